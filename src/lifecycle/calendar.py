@@ -1,0 +1,75 @@
+"""Council calendar arithmetic: working days per Bundesland, Vorlagenschluss, due dates.
+
+Holidays come from the ``holidays`` package; a Bundesland is its subdivision code ("BW").
+Saturday and Sunday are never working days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import holidays
+
+BUNDESLAENDER: dict[str, str] = {
+    "BB": "Brandenburg", "BE": "Berlin", "BW": "Baden-Württemberg", "BY": "Bayern",
+    "HB": "Bremen", "HE": "Hessen", "HH": "Hamburg", "MV": "Mecklenburg-Vorpommern",
+    "NI": "Niedersachsen", "NW": "Nordrhein-Westfalen", "RP": "Rheinland-Pfalz",
+    "SH": "Schleswig-Holstein", "SL": "Saarland", "SN": "Sachsen", "ST": "Sachsen-Anhalt",
+    "TH": "Thüringen",
+}  # fmt: skip
+
+
+class WorkCalendar:
+    """Working days of one Bundesland, optionally with extra closing days of the Rathaus."""
+
+    def __init__(self, bundesland: str, extra_closed: frozenset[dt.date] = frozenset()):
+        if bundesland not in BUNDESLAENDER:
+            raise ValueError(
+                f"unknown Bundesland {bundesland!r}; expected one of {', '.join(BUNDESLAENDER)}"
+            )
+        self.bundesland = bundesland
+        self.extra_closed = extra_closed
+        self._holidays = holidays.Germany(subdiv=bundesland, language="de")
+
+    def is_working_day(self, day: dt.date) -> bool:
+        return day.weekday() < 5 and day not in self._holidays and day not in self.extra_closed
+
+    def holiday_name(self, day: dt.date) -> str | None:
+        return self._holidays.get(day)
+
+    def add_working_days(self, day: dt.date, n: int) -> dt.date:
+        """The n-th working day after (n > 0) or before (n < 0) ``day``; n == 0 rolls back."""
+        if n == 0:
+            return self.roll_back(day)
+        step = dt.timedelta(days=1 if n > 0 else -1)
+        remaining = abs(n)
+        while remaining:
+            day += step
+            if self.is_working_day(day):
+                remaining -= 1
+        return day
+
+    def roll_back(self, day: dt.date) -> dt.date:
+        """A due date on a weekend or holiday moves to the working day before."""
+        while not self.is_working_day(day):
+            day -= dt.timedelta(days=1)
+        return day
+
+    def vorlagenschluss(self, sitzung_day: dt.date, working_days: int) -> dt.date:
+        """Last day a Vorlage may reach the council office for a Sitzung on ``sitzung_day``."""
+        return self.add_working_days(sitzung_day, -working_days)
+
+    def working_days_between(self, start: dt.date, end: dt.date) -> int:
+        """Working days after ``start`` up to and including ``end`` (negative if end < start)."""
+        sign = 1 if end >= start else -1
+        lo, hi = sorted((start, end))
+        count = sum(
+            1 for i in range(1, (hi - lo).days + 1) if self.is_working_day(lo + dt.timedelta(i))
+        )
+        return sign * count
+
+
+@lru_cache(maxsize=256)
+def for_bundesland(bundesland: str, closing_days: tuple[str, ...] = ()) -> WorkCalendar:
+    return WorkCalendar(bundesland, frozenset(dt.date.fromisoformat(d) for d in closing_days))

@@ -1,0 +1,36 @@
+"""German dates and money for documents, messages and the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from babel.dates import format_date
+from babel.numbers import format_currency
+
+LOCALE = "de_DE"
+
+
+def long_de(day: dt.date) -> str:
+    """'Donnerstag, 14. Dezember 2017'."""
+    return format_date(day, format="full", locale=LOCALE)
+
+
+def short_de(day: dt.date) -> str:
+    """'14.12.2017'."""
+    return format_date(day, format="medium", locale=LOCALE)
+
+
+def weekday_short_de(day: dt.date) -> str:
+    """'Do., 14.12.2017' for tables."""
+    return format_date(day, format="EE, dd.MM.yyyy", locale=LOCALE)
+
+
+def month_de(day: dt.date) -> str:
+    """'Dezember 2017'."""
+    return format_date(day, format="MMMM yyyy", locale=LOCALE)
+
+
+def euro(amount: float) -> str:
+    """'15.000 €' for whole amounts, '1.234,50 €' otherwise."""
+    fmt = "#,##0\xa0¤" if float(amount).is_integer() else "#,##0.00\xa0¤"
+    return format_currency(amount, "EUR", format=fmt, locale=LOCALE, currency_digits=False)

@@ -1,0 +1,133 @@
+"""Due dates from anchors: pure computation, shared by plan validation and the engine.
+
+A task's due date is an offset (calendar or working days) from an anchor: the start of its
+stage, a named Sitzung, that Sitzung's Vorlagenschluss, a named Termin or another task. A
+stage starts when it was opened, or else, projected, when the stage before it ends: at its
+gate's Sitzung, or at its last task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from .calendar import WorkCalendar
+
+
+class CycleError(ValueError):
+    def __init__(self, path: list[str]):
+        self.path = path
+        super().__init__("dependency cycle: " + " -> ".join(path))
+
+
+class MissingAnchor(ValueError):
+    def __init__(self, task: str, kind: str, ref: str):
+        self.task, self.kind, self.ref = task, kind, ref
+        super().__init__(f"task {task!r} is anchored to {kind} {ref!r}, which does not exist")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    key: str
+    stage: str
+    anchor: str
+    ref: str = ""
+    offset: int = 0
+    unit: str = "days"
+
+
+@dataclass
+class StageSpec:
+    key: str
+    tasks: list[str]
+    gate_sitzung: str | None = None
+    opened_on: dt.date | None = None
+    closed_on: dt.date | None = None
+
+
+@dataclass
+class Timeline:
+    """Everything the due dates of one process depend on."""
+
+    calendar: WorkCalendar
+    started_on: dt.date
+    stages: list[StageSpec]
+    tasks: dict[str, TaskSpec]
+    sitzungen: dict[str, dt.date]  # binding name -> day of the Sitzung
+    vorlagenschluss_days: dict[str, int]  # binding name -> working days of its Gremium
+    termine: dict[str, dt.date] = field(default_factory=dict)
+
+    def compute(self) -> tuple[dict[str, dt.date], dict[str, dt.date]]:
+        """Due date per task key, and projected start per stage key."""
+        solver = _Solver(self)
+        dues = {key: solver.task_due(key) for key in self.tasks}
+        starts = {stage.key: solver.stage_start(i) for i, stage in enumerate(self.stages)}
+        return dues, starts
+
+    def vorlagenschluss(self, name: str) -> dt.date:
+        return self.calendar.vorlagenschluss(self.sitzungen[name], self.vorlagenschluss_days[name])
+
+
+class _Solver:
+    def __init__(self, timeline: Timeline):
+        self.t = timeline
+        self.memo: dict[str, dt.date] = {}
+        self.visiting: list[str] = []
+        self.stage_index = {s.key: i for i, s in enumerate(timeline.stages)}
+
+    def _enter(self, node: str) -> None:
+        if node in self.visiting:
+            raise CycleError([*self.visiting[self.visiting.index(node) :], node])
+        self.visiting.append(node)
+
+    def _memo(self, node: str, compute) -> dt.date:
+        if node not in self.memo:
+            self._enter(node)
+            self.memo[node] = compute()
+            self.visiting.pop()
+        return self.memo[node]
+
+    def task_due(self, key: str) -> dt.date:
+        return self._memo(f"task:{key}", lambda: self._task_due(self.t.tasks[key]))
+
+    def _task_due(self, spec: TaskSpec) -> dt.date:
+        anchor = self._anchor(spec)
+        cal = self.t.calendar
+        if spec.unit == "working_days":
+            return cal.add_working_days(anchor, spec.offset)
+        return cal.roll_back(anchor + dt.timedelta(days=spec.offset))
+
+    def _anchor(self, spec: TaskSpec) -> dt.date:
+        t = self.t
+        if spec.anchor == "stage_start":
+            return self.stage_start(self.stage_index[spec.stage])
+        if spec.anchor in ("sitzung", "vorlagenschluss"):
+            if spec.ref not in t.sitzungen:
+                raise MissingAnchor(spec.key, "Sitzung", spec.ref)
+            if spec.anchor == "sitzung":
+                return t.sitzungen[spec.ref]
+            return t.vorlagenschluss(spec.ref)
+        if spec.anchor == "termin":
+            if spec.ref not in t.termine:
+                raise MissingAnchor(spec.key, "Termin", spec.ref)
+            return t.termine[spec.ref]
+        if spec.ref not in t.tasks:
+            raise MissingAnchor(spec.key, "task", spec.ref)
+        return self.task_due(spec.ref)
+
+    def stage_start(self, i: int) -> dt.date:
+        stage = self.t.stages[i]
+        if stage.opened_on:
+            return stage.opened_on
+        if i == 0:
+            return self.t.started_on
+        return self._memo(f"stage:{stage.key}", lambda: self.stage_end(i - 1))
+
+    def stage_end(self, i: int) -> dt.date:
+        stage = self.t.stages[i]
+        if stage.closed_on:
+            return stage.closed_on
+        if stage.gate_sitzung and stage.gate_sitzung in self.t.sitzungen:
+            return self.t.sitzungen[stage.gate_sitzung]
+        dues = [self.task_due(k) for k in stage.tasks]
+        return max(dues) if dues else self.stage_start(i)

@@ -1,0 +1,679 @@
+"""Transitions of a Fortschreibung: each one function, each one database transaction.
+
+A transition checks everything before it changes anything; a refused transition raises
+``Refused`` with the reason and leaves the database as it was. Every change writes the event
+log in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from sqlmodel import Session, col, select
+
+from . import events
+from .calendar import WorkCalendar, for_bundesland
+from .deadlines import StageSpec, TaskSpec, Timeline
+from .errors import Refused
+from .models import (
+    AgSitzung, Arbeitsgruppe, Beratung, BeratungRole, Empfehlung, Fortschreibung, GateDecision,
+    Gremium, Handlungsfeld, Kommune, Konzept, KonzeptVersion, Outcome, Person, ProcessState,
+    Role, Schluesselprojekt, Sitzung, SitzungBinding, Stage, StageState, Task, TaskState, Termin,
+    Vorlage, Workshop,
+)  # fmt: skip
+from .plan import stage_by_key, task_spec
+from .scenario import Scenario
+
+REFERENCE = re.compile(r"^[A-ZÄÖÜ][A-Za-zÄÖÜäöüß.-]* \d{1,4}/\d{4}$")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def transition(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` as one transaction on its session (the first argument)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        session: Session = args[0]  # type: ignore[assignment]
+        try:
+            result = fn(*args, **kwargs)
+            session.commit()
+            return result
+        except BaseException:
+            session.rollback()
+            raise
+
+    return wrapper
+
+
+# --- lookups -----------------------------------------------------------------------------
+
+
+def get_process(session: Session, key: str) -> Fortschreibung:
+    process = session.exec(select(Fortschreibung).where(Fortschreibung.key == key)).first()
+    if process is None:
+        known = session.exec(select(Fortschreibung.key).limit(5)).all()
+        hint = f" (known: {', '.join(known)})" if known else " (none started yet)"
+        raise Refused(f"no Fortschreibung {key!r}{hint}")
+    return process
+
+
+def get_stage(session: Session, process: Fortschreibung, key: str) -> Stage:
+    stage = session.exec(
+        select(Stage).where(Stage.fortschreibung_id == process.id, Stage.key == key)
+    ).first()
+    if stage is None:
+        keys = session.exec(select(Stage.key).where(Stage.fortschreibung_id == process.id)).all()
+        raise Refused(f"{process.key} has no stage {key!r} (stages: {', '.join(keys)})")
+    return stage
+
+
+def get_task(session: Session, ref: str | int, process: Fortschreibung | None = None) -> Task:
+    """A task by id, by 'process-key:task-key', or by task key within ``process``."""
+    task: Task | None = None
+    text = str(ref)
+    if text.isdigit():
+        task = session.get(Task, int(text))
+    elif ":" in text or process is not None:
+        pkey, _, tkey = text.rpartition(":")
+        proc = get_process(session, pkey) if pkey else process
+        task = session.exec(
+            select(Task).where(Task.fortschreibung_id == proc.id, Task.key == tkey)
+        ).first()
+    if task is None:
+        raise Refused(f"no task {text!r}")
+    return task
+
+
+def get_person(session: Session, kommune_id: int, ref: str) -> Person:
+    person = session.exec(
+        select(Person).where(Person.kommune_id == kommune_id, Person.key == ref)
+    ).first()
+    if person is None:
+        raise Refused(f"no person {ref!r} in this Kommune")
+    return person
+
+
+def calendar_of(session: Session, process: Fortschreibung) -> WorkCalendar:
+    kommune = session.get(Kommune, process.kommune_id)
+    return for_bundesland(kommune.bundesland, tuple(sorted(kommune.closing_days or ())))
+
+
+# --- start ---------------------------------------------------------------------------------
+
+
+@transition
+def start(session: Session, scenario: Scenario, actor: str = "cli") -> Fortschreibung:
+    """Create the Fortschreibung of ``scenario``: stages, tasks with due dates, Vorlagen."""
+    data, plan = scenario.data, scenario.plan
+    existing = session.exec(select(Fortschreibung).where(Fortschreibung.key == scenario.key)).first()
+    if existing is not None:
+        raise Refused(
+            f"Fortschreibung {scenario.key!r} already exists (started {existing.started_on:%d.%m.%Y})"
+        )
+    return _Starter(session, data, plan, actor).run()
+
+
+class _Starter:
+    def __init__(self, session: Session, data: dict, plan: dict, actor: str):
+        self.s, self.d, self.plan, self.actor = session, data, plan, actor
+
+    def run(self) -> Fortschreibung:
+        self.kommune = self._kommune()
+        self.gremien = {g["key"]: self._gremium(g) for g in self.d["gremien"]}
+        self.sitzungen = {x["key"]: self._sitzung(x) for x in self.d["sitzungen"]}
+        self.personen = {p["key"]: self._person(p) for p in self.d["personen"]}
+        process = self._process()
+        self.process = process
+        self._roles()
+        self._bindings()
+        self._content()
+        self._stages_and_tasks()
+        recompute(self.s, process, actor=self.actor, reason="start", log_changes=False)
+        events.log(self.s, actor=self.actor, action="start", entity=process, process_id=process.id,
+                   after={"scenario": self.d["key"], "plan": self.plan["name"],
+                          "started_on": process.started_on.isoformat()})  # fmt: skip
+        return process
+
+    def _get_or_add(self, model, where: dict[str, Any], values: dict[str, Any]):
+        query = select(model).filter_by(**where)
+        row = self.s.exec(query).first()
+        if row is None:
+            row = model(**where, **values)
+            self.s.add(row)
+            self.s.flush()
+        return row
+
+    def _kommune(self) -> Kommune:
+        k = self.d["kommune"]
+        return self._get_or_add(Kommune, {"key": k["key"]}, {
+            "name": k["name"], "bundesland": k["bundesland"],
+            "closing_days": list(k.get("closing_days", []))})  # fmt: skip
+
+    def _gremium(self, g: dict) -> Gremium:
+        return self._get_or_add(Gremium, {"kommune_id": self.kommune.id, "key": g["key"]}, {
+            "name": g["name"], "short": g["short"], "kind": g["kind"],
+            "vorlagenschluss_working_days": g.get("vorlagenschluss_working_days", 10)})  # fmt: skip
+
+    def _sitzung(self, x: dict) -> Sitzung:
+        return self._get_or_add(Sitzung, {"kommune_id": self.kommune.id, "key": x["key"]}, {
+            "gremium_id": self.gremien[x["gremium"]].id,
+            "start": dt.datetime.fromisoformat(x["start"]), "place": x.get("place", ""),
+            "oeffentlich": x.get("oeffentlich", True)})  # fmt: skip
+
+    def _person(self, p: dict) -> Person:
+        return self._get_or_add(Person, {"kommune_id": self.kommune.id, "key": p["key"]}, {
+            "name": p["name"], "email": p.get("email"), "fachbereich": p.get("fachbereich", ""),
+            "funktion": p.get("funktion", "")})  # fmt: skip
+
+    def _process(self) -> Fortschreibung:
+        k = self.d["konzept"]
+        konzept = self._get_or_add(Konzept, {"kommune_id": self.kommune.id, "kind": k["kind"]},
+                                   {"title": k["title"]})  # fmt: skip
+        known = {v.label for v in self.s.exec(select(KonzeptVersion).where(
+            KonzeptVersion.konzept_id == konzept.id))}  # fmt: skip
+        for v in k.get("versionen", []):
+            if v["label"] not in known:
+                self.s.add(KonzeptVersion(konzept_id=konzept.id, label=v["label"],
+                                          year=v["year"], note=v.get("note", "")))  # fmt: skip
+        f = self.d["fortschreibung"]
+        process = Fortschreibung(
+            key=self.d["key"], kommune_id=self.kommune.id, konzept_id=konzept.id,
+            plan_name=self.plan["name"], plan=self.plan, scenario=self.d,
+            started_on=dt.date.fromisoformat(f["started"]),
+            partner=f.get("partner", ""), partner_contact=f.get("partner_contact", ""),
+            funding_source=f.get("funding", {}).get("source", ""),
+            funding_amount=f.get("funding", {}).get("amount"),
+            budget_amount=f.get("budget", {}).get("amount"),
+            budget_note=f.get("budget", {}).get("note", ""),
+        )  # fmt: skip
+        self.s.add(process)
+        self.s.flush()
+        return process
+
+    def _roles(self) -> None:
+        for role, keys in self.d["rollen"].items():
+            for key in keys:
+                self.s.add(Role(fortschreibung_id=self.process.id, role=role,
+                                person_id=self.personen[key].id))  # fmt: skip
+
+    def _bindings(self) -> None:
+        f = self.d["fortschreibung"]
+        for name, key in f.get("sitzungen", {}).items():
+            self.s.add(SitzungBinding(fortschreibung_id=self.process.id, name=name,
+                                      sitzung_id=self.sitzungen[key].id))  # fmt: skip
+        for name, value in f.get("termine", {}).items():
+            self.s.add(Termin(fortschreibung_id=self.process.id, name=name,
+                              on=dt.date.fromisoformat(value)))  # fmt: skip
+
+    def _content(self) -> None:
+        pid = self.process.id
+        fields = {}
+        for i, h in enumerate(self.d.get("handlungsfelder", [])):
+            fields[h["key"]] = Handlungsfeld(fortschreibung_id=pid, key=h["key"], title=h["title"],
+                                             position=i)  # fmt: skip
+            self.s.add(fields[h["key"]])
+        self.s.flush()
+        self.ags: list[Arbeitsgruppe] = []
+        for i, a in enumerate(self.d.get("arbeitsgruppen", [])):
+            self.ags.append(self._arbeitsgruppe(i, a, fields[a["handlungsfeld"]]))
+        if w := self.d.get("workshop"):
+            self.s.add(Workshop(
+                fortschreibung_id=pid, title=w["title"], start=dt.datetime.fromisoformat(w["start"]),
+                place=w.get("place", ""), moderation=w.get("moderation", ""),
+                invited_organisations=w.get("invited_organisations", []),
+                participants=w.get("participants", []),
+                expected_participants=w.get("expected_participants"),
+                programme=w.get("programme", []),
+            ))  # fmt: skip
+        for v in self.d.get("vorlagen", []):
+            self._vorlage(v)
+
+    def _arbeitsgruppe(self, i: int, a: dict, field: Handlungsfeld) -> Arbeitsgruppe:
+        moderator = self.personen[a["moderator"]].id if a.get("moderator") else None
+        ag = Arbeitsgruppe(
+            fortschreibung_id=self.process.id, handlungsfeld_id=field.id, key=a["key"],
+            title=a["title"], position=i, moderator_id=moderator,
+            bestandsaufnahme=a.get("bestandsaufnahme", ""), ergebnis=a.get("ergebnis", ""),
+        )  # fmt: skip
+        self.s.add(ag)
+        self.s.flush()
+        for n, start in enumerate(a.get("sitzungen", []), 1):
+            self.s.add(AgSitzung(arbeitsgruppe_id=ag.id, number=n,
+                                 start=dt.datetime.fromisoformat(start)))  # fmt: skip
+        for n, text in enumerate(a.get("empfehlungen", [])):
+            self.s.add(Empfehlung(arbeitsgruppe_id=ag.id, position=n, text=text))
+        for n, p in enumerate(a.get("schluesselprojekte", [])):
+            self.s.add(Schluesselprojekt(arbeitsgruppe_id=ag.id, position=n, title=p["title"],
+                                         description=p.get("description", "")))  # fmt: skip
+        return ag
+
+    def _vorlage(self, v: dict) -> None:
+        vorlage = Vorlage(
+            fortschreibung_id=self.process.id, stage_key=v["stage"], reference=v["reference"],
+            art=v.get("art", "Sitzungsvorlage"), betreff=v["betreff"],
+            beschlussvorschlag=v["beschlussvorschlag"], fachbereich=v["fachbereich"],
+            author_id=self.personen[v["author"]].id if v.get("author") else None,
+            dated=dt.date.fromisoformat(v["dated"]) if v.get("dated") else None,
+            begruendung=v.get("begruendung", {}), anlagen=v.get("anlagen", []),
+            beteiligte=v.get("beteiligte", []),
+        )  # fmt: skip
+        self.s.add(vorlage)
+        self.s.flush()
+        for n, b in enumerate(v["beratungsfolge"]):
+            sitzung = self.sitzungen[b["sitzung"]]
+            self.s.add(Beratung(vorlage_id=vorlage.id, position=n, sitzung_id=sitzung.id,
+                                role=BeratungRole(b["role"]),
+                                oeffentlich=b.get("oeffentlich", sitzung.oeffentlich)))  # fmt: skip
+
+    def _assignee(self, role: str, ag: Arbeitsgruppe | None) -> int | None:
+        if ag is not None and role == "moderation" and ag.moderator_id:
+            return ag.moderator_id
+        keys = self.d["rollen"].get(role) or self.d["rollen"].get("projektleitung") or []
+        return self.personen[keys[0]].id if keys else None
+
+    def _stages_and_tasks(self) -> None:
+        for i, st in enumerate(self.plan["stages"]):
+            stage = Stage(fortschreibung_id=self.process.id, key=st["key"], title=st["title"],
+                          position=i)  # fmt: skip
+            if i == 0:
+                stage.state, stage.opened_on = StageState.open, self.process.started_on
+            self.s.add(stage)
+            self.s.flush()
+            if i == 0:
+                self.process.current_stage_id = stage.id
+            position = 0
+            for t in st["tasks"]:
+                for ag in self.ags if t.get("for_each") == "arbeitsgruppe" else [None]:
+                    self._task(stage, st["key"], t, ag, position)
+                    position += 1
+
+    def _task(self, stage: Stage, stage_key: str, t: dict, ag, position: int) -> None:
+        key = f"{t['key']}__{ag.key}" if ag else t["key"]
+        spec = task_spec(stage_key, t, key)
+        self.s.add(Task(
+            fortschreibung_id=self.process.id, stage_id=stage.id, key=key,
+            title=f"{ag.title}: {t['title']}" if ag else t["title"], role=t["role"],
+            assignee_id=self._assignee(t["role"], ag), required=t.get("required", True),
+            anchor_kind=spec.anchor, anchor_ref=spec.ref, offset=spec.offset,
+            offset_unit=spec.unit, position=position,
+        ))  # fmt: skip
+
+
+# --- deadlines -----------------------------------------------------------------------------
+
+
+def timeline(session: Session, process: Fortschreibung) -> tuple[Timeline, dict[str, Task]]:
+    stages = session.exec(
+        select(Stage).where(Stage.fortschreibung_id == process.id).order_by(Stage.position)
+    ).all()
+    tasks = session.exec(select(Task).where(Task.fortschreibung_id == process.id)).all()
+    by_stage: dict[int, list[str]] = {s.id: [] for s in stages}
+    for t in tasks:
+        by_stage[t.stage_id].append(t.key)
+    bound = session.exec(
+        select(SitzungBinding.name, Sitzung.start, Gremium.vorlagenschluss_working_days)
+        .join(Sitzung, Sitzung.id == SitzungBinding.sitzung_id)
+        .join(Gremium, Gremium.id == Sitzung.gremium_id)
+        .where(SitzungBinding.fortschreibung_id == process.id)
+    ).all()
+    termine = session.exec(select(Termin).where(Termin.fortschreibung_id == process.id)).all()
+    plan_stages = {s["key"]: s for s in process.plan["stages"]}
+    stage_of = {s.id: s.key for s in stages}
+    tl = Timeline(
+        calendar=calendar_of(session, process),
+        started_on=process.started_on,
+        stages=[
+            StageSpec(s.key, by_stage[s.id], plan_stages[s.key]["gate"].get("sitzung"),
+                      s.opened_on, s.closed_on)
+            for s in stages
+        ],
+        tasks={t.key: TaskSpec(t.key, stage_of[t.stage_id], t.anchor_kind, t.anchor_ref,
+                               t.offset, t.offset_unit) for t in tasks},
+        sitzungen={name: start.date() for name, start, _ in bound},
+        vorlagenschluss_days={name: days for name, _, days in bound},
+        termine={t.name: t.on for t in termine},
+    )  # fmt: skip
+    return tl, {t.key: t for t in tasks}
+
+
+@dataclass(frozen=True)
+class DueChange:
+    task_id: int
+    task_key: str
+    assignee_id: int | None
+    old: dt.date | None
+    new: dt.date
+
+
+def recompute(
+    session: Session, process: Fortschreibung, *, actor: str, reason: str, log_changes: bool = True
+) -> list[DueChange]:
+    """Recompute every due date of ``process``; log each change. Does not commit."""
+    tl, tasks = timeline(session, process)
+    dues, starts = tl.compute()
+    changes = []
+    for key, due in dues.items():
+        task = tasks[key]
+        if task.due != due:
+            changes.append(DueChange(task.id, key, task.assignee_id, task.due, due))
+            if log_changes and task.state == TaskState.open:
+                events.log(session, actor=actor, action="due_changed", entity=task,
+                           process_id=process.id, before={"due": plain_date(task.due)},
+                           after={"due": due.isoformat(), "reason": reason})  # fmt: skip
+            task.due = due
+            session.add(task)
+    for stage in session.exec(select(Stage).where(Stage.fortschreibung_id == process.id)):
+        if stage.planned_start != starts[stage.key]:
+            stage.planned_start = starts[stage.key]
+            session.add(stage)
+    return changes
+
+
+def plain_date(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+
+@transition
+def complete_task(
+    session: Session, task_ref: str | int, *, on: dt.date, by: str, actor: str | None = None
+) -> Task:
+    task = get_task(session, task_ref)
+    process = session.get(Fortschreibung, task.fortschreibung_id)
+    stage = session.get(Stage, task.stage_id)
+    if task.state == TaskState.done:
+        raise Refused(f"task {task.key!r} is already done (on {task.done_on:%d.%m.%Y})")
+    if stage.state != StageState.open:
+        state = "has not started yet" if stage.state == StageState.pending else "is closed"
+        raise Refused(f"task {task.key!r} belongs to stage {stage.key!r}, which {state}")
+    if stage.opened_on and on < stage.opened_on:
+        raise Refused(f"{on:%d.%m.%Y} is before stage {stage.key!r} opened ({stage.opened_on:%d.%m.%Y})")
+    person = _person_or_none(session, process.kommune_id, by)
+    before = events.snapshot(task, "state", "done_on")
+    task.state, task.done_on, task.done_by_id = TaskState.done, on, person.id if person else None
+    session.add(task)
+    events.log(session, actor=actor or by, action="task_done", entity=task, process_id=process.id,
+               before=before, after=events.snapshot(task, "state", "done_on") | {"by": by})  # fmt: skip
+    return task
+
+
+def _person_or_none(session: Session, kommune_id: int, ref: str) -> Person | None:
+    return session.exec(
+        select(Person).where(Person.kommune_id == kommune_id, Person.key == ref)
+    ).first()
+
+
+@transition
+def reassign_task(session: Session, task_ref: str | int, *, to: str, actor: str) -> Task:
+    task = get_task(session, task_ref)
+    if task.state == TaskState.done:
+        raise Refused(f"task {task.key!r} is already done; nothing to reassign")
+    process = session.get(Fortschreibung, task.fortschreibung_id)
+    person = get_person(session, process.kommune_id, to)
+    if person.id == task.assignee_id:
+        raise Refused(f"task {task.key!r} is already assigned to {person.name}")
+    before = {"assignee_id": task.assignee_id}
+    task.assignee_id = person.id
+    session.add(task)
+    events.log(session, actor=actor, action="task_reassigned", entity=task, process_id=process.id,
+               before=before, after={"assignee_id": person.id, "assignee": person.key})  # fmt: skip
+    return task
+
+
+# --- gates ---------------------------------------------------------------------------------
+
+
+@transition
+def decide_gate(
+    session: Session,
+    process_key: str,
+    stage_key: str,
+    *,
+    outcome: Outcome | str,
+    on: dt.date,
+    by: str,
+    reference: str = "",
+    remarks: str = "",
+    force_reason: str = "",
+    postpone_to: str | None = None,
+    reopen: tuple[str, ...] = (),
+) -> GateDecision:
+    """Approve, send back (with a reason) or postpone (to another Sitzung) a stage's gate."""
+    outcome = Outcome(outcome)
+    process = get_process(session, process_key)
+    stage = get_stage(session, process, stage_key)
+    gate = stage_by_key(process.plan, stage_key)["gate"]
+    _check_gate_open(session, stage, on)
+    if reference and not REFERENCE.match(reference):
+        raise Refused(f"reference {reference!r} has the wrong format (expected like 'BSV 3/2017')")
+    decision = GateDecision(
+        fortschreibung_id=process.id, stage_id=stage.id, outcome=outcome, decided_by=by,
+        decided_on=on, reference=reference, remarks=remarks, forced_reason=force_reason,
+    )  # fmt: skip
+    if outcome == Outcome.approve:
+        _approve(session, process, stage, gate, decision)
+    elif outcome == Outcome.send_back:
+        _send_back(session, process, stage, decision, reopen)
+    else:
+        _postpone(session, process, stage, gate, decision, postpone_to)
+    session.add(decision)
+    session.flush()
+    events.log(session, actor=by, action=f"gate_{outcome.value}", entity=decision,
+               process_id=process.id,
+               after=events.snapshot(decision, "outcome", "decided_on", "reference", "remarks",
+                                     "forced_reason") | {"stage": stage.key})  # fmt: skip
+    return decision
+
+
+def _check_gate_open(session: Session, stage: Stage, on: dt.date) -> None:
+    if stage.state == StageState.pending:
+        raise Refused(f"the gate of {stage.key!r} is not open: the stage has not started")
+    if stage.state == StageState.closed:
+        last = session.exec(
+            select(GateDecision).where(GateDecision.stage_id == stage.id)
+            .order_by(col(GateDecision.id).desc())
+        ).first()  # fmt: skip
+        by = f" by {last.decided_by}" if last else ""
+        raise Refused(f"the gate of {stage.key!r} is already closed (approved on "
+                      f"{stage.closed_on:%d.%m.%Y}{by})")  # fmt: skip
+    if stage.opened_on and on < stage.opened_on:
+        raise Refused(f"decision date {on:%d.%m.%Y} is before stage {stage.key!r} opened "
+                      f"({stage.opened_on:%d.%m.%Y})")  # fmt: skip
+
+
+def _approve(session, process, stage, gate, decision) -> None:
+    if gate.get("reference") == "required" and not decision.reference:
+        raise Refused(f"approving {stage.key!r} needs a reference (Vorlagen- or Beschlussnummer)")
+    if gate.get("sitzung"):
+        day = _bound_sitzung(session, process, gate["sitzung"]).start.date()
+        if decision.decided_on < day:
+            raise Refused(f"{stage.key!r} is decided in the Sitzung of {day:%d.%m.%Y}; "
+                          f"{decision.decided_on:%d.%m.%Y} is before it")  # fmt: skip
+    missing = _open_required(session, stage, gate)
+    if missing and not decision.forced_reason:
+        raise Refused(f"gate of {stage.key!r} needs these tasks done first: {', '.join(missing)} "
+                      "(or force it with a reason)")  # fmt: skip
+    stage.state, stage.closed_on = StageState.closed, decision.decided_on
+    session.add(stage)
+    following = session.exec(
+        select(Stage).where(Stage.fortschreibung_id == process.id,
+                            Stage.position == stage.position + 1)
+    ).first()  # fmt: skip
+    if following is None:
+        process.state, process.current_stage_id = ProcessState.completed, None
+    else:
+        following.state, following.opened_on = StageState.open, decision.decided_on
+        process.current_stage_id = following.id
+        session.add(following)
+    session.add(process)
+    session.flush()
+    recompute(session, process, actor=decision.decided_by, reason=f"gate {stage.key} approved")
+
+
+def _open_required(session: Session, stage: Stage, gate: dict) -> list[str]:
+    tasks = session.exec(select(Task).where(Task.stage_id == stage.id, Task.state == TaskState.open))
+    requires = gate.get("requires", "all")
+    return [
+        t.key for t in tasks
+        if (requires == "all" and t.required) or (requires != "all" and t.key in requires)
+    ]  # fmt: skip
+
+
+def _send_back(session, process, stage, decision, reopen: tuple[str, ...]) -> None:
+    if not decision.remarks.strip():
+        raise Refused("sending a gate back needs a reason")
+    for key in reopen:
+        task = session.exec(select(Task).where(Task.stage_id == stage.id, Task.key == key)).first()
+        if task is None:
+            raise Refused(f"stage {stage.key!r} has no task {key!r} to reopen")
+        if task.state == TaskState.done:
+            before = events.snapshot(task, "state", "done_on")
+            task.state, task.done_on, task.done_by_id = TaskState.open, None, None
+            session.add(task)
+            events.log(session, actor=decision.decided_by, action="task_reopened", entity=task,
+                       process_id=process.id, before=before,
+                       after={"state": "open", "reason": decision.remarks})  # fmt: skip
+
+
+def _bound_sitzung(session: Session, process: Fortschreibung, name: str) -> Sitzung:
+    binding = session.exec(
+        select(SitzungBinding).where(SitzungBinding.fortschreibung_id == process.id,
+                                     SitzungBinding.name == name)
+    ).one()  # fmt: skip
+    return session.get(Sitzung, binding.sitzung_id)
+
+
+def _postpone(session, process, stage, gate, decision, postpone_to: str | None) -> None:
+    if not gate.get("sitzung"):
+        raise Refused(f"the gate of {stage.key!r} is not tied to a Sitzung; nothing to postpone")
+    if not postpone_to:
+        raise Refused("postponing needs the Sitzung to postpone to")
+    old = _bound_sitzung(session, process, gate["sitzung"])
+    new = session.exec(select(Sitzung).where(Sitzung.kommune_id == process.kommune_id,
+                                             Sitzung.key == postpone_to)).first()  # fmt: skip
+    if new is None:
+        raise Refused(f"no Sitzung {postpone_to!r}")
+    if new.gremium_id != old.gremium_id or new.start <= old.start:
+        raise Refused(f"postpone to a later Sitzung of the same Gremium than {old.key!r}")
+    binding = session.exec(select(SitzungBinding).where(
+        SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == gate["sitzung"])).one()  # fmt: skip
+    binding.sitzung_id = new.id
+    session.add(binding)
+    for b in session.exec(select(Beratung).join(Vorlage, Vorlage.id == Beratung.vorlage_id).where(
+            Vorlage.fortschreibung_id == process.id, Beratung.sitzung_id == old.id)):  # fmt: skip
+        b.sitzung_id = new.id
+        session.add(b)
+    decision.remarks = decision.remarks or f"vertagt von {old.key} auf {new.key}"
+    session.flush()
+    recompute(session, process, actor=decision.decided_by, reason=f"postponed to {new.key}")
+
+
+# --- council calendar ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SitzungMove:
+    sitzung: Sitzung
+    old: dt.datetime
+    changes: dict[int, list[DueChange]]  # process id -> due changes
+
+
+@transition
+def move_sitzung(
+    session: Session, sitzung_ref: str, new_start: dt.datetime | dt.date, *, actor: str
+) -> SitzungMove:
+    """Move a Sitzung; every dependent due date recomputes and each change is logged."""
+    sitzung = find_sitzung(session, sitzung_ref)
+    if isinstance(new_start, dt.date) and not isinstance(new_start, dt.datetime):
+        new_start = dt.datetime.combine(new_start, sitzung.start.time())
+    if new_start == sitzung.start:
+        raise Refused(f"Sitzung {sitzung.key!r} is already on {new_start:%d.%m.%Y %H:%M}")
+    _check_beratungsfolge(session, sitzung, new_start)
+    old = sitzung.start
+    sitzung.start = new_start
+    session.add(sitzung)
+    session.flush()
+    events.log(session, actor=actor, action="sitzung_moved", entity=sitzung, process_id=None,
+               before={"start": old.isoformat()}, after={"start": new_start.isoformat()})  # fmt: skip
+    changes = {}
+    for process in processes_bound_to(session, sitzung.id):
+        changes[process.id] = recompute(session, process, actor=actor,
+                                        reason=f"Sitzung {sitzung.key} moved")  # fmt: skip
+        events.log(session, actor=actor, action="sitzung_moved", entity=sitzung,
+                   process_id=process.id, before={"start": old.isoformat()},
+                   after={"start": new_start.isoformat()})  # fmt: skip
+    return SitzungMove(sitzung, old, changes)
+
+
+def find_sitzung(session: Session, ref: str) -> Sitzung:
+    kommune_key, _, key = ref.rpartition(":")
+    query = select(Sitzung).where(Sitzung.key == key)
+    if kommune_key:
+        query = query.join(Kommune, Kommune.id == Sitzung.kommune_id).where(Kommune.key == kommune_key)
+    found = session.exec(query).all()
+    if not found:
+        raise Refused(f"no Sitzung {ref!r}")
+    if len(found) > 1:
+        raise Refused(f"Sitzung {key!r} exists in several Kommunen; write KOMMUNE:{key}")
+    return found[0]
+
+
+def processes_bound_to(session: Session, sitzung_id: int) -> list[Fortschreibung]:
+    return list(session.exec(
+        select(Fortschreibung).join(SitzungBinding, SitzungBinding.fortschreibung_id == Fortschreibung.id)
+        .where(SitzungBinding.sitzung_id == sitzung_id).distinct()
+    ))  # fmt: skip
+
+
+def _check_beratungsfolge(session: Session, sitzung: Sitzung, new_start: dt.datetime) -> None:
+    """A Vorberatung may not move behind the Entscheidung of the same Vorlage (and v.v.)."""
+    for beratung in session.exec(select(Beratung).where(Beratung.sitzung_id == sitzung.id)):
+        others = session.exec(
+            select(Beratung, Sitzung).join(Sitzung, Sitzung.id == Beratung.sitzung_id)
+            .where(Beratung.vorlage_id == beratung.vorlage_id, Beratung.id != beratung.id)
+        ).all()  # fmt: skip
+        for other, other_sitzung in others:
+            wrong = (other.position < beratung.position and other_sitzung.start > new_start) or (
+                other.position > beratung.position and other_sitzung.start < new_start)
+            if wrong:
+                vorlage = session.get(Vorlage, beratung.vorlage_id)
+                raise Refused(
+                    f"moving {sitzung.key!r} to {new_start:%d.%m.%Y} breaks the Beratungsfolge of "
+                    f"Vorlage {vorlage.reference!r}: {other_sitzung.key!r} is on "
+                    f"{other_sitzung.start:%d.%m.%Y}"
+                )
+
+
+@transition
+def set_closing_days(session: Session, kommune_key: str, days: list[dt.date], *, actor: str) -> int:
+    """Change the Rathaus's extra closing days; recompute every process of the Kommune."""
+    kommune = session.exec(select(Kommune).where(Kommune.key == kommune_key)).first()
+    if kommune is None:
+        raise Refused(f"no Kommune {kommune_key!r}")
+    before = {"closing_days": list(kommune.closing_days or [])}
+    kommune.closing_days = sorted({d.isoformat() for d in days})
+    session.add(kommune)
+    events.log(session, actor=actor, action="closing_days_changed", entity=kommune,
+               process_id=None, before=before, after={"closing_days": kommune.closing_days})  # fmt: skip
+    changed = 0
+    for process in session.exec(select(Fortschreibung).where(Fortschreibung.kommune_id == kommune.id)):
+        changed += len(recompute(session, process, actor=actor, reason="closing days changed"))
+    return changed
+
+
+@transition
+def recompute_all(session: Session, *, actor: str, reason: str) -> int:
+    """Recompute the deadlines of every process (after a holiday-calendar change)."""
+    changed = 0
+    for process in session.exec(select(Fortschreibung)).all():
+        changed += len(recompute(session, process, actor=actor, reason=reason))
+    return changed

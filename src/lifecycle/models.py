@@ -1,0 +1,318 @@
+"""The process state: SQLModel tables, one database as the source of truth.
+
+Times of Sitzungen and workshops are local wall-clock times (Europe/Berlin) stored naive:
+that is what a council calendar means by "18:00". Log timestamps are aware UTC.
+
+Domain words stay German where they have no honest English twin (Kommune, Gremium,
+Sitzung, Vorlage, Beratung, Handlungsfeld, Arbeitsgruppe, Fortschreibung).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from pydantic import NaiveDatetime
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class GremiumKind(StrEnum):
+    gemeinderat = "gemeinderat"
+    ausschuss = "ausschuss"
+    beirat = "beirat"
+
+
+class ProcessState(StrEnum):
+    running = "running"
+    completed = "completed"
+
+
+class StageState(StrEnum):
+    pending = "pending"
+    open = "open"
+    closed = "closed"
+
+
+class TaskState(StrEnum):
+    open = "open"
+    done = "done"
+
+
+class Outcome(StrEnum):
+    approve = "approve"
+    send_back = "send_back"
+    postpone = "postpone"
+
+
+class BeratungRole(StrEnum):
+    vorberatung = "Vorberatung"
+    entscheidung = "Entscheidung"
+    kenntnisnahme = "Kenntnisnahme"
+
+
+class Kommune(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True)
+    name: str
+    bundesland: str  # ISO 3166-2 subdivision code without "DE-", e.g. "BW"
+    # Extra days the Rathaus is closed (Brückentage, Rosenmontag): not working days.
+    closing_days: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+
+
+class Gremium(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("kommune_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kommune_id: int = Field(foreign_key="kommune.id", index=True)
+    key: str
+    name: str
+    short: str
+    kind: GremiumKind
+    vorlagenschluss_working_days: int = 10
+
+
+class Sitzung(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("kommune_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kommune_id: int = Field(foreign_key="kommune.id", index=True)
+    gremium_id: int = Field(foreign_key="gremium.id", index=True)
+    key: str
+    start: NaiveDatetime
+    place: str = ""
+    oeffentlich: bool = True
+
+
+class Person(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("kommune_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kommune_id: int = Field(foreign_key="kommune.id", index=True)
+    key: str
+    name: str
+    email: str | None = None
+    fachbereich: str = ""
+    funktion: str = ""
+
+
+class Konzept(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("kommune_id", "kind"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kommune_id: int = Field(foreign_key="kommune.id", index=True)
+    title: str
+    kind: str
+
+
+class KonzeptVersion(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    konzept_id: int = Field(foreign_key="konzept.id", index=True)
+    label: str
+    year: int
+    note: str = ""
+
+
+class Fortschreibung(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True)
+    kommune_id: int = Field(foreign_key="kommune.id", index=True)
+    konzept_id: int = Field(foreign_key="konzept.id", index=True)
+    plan_name: str
+    # The plan as it was when the process started: a later edit of the plan file must not
+    # change a running process under its feet.
+    plan: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    scenario: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    started_on: dt.date
+    state: ProcessState = ProcessState.running
+    current_stage_id: int | None = Field(default=None)
+    partner: str = ""
+    partner_contact: str = ""
+    funding_source: str = ""
+    funding_amount: float | None = None
+    budget_amount: float | None = None
+    budget_note: str = ""
+
+
+class Role(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("fortschreibung_id", "role", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    role: str
+
+
+class SitzungBinding(SQLModel, table=True):
+    """Binds a Sitzung name of the plan (e.g. ``vorlage_vorberatung``) to a real Sitzung."""
+
+    __table_args__ = (UniqueConstraint("fortschreibung_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    name: str
+    sitzung_id: int = Field(foreign_key="sitzung.id", index=True)
+
+
+class Termin(SQLModel, table=True):
+    """A named date of the scenario a task can be anchored to (e.g. the workshop)."""
+
+    __table_args__ = (UniqueConstraint("fortschreibung_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    name: str
+    on: dt.date
+
+
+class Stage(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("fortschreibung_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    key: str
+    title: str
+    position: int
+    state: StageState = StageState.pending
+    opened_on: dt.date | None = None
+    closed_on: dt.date | None = None
+    planned_start: dt.date | None = None
+
+
+class Task(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("fortschreibung_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    stage_id: int = Field(foreign_key="stage.id", index=True)
+    key: str
+    title: str
+    role: str
+    assignee_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    required: bool = True
+    # Anchor of the due date, resolved by lifecycle.deadlines. kind: stage_start | sitzung |
+    # vorlagenschluss | termin | task; ref: the Sitzung binding name, Termin name or task key.
+    anchor_kind: str
+    anchor_ref: str = ""
+    offset: int = 0
+    offset_unit: str = "days"  # days | working_days
+    due: dt.date | None = Field(default=None, index=True)
+    state: TaskState = Field(default=TaskState.open, index=True)
+    done_on: dt.date | None = None
+    done_by_id: int | None = Field(default=None, foreign_key="person.id")
+    position: int = 0
+
+
+class GateDecision(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    stage_id: int = Field(foreign_key="stage.id", index=True)
+    outcome: Outcome
+    decided_by: str
+    decided_on: dt.date
+    reference: str = ""
+    remarks: str = ""
+    forced_reason: str = ""
+    recorded_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+class Vorlage(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("fortschreibung_id", "stage_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    stage_key: str
+    reference: str
+    art: str = "Sitzungsvorlage"
+    betreff: str
+    beschlussvorschlag: str
+    fachbereich: str
+    author_id: int | None = Field(default=None, foreign_key="person.id")
+    dated: dt.date | None = None
+    begruendung: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    anlagen: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    beteiligte: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+
+
+class Beratung(SQLModel, table=True):
+    """One step of a Vorlage's Beratungsfolge (OParl: Consultation)."""
+
+    __table_args__ = (UniqueConstraint("vorlage_id", "position"),)
+    id: int | None = Field(default=None, primary_key=True)
+    vorlage_id: int = Field(foreign_key="vorlage.id", index=True)
+    position: int
+    sitzung_id: int = Field(foreign_key="sitzung.id", index=True)
+    role: BeratungRole
+    oeffentlich: bool = True
+
+
+class Handlungsfeld(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("fortschreibung_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    key: str
+    title: str
+    position: int
+
+
+class Arbeitsgruppe(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("fortschreibung_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    handlungsfeld_id: int = Field(foreign_key="handlungsfeld.id", index=True)
+    key: str
+    title: str
+    position: int
+    moderator_id: int | None = Field(default=None, foreign_key="person.id")
+    bestandsaufnahme: str = ""
+    ergebnis: str = ""
+
+
+class AgSitzung(SQLModel, table=True):
+    """A session of an Arbeitsgruppe (not a council Sitzung)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    arbeitsgruppe_id: int = Field(foreign_key="arbeitsgruppe.id", index=True)
+    number: int
+    start: NaiveDatetime
+    place: str = ""
+    notes: str = ""
+
+
+class Empfehlung(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    arbeitsgruppe_id: int = Field(foreign_key="arbeitsgruppe.id", index=True)
+    position: int
+    text: str
+
+
+class Schluesselprojekt(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    arbeitsgruppe_id: int = Field(foreign_key="arbeitsgruppe.id", index=True)
+    position: int
+    title: str
+    description: str = ""
+
+
+class Workshop(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True, unique=True)
+    title: str
+    start: NaiveDatetime
+    place: str = ""
+    moderation: str = ""
+    invited_organisations: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    participants: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    expected_participants: int | None = None
+    programme: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON))
+
+
+class Event(SQLModel, table=True):
+    """Append-only log of every change, written in the transaction of the change."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    fortschreibung_id: int | None = Field(default=None, foreign_key="fortschreibung.id", index=True)
+    at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    actor: str
+    action: str
+    entity: str
+    entity_id: int | None = None
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+# --- tables of the documents module (issue "Documents") go below this line ---
+
+
+# --- tables of the reminders module (issue "Reminders") go below this line ---

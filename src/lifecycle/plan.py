@@ -1,0 +1,148 @@
+"""Process plans: a data file per concept kind, validated before anything runs.
+
+A plan names its stages in order, each stage's tasks with due-date anchors, and each stage's
+gate. The Integrationskonzept plan ships in ``lifecycle/plans``; any other path works too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .calendar import WorkCalendar
+from .deadlines import CycleError, MissingAnchor, StageSpec, TaskSpec, Timeline
+from .errors import InputError
+from .validation import validate
+from .yamlio import Document, load, loads
+
+BUILTIN = ("integrationskonzept",)
+
+
+def builtin_path(name: str) -> str:
+    return f"lifecycle/plans/{name}.yaml"
+
+
+def load_plan(name_or_path: str | Path) -> dict[str, Any]:
+    """Load and check a plan: a built-in name or a path to a YAML file."""
+    if str(name_or_path) in BUILTIN:
+        text = resources.files("lifecycle.plans").joinpath(f"{name_or_path}.yaml").read_text()
+        doc = loads(text, builtin_path(str(name_or_path)))
+    else:
+        doc = load(name_or_path)
+    check_plan(doc)
+    return doc.data
+
+
+def check_plan(doc: Document) -> None:
+    if not isinstance(doc.data, dict):
+        raise InputError(doc.source, "", "a plan must be a mapping at the top level")
+    validate(doc, "plan")
+    plan = doc.data
+    _check_unique_keys(doc)
+    roles = set(plan["roles"])
+    sitzungen = set(plan.get("sitzungen", {}))
+    termine = set(plan.get("termine", {}))
+    task_keys = {t["key"]: t for s in plan["stages"] for t in s["tasks"]}
+    for si, stage in enumerate(plan["stages"]):
+        for ti, task in enumerate(stage["tasks"]):
+            path = ["stages", si, "tasks", ti]
+            if task["role"] not in roles:
+                raise doc.error([*path, "role"], f"unknown role {task['role']!r}")
+            _check_anchor(doc, [*path, "due"], task["due"], sitzungen, termine, task_keys)
+        gate = stage["gate"]
+        gpath = ["stages", si, "gate"]
+        if gate.get("sitzung") and gate["sitzung"] not in sitzungen:
+            raise doc.error([*gpath, "sitzung"], f"unknown Sitzung {gate['sitzung']!r}")
+        requires = gate.get("requires", "all")
+        stage_tasks = {t["key"] for t in stage["tasks"]}
+        for key in [] if requires == "all" else requires:
+            if key not in stage_tasks:
+                raise doc.error([*gpath, "requires"], f"no task {key!r} in this stage")
+    reminders = plan.get("reminders", {})
+    if reminders.get("escalate_to") and reminders["escalate_to"] not in roles:
+        raise doc.error(["reminders", "escalate_to"], "unknown role")
+    _check_cycles(doc)
+
+
+def _check_unique_keys(doc: Document) -> None:
+    seen: dict[str, tuple] = {}
+    for si, stage in enumerate(doc.data["stages"]):
+        if stage["key"] in seen:
+            raise doc.error(["stages", si, "key"], f"duplicate stage key {stage['key']!r}")
+        seen[stage["key"]] = ("stages", si)
+    tasks: set[str] = set()
+    for si, stage in enumerate(doc.data["stages"]):
+        for ti, task in enumerate(stage["tasks"]):
+            if task["key"] in tasks:
+                raise doc.error(["stages", si, "tasks", ti, "key"], f"duplicate task key {task['key']!r}")
+            tasks.add(task["key"])
+
+
+def _check_anchor(doc, path, due, sitzungen, termine, task_keys) -> None:
+    anchor, ref = due["anchor"], due.get("ref")
+    if anchor == "stage_start":
+        if ref:
+            raise doc.error([*path, "ref"], "stage_start takes no ref")
+        return
+    if not ref:
+        raise doc.error([*path, "ref"], f"anchor {anchor!r} needs a ref")
+    known = {"sitzung": sitzungen, "vorlagenschluss": sitzungen, "termin": termine,
+             "task": task_keys}[anchor]  # fmt: skip
+    if ref not in known:
+        what = {"sitzung": "Sitzung", "vorlagenschluss": "Sitzung", "termin": "Termin"}.get(anchor, "task")
+        raise doc.error([*path, "ref"], f"anchored to {what} {ref!r}, which the plan does not declare")
+    if anchor == "task" and task_keys[ref].get("for_each"):
+        raise doc.error([*path, "ref"], f"cannot anchor to per-Arbeitsgruppe task {ref!r}")
+
+
+def timeline_for_check(plan: dict[str, Any]) -> Timeline:
+    """A timeline with placeholder dates: enough to find cycles with the real solver."""
+    day = dt.date(2000, 1, 3)
+    names = plan.get("sitzungen", {})
+    return Timeline(
+        calendar=WorkCalendar("BW"),
+        started_on=day,
+        stages=[
+            StageSpec(s["key"], [t["key"] for t in s["tasks"]], s["gate"].get("sitzung"))
+            for s in plan["stages"]
+        ],
+        tasks={t["key"]: task_spec(s["key"], t) for s in plan["stages"] for t in s["tasks"]},
+        sitzungen={n: day for n in names},
+        vorlagenschluss_days={n: 10 for n in names},
+        termine={n: day for n in plan.get("termine", {})},
+    )
+
+
+def task_spec(stage_key: str, task: dict[str, Any], key: str | None = None) -> TaskSpec:
+    due = task["due"]
+    unit = "working_days" if "working_days" in due else "days"
+    return TaskSpec(
+        key=key or task["key"], stage=stage_key, anchor=due["anchor"], ref=due.get("ref", ""),
+        offset=due.get(unit, 0), unit=unit,
+    )  # fmt: skip
+
+
+def _check_cycles(doc: Document) -> None:
+    try:
+        timeline_for_check(doc.data).compute()
+    except CycleError as exc:
+        first = exc.path[0].split(":", 1)[1]
+        raise doc.error(_task_path(doc.data, first) + ["due"], str(exc)) from None
+    except MissingAnchor as exc:  # pragma: no cover - _check_anchor catches these first
+        raise doc.error(_task_path(doc.data, exc.task), str(exc)) from None
+
+
+def _task_path(plan: dict[str, Any], key: str) -> list:
+    for si, stage in enumerate(plan["stages"]):
+        if stage["key"] == key:
+            return ["stages", si]
+        for ti, task in enumerate(stage["tasks"]):
+            if task["key"] == key:
+                return ["stages", si, "tasks", ti]
+    return ["stages"]
+
+
+def stage_by_key(plan: dict[str, Any], key: str) -> dict[str, Any]:
+    return next(s for s in plan["stages"] if s["key"] == key)

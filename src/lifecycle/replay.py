@@ -1,0 +1,108 @@
+"""Replay a scenario's ``verlauf`` (what happened, with dates) through the engine.
+
+The demo and the tests walk a process through its gates on the dates the scenario names.
+Each step is idempotent: a step already in the database is skipped, so a replay that was
+killed half-way can simply run again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+
+from . import engine
+from .models import Fortschreibung, GateDecision, Stage, StageState, Task, TaskState
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing that happened: a task completed or a gate decided."""
+
+    kind: str  # "done" | "decide"
+    on: dt.date
+    by: str
+    stage: str = ""
+    task: str = ""
+    raw: dict[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.on:%d.%m.%Y} {self.kind} {self.task or self.stage}"
+
+
+def steps(session: Session, process: Fortschreibung) -> Iterator[Step]:
+    """The scenario's steps, with the implied task completions before each decision.
+
+    Open required tasks of a stage are completed on their due date, or on the decision day if
+    that comes first, by their assignee (or the deciding person).
+    """
+    for entry in process.scenario.get("verlauf", []):
+        on = dt.date.fromisoformat(entry["on"])
+        if "done" in entry:
+            yield Step("done", on, entry["by"], task=entry["done"], raw=entry)
+            continue
+        stage = engine.get_stage(session, process, entry["decide"])
+        if entry["outcome"] == "approve":
+            yield from _implied_completions(session, stage, on, entry["by"])
+        yield Step("decide", on, entry["by"], stage=entry["decide"], raw=entry)
+
+
+def _implied_completions(session: Session, stage: Stage, on: dt.date, by: str) -> Iterator[Step]:
+    tasks = session.exec(
+        select(Task).where(Task.stage_id == stage.id, Task.state == TaskState.open)
+        .order_by(Task.due, Task.position)
+    ).all()  # fmt: skip
+    for task in tasks:
+        person = by
+        if task.assignee_id:
+            from .models import Person
+
+            person = session.get(Person, task.assignee_id).key
+        yield Step("done", min(task.due or on, on), person, stage=stage.key, task=task.key)
+
+
+def apply(session: Session, process: Fortschreibung, step: Step, actor: str = "replay") -> bool:
+    """Apply one step unless it is already in the database. True if it changed something."""
+    if step.kind == "done":
+        task = engine.get_task(session, step.task, process)
+        if task.state == TaskState.done:
+            return False
+        engine.complete_task(session, task.id, on=step.on, by=step.by, actor=actor)
+        return True
+    stage = engine.get_stage(session, process, step.stage)
+    if _already_decided(session, stage, step):
+        return False
+    raw = step.raw or {}
+    engine.decide_gate(
+        session, process.key, step.stage, outcome=raw["outcome"], on=step.on, by=step.by,
+        reference=raw.get("reference", ""), remarks=raw.get("remarks", raw.get("reason", "")),
+        postpone_to=raw.get("postpone_to"),
+    )  # fmt: skip
+    return True
+
+
+def _already_decided(session: Session, stage: Stage, step: Step) -> bool:
+    raw = step.raw or {}
+    if raw.get("outcome") == "approve" and stage.state == StageState.closed:
+        return True
+    return session.exec(
+        select(GateDecision).where(
+            GateDecision.stage_id == stage.id, GateDecision.decided_on == step.on,
+            GateDecision.outcome == raw.get("outcome"),
+        )
+    ).first() is not None  # fmt: skip
+
+
+def run(session: Session, process: Fortschreibung, until: dt.date | None = None) -> list[Step]:
+    """Replay every step up to ``until``; returns the steps that changed something."""
+    applied = []
+    for step in list(steps(session, process)):
+        if until and step.on > until:
+            break
+        if apply(session, process, step):
+            applied.append(step)
+    return applied

@@ -100,7 +100,7 @@ def _already_decided(session: Session, stage: Stage, step: Step) -> bool:
 def run(session: Session, process: Fortschreibung, until: dt.date | None = None) -> list[Step]:
     """Replay every step up to ``until``; returns the steps that changed something."""
     applied = []
-    for step in list(steps(session, process)):
+    for step in steps(session, process):  # lazily: each step sees the state the last one left
         if until and step.on > until:
             break
         if apply(session, process, step):

@@ -315,4 +315,25 @@ class Event(SQLModel, table=True):
 # --- tables of the documents module (issue "Documents") go below this line ---
 
 
+class DocumentVersion(SQLModel, table=True):
+    """One generated document: what went in (hashes) and where the file is.
+
+    Generating again from unchanged inputs and template is a no-op; a change makes the next
+    version and keeps the earlier files.
+    """
+
+    __table_args__ = (UniqueConstraint("fortschreibung_id", "kind", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    stage_key: str
+    kind: str
+    version: int
+    inputs_sha256: str
+    template_sha256: str
+    template_path: str = ""
+    path: str
+    pdf_path: str = ""
+    created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
 # --- tables of the reminders module (issue "Reminders") go below this line ---

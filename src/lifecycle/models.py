@@ -337,3 +337,39 @@ class DocumentVersion(SQLModel, table=True):
 
 
 # --- tables of the reminders module (issue "Reminders") go below this line ---
+
+
+class ReminderState(StrEnum):
+    planned = "planned"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class Reminder(SQLModel, table=True):
+    """The reminder outbox: one row per message, planned once, claimed once, sent once.
+
+    The UNIQUE constraint is what makes a second scan (or a concurrent one) a no-op: it can
+    only insert rows that do not exist yet.
+    """
+
+    __table_args__ = (UniqueConstraint("person_id", "subject", "deadline", "offset"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    subject: str  # what the reminder is about, e.g. "task:12", "vorlagenschluss:3:7"
+    deadline: dt.date
+    offset: int  # working days before the deadline; -1 for an escalation
+    kind: str  # due | vorlagenschluss | escalation | digest | moved
+    fortschreibung_id: int | None = Field(default=None, foreign_key="fortschreibung.id", index=True)
+    task_id: int | None = Field(default=None, foreign_key="task.id")
+    sitzung_id: int | None = Field(default=None, foreign_key="sitzung.id")
+    send_on: dt.date = Field(index=True)
+    state: ReminderState = Field(default=ReminderState.planned, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    claim_token: str | None = None
+    claimed_at: dt.datetime | None = None
+    attempts: int = 0
+    last_error: str = ""
+    sent_at: dt.datetime | None = None
+    created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))

@@ -1,8 +1,359 @@
-"""Core commands of the CLI (filled in below); see cli.py for the entry point."""
+"""Core commands: start, status, tasks, done, decide, reschedule, log.
+
+Errors the user can fix (a bad file, a refused transition) print one line to stderr and exit
+with code 2; the database is unchanged.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from .dates import long_de, short_de, weekday_short_de
+from .errors import InputError, LifecycleError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Fortschreibung kommunaler Konzepte: Stand, Aufgaben, Fristen.")
+                  help="Fortschreibung kommunaler Konzepte: Stand, Aufgaben, Fristen.")  # fmt: skip
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+STATE_DE = {"pending": "geplant", "open": "offen", "closed": "abgeschlossen",
+            "running": "läuft", "completed": "abgeschlossen", "done": "erledigt"}  # fmt: skip
+OUTCOME_DE = {"approve": "freigegeben", "send_back": "zurückgegeben", "postpone": "vertagt"}
+
+TodayOpt = Annotated[str | None, typer.Option("--today", help="Stichtag YYYY-MM-DD (Standard: heute)")]
+
+
+def fail(message: str, code: int = 2) -> None:
+    err_console.print(f"lifecycle: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the engine's deliberate errors into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LifecycleError as exc:
+            fail(str(exc))
+
+    return wrapper
+
+
+def parse_day(value: str | None, option: str) -> dt.date:
+    if value is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(option, "", f"impossible date {value!r} (expected YYYY-MM-DD)") from None
+
+
+def session():
+    from .db import session_scope
+
+    return session_scope()
+
+
+# --- start ---------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def start(scenario: Annotated[Path, typer.Argument(help="Szenario-Datei (YAML)")]) -> None:
+    """Start a Fortschreibung from a scenario file."""
+    from . import engine
+    from .scenario import load_scenario
+
+    loaded = load_scenario(scenario)  # all checks before the database is touched
+    with session() as s:
+        process = engine.start(s, loaded, actor=_actor())
+        console.print(f"Fortschreibung [bold]{process.key}[/] gestartet am "
+                      f"{long_de(process.started_on)} (Plan {process.plan_name}).")  # fmt: skip
+
+
+def _actor() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "cli"
+
+
+# --- status --------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def status(process: Annotated[str | None, typer.Argument(help="Prozess-Schlüssel")] = None,
+           today: TodayOpt = None) -> None:  # fmt: skip
+    """Where a process stands: stages, open gate, next deadlines, overdue in red."""
+    from . import engine
+    from .status import overview, process_status
+
+    day = parse_day(today, "--today")
+    with session() as s:
+        if process is None:
+            summaries, count = overview(s, day)
+            if count == 1:
+                process = summaries[0].key
+            else:
+                _print_overview(summaries, count, day)
+                return
+        _print_status(process_status(s, engine.get_process(s, process), day))
+
+
+def _print_overview(summaries, count: int, day: dt.date) -> None:
+    if not count:
+        console.print("Noch keine Fortschreibung gestartet: [bold]lifecycle start SZENARIO.yaml[/]")
+        return
+    table = Table(title=f"{count} Fortschreibungen · Stand {long_de(day)}")
+    for col in ("Prozess", "Kommune", "Phase", "Fortschritt", "Nächste Frist", "Überfällig"):
+        table.add_column(col)
+    for p in summaries:
+        pct = round(100 * p.done / p.total) if p.total else 100
+        table.add_row(p.key, p.kommune, p.stage if p.state == "running" else STATE_DE[p.state],
+                      f"{pct} %", weekday_short_de(p.next_due) if p.next_due else "—",
+                      f"[red]{p.overdue}[/]" if p.overdue else "0")  # fmt: skip
+    console.print(table)
+    if count > len(summaries):
+        console.print(f"… und {count - len(summaries)} weitere; Details: lifecycle status PROZESS")
+
+
+def _print_status(st) -> None:
+    p = st.process
+    console.print(f"[bold]{p.plan['title']}[/] — {st.kommune.name} ([cyan]{p.key}[/])")
+    console.print(f"Stand: {long_de(st.today)} · gestartet {short_de(p.started_on)} · "
+                  f"{STATE_DE[p.state.value]} · {st.progress} % erledigt")  # fmt: skip
+    console.print(_stage_table(st))
+    if st.sitzungen:
+        console.print(_sitzung_table(st))
+    if st.open_gate:
+        g = st.open_gate
+        console.print(f"[bold]Offenes Gate:[/] {g.title} — {g.gate_title}. {g.gate_condition}")
+    if st.overdue:
+        shown = st.overdue[:10]
+        console.print(_deadline_table(f"Überfällig ({len(st.overdue)})", shown, st.today, "red"))
+        if len(st.overdue) > len(shown):
+            console.print(f"[red]… und {len(st.overdue) - len(shown)} weitere: "
+                          f"lifecycle tasks --overdue --process {p.key}[/]")
+    if st.upcoming:
+        console.print(_deadline_table("Nächste Fristen", st.upcoming, st.today))
+
+
+def _stage_table(st) -> Table:
+    table = Table(title="Phasen", title_justify="left")
+    for col in ("#", "Phase", "Status", "Fortschritt", "Beginn", "Ende / Gate", "Entscheidung"):
+        table.add_column(col)
+    for v in st.stages:
+        d = v.decision
+        decided = (f"{OUTCOME_DE[d.outcome.value]} {short_de(d.decided_on)}"
+                   + (f" ({d.reference})" if d.reference else "")) if d else ""  # fmt: skip
+        style = {"closed": "green", "open": "bold yellow"}.get(v.state.value, "")
+        table.add_row(str(v.position), v.title, f"[{style}]{STATE_DE[v.state.value]}[/]" if style
+                      else STATE_DE[v.state.value], f"{v.progress} % ({v.done}/{v.total})",
+                      short_de(v.start) if v.start else "—", short_de(v.end) if v.end else "—",
+                      decided)  # fmt: skip
+    return table
+
+
+def _sitzung_table(st) -> Table:
+    table = Table(title="Sitzungskalender", title_justify="left")
+    for col in ("Sitzung", "Gremium", "Datum", "Vorlagenschluss", ""):
+        table.add_column(col)
+    for s in st.sitzungen:
+        table.add_row(s.label, s.gremium, f"{long_de(s.start.date())}, {s.start:%H:%M} Uhr",
+                      weekday_short_de(s.vorlagenschluss),
+                      "öffentlich" if s.oeffentlich else "nichtöffentlich")  # fmt: skip
+    return table
+
+
+def _deadline_table(title: str, rows, today: dt.date, style: str = "") -> Table:
+    table = Table(title=title, title_justify="left", title_style=style or None)
+    for col in ("Frist", "", "Was", "Wer", "ID"):
+        table.add_column(col)
+    for d in rows:
+        days = (d.day - today).days
+        when = "heute" if days == 0 else (f"in {days} Tagen" if days > 0 else f"seit {-days} Tagen")
+        row_style = "red" if d.day < today else ("bold" if d.kind == "vorlagenschluss" else "")
+        table.add_row(weekday_short_de(d.day), when, d.what, d.who,
+                      str(d.task_id or ""), style=row_style)  # fmt: skip
+    return table
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def tasks(
+    person: Annotated[str | None, typer.Option("--person", help="Personen-Schlüssel")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="nur überfällige")] = False,
+    process: Annotated[str | None, typer.Option("--process", help="Prozess-Schlüssel")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="auch erledigte")] = False,
+    today: TodayOpt = None,
+    limit: int = 200,
+) -> None:
+    """List tasks, open ones by default, most urgent first."""
+    from .tasks import find_tasks
+
+    day = parse_day(today, "--today")
+    with session() as s:
+        rows, more = find_tasks(s, today=day, person=person, overdue=overdue, process=process,
+                                include_done=all_, limit=limit)  # fmt: skip
+    table = Table(title=f"Aufgaben · Stand {short_de(day)}", title_justify="left")
+    for col in ("ID", "Frist", "Aufgabe", "Zuständig", "Prozess", "Status"):
+        table.add_column(col)
+    for r in rows:
+        late = r.state == "open" and r.due and r.due < day
+        table.add_row(str(r.id), weekday_short_de(r.due) if r.due else "—", r.title, r.assignee,
+                      r.process, STATE_DE[r.state] if not late else "überfällig",
+                      style="red" if late else ("dim" if r.state == "done" else ""))  # fmt: skip
+    console.print(table if rows else "Keine Aufgaben gefunden.")
+    if more:
+        console.print(f"… und {more} weitere (--limit)")
+
+
+@app.command()
+@user_errors
+def done(
+    task: Annotated[str, typer.Argument(help="Aufgaben-ID oder PROZESS:AUFGABE")],
+    on: Annotated[str | None, typer.Option("--on", help="erledigt am (Standard: heute)")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="erledigt von (Personen-Schlüssel)")] = None,
+) -> None:
+    """Mark a task as done."""
+    from . import engine
+    from .models import Person
+
+    day = parse_day(on, "--on")
+    with session() as s:
+        t = engine.get_task(s, task)
+        who = by or (s.get(Person, t.assignee_id).key if t.assignee_id else _actor())
+        t = engine.complete_task(s, t.id, on=day, by=who, actor=_actor())
+        console.print(f"Erledigt: {t.title} ({short_de(day)}, {who})")
+
+
+@app.command()
+@user_errors
+def reassign(
+    task: Annotated[str, typer.Argument(help="Aufgaben-ID oder PROZESS:AUFGABE")],
+    to: Annotated[str, typer.Argument(help="Personen-Schlüssel")],
+) -> None:
+    """Give a task to somebody else."""
+    from . import engine
+
+    with session() as s:
+        t = engine.reassign_task(s, task, to=to, actor=_actor())
+        console.print(f"Neu zugewiesen: {t.title} → {to}")
+
+
+# --- decide --------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def decide(
+    process: Annotated[str, typer.Argument(help="Prozess-Schlüssel")],
+    stage: Annotated[str, typer.Argument(help="Phase, deren Gate entschieden wird")],
+    outcome: Annotated[str, typer.Argument(help="approve | send_back | postpone")],
+    on: Annotated[str | None, typer.Option("--on", help="Datum der Entscheidung")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="wer entscheidet")] = None,
+    reference: Annotated[str, typer.Option("--reference", help="z. B. 'BSV 3/2017'")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Begründung / Bemerkung")] = "",
+    force: Annotated[str, typer.Option("--force", help="trotz offener Aufgaben, mit Grund")] = "",
+    to: Annotated[str | None, typer.Option("--to", help="Sitzung bei Vertagung")] = None,
+    reopen: Annotated[list[str] | None, typer.Option("--reopen", help="Aufgabe wieder öffnen")] = None,
+) -> None:
+    """Decide the gate of a stage: approve, send back (with --reason) or postpone (--to)."""
+    from . import engine
+    from .models import Outcome
+
+    if outcome not in Outcome.__members__:
+        raise InputError("OUTCOME", "", f"{outcome!r} is not one of approve, send_back, postpone")
+    with session() as s:
+        d = engine.decide_gate(
+            s, process, stage, outcome=outcome, on=parse_day(on, "--on"), by=by or _actor(),
+            reference=reference, remarks=reason, force_reason=force, postpone_to=to,
+            reopen=tuple(reopen or ()),
+        )  # fmt: skip
+        console.print(f"Gate {stage!r}: {OUTCOME_DE[d.outcome.value]} am {long_de(d.decided_on)}"
+                      + (f" ({d.reference})" if d.reference else ""))  # fmt: skip
+
+
+# --- reschedule ----------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def reschedule(
+    sitzung: Annotated[str, typer.Argument(help="Sitzungs-Schlüssel (oder KOMMUNE:SITZUNG)")],
+    date: Annotated[str, typer.Argument(help="neues Datum YYYY-MM-DD oder 'YYYY-MM-DD HH:MM'")],
+) -> None:
+    """Move a Sitzung; dependent deadlines and reminders follow."""
+    from . import engine
+
+    try:
+        new = dt.datetime.fromisoformat(date) if " " in date or "T" in date else parse_day(date, "DATE")
+    except ValueError:
+        raise InputError("DATE", "", f"impossible date/time {date!r}") from None
+    with session() as s:
+        move = engine.move_sitzung(s, sitzung, new, actor=_actor())
+        notified = _notify_move(s, move)
+        n = sum(len(c) for c in move.changes.values())
+        console.print(f"Sitzung {move.sitzung.key}: {long_de(move.old.date())} → "
+                      f"{long_de(move.sitzung.start.date())}; {n} Fristen neu berechnet"
+                      + (f", {notified} Benachrichtigungen vorgemerkt" if notified else ""))  # fmt: skip
+
+
+def _notify_move(s, move) -> int:
+    try:
+        from .reminders import on_sitzung_moved
+    except ImportError:  # reminders module not installed in this build
+        return 0
+    return on_sitzung_moved(s, move)
+
+
+# --- log -----------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def log(process: Annotated[str, typer.Argument(help="Prozess-Schlüssel")],
+        limit: int = 50) -> None:  # fmt: skip
+    """The event log of a process: who changed what, when, before and after."""
+    from sqlmodel import select
+
+    from . import engine
+    from .models import Event
+
+    with session() as s:
+        p = engine.get_process(s, process)
+        rows = s.exec(select(Event).where(Event.fortschreibung_id == p.id)
+                      .order_by(Event.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+    table = Table(title=f"Protokoll {process}", title_justify="left")
+    for col in ("Zeit (UTC)", "Wer", "Aktion", "Objekt", "vorher", "nachher"):
+        table.add_column(col, overflow="fold")
+    for e in reversed(rows):
+        table.add_row(f"{e.at:%d.%m.%Y %H:%M:%S}", e.actor, e.action, f"{e.entity} {e.entity_id}",
+                      _fmt(e.before), _fmt(e.after))  # fmt: skip
+    console.print(table)
+
+
+def _fmt(values: dict | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (values or {}).items())
+
+
+def run() -> None:  # pragma: no cover - console entry during development
+    app(prog_name="lifecycle")
+    sys.exit(0)

@@ -1,0 +1,59 @@
+"""Task queries for the CLI and the flows: who has to do what by when."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from .errors import Refused
+from .models import Fortschreibung, Person, Task, TaskState
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: int
+    due: dt.date | None
+    title: str
+    assignee: str
+    process: str
+    state: str
+
+
+def find_tasks(
+    session: Session,
+    *,
+    today: dt.date,
+    person: str | None = None,
+    overdue: bool = False,
+    process: str | None = None,
+    include_done: bool = False,
+    limit: int = 200,
+) -> tuple[list[TaskRow], int]:
+    """Matching tasks, most urgent first, and how many more matched beyond ``limit``."""
+    query = (
+        select(Task.id, Task.due, Task.title, Person.name, Fortschreibung.key, Task.state)
+        .join(Fortschreibung, Fortschreibung.id == Task.fortschreibung_id)
+        .join(Person, Person.id == Task.assignee_id, isouter=True)
+    )  # fmt: skip
+    if not include_done or overdue:
+        query = query.where(Task.state == TaskState.open)
+    if overdue:
+        query = query.where(Task.due < today)
+    if person:
+        ids = session.exec(select(Person.id).where(Person.key == person)).all()
+        if not ids:
+            raise Refused(f"no person {person!r}")
+        query = query.where(Task.assignee_id.in_(ids))  # type: ignore[union-attr]
+    if process:
+        if session.exec(select(Fortschreibung.id).where(Fortschreibung.key == process)).first() is None:
+            raise Refused(f"no Fortschreibung {process!r}")
+        query = query.where(Fortschreibung.key == process)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(Task.due, Task.id).limit(limit)).all()
+    return [
+        TaskRow(i, due, title, name or "—", key, state.value if hasattr(state, "value") else state)
+        for i, due, title, name, key, state in rows
+    ], max(0, total - len(rows))

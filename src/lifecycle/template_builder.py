@@ -1,0 +1,419 @@
+"""Build the shipped Word templates (templates/docx/*.docx) from code.
+
+The templates are ordinary Word files with Jinja tags (docxtpl), so an administrator can open
+them in Word or LibreOffice and restyle them (letterhead, fonts, spacing). They are produced
+here, not edited by hand, so a change to the layout is a reviewed code change; the zip is
+rewritten with fixed dates so the same code always gives the same bytes, and
+tests/test_template_builder.py fails when a committed template is stale.
+
+    python -m lifecycle.template_builder            # rewrite templates/docx/
+    python -m lifecycle.template_builder --check    # exit 1 if a committed file is stale
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from docx import Document
+from docx.document import Document as DocxDocument
+from docx.enum.section import WD_ORIENT
+from docx.enum.text import WD_BREAK
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.shared import Cm, Pt, RGBColor
+from docx.table import Table
+
+SHIPPED = Path(__file__).resolve().parents[2] / "templates" / "docx"
+FIXED_TIME = dt.datetime(2017, 1, 1, 0, 0, 0)
+FONT = "Arial"  # fonts-liberation2 gives LibreOffice a metric twin, so line breaks match Word
+
+
+# --- building blocks -----------------------------------------------------------------------
+
+
+def _new_document() -> DocxDocument:
+    doc = Document()
+    section = doc.sections[0]
+    section.page_width, section.page_height = Cm(21.0), Cm(29.7)
+    section.left_margin, section.right_margin = Cm(2.5), Cm(2.0)
+    section.top_margin, section.bottom_margin = Cm(2.0), Cm(2.0)
+    styles = doc.styles
+    normal = styles["Normal"]
+    normal.font.name, normal.font.size = FONT, Pt(11)
+    normal.paragraph_format.space_after = Pt(6)
+    for name, size in (("Title", 16), ("Heading 1", 14), ("Heading 2", 12), ("Heading 3", 11)):
+        style = styles[name]
+        style.font.name, style.font.size, style.font.bold = FONT, Pt(size), True
+        style.font.color.rgb = RGBColor(0, 0, 0)
+        style.font.italic = False
+        style.paragraph_format.space_before = Pt(12 if name != "Heading 3" else 6)
+        style.paragraph_format.space_after = Pt(6)
+    # The default Title style has a border line and a theme font; reset to the house style.
+    title = styles["Title"].element
+    for border in title.findall(f".//{qn('w:pBdr')}"):
+        border.getparent().remove(border)
+    listing = styles["List Paragraph"]
+    listing.font.name = FONT
+    listing.paragraph_format.left_indent = Cm(0.75)
+    listing.paragraph_format.first_line_indent = Cm(-0.75)
+    _page_footer(doc)
+    return doc
+
+
+def _field(paragraph, instr: str) -> None:
+    # python-docx has no field API; a simple field is enough for PAGE / NUMPAGES.
+    field = OxmlElement("w:fldSimple")
+    field.set(qn("w:instr"), instr)
+    run = OxmlElement("w:r")
+    text = OxmlElement("w:t")
+    text.text = "1"
+    run.append(text)
+    field.append(run)
+    paragraph._p.append(field)
+
+
+def _page_footer(doc: DocxDocument) -> None:
+    footer = doc.sections[0].footer.paragraphs[0]
+    footer.alignment = 2  # right
+    footer.add_run("Seite ")
+    _field(footer, "PAGE")
+    footer.add_run(" von ")
+    _field(footer, "NUMPAGES")
+
+
+def _p(doc: DocxDocument, text: str = "", style: str | None = None, bold: bool = False):
+    paragraph = doc.add_paragraph(style=style)
+    if text:
+        paragraph.add_run(text).bold = bold
+    return paragraph
+
+
+def _label(doc: DocxDocument, text: str) -> None:
+    _p(doc, text, bold=True)
+
+
+def _page_break(doc: DocxDocument) -> None:
+    doc.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
+
+
+def _blocks(doc: DocxDocument, var: str) -> None:
+    """A list of text blocks: sub-headings, numbered items and plain paragraphs.
+
+    One paragraph per block kind, each with its own style, so restyling a template changes
+    every block of that kind; `{%p %}` removes the control paragraphs from the output.
+    """
+    _p(doc, f"{{%p for block in {var} %}}")
+    _p(doc, "{%p if block.heading %}")
+    _p(doc, "{{ block.text }}", style="Heading 3")
+    _p(doc, "{%p elif block.item %}")
+    _p(doc, "{{ block.label }}\t{{ block.text }}", style="List Paragraph")
+    _p(doc, "{%p else %}")
+    _p(doc, "{{ block.text }}")
+    _p(doc, "{%p endif %}")
+    _p(doc, "{%p endfor %}")
+
+
+def _sections(doc: DocxDocument, var: str, suffix: str = "") -> None:
+    _p(doc, f"{{%p for section in {var} %}}")
+    _p(doc, f"{{{{ section.title }}}}{suffix}", style="Heading 2")
+    _blocks(doc, "section.blocks")
+    _p(doc, "{%p endfor %}")
+
+
+def _lines(doc: DocxDocument, var: str, item: str = "{{ line }}", style: str | None = None) -> None:
+    _p(doc, f"{{%p for line in {var} %}}")
+    _p(doc, item, style=style)
+    _p(doc, "{%p endfor %}")
+
+
+def _grid(doc: DocxDocument, headers: list[str], loop: str, cells: list[str],
+          widths: list[float]) -> Table:  # fmt: skip
+    """A table with a header row and one row per item (docxtpl `{%tr %}` rows)."""
+    table = doc.add_table(rows=4, cols=len(headers))
+    table.style = doc.styles["Table Grid"]
+    for i, header in enumerate(headers):
+        cell = table.rows[0].cells[i]
+        cell.paragraphs[0].add_run(header).bold = True
+    table.rows[1].cells[0].paragraphs[0].add_run(f"{{%tr for {loop} %}}")
+    for i, text in enumerate(cells):
+        table.rows[2].cells[i].paragraphs[0].add_run(text)
+    table.rows[3].cells[0].paragraphs[0].add_run("{%tr endfor %}")
+    for row in table.rows:
+        for i, width in enumerate(widths):
+            row.cells[i].width = Cm(width)
+    _repeat_header(table)
+    return table
+
+
+def _repeat_header(table: Table) -> None:
+    tr_pr = table.rows[0]._tr.get_or_add_trPr()
+    header = OxmlElement("w:tblHeader")
+    tr_pr.append(header)
+
+
+def _letterhead(doc: DocxDocument) -> None:
+    head = doc.sections[0].header.paragraphs[0]
+    head.add_run("{{ kommune.bezeichnung }}").bold = True
+
+
+# --- the templates -------------------------------------------------------------------------
+
+
+def vorlage() -> DocxDocument:
+    """Beschlussvorlage (gate 1) and Sitzungsvorlage (gate 5), modelled on seed 002."""
+    doc = _new_document()
+    _letterhead(doc)
+    _p(doc, "{{ vorlage.art }}", style="Title")
+    _p(doc, "Vorlage Nr. {{ vorlage.reference }}")
+    _label(doc, "Fachbereich")
+    _p(doc, "{{ vorlage.fachbereich }}")
+    _label(doc, "Beratungsfolge:")
+    _grid(doc, ["Gremium", "Sitzungsdatum", "Vorberatung/Entscheidung", "öffentlich/nichtöffentlich"],
+          "b in beratungsfolge",
+          ["{{ b.gremium }}", "{{ b.datum|short_de }}", "{{ b.rolle }}", "{{ b.oeffentlichkeit }}"],
+          [6.5, 3.0, 4.0, 3.0])  # fmt: skip
+    _label(doc, "Betreff:")
+    _p(doc, "{{ vorlage.betreff }}")
+    _label(doc, "Beschlussvorschlag:")
+    _p(doc, "{{ vorlage.beschlussvorschlag }}")
+    _label(doc, "Begründung:")
+    _sections(doc, "begruendung", suffix=":")
+    _label(doc, "Finanzielle Auswirkungen:")
+    _lines(doc, "finanzen")
+    _p(doc, "{{ vorlage.ort_datum }}")
+    _label(doc, "Ansprechpartner/in:")
+    _p(doc, "{{ ansprechpartner.name_umgekehrt }}")
+    _label(doc, "Weitere beteiligte Fachbereiche:")
+    _lines(doc, "beteiligte")
+    _label(doc, "Anlagen:")
+    _lines(doc, "anlagen")
+    return doc
+
+
+def workshop_einladung() -> DocxDocument:
+    doc = _new_document()
+    _letterhead(doc)
+    _p(doc, "{{ absender.fachbereich_zeile }}")
+    _p(doc, "{{ einladung.ort_datum }}")
+    _p(doc, "Einladung zum {{ workshop.title }}", style="Title")
+    _p(doc, "{{ konzept.fortschreibung_titel }}", style="Heading 2")
+    _p(doc, "Sehr geehrte Damen und Herren,")
+    _p(doc, "die {{ kommune.bezeichnung }} schreibt ihr {{ konzept.title }} fort. Der "
+            "{{ workshop.title }} ist der Auftakt: Gemeinsam mit Vertreterinnen und Vertretern "
+            "aus {{ workshop.eingeladen_text }} wollen wir die Handlungsfelder diskutieren und "
+            "Arbeitsgruppen bilden.")  # fmt: skip
+    _label(doc, "Termin:")
+    _p(doc, "{{ workshop.datum|long_de }}, {{ workshop.datum|uhrzeit }}")
+    _label(doc, "Ort:")
+    _p(doc, "{{ workshop.ort }}")
+    _label(doc, "Moderation:")
+    _p(doc, "{{ workshop.moderation }}")
+    _label(doc, "Handlungsfelder:")
+    _lines(doc, "handlungsfelder", "{{ line.nummer }}.\t{{ line.title }}", style="List Paragraph")
+    _p(doc, "Wir bitten um Rückmeldung bis {{ einladung.antwort_bis|long_de }} an "
+            "{{ absender.name }} ({{ absender.email }}).")  # fmt: skip
+    _p(doc, "Mit freundlichen Grüßen")
+    _p(doc, "{{ absender.name }}")
+    _p(doc, "{{ absender.funktion }}")
+    return doc
+
+
+def workshop_programm() -> DocxDocument:
+    doc = _new_document()
+    _letterhead(doc)
+    _p(doc, "Programm: {{ workshop.title }}", style="Title")
+    _p(doc, "{{ workshop.datum|long_de }}, {{ workshop.ort }}")
+    _grid(doc, ["Zeit", "Programmpunkt"], "punkt in programm",
+          ["{{ punkt.zeit }}", "{{ punkt.titel }}"], [3.0, 13.5])  # fmt: skip
+    _p(doc, "")
+    _label(doc, "Thementische:")
+    _lines(doc, "handlungsfelder", "{{ line.nummer }}.\t{{ line.title }}", style="List Paragraph")
+    _p(doc, "Moderation: {{ workshop.moderation }}")
+    return doc
+
+
+def workshop_teilnehmerliste() -> DocxDocument:
+    doc = _new_document()
+    section = doc.sections[0]
+    section.orientation = WD_ORIENT.LANDSCAPE
+    section.page_width, section.page_height = Cm(29.7), Cm(21.0)
+    _letterhead(doc)
+    _p(doc, "Teilnehmerliste: {{ workshop.title }}", style="Title")
+    _p(doc, "{{ workshop.datum|long_de }}, {{ workshop.datum|uhrzeit }}, {{ workshop.ort }}")
+    _grid(doc, ["Nr.", "Name, Vorname", "Institution / Organisation", "E-Mail", "Unterschrift"],
+          "t in teilnehmer",
+          ["{{ t.nummer }}", "{{ t.name }}", "{{ t.organisation }}", "", ""],
+          [1.2, 6.0, 7.0, 5.5, 5.5])  # fmt: skip
+    _p(doc, "Mit meiner Unterschrift bin ich einverstanden, dass mein Name in der Dokumentation "
+            "des Workshops genannt wird.")  # fmt: skip
+    return doc
+
+
+def ag_einladung() -> DocxDocument:
+    doc = _new_document()
+    _letterhead(doc)
+    _p(doc, "{%p for ag in arbeitsgruppen %}")
+    _p(doc, "Einladung zur Arbeitsgruppe „{{ ag.title }}“", style="Title")
+    _p(doc, "{{ konzept.fortschreibung_titel }}, Handlungsfeld: {{ ag.handlungsfeld }}")
+    _p(doc, "Sehr geehrte Damen und Herren,")
+    _p(doc, "im {{ workshop.title }} wurde die Arbeitsgruppe „{{ ag.title }}“ gebildet. Wir "
+            "laden Sie herzlich zu den Sitzungen ein: Wir sammeln die bestehenden Angebote "
+            "(Bestandsaufnahme), erarbeiten Empfehlungen und schlagen Schlüsselprojekte vor.")  # fmt: skip
+    _label(doc, "Termine:")
+    _lines(doc, "ag.sitzungen",
+           "{{ line.nummer }}. Sitzung: {{ line.datum|long_de }}, {{ line.datum|uhrzeit }}"
+           ", {{ line.ort }}", style="List Paragraph")  # fmt: skip
+    _label(doc, "Moderation:")
+    _p(doc, "{{ ag.moderation }}")
+    _p(doc, "Mit freundlichen Grüßen")
+    _p(doc, "{{ absender.name }}")
+    _p(doc, "{{ absender.funktion }}")
+    _p(doc, "{%p if not loop.last %}")
+    _page_break(doc)
+    _p(doc, "{%p endif %}")
+    _p(doc, "{%p endfor %}")
+    return doc
+
+
+def ag_protokoll() -> DocxDocument:
+    doc = _new_document()
+    _letterhead(doc)
+    _p(doc, "{%p for ag in arbeitsgruppen %}")
+    _p(doc, "Protokoll der Arbeitsgruppe „{{ ag.title }}“", style="Title")
+    _p(doc, "{{ konzept.fortschreibung_titel }}, Handlungsfeld: {{ ag.handlungsfeld }}")
+    _p(doc, "Moderation: {{ ag.moderation }}")
+    _p(doc, "Sitzungen", style="Heading 2")
+    _p(doc, "{%p for s in ag.sitzungen %}")
+    _p(doc, "{{ s.nummer }}. Sitzung am {{ s.datum|long_de }}, {{ s.datum|uhrzeit }}", style="Heading 3")
+    _lines(doc, "s.notizen")
+    _p(doc, "{%p endfor %}")
+    _p(doc, "Bestandsaufnahme", style="Heading 2")
+    _lines(doc, "ag.bestandsaufnahme")
+    _p(doc, "Empfehlungen", style="Heading 2")
+    _lines(doc, "ag.empfehlungen", "{{ line.nummer }}.\t{{ line.text }}", style="List Paragraph")
+    _p(doc, "Schlüsselprojekte", style="Heading 2")
+    _p(doc, "{%p for projekt in ag.schluesselprojekte %}")
+    _p(doc, "{{ projekt.title }}", style="Heading 3")
+    _lines(doc, "projekt.beschreibung")
+    _p(doc, "{%p endfor %}")
+    _p(doc, "{%p if not loop.last %}")
+    _page_break(doc)
+    _p(doc, "{%p endif %}")
+    _p(doc, "{%p endfor %}")
+    return doc
+
+
+def abschlussbericht() -> DocxDocument:
+    doc = _new_document()
+    _letterhead(doc)
+    _p(doc, "Abschlussbericht", style="Title")
+    _p(doc, "{{ konzept.fortschreibung_titel }}", style="Heading 1")
+    _p(doc, "{{ kommune.bezeichnung }}, {{ bericht.stand }}")
+    _p(doc, "Wissenschaftliche Begleitung: {{ prozess.partner_zeile }}")
+    _sections(doc, "kapitel")
+    return doc
+
+
+def stage_bericht() -> DocxDocument:
+    """Generic report of a stage, for document kinds a plan names but no template exists for."""
+    doc = _new_document()
+    _letterhead(doc)
+    _p(doc, "{{ dokument.titel }}", style="Title")
+    _p(doc, "{{ konzept.fortschreibung_titel }}: Phase „{{ stage.title }}“", style="Heading 1")
+    _p(doc, "{{ stage.zeitraum }}")
+    _lines(doc, "stage.beschreibung")
+    _p(doc, "Aufgaben", style="Heading 2")
+    _grid(doc, ["Aufgabe", "Zuständig", "Fällig", "Erledigt"], "t in aufgaben",
+          ["{{ t.title }}", "{{ t.zustaendig }}", "{{ t.faellig }}", "{{ t.erledigt }}"],
+          [8.0, 4.0, 2.5, 2.5])  # fmt: skip
+    _p(doc, "Abschluss der Phase", style="Heading 2")
+    _p(doc, "{{ gate.title }}: {{ gate.condition }}")
+    _lines(doc, "gate.entscheidungen")
+    return doc
+
+
+BUILDERS: dict[str, Callable[[], DocxDocument]] = {
+    "beschlussvorlage": vorlage,
+    "sitzungsvorlage": vorlage,
+    "workshop_einladung": workshop_einladung,
+    "workshop_programm": workshop_programm,
+    "workshop_teilnehmerliste": workshop_teilnehmerliste,
+    "ag_einladung": ag_einladung,
+    "ag_protokoll": ag_protokoll,
+    "abschlussbericht": abschlussbericht,
+    "stage_bericht": stage_bericht,
+}
+
+
+# --- reproducible bytes --------------------------------------------------------------------
+
+
+def _fixed_core_properties(doc: DocxDocument) -> None:
+    props = doc.core_properties
+    props.author = props.last_modified_by = "lifecycle"
+    props.created = props.modified = FIXED_TIME
+    props.revision = 1
+    props.title = ""
+
+
+def stable_zip(data: bytes) -> bytes:
+    """Rewrite a .docx zip with fixed entry dates and attributes: same content, same bytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME.timetuple()[:6])
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            dst.writestr(entry, src.read(info.filename))
+    return out.getvalue()
+
+
+def build(name: str) -> bytes:
+    doc = BUILDERS[name]()
+    _fixed_core_properties(doc)
+    raw = io.BytesIO()
+    doc.save(raw)
+    return stable_zip(raw.getvalue())
+
+
+def build_all(folder: Path = SHIPPED) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in BUILDERS:
+        path = folder / f"{name}.docx"
+        path.write_bytes(build(name))
+        written.append(path)
+    return written
+
+
+def stale(folder: Path = SHIPPED) -> list[str]:
+    """Names of templates whose committed bytes differ from what the code builds."""
+    found = []
+    for name in BUILDERS:
+        path = folder / f"{name}.docx"
+        if not path.exists() or path.read_bytes() != build(name):
+            found.append(name)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if "--check" in args:
+        names = stale()
+        if names:
+            print(f"stale templates: {', '.join(names)}; run python -m lifecycle.template_builder")
+            return 1
+        print("templates up to date")
+        return 0
+    for path in build_all():
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,61 @@
+import datetime as dt
+
+import pytest
+
+from lifecycle.calendar import WorkCalendar, for_bundesland
+
+D = dt.date
+
+
+class TestVorlagenschluss:
+    def test_known_answer_bw(self):
+        assert WorkCalendar("BW").vorlagenschluss(D(2017, 12, 6), 10) == D(2017, 11, 22)
+
+    @pytest.mark.parametrize("land", ["BW", "NW"])
+    def test_known_answer_november(self, land):
+        assert WorkCalendar(land).vorlagenschluss(D(2017, 11, 6), 10) == D(2017, 10, 19)
+
+    def test_reformationstag_2017_skipped_everywhere(self):
+        # 31.10.2017 was a one-off nationwide holiday: 10 working days before 14.11.2017
+        cal = WorkCalendar("HH")  # Hamburg: no Allerheiligen on 01.11.
+        assert not cal.is_working_day(D(2017, 10, 31))
+        assert cal.vorlagenschluss(D(2017, 11, 14), 10) == D(2017, 10, 30)
+
+    def test_holidays_differ_by_bundesland(self):
+        allerheiligen = D(2024, 11, 1)
+        assert not WorkCalendar("NW").is_working_day(allerheiligen)
+        assert WorkCalendar("BE").is_working_day(allerheiligen)
+
+
+class TestRollBack:
+    def test_weekend_moves_to_friday(self):
+        assert WorkCalendar("BW").roll_back(D(2017, 12, 10)) == D(2017, 12, 8)
+
+    def test_christmas_moves_before_holidays(self):
+        # 24.12.2017 Sunday, 25./26.12. holidays -> Friday 22.12.
+        assert WorkCalendar("BW").roll_back(D(2017, 12, 26)) == D(2017, 12, 22)
+
+    def test_working_day_stays(self):
+        assert WorkCalendar("BW").roll_back(D(2017, 12, 14)) == D(2017, 12, 14)
+
+
+class TestWorkingDays:
+    def test_forward_and_back_are_inverse_on_working_days(self):
+        cal = WorkCalendar("BW")
+        day = D(2017, 11, 22)
+        assert cal.add_working_days(cal.add_working_days(day, 10), -10) == day
+
+    def test_count_between(self):
+        cal = WorkCalendar("BW")
+        assert cal.working_days_between(D(2017, 11, 22), D(2017, 12, 6)) == 10
+        assert cal.working_days_between(D(2017, 12, 6), D(2017, 11, 22)) == -10
+
+    def test_closing_days_are_not_working_days(self):
+        cal = for_bundesland("BW", ("2017-11-23",))
+        assert not cal.is_working_day(D(2017, 11, 23))
+        assert cal.vorlagenschluss(D(2017, 12, 6), 10) == D(2017, 11, 21)
+
+
+def test_unknown_bundesland_is_refused():
+    with pytest.raises(ValueError, match="unknown Bundesland 'XX'"):
+        WorkCalendar("XX")

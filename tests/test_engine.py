@@ -1,0 +1,264 @@
+"""Transitions: each allowed one changes state and writes the log; each refused one changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel, select
+
+from lifecycle import engine, replay
+from lifecycle.errors import Refused
+from lifecycle.models import (
+    Beratung, Event, GateDecision, ProcessState, Sitzung, SitzungBinding, Stage, StageState, Task,
+    TaskState,
+)  # fmt: skip
+from lifecycle.scenario import load_scenario
+
+from conftest import WAIBLINGEN
+
+D = dt.date
+KLIMA = Path(__file__).parent / "scenarios/musterstadt-klima.yaml"
+
+
+def dump(session) -> dict[str, list]:
+    """Every row of every table: to prove a refused transition changed nothing."""
+    session.expire_all()
+    conn = session.connection()
+    return {t: conn.execute(text(f'SELECT * FROM "{t}" ORDER BY 1')).fetchall()
+            for t in SQLModel.metadata.tables}  # fmt: skip
+
+
+def task(session, process, key) -> Task:
+    return engine.get_task(session, key, process)
+
+
+def refused(session, fn, *args, match: str, **kwargs) -> None:
+    before = dump(session)
+    with pytest.raises(Refused, match=match):
+        fn(session, *args, **kwargs)
+    assert dump(session) == before
+
+
+def finish_stage(session, process, stage_key, on):
+    stage = engine.get_stage(session, process, stage_key)
+    for t in session.exec(select(Task).where(Task.stage_id == stage.id, Task.state == TaskState.open)).all():
+        engine.complete_task(session, t.id, on=min(t.due, on), by="ortolf")
+
+
+class TestStart:
+    def test_creates_stages_tasks_and_due_dates(self, session, waiblingen):
+        stages = session.exec(select(Stage).order_by(Stage.position)).all()
+        assert [s.state for s in stages] == [StageState.open] + [StageState.pending] * 4
+        assert task(session, waiblingen, "sitzungsvorlage_einreichen").due == D(2017, 11, 22)
+        assert task(session, waiblingen, "grundsatzvorlage_einreichen").due == D(2017, 3, 22)
+        assert task(session, waiblingen, "vorlage_beschluss").due == D(2017, 12, 14)
+        # one task per Arbeitsgruppe for each per-group task of the plan (6 groups x 3)
+        ag = session.exec(select(Task).where(Task.key.like("ag_%"))).all()
+        assert len(ag) == 18
+        assert task(session, waiblingen, "ag_sitzung__bildung").assignee_id is not None
+
+    def test_logs_the_start(self, session, waiblingen):
+        events = session.exec(select(Event).where(Event.action == "start")).all()
+        assert len(events) == 1 and events[0].after["scenario"] == "waiblingen-2017"
+
+    def test_second_start_is_refused(self, session, waiblingen):
+        refused(session, engine.start, load_scenario(WAIBLINGEN), match="already exists")
+
+    def test_plan_is_kept_with_the_process(self, session, waiblingen):
+        assert waiblingen.plan["name"] == "integrationskonzept"
+        assert waiblingen.funding_amount == 15000 and waiblingen.budget_amount == 5000
+
+
+class TestTasks:
+    def test_complete(self, session, waiblingen):
+        t = engine.complete_task(session, task(session, waiblingen, "foerderantrag_stellen").id,
+                                 on=D(2017, 3, 14), by="ortolf")  # fmt: skip
+        assert t.state == TaskState.done and t.done_on == D(2017, 3, 14)
+        ev = session.exec(select(Event).where(Event.action == "task_done")).one()
+        assert ev.before == {"state": "open", "done_on": None}
+        assert ev.after["state"] == "done" and ev.after["by"] == "ortolf"
+
+    def test_complete_twice_is_refused(self, session, waiblingen):
+        tid = task(session, waiblingen, "foerderantrag_stellen").id
+        engine.complete_task(session, tid, on=D(2017, 3, 14), by="ortolf")
+        refused(session, engine.complete_task, tid, on=D(2017, 3, 15), by="ortolf", match="already done")
+
+    def test_task_of_a_stage_not_started_is_refused(self, session, waiblingen):
+        tid = task(session, waiblingen, "workshop_einladen").id
+        refused(session, engine.complete_task, tid, on=D(2017, 6, 1), by="ortolf", match="has not started")
+
+    def test_date_before_stage_opened_is_refused(self, session, waiblingen):
+        tid = task(session, waiblingen, "foerderantrag_stellen").id
+        refused(session, engine.complete_task, tid, on=D(2017, 2, 1), by="ortolf", match="before stage")
+
+    def test_unknown_task_is_refused(self, session, waiblingen):
+        refused(session, engine.complete_task, "waiblingen-2017:gibt_es_nicht", on=D(2017, 3, 1),
+                by="ortolf", match="no task")  # fmt: skip
+
+    def test_reassign(self, session, waiblingen):
+        t = engine.reassign_task(session, "waiblingen-2017:partner_anfragen", to="raible", actor="t")
+        assert t.assignee_id == engine.get_person(session, waiblingen.kommune_id, "raible").id
+        ev = session.exec(select(Event).where(Event.action == "task_reassigned")).one()
+        assert ev.after["assignee"] == "raible"
+
+    def test_reassign_to_unknown_person_is_refused(self, session, waiblingen):
+        refused(session, engine.reassign_task, "waiblingen-2017:partner_anfragen", to="niemand",
+                actor="t", match="no person 'niemand'")  # fmt: skip
+
+
+class TestGates:
+    def test_approve_needs_required_tasks(self, session, waiblingen):
+        refused(session, engine.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                on=D(2017, 4, 27), by="sd", reference="BSV 3/2017", match="needs these tasks done")  # fmt: skip
+
+    def test_approve_opens_next_stage_and_recomputes(self, session, waiblingen):
+        finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 27))
+        engine.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                           on=D(2017, 5, 3), by="sd", reference="BSV 3/2017")  # fmt: skip
+        stages = {s.key: s for s in session.exec(select(Stage))}
+        assert stages["ratsbeschluss"].state == StageState.closed
+        assert stages["ratsbeschluss"].closed_on == D(2017, 5, 3)
+        assert stages["auftaktworkshop"].state == StageState.open
+        assert stages["auftaktworkshop"].opened_on == D(2017, 5, 3)
+        # 21 days after the stage opened (a Wednesday)
+        assert task(session, waiblingen, "partner_beauftragen").due == D(2017, 5, 24)
+        assert session.exec(select(Event).where(Event.action == "gate_approve")).one()
+        moved = session.exec(select(Event).where(Event.action == "due_changed")).all()
+        assert {e.before["due"] for e in moved if e.entity_id == task(session, waiblingen, "partner_beauftragen").id} == {"2017-05-18"}
+
+    def test_force_with_reason_is_logged(self, session, waiblingen):
+        d = engine.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                               on=D(2017, 4, 27), by="sd", reference="BSV 3/2017",
+                               force_reason="Beschluss liegt vor, Aufgaben nachgetragen")  # fmt: skip
+        assert d.forced_reason
+        ev = session.exec(select(Event).where(Event.action == "gate_approve")).one()
+        assert ev.after["forced_reason"] == "Beschluss liegt vor, Aufgaben nachgetragen"
+
+    def test_reference_required(self, session, waiblingen):
+        finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 27))
+        refused(session, engine.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                on=D(2017, 4, 27), by="sd", match="needs a reference")  # fmt: skip
+
+    def test_reference_in_wrong_format(self, session, waiblingen):
+        finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 27))
+        refused(session, engine.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                on=D(2017, 4, 27), by="sd", reference="3-2017", match="wrong format")  # fmt: skip
+
+    def test_not_before_the_council_sitzung(self, session, waiblingen):
+        finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 20))
+        refused(session, engine.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                on=D(2017, 4, 20), by="sd", reference="BSV 3/2017", match="decided in the Sitzung")  # fmt: skip
+
+    def test_closed_gate_is_refused(self, session, waiblingen):
+        finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 27))
+        engine.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                           on=D(2017, 4, 27), by="sd", reference="BSV 3/2017")  # fmt: skip
+        refused(session, engine.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                on=D(2017, 4, 28), by="sd", reference="BSV 3/2017", match="already closed")  # fmt: skip
+
+    def test_pending_gate_is_refused(self, session, waiblingen):
+        refused(session, engine.decide_gate, "waiblingen-2017", "vorlage", outcome="approve",
+                on=D(2017, 12, 14), by="sd", reference="BSV 21/2017", match="has not started")  # fmt: skip
+
+    def test_date_before_stage_opened(self, session, waiblingen):
+        refused(session, engine.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="send_back",
+                on=D(2017, 1, 2), by="sd", remarks="x", match="before stage")  # fmt: skip
+
+    def test_unknown_process_and_stage(self, session, waiblingen):
+        refused(session, engine.decide_gate, "tuebingen-2017", "ratsbeschluss", outcome="approve",
+                on=D(2017, 4, 27), by="sd", match="no Fortschreibung 'tuebingen-2017'")  # fmt: skip
+        refused(session, engine.decide_gate, "waiblingen-2017", "haushalt", outcome="approve",
+                on=D(2017, 4, 27), by="sd", match="no stage 'haushalt'")  # fmt: skip
+
+    def test_send_back_needs_reason_and_reopens(self, session, waiblingen):
+        t = task(session, waiblingen, "grundsatzvorlage_entwerfen")
+        engine.complete_task(session, t.id, on=D(2017, 3, 17), by="ortolf")
+        refused(session, engine.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="send_back",
+                on=D(2017, 3, 20), by="raible", match="needs a reason")  # fmt: skip
+        engine.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="send_back",
+                           on=D(2017, 3, 20), by="raible", remarks="Finanzierung fehlt",
+                           reopen=("grundsatzvorlage_entwerfen",))  # fmt: skip
+        session.refresh(t)
+        assert t.state == TaskState.open
+        assert engine.get_stage(session, waiblingen, "ratsbeschluss").state == StageState.open
+        assert session.exec(select(Event).where(Event.action == "task_reopened")).one()
+
+    def test_postpone_moves_the_binding_and_the_beratung(self, session):
+        process = engine.start(session, load_scenario(KLIMA))
+        replay.run(session, process, until=D(2024, 9, 30))
+        finish_stage(session, process, "beschluss", D(2024, 11, 21))
+        engine.decide_gate(session, process.key, "beschluss", outcome="postpone",
+                           on=D(2024, 11, 21), by="sd", postpone_to="rat-2024-12-12")  # fmt: skip
+        binding = session.exec(select(SitzungBinding).where(SitzungBinding.name == "rat")).one()
+        assert session.get(Sitzung, binding.sitzung_id).key == "rat-2024-12-12"
+        assert task(session, process, "ratsbeschluss").due == D(2024, 12, 12)
+        keys = {session.get(Sitzung, b.sitzung_id).key for b in session.exec(select(Beratung))}
+        assert keys == {"uka-2024-11-05", "rat-2024-12-12"}
+
+    def test_postpone_to_earlier_sitzung_is_refused(self, session):
+        process = engine.start(session, load_scenario(KLIMA))
+        replay.run(session, process, until=D(2024, 9, 30))
+        refused(session, engine.decide_gate, process.key, "beschluss", outcome="postpone",
+                on=D(2024, 10, 1), by="sd", postpone_to="hfa-2024-10-01", match="later Sitzung")  # fmt: skip
+
+
+class TestMoveSitzung:
+    def test_dependent_deadlines_follow(self, session, waiblingen):
+        move = engine.move_sitzung(session, "bsv-2017-12-06", D(2017, 12, 13), actor="sd")
+        assert move.old == dt.datetime(2017, 12, 6, 17, 0)
+        assert move.sitzung.start == dt.datetime(2017, 12, 13, 17, 0)
+        assert task(session, waiblingen, "sitzungsvorlage_einreichen").due == D(2017, 11, 29)
+        assert task(session, waiblingen, "vorlage_vorberatung").due == D(2017, 12, 13)
+        changed = {c.task_key for c in move.changes[waiblingen.id]}
+        assert {"sitzungsvorlage_einreichen", "sitzungsvorlage_entwerfen", "bericht_abnehmen"} <= changed
+        logged = session.exec(select(Event).where(Event.action == "due_changed")).all()
+        assert len(logged) == len(changed)
+        assert session.exec(select(Event).where(Event.action == "sitzung_moved")).all()
+
+    def test_vorberatung_after_entscheidung_is_refused(self, session, waiblingen):
+        refused(session, engine.move_sitzung, "bsv-2017-12-06", D(2017, 12, 15), actor="sd",
+                match="breaks the Beratungsfolge")  # fmt: skip
+
+    def test_unknown_sitzung(self, session, waiblingen):
+        refused(session, engine.move_sitzung, "bsv-2099-01-01", D(2017, 12, 15), actor="sd",
+                match="no Sitzung")  # fmt: skip
+
+    def test_closing_days_recompute(self, session, waiblingen):
+        changed = engine.set_closing_days(session, "waiblingen", [D(2017, 11, 27)], actor="t")
+        assert changed > 0
+        assert task(session, waiblingen, "sitzungsvorlage_einreichen").due == D(2017, 11, 21)
+
+
+class TestWholeProcesses:
+    def test_waiblingen_through_all_five_gates(self, session, waiblingen):
+        replay.run(session, waiblingen)
+        session.refresh(waiblingen)
+        assert waiblingen.state == ProcessState.completed
+        decisions = session.exec(select(GateDecision).order_by(GateDecision.id)).all()
+        assert [(d.decided_on, d.reference) for d in decisions][0] == (D(2017, 4, 27), "BSV 3/2017")
+        assert decisions[-1].decided_on == D(2017, 12, 14)
+        assert session.exec(select(Task).where(Task.state == TaskState.open)).all() == []
+
+    def test_replay_is_idempotent(self, session, waiblingen):
+        replay.run(session, waiblingen, until=D(2017, 7, 21))
+        before = dump(session)
+        assert replay.run(session, waiblingen, until=D(2017, 7, 21)) == []
+        assert dump(session) == before
+
+    def test_second_plan_runs_through_all_its_gates(self, session):
+        process = engine.start(session, load_scenario(KLIMA))
+        steps = replay.run(session, process)
+        session.refresh(process)
+        assert process.state == ProcessState.completed
+        outcomes = [s.raw["outcome"] for s in steps if s.kind == "decide"]
+        assert outcomes == ["approve", "send_back", "approve", "approve", "postpone", "approve"]
+        stages = session.exec(select(Stage).order_by(Stage.position)).all()
+        assert [s.key for s in stages] == ["bilanz", "potenziale", "beteiligung", "beschluss"]
+        assert all(s.state == StageState.closed for s in stages)
+        # NW: Allerheiligen (01.11.) is skipped when counting the 8 working days of the UKA
+        assert task(session, process, "vorlage_einreichen").due == D(2024, 10, 23)
+        # the optional task did not block its gate
+        assert task(session, process, "steckbriefe").required is False

@@ -1,0 +1,254 @@
+"""Calendar feeds (.ics): Sitzungen, Vorlagenschluss dates and task deadlines.
+
+UIDs are built from stable keys (Kommune, Sitzung, process and task keys), never from
+database ids, so a re-import into Outlook or Thunderbird updates an event instead of adding a
+second one; SEQUENCE counts the logged moves, so the newer version wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event
+from sqlmodel import Session, col, func, select
+
+from .errors import Refused
+from .models import Event as LogEvent
+from .models import (
+    Beratung, Fortschreibung, Gremium, Kommune, Person, ProcessState, Role, Sitzung,
+    SitzungBinding, Stage, StageState, Task, TaskState, Vorlage,
+)  # fmt: skip
+
+PRODID = "-//lifecycle//Fortschreibung kommunaler Konzepte//DE"
+DOMAIN = "lifecycle.invalid"
+SITZUNG_HOURS = 3  # council calendars give a start only; three hours is a typical slot
+
+
+def uid_sitzung(kommune_key: str, sitzung_key: str) -> str:
+    return f"sitzung-{kommune_key}-{sitzung_key}@{DOMAIN}"
+
+
+def uid_vorlagenschluss(kommune_key: str, sitzung_key: str) -> str:
+    return f"vorlagenschluss-{kommune_key}-{sitzung_key}@{DOMAIN}"
+
+
+def uid_task(process_key: str, task_key: str) -> str:
+    return f"task-{process_key}-{task_key}@{DOMAIN}"
+
+
+def new_calendar(name: str) -> Calendar:
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", name)
+    return cal
+
+
+def finish(cal: Calendar) -> bytes:
+    # VTIMEZONE for every TZID used, generated from the zoneinfo rules.
+    cal.add_missing_timezones()
+    return cal.to_ical()
+
+
+def all_day_event(
+    uid: str, day: dt.date, summary: str, description: str = "", *, sequence: int = 0,
+    stamp: dt.datetime | None = None,
+) -> Event:  # fmt: skip
+    ev = Event()
+    ev.add("uid", uid)
+    ev.add("dtstamp", stamp or dt.datetime.now(dt.UTC))
+    ev.add("dtstart", day)
+    ev.add("dtend", day + dt.timedelta(days=1))
+    ev.add("summary", summary)
+    if description:
+        ev.add("description", description)
+    ev.add("sequence", sequence)
+    ev.add("transp", "TRANSPARENT")  # a deadline does not block the day
+    return ev
+
+
+def timed_event(
+    uid: str, start: dt.datetime, zone: ZoneInfo, summary: str, *, place: str = "",
+    description: str = "", sequence: int = 0, stamp: dt.datetime | None = None,
+) -> Event:  # fmt: skip
+    ev = Event()
+    local = start.replace(tzinfo=zone)  # stored naive = local wall-clock time
+    ev.add("uid", uid)
+    ev.add("dtstamp", stamp or dt.datetime.now(dt.UTC))
+    ev.add("dtstart", local)
+    ev.add("dtend", local + dt.timedelta(hours=SITZUNG_HOURS))
+    ev.add("summary", summary)
+    if place:
+        ev.add("location", place)
+    if description:
+        ev.add("description", description)
+    ev.add("sequence", sequence)
+    return ev
+
+
+def sitzung_summary(gremium: Gremium, sitzung: Sitzung) -> str:
+    suffix = "" if sitzung.oeffentlich else " (nichtöffentlich)"
+    return f"{gremium.short}: {gremium.name}{suffix}"
+
+
+def changes_of(session: Session, entity: str, entity_id: int, action: str) -> tuple[int, dt.datetime | None]:
+    """How often an entity changed (SEQUENCE) and when last (LAST-MODIFIED)."""
+    query = select(func.count(), func.max(LogEvent.at)).where(
+        LogEvent.entity == entity, LogEvent.entity_id == entity_id, LogEvent.action == action)
+    if entity == "Sitzung":
+        # a move is logged once globally and once per bound process; count the global one
+        query = query.where(col(LogEvent.fortschreibung_id).is_(None))
+    count, last = session.exec(query).one()
+    return int(count or 0), last
+
+
+# --- export ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedOptions:
+    process: str | None = None
+    person: str | None = None
+    public: bool = False
+    timezone: str = "Europe/Berlin"
+
+
+def export(session: Session, options: FeedOptions, *, now: dt.datetime | None = None) -> bytes:
+    zone = ZoneInfo(options.timezone)
+    stamp = now or dt.datetime.now(dt.UTC)
+    processes = _processes(session, options)
+    person = _person(session, processes, options.person)
+    cal = new_calendar(_feed_name(session, processes, options))
+    seen: set[str] = set()
+    for process in processes:
+        if person is not None and not _involved(session, process, person):
+            continue
+        for ev in _process_events(session, process, zone, stamp, options.public, person):
+            uid = str(ev["uid"])
+            if uid not in seen:  # a Sitzung shared by two processes appears once
+                seen.add(uid)
+                cal.add_component(ev)
+    return finish(cal)
+
+
+def _processes(session: Session, options: FeedOptions) -> list[Fortschreibung]:
+    query = select(Fortschreibung).order_by(Fortschreibung.key)
+    if options.process:
+        query = query.where(Fortschreibung.key == options.process)
+    else:
+        query = query.where(Fortschreibung.state == ProcessState.running)
+    found = list(session.exec(query))
+    if options.process and not found:
+        raise Refused(f"no Fortschreibung {options.process!r}")
+    return found
+
+
+def _person(session: Session, processes: list[Fortschreibung], key: str | None) -> Person | None:
+    if key is None:
+        return None
+    kommunen = {p.kommune_id for p in processes}
+    person = session.exec(
+        select(Person).where(Person.key == key, col(Person.kommune_id).in_(kommunen))
+    ).first()
+    if person is None:
+        raise Refused(f"no person {key!r}")
+    return person
+
+
+def _feed_name(session: Session, processes: list[Fortschreibung], options: FeedOptions) -> str:
+    if len(processes) == 1:
+        kommune = session.get(Kommune, processes[0].kommune_id)
+        name = f"{kommune.name}: Fortschreibung {processes[0].key}"
+    else:
+        name = "Fortschreibungen"
+    return f"{name} (öffentlich)" if options.public else name
+
+
+def _involved(session: Session, process: Fortschreibung, person: Person) -> bool:
+    role = session.exec(select(Role.id).where(
+        Role.fortschreibung_id == process.id, Role.person_id == person.id)).first()  # fmt: skip
+    task = session.exec(select(Task.id).where(
+        Task.fortschreibung_id == process.id, Task.assignee_id == person.id)).first()  # fmt: skip
+    return role is not None or task is not None
+
+
+def relevant_sitzungen(session: Session, process: Fortschreibung) -> list[tuple[Sitzung, Gremium]]:
+    """Sitzungen bound to the process or in the Beratungsfolge of one of its Vorlagen."""
+    bound = select(SitzungBinding.sitzung_id).where(SitzungBinding.fortschreibung_id == process.id)
+    beraten = (select(Beratung.sitzung_id).join(Vorlage, Vorlage.id == Beratung.vorlage_id)
+               .where(Vorlage.fortschreibung_id == process.id))  # fmt: skip
+    rows = session.exec(
+        select(Sitzung, Gremium).join(Gremium, Gremium.id == Sitzung.gremium_id)
+        .where(col(Sitzung.id).in_(bound.union(beraten))).order_by(Sitzung.start)
+    ).all()  # fmt: skip
+    return list(rows)
+
+
+def _agenda(session: Session, sitzung: Sitzung, process: Fortschreibung, public: bool) -> list[str]:
+    rows = session.exec(
+        select(Vorlage, Beratung).join(Beratung, Beratung.vorlage_id == Vorlage.id)
+        .where(Beratung.sitzung_id == sitzung.id, Vorlage.fortschreibung_id == process.id)
+        .order_by(Vorlage.reference)
+    ).all()  # fmt: skip
+    if public and not sitzung.oeffentlich:
+        return []
+    return [f"{v.reference}: {v.betreff} ({b.role.value})" for v, b in rows
+            if b.oeffentlich or not public]  # fmt: skip
+
+
+def _process_events(
+    session: Session, process: Fortschreibung, zone: ZoneInfo, stamp: dt.datetime, public: bool,
+    person: Person | None,
+) -> Iterable[Event]:  # fmt: skip
+    kommune = session.get(Kommune, process.kommune_id)
+    from .calendar import for_bundesland  # local: keeps `holidays` off the import path
+
+    work = for_bundesland(kommune.bundesland, tuple(sorted(kommune.closing_days or ())))
+    for sitzung, gremium in relevant_sitzungen(session, process):
+        sequence, modified = changes_of(session, "Sitzung", sitzung.id, "sitzung_moved")
+        agenda = _agenda(session, sitzung, process, public)
+        ev = timed_event(uid_sitzung(kommune.key, sitzung.key), sitzung.start, zone,
+                         sitzung_summary(gremium, sitzung), place=sitzung.place,
+                         description="\n".join(agenda), sequence=sequence, stamp=stamp)  # fmt: skip
+        ev.add("class", "PUBLIC" if sitzung.oeffentlich else "CONFIDENTIAL")
+        if modified:
+            ev.add("last-modified", modified)
+        yield ev
+        if public:
+            continue
+        day = work.vorlagenschluss(sitzung.start.date(), gremium.vorlagenschluss_working_days)
+        yield all_day_event(
+            uid_vorlagenschluss(kommune.key, sitzung.key), day,
+            f"Vorlagenschluss {gremium.short} (Sitzung am {sitzung.start:%d.%m.%Y})",
+            "\n".join(agenda), sequence=sequence, stamp=stamp)  # fmt: skip
+    if not public:
+        yield from _task_events(session, process, person, stamp)
+
+
+def _task_events(
+    session: Session, process: Fortschreibung, person: Person | None, stamp: dt.datetime
+) -> Iterable[Event]:
+    query = (
+        select(Task, Person).join(Stage, Stage.id == Task.stage_id)
+        .outerjoin(Person, Person.id == Task.assignee_id)
+        .where(Task.fortschreibung_id == process.id, Task.state == TaskState.open,
+               col(Stage.state).in_([StageState.open, StageState.pending]),
+               col(Task.due).is_not(None))
+        .order_by(Task.due, Task.position)
+    )  # fmt: skip
+    if person is not None:
+        query = query.where(Task.assignee_id == person.id)
+    for task, assignee in session.exec(query):
+        sequence, modified = changes_of(session, "Task", task.id, "due_changed")
+        who = f"Zuständig: {assignee.name}" if assignee else "Zuständig: (niemand)"
+        ev = all_day_event(uid_task(process.key, task.key), task.due, f"Frist: {task.title}",
+                           who, sequence=sequence, stamp=stamp)  # fmt: skip
+        ev.add("class", "PRIVATE")
+        if modified:
+            ev.add("last-modified", modified)
+        yield ev

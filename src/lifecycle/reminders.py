@@ -1,0 +1,762 @@
+"""Reminders before council deadlines: policy, daily scan into the outbox, delivery.
+
+The outbox (``models.Reminder``) is what makes delivery exactly-once in the normal case:
+- planning inserts rows with INSERT … ON CONFLICT DO NOTHING on the UNIQUE key (recipient,
+  subject, deadline, offset), so a second or concurrent scan adds nothing;
+- delivery claims a row with one conditional UPDATE (state planned/failed → sending, with a
+  fresh claim token); only the process whose UPDATE changed the row sends it;
+- an SMTP outage leaves rows planned/failed, and the next run delivers them.
+A crash between the SMTP hand-over and recording "sent" leaves the row in "sending"; after
+STALE_CLAIM it is claimed again and sent again: at-least-once in that one window (see README).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from . import dates, ical, mail
+from .calendar import WorkCalendar
+from .engine import SitzungMove, calendar_of
+from .errors import InputError
+from .models import (
+    Beratung, Fortschreibung, Gremium, Kommune, Person, ProcessState, Reminder, ReminderState,
+    Role, Sitzung, SitzungBinding, Stage, StageState, Task, TaskState, Vorlage,
+)  # fmt: skip
+
+# A run that was missed (server down, weekend) is caught up for this many calendar days;
+# older reminders are stale and the escalation covers what was missed.
+CATCH_UP_DAYS = 7
+# A row stuck in "sending" longer than this belongs to a crashed run and is retried.
+STALE_CLAIM = dt.timedelta(minutes=15)
+OPEN_STAGES = (StageState.open, StageState.pending)
+QUEUED = (ReminderState.planned, ReminderState.failed)
+KIND_DE = {"due": "Frist", "vorlagenschluss": "Vorlagenschluss", "escalation": "Eskalation",
+           "digest": "Wochenübersicht", "moved": "Verlegung"}  # fmt: skip
+STATE_DE = {"planned": "geplant", "sending": "wird gesendet", "sent": "gesendet",
+            "failed": "fehlgeschlagen", "cancelled": "verworfen", "new": "neu"}  # fmt: skip
+
+
+# --- policy ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policy:
+    before_due: tuple[int, ...] = (10, 5, 1)
+    before_vorlagenschluss: tuple[int, ...] = (10, 5, 1)
+    escalate_to: str = "projektleitung"
+    digest_weekday: int = 0
+    digest_horizon_days: int = 14
+
+
+def policy_of(process: Fortschreibung) -> Policy:
+    """The plan's ``reminders`` block, overridden key by key by the scenario's."""
+    plan_block = process.plan.get("reminders") or {}
+    scenario_block = (process.scenario.get("fortschreibung") or {}).get("reminders") or {}
+    _validate(plan_block, f"plan {process.plan_name}", "reminders")
+    _validate(scenario_block, f"scenario {process.key}", "fortschreibung.reminders")
+    merged = {**plan_block, **scenario_block}
+    return Policy(
+        before_due=tuple(sorted(set(merged.get("before_due", Policy.before_due)), reverse=True)),
+        before_vorlagenschluss=tuple(sorted(set(merged.get(
+            "before_vorlagenschluss", Policy.before_vorlagenschluss)), reverse=True)),
+        escalate_to=merged.get("escalate_to", Policy.escalate_to),
+        digest_weekday=merged.get("digest_weekday", Policy.digest_weekday),
+        digest_horizon_days=merged.get("digest_horizon_days", Policy.digest_horizon_days),
+    )  # fmt: skip
+
+
+def _validate(block: dict[str, Any], source: str, where: str) -> None:
+    import jsonschema
+
+    from .validation import schema
+
+    validator = jsonschema.Draft202012Validator(schema("plan")["$defs"]["reminders"])
+    for err in validator.iter_errors(block):
+        path = ".".join([where, *map(str, err.absolute_path)])
+        if err.validator == "additionalProperties":
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            raise InputError(source, path, f"unknown key {', '.join(map(repr, extra))}")
+        raise InputError(source, path, err.message)
+
+
+# --- planning: what is due on a day ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A reminder the scan wants in the outbox."""
+
+    person_id: int
+    subject: str
+    deadline: dt.date
+    offset: int
+    kind: str
+    send_on: dt.date
+    process_id: int | None = None
+    task_id: int | None = None
+    sitzung_id: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def key(self) -> tuple[int, str, dt.date, int]:
+        return (self.person_id, self.subject, self.deadline, self.offset)
+
+
+@dataclass
+class _Ctx:
+    """What the scan of one process needs, loaded once."""
+
+    process: Fortschreibung
+    kommune: Kommune
+    policy: Policy
+    cal: WorkCalendar
+    leads: list[int]
+
+
+def find_due(session: Session, today: dt.date) -> list[Planned]:
+    """Every reminder whose send day falls in the catch-up window ending ``today``."""
+    ctxs = _contexts(session)
+    found: list[Planned] = []
+    groups: dict[tuple, list[_Ctx]] = defaultdict(list)
+    for ctx in ctxs:
+        groups[(id(ctx.cal), ctx.policy)].append(ctx)
+    for members in groups.values():
+        found += _task_reminders(session, members, today)
+        found += _escalations(session, members, today)
+        found += _digests(session, members, today)
+    for ctx in ctxs:
+        found += _vorlagenschluss_reminders(session, ctx, today)
+    return _latest_per_deadline(found)
+
+
+def _contexts(session: Session) -> list[_Ctx]:
+    processes = session.exec(
+        select(Fortschreibung).where(Fortschreibung.state == ProcessState.running)
+    ).all()
+    ctxs = []
+    for p in processes:
+        policy = policy_of(p)
+        leads = list(session.exec(select(Role.person_id).where(
+            Role.fortschreibung_id == p.id, Role.role == policy.escalate_to)))  # fmt: skip
+        ctxs.append(_Ctx(p, session.get(Kommune, p.kommune_id), policy, calendar_of(session, p), leads))
+    return ctxs
+
+
+def _window(cal: WorkCalendar, today: dt.date) -> list[dt.date]:
+    """Working days on which a reminder may have been due and is still worth sending."""
+    days = [today - dt.timedelta(days=i) for i in range(CATCH_UP_DAYS)]
+    return sorted(d for d in days if cal.is_working_day(d))
+
+
+def send_day(cal: WorkCalendar, deadline: dt.date, offset: int) -> dt.date:
+    return cal.add_working_days(deadline, -offset) if offset else cal.roll_back(deadline)
+
+
+def _due_range(cal: WorkCalendar, window: list[dt.date], offset: int) -> tuple[dt.date, dt.date]:
+    """Deadlines d with send_day(d, offset) in window: lo < d <= hi.
+
+    A deadline d is reminded on s exactly when d lies after the (offset-1)-th working day
+    after s and on or before the offset-th one; over the window the ranges join up.
+    """
+    lo = cal.add_working_days(window[0], offset - 1) if offset else cal.add_working_days(window[0], -1)
+    return lo, cal.add_working_days(window[-1], offset)
+
+
+def _open_tasks(session: Session, ids: list[int], lo: dt.date, hi: dt.date, *, lo_open: bool):
+    """Open tasks of open/pending stages with due in (lo, hi] (or [lo, hi) for lo_open=False)."""
+    due = col(Task.due)
+    in_range = (due > lo) & (due <= hi) if lo_open else (due >= lo) & (due < hi)
+    return session.exec(
+        select(Task).join(Stage, Stage.id == Task.stage_id)
+        .where(col(Task.fortschreibung_id).in_(ids), Task.state == TaskState.open,
+               col(Stage.state).in_(OPEN_STAGES), in_range)
+    ).all()  # fmt: skip
+
+
+def _task_reminders(session: Session, members: list[_Ctx], today: dt.date) -> list[Planned]:
+    policy, cal = members[0].policy, members[0].cal
+    window = _window(cal, today)
+    if not window:
+        return []
+    by_id = {c.process.id: c for c in members}
+    out = []
+    for offset in policy.before_due:
+        lo, hi = _due_range(cal, window, offset)
+        for task in _open_tasks(session, list(by_id), lo, hi, lo_open=True):
+            send_on = send_day(cal, task.due, offset)
+            if task.due < today or not window[0] <= send_on <= today or task.assignee_id is None:
+                continue
+            if policy.before_vorlagenschluss and _covered_by_vorlagenschluss(task):
+                continue
+            out.append(Planned(task.assignee_id, f"task:{task.id}", task.due, offset, "due",
+                               send_on, task.fortschreibung_id, task.id,
+                               payload=_task_payload(by_id[task.fortschreibung_id], task, offset)))  # fmt: skip
+    return out
+
+
+def _covered_by_vorlagenschluss(task: Task) -> bool:
+    # "Vorlage einreichen" is due on the Vorlagenschluss itself: its assignee gets the
+    # Vorlagenschluss reminder, a second mail about the same day would be noise.
+    return task.anchor_kind == "vorlagenschluss" and task.offset == 0
+
+
+def _task_payload(ctx: _Ctx, task: Task, offset: int) -> dict[str, Any]:
+    return {"process": ctx.process.key, "kommune": ctx.kommune.key, "task_key": task.key,
+            "task_title": task.title, "due": task.due.isoformat(), "days": offset}  # fmt: skip
+
+
+def _escalations(session: Session, members: list[_Ctx], today: dt.date) -> list[Planned]:
+    cal = members[0].cal
+    window = _window(cal, today)
+    if not window:
+        return []
+    by_id = {c.process.id: c for c in members}
+    lo, hi = cal.add_working_days(window[0], -1), window[-1]
+    out = []
+    for task in _open_tasks(session, list(by_id), lo, hi, lo_open=False):
+        ctx = by_id[task.fortschreibung_id]
+        send_on = cal.add_working_days(task.due, 1)
+        if not window[0] <= send_on <= today:
+            continue
+        assignee = session.get(Person, task.assignee_id) if task.assignee_id else None
+        payload = _task_payload(ctx, task, -1) | {"assignee": assignee.name if assignee else ""}
+        out += [Planned(lead, f"task:{task.id}", task.due, -1, "escalation", send_on,
+                        ctx.process.id, task.id, payload=payload) for lead in ctx.leads]  # fmt: skip
+    return out
+
+
+def digest_day(cal: WorkCalendar, today: dt.date, weekday: int) -> dt.date | None:
+    """This week's digest day: the policy's weekday, or the next working day of the week."""
+    day = today - dt.timedelta(days=today.weekday() - weekday)
+    while day.weekday() < 5 and not cal.is_working_day(day):
+        day += dt.timedelta(days=1)
+    return day if day.weekday() < 5 else None
+
+
+def _digests(session: Session, members: list[_Ctx], today: dt.date) -> list[Planned]:
+    policy, cal = members[0].policy, members[0].cal
+    day = digest_day(cal, today, policy.digest_weekday)
+    if day is None or not day <= today:
+        return []
+    until = day + dt.timedelta(days=policy.digest_horizon_days)
+    by_id = {c.process.id: c for c in members}
+    per_person: dict[tuple[int, int], list[Task]] = defaultdict(list)
+    for task in _open_tasks(session, list(by_id), day, until, lo_open=False):
+        if task.assignee_id is not None:
+            per_person[(task.assignee_id, task.fortschreibung_id)].append(task)
+    out = []
+    for (person_id, pid), tasks in sorted(per_person.items()):
+        tasks.sort(key=lambda t: (t.due, t.position))
+        payload = {"process": by_id[pid].process.key, "kommune": by_id[pid].kommune.key,
+                   "until": until.isoformat(),
+                   "items": [{"title": t.title, "due": t.due.isoformat(), "key": t.key} for t in tasks]}  # fmt: skip
+        out.append(Planned(person_id, f"digest:{pid}", day, 0, "digest", day, pid, payload=payload))
+    return out
+
+
+def _vorlagenschluss_reminders(session: Session, ctx: _Ctx, today: dt.date) -> list[Planned]:
+    window = _window(ctx.cal, today)
+    if not window or not ctx.policy.before_vorlagenschluss:
+        return []
+    # Cheap pre-filter: a Sitzung more than ~3 months ahead cannot be due for a reminder.
+    horizon = today + dt.timedelta(days=7 * (max(ctx.policy.before_vorlagenschluss) // 5 + 10))
+    out = []
+    for sitzung, gremium in ical.relevant_sitzungen(session, ctx.process):
+        if not today <= sitzung.start.date() <= horizon:
+            continue
+        vs = ctx.cal.vorlagenschluss(sitzung.start.date(), gremium.vorlagenschluss_working_days)
+        offsets = [o for o in ctx.policy.before_vorlagenschluss
+                   if vs >= today and window[0] <= send_day(ctx.cal, vs, o) <= today]  # fmt: skip
+        if not offsets:
+            continue
+        who, tasks, vorlagen = _deliverers(session, ctx, sitzung)
+        if who is None:
+            continue
+        payload = {"process": ctx.process.key, "kommune": ctx.kommune.key,
+                   "sitzung_key": sitzung.key, "sitzung_start": sitzung.start.isoformat(),
+                   "gremium": gremium.name, "gremium_short": gremium.short,
+                   "vorlagenschluss": vs.isoformat(), "tasks": tasks, "vorlagen": vorlagen}  # fmt: skip
+        for offset in offsets:
+            out += [Planned(pid, f"vorlagenschluss:{ctx.process.id}:{sitzung.id}", vs, offset,
+                            "vorlagenschluss", send_day(ctx.cal, vs, offset), ctx.process.id,
+                            sitzung_id=sitzung.id, payload=payload | {"days": offset})
+                    for pid in who]  # fmt: skip
+    return out
+
+
+def _deliverers(
+    session: Session, ctx: _Ctx, sitzung: Sitzung
+) -> tuple[list[int] | None, list[str], list[str]]:
+    """Who must deliver the Vorlage for ``sitzung`` (None: nothing open for it)."""
+    names = list(session.exec(select(SitzungBinding.name).where(
+        SitzungBinding.fortschreibung_id == ctx.process.id,
+        SitzungBinding.sitzung_id == sitzung.id)))  # fmt: skip
+    anchored = session.exec(
+        select(Task).join(Stage, Stage.id == Task.stage_id)
+        .where(Task.fortschreibung_id == ctx.process.id, Task.state == TaskState.open,
+               col(Stage.state).in_(OPEN_STAGES), col(Task.anchor_ref).in_(names),
+               col(Task.anchor_kind).in_(["vorlagenschluss", "sitzung"]))
+    ).all()  # fmt: skip
+    vorlagen = session.exec(
+        select(Vorlage).join(Beratung, Beratung.vorlage_id == Vorlage.id)
+        .join(Stage, (Stage.fortschreibung_id == Vorlage.fortschreibung_id) & (Stage.key == Vorlage.stage_key))
+        .where(Vorlage.fortschreibung_id == ctx.process.id, Beratung.sitzung_id == sitzung.id,
+               col(Stage.state).in_(OPEN_STAGES))
+    ).all()  # fmt: skip
+    if not anchored and not vorlagen:
+        return None, [], []
+    submitters = [t for t in anchored if _covered_by_vorlagenschluss(t) and t.assignee_id]
+    who = sorted({t.assignee_id for t in submitters})
+    if not who:
+        who = sorted({v.author_id for v in vorlagen if v.author_id}) or ctx.leads
+    labels = [f"{v.reference}: {v.betreff}" for v in vorlagen]
+    return (who or None), [t.title for t in submitters], labels
+
+
+def _latest_per_deadline(found: Iterable[Planned]) -> list[Planned]:
+    """After missed runs, send only the most recent of several due reminders per deadline."""
+    best: dict[tuple, Planned] = {}
+    for p in found:
+        k = (p.person_id, p.subject, p.deadline, p.kind)
+        if k not in best or p.send_on > best[k].send_on:
+            best[k] = p
+    return sorted(best.values(), key=lambda p: (p.send_on, p.person_id, p.subject, p.offset))
+
+
+def queue(session: Session, planned: Sequence[Planned]) -> int:
+    """Insert what is not in the outbox yet; returns how many rows are new. Commits."""
+    if not planned:
+        return 0
+    rows = [{"person_id": p.person_id, "subject": p.subject, "deadline": p.deadline,
+             "offset": p.offset, "kind": p.kind, "fortschreibung_id": p.process_id,
+             "task_id": p.task_id, "sitzung_id": p.sitzung_id, "send_on": p.send_on,
+             "state": ReminderState.planned.name, "payload": p.payload, "attempts": 0,
+             "last_error": "", "created_at": dt.datetime.now(dt.UTC)} for p in planned]  # fmt: skip
+    stmt = _insert_ignore(session).values(rows)
+    result = session.execute(stmt)
+    session.commit()
+    return max(result.rowcount or 0, 0)
+
+
+def _insert_ignore(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(Reminder).on_conflict_do_nothing(
+        index_elements=["person_id", "subject", "deadline", "offset"])
+
+
+# --- delivery --------------------------------------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    server_error: str = ""
+
+
+def claim(session: Session, reminder_id: int, token: str, now: dt.datetime) -> bool:
+    """Atomically take a row for sending; exactly one concurrent caller gets True."""
+    stale = now - STALE_CLAIM
+    result = session.execute(
+        update(Reminder)
+        .where(col(Reminder.id) == reminder_id,
+               or_(col(Reminder.state).in_([s.name for s in QUEUED]),
+                   (col(Reminder.state) == ReminderState.sending.name)
+                   & (col(Reminder.claimed_at) < stale)))
+        .values(state=ReminderState.sending.name, claim_token=token, claimed_at=now,
+                attempts=Reminder.attempts + 1)
+    )  # fmt: skip
+    session.commit()
+    return result.rowcount == 1
+
+
+def _finish(session: Session, reminder_id: int, token: str, state: ReminderState,
+            error: str = "") -> None:  # fmt: skip
+    values: dict[str, Any] = {"state": state.name, "last_error": error}
+    if state == ReminderState.sent:
+        values["sent_at"] = dt.datetime.now(dt.UTC)
+    session.execute(update(Reminder).where(col(Reminder.id) == reminder_id,
+                                           col(Reminder.claim_token) == token).values(**values))  # fmt: skip
+    session.commit()
+
+
+def deliverable_ids(session: Session, today: dt.date, now: dt.datetime) -> list[int]:
+    return list(session.exec(
+        select(Reminder.id).where(
+            col(Reminder.send_on) <= today,
+            or_(col(Reminder.state).in_(QUEUED),
+                (col(Reminder.state) == ReminderState.sending)
+                & (col(Reminder.claimed_at) < now - STALE_CLAIM)))
+        .order_by(Reminder.id)
+    ))  # fmt: skip
+
+
+def deliver(
+    session: Session, today: dt.date, settings: mail.MailSettings, *,
+    mailer: mail.Mailer | None = None, now: dt.datetime | None = None,
+) -> Delivery:  # fmt: skip
+    """Send every queued row due by ``today``; errors are recorded on the rows."""
+    now = now or dt.datetime.now(dt.UTC)
+    report = Delivery()
+    mailer = mailer or mail.Mailer(settings)
+    ids = deliverable_ids(session, today, now)
+    try:
+        for n, rid in enumerate(ids):
+            token = uuid.uuid4().hex
+            if not claim(session, rid, token, now):
+                continue  # another run has it
+            outcome = _deliver_one(session, rid, token, settings, mailer)
+            getattr(report, outcome[0]).append(rid)
+            if outcome[0] == "failed" and outcome[1]:
+                report.server_error = outcome[1]
+                _note_waiting(session, ids[n + 1 :], outcome[1])
+                break
+    finally:
+        mailer.close()
+    return report
+
+
+def _deliver_one(
+    session: Session, rid: int, token: str, settings: mail.MailSettings, mailer: mail.Mailer
+) -> tuple[str, str]:
+    """("sent"|"failed"|"cancelled", server error that stops the batch or "")."""
+    row = session.get(Reminder, rid)
+    session.refresh(row)
+    reason = _obsolete(session, row)
+    if reason:
+        _finish(session, rid, token, ReminderState.cancelled, reason)
+        return "cancelled", ""
+    person = session.get(Person, row.person_id)
+    try:
+        address = mail.check_address(person.name, person.email)
+        content = render(session, row, person, settings)
+        msg = mail.build_message(settings, person.name, address, content, message_id(row, settings))
+        mailer.send(msg)
+    except mail.AddressError as exc:
+        _finish(session, rid, token, ReminderState.failed, str(exc))
+        return "failed", ""
+    except mail.ServerError as exc:
+        _finish(session, rid, token, ReminderState.failed, str(exc))
+        return "failed", str(exc)
+    _finish(session, rid, token, ReminderState.sent)
+    return "sent", ""
+
+
+def _note_waiting(session: Session, ids: list[int], error: str) -> None:
+    """Rows not tried because the server is down: keep them queued, say why."""
+    if ids:
+        session.execute(update(Reminder).where(
+            col(Reminder.id).in_(ids), col(Reminder.state).in_([s.name for s in QUEUED])
+        ).values(last_error=f"waiting: {error}"))  # fmt: skip
+        session.commit()
+
+
+def _obsolete(session: Session, row: Reminder) -> str:
+    """Why a queued row should no longer be sent ('' if it should)."""
+    if row.fortschreibung_id is not None:
+        process = session.get(Fortschreibung, row.fortschreibung_id)
+        if process.state != ProcessState.running:
+            return "obsolete: process completed"
+    if row.task_id is not None and row.kind in ("due", "escalation"):
+        task = session.get(Task, row.task_id)
+        session.refresh(task)
+        if task.state == TaskState.done:
+            return "obsolete: task done"
+        if task.due != row.deadline:
+            return f"obsolete: deadline moved to {dates.short_de(task.due)}"
+    if row.kind == "vorlagenschluss" and row.sitzung_id is not None:
+        sitzung = session.get(Sitzung, row.sitzung_id)
+        session.refresh(sitzung)
+        if sitzung.start.isoformat() != row.payload.get("sitzung_start"):
+            return f"obsolete: Sitzung moved to {dates.short_de(sitzung.start.date())}"
+    return ""
+
+
+def message_id(row: Reminder, settings: mail.MailSettings) -> str:
+    domain = settings.mail_from.rpartition("@")[2] or "localhost"
+    return f"<reminder-{row.id}-{row.person_id}-{row.deadline:%Y%m%d}@{domain}>"
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def render(
+    session: Session, row: Reminder, person: Person, settings: mail.MailSettings
+) -> mail.Content:
+    p = row.payload
+    link = f"{settings.dashboard_url}/process/{p['process']}" if settings.dashboard_url and p.get("process") else ""
+    renderer = {"due": _render_due, "escalation": _render_escalation,
+                "vorlagenschluss": _render_vorlagenschluss, "digest": _render_digest,
+                "moved": _render_moved}[row.kind]  # fmt: skip
+    content = renderer(session, row, settings)
+    greeting = f"Guten Tag {person.name},"
+    return mail.Content(content.subject, greeting, content.paragraphs, content.items, link,
+                        content.ics, content.ics_name)  # fmt: skip
+
+
+def _in_days(n: int) -> str:
+    return "heute" if n == 0 else ("in 1 Arbeitstag" if n == 1 else f"in {n} Arbeitstagen")
+
+
+def _ics(events: list, name: str = "Frist") -> bytes:
+    cal = ical.new_calendar(name)
+    for ev in events:
+        cal.add_component(ev)
+    return ical.finish(cal)
+
+
+def _task_ics(session: Session, row: Reminder) -> bytes:
+    p = row.payload
+    seq, _ = ical.changes_of(session, "Task", row.task_id, "due_changed") if row.task_id else (0, None)
+    ev = ical.all_day_event(ical.uid_task(p["process"], p["task_key"]),
+                            dt.date.fromisoformat(p["due"]), f"Frist: {p['task_title']}", sequence=seq)  # fmt: skip
+    return _ics([ev])
+
+
+def _render_due(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
+    p = row.payload
+    due = dt.date.fromisoformat(p["due"])
+    return mail.Content(
+        subject=f"Erinnerung: „{p['task_title']}“ fällig am {dates.short_de(due)}",
+        greeting="",
+        paragraphs=[f"die Aufgabe „{p['task_title']}“ (Fortschreibung {p['process']}) ist "
+                    f"{_in_days(row.offset)} fällig: am {dates.long_de(due)}.",
+                    "Bitte erledigen Sie sie rechtzeitig oder melden Sie sich bei der Projektleitung, "
+                    "falls sich die Frist nicht halten lässt."],
+        ics=_task_ics(session, row))  # fmt: skip
+
+
+def _render_escalation(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
+    p = row.payload
+    due = dt.date.fromisoformat(p["due"])
+    who = p.get("assignee") or "niemandem zugewiesen"
+    return mail.Content(
+        subject=f"Frist versäumt: „{p['task_title']}“ (fällig am {dates.short_de(due)})",
+        greeting="",
+        paragraphs=[f"die Frist der Aufgabe „{p['task_title']}“ (Fortschreibung {p['process']}) "
+                    f"ist am {dates.long_de(due)} abgelaufen; die Aufgabe ist noch offen.",
+                    f"Zuständig: {who}."],
+        ics=_task_ics(session, row))  # fmt: skip
+
+
+def _render_vorlagenschluss(session: Session, row: Reminder, s: mail.MailSettings) -> mail.Content:
+    p = row.payload
+    vs = dt.date.fromisoformat(p["vorlagenschluss"])
+    start = dt.datetime.fromisoformat(p["sitzung_start"])
+    seq, _ = ical.changes_of(session, "Sitzung", row.sitzung_id, "sitzung_moved")
+    ev = ical.all_day_event(ical.uid_vorlagenschluss(p["kommune"], p["sitzung_key"]), vs,
+                            f"Vorlagenschluss {p['gremium_short']} (Sitzung am {start:%d.%m.%Y})",
+                            sequence=seq)  # fmt: skip
+    return mail.Content(
+        subject=f"Vorlagenschluss {dates.short_de(vs)} für {p['gremium_short']} am "
+                f"{dates.short_de(start.date())}",
+        greeting="",
+        paragraphs=[f"{_in_days(row.offset).capitalize()} ist Vorlagenschluss für die Sitzung "
+                    f"des Gremiums {p['gremium']} am {dates.long_de(start.date())}, "
+                    f"{start:%H:%M} Uhr: die Vorlage muss bis {dates.long_de(vs)} beim "
+                    "Sitzungsdienst sein. Eine verspätete Vorlage wartet auf den nächsten Sitzungstermin."],
+        items=[*(f"Vorlage {v}" for v in p.get("vorlagen", [])), *(f"Aufgabe: {t}" for t in p.get("tasks", []))],
+        ics=_ics([ev]), ics_name="vorlagenschluss.ics")  # fmt: skip
+
+
+def _render_digest(_session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
+    p = row.payload
+    until = dt.date.fromisoformat(p["until"])
+    items = [(dt.date.fromisoformat(i["due"]), i) for i in p["items"]]
+    events = [ical.all_day_event(ical.uid_task(p["process"], i["key"]), d, f"Frist: {i['title']}")
+              for d, i in items]  # fmt: skip
+    return mail.Content(
+        subject=f"Wochenübersicht: {len(items)} Fristen bis {dates.short_de(until)}",
+        greeting="",
+        paragraphs=[f"in den nächsten zwei Wochen (bis {dates.long_de(until)}) sind in der "
+                    f"Fortschreibung {p['process']} diese Aufgaben fällig:"],
+        items=[f"{dates.weekday_short_de(d)}: {i['title']}" for d, i in items],
+        ics=_ics(events, "Fristen"), ics_name="fristen.ics")  # fmt: skip
+
+
+def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail.Content:
+    p = row.payload
+    old, new = (dt.datetime.fromisoformat(p[k]) for k in ("old", "new"))
+    seq, _ = ical.changes_of(session, "Sitzung", row.sitzung_id, "sitzung_moved")
+    ev = ical.timed_event(ical.uid_sitzung(p["kommune"], p["sitzung_key"]), new, s.zone,
+                          f"{p['gremium_short']}: {p['gremium']}", place=p.get("place", ""),
+                          sequence=seq)  # fmt: skip
+    items = [f"{c['title']}: bisher {dates.short_de(dt.date.fromisoformat(c['old']))}, "
+             f"neu {dates.short_de(dt.date.fromisoformat(c['new']))}" for c in p.get("changes", [])]  # fmt: skip
+    return mail.Content(
+        subject=f"Sitzung verlegt: {p['gremium_short']} vom {dates.short_de(old.date())} "
+                f"auf {dates.short_de(new.date())}",
+        greeting="",
+        paragraphs=[f"die Sitzung des Gremiums {p['gremium']} wurde verlegt: bisher "
+                    f"{dates.long_de(old.date())}, {old:%H:%M} Uhr, neu {dates.long_de(new.date())}, "
+                    f"{new:%H:%M} Uhr."]
+                   + (["Damit ändern sich Ihre Fristen:"] if items else []),
+        items=items, ics=_ics([ev], "Sitzung"), ics_name="sitzung.ics")  # fmt: skip
+
+
+# --- the daily run ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReminderView:
+    id: int | None
+    send_on: dt.date
+    recipient: str
+    email: str
+    kind: str
+    subject: str
+    deadline: dt.date
+    offset: int
+    state: str
+    error: str
+
+
+@dataclass
+class DailyReport:
+    today: dt.date
+    dry_run: bool
+    planned: int = 0
+    sent: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    queued: int = 0
+    config_error: str = ""
+    server_error: str = ""
+    rows: list[ReminderView] = field(default_factory=list)
+
+
+def run_daily(
+    session: Session, today: dt.date, *, dry_run: bool = False,
+    settings: mail.MailSettings | None = None, mailer: mail.Mailer | None = None,
+    now: dt.datetime | None = None,
+) -> DailyReport:  # fmt: skip
+    """Plan what is due ``today`` into the outbox, then deliver everything queued."""
+    report = DailyReport(today=today, dry_run=dry_run)
+    found = find_due(session, today)
+    if dry_run:
+        report.rows = _dry_rows(session, today, found)
+        report.planned = sum(1 for r in report.rows if r.state == STATE_DE["new"])
+        report.queued = len(report.rows)
+        return report
+    report.planned = queue(session, found)
+    if settings is None:
+        try:
+            settings = mail.load_settings()
+        except mail.ConfigError as exc:
+            report.config_error = str(exc)
+    if report.config_error:
+        _note_waiting(session, deliverable_ids(session, today, now or dt.datetime.now(dt.UTC)),
+                      report.config_error)  # fmt: skip
+        touched: list[int] = []
+    else:
+        done = deliver(session, today, settings, mailer=mailer, now=now)
+        report.sent, report.failed, report.cancelled = len(done.sent), len(done.failed), len(done.cancelled)
+        report.server_error = done.server_error
+        touched = done.sent + done.failed + done.cancelled
+    report.rows = _rows(session, today, touched)
+    report.queued = sum(1 for r in report.rows if r.state in (STATE_DE["planned"], STATE_DE["failed"]))
+    return report
+
+
+def _rows(session: Session, today: dt.date, touched: list[int]) -> list[ReminderView]:
+    query = (
+        select(Reminder, Person).join(Person, Person.id == Reminder.person_id)
+        .where(or_(col(Reminder.id).in_(touched),
+                   (col(Reminder.send_on) <= today)
+                   & col(Reminder.state).in_([*QUEUED, ReminderState.sending])))
+        .order_by(Reminder.send_on, Reminder.id)
+    )  # fmt: skip
+    return [_view(r, p) for r, p in session.exec(query)]
+
+
+def _view(r: Reminder, p: Person) -> ReminderView:
+    return ReminderView(r.id, r.send_on, p.name, p.email or "", r.kind, _title(r), r.deadline,
+                        r.offset, STATE_DE[r.state.value], r.last_error)  # fmt: skip
+
+
+def _title(r: Reminder | Planned) -> str:
+    p = r.payload
+    if r.kind in ("due", "escalation"):
+        return p.get("task_title", "")
+    if r.kind == "vorlagenschluss":
+        return f"{p['gremium_short']} am {dt.datetime.fromisoformat(p['sitzung_start']):%d.%m.%Y}"
+    if r.kind == "digest":
+        return f"{len(p.get('items', []))} Fristen"
+    return f"{p.get('gremium_short', '')} verlegt"
+
+
+def _dry_rows(session: Session, today: dt.date, found: list[Planned]) -> list[ReminderView]:
+    existing = {(r.person_id, r.subject, r.deadline, r.offset) for r in session.exec(
+        select(Reminder).where(col(Reminder.send_on) >= today - dt.timedelta(days=CATCH_UP_DAYS)))}  # fmt: skip
+    people = {p.id: p for p in session.exec(select(Person).where(
+        col(Person.id).in_({f.person_id for f in found})))}  # fmt: skip
+    new = [ReminderView(None, f.send_on, people[f.person_id].name, people[f.person_id].email or "",
+                        f.kind, _title(f), f.deadline, f.offset, STATE_DE["new"], "")
+           for f in found if f.key not in existing]  # fmt: skip
+    return new + _rows(session, today, [])
+
+
+# --- a Sitzung moved -------------------------------------------------------------------------
+
+
+def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | None = None) -> int:
+    """Drop reminders made stale by the move; queue ONE message per person concerned."""
+    today = today or dt.date.today()
+    sitzung = session.get(Sitzung, move.sitzung.id)
+    gremium = session.get(Gremium, sitzung.gremium_id)
+    kommune = session.get(Kommune, sitzung.kommune_id)
+    planned: list[Planned] = []
+    for process_id, changes in move.changes.items():
+        process = session.get(Fortschreibung, process_id)
+        if process.state != ProcessState.running:
+            continue
+        _cancel_stale(session, process_id, sitzung.id, [c.task_id for c in changes])
+        per_person = _concerned(session, process, sitzung, changes)
+        base = {"process": process.key, "kommune": kommune.key, "sitzung_key": sitzung.key,
+                "gremium": gremium.name, "gremium_short": gremium.short, "place": sitzung.place,
+                "old": move.old.isoformat(), "new": sitzung.start.isoformat()}  # fmt: skip
+        planned += [Planned(pid, f"moved:{process.id}:{sitzung.id}:{move.old.isoformat()}",
+                            sitzung.start.date(), 0, "moved", today, process.id,
+                            sitzung_id=sitzung.id, payload=base | {"changes": items})
+                    for pid, items in sorted(per_person.items())]  # fmt: skip
+    return queue(session, planned)
+
+
+def _cancel_stale(session: Session, process_id: int, sitzung_id: int, task_ids: list[int]) -> None:
+    session.execute(update(Reminder).where(
+        col(Reminder.state).in_([s.name for s in QUEUED]), Reminder.fortschreibung_id == process_id,
+        col(Reminder.kind) != "moved",
+        or_(col(Reminder.task_id).in_(task_ids), col(Reminder.sitzung_id) == sitzung_id),
+    ).values(state=ReminderState.cancelled.name, last_error="obsolete: Sitzung moved"))  # fmt: skip
+    session.commit()
+
+
+def _concerned(session: Session, process: Fortschreibung, sitzung: Sitzung,
+               changes: list) -> dict[int, list[dict[str, str]]]:  # fmt: skip
+    """Person id -> their changed open deadlines; the project lead hears in any case."""
+    per_person: dict[int, list[dict[str, str]]] = defaultdict(list)
+    for change in changes:
+        task = session.get(Task, change.task_id)
+        stage = session.get(Stage, task.stage_id)
+        if task.state != TaskState.open or stage.state not in OPEN_STAGES or change.old is None:
+            continue
+        if task.assignee_id is not None:
+            per_person[task.assignee_id].append(
+                {"title": task.title, "old": change.old.isoformat(), "new": change.new.isoformat()})
+    leads = session.exec(select(Role.person_id).where(
+        Role.fortschreibung_id == process.id, Role.role == policy_of(process).escalate_to))  # fmt: skip
+    for lead in leads:
+        per_person.setdefault(lead, [])
+    return per_person

@@ -173,7 +173,8 @@ def vorlage() -> DocxDocument:
     _label(doc, "Fachbereich")
     _p(doc, "{{ vorlage.fachbereich }}")
     _label(doc, "Beratungsfolge:")
-    _grid(doc, ["Gremium", "Sitzungsdatum", "Vorberatung/Entscheidung", "öffentlich/nichtöffentlich"],
+    _grid(doc,
+          ["Gremium", "Sitzungsdatum", "Vorberatung/Entscheidung", "öffentlich/nichtöffentlich"],
           "b in beratungsfolge",
           ["{{ b.gremium }}", "{{ b.datum|short_de }}", "{{ b.rolle }}", "{{ b.oeffentlichkeit }}"],
           [6.5, 3.0, 4.0, 3.0])  # fmt: skip
@@ -263,7 +264,8 @@ def ag_einladung() -> DocxDocument:
     _p(doc, "Sehr geehrte Damen und Herren,")
     _p(doc, "im {{ workshop.title }} wurde die Arbeitsgruppe „{{ ag.title }}“ gebildet. Wir "
             "laden Sie herzlich zu den Sitzungen ein: Wir sammeln die bestehenden Angebote "
-            "(Bestandsaufnahme), erarbeiten Empfehlungen und schlagen Schlüsselprojekte vor.")  # fmt: skip
+            "(Bestandsaufnahme), erarbeiten Empfehlungen und schlagen Schlüsselprojekte "
+            "vor.")  # fmt: skip
     _label(doc, "Termine:")
     _lines(doc, "ag.sitzungen",
            "{{ line.nummer }}. Sitzung: {{ line.datum|long_de }}, {{ line.datum|uhrzeit }}"
@@ -289,7 +291,8 @@ def ag_protokoll() -> DocxDocument:
     _p(doc, "Moderation: {{ ag.moderation }}")
     _p(doc, "Sitzungen", style="Heading 2")
     _p(doc, "{%p for s in ag.sitzungen %}")
-    _p(doc, "{{ s.nummer }}. Sitzung am {{ s.datum|long_de }}, {{ s.datum|uhrzeit }}", style="Heading 3")
+    _p(doc, "{{ s.nummer }}. Sitzung am {{ s.datum|long_de }}, {{ s.datum|uhrzeit }}",
+       style="Heading 3")
     _lines(doc, "s.notizen")
     _p(doc, "{%p endfor %}")
     _p(doc, "Bestandsaufnahme", style="Heading 2")

@@ -1,0 +1,684 @@
+"""What goes into each document: the context per document kind, built from the database.
+
+The text comes from the process: the final Sitzungsvorlage's Begründung is assembled from the
+concept's history, the Grundsatzbeschluss, funding and partner, the Handlungsfelder, the steps
+of the process and each working group's results. A Vorlage's ``begruendung`` (section title ->
+text, from the scenario) replaces the generated prose of that section; the lists the process
+recorded (Handlungsfelder, Schlüsselprojekte) stay, and unknown titles become extra sections.
+
+Contexts hold only plain data (str, int, bool, date, datetime, lists, dicts): they are hashed
+to decide whether a document changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+
+from .dates import euro, short_de
+from .errors import InputError
+from .models import (
+    AgSitzung,
+    Arbeitsgruppe,
+    Beratung,
+    Empfehlung,
+    Fortschreibung,
+    GateDecision,
+    Gremium,
+    GremiumKind,
+    Handlungsfeld,
+    Kommune,
+    Konzept,
+    KonzeptVersion,
+    Person,
+    Role,
+    Schluesselprojekt,
+    Sitzung,
+    Stage,
+    Task,
+    TaskState,
+    Vorlage,
+    Workshop,
+)  # fmt: skip
+
+Context = dict[str, Any]
+# XML 1.0 forbids these; a DOCX containing one is corrupt, so they are dropped.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+ORDINALS = ("ersten", "zweiten", "dritten", "vierten", "fünften", "sechsten", "siebten")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A document kind: the template it renders and the function building its context."""
+
+    name: str
+    title: str
+    template: str
+    build: Callable[[Session, Fortschreibung, str], Context]
+
+
+# --- small helpers -------------------------------------------------------------------------
+
+
+def clean(value: Any) -> Any:
+    """The context with XML-invalid characters removed from every string."""
+    if isinstance(value, str):
+        return _XML_INVALID.sub("", value)
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
+
+
+def paragraphs(text: str) -> list[str]:
+    """User text split at blank lines; single line breaks inside a paragraph become spaces."""
+    parts = re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip())
+    return [" ".join(line.strip() for line in p.splitlines()) for p in parts if p.strip()]
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"heading": False, "item": False, "label": "", "text": value}
+
+
+def heading(value: str) -> dict[str, Any]:
+    return {"heading": True, "item": False, "label": "", "text": value}
+
+
+def item(label: str, value: str) -> dict[str, Any]:
+    return {"heading": False, "item": True, "label": label, "text": value}
+
+
+def join_de(items: list[str]) -> str:
+    """'a, b und c'."""
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} und {items[-1]}"
+
+
+def _quoted(value: str) -> str:
+    return f"„{value}“"
+
+
+def _reversed_name(name: str) -> str:
+    """'Ute Ortolf' -> 'Ortolf, Ute' (titles such as 'Prof. Dr.' stay in front)."""
+    parts = name.split()
+    if len(parts) < 2 or "," in name:
+        return name
+    return f"{parts[-1]}, {' '.join(parts[:-1])}"
+
+
+def _genitive(gremium: Gremium) -> str:
+    if gremium.kind == GremiumKind.ausschuss and gremium.short:
+        return f"des {gremium.short}"
+    if gremium.name.startswith("Ausschuss"):
+        return f"des Ausschusses{gremium.name[len('Ausschuss'):]}"
+    if gremium.name.endswith("rat"):
+        return f"des {gremium.name}es"
+    return f"des Gremiums {_quoted(gremium.name)}"
+
+
+# --- reading the process -------------------------------------------------------------------
+
+
+class Facts:
+    """The rows of one process, read once per document."""
+
+    def __init__(self, session: Session, process: Fortschreibung):
+        self.s, self.p = session, process
+        self.kommune = session.get(Kommune, process.kommune_id)
+        self.konzept = session.get(Konzept, process.konzept_id)
+
+    def all(self, model, *where, order=None) -> list:
+        query = select(model).where(*where)
+        if order is not None:
+            query = query.order_by(order)
+        return list(self.s.exec(query).all())
+
+    def versions(self) -> list[KonzeptVersion]:
+        return self.all(KonzeptVersion, KonzeptVersion.konzept_id == self.konzept.id,
+                        order=KonzeptVersion.year)  # fmt: skip
+
+    def stages(self) -> list[Stage]:
+        return self.all(Stage, Stage.fortschreibung_id == self.p.id, order=Stage.position)
+
+    def stage(self, key: str) -> Stage | None:
+        return next((s for s in self.stages() if s.key == key), None)
+
+    def plan_stage(self, key: str) -> dict[str, Any]:
+        return next((s for s in self.p.plan["stages"] if s["key"] == key), {})
+
+    def vorlage(self, stage_key: str) -> Vorlage | None:
+        rows = self.all(Vorlage, Vorlage.fortschreibung_id == self.p.id,
+                        Vorlage.stage_key == stage_key)  # fmt: skip
+        return rows[0] if rows else None
+
+    def beratungen(self, vorlage: Vorlage) -> list[tuple[Beratung, Sitzung, Gremium]]:
+        return list(self.s.exec(
+            select(Beratung, Sitzung, Gremium)
+            .join(Sitzung, Sitzung.id == Beratung.sitzung_id)
+            .join(Gremium, Gremium.id == Sitzung.gremium_id)
+            .where(Beratung.vorlage_id == vorlage.id).order_by(Beratung.position)
+        ).all())  # fmt: skip
+
+    def decisions(self, stage: Stage) -> list[GateDecision]:
+        return self.all(GateDecision, GateDecision.stage_id == stage.id,
+                        order=GateDecision.decided_on)  # fmt: skip
+
+    def handlungsfelder(self) -> list[Handlungsfeld]:
+        return self.all(Handlungsfeld, Handlungsfeld.fortschreibung_id == self.p.id,
+                        order=Handlungsfeld.position)  # fmt: skip
+
+    def arbeitsgruppen(self) -> list[Arbeitsgruppe]:
+        return self.all(Arbeitsgruppe, Arbeitsgruppe.fortschreibung_id == self.p.id,
+                        order=Arbeitsgruppe.position)  # fmt: skip
+
+    def workshop(self) -> Workshop | None:
+        rows = self.all(Workshop, Workshop.fortschreibung_id == self.p.id)
+        return rows[0] if rows else None
+
+    def person(self, person_id: int | None) -> Person | None:
+        return self.s.get(Person, person_id) if person_id else None
+
+    def role_holder(self, role: str) -> Person | None:
+        rows = self.all(Role, Role.fortschreibung_id == self.p.id, Role.role == role)
+        return self.person(rows[0].person_id) if rows else None
+
+    def task(self, key: str) -> Task | None:
+        rows = self.all(Task, Task.fortschreibung_id == self.p.id, Task.key == key)
+        return rows[0] if rows else None
+
+
+# --- common parts --------------------------------------------------------------------------
+
+
+def common(f: Facts) -> Context:
+    p = f.p
+    partner = p.partner + (f" (Leitung: {p.partner_contact})" if p.partner_contact else "")
+    return {
+        "kommune": {"name": f.kommune.name, "bundesland": f.kommune.bundesland,
+                    "bezeichnung": f"Stadt {f.kommune.name}"},
+        "konzept": {"title": f.konzept.title, "kind": f.konzept.kind,
+                    "fortschreibung_titel": f"Fortschreibung: {f.konzept.title}"},
+        "prozess": {"key": p.key, "plan": p.plan.get("title", p.plan_name),
+                    "partner": p.partner, "partner_kontakt": p.partner_contact,
+                    "partner_zeile": partner or "keine",
+                    "beginn": p.started_on},
+    }  # fmt: skip
+
+
+def person_ctx(person: Person | None) -> Context:
+    if person is None:
+        return {"name": "", "name_umgekehrt": "", "email": "", "funktion": "", "fachbereich": "",
+                "fachbereich_zeile": ""}  # fmt: skip
+    return {
+        "name": person.name, "name_umgekehrt": _reversed_name(person.name),
+        "email": person.email or "", "funktion": person.funktion,
+        "fachbereich": person.fachbereich,
+        "fachbereich_zeile": f"Fachbereich {person.fachbereich}" if person.fachbereich else "",
+    }  # fmt: skip
+
+
+def handlungsfelder_ctx(f: Facts) -> list[Context]:
+    return [{"nummer": i, "title": h.title} for i, h in enumerate(f.handlungsfelder(), 1)]
+
+
+# --- the Begründung ------------------------------------------------------------------------
+
+
+Section = dict[str, Any]
+
+
+def section(title: str, prose: list[str], data: list[dict[str, Any]] | None = None) -> Section:
+    return {"title": title, "prose": prose, "data": data or []}
+
+
+def apply_overrides(sections: list[Section], overrides: dict[str, str]) -> list[Context]:
+    """User text replaces a section's prose; recorded lists stay; new titles are appended."""
+    known = {s["title"] for s in sections}
+    merged = [
+        section(s["title"], paragraphs(overrides[s["title"]]) if s["title"] in overrides
+                else s["prose"], s["data"])
+        for s in sections
+    ]  # fmt: skip
+    merged += [section(t, paragraphs(v)) for t, v in overrides.items() if t not in known]
+    return [{"title": s["title"], "blocks": [text(x) for x in s["prose"]] + s["data"]}
+            for s in merged]  # fmt: skip
+
+
+def rueckblick(f: Facts) -> Section:
+    versions = f.versions()
+    if not versions:
+        return section("Rückblick", [f"Für {f.kommune.name} wird das {f.konzept.title} "
+                                     "erstmals erarbeitet."])  # fmt: skip
+    first, *later = versions
+    prose = [f"{f.kommune.name} besitzt mit dem bisherigen Konzept {_quoted(first.label)}"
+             f"{f' ({first.note})' if first.note else ''} die Grundlage für die "
+             "Fortschreibung."]  # fmt: skip
+    prose += [f"{v.label}: {v.note or 'abgeschlossen'}." for v in later]
+    return section("Rückblick", prose)
+
+
+def grundsatzbeschluss(f: Facts) -> str:
+    """'In den Sitzungen des BSV vom 05.04.2017 (Sitzungsvorlage BSV 3/2017) und …'."""
+    first = f.vorlage(f.p.plan["stages"][0]["key"])
+    if first is None:
+        return ""
+    parts = []
+    for n, (_beratung, sitzung, gremium) in enumerate(f.beratungen(first)):
+        ref = f" ({first.art} {first.reference})" if n == 0 else ""
+        parts.append(f"{_genitive(gremium)} vom {short_de(sitzung.start.date())}{ref}")
+    stage = f.stage(first.stage_key)
+    decided = [d for d in f.decisions(stage) if d.outcome == "approve"] if stage else []
+    verb, tail = ("wurde", "zugestimmt") if decided else ("soll", "zugestimmt werden")
+    # The Betreff is usually "Fortschreibung des …": it reads as the dative object.
+    what = (f"der {first.betreff}" if first.betreff.startswith("Fortschreibung")
+            else f"dem Vorhaben {_quoted(first.betreff)}")  # fmt: skip
+    return f"In den Sitzungen {join_de(parts)} {verb} {what} {tail}."
+
+
+def fortschreibung(f: Facts) -> Section:
+    p = f.p
+    prose = [s for s in [grundsatzbeschluss(f)] if s]
+    if p.funding_source or p.funding_amount:
+        amount = f" in Höhe von {euro(p.funding_amount)}" if p.funding_amount else ""
+        prose.append(f"Zur Finanzierung wurde ein Förderantrag im Rahmen der "
+                     f"{_quoted(p.funding_source)}{amount} gestellt.")  # fmt: skip
+    if p.partner:
+        contact = f" unter Leitung von {p.partner_contact}" if p.partner_contact else ""
+        prose.append(f"Die externe wissenschaftliche Begleitung liegt beim {p.partner}{contact}.")
+    fields = f.handlungsfelder()
+    data = []
+    if fields:
+        prose.append("Folgende Handlungsfelder wurden definiert:")
+        data = [item(f"{i}.", h.title) for i, h in enumerate(fields, 1)]
+    return section("Fortschreibung", prose, data)
+
+
+def _ag_session_span(f: Facts) -> tuple[int, dt.datetime | None, dt.datetime | None]:
+    ids = [ag.id for ag in f.arbeitsgruppen()]
+    if not ids:
+        return 0, None, None
+    rows = f.all(AgSitzung, AgSitzung.arbeitsgruppe_id.in_(ids), order=AgSitzung.start)
+    return len(rows), (rows[0].start if rows else None), (rows[-1].start if rows else None)
+
+
+NUMBERS = ("null", "eine", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun",
+           "zehn", "elf", "zwölf")  # fmt: skip
+NOMINATIVE = ("erste", "zweite", "dritte", "vierte", "fünfte", "sechste", "siebte")
+
+
+def _number(n: int) -> str:
+    return NUMBERS[n] if n < len(NUMBERS) else str(n)
+
+
+def _step_text(f: Facts, stage: Stage, n: int) -> str:
+    """One step of the process in the words of seed 002 ('Den ersten Schritt bildete …')."""
+    acc = ORDINALS[n] if n < len(ORDINALS) else f"{n + 1}."
+    nom = NOMINATIVE[n] if n < len(NOMINATIVE) else f"{n + 1}."
+    workshop = f.workshop()
+    if stage.key == "auftaktworkshop" and workshop is not None:
+        who = ", ".join(workshop.invited_organisations) or "Verwaltung und Bürgerschaft"
+        moderation = (f" Die Moderation lag beim {workshop.moderation}."
+                      if workshop.moderation else "")  # fmt: skip
+        return (f"Den {acc} Schritt bildete der {workshop.title} am "
+                f"{short_de(workshop.start.date())} mit Vertreterinnen und Vertretern folgender "
+                f"Bereiche: {who}. Hier wurden {_number(len(f.arbeitsgruppen()))} Arbeitsgruppen "
+                f"zu den Handlungsfeldern gebildet.{moderation}")  # fmt: skip
+    if stage.key == "arbeitsgruppen":
+        count, first, last = _ag_session_span(f)
+        span = (f" zwischen dem {short_de(first.date())} und dem {short_de(last.date())}"
+                if first and last else "")  # fmt: skip
+        return (f"Den {acc} Schritt bildeten {_number(count)} moderierte Arbeitsgruppensitzungen"
+                f"{span} zu den einzelnen Handlungsfeldern. Dabei wurden die bestehenden Angebote "
+                "vorgestellt und diskutiert, Empfehlungen erarbeitet und Vorschläge für "
+                "Schlüsselprojekte gemacht.")  # fmt: skip
+    if stage.key == "auswertung":
+        return f"Der {nom} Schritt bestand in der Auswertung und Verschriftlichung der Ergebnisse."
+    return f"Der {nom} Schritt war die Phase {_quoted(stage.title)}."
+
+
+def verlauf(f: Facts) -> Section:
+    """The steps between the Grundsatzbeschluss and the final Vorlage, with their dates."""
+    prose = []
+    for n, stage in enumerate(f.stages()[1:-1]):
+        sentence = _step_text(f, stage, n)
+        remarks = [d.remarks for d in f.decisions(stage) if d.outcome == "approve" and d.remarks]
+        if stage.closed_on:
+            sentence += f" Abgeschlossen am {short_de(stage.closed_on)}"
+            sentence += f" ({'; '.join(remarks)})." if remarks else "."
+        prose.append(sentence)
+    return section("Verlauf des Fortschreibungsprozesses", prose)
+
+
+def _results_by_group(f: Facts) -> list[dict[str, Any]]:
+    blocks = []
+    for ag in f.arbeitsgruppen():
+        projects = f.all(Schluesselprojekt, Schluesselprojekt.arbeitsgruppe_id == ag.id,
+                         order=Schluesselprojekt.position)  # fmt: skip
+        advice = f.all(Empfehlung, Empfehlung.arbeitsgruppe_id == ag.id, order=Empfehlung.position)
+        if not projects and not advice:
+            continue
+        blocks.append(heading(f"Handlungsfeld {_quoted(ag.title)}"))
+        for project in projects:
+            blocks += [text(x) for x in paragraphs(project.description or project.title)]
+        blocks += [text(f"Empfehlung: {e.text}") for e in advice]
+    return blocks
+
+
+def fazit(f: Facts) -> Section:
+    prose = ["Es wurden zahlreiche Ideen und Empfehlungen eingebracht. Eine erste Orientierung "
+             "geben die vorgeschlagenen Schlüsselprojekte für die jeweiligen "
+             "Handlungsfelder:"]  # fmt: skip
+    return section("Fazit", prose, _results_by_group(f))
+
+
+def wie_weiter(f: Facts, vorlage: Vorlage) -> Section:
+    prose = []
+    steps = [f"{g.name} am {short_de(s.start.date())} ({b.role.value})"
+             for b, s, g in f.beratungen(vorlage)]  # fmt: skip
+    if steps:
+        prose.append(f"Die Vorlage wird in folgender Beratungsfolge behandelt: {join_de(steps)}.")
+    auswertung = f.stage("auswertung")
+    if auswertung is not None:
+        prose += [d.remarks + "." for d in f.decisions(auswertung)
+                  if d.outcome == "approve" and d.remarks]  # fmt: skip
+    prose.append("Über die weiteren Schritte werden die Beteiligten fortlaufend informiert.")
+    return section("Wie geht es weiter", prose)
+
+
+def finanzen(f: Facts) -> list[str]:
+    p, lines = f.p, []
+    if p.budget_amount:
+        note = p.budget_note or "Maßnahmen der Fortschreibung"
+        lines.append(f"{note[0].upper()}{note[1:]} sind {euro(p.budget_amount)} eingestellt.")
+    if p.funding_amount:
+        lines.append(f"Fördermittel: {euro(p.funding_amount)} ({p.funding_source}).")
+    return lines or ["Keine."]
+
+
+def begruendung_final(f: Facts, vorlage: Vorlage) -> list[Section]:
+    return [rueckblick(f), fortschreibung(f), verlauf(f), fazit(f), wie_weiter(f, vorlage)]
+
+
+def begruendung_start(f: Facts, vorlage: Vorlage) -> list[Section]:
+    """The Grundsatzbeschluss: why revise, what the process will be, with its planned dates."""
+    plan = f.p.plan
+    ablauf = [item(f"{i}.", f"{st['title']}: {' '.join(st.get('description', '').split())}")
+              for i, st in enumerate(plan["stages"], 1)]  # fmt: skip
+    proposal = fortschreibung(f)
+    proposal["prose"] = [x for x in proposal["prose"] if not x.startswith("In den Sitzungen")]
+    return [
+        rueckblick(f),
+        section("Fortschreibung", proposal["prose"], proposal["data"]),
+        section("Geplanter Ablauf", [f"{plan.get('title', 'Die Fortschreibung')} gliedert sich "
+                                     "in folgende Schritte:"], ablauf),  # fmt: skip
+    ]
+
+
+def vorlage_ctx(f: Facts, stage_key: str, final: bool) -> Context:
+    vorlage = f.vorlage(stage_key)
+    if vorlage is None:
+        raise InputError(f.p.key, f"vorlagen[{stage_key}]",
+                         f"the scenario has no Vorlage for stage {stage_key!r}")  # fmt: skip
+    author = f.person(vorlage.author_id)
+    beteiligte = list(vorlage.beteiligte)
+    if author is not None and author.funktion:
+        beteiligte.append(f"{author.funktion} {author.name}")
+    sections = (begruendung_final if final else begruendung_start)(f, vorlage)
+    fin = finanzen(f)
+    if "Finanzielle Auswirkungen" in vorlage.begruendung:
+        fin = paragraphs(vorlage.begruendung["Finanzielle Auswirkungen"])
+    overrides = {k: v for k, v in vorlage.begruendung.items() if k != "Finanzielle Auswirkungen"}
+    dated = vorlage.dated
+    return {
+        **common(f),
+        "vorlage": {
+            "art": vorlage.art, "reference": vorlage.reference, "fachbereich": vorlage.fachbereich,
+            "betreff": vorlage.betreff, "beschlussvorschlag": vorlage.beschlussvorschlag,
+            "datum": dated,
+            "ort_datum": f"{f.kommune.name}, {short_de(dated)}" if dated else f.kommune.name,
+        },
+        "beratungsfolge": [
+            {"gremium": g.name, "gremium_kurz": g.short, "datum": s.start.date(),
+             "rolle": b.role.value,
+             "oeffentlichkeit": "öffentlich" if b.oeffentlich else "nichtöffentlich"}
+            for b, s, g in f.beratungen(vorlage)
+        ],
+        "begruendung": apply_overrides(sections, overrides),
+        "finanzen": fin,
+        "ansprechpartner": person_ctx(author),
+        "beteiligte": beteiligte or ["keine"],
+        "anlagen": list(vorlage.anlagen) or ["keine"],
+    }  # fmt: skip
+
+
+# --- builders per kind ---------------------------------------------------------------------
+
+
+def beschlussvorlage(session: Session, process: Fortschreibung, kind: str) -> Context:
+    f = Facts(session, process)
+    return vorlage_ctx(f, process.plan["stages"][0]["key"], final=False)
+
+
+def sitzungsvorlage(session: Session, process: Fortschreibung, kind: str) -> Context:
+    f = Facts(session, process)
+    return vorlage_ctx(f, process.plan["stages"][-1]["key"], final=True)
+
+
+def _workshop_or_error(f: Facts) -> Workshop:
+    workshop = f.workshop()
+    if workshop is None:
+        raise InputError(f.p.key, "workshop", "the scenario describes no workshop")
+    return workshop
+
+
+def workshop_ctx(f: Facts) -> Context:
+    w = _workshop_or_error(f)
+    return {
+        "title": w.title, "datum": w.start, "ort": w.place or "wird noch bekannt gegeben",
+        "moderation": w.moderation or "Projektleitung",
+        "eingeladen": list(w.invited_organisations),
+        "eingeladen_text": join_de(list(w.invited_organisations)) or "der Stadtgesellschaft",
+        "erwartete_teilnehmer": w.expected_participants or 0,
+    }  # fmt: skip
+
+
+def _absender(f: Facts) -> Context:
+    return person_ctx(f.role_holder("projektleitung"))
+
+
+def workshop_einladung(session: Session, process: Fortschreibung, kind: str) -> Context:
+    f = Facts(session, process)
+    w = _workshop_or_error(f)
+    sent = f.task("workshop_einladen")
+    sent_on = (sent.due if sent and sent.due else w.start.date() - dt.timedelta(days=28))
+    return {
+        **common(f), "workshop": workshop_ctx(f), "handlungsfelder": handlungsfelder_ctx(f),
+        "absender": _absender(f),
+        "einladung": {"datum": sent_on, "ort_datum": f"{f.kommune.name}, {short_de(sent_on)}",
+                      "antwort_bis": w.start.date() - dt.timedelta(days=7)},
+    }  # fmt: skip
+
+
+def _default_programme(f: Facts, start: dt.datetime) -> list[Context]:
+    """Programme of a kickoff as the seeds describe it, when the scenario gives none."""
+    steps = [(0, "Begrüßung"),
+             (15, "Rückblick auf das bisherige Konzept und Ziele der Fortschreibung"),
+             (45, f"Einführung in den Prozess ({f.p.partner or 'Projektleitung'})"),
+             (75, "Thementische je Handlungsfeld: Bestandsaufnahme und erste Ideen"),
+             (150, "Pause"), (165, "Vorstellung der Ergebnisse, Bildung der Arbeitsgruppen"),
+             (210, "Ausblick und Verabschiedung")]  # fmt: skip
+    return [{"zeit": f"{start + dt.timedelta(minutes=m):%H:%M} Uhr", "titel": t} for m, t in steps]
+
+
+def workshop_programm(session: Session, process: Fortschreibung, kind: str) -> Context:
+    f = Facts(session, process)
+    w = _workshop_or_error(f)
+    given = [{"zeit": str(p.get("zeit") or p.get("time", "")),
+              "titel": str(p.get("titel") or p.get("title", ""))} for p in w.programme]  # fmt: skip
+    return {**common(f), "workshop": workshop_ctx(f), "handlungsfelder": handlungsfelder_ctx(f),
+            "programm": given or _default_programme(f, w.start)}  # fmt: skip
+
+
+def workshop_teilnehmerliste(session: Session, process: Fortschreibung, kind: str) -> Context:
+    f = Facts(session, process)
+    w = _workshop_or_error(f)
+    rows = [{"nummer": i, "name": n, "organisation": ""} for i, n in enumerate(w.participants, 1)]
+    # Blank lines to sign in on: as many as expected, at least a page.
+    blanks = max((w.expected_participants or 0) - len(rows), 0 if rows else 20)
+    start = len(rows)
+    rows += [{"nummer": start + i, "name": "", "organisation": ""} for i in range(1, blanks + 1)]
+    return {**common(f), "workshop": workshop_ctx(f), "teilnehmer": rows}
+
+
+def _ag_ctx(f: Facts, ag: Arbeitsgruppe, fields: dict[int, str]) -> Context:
+    moderator = f.person(ag.moderator_id)
+    sessions = f.all(AgSitzung, AgSitzung.arbeitsgruppe_id == ag.id, order=AgSitzung.number)
+    projects = f.all(Schluesselprojekt, Schluesselprojekt.arbeitsgruppe_id == ag.id,
+                     order=Schluesselprojekt.position)  # fmt: skip
+    advice = f.all(Empfehlung, Empfehlung.arbeitsgruppe_id == ag.id, order=Empfehlung.position)
+    return {
+        "key": ag.key, "title": ag.title, "handlungsfeld": fields.get(ag.handlungsfeld_id, ""),
+        "moderation": (f"{moderator.name} ({moderator.email})" if moderator and moderator.email
+                       else moderator.name if moderator else "Projektleitung"),
+        "sitzungen": [{"nummer": s.number, "datum": s.start,
+                       "ort": s.place or "wird mit der Einladung bekannt gegeben",
+                       "notizen": paragraphs(s.notes)} for s in sessions],
+        "bestandsaufnahme": paragraphs(ag.bestandsaufnahme) or ["Keine Angaben."],
+        "empfehlungen": [{"nummer": i, "text": e.text} for i, e in enumerate(advice, 1)],
+        "schluesselprojekte": [{"title": p.title, "beschreibung": paragraphs(p.description)}
+                               for p in projects],
+        "ergebnis": paragraphs(ag.ergebnis),
+    }  # fmt: skip
+
+
+def arbeitsgruppen_ctx(f: Facts) -> list[Context]:
+    fields = {h.id: h.title for h in f.handlungsfelder()}
+    return [_ag_ctx(f, ag, fields) for ag in f.arbeitsgruppen()]
+
+
+def ag_dokument(session: Session, process: Fortschreibung, kind: str) -> Context:
+    f = Facts(session, process)
+    workshop = f.workshop()
+    return {**common(f), "arbeitsgruppen": arbeitsgruppen_ctx(f), "absender": _absender(f),
+            "workshop": {"title": workshop.title if workshop else "Auftaktworkshop"}}  # fmt: skip
+
+
+def _ergebnisse_kapitel(f: Facts) -> Section:
+    data = []
+    for ag in arbeitsgruppen_ctx(f):
+        data.append(heading(f"Arbeitsgruppe {_quoted(ag['title'])}"))
+        data += [text(f"Bestandsaufnahme: {x}") for x in ag["bestandsaufnahme"]]
+        data += [item(f"{e['nummer']}.", f"Empfehlung: {e['text']}") for e in ag["empfehlungen"]]
+        for p in ag["schluesselprojekte"]:
+            data.append(text(f"Schlüsselprojekt {_quoted(p['title'])}"))
+            data += [text(x) for x in p["beschreibung"]]
+        data += [text(x) for x in ag["ergebnis"]]
+    return section("Ergebnisse der Arbeitsgruppen", [], data)
+
+
+def abschlussbericht(session: Session, process: Fortschreibung, kind: str) -> Context:
+    f = Facts(session, process)
+    stage = f.stage("auswertung") or f.stages()[-1]
+    stand = stage.closed_on or stage.opened_on or process.started_on
+    final = f.vorlage(process.plan["stages"][-1]["key"])
+    sections = [rueckblick(f), fortschreibung(f), verlauf(f), _ergebnisse_kapitel(f)]
+    if final is not None:
+        sections.append(wie_weiter(f, final))
+    return {**common(f), "bericht": {"stand": short_de(stand)},
+            "kapitel": apply_overrides(sections, {})}  # fmt: skip
+
+
+def stage_bericht(session: Session, process: Fortschreibung, kind: str) -> Context:
+    """Generic: a stage, its tasks with German dates and the gate decision."""
+    f = Facts(session, process)
+    stage_key = stage_of(process, kind) or _current_stage_key(f)
+    stage = f.stage(stage_key)
+    spec = f.plan_stage(stage_key)
+    tasks = f.all(Task, Task.stage_id == stage.id, order=Task.position)
+    span = " bis ".join(short_de(d) for d in (stage.opened_on, stage.closed_on) if d)
+    outcome = {"approve": "genehmigt", "send_back": "zurückverwiesen", "postpone": "vertagt"}
+    return {
+        **common(f),
+        "dokument": {"kind": kind, "titel": kind.replace("_", " ").title()},
+        "stage": {"key": stage.key, "title": stage.title, "zeitraum": span or "noch nicht begonnen",
+                  "beschreibung": paragraphs(spec.get("description", ""))},
+        "aufgaben": [{"title": t.title, "zustaendig": _name(f, t.assignee_id),
+                      "faellig": short_de(t.due) if t.due else "",
+                      "erledigt": short_de(t.done_on) if t.state == TaskState.done and t.done_on
+                      else "offen"} for t in tasks],
+        "gate": {"title": spec.get("gate", {}).get("title", ""),
+                 "condition": spec.get("gate", {}).get("condition", ""),
+                 "entscheidungen": [
+                     f"{short_de(d.decided_on)}: {outcome.get(d.outcome.value, d.outcome.value)}"
+                     f"{f' ({d.reference})' if d.reference else ''}"
+                     f"{f', {d.remarks}' if d.remarks else ''}" for d in f.decisions(stage)
+                 ] or ["Noch nicht entschieden."]},
+    }  # fmt: skip
+
+
+def _name(f: Facts, person_id: int | None) -> str:
+    person = f.person(person_id)
+    return person.name if person else ""
+
+
+def _current_stage_key(f: Facts) -> str:
+    current = f.s.get(Stage, f.p.current_stage_id) if f.p.current_stage_id else None
+    return current.key if current else f.stages()[-1].key
+
+
+# --- registry ------------------------------------------------------------------------------
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("beschlussvorlage", "Beschlussvorlage (Grundsatzbeschluss)", "beschlussvorlage",
+         beschlussvorlage),
+    Kind("workshop_einladung", "Einladung zum Auftaktworkshop", "workshop_einladung",
+         workshop_einladung),
+    Kind("workshop_programm", "Programm des Auftaktworkshops", "workshop_programm",
+         workshop_programm),
+    Kind("workshop_teilnehmerliste", "Teilnehmerliste des Auftaktworkshops",
+         "workshop_teilnehmerliste", workshop_teilnehmerliste),
+    Kind("ag_einladung", "Einladungen der Arbeitsgruppen", "ag_einladung", ag_dokument),
+    Kind("ag_protokoll", "Protokolle der Arbeitsgruppen", "ag_protokoll", ag_dokument),
+    Kind("abschlussbericht", "Abschlussbericht", "abschlussbericht", abschlussbericht),
+    Kind("sitzungsvorlage", "Sitzungsvorlage", "sitzungsvorlage", sitzungsvorlage),
+    Kind("stage_bericht", "Bericht einer Phase", "stage_bericht", stage_bericht),
+)}  # fmt: skip
+
+
+def stage_of(process: Fortschreibung, kind: str) -> str | None:
+    """The stage whose gate lists ``kind`` among its documents."""
+    for stage in process.plan["stages"]:
+        if kind in stage.get("gate", {}).get("documents", []):
+            return stage["key"]
+    return None
+
+
+def kind_for(process: Fortschreibung, kind: str) -> Kind:
+    """The registered kind; a kind only the plan names gets the generic stage report.
+
+    Anything else is an error, so a typo on the command line does not quietly produce a
+    generic report.
+    """
+    if kind in KINDS:
+        return KINDS[kind]
+    if stage_of(process, kind) is not None:
+        generic = KINDS["stage_bericht"]
+        return Kind(kind, kind, kind, generic.build)
+    raise InputError("docs", "kind", f"unknown document kind {kind!r}; known: "
+                     f"{', '.join(sorted(set(KINDS) | set(plan_kinds(process))))}")  # fmt: skip
+
+
+def plan_kinds(process: Fortschreibung) -> list[str]:
+    return [k for st in process.plan["stages"] for k in st.get("gate", {}).get("documents", [])]
+
+
+def build_context(session: Session, process: Fortschreibung, kind: str) -> Context:
+    return clean(kind_for(process, kind).build(session, process, kind))

@@ -1,0 +1,241 @@
+"""Word documents at every gate: render, version, record.
+
+One renderer for the stage flows and the CLI. A document kind's context comes from
+lifecycle.doc_context; its template from a municipality's own folder (``templates=`` or
+LIFECYCLE_TEMPLATES), else the shipped templates/docx/. Rendering uses a sandboxed Jinja
+environment with autoescape and StrictUndefined: user text appears verbatim, never runs as
+template code, and a template naming a variable the context lacks is a clear error.
+
+Every generation is recorded (DocumentVersion): unchanged inputs and template are a no-op;
+a change writes version n+1 next to version n.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+from sqlmodel import Session, select
+
+from . import dates
+from .doc_context import KINDS, Kind, build_context, kind_for, stage_of
+from .errors import LifecycleError
+from .models import DocumentVersion, Fortschreibung, Stage
+from .template_builder import SHIPPED
+
+GENERIC_TEMPLATE = "stage_bericht"
+
+
+class TemplateError(LifecycleError):
+    """A template is missing, corrupt, or uses a name its context lacks."""
+
+
+@dataclass(frozen=True)
+class DocumentResult:
+    kind: str
+    stage_key: str
+    version: int
+    path: Path
+    created: bool
+    pdf_path: Path | None = None
+
+
+# --- templates -----------------------------------------------------------------------------
+
+
+def template_folders(templates: str | Path | None = None) -> list[Path]:
+    """Where templates are looked up, first match wins: own folder(s), then the shipped ones."""
+    folders = []
+    custom = templates or os.environ.get("LIFECYCLE_TEMPLATES")
+    if custom:
+        folder = Path(custom).expanduser()
+        if not folder.is_dir():
+            raise TemplateError(f"template folder {str(folder)!r} does not exist")
+        folders.append(folder)
+    folders.append(SHIPPED)
+    return folders
+
+
+def find_template(kind: Kind, templates: str | Path | None = None) -> Path:
+    names = [kind.template] if kind.name in KINDS else [kind.template, GENERIC_TEMPLATE]
+    folders = template_folders(templates)
+    for name in names:
+        for folder in folders:
+            path = folder / f"{name}.docx"
+            if path.is_file():
+                return path
+    looked = ", ".join(str(f) for f in folders)
+    raise TemplateError(f"no template {names[0]}.docx for document kind {kind.name!r} "
+                        f"(looked in {looked})")
+
+
+def _uhrzeit(value: dt.datetime) -> str:
+    return f"{value:%H:%M} Uhr"
+
+
+def _date_filter(fn):
+    def apply(value: dt.date | dt.datetime | str | None) -> str:
+        if value is None or value == "":
+            return ""
+        if isinstance(value, str):
+            value = dt.date.fromisoformat(value[:10])
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        return fn(value)
+
+    apply.__name__ = fn.__name__
+    return apply
+
+
+def jinja_env() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters.update({
+        "long_de": _date_filter(dates.long_de), "short_de": _date_filter(dates.short_de),
+        "weekday_de": _date_filter(dates.weekday_short_de),
+        "month_de": _date_filter(dates.month_de),
+        "euro": dates.euro, "uhrzeit": _uhrzeit,
+    })  # fmt: skip
+    return env
+
+
+def render(template: Path, context: dict[str, Any], out: Path) -> None:
+    """Render ``template`` with ``context`` to ``out``; any template problem is a TemplateError."""
+    from docx.opc.exceptions import PackageNotFoundError
+    from docxtpl import DocxTemplate
+
+    name = template.name
+    try:
+        tpl = DocxTemplate(str(template))
+        tpl.render(context, jinja_env=jinja_env(), autoescape=True)
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(
+            f"template {name}: {exc} (a name the document's context lacks)"
+        ) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template {name}: Jinja syntax error: {exc.message}") from None
+    except jinja2.exceptions.SecurityError as exc:
+        raise TemplateError(f"template {name}: not allowed: {exc}") from None
+    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError) as exc:
+        raise TemplateError(f"template {name} is not a readable Word file: {exc}") from None
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"template {name}: {exc}") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    tpl.save(str(tmp))
+    tmp.replace(out)  # a reader never sees half a file
+
+
+# --- versions ------------------------------------------------------------------------------
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"not plain data in a document context: {type(value).__name__}")
+
+
+def inputs_hash(kind: str, context: dict[str, Any]) -> str:
+    blob = json.dumps({"kind": kind, "context": context}, sort_keys=True, ensure_ascii=False,
+                      default=_json_default)  # fmt: skip
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def default_out_dir(process: Fortschreibung) -> Path:
+    base = os.environ.get("LIFECYCLE_OUTPUT")
+    if base:
+        return Path(base).expanduser() / process.key
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("lifecycle", appauthor=False)) / "documents" / process.key
+
+
+def versions(
+    session: Session, process: Fortschreibung, kind: str | None = None
+) -> list[DocumentVersion]:
+    query = select(DocumentVersion).where(DocumentVersion.fortschreibung_id == process.id)
+    if kind:
+        query = query.where(DocumentVersion.kind == kind)
+    return list(session.exec(query.order_by(DocumentVersion.kind, DocumentVersion.version)).all())
+
+
+def _stage_key(session: Session, process: Fortschreibung, kind: str) -> str:
+    key = stage_of(process, kind)
+    if key:
+        return key
+    stage = session.get(Stage, process.current_stage_id) if process.current_stage_id else None
+    return stage.key if stage else process.plan["stages"][-1]["key"]
+
+
+# --- public API ----------------------------------------------------------------------------
+
+
+def generate(
+    session: Session, process: Fortschreibung, kind: str, *, out_dir: str | Path | None = None,
+    pdf: bool = False, templates: str | Path | None = None,
+) -> DocumentResult:  # fmt: skip
+    """Render one document of ``process``; a no-op when inputs and template are unchanged."""
+    spec = kind_for(process, kind)
+    template = find_template(spec, templates)
+    context = build_context(session, process, kind)
+    in_sha = inputs_hash(kind, context)
+    tpl_sha = hashlib.sha256(template.read_bytes()).hexdigest()
+    previous = versions(session, process, kind)
+    latest = previous[-1] if previous else None
+    if (latest and latest.inputs_sha256 == in_sha and latest.template_sha256 == tpl_sha
+            and Path(latest.path).is_file()):  # fmt: skip
+        return _unchanged(session, latest, pdf)
+    version = latest.version + 1 if latest else 1
+    folder = Path(out_dir) if out_dir else default_out_dir(process)
+    path = folder / f"{kind}_v{version}.docx"
+    render(template, context, path)
+    pdf_path = _to_pdf(path) if pdf else None
+    row = DocumentVersion(
+        fortschreibung_id=process.id, stage_key=_stage_key(session, process, kind), kind=kind,
+        version=version, inputs_sha256=in_sha, template_sha256=tpl_sha,
+        template_path=str(template), path=str(path), pdf_path=str(pdf_path or ""),
+    )  # fmt: skip
+    session.add(row)
+    session.commit()
+    return DocumentResult(kind, row.stage_key, version, path, True, pdf_path)
+
+
+def _unchanged(session: Session, row: DocumentVersion, pdf: bool) -> DocumentResult:
+    pdf_path = Path(row.pdf_path) if row.pdf_path and Path(row.pdf_path).is_file() else None
+    if pdf and pdf_path is None:
+        pdf_path = _to_pdf(Path(row.path))
+        row.pdf_path = str(pdf_path)
+        session.add(row)
+        session.commit()
+    return DocumentResult(row.kind, row.stage_key, row.version, Path(row.path), False, pdf_path)
+
+
+def _to_pdf(path: Path) -> Path:
+    from .pdf import to_pdf
+
+    return to_pdf(path)
+
+
+def gate_kinds(process: Fortschreibung, stage_key: str) -> list[str]:
+    for stage in process.plan["stages"]:
+        if stage["key"] == stage_key:
+            return list(stage.get("gate", {}).get("documents", []))
+    known = ", ".join(s["key"] for s in process.plan["stages"])
+    raise TemplateError(f"{process.key} has no stage {stage_key!r} (stages: {known})")
+
+
+def generate_gate_documents(
+    session: Session, process: Fortschreibung, stage_key: str, *, out_dir: str | Path | None = None,
+) -> list[DocumentResult]:  # fmt: skip
+    """Every document the plan lists for the gate of ``stage_key``."""
+    kinds = gate_kinds(process, stage_key)
+    for kind in kinds:  # fail before writing anything if the plan names an impossible kind
+        find_template(kind_for(process, kind))
+    return [generate(session, process, kind, out_dir=out_dir) for kind in kinds]

@@ -1,0 +1,58 @@
+"""DOCX -> PDF with LibreOffice, where it is installed.
+
+Each conversion gets its own LibreOffice profile and HOME: concurrent conversions sharing a
+profile fail silently. soffice exits 0 even when it could not load the input, so success
+means the PDF exists.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .errors import LifecycleError
+
+TIMEOUT_SECONDS = 180
+
+
+class PdfError(LifecycleError):
+    """LibreOffice is missing or could not convert the file."""
+
+
+def soffice() -> str:
+    for name in ("soffice", "libreoffice"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise PdfError("LibreOffice (soffice) is not installed; PDF output needs it")
+
+
+def to_pdf(docx: Path, out_dir: Path | None = None) -> Path:
+    """Convert ``docx`` to a PDF next to it (or in ``out_dir``); returns the PDF's path."""
+    binary = soffice()
+    docx = Path(docx).resolve()
+    target_dir = (out_dir or docx.parent).resolve()
+    target = target_dir / f"{docx.stem}.pdf"
+    with tempfile.TemporaryDirectory(prefix="lifecycle-soffice-") as work:
+        profile = Path(work) / "profile"
+        outdir = Path(work) / "out"
+        env = {**os.environ, "HOME": work}
+        cmd = [binary, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--norestore",
+               "--convert-to", "pdf", "--outdir", str(outdir), str(docx)]  # fmt: skip
+        try:
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                                  timeout=TIMEOUT_SECONDS, check=False)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise PdfError(f"LibreOffice did not convert {docx.name} within "
+                           f"{TIMEOUT_SECONDS} s") from None  # fmt: skip
+        produced = outdir / f"{docx.stem}.pdf"
+        if not produced.is_file() or produced.stat().st_size == 0:
+            detail = (done.stderr or done.stdout).strip().splitlines()
+            raise PdfError(f"LibreOffice could not convert {docx.name}"
+                           f"{': ' + detail[-1] if detail else ''}")  # fmt: skip
+        target_dir.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(produced), target)
+    return target

@@ -1,0 +1,87 @@
+"""`lifecycle docs`: list and generate the Word documents of a process.
+
+docxtpl and python-docx are imported inside the commands: `lifecycle status` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli_core import console, fail, session, user_errors
+
+docs = typer.Typer(no_args_is_help=True, add_completion=False,
+                   help="Dokumente: Vorlagen, Einladungen, Protokolle, Berichte.")  # fmt: skip
+
+
+def _pick_process(s, key: str | None):
+    from sqlmodel import select
+
+    from . import engine
+    from .models import Fortschreibung
+
+    if key:
+        return engine.get_process(s, key)
+    keys = list(s.exec(select(Fortschreibung.key).limit(3)).all())
+    if len(keys) == 1:
+        return engine.get_process(s, keys[0])
+    if not keys:
+        fail("no Fortschreibung started yet (lifecycle start SCENARIO)")
+    fail(f"several processes ({', '.join(keys[:2])}, …): name one with --process")
+
+
+@docs.command("list")
+@user_errors
+def list_documents(
+    process: Annotated[str | None, typer.Argument(help="Prozess-Schlüssel")] = None,
+) -> None:
+    """Every generated document version of a process."""
+    from rich.table import Table
+
+    from .dates import short_de
+    from .documents import versions
+
+    with session() as s:
+        p = _pick_process(s, process)
+        rows = versions(s, p)
+    if not rows:
+        console.print(f"{p.key}: noch keine Dokumente erzeugt.")
+        return
+    table = Table(title=f"Dokumente {p.key}", title_justify="left")
+    for column in ("Art", "Phase", "Version", "Erzeugt", "Datei", "PDF"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r.kind, r.stage_key, str(r.version), short_de(r.created_at.date()),
+                      Path(r.path).name, Path(r.pdf_path).name if r.pdf_path else "")  # fmt: skip
+    console.print(table)
+    folders = sorted({str(Path(r.path).parent) for r in rows})
+    console.print(f"Ordner: {', '.join(folders)}", markup=False, soft_wrap=True)
+
+
+@docs.command("generate")
+@user_errors
+def generate_document(
+    kind: Annotated[str, typer.Argument(help="Dokumentart, z. B. sitzungsvorlage")],
+    process: Annotated[str | None, typer.Option("--process", help="Prozess-Schlüssel")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Ausgabeordner")] = None,
+    pdf: Annotated[bool, typer.Option("--pdf", help="zusätzlich PDF (LibreOffice)")] = False,
+    templates: Annotated[Path | None, typer.Option("--templates",
+                                                   help="eigener Vorlagenordner")] = None,
+) -> None:
+    """Render one document; unchanged inputs keep the current version."""
+    from .documents import generate
+
+    with session() as s:
+        p = _pick_process(s, process)
+        result = generate(s, p, kind, out_dir=out, pdf=pdf, templates=templates)
+    state = "neu erzeugt" if result.created else "unverändert"
+    console.print(f"{result.kind} v{result.version} ({state}): {result.path}", markup=False,
+                  soft_wrap=True)  # fmt: skip
+    if result.pdf_path:
+        console.print(f"PDF: {result.pdf_path}", markup=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(docs, name="docs")

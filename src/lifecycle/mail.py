@@ -155,7 +155,8 @@ def build_message(
     msg.set_content(_plain(content), charset="utf-8")
     msg.add_alternative(_html(content), subtype="html", charset="utf-8")
     if content.ics:
-        msg.add_attachment(content.ics, maintype="text", subtype="calendar",
+        # as text with a charset, so that readers decode the umlauts of SUMMARY correctly
+        msg.add_attachment(content.ics.decode("utf-8"), subtype="calendar", charset="utf-8",
                            filename=content.ics_name, params={"method": "PUBLISH"})  # fmt: skip
     return msg
 

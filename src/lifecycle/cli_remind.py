@@ -1,0 +1,114 @@
+"""CLI: `lifecycle remind` and `lifecycle calendar export`.
+
+Heavy imports (SQLModel, icalendar, smtplib, rich tables) stay inside the commands so that
+registering them costs nothing for `lifecycle status`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+calendar_app = typer.Typer(no_args_is_help=True, help="Kalender-Feeds (.ics).")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"Fehler: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _parse_day(text: str | None) -> dt.date:
+    if text is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        _fail(f"--today {text!r} is not a date (expected YYYY-MM-DD)")
+        raise  # unreachable; keeps type checkers happy
+
+
+def remind(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Nur anzeigen, nichts senden.")] = False,
+    today: Annotated[str | None, typer.Option(help="Stichtag (YYYY-MM-DD), sonst heute.")] = None,
+) -> None:
+    """Fällige Erinnerungen planen, anzeigen und senden."""
+    from .db import session_scope
+    from .errors import LifecycleError
+    from .reminders import run_daily
+
+    day = _parse_day(today)
+    try:
+        with session_scope() as session:
+            report = run_daily(session, day, dry_run=dry_run)
+    except LifecycleError as exc:
+        _fail(str(exc))
+        return
+    _show(report)
+    if report.config_error:
+        _fail(report.config_error)
+
+
+def _show(report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .dates import long_de, short_de
+    from .reminders import KIND_DE
+
+    title = f"Erinnerungen am {long_de(report.today)}" + (" (Probelauf)" if report.dry_run else "")
+    table = Table(title=title)
+    for name in ("Versand", "Empfänger", "Art", "Worum", "Frist", "Status", "Fehler"):
+        table.add_column(name, overflow="fold")
+    for r in report.rows:
+        recipient = f"{r.recipient} <{r.email}>" if r.email else r.recipient
+        table.add_row(short_de(r.send_on), recipient, KIND_DE.get(r.kind, r.kind), r.subject,
+                      short_de(r.deadline), r.state, r.error)  # fmt: skip
+    console = Console(width=160) if not sys.stdout.isatty() else Console()
+    console.print(table)
+    if report.dry_run:
+        console.print(f"{report.planned} neu zu planen, {len(report.rows)} insgesamt fällig; nichts gesendet.")
+    else:
+        console.print(f"{report.planned} neu geplant, {report.sent} gesendet, "
+                      f"{report.failed} fehlgeschlagen, {report.cancelled} verworfen, "
+                      f"{report.queued} warten.")  # fmt: skip
+    if report.server_error:
+        console.print(f"[red]Mailserver: {report.server_error}[/red]")
+
+
+def export(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Zieldatei (.ics).")],
+    process: Annotated[str | None, typer.Option("--process", help="Nur diese Fortschreibung.")] = None,
+    person: Annotated[str | None, typer.Option("--person", help="Nur Fristen dieser Person.")] = None,
+    public: Annotated[bool, typer.Option("--public", help="Öffentlicher Feed: nur Sitzungen, "
+                                         "nichtöffentliche ohne Betreff.")] = False,
+) -> None:  # fmt: skip
+    """Sitzungen, Vorlagenschluss und Fristen als iCalendar-Datei exportieren."""
+    from .db import session_scope
+    from .errors import LifecycleError
+    from .ical import FeedOptions
+    from .ical import export as export_feed
+    from .mail import ConfigError, check_timezone
+
+    import os
+
+    zone = os.environ.get("LIFECYCLE_TIMEZONE", "Europe/Berlin")
+    try:
+        check_timezone(zone)
+        with session_scope() as session:
+            data = export_feed(session, FeedOptions(process, person, public, zone))
+        output.write_bytes(data)
+    except (LifecycleError, ConfigError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror}")
+    typer.echo(f"{output}: {data.count(b'BEGIN:VEVENT')} Termine")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("remind")(remind)
+    calendar_app.command("export")(export)
+    app.add_typer(calendar_app, name="calendar")

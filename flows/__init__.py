@@ -1,0 +1,1 @@
+"""Prefect flows of the lifecycle engine: thin orchestration around ``lifecycle``."""

@@ -1,0 +1,215 @@
+"""The demo: Waiblingen 2017 through all five gates on Prefect with a simulated clock.
+
+Runs on the ephemeral Prefect API (or the configured one) and the embedded SQLite database.
+Each decision is given on the date the scenario names; the daily reminder run is called for
+each simulated working day on which something is due. Stage runs are called in-process (no
+runner on the ephemeral API), with the heartbeat off so a run costs ~0.1 s instead of ~1 s.
+
+Killed at any point and run again, the demo continues where it stopped: each step has a key in
+the database (task done, decision recorded, stage run noted, reminder day noted).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from sqlmodel import Session, select  # noqa: E402
+
+from lifecycle import engine, events, replay  # noqa: E402
+from lifecycle.dates import long_de, short_de  # noqa: E402
+from lifecycle.models import (  # noqa: E402
+    Event,
+    Fortschreibung,
+    GateDecision,
+    Stage,
+    StageState,
+    Task,
+    TaskState,
+)  # fmt: skip
+from lifecycle.scenario import load_scenario  # noqa: E402
+
+SCENARIO = REPO / "examples" / "waiblingen-2017.yaml"
+DEFAULT_DIR = REPO / "demo-output"
+REMINDER_DAY = "demo_reminder_day"
+
+
+@dataclass
+class DemoResult:
+    process_key: str
+    timeline: str
+    documents: list[dict] = field(default_factory=list)
+    stage_runs: int = 0
+    reminder_runs: int = 0
+    decisions: int = 0
+    seconds: float = 0.0
+
+
+def demo_paths(base: Path | None = None) -> tuple[Path, str, Path]:
+    base = Path(base or os.environ.get("LIFECYCLE_DEMO_DIR") or DEFAULT_DIR).resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    return base, f"sqlite:///{base / 'lifecycle.db'}", base / "dokumente"
+
+
+def run(base: Path | None = None, say: Callable[[str], None] = print) -> DemoResult:
+    """Run (or continue) the demo in ``base``; returns what it did."""
+    from prefect.settings import temporary_settings
+
+    from flows.common import quiet_settings
+
+    started = time.perf_counter()
+    base, db_url, out_dir = demo_paths(base)
+    os.environ["LIFECYCLE_DATABASE_URL"] = db_url
+    os.environ["LIFECYCLE_FLOWS_DIRECT"] = "1"  # the demo's database is local: no runner
+    with temporary_settings(quiet_settings()):
+        result = _walk(db_url, str(out_dir), say)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _walk(db_url: str, out_dir: str, say: Callable[[str], None]) -> DemoResult:
+    from flows.gates import decide
+    from flows.stages import opening_key, stage_run_recorded, start_stage_run
+    from lifecycle.db import session_scope
+
+    with session_scope(db_url) as session:
+        process = _process(session)
+        result = DemoResult(process.key, "")
+        say(f"Fortschreibung {process.key}, begonnen am {long_de(process.started_on)}")
+
+        def stage_run() -> None:
+            session.expire_all()
+            current = session.get(Fortschreibung, process.id)
+            stage = session.get(Stage, current.current_stage_id) if current.current_stage_id \
+                else _last_stage(session, process)  # fmt: skip
+            if stage_run_recorded(session, opening_key(process.key, stage.key, db_url)):
+                return
+            summary = start_stage_run(process.key, stage.key, db_url=db_url, out_dir=out_dir)
+            result.stage_runs += 1
+            result.documents.extend(summary["documents"])
+            say(f"  Phase „{stage.title}“: {len(summary['tasks'])} Aufgaben, "
+                f"{len(summary['documents'])} Dokumente")  # fmt: skip
+
+        stage_run()
+        last_day = process.started_on - dt.timedelta(days=1)
+        for step in replay.steps(session, process):
+            last_day = _reminders_until(session, process, last_day, step.on, db_url, result)
+            if step.kind == "done":
+                replay.apply(session, process, step, actor="demo")
+                continue
+            if not _already_decided(session, process, step):
+                raw = step.raw or {}
+                decide(process.key, step.stage, outcome=raw["outcome"], on=step.on, by=step.by,
+                       reference=raw.get("reference", ""), remarks=raw.get("remarks", ""),
+                       postpone_to=raw.get("postpone_to"), db_url=db_url,
+                       start_next=False)  # fmt: skip
+                result.decisions += 1
+                say(f"{short_de(step.on)}  Gate „{step.stage}“: {raw['outcome']} "
+                    f"{raw.get('reference', '')}".rstrip())  # fmt: skip
+            stage_run()
+        from flows.stages import timeline_markdown
+
+        session.expire_all()
+        result.timeline = timeline_markdown(session, session.get(Fortschreibung, process.id))
+    return result
+
+
+def _process(session: Session) -> Fortschreibung:
+    scenario = load_scenario(SCENARIO)
+    found = session.exec(select(Fortschreibung).where(Fortschreibung.key == scenario.key)).first()
+    return found or engine.start(session, scenario, actor="demo")
+
+
+def _last_stage(session: Session, process: Fortschreibung) -> Stage:
+    return session.exec(select(Stage).where(Stage.fortschreibung_id == process.id)
+                        .order_by(Stage.position.desc())).first()  # fmt: skip
+
+
+def _already_decided(session: Session, process: Fortschreibung, step: replay.Step) -> bool:
+    session.expire_all()
+    stage = engine.get_stage(session, process, step.stage)
+    raw = step.raw or {}
+    if raw.get("outcome") == "approve" and stage.state == StageState.closed:
+        return True
+    return session.exec(select(GateDecision).where(
+        GateDecision.stage_id == stage.id, GateDecision.decided_on == step.on,
+        GateDecision.outcome == raw.get("outcome"))).first() is not None  # fmt: skip
+
+
+def _reminders_until(session: Session, process: Fortschreibung, after: dt.date, until: dt.date,
+                     db_url: str, result: DemoResult) -> dt.date:  # fmt: skip
+    """Call the daily reminder run for each working day in (after, until] with something due."""
+    from flows.reminders import daily_reminders
+
+    calendar = engine.calendar_of(session, process)
+    day = after + dt.timedelta(days=1)
+    while day <= until:
+        if calendar.is_working_day(day) and _something_due(session, process, day) \
+                and not _reminder_day_done(session, day):  # fmt: skip
+            daily_reminders(today=day, db_url=db_url, dry_run=False)
+            _note_reminder_day(session, process, day)
+            result.reminder_runs += 1
+        day += dt.timedelta(days=1)
+    return max(after, until)
+
+
+def _something_due(session: Session, process: Fortschreibung, day: dt.date) -> bool:
+    session.expire_all()
+    return session.exec(select(Task.id).where(
+        Task.fortschreibung_id == process.id, Task.state == TaskState.open, Task.due == day,
+    )).first() is not None  # fmt: skip
+
+
+def _reminder_day_done(session: Session, day: dt.date) -> bool:
+    rows = session.exec(select(Event).where(Event.action == REMINDER_DAY)).all()
+    return any((e.after or {}).get("day") == day.isoformat() for e in rows)
+
+
+def _note_reminder_day(session: Session, process: Fortschreibung, day: dt.date) -> None:
+    events.log(session, actor="demo", action=REMINDER_DAY, entity=process, process_id=process.id,
+               after={"day": day.isoformat()})  # fmt: skip
+    session.commit()
+
+
+def report(result: DemoResult, base: Path, say: Callable[[str], None] = print) -> None:
+    """The demo's closing words: timeline, documents and how to see the runs."""
+    say("")
+    say(result.timeline)
+    say("")
+    docs = sorted({d["path"] for d in result.documents})
+    if docs:
+        say(f"Dokumente ({len(docs)}) in {Path(docs[0]).parent}:")
+        for path in docs:
+            say(f"  {path}")
+    else:
+        say(f"Keine neuen Dokumente in diesem Lauf (Ordner: {base / 'dokumente'})")
+    say("")
+    say(f"{result.decisions} Entscheidungen, {result.stage_runs} Phasenläufe, "
+        f"{result.reminder_runs} Erinnerungsläufe in {result.seconds:.1f} s; "
+        f"Datenbank: {base / 'lifecycle.db'}")  # fmt: skip
+    say("Die Läufe in der Prefect-Oberfläche ansehen:")
+    say("  .venv/bin/prefect server start    # dann http://127.0.0.1:4200/runs öffnen")
+    say("  (Filter: Tag kommune:waiblingen; Artefakte: Aufgaben, Zeitleiste, Dokumente)")
+    say("Noch einmal von vorn: make demo DEMO_FRESH=1 (oder den Ordner demo-output löschen)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import shutil
+
+    argv = sys.argv[1:] if argv is None else argv
+    base, _, _ = demo_paths()
+    if "--fresh" in argv or os.environ.get("DEMO_FRESH") == "1":
+        shutil.rmtree(base, ignore_errors=True)
+        base, _, _ = demo_paths()
+    result = run(base)
+    report(result, base)
+    return 0

@@ -1,0 +1,96 @@
+"""The daily reminder run: finds what is due or overdue and hands it to the reminder service.
+
+Served as a deployment with a cron schedule in Europe/Berlin (working days, 07:00). The
+reminder service (``lifecycle.reminders.run_daily``) keeps an outbox in the database, so a
+run repeated for the same day sends nothing twice.
+
+Entry point: ``flows/reminders.py:daily_reminders``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # loaded by path when served
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from sqlmodel import select
+
+from flows.common import db, parse_day
+from lifecycle.dates import short_de
+from lifecycle.models import Fortschreibung, Person, ProcessState, Task, TaskState
+
+BERLIN = ZoneInfo("Europe/Berlin")
+CRON = "0 7 * * 1-5"  # working days at 07:00; holidays are the reminder service's business
+
+
+def due_rows(session, today: dt.date) -> list[dict[str, str]]:
+    """Open tasks of running processes due today or earlier, for the artifact table."""
+    rows = session.exec(
+        select(Task, Person, Fortschreibung)
+        .join(Fortschreibung, Fortschreibung.id == Task.fortschreibung_id)
+        .join(Person, Person.id == Task.assignee_id, isouter=True)
+        .where(Task.state == TaskState.open, Task.due <= today,
+               Fortschreibung.state == ProcessState.running)
+        .order_by(Task.due)
+    ).all()  # fmt: skip
+    return [
+        {"Prozess": f.key, "Aufgabe": t.title, "Zuständig": p.name if p else "–",
+         "Fällig": short_de(t.due), "Status": "heute fällig" if t.due == today else "überfällig"}
+        for t, p, f in rows
+    ]  # fmt: skip
+
+
+def _hand_over(session, today: dt.date, dry_run: bool) -> dict[str, Any]:
+    try:
+        from lifecycle.reminders import run_daily
+    except ModuleNotFoundError as exc:
+        if exc.name != "lifecycle.reminders":
+            raise
+        get_run_logger().warning("lifecycle.reminders is not installed: nothing handed over")
+        return {"service": "fehlt"}
+    report = run_daily(session, today, dry_run=dry_run)
+    return _report_dict(report)
+
+
+def _report_dict(report: Any) -> dict[str, Any]:
+    if hasattr(report, "model_dump"):
+        return report.model_dump(mode="json")
+    if hasattr(report, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return {k: v if isinstance(v, int | str | bool | None) else str(v)
+                for k, v in asdict(report).items()}  # fmt: skip
+    return {"report": str(report)}
+
+
+def _today_in_berlin() -> dt.date:
+    return dt.datetime.now(BERLIN).date()
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    return f"Erinnerungen {flow_run.parameters.get('today') or _today_in_berlin()}"
+
+
+@flow(name="lifecycle-reminders", flow_run_name=_run_name, persist_result=False)
+def daily_reminders(
+    today: dt.date | str | None = None, db_url: str | None = None, dry_run: bool = False
+) -> dict[str, Any]:
+    """One day's reminders. ``today`` defaults to the date in Berlin (the demo passes its own)."""
+    day = parse_day(today) or _today_in_berlin()
+    with db(db_url) as session:
+        rows = due_rows(session, day)
+        report = _hand_over(session, day, dry_run)
+    if rows:
+        description = f"Fällige und überfällige Aufgaben am {short_de(day)}"
+        create_table_artifact(rows, key="erinnerungen", description=description)
+    get_run_logger().info("%s: %d fällig oder überfällig", short_de(day), len(rows))
+    return {"day": day.isoformat(), "due": len(rows), "report": report}

@@ -12,7 +12,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from sqlmodel import Session, col, select
 
@@ -27,7 +27,9 @@ from .models import (
     Vorlage, Workshop,
 )  # fmt: skip
 from .plan import stage_by_key, task_spec
-from .scenario import Scenario
+
+if TYPE_CHECKING:  # scenario loading pulls in jsonschema: keep it off the status path
+    from .scenario import Scenario
 
 REFERENCE = re.compile(r"^[A-ZÄÖÜ][A-Za-zÄÖÜäöüß.-]* \d{1,4}/\d{4}$")
 

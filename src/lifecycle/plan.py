@@ -14,7 +14,6 @@ from typing import Any
 from .calendar import WorkCalendar
 from .deadlines import CycleError, MissingAnchor, StageSpec, TaskSpec, Timeline
 from .errors import InputError
-from .validation import validate
 from .yamlio import Document, load, loads
 
 BUILTIN = ("integrationskonzept",)
@@ -36,6 +35,8 @@ def load_plan(name_or_path: str | Path) -> dict[str, Any]:
 
 
 def check_plan(doc: Document) -> None:
+    from .validation import validate  # jsonschema is slow to import; only checks need it
+
     if not isinstance(doc.data, dict):
         raise InputError(doc.source, "", "a plan must be a mapping at the top level")
     validate(doc, "plan")

@@ -630,10 +630,12 @@ def find_sitzung(session: Session, ref: str) -> Sitzung:
 
 
 def processes_bound_to(session: Session, sitzung_id: int) -> list[Fortschreibung]:
-    return list(session.exec(
-        select(Fortschreibung).join(SitzungBinding, SitzungBinding.fortschreibung_id == Fortschreibung.id)
-        .where(SitzungBinding.sitzung_id == sitzung_id).distinct()
-    ))  # fmt: skip
+    # DISTINCT on the ids only: PostgreSQL cannot compare the JSON columns of the process.
+    ids = session.exec(
+        select(SitzungBinding.fortschreibung_id).where(SitzungBinding.sitzung_id == sitzung_id)
+        .distinct()
+    ).all()  # fmt: skip
+    return [session.get(Fortschreibung, pid) for pid in sorted(ids)]
 
 
 def _check_beratungsfolge(session: Session, sitzung: Sitzung, new_start: dt.datetime) -> None:

@@ -1,0 +1,53 @@
+"""The database: created on first use, migrated by Alembic, migrations in step with the models."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect
+from sqlmodel import SQLModel
+
+from lifecycle import db
+
+
+def test_schema_head_constant_is_current():
+    head = ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+    assert db.SCHEMA_HEAD == head, "update lifecycle.db.SCHEMA_HEAD to the newest migration"
+
+
+def test_migrations_match_the_models(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == [], f"models changed without a migration: {diff}"
+
+
+def test_created_on_first_use(tmp_path, monkeypatch):
+    path = tmp_path / "sub" / "dir" / "lifecycle.db"
+    monkeypatch.setenv("LIFECYCLE_DATABASE_URL", f"sqlite:///{path}")
+    engine = db.get_engine()
+    assert path.exists()
+    assert db.current_revision(engine) == db.SCHEMA_HEAD
+    assert {"fortschreibung", "task", "event"} <= set(inspect(engine).get_table_names())
+
+
+def test_default_is_a_sqlite_file_in_the_user_data_dir(monkeypatch, tmp_path):
+    monkeypatch.delenv("LIFECYCLE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert db.database_url() == f"sqlite:///{tmp_path / 'lifecycle' / 'lifecycle.db'}"
+
+
+def test_downgrade_to_base_and_up_again(tmp_path):
+    from alembic import command
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'd.db'}")
+    db.upgrade(engine)
+    with engine.begin() as conn:
+        cfg = db.alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    db.upgrade(engine)
+    assert db.current_revision(engine) == db.SCHEMA_HEAD

@@ -683,7 +683,7 @@ def _rows(session: Session, today: dt.date, touched: list[int]) -> list[Reminder
 
 def _view(r: Reminder, p: Person) -> ReminderView:
     return ReminderView(r.id, r.send_on, p.name, p.email or "", r.kind, _title(r), r.deadline,
-                        r.offset, STATE_DE[r.state.value], r.last_error)  # fmt: skip
+                        r.offset, STATE_DE[str(r.state)], r.last_error)  # fmt: skip
 
 
 def _title(r: Reminder | Planned) -> str:

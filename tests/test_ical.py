@@ -1,0 +1,103 @@
+"""Calendar export: parsed back with icalendar, as a calendar client would import it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+from sqlmodel import select
+
+from lifecycle import engine
+from lifecycle.errors import Refused
+from lifecycle.ical import FeedOptions, export
+from lifecycle.models import Sitzung
+
+ROOT = Path(__file__).resolve().parent.parent
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def events(data: bytes) -> dict[str, icalendar.Event]:
+    cal = icalendar.Calendar.from_ical(data)
+    return {str(e["uid"]): e for e in cal.walk("VEVENT")}
+
+
+def test_feed_has_sitzungen_in_german_time_with_vtimezone(session, waiblingen):
+    data = export(session, FeedOptions(process="waiblingen-2017"))
+    cal = icalendar.Calendar.from_ical(data)
+    [tz] = cal.walk("VTIMEZONE")
+    assert str(tz["tzid"]) == "Europe/Berlin"
+    bsv = events(data)["sitzung-waiblingen-bsv-2017-12-06@lifecycle.invalid"]
+    start = bsv.decoded("dtstart")
+    assert start == dt.datetime(2017, 12, 6, 17, 0, tzinfo=BERLIN)
+    assert start.astimezone(dt.UTC).hour == 16  # CET in December
+    spring = events(data)["sitzung-waiblingen-bsv-2017-04-05@lifecycle.invalid"].decoded("dtstart")
+    assert spring.astimezone(dt.UTC).hour == 15  # CEST in April
+    assert "BSV 21/2017: Fortschreibung des Integrationskonzeptes" in str(bsv["description"])
+    assert str(bsv["location"]) == "Rathaus Waiblingen, Sitzungssaal"
+
+
+def test_feed_has_vorlagenschluss_and_task_deadlines(session, waiblingen):
+    evs = events(export(session, FeedOptions(process="waiblingen-2017")))
+    vs = evs["vorlagenschluss-waiblingen-bsv-2017-12-06@lifecycle.invalid"]
+    assert vs.decoded("dtstart") == dt.date(2017, 11, 22)
+    task = evs["task-waiblingen-2017-sitzungsvorlage_einreichen@lifecycle.invalid"]
+    assert task.decoded("dtstart") == dt.date(2017, 11, 22)
+    assert str(task["description"]) == "Zuständig: Sitzungsdienst"
+
+
+def test_reexport_keeps_uids_and_a_move_bumps_sequence(session, waiblingen):
+    before = events(export(session, FeedOptions()))
+    again = events(export(session, FeedOptions()))
+    assert before.keys() == again.keys()
+    engine.move_sitzung(session, "bsv-2017-12-06", dt.datetime(2017, 12, 13, 17, 0), actor="test")
+    after = events(export(session, FeedOptions()))
+    assert before.keys() == after.keys()  # same events, updated in place on re-import
+    uid = "sitzung-waiblingen-bsv-2017-12-06@lifecycle.invalid"
+    assert (before[uid]["sequence"], after[uid]["sequence"]) == (0, 1)
+    assert after[uid].decoded("dtstart") == dt.datetime(2017, 12, 13, 17, 0, tzinfo=BERLIN)
+    assert "last-modified" in after[uid]
+    task = "task-waiblingen-2017-sitzungsvorlage_einreichen@lifecycle.invalid"
+    assert after[task].decoded("dtstart") == dt.date(2017, 11, 29) and after[task]["sequence"] == 1
+
+
+def test_public_feed_hides_nichtoeffentliche_subjects_and_tasks(session, waiblingen):
+    sitzung = session.exec(select(Sitzung).where(Sitzung.key == "gr-2017-12-14")).one()
+    sitzung.oeffentlich = False
+    session.add(sitzung)
+    session.commit()
+    data = export(session, FeedOptions(public=True))
+    evs = events(data)
+    assert all(uid.startswith("sitzung-") for uid in evs)  # no tasks, no Vorlagenschluss
+    gr = evs["sitzung-waiblingen-gr-2017-12-14@lifecycle.invalid"]
+    assert str(gr["summary"]) == "GR: Gemeinderat (nichtöffentlich)" and "description" not in gr
+    assert b"Fortschreibung des Integrationskonzeptes" not in data.replace(b"\r\n ", b"").split(
+        b"gr-2017-12-14")[1].split(b"END:VEVENT")[0]  # fmt: skip
+    assert "Fortschreibung des Integrationskonzeptes" in str(
+        evs["sitzung-waiblingen-bsv-2017-12-06@lifecycle.invalid"]["description"])
+
+
+def test_person_feed_has_only_their_tasks(session, waiblingen):
+    evs = events(export(session, FeedOptions(person="duerr")))
+    tasks = [uid for uid in evs if uid.startswith("task-")]
+    assert tasks == ["task-waiblingen-2017-sitzungsvorlage_mitzeichnen@lifecycle.invalid"]
+    with pytest.raises(Refused, match="no person 'niemand'"):
+        export(session, FeedOptions(person="niemand"))
+
+
+def test_cli_export_writes_a_parsable_file(db_url, waiblingen, tmp_path):
+    out = tmp_path / "waiblingen.ics"
+    env = os.environ | {"LIFECYCLE_DATABASE_URL": db_url}
+    cmd = [str(ROOT / ".venv/bin/lifecycle"), "calendar", "export", "--process", "waiblingen-2017",
+           "-o", str(out)]  # fmt: skip
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "sitzung-waiblingen-gr-2017-12-14@lifecycle.invalid" in events(out.read_bytes())
+    bad = subprocess.run([*cmd[:4], "nirgendwo", "-o", str(out)], env=env, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == ["Fehler: no Fortschreibung 'nirgendwo'"]

@@ -62,6 +62,11 @@ def demo_paths(base: Path | None = None) -> tuple[Path, str, Path]:
 
 def run(base: Path | None = None, say: Callable[[str], None] = print) -> DemoResult:
     """Run (or continue) the demo in ``base``; returns what it did."""
+    # Run logs still reach the Prefect UI; the terminal shows the demo's own lines. Read when
+    # Prefect is first imported, hence before the import below.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    # The ephemeral server's telemetry write races the first run on its SQLite file.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from prefect.settings import temporary_settings
 
     from flows.common import quiet_settings
@@ -155,7 +160,7 @@ def _reminders_until(session: Session, process: Fortschreibung, after: dt.date, 
     while day <= until:
         if calendar.is_working_day(day) and _something_due(session, process, day) \
                 and not _reminder_day_done(session, day):  # fmt: skip
-            daily_reminders(today=day, db_url=db_url, dry_run=False)
+            daily_reminders(today=day, db_url=db_url, mode="queue")
             _note_reminder_day(session, process, day)
             result.reminder_runs += 1
         day += dt.timedelta(days=1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # loaded by path when served
@@ -47,16 +47,28 @@ def due_rows(session, today: dt.date) -> list[dict[str, str]]:
     ]  # fmt: skip
 
 
-def _hand_over(session, today: dt.date, dry_run: bool) -> dict[str, Any]:
+def _hand_over(session, today: dt.date, mode: str) -> dict[str, Any]:
+    """mode: "deliver" (outbox, then SMTP), "queue" (outbox only), "dry_run" (nothing written)."""
     try:
-        from lifecycle.reminders import run_daily
+        from lifecycle import reminders
     except ModuleNotFoundError as exc:
         if exc.name != "lifecycle.reminders":
             raise
         get_run_logger().warning("lifecycle.reminders is not installed: nothing handed over")
         return {"service": "fehlt"}
-    report = run_daily(session, today, dry_run=dry_run)
-    return _report_dict(report)
+    if mode == "queue":
+        # The outbox without delivery: what the demo uses (no SMTP server, no mail from 2017).
+        return {"queued": reminders.queue(session, reminders.find_due(session, today))}
+    return _report_dict(reminders.run_daily(session, today, dry_run=mode == "dry_run"))
+
+
+def sends_on(session, day: dt.date) -> bool:
+    """The reminder service has something whose send day is ``day`` (demo: which days to run)."""
+    try:
+        from lifecycle import reminders
+    except ModuleNotFoundError:
+        return False
+    return any(p.send_on == day for p in reminders.find_due(session, day))
 
 
 def _report_dict(report: Any) -> dict[str, Any]:
@@ -82,13 +94,14 @@ def _run_name() -> str:
 
 @flow(name="lifecycle-reminders", flow_run_name=_run_name, persist_result=False)
 def daily_reminders(
-    today: dt.date | str | None = None, db_url: str | None = None, dry_run: bool = False
+    today: dt.date | str | None = None, db_url: str | None = None,
+    mode: Literal["deliver", "queue", "dry_run"] = "deliver",
 ) -> dict[str, Any]:
     """One day's reminders. ``today`` defaults to the date in Berlin (the demo passes its own)."""
     day = parse_day(today) or _today_in_berlin()
     with db(db_url) as session:
         rows = due_rows(session, day)
-        report = _hand_over(session, day, dry_run)
+        report = _hand_over(session, day, mode)
     if rows:
         description = f"Fällige und überfällige Aufgaben am {short_de(day)}"
         create_table_artifact(rows, key="erinnerungen", description=description)

@@ -32,6 +32,19 @@ REMINDERS_DEPLOYMENT = "lifecycle-reminders/daily"
 RECONCILE_DEPLOYMENT = "lifecycle-reconcile/reconcile"
 
 
+def instance_key(db_url: str | None = None) -> str:
+    """Short fingerprint of the project database, part of every idempotency key.
+
+    Process keys are unique within one database; two installations (or test databases)
+    sharing one Prefect server must not collide on "gate:waiblingen-2017:vorlage".
+    """
+    import hashlib
+
+    from lifecycle.db import database_url
+
+    return hashlib.sha256((db_url or database_url()).encode()).hexdigest()[:10]
+
+
 @contextmanager
 def db(db_url: str | None = None) -> Iterator[Session]:
     """A session on the project database (LIFECYCLE_DATABASE_URL unless given)."""

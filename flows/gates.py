@@ -35,6 +35,7 @@ from flows.common import (
     GATE_DEPLOYMENT,
     db,
     deployment_exists,
+    instance_key,
     label_for,
     parse_day,
 )  # fmt: skip
@@ -79,6 +80,8 @@ def decide(
     reference: str = "",
     remarks: str = "",
     postpone_to: str | None = None,
+    force_reason: str = "",
+    reopen: tuple[str, ...] = (),
     db_url: str | None = None,
     out_dir: str | None = None,
     start_next: bool = True,
@@ -92,6 +95,7 @@ def decide(
         decision = engine.decide_gate(
             session, process_key, stage_key, outcome=outcome, on=parse_day(on), by=by,
             reference=reference, remarks=remarks, postpone_to=postpone_to or None,
+            force_reason=force_reason, reopen=tuple(reopen),
         )  # fmt: skip
         decision_id = decision.id
     result = after_decision(process_key, db_url=db_url, out_dir=out_dir, start=start_next)
@@ -218,9 +222,10 @@ def start_gate_run(process_key: str, stage_key: str, *, db_url: str | None = Non
     from prefect.deployments import run_deployment
 
     label = label_for(process_key, db_url)
+    key = f"gate:{instance_key(db_url)}:{process_key}:{stage_key}"
     return run_deployment(
         GATE_DEPLOYMENT, parameters={"process_key": process_key, "stage_key": stage_key,
                                      "db_url": db_url},
-        timeout=0, as_subflow=False, idempotency_key=f"gate:{process_key}:{stage_key}",
+        timeout=0, as_subflow=False, idempotency_key=key,
         tags=label.tags(f"gate:{stage_key}"),
     ).id  # fmt: skip

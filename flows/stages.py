@@ -31,6 +31,7 @@ from flows.common import (
     db,
     deployment_exists,
     in_deployment_run,
+    instance_key,
     label_for,
     label_of,
     quiet_settings,
@@ -273,7 +274,7 @@ def opening_key(process_key: str, stage_key: str, db_url: str | None = None) -> 
             select(GateDecision.id).where(GateDecision.fortschreibung_id == process.id)
             .order_by(col(GateDecision.id).desc())
         ).first()  # fmt: skip
-    return f"stage:{process_key}:{stage_key}:{last or 'start'}"
+    return f"stage:{instance_key(db_url)}:{process_key}:{stage_key}:{last or 'start'}"
 
 
 def start_stage_run(

@@ -98,6 +98,7 @@ def test_unreachable_server_is_a_server_error():
         m.send(msg)
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH")
 def test_authentication():
     with SmtpServer(auth=("fristen", "geheim")) as server:
         good = _settings(server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="geheim")

@@ -17,6 +17,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import or_, update
@@ -73,13 +74,17 @@ def policy_of(process: Fortschreibung) -> Policy:
     )  # fmt: skip
 
 
-def _validate(block: dict[str, Any], source: str, where: str) -> None:
+@lru_cache(maxsize=1)
+def _policy_validator():
     import jsonschema
 
     from .validation import schema
 
-    validator = jsonschema.Draft202012Validator(schema("plan")["$defs"]["reminders"])
-    for err in validator.iter_errors(block):
+    return jsonschema.Draft202012Validator(schema("plan")["$defs"]["reminders"])
+
+
+def _validate(block: dict[str, Any], source: str, where: str) -> None:
+    for err in _policy_validator().iter_errors(block):
         path = ".".join([where, *map(str, err.absolute_path)])
         if err.validator == "additionalProperties":
             extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
@@ -132,8 +137,10 @@ def find_due(session: Session, today: dt.date) -> list[Planned]:
         found += _task_reminders(session, members, today)
         found += _escalations(session, members, today)
         found += _digests(session, members, today)
+    upcoming = _upcoming_sitzungen(session, [c.process.id for c in ctxs], today)
     for ctx in ctxs:
-        found += _vorlagenschluss_reminders(session, ctx, today)
+        if ctx.process.id in upcoming:
+            found += _vorlagenschluss_reminders(session, ctx, today, upcoming[ctx.process.id])
     return _latest_per_deadline(found)
 
 
@@ -174,11 +181,15 @@ def _open_tasks(session: Session, ids: list[int], lo: dt.date, hi: dt.date, *, l
     """Open tasks of open/pending stages with due in (lo, hi] (or [lo, hi) for lo_open=False)."""
     due = col(Task.due)
     in_range = (due > lo) & (due <= hi) if lo_open else (due >= lo) & (due < hi)
-    return session.exec(
+    query = (
         select(Task).join(Stage, Stage.id == Task.stage_id)
         .where(col(Task.fortschreibung_id).in_(ids), Task.state == TaskState.open,
                col(Stage.state).in_(OPEN_STAGES), in_range)
-    ).all()  # fmt: skip
+        # SQLite's planner otherwise prefers the state or process index and reads far more
+        # rows; a day's window of due dates is always the most selective.
+        .with_hint(Task, "INDEXED BY ix_task_due", "sqlite")
+    )  # fmt: skip
+    return session.exec(query).all()
 
 
 def _task_reminders(session: Session, members: list[_Ctx], today: dt.date) -> list[Planned]:
@@ -220,14 +231,15 @@ def _escalations(session: Session, members: list[_Ctx], today: dt.date) -> list[
         return []
     by_id = {c.process.id: c for c in members}
     lo, hi = cal.add_working_days(window[0], -1), window[-1]
+    tasks = [t for t in _open_tasks(session, list(by_id), lo, hi, lo_open=False)
+             if window[0] <= cal.add_working_days(t.due, 1) <= today]  # fmt: skip
+    names = dict(session.exec(select(Person.id, Person.name).where(
+        col(Person.id).in_({t.assignee_id for t in tasks if t.assignee_id}))).all())  # fmt: skip
     out = []
-    for task in _open_tasks(session, list(by_id), lo, hi, lo_open=False):
+    for task in tasks:
         ctx = by_id[task.fortschreibung_id]
         send_on = cal.add_working_days(task.due, 1)
-        if not window[0] <= send_on <= today:
-            continue
-        assignee = session.get(Person, task.assignee_id) if task.assignee_id else None
-        payload = _task_payload(ctx, task, -1) | {"assignee": assignee.name if assignee else ""}
+        payload = _task_payload(ctx, task, -1) | {"assignee": names.get(task.assignee_id, "")}
         out += [Planned(lead, f"task:{task.id}", task.due, -1, "escalation", send_on,
                         ctx.process.id, task.id, payload=payload) for lead in ctx.leads]  # fmt: skip
     return out
@@ -248,6 +260,13 @@ def _digests(session: Session, members: list[_Ctx], today: dt.date) -> list[Plan
         return []
     until = day + dt.timedelta(days=policy.digest_horizon_days)
     by_id = {c.process.id: c for c in members}
+    if day < today:  # catching up: skip processes whose digest of this week is planned
+        for pid in session.exec(select(Reminder.fortschreibung_id).where(
+                Reminder.kind == "digest", Reminder.deadline == day,
+                col(Reminder.fortschreibung_id).in_(list(by_id))).distinct()):  # fmt: skip
+            by_id.pop(pid, None)
+        if not by_id:
+            return []
     per_person: dict[tuple[int, int], list[Task]] = defaultdict(list)
     for task in _open_tasks(session, list(by_id), day, until, lo_open=False):
         if task.assignee_id is not None:
@@ -262,16 +281,36 @@ def _digests(session: Session, members: list[_Ctx], today: dt.date) -> list[Plan
     return out
 
 
-def _vorlagenschluss_reminders(session: Session, ctx: _Ctx, today: dt.date) -> list[Planned]:
+def _upcoming_sitzungen(
+    session: Session, ids: list[int], today: dt.date
+) -> dict[int, list[tuple[Sitzung, Gremium]]]:
+    """Per process: its Sitzungen (bound or in a Beratungsfolge) from today on, one query."""
+    bound = select(SitzungBinding.fortschreibung_id, SitzungBinding.sitzung_id)
+    beraten = (select(Vorlage.fortschreibung_id, Beratung.sitzung_id)
+               .join(Beratung, Beratung.vorlage_id == Vorlage.id))  # fmt: skip
+    links = bound.union(beraten).subquery()
+    rows = session.exec(
+        select(links.c.fortschreibung_id, Sitzung, Gremium)
+        .join(Sitzung, Sitzung.id == links.c.sitzung_id)
+        .join(Gremium, Gremium.id == Sitzung.gremium_id)
+        .where(links.c.fortschreibung_id.in_(ids),
+               col(Sitzung.start) >= dt.datetime.combine(today, dt.time()))
+        .order_by(Sitzung.start)
+    ).all()  # fmt: skip
+    out: dict[int, list[tuple[Sitzung, Gremium]]] = defaultdict(list)
+    for pid, sitzung, gremium in rows:
+        out[pid].append((sitzung, gremium))
+    return out
+
+
+def _vorlagenschluss_reminders(
+    session: Session, ctx: _Ctx, today: dt.date, sitzungen: list[tuple[Sitzung, Gremium]]
+) -> list[Planned]:
     window = _window(ctx.cal, today)
     if not window or not ctx.policy.before_vorlagenschluss:
         return []
-    # Cheap pre-filter: a Sitzung more than ~3 months ahead cannot be due for a reminder.
-    horizon = today + dt.timedelta(days=7 * (max(ctx.policy.before_vorlagenschluss) // 5 + 10))
     out = []
-    for sitzung, gremium in ical.relevant_sitzungen(session, ctx.process):
-        if not today <= sitzung.start.date() <= horizon:
-            continue
+    for sitzung, gremium in sitzungen:
         vs = ctx.cal.vorlagenschluss(sitzung.start.date(), gremium.vorlagenschluss_working_days)
         offsets = [o for o in ctx.policy.before_vorlagenschluss
                    if vs >= today and window[0] <= send_day(ctx.cal, vs, o) <= today]  # fmt: skip

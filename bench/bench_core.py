@@ -45,16 +45,25 @@ def wall(cmd: list[str], env: dict, runs: int = 5) -> float:
     return statistics.median(times)
 
 
+def report(label: str, seconds: float) -> None:
+    print(f"{label:<48} {seconds:6.2f} s")
+
+
 def clone(db_path: Path, copies: int) -> None:
     """Copy process 1 (and its Kommune) ``copies`` times with every id offset by a stride."""
     con = sqlite3.connect(db_path)
     tables = [t for t in SQLModel.metadata.sorted_tables if t.name not in SKIP]
-    stride = {t.name: con.execute(f'SELECT coalesce(max(id), 0) FROM "{t.name}"').fetchone()[0]
-              for t in tables}  # fmt: skip
+    stride = {
+        t.name: con.execute(f'SELECT coalesce(max(id), 0) FROM "{t.name}"').fetchone()[0]
+        for t in tables
+    }
     for table in tables:
         cols = [c.name for c in table.columns]
-        refs = {c.name: next(iter(c.foreign_keys)).column.table.name
-                for c in table.columns if c.foreign_keys}  # fmt: skip
+        refs = {
+            c.name: next(iter(c.foreign_keys)).column.table.name
+            for c in table.columns
+            if c.foreign_keys
+        }
         if table.name == "fortschreibung":
             refs["current_stage_id"] = "stage"
         quoted = ", ".join(f'"{c}"' for c in cols)
@@ -88,20 +97,23 @@ def main() -> None:
     py = sys.executable
     status = [py, "-m", "lifecycle", "status", "--today", "2017-11-08"]
 
-    print(f"baseline  python -c 'import sqlmodel'          {wall([py, '-c', 'import sqlmodel'], env):6.2f} s")
-    print(f"baseline  python -c 'import prefect'           {wall([py, '-c', 'import prefect'], env, 3):6.2f} s")
+    report("baseline  python -c 'import sqlmodel'", wall([py, "-c", "import sqlmodel"], env))
+    report("baseline  python -c 'import prefect'", wall([py, "-c", "import prefect"], env, 3))
     with Session(engine_for(url)) as s:
         engine.start(s, load_scenario(ROOT / "examples/waiblingen-2017.yaml"), actor="bench")
         tasks_per_process = s.exec(select(func.count()).select_from(Task)).one()
     print(f"1 process ({tasks_per_process} tasks)")
-    print(f"  lifecycle status waiblingen-2017            {wall([*status, 'waiblingen-2017'], env):6.2f} s")
+    report("  lifecycle status waiblingen-2017", wall([*status, "waiblingen-2017"], env))
 
     t0 = time.perf_counter()
     clone(db_path, args.processes - 1)
-    print(f"{args.processes} processes, {args.processes * tasks_per_process} tasks "
-          f"(cloned in {time.perf_counter() - t0:.1f} s, {db_path.stat().st_size / 2**20:.0f} MiB)")  # fmt: skip
-    print(f"  lifecycle status (overview)                 {wall(status, env):6.2f} s")
-    print(f"  lifecycle status waiblingen-2017-(middle)    {wall([*status, f'waiblingen-2017-{args.processes // 2:05d}'], env):6.2f} s")
+    print(
+        f"{args.processes} processes, {args.processes * tasks_per_process} tasks "
+        f"(cloned in {time.perf_counter() - t0:.1f} s, {db_path.stat().st_size / 2**20:.0f} MiB)"
+    )
+    report("  lifecycle status (overview)", wall(status, env))
+    middle = f"waiblingen-2017-{args.processes // 2:05d}"
+    report(f"  lifecycle status {middle}", wall([*status, middle], env))
 
     # A holiday-calendar change: every Rathaus closes on 27.11.2017 (in the BSV's count).
     con = sqlite3.connect(db_path)
@@ -112,8 +124,10 @@ def main() -> None:
         t0 = time.perf_counter()
         changed = engine.recompute_all(s, actor="bench", reason="holiday calendar changed")
         elapsed = time.perf_counter() - t0
-    print(f"  recompute all deadlines after a holiday change {elapsed:6.2f} s "
-          f"({changed} due dates changed, {1000 * elapsed / args.processes:.2f} ms per process)")
+    print(
+        f"  recompute all deadlines after a holiday change {elapsed:6.2f} s "
+        f"({changed} due dates changed, {1000 * elapsed / args.processes:.2f} ms per process)"
+    )
 
 
 if __name__ == "__main__":

@@ -9,14 +9,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, WAIBLINGEN
 
 
 def run(db_url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = os.environ | {"LIFECYCLE_DATABASE_URL": db_url, "COLUMNS": "200", "NO_COLOR": "1"}
-    proc = subprocess.run([sys.executable, "-m", "lifecycle", *args], capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "lifecycle", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -54,17 +59,32 @@ class TestStatus:
         assert "waiblingen-2017" in out and "Phasen" in out
 
     def test_does_not_import_prefect(self, started):
-        code = ("import sys; from lifecycle.cli import main; sys.argv=['lifecycle','status',"
-                "'--today','2017-11-08'];\ntry: main()\nexcept SystemExit: pass\n"
-                "assert 'prefect' not in sys.modules, 'prefect imported'; print('clean')")  # fmt: skip
+        code = (
+            "import sys; from lifecycle.cli import main; sys.argv=['lifecycle','status',"
+            "'--today','2017-11-08'];\ntry: main()\nexcept SystemExit: pass\n"
+            "assert 'prefect' not in sys.modules, 'prefect imported'; print('clean')"
+        )
         env = os.environ | {"LIFECYCLE_DATABASE_URL": started}
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip().endswith("clean")
 
     def test_after_the_process_walked_through(self, started):
-        run(started, "decide", "waiblingen-2017", "ratsbeschluss", "approve", "--on", "2017-04-27",
-            "--reference", "BSV 3/2017", "--force", "Aufgaben im Altverfahren erledigt", "--by", "sitzungsdienst")
+        run(
+            started,
+            "decide",
+            "waiblingen-2017",
+            "ratsbeschluss",
+            "approve",
+            "--on",
+            "2017-04-27",
+            "--reference",
+            "BSV 3/2017",
+            "--force",
+            "Aufgaben im Altverfahren erledigt",
+            "--by",
+            "sitzungsdienst",
+        )
         out = run(started, "status", "waiblingen-2017", "--today", "2017-05-02").stdout
         assert "freigegeben 27.04.2017 (BSV 3/2017)" in out
         assert "Offenes Gate: Auftaktworkshop" in out
@@ -109,7 +129,9 @@ class TestBadInput:
     def test_bad_scenario(self, started, tmp_path):
         path = self.bad_scenario(tmp_path, lambda d: d["kommune"].update(bundesland="XY"))
         self.assert_refused(started, "start", path, expect=f"{path}:")
-        self.assert_refused(started, "start", path, expect="kommune.bundesland: unknown Bundesland 'XY'")
+        self.assert_refused(
+            started, "start", path, expect="kommune.bundesland: unknown Bundesland 'XY'"
+        )
 
     def test_bad_email(self, db_url, tmp_path):
         run(db_url, "status")  # creates the empty database
@@ -120,23 +142,63 @@ class TestBadInput:
         self.assert_refused(started, "start", str(WAIBLINGEN), expect="already exists")
 
     def test_decide_closed_gate_and_bad_reference(self, started):
-        self.assert_refused(started, "decide", "waiblingen-2017", "ratsbeschluss", "approve",
-                            "--on", "2017-04-27", "--reference", "BSV3-2017", "--force", "x",
-                            expect="wrong format")  # fmt: skip
-        self.assert_refused(started, "decide", "waiblingen-2017", "vorlage", "approve",
-                            "--on", "2017-12-14", expect="has not started")  # fmt: skip
-        self.assert_refused(started, "decide", "nirgendwo-2017", "vorlage", "approve",
-                            expect="no Fortschreibung 'nirgendwo-2017'")  # fmt: skip
-        self.assert_refused(started, "decide", "waiblingen-2017", "vorlage", "maybe",
-                            expect="'maybe' is not one of")  # fmt: skip
+        self.assert_refused(
+            started,
+            "decide",
+            "waiblingen-2017",
+            "ratsbeschluss",
+            "approve",
+            "--on",
+            "2017-04-27",
+            "--reference",
+            "BSV3-2017",
+            "--force",
+            "x",
+            expect="wrong format",
+        )
+        self.assert_refused(
+            started,
+            "decide",
+            "waiblingen-2017",
+            "vorlage",
+            "approve",
+            "--on",
+            "2017-12-14",
+            expect="has not started",
+        )
+        self.assert_refused(
+            started,
+            "decide",
+            "nirgendwo-2017",
+            "vorlage",
+            "approve",
+            expect="no Fortschreibung 'nirgendwo-2017'",
+        )
+        self.assert_refused(
+            started, "decide", "waiblingen-2017", "vorlage", "maybe", expect="'maybe' is not one of"
+        )
 
     def test_bad_dates(self, started):
-        self.assert_refused(started, "status", "--today", "2017-13-01", expect="--today: impossible date")
-        self.assert_refused(started, "reschedule", "bsv-2017-12-06", "06.12.2017",
-                            expect="impossible date")  # fmt: skip
-        self.assert_refused(started, "done", "waiblingen-2017:foerderantrag_stellen", "--on", "gestern",
-                            expect="--on: impossible date")  # fmt: skip
+        self.assert_refused(
+            started, "status", "--today", "2017-13-01", expect="--today: impossible date"
+        )
+        self.assert_refused(
+            started, "reschedule", "bsv-2017-12-06", "06.12.2017", expect="impossible date"
+        )
+        self.assert_refused(
+            started,
+            "done",
+            "waiblingen-2017:foerderantrag_stellen",
+            "--on",
+            "gestern",
+            expect="--on: impossible date",
+        )
 
     def test_reschedule_breaking_beratungsfolge(self, started):
-        self.assert_refused(started, "reschedule", "bsv-2017-12-06", "2017-12-20",
-                            expect="breaks the Beratungsfolge")  # fmt: skip
+        self.assert_refused(
+            started,
+            "reschedule",
+            "bsv-2017-12-06",
+            "2017-12-20",
+            expect="breaks the Beratungsfolge",
+        )

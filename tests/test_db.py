@@ -13,7 +13,7 @@ from lifecycle import db
 
 def test_schema_head_constant_is_current():
     head = ScriptDirectory.from_config(db.alembic_config()).get_current_head()
-    assert db.SCHEMA_HEAD == head, "update lifecycle.db.SCHEMA_HEAD to the newest migration"
+    assert head == db.SCHEMA_HEAD, "update lifecycle.db.SCHEMA_HEAD to the newest migration"
 
 
 def test_migrations_match_the_models(tmp_path):

@@ -1,4 +1,4 @@
-"""Transitions: each allowed one changes state and writes the log; each refused one changes nothing."""
+"""Transitions: an allowed one changes state and writes the log; a refused one changes nothing."""
 
 from __future__ import annotations
 
@@ -6,18 +6,25 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from conftest import WAIBLINGEN
 from sqlalchemy import text
 from sqlmodel import SQLModel, select
 
 from lifecycle import engine, replay
 from lifecycle.errors import Refused
 from lifecycle.models import (
-    Beratung, Event, GateDecision, ProcessState, Sitzung, SitzungBinding, Stage, StageState, Task,
+    Beratung,
+    Event,
+    GateDecision,
+    ProcessState,
+    Sitzung,
+    SitzungBinding,
+    Stage,
+    StageState,
+    Task,
     TaskState,
-)  # fmt: skip
+)
 from lifecycle.scenario import load_scenario
-
-from conftest import WAIBLINGEN
 
 D = dt.date
 KLIMA = Path(__file__).parent / "scenarios/musterstadt-klima.yaml"
@@ -27,8 +34,10 @@ def dump(session) -> dict[str, list]:
     """Every row of every table: to prove a refused transition changed nothing."""
     session.expire_all()
     conn = session.connection()
-    return {t: conn.execute(text(f'SELECT * FROM "{t}" ORDER BY 1')).fetchall()
-            for t in SQLModel.metadata.tables}  # fmt: skip
+    return {
+        t: conn.execute(text(f'SELECT * FROM "{t}" ORDER BY 1')).fetchall()
+        for t in SQLModel.metadata.tables
+    }
 
 
 def task(session, process, key) -> Task:
@@ -44,7 +53,9 @@ def refused(session, fn, *args, match: str, **kwargs) -> None:
 
 def finish_stage(session, process, stage_key, on):
     stage = engine.get_stage(session, process, stage_key)
-    for t in session.exec(select(Task).where(Task.stage_id == stage.id, Task.state == TaskState.open)).all():
+    for t in session.exec(
+        select(Task).where(Task.stage_id == stage.id, Task.state == TaskState.open)
+    ).all():
         engine.complete_task(session, t.id, on=min(t.due, on), by="ortolf")
 
 
@@ -74,8 +85,12 @@ class TestStart:
 
 class TestTasks:
     def test_complete(self, session, waiblingen):
-        t = engine.complete_task(session, task(session, waiblingen, "foerderantrag_stellen").id,
-                                 on=D(2017, 3, 14), by="ortolf")  # fmt: skip
+        t = engine.complete_task(
+            session,
+            task(session, waiblingen, "foerderantrag_stellen").id,
+            on=D(2017, 3, 14),
+            by="ortolf",
+        )
         assert t.state == TaskState.done and t.done_on == D(2017, 3, 14)
         ev = session.exec(select(Event).where(Event.action == "task_done")).one()
         assert ev.before == {"state": "open", "done_on": None}
@@ -84,40 +99,81 @@ class TestTasks:
     def test_complete_twice_is_refused(self, session, waiblingen):
         tid = task(session, waiblingen, "foerderantrag_stellen").id
         engine.complete_task(session, tid, on=D(2017, 3, 14), by="ortolf")
-        refused(session, engine.complete_task, tid, on=D(2017, 3, 15), by="ortolf", match="already done")
+        refused(
+            session, engine.complete_task, tid, on=D(2017, 3, 15), by="ortolf", match="already done"
+        )
 
     def test_task_of_a_stage_not_started_is_refused(self, session, waiblingen):
         tid = task(session, waiblingen, "workshop_einladen").id
-        refused(session, engine.complete_task, tid, on=D(2017, 6, 1), by="ortolf", match="has not started")
+        refused(
+            session,
+            engine.complete_task,
+            tid,
+            on=D(2017, 6, 1),
+            by="ortolf",
+            match="has not started",
+        )
 
     def test_date_before_stage_opened_is_refused(self, session, waiblingen):
         tid = task(session, waiblingen, "foerderantrag_stellen").id
-        refused(session, engine.complete_task, tid, on=D(2017, 2, 1), by="ortolf", match="before stage")
+        refused(
+            session, engine.complete_task, tid, on=D(2017, 2, 1), by="ortolf", match="before stage"
+        )
 
     def test_unknown_task_is_refused(self, session, waiblingen):
-        refused(session, engine.complete_task, "waiblingen-2017:gibt_es_nicht", on=D(2017, 3, 1),
-                by="ortolf", match="no task")  # fmt: skip
+        refused(
+            session,
+            engine.complete_task,
+            "waiblingen-2017:gibt_es_nicht",
+            on=D(2017, 3, 1),
+            by="ortolf",
+            match="no task",
+        )
 
     def test_reassign(self, session, waiblingen):
-        t = engine.reassign_task(session, "waiblingen-2017:partner_anfragen", to="raible", actor="t")
+        t = engine.reassign_task(
+            session, "waiblingen-2017:partner_anfragen", to="raible", actor="t"
+        )
         assert t.assignee_id == engine.get_person(session, waiblingen.kommune_id, "raible").id
         ev = session.exec(select(Event).where(Event.action == "task_reassigned")).one()
         assert ev.after["assignee"] == "raible"
 
     def test_reassign_to_unknown_person_is_refused(self, session, waiblingen):
-        refused(session, engine.reassign_task, "waiblingen-2017:partner_anfragen", to="niemand",
-                actor="t", match="no person 'niemand'")  # fmt: skip
+        refused(
+            session,
+            engine.reassign_task,
+            "waiblingen-2017:partner_anfragen",
+            to="niemand",
+            actor="t",
+            match="no person 'niemand'",
+        )
 
 
 class TestGates:
     def test_approve_needs_required_tasks(self, session, waiblingen):
-        refused(session, engine.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="approve",
-                on=D(2017, 4, 27), by="sd", reference="BSV 3/2017", match="needs these tasks done")  # fmt: skip
+        refused(
+            session,
+            engine.decide_gate,
+            "waiblingen-2017",
+            "ratsbeschluss",
+            outcome="approve",
+            on=D(2017, 4, 27),
+            by="sd",
+            reference="BSV 3/2017",
+            match="needs these tasks done",
+        )
 
     def test_approve_opens_next_stage_and_recomputes(self, session, waiblingen):
         finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 27))
-        engine.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
-                           on=D(2017, 5, 3), by="sd", reference="BSV 3/2017")  # fmt: skip
+        engine.decide_gate(
+            session,
+            "waiblingen-2017",
+            "ratsbeschluss",
+            outcome="approve",
+            on=D(2017, 5, 3),
+            by="sd",
+            reference="BSV 3/2017",
+        )
         stages = {s.key: s for s in session.exec(select(Stage))}
         assert stages["ratsbeschluss"].state == StageState.closed
         assert stages["ratsbeschluss"].closed_on == D(2017, 5, 3)
@@ -127,60 +183,162 @@ class TestGates:
         assert task(session, waiblingen, "partner_beauftragen").due == D(2017, 5, 24)
         assert session.exec(select(Event).where(Event.action == "gate_approve")).one()
         moved = session.exec(select(Event).where(Event.action == "due_changed")).all()
-        assert {e.before["due"] for e in moved if e.entity_id == task(session, waiblingen, "partner_beauftragen").id} == {"2017-05-18"}
+        assert {
+            e.before["due"]
+            for e in moved
+            if e.entity_id == task(session, waiblingen, "partner_beauftragen").id
+        } == {"2017-05-18"}
 
     def test_force_with_reason_is_logged(self, session, waiblingen):
-        d = engine.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
-                               on=D(2017, 4, 27), by="sd", reference="BSV 3/2017",
-                               force_reason="Beschluss liegt vor, Aufgaben nachgetragen")  # fmt: skip
+        d = engine.decide_gate(
+            session,
+            "waiblingen-2017",
+            "ratsbeschluss",
+            outcome="approve",
+            on=D(2017, 4, 27),
+            by="sd",
+            reference="BSV 3/2017",
+            force_reason="Beschluss liegt vor, Aufgaben nachgetragen",
+        )
         assert d.forced_reason
         ev = session.exec(select(Event).where(Event.action == "gate_approve")).one()
         assert ev.after["forced_reason"] == "Beschluss liegt vor, Aufgaben nachgetragen"
 
     def test_reference_required(self, session, waiblingen):
         finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 27))
-        refused(session, engine.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="approve",
-                on=D(2017, 4, 27), by="sd", match="needs a reference")  # fmt: skip
+        refused(
+            session,
+            engine.decide_gate,
+            "waiblingen-2017",
+            "ratsbeschluss",
+            outcome="approve",
+            on=D(2017, 4, 27),
+            by="sd",
+            match="needs a reference",
+        )
 
     def test_reference_in_wrong_format(self, session, waiblingen):
         finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 27))
-        refused(session, engine.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="approve",
-                on=D(2017, 4, 27), by="sd", reference="3-2017", match="wrong format")  # fmt: skip
+        refused(
+            session,
+            engine.decide_gate,
+            "waiblingen-2017",
+            "ratsbeschluss",
+            outcome="approve",
+            on=D(2017, 4, 27),
+            by="sd",
+            reference="3-2017",
+            match="wrong format",
+        )
 
     def test_not_before_the_council_sitzung(self, session, waiblingen):
         finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 20))
-        refused(session, engine.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="approve",
-                on=D(2017, 4, 20), by="sd", reference="BSV 3/2017", match="decided in the Sitzung")  # fmt: skip
+        refused(
+            session,
+            engine.decide_gate,
+            "waiblingen-2017",
+            "ratsbeschluss",
+            outcome="approve",
+            on=D(2017, 4, 20),
+            by="sd",
+            reference="BSV 3/2017",
+            match="decided in the Sitzung",
+        )
 
     def test_closed_gate_is_refused(self, session, waiblingen):
         finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 27))
-        engine.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
-                           on=D(2017, 4, 27), by="sd", reference="BSV 3/2017")  # fmt: skip
-        refused(session, engine.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="approve",
-                on=D(2017, 4, 28), by="sd", reference="BSV 3/2017", match="already closed")  # fmt: skip
+        engine.decide_gate(
+            session,
+            "waiblingen-2017",
+            "ratsbeschluss",
+            outcome="approve",
+            on=D(2017, 4, 27),
+            by="sd",
+            reference="BSV 3/2017",
+        )
+        refused(
+            session,
+            engine.decide_gate,
+            "waiblingen-2017",
+            "ratsbeschluss",
+            outcome="approve",
+            on=D(2017, 4, 28),
+            by="sd",
+            reference="BSV 3/2017",
+            match="already closed",
+        )
 
     def test_pending_gate_is_refused(self, session, waiblingen):
-        refused(session, engine.decide_gate, "waiblingen-2017", "vorlage", outcome="approve",
-                on=D(2017, 12, 14), by="sd", reference="BSV 21/2017", match="has not started")  # fmt: skip
+        refused(
+            session,
+            engine.decide_gate,
+            "waiblingen-2017",
+            "vorlage",
+            outcome="approve",
+            on=D(2017, 12, 14),
+            by="sd",
+            reference="BSV 21/2017",
+            match="has not started",
+        )
 
     def test_date_before_stage_opened(self, session, waiblingen):
-        refused(session, engine.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="send_back",
-                on=D(2017, 1, 2), by="sd", remarks="x", match="before stage")  # fmt: skip
+        refused(
+            session,
+            engine.decide_gate,
+            "waiblingen-2017",
+            "ratsbeschluss",
+            outcome="send_back",
+            on=D(2017, 1, 2),
+            by="sd",
+            remarks="x",
+            match="before stage",
+        )
 
     def test_unknown_process_and_stage(self, session, waiblingen):
-        refused(session, engine.decide_gate, "tuebingen-2017", "ratsbeschluss", outcome="approve",
-                on=D(2017, 4, 27), by="sd", match="no Fortschreibung 'tuebingen-2017'")  # fmt: skip
-        refused(session, engine.decide_gate, "waiblingen-2017", "haushalt", outcome="approve",
-                on=D(2017, 4, 27), by="sd", match="no stage 'haushalt'")  # fmt: skip
+        refused(
+            session,
+            engine.decide_gate,
+            "tuebingen-2017",
+            "ratsbeschluss",
+            outcome="approve",
+            on=D(2017, 4, 27),
+            by="sd",
+            match="no Fortschreibung 'tuebingen-2017'",
+        )
+        refused(
+            session,
+            engine.decide_gate,
+            "waiblingen-2017",
+            "haushalt",
+            outcome="approve",
+            on=D(2017, 4, 27),
+            by="sd",
+            match="no stage 'haushalt'",
+        )
 
     def test_send_back_needs_reason_and_reopens(self, session, waiblingen):
         t = task(session, waiblingen, "grundsatzvorlage_entwerfen")
         engine.complete_task(session, t.id, on=D(2017, 3, 17), by="ortolf")
-        refused(session, engine.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="send_back",
-                on=D(2017, 3, 20), by="raible", match="needs a reason")  # fmt: skip
-        engine.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="send_back",
-                           on=D(2017, 3, 20), by="raible", remarks="Finanzierung fehlt",
-                           reopen=("grundsatzvorlage_entwerfen",))  # fmt: skip
+        refused(
+            session,
+            engine.decide_gate,
+            "waiblingen-2017",
+            "ratsbeschluss",
+            outcome="send_back",
+            on=D(2017, 3, 20),
+            by="raible",
+            match="needs a reason",
+        )
+        engine.decide_gate(
+            session,
+            "waiblingen-2017",
+            "ratsbeschluss",
+            outcome="send_back",
+            on=D(2017, 3, 20),
+            by="raible",
+            remarks="Finanzierung fehlt",
+            reopen=("grundsatzvorlage_entwerfen",),
+        )
         session.refresh(t)
         assert t.state == TaskState.open
         assert engine.get_stage(session, waiblingen, "ratsbeschluss").state == StageState.open
@@ -190,8 +348,15 @@ class TestGates:
         process = engine.start(session, load_scenario(KLIMA))
         replay.run(session, process, until=D(2024, 9, 30))
         finish_stage(session, process, "beschluss", D(2024, 11, 21))
-        engine.decide_gate(session, process.key, "beschluss", outcome="postpone",
-                           on=D(2024, 11, 21), by="sd", postpone_to="rat-2024-12-12")  # fmt: skip
+        engine.decide_gate(
+            session,
+            process.key,
+            "beschluss",
+            outcome="postpone",
+            on=D(2024, 11, 21),
+            by="sd",
+            postpone_to="rat-2024-12-12",
+        )
         binding = session.exec(select(SitzungBinding).where(SitzungBinding.name == "rat")).one()
         assert session.get(Sitzung, binding.sitzung_id).key == "rat-2024-12-12"
         assert task(session, process, "ratsbeschluss").due == D(2024, 12, 12)
@@ -201,8 +366,17 @@ class TestGates:
     def test_postpone_to_earlier_sitzung_is_refused(self, session):
         process = engine.start(session, load_scenario(KLIMA))
         replay.run(session, process, until=D(2024, 9, 30))
-        refused(session, engine.decide_gate, process.key, "beschluss", outcome="postpone",
-                on=D(2024, 10, 1), by="sd", postpone_to="hfa-2024-10-01", match="later Sitzung")  # fmt: skip
+        refused(
+            session,
+            engine.decide_gate,
+            process.key,
+            "beschluss",
+            outcome="postpone",
+            on=D(2024, 10, 1),
+            by="sd",
+            postpone_to="hfa-2024-10-01",
+            match="later Sitzung",
+        )
 
 
 class TestMoveSitzung:
@@ -213,18 +387,34 @@ class TestMoveSitzung:
         assert task(session, waiblingen, "sitzungsvorlage_einreichen").due == D(2017, 11, 29)
         assert task(session, waiblingen, "vorlage_vorberatung").due == D(2017, 12, 13)
         changed = {c.task_key for c in move.changes[waiblingen.id]}
-        assert {"sitzungsvorlage_einreichen", "sitzungsvorlage_entwerfen", "bericht_abnehmen"} <= changed
+        assert {
+            "sitzungsvorlage_einreichen",
+            "sitzungsvorlage_entwerfen",
+            "bericht_abnehmen",
+        } <= changed
         logged = session.exec(select(Event).where(Event.action == "due_changed")).all()
         assert len(logged) == len(changed)
         assert session.exec(select(Event).where(Event.action == "sitzung_moved")).all()
 
     def test_vorberatung_after_entscheidung_is_refused(self, session, waiblingen):
-        refused(session, engine.move_sitzung, "bsv-2017-12-06", D(2017, 12, 15), actor="sd",
-                match="breaks the Beratungsfolge")  # fmt: skip
+        refused(
+            session,
+            engine.move_sitzung,
+            "bsv-2017-12-06",
+            D(2017, 12, 15),
+            actor="sd",
+            match="breaks the Beratungsfolge",
+        )
 
     def test_unknown_sitzung(self, session, waiblingen):
-        refused(session, engine.move_sitzung, "bsv-2099-01-01", D(2017, 12, 15), actor="sd",
-                match="no Sitzung")  # fmt: skip
+        refused(
+            session,
+            engine.move_sitzung,
+            "bsv-2099-01-01",
+            D(2017, 12, 15),
+            actor="sd",
+            match="no Sitzung",
+        )
 
     def test_closing_days_recompute(self, session, waiblingen):
         changed = engine.set_closing_days(session, "waiblingen", [D(2017, 11, 27)], actor="t")

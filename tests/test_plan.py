@@ -30,20 +30,35 @@ class TestShippedPlan:
     def test_stages_follow_the_seeds(self):
         plan = load_plan("integrationskonzept")
         assert [s["key"] for s in plan["stages"]] == [
-            "ratsbeschluss", "auftaktworkshop", "arbeitsgruppen", "auswertung", "vorlage"]
+            "ratsbeschluss",
+            "auftaktworkshop",
+            "arbeitsgruppen",
+            "auswertung",
+            "vorlage",
+        ]
 
     def test_tasks_the_seeds_describe(self):
         plan = load_plan("integrationskonzept")
         titles = " | ".join(t["title"] for s in plan["stages"] for t in s["tasks"])
-        for words in ("Förderantrag", "Externe", "Steuerungsgruppe", "Einladungen",
-                      "Moderatorinnen und Moderatoren schulen", "Arbeitsgruppensitzung",
-                      "auswerten", "Sitzungsvorlage", "Vorberatung"):
+        for words in (
+            "Förderantrag",
+            "Externe",
+            "Steuerungsgruppe",
+            "Einladungen",
+            "Moderatorinnen und Moderatoren schulen",
+            "Arbeitsgruppensitzung",
+            "auswerten",
+            "Sitzungsvorlage",
+            "Vorberatung",
+        ):
             assert words in titles
 
     def test_gates_name_their_documents(self):
         plan = load_plan("integrationskonzept")
         docs = {s["key"]: s["gate"].get("documents") for s in plan["stages"]}
-        assert docs["ratsbeschluss"] == ["beschlussvorlage"] and docs["vorlage"] == ["sitzungsvorlage"]
+        assert docs["ratsbeschluss"] == ["beschlussvorlage"] and docs["vorlage"] == [
+            "sitzungsvorlage"
+        ]
 
     def test_second_plan_is_different(self):
         plan = load_plan(ROOT / "tests/plans/klimaschutzkonzept.yaml")
@@ -52,7 +67,9 @@ class TestShippedPlan:
 
 class TestBadPlans:
     def test_unknown_key(self, tmp_path):
-        text = BUILTIN_TEXT.replace("  - key: ratsbeschluss\n", "  - key: ratsbeschluss\n    colour: red\n")
+        text = BUILTIN_TEXT.replace(
+            "  - key: ratsbeschluss\n", "  - key: ratsbeschluss\n    colour: red\n"
+        )
         err = error_for(tmp_path, text)
         assert err.field == "stages[0]" and "unknown key 'colour'" in err.problem
 
@@ -75,10 +92,12 @@ class TestBadPlans:
     def test_dependency_cycle(self, tmp_path):
         text = BUILTIN_TEXT.replace(
             "due: {anchor: vorlagenschluss, ref: beschluss_vorberatung, working_days: -5}",
-            "due: {anchor: task, ref: partner_anfragen, days: -1}", 1,
+            "due: {anchor: task, ref: partner_anfragen, days: -1}",
+            1,
         ).replace(
             "due: {anchor: vorlagenschluss, ref: beschluss_vorberatung, working_days: -5}",
-            "due: {anchor: task, ref: foerderantrag_stellen, days: -1}", 1,
+            "due: {anchor: task, ref: foerderantrag_stellen, days: -1}",
+            1,
         )
         err = error_for(tmp_path, text)
         assert "dependency cycle" in err.problem
@@ -88,14 +107,18 @@ class TestBadPlans:
         # a stage-1 task anchored to a stage-2 task whose stage starts when stage 1 ends
         text = BUILTIN_TEXT.replace(
             "due: {anchor: vorlagenschluss, ref: beschluss_vorberatung, working_days: -5}",
-            "due: {anchor: task, ref: partner_beauftragen, days: -1}", 1,
+            "due: {anchor: task, ref: partner_beauftragen, days: -1}",
+            1,
         ).replace("      sitzung: beschluss_entscheidung\n", "")
         err = error_for(tmp_path, text)
         assert "dependency cycle" in err.problem
 
     def test_both_days_and_working_days(self, tmp_path):
-        text = BUILTIN_TEXT.replace("due: {anchor: stage_start, days: 21}",
-                                    "due: {anchor: stage_start, days: 21, working_days: 3}", 1)
+        text = BUILTIN_TEXT.replace(
+            "due: {anchor: stage_start, days: 21}",
+            "due: {anchor: stage_start, days: 21, working_days: 3}",
+            1,
+        )
         err = error_for(tmp_path, text)
         assert "not both" in err.problem
 
@@ -105,7 +128,10 @@ class TestBadPlans:
         assert "duplicate task key 'foerderantrag_stellen'" in err.problem
 
     def test_gate_requires_unknown_task(self, tmp_path):
-        text = (ROOT / "tests/plans/klimaschutzkonzept.yaml").read_text().replace(
-            "requires: [potenziale_berechnen]", "requires: [gibt_es_nicht]")
+        text = (
+            (ROOT / "tests/plans/klimaschutzkonzept.yaml")
+            .read_text()
+            .replace("requires: [potenziale_berechnen]", "requires: [gibt_es_nicht]")
+        )
         err = error_for(tmp_path, text)
         assert err.field == "stages[1].gate.requires" and "gibt_es_nicht" in err.problem

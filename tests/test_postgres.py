@@ -11,6 +11,7 @@ import os
 import uuid
 
 import pytest
+from conftest import WAIBLINGEN, require_real
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
@@ -19,8 +20,6 @@ from lifecycle.db import engine_for
 from lifecycle.errors import Refused
 from lifecycle.models import Event, ProcessState, Task
 from lifecycle.scenario import load_scenario
-
-from conftest import WAIBLINGEN, require_real
 
 pytestmark = pytest.mark.postgres
 
@@ -69,6 +68,13 @@ def test_refused_transition_changes_nothing_on_postgres(pg_url):
             replay.run(s, engine.start(s, load_scenario(WAIBLINGEN), actor="test"))
         before = s.exec(select(Event)).all()
         with pytest.raises(Refused, match="already closed"):
-            engine.decide_gate(s, "waiblingen-2017", "vorlage", outcome="approve",
-                               on=dt.date(2017, 12, 15), by="t", reference="BSV 21/2017")  # fmt: skip
+            engine.decide_gate(
+                s,
+                "waiblingen-2017",
+                "vorlage",
+                outcome="approve",
+                on=dt.date(2017, 12, 15),
+                by="t",
+                reference="BSV 21/2017",
+            )
         assert s.exec(select(Event)).all() == before

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import EXAMPLES, WAIBLINGEN
 
 from lifecycle.errors import InputError
 from lifecycle.scenario import load_scenario
-
-from conftest import EXAMPLES, WAIBLINGEN
 
 TEXT = WAIBLINGEN.read_text(encoding="utf-8")
 
@@ -76,12 +75,16 @@ class TestBadInput:
         assert "is before 'vorlage_vorberatung'" in err.problem
 
     def test_task_anchored_to_unbound_sitzung(self, tmp_path):
-        err = error_for(mutated(tmp_path, lambda d: d["fortschreibung"]["sitzungen"].pop("vorlage_vorberatung")))
+        err = error_for(
+            mutated(tmp_path, lambda d: d["fortschreibung"]["sitzungen"].pop("vorlage_vorberatung"))
+        )
         assert err.field == "fortschreibung.sitzungen"
         assert "anchored to Sitzung 'vorlage_vorberatung'" in err.problem
 
     def test_binding_to_sitzung_that_does_not_exist(self, tmp_path):
-        text = TEXT.replace("vorlage_vorberatung: bsv-2017-12-06", "vorlage_vorberatung: bsv-2017-12-07")
+        text = TEXT.replace(
+            "vorlage_vorberatung: bsv-2017-12-06", "vorlage_vorberatung: bsv-2017-12-07"
+        )
         err = error_for(write(tmp_path, text))
         assert err.field == "fortschreibung.sitzungen.vorlage_vorberatung"
         assert "unknown Sitzung 'bsv-2017-12-07'" in err.problem
@@ -112,11 +115,15 @@ class TestBadInput:
         assert err.field == "personen[0].email" and "malformed e-mail" in err.problem
 
     def test_malformed_reference(self, tmp_path):
-        err = error_for(write(tmp_path, TEXT.replace("reference: BSV 3/2017\n", "reference: BSV-3-2017\n")))
+        err = error_for(
+            write(tmp_path, TEXT.replace("reference: BSV 3/2017\n", "reference: BSV-3-2017\n"))
+        )
         assert err.field == "vorlagen[0].reference" and "like 'BSV 3/2017'" in err.problem
 
     def test_unknown_person_in_role(self, tmp_path):
-        err = error_for(write(tmp_path, TEXT.replace("projektleitung: [ortolf]", "projektleitung: [niemand]")))
+        err = error_for(
+            write(tmp_path, TEXT.replace("projektleitung: [ortolf]", "projektleitung: [niemand]"))
+        )
         assert err.field == "rollen.projektleitung[0]" and "unknown person 'niemand'" in err.problem
 
     def test_invalid_yaml(self, tmp_path):
@@ -128,5 +135,7 @@ class TestBadInput:
         assert err.problem == "file not found"
 
     def test_unknown_plan(self, tmp_path):
-        err = error_for(write(tmp_path, TEXT.replace("plan: integrationskonzept", "plan: jugendhilfeplan")))
+        err = error_for(
+            write(tmp_path, TEXT.replace("plan: integrationskonzept", "plan: jugendhilfeplan"))
+        )
         assert err.field == "fortschreibung.plan"

@@ -20,16 +20,27 @@ from rich.table import Table
 from .dates import long_de, short_de, weekday_short_de
 from .errors import InputError, LifecycleError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Fortschreibung kommunaler Konzepte: Stand, Aufgaben, Fristen.")  # fmt: skip
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Fortschreibung kommunaler Konzepte: Stand, Aufgaben, Fristen.",
+)
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-STATE_DE = {"pending": "geplant", "open": "offen", "closed": "abgeschlossen",
-            "running": "läuft", "completed": "abgeschlossen", "done": "erledigt"}  # fmt: skip
+STATE_DE = {
+    "pending": "geplant",
+    "open": "offen",
+    "closed": "abgeschlossen",
+    "running": "läuft",
+    "completed": "abgeschlossen",
+    "done": "erledigt",
+}
 OUTCOME_DE = {"approve": "freigegeben", "send_back": "zurückgegeben", "postpone": "vertagt"}
 
-TodayOpt = Annotated[str | None, typer.Option("--today", help="Stichtag YYYY-MM-DD (Standard: heute)")]
+TodayOpt = Annotated[
+    str | None, typer.Option("--today", help="Stichtag YYYY-MM-DD (Standard: heute)")
+]
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -78,8 +89,10 @@ def start(scenario: Annotated[Path, typer.Argument(help="Szenario-Datei (YAML)")
     loaded = load_scenario(scenario)  # all checks before the database is touched
     with session() as s:
         process = engine.start(s, loaded, actor=_actor())
-        console.print(f"Fortschreibung [bold]{process.key}[/] gestartet am "
-                      f"{long_de(process.started_on)} (Plan {process.plan_name}).")  # fmt: skip
+        console.print(
+            f"Fortschreibung [bold]{process.key}[/] gestartet am "
+            f"{long_de(process.started_on)} (Plan {process.plan_name})."
+        )
 
 
 def _actor() -> str:
@@ -96,8 +109,10 @@ def _actor() -> str:
 
 @app.command()
 @user_errors
-def status(process: Annotated[str | None, typer.Argument(help="Prozess-Schlüssel")] = None,
-           today: TodayOpt = None) -> None:  # fmt: skip
+def status(
+    process: Annotated[str | None, typer.Argument(help="Prozess-Schlüssel")] = None,
+    today: TodayOpt = None,
+) -> None:
     """Where a process stands: stages, open gate, next deadlines, overdue in red."""
     from . import engine
     from .status import overview, process_status
@@ -123,9 +138,14 @@ def _print_overview(summaries, count: int, day: dt.date) -> None:
         table.add_column(col)
     for p in summaries:
         pct = round(100 * p.done / p.total) if p.total else 100
-        table.add_row(p.key, p.kommune, p.stage if p.state == "running" else STATE_DE[p.state],
-                      f"{pct} %", weekday_short_de(p.next_due) if p.next_due else "—",
-                      f"[red]{p.overdue}[/]" if p.overdue else "0")  # fmt: skip
+        table.add_row(
+            p.key,
+            p.kommune,
+            p.stage if p.state == "running" else STATE_DE[p.state],
+            f"{pct} %",
+            weekday_short_de(p.next_due) if p.next_due else "—",
+            f"[red]{p.overdue}[/]" if p.overdue else "0",
+        )
     console.print(table)
     if count > len(summaries):
         console.print(f"… und {count - len(summaries)} weitere; Details: lifecycle status PROZESS")
@@ -134,8 +154,10 @@ def _print_overview(summaries, count: int, day: dt.date) -> None:
 def _print_status(st) -> None:
     p = st.process
     console.print(f"[bold]{p.plan['title']}[/] — {st.kommune.name} ([cyan]{p.key}[/])")
-    console.print(f"Stand: {long_de(st.today)} · gestartet {short_de(p.started_on)} · "
-                  f"{STATE_DE[p.state.value]} · {st.progress} % erledigt")  # fmt: skip
+    console.print(
+        f"Stand: {long_de(st.today)} · gestartet {short_de(p.started_on)} · "
+        f"{STATE_DE[p.state.value]} · {st.progress} % erledigt"
+    )
     console.print(_stage_table(st))
     if st.sitzungen:
         console.print(_sitzung_table(st))
@@ -146,8 +168,10 @@ def _print_status(st) -> None:
         shown = st.overdue[:10]
         console.print(_deadline_table(f"Überfällig ({len(st.overdue)})", shown, st.today, "red"))
         if len(st.overdue) > len(shown):
-            console.print(f"[red]… und {len(st.overdue) - len(shown)} weitere: "
-                          f"lifecycle tasks --overdue --process {p.key}[/]")
+            console.print(
+                f"[red]… und {len(st.overdue) - len(shown)} weitere: "
+                f"lifecycle tasks --overdue --process {p.key}[/]"
+            )
     if st.upcoming:
         console.print(_deadline_table("Nächste Fristen", st.upcoming, st.today))
 
@@ -158,13 +182,24 @@ def _stage_table(st) -> Table:
         table.add_column(col)
     for v in st.stages:
         d = v.decision
-        decided = (f"{OUTCOME_DE[d.outcome.value]} {short_de(d.decided_on)}"
-                   + (f" ({d.reference})" if d.reference else "")) if d else ""  # fmt: skip
+        decided = (
+            (
+                f"{OUTCOME_DE[d.outcome.value]} {short_de(d.decided_on)}"
+                + (f" ({d.reference})" if d.reference else "")
+            )
+            if d
+            else ""
+        )
         style = {"closed": "green", "open": "bold yellow"}.get(v.state.value, "")
-        table.add_row(str(v.position), v.title, f"[{style}]{STATE_DE[v.state.value]}[/]" if style
-                      else STATE_DE[v.state.value], f"{v.progress} % ({v.done}/{v.total})",
-                      short_de(v.start) if v.start else "—", short_de(v.end) if v.end else "—",
-                      decided)  # fmt: skip
+        table.add_row(
+            str(v.position),
+            v.title,
+            f"[{style}]{STATE_DE[v.state.value]}[/]" if style else STATE_DE[v.state.value],
+            f"{v.progress} % ({v.done}/{v.total})",
+            short_de(v.start) if v.start else "—",
+            short_de(v.end) if v.end else "—",
+            decided,
+        )
     return table
 
 
@@ -173,9 +208,13 @@ def _sitzung_table(st) -> Table:
     for col in ("Sitzung", "Gremium", "Datum", "Vorlagenschluss", ""):
         table.add_column(col)
     for s in st.sitzungen:
-        table.add_row(s.label, s.gremium, f"{long_de(s.start.date())}, {s.start:%H:%M} Uhr",
-                      weekday_short_de(s.vorlagenschluss),
-                      "öffentlich" if s.oeffentlich else "nichtöffentlich")  # fmt: skip
+        table.add_row(
+            s.label,
+            s.gremium,
+            f"{long_de(s.start.date())}, {s.start:%H:%M} Uhr",
+            weekday_short_de(s.vorlagenschluss),
+            "öffentlich" if s.oeffentlich else "nichtöffentlich",
+        )
     return table
 
 
@@ -187,8 +226,9 @@ def _deadline_table(title: str, rows, today: dt.date, style: str = "") -> Table:
         days = (d.day - today).days
         when = "heute" if days == 0 else (f"in {days} Tagen" if days > 0 else f"seit {-days} Tagen")
         row_style = "red" if d.day < today else ("bold" if d.kind == "vorlagenschluss" else "")
-        table.add_row(weekday_short_de(d.day), when, d.what, d.who,
-                      str(d.task_id or ""), style=row_style)  # fmt: skip
+        table.add_row(
+            weekday_short_de(d.day), when, d.what, d.who, str(d.task_id or ""), style=row_style
+        )
     return table
 
 
@@ -210,16 +250,29 @@ def tasks(
 
     day = parse_day(today, "--today")
     with session() as s:
-        rows, more = find_tasks(s, today=day, person=person, overdue=overdue, process=process,
-                                include_done=all_, limit=limit)  # fmt: skip
+        rows, more = find_tasks(
+            s,
+            today=day,
+            person=person,
+            overdue=overdue,
+            process=process,
+            include_done=all_,
+            limit=limit,
+        )
     table = Table(title=f"Aufgaben · Stand {short_de(day)}", title_justify="left")
     for col in ("ID", "Frist", "Aufgabe", "Zuständig", "Prozess", "Status"):
         table.add_column(col)
     for r in rows:
         late = r.state == "open" and r.due and r.due < day
-        table.add_row(str(r.id), weekday_short_de(r.due) if r.due else "—", r.title, r.assignee,
-                      r.process, STATE_DE[r.state] if not late else "überfällig",
-                      style="red" if late else ("dim" if r.state == "done" else ""))  # fmt: skip
+        table.add_row(
+            str(r.id),
+            weekday_short_de(r.due) if r.due else "—",
+            r.title,
+            r.assignee,
+            r.process,
+            STATE_DE[r.state] if not late else "überfällig",
+            style="red" if late else ("dim" if r.state == "done" else ""),
+        )
     console.print(table if rows else "Keine Aufgaben gefunden.")
     if more:
         console.print(f"… und {more} weitere (--limit)")
@@ -230,7 +283,9 @@ def tasks(
 def done(
     task: Annotated[str, typer.Argument(help="Aufgaben-ID oder PROZESS:AUFGABE")],
     on: Annotated[str | None, typer.Option("--on", help="erledigt am (Standard: heute)")] = None,
-    by: Annotated[str | None, typer.Option("--by", help="erledigt von (Personen-Schlüssel)")] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="erledigt von (Personen-Schlüssel)")
+    ] = None,
 ) -> None:
     """Mark a task as done."""
     from . import engine
@@ -273,7 +328,9 @@ def decide(
     reason: Annotated[str, typer.Option("--reason", help="Begründung / Bemerkung")] = "",
     force: Annotated[str, typer.Option("--force", help="trotz offener Aufgaben, mit Grund")] = "",
     to: Annotated[str | None, typer.Option("--to", help="Sitzung bei Vertagung")] = None,
-    reopen: Annotated[list[str] | None, typer.Option("--reopen", help="Aufgabe wieder öffnen")] = None,
+    reopen: Annotated[
+        list[str] | None, typer.Option("--reopen", help="Aufgabe wieder öffnen")
+    ] = None,
 ) -> None:
     """Decide the gate of a stage: approve, send back (with --reason) or postpone (--to)."""
     from . import engine
@@ -283,12 +340,22 @@ def decide(
         raise InputError("OUTCOME", "", f"{outcome!r} is not one of approve, send_back, postpone")
     with session() as s:
         d = engine.decide_gate(
-            s, process, stage, outcome=outcome, on=parse_day(on, "--on"), by=by or _actor(),
-            reference=reference, remarks=reason, force_reason=force, postpone_to=to,
+            s,
+            process,
+            stage,
+            outcome=outcome,
+            on=parse_day(on, "--on"),
+            by=by or _actor(),
+            reference=reference,
+            remarks=reason,
+            force_reason=force,
+            postpone_to=to,
             reopen=tuple(reopen or ()),
-        )  # fmt: skip
-        console.print(f"Gate {stage!r}: {OUTCOME_DE[d.outcome.value]} am {long_de(d.decided_on)}"
-                      + (f" ({d.reference})" if d.reference else ""))  # fmt: skip
+        )
+        console.print(
+            f"Gate {stage!r}: {OUTCOME_DE[d.outcome.value]} am {long_de(d.decided_on)}"
+            + (f" ({d.reference})" if d.reference else "")
+        )
 
 
 # --- reschedule ----------------------------------------------------------------------------
@@ -304,16 +371,22 @@ def reschedule(
     from . import engine
 
     try:
-        new = dt.datetime.fromisoformat(date) if " " in date or "T" in date else parse_day(date, "DATE")
+        new = (
+            dt.datetime.fromisoformat(date)
+            if " " in date or "T" in date
+            else parse_day(date, "DATE")
+        )
     except ValueError:
         raise InputError("DATE", "", f"impossible date/time {date!r}") from None
     with session() as s:
         move = engine.move_sitzung(s, sitzung, new, actor=_actor())
         notified = _notify_move(s, move)
         n = sum(len(c) for c in move.changes.values())
-        console.print(f"Sitzung {move.sitzung.key}: {long_de(move.old.date())} → "
-                      f"{long_de(move.sitzung.start.date())}; {n} Fristen neu berechnet"
-                      + (f", {notified} Benachrichtigungen vorgemerkt" if notified else ""))  # fmt: skip
+        console.print(
+            f"Sitzung {move.sitzung.key}: {long_de(move.old.date())} → "
+            f"{long_de(move.sitzung.start.date())}; {n} Fristen neu berechnet"
+            + (f", {notified} Benachrichtigungen vorgemerkt" if notified else "")
+        )
 
 
 def _notify_move(s, move) -> int:
@@ -329,8 +402,7 @@ def _notify_move(s, move) -> int:
 
 @app.command()
 @user_errors
-def log(process: Annotated[str, typer.Argument(help="Prozess-Schlüssel")],
-        limit: int = 50) -> None:  # fmt: skip
+def log(process: Annotated[str, typer.Argument(help="Prozess-Schlüssel")], limit: int = 50) -> None:
     """The event log of a process: who changed what, when, before and after."""
     from sqlmodel import select
 
@@ -339,14 +411,24 @@ def log(process: Annotated[str, typer.Argument(help="Prozess-Schlüssel")],
 
     with session() as s:
         p = engine.get_process(s, process)
-        rows = s.exec(select(Event).where(Event.fortschreibung_id == p.id)
-                      .order_by(Event.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+        rows = s.exec(
+            select(Event)
+            .where(Event.fortschreibung_id == p.id)
+            .order_by(Event.id.desc())
+            .limit(limit)
+        ).all()  # type: ignore[union-attr]
     table = Table(title=f"Protokoll {process}", title_justify="left")
     for col in ("Zeit (UTC)", "Wer", "Aktion", "Objekt", "vorher", "nachher"):
         table.add_column(col, overflow="fold")
     for e in reversed(rows):
-        table.add_row(f"{e.at:%d.%m.%Y %H:%M:%S}", e.actor, e.action, f"{e.entity} {e.entity_id}",
-                      _fmt(e.before), _fmt(e.after))  # fmt: skip
+        table.add_row(
+            f"{e.at:%d.%m.%Y %H:%M:%S}",
+            e.actor,
+            e.action,
+            f"{e.entity} {e.entity_id}",
+            _fmt(e.before),
+            _fmt(e.after),
+        )
     console.print(table)
 
 

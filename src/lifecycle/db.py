@@ -7,11 +7,11 @@ the stored revision with SCHEMA_HEAD and does not import Alembic.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from collections.abc import Iterator
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine

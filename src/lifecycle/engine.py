@@ -21,11 +21,33 @@ from .calendar import WorkCalendar, for_bundesland
 from .deadlines import StageSpec, TaskSpec, Timeline
 from .errors import Refused
 from .models import (
-    AgSitzung, Arbeitsgruppe, Beratung, BeratungRole, Empfehlung, Fortschreibung, GateDecision,
-    Gremium, Handlungsfeld, Kommune, Konzept, KonzeptVersion, Outcome, Person, ProcessState,
-    Role, Schluesselprojekt, Sitzung, SitzungBinding, Stage, StageState, Task, TaskState, Termin,
-    Vorlage, Workshop,
-)  # fmt: skip
+    AgSitzung,
+    Arbeitsgruppe,
+    Beratung,
+    BeratungRole,
+    Empfehlung,
+    Fortschreibung,
+    GateDecision,
+    Gremium,
+    Handlungsfeld,
+    Kommune,
+    Konzept,
+    KonzeptVersion,
+    Outcome,
+    Person,
+    ProcessState,
+    Role,
+    Schluesselprojekt,
+    Sitzung,
+    SitzungBinding,
+    Stage,
+    StageState,
+    Task,
+    TaskState,
+    Termin,
+    Vorlage,
+    Workshop,
+)
 from .plan import stage_by_key, task_spec
 
 if TYPE_CHECKING:  # scenario loading pulls in jsonschema: keep it off the status path
@@ -114,10 +136,13 @@ def calendar_of(session: Session, process: Fortschreibung) -> WorkCalendar:
 def start(session: Session, scenario: Scenario, actor: str = "cli") -> Fortschreibung:
     """Create the Fortschreibung of ``scenario``: stages, tasks with due dates, Vorlagen."""
     data, plan = scenario.data, scenario.plan
-    existing = session.exec(select(Fortschreibung).where(Fortschreibung.key == scenario.key)).first()
+    existing = session.exec(
+        select(Fortschreibung).where(Fortschreibung.key == scenario.key)
+    ).first()
     if existing is not None:
         raise Refused(
-            f"Fortschreibung {scenario.key!r} already exists (started {existing.started_on:%d.%m.%Y})"
+            f"Fortschreibung {scenario.key!r} already exists "
+            f"(started {existing.started_on:%d.%m.%Y})"
         )
     return _Starter(session, data, plan, actor).run()
 
@@ -138,9 +163,18 @@ class _Starter:
         self._content()
         self._stages_and_tasks()
         recompute(self.s, process, actor=self.actor, reason="start", log_changes=False)
-        events.log(self.s, actor=self.actor, action="start", entity=process, process_id=process.id,
-                   after={"scenario": self.d["key"], "plan": self.plan["name"],
-                          "started_on": process.started_on.isoformat()})  # fmt: skip
+        events.log(
+            self.s,
+            actor=self.actor,
+            action="start",
+            entity=process,
+            process_id=process.id,
+            after={
+                "scenario": self.d["key"],
+                "plan": self.plan["name"],
+                "started_on": process.started_on.isoformat(),
+            },
+        )
         return process
 
     def _get_or_add(self, model, where: dict[str, Any], values: dict[str, Any]):
@@ -154,47 +188,89 @@ class _Starter:
 
     def _kommune(self) -> Kommune:
         k = self.d["kommune"]
-        return self._get_or_add(Kommune, {"key": k["key"]}, {
-            "name": k["name"], "bundesland": k["bundesland"],
-            "closing_days": list(k.get("closing_days", []))})  # fmt: skip
+        return self._get_or_add(
+            Kommune,
+            {"key": k["key"]},
+            {
+                "name": k["name"],
+                "bundesland": k["bundesland"],
+                "closing_days": list(k.get("closing_days", [])),
+            },
+        )
 
     def _gremium(self, g: dict) -> Gremium:
-        return self._get_or_add(Gremium, {"kommune_id": self.kommune.id, "key": g["key"]}, {
-            "name": g["name"], "short": g["short"], "kind": g["kind"],
-            "vorlagenschluss_working_days": g.get("vorlagenschluss_working_days", 10)})  # fmt: skip
+        return self._get_or_add(
+            Gremium,
+            {"kommune_id": self.kommune.id, "key": g["key"]},
+            {
+                "name": g["name"],
+                "short": g["short"],
+                "kind": g["kind"],
+                "vorlagenschluss_working_days": g.get("vorlagenschluss_working_days", 10),
+            },
+        )
 
     def _sitzung(self, x: dict) -> Sitzung:
-        return self._get_or_add(Sitzung, {"kommune_id": self.kommune.id, "key": x["key"]}, {
-            "gremium_id": self.gremien[x["gremium"]].id,
-            "start": dt.datetime.fromisoformat(x["start"]), "place": x.get("place", ""),
-            "oeffentlich": x.get("oeffentlich", True)})  # fmt: skip
+        return self._get_or_add(
+            Sitzung,
+            {"kommune_id": self.kommune.id, "key": x["key"]},
+            {
+                "gremium_id": self.gremien[x["gremium"]].id,
+                "start": dt.datetime.fromisoformat(x["start"]),
+                "place": x.get("place", ""),
+                "oeffentlich": x.get("oeffentlich", True),
+            },
+        )
 
     def _person(self, p: dict) -> Person:
-        return self._get_or_add(Person, {"kommune_id": self.kommune.id, "key": p["key"]}, {
-            "name": p["name"], "email": p.get("email"), "fachbereich": p.get("fachbereich", ""),
-            "funktion": p.get("funktion", "")})  # fmt: skip
+        return self._get_or_add(
+            Person,
+            {"kommune_id": self.kommune.id, "key": p["key"]},
+            {
+                "name": p["name"],
+                "email": p.get("email"),
+                "fachbereich": p.get("fachbereich", ""),
+                "funktion": p.get("funktion", ""),
+            },
+        )
 
     def _process(self) -> Fortschreibung:
         k = self.d["konzept"]
-        konzept = self._get_or_add(Konzept, {"kommune_id": self.kommune.id, "kind": k["kind"]},
-                                   {"title": k["title"]})  # fmt: skip
-        known = {v.label for v in self.s.exec(select(KonzeptVersion).where(
-            KonzeptVersion.konzept_id == konzept.id))}  # fmt: skip
+        konzept = self._get_or_add(
+            Konzept, {"kommune_id": self.kommune.id, "kind": k["kind"]}, {"title": k["title"]}
+        )
+        known = {
+            v.label
+            for v in self.s.exec(
+                select(KonzeptVersion).where(KonzeptVersion.konzept_id == konzept.id)
+            )
+        }
         for v in k.get("versionen", []):
             if v["label"] not in known:
-                self.s.add(KonzeptVersion(konzept_id=konzept.id, label=v["label"],
-                                          year=v["year"], note=v.get("note", "")))  # fmt: skip
+                self.s.add(
+                    KonzeptVersion(
+                        konzept_id=konzept.id,
+                        label=v["label"],
+                        year=v["year"],
+                        note=v.get("note", ""),
+                    )
+                )
         f = self.d["fortschreibung"]
         process = Fortschreibung(
-            key=self.d["key"], kommune_id=self.kommune.id, konzept_id=konzept.id,
-            plan_name=self.plan["name"], plan=self.plan, scenario=self.d,
+            key=self.d["key"],
+            kommune_id=self.kommune.id,
+            konzept_id=konzept.id,
+            plan_name=self.plan["name"],
+            plan=self.plan,
+            scenario=self.d,
             started_on=dt.date.fromisoformat(f["started"]),
-            partner=f.get("partner", ""), partner_contact=f.get("partner_contact", ""),
+            partner=f.get("partner", ""),
+            partner_contact=f.get("partner_contact", ""),
             funding_source=f.get("funding", {}).get("source", ""),
             funding_amount=f.get("funding", {}).get("amount"),
             budget_amount=f.get("budget", {}).get("amount"),
             budget_note=f.get("budget", {}).get("note", ""),
-        )  # fmt: skip
+        )
         self.s.add(process)
         self.s.flush()
         return process
@@ -202,77 +278,117 @@ class _Starter:
     def _roles(self) -> None:
         for role, keys in self.d["rollen"].items():
             for key in keys:
-                self.s.add(Role(fortschreibung_id=self.process.id, role=role,
-                                person_id=self.personen[key].id))  # fmt: skip
+                self.s.add(
+                    Role(
+                        fortschreibung_id=self.process.id,
+                        role=role,
+                        person_id=self.personen[key].id,
+                    )
+                )
 
     def _bindings(self) -> None:
         f = self.d["fortschreibung"]
         for name, key in f.get("sitzungen", {}).items():
-            self.s.add(SitzungBinding(fortschreibung_id=self.process.id, name=name,
-                                      sitzung_id=self.sitzungen[key].id))  # fmt: skip
+            self.s.add(
+                SitzungBinding(
+                    fortschreibung_id=self.process.id, name=name, sitzung_id=self.sitzungen[key].id
+                )
+            )
         for name, value in f.get("termine", {}).items():
-            self.s.add(Termin(fortschreibung_id=self.process.id, name=name,
-                              on=dt.date.fromisoformat(value)))  # fmt: skip
+            self.s.add(
+                Termin(
+                    fortschreibung_id=self.process.id, name=name, on=dt.date.fromisoformat(value)
+                )
+            )
 
     def _content(self) -> None:
         pid = self.process.id
         fields = {}
         for i, h in enumerate(self.d.get("handlungsfelder", [])):
-            fields[h["key"]] = Handlungsfeld(fortschreibung_id=pid, key=h["key"], title=h["title"],
-                                             position=i)  # fmt: skip
+            fields[h["key"]] = Handlungsfeld(
+                fortschreibung_id=pid, key=h["key"], title=h["title"], position=i
+            )
             self.s.add(fields[h["key"]])
         self.s.flush()
         self.ags: list[Arbeitsgruppe] = []
         for i, a in enumerate(self.d.get("arbeitsgruppen", [])):
             self.ags.append(self._arbeitsgruppe(i, a, fields[a["handlungsfeld"]]))
         if w := self.d.get("workshop"):
-            self.s.add(Workshop(
-                fortschreibung_id=pid, title=w["title"], start=dt.datetime.fromisoformat(w["start"]),
-                place=w.get("place", ""), moderation=w.get("moderation", ""),
-                invited_organisations=w.get("invited_organisations", []),
-                participants=w.get("participants", []),
-                expected_participants=w.get("expected_participants"),
-                programme=w.get("programme", []),
-            ))  # fmt: skip
+            self.s.add(
+                Workshop(
+                    fortschreibung_id=pid,
+                    title=w["title"],
+                    start=dt.datetime.fromisoformat(w["start"]),
+                    place=w.get("place", ""),
+                    moderation=w.get("moderation", ""),
+                    invited_organisations=w.get("invited_organisations", []),
+                    participants=w.get("participants", []),
+                    expected_participants=w.get("expected_participants"),
+                    programme=w.get("programme", []),
+                )
+            )
         for v in self.d.get("vorlagen", []):
             self._vorlage(v)
 
     def _arbeitsgruppe(self, i: int, a: dict, field: Handlungsfeld) -> Arbeitsgruppe:
         moderator = self.personen[a["moderator"]].id if a.get("moderator") else None
         ag = Arbeitsgruppe(
-            fortschreibung_id=self.process.id, handlungsfeld_id=field.id, key=a["key"],
-            title=a["title"], position=i, moderator_id=moderator,
-            bestandsaufnahme=a.get("bestandsaufnahme", ""), ergebnis=a.get("ergebnis", ""),
-        )  # fmt: skip
+            fortschreibung_id=self.process.id,
+            handlungsfeld_id=field.id,
+            key=a["key"],
+            title=a["title"],
+            position=i,
+            moderator_id=moderator,
+            bestandsaufnahme=a.get("bestandsaufnahme", ""),
+            ergebnis=a.get("ergebnis", ""),
+        )
         self.s.add(ag)
         self.s.flush()
         for n, start in enumerate(a.get("sitzungen", []), 1):
-            self.s.add(AgSitzung(arbeitsgruppe_id=ag.id, number=n,
-                                 start=dt.datetime.fromisoformat(start)))  # fmt: skip
+            self.s.add(
+                AgSitzung(arbeitsgruppe_id=ag.id, number=n, start=dt.datetime.fromisoformat(start))
+            )
         for n, text in enumerate(a.get("empfehlungen", [])):
             self.s.add(Empfehlung(arbeitsgruppe_id=ag.id, position=n, text=text))
         for n, p in enumerate(a.get("schluesselprojekte", [])):
-            self.s.add(Schluesselprojekt(arbeitsgruppe_id=ag.id, position=n, title=p["title"],
-                                         description=p.get("description", "")))  # fmt: skip
+            self.s.add(
+                Schluesselprojekt(
+                    arbeitsgruppe_id=ag.id,
+                    position=n,
+                    title=p["title"],
+                    description=p.get("description", ""),
+                )
+            )
         return ag
 
     def _vorlage(self, v: dict) -> None:
         vorlage = Vorlage(
-            fortschreibung_id=self.process.id, stage_key=v["stage"], reference=v["reference"],
-            art=v.get("art", "Sitzungsvorlage"), betreff=v["betreff"],
-            beschlussvorschlag=v["beschlussvorschlag"], fachbereich=v["fachbereich"],
+            fortschreibung_id=self.process.id,
+            stage_key=v["stage"],
+            reference=v["reference"],
+            art=v.get("art", "Sitzungsvorlage"),
+            betreff=v["betreff"],
+            beschlussvorschlag=v["beschlussvorschlag"],
+            fachbereich=v["fachbereich"],
             author_id=self.personen[v["author"]].id if v.get("author") else None,
             dated=dt.date.fromisoformat(v["dated"]) if v.get("dated") else None,
-            begruendung=v.get("begruendung", {}), anlagen=v.get("anlagen", []),
+            begruendung=v.get("begruendung", {}),
+            anlagen=v.get("anlagen", []),
             beteiligte=v.get("beteiligte", []),
-        )  # fmt: skip
+        )
         self.s.add(vorlage)
         self.s.flush()
         for n, b in enumerate(v["beratungsfolge"]):
             sitzung = self.sitzungen[b["sitzung"]]
-            self.s.add(Beratung(vorlage_id=vorlage.id, position=n, sitzung_id=sitzung.id,
-                                role=BeratungRole(b["role"]),
-                                oeffentlich=b.get("oeffentlich", sitzung.oeffentlich)))  # fmt: skip
+            self.s.add(
+                Beratung(
+                    vorlage_id=vorlage.id,
+                    position=n,
+                    sitzung_id=sitzung.id,
+                    role=BeratungRole(b["role"]),
+                    oeffentlich=b.get("oeffentlich", sitzung.oeffentlich),
+                )
+            )
 
     def _assignee(self, role: str, ag: Arbeitsgruppe | None) -> int | None:
         if ag is not None and role == "moderation" and ag.moderator_id:
@@ -282,8 +398,9 @@ class _Starter:
 
     def _stages_and_tasks(self) -> None:
         for i, st in enumerate(self.plan["stages"]):
-            stage = Stage(fortschreibung_id=self.process.id, key=st["key"], title=st["title"],
-                          position=i)  # fmt: skip
+            stage = Stage(
+                fortschreibung_id=self.process.id, key=st["key"], title=st["title"], position=i
+            )
             if i == 0:
                 stage.state, stage.opened_on = StageState.open, self.process.started_on
             self.s.add(stage)
@@ -299,13 +416,22 @@ class _Starter:
     def _task(self, stage: Stage, stage_key: str, t: dict, ag, position: int) -> None:
         key = f"{t['key']}__{ag.key}" if ag else t["key"]
         spec = task_spec(stage_key, t, key)
-        self.s.add(Task(
-            fortschreibung_id=self.process.id, stage_id=stage.id, key=key,
-            title=f"{ag.title}: {t['title']}" if ag else t["title"], role=t["role"],
-            assignee_id=self._assignee(t["role"], ag), required=t.get("required", True),
-            anchor_kind=spec.anchor, anchor_ref=spec.ref, offset=spec.offset,
-            offset_unit=spec.unit, position=position,
-        ))  # fmt: skip
+        self.s.add(
+            Task(
+                fortschreibung_id=self.process.id,
+                stage_id=stage.id,
+                key=key,
+                title=f"{ag.title}: {t['title']}" if ag else t["title"],
+                role=t["role"],
+                assignee_id=self._assignee(t["role"], ag),
+                required=t.get("required", True),
+                anchor_kind=spec.anchor,
+                anchor_ref=spec.ref,
+                offset=spec.offset,
+                offset_unit=spec.unit,
+                position=position,
+            )
+        )
 
 
 # --- deadlines -----------------------------------------------------------------------------
@@ -332,16 +458,25 @@ def timeline(session: Session, process: Fortschreibung) -> tuple[Timeline, dict[
         calendar=calendar_of(session, process),
         started_on=process.started_on,
         stages=[
-            StageSpec(s.key, by_stage[s.id], plan_stages[s.key]["gate"].get("sitzung"),
-                      s.opened_on, s.closed_on)
+            StageSpec(
+                s.key,
+                by_stage[s.id],
+                plan_stages[s.key]["gate"].get("sitzung"),
+                s.opened_on,
+                s.closed_on,
+            )
             for s in stages
         ],
-        tasks={t.key: TaskSpec(t.key, stage_of[t.stage_id], t.anchor_kind, t.anchor_ref,
-                               t.offset, t.offset_unit) for t in tasks},
+        tasks={
+            t.key: TaskSpec(
+                t.key, stage_of[t.stage_id], t.anchor_kind, t.anchor_ref, t.offset, t.offset_unit
+            )
+            for t in tasks
+        },
         sitzungen={name: start.date() for name, start, _ in bound},
         vorlagenschluss_days={name: days for name, _, days in bound},
         termine={t.name: t.on for t in termine},
-    )  # fmt: skip
+    )
     return tl, {t.key: t for t in tasks}
 
 
@@ -366,9 +501,15 @@ def recompute(
         if task.due != due:
             changes.append(DueChange(task.id, key, task.assignee_id, task.due, due))
             if log_changes and task.state == TaskState.open:
-                events.log(session, actor=actor, action="due_changed", entity=task,
-                           process_id=process.id, before={"due": plain_date(task.due)},
-                           after={"due": due.isoformat(), "reason": reason})  # fmt: skip
+                events.log(
+                    session,
+                    actor=actor,
+                    action="due_changed",
+                    entity=task,
+                    process_id=process.id,
+                    before={"due": plain_date(task.due)},
+                    after={"due": due.isoformat(), "reason": reason},
+                )
             task.due = due
             session.add(task)
     for stage in session.exec(select(Stage).where(Stage.fortschreibung_id == process.id)):
@@ -398,13 +539,22 @@ def complete_task(
         state = "has not started yet" if stage.state == StageState.pending else "is closed"
         raise Refused(f"task {task.key!r} belongs to stage {stage.key!r}, which {state}")
     if stage.opened_on and on < stage.opened_on:
-        raise Refused(f"{on:%d.%m.%Y} is before stage {stage.key!r} opened ({stage.opened_on:%d.%m.%Y})")
+        raise Refused(
+            f"{on:%d.%m.%Y} is before stage {stage.key!r} opened ({stage.opened_on:%d.%m.%Y})"
+        )
     person = _person_or_none(session, process.kommune_id, by)
     before = events.snapshot(task, "state", "done_on")
     task.state, task.done_on, task.done_by_id = TaskState.done, on, person.id if person else None
     session.add(task)
-    events.log(session, actor=actor or by, action="task_done", entity=task, process_id=process.id,
-               before=before, after=events.snapshot(task, "state", "done_on") | {"by": by})  # fmt: skip
+    events.log(
+        session,
+        actor=actor or by,
+        action="task_done",
+        entity=task,
+        process_id=process.id,
+        before=before,
+        after=events.snapshot(task, "state", "done_on") | {"by": by},
+    )
     return task
 
 
@@ -426,8 +576,15 @@ def reassign_task(session: Session, task_ref: str | int, *, to: str, actor: str)
     before = {"assignee_id": task.assignee_id}
     task.assignee_id = person.id
     session.add(task)
-    events.log(session, actor=actor, action="task_reassigned", entity=task, process_id=process.id,
-               before=before, after={"assignee_id": person.id, "assignee": person.key})  # fmt: skip
+    events.log(
+        session,
+        actor=actor,
+        action="task_reassigned",
+        entity=task,
+        process_id=process.id,
+        before=before,
+        after={"assignee_id": person.id, "assignee": person.key},
+    )
     return task
 
 
@@ -458,9 +615,15 @@ def decide_gate(
     if reference and not REFERENCE.match(reference):
         raise Refused(f"reference {reference!r} has the wrong format (expected like 'BSV 3/2017')")
     decision = GateDecision(
-        fortschreibung_id=process.id, stage_id=stage.id, outcome=outcome, decided_by=by,
-        decided_on=on, reference=reference, remarks=remarks, forced_reason=force_reason,
-    )  # fmt: skip
+        fortschreibung_id=process.id,
+        stage_id=stage.id,
+        outcome=outcome,
+        decided_by=by,
+        decided_on=on,
+        reference=reference,
+        remarks=remarks,
+        forced_reason=force_reason,
+    )
     if outcome == Outcome.approve:
         _approve(session, process, stage, gate, decision)
     elif outcome == Outcome.send_back:
@@ -469,10 +632,17 @@ def decide_gate(
         _postpone(session, process, stage, gate, decision, postpone_to)
     session.add(decision)
     session.flush()
-    events.log(session, actor=by, action=f"gate_{outcome.value}", entity=decision,
-               process_id=process.id,
-               after=events.snapshot(decision, "outcome", "decided_on", "reference", "remarks",
-                                     "forced_reason") | {"stage": stage.key})  # fmt: skip
+    events.log(
+        session,
+        actor=by,
+        action=f"gate_{outcome.value}",
+        entity=decision,
+        process_id=process.id,
+        after=events.snapshot(
+            decision, "outcome", "decided_on", "reference", "remarks", "forced_reason"
+        )
+        | {"stage": stage.key},
+    )
     return decision
 
 
@@ -481,15 +651,20 @@ def _check_gate_open(session: Session, stage: Stage, on: dt.date) -> None:
         raise Refused(f"the gate of {stage.key!r} is not open: the stage has not started")
     if stage.state == StageState.closed:
         last = session.exec(
-            select(GateDecision).where(GateDecision.stage_id == stage.id)
+            select(GateDecision)
+            .where(GateDecision.stage_id == stage.id)
             .order_by(col(GateDecision.id).desc())
-        ).first()  # fmt: skip
+        ).first()
         by = f" by {last.decided_by}" if last else ""
-        raise Refused(f"the gate of {stage.key!r} is already closed (approved on "
-                      f"{stage.closed_on:%d.%m.%Y}{by})")  # fmt: skip
+        raise Refused(
+            f"the gate of {stage.key!r} is already closed (approved on "
+            f"{stage.closed_on:%d.%m.%Y}{by})"
+        )
     if stage.opened_on and on < stage.opened_on:
-        raise Refused(f"decision date {on:%d.%m.%Y} is before stage {stage.key!r} opened "
-                      f"({stage.opened_on:%d.%m.%Y})")  # fmt: skip
+        raise Refused(
+            f"decision date {on:%d.%m.%Y} is before stage {stage.key!r} opened "
+            f"({stage.opened_on:%d.%m.%Y})"
+        )
 
 
 def _approve(session, process, stage, gate, decision) -> None:
@@ -498,18 +673,23 @@ def _approve(session, process, stage, gate, decision) -> None:
     if gate.get("sitzung"):
         day = _bound_sitzung(session, process, gate["sitzung"]).start.date()
         if decision.decided_on < day:
-            raise Refused(f"{stage.key!r} is decided in the Sitzung of {day:%d.%m.%Y}; "
-                          f"{decision.decided_on:%d.%m.%Y} is before it")  # fmt: skip
+            raise Refused(
+                f"{stage.key!r} is decided in the Sitzung of {day:%d.%m.%Y}; "
+                f"{decision.decided_on:%d.%m.%Y} is before it"
+            )
     missing = _open_required(session, stage, gate)
     if missing and not decision.forced_reason:
-        raise Refused(f"gate of {stage.key!r} needs these tasks done first: {', '.join(missing)} "
-                      "(or force it with a reason)")  # fmt: skip
+        raise Refused(
+            f"gate of {stage.key!r} needs these tasks done first: {', '.join(missing)} "
+            "(or force it with a reason)"
+        )
     stage.state, stage.closed_on = StageState.closed, decision.decided_on
     session.add(stage)
     following = session.exec(
-        select(Stage).where(Stage.fortschreibung_id == process.id,
-                            Stage.position == stage.position + 1)
-    ).first()  # fmt: skip
+        select(Stage).where(
+            Stage.fortschreibung_id == process.id, Stage.position == stage.position + 1
+        )
+    ).first()
     if following is None:
         process.state, process.current_stage_id = ProcessState.completed, None
     else:
@@ -522,12 +702,15 @@ def _approve(session, process, stage, gate, decision) -> None:
 
 
 def _open_required(session: Session, stage: Stage, gate: dict) -> list[str]:
-    tasks = session.exec(select(Task).where(Task.stage_id == stage.id, Task.state == TaskState.open))
+    tasks = session.exec(
+        select(Task).where(Task.stage_id == stage.id, Task.state == TaskState.open)
+    )
     requires = gate.get("requires", "all")
     return [
-        t.key for t in tasks
+        t.key
+        for t in tasks
         if (requires == "all" and t.required) or (requires != "all" and t.key in requires)
-    ]  # fmt: skip
+    ]
 
 
 def _send_back(session, process, stage, decision, reopen: tuple[str, ...]) -> None:
@@ -541,16 +724,23 @@ def _send_back(session, process, stage, decision, reopen: tuple[str, ...]) -> No
             before = events.snapshot(task, "state", "done_on")
             task.state, task.done_on, task.done_by_id = TaskState.open, None, None
             session.add(task)
-            events.log(session, actor=decision.decided_by, action="task_reopened", entity=task,
-                       process_id=process.id, before=before,
-                       after={"state": "open", "reason": decision.remarks})  # fmt: skip
+            events.log(
+                session,
+                actor=decision.decided_by,
+                action="task_reopened",
+                entity=task,
+                process_id=process.id,
+                before=before,
+                after={"state": "open", "reason": decision.remarks},
+            )
 
 
 def _bound_sitzung(session: Session, process: Fortschreibung, name: str) -> Sitzung:
     binding = session.exec(
-        select(SitzungBinding).where(SitzungBinding.fortschreibung_id == process.id,
-                                     SitzungBinding.name == name)
-    ).one()  # fmt: skip
+        select(SitzungBinding).where(
+            SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == name
+        )
+    ).one()
     return session.get(Sitzung, binding.sitzung_id)
 
 
@@ -560,18 +750,25 @@ def _postpone(session, process, stage, gate, decision, postpone_to: str | None) 
     if not postpone_to:
         raise Refused("postponing needs the Sitzung to postpone to")
     old = _bound_sitzung(session, process, gate["sitzung"])
-    new = session.exec(select(Sitzung).where(Sitzung.kommune_id == process.kommune_id,
-                                             Sitzung.key == postpone_to)).first()  # fmt: skip
+    new = session.exec(
+        select(Sitzung).where(Sitzung.kommune_id == process.kommune_id, Sitzung.key == postpone_to)
+    ).first()
     if new is None:
         raise Refused(f"no Sitzung {postpone_to!r}")
     if new.gremium_id != old.gremium_id or new.start <= old.start:
         raise Refused(f"postpone to a later Sitzung of the same Gremium than {old.key!r}")
-    binding = session.exec(select(SitzungBinding).where(
-        SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == gate["sitzung"])).one()  # fmt: skip
+    binding = session.exec(
+        select(SitzungBinding).where(
+            SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == gate["sitzung"]
+        )
+    ).one()
     binding.sitzung_id = new.id
     session.add(binding)
-    for b in session.exec(select(Beratung).join(Vorlage, Vorlage.id == Beratung.vorlage_id).where(
-            Vorlage.fortschreibung_id == process.id, Beratung.sitzung_id == old.id)):  # fmt: skip
+    for b in session.exec(
+        select(Beratung)
+        .join(Vorlage, Vorlage.id == Beratung.vorlage_id)
+        .where(Vorlage.fortschreibung_id == process.id, Beratung.sitzung_id == old.id)
+    ):
         b.sitzung_id = new.id
         session.add(b)
     decision.remarks = decision.remarks or f"vertagt von {old.key} auf {new.key}"
@@ -604,15 +801,29 @@ def move_sitzung(
     sitzung.start = new_start
     session.add(sitzung)
     session.flush()
-    events.log(session, actor=actor, action="sitzung_moved", entity=sitzung, process_id=None,
-               before={"start": old.isoformat()}, after={"start": new_start.isoformat()})  # fmt: skip
+    events.log(
+        session,
+        actor=actor,
+        action="sitzung_moved",
+        entity=sitzung,
+        process_id=None,
+        before={"start": old.isoformat()},
+        after={"start": new_start.isoformat()},
+    )
     changes = {}
     for process in processes_bound_to(session, sitzung.id):
-        changes[process.id] = recompute(session, process, actor=actor,
-                                        reason=f"Sitzung {sitzung.key} moved")  # fmt: skip
-        events.log(session, actor=actor, action="sitzung_moved", entity=sitzung,
-                   process_id=process.id, before={"start": old.isoformat()},
-                   after={"start": new_start.isoformat()})  # fmt: skip
+        changes[process.id] = recompute(
+            session, process, actor=actor, reason=f"Sitzung {sitzung.key} moved"
+        )
+        events.log(
+            session,
+            actor=actor,
+            action="sitzung_moved",
+            entity=sitzung,
+            process_id=process.id,
+            before={"start": old.isoformat()},
+            after={"start": new_start.isoformat()},
+        )
     return SitzungMove(sitzung, old, changes)
 
 
@@ -620,7 +831,9 @@ def find_sitzung(session: Session, ref: str) -> Sitzung:
     kommune_key, _, key = ref.rpartition(":")
     query = select(Sitzung).where(Sitzung.key == key)
     if kommune_key:
-        query = query.join(Kommune, Kommune.id == Sitzung.kommune_id).where(Kommune.key == kommune_key)
+        query = query.join(Kommune, Kommune.id == Sitzung.kommune_id).where(
+            Kommune.key == kommune_key
+        )
     found = session.exec(query).all()
     if not found:
         raise Refused(f"no Sitzung {ref!r}")
@@ -632,9 +845,10 @@ def find_sitzung(session: Session, ref: str) -> Sitzung:
 def processes_bound_to(session: Session, sitzung_id: int) -> list[Fortschreibung]:
     # DISTINCT on the ids only: PostgreSQL cannot compare the JSON columns of the process.
     ids = session.exec(
-        select(SitzungBinding.fortschreibung_id).where(SitzungBinding.sitzung_id == sitzung_id)
+        select(SitzungBinding.fortschreibung_id)
+        .where(SitzungBinding.sitzung_id == sitzung_id)
         .distinct()
-    ).all()  # fmt: skip
+    ).all()
     return [session.get(Fortschreibung, pid) for pid in sorted(ids)]
 
 
@@ -642,12 +856,14 @@ def _check_beratungsfolge(session: Session, sitzung: Sitzung, new_start: dt.date
     """A Vorberatung may not move behind the Entscheidung of the same Vorlage (and v.v.)."""
     for beratung in session.exec(select(Beratung).where(Beratung.sitzung_id == sitzung.id)):
         others = session.exec(
-            select(Beratung, Sitzung).join(Sitzung, Sitzung.id == Beratung.sitzung_id)
+            select(Beratung, Sitzung)
+            .join(Sitzung, Sitzung.id == Beratung.sitzung_id)
             .where(Beratung.vorlage_id == beratung.vorlage_id, Beratung.id != beratung.id)
-        ).all()  # fmt: skip
+        ).all()
         for other, other_sitzung in others:
             wrong = (other.position < beratung.position and other_sitzung.start > new_start) or (
-                other.position > beratung.position and other_sitzung.start < new_start)
+                other.position > beratung.position and other_sitzung.start < new_start
+            )
             if wrong:
                 vorlage = session.get(Vorlage, beratung.vorlage_id)
                 raise Refused(
@@ -666,10 +882,19 @@ def set_closing_days(session: Session, kommune_key: str, days: list[dt.date], *,
     before = {"closing_days": list(kommune.closing_days or [])}
     kommune.closing_days = sorted({d.isoformat() for d in days})
     session.add(kommune)
-    events.log(session, actor=actor, action="closing_days_changed", entity=kommune,
-               process_id=None, before=before, after={"closing_days": kommune.closing_days})  # fmt: skip
+    events.log(
+        session,
+        actor=actor,
+        action="closing_days_changed",
+        entity=kommune,
+        process_id=None,
+        before=before,
+        after={"closing_days": kommune.closing_days},
+    )
     changed = 0
-    for process in session.exec(select(Fortschreibung).where(Fortschreibung.kommune_id == kommune.id)):
+    for process in session.exec(
+        select(Fortschreibung).where(Fortschreibung.kommune_id == kommune.id)
+    ):
         changed += len(recompute(session, process, actor=actor, reason="closing days changed"))
     return changed
 

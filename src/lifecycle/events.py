@@ -34,9 +34,13 @@ def log(
     after: dict[str, Any] | None = None,
 ) -> Event:
     event = Event(
-        fortschreibung_id=process_id, actor=actor, action=action,
-        entity=type(entity).__name__, entity_id=getattr(entity, "id", None),
-        before=before, after=after,
-    )  # fmt: skip
+        fortschreibung_id=process_id,
+        actor=actor,
+        action=action,
+        entity=type(entity).__name__,
+        entity_id=getattr(entity, "id", None),
+        before=before,
+        after=after,
+    )
     session.add(event)
     return event

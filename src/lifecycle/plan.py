@@ -77,7 +77,9 @@ def _check_unique_keys(doc: Document) -> None:
     for si, stage in enumerate(doc.data["stages"]):
         for ti, task in enumerate(stage["tasks"]):
             if task["key"] in tasks:
-                raise doc.error(["stages", si, "tasks", ti, "key"], f"duplicate task key {task['key']!r}")
+                raise doc.error(
+                    ["stages", si, "tasks", ti, "key"], f"duplicate task key {task['key']!r}"
+                )
             tasks.add(task["key"])
 
 
@@ -89,11 +91,19 @@ def _check_anchor(doc, path, due, sitzungen, termine, task_keys) -> None:
         return
     if not ref:
         raise doc.error([*path, "ref"], f"anchor {anchor!r} needs a ref")
-    known = {"sitzung": sitzungen, "vorlagenschluss": sitzungen, "termin": termine,
-             "task": task_keys}[anchor]  # fmt: skip
+    known = {
+        "sitzung": sitzungen,
+        "vorlagenschluss": sitzungen,
+        "termin": termine,
+        "task": task_keys,
+    }[anchor]
     if ref not in known:
-        what = {"sitzung": "Sitzung", "vorlagenschluss": "Sitzung", "termin": "Termin"}.get(anchor, "task")
-        raise doc.error([*path, "ref"], f"anchored to {what} {ref!r}, which the plan does not declare")
+        what = {"sitzung": "Sitzung", "vorlagenschluss": "Sitzung", "termin": "Termin"}.get(
+            anchor, "task"
+        )
+        raise doc.error(
+            [*path, "ref"], f"anchored to {what} {ref!r}, which the plan does not declare"
+        )
     if anchor == "task" and task_keys[ref].get("for_each"):
         raise doc.error([*path, "ref"], f"cannot anchor to per-Arbeitsgruppe task {ref!r}")
 
@@ -120,9 +130,13 @@ def task_spec(stage_key: str, task: dict[str, Any], key: str | None = None) -> T
     due = task["due"]
     unit = "working_days" if "working_days" in due else "days"
     return TaskSpec(
-        key=key or task["key"], stage=stage_key, anchor=due["anchor"], ref=due.get("ref", ""),
-        offset=due.get(unit, 0), unit=unit,
-    )  # fmt: skip
+        key=key or task["key"],
+        stage=stage_key,
+        anchor=due["anchor"],
+        ref=due.get("ref", ""),
+        offset=due.get(unit, 0),
+        unit=unit,
+    )
 
 
 def _check_cycles(doc: Document) -> None:

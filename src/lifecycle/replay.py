@@ -53,9 +53,10 @@ def steps(session: Session, process: Fortschreibung) -> Iterator[Step]:
 
 def _implied_completions(session: Session, stage: Stage, on: dt.date, by: str) -> Iterator[Step]:
     tasks = session.exec(
-        select(Task).where(Task.stage_id == stage.id, Task.state == TaskState.open)
+        select(Task)
+        .where(Task.stage_id == stage.id, Task.state == TaskState.open)
         .order_by(Task.due, Task.position)
-    ).all()  # fmt: skip
+    ).all()
     for task in tasks:
         person = by
         if task.assignee_id:
@@ -78,10 +79,16 @@ def apply(session: Session, process: Fortschreibung, step: Step, actor: str = "r
         return False
     raw = step.raw or {}
     engine.decide_gate(
-        session, process.key, step.stage, outcome=raw["outcome"], on=step.on, by=step.by,
-        reference=raw.get("reference", ""), remarks=raw.get("remarks", raw.get("reason", "")),
+        session,
+        process.key,
+        step.stage,
+        outcome=raw["outcome"],
+        on=step.on,
+        by=step.by,
+        reference=raw.get("reference", ""),
+        remarks=raw.get("remarks", raw.get("reason", "")),
         postpone_to=raw.get("postpone_to"),
-    )  # fmt: skip
+    )
     return True
 
 
@@ -89,12 +96,16 @@ def _already_decided(session: Session, stage: Stage, step: Step) -> bool:
     raw = step.raw or {}
     if raw.get("outcome") == "approve" and stage.state == StageState.closed:
         return True
-    return session.exec(
-        select(GateDecision).where(
-            GateDecision.stage_id == stage.id, GateDecision.decided_on == step.on,
-            GateDecision.outcome == raw.get("outcome"),
-        )
-    ).first() is not None  # fmt: skip
+    return (
+        session.exec(
+            select(GateDecision).where(
+                GateDecision.stage_id == stage.id,
+                GateDecision.decided_on == step.on,
+                GateDecision.outcome == raw.get("outcome"),
+            )
+        ).first()
+        is not None
+    )
 
 
 def run(session: Session, process: Fortschreibung, until: dt.date | None = None) -> list[Step]:

@@ -17,8 +17,10 @@ from .plan import BUILTIN, load_plan
 from .validation import validate
 from .yamlio import Document, load
 
-EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")  # fmt: skip
+EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 
 
 @dataclass
@@ -78,8 +80,9 @@ class _Checker:
         self.sitzung_days = self._sitzungen()
         self._personen()
         self._rollen()
-        self.started = parse_date(self.doc, ["fortschreibung", "started"],
-                                  self.d["fortschreibung"]["started"])  # fmt: skip
+        self.started = parse_date(
+            self.doc, ["fortschreibung", "started"], self.d["fortschreibung"]["started"]
+        )
         self._bindings()
         self.handlungsfelder = self._unique("handlungsfelder")
         self._arbeitsgruppen()
@@ -93,8 +96,10 @@ class _Checker:
     def _kommune(self) -> None:
         land = self.d["kommune"]["bundesland"]
         if land not in BUNDESLAENDER:
-            raise self.err(["kommune", "bundesland"],
-                           f"unknown Bundesland {land!r}; expected one of {', '.join(BUNDESLAENDER)}")  # fmt: skip
+            raise self.err(
+                ["kommune", "bundesland"],
+                f"unknown Bundesland {land!r}; expected one of {', '.join(BUNDESLAENDER)}",
+            )
 
     def _unique(self, section: str) -> dict[str, int]:
         seen: dict[str, int] = {}
@@ -140,7 +145,9 @@ class _Checker:
                 raise self.err(path, f"the plan names no Sitzung {name!r}")
             self._ref(path, key, self.sitzungen, "Sitzung")
             if self.sitzung_days[key] < self.started:
-                raise self.err(path, f"Sitzung {key!r} is before the start {self.started.isoformat()}")
+                raise self.err(
+                    path, f"Sitzung {key!r} is before the start {self.started.isoformat()}"
+                )
         termine = f.get("termine", {})
         for name, value in termine.items():
             path = ["fortschreibung", "termine", name]
@@ -153,18 +160,24 @@ class _Checker:
             for task_key, due in needed:
                 ref = due.get("ref", "")
                 if due["anchor"] in ("sitzung", "vorlagenschluss") and ref not in bound:
-                    raise self.err(["fortschreibung", "sitzungen"],
-                                   f"task {task_key!r} is anchored to Sitzung {ref!r}, "
-                                   "which the scenario does not bind to a Sitzung")  # fmt: skip
+                    raise self.err(
+                        ["fortschreibung", "sitzungen"],
+                        f"task {task_key!r} is anchored to Sitzung {ref!r}, "
+                        "which the scenario does not bind to a Sitzung",
+                    )
                 if due["anchor"] == "termin" and ref not in termine:
-                    raise self.err(["fortschreibung", "termine"],
-                                   f"task {task_key!r} is anchored to Termin {ref!r}, "
-                                   "which the scenario does not give")  # fmt: skip
+                    raise self.err(
+                        ["fortschreibung", "termine"],
+                        f"task {task_key!r} is anchored to Termin {ref!r}, "
+                        "which the scenario does not give",
+                    )
             gate_sitzung = stage["gate"].get("sitzung")
             if gate_sitzung and gate_sitzung not in bound:
-                raise self.err(["fortschreibung", "sitzungen"],
-                               f"gate of {stage['key']!r} is decided in Sitzung "
-                               f"{gate_sitzung!r}, which the scenario does not bind")  # fmt: skip
+                raise self.err(
+                    ["fortschreibung", "sitzungen"],
+                    f"gate of {stage['key']!r} is decided in Sitzung "
+                    f"{gate_sitzung!r}, which the scenario does not bind",
+                )
         self.bound_days = {n: self.sitzung_days[k] for n, k in bound.items()}
         self._check_order()
 
@@ -173,22 +186,32 @@ class _Checker:
         bound = [(n, self.bound_days[n]) for n in names if n in self.bound_days]
         for (a, day_a), (b, day_b) in zip(bound, bound[1:], strict=False):
             if day_b < day_a:
-                raise self.err(["fortschreibung", "sitzungen", b],
-                               f"Sitzung {b!r} ({day_b.isoformat()}) is before {a!r} "
-                               f"({day_a.isoformat()}); the plan's order is {', '.join(names)}")  # fmt: skip
+                raise self.err(
+                    ["fortschreibung", "sitzungen", b],
+                    f"Sitzung {b!r} ({day_b.isoformat()}) is before {a!r} "
+                    f"({day_a.isoformat()}); the plan's order is {', '.join(names)}",
+                )
 
     def _arbeitsgruppen(self) -> None:
         self._unique("arbeitsgruppen")
         for i, ag in enumerate(self.d.get("arbeitsgruppen", [])):
-            self._ref(["arbeitsgruppen", i, "handlungsfeld"], ag["handlungsfeld"],
-                      self.handlungsfelder, "Handlungsfeld")  # fmt: skip
+            self._ref(
+                ["arbeitsgruppen", i, "handlungsfeld"],
+                ag["handlungsfeld"],
+                self.handlungsfelder,
+                "Handlungsfeld",
+            )
             if "moderator" in ag:
-                self._ref(["arbeitsgruppen", i, "moderator"], ag["moderator"], self.personen, "person")
+                self._ref(
+                    ["arbeitsgruppen", i, "moderator"], ag["moderator"], self.personen, "person"
+                )
             for j, start in enumerate(ag.get("sitzungen", [])):
                 day = parse_datetime(self.doc, ["arbeitsgruppen", i, "sitzungen", j], start).date()
                 if day < self.started:
-                    raise self.err(["arbeitsgruppen", i, "sitzungen", j],
-                                   f"{start} is before the start {self.started.isoformat()}")
+                    raise self.err(
+                        ["arbeitsgruppen", i, "sitzungen", j],
+                        f"{start} is before the start {self.started.isoformat()}",
+                    )
 
     def _workshop(self) -> None:
         w = self.d.get("workshop")
@@ -196,14 +219,18 @@ class _Checker:
             return
         day = parse_datetime(self.doc, ["workshop", "start"], w["start"]).date()
         if day < self.started:
-            raise self.err(["workshop", "start"], f"{w['start']} is before the start of the process")
+            raise self.err(
+                ["workshop", "start"], f"{w['start']} is before the start of the process"
+            )
         # The submission goes to the last bound Sitzung of the plan: the workshop must come first.
         last = list(self.bound_days.items())[-1:] if self.bound_days else []
         for name, sitzung_day in last:
             if day >= sitzung_day:
-                raise self.err(["workshop", "start"],
-                               f"workshop on {day.isoformat()} is not before the submission "
-                               f"Sitzung {name!r} on {sitzung_day.isoformat()}")  # fmt: skip
+                raise self.err(
+                    ["workshop", "start"],
+                    f"workshop on {day.isoformat()} is not before the submission "
+                    f"Sitzung {name!r} on {sitzung_day.isoformat()}",
+                )
 
     def _vorlagen(self) -> None:
         stages = {s["key"] for s in self.plan["stages"]}
@@ -216,11 +243,15 @@ class _Checker:
                 parse_date(self.doc, [*path, "dated"], v["dated"])
             previous: dt.date | None = None
             for j, b in enumerate(v["beratungsfolge"]):
-                self._ref([*path, "beratungsfolge", j, "sitzung"], b["sitzung"], self.sitzungen, "Sitzung")
+                self._ref(
+                    [*path, "beratungsfolge", j, "sitzung"], b["sitzung"], self.sitzungen, "Sitzung"
+                )
                 day = self.sitzung_days[b["sitzung"]]
                 if previous and day < previous:
-                    raise self.err([*path, "beratungsfolge", j, "sitzung"],
-                                   f"Sitzung {b['sitzung']!r} is before the one it follows")
+                    raise self.err(
+                        [*path, "beratungsfolge", j, "sitzung"],
+                        f"Sitzung {b['sitzung']!r} is before the one it follows",
+                    )
                 previous = day
 
     def _verlauf(self) -> None:
@@ -232,4 +263,6 @@ class _Checker:
             if "decide" in step:
                 self._ref([*path, "decide"], step["decide"], stages, "stage")
                 if "postpone_to" in step:
-                    self._ref([*path, "postpone_to"], step["postpone_to"], self.sitzungen, "Sitzung")
+                    self._ref(
+                        [*path, "postpone_to"], step["postpone_to"], self.sitzungen, "Sitzung"
+                    )

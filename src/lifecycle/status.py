@@ -13,9 +13,18 @@ from sqlmodel import Session, select
 
 from .engine import calendar_of
 from .models import (
-    Fortschreibung, GateDecision, Gremium, Kommune, Person, Sitzung, SitzungBinding, Stage,
-    StageState, Task, TaskState,
-)  # fmt: skip
+    Fortschreibung,
+    GateDecision,
+    Gremium,
+    Kommune,
+    Person,
+    Sitzung,
+    SitzungBinding,
+    Stage,
+    StageState,
+    Task,
+    TaskState,
+)
 
 
 @dataclass
@@ -77,16 +86,20 @@ def process_status(
     stages = _stage_views(session, process)
     sitzungen = _sitzung_views(session, process)
     tasks = session.exec(
-        select(Task, Person.name).join(Person, Person.id == Task.assignee_id, isouter=True)
+        select(Task, Person.name)
+        .join(Person, Person.id == Task.assignee_id, isouter=True)
         .where(Task.fortschreibung_id == process.id, Task.state == TaskState.open)
         .order_by(Task.due, Task.position)
-    ).all()  # fmt: skip
+    ).all()
     deadlines = [Deadline(t.due, t.title, name or "", t.id) for t, name in tasks if t.due]
     deadlines += [
-        Deadline(s.vorlagenschluss, f"Vorlagenschluss {s.gremium} (Sitzung {s.start:%d.%m.%Y})",
-                 kind="vorlagenschluss")
+        Deadline(
+            s.vorlagenschluss,
+            f"Vorlagenschluss {s.gremium} (Sitzung {s.start:%d.%m.%Y})",
+            kind="vorlagenschluss",
+        )
         for s in sitzungen
-    ]  # fmt: skip
+    ]
     deadlines.sort(key=lambda d: (d.day, d.kind != "vorlagenschluss"))
     overdue = [d for d in deadlines if d.day < today and d.kind == "task"]
     upcoming = [d for d in deadlines if d.day >= today][:horizon]
@@ -94,23 +107,38 @@ def process_status(
     done = sum(s.done for s in stages)
     open_gate = next((s for s in stages if s.state == StageState.open), None)
     return ProcessStatus(
-        process, kommune, today, stages, sitzungen, upcoming, overdue, open_gate,
+        process,
+        kommune,
+        today,
+        stages,
+        sitzungen,
+        upcoming,
+        overdue,
+        open_gate,
         round(100 * done / total) if total else 100,
-    )  # fmt: skip
+    )
 
 
 def _stage_views(session: Session, process: Fortschreibung) -> list[StageView]:
     counts = dict(
         (sid, (done, total))
         for sid, done, total in session.exec(
-            select(Task.stage_id, func.sum(case((Task.state == TaskState.done, 1), else_=0)),
-                   func.count()).where(Task.fortschreibung_id == process.id).group_by(Task.stage_id)
+            select(
+                Task.stage_id,
+                func.sum(case((Task.state == TaskState.done, 1), else_=0)),
+                func.count(),
+            )
+            .where(Task.fortschreibung_id == process.id)
+            .group_by(Task.stage_id)
         )
-    )  # fmt: skip
-    ends = dict(session.exec(
-        select(Task.stage_id, func.max(Task.due)).where(Task.fortschreibung_id == process.id)
-        .group_by(Task.stage_id)
-    ).all())  # fmt: skip
+    )
+    ends = dict(
+        session.exec(
+            select(Task.stage_id, func.max(Task.due))
+            .where(Task.fortschreibung_id == process.id)
+            .group_by(Task.stage_id)
+        ).all()
+    )
     plan = {s["key"]: s for s in process.plan["stages"]}
     views = []
     for stage in session.exec(
@@ -118,15 +146,26 @@ def _stage_views(session: Session, process: Fortschreibung) -> list[StageView]:
     ):
         done, total = counts.get(stage.id, (0, 0))
         decision = session.exec(
-            select(GateDecision).where(GateDecision.stage_id == stage.id)
+            select(GateDecision)
+            .where(GateDecision.stage_id == stage.id)
             .order_by(GateDecision.id.desc())  # type: ignore[union-attr]
-        ).first()  # fmt: skip
+        ).first()
         gate = plan[stage.key]["gate"]
-        views.append(StageView(
-            stage.position + 1, stage.key, stage.title, stage.state, int(done or 0), total,
-            stage.opened_on or stage.planned_start, stage.closed_on or ends.get(stage.id),
-            gate["title"], gate["condition"], decision,
-        ))  # fmt: skip
+        views.append(
+            StageView(
+                stage.position + 1,
+                stage.key,
+                stage.title,
+                stage.state,
+                int(done or 0),
+                total,
+                stage.opened_on or stage.planned_start,
+                stage.closed_on or ends.get(stage.id),
+                gate["title"],
+                gate["condition"],
+                decision,
+            )
+        )
     return views
 
 
@@ -139,12 +178,18 @@ def _sitzung_views(session: Session, process: Fortschreibung) -> list[SitzungVie
         .join(Gremium, Gremium.id == Sitzung.gremium_id)
         .where(SitzungBinding.fortschreibung_id == process.id)
         .order_by(Sitzung.start)
-    ).all()  # fmt: skip
+    ).all()
     return [
-        SitzungView(name, labels.get(name, name), g.short, s.start,
-                    cal.vorlagenschluss(s.start.date(), g.vorlagenschluss_working_days), s.oeffentlich)
+        SitzungView(
+            name,
+            labels.get(name, name),
+            g.short,
+            s.start,
+            cal.vorlagenschluss(s.start.date(), g.vorlagenschluss_working_days),
+            s.oeffentlich,
+        )
         for name, s, g in rows
-    ]  # fmt: skip
+    ]
 
 
 @dataclass
@@ -167,28 +212,46 @@ def overview(session: Session, today: dt.date, limit: int = 20) -> tuple[list[Pr
             func.sum(case((Task.state == TaskState.done, 1), else_=0)).label("done"),
             func.count().label("total"),
             func.min(case((Task.state == TaskState.open, Task.due))).label("next_due"),
-            func.sum(case(((Task.state == TaskState.open) & (Task.due < today), 1), else_=0))
-            .label("overdue"),
-        ).group_by(Task.fortschreibung_id).subquery()
-    )  # fmt: skip
+            func.sum(case(((Task.state == TaskState.open) & (Task.due < today), 1), else_=0)).label(
+                "overdue"
+            ),
+        )
+        .group_by(Task.fortschreibung_id)
+        .subquery()
+    )
     rows = session.exec(
-        select(Fortschreibung.key, Kommune.name, Fortschreibung.state, Stage.title,
-               per_process.c.done, per_process.c.total, per_process.c.next_due,
-               per_process.c.overdue)
+        select(
+            Fortschreibung.key,
+            Kommune.name,
+            Fortschreibung.state,
+            Stage.title,
+            per_process.c.done,
+            per_process.c.total,
+            per_process.c.next_due,
+            per_process.c.overdue,
+        )
         .join(Kommune, Kommune.id == Fortschreibung.kommune_id)
         .join(per_process, per_process.c.pid == Fortschreibung.id, isouter=True)
         .join(Stage, Stage.id == Fortschreibung.current_stage_id, isouter=True)
-        .order_by(per_process.c.overdue.desc(), per_process.c.next_due.is_(None),
-                  per_process.c.next_due)
+        .order_by(
+            per_process.c.overdue.desc(), per_process.c.next_due.is_(None), per_process.c.next_due
+        )
         .limit(limit)
-    ).all()  # fmt: skip
+    ).all()
     count = session.exec(select(func.count()).select_from(Fortschreibung)).one()
     summaries = [
-        ProcessSummary(key, kommune, str(state.value if hasattr(state, "value") else state),
-                       stage or "—", int(done or 0), int(total or 0),
-                       _as_date(next_due), int(overdue or 0))
+        ProcessSummary(
+            key,
+            kommune,
+            str(state.value if hasattr(state, "value") else state),
+            stage or "—",
+            int(done or 0),
+            int(total or 0),
+            _as_date(next_due),
+            int(overdue or 0),
+        )
         for key, kommune, state, stage, done, total, next_due, overdue in rows
-    ]  # fmt: skip
+    ]
     return summaries, count
 
 

@@ -37,7 +37,7 @@ def find_tasks(
         select(Task.id, Task.due, Task.title, Person.name, Fortschreibung.key, Task.state)
         .join(Fortschreibung, Fortschreibung.id == Task.fortschreibung_id)
         .join(Person, Person.id == Task.assignee_id, isouter=True)
-    )  # fmt: skip
+    )
     if not include_done or overdue:
         query = query.where(Task.state == TaskState.open)
     if overdue:
@@ -48,7 +48,10 @@ def find_tasks(
             raise Refused(f"no person {person!r}")
         query = query.where(Task.assignee_id.in_(ids))  # type: ignore[union-attr]
     if process:
-        if session.exec(select(Fortschreibung.id).where(Fortschreibung.key == process)).first() is None:
+        if (
+            session.exec(select(Fortschreibung.id).where(Fortschreibung.key == process)).first()
+            is None
+        ):
             raise Refused(f"no Fortschreibung {process!r}")
         query = query.where(Fortschreibung.key == process)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()

@@ -33,7 +33,8 @@ def _explain(err: jsonschema.ValidationError) -> str:
     if err.validator == "required":
         return err.message.replace("is a required property", "is missing (required)")
     if err.validator == "pattern":
-        return f"{err.instance!r} has the wrong format (expected {err.schema.get('description') or err.schema['pattern']})"
+        expected = err.schema.get("description") or err.schema["pattern"]
+        return f"{err.instance!r} has the wrong format (expected {expected})"
     if err.validator == "minLength" and err.instance == "":
         return "must not be empty"
     if err.validator == "not":

@@ -21,10 +21,13 @@ class _Loader(yaml.SafeLoader):
 
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _Loader.yaml_implicit_resolvers = {
-    ch: [(tag, _BOOL if tag == "tag:yaml.org,2002:bool" else rx)
-         for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    ch: [
+        (tag, _BOOL if tag == "tag:yaml.org,2002:bool" else rx)
+        for tag, rx in resolvers
+        if tag != "tag:yaml.org,2002:timestamp"
+    ]
     for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
-}  # fmt: skip
+}
 
 
 class Document:

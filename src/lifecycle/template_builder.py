@@ -53,6 +53,7 @@ def _new_document() -> DocxDocument:
         style.font.italic = False
         style.paragraph_format.space_before = Pt(12 if name != "Heading 3" else 6)
         style.paragraph_format.space_after = Pt(6)
+        _drop_theme_fonts(style)
     # The default Title style has a border line and a theme font; reset to the house style.
     title = styles["Title"].element
     for border in title.findall(f".//{qn('w:pBdr')}"):
@@ -63,6 +64,15 @@ def _new_document() -> DocxDocument:
     listing.paragraph_format.first_line_indent = Cm(-0.75)
     _page_footer(doc)
     return doc
+
+
+def _drop_theme_fonts(style) -> None:
+    # A theme font attribute wins over the named font: without this, headings ignore Arial.
+    fonts = style.element.rPr.rFonts if style.element.rPr is not None else None
+    if fonts is None:
+        return
+    for attr in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
+        fonts.attrib.pop(qn(attr), None)
 
 
 def _field(paragraph, instr: str) -> None:
@@ -89,12 +99,14 @@ def _page_footer(doc: DocxDocument) -> None:
 def _p(doc: DocxDocument, text: str = "", style: str | None = None, bold: bool = False):
     paragraph = doc.add_paragraph(style=style)
     if text:
-        paragraph.add_run(text).bold = bold
+        run = paragraph.add_run(text)
+        if bold:  # False would be an explicit "not bold" that overrides the style
+            run.bold = True
     return paragraph
 
 
 def _label(doc: DocxDocument, text: str) -> None:
-    _p(doc, text, bold=True)
+    _p(doc, text, bold=True).paragraph_format.space_before = Pt(10)
 
 
 def _page_break(doc: DocxDocument) -> None:
@@ -143,6 +155,10 @@ def _grid(doc: DocxDocument, headers: list[str], loop: str, cells: list[str],
     for i, text in enumerate(cells):
         table.rows[2].cells[i].paragraphs[0].add_run(text)
     table.rows[3].cells[0].paragraphs[0].add_run("{%tr endfor %}")
+    table.autofit = False
+    # LibreOffice lays out by the grid columns, Word by the cell widths: set both.
+    for col, width in zip(table._tbl.tblGrid.findall(qn("w:gridCol")), widths, strict=True):
+        col.set(qn("w:w"), str(Cm(width).twips))
     for row in table.rows:
         for i, width in enumerate(widths):
             row.cells[i].width = Cm(width)
@@ -177,7 +193,7 @@ def vorlage() -> DocxDocument:
           ["Gremium", "Sitzungsdatum", "Vorberatung/Entscheidung", "öffentlich/nichtöffentlich"],
           "b in beratungsfolge",
           ["{{ b.gremium }}", "{{ b.datum|short_de }}", "{{ b.rolle }}", "{{ b.oeffentlichkeit }}"],
-          [6.5, 3.0, 4.0, 3.0])  # fmt: skip
+          [5.3, 3.5, 3.9, 3.8])  # fmt: skip
     _label(doc, "Betreff:")
     _p(doc, "{{ vorlage.betreff }}")
     _label(doc, "Beschlussvorschlag:")

@@ -42,29 +42,37 @@ def populate(url: str, n_tasks: int) -> None:
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        cur.execute("INSERT INTO kommune (id, key, name, bundesland, closing_days) "
-                    "VALUES (1, 'bench', 'Benchstadt', 'BW', '[]')")  # fmt: skip
+        cur.execute(
+            "INSERT INTO kommune (id, key, name, bundesland, closing_days) "
+            "VALUES (1, 'bench', 'Benchstadt', 'BW', '[]')"
+        )
         cur.execute("INSERT INTO konzept (id, kommune_id, title, kind) VALUES (1, 1, 'K', 'k')")
         cur.executemany(
             "INSERT INTO person (id, kommune_id, key, name, email, fachbereich, funktion) "
             "VALUES (?, 1, ?, ?, ?, '', '')",
-            [(i, f"p{i}", f"Person {i}", f"p{i}@bench.example") for i in range(1, n_proc + 1)])
+            [(i, f"p{i}", f"Person {i}", f"p{i}@bench.example") for i in range(1, n_proc + 1)],
+        )
         cur.executemany(
-            "INSERT INTO fortschreibung (id, key, kommune_id, konzept_id, plan_name, plan, scenario,"
-            " started_on, state, partner, partner_contact, funding_source, budget_note)"
+            "INSERT INTO fortschreibung (id, key, kommune_id, konzept_id, plan_name, plan,"
+            " scenario, started_on, state, partner, partner_contact, funding_source, budget_note)"
             " VALUES (?, ?, 1, 1, 'integrationskonzept', ?, '{}', ?, 'running', '', '', '', '')",
-            [(i, f"proc-{i}", plan, start.isoformat()) for i in range(1, n_proc + 1)])
+            [(i, f"proc-{i}", plan, start.isoformat()) for i in range(1, n_proc + 1)],
+        )
         cur.executemany(
             "INSERT INTO role (fortschreibung_id, person_id, role) VALUES (?, ?, 'projektleitung')",
-            [(i, i) for i in range(1, n_proc + 1)])
+            [(i, i) for i in range(1, n_proc + 1)],
+        )
         cur.executemany(
             "INSERT INTO stage (id, fortschreibung_id, key, title, position, state) "
-            "VALUES (?, ?, 's', 'S', 0, 'open')", [(i, i) for i in range(1, n_proc + 1)])
+            "VALUES (?, ?, 's', 'S', 0, 'open')",
+            [(i, i) for i in range(1, n_proc + 1)],
+        )
         cur.executemany(
-            "INSERT INTO task (fortschreibung_id, stage_id, key, title, role, assignee_id, required,"
-            " anchor_kind, anchor_ref, offset, offset_unit, due, state, position)"
+            "INSERT INTO task (fortschreibung_id, stage_id, key, title, role, assignee_id,"
+            " required, anchor_kind, anchor_ref, offset, offset_unit, due, state, position)"
             " VALUES (?, ?, ?, ?, 'projektleitung', ?, 1, 'stage_start', '', 0, 'days', ?, ?, 0)",
-            _task_rows(n_tasks, n_proc, start))
+            _task_rows(n_tasks, n_proc, start),
+        )
         raw.commit()
     finally:
         raw.close()
@@ -97,12 +105,20 @@ def bench_scan(url: str) -> None:
         rows = 0
         for lo, hi, closed_lo in ranges:
             op = ">=" if closed_lo else ">"
-            rows += len(conn.execute(text(f"SELECT id, assignee_id, due FROM task WHERE due {op} :lo "
-                                          "AND due <= :hi"), {"lo": lo, "hi": hi}).all())  # fmt: skip
+            rows += len(
+                conn.execute(
+                    text(
+                        f"SELECT id, assignee_id, due FROM task WHERE due {op} :lo AND due <= :hi"
+                    ),
+                    {"lo": lo, "hi": hi},
+                ).all()
+            )
         t_bare = time.perf_counter() - t0
-    print(f"scan of {n:,} tasks for {TODAY}: {len(found):,} reminders in {t_scan * 1000:.1f} ms; "
-          f"bare indexed SELECT of the same due ranges ({rows:,} rows) {t_bare * 1000:.1f} ms; "
-          f"ratio {t_scan / t_bare:.1f}x")
+    print(
+        f"scan of {n:,} tasks for {TODAY}: {len(found):,} reminders in {t_scan * 1000:.1f} ms; "
+        f"bare indexed SELECT of the same due ranges ({rows:,} rows) {t_bare * 1000:.1f} ms; "
+        f"ratio {t_scan / t_bare:.1f}x"
+    )
 
 
 def _ranges() -> list[tuple[str, str, bool]]:
@@ -121,14 +137,33 @@ def bench_delivery(url: str, n_mails: int) -> None:
     with Session(engine_for(url)) as session:
         session.execute(text("DELETE FROM reminder"))
         people = session.execute(text("SELECT count(*) FROM person")).scalar()
-        payload = json.dumps({"process": "proc-1", "kommune": "bench", "task_key": "t1",
-                              "task_title": "Aufgabe für Größenmessung", "due": "2024-03-27", "days": 10})  # fmt: skip
-        session.execute(text(
-            "INSERT INTO reminder (person_id, subject, deadline, offset, kind, fortschreibung_id,"
-            " send_on, state, payload, attempts, last_error, created_at) VALUES (:p, :s, '2024-03-27',"
-            " 10, 'due', 1, :d, 'planned', :payload, 0, '', :now)"),
-            [{"p": 1 + i % people, "s": f"bench:{i}", "d": TODAY.isoformat(), "payload": payload,
-              "now": dt.datetime.now(dt.UTC).isoformat()} for i in range(n_mails)])  # fmt: skip
+        payload = json.dumps(
+            {
+                "process": "proc-1",
+                "kommune": "bench",
+                "task_key": "t1",
+                "task_title": "Aufgabe für Größenmessung",
+                "due": "2024-03-27",
+                "days": 10,
+            }
+        )
+        session.execute(
+            text(
+                "INSERT INTO reminder (person_id, subject, deadline, offset, kind,"
+                " fortschreibung_id, send_on, state, payload, attempts, last_error, created_at)"
+                " VALUES (:p, :s, '2024-03-27', 10, 'due', 1, :d, 'planned', :payload, 0, '', :now)"
+            ),
+            [
+                {
+                    "p": 1 + i % people,
+                    "s": f"bench:{i}",
+                    "d": TODAY.isoformat(),
+                    "payload": payload,
+                    "now": dt.datetime.now(dt.UTC).isoformat(),
+                }
+                for i in range(n_mails)
+            ],
+        )
         session.commit()
         with SmtpServer() as server:
             settings = mail.settings_from(server.env())
@@ -136,9 +171,11 @@ def bench_delivery(url: str, n_mails: int) -> None:
             done = reminders.deliver(session, TODAY, settings)
             elapsed = time.perf_counter() - t0
             arrived = len(server.inbox)
-    print(f"delivery: {len(done.sent):,} reminders sent, {arrived:,} arrived at the loopback SMTP "
-          f"server in {elapsed:.2f} s: {len(done.sent) / elapsed:.0f} messages/s "
-          "(claim + render + .ics + SMTP + record, one connection)")
+    print(
+        f"delivery: {len(done.sent):,} reminders sent, {arrived:,} arrived at the loopback SMTP "
+        f"server in {elapsed:.2f} s: {len(done.sent) / elapsed:.0f} messages/s "
+        "(claim + render + .ics + SMTP + record, one connection)"
+    )
 
 
 def main() -> None:

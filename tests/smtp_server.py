@@ -47,7 +47,8 @@ class Authenticator:
 
     def __call__(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
         ok = isinstance(auth_data, LoginPassword) and (
-            auth_data.login == self.user and auth_data.password == self.password)
+            auth_data.login == self.user and auth_data.password == self.password
+        )
         return AuthResult(success=ok, handled=False)
 
 
@@ -57,8 +58,11 @@ class SmtpServer:
         self.port = port or free_port()
         kwargs = {}
         if auth:
-            kwargs = {"authenticator": Authenticator(*auth), "auth_require_tls": False,
-                      "auth_required": True}
+            kwargs = {
+                "authenticator": Authenticator(*auth),
+                "auth_require_tls": False,
+                "auth_required": True,
+            }
         self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **kwargs)
 
     def __enter__(self) -> SmtpServer:
@@ -69,5 +73,9 @@ class SmtpServer:
         self.controller.stop()
 
     def env(self) -> dict[str, str]:
-        return {"LIFECYCLE_SMTP_HOST": "127.0.0.1", "LIFECYCLE_SMTP_PORT": str(self.port),
-                "LIFECYCLE_SMTP_SECURITY": "none", "LIFECYCLE_MAIL_FROM": "fristen@waiblingen.example"}
+        return {
+            "LIFECYCLE_SMTP_HOST": "127.0.0.1",
+            "LIFECYCLE_SMTP_PORT": str(self.port),
+            "LIFECYCLE_SMTP_SECURITY": "none",
+            "LIFECYCLE_MAIL_FROM": "fristen@waiblingen.example",
+        }

@@ -75,10 +75,13 @@ def test_public_feed_hides_nichtoeffentliche_subjects_and_tasks(session, waiblin
     assert all(uid.startswith("sitzung-") for uid in evs)  # no tasks, no Vorlagenschluss
     gr = evs["sitzung-waiblingen-gr-2017-12-14@lifecycle.invalid"]
     assert str(gr["summary"]) == "GR: Gemeinderat (nichtöffentlich)" and "description" not in gr
-    assert b"Fortschreibung des Integrationskonzeptes" not in data.replace(b"\r\n ", b"").split(
-        b"gr-2017-12-14")[1].split(b"END:VEVENT")[0]  # fmt: skip
+    assert (
+        b"Fortschreibung des Integrationskonzeptes"
+        not in data.replace(b"\r\n ", b"").split(b"gr-2017-12-14")[1].split(b"END:VEVENT")[0]
+    )
     assert "Fortschreibung des Integrationskonzeptes" in str(
-        evs["sitzung-waiblingen-bsv-2017-12-06@lifecycle.invalid"]["description"])
+        evs["sitzung-waiblingen-bsv-2017-12-06@lifecycle.invalid"]["description"]
+    )
 
 
 def test_person_feed_has_only_their_tasks(session, waiblingen):
@@ -92,12 +95,24 @@ def test_person_feed_has_only_their_tasks(session, waiblingen):
 def test_cli_export_writes_a_parsable_file(db_url, waiblingen, tmp_path):
     out = tmp_path / "waiblingen.ics"
     env = os.environ | {"LIFECYCLE_DATABASE_URL": db_url}
-    cmd = [str(ROOT / ".venv/bin/lifecycle"), "calendar", "export", "--process", "waiblingen-2017",
-           "-o", str(out)]  # fmt: skip
+    cmd = [
+        str(ROOT / ".venv/bin/lifecycle"),
+        "calendar",
+        "export",
+        "--process",
+        "waiblingen-2017",
+        "-o",
+        str(out),
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "sitzung-waiblingen-gr-2017-12-14@lifecycle.invalid" in events(out.read_bytes())
-    bad = subprocess.run([*cmd[:4], "nirgendwo", "-o", str(out)], env=env, capture_output=True,
-                         text=True, timeout=120)  # fmt: skip
+    bad = subprocess.run(
+        [*cmd[:4], "nirgendwo", "-o", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == ["Fehler: no Fortschreibung 'nirgendwo'"]

@@ -12,27 +12,44 @@ from lifecycle import ical, mail
 
 
 def test_settings_from_environment_with_defaults():
-    s = mail.load_settings({"LIFECYCLE_SMTP_HOST": "mail.example", "LIFECYCLE_SMTP_SECURITY": "ssl",
-                            "LIFECYCLE_MAIL_FROM": "fristen@stadt.example"})
+    s = mail.load_settings(
+        {
+            "LIFECYCLE_SMTP_HOST": "mail.example",
+            "LIFECYCLE_SMTP_SECURITY": "ssl",
+            "LIFECYCLE_MAIL_FROM": "fristen@stadt.example",
+        }
+    )
     assert (s.host, s.port, s.security, s.timezone) == ("mail.example", 465, "ssl", "Europe/Berlin")
     assert "password" not in repr(s).lower() or "''" not in repr(s)
 
 
 def test_settings_file_is_overridden_by_environment(tmp_path):
     path = tmp_path / "settings.toml"
-    path.write_text('LIFECYCLE_SMTP_HOST = "file.example"\nLIFECYCLE_SMTP_PORT = 2525\n'
-                    'LIFECYCLE_DASHBOARD_URL = "https://fristen.example/"\n', encoding="utf-8")
+    path.write_text(
+        'LIFECYCLE_SMTP_HOST = "file.example"\nLIFECYCLE_SMTP_PORT = 2525\n'
+        'LIFECYCLE_DASHBOARD_URL = "https://fristen.example/"\n',
+        encoding="utf-8",
+    )
     s = mail.load_settings({"LIFECYCLE_SETTINGS": str(path), "LIFECYCLE_SMTP_HOST": "env.example"})
     assert (s.host, s.port, s.dashboard_url) == ("env.example", 2525, "https://fristen.example")
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({}, "LIFECYCLE_SMTP_HOST is not set"),
-    ({"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_SMTP_SECURITY": "tls"}, "expected one of none, starttls, ssl"),
-    ({"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_SMTP_PORT": "99999"}, "is not a port number"),
-    ({"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_MAIL_FROM": "nobody"}, "is not an e-mail address"),
-    ({"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_TIMEZONE": "Europe/Waiblingen"}, "not a known time zone"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({}, "LIFECYCLE_SMTP_HOST is not set"),
+        (
+            {"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_SMTP_SECURITY": "tls"},
+            "expected one of none, starttls, ssl",
+        ),
+        ({"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_SMTP_PORT": "99999"}, "is not a port number"),
+        ({"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_MAIL_FROM": "nobody"}, "is not an e-mail address"),
+        (
+            {"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_TIMEZONE": "Europe/Waiblingen"},
+            "not a known time zone",
+        ),
+    ],
+)
 def test_bad_settings_are_config_errors(values, message):
     with pytest.raises(mail.ConfigError, match=message):
         mail.settings_from(values)
@@ -53,24 +70,44 @@ def test_bad_addresses(address):
 
 def _content() -> mail.Content:
     cal = ical.new_calendar("Frist")
-    cal.add_component(ical.all_day_event(ical.uid_task("p", "t"), dt.date(2017, 11, 22),
-                                         "Frist: Vorlage für Ausschuss einreichen"))
-    return mail.Content(subject="Erinnerung: Vorlagenschluss für den Ausschuss – Größe prüfen",
-                        greeting="Guten Tag Christiane Dürr,", paragraphs=["Bitte <prüfen> & senden."],
-                        items=["Vorlage BSV 21/2017"], link="https://fristen.example/process/p",
-                        ics=ical.finish(cal))  # fmt: skip
+    cal.add_component(
+        ical.all_day_event(
+            ical.uid_task("p", "t"),
+            dt.date(2017, 11, 22),
+            "Frist: Vorlage für Ausschuss einreichen",
+        )
+    )
+    return mail.Content(
+        subject="Erinnerung: Vorlagenschluss für den Ausschuss – Größe prüfen",
+        greeting="Guten Tag Christiane Dürr,",
+        paragraphs=["Bitte <prüfen> & senden."],
+        items=["Vorlage BSV 21/2017"],
+        link="https://fristen.example/process/p",
+        ics=ical.finish(cal),
+    )
 
 
 def _settings(port: int, **extra: str) -> mail.MailSettings:
-    return mail.settings_from({"LIFECYCLE_SMTP_HOST": "127.0.0.1", "LIFECYCLE_SMTP_PORT": str(port),
-                               "LIFECYCLE_MAIL_FROM": "fristen@waiblingen.example", **extra})
+    return mail.settings_from(
+        {
+            "LIFECYCLE_SMTP_HOST": "127.0.0.1",
+            "LIFECYCLE_SMTP_PORT": str(port),
+            "LIFECYCLE_MAIL_FROM": "fristen@waiblingen.example",
+            **extra,
+        }
+    )
 
 
 def test_message_arrives_with_umlauts_html_and_ics():
     with SmtpServer() as server:
         settings = _settings(server.port)
-        msg = mail.build_message(settings, "Christiane Dürr", "christiane.duerr@waiblingen.example",
-                                 _content(), "<test-1@waiblingen.example>")  # fmt: skip
+        msg = mail.build_message(
+            settings,
+            "Christiane Dürr",
+            "christiane.duerr@waiblingen.example",
+            _content(),
+            "<test-1@waiblingen.example>",
+        )
         with mail.Mailer(settings) as mailer:
             mailer.send(msg)
         [got] = server.inbox.messages
@@ -82,8 +119,14 @@ def test_message_arrives_with_umlauts_html_and_ics():
     assert got["Message-ID"] == "<test-1@waiblingen.example>"
     plain = got.get_body(("plain",)).get_content()
     html = got.get_body(("html",)).get_content()
-    assert "Guten Tag Christiane Dürr," in plain and "Zum Vorgang: https://fristen.example/process/p" in plain
-    assert "Bitte &lt;prüfen&gt; &amp; senden." in html and 'href="https://fristen.example/process/p"' in html
+    assert (
+        "Guten Tag Christiane Dürr," in plain
+        and "Zum Vorgang: https://fristen.example/process/p" in plain
+    )
+    assert (
+        "Bitte &lt;prüfen&gt; &amp; senden." in html
+        and 'href="https://fristen.example/process/p"' in html
+    )
     [att] = list(got.iter_attachments())
     assert att.get_filename() == "frist.ics" and att.get_content_type() == "text/calendar"
     [event] = icalendar.Calendar.from_ical(att.get_content()).walk("VEVENT")
@@ -94,19 +137,26 @@ def test_message_arrives_with_umlauts_html_and_ics():
 def test_unreachable_server_is_a_server_error():
     settings = _settings(free_port())
     msg = mail.build_message(settings, "A", "a@b.example", _content(), "<x@y.example>")
-    with pytest.raises(mail.ServerError, match="unreachable"), mail.Mailer(settings, timeout=5) as m:
+    with (
+        pytest.raises(mail.ServerError, match="unreachable"),
+        mail.Mailer(settings, timeout=5) as m,
+    ):
         m.send(msg)
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH")
 def test_authentication():
     with SmtpServer(auth=("fristen", "geheim")) as server:
-        good = _settings(server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="geheim")
-        bad = _settings(server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="falsch")
+        good = _settings(
+            server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="geheim"
+        )
+        bad = _settings(
+            server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="falsch"
+        )
         msg = mail.build_message(good, "A", "a@b.example", _content(), "<x@y.example>")
-        with pytest.raises(mail.ServerError, match="authentication as 'fristen' failed"):
-            with mail.Mailer(bad) as m:
-                m.send(msg)
+        failed = pytest.raises(mail.ServerError, match="authentication as 'fristen' failed")
+        with failed, mail.Mailer(bad) as m:
+            m.send(msg)
         assert len(server.inbox) == 0
         with mail.Mailer(good) as m:
             m.send(msg)

@@ -27,8 +27,14 @@ BSV_SUBJECT = "Vorlagenschluss 22.11.2017 für BSV am 06.12.2017"
 
 
 def settings_for(port: int, **extra: str) -> mail.MailSettings:
-    return mail.settings_from({"LIFECYCLE_SMTP_HOST": "127.0.0.1", "LIFECYCLE_SMTP_PORT": str(port),
-                               "LIFECYCLE_MAIL_FROM": "fristen@waiblingen.example", **extra})
+    return mail.settings_from(
+        {
+            "LIFECYCLE_SMTP_HOST": "127.0.0.1",
+            "LIFECYCLE_SMTP_PORT": str(port),
+            "LIFECYCLE_MAIL_FROM": "fristen@waiblingen.example",
+            **extra,
+        }
+    )
 
 
 def subjects(server: SmtpServer) -> list[str]:
@@ -95,20 +101,28 @@ def test_scenario_overrides_plan_policy(session, tmp_path):
     on_nov_8 = reminders.find_due(session, NOV_8)
     assert not [p for p in on_nov_8 if p.kind in ("vorlagenschluss", "due")]
     # 3 working days before 22.11.2017 is Friday, 17.11.2017
-    on_nov_17 = [p for p in reminders.find_due(session, dt.date(2017, 11, 17)) if p.kind == "vorlagenschluss"]
+    on_nov_17 = [
+        p for p in reminders.find_due(session, dt.date(2017, 11, 17)) if p.kind == "vorlagenschluss"
+    ]
     assert {(p.deadline, p.offset) for p in on_nov_17} == {(dt.date(2017, 11, 22), 3)}
 
 
 def test_invalid_policy_is_refused(session, tmp_path):
     _start_with(session, tmp_path, {"before_vorlagenschlus": [3]})
-    with pytest.raises(InputError, match="fortschreibung.reminders.*unknown key 'before_vorlagenschlus'"):
+    with pytest.raises(
+        InputError, match="fortschreibung.reminders.*unknown key 'before_vorlagenschlus'"
+    ):
         reminders.find_due(session, NOV_8)
 
 
 def test_escalation_to_project_lead_on_first_working_day_after(session, waiblingen):
     # sitzungsvorlage_einreichen was due 22.11.2017 (Wednesday) and is still open
     found = reminders.find_due(session, dt.date(2017, 11, 23))
-    esc = [p for p in found if p.kind == "escalation" and p.payload["task_key"] == "sitzungsvorlage_einreichen"]
+    esc = [
+        p
+        for p in found
+        if p.kind == "escalation" and p.payload["task_key"] == "sitzungsvorlage_einreichen"
+    ]
     lead = session.exec(select(Person).where(Person.key == "ortolf")).one()
     assert [(p.person_id, p.send_on) for p in esc] == [(lead.id, dt.date(2017, 11, 23))]
     later = reminders.find_due(session, dt.date(2017, 12, 5))
@@ -119,7 +133,9 @@ def test_weekly_digest_lists_next_two_weeks(session, waiblingen):
     monday = dt.date(2017, 11, 20)
     with SmtpServer() as server:
         reminders.run_daily(session, monday, settings=settings_for(server.port))
-        digests = [m for m in server.inbox.messages if str(m["Subject"]).startswith("Wochenübersicht")]
+        digests = [
+            m for m in server.inbox.messages if str(m["Subject"]).startswith("Wochenübersicht")
+        ]
     to_lead = [m for m in digests if m["To"].addresses[0].addr_spec.startswith("ute.ortolf")]
     assert len(to_lead) == 1
     text = to_lead[0].get_body(("plain",)).get_content()
@@ -130,7 +146,9 @@ def test_done_task_is_not_reminded(session, waiblingen):
     # foerderantrag_stellen is due 15.03.2017; its 5-day reminder falls on 08.03.2017
     before = {p.payload.get("task_key") for p in reminders.find_due(session, dt.date(2017, 3, 8))}
     assert "foerderantrag_stellen" in before
-    engine.complete_task(session, "waiblingen-2017:foerderantrag_stellen", on=dt.date(2017, 3, 7), by="ortolf")
+    engine.complete_task(
+        session, "waiblingen-2017:foerderantrag_stellen", on=dt.date(2017, 3, 7), by="ortolf"
+    )
     after = {p.payload.get("task_key") for p in reminders.find_due(session, dt.date(2017, 3, 8))}
     assert "foerderantrag_stellen" not in after
 
@@ -173,23 +191,34 @@ def test_smtp_down_then_up_delivers_everything_once(session, waiblingen):
 @pytest.mark.filterwarnings("ignore:Requiring AUTH")
 def test_failed_authentication_keeps_reminders_queued(session, waiblingen):
     with SmtpServer(auth=("fristen", "geheim")) as server:
-        wrong = settings_for(server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="x")
+        wrong = settings_for(
+            server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="x"
+        )
         report = reminders.run_daily(session, NOV_8, settings=wrong)
         assert report.sent == 0 and "authentication as 'fristen' failed" in report.server_error
-        right = settings_for(server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="geheim")
+        right = settings_for(
+            server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="geheim"
+        )
         assert reminders.run_daily(session, NOV_8, settings=right).sent == report.planned
 
 
 def test_unknown_time_zone_is_a_config_error_in_the_cli(db_url, waiblingen, session):
-    env = os.environ | {"LIFECYCLE_DATABASE_URL": db_url, "LIFECYCLE_SMTP_HOST": "127.0.0.1",
-                        "LIFECYCLE_TIMEZONE": "Europe/Waiblingen", "COLUMNS": "200"}
+    env = os.environ | {
+        "LIFECYCLE_DATABASE_URL": db_url,
+        "LIFECYCLE_SMTP_HOST": "127.0.0.1",
+        "LIFECYCLE_TIMEZONE": "Europe/Waiblingen",
+        "COLUMNS": "200",
+    }
     cmd = [str(ROOT / ".venv/bin/lifecycle"), "remind", "--today", "2017-11-08"]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "Fehler: LIFECYCLE_TIMEZONE='Europe/Waiblingen' is not a known time zone"]
+        "Fehler: LIFECYCLE_TIMEZONE='Europe/Waiblingen' is not a known time zone"
+    ]
     rows = session.exec(select(Reminder)).all()
-    assert rows and all(r.state == ReminderState.planned and "Europe/Waiblingen" in r.last_error for r in rows)
+    assert rows and all(
+        r.state == ReminderState.planned and "Europe/Waiblingen" in r.last_error for r in rows
+    )
 
 
 # --- exactly once: concurrent scans, crash ----------------------------------------------------
@@ -197,17 +226,33 @@ def test_unknown_time_zone_is_a_config_error_in_the_cli(db_url, waiblingen, sess
 
 def _add_tasks(session: Session, process, n: int) -> None:
     """n more people with a task due 22.11.2017 each: enough rows for two scans to race."""
-    stage = session.exec(select(Stage).where(Stage.fortschreibung_id == process.id,
-                                             Stage.key == "vorlage")).one()  # fmt: skip
+    stage = session.exec(
+        select(Stage).where(Stage.fortschreibung_id == process.id, Stage.key == "vorlage")
+    ).one()
     for i in range(n):
-        person = Person(kommune_id=process.kommune_id, key=f"p{i}", name=f"Person Nr. {i} (Ö)",
-                        email=f"p{i}@waiblingen.example")  # fmt: skip
+        person = Person(
+            kommune_id=process.kommune_id,
+            key=f"p{i}",
+            name=f"Person Nr. {i} (Ö)",
+            email=f"p{i}@waiblingen.example",
+        )
         session.add(person)
         session.flush()
-        session.add(Task(fortschreibung_id=process.id, stage_id=stage.id, key=f"extra_{i}",
-                         title=f"Zuarbeit {i} für die Sitzungsvorlage", role="projektleitung",
-                         assignee_id=person.id, anchor_kind="sitzung", anchor_ref="vorlage_vorberatung",
-                         offset=-10, offset_unit="working_days", due=dt.date(2017, 11, 22)))  # fmt: skip
+        session.add(
+            Task(
+                fortschreibung_id=process.id,
+                stage_id=stage.id,
+                key=f"extra_{i}",
+                title=f"Zuarbeit {i} für die Sitzungsvorlage",
+                role="projektleitung",
+                assignee_id=person.id,
+                anchor_kind="sitzung",
+                anchor_ref="vorlage_vorberatung",
+                offset=-10,
+                offset_unit="working_days",
+                due=dt.date(2017, 11, 22),
+            )
+        )
     session.commit()
 
 
@@ -233,9 +278,16 @@ def test_two_concurrent_scans_send_each_reminder_once(session, waiblingen, db_ur
     go = tmp_path / "go"
     with SmtpServer() as server:
         env = os.environ | server.env() | {"LIFECYCLE_DATABASE_URL": db_url}
-        procs = [subprocess.Popen([sys.executable, str(script), str(go)], env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(2)]  # fmt: skip
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(script), str(go)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
         time.sleep(1.0)  # both interpreters up and waiting: the race starts together
         go.touch()
         outs = [p.communicate(timeout=180) for p in procs]
@@ -265,14 +317,20 @@ with Session(engine_for(os.environ["LIFECYCLE_DATABASE_URL"]), expire_on_commit=
 """
 
 
-def test_crash_between_send_and_record_errs_towards_at_least_once(session, waiblingen, db_url, tmp_path):
+def test_crash_between_send_and_record_errs_towards_at_least_once(
+    session, waiblingen, db_url, tmp_path
+):
     script = tmp_path / "crash.py"
     script.write_text(CRASH, encoding="utf-8")
     with SmtpServer() as server:
         env = os.environ | server.env() | {"LIFECYCLE_DATABASE_URL": db_url}
-        crashed = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, timeout=120)
+        crashed = subprocess.run(
+            [sys.executable, str(script)], env=env, capture_output=True, timeout=120
+        )
         assert crashed.returncode == 3 and len(server.inbox) == 1
-        [stuck] = session.exec(select(Reminder).where(Reminder.state == ReminderState.sending)).all()
+        [stuck] = session.exec(
+            select(Reminder).where(Reminder.state == ReminderState.sending)
+        ).all()
         # right away, the claim is fresh: another run leaves it alone and sends the rest
         rest = reminders.run_daily(session, NOV_8, settings=settings_for(server.port))
         assert states(session)["sending"] == 1 and rest.sent == len(server.inbox) - 1
@@ -283,8 +341,9 @@ def test_crash_between_send_and_record_errs_towards_at_least_once(session, waibl
         ids = Counter(m["Message-ID"] for m in server.inbox.messages)
     assert states(session) == Counter({"sent": rest.sent + 1})
     # the duplicate carries the same Message-ID, so mail clients can fold it
-    assert [mid for mid, n in ids.items() if n > 1] == [f"<reminder-{stuck.id}-{stuck.person_id}-"
-                                                        f"{stuck.deadline:%Y%m%d}@waiblingen.example>"]
+    assert [mid for mid, n in ids.items() if n > 1] == [
+        f"<reminder-{stuck.id}-{stuck.person_id}-{stuck.deadline:%Y%m%d}@waiblingen.example>"
+    ]
 
 
 # --- a Sitzung moves --------------------------------------------------------------------------
@@ -293,7 +352,9 @@ def test_crash_between_send_and_record_errs_towards_at_least_once(session, waibl
 def test_moved_sitzung_replans_and_tells_each_person_once(session, waiblingen):
     queued = reminders.run_daily(session, NOV_8, settings=settings_for(free_port()))
     assert queued.sent == 0  # SMTP down: the BSV Vorlagenschluss reminder waits in the outbox
-    move = engine.move_sitzung(session, "bsv-2017-12-06", dt.datetime(2017, 12, 13, 17, 0), actor="test")
+    move = engine.move_sitzung(
+        session, "bsv-2017-12-06", dt.datetime(2017, 12, 13, 17, 0), actor="test"
+    )
     n = reminders.on_sitzung_moved(session, move, today=NOV_8)
     assert n == 4  # Ortolf (lead), Roß, Dürr, Sitzungsdienst have open deadlines that moved
     stale = session.exec(select(Reminder).where(Reminder.kind == "vorlagenschluss")).one()
@@ -301,7 +362,9 @@ def test_moved_sitzung_replans_and_tells_each_person_once(session, waiblingen):
     assert reminders.on_sitzung_moved(session, move, today=NOV_8) == 0  # idempotent
     with SmtpServer() as server:
         reminders.run_daily(session, NOV_8, settings=settings_for(server.port))
-        moved = [m for m in server.inbox.messages if str(m["Subject"]).startswith("Sitzung verlegt")]
+        moved = [
+            m for m in server.inbox.messages if str(m["Subject"]).startswith("Sitzung verlegt")
+        ]
         assert BSV_SUBJECT not in subjects(server)
     recipients = Counter(m["To"].addresses[0].addr_spec for m in moved)
     assert len(recipients) == 4 and set(recipients.values()) == {1}
@@ -319,7 +382,9 @@ def test_reminder_planned_before_a_move_is_not_sent_after_it(session, waiblingen
     with SmtpServer() as server:
         report = reminders.run_daily(session, NOV_8, settings=settings_for(server.port))
         assert BSV_SUBJECT not in subjects(server) and report.cancelled >= 1
-    cancelled = session.exec(select(Reminder).where(Reminder.state == ReminderState.cancelled)).all()
+    cancelled = session.exec(
+        select(Reminder).where(Reminder.state == ReminderState.cancelled)
+    ).all()
     assert any("Sitzung moved to 13.12.2017" in r.last_error for r in cancelled)
 
 

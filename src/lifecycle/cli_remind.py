@@ -32,7 +32,9 @@ def _parse_day(text: str | None) -> dt.date:
 
 
 def remind(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Nur anzeigen, nichts senden.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Nur anzeigen, nichts senden.")
+    ] = False,
     today: Annotated[str | None, typer.Option(help="Stichtag (YYYY-MM-DD), sonst heute.")] = None,
 ) -> None:
     """Fällige Erinnerungen planen, anzeigen und senden."""
@@ -65,35 +67,54 @@ def _show(report) -> None:
         table.add_column(name, overflow="fold")
     for r in report.rows:
         recipient = f"{r.recipient} <{r.email}>" if r.email else r.recipient
-        table.add_row(short_de(r.send_on), recipient, KIND_DE.get(r.kind, r.kind), r.subject,
-                      short_de(r.deadline), r.state, r.error)  # fmt: skip
+        table.add_row(
+            short_de(r.send_on),
+            recipient,
+            KIND_DE.get(r.kind, r.kind),
+            r.subject,
+            short_de(r.deadline),
+            r.state,
+            r.error,
+        )
     console = Console(width=160) if not sys.stdout.isatty() else Console()
     console.print(table)
     if report.dry_run:
-        console.print(f"{report.planned} neu zu planen, {len(report.rows)} insgesamt fällig; nichts gesendet.")
+        console.print(
+            f"{report.planned} neu zu planen, {len(report.rows)} insgesamt fällig; nichts gesendet."
+        )
     else:
-        console.print(f"{report.planned} neu geplant, {report.sent} gesendet, "
-                      f"{report.failed} fehlgeschlagen, {report.cancelled} verworfen, "
-                      f"{report.queued} warten.")  # fmt: skip
+        console.print(
+            f"{report.planned} neu geplant, {report.sent} gesendet, "
+            f"{report.failed} fehlgeschlagen, {report.cancelled} verworfen, "
+            f"{report.queued} warten."
+        )
     if report.server_error:
         console.print(f"[red]Mailserver: {report.server_error}[/red]")
 
 
 def export(
     output: Annotated[Path, typer.Option("-o", "--output", help="Zieldatei (.ics).")],
-    process: Annotated[str | None, typer.Option("--process", help="Nur diese Fortschreibung.")] = None,
-    person: Annotated[str | None, typer.Option("--person", help="Nur Fristen dieser Person.")] = None,
-    public: Annotated[bool, typer.Option("--public", help="Öffentlicher Feed: nur Sitzungen, "
-                                         "nichtöffentliche ohne Betreff.")] = False,
-) -> None:  # fmt: skip
+    process: Annotated[
+        str | None, typer.Option("--process", help="Nur diese Fortschreibung.")
+    ] = None,
+    person: Annotated[
+        str | None, typer.Option("--person", help="Nur Fristen dieser Person.")
+    ] = None,
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public", help="Öffentlicher Feed: nur Sitzungen, nichtöffentliche ohne Betreff."
+        ),
+    ] = False,
+) -> None:
     """Sitzungen, Vorlagenschluss und Fristen als iCalendar-Datei exportieren."""
+    import os
+
     from .db import session_scope
     from .errors import LifecycleError
     from .ical import FeedOptions
     from .ical import export as export_feed
     from .mail import ConfigError, check_timezone
-
-    import os
 
     zone = os.environ.get("LIFECYCLE_TIMEZONE", "Europe/Berlin")
     try:

@@ -16,11 +16,23 @@ from icalendar import Calendar, Event
 from sqlmodel import Session, col, func, select
 
 from .errors import Refused
-from .models import Event as LogEvent
 from .models import (
-    Beratung, Fortschreibung, Gremium, Kommune, Person, ProcessState, Role, Sitzung,
-    SitzungBinding, Stage, StageState, Task, TaskState, Vorlage,
-)  # fmt: skip
+    Beratung,
+    Fortschreibung,
+    Gremium,
+    Kommune,
+    Person,
+    ProcessState,
+    Role,
+    Sitzung,
+    SitzungBinding,
+    Stage,
+    StageState,
+    Task,
+    TaskState,
+    Vorlage,
+)
+from .models import Event as LogEvent
 
 PRODID = "-//lifecycle//Fortschreibung kommunaler Konzepte//DE"
 DOMAIN = "lifecycle.invalid"
@@ -56,9 +68,14 @@ def finish(cal: Calendar) -> bytes:
 
 
 def all_day_event(
-    uid: str, day: dt.date, summary: str, description: str = "", *, sequence: int = 0,
+    uid: str,
+    day: dt.date,
+    summary: str,
+    description: str = "",
+    *,
+    sequence: int = 0,
     stamp: dt.datetime | None = None,
-) -> Event:  # fmt: skip
+) -> Event:
     ev = Event()
     ev.add("uid", uid)
     ev.add("dtstamp", stamp or dt.datetime.now(dt.UTC))
@@ -73,9 +90,16 @@ def all_day_event(
 
 
 def timed_event(
-    uid: str, start: dt.datetime, zone: ZoneInfo, summary: str, *, place: str = "",
-    description: str = "", sequence: int = 0, stamp: dt.datetime | None = None,
-) -> Event:  # fmt: skip
+    uid: str,
+    start: dt.datetime,
+    zone: ZoneInfo,
+    summary: str,
+    *,
+    place: str = "",
+    description: str = "",
+    sequence: int = 0,
+    stamp: dt.datetime | None = None,
+) -> Event:
     ev = Event()
     local = start.replace(tzinfo=zone)  # stored naive = local wall-clock time
     ev.add("uid", uid)
@@ -96,10 +120,13 @@ def sitzung_summary(gremium: Gremium, sitzung: Sitzung) -> str:
     return f"{gremium.short}: {gremium.name}{suffix}"
 
 
-def changes_of(session: Session, entity: str, entity_id: int, action: str) -> tuple[int, dt.datetime | None]:
+def changes_of(
+    session: Session, entity: str, entity_id: int, action: str
+) -> tuple[int, dt.datetime | None]:
     """How often an entity changed (SEQUENCE) and when last (LAST-MODIFIED)."""
     query = select(func.count(), func.max(LogEvent.at)).where(
-        LogEvent.entity == entity, LogEvent.entity_id == entity_id, LogEvent.action == action)
+        LogEvent.entity == entity, LogEvent.entity_id == entity_id, LogEvent.action == action
+    )
     if entity == "Sitzung":
         # a move is logged once globally and once per bound process; count the global one
         query = query.where(col(LogEvent.fortschreibung_id).is_(None))
@@ -170,41 +197,56 @@ def _feed_name(session: Session, processes: list[Fortschreibung], options: FeedO
 
 
 def _involved(session: Session, process: Fortschreibung, person: Person) -> bool:
-    role = session.exec(select(Role.id).where(
-        Role.fortschreibung_id == process.id, Role.person_id == person.id)).first()  # fmt: skip
-    task = session.exec(select(Task.id).where(
-        Task.fortschreibung_id == process.id, Task.assignee_id == person.id)).first()  # fmt: skip
+    role = session.exec(
+        select(Role.id).where(Role.fortschreibung_id == process.id, Role.person_id == person.id)
+    ).first()
+    task = session.exec(
+        select(Task.id).where(Task.fortschreibung_id == process.id, Task.assignee_id == person.id)
+    ).first()
     return role is not None or task is not None
 
 
 def relevant_sitzungen(session: Session, process: Fortschreibung) -> list[tuple[Sitzung, Gremium]]:
     """Sitzungen bound to the process or in the Beratungsfolge of one of its Vorlagen."""
     bound = select(SitzungBinding.sitzung_id).where(SitzungBinding.fortschreibung_id == process.id)
-    beraten = (select(Beratung.sitzung_id).join(Vorlage, Vorlage.id == Beratung.vorlage_id)
-               .where(Vorlage.fortschreibung_id == process.id))  # fmt: skip
+    beraten = (
+        select(Beratung.sitzung_id)
+        .join(Vorlage, Vorlage.id == Beratung.vorlage_id)
+        .where(Vorlage.fortschreibung_id == process.id)
+    )
     rows = session.exec(
-        select(Sitzung, Gremium).join(Gremium, Gremium.id == Sitzung.gremium_id)
-        .where(col(Sitzung.id).in_(bound.union(beraten))).order_by(Sitzung.start)
-    ).all()  # fmt: skip
+        select(Sitzung, Gremium)
+        .join(Gremium, Gremium.id == Sitzung.gremium_id)
+        .where(col(Sitzung.id).in_(bound.union(beraten)))
+        .order_by(Sitzung.start)
+    ).all()
     return list(rows)
 
 
 def _agenda(session: Session, sitzung: Sitzung, process: Fortschreibung, public: bool) -> list[str]:
     rows = session.exec(
-        select(Vorlage, Beratung).join(Beratung, Beratung.vorlage_id == Vorlage.id)
+        select(Vorlage, Beratung)
+        .join(Beratung, Beratung.vorlage_id == Vorlage.id)
         .where(Beratung.sitzung_id == sitzung.id, Vorlage.fortschreibung_id == process.id)
         .order_by(Vorlage.reference)
-    ).all()  # fmt: skip
+    ).all()
     if public and not sitzung.oeffentlich:
         return []
-    return [f"{v.reference}: {v.betreff} ({b.role.value})" for v, b in rows
-            if b.oeffentlich or not public]  # fmt: skip
+    return [
+        f"{v.reference}: {v.betreff} ({b.role.value})"
+        for v, b in rows
+        if b.oeffentlich or not public
+    ]
 
 
 def _process_events(
-    session: Session, process: Fortschreibung, zone: ZoneInfo, stamp: dt.datetime, public: bool,
+    session: Session,
+    process: Fortschreibung,
+    zone: ZoneInfo,
+    stamp: dt.datetime,
+    public: bool,
     person: Person | None,
-) -> Iterable[Event]:  # fmt: skip
+) -> Iterable[Event]:
     kommune = session.get(Kommune, process.kommune_id)
     from .calendar import for_bundesland  # local: keeps `holidays` off the import path
 
@@ -212,9 +254,16 @@ def _process_events(
     for sitzung, gremium in relevant_sitzungen(session, process):
         sequence, modified = changes_of(session, "Sitzung", sitzung.id, "sitzung_moved")
         agenda = _agenda(session, sitzung, process, public)
-        ev = timed_event(uid_sitzung(kommune.key, sitzung.key), sitzung.start, zone,
-                         sitzung_summary(gremium, sitzung), place=sitzung.place,
-                         description="\n".join(agenda), sequence=sequence, stamp=stamp)  # fmt: skip
+        ev = timed_event(
+            uid_sitzung(kommune.key, sitzung.key),
+            sitzung.start,
+            zone,
+            sitzung_summary(gremium, sitzung),
+            place=sitzung.place,
+            description="\n".join(agenda),
+            sequence=sequence,
+            stamp=stamp,
+        )
         ev.add("class", "PUBLIC" if sitzung.oeffentlich else "CONFIDENTIAL")
         if modified:
             ev.add("last-modified", modified)
@@ -223,9 +272,13 @@ def _process_events(
             continue
         day = work.vorlagenschluss(sitzung.start.date(), gremium.vorlagenschluss_working_days)
         yield all_day_event(
-            uid_vorlagenschluss(kommune.key, sitzung.key), day,
+            uid_vorlagenschluss(kommune.key, sitzung.key),
+            day,
             f"Vorlagenschluss {gremium.short} (Sitzung am {sitzung.start:%d.%m.%Y})",
-            "\n".join(agenda), sequence=sequence, stamp=stamp)  # fmt: skip
+            "\n".join(agenda),
+            sequence=sequence,
+            stamp=stamp,
+        )
     if not public:
         yield from _task_events(session, process, person, stamp)
 
@@ -234,20 +287,30 @@ def _task_events(
     session: Session, process: Fortschreibung, person: Person | None, stamp: dt.datetime
 ) -> Iterable[Event]:
     query = (
-        select(Task, Person).join(Stage, Stage.id == Task.stage_id)
+        select(Task, Person)
+        .join(Stage, Stage.id == Task.stage_id)
         .outerjoin(Person, Person.id == Task.assignee_id)
-        .where(Task.fortschreibung_id == process.id, Task.state == TaskState.open,
-               col(Stage.state).in_([StageState.open, StageState.pending]),
-               col(Task.due).is_not(None))
+        .where(
+            Task.fortschreibung_id == process.id,
+            Task.state == TaskState.open,
+            col(Stage.state).in_([StageState.open, StageState.pending]),
+            col(Task.due).is_not(None),
+        )
         .order_by(Task.due, Task.position)
-    )  # fmt: skip
+    )
     if person is not None:
         query = query.where(Task.assignee_id == person.id)
     for task, assignee in session.exec(query):
         sequence, modified = changes_of(session, "Task", task.id, "due_changed")
         who = f"Zuständig: {assignee.name}" if assignee else "Zuständig: (niemand)"
-        ev = all_day_event(uid_task(process.key, task.key), task.due, f"Frist: {task.title}",
-                           who, sequence=sequence, stamp=stamp)  # fmt: skip
+        ev = all_day_event(
+            uid_task(process.key, task.key),
+            task.due,
+            f"Frist: {task.title}",
+            who,
+            sequence=sequence,
+            stamp=stamp,
+        )
         ev.add("class", "PRIVATE")
         if modified:
             ev.add("last-modified", modified)

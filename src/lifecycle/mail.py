@@ -7,6 +7,7 @@ outbox: ``lifecycle.reminders`` decides what to send and records what happened.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import re
@@ -24,10 +25,15 @@ from .errors import LifecycleError
 
 SECURITIES = ("none", "starttls", "ssl")
 KEYS = (
-    "LIFECYCLE_SMTP_HOST", "LIFECYCLE_SMTP_PORT", "LIFECYCLE_SMTP_SECURITY",
-    "LIFECYCLE_SMTP_USER", "LIFECYCLE_SMTP_PASSWORD", "LIFECYCLE_MAIL_FROM",
-    "LIFECYCLE_DASHBOARD_URL", "LIFECYCLE_TIMEZONE",
-)  # fmt: skip
+    "LIFECYCLE_SMTP_HOST",
+    "LIFECYCLE_SMTP_PORT",
+    "LIFECYCLE_SMTP_SECURITY",
+    "LIFECYCLE_SMTP_USER",
+    "LIFECYCLE_SMTP_PASSWORD",
+    "LIFECYCLE_MAIL_FROM",
+    "LIFECYCLE_DASHBOARD_URL",
+    "LIFECYCLE_TIMEZONE",
+)
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 # Deliberately simple: catches the typos people make (missing @, spaces, no domain dot)
 # without rejecting the odd-but-valid addresses a full RFC 5322 parser would allow.
@@ -103,11 +109,15 @@ def settings_from(values: Mapping[str, str]) -> MailSettings:
     timezone = values.get("LIFECYCLE_TIMEZONE", "Europe/Berlin").strip()
     check_timezone(timezone)
     return MailSettings(
-        host=host, port=int(port_text), security=security,
-        user=values.get("LIFECYCLE_SMTP_USER", ""), password=values.get("LIFECYCLE_SMTP_PASSWORD", ""),
-        mail_from=mail_from, dashboard_url=values.get("LIFECYCLE_DASHBOARD_URL", "").rstrip("/"),
+        host=host,
+        port=int(port_text),
+        security=security,
+        user=values.get("LIFECYCLE_SMTP_USER", ""),
+        password=values.get("LIFECYCLE_SMTP_PASSWORD", ""),
+        mail_from=mail_from,
+        dashboard_url=values.get("LIFECYCLE_DASHBOARD_URL", "").rstrip("/"),
         timezone=timezone,
-    )  # fmt: skip
+    )
 
 
 def check_timezone(name: str) -> ZoneInfo:
@@ -156,8 +166,13 @@ def build_message(
     msg.add_alternative(_html(content), subtype="html", charset="utf-8")
     if content.ics:
         # as text with a charset, so that readers decode the umlauts of SUMMARY correctly
-        msg.add_attachment(content.ics.decode("utf-8"), subtype="calendar", charset="utf-8",
-                           filename=content.ics_name, params={"method": "PUBLISH"})  # fmt: skip
+        msg.add_attachment(
+            content.ics.decode("utf-8"),
+            subtype="calendar",
+            charset="utf-8",
+            filename=content.ics_name,
+            params={"method": "PUBLISH"},
+        )
     return msg
 
 
@@ -181,7 +196,8 @@ def _html(c: Content) -> str:
         parts.append(f'<p><a href="{e(c.link)}">Zum Vorgang</a></p>')
     parts.append("<p><small>Diese Nachricht wurde automatisch erstellt.</small></p>")
     body = "\n".join(parts)
-    return f'<!DOCTYPE html>\n<html lang="de"><head><meta charset="utf-8"></head><body>\n{body}\n</body></html>\n'
+    head = '<!DOCTYPE html>\n<html lang="de"><head><meta charset="utf-8"></head><body>'
+    return f"{head}\n{body}\n</body></html>\n"
 
 
 # --- delivery --------------------------------------------------------------------------------
@@ -206,8 +222,9 @@ class Mailer:
         where = f"{s.host}:{s.port}"
         try:
             if s.security == "ssl":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout,
-                                                      context=ssl.create_default_context())  # fmt: skip
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=self.timeout, context=ssl.create_default_context()
+                )
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=self.timeout)
                 if s.security == "starttls":
@@ -215,7 +232,9 @@ class Mailer:
             if s.user:
                 smtp.login(s.user, s.password)
         except smtplib.SMTPAuthenticationError as exc:
-            raise ServerError(f"SMTP {where}: authentication as {s.user!r} failed ({exc.smtp_code})") from exc
+            raise ServerError(
+                f"SMTP {where}: authentication as {s.user!r} failed ({exc.smtp_code})"
+            ) from exc
         except smtplib.SMTPNotSupportedError as exc:
             raise ServerError(f"SMTP {where}: {exc}") from exc
         except (OSError, smtplib.SMTPException) as exc:
@@ -237,13 +256,13 @@ class Mailer:
 
     def close(self) -> None:
         if self.smtp is not None:
-            try:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
                 self.smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                pass
             self.smtp = None
 
 
 def _refusal(exc: smtplib.SMTPRecipientsRefused) -> str:
-    return "; ".join(f"{addr} ({code} {msg.decode(errors='replace')})"
-                     for addr, (code, msg) in exc.recipients.items())  # fmt: skip
+    return "; ".join(
+        f"{addr} ({code} {msg.decode(errors='replace')})"
+        for addr, (code, msg) in exc.recipients.items()
+    )

@@ -28,9 +28,23 @@ from .calendar import WorkCalendar
 from .engine import SitzungMove, calendar_of
 from .errors import InputError
 from .models import (
-    Beratung, Fortschreibung, Gremium, Kommune, Person, ProcessState, Reminder, ReminderState,
-    Role, Sitzung, SitzungBinding, Stage, StageState, Task, TaskState, Vorlage,
-)  # fmt: skip
+    Beratung,
+    Fortschreibung,
+    Gremium,
+    Kommune,
+    Person,
+    ProcessState,
+    Reminder,
+    ReminderState,
+    Role,
+    Sitzung,
+    SitzungBinding,
+    Stage,
+    StageState,
+    Task,
+    TaskState,
+    Vorlage,
+)
 
 # A run that was missed (server down, weekend) is caught up for this many calendar days;
 # older reminders are stale and the escalation covers what was missed.
@@ -39,10 +53,21 @@ CATCH_UP_DAYS = 7
 STALE_CLAIM = dt.timedelta(minutes=15)
 OPEN_STAGES = (StageState.open, StageState.pending)
 QUEUED = (ReminderState.planned, ReminderState.failed)
-KIND_DE = {"due": "Frist", "vorlagenschluss": "Vorlagenschluss", "escalation": "Eskalation",
-           "digest": "Wochenübersicht", "moved": "Verlegung"}  # fmt: skip
-STATE_DE = {"planned": "geplant", "sending": "wird gesendet", "sent": "gesendet",
-            "failed": "fehlgeschlagen", "cancelled": "verworfen", "new": "neu"}  # fmt: skip
+KIND_DE = {
+    "due": "Frist",
+    "vorlagenschluss": "Vorlagenschluss",
+    "escalation": "Eskalation",
+    "digest": "Wochenübersicht",
+    "moved": "Verlegung",
+}
+STATE_DE = {
+    "planned": "geplant",
+    "sending": "wird gesendet",
+    "sent": "gesendet",
+    "failed": "fehlgeschlagen",
+    "cancelled": "verworfen",
+    "new": "neu",
+}
 
 
 # --- policy ----------------------------------------------------------------------------------
@@ -66,12 +91,16 @@ def policy_of(process: Fortschreibung) -> Policy:
     merged = {**plan_block, **scenario_block}
     return Policy(
         before_due=tuple(sorted(set(merged.get("before_due", Policy.before_due)), reverse=True)),
-        before_vorlagenschluss=tuple(sorted(set(merged.get(
-            "before_vorlagenschluss", Policy.before_vorlagenschluss)), reverse=True)),
+        before_vorlagenschluss=tuple(
+            sorted(
+                set(merged.get("before_vorlagenschluss", Policy.before_vorlagenschluss)),
+                reverse=True,
+            )
+        ),
         escalate_to=merged.get("escalate_to", Policy.escalate_to),
         digest_weekday=merged.get("digest_weekday", Policy.digest_weekday),
         digest_horizon_days=merged.get("digest_horizon_days", Policy.digest_horizon_days),
-    )  # fmt: skip
+    )
 
 
 @lru_cache(maxsize=1)
@@ -151,9 +180,16 @@ def _contexts(session: Session) -> list[_Ctx]:
     ctxs = []
     for p in processes:
         policy = policy_of(p)
-        leads = list(session.exec(select(Role.person_id).where(
-            Role.fortschreibung_id == p.id, Role.role == policy.escalate_to)))  # fmt: skip
-        ctxs.append(_Ctx(p, session.get(Kommune, p.kommune_id), policy, calendar_of(session, p), leads))
+        leads = list(
+            session.exec(
+                select(Role.person_id).where(
+                    Role.fortschreibung_id == p.id, Role.role == policy.escalate_to
+                )
+            )
+        )
+        ctxs.append(
+            _Ctx(p, session.get(Kommune, p.kommune_id), policy, calendar_of(session, p), leads)
+        )
     return ctxs
 
 
@@ -173,7 +209,11 @@ def _due_range(cal: WorkCalendar, window: list[dt.date], offset: int) -> tuple[d
     A deadline d is reminded on s exactly when d lies after the (offset-1)-th working day
     after s and on or before the offset-th one; over the window the ranges join up.
     """
-    lo = cal.add_working_days(window[0], offset - 1) if offset else cal.add_working_days(window[0], -1)
+    lo = (
+        cal.add_working_days(window[0], offset - 1)
+        if offset
+        else cal.add_working_days(window[0], -1)
+    )
     return lo, cal.add_working_days(window[-1], offset)
 
 
@@ -182,13 +222,18 @@ def _open_tasks(session: Session, ids: list[int], lo: dt.date, hi: dt.date, *, l
     due = col(Task.due)
     in_range = (due > lo) & (due <= hi) if lo_open else (due >= lo) & (due < hi)
     query = (
-        select(Task).join(Stage, Stage.id == Task.stage_id)
-        .where(col(Task.fortschreibung_id).in_(ids), Task.state == TaskState.open,
-               col(Stage.state).in_(OPEN_STAGES), in_range)
+        select(Task)
+        .join(Stage, Stage.id == Task.stage_id)
+        .where(
+            col(Task.fortschreibung_id).in_(ids),
+            Task.state == TaskState.open,
+            col(Stage.state).in_(OPEN_STAGES),
+            in_range,
+        )
         # SQLite's planner otherwise prefers the state or process index and reads far more
         # rows; a day's window of due dates is always the most selective.
         .with_hint(Task, "INDEXED BY ix_task_due", "sqlite")
-    )  # fmt: skip
+    )
     return session.exec(query).all()
 
 
@@ -207,9 +252,19 @@ def _task_reminders(session: Session, members: list[_Ctx], today: dt.date) -> li
                 continue
             if policy.before_vorlagenschluss and _covered_by_vorlagenschluss(task):
                 continue
-            out.append(Planned(task.assignee_id, f"task:{task.id}", task.due, offset, "due",
-                               send_on, task.fortschreibung_id, task.id,
-                               payload=_task_payload(by_id[task.fortschreibung_id], task, offset)))  # fmt: skip
+            out.append(
+                Planned(
+                    task.assignee_id,
+                    f"task:{task.id}",
+                    task.due,
+                    offset,
+                    "due",
+                    send_on,
+                    task.fortschreibung_id,
+                    task.id,
+                    payload=_task_payload(by_id[task.fortschreibung_id], task, offset),
+                )
+            )
     return out
 
 
@@ -220,8 +275,14 @@ def _covered_by_vorlagenschluss(task: Task) -> bool:
 
 
 def _task_payload(ctx: _Ctx, task: Task, offset: int) -> dict[str, Any]:
-    return {"process": ctx.process.key, "kommune": ctx.kommune.key, "task_key": task.key,
-            "task_title": task.title, "due": task.due.isoformat(), "days": offset}  # fmt: skip
+    return {
+        "process": ctx.process.key,
+        "kommune": ctx.kommune.key,
+        "task_key": task.key,
+        "task_title": task.title,
+        "due": task.due.isoformat(),
+        "days": offset,
+    }
 
 
 def _escalations(session: Session, members: list[_Ctx], today: dt.date) -> list[Planned]:
@@ -231,17 +292,37 @@ def _escalations(session: Session, members: list[_Ctx], today: dt.date) -> list[
         return []
     by_id = {c.process.id: c for c in members}
     lo, hi = cal.add_working_days(window[0], -1), window[-1]
-    tasks = [t for t in _open_tasks(session, list(by_id), lo, hi, lo_open=False)
-             if window[0] <= cal.add_working_days(t.due, 1) <= today]  # fmt: skip
-    names = dict(session.exec(select(Person.id, Person.name).where(
-        col(Person.id).in_({t.assignee_id for t in tasks if t.assignee_id}))).all())  # fmt: skip
+    tasks = [
+        t
+        for t in _open_tasks(session, list(by_id), lo, hi, lo_open=False)
+        if window[0] <= cal.add_working_days(t.due, 1) <= today
+    ]
+    names = dict(
+        session.exec(
+            select(Person.id, Person.name).where(
+                col(Person.id).in_({t.assignee_id for t in tasks if t.assignee_id})
+            )
+        ).all()
+    )
     out = []
     for task in tasks:
         ctx = by_id[task.fortschreibung_id]
         send_on = cal.add_working_days(task.due, 1)
         payload = _task_payload(ctx, task, -1) | {"assignee": names.get(task.assignee_id, "")}
-        out += [Planned(lead, f"task:{task.id}", task.due, -1, "escalation", send_on,
-                        ctx.process.id, task.id, payload=payload) for lead in ctx.leads]  # fmt: skip
+        out += [
+            Planned(
+                lead,
+                f"task:{task.id}",
+                task.due,
+                -1,
+                "escalation",
+                send_on,
+                ctx.process.id,
+                task.id,
+                payload=payload,
+            )
+            for lead in ctx.leads
+        ]
     return out
 
 
@@ -261,9 +342,15 @@ def _digests(session: Session, members: list[_Ctx], today: dt.date) -> list[Plan
     until = day + dt.timedelta(days=policy.digest_horizon_days)
     by_id = {c.process.id: c for c in members}
     if day < today:  # catching up: skip processes whose digest of this week is planned
-        for pid in session.exec(select(Reminder.fortschreibung_id).where(
-                Reminder.kind == "digest", Reminder.deadline == day,
-                col(Reminder.fortschreibung_id).in_(list(by_id))).distinct()):  # fmt: skip
+        for pid in session.exec(
+            select(Reminder.fortschreibung_id)
+            .where(
+                Reminder.kind == "digest",
+                Reminder.deadline == day,
+                col(Reminder.fortschreibung_id).in_(list(by_id)),
+            )
+            .distinct()
+        ):
             by_id.pop(pid, None)
         if not by_id:
             return []
@@ -274,9 +361,12 @@ def _digests(session: Session, members: list[_Ctx], today: dt.date) -> list[Plan
     out = []
     for (person_id, pid), tasks in sorted(per_person.items()):
         tasks.sort(key=lambda t: (t.due, t.position))
-        payload = {"process": by_id[pid].process.key, "kommune": by_id[pid].kommune.key,
-                   "until": until.isoformat(),
-                   "items": [{"title": t.title, "due": t.due.isoformat(), "key": t.key} for t in tasks]}  # fmt: skip
+        payload = {
+            "process": by_id[pid].process.key,
+            "kommune": by_id[pid].kommune.key,
+            "until": until.isoformat(),
+            "items": [{"title": t.title, "due": t.due.isoformat(), "key": t.key} for t in tasks],
+        }
         out.append(Planned(person_id, f"digest:{pid}", day, 0, "digest", day, pid, payload=payload))
     return out
 
@@ -286,17 +376,20 @@ def _upcoming_sitzungen(
 ) -> dict[int, list[tuple[Sitzung, Gremium]]]:
     """Per process: its Sitzungen (bound or in a Beratungsfolge) from today on, one query."""
     bound = select(SitzungBinding.fortschreibung_id, SitzungBinding.sitzung_id)
-    beraten = (select(Vorlage.fortschreibung_id, Beratung.sitzung_id)
-               .join(Beratung, Beratung.vorlage_id == Vorlage.id))  # fmt: skip
+    beraten = select(Vorlage.fortschreibung_id, Beratung.sitzung_id).join(
+        Beratung, Beratung.vorlage_id == Vorlage.id
+    )
     links = bound.union(beraten).subquery()
     rows = session.exec(
         select(links.c.fortschreibung_id, Sitzung, Gremium)
         .join(Sitzung, Sitzung.id == links.c.sitzung_id)
         .join(Gremium, Gremium.id == Sitzung.gremium_id)
-        .where(links.c.fortschreibung_id.in_(ids),
-               col(Sitzung.start) >= dt.datetime.combine(today, dt.time()))
+        .where(
+            links.c.fortschreibung_id.in_(ids),
+            col(Sitzung.start) >= dt.datetime.combine(today, dt.time()),
+        )
         .order_by(Sitzung.start)
-    ).all()  # fmt: skip
+    ).all()
     out: dict[int, list[tuple[Sitzung, Gremium]]] = defaultdict(list)
     for pid, sitzung, gremium in rows:
         out[pid].append((sitzung, gremium))
@@ -312,22 +405,42 @@ def _vorlagenschluss_reminders(
     out = []
     for sitzung, gremium in sitzungen:
         vs = ctx.cal.vorlagenschluss(sitzung.start.date(), gremium.vorlagenschluss_working_days)
-        offsets = [o for o in ctx.policy.before_vorlagenschluss
-                   if vs >= today and window[0] <= send_day(ctx.cal, vs, o) <= today]  # fmt: skip
+        offsets = [
+            o
+            for o in ctx.policy.before_vorlagenschluss
+            if vs >= today and window[0] <= send_day(ctx.cal, vs, o) <= today
+        ]
         if not offsets:
             continue
         who, tasks, vorlagen = _deliverers(session, ctx, sitzung)
         if who is None:
             continue
-        payload = {"process": ctx.process.key, "kommune": ctx.kommune.key,
-                   "sitzung_key": sitzung.key, "sitzung_start": sitzung.start.isoformat(),
-                   "gremium": gremium.name, "gremium_short": gremium.short,
-                   "vorlagenschluss": vs.isoformat(), "tasks": tasks, "vorlagen": vorlagen}  # fmt: skip
+        payload = {
+            "process": ctx.process.key,
+            "kommune": ctx.kommune.key,
+            "sitzung_key": sitzung.key,
+            "sitzung_start": sitzung.start.isoformat(),
+            "gremium": gremium.name,
+            "gremium_short": gremium.short,
+            "vorlagenschluss": vs.isoformat(),
+            "tasks": tasks,
+            "vorlagen": vorlagen,
+        }
         for offset in offsets:
-            out += [Planned(pid, f"vorlagenschluss:{ctx.process.id}:{sitzung.id}", vs, offset,
-                            "vorlagenschluss", send_day(ctx.cal, vs, offset), ctx.process.id,
-                            sitzung_id=sitzung.id, payload=payload | {"days": offset})
-                    for pid in who]  # fmt: skip
+            out += [
+                Planned(
+                    pid,
+                    f"vorlagenschluss:{ctx.process.id}:{sitzung.id}",
+                    vs,
+                    offset,
+                    "vorlagenschluss",
+                    send_day(ctx.cal, vs, offset),
+                    ctx.process.id,
+                    sitzung_id=sitzung.id,
+                    payload=payload | {"days": offset},
+                )
+                for pid in who
+            ]
     return out
 
 
@@ -335,21 +448,39 @@ def _deliverers(
     session: Session, ctx: _Ctx, sitzung: Sitzung
 ) -> tuple[list[int] | None, list[str], list[str]]:
     """Who must deliver the Vorlage for ``sitzung`` (None: nothing open for it)."""
-    names = list(session.exec(select(SitzungBinding.name).where(
-        SitzungBinding.fortschreibung_id == ctx.process.id,
-        SitzungBinding.sitzung_id == sitzung.id)))  # fmt: skip
+    names = list(
+        session.exec(
+            select(SitzungBinding.name).where(
+                SitzungBinding.fortschreibung_id == ctx.process.id,
+                SitzungBinding.sitzung_id == sitzung.id,
+            )
+        )
+    )
     anchored = session.exec(
-        select(Task).join(Stage, Stage.id == Task.stage_id)
-        .where(Task.fortschreibung_id == ctx.process.id, Task.state == TaskState.open,
-               col(Stage.state).in_(OPEN_STAGES), col(Task.anchor_ref).in_(names),
-               col(Task.anchor_kind).in_(["vorlagenschluss", "sitzung"]))
-    ).all()  # fmt: skip
+        select(Task)
+        .join(Stage, Stage.id == Task.stage_id)
+        .where(
+            Task.fortschreibung_id == ctx.process.id,
+            Task.state == TaskState.open,
+            col(Stage.state).in_(OPEN_STAGES),
+            col(Task.anchor_ref).in_(names),
+            col(Task.anchor_kind).in_(["vorlagenschluss", "sitzung"]),
+        )
+    ).all()
     vorlagen = session.exec(
-        select(Vorlage).join(Beratung, Beratung.vorlage_id == Vorlage.id)
-        .join(Stage, (Stage.fortschreibung_id == Vorlage.fortschreibung_id) & (Stage.key == Vorlage.stage_key))
-        .where(Vorlage.fortschreibung_id == ctx.process.id, Beratung.sitzung_id == sitzung.id,
-               col(Stage.state).in_(OPEN_STAGES))
-    ).all()  # fmt: skip
+        select(Vorlage)
+        .join(Beratung, Beratung.vorlage_id == Vorlage.id)
+        .join(
+            Stage,
+            (Stage.fortschreibung_id == Vorlage.fortschreibung_id)
+            & (Stage.key == Vorlage.stage_key),
+        )
+        .where(
+            Vorlage.fortschreibung_id == ctx.process.id,
+            Beratung.sitzung_id == sitzung.id,
+            col(Stage.state).in_(OPEN_STAGES),
+        )
+    ).all()
     if not anchored and not vorlagen:
         return None, [], []
     submitters = [t for t in anchored if _covered_by_vorlagenschluss(t) and t.assignee_id]
@@ -374,11 +505,25 @@ def queue(session: Session, planned: Sequence[Planned]) -> int:
     """Insert what is not in the outbox yet; returns how many rows are new. Commits."""
     if not planned:
         return 0
-    rows = [{"person_id": p.person_id, "subject": p.subject, "deadline": p.deadline,
-             "offset": p.offset, "kind": p.kind, "fortschreibung_id": p.process_id,
-             "task_id": p.task_id, "sitzung_id": p.sitzung_id, "send_on": p.send_on,
-             "state": ReminderState.planned.name, "payload": p.payload, "attempts": 0,
-             "last_error": "", "created_at": dt.datetime.now(dt.UTC)} for p in planned]  # fmt: skip
+    rows = [
+        {
+            "person_id": p.person_id,
+            "subject": p.subject,
+            "deadline": p.deadline,
+            "offset": p.offset,
+            "kind": p.kind,
+            "fortschreibung_id": p.process_id,
+            "task_id": p.task_id,
+            "sitzung_id": p.sitzung_id,
+            "send_on": p.send_on,
+            "state": ReminderState.planned.name,
+            "payload": p.payload,
+            "attempts": 0,
+            "last_error": "",
+            "created_at": dt.datetime.now(dt.UTC),
+        }
+        for p in planned
+    ]
     stmt = _insert_ignore(session).values(rows)
     result = session.execute(stmt)
     session.commit()
@@ -391,7 +536,8 @@ def _insert_ignore(session: Session):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(Reminder).on_conflict_do_nothing(
-        index_elements=["person_id", "subject", "deadline", "offset"])
+        index_elements=["person_id", "subject", "deadline", "offset"]
+    )
 
 
 # --- delivery --------------------------------------------------------------------------------
@@ -410,42 +556,64 @@ def claim(session: Session, reminder_id: int, token: str, now: dt.datetime) -> b
     stale = now - STALE_CLAIM
     result = session.execute(
         update(Reminder)
-        .where(col(Reminder.id) == reminder_id,
-               or_(col(Reminder.state).in_([s.name for s in QUEUED]),
-                   (col(Reminder.state) == ReminderState.sending.name)
-                   & (col(Reminder.claimed_at) < stale)))
-        .values(state=ReminderState.sending.name, claim_token=token, claimed_at=now,
-                attempts=Reminder.attempts + 1)
-    )  # fmt: skip
+        .where(
+            col(Reminder.id) == reminder_id,
+            or_(
+                col(Reminder.state).in_([s.name for s in QUEUED]),
+                (col(Reminder.state) == ReminderState.sending.name)
+                & (col(Reminder.claimed_at) < stale),
+            ),
+        )
+        .values(
+            state=ReminderState.sending.name,
+            claim_token=token,
+            claimed_at=now,
+            attempts=Reminder.attempts + 1,
+        )
+    )
     session.commit()
     return result.rowcount == 1
 
 
-def _finish(session: Session, reminder_id: int, token: str, state: ReminderState,
-            error: str = "") -> None:  # fmt: skip
+def _finish(
+    session: Session, reminder_id: int, token: str, state: ReminderState, error: str = ""
+) -> None:
     values: dict[str, Any] = {"state": state.name, "last_error": error}
     if state == ReminderState.sent:
         values["sent_at"] = dt.datetime.now(dt.UTC)
-    session.execute(update(Reminder).where(col(Reminder.id) == reminder_id,
-                                           col(Reminder.claim_token) == token).values(**values))  # fmt: skip
+    session.execute(
+        update(Reminder)
+        .where(col(Reminder.id) == reminder_id, col(Reminder.claim_token) == token)
+        .values(**values)
+    )
     session.commit()
 
 
 def deliverable_ids(session: Session, today: dt.date, now: dt.datetime) -> list[int]:
-    return list(session.exec(
-        select(Reminder.id).where(
-            col(Reminder.send_on) <= today,
-            or_(col(Reminder.state).in_(QUEUED),
-                (col(Reminder.state) == ReminderState.sending)
-                & (col(Reminder.claimed_at) < now - STALE_CLAIM)))
-        .order_by(Reminder.id)
-    ))  # fmt: skip
+    return list(
+        session.exec(
+            select(Reminder.id)
+            .where(
+                col(Reminder.send_on) <= today,
+                or_(
+                    col(Reminder.state).in_(QUEUED),
+                    (col(Reminder.state) == ReminderState.sending)
+                    & (col(Reminder.claimed_at) < now - STALE_CLAIM),
+                ),
+            )
+            .order_by(Reminder.id)
+        )
+    )
 
 
 def deliver(
-    session: Session, today: dt.date, settings: mail.MailSettings, *,
-    mailer: mail.Mailer | None = None, now: dt.datetime | None = None,
-) -> Delivery:  # fmt: skip
+    session: Session,
+    today: dt.date,
+    settings: mail.MailSettings,
+    *,
+    mailer: mail.Mailer | None = None,
+    now: dt.datetime | None = None,
+) -> Delivery:
     """Send every queued row due by ``today``; errors are recorded on the rows."""
     now = now or dt.datetime.now(dt.UTC)
     report = Delivery()
@@ -496,9 +664,11 @@ def _deliver_one(
 def _note_waiting(session: Session, ids: list[int], error: str) -> None:
     """Rows not tried because the server is down: keep them queued, say why."""
     if ids:
-        session.execute(update(Reminder).where(
-            col(Reminder.id).in_(ids), col(Reminder.state).in_([s.name for s in QUEUED])
-        ).values(last_error=f"waiting: {error}"))  # fmt: skip
+        session.execute(
+            update(Reminder)
+            .where(col(Reminder.id).in_(ids), col(Reminder.state).in_([s.name for s in QUEUED]))
+            .values(last_error=f"waiting: {error}")
+        )
         session.commit()
 
 
@@ -535,14 +705,29 @@ def render(
     session: Session, row: Reminder, person: Person, settings: mail.MailSettings
 ) -> mail.Content:
     p = row.payload
-    link = f"{settings.dashboard_url}/process/{p['process']}" if settings.dashboard_url and p.get("process") else ""
-    renderer = {"due": _render_due, "escalation": _render_escalation,
-                "vorlagenschluss": _render_vorlagenschluss, "digest": _render_digest,
-                "moved": _render_moved}[row.kind]  # fmt: skip
+    link = (
+        f"{settings.dashboard_url}/process/{p['process']}"
+        if settings.dashboard_url and p.get("process")
+        else ""
+    )
+    renderer = {
+        "due": _render_due,
+        "escalation": _render_escalation,
+        "vorlagenschluss": _render_vorlagenschluss,
+        "digest": _render_digest,
+        "moved": _render_moved,
+    }[row.kind]
     content = renderer(session, row, settings)
     greeting = f"Guten Tag {person.name},"
-    return mail.Content(content.subject, greeting, content.paragraphs, content.items, link,
-                        content.ics, content.ics_name)  # fmt: skip
+    return mail.Content(
+        content.subject,
+        greeting,
+        content.paragraphs,
+        content.items,
+        link,
+        content.ics,
+        content.ics_name,
+    )
 
 
 def _in_days(n: int) -> str:
@@ -558,9 +743,15 @@ def _ics(events: list, name: str = "Frist") -> bytes:
 
 def _task_ics(session: Session, row: Reminder) -> bytes:
     p = row.payload
-    seq, _ = ical.changes_of(session, "Task", row.task_id, "due_changed") if row.task_id else (0, None)
-    ev = ical.all_day_event(ical.uid_task(p["process"], p["task_key"]),
-                            dt.date.fromisoformat(p["due"]), f"Frist: {p['task_title']}", sequence=seq)  # fmt: skip
+    seq, _ = (
+        ical.changes_of(session, "Task", row.task_id, "due_changed") if row.task_id else (0, None)
+    )
+    ev = ical.all_day_event(
+        ical.uid_task(p["process"], p["task_key"]),
+        dt.date.fromisoformat(p["due"]),
+        f"Frist: {p['task_title']}",
+        sequence=seq,
+    )
     return _ics([ev])
 
 
@@ -570,11 +761,14 @@ def _render_due(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.
     return mail.Content(
         subject=f"Erinnerung: „{p['task_title']}“ fällig am {dates.short_de(due)}",
         greeting="",
-        paragraphs=[f"die Aufgabe „{p['task_title']}“ (Fortschreibung {p['process']}) ist "
-                    f"{_in_days(row.offset)} fällig: am {dates.long_de(due)}.",
-                    "Bitte erledigen Sie sie rechtzeitig oder melden Sie sich bei der Projektleitung, "
-                    "falls sich die Frist nicht halten lässt."],
-        ics=_task_ics(session, row))  # fmt: skip
+        paragraphs=[
+            f"die Aufgabe „{p['task_title']}“ (Fortschreibung {p['process']}) ist "
+            f"{_in_days(row.offset)} fällig: am {dates.long_de(due)}.",
+            "Bitte erledigen Sie sie rechtzeitig oder melden Sie sich bei der Projektleitung, "
+            "falls sich die Frist nicht halten lässt.",
+        ],
+        ics=_task_ics(session, row),
+    )
 
 
 def _render_escalation(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
@@ -584,10 +778,13 @@ def _render_escalation(session: Session, row: Reminder, _s: mail.MailSettings) -
     return mail.Content(
         subject=f"Frist versäumt: „{p['task_title']}“ (fällig am {dates.short_de(due)})",
         greeting="",
-        paragraphs=[f"die Frist der Aufgabe „{p['task_title']}“ (Fortschreibung {p['process']}) "
-                    f"ist am {dates.long_de(due)} abgelaufen; die Aufgabe ist noch offen.",
-                    f"Zuständig: {who}."],
-        ics=_task_ics(session, row))  # fmt: skip
+        paragraphs=[
+            f"die Frist der Aufgabe „{p['task_title']}“ (Fortschreibung {p['process']}) "
+            f"ist am {dates.long_de(due)} abgelaufen; die Aufgabe ist noch offen.",
+            f"Zuständig: {who}.",
+        ],
+        ics=_task_ics(session, row),
+    )
 
 
 def _render_vorlagenschluss(session: Session, row: Reminder, s: mail.MailSettings) -> mail.Content:
@@ -595,54 +792,83 @@ def _render_vorlagenschluss(session: Session, row: Reminder, s: mail.MailSetting
     vs = dt.date.fromisoformat(p["vorlagenschluss"])
     start = dt.datetime.fromisoformat(p["sitzung_start"])
     seq, _ = ical.changes_of(session, "Sitzung", row.sitzung_id, "sitzung_moved")
-    ev = ical.all_day_event(ical.uid_vorlagenschluss(p["kommune"], p["sitzung_key"]), vs,
-                            f"Vorlagenschluss {p['gremium_short']} (Sitzung am {start:%d.%m.%Y})",
-                            sequence=seq)  # fmt: skip
+    ev = ical.all_day_event(
+        ical.uid_vorlagenschluss(p["kommune"], p["sitzung_key"]),
+        vs,
+        f"Vorlagenschluss {p['gremium_short']} (Sitzung am {start:%d.%m.%Y})",
+        sequence=seq,
+    )
     return mail.Content(
         subject=f"Vorlagenschluss {dates.short_de(vs)} für {p['gremium_short']} am "
-                f"{dates.short_de(start.date())}",
+        f"{dates.short_de(start.date())}",
         greeting="",
-        paragraphs=[f"{_in_days(row.offset).capitalize()} ist Vorlagenschluss für die Sitzung "
-                    f"des Gremiums {p['gremium']} am {dates.long_de(start.date())}, "
-                    f"{start:%H:%M} Uhr: die Vorlage muss bis {dates.long_de(vs)} beim "
-                    "Sitzungsdienst sein. Eine verspätete Vorlage wartet auf den nächsten Sitzungstermin."],
-        items=[*(f"Vorlage {v}" for v in p.get("vorlagen", [])), *(f"Aufgabe: {t}" for t in p.get("tasks", []))],
-        ics=_ics([ev]), ics_name="vorlagenschluss.ics")  # fmt: skip
+        paragraphs=[
+            f"{_in_days(row.offset).capitalize()} ist Vorlagenschluss für die Sitzung "
+            f"des Gremiums {p['gremium']} am {dates.long_de(start.date())}, "
+            f"{start:%H:%M} Uhr: die Vorlage muss bis {dates.long_de(vs)} beim "
+            "Sitzungsdienst sein. Eine verspätete Vorlage wartet auf den nächsten Sitzungstermin."
+        ],
+        items=[
+            *(f"Vorlage {v}" for v in p.get("vorlagen", [])),
+            *(f"Aufgabe: {t}" for t in p.get("tasks", [])),
+        ],
+        ics=_ics([ev]),
+        ics_name="vorlagenschluss.ics",
+    )
 
 
 def _render_digest(_session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
     p = row.payload
     until = dt.date.fromisoformat(p["until"])
     items = [(dt.date.fromisoformat(i["due"]), i) for i in p["items"]]
-    events = [ical.all_day_event(ical.uid_task(p["process"], i["key"]), d, f"Frist: {i['title']}")
-              for d, i in items]  # fmt: skip
+    events = [
+        ical.all_day_event(ical.uid_task(p["process"], i["key"]), d, f"Frist: {i['title']}")
+        for d, i in items
+    ]
     return mail.Content(
         subject=f"Wochenübersicht: {len(items)} Fristen bis {dates.short_de(until)}",
         greeting="",
-        paragraphs=[f"in den nächsten zwei Wochen (bis {dates.long_de(until)}) sind in der "
-                    f"Fortschreibung {p['process']} diese Aufgaben fällig:"],
+        paragraphs=[
+            f"in den nächsten zwei Wochen (bis {dates.long_de(until)}) sind in der "
+            f"Fortschreibung {p['process']} diese Aufgaben fällig:"
+        ],
         items=[f"{dates.weekday_short_de(d)}: {i['title']}" for d, i in items],
-        ics=_ics(events, "Fristen"), ics_name="fristen.ics")  # fmt: skip
+        ics=_ics(events, "Fristen"),
+        ics_name="fristen.ics",
+    )
 
 
 def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail.Content:
     p = row.payload
     old, new = (dt.datetime.fromisoformat(p[k]) for k in ("old", "new"))
     seq, _ = ical.changes_of(session, "Sitzung", row.sitzung_id, "sitzung_moved")
-    ev = ical.timed_event(ical.uid_sitzung(p["kommune"], p["sitzung_key"]), new, s.zone,
-                          f"{p['gremium_short']}: {p['gremium']}", place=p.get("place", ""),
-                          sequence=seq)  # fmt: skip
-    items = [f"{c['title']}: bisher {dates.short_de(dt.date.fromisoformat(c['old']))}, "
-             f"neu {dates.short_de(dt.date.fromisoformat(c['new']))}" for c in p.get("changes", [])]  # fmt: skip
+    ev = ical.timed_event(
+        ical.uid_sitzung(p["kommune"], p["sitzung_key"]),
+        new,
+        s.zone,
+        f"{p['gremium_short']}: {p['gremium']}",
+        place=p.get("place", ""),
+        sequence=seq,
+    )
+    items = [
+        f"{c['title']}: bisher {dates.short_de(dt.date.fromisoformat(c['old']))}, "
+        f"neu {dates.short_de(dt.date.fromisoformat(c['new']))}"
+        for c in p.get("changes", [])
+    ]
     return mail.Content(
         subject=f"Sitzung verlegt: {p['gremium_short']} vom {dates.short_de(old.date())} "
-                f"auf {dates.short_de(new.date())}",
+        f"auf {dates.short_de(new.date())}",
         greeting="",
-        paragraphs=[f"die Sitzung des Gremiums {p['gremium']} wurde verlegt: bisher "
-                    f"{dates.long_de(old.date())}, {old:%H:%M} Uhr, neu {dates.long_de(new.date())}, "
-                    f"{new:%H:%M} Uhr."]
-                   + (["Damit ändern sich Ihre Fristen:"] if items else []),
-        items=items, ics=_ics([ev], "Sitzung"), ics_name="sitzung.ics")  # fmt: skip
+        paragraphs=[
+            f"die Sitzung des Gremiums {p['gremium']} wurde verlegt: bisher "
+            f"{dates.long_de(old.date())}, {old:%H:%M} Uhr, neu {dates.long_de(new.date())}, "
+            f"{new:%H:%M} Uhr."
+        ]
+        + (["Damit ändern sich Ihre Fristen:"] if items else []),
+        items=items,
+        ics=_ics([ev], "Sitzung"),
+        ics_name="sitzung.ics",
+    )
 
 
 # --- the daily run ---------------------------------------------------------------------------
@@ -677,10 +903,14 @@ class DailyReport:
 
 
 def run_daily(
-    session: Session, today: dt.date, *, dry_run: bool = False,
-    settings: mail.MailSettings | None = None, mailer: mail.Mailer | None = None,
+    session: Session,
+    today: dt.date,
+    *,
+    dry_run: bool = False,
+    settings: mail.MailSettings | None = None,
+    mailer: mail.Mailer | None = None,
     now: dt.datetime | None = None,
-) -> DailyReport:  # fmt: skip
+) -> DailyReport:
     """Plan what is due ``today`` into the outbox, then deliver everything queued."""
     report = DailyReport(today=today, dry_run=dry_run)
     found = find_due(session, today)
@@ -696,33 +926,57 @@ def run_daily(
         except mail.ConfigError as exc:
             report.config_error = str(exc)
     if report.config_error:
-        _note_waiting(session, deliverable_ids(session, today, now or dt.datetime.now(dt.UTC)),
-                      report.config_error)  # fmt: skip
+        _note_waiting(
+            session,
+            deliverable_ids(session, today, now or dt.datetime.now(dt.UTC)),
+            report.config_error,
+        )
         touched: list[int] = []
     else:
         done = deliver(session, today, settings, mailer=mailer, now=now)
-        report.sent, report.failed, report.cancelled = len(done.sent), len(done.failed), len(done.cancelled)
+        report.sent, report.failed, report.cancelled = (
+            len(done.sent),
+            len(done.failed),
+            len(done.cancelled),
+        )
         report.server_error = done.server_error
         touched = done.sent + done.failed + done.cancelled
     report.rows = _rows(session, today, touched)
-    report.queued = sum(1 for r in report.rows if r.state in (STATE_DE["planned"], STATE_DE["failed"]))
+    report.queued = sum(
+        1 for r in report.rows if r.state in (STATE_DE["planned"], STATE_DE["failed"])
+    )
     return report
 
 
 def _rows(session: Session, today: dt.date, touched: list[int]) -> list[ReminderView]:
     query = (
-        select(Reminder, Person).join(Person, Person.id == Reminder.person_id)
-        .where(or_(col(Reminder.id).in_(touched),
-                   (col(Reminder.send_on) <= today)
-                   & col(Reminder.state).in_([*QUEUED, ReminderState.sending])))
+        select(Reminder, Person)
+        .join(Person, Person.id == Reminder.person_id)
+        .where(
+            or_(
+                col(Reminder.id).in_(touched),
+                (col(Reminder.send_on) <= today)
+                & col(Reminder.state).in_([*QUEUED, ReminderState.sending]),
+            )
+        )
         .order_by(Reminder.send_on, Reminder.id)
-    )  # fmt: skip
+    )
     return [_view(r, p) for r, p in session.exec(query)]
 
 
 def _view(r: Reminder, p: Person) -> ReminderView:
-    return ReminderView(r.id, r.send_on, p.name, p.email or "", r.kind, _title(r), r.deadline,
-                        r.offset, STATE_DE[str(r.state)], r.last_error)  # fmt: skip
+    return ReminderView(
+        r.id,
+        r.send_on,
+        p.name,
+        p.email or "",
+        r.kind,
+        _title(r),
+        r.deadline,
+        r.offset,
+        STATE_DE[str(r.state)],
+        r.last_error,
+    )
 
 
 def _title(r: Reminder | Planned) -> str:
@@ -737,13 +991,36 @@ def _title(r: Reminder | Planned) -> str:
 
 
 def _dry_rows(session: Session, today: dt.date, found: list[Planned]) -> list[ReminderView]:
-    existing = {(r.person_id, r.subject, r.deadline, r.offset) for r in session.exec(
-        select(Reminder).where(col(Reminder.send_on) >= today - dt.timedelta(days=CATCH_UP_DAYS)))}  # fmt: skip
-    people = {p.id: p for p in session.exec(select(Person).where(
-        col(Person.id).in_({f.person_id for f in found})))}  # fmt: skip
-    new = [ReminderView(None, f.send_on, people[f.person_id].name, people[f.person_id].email or "",
-                        f.kind, _title(f), f.deadline, f.offset, STATE_DE["new"], "")
-           for f in found if f.key not in existing]  # fmt: skip
+    existing = {
+        (r.person_id, r.subject, r.deadline, r.offset)
+        for r in session.exec(
+            select(Reminder).where(
+                col(Reminder.send_on) >= today - dt.timedelta(days=CATCH_UP_DAYS)
+            )
+        )
+    }
+    people = {
+        p.id: p
+        for p in session.exec(
+            select(Person).where(col(Person.id).in_({f.person_id for f in found}))
+        )
+    }
+    new = [
+        ReminderView(
+            None,
+            f.send_on,
+            people[f.person_id].name,
+            people[f.person_id].email or "",
+            f.kind,
+            _title(f),
+            f.deadline,
+            f.offset,
+            STATE_DE["new"],
+            "",
+        )
+        for f in found
+        if f.key not in existing
+    ]
     return new + _rows(session, today, [])
 
 
@@ -763,27 +1040,50 @@ def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | No
             continue
         _cancel_stale(session, process_id, sitzung.id, [c.task_id for c in changes])
         per_person = _concerned(session, process, sitzung, changes)
-        base = {"process": process.key, "kommune": kommune.key, "sitzung_key": sitzung.key,
-                "gremium": gremium.name, "gremium_short": gremium.short, "place": sitzung.place,
-                "old": move.old.isoformat(), "new": sitzung.start.isoformat()}  # fmt: skip
-        planned += [Planned(pid, f"moved:{process.id}:{sitzung.id}:{move.old.isoformat()}",
-                            sitzung.start.date(), 0, "moved", today, process.id,
-                            sitzung_id=sitzung.id, payload=base | {"changes": items})
-                    for pid, items in sorted(per_person.items())]  # fmt: skip
+        base = {
+            "process": process.key,
+            "kommune": kommune.key,
+            "sitzung_key": sitzung.key,
+            "gremium": gremium.name,
+            "gremium_short": gremium.short,
+            "place": sitzung.place,
+            "old": move.old.isoformat(),
+            "new": sitzung.start.isoformat(),
+        }
+        planned += [
+            Planned(
+                pid,
+                f"moved:{process.id}:{sitzung.id}:{move.old.isoformat()}",
+                sitzung.start.date(),
+                0,
+                "moved",
+                today,
+                process.id,
+                sitzung_id=sitzung.id,
+                payload=base | {"changes": items},
+            )
+            for pid, items in sorted(per_person.items())
+        ]
     return queue(session, planned)
 
 
 def _cancel_stale(session: Session, process_id: int, sitzung_id: int, task_ids: list[int]) -> None:
-    session.execute(update(Reminder).where(
-        col(Reminder.state).in_([s.name for s in QUEUED]), Reminder.fortschreibung_id == process_id,
-        col(Reminder.kind) != "moved",
-        or_(col(Reminder.task_id).in_(task_ids), col(Reminder.sitzung_id) == sitzung_id),
-    ).values(state=ReminderState.cancelled.name, last_error="obsolete: Sitzung moved"))  # fmt: skip
+    session.execute(
+        update(Reminder)
+        .where(
+            col(Reminder.state).in_([s.name for s in QUEUED]),
+            Reminder.fortschreibung_id == process_id,
+            col(Reminder.kind) != "moved",
+            or_(col(Reminder.task_id).in_(task_ids), col(Reminder.sitzung_id) == sitzung_id),
+        )
+        .values(state=ReminderState.cancelled.name, last_error="obsolete: Sitzung moved")
+    )
     session.commit()
 
 
-def _concerned(session: Session, process: Fortschreibung, sitzung: Sitzung,
-               changes: list) -> dict[int, list[dict[str, str]]]:  # fmt: skip
+def _concerned(
+    session: Session, process: Fortschreibung, sitzung: Sitzung, changes: list
+) -> dict[int, list[dict[str, str]]]:
     """Person id -> their changed open deadlines; the project lead hears in any case."""
     per_person: dict[int, list[dict[str, str]]] = defaultdict(list)
     for change in changes:
@@ -793,9 +1093,13 @@ def _concerned(session: Session, process: Fortschreibung, sitzung: Sitzung,
             continue
         if task.assignee_id is not None:
             per_person[task.assignee_id].append(
-                {"title": task.title, "old": change.old.isoformat(), "new": change.new.isoformat()})
-    leads = session.exec(select(Role.person_id).where(
-        Role.fortschreibung_id == process.id, Role.role == policy_of(process).escalate_to))  # fmt: skip
+                {"title": task.title, "old": change.old.isoformat(), "new": change.new.isoformat()}
+            )
+    leads = session.exec(
+        select(Role.person_id).where(
+            Role.fortschreibung_id == process.id, Role.role == policy_of(process).escalate_to
+        )
+    )
     for lead in leads:
         per_person.setdefault(lead, [])
     return per_person

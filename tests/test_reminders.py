@@ -107,11 +107,21 @@ def test_scenario_overrides_plan_policy(session, tmp_path):
     assert {(p.deadline, p.offset) for p in on_nov_17} == {(dt.date(2017, 11, 22), 3)}
 
 
-def test_invalid_policy_is_refused(session, tmp_path):
-    _start_with(session, tmp_path, {"before_vorlagenschlus": [3]})
+def test_invalid_policy_is_refused_on_load_with_the_line(session, tmp_path):
     with pytest.raises(
-        InputError, match="fortschreibung.reminders.*unknown key 'before_vorlagenschlus'"
+        InputError, match=r"waiblingen.yaml:\d+: fortschreibung.reminders: unknown key"
     ):
+        _start_with(session, tmp_path, {"before_vorlagenschlus": [3]})
+
+
+def test_invalid_stored_policy_is_refused_by_the_scan(session, waiblingen):
+    # a process stored before the schema was tightened still gets a clear error
+    scenario = dict(waiblingen.scenario)
+    scenario["fortschreibung"] = scenario["fortschreibung"] | {"reminders": {"digest_weekday": 6}}
+    waiblingen.scenario = scenario
+    session.add(waiblingen)
+    session.commit()
+    with pytest.raises(InputError, match="fortschreibung.reminders.digest_weekday: 6 is greater"):
         reminders.find_due(session, NOV_8)
 
 

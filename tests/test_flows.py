@@ -1,0 +1,199 @@
+"""Stage runs and gates, run for real on a Prefect test server (one per session)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import subprocess
+import sys
+
+import pytest
+from prefect_harness import ROOT, server_url, subprocess_env, wait_for
+from sqlmodel import Session, func, select
+
+from lifecycle import engine
+from lifecycle.db import engine_for
+from lifecycle.errors import Refused
+from lifecycle.models import GateDecision, Stage, StageState
+
+pytestmark = pytest.mark.flows
+
+
+@pytest.fixture
+def prefect_api(request) -> str:
+    return server_url(request)
+
+
+@pytest.fixture
+def opened(waiblingen, db_url) -> str:
+    """Waiblingen started (stage 1 open); the database URL."""
+    return db_url
+
+
+def _client():
+    from prefect.client.orchestration import get_client
+
+    return get_client(sync_client=True)
+
+
+def _has_artifact(key: str) -> bool:
+    from prefect.artifacts import Artifact
+
+    return Artifact.get(key) is not None
+
+
+def _decisions(db_url: str) -> int:
+    with Session(engine_for(db_url)) as s:
+        return s.exec(select(func.count()).select_from(GateDecision)).one()
+
+
+def _stage(db_url: str, key: str) -> Stage:
+    with Session(engine_for(db_url)) as s:
+        process = engine.get_process(s, "waiblingen-2017")
+        return engine.get_stage(s, process, key)
+
+
+def test_stage_run_publishes_tasks_timeline_and_documents(prefect_api, waiblingen, db_url,
+                                                           tmp_path):  # fmt: skip
+    from flows.stages import start_stage_run
+
+    summary = start_stage_run("waiblingen-2017", "ratsbeschluss", db_url=db_url,
+                              out_dir=str(tmp_path / "docs"))  # fmt: skip
+
+    assert summary["state"] == "open"
+    assert {"Aufgabe", "Zuständig", "Fällig"} <= set(summary["tasks"][0])
+    assert all(row["Fällig"].count(".") == 2 for row in summary["tasks"])  # German dates
+    assert summary["documents"], "the gate's Beschlussvorlage is rendered"
+    assert _has_artifact("waiblingen-2017-ratsbeschluss-aufgaben")
+    assert _has_artifact("waiblingen-2017-zeitleiste")
+    assert _has_artifact("waiblingen-2017-ratsbeschluss-dokumente")
+    with _client() as client:
+        runs = client.read_flow_runs(limit=5, sort="START_TIME_DESC")
+    run = next(r for r in runs if "Phase ratsbeschluss" in r.name)
+    assert run.name.startswith("Waiblingen · waiblingen-2017")
+    assert {"kommune:waiblingen", "prozess:waiblingen-2017"} <= set(run.tags)
+
+
+def test_send_back_keeps_gate_open_and_reruns_stage(prefect_api, opened, tmp_path):
+    from flows.gates import decide
+
+    db_url, out = opened, str(tmp_path / "docs")
+    result = decide("waiblingen-2017", "ratsbeschluss", outcome="send_back", on="2017-03-20",
+                    by="ortolf", remarks="Förderantrag fehlt", db_url=db_url, out_dir=out)
+
+    assert result.next_stage == "ratsbeschluss"  # the same stage runs again
+    assert result.stage_run["stage_key"] == "ratsbeschluss"
+    assert _stage(db_url, "ratsbeschluss").state == StageState.open
+
+
+def test_approve_starts_next_stage_and_second_decision_is_refused(prefect_api, opened, tmp_path):
+    from flows.gates import decide
+
+    db_url, out = opened, str(tmp_path / "docs")
+    result = decide("waiblingen-2017", "ratsbeschluss", outcome="approve", on="2017-04-27",
+                    by="sitzungsdienst", reference="BSV 3/2017", force_reason="Test",
+                    db_url=db_url, out_dir=out)  # fmt: skip
+
+    assert result.next_stage == "auftaktworkshop"
+    assert result.stage_run["state"] == "open"
+    assert _has_artifact("waiblingen-2017-auftaktworkshop-aufgaben")
+    with pytest.raises(Refused, match="already closed"):
+        decide("waiblingen-2017", "ratsbeschluss", outcome="approve", on="2017-04-28",
+               by="sitzungsdienst", reference="BSV 3/2017", db_url=db_url, out_dir=out)
+    assert _decisions(db_url) == 1
+
+
+@pytest.mark.parametrize(("process", "stage", "on", "reference", "message"), [
+    ("nirgendwo-2017", "ratsbeschluss", "2017-04-27", "BSV 3/2017", "no Fortschreibung"),
+    ("waiblingen-2017", "gibtsnicht", "2017-04-27", "BSV 3/2017", "no stage"),
+    ("waiblingen-2017", "ratsbeschluss", "2017-02-01", "BSV 3/2017", "before stage"),
+    ("waiblingen-2017", "ratsbeschluss", "2017-04-27", "Drucksache drei", "wrong format"),
+    ("waiblingen-2017", "vorlage", "2017-12-14", "BSV 21/2017", "not open"),
+])  # fmt: skip
+def test_bad_decisions_are_refused_and_change_nothing(prefect_api, opened, process, stage, on,
+                                                       reference, message):  # fmt: skip
+    from flows.gates import decide
+
+    before = _stage(opened, "ratsbeschluss")
+    with pytest.raises(Refused, match=message):
+        decide(process, stage, outcome="approve", on=on, by="sitzungsdienst",
+               reference=reference, force_reason="Test", db_url=opened)  # fmt: skip
+    assert _decisions(opened) == 0
+    assert _stage(opened, "ratsbeschluss") == before
+
+
+# --- the served path: gate run waiting for a RunInput, restart while waiting ---------------
+
+
+def _serve(url: str, db_url: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "lifecycle", "serve"], cwd=ROOT,
+        env=subprocess_env(url, LIFECYCLE_DATABASE_URL=db_url),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGKILL)  # a kill, not a shutdown: the worst case for a waiting run
+    proc.wait(timeout=30)
+
+
+def _state(run_id):
+    with _client() as client:
+        return client.read_flow_run(run_id).state
+
+
+def test_gate_waits_for_input_survives_restart_and_refuses_bad_input(prefect_api, opened):
+    from prefect.deployments import run_deployment
+    from prefect.flow_runs import resume_flow_run
+
+    from flows.common import GATE_DEPLOYMENT, STAGE_DEPLOYMENT, deployment_exists
+
+    db_url = opened
+    server = _serve(prefect_api, db_url)
+    try:
+        wait_for(lambda: deployment_exists(GATE_DEPLOYMENT) and deployment_exists(
+            STAGE_DEPLOYMENT), "lifecycle serve to register its deployments")  # fmt: skip
+        run = run_deployment(GATE_DEPLOYMENT, timeout=0, as_subflow=False, parameters={
+            "process_key": "waiblingen-2017", "stage_key": "ratsbeschluss", "db_url": db_url})
+        wait_for(lambda: _state(run.id).is_paused(), "the gate run to suspend", timeout=90)
+
+        _stop(server)  # every process goes away while the gate waits
+        server = _serve(prefect_api, db_url)
+
+        # A decision dated before the stage opened: refused, nothing recorded, still waiting.
+        resume_flow_run(run.id, run_input={"outcome": "approve", "decided_on": "2017-01-02",
+                                           "by": "sitzungsdienst", "reference": "BSV 3/2017"})
+        wait_for(lambda: _state(run.id).is_paused() and _round_count(run.id) >= 2,
+                 "the refused run to wait again", timeout=90)  # fmt: skip
+        assert _decisions(db_url) == 0
+
+        _finish_stage_tasks(db_url)
+        resume_flow_run(run.id, run_input={"outcome": "approve", "decided_on": "2017-04-27",
+                                           "by": "sitzungsdienst", "reference": "BSV 3/2017"})
+        wait_for(lambda: _state(run.id).is_completed(), "the gate run to complete", timeout=90)
+        assert _stage(db_url, "ratsbeschluss").state == StageState.closed
+        assert _stage(db_url, "auftaktworkshop").state == StageState.open
+        wait_for(lambda: _has_artifact("waiblingen-2017-auftaktworkshop-aufgaben"),
+                 "the next stage's run", timeout=90)
+        assert _decisions(db_url) == 1
+    finally:
+        _stop(server)
+
+
+def _round_count(run_id) -> int:
+    """How many suspend rounds the gate run has opened (keys of its inputs)."""
+    from prefect.input.actions import filter_flow_run_input
+
+    inputs = filter_flow_run_input("", limit=100, flow_run_id=run_id)
+    return 1 + sum(1 for i in inputs if i.key.startswith("outcome-"))
+
+
+def _finish_stage_tasks(db_url: str) -> None:
+    from lifecycle.models import Task, TaskState
+
+    with Session(engine_for(db_url)) as s:
+        stage = _stage(db_url, "ratsbeschluss")
+        for task in s.exec(select(Task).where(Task.stage_id == stage.id,
+                                              Task.state == TaskState.open)):  # fmt: skip
+            engine.complete_task(s, task.id, on=dt.date(2017, 4, 27), by="ortolf")

@@ -1,0 +1,101 @@
+"""Benchmark: the Waiblingen Sitzungsvorlage, rendered many times in one process.
+
+Prints its figures; nothing here asserts a time. Run:
+
+    .venv/bin/python bench/bench_documents.py [--docs 1000] [--runs 200]
+
+- ms per Sitzungsvorlage (median of --runs): context from the database + docxtpl render + save,
+  and render + save alone, each against the floor: python-docx loading and saving the same
+  template without rendering. Ratios are taken within this one run.
+- RSS after --docs documents in one process, gc.collect() after each (see
+  shared/notes/docx-and-dates.md: without it RSS climbs by ~0.2 MiB per document).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sqlmodel import Session
+
+from lifecycle import engine, replay
+from lifecycle.db import engine_for
+from lifecycle.doc_context import KINDS, build_context
+from lifecycle.documents import find_template, render
+from lifecycle.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def median_ms(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+        gc.collect()
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--docs", type=int, default=1000)
+    args = parser.parse_args()
+    import docx
+
+    with tempfile.TemporaryDirectory() as work:
+        url = f"sqlite:///{work}/bench.db"
+        with Session(engine_for(url), expire_on_commit=False) as session:
+            process = engine.start(session, load_scenario(ROOT / "examples/waiblingen-2017.yaml"))
+            replay.run(session, process)
+            template = find_template(KINDS["sitzungsvorlage"])
+            out = Path(work) / "sitzungsvorlage.docx"
+            context = build_context(session, process, "sitzungsvorlage")
+
+            def floor() -> None:
+                docx.Document(str(template)).save(str(out))
+
+            def render_only() -> None:
+                render(template, context, out)
+
+            def full() -> None:
+                render(template, build_context(session, process, "sitzungsvorlage"), out)
+
+            for fn in (floor, render_only, full):  # warm caches and imports
+                fn()
+            floor_ms = median_ms(floor, args.runs)
+            render_ms = median_ms(render_only, args.runs)
+            full_ms = median_ms(full, args.runs)
+            print(f"Sitzungsvorlage, median of {args.runs} ({out.stat().st_size // 1024} KiB):")
+            print(f"  floor (python-docx load + save) : {floor_ms:7.1f} ms")
+            print(f"  render + save                   : {render_ms:7.1f} ms"
+                  f"  = {render_ms / floor_ms:.2f} x floor")  # fmt: skip
+            print(f"  context + render + save         : {full_ms:7.1f} ms"
+                  f"  = {full_ms / floor_ms:.2f} x floor")  # fmt: skip
+
+            gc.collect()
+            marks = {}
+            start = rss_mib()
+            for n in range(1, args.docs + 1):
+                full()
+                gc.collect()
+                if n in (10, 100, args.docs // 2, args.docs):
+                    marks[n] = rss_mib()
+            print(f"RSS in one process, gc.collect() after each document: start {start:.1f} MiB; "
+                  + "; ".join(f"after {n}: {v:.1f} MiB" for n, v in marks.items()))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -217,4 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         base, _, _ = demo_paths()
     result = run(base)
     report(result, base)
+    _drain()
     return 0
+
+
+def _drain() -> None:
+    """Flush run logs and events to the API before the ephemeral server stops with us."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=10)

@@ -98,6 +98,7 @@ def decide(
             force_reason=force_reason, reopen=tuple(reopen),
         )  # fmt: skip
         decision_id = decision.id
+    release_waiting_gate(process_key, stage_key, db_url=db_url)
     result = after_decision(process_key, db_url=db_url, out_dir=out_dir, start=start_next)
     return DecisionResult(process_key, stage_key, Outcome(outcome).value, decision_id,
                           result[0], result[1])  # fmt: skip
@@ -120,6 +121,39 @@ def after_decision(
     if not (start and stage_key):
         return stage_key, None
     return stage_key, start_stage_run(process_key, stage_key, db_url=db_url, out_dir=out_dir)
+
+
+def release_waiting_gate(process_key: str, stage_key: str, *, db_url: str | None = None) -> int:
+    """Cancel gate runs still waiting on a gate that a CLI or Python decision has closed.
+
+    Call after ``engine.decide_gate``; a no-op without a served gate deployment.
+    """
+    if gate_is_open(process_key, stage_key, db_url) or not deployment_exists(GATE_DEPLOYMENT):
+        return 0
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )  # fmt: skip
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelled
+
+    wanted = FlowRunFilter(
+        tags=FlowRunFilterTags(all_=_gate_tags(process_key, stage_key, db_url)),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
+    )
+    with get_client(sync_client=True) as client:
+        waiting = client.read_flow_runs(flow_run_filter=wanted, limit=20)
+        for run in waiting:
+            client.set_flow_run_state(run.id, Cancelled(
+                message="Gate anderweitig entschieden (CLI oder Python)"), force=True)  # fmt: skip
+    return len(waiting)
+
+
+def _gate_tags(process_key: str, stage_key: str, db_url: str | None) -> list[str]:
+    return [f"prozess:{process_key}", f"gate:{stage_key}", f"db:{instance_key(db_url)}"]
 
 
 def _announce(process_key: str, stage_key: str | None) -> None:
@@ -227,5 +261,5 @@ def start_gate_run(process_key: str, stage_key: str, *, db_url: str | None = Non
         GATE_DEPLOYMENT, parameters={"process_key": process_key, "stage_key": stage_key,
                                      "db_url": db_url},
         timeout=0, as_subflow=False, idempotency_key=key,
-        tags=label.tags(f"gate:{stage_key}"),
+        tags=label.tags(*_gate_tags(process_key, stage_key, db_url)[1:]),
     ).id  # fmt: skip

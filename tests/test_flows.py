@@ -148,6 +148,7 @@ def test_gate_waits_for_input_survives_restart_and_refuses_bad_input(prefect_api
     from prefect.flow_runs import resume_flow_run
 
     from flows.common import GATE_DEPLOYMENT, STAGE_DEPLOYMENT, deployment_exists
+    from flows.gates import decide
 
     db_url = opened
     server = _serve(prefect_api, db_url)
@@ -177,8 +178,35 @@ def test_gate_waits_for_input_survives_restart_and_refuses_bad_input(prefect_api
         wait_for(lambda: _has_artifact("waiblingen-2017-auftaktworkshop-aufgaben"),
                  "the next stage's run", timeout=90)
         assert _decisions(db_url) == 1
+
+        # The next stage's run waits at its gate; a Python decision closes it: the waiting
+        # run is cancelled, not left suspended for ever.
+        waiting = wait_for(lambda: _waiting_gate_run("auftaktworkshop"),
+                           "the next gate run to wait", timeout=90)  # fmt: skip
+        decide("waiblingen-2017", "auftaktworkshop", outcome="approve", on="2017-07-21",
+               by="ortolf", force_reason="Test", db_url=db_url)  # fmt: skip
+        assert _state(waiting).is_cancelled()
+        assert _decisions(db_url) == 2
     finally:
         _stop(server)
+
+
+def _waiting_gate_run(stage_key: str):
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )  # fmt: skip
+    from prefect.client.schemas.objects import StateType
+
+    wanted = FlowRunFilter(
+        tags=FlowRunFilterTags(all_=[f"gate:{stage_key}"]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
+    )
+    with _client() as client:
+        runs = client.read_flow_runs(flow_run_filter=wanted, limit=5)
+    return runs[0].id if runs else None
 
 
 def _round_count(run_id) -> int:

@@ -372,3 +372,33 @@ def test_cli_docs_module_keeps_heavy_imports_out():
             "print(sorted(n for n in heavy if n in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_generic_report_at_several_gates_keeps_one_series_per_stage(
+    session, replayed, tmp_path
+):
+    plan = dict(replayed.plan)
+    plan["stages"] = [dict(s) for s in plan["stages"]]
+    for stage in plan["stages"][:2]:
+        stage["gate"] = {**stage["gate"], "documents": ["stage_bericht"]}
+    replayed.plan = plan
+    session.add(replayed)
+    session.commit()
+    [first] = generate_gate_documents(session, replayed, "ratsbeschluss", out_dir=tmp_path)
+    [second] = generate_gate_documents(session, replayed, "auftaktworkshop", out_dir=tmp_path)
+    assert first.path.name == "stage_bericht_ratsbeschluss_v1.docx"
+    assert second.path.name == "stage_bericht_auftaktworkshop_v1.docx"
+    assert "Phase „Ratsbeschluss“" in assert_readers_agree(first.path)
+    assert "Phase „Auftaktworkshop“" in assert_readers_agree(second.path)
+    assert "27.04.2017: genehmigt (BSV 3/2017)" in assert_readers_agree(first.path)
+    again = generate_gate_documents(session, replayed, "ratsbeschluss", out_dir=tmp_path)
+    assert [(r.created, r.version) for r in again] == [(False, 1)]
+
+
+def test_unchanged_document_asked_for_elsewhere_is_copied_not_recorded(session, replayed, tmp_path):
+    first = generate(session, replayed, "abschlussbericht", out_dir=tmp_path / "a")
+    copy = generate(session, replayed, "abschlussbericht", out_dir=tmp_path / "b")
+    assert (copy.created, copy.version) == (False, 1)
+    assert copy.path == tmp_path / "b" / "abschlussbericht_v1.docx"
+    assert copy.path.read_bytes() == first.path.read_bytes()
+    assert [r.path for r in documents.versions(session, replayed)] == [str(first.path)]

@@ -59,7 +59,7 @@ class Kind:
     name: str
     title: str
     template: str
-    build: Callable[[Session, Fortschreibung, str], Context]
+    build: Callable[[Session, Fortschreibung, str, str], Context]  # (…, kind, stage key)
 
 
 # --- small helpers -------------------------------------------------------------------------
@@ -461,12 +461,16 @@ def vorlage_ctx(f: Facts, stage_key: str, final: bool) -> Context:
 # --- builders per kind ---------------------------------------------------------------------
 
 
-def beschlussvorlage(session: Session, process: Fortschreibung, kind: str) -> Context:
+def beschlussvorlage(
+    session: Session, process: Fortschreibung, kind: str, stage_key: str
+) -> Context:
     f = Facts(session, process)
     return vorlage_ctx(f, process.plan["stages"][0]["key"], final=False)
 
 
-def sitzungsvorlage(session: Session, process: Fortschreibung, kind: str) -> Context:
+def sitzungsvorlage(
+    session: Session, process: Fortschreibung, kind: str, stage_key: str
+) -> Context:
     f = Facts(session, process)
     return vorlage_ctx(f, process.plan["stages"][-1]["key"], final=True)
 
@@ -493,7 +497,9 @@ def _absender(f: Facts) -> Context:
     return person_ctx(f.role_holder("projektleitung"))
 
 
-def workshop_einladung(session: Session, process: Fortschreibung, kind: str) -> Context:
+def workshop_einladung(
+    session: Session, process: Fortschreibung, kind: str, stage_key: str
+) -> Context:
     f = Facts(session, process)
     w = _workshop_or_error(f)
     sent = f.task("workshop_einladen")
@@ -517,7 +523,9 @@ def _default_programme(f: Facts, start: dt.datetime) -> list[Context]:
     return [{"zeit": f"{start + dt.timedelta(minutes=m):%H:%M} Uhr", "titel": t} for m, t in steps]
 
 
-def workshop_programm(session: Session, process: Fortschreibung, kind: str) -> Context:
+def workshop_programm(
+    session: Session, process: Fortschreibung, kind: str, stage_key: str
+) -> Context:
     f = Facts(session, process)
     w = _workshop_or_error(f)
     given = [{"zeit": str(p.get("zeit") or p.get("time", "")),
@@ -526,7 +534,9 @@ def workshop_programm(session: Session, process: Fortschreibung, kind: str) -> C
             "programm": given or _default_programme(f, w.start)}  # fmt: skip
 
 
-def workshop_teilnehmerliste(session: Session, process: Fortschreibung, kind: str) -> Context:
+def workshop_teilnehmerliste(
+    session: Session, process: Fortschreibung, kind: str, stage_key: str
+) -> Context:
     f = Facts(session, process)
     w = _workshop_or_error(f)
     rows = [{"nummer": i, "name": n, "organisation": ""} for i, n in enumerate(w.participants, 1)]
@@ -563,7 +573,9 @@ def arbeitsgruppen_ctx(f: Facts) -> list[Context]:
     return [_ag_ctx(f, ag, fields) for ag in f.arbeitsgruppen()]
 
 
-def ag_dokument(session: Session, process: Fortschreibung, kind: str) -> Context:
+def ag_dokument(
+    session: Session, process: Fortschreibung, kind: str, stage_key: str
+) -> Context:
     f = Facts(session, process)
     workshop = f.workshop()
     return {**common(f), "arbeitsgruppen": arbeitsgruppen_ctx(f), "absender": _absender(f),
@@ -583,7 +595,9 @@ def _ergebnisse_kapitel(f: Facts) -> Section:
     return section("Ergebnisse der Arbeitsgruppen", [], data)
 
 
-def abschlussbericht(session: Session, process: Fortschreibung, kind: str) -> Context:
+def abschlussbericht(
+    session: Session, process: Fortschreibung, kind: str, stage_key: str
+) -> Context:
     f = Facts(session, process)
     stage = f.stage("auswertung") or f.stages()[-1]
     stand = stage.closed_on or stage.opened_on or process.started_on
@@ -595,10 +609,11 @@ def abschlussbericht(session: Session, process: Fortschreibung, kind: str) -> Co
             "kapitel": apply_overrides(sections, {})}  # fmt: skip
 
 
-def stage_bericht(session: Session, process: Fortschreibung, kind: str) -> Context:
+def stage_bericht(
+    session: Session, process: Fortschreibung, kind: str, stage_key: str
+) -> Context:
     """Generic: a stage, its tasks with German dates and the gate decision."""
     f = Facts(session, process)
-    stage_key = stage_of(process, kind) or _current_stage_key(f)
     stage = f.stage(stage_key)
     spec = f.plan_stage(stage_key)
     tasks = f.all(Task, Task.stage_id == stage.id, order=Task.position)
@@ -680,5 +695,16 @@ def plan_kinds(process: Fortschreibung) -> list[str]:
     return [k for st in process.plan["stages"] for k in st.get("gate", {}).get("documents", [])]
 
 
-def build_context(session: Session, process: Fortschreibung, kind: str) -> Context:
-    return clean(kind_for(process, kind).build(session, process, kind))
+def default_stage(session: Session, process: Fortschreibung, kind: str) -> str:
+    """The stage a document belongs to: the gate that lists it, else the current stage."""
+    key = stage_of(process, kind)
+    if key:
+        return key
+    return _current_stage_key(Facts(session, process))
+
+
+def build_context(
+    session: Session, process: Fortschreibung, kind: str, stage_key: str | None = None
+) -> Context:
+    stage = stage_key or default_stage(session, process, kind)
+    return clean(kind_for(process, kind).build(session, process, kind, stage))

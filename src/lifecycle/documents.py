@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,9 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session, select
 
 from . import dates
-from .doc_context import KINDS, Kind, build_context, kind_for, stage_of
+from .doc_context import KINDS, Kind, build_context, default_stage, kind_for
 from .errors import LifecycleError
-from .models import DocumentVersion, Fortschreibung, Stage
+from .models import DocumentVersion, Fortschreibung
 from .template_builder import SHIPPED
 
 GENERIC_TEMPLATE = "stage_bericht"
@@ -158,20 +159,20 @@ def default_out_dir(process: Fortschreibung) -> Path:
 
 
 def versions(
-    session: Session, process: Fortschreibung, kind: str | None = None
+    session: Session, process: Fortschreibung, kind: str | None = None, stage: str | None = None
 ) -> list[DocumentVersion]:
     query = select(DocumentVersion).where(DocumentVersion.fortschreibung_id == process.id)
     if kind:
         query = query.where(DocumentVersion.kind == kind)
-    return list(session.exec(query.order_by(DocumentVersion.kind, DocumentVersion.version)).all())
+    if stage:
+        query = query.where(DocumentVersion.stage_key == stage)
+    order = (DocumentVersion.kind, DocumentVersion.stage_key, DocumentVersion.version)
+    return list(session.exec(query.order_by(*order)).all())
 
 
-def _stage_key(session: Session, process: Fortschreibung, kind: str) -> str:
-    key = stage_of(process, kind)
-    if key:
-        return key
-    stage = session.get(Stage, process.current_stage_id) if process.current_stage_id else None
-    return stage.key if stage else process.plan["stages"][-1]["key"]
+def _file_stem(kind: str, stage_key: str) -> str:
+    # The generic stage report may sit at several gates: one file series per stage.
+    return kind if kind in KINDS and kind != GENERIC_TEMPLATE else f"{kind}_{stage_key}"
 
 
 # --- public API ----------------------------------------------------------------------------
@@ -179,42 +180,66 @@ def _stage_key(session: Session, process: Fortschreibung, kind: str) -> str:
 
 def generate(
     session: Session, process: Fortschreibung, kind: str, *, out_dir: str | Path | None = None,
-    pdf: bool = False, templates: str | Path | None = None,
+    pdf: bool = False, templates: str | Path | None = None, stage: str | None = None,
 ) -> DocumentResult:  # fmt: skip
-    """Render one document of ``process``; a no-op when inputs and template are unchanged."""
+    """Render one document of ``process``; a no-op when inputs and template are unchanged.
+
+    ``stage`` matters only for a kind that sits at several gates (the generic stage report);
+    by default a kind belongs to the gate that lists it.
+    """
     spec = kind_for(process, kind)
     template = find_template(spec, templates)
-    context = build_context(session, process, kind)
+    stage_key = stage or default_stage(session, process, kind)
+    context = build_context(session, process, kind, stage_key)
     in_sha = inputs_hash(kind, context)
     tpl_sha = hashlib.sha256(template.read_bytes()).hexdigest()
-    previous = versions(session, process, kind)
+    previous = versions(session, process, kind, stage_key)
     latest = previous[-1] if previous else None
     if (latest and latest.inputs_sha256 == in_sha and latest.template_sha256 == tpl_sha
             and Path(latest.path).is_file()):  # fmt: skip
-        return _unchanged(session, latest, pdf)
+        return _unchanged(session, latest, pdf, out_dir)
     version = latest.version + 1 if latest else 1
     folder = Path(out_dir) if out_dir else default_out_dir(process)
-    path = folder / f"{kind}_v{version}.docx"
+    path = folder / f"{_file_stem(kind, stage_key)}_v{version}.docx"
     render(template, context, path)
-    pdf_path = _to_pdf(path) if pdf else None
     row = DocumentVersion(
-        fortschreibung_id=process.id, stage_key=_stage_key(session, process, kind), kind=kind,
-        version=version, inputs_sha256=in_sha, template_sha256=tpl_sha,
-        template_path=str(template), path=str(path), pdf_path=str(pdf_path or ""),
+        fortschreibung_id=process.id, stage_key=stage_key, kind=kind, version=version,
+        inputs_sha256=in_sha, template_sha256=tpl_sha, template_path=str(template),
+        path=str(path),
     )  # fmt: skip
     session.add(row)
+    session.commit()  # the DOCX is recorded even if the PDF below fails
+    pdf_path = _attach_pdf(session, row) if pdf else None
+    return DocumentResult(kind, stage_key, version, path, True, pdf_path)
+
+
+def _attach_pdf(session: Session, row: DocumentVersion) -> Path:
+    pdf_path = _to_pdf(Path(row.path))
+    row.pdf_path = str(pdf_path)
+    session.add(row)
     session.commit()
-    return DocumentResult(kind, row.stage_key, version, path, True, pdf_path)
+    return pdf_path
 
 
-def _unchanged(session: Session, row: DocumentVersion, pdf: bool) -> DocumentResult:
+def _unchanged(
+    session: Session, row: DocumentVersion, pdf: bool, out_dir: str | Path | None
+) -> DocumentResult:
+    path = Path(row.path)
     pdf_path = Path(row.pdf_path) if row.pdf_path and Path(row.pdf_path).is_file() else None
     if pdf and pdf_path is None:
-        pdf_path = _to_pdf(Path(row.path))
-        row.pdf_path = str(pdf_path)
-        session.add(row)
-        session.commit()
-    return DocumentResult(row.kind, row.stage_key, row.version, Path(row.path), False, pdf_path)
+        pdf_path = _attach_pdf(session, row)
+    if out_dir and Path(out_dir).resolve() != path.parent.resolve():
+        # Asked for elsewhere: hand out a copy of the current version; nothing new is recorded.
+        path = _copy_into(path, Path(out_dir))
+        pdf_path = _copy_into(pdf_path, Path(out_dir)) if pdf_path else None
+    return DocumentResult(row.kind, row.stage_key, row.version, path, False, pdf_path)
+
+
+def _copy_into(source: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / source.name
+    shutil.copy2(source, target)
+    return target
 
 
 def _to_pdf(path: Path) -> Path:
@@ -238,4 +263,4 @@ def generate_gate_documents(
     kinds = gate_kinds(process, stage_key)
     for kind in kinds:  # fail before writing anything if the plan names an impossible kind
         find_template(kind_for(process, kind))
-    return [generate(session, process, kind, out_dir=out_dir) for kind in kinds]
+    return [generate(session, process, kind, out_dir=out_dir, stage=stage_key) for kind in kinds]

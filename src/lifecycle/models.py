@@ -322,7 +322,7 @@ class DocumentVersion(SQLModel, table=True):
     version and keeps the earlier files.
     """
 
-    __table_args__ = (UniqueConstraint("fortschreibung_id", "kind", "version"),)
+    __table_args__ = (UniqueConstraint("fortschreibung_id", "kind", "stage_key", "version"),)
     id: int | None = Field(default=None, primary_key=True)
     fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
     stage_key: str

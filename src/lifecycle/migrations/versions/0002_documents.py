@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["fortschreibung_id"], ["fortschreibung.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("fortschreibung_id", "kind", "version"),
+        sa.UniqueConstraint("fortschreibung_id", "kind", "stage_key", "version"),
     )
     with op.batch_alter_table("documentversion", schema=None) as batch_op:
         batch_op.create_index(

@@ -38,6 +38,26 @@ def demo(fresh: bool = typer.Option(False, "--fresh", help="von vorn beginnen"))
     raise typer.Exit(main(["--fresh"] if fresh else []))
 
 
+def after_decide(process_key: str, stage_key: str) -> str | None:
+    """For `lifecycle decide`, after engine.decide_gate: start the next stage's run.
+
+    Only with a Prefect API configured (shared installation): there the stage deployment
+    starts with an idempotency key and a gate run still waiting on the closed gate is
+    cancelled. Without one, nothing is started (an ephemeral server would cost ~10 s per
+    decision); the next `lifecycle demo`/reconcile run picks the open stage up.
+    """
+    import os
+
+    if not os.environ.get("PREFECT_API_URL"):
+        return None
+    _flows_on_path()
+    from flows.gates import after_decision, release_waiting_gate
+
+    release_waiting_gate(process_key, stage_key)
+    stage, _run = after_decision(process_key)
+    return stage
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("demo")(demo)

@@ -144,7 +144,7 @@ def _lines(doc: DocxDocument, var: str, item: str = "{{ line }}", style: str | N
 
 
 def _grid(doc: DocxDocument, headers: list[str], loop: str, cells: list[str],
-          widths: list[float]) -> Table:  # fmt: skip
+          widths: list[float], row_height: float | None = None) -> Table:  # fmt: skip
     """A table with a header row and one row per item (docxtpl `{%tr %}` rows)."""
     table = doc.add_table(rows=4, cols=len(headers))
     table.style = doc.styles["Table Grid"]
@@ -155,6 +155,8 @@ def _grid(doc: DocxDocument, headers: list[str], loop: str, cells: list[str],
     for i, text in enumerate(cells):
         table.rows[2].cells[i].paragraphs[0].add_run(text)
     table.rows[3].cells[0].paragraphs[0].add_run("{%tr endfor %}")
+    if row_height:  # room to sign by hand
+        table.rows[2].height = Cm(row_height)
     table.autofit = False
     # LibreOffice lays out by the grid columns, Word by the cell widths: set both.
     for col, width in zip(table._tbl.tblGrid.findall(qn("w:gridCol")), widths, strict=True):
@@ -265,7 +267,7 @@ def workshop_teilnehmerliste() -> DocxDocument:
     _grid(doc, ["Nr.", "Name, Vorname", "Institution / Organisation", "E-Mail", "Unterschrift"],
           "t in teilnehmer",
           ["{{ t.nummer }}", "{{ t.name }}", "{{ t.organisation }}", "", ""],
-          [1.2, 6.0, 7.0, 5.5, 5.5])  # fmt: skip
+          [1.2, 6.0, 7.0, 5.5, 5.5], row_height=1.0)  # fmt: skip
     _p(doc, "Mit meiner Unterschrift bin ich einverstanden, dass mein Name in der Dokumentation "
             "des Workshops genannt wird.")  # fmt: skip
     return doc

@@ -219,6 +219,9 @@ def test_default_output_folder_follows_lifecycle_output(session, replayed, tmp_p
     text = assert_readers_agree(result.path)
     assert "Geplanter Ablauf:" in text and "BSV 3/2017" in text
     assert "05.04.2017" in text and "27.04.2017" in text
+    assert "Zur Finanzierung wird ein Förderantrag" in text  # a proposal, not yet decided
+    assert "Geplante Termine: Integrationsworkshop am 07.07.2017; Vorberatung im BSV am " \
+           "06.12.2017; Entscheidung im GR am 14.12.2017." in text  # fmt: skip
 
 
 def test_bad_input_appears_verbatim_and_runs_no_template_code(session, replayed, tmp_path):

@@ -282,20 +282,26 @@ def grundsatzbeschluss(f: Facts) -> str:
     return f"In den Sitzungen {join_de(parts)} {verb} {what} {tail}."
 
 
-def fortschreibung(f: Facts) -> Section:
+def fortschreibung(f: Facts, proposal: bool = False) -> Section:
+    """Resolution, funding, partner, Handlungsfelder; ``proposal``: before the resolution."""
     p = f.p
-    prose = [s for s in [grundsatzbeschluss(f)] if s]
+    prose = [] if proposal else [s for s in [grundsatzbeschluss(f)] if s]
     if p.funding_source or p.funding_amount:
         amount = f" in Höhe von {euro(p.funding_amount)}" if p.funding_amount else ""
-        prose.append(f"Zur Finanzierung wurde ein Förderantrag im Rahmen der "
-                     f"{_quoted(p.funding_source)}{amount} gestellt.")  # fmt: skip
+        prose.append(f"Zur Finanzierung {'wird' if proposal else 'wurde'} ein Förderantrag im "
+                     f"Rahmen der {_quoted(p.funding_source)}{amount} gestellt.")  # fmt: skip
     if p.partner:
         contact = f" unter Leitung von {p.partner_contact}" if p.partner_contact else ""
-        prose.append(f"Die externe wissenschaftliche Begleitung liegt beim {p.partner}{contact}.")
+        prose.append(
+            f"Die externe wissenschaftliche Begleitung soll beim {p.partner}{contact} liegen."
+            if proposal else
+            f"Die externe wissenschaftliche Begleitung liegt beim {p.partner}{contact}."
+        )  # fmt: skip
     fields = f.handlungsfelder()
     data = []
     if fields:
-        prose.append("Folgende Handlungsfelder wurden definiert:")
+        verb = "sind vorgesehen" if proposal else "wurden definiert"
+        prose.append(f"Folgende Handlungsfelder {verb}:")
         data = [item(f"{i}.", h.title) for i, h in enumerate(fields, 1)]
     return section("Fortschreibung", prose, data)
 
@@ -411,14 +417,26 @@ def begruendung_start(f: Facts, vorlage: Vorlage) -> list[Section]:
     plan = f.p.plan
     ablauf = [item(f"{i}.", f"{st['title']}: {' '.join(st.get('description', '').split())}")
               for i, st in enumerate(plan["stages"], 1)]  # fmt: skip
-    proposal = fortschreibung(f)
-    proposal["prose"] = [x for x in proposal["prose"] if not x.startswith("In den Sitzungen")]
+    dates = _planned_dates(f)
+    closing = [f"Geplante Termine: {'; '.join(dates)}."] if dates else []
     return [
         rueckblick(f),
-        section("Fortschreibung", proposal["prose"], proposal["data"]),
-        section("Geplanter Ablauf", [f"{plan.get('title', 'Die Fortschreibung')} gliedert sich "
-                                     "in folgende Schritte:"], ablauf),  # fmt: skip
+        fortschreibung(f, proposal=True),
+        section("Geplanter Ablauf", ["Die Fortschreibung gliedert sich in folgende Schritte:"],
+                ablauf + [text(x) for x in closing]),  # fmt: skip
     ]
+
+
+def _planned_dates(f: Facts) -> list[str]:
+    dates = []
+    workshop = f.workshop()
+    if workshop is not None:
+        dates.append(f"{workshop.title} am {short_de(workshop.start.date())}")
+    final = f.vorlage(f.p.plan["stages"][-1]["key"])
+    if final is not None:
+        dates += [f"{b.role.value} im {g.short or g.name} am {short_de(s.start.date())}"
+                  for b, s, g in f.beratungen(final)]  # fmt: skip
+    return dates
 
 
 def vorlage_ctx(f: Facts, stage_key: str, final: bool) -> Context:

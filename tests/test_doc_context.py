@@ -60,7 +60,8 @@ def test_sitzungsvorlage_context_before_and_after_the_process(session, waiblinge
     assert days == [dt.date(2017, 12, 6), dt.date(2017, 12, 14)]
     assert inputs_hash("sitzungsvorlage", early) != inputs_hash("sitzungsvorlage", late)
     assert inputs_hash("sitzungsvorlage", late) == inputs_hash(
-        "sitzungsvorlage", build_context(session, waiblingen, "sitzungsvorlage"))
+        "sitzungsvorlage", build_context(session, waiblingen, "sitzungsvorlage")
+    )
 
 
 def test_working_group_context(session, waiblingen):
@@ -71,7 +72,9 @@ def test_working_group_context(session, waiblingen):
     assert sum(len(g["sitzungen"]) for g in groups) == 8
     assert groups[3]["handlungsfeld"].startswith("Bürgerschaftliches Engagement")
     assert [p["title"] for p in groups[3]["schluesselprojekte"]] == [
-        "Heranführung an traditionelles Ehrenamt", "Integrationslotsen"]
+        "Heranführung an traditionelles Ehrenamt",
+        "Integrationslotsen",
+    ]
     moderation = "Moderation AG Sprache und Bildung (ag-bildung@waiblingen.example)"
     assert groups[0]["moderation"] == moderation
 

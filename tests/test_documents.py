@@ -130,8 +130,12 @@ def test_final_sitzungsvorlage_reads_as_seed_002(session, replayed, tmp_path):
     cells = [[c.text for c in row.cells] for row in table.rows]
     assert cells == [
         ["Gremium", "Sitzungsdatum", "Vorberatung/Entscheidung", "öffentlich/nichtöffentlich"],
-        ["Ausschuss für Bildung, Soziales und Verwaltung", "06.12.2017", "Vorberatung",
-         "öffentlich"],
+        [
+            "Ausschuss für Bildung, Soziales und Verwaltung",
+            "06.12.2017",
+            "Vorberatung",
+            "öffentlich",
+        ],
         ["Gemeinderat", "14.12.2017", "Entscheidung", "öffentlich"],
     ]
     # From the process: the Grundsatzbeschluss, funding, partner, Handlungsfelder, steps.
@@ -145,7 +149,7 @@ def test_final_sitzungsvorlage_reads_as_seed_002(session, replayed, tmp_path):
                  "4.\tInterkulturelle Öffnung der Verwaltung"]:  # fmt: skip
         assert fact in text, fact
     # Fazit: the author's points, then the Schlüsselprojekte per Handlungsfeld in order.
-    fazit = text[text.index("Fazit:"):text.index("Wie geht es weiter:")]
+    fazit = text[text.index("Fazit:") : text.index("Wie geht es weiter:")]
     groups = ["Zugang zu Bildung und Sprache", "Zugang zu Kultur und Vereinen“",
               "Zugang zu Kultur und Vereinen mit dem Schwerpunkt Sport",
               "Bürgerschaftliches Engagement“", "Bürgerschaftliches Engagement mit dem Schwerpunkt "
@@ -153,7 +157,7 @@ def test_final_sitzungsvorlage_reads_as_seed_002(session, replayed, tmp_path):
     heads = [fazit.index(f"Handlungsfeld „{g}") for g in groups]
     assert heads == sorted(heads)
     assert fazit.index("5. Es wurden zahlreiche Ideen") < heads[0]
-    assert "Runden Tisch der Vielfalt" in text[text.index("Wie geht es weiter:"):]
+    assert "Runden Tisch der Vielfalt" in text[text.index("Wie geht es weiter:") :]
     with docx2python(str(result.path)) as read:
         assert "Seite 1 von 1" in str(read.footer)  # fields: LibreOffice/Word update the numbers
     headings = [p.text for p in docx.Document(str(result.path)).paragraphs
@@ -187,7 +191,7 @@ def test_begruendung_is_built_from_the_process_and_overridable(session, replayed
     assert result.version == 2
     paragraphs = body_texts(result.path)
     start = paragraphs.index("Rückblick:")
-    after = paragraphs[start + 1:start + 4]
+    after = paragraphs[start + 1 : start + 4]
     assert after == ["Eigener Text.", "Zweiter Absatz.", "Fortschreibung:"]
     assert paragraphs.index("Hinweis:") > paragraphs.index("Wie geht es weiter:")
 
@@ -228,8 +232,10 @@ def test_bad_input_appears_verbatim_and_runs_no_template_code(session, replayed,
     vorlage = _final_vorlage(session, replayed)
     vorlage.betreff = NASTY["amp"]
     vorlage.beschlussvorschlag = NASTY["jinja"]
-    vorlage.begruendung = {"Rückblick": "\n\n".join(NASTY.values()),
-                           NASTY["quotes"]: NASTY["emoji"]}
+    vorlage.begruendung = {
+        "Rückblick": "\n\n".join(NASTY.values()),
+        NASTY["quotes"]: NASTY["emoji"],
+    }
     vorlage.anlagen = [NASTY["jinja"], NASTY["control"]]
     session.add(vorlage)
     session.commit()
@@ -274,7 +280,8 @@ def test_restyled_template_in_a_custom_folder_is_used(session, replayed, tmp_pat
     # Kinds the folder does not have come from the shipped templates.
     other = generate(session, replayed, "beschlussvorlage", out_dir=tmp_path / "out")
     assert documents.versions(session, replayed, "beschlussvorlage")[0].template_path == str(
-        SHIPPED / "beschlussvorlage.docx")
+        SHIPPED / "beschlussvorlage.docx"
+    )
     assert other.created
 
 
@@ -315,7 +322,8 @@ def test_template_syntax_error_and_sandbox(session, replayed, tmp_path):
         generate(session, replayed, "sitzungsvorlage", out_dir=tmp_path / "o", templates=broken)
     shutil.rmtree(broken)
     escape = _custom_folder(
-        tmp_path, lambda d: d.add_paragraph("{{ vorlage.__class__.__mro__[1].__subclasses__() }}"))
+        tmp_path, lambda d: d.add_paragraph("{{ vorlage.__class__.__mro__[1].__subclasses__() }}")
+    )
     with pytest.raises(TemplateError):
         generate(session, replayed, "sitzungsvorlage", out_dir=tmp_path / "o", templates=escape)
     assert documents.versions(session, replayed) == []
@@ -370,9 +378,11 @@ def test_cli_generate_and_list(session, replayed, db_url, tmp_path):
 
 
 def test_cli_docs_module_keeps_heavy_imports_out():
-    code = ("import sys, lifecycle.cli_docs as m, typer; m.register(typer.Typer()); "
-            "heavy = ('docx', 'docxtpl', 'lifecycle.documents'); "
-            "print(sorted(n for n in heavy if n in sys.modules))")
+    code = (
+        "import sys, lifecycle.cli_docs as m, typer; m.register(typer.Typer()); "
+        "heavy = ('docx', 'docxtpl', 'lifecycle.documents'); "
+        "print(sorted(n for n in heavy if n in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 

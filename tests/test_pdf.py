@@ -36,11 +36,23 @@ def test_waiblingen_sitzungsvorlage_as_pdf(tools, session, waiblingen, tmp_path)
     text = " ".join(pdf_text(result.pdf_path).split())
     pages = pdf_pages(result.pdf_path)
     assert pages >= 3
-    for part in ["Stadt Waiblingen", "Sitzungsvorlage", "Beratungsfolge:",
-                 "Ausschuss für", "06.12.2017 Vorberatung öffentlich", "Soziales und Verwaltung",
-                 "Gemeinderat 14.12.2017 Entscheidung öffentlich", "Betreff:", "Rückblick:",
-                 "Verlauf des Fortschreibungsprozesses:", "Fazit:", "Wie geht es weiter:",
-                 "Waiblingen, 20.11.2017", "Ortolf, Ute", f"Seite {pages} von {pages}"]:
+    for part in [
+        "Stadt Waiblingen",
+        "Sitzungsvorlage",
+        "Beratungsfolge:",
+        "Ausschuss für",
+        "06.12.2017 Vorberatung öffentlich",
+        "Soziales und Verwaltung",
+        "Gemeinderat 14.12.2017 Entscheidung öffentlich",
+        "Betreff:",
+        "Rückblick:",
+        "Verlauf des Fortschreibungsprozesses:",
+        "Fazit:",
+        "Wie geht es weiter:",
+        "Waiblingen, 20.11.2017",
+        "Ortolf, Ute",
+        f"Seite {pages} von {pages}",
+    ]:
         assert part in text, part
     assert text.index("Fazit:") < text.index("Handlungsfeld „Interkulturelle Öffnung")
     again = generate(session, waiblingen, "sitzungsvorlage", out_dir=tmp_path, pdf=True)

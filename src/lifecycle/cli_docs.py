@@ -67,8 +67,9 @@ def generate_document(
     process: Annotated[str | None, typer.Option("--process", help="Prozess-Schlüssel")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Ausgabeordner")] = None,
     pdf: Annotated[bool, typer.Option("--pdf", help="zusätzlich PDF (LibreOffice)")] = False,
-    templates: Annotated[Path | None, typer.Option("--templates",
-                                                   help="eigener Vorlagenordner")] = None,
+    templates: Annotated[
+        Path | None, typer.Option("--templates", help="eigener Vorlagenordner")
+    ] = None,
 ) -> None:
     """Render one document; unchanged inputs keep the current version."""
     from .documents import generate

@@ -117,7 +117,7 @@ def _genitive(gremium: Gremium) -> str:
     if gremium.kind == GremiumKind.ausschuss and gremium.short:
         return f"des {gremium.short}"
     if gremium.name.startswith("Ausschuss"):
-        return f"des Ausschusses{gremium.name[len('Ausschuss'):]}"
+        return f"des Ausschusses{gremium.name[len('Ausschuss') :]}"
     if gremium.name.endswith("rat"):
         return f"des {gremium.name}es"
     return f"des Gremiums {_quoted(gremium.name)}"
@@ -422,8 +422,11 @@ def begruendung_start(f: Facts, vorlage: Vorlage) -> list[Section]:
     return [
         rueckblick(f),
         fortschreibung(f, proposal=True),
-        section("Geplanter Ablauf", ["Die Fortschreibung gliedert sich in folgende Schritte:"],
-                ablauf + [text(x) for x in closing]),  # fmt: skip
+        section(
+            "Geplanter Ablauf",
+            ["Die Fortschreibung gliedert sich in folgende Schritte:"],
+            ablauf + [text(x) for x in closing],
+        ),  # fmt: skip
     ]
 
 
@@ -521,7 +524,7 @@ def workshop_einladung(
     f = Facts(session, process)
     w = _workshop_or_error(f)
     sent = f.task("workshop_einladen")
-    sent_on = (sent.due if sent and sent.due else w.start.date() - dt.timedelta(days=28))
+    sent_on = sent.due if sent and sent.due else w.start.date() - dt.timedelta(days=28)
     return {
         **common(f), "workshop": workshop_ctx(f), "handlungsfelder": handlungsfelder_ctx(f),
         "absender": _absender(f),
@@ -591,9 +594,7 @@ def arbeitsgruppen_ctx(f: Facts) -> list[Context]:
     return [_ag_ctx(f, ag, fields) for ag in f.arbeitsgruppen()]
 
 
-def ag_dokument(
-    session: Session, process: Fortschreibung, kind: str, stage_key: str
-) -> Context:
+def ag_dokument(session: Session, process: Fortschreibung, kind: str, stage_key: str) -> Context:
     f = Facts(session, process)
     workshop = f.workshop()
     return {**common(f), "arbeitsgruppen": arbeitsgruppen_ctx(f), "absender": _absender(f),
@@ -627,9 +628,7 @@ def abschlussbericht(
             "kapitel": apply_overrides(sections, {})}  # fmt: skip
 
 
-def stage_bericht(
-    session: Session, process: Fortschreibung, kind: str, stage_key: str
-) -> Context:
+def stage_bericht(session: Session, process: Fortschreibung, kind: str, stage_key: str) -> Context:
     """Generic: a stage, its tasks with German dates and the gate decision."""
     f = Facts(session, process)
     stage = f.stage(stage_key)

@@ -74,8 +74,9 @@ def find_template(kind: Kind, templates: str | Path | None = None) -> Path:
             if path.is_file():
                 return path
     looked = ", ".join(str(f) for f in folders)
-    raise TemplateError(f"no template {names[0]}.docx for document kind {kind.name!r} "
-                        f"(looked in {looked})")
+    raise TemplateError(
+        f"no template {names[0]}.docx for document kind {kind.name!r} (looked in {looked})"
+    )
 
 
 def _uhrzeit(value: dt.datetime) -> str:

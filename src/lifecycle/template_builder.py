@@ -309,8 +309,11 @@ def ag_protokoll() -> DocxDocument:
     _p(doc, "Moderation: {{ ag.moderation }}")
     _p(doc, "Sitzungen", style="Heading 2")
     _p(doc, "{%p for s in ag.sitzungen %}")
-    _p(doc, "{{ s.nummer }}. Sitzung am {{ s.datum|long_de }}, {{ s.datum|uhrzeit }}",
-       style="Heading 3")
+    _p(
+        doc,
+        "{{ s.nummer }}. Sitzung am {{ s.datum|long_de }}, {{ s.datum|uhrzeit }}",
+        style="Heading 3",
+    )
     _lines(doc, "s.notizen")
     _p(doc, "{%p endfor %}")
     _p(doc, "Bestandsaufnahme", style="Heading 2")

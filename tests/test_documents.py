@@ -415,3 +415,25 @@ def test_unchanged_document_asked_for_elsewhere_is_copied_not_recorded(session, 
     assert copy.path == tmp_path / "b" / "abschlussbericht_v1.docx"
     assert copy.path.read_bytes() == first.path.read_bytes()
     assert [r.path for r in documents.versions(session, replayed)] == [str(first.path)]
+
+
+def test_concurrent_generation_records_one_version(session, replayed, db_url, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlmodel import Session
+
+    from lifecycle import engine as transitions
+    from lifecycle.db import engine_for
+
+    def worker(_: int):
+        with Session(engine_for(db_url), expire_on_commit=False) as own:
+            process = transitions.get_process(own, replayed.key)
+            return generate(own, process, "ag_protokoll", out_dir=tmp_path)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(worker, range(4)))
+    assert {r.version for r in results} == {1}
+    assert sum(r.created for r in results) == 1
+    assert len(documents.versions(session, replayed, "ag_protokoll")) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ag_protokoll_v1.docx"]
+    assert_readers_agree(tmp_path / "ag_protokoll_v1.docx")

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from . import dates
@@ -191,6 +193,19 @@ def generate(
     spec = kind_for(process, kind)
     template = find_template(spec, templates)
     stage_key = stage or default_stage(session, process, kind)
+    for _attempt in range(3):
+        result = _generate_once(session, process, spec, template, stage_key, out_dir, pdf)
+        if result is not None:
+            return result
+    raise LifecycleError(f"{kind}: other writers keep taking the next version; try again")
+
+
+def _generate_once(
+    session: Session, process: Fortschreibung, spec: Kind, template: Path, stage_key: str,
+    out_dir: str | Path | None, pdf: bool,
+) -> DocumentResult | None:  # fmt: skip
+    """One attempt; None when a concurrent writer took the version number first."""
+    kind = spec.name
     context = build_context(session, process, kind, stage_key)
     in_sha = inputs_hash(kind, context)
     tpl_sha = hashlib.sha256(template.read_bytes()).hexdigest()
@@ -202,15 +217,23 @@ def generate(
     version = latest.version + 1 if latest else 1
     folder = Path(out_dir) if out_dir else default_out_dir(process)
     path = folder / f"{_file_stem(kind, stage_key)}_v{version}.docx"
-    render(template, context, path)
+    # Rendered under a private name; it becomes version n only once the record of n is in.
+    draft = folder / f".{path.stem}.{uuid.uuid4().hex}.docx"
+    render(template, context, draft)
     row = DocumentVersion(
         fortschreibung_id=process.id, stage_key=stage_key, kind=kind, version=version,
         inputs_sha256=in_sha, template_sha256=tpl_sha, template_path=str(template),
         path=str(path),
     )  # fmt: skip
     session.add(row)
-    session.commit()  # the DOCX is recorded even if the PDF below fails
-    pdf_path = _attach_pdf(session, row) if pdf else None
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        draft.unlink(missing_ok=True)
+        return None
+    draft.replace(path)
+    pdf_path = _attach_pdf(session, row) if pdf else None  # the DOCX stays recorded if this fails
     return DocumentResult(kind, stage_key, version, path, True, pdf_path)
 
 

@@ -428,12 +428,12 @@ def test_concurrent_generation_records_one_version(session, replayed, db_url, tm
     def worker(_: int):
         with Session(engine_for(db_url), expire_on_commit=False) as own:
             process = transitions.get_process(own, replayed.key)
-            return generate(own, process, "ag_protokoll", out_dir=tmp_path)
+            return generate(own, process, "ag_protokoll", out_dir=tmp_path / "out")
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(worker, range(4)))
     assert {r.version for r in results} == {1}
     assert sum(r.created for r in results) == 1
     assert len(documents.versions(session, replayed, "ag_protokoll")) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ag_protokoll_v1.docx"]
-    assert_readers_agree(tmp_path / "ag_protokoll_v1.docx")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ag_protokoll_v1.docx"]
+    assert_readers_agree(tmp_path / "out" / "ag_protokoll_v1.docx")

@@ -356,6 +356,26 @@ def decide(
             f"Gate {stage!r}: {OUTCOME_DE[d.outcome.value]} am {long_de(d.decided_on)}"
             + (f" ({d.reference})" if d.reference else "")
         )
+    _start_next_run(process, stage)
+
+
+def _start_next_run(process: str, stage: str) -> None:
+    """On a shared installation the decision also starts the next stage's Prefect run.
+
+    The decision is already committed; if Prefect is unreachable the reconcile run starts the
+    stage later, so this only warns.
+    """
+    try:
+        from .cli_flows import after_decide
+    except ImportError:
+        return
+    try:
+        started = after_decide(process, stage)
+    except Exception as exc:  # noqa: BLE001 - the decision stands; reconcile catches up
+        err_console.print(f"lifecycle: Hinweis: Phasenlauf nicht gestartet ({exc})", markup=False)
+        return
+    if started:
+        console.print(f"Prefect-Lauf der Phase {started!r} gestartet.")
 
 
 # --- reschedule ----------------------------------------------------------------------------

@@ -336,6 +336,8 @@ def test_missing_template_folder_and_unknown_kind(session, replayed, tmp_path):
         generate(session, replayed, "protokol", out_dir=tmp_path)
     with pytest.raises(LifecycleError, match="no stage 'nirgends'"):
         generate_gate_documents(session, replayed, "nirgends", out_dir=tmp_path)
+    with pytest.raises(LifecycleError, match="no stage 'nix'"):
+        generate(session, replayed, "stage_bericht", stage="nix", out_dir=tmp_path)
     assert documents.versions(session, replayed) == []
 
 

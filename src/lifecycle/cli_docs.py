@@ -70,13 +70,16 @@ def generate_document(
     templates: Annotated[
         Path | None, typer.Option("--templates", help="eigener Vorlagenordner")
     ] = None,
+    stage: Annotated[
+        str | None, typer.Option("--stage", help="Phase (für den allgemeinen Phasenbericht)")
+    ] = None,
 ) -> None:
     """Render one document; unchanged inputs keep the current version."""
     from .documents import generate
 
     with session() as s:
         p = _pick_process(s, process)
-        result = generate(s, p, kind, out_dir=out, pdf=pdf, templates=templates)
+        result = generate(s, p, kind, out_dir=out, pdf=pdf, templates=templates, stage=stage)
     state = "neu erzeugt" if result.created else "unverändert"
     console.print(f"{result.kind} v{result.version} ({state}): {result.path}", markup=False,
                   soft_wrap=True)  # fmt: skip

@@ -30,7 +30,7 @@ from sqlmodel import Session, select
 
 from . import dates
 from .doc_context import KINDS, Kind, build_context, default_stage, kind_for
-from .errors import LifecycleError
+from .errors import InputError, LifecycleError
 from .models import DocumentVersion, Fortschreibung
 from .template_builder import SHIPPED
 
@@ -192,6 +192,8 @@ def generate(
     """
     spec = kind_for(process, kind)
     template = find_template(spec, templates)
+    if stage is not None:
+        _check_stage(process, stage)
     stage_key = stage or default_stage(session, process, kind)
     for _attempt in range(3):
         result = _generate_once(session, process, spec, template, stage_key, out_dir, pdf)
@@ -272,12 +274,16 @@ def _to_pdf(path: Path) -> Path:
     return to_pdf(path)
 
 
-def gate_kinds(process: Fortschreibung, stage_key: str) -> list[str]:
+def _check_stage(process: Fortschreibung, stage_key: str) -> dict[str, Any]:
     for stage in process.plan["stages"]:
         if stage["key"] == stage_key:
-            return list(stage.get("gate", {}).get("documents", []))
+            return stage
     known = ", ".join(s["key"] for s in process.plan["stages"])
-    raise TemplateError(f"{process.key} has no stage {stage_key!r} (stages: {known})")
+    raise InputError("docs", "stage", f"{process.key} has no stage {stage_key!r} (stages: {known})")
+
+
+def gate_kinds(process: Fortschreibung, stage_key: str) -> list[str]:
+    return list(_check_stage(process, stage_key).get("gate", {}).get("documents", []))
 
 
 def generate_gate_documents(

@@ -326,6 +326,14 @@ def test_template_syntax_error_and_sandbox(session, replayed, tmp_path):
     )
     with pytest.raises(TemplateError):
         generate(session, replayed, "sitzungsvorlage", out_dir=tmp_path / "o", templates=escape)
+    shutil.rmtree(escape)
+    wrong_filter = _custom_folder(
+        tmp_path, lambda d: d.add_paragraph("{{ vorlage.betreff|long_de }}")
+    )
+    with pytest.raises(TemplateError, match="sitzungsvorlage.docx: ValueError"):
+        generate(
+            session, replayed, "sitzungsvorlage", out_dir=tmp_path / "o", templates=wrong_filter
+        )
     assert documents.versions(session, replayed) == []
 
 

@@ -114,10 +114,15 @@ def render(template: Path, context: dict[str, Any], out: Path) -> None:
     """Render ``template`` with ``context`` to ``out``; any template problem is a TemplateError."""
     from docx.opc.exceptions import PackageNotFoundError
     from docxtpl import DocxTemplate
+    from lxml import etree
 
     name = template.name
     try:
         tpl = DocxTemplate(str(template))
+        tpl.init_docx()
+    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError, OSError) as exc:
+        raise TemplateError(f"template {name} is not a readable Word file: {exc}") from None
+    try:
         tpl.render(context, jinja_env=jinja_env(), autoescape=True)
     except jinja2.UndefinedError as exc:
         raise TemplateError(
@@ -127,10 +132,12 @@ def render(template: Path, context: dict[str, Any], out: Path) -> None:
         raise TemplateError(f"template {name}: Jinja syntax error: {exc.message}") from None
     except jinja2.exceptions.SecurityError as exc:
         raise TemplateError(f"template {name}: not allowed: {exc}") from None
-    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError) as exc:
-        raise TemplateError(f"template {name} is not a readable Word file: {exc}") from None
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template {name}: {exc}") from None
+    except etree.XMLSyntaxError as exc:
+        raise TemplateError(f"template {name}: its tags produce invalid Word XML: {exc}") from None
+    except (TypeError, ValueError, KeyError) as exc:  # e.g. a date filter on a non-date
+        raise TemplateError(f"template {name}: {type(exc).__name__}: {exc}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
     tpl.save(str(tmp))

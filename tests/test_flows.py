@@ -169,6 +169,13 @@ def test_gate_waits_for_input_survives_restart_and_refuses_bad_input(prefect_api
                  "the refused run to wait again", timeout=90)  # fmt: skip
         assert _decisions(db_url) == 0
 
+        # A reference in the wrong format never reaches the run: the form's schema refuses it.
+        with pytest.raises(RuntimeError, match="reference"):
+            resume_flow_run(run.id, run_input={
+                "outcome": "approve", "decided_on": "2017-04-27", "by": "sitzungsdienst",
+                "reference": "Drucksache drei"})  # fmt: skip
+        assert _state(run.id).is_paused()
+
         _finish_stage_tasks(db_url)
         resume_flow_run(run.id, run_input={"outcome": "approve", "decided_on": "2017-04-27",
                                            "by": "sitzungsdienst", "reference": "BSV 3/2017"})

@@ -39,7 +39,7 @@ from lifecycle.models import (  # noqa: E402
 from lifecycle.scenario import load_scenario  # noqa: E402
 
 SCENARIO = REPO / "examples" / "waiblingen-2017.yaml"
-DEFAULT_DIR = REPO / "demo-output"
+DEFAULT_DIR = REPO / "out" / "demo"  # out/ is git-ignored
 REMINDER_DAY = "demo_reminder_day"
 
 
@@ -204,7 +204,7 @@ def report(result: DemoResult, base: Path, say: Callable[[str], None] = print) -
     say("Die Läufe in der Prefect-Oberfläche ansehen:")
     say("  .venv/bin/prefect server start    # dann http://127.0.0.1:4200/runs öffnen")
     say("  (Filter: Tag kommune:waiblingen; Artefakte: Aufgaben, Zeitleiste, Dokumente)")
-    say("Noch einmal von vorn: make demo DEMO_FRESH=1 (oder den Ordner demo-output löschen)")
+    say("Noch einmal von vorn: make demo DEMO_FRESH=1 (oder den Ordner out/demo löschen)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,12 @@ def prefect_api(request) -> str:
 
 
 @pytest.fixture
+def direct(monkeypatch) -> None:
+    """Stage runs in this process, even if an earlier test left deployments on the server."""
+    monkeypatch.setenv("LIFECYCLE_FLOWS_DIRECT", "1")
+
+
+@pytest.fixture
 def opened(waiblingen, db_url) -> str:
     """Waiblingen started (stage 1 open); the database URL."""
     return db_url
@@ -53,7 +59,7 @@ def _stage(db_url: str, key: str) -> Stage:
         return engine.get_stage(s, process, key)
 
 
-def test_stage_run_publishes_tasks_timeline_and_documents(prefect_api, waiblingen, db_url,
+def test_stage_run_publishes_tasks_timeline_and_documents(prefect_api, direct, waiblingen, db_url,
                                                            tmp_path):  # fmt: skip
     from flows.stages import start_stage_run
 
@@ -74,7 +80,7 @@ def test_stage_run_publishes_tasks_timeline_and_documents(prefect_api, waiblinge
     assert {"kommune:waiblingen", "prozess:waiblingen-2017"} <= set(run.tags)
 
 
-def test_send_back_keeps_gate_open_and_reruns_stage(prefect_api, opened, tmp_path):
+def test_send_back_keeps_gate_open_and_reruns_stage(prefect_api, direct, opened, tmp_path):
     from flows.gates import decide
 
     db_url, out = opened, str(tmp_path / "docs")
@@ -86,7 +92,8 @@ def test_send_back_keeps_gate_open_and_reruns_stage(prefect_api, opened, tmp_pat
     assert _stage(db_url, "ratsbeschluss").state == StageState.open
 
 
-def test_approve_starts_next_stage_and_second_decision_is_refused(prefect_api, opened, tmp_path):
+def test_approve_starts_next_stage_and_second_decision_is_refused(prefect_api, direct, opened,
+                                                                  tmp_path):
     from flows.gates import decide
 
     db_url, out = opened, str(tmp_path / "docs")
@@ -110,8 +117,8 @@ def test_approve_starts_next_stage_and_second_decision_is_refused(prefect_api, o
     ("waiblingen-2017", "ratsbeschluss", "2017-04-27", "Drucksache drei", "wrong format"),
     ("waiblingen-2017", "vorlage", "2017-12-14", "BSV 21/2017", "not open"),
 ])  # fmt: skip
-def test_bad_decisions_are_refused_and_change_nothing(prefect_api, opened, process, stage, on,
-                                                       reference, message):  # fmt: skip
+def test_bad_decisions_are_refused_and_change_nothing(prefect_api, direct, opened, process, stage,
+                                                       on, reference, message):  # fmt: skip
     from flows.gates import decide
 
     before = _stage(opened, "ratsbeschluss")

@@ -37,6 +37,7 @@ from lifecycle.models import (  # noqa: E402
     TaskState,
 )  # fmt: skip
 from lifecycle.scenario import load_scenario  # noqa: E402
+from lifecycle.words import OUTCOME_DE  # noqa: E402
 
 SCENARIO = REPO / "examples" / "waiblingen-2017.yaml"
 DEFAULT_DIR = REPO / "out" / "demo"  # out/ is git-ignored
@@ -118,7 +119,7 @@ def _walk(db_url: str, out_dir: str, say: Callable[[str], None]) -> DemoResult:
                        postpone_to=raw.get("postpone_to"), db_url=db_url,
                        start_next=False)  # fmt: skip
                 result.decisions += 1
-                say(f"{short_de(step.on)}  Gate „{step.stage}“: {raw['outcome']} "
+                say(f"{short_de(step.on)}  Gate „{step.stage}“: {OUTCOME_DE[raw['outcome']]} "
                     f"{raw.get('reference', '')}".rstrip())  # fmt: skip
             stage_run()
         from flows.stages import timeline_markdown
@@ -201,6 +202,9 @@ def report(result: DemoResult, base: Path, say: Callable[[str], None] = print) -
     say(f"{result.decisions} Entscheidungen, {result.stage_runs} Phasenläufe, "
         f"{result.reminder_runs} Erinnerungsläufe in {result.seconds:.1f} s; "
         f"Datenbank: {base / 'lifecycle.db'}")  # fmt: skip
+    say("Den Stand mit der Kommandozeile ansehen (Stichtag im Jahr 2017 wählbar):")
+    say(f"  LIFECYCLE_DATABASE_URL=sqlite:///{base / 'lifecycle.db'} \\")
+    say("    .venv/bin/lifecycle status waiblingen-2017 --today 2017-11-08")
     say("Die Läufe in der Prefect-Oberfläche ansehen:")
     say("  .venv/bin/prefect server start    # dann http://127.0.0.1:4200/runs öffnen")
     say("  (Filter: Tag kommune:waiblingen; Artefakte: Aufgaben, Zeitleiste, Dokumente)")

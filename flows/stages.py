@@ -50,9 +50,7 @@ from lifecycle.models import (
     Task,
     TaskState,
 )  # fmt: skip
-
-STATE_DE = {"pending": "ausstehend", "open": "offen", "closed": "abgeschlossen"}
-OUTCOME_DE = {"approve": "freigegeben", "send_back": "zurückgegeben", "postpone": "vertagt"}
+from lifecycle.words import OUTCOME_DE, STATE_DE
 
 
 @dataclass

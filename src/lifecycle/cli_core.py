@@ -19,6 +19,7 @@ from rich.table import Table
 
 from .dates import long_de, short_de, weekday_short_de
 from .errors import InputError, LifecycleError
+from .words import OUTCOME_DE, STATE_DE
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -28,15 +29,6 @@ app = typer.Typer(
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-STATE_DE = {
-    "pending": "geplant",
-    "open": "offen",
-    "closed": "abgeschlossen",
-    "running": "läuft",
-    "completed": "abgeschlossen",
-    "done": "erledigt",
-}
-OUTCOME_DE = {"approve": "freigegeben", "send_back": "zurückgegeben", "postpone": "vertagt"}
 
 TodayOpt = Annotated[
     str | None, typer.Option("--today", help="Stichtag YYYY-MM-DD (Standard: heute)")

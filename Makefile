@@ -22,6 +22,9 @@ test: install
 lint: install
 	$(BIN)/ruff check src flows tests bench
 
+templates: install
+	$(BIN)/python -m lifecycle.template_builder
+
 bench: install
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
 

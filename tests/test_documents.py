@@ -12,6 +12,7 @@ from pathlib import Path
 
 import docx
 import pytest
+from conftest import WAIBLINGEN
 from docx2python import docx2python
 from sqlmodel import select
 
@@ -447,3 +448,38 @@ def test_concurrent_generation_records_one_version(session, replayed, db_url, tm
     assert len(documents.versions(session, replayed, "ag_protokoll")) == 1
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ag_protokoll_v1.docx"]
     assert_readers_agree(tmp_path / "out" / "ag_protokoll_v1.docx")
+
+
+def test_a_scenario_brings_its_own_template_folder(session, tmp_path):
+    """`templates:` in the scenario file, relative to it, wins over the installation's."""
+    from lifecycle import engine
+    from lifecycle.scenario import load_scenario
+
+    folder = _custom_folder(
+        tmp_path, lambda d: d.add_paragraph("Stadt Waiblingen – eigener Briefkopf")
+    )
+    text = WAIBLINGEN.read_text(encoding="utf-8").replace(
+        "key: waiblingen-2017\n", f"key: waiblingen-2017\ntemplates: {folder.name}\n", 1
+    )
+    scenario_file = tmp_path / "waiblingen.yaml"
+    scenario_file.write_text(text, encoding="utf-8")
+    process = engine.start(session, load_scenario(scenario_file), actor="test")
+    replay.run(session, process)
+    result = generate(session, process, "sitzungsvorlage", out_dir=tmp_path / "out")
+    assert "eigener Briefkopf" in assert_readers_agree(result.path)
+
+
+def test_a_scenario_template_folder_that_does_not_exist(tmp_path):
+    from lifecycle.errors import InputError
+    from lifecycle.scenario import load_scenario
+
+    scenario_file = tmp_path / "waiblingen.yaml"
+    scenario_file.write_text(
+        WAIBLINGEN.read_text(encoding="utf-8").replace(
+            "key: waiblingen-2017\n", "key: waiblingen-2017\ntemplates: fehlt\n", 1
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as caught:
+        load_scenario(scenario_file)
+    assert caught.value.field == "templates" and "does not exist" in caught.value.problem

@@ -54,11 +54,20 @@ class DocumentResult:
 # --- templates -----------------------------------------------------------------------------
 
 
-def template_folders(templates: str | Path | None = None) -> list[Path]:
-    """Where templates are looked up, first match wins: own folder(s), then the shipped ones."""
+def template_folders(
+    templates: str | Path | None = None, process: Fortschreibung | None = None
+) -> list[Path]:
+    """Where templates are looked up, first match wins.
+
+    The folder given explicitly, then the scenario's own (``templates:`` in the scenario
+    file), then the installation's (LIFECYCLE_TEMPLATES), then the shipped templates; a
+    municipality restyles only the documents it wants to.
+    """
+    scenario = (process.scenario or {}).get("templates") if process is not None else None
     folders = []
-    custom = templates or os.environ.get("LIFECYCLE_TEMPLATES")
-    if custom:
+    for custom in (templates, scenario, os.environ.get("LIFECYCLE_TEMPLATES")):
+        if not custom:
+            continue
         folder = Path(custom).expanduser()
         if not folder.is_dir():
             raise TemplateError(f"template folder {str(folder)!r} does not exist")
@@ -67,9 +76,11 @@ def template_folders(templates: str | Path | None = None) -> list[Path]:
     return folders
 
 
-def find_template(kind: Kind, templates: str | Path | None = None) -> Path:
+def find_template(
+    kind: Kind, templates: str | Path | None = None, process: Fortschreibung | None = None
+) -> Path:
     names = [kind.template] if kind.name in KINDS else [kind.template, GENERIC_TEMPLATE]
-    folders = template_folders(templates)
+    folders = template_folders(templates, process)
     for name in names:
         for folder in folders:
             path = folder / f"{name}.docx"
@@ -198,7 +209,7 @@ def generate(
     by default a kind belongs to the gate that lists it.
     """
     spec = kind_for(process, kind)
-    template = find_template(spec, templates)
+    template = find_template(spec, templates, process)
     if stage is not None:
         _check_stage(process, stage)
     stage_key = stage or default_stage(session, process, kind)
@@ -299,5 +310,5 @@ def generate_gate_documents(
     """Every document the plan lists for the gate of ``stage_key``."""
     kinds = gate_kinds(process, stage_key)
     for kind in kinds:  # fail before writing anything if the plan names an impossible kind
-        find_template(kind_for(process, kind))
+        find_template(kind_for(process, kind), process=process)
     return [generate(session, process, kind, out_dir=out_dir, stage=stage_key) for kind in kinds]

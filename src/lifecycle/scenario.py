@@ -55,7 +55,18 @@ def load_scenario(path: str | Path) -> Scenario:
     validate(doc, "scenario")
     plan = _load_plan_of(doc, Path(path))
     _Checker(doc, plan).run()
+    _resolve_templates(doc, Path(path))
     return Scenario(doc.source, doc.data, plan)
+
+
+def _resolve_templates(doc: Document, path: Path) -> None:
+    """A scenario's template folder is relative to the scenario file; keep it absolute."""
+    if "templates" not in doc.data:
+        return
+    folder = (path.parent / doc.data["templates"]).expanduser().resolve()
+    if not folder.is_dir():
+        raise doc.error(["templates"], f"template folder {str(folder)!r} does not exist")
+    doc.data["templates"] = str(folder)
 
 
 def _load_plan_of(doc: Document, path: Path) -> dict[str, Any]:

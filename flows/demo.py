@@ -102,6 +102,10 @@ def _walk(db_url: str, out_dir: str, say: Callable[[str], None]) -> DemoResult:
             summary = start_stage_run(process.key, stage.key, db_url=db_url, out_dir=out_dir)
             result.stage_runs += 1
             result.documents.extend(summary["documents"])
+            if current.current_stage_id is None:  # completed: the closing run of the last stage
+                say(f"  Abschluss: Zeitleiste und {len(summary['documents'])} Dokument(e) "
+                    "in Prefect veröffentlicht")  # fmt: skip
+                return
             say(f"  Phase „{stage.title}“: {len(summary['tasks'])} Aufgaben, "
                 f"{len(summary['documents'])} Dokumente")  # fmt: skip
 

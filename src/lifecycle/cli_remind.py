@@ -77,7 +77,7 @@ def _show(report) -> None:
             r.error,
         )
     console = Console(width=160) if not sys.stdout.isatty() else Console()
-    console.print(table)
+    console.print(table if report.rows else f"{title}: nichts fällig.")
     if report.dry_run:
         console.print(
             f"{report.planned} neu zu planen, {len(report.rows)} insgesamt fällig; nichts gesendet."

@@ -730,6 +730,10 @@ def render(
     )
 
 
+def fristen(n: int) -> str:
+    return "1 Frist" if n == 1 else f"{n} Fristen"
+
+
 def _in_days(n: int) -> str:
     return "heute" if n == 0 else ("in 1 Arbeitstag" if n == 1 else f"in {n} Arbeitstagen")
 
@@ -826,7 +830,7 @@ def _render_digest(_session: Session, row: Reminder, _s: mail.MailSettings) -> m
         for d, i in items
     ]
     return mail.Content(
-        subject=f"Wochenübersicht: {len(items)} Fristen bis {dates.short_de(until)}",
+        subject=f"Wochenübersicht: {fristen(len(items))} bis {dates.short_de(until)}",
         greeting="",
         paragraphs=[
             f"in den nächsten zwei Wochen (bis {dates.long_de(until)}) sind in der "
@@ -986,7 +990,7 @@ def _title(r: Reminder | Planned) -> str:
     if r.kind == "vorlagenschluss":
         return f"{p['gremium_short']} am {dt.datetime.fromisoformat(p['sitzung_start']):%d.%m.%Y}"
     if r.kind == "digest":
-        return f"{len(p.get('items', []))} Fristen"
+        return fristen(len(p.get("items", [])))
     return f"{p.get('gremium_short', '')} verlegt"
 
 

@@ -17,6 +17,7 @@ demo: install
 	$(BIN)/python -m lifecycle.demo
 
 test: install
+	$(BIN)/ruff check src flows tests bench
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -9,8 +9,9 @@ target_metadata = SQLModel.metadata
 connection = context.config.attributes.get("connection")
 
 if connection is None:  # pragma: no cover - `alembic` CLI use: build from the URL
-    from lifecycle.db import database_url
     from sqlalchemy import create_engine
+
+    from lifecycle.db import database_url
 
     with create_engine(database_url()).connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata,

@@ -149,195 +149,84 @@ class TestTasks:
         )
 
 
+APPROVE_BSV = {"outcome": "approve", "on": D(2017, 4, 27), "by": "sd", "reference": "BSV 3/2017"}
+
+
+def decide(session, stage: str = "ratsbeschluss", process: str = "waiblingen-2017", **changes):
+    """A gate decision with the Waiblingen Grundsatzbeschluss as default."""
+    return engine.decide_gate(session, process, stage, **(APPROVE_BSV | changes))
+
+
+def refused_decision(session, match: str, **changes) -> None:
+    refused(session, decide, match=match, **changes)
+
+
 class TestGates:
     def test_approve_needs_required_tasks(self, session, waiblingen):
-        refused(
-            session,
-            engine.decide_gate,
-            "waiblingen-2017",
-            "ratsbeschluss",
-            outcome="approve",
-            on=D(2017, 4, 27),
-            by="sd",
-            reference="BSV 3/2017",
-            match="needs these tasks done",
-        )
+        refused_decision(session, "needs these tasks done")
 
     def test_approve_opens_next_stage_and_recomputes(self, session, waiblingen):
         finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 27))
-        engine.decide_gate(
-            session,
-            "waiblingen-2017",
-            "ratsbeschluss",
-            outcome="approve",
-            on=D(2017, 5, 3),
-            by="sd",
-            reference="BSV 3/2017",
-        )
+        decide(session, on=D(2017, 5, 3))
         stages = {s.key: s for s in session.exec(select(Stage))}
         assert stages["ratsbeschluss"].state == StageState.closed
         assert stages["ratsbeschluss"].closed_on == D(2017, 5, 3)
         assert stages["auftaktworkshop"].state == StageState.open
         assert stages["auftaktworkshop"].opened_on == D(2017, 5, 3)
         # 21 days after the stage opened (a Wednesday)
-        assert task(session, waiblingen, "partner_beauftragen").due == D(2017, 5, 24)
+        partner = task(session, waiblingen, "partner_beauftragen")
+        assert partner.due == D(2017, 5, 24)
         assert session.exec(select(Event).where(Event.action == "gate_approve")).one()
         moved = session.exec(select(Event).where(Event.action == "due_changed")).all()
-        assert {
-            e.before["due"]
-            for e in moved
-            if e.entity_id == task(session, waiblingen, "partner_beauftragen").id
-        } == {"2017-05-18"}
+        assert {e.before["due"] for e in moved if e.entity_id == partner.id} == {"2017-05-18"}
 
     def test_force_with_reason_is_logged(self, session, waiblingen):
-        d = engine.decide_gate(
-            session,
-            "waiblingen-2017",
-            "ratsbeschluss",
-            outcome="approve",
-            on=D(2017, 4, 27),
-            by="sd",
-            reference="BSV 3/2017",
-            force_reason="Beschluss liegt vor, Aufgaben nachgetragen",
-        )
+        d = decide(session, force_reason="Beschluss liegt vor, Aufgaben nachgetragen")
         assert d.forced_reason
         ev = session.exec(select(Event).where(Event.action == "gate_approve")).one()
         assert ev.after["forced_reason"] == "Beschluss liegt vor, Aufgaben nachgetragen"
 
     def test_reference_required(self, session, waiblingen):
         finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 27))
-        refused(
-            session,
-            engine.decide_gate,
-            "waiblingen-2017",
-            "ratsbeschluss",
-            outcome="approve",
-            on=D(2017, 4, 27),
-            by="sd",
-            match="needs a reference",
-        )
+        refused_decision(session, "needs a reference", reference="")
 
     def test_reference_in_wrong_format(self, session, waiblingen):
         finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 27))
-        refused(
-            session,
-            engine.decide_gate,
-            "waiblingen-2017",
-            "ratsbeschluss",
-            outcome="approve",
-            on=D(2017, 4, 27),
-            by="sd",
-            reference="3-2017",
-            match="wrong format",
-        )
+        refused_decision(session, "wrong format", reference="3-2017")
 
     def test_not_before_the_council_sitzung(self, session, waiblingen):
         finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 20))
-        refused(
-            session,
-            engine.decide_gate,
-            "waiblingen-2017",
-            "ratsbeschluss",
-            outcome="approve",
-            on=D(2017, 4, 20),
-            by="sd",
-            reference="BSV 3/2017",
-            match="decided in the Sitzung",
-        )
+        refused_decision(session, "decided in the Sitzung", on=D(2017, 4, 20))
 
     def test_closed_gate_is_refused(self, session, waiblingen):
         finish_stage(session, waiblingen, "ratsbeschluss", D(2017, 4, 27))
-        engine.decide_gate(
-            session,
-            "waiblingen-2017",
-            "ratsbeschluss",
-            outcome="approve",
-            on=D(2017, 4, 27),
-            by="sd",
-            reference="BSV 3/2017",
-        )
-        refused(
-            session,
-            engine.decide_gate,
-            "waiblingen-2017",
-            "ratsbeschluss",
-            outcome="approve",
-            on=D(2017, 4, 28),
-            by="sd",
-            reference="BSV 3/2017",
-            match="already closed",
-        )
+        decide(session)
+        refused_decision(session, "already closed", on=D(2017, 4, 28))
 
     def test_pending_gate_is_refused(self, session, waiblingen):
-        refused(
-            session,
-            engine.decide_gate,
-            "waiblingen-2017",
-            "vorlage",
-            outcome="approve",
-            on=D(2017, 12, 14),
-            by="sd",
-            reference="BSV 21/2017",
-            match="has not started",
+        refused_decision(
+            session, "has not started", stage="vorlage", on=D(2017, 12, 14), reference="BSV 21/2017"
         )
 
     def test_date_before_stage_opened(self, session, waiblingen):
-        refused(
-            session,
-            engine.decide_gate,
-            "waiblingen-2017",
-            "ratsbeschluss",
-            outcome="send_back",
-            on=D(2017, 1, 2),
-            by="sd",
-            remarks="x",
-            match="before stage",
+        refused_decision(
+            session, "before stage", outcome="send_back", on=D(2017, 1, 2), remarks="x"
         )
 
     def test_unknown_process_and_stage(self, session, waiblingen):
-        refused(
-            session,
-            engine.decide_gate,
-            "tuebingen-2017",
-            "ratsbeschluss",
-            outcome="approve",
-            on=D(2017, 4, 27),
-            by="sd",
-            match="no Fortschreibung 'tuebingen-2017'",
-        )
-        refused(
-            session,
-            engine.decide_gate,
-            "waiblingen-2017",
-            "haushalt",
-            outcome="approve",
-            on=D(2017, 4, 27),
-            by="sd",
-            match="no stage 'haushalt'",
-        )
+        refused_decision(session, "no Fortschreibung 'tuebingen-2017'", process="tuebingen-2017")
+        refused_decision(session, "no stage 'haushalt'", stage="haushalt")
 
     def test_send_back_needs_reason_and_reopens(self, session, waiblingen):
         t = task(session, waiblingen, "grundsatzvorlage_entwerfen")
         engine.complete_task(session, t.id, on=D(2017, 3, 17), by="ortolf")
-        refused(
+        send_back = {"outcome": "send_back", "on": D(2017, 3, 20), "by": "raible"}
+        refused_decision(session, "needs a reason", **send_back)
+        decide(
             session,
-            engine.decide_gate,
-            "waiblingen-2017",
-            "ratsbeschluss",
-            outcome="send_back",
-            on=D(2017, 3, 20),
-            by="raible",
-            match="needs a reason",
-        )
-        engine.decide_gate(
-            session,
-            "waiblingen-2017",
-            "ratsbeschluss",
-            outcome="send_back",
-            on=D(2017, 3, 20),
-            by="raible",
             remarks="Finanzierung fehlt",
             reopen=("grundsatzvorlage_entwerfen",),
+            **send_back,
         )
         session.refresh(t)
         assert t.state == TaskState.open
@@ -348,14 +237,14 @@ class TestGates:
         process = engine.start(session, load_scenario(KLIMA))
         replay.run(session, process, until=D(2024, 9, 30))
         finish_stage(session, process, "beschluss", D(2024, 11, 21))
-        engine.decide_gate(
+        decide(
             session,
-            process.key,
             "beschluss",
+            process.key,
             outcome="postpone",
             on=D(2024, 11, 21),
-            by="sd",
             postpone_to="rat-2024-12-12",
+            reference="",
         )
         binding = session.exec(select(SitzungBinding).where(SitzungBinding.name == "rat")).one()
         assert session.get(Sitzung, binding.sitzung_id).key == "rat-2024-12-12"
@@ -366,16 +255,14 @@ class TestGates:
     def test_postpone_to_earlier_sitzung_is_refused(self, session):
         process = engine.start(session, load_scenario(KLIMA))
         replay.run(session, process, until=D(2024, 9, 30))
-        refused(
+        refused_decision(
             session,
-            engine.decide_gate,
-            process.key,
-            "beschluss",
+            "later Sitzung",
+            stage="beschluss",
+            process=process.key,
             outcome="postpone",
             on=D(2024, 10, 1),
-            by="sd",
             postpone_to="hfa-2024-10-01",
-            match="later Sitzung",
         )
 
 

@@ -9,6 +9,10 @@ import subprocess
 import sys
 
 from conftest import ROOT
+from sqlmodel import select
+
+from lifecycle.db import session_scope
+from lifecycle.models import GateDecision
 
 TOUR = re.compile(r"<!-- tour:.*?-->\n```sh\n(.*?)```", re.S)
 
@@ -34,3 +38,14 @@ def test_the_tour_runs(tmp_path, db_url):
     assert "Mittwoch, 13. Dezember 2017" in text
     assert list((tmp_path / "vorlagen").glob("beschlussvorlage_v1.docx"))
     assert (tmp_path / "waiblingen.ics").read_text().startswith("BEGIN:VCALENDAR")
+
+
+def test_the_python_example_runs(db_url, monkeypatch):
+    block = re.search(
+        r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S
+    )
+    monkeypatch.chdir(ROOT)
+    namespace: dict = {}
+    exec(compile(block.group(1), "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    with session_scope() as s:
+        assert s.exec(select(GateDecision)).one().reference == "BSV 3/2017"

@@ -148,7 +148,7 @@ def _print_status(st) -> None:
     console.print(f"[bold]{p.plan['title']}[/] — {st.kommune.name} ([cyan]{p.key}[/])")
     console.print(
         f"Stand: {long_de(st.today)} · gestartet {short_de(p.started_on)} · "
-        f"{STATE_DE[p.state.value]} · {st.progress} % erledigt"
+        f"{STATE_DE[st.state.value]} · {st.progress} % erledigt"
     )
     console.print(_stage_table(st))
     if st.sitzungen:

@@ -6,7 +6,7 @@ Plain data, no rendering: the CLI draws it with rich, the flows publish it as ar
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import case, func
 from sqlmodel import Session, select
@@ -18,6 +18,7 @@ from .models import (
     Gremium,
     Kommune,
     Person,
+    ProcessState,
     Sitzung,
     SitzungBinding,
     Stage,
@@ -70,100 +71,105 @@ class ProcessStatus:
     process: Fortschreibung
     kommune: Kommune
     today: dt.date
+    state: ProcessState  # as of ``today``
     stages: list[StageView]
     sitzungen: list[SitzungView]
     upcoming: list[Deadline]
     overdue: list[Deadline]
     open_gate: StageView | None = None
     progress: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def process_status(
     session: Session, process: Fortschreibung, today: dt.date, horizon: int = 8
 ) -> ProcessStatus:
+    """Where ``process`` stood on ``today``.
+
+    Every transition carries its business date (done on, decided on, opened, closed), so a
+    day in the past shows what was done and decided by then; Sitzungen keep their current
+    dates.
+    """
     kommune = session.get(Kommune, process.kommune_id)
-    stages = _stage_views(session, process)
-    sitzungen = _sitzung_views(session, process)
-    tasks = session.exec(
+    rows = session.exec(
         select(Task, Person.name)
         .join(Person, Person.id == Task.assignee_id, isouter=True)
-        .where(Task.fortschreibung_id == process.id, Task.state == TaskState.open)
+        .where(Task.fortschreibung_id == process.id)
         .order_by(Task.due, Task.position)
     ).all()
-    deadlines = [Deadline(t.due, t.title, name or "", t.id) for t, name in tasks if t.due]
-    deadlines += [
-        Deadline(
-            s.vorlagenschluss,
-            f"Vorlagenschluss {s.gremium} (Sitzung {s.start:%d.%m.%Y})",
-            kind="vorlagenschluss",
-        )
-        for s in sitzungen
+    stages = _stage_views(session, process, [t for t, _ in rows], today)
+    running = any(v.state != StageState.closed for v in stages)
+    sitzungen = _sitzung_views(session, process)
+    deadlines = [
+        Deadline(t.due, t.title, name or "", t.id)
+        for t, name in rows
+        if t.due and not done_by(t, today)
     ]
+    if running:
+        deadlines += [
+            Deadline(s.vorlagenschluss, f"Vorlagenschluss {s.gremium} (Sitzung {s.start:%d.%m.%Y})",
+                     kind="vorlagenschluss")
+            for s in sitzungen
+        ]  # fmt: skip
     deadlines.sort(key=lambda d: (d.day, d.kind != "vorlagenschluss"))
-    overdue = [d for d in deadlines if d.day < today and d.kind == "task"]
-    upcoming = [d for d in deadlines if d.day >= today][:horizon]
-    total = sum(s.total for s in stages)
-    done = sum(s.done for s in stages)
-    open_gate = next((s for s in stages if s.state == StageState.open), None)
+    total = sum(v.total for v in stages)
+    done = sum(v.done for v in stages)
     return ProcessStatus(
-        process,
-        kommune,
-        today,
-        stages,
-        sitzungen,
-        upcoming,
-        overdue,
-        open_gate,
-        round(100 * done / total) if total else 100,
+        process=process,
+        kommune=kommune,
+        today=today,
+        state=ProcessState.running if running else ProcessState.completed,
+        stages=stages,
+        sitzungen=sitzungen,
+        upcoming=[d for d in deadlines if d.day >= today][:horizon],
+        overdue=[d for d in deadlines if d.day < today and d.kind == "task"],
+        open_gate=next((v for v in stages if v.state == StageState.open), None),
+        progress=round(100 * done / total) if total else 100,
     )
 
 
-def _stage_views(session: Session, process: Fortschreibung) -> list[StageView]:
-    counts = dict(
-        (sid, (done, total))
-        for sid, done, total in session.exec(
-            select(
-                Task.stage_id,
-                func.sum(case((Task.state == TaskState.done, 1), else_=0)),
-                func.count(),
-            )
-            .where(Task.fortschreibung_id == process.id)
-            .group_by(Task.stage_id)
-        )
-    )
-    ends = dict(
-        session.exec(
-            select(Task.stage_id, func.max(Task.due))
-            .where(Task.fortschreibung_id == process.id)
-            .group_by(Task.stage_id)
-        ).all()
-    )
+def done_by(task: Task, day: dt.date) -> bool:
+    return task.state == TaskState.done and task.done_on is not None and task.done_on <= day
+
+
+def stage_state_on(stage: Stage, day: dt.date) -> StageState:
+    if stage.closed_on and stage.closed_on <= day:
+        return StageState.closed
+    if stage.opened_on and stage.opened_on <= day:
+        return StageState.open
+    return StageState.pending
+
+
+def _stage_views(
+    session: Session, process: Fortschreibung, tasks: list[Task], today: dt.date
+) -> list[StageView]:
     plan = {s["key"]: s for s in process.plan["stages"]}
+    decisions = session.exec(
+        select(GateDecision)
+        .where(GateDecision.fortschreibung_id == process.id, GateDecision.decided_on <= today)
+        .order_by(GateDecision.id)
+    ).all()
+    last_decision = {d.stage_id: d for d in decisions}
     views = []
     for stage in session.exec(
         select(Stage).where(Stage.fortschreibung_id == process.id).order_by(Stage.position)
     ):
-        done, total = counts.get(stage.id, (0, 0))
-        decision = session.exec(
-            select(GateDecision)
-            .where(GateDecision.stage_id == stage.id)
-            .order_by(GateDecision.id.desc())  # type: ignore[union-attr]
-        ).first()
+        own = [t for t in tasks if t.stage_id == stage.id]
+        state = stage_state_on(stage, today)
+        dues = [t.due for t in own if t.due]
         gate = plan[stage.key]["gate"]
         views.append(
             StageView(
-                stage.position + 1,
-                stage.key,
-                stage.title,
-                stage.state,
-                int(done or 0),
-                total,
-                stage.opened_on or stage.planned_start,
-                stage.closed_on or ends.get(stage.id),
-                gate["title"],
-                gate["condition"],
-                decision,
+                position=stage.position + 1,
+                key=stage.key,
+                title=stage.title,
+                state=state,
+                done=sum(done_by(t, today) for t in own),
+                total=len(own),
+                start=stage.opened_on if state != StageState.pending else stage.planned_start,
+                end=stage.closed_on if state == StageState.closed else max(dues, default=None),
+                gate_title=gate["title"],
+                gate_condition=gate["condition"],
+                decision=last_decision.get(stage.id),
             )
         )
     return views

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
+import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -96,7 +97,9 @@ def test_cli_export_writes_a_parsable_file(db_url, waiblingen, tmp_path):
     out = tmp_path / "waiblingen.ics"
     env = os.environ | {"LIFECYCLE_DATABASE_URL": db_url}
     cmd = [
-        str(ROOT / ".venv/bin/lifecycle"),
+        sys.executable,
+        "-m",
+        "lifecycle",
         "calendar",
         "export",
         "--process",
@@ -108,11 +111,11 @@ def test_cli_export_writes_a_parsable_file(db_url, waiblingen, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "sitzung-waiblingen-gr-2017-12-14@lifecycle.invalid" in events(out.read_bytes())
     bad = subprocess.run(
-        [*cmd[:4], "nirgendwo", "-o", str(out)],
+        [*cmd[:6], "nirgendwo", "-o", str(out)],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines() == ["Fehler: no Fortschreibung 'nirgendwo'"]
+    assert bad.stderr.strip().splitlines() == ["lifecycle: no Fortschreibung 'nirgendwo'"]

@@ -1,7 +1,7 @@
 """The same engine on a real PostgreSQL server, through the same kind of URL.
 
 Needs LIFECYCLE_TEST_POSTGRES_URL (an account that may create databases); `.ci/run` installs
-and starts Debian's postgresql and sets it.
+and starts Debian's postgresql and sets it. Each test gets a database of its own.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import uuid
 
 import pytest
 from conftest import WAIBLINGEN, require_real
+from smtp_server import SmtpServer
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
-from lifecycle import engine, replay
+from lifecycle import engine, mail, reminders, replay
 from lifecycle.db import engine_for
 from lifecycle.errors import Refused
 from lifecycle.models import Event, ProcessState, Task
@@ -24,7 +25,7 @@ from lifecycle.scenario import load_scenario
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def pg_url():
     admin_url = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
     if not admin_url:
@@ -44,37 +45,50 @@ def pg_url():
     admin.dispose()
 
 
+@pytest.fixture
+def pg(pg_url):
+    with Session(engine_for(pg_url), expire_on_commit=False) as s:
+        yield s
+
+
 def dues(session) -> dict[str, dt.date]:
     return {t.key: t.due for t in session.exec(select(Task))}
 
 
-def test_waiblingen_on_postgres_matches_sqlite(pg_url, tmp_path):
-    results = {}
-    for name, url in (("postgres", pg_url), ("sqlite", f"sqlite:///{tmp_path / 's.db'}")):
-        with Session(engine_for(url), expire_on_commit=False) as s:
-            process = engine.start(s, load_scenario(WAIBLINGEN), actor="test")
-            engine.move_sitzung(s, "bsv-2017-12-06", dt.date(2017, 12, 13), actor="test")
-            engine.move_sitzung(s, "bsv-2017-12-06", dt.date(2017, 12, 6), actor="test")
-            replay.run(s, process)
-            s.refresh(process)
-            assert process.state == ProcessState.completed
-            results[name] = (dues(s), sorted(e.action for e in s.exec(select(Event))))
-    assert results["postgres"] == results["sqlite"]
+def walk(session) -> tuple[dict, list[str]]:
+    process = engine.start(session, load_scenario(WAIBLINGEN), actor="test")
+    engine.move_sitzung(session, "bsv-2017-12-06", dt.date(2017, 12, 13), actor="test")
+    engine.move_sitzung(session, "bsv-2017-12-06", dt.date(2017, 12, 6), actor="test")
+    replay.run(session, process)
+    session.refresh(process)
+    assert process.state == ProcessState.completed
+    return dues(session), sorted(e.action for e in session.exec(select(Event)))
 
 
-def test_refused_transition_changes_nothing_on_postgres(pg_url):
-    with Session(engine_for(pg_url), expire_on_commit=False) as s:
-        if not s.exec(select(Task)).first():  # when run alone
-            replay.run(s, engine.start(s, load_scenario(WAIBLINGEN), actor="test"))
-        before = s.exec(select(Event)).all()
-        with pytest.raises(Refused, match="already closed"):
-            engine.decide_gate(
-                s,
-                "waiblingen-2017",
-                "vorlage",
-                outcome="approve",
-                on=dt.date(2017, 12, 15),
-                by="t",
-                reference="BSV 21/2017",
-            )
-        assert s.exec(select(Event)).all() == before
+def test_waiblingen_on_postgres_matches_sqlite(pg, session):
+    assert walk(pg) == walk(session)
+
+
+def test_refused_transition_changes_nothing_on_postgres(pg):
+    walk(pg)
+    before = pg.exec(select(Event)).all()
+    with pytest.raises(Refused, match="already closed"):
+        engine.decide_gate(pg, "waiblingen-2017", "vorlage", outcome="approve",
+                           on=dt.date(2017, 12, 15), by="t", reference="BSV 21/2017")  # fmt: skip
+    assert pg.exec(select(Event)).all() == before
+
+
+def test_reminders_go_out_once_on_postgres(pg):
+    """The outbox's insert-or-ignore and atomic claim, in PostgreSQL's dialect."""
+    engine.start(pg, load_scenario(WAIBLINGEN), actor="test")
+    with SmtpServer() as server:
+        settings = mail.settings_from({
+            "LIFECYCLE_SMTP_HOST": "127.0.0.1", "LIFECYCLE_SMTP_PORT": str(server.port),
+            "LIFECYCLE_MAIL_FROM": "fristen@waiblingen.example",
+        })  # fmt: skip
+        first = reminders.run_daily(pg, dt.date(2017, 11, 8), settings=settings)
+        again = reminders.run_daily(pg, dt.date(2017, 11, 8), settings=settings)
+        subjects = [str(m["Subject"]) for m in server.inbox.messages]
+    assert first.sent > 0 and "Vorlagenschluss 22.11.2017 für BSV am 06.12.2017" in subjects
+    assert (again.planned, again.sent) == (0, 0)
+    assert len(subjects) == first.sent

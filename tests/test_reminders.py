@@ -67,7 +67,7 @@ def test_bsv_vorlagenschluss_reminder_goes_out_once(session, waiblingen):
 def test_cli_remind_sends_then_sends_nothing(db_url, waiblingen):
     with SmtpServer() as server:
         env = os.environ | server.env() | {"LIFECYCLE_DATABASE_URL": db_url, "COLUMNS": "200"}
-        cmd = [str(ROOT / ".venv/bin/lifecycle"), "remind", "--today", "2017-11-08"]
+        cmd = [sys.executable, "-m", "lifecycle", "remind", "--today", "2017-11-08"]
         first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         assert first.returncode == 0, first.stderr
         assert "22.11.2017" in first.stdout and "gesendet" in first.stdout
@@ -219,11 +219,11 @@ def test_unknown_time_zone_is_a_config_error_in_the_cli(db_url, waiblingen, sess
         "LIFECYCLE_TIMEZONE": "Europe/Waiblingen",
         "COLUMNS": "200",
     }
-    cmd = [str(ROOT / ".venv/bin/lifecycle"), "remind", "--today", "2017-11-08"]
+    cmd = [sys.executable, "-m", "lifecycle", "remind", "--today", "2017-11-08"]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "Fehler: LIFECYCLE_TIMEZONE='Europe/Waiblingen' is not a known time zone"
+        "lifecycle: LIFECYCLE_TIMEZONE='Europe/Waiblingen' is not a known time zone"
     ]
     rows = session.exec(select(Reminder)).all()
     assert rows and all(

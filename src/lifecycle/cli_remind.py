@@ -6,29 +6,16 @@ registering them costs nothing for `lifecycle status`.
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from .cli_core import fail, parse_day
+from .errors import InputError
+
 calendar_app = typer.Typer(no_args_is_help=True, help="Kalender-Feeds (.ics).")
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"Fehler: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _parse_day(text: str | None) -> dt.date:
-    if text is None:
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        _fail(f"--today {text!r} is not a date (expected YYYY-MM-DD)")
-        raise  # unreachable; keeps type checkers happy
 
 
 def remind(
@@ -42,16 +29,19 @@ def remind(
     from .errors import LifecycleError
     from .reminders import run_daily
 
-    day = _parse_day(today)
+    try:
+        day = parse_day(today, "--today")
+    except InputError as exc:
+        fail(str(exc))
     try:
         with session_scope() as session:
             report = run_daily(session, day, dry_run=dry_run)
     except LifecycleError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     _show(report)
     if report.config_error:
-        _fail(report.config_error)
+        fail(report.config_error)
 
 
 def _show(report) -> None:
@@ -123,9 +113,9 @@ def export(
             data = export_feed(session, FeedOptions(process, person, public, zone))
         output.write_bytes(data)
     except (LifecycleError, ConfigError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror}")
+        fail(f"cannot write {output}: {exc.strerror}")
     typer.echo(f"{output}: {data.count(b'BEGIN:VEVENT')} Termine")
 
 

@@ -409,6 +409,50 @@ def _notify_move(s, move) -> int:
     return on_sitzung_moved(s, move)
 
 
+# --- sitzungen -----------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def sitzungen(
+    today: TodayOpt = None,
+    kommune: Annotated[str | None, typer.Option("--kommune", help="Kommune-Schlüssel")] = None,
+    days: Annotated[int, typer.Option("--days", help="so viele Tage voraus")] = 90,
+) -> None:
+    """For the Sitzungsdienst: coming Sitzungen by Vorlagenschluss, with their Vorlagen."""
+    from .sitzungsdienst import upcoming_sitzungen
+
+    day = parse_day(today, "--today")
+    with session() as s:
+        rows = upcoming_sitzungen(s, day, kommune=kommune, days=days)
+    if not rows:
+        console.print(f"Keine Sitzungen in den {days} Tagen ab {short_de(day)}.")
+        return
+    table = Table(
+        title=f"Sitzungen und Vorlagenschluss · Stand {long_de(day)}", title_justify="left"
+    )
+    for col in ("Vorlagenschluss", "Sitzung", "Gremium", "", "Vorlagen"):
+        table.add_column(col)
+    for r in rows:
+        vorlagen = "\n".join(
+            f"{v.reference} {v.betreff} ({v.role}"
+            + ("" if v.oeffentlich else ", nichtöffentlich")
+            + f"; {v.process})"
+            for v in r.vorlagen
+        )
+        days_left = (r.vorlagenschluss - day).days
+        style = "red" if days_left < 0 else ("bold yellow" if days_left <= 7 else "")
+        table.add_row(
+            f"{weekday_short_de(r.vorlagenschluss)}",
+            f"{long_de(r.start.date())}, {r.start:%H:%M} Uhr",
+            f"{r.gremium} ({r.kommune})",
+            "öffentlich" if r.oeffentlich else "nichtöffentlich",
+            vorlagen or "—",
+            style=style,
+        )
+    console.print(table)
+
+
 # --- log -----------------------------------------------------------------------------------
 
 

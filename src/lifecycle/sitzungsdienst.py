@@ -1,0 +1,96 @@
+"""The Sitzungsdienst's view: coming Sitzungen, their Vorlagenschluss, the Vorlagen due.
+
+One list across every process and Kommune, in the order the council office works through
+it: by Vorlagenschluss.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlmodel import Session, select
+
+from .calendar import for_bundesland
+from .models import Beratung, Fortschreibung, Gremium, Kommune, Sitzung, Vorlage
+
+
+@dataclass
+class VorlageDue:
+    reference: str
+    betreff: str
+    role: str
+    oeffentlich: bool
+    process: str
+
+
+@dataclass
+class SitzungDue:
+    key: str
+    kommune: str
+    gremium: str
+    gremium_name: str
+    start: dt.datetime
+    place: str
+    oeffentlich: bool
+    vorlagenschluss: dt.date
+    vorlagen: list[VorlageDue] = field(default_factory=list)
+
+
+def upcoming_sitzungen(
+    session: Session, today: dt.date, *, kommune: str | None = None, days: int = 90
+) -> list[SitzungDue]:
+    """Sitzungen from ``today`` on (``days`` ahead) with the Vorlagen in their Beratungsfolge."""
+    start = dt.datetime.combine(today, dt.time.min)
+    query = (
+        select(Sitzung, Gremium, Kommune)
+        .join(Gremium, Gremium.id == Sitzung.gremium_id)
+        .join(Kommune, Kommune.id == Sitzung.kommune_id)
+        .where(Sitzung.start >= start, Sitzung.start < start + dt.timedelta(days=days))
+    )
+    if kommune:
+        query = query.where(Kommune.key == kommune)
+    rows = []
+    for sitzung, gremium, k in session.exec(query).all():
+        cal = for_bundesland(k.bundesland, tuple(sorted(k.closing_days or ())))
+        rows.append(
+            SitzungDue(
+                sitzung.key,
+                k.name,
+                gremium.short,
+                gremium.name,
+                sitzung.start,
+                sitzung.place,
+                sitzung.oeffentlich,
+                cal.vorlagenschluss(sitzung.start.date(), gremium.vorlagenschluss_working_days),
+            )
+        )
+    _attach_vorlagen(session, rows)
+    return sorted(rows, key=lambda r: (r.vorlagenschluss, r.start))
+
+
+def _attach_vorlagen(session: Session, rows: list[SitzungDue]) -> None:
+    if not rows:
+        return
+    by_key = {(r.kommune, r.key): r for r in rows}
+    found = session.exec(
+        select(Beratung, Vorlage, Fortschreibung.key, Sitzung.key, Kommune.name)
+        .join(Vorlage, Vorlage.id == Beratung.vorlage_id)
+        .join(Fortschreibung, Fortschreibung.id == Vorlage.fortschreibung_id)
+        .join(Sitzung, Sitzung.id == Beratung.sitzung_id)
+        .join(Kommune, Kommune.id == Sitzung.kommune_id)
+        .where(Sitzung.key.in_([r.key for r in rows]))  # type: ignore[union-attr]
+        .order_by(Vorlage.reference)
+    ).all()
+    for beratung, vorlage, process, sitzung_key, kommune in found:
+        row = by_key.get((kommune, sitzung_key))
+        if row is not None:
+            row.vorlagen.append(
+                VorlageDue(
+                    vorlage.reference,
+                    vorlage.betreff,
+                    beratung.role.value,
+                    beratung.oeffentlich,
+                    process,
+                )
+            )

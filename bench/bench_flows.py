@@ -48,7 +48,7 @@ def demo_without_prefect(base: Path) -> float:
 
     from flows.demo import SCENARIO
     from flows.stages import timeline_markdown
-    from lifecycle import documents, engine, reminders, replay
+    from lifecycle import documents, engine, outbox, reminders, replay
     from lifecycle.db import session_scope
     from lifecycle.models import Fortschreibung, Stage, Task, TaskState
     from lifecycle.scenario import load_scenario
@@ -76,7 +76,7 @@ def demo_without_prefect(base: Path) -> float:
                 due = s.exec(select(Task.id).where(Task.state == TaskState.open,
                                                    Task.due == day)).first()  # fmt: skip
                 if calendar.is_working_day(day) and due:
-                    reminders.queue(s, reminders.find_due(s, day))
+                    outbox.queue(s, reminders.find_due(s, day))
                 day += dt.timedelta(days=1)
             last = max(last, step.on)
             replay.apply(s, process, step, actor="bench")

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from smtp_server import SmtpServer  # noqa: E402
 
-from lifecycle import mail, reminders  # noqa: E402
+from lifecycle import mail, outbox, reminders  # noqa: E402
 from lifecycle.calendar import for_bundesland  # noqa: E402
 from lifecycle.db import engine_for  # noqa: E402
 from lifecycle.plan import load_plan  # noqa: E402
@@ -168,7 +168,7 @@ def bench_delivery(url: str, n_mails: int) -> None:
         with SmtpServer() as server:
             settings = mail.settings_from(server.env())
             t0 = time.perf_counter()
-            done = reminders.deliver(session, TODAY, settings)
+            done = outbox.deliver(session, TODAY, settings)
             elapsed = time.perf_counter() - t0
             arrived = len(server.inbox)
     print(

@@ -49,25 +49,18 @@ def due_rows(session, today: dt.date) -> list[dict[str, str]]:
 
 def _hand_over(session, today: dt.date, mode: str) -> dict[str, Any]:
     """mode: "deliver" (outbox, then SMTP), "queue" (outbox only), "dry_run" (nothing written)."""
-    try:
-        from lifecycle import reminders
-    except ModuleNotFoundError as exc:
-        if exc.name != "lifecycle.reminders":
-            raise
-        get_run_logger().warning("lifecycle.reminders is not installed: nothing handed over")
-        return {"service": "fehlt"}
+    from lifecycle import outbox, reminders
+
     if mode == "queue":
         # The outbox without delivery: what the demo uses (no SMTP server, no mail from 2017).
-        return {"queued": reminders.queue(session, reminders.find_due(session, today))}
+        return {"queued": outbox.queue(session, reminders.find_due(session, today))}
     return _report_dict(reminders.run_daily(session, today, dry_run=mode == "dry_run"))
 
 
 def sends_on(session, day: dt.date) -> bool:
     """The reminder service has something whose send day is ``day`` (demo: which days to run)."""
-    try:
-        from lifecycle import reminders
-    except ModuleNotFoundError:
-        return False
+    from lifecycle import reminders
+
     return any(p.send_on == day for p in reminders.find_due(session, day))
 
 

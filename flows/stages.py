@@ -19,7 +19,7 @@ from typing import Any
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # loaded by path when served
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from prefect import flow, get_run_logger, tags, task
+from prefect import flow, tags, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 from prefect.settings import temporary_settings
@@ -117,13 +117,8 @@ def _task_rows(session, stage: Stage) -> list[dict[str, str]]:
 def render_documents(
     process_key: str, stage_key: str, db_url: str | None, out_dir: str | None
 ) -> list[dict[str, Any]]:
-    try:
-        from lifecycle.documents import generate_gate_documents
-    except ModuleNotFoundError as exc:
-        if exc.name != "lifecycle.documents":
-            raise
-        get_run_logger().warning("lifecycle.documents is not installed: no documents rendered")
-        return []
+    from lifecycle.documents import generate_gate_documents
+
     with db(db_url) as session:
         process = engine.get_process(session, process_key)
         results = generate_gate_documents(

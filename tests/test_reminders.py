@@ -16,7 +16,7 @@ from conftest import WAIBLINGEN
 from smtp_server import SmtpServer, free_port
 from sqlmodel import Session, select
 
-from lifecycle import engine, mail, reminders
+from lifecycle import engine, mail, outbox, reminders
 from lifecycle.errors import InputError
 from lifecycle.models import Person, Reminder, ReminderState, Stage, Task
 from lifecycle.scenario import load_scenario
@@ -345,7 +345,7 @@ def test_crash_between_send_and_record_errs_towards_at_least_once(
         rest = reminders.run_daily(session, NOV_8, settings=settings_for(server.port))
         assert states(session)["sending"] == 1 and rest.sent == len(server.inbox) - 1
         # after STALE_CLAIM the row counts as abandoned and goes out again
-        later = dt.datetime.now(dt.UTC) + reminders.STALE_CLAIM + dt.timedelta(minutes=1)
+        later = dt.datetime.now(dt.UTC) + outbox.STALE_CLAIM + dt.timedelta(minutes=1)
         retry = reminders.run_daily(session, NOV_8, settings=settings_for(server.port), now=later)
         assert retry.sent == 1
         ids = Counter(m["Message-ID"] for m in server.inbox.messages)
@@ -387,7 +387,7 @@ def test_moved_sitzung_replans_and_tells_each_person_once(session, waiblingen):
 
 def test_reminder_planned_before_a_move_is_not_sent_after_it(session, waiblingen):
     """Even without on_sitzung_moved, delivery re-checks the deadline of a queued row."""
-    reminders.queue(session, reminders.find_due(session, NOV_8))
+    outbox.queue(session, reminders.find_due(session, NOV_8))
     engine.move_sitzung(session, "bsv-2017-12-06", dt.datetime(2017, 12, 13, 17, 0), actor="test")
     with SmtpServer() as server:
         report = reminders.run_daily(session, NOV_8, settings=settings_for(server.port))
@@ -400,5 +400,5 @@ def test_reminder_planned_before_a_move_is_not_sent_after_it(session, waiblingen
 
 def test_outbox_key_is_unique(session, waiblingen):
     planned = reminders.find_due(session, NOV_8)
-    assert reminders.queue(session, planned) == len(planned)
-    assert reminders.queue(session, planned) == 0
+    assert outbox.queue(session, planned) == len(planned)
+    assert outbox.queue(session, planned) == 0

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-
-import typer
-
+from . import cli_docs, cli_flows, cli_remind
 from .cli_core import app
 
-# Command groups of other modules register themselves here; each keeps its heavy imports
-# inside its commands so `lifecycle status` stays fast.
-OPTIONAL = ("lifecycle.cli_docs", "lifecycle.cli_remind", "lifecycle.cli_flows")
-
-
-def build() -> typer.Typer:
-    for name in OPTIONAL:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(app)
-    return app
+# Each command group keeps its heavy imports inside its commands, so that registering it
+# costs nothing for `lifecycle status`.
+for _group in (cli_docs, cli_flows, cli_remind):
+    _group.register(app)
 
 
 def main() -> None:
-    build()(prog_name="lifecycle")
+    app(prog_name="lifecycle")

@@ -74,7 +74,7 @@ def session():
 @app.command()
 @user_errors
 def start(scenario: Annotated[Path, typer.Argument(help="Szenario-Datei (YAML)")]) -> None:
-    """Start a Fortschreibung from a scenario file."""
+    """Eine Fortschreibung aus einer Szenario-Datei starten."""
     from . import engine
     from .scenario import load_scenario
 
@@ -105,7 +105,7 @@ def status(
     process: Annotated[str | None, typer.Argument(help="Prozess-Schlüssel")] = None,
     today: TodayOpt = None,
 ) -> None:
-    """Where a process stands: stages, open gate, next deadlines, overdue in red."""
+    """Wo ein Prozess steht: Phasen, offenes Gate, nächste Fristen, Überfälliges in Rot."""
     from . import engine
     from .status import overview, process_status
 
@@ -237,7 +237,7 @@ def tasks(
     today: TodayOpt = None,
     limit: int = 200,
 ) -> None:
-    """List tasks, open ones by default, most urgent first."""
+    """Aufgaben auflisten, offene zuerst, die dringendsten oben."""
     from .tasks import find_tasks
 
     day = parse_day(today, "--today")
@@ -279,7 +279,7 @@ def done(
         str | None, typer.Option("--by", help="erledigt von (Personen-Schlüssel)")
     ] = None,
 ) -> None:
-    """Mark a task as done."""
+    """Eine Aufgabe als erledigt vermerken."""
     from . import engine
     from .models import Person
 
@@ -297,7 +297,7 @@ def reassign(
     task: Annotated[str, typer.Argument(help="Aufgaben-ID oder PROZESS:AUFGABE")],
     to: Annotated[str, typer.Argument(help="Personen-Schlüssel")],
 ) -> None:
-    """Give a task to somebody else."""
+    """Eine Aufgabe jemand anderem zuweisen."""
     from . import engine
 
     with session() as s:
@@ -324,7 +324,7 @@ def decide(
         list[str] | None, typer.Option("--reopen", help="Aufgabe wieder öffnen")
     ] = None,
 ) -> None:
-    """Decide the gate of a stage: approve, send back (with --reason) or postpone (--to)."""
+    """Das Gate einer Phase entscheiden: freigeben, zurückgeben (--reason) oder vertagen (--to)."""
     from . import engine
     from .models import Outcome
 
@@ -357,10 +357,8 @@ def _start_next_run(process: str, stage: str) -> None:
     The decision is already committed; if Prefect is unreachable the reconcile run starts the
     stage later, so this only warns.
     """
-    try:
-        from .cli_flows import after_decide
-    except ImportError:
-        return
+    from .cli_flows import after_decide
+
     try:
         started = after_decide(process, stage)
     except Exception as exc:  # noqa: BLE001 - the decision stands; reconcile catches up
@@ -379,7 +377,7 @@ def reschedule(
     sitzung: Annotated[str, typer.Argument(help="Sitzungs-Schlüssel (oder KOMMUNE:SITZUNG)")],
     date: Annotated[str, typer.Argument(help="neues Datum YYYY-MM-DD oder 'YYYY-MM-DD HH:MM'")],
 ) -> None:
-    """Move a Sitzung; dependent deadlines and reminders follow."""
+    """Eine Sitzung verlegen; abhängige Fristen und Erinnerungen ziehen mit."""
     from . import engine
 
     try:
@@ -402,10 +400,8 @@ def reschedule(
 
 
 def _notify_move(s, move) -> int:
-    try:
-        from .reminders import on_sitzung_moved
-    except ImportError:  # reminders module not installed in this build
-        return 0
+    from .reminders import on_sitzung_moved
+
     return on_sitzung_moved(s, move)
 
 
@@ -419,7 +415,7 @@ def sitzungen(
     kommune: Annotated[str | None, typer.Option("--kommune", help="Kommune-Schlüssel")] = None,
     days: Annotated[int, typer.Option("--days", help="so viele Tage voraus")] = 90,
 ) -> None:
-    """For the Sitzungsdienst: coming Sitzungen by Vorlagenschluss, with their Vorlagen."""
+    """Für den Sitzungsdienst: kommende Sitzungen nach Vorlagenschluss, mit ihren Vorlagen."""
     from .sitzungsdienst import upcoming_sitzungen
 
     day = parse_day(today, "--today")
@@ -459,7 +455,7 @@ def sitzungen(
 @app.command()
 @user_errors
 def log(process: Annotated[str, typer.Argument(help="Prozess-Schlüssel")], limit: int = 50) -> None:
-    """The event log of a process: who changed what, when, before and after."""
+    """Das Protokoll eines Prozesses: wer wann was geändert hat, vorher und nachher."""
     from sqlmodel import select
 
     from . import engine

@@ -37,7 +37,7 @@ def _pick_process(s, key: str | None):
 def list_documents(
     process: Annotated[str | None, typer.Argument(help="Prozess-Schlüssel")] = None,
 ) -> None:
-    """Every generated document version of a process."""
+    """Alle erzeugten Dokumentversionen eines Prozesses."""
     from rich.table import Table
 
     from .dates import short_de
@@ -74,7 +74,7 @@ def generate_document(
         str | None, typer.Option("--stage", help="Phase (für den allgemeinen Phasenbericht)")
     ] = None,
 ) -> None:
-    """Render one document; unchanged inputs keep the current version."""
+    """Ein Dokument erzeugen; bei unveränderten Eingaben bleibt die aktuelle Version."""
     from .documents import generate
 
     with session() as s:

@@ -1,21 +1,14 @@
-"""Reminders before council deadlines: policy, daily scan into the outbox, delivery.
+"""Reminders before council deadlines: the policy, the daily scan, a moved Sitzung.
 
-The outbox (``models.Reminder``) is what makes delivery exactly-once in the normal case:
-- planning inserts rows with INSERT … ON CONFLICT DO NOTHING on the UNIQUE key (recipient,
-  subject, deadline, offset), so a second or concurrent scan adds nothing;
-- delivery claims a row with one conditional UPDATE (state planned/failed → sending, with a
-  fresh claim token); only the process whose UPDATE changed the row sends it;
-- an SMTP outage leaves rows planned/failed, and the next run delivers them.
-A crash between the SMTP hand-over and recording "sent" leaves the row in "sending"; after
-STALE_CLAIM it is claimed again and sent again: at-least-once in that one window (see README).
+What is due goes into the outbox (``outbox.py``), which delivers it exactly once in the normal
+case; the texts of the messages are in ``reminder_messages.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -23,7 +16,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from . import dates, ical, mail
+from . import mail
 from .calendar import WorkCalendar
 from .engine import SitzungMove, calendar_of
 from .errors import InputError
@@ -45,14 +38,13 @@ from .models import (
     TaskState,
     Vorlage,
 )
+from .outbox import QUEUED, Planned, deliver, deliverable_ids, note_waiting, queue
+from .reminder_messages import fristen
 
 # A run that was missed (server down, weekend) is caught up for this many calendar days;
 # older reminders are stale and the escalation covers what was missed.
 CATCH_UP_DAYS = 7
-# A row stuck in "sending" longer than this belongs to a crashed run and is retried.
-STALE_CLAIM = dt.timedelta(minutes=15)
 OPEN_STAGES = (StageState.open, StageState.pending)
-QUEUED = (ReminderState.planned, ReminderState.failed)
 KIND_DE = {
     "due": "Frist",
     "vorlagenschluss": "Vorlagenschluss",
@@ -122,26 +114,6 @@ def _validate(block: dict[str, Any], source: str, where: str) -> None:
 
 
 # --- planning: what is due on a day ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Planned:
-    """A reminder the scan wants in the outbox."""
-
-    person_id: int
-    subject: str
-    deadline: dt.date
-    offset: int
-    kind: str
-    send_on: dt.date
-    process_id: int | None = None
-    task_id: int | None = None
-    sitzung_id: int | None = None
-    payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def key(self) -> tuple[int, str, dt.date, int]:
-        return (self.person_id, self.subject, self.deadline, self.offset)
 
 
 @dataclass
@@ -501,380 +473,6 @@ def _latest_per_deadline(found: Iterable[Planned]) -> list[Planned]:
     return sorted(best.values(), key=lambda p: (p.send_on, p.person_id, p.subject, p.offset))
 
 
-def queue(session: Session, planned: Sequence[Planned]) -> int:
-    """Insert what is not in the outbox yet; returns how many rows are new. Commits."""
-    if not planned:
-        return 0
-    rows = [
-        {
-            "person_id": p.person_id,
-            "subject": p.subject,
-            "deadline": p.deadline,
-            "offset": p.offset,
-            "kind": p.kind,
-            "fortschreibung_id": p.process_id,
-            "task_id": p.task_id,
-            "sitzung_id": p.sitzung_id,
-            "send_on": p.send_on,
-            "state": ReminderState.planned.name,
-            "payload": p.payload,
-            "attempts": 0,
-            "last_error": "",
-            "created_at": dt.datetime.now(dt.UTC),
-        }
-        for p in planned
-    ]
-    stmt = _insert_ignore(session).values(rows)
-    result = session.execute(stmt)
-    session.commit()
-    return max(result.rowcount or 0, 0)
-
-
-def _insert_ignore(session: Session):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(Reminder).on_conflict_do_nothing(
-        index_elements=["person_id", "subject", "deadline", "offset"]
-    )
-
-
-# --- delivery --------------------------------------------------------------------------------
-
-
-@dataclass
-class Delivery:
-    sent: list[int] = field(default_factory=list)
-    failed: list[int] = field(default_factory=list)
-    cancelled: list[int] = field(default_factory=list)
-    server_error: str = ""
-
-
-def claim(session: Session, reminder_id: int, token: str, now: dt.datetime) -> bool:
-    """Atomically take a row for sending; exactly one concurrent caller gets True."""
-    stale = now - STALE_CLAIM
-    result = session.execute(
-        update(Reminder)
-        .where(
-            col(Reminder.id) == reminder_id,
-            or_(
-                col(Reminder.state).in_([s.name for s in QUEUED]),
-                (col(Reminder.state) == ReminderState.sending.name)
-                & (col(Reminder.claimed_at) < stale),
-            ),
-        )
-        .values(
-            state=ReminderState.sending.name,
-            claim_token=token,
-            claimed_at=now,
-            attempts=Reminder.attempts + 1,
-        )
-    )
-    session.commit()
-    return result.rowcount == 1
-
-
-def _finish(
-    session: Session, reminder_id: int, token: str, state: ReminderState, error: str = ""
-) -> None:
-    values: dict[str, Any] = {"state": state.name, "last_error": error}
-    if state == ReminderState.sent:
-        values["sent_at"] = dt.datetime.now(dt.UTC)
-    session.execute(
-        update(Reminder)
-        .where(col(Reminder.id) == reminder_id, col(Reminder.claim_token) == token)
-        .values(**values)
-    )
-    session.commit()
-
-
-def deliverable_ids(session: Session, today: dt.date, now: dt.datetime) -> list[int]:
-    return list(
-        session.exec(
-            select(Reminder.id)
-            .where(
-                col(Reminder.send_on) <= today,
-                or_(
-                    col(Reminder.state).in_(QUEUED),
-                    (col(Reminder.state) == ReminderState.sending)
-                    & (col(Reminder.claimed_at) < now - STALE_CLAIM),
-                ),
-            )
-            .order_by(Reminder.id)
-        )
-    )
-
-
-def deliver(
-    session: Session,
-    today: dt.date,
-    settings: mail.MailSettings,
-    *,
-    mailer: mail.Mailer | None = None,
-    now: dt.datetime | None = None,
-) -> Delivery:
-    """Send every queued row due by ``today``; errors are recorded on the rows."""
-    now = now or dt.datetime.now(dt.UTC)
-    report = Delivery()
-    mailer = mailer or mail.Mailer(settings)
-    ids = deliverable_ids(session, today, now)
-    try:
-        for n, rid in enumerate(ids):
-            token = uuid.uuid4().hex
-            if not claim(session, rid, token, now):
-                continue  # another run has it
-            outcome = _deliver_one(session, rid, token, settings, mailer)
-            getattr(report, outcome[0]).append(rid)
-            if outcome[0] == "failed" and outcome[1]:
-                report.server_error = outcome[1]
-                _note_waiting(session, ids[n + 1 :], outcome[1])
-                break
-    finally:
-        mailer.close()
-    return report
-
-
-def _deliver_one(
-    session: Session, rid: int, token: str, settings: mail.MailSettings, mailer: mail.Mailer
-) -> tuple[str, str]:
-    """("sent"|"failed"|"cancelled", server error that stops the batch or "")."""
-    row = session.get(Reminder, rid)
-    session.refresh(row)
-    reason = _obsolete(session, row)
-    if reason:
-        _finish(session, rid, token, ReminderState.cancelled, reason)
-        return "cancelled", ""
-    person = session.get(Person, row.person_id)
-    try:
-        address = mail.check_address(person.name, person.email)
-        content = render(session, row, person, settings)
-        msg = mail.build_message(settings, person.name, address, content, message_id(row, settings))
-        mailer.send(msg)
-    except mail.AddressError as exc:
-        _finish(session, rid, token, ReminderState.failed, str(exc))
-        return "failed", ""
-    except mail.ServerError as exc:
-        _finish(session, rid, token, ReminderState.failed, str(exc))
-        return "failed", str(exc)
-    _finish(session, rid, token, ReminderState.sent)
-    return "sent", ""
-
-
-def _note_waiting(session: Session, ids: list[int], error: str) -> None:
-    """Rows not tried because the server is down: keep them queued, say why."""
-    if ids:
-        session.execute(
-            update(Reminder)
-            .where(col(Reminder.id).in_(ids), col(Reminder.state).in_([s.name for s in QUEUED]))
-            .values(last_error=f"waiting: {error}")
-        )
-        session.commit()
-
-
-def _obsolete(session: Session, row: Reminder) -> str:
-    """Why a queued row should no longer be sent ('' if it should)."""
-    if row.fortschreibung_id is not None:
-        process = session.get(Fortschreibung, row.fortschreibung_id)
-        if process.state != ProcessState.running:
-            return "obsolete: process completed"
-    if row.task_id is not None and row.kind in ("due", "escalation"):
-        task = session.get(Task, row.task_id)
-        session.refresh(task)
-        if task.state == TaskState.done:
-            return "obsolete: task done"
-        if task.due != row.deadline:
-            return f"obsolete: deadline moved to {dates.short_de(task.due)}"
-    if row.kind == "vorlagenschluss" and row.sitzung_id is not None:
-        sitzung = session.get(Sitzung, row.sitzung_id)
-        session.refresh(sitzung)
-        if sitzung.start.isoformat() != row.payload.get("sitzung_start"):
-            return f"obsolete: Sitzung moved to {dates.short_de(sitzung.start.date())}"
-    return ""
-
-
-def message_id(row: Reminder, settings: mail.MailSettings) -> str:
-    domain = settings.mail_from.rpartition("@")[2] or "localhost"
-    return f"<reminder-{row.id}-{row.person_id}-{row.deadline:%Y%m%d}@{domain}>"
-
-
-# --- messages --------------------------------------------------------------------------------
-
-
-def render(
-    session: Session, row: Reminder, person: Person, settings: mail.MailSettings
-) -> mail.Content:
-    p = row.payload
-    link = (
-        f"{settings.dashboard_url}/process/{p['process']}"
-        if settings.dashboard_url and p.get("process")
-        else ""
-    )
-    renderer = {
-        "due": _render_due,
-        "escalation": _render_escalation,
-        "vorlagenschluss": _render_vorlagenschluss,
-        "digest": _render_digest,
-        "moved": _render_moved,
-    }[row.kind]
-    content = renderer(session, row, settings)
-    greeting = f"Guten Tag {person.name},"
-    return mail.Content(
-        content.subject,
-        greeting,
-        content.paragraphs,
-        content.items,
-        link,
-        content.ics,
-        content.ics_name,
-    )
-
-
-def fristen(n: int) -> str:
-    return "1 Frist" if n == 1 else f"{n} Fristen"
-
-
-def _in_days(n: int) -> str:
-    return "heute" if n == 0 else ("in 1 Arbeitstag" if n == 1 else f"in {n} Arbeitstagen")
-
-
-def _ics(events: list, name: str = "Frist") -> bytes:
-    cal = ical.new_calendar(name)
-    for ev in events:
-        cal.add_component(ev)
-    return ical.finish(cal)
-
-
-def _task_ics(session: Session, row: Reminder) -> bytes:
-    p = row.payload
-    seq, _ = (
-        ical.changes_of(session, "Task", row.task_id, "due_changed") if row.task_id else (0, None)
-    )
-    ev = ical.all_day_event(
-        ical.uid_task(p["process"], p["task_key"]),
-        dt.date.fromisoformat(p["due"]),
-        f"Frist: {p['task_title']}",
-        sequence=seq,
-    )
-    return _ics([ev])
-
-
-def _render_due(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
-    p = row.payload
-    due = dt.date.fromisoformat(p["due"])
-    return mail.Content(
-        subject=f"Erinnerung: „{p['task_title']}“ fällig am {dates.short_de(due)}",
-        greeting="",
-        paragraphs=[
-            f"die Aufgabe „{p['task_title']}“ (Fortschreibung {p['process']}) ist "
-            f"{_in_days(row.offset)} fällig: am {dates.long_de(due)}.",
-            "Bitte erledigen Sie sie rechtzeitig oder melden Sie sich bei der Projektleitung, "
-            "falls sich die Frist nicht halten lässt.",
-        ],
-        ics=_task_ics(session, row),
-    )
-
-
-def _render_escalation(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
-    p = row.payload
-    due = dt.date.fromisoformat(p["due"])
-    who = p.get("assignee") or "niemandem zugewiesen"
-    return mail.Content(
-        subject=f"Frist versäumt: „{p['task_title']}“ (fällig am {dates.short_de(due)})",
-        greeting="",
-        paragraphs=[
-            f"die Frist der Aufgabe „{p['task_title']}“ (Fortschreibung {p['process']}) "
-            f"ist am {dates.long_de(due)} abgelaufen; die Aufgabe ist noch offen.",
-            f"Zuständig: {who}.",
-        ],
-        ics=_task_ics(session, row),
-    )
-
-
-def _render_vorlagenschluss(session: Session, row: Reminder, s: mail.MailSettings) -> mail.Content:
-    p = row.payload
-    vs = dt.date.fromisoformat(p["vorlagenschluss"])
-    start = dt.datetime.fromisoformat(p["sitzung_start"])
-    seq, _ = ical.changes_of(session, "Sitzung", row.sitzung_id, "sitzung_moved")
-    ev = ical.all_day_event(
-        ical.uid_vorlagenschluss(p["kommune"], p["sitzung_key"]),
-        vs,
-        f"Vorlagenschluss {p['gremium_short']} (Sitzung am {start:%d.%m.%Y})",
-        sequence=seq,
-    )
-    return mail.Content(
-        subject=f"Vorlagenschluss {dates.short_de(vs)} für {p['gremium_short']} am "
-        f"{dates.short_de(start.date())}",
-        greeting="",
-        paragraphs=[
-            f"{_in_days(row.offset).capitalize()} ist Vorlagenschluss für die Sitzung "
-            f"des Gremiums {p['gremium']} am {dates.long_de(start.date())}, "
-            f"{start:%H:%M} Uhr: die Vorlage muss bis {dates.long_de(vs)} beim "
-            "Sitzungsdienst sein. Eine verspätete Vorlage wartet auf den nächsten Sitzungstermin."
-        ],
-        items=[
-            *(f"Vorlage {v}" for v in p.get("vorlagen", [])),
-            *(f"Aufgabe: {t}" for t in p.get("tasks", [])),
-        ],
-        ics=_ics([ev]),
-        ics_name="vorlagenschluss.ics",
-    )
-
-
-def _render_digest(_session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
-    p = row.payload
-    until = dt.date.fromisoformat(p["until"])
-    items = [(dt.date.fromisoformat(i["due"]), i) for i in p["items"]]
-    events = [
-        ical.all_day_event(ical.uid_task(p["process"], i["key"]), d, f"Frist: {i['title']}")
-        for d, i in items
-    ]
-    return mail.Content(
-        subject=f"Wochenübersicht: {fristen(len(items))} bis {dates.short_de(until)}",
-        greeting="",
-        paragraphs=[
-            f"in den nächsten zwei Wochen (bis {dates.long_de(until)}) sind in der "
-            f"Fortschreibung {p['process']} diese Aufgaben fällig:"
-        ],
-        items=[f"{dates.weekday_short_de(d)}: {i['title']}" for d, i in items],
-        ics=_ics(events, "Fristen"),
-        ics_name="fristen.ics",
-    )
-
-
-def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail.Content:
-    p = row.payload
-    old, new = (dt.datetime.fromisoformat(p[k]) for k in ("old", "new"))
-    seq, _ = ical.changes_of(session, "Sitzung", row.sitzung_id, "sitzung_moved")
-    ev = ical.timed_event(
-        ical.uid_sitzung(p["kommune"], p["sitzung_key"]),
-        new,
-        s.zone,
-        f"{p['gremium_short']}: {p['gremium']}",
-        place=p.get("place", ""),
-        sequence=seq,
-    )
-    items = [
-        f"{c['title']}: bisher {dates.short_de(dt.date.fromisoformat(c['old']))}, "
-        f"neu {dates.short_de(dt.date.fromisoformat(c['new']))}"
-        for c in p.get("changes", [])
-    ]
-    return mail.Content(
-        subject=f"Sitzung verlegt: {p['gremium_short']} vom {dates.short_de(old.date())} "
-        f"auf {dates.short_de(new.date())}",
-        greeting="",
-        paragraphs=[
-            f"die Sitzung des Gremiums {p['gremium']} wurde verlegt: bisher "
-            f"{dates.long_de(old.date())}, {old:%H:%M} Uhr, neu {dates.long_de(new.date())}, "
-            f"{new:%H:%M} Uhr."
-        ]
-        + (["Damit ändern sich Ihre Fristen:"] if items else []),
-        items=items,
-        ics=_ics([ev], "Sitzung"),
-        ics_name="sitzung.ics",
-    )
-
-
 # --- the daily run ---------------------------------------------------------------------------
 
 
@@ -930,7 +528,7 @@ def run_daily(
         except mail.ConfigError as exc:
             report.config_error = str(exc)
     if report.config_error:
-        _note_waiting(
+        note_waiting(
             session,
             deliverable_ids(session, today, now or dt.datetime.now(dt.UTC)),
             report.config_error,

@@ -1,0 +1,255 @@
+"""The outbox: reminders as rows, planned once and sent once.
+
+- planning inserts rows with INSERT … ON CONFLICT DO NOTHING on the UNIQUE key (recipient,
+  subject, deadline, offset), so a second or concurrent scan adds nothing;
+- delivery claims a row with one conditional UPDATE (state planned/failed → sending, with a
+  fresh claim token); only the process whose UPDATE changed the row sends it;
+- an SMTP outage leaves rows planned/failed, and the next run delivers them.
+A crash between the SMTP hand-over and recording "sent" leaves the row in "sending"; after
+STALE_CLAIM it is claimed again and sent again: at-least-once in that one window (see README).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from . import dates, mail
+from .models import (
+    Fortschreibung,
+    Person,
+    ProcessState,
+    Reminder,
+    ReminderState,
+    Sitzung,
+    Task,
+    TaskState,
+)
+from .reminder_messages import render
+
+# A row stuck in "sending" longer than this belongs to a crashed run and is retried.
+STALE_CLAIM = dt.timedelta(minutes=15)
+QUEUED = (ReminderState.planned, ReminderState.failed)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A reminder the scan wants in the outbox."""
+
+    person_id: int
+    subject: str
+    deadline: dt.date
+    offset: int
+    kind: str
+    send_on: dt.date
+    process_id: int | None = None
+    task_id: int | None = None
+    sitzung_id: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def key(self) -> tuple[int, str, dt.date, int]:
+        return (self.person_id, self.subject, self.deadline, self.offset)
+
+
+def queue(session: Session, planned: Sequence[Planned]) -> int:
+    """Insert what is not in the outbox yet; returns how many rows are new. Commits."""
+    if not planned:
+        return 0
+    rows = [
+        {
+            "person_id": p.person_id,
+            "subject": p.subject,
+            "deadline": p.deadline,
+            "offset": p.offset,
+            "kind": p.kind,
+            "fortschreibung_id": p.process_id,
+            "task_id": p.task_id,
+            "sitzung_id": p.sitzung_id,
+            "send_on": p.send_on,
+            "state": ReminderState.planned.name,
+            "payload": p.payload,
+            "attempts": 0,
+            "last_error": "",
+            "created_at": dt.datetime.now(dt.UTC),
+        }
+        for p in planned
+    ]
+    stmt = _insert_ignore(session).values(rows)
+    result = session.execute(stmt)
+    session.commit()
+    return max(result.rowcount or 0, 0)
+
+
+def _insert_ignore(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(Reminder).on_conflict_do_nothing(
+        index_elements=["person_id", "subject", "deadline", "offset"]
+    )
+
+
+# --- delivery --------------------------------------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    server_error: str = ""
+
+
+def claim(session: Session, reminder_id: int, token: str, now: dt.datetime) -> bool:
+    """Atomically take a row for sending; exactly one concurrent caller gets True."""
+    stale = now - STALE_CLAIM
+    result = session.execute(
+        update(Reminder)
+        .where(
+            col(Reminder.id) == reminder_id,
+            or_(
+                col(Reminder.state).in_([s.name for s in QUEUED]),
+                (col(Reminder.state) == ReminderState.sending.name)
+                & (col(Reminder.claimed_at) < stale),
+            ),
+        )
+        .values(
+            state=ReminderState.sending.name,
+            claim_token=token,
+            claimed_at=now,
+            attempts=Reminder.attempts + 1,
+        )
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def _finish(
+    session: Session, reminder_id: int, token: str, state: ReminderState, error: str = ""
+) -> None:
+    values: dict[str, Any] = {"state": state.name, "last_error": error}
+    if state == ReminderState.sent:
+        values["sent_at"] = dt.datetime.now(dt.UTC)
+    session.execute(
+        update(Reminder)
+        .where(col(Reminder.id) == reminder_id, col(Reminder.claim_token) == token)
+        .values(**values)
+    )
+    session.commit()
+
+
+def deliverable_ids(session: Session, today: dt.date, now: dt.datetime) -> list[int]:
+    return list(
+        session.exec(
+            select(Reminder.id)
+            .where(
+                col(Reminder.send_on) <= today,
+                or_(
+                    col(Reminder.state).in_(QUEUED),
+                    (col(Reminder.state) == ReminderState.sending)
+                    & (col(Reminder.claimed_at) < now - STALE_CLAIM),
+                ),
+            )
+            .order_by(Reminder.id)
+        )
+    )
+
+
+def deliver(
+    session: Session,
+    today: dt.date,
+    settings: mail.MailSettings,
+    *,
+    mailer: mail.Mailer | None = None,
+    now: dt.datetime | None = None,
+) -> Delivery:
+    """Send every queued row due by ``today``; errors are recorded on the rows."""
+    now = now or dt.datetime.now(dt.UTC)
+    report = Delivery()
+    mailer = mailer or mail.Mailer(settings)
+    ids = deliverable_ids(session, today, now)
+    try:
+        for n, rid in enumerate(ids):
+            token = uuid.uuid4().hex
+            if not claim(session, rid, token, now):
+                continue  # another run has it
+            outcome = _deliver_one(session, rid, token, settings, mailer)
+            getattr(report, outcome[0]).append(rid)
+            if outcome[0] == "failed" and outcome[1]:
+                report.server_error = outcome[1]
+                note_waiting(session, ids[n + 1 :], outcome[1])
+                break
+    finally:
+        mailer.close()
+    return report
+
+
+def _deliver_one(
+    session: Session, rid: int, token: str, settings: mail.MailSettings, mailer: mail.Mailer
+) -> tuple[str, str]:
+    """("sent"|"failed"|"cancelled", server error that stops the batch or "")."""
+    row = session.get(Reminder, rid)
+    session.refresh(row)
+    reason = _obsolete(session, row)
+    if reason:
+        _finish(session, rid, token, ReminderState.cancelled, reason)
+        return "cancelled", ""
+    person = session.get(Person, row.person_id)
+    try:
+        address = mail.check_address(person.name, person.email)
+        content = render(session, row, person, settings)
+        msg = mail.build_message(settings, person.name, address, content, message_id(row, settings))
+        mailer.send(msg)
+    except mail.AddressError as exc:
+        _finish(session, rid, token, ReminderState.failed, str(exc))
+        return "failed", ""
+    except mail.ServerError as exc:
+        _finish(session, rid, token, ReminderState.failed, str(exc))
+        return "failed", str(exc)
+    _finish(session, rid, token, ReminderState.sent)
+    return "sent", ""
+
+
+def note_waiting(session: Session, ids: list[int], error: str) -> None:
+    """Rows not tried because the server is down: keep them queued, say why."""
+    if ids:
+        session.execute(
+            update(Reminder)
+            .where(col(Reminder.id).in_(ids), col(Reminder.state).in_([s.name for s in QUEUED]))
+            .values(last_error=f"waiting: {error}")
+        )
+        session.commit()
+
+
+def _obsolete(session: Session, row: Reminder) -> str:
+    """Why a queued row should no longer be sent ('' if it should)."""
+    if row.fortschreibung_id is not None:
+        process = session.get(Fortschreibung, row.fortschreibung_id)
+        if process.state != ProcessState.running:
+            return "obsolete: process completed"
+    if row.task_id is not None and row.kind in ("due", "escalation"):
+        task = session.get(Task, row.task_id)
+        session.refresh(task)
+        if task.state == TaskState.done:
+            return "obsolete: task done"
+        if task.due != row.deadline:
+            return f"obsolete: deadline moved to {dates.short_de(task.due)}"
+    if row.kind == "vorlagenschluss" and row.sitzung_id is not None:
+        sitzung = session.get(Sitzung, row.sitzung_id)
+        session.refresh(sitzung)
+        if sitzung.start.isoformat() != row.payload.get("sitzung_start"):
+            return f"obsolete: Sitzung moved to {dates.short_de(sitzung.start.date())}"
+    return ""
+
+
+def message_id(row: Reminder, settings: mail.MailSettings) -> str:
+    domain = settings.mail_from.rpartition("@")[2] or "localhost"
+    return f"<reminder-{row.id}-{row.person_id}-{row.deadline:%Y%m%d}@{domain}>"

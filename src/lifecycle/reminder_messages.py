@@ -1,0 +1,186 @@
+"""The German texts of reminder e-mails: subject, plain text, HTML and the .ics attachment."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlmodel import Session
+
+from . import dates, ical, mail
+from .models import Person, Reminder
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def render(
+    session: Session, row: Reminder, person: Person, settings: mail.MailSettings
+) -> mail.Content:
+    p = row.payload
+    link = (
+        f"{settings.dashboard_url}/process/{p['process']}"
+        if settings.dashboard_url and p.get("process")
+        else ""
+    )
+    renderer = {
+        "due": _render_due,
+        "escalation": _render_escalation,
+        "vorlagenschluss": _render_vorlagenschluss,
+        "digest": _render_digest,
+        "moved": _render_moved,
+    }[row.kind]
+    content = renderer(session, row, settings)
+    greeting = f"Guten Tag {person.name},"
+    return mail.Content(
+        content.subject,
+        greeting,
+        content.paragraphs,
+        content.items,
+        link,
+        content.ics,
+        content.ics_name,
+    )
+
+
+def fristen(n: int) -> str:
+    return "1 Frist" if n == 1 else f"{n} Fristen"
+
+
+def _in_days(n: int) -> str:
+    return "heute" if n == 0 else ("in 1 Arbeitstag" if n == 1 else f"in {n} Arbeitstagen")
+
+
+def _ics(events: list, name: str = "Frist") -> bytes:
+    cal = ical.new_calendar(name)
+    for ev in events:
+        cal.add_component(ev)
+    return ical.finish(cal)
+
+
+def _task_ics(session: Session, row: Reminder) -> bytes:
+    p = row.payload
+    seq, _ = (
+        ical.changes_of(session, "Task", row.task_id, "due_changed") if row.task_id else (0, None)
+    )
+    ev = ical.all_day_event(
+        ical.uid_task(p["process"], p["task_key"]),
+        dt.date.fromisoformat(p["due"]),
+        f"Frist: {p['task_title']}",
+        sequence=seq,
+    )
+    return _ics([ev])
+
+
+def _render_due(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
+    p = row.payload
+    due = dt.date.fromisoformat(p["due"])
+    return mail.Content(
+        subject=f"Erinnerung: „{p['task_title']}“ fällig am {dates.short_de(due)}",
+        greeting="",
+        paragraphs=[
+            f"die Aufgabe „{p['task_title']}“ (Fortschreibung {p['process']}) ist "
+            f"{_in_days(row.offset)} fällig: am {dates.long_de(due)}.",
+            "Bitte erledigen Sie sie rechtzeitig oder melden Sie sich bei der Projektleitung, "
+            "falls sich die Frist nicht halten lässt.",
+        ],
+        ics=_task_ics(session, row),
+    )
+
+
+def _render_escalation(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
+    p = row.payload
+    due = dt.date.fromisoformat(p["due"])
+    who = p.get("assignee") or "niemandem zugewiesen"
+    return mail.Content(
+        subject=f"Frist versäumt: „{p['task_title']}“ (fällig am {dates.short_de(due)})",
+        greeting="",
+        paragraphs=[
+            f"die Frist der Aufgabe „{p['task_title']}“ (Fortschreibung {p['process']}) "
+            f"ist am {dates.long_de(due)} abgelaufen; die Aufgabe ist noch offen.",
+            f"Zuständig: {who}.",
+        ],
+        ics=_task_ics(session, row),
+    )
+
+
+def _render_vorlagenschluss(session: Session, row: Reminder, s: mail.MailSettings) -> mail.Content:
+    p = row.payload
+    vs = dt.date.fromisoformat(p["vorlagenschluss"])
+    start = dt.datetime.fromisoformat(p["sitzung_start"])
+    seq, _ = ical.changes_of(session, "Sitzung", row.sitzung_id, "sitzung_moved")
+    ev = ical.all_day_event(
+        ical.uid_vorlagenschluss(p["kommune"], p["sitzung_key"]),
+        vs,
+        f"Vorlagenschluss {p['gremium_short']} (Sitzung am {start:%d.%m.%Y})",
+        sequence=seq,
+    )
+    return mail.Content(
+        subject=f"Vorlagenschluss {dates.short_de(vs)} für {p['gremium_short']} am "
+        f"{dates.short_de(start.date())}",
+        greeting="",
+        paragraphs=[
+            f"{_in_days(row.offset).capitalize()} ist Vorlagenschluss für die Sitzung "
+            f"des Gremiums {p['gremium']} am {dates.long_de(start.date())}, "
+            f"{start:%H:%M} Uhr: die Vorlage muss bis {dates.long_de(vs)} beim "
+            "Sitzungsdienst sein. Eine verspätete Vorlage wartet auf den nächsten Sitzungstermin."
+        ],
+        items=[
+            *(f"Vorlage {v}" for v in p.get("vorlagen", [])),
+            *(f"Aufgabe: {t}" for t in p.get("tasks", [])),
+        ],
+        ics=_ics([ev]),
+        ics_name="vorlagenschluss.ics",
+    )
+
+
+def _render_digest(_session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
+    p = row.payload
+    until = dt.date.fromisoformat(p["until"])
+    items = [(dt.date.fromisoformat(i["due"]), i) for i in p["items"]]
+    events = [
+        ical.all_day_event(ical.uid_task(p["process"], i["key"]), d, f"Frist: {i['title']}")
+        for d, i in items
+    ]
+    return mail.Content(
+        subject=f"Wochenübersicht: {fristen(len(items))} bis {dates.short_de(until)}",
+        greeting="",
+        paragraphs=[
+            f"in den nächsten zwei Wochen (bis {dates.long_de(until)}) sind in der "
+            f"Fortschreibung {p['process']} diese Aufgaben fällig:"
+        ],
+        items=[f"{dates.weekday_short_de(d)}: {i['title']}" for d, i in items],
+        ics=_ics(events, "Fristen"),
+        ics_name="fristen.ics",
+    )
+
+
+def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail.Content:
+    p = row.payload
+    old, new = (dt.datetime.fromisoformat(p[k]) for k in ("old", "new"))
+    seq, _ = ical.changes_of(session, "Sitzung", row.sitzung_id, "sitzung_moved")
+    ev = ical.timed_event(
+        ical.uid_sitzung(p["kommune"], p["sitzung_key"]),
+        new,
+        s.zone,
+        f"{p['gremium_short']}: {p['gremium']}",
+        place=p.get("place", ""),
+        sequence=seq,
+    )
+    items = [
+        f"{c['title']}: bisher {dates.short_de(dt.date.fromisoformat(c['old']))}, "
+        f"neu {dates.short_de(dt.date.fromisoformat(c['new']))}"
+        for c in p.get("changes", [])
+    ]
+    return mail.Content(
+        subject=f"Sitzung verlegt: {p['gremium_short']} vom {dates.short_de(old.date())} "
+        f"auf {dates.short_de(new.date())}",
+        greeting="",
+        paragraphs=[
+            f"die Sitzung des Gremiums {p['gremium']} wurde verlegt: bisher "
+            f"{dates.long_de(old.date())}, {old:%H:%M} Uhr, neu {dates.long_de(new.date())}, "
+            f"{new:%H:%M} Uhr."
+        ]
+        + (["Damit ändern sich Ihre Fristen:"] if items else []),
+        items=items,
+        ics=_ics([ev], "Sitzung"),
+        ics_name="sitzung.ics",
+    )

@@ -57,13 +57,6 @@ def _hand_over(session, today: dt.date, mode: str) -> dict[str, Any]:
     return _report_dict(reminders.run_daily(session, today, dry_run=mode == "dry_run"))
 
 
-def sends_on(session, day: dt.date) -> bool:
-    """The reminder service has something whose send day is ``day`` (demo: which days to run)."""
-    from lifecycle import reminders
-
-    return any(p.send_on == day for p in reminders.find_due(session, day))
-
-
 def _report_dict(report: Any) -> dict[str, Any]:
     if hasattr(report, "model_dump"):
         return report.model_dump(mode="json")

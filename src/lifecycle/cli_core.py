@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -486,8 +485,3 @@ def log(process: Annotated[str, typer.Argument(help="Prozess-Schlüssel")], limi
 
 def _fmt(values: dict | None) -> str:
     return ", ".join(f"{k}={v}" for k, v in (values or {}).items())
-
-
-def run() -> None:  # pragma: no cover - console entry during development
-    app(prog_name="lifecycle")
-    sys.exit(0)

@@ -339,3 +339,47 @@ class TestWholeProcesses:
         assert task(session, process, "vorlage_einreichen").due == D(2024, 10, 23)
         # the optional task did not block its gate
         assert task(session, process, "steckbriefe").required is False
+
+
+class TestRecomputeAll:
+    """The bulk path for all processes computes exactly what `recompute` does one by one."""
+
+    def run(self, url: str, bulk: bool):
+        from sqlmodel import Session
+
+        from lifecycle.db import engine_for
+        from lifecycle.models import Fortschreibung, Kommune
+
+        with Session(engine_for(url), expire_on_commit=False) as s:
+            waiblingen = engine.start(s, load_scenario(WAIBLINGEN))
+            replay.run(s, waiblingen, until=D(2017, 7, 21))
+            engine.start(s, load_scenario(WAIBLINGEN.parent / "voelklingen-2017.yaml"))
+            klima = engine.start(s, load_scenario(KLIMA))
+            replay.run(s, klima, until=D(2024, 6, 28))
+            for kommune in s.exec(select(Kommune)).all():
+                kommune.closing_days = ["2017-11-27", "2018-06-04", "2024-10-31"]
+                s.add(kommune)
+            s.commit()
+            if bulk:
+                changed = engine.recompute_all(s, actor="t", reason="r")
+            else:
+                processes = s.exec(select(Fortschreibung)).all()
+                changed = sum(len(engine.recompute(s, p, actor="t", reason="r")) for p in processes)
+                s.commit()
+            dues = sorted((t.fortschreibung_id, t.key, t.due) for t in s.exec(select(Task)))
+            starts = sorted(
+                (g.fortschreibung_id, g.key, g.planned_start) for g in s.exec(select(Stage))
+            )
+            logged = sorted(
+                (e.fortschreibung_id, e.entity_id, e.before["due"], e.after["due"])
+                for e in s.exec(select(Event).where(Event.actor == "t"))
+            )
+        return changed, dues, starts, logged
+
+    def test_bulk_equals_one_by_one(self, tmp_path):
+        bulk = self.run(f"sqlite:///{tmp_path / 'bulk.db'}", bulk=True)
+        each = self.run(f"sqlite:///{tmp_path / 'each.db'}", bulk=False)
+        assert bulk == each
+        changed, dues, _, logged = bulk
+        assert changed >= 3 and logged  # each Kommune's closing day moved something
+        assert (1, "sitzungsvorlage_einreichen", D(2017, 11, 21)) in dues

@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from . import events
@@ -23,6 +25,7 @@ from .errors import Refused
 from .instantiate import instantiate
 from .models import (
     Beratung,
+    Event,
     Fortschreibung,
     GateDecision,
     Gremium,
@@ -160,29 +163,48 @@ def timeline(session: Session, process: Fortschreibung) -> tuple[Timeline, dict[
         select(Stage).where(Stage.fortschreibung_id == process.id).order_by(Stage.position)
     ).all()
     tasks = session.exec(select(Task).where(Task.fortschreibung_id == process.id)).all()
+    bound = session.exec(_bound_query().where(SitzungBinding.fortschreibung_id == process.id)).all()
+    termine = session.exec(select(Termin).where(Termin.fortschreibung_id == process.id)).all()
+    tl = build_timeline(
+        calendar_of(session, process), process.started_on, process.plan,
+        stages, tasks, bound, termine,
+    )  # fmt: skip
+    return tl, {t.key: t for t in tasks}
+
+
+def _bound_query():
+    return (
+        select(
+            SitzungBinding.fortschreibung_id,
+            SitzungBinding.name,
+            Sitzung.start,
+            Gremium.vorlagenschluss_working_days,
+        )
+        .join(Sitzung, Sitzung.id == SitzungBinding.sitzung_id)
+        .join(Gremium, Gremium.id == Sitzung.gremium_id)
+    )
+
+
+def build_timeline(
+    calendar: WorkCalendar,
+    started_on: dt.date,
+    plan: dict[str, Any],
+    stages: Sequence[Any],
+    tasks: Sequence[Any],
+    bound: Sequence[Any],
+    termine: Sequence[Any],
+) -> Timeline:
+    """The timeline of one process from its rows: ORM objects or plain result rows alike."""
     by_stage: dict[int, list[str]] = {s.id: [] for s in stages}
     for t in tasks:
         by_stage[t.stage_id].append(t.key)
-    bound = session.exec(
-        select(SitzungBinding.name, Sitzung.start, Gremium.vorlagenschluss_working_days)
-        .join(Sitzung, Sitzung.id == SitzungBinding.sitzung_id)
-        .join(Gremium, Gremium.id == Sitzung.gremium_id)
-        .where(SitzungBinding.fortschreibung_id == process.id)
-    ).all()
-    termine = session.exec(select(Termin).where(Termin.fortschreibung_id == process.id)).all()
-    plan_stages = {s["key"]: s for s in process.plan["stages"]}
+    gate_sitzung = {s["key"]: s["gate"].get("sitzung") for s in plan["stages"]}
     stage_of = {s.id: s.key for s in stages}
-    tl = Timeline(
-        calendar=calendar_of(session, process),
-        started_on=process.started_on,
+    return Timeline(
+        calendar=calendar,
+        started_on=started_on,
         stages=[
-            StageSpec(
-                s.key,
-                by_stage[s.id],
-                plan_stages[s.key]["gate"].get("sitzung"),
-                s.opened_on,
-                s.closed_on,
-            )
+            StageSpec(s.key, by_stage[s.id], gate_sitzung[s.key], s.opened_on, s.closed_on)
             for s in stages
         ],
         tasks={
@@ -191,11 +213,10 @@ def timeline(session: Session, process: Fortschreibung) -> tuple[Timeline, dict[
             )
             for t in tasks
         },
-        sitzungen={name: start.date() for name, start, _ in bound},
-        vorlagenschluss_days={name: days for name, _, days in bound},
+        sitzungen={b.name: b.start.date() for b in bound},
+        vorlagenschluss_days={b.name: b.vorlagenschluss_working_days for b in bound},
         termine={t.name: t.on for t in termine},
     )
-    return tl, {t.key: t for t in tasks}
 
 
 @dataclass(frozen=True)
@@ -619,8 +640,75 @@ def set_closing_days(session: Session, kommune_key: str, days: list[dt.date], *,
 
 @transition
 def recompute_all(session: Session, *, actor: str, reason: str) -> int:
-    """Recompute the deadlines of every process (after a holiday-calendar change)."""
-    changed = 0
-    for process in session.exec(select(Fortschreibung)).all():
-        changed += len(recompute(session, process, actor=actor, reason=reason))
-    return changed
+    """Recompute the deadlines of every process (after a holiday-calendar change).
+
+    The same computation as ``recompute``, in bulk: a few queries for all processes and
+    executemany writes, instead of ORM objects per process (10 000 processes: see bench/).
+    """
+    session.flush()
+    rows = _AllRows(session)
+    task_updates: list[dict[str, Any]] = []
+    stage_updates: list[dict[str, Any]] = []
+    logged: list[dict[str, Any]] = []
+    now = dt.datetime.now(dt.UTC)
+    for p in session.exec(
+        select(Fortschreibung.id, Fortschreibung.kommune_id, Fortschreibung.started_on,
+               Fortschreibung.plan)
+    ):  # fmt: skip
+        tl = build_timeline(rows.calendars[p.kommune_id], p.started_on, p.plan,
+                            *rows.of(p.id))  # fmt: skip
+        dues, starts = tl.compute()
+        for t in rows.tasks.get(p.id, []):
+            if t.due == dues[t.key]:
+                continue
+            task_updates.append({"id": t.id, "due": dues[t.key]})
+            if t.state == TaskState.open:
+                logged.append({
+                    "fortschreibung_id": p.id, "at": now, "actor": actor,
+                    "action": "due_changed", "entity": "Task", "entity_id": t.id,
+                    "before": {"due": plain_date(t.due)},
+                    "after": {"due": dues[t.key].isoformat(), "reason": reason},
+                })  # fmt: skip
+        stage_updates += [
+            {"id": s.id, "planned_start": starts[s.key]}
+            for s in rows.stages.get(p.id, [])
+            if s.planned_start != starts[s.key]
+        ]
+    for model, values in ((Task, task_updates), (Stage, stage_updates)):
+        if values:
+            session.execute(update(model), values)
+    if logged:
+        session.execute(insert(Event), logged)
+    session.expire_all()  # the identity map holds the old due dates
+    return len(task_updates)
+
+
+class _AllRows:
+    """Every row the deadlines of all processes depend on, grouped by process."""
+
+    def __init__(self, session: Session):
+        self.stages = _grouped(session, select(
+            Stage.id, Stage.fortschreibung_id, Stage.key, Stage.opened_on, Stage.closed_on,
+            Stage.planned_start).order_by(Stage.position))  # fmt: skip
+        self.tasks = _grouped(session, select(
+            Task.id, Task.fortschreibung_id, Task.stage_id, Task.key, Task.anchor_kind,
+            Task.anchor_ref, Task.offset, Task.offset_unit, Task.due, Task.state))  # fmt: skip
+        self.bound = _grouped(session, _bound_query())
+        self.termine = _grouped(session, select(Termin.fortschreibung_id, Termin.name, Termin.on))
+        self.calendars = {
+            k.id: for_bundesland(k.bundesland, tuple(sorted(k.closing_days or ())))
+            for k in session.exec(select(Kommune))
+        }
+
+    def of(self, process_id: int) -> tuple[list, list, list, list]:
+        return tuple(
+            group.get(process_id, [])
+            for group in (self.stages, self.tasks, self.bound, self.termine)
+        )  # type: ignore[return-value]
+
+
+def _grouped(session: Session, query) -> dict[int, list]:
+    groups: dict[int, list] = defaultdict(list)
+    for row in session.exec(query):
+        groups[row.fortschreibung_id].append(row)
+    return groups

@@ -139,3 +139,19 @@ class TestBadInput:
             write(tmp_path, TEXT.replace("plan: integrationskonzept", "plan: jugendhilfeplan"))
         )
         assert err.field == "fortschreibung.plan"
+
+
+def test_verlauf_out_of_order(tmp_path):
+    text = TEXT.replace(
+        "{decide: arbeitsgruppen, on: 2017-10-27", "{decide: arbeitsgruppen, on: 2017-07-20"
+    )
+    err = error_for(write(tmp_path, text))
+    assert err.field == "verlauf[2].on" and "before the step it follows" in err.problem
+
+
+def test_verlauf_before_the_start(tmp_path):
+    text = TEXT.replace(
+        "{decide: ratsbeschluss, on: 2017-04-27", "{decide: ratsbeschluss, on: 2017-02-27"
+    )
+    err = error_for(write(tmp_path, text))
+    assert err.field == "verlauf[0].on" and "2017-03-01" in err.problem

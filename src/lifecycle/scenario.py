@@ -267,9 +267,14 @@ class _Checker:
 
     def _verlauf(self) -> None:
         stages = {s["key"] for s in self.plan["stages"]}
+        previous = self.started
         for i, step in enumerate(self.d.get("verlauf", [])):
             path = ["verlauf", i]
-            parse_date(self.doc, [*path, "on"], step["on"])
+            day = parse_date(self.doc, [*path, "on"], step["on"])
+            if day < previous:
+                problem = f"{step['on']} is before the step it follows ({previous.isoformat()})"
+                raise self.err([*path, "on"], problem)
+            previous = day
             self._ref([*path, "by"], step["by"], self.personen, "person")
             if "decide" in step:
                 self._ref([*path, "decide"], step["decide"], stages, "stage")

@@ -84,3 +84,8 @@ class WorkCalendar:
 @lru_cache(maxsize=256)
 def for_bundesland(bundesland: str, closing_days: tuple[str, ...] = ()) -> WorkCalendar:
     return WorkCalendar(bundesland, frozenset(dt.date.fromisoformat(d) for d in closing_days))
+
+
+def for_kommune(kommune) -> WorkCalendar:
+    """The working days of a Kommune: its Bundesland's holidays and its own closing days."""
+    return for_bundesland(kommune.bundesland, tuple(sorted(kommune.closing_days or ())))

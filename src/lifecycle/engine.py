@@ -19,7 +19,7 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from . import events
-from .calendar import WorkCalendar, for_bundesland
+from .calendar import WorkCalendar, for_kommune
 from .deadlines import StageSpec, TaskSpec, Timeline
 from .errors import Refused
 from .instantiate import instantiate
@@ -120,7 +120,7 @@ def get_person(session: Session, kommune_id: int, ref: str) -> Person:
 
 def calendar_of(session: Session, process: Fortschreibung) -> WorkCalendar:
     kommune = session.get(Kommune, process.kommune_id)
-    return for_bundesland(kommune.bundesland, tuple(sorted(kommune.closing_days or ())))
+    return for_kommune(kommune)
 
 
 # --- start ---------------------------------------------------------------------------------
@@ -695,10 +695,7 @@ class _AllRows:
             Task.anchor_ref, Task.offset, Task.offset_unit, Task.due, Task.state))  # fmt: skip
         self.bound = _grouped(session, _bound_query())
         self.termine = _grouped(session, select(Termin.fortschreibung_id, Termin.name, Termin.on))
-        self.calendars = {
-            k.id: for_bundesland(k.bundesland, tuple(sorted(k.closing_days or ())))
-            for k in session.exec(select(Kommune))
-        }
+        self.calendars = {k.id: for_kommune(k) for k in session.exec(select(Kommune))}
 
     def of(self, process_id: int) -> tuple[list, list, list, list]:
         return tuple(

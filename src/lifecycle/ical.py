@@ -248,9 +248,9 @@ def _process_events(
     person: Person | None,
 ) -> Iterable[Event]:
     kommune = session.get(Kommune, process.kommune_id)
-    from .calendar import for_bundesland  # local: keeps `holidays` off the import path
+    from .calendar import for_kommune  # local: keeps `holidays` off the import path
 
-    work = for_bundesland(kommune.bundesland, tuple(sorted(kommune.closing_days or ())))
+    work = for_kommune(kommune)
     for sitzung, gremium in relevant_sitzungen(session, process):
         sequence, modified = changes_of(session, "Sitzung", sitzung.id, "sitzung_moved")
         agenda = _agenda(session, sitzung, process, public)

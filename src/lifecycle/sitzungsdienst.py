@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
-from .calendar import for_bundesland
+from .calendar import for_kommune
 from .models import Beratung, Fortschreibung, Gremium, Kommune, Sitzung, Vorlage
 
 
@@ -52,7 +52,7 @@ def upcoming_sitzungen(
         query = query.where(Kommune.key == kommune)
     rows = []
     for sitzung, gremium, k in session.exec(query).all():
-        cal = for_bundesland(k.bundesland, tuple(sorted(k.closing_days or ())))
+        cal = for_kommune(k)
         rows.append(
             SitzungDue(
                 sitzung.key,

@@ -10,6 +10,7 @@ Sitzung, Vorlage, Beratung, Handlungsfeld, Arbeitsgruppe, Fortschreibung).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from enum import StrEnum
 from typing import Any
 
@@ -373,3 +374,35 @@ class Reminder(SQLModel, table=True):
     last_error: str = ""
     sent_at: dt.datetime | None = None
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    # Random per row, so Message-IDs never repeat across databases sending from one domain.
+    message_uid: str = Field(default_factory=lambda: uuid.uuid4().hex, unique=True)
+
+
+# --- the outbox for runs (issue "One way in") -------------------------------------------------
+
+
+class RunRequestState(StrEnum):
+    pending = "pending"
+    started = "started"
+
+
+class RunRequest(SQLModel, table=True):
+    """A stage run asked for in the transaction that opened (or re-opened) the stage.
+
+    Written together with the decision, so a crash between the decision and starting the run
+    loses nothing: whoever drains the outbox next (the CLI on a shared installation, the
+    reconcile flow, the demo) starts it. ``key`` is also the run's idempotency key, so a
+    request started twice is one run.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    stage_id: int = Field(foreign_key="stage.id")
+    decision_id: int | None = Field(default=None, foreign_key="gatedecision.id")
+    state: RunRequestState = Field(default=RunRequestState.pending, index=True)
+    created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    started_at: dt.datetime | None = None
+    run_id: str = ""
+    attempts: int = 0
+    last_error: str = ""

@@ -78,6 +78,7 @@ def queue(session: Session, planned: Sequence[Planned]) -> int:
             "attempts": 0,
             "last_error": "",
             "created_at": dt.datetime.now(dt.UTC),
+            "message_uid": uuid.uuid4().hex,
         }
         for p in planned
     ]
@@ -251,5 +252,6 @@ def _obsolete(session: Session, row: Reminder) -> str:
 
 
 def message_id(row: Reminder, settings: mail.MailSettings) -> str:
+    """Stable for the row (a resend shows as the same message), unique across databases."""
     domain = settings.mail_from.rpartition("@")[2] or "localhost"
-    return f"<reminder-{row.id}-{row.person_id}-{row.deadline:%Y%m%d}@{domain}>"
+    return f"<reminder-{row.message_uid}@{domain}>"

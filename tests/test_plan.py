@@ -100,7 +100,7 @@ class TestBadPlans:
             1,
         )
         err = error_for(tmp_path, text)
-        assert "dependency cycle" in err.problem
+        assert "im Kreis" in err.problem
         assert "foerderantrag_stellen" in err.problem and "partner_anfragen" in err.problem
 
     def test_cycle_through_stage_start(self, tmp_path):
@@ -111,7 +111,7 @@ class TestBadPlans:
             1,
         ).replace("      sitzung: beschluss_entscheidung\n", "")
         err = error_for(tmp_path, text)
-        assert "dependency cycle" in err.problem
+        assert "im Kreis" in err.problem
 
     def test_both_days_and_working_days(self, tmp_path):
         text = BUILTIN_TEXT.replace(

@@ -12,18 +12,21 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from .calendar import WorkCalendar
+from .errors import InputError
 
 
-class CycleError(ValueError):
+class CycleError(InputError):
     def __init__(self, path: list[str]):
         self.path = path
-        super().__init__("dependency cycle: " + " -> ".join(path))
+        super().__init__("Plan", "", "Fristen hängen im Kreis voneinander ab: " + " -> ".join(path))
 
 
-class MissingAnchor(ValueError):
+class MissingAnchor(InputError):
     def __init__(self, task: str, kind: str, ref: str):
         self.task, self.kind, self.ref = task, kind, ref
-        super().__init__(f"task {task!r} is anchored to {kind} {ref!r}, which does not exist")
+        super().__init__(
+            "Plan", task, f"Frist bezieht sich auf {kind} {ref!r}, die es nicht gibt"
+        )
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,12 @@ from .template_builder import SHIPPED
 GENERIC_TEMPLATE = "stage_bericht"
 
 
-class TemplateError(LifecycleError):
+class TemplateError(InputError):
     """A template is missing, corrupt, or uses a name its context lacks."""
+
+    def __init__(self, message: str):
+        self.source, self.field, self.problem, self.line = "Vorlage", "", message, None
+        LifecycleError.__init__(self, message)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from email.utils import formataddr, formatdate
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import LifecycleError
+from .errors import InputError, LifecycleError, Unavailable
 
 SECURITIES = ("none", "starttls", "ssl")
 KEYS = (
@@ -40,15 +40,19 @@ DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}$")
 
 
-class ConfigError(LifecycleError):
+class ConfigError(InputError):
     """The mail settings are unusable; no message can be sent until they are fixed."""
+
+    def __init__(self, message: str):
+        self.source, self.field, self.problem, self.line = "Einstellungen", "", message, None
+        LifecycleError.__init__(self, message)
 
 
 class AddressError(LifecycleError):
     """One recipient cannot be mailed (no or an invalid address); the others can."""
 
 
-class ServerError(LifecycleError):
+class ServerError(Unavailable):
     """The SMTP server is unreachable or refuses us; every queued message waits."""
 
 

@@ -13,12 +13,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .errors import LifecycleError
+from .errors import Unavailable
 
 TIMEOUT_SECONDS = 180
 
 
-class PdfError(LifecycleError):
+class PdfError(Unavailable):
     """LibreOffice is missing or could not convert the file."""
 
 

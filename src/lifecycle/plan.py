@@ -144,9 +144,9 @@ def _check_cycles(doc: Document) -> None:
         timeline_for_check(doc.data).compute()
     except CycleError as exc:
         first = exc.path[0].split(":", 1)[1]
-        raise doc.error(_task_path(doc.data, first) + ["due"], str(exc)) from None
+        raise doc.error(_task_path(doc.data, first) + ["due"], exc.problem) from None
     except MissingAnchor as exc:  # pragma: no cover - _check_anchor catches these first
-        raise doc.error(_task_path(doc.data, exc.task), str(exc)) from None
+        raise doc.error(_task_path(doc.data, exc.task), exc.problem) from None
 
 
 def _task_path(plan: dict[str, Any], key: str) -> list:

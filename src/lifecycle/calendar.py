@@ -89,3 +89,20 @@ def for_bundesland(bundesland: str, closing_days: tuple[str, ...] = ()) -> WorkC
 def for_kommune(kommune) -> WorkCalendar:
     """The working days of a Kommune: its Bundesland's holidays and its own closing days."""
     return for_bundesland(kommune.bundesland, tuple(sorted(kommune.closing_days or ())))
+
+
+def vorlagenschluss_of(cal: WorkCalendar, sitzung, gremium) -> dt.date:
+    """The Vorlagenschluss of ``sitzung``: the one rule every view and the reminders use.
+
+    ``cal`` is the calendar of the Sitzung's Kommune (``for_kommune``); ``gremium`` is the
+    Sitzung's Gremium, whose ``vorlagenschluss_working_days`` count back from the Sitzung's day.
+    ORM rows and plain result rows alike (anything with ``start`` and the working days).
+    """
+    return _vorlagenschluss(cal, sitzung.start.date(), gremium.vorlagenschluss_working_days)
+
+
+@lru_cache(maxsize=4096)
+def _vorlagenschluss(cal: WorkCalendar, day: dt.date, working_days: int) -> dt.date:
+    # Calendars are shared and immutable (``for_bundesland`` caches them), so bulk scans over
+    # many processes sharing a few Sitzungen count the working days once per Sitzung.
+    return cal.vorlagenschluss(day, working_days)

@@ -25,7 +25,6 @@ from .models import (
     ProcessState,
     Role,
     Sitzung,
-    SitzungBinding,
     Stage,
     StageState,
     Task,
@@ -208,19 +207,9 @@ def _involved(session: Session, process: Fortschreibung, person: Person) -> bool
 
 def relevant_sitzungen(session: Session, process: Fortschreibung) -> list[tuple[Sitzung, Gremium]]:
     """Sitzungen bound to the process or in the Beratungsfolge of one of its Vorlagen."""
-    bound = select(SitzungBinding.sitzung_id).where(SitzungBinding.fortschreibung_id == process.id)
-    beraten = (
-        select(Beratung.sitzung_id)
-        .join(Vorlage, Vorlage.id == Beratung.vorlage_id)
-        .where(Vorlage.fortschreibung_id == process.id)
-    )
-    rows = session.exec(
-        select(Sitzung, Gremium)
-        .join(Gremium, Gremium.id == Sitzung.gremium_id)
-        .where(col(Sitzung.id).in_(bound.union(beraten)))
-        .order_by(Sitzung.start)
-    ).all()
-    return list(rows)
+    from .sitzungsdienst import sitzungen_of  # local: keeps `holidays` lazy
+
+    return sitzungen_of(session, [process.id]).get(process.id, [])
 
 
 def _agenda(session: Session, sitzung: Sitzung, process: Fortschreibung, public: bool) -> list[str]:
@@ -248,7 +237,7 @@ def _process_events(
     person: Person | None,
 ) -> Iterable[Event]:
     kommune = session.get(Kommune, process.kommune_id)
-    from .calendar import for_kommune  # local: keeps `holidays` off the import path
+    from .calendar import for_kommune, vorlagenschluss_of  # local: keeps `holidays` lazy
 
     work = for_kommune(kommune)
     for sitzung, gremium in relevant_sitzungen(session, process):
@@ -270,7 +259,7 @@ def _process_events(
         yield ev
         if public:
             continue
-        day = work.vorlagenschluss(sitzung.start.date(), gremium.vorlagenschluss_working_days)
+        day = vorlagenschluss_of(work, sitzung, gremium)
         yield all_day_event(
             uid_vorlagenschluss(kommune.key, sitzung.key),
             day,

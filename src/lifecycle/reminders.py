@@ -17,7 +17,7 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from . import mail
-from .calendar import WorkCalendar
+from .calendar import WorkCalendar, vorlagenschluss_of
 from .engine import SitzungMove, calendar_of
 from .errors import InputError
 from .models import (
@@ -40,6 +40,7 @@ from .models import (
 )
 from .outbox import QUEUED, Planned, deliver, deliverable_ids, note_waiting, queue
 from .reminder_messages import fristen
+from .sitzungsdienst import sitzungen_of
 
 # A run that was missed (server down, weekend) is caught up for this many calendar days;
 # older reminders are stale and the escalation covers what was missed.
@@ -138,7 +139,7 @@ def find_due(session: Session, today: dt.date) -> list[Planned]:
         found += _task_reminders(session, members, today)
         found += _escalations(session, members, today)
         found += _digests(session, members, today)
-    upcoming = _upcoming_sitzungen(session, [c.process.id for c in ctxs], today)
+    upcoming = sitzungen_of(session, [c.process.id for c in ctxs], since=today)
     for ctx in ctxs:
         if ctx.process.id in upcoming:
             found += _vorlagenschluss_reminders(session, ctx, today, upcoming[ctx.process.id])
@@ -343,31 +344,6 @@ def _digests(session: Session, members: list[_Ctx], today: dt.date) -> list[Plan
     return out
 
 
-def _upcoming_sitzungen(
-    session: Session, ids: list[int], today: dt.date
-) -> dict[int, list[tuple[Sitzung, Gremium]]]:
-    """Per process: its Sitzungen (bound or in a Beratungsfolge) from today on, one query."""
-    bound = select(SitzungBinding.fortschreibung_id, SitzungBinding.sitzung_id)
-    beraten = select(Vorlage.fortschreibung_id, Beratung.sitzung_id).join(
-        Beratung, Beratung.vorlage_id == Vorlage.id
-    )
-    links = bound.union(beraten).subquery()
-    rows = session.exec(
-        select(links.c.fortschreibung_id, Sitzung, Gremium)
-        .join(Sitzung, Sitzung.id == links.c.sitzung_id)
-        .join(Gremium, Gremium.id == Sitzung.gremium_id)
-        .where(
-            links.c.fortschreibung_id.in_(ids),
-            col(Sitzung.start) >= dt.datetime.combine(today, dt.time()),
-        )
-        .order_by(Sitzung.start)
-    ).all()
-    out: dict[int, list[tuple[Sitzung, Gremium]]] = defaultdict(list)
-    for pid, sitzung, gremium in rows:
-        out[pid].append((sitzung, gremium))
-    return out
-
-
 def _vorlagenschluss_reminders(
     session: Session, ctx: _Ctx, today: dt.date, sitzungen: list[tuple[Sitzung, Gremium]]
 ) -> list[Planned]:
@@ -376,7 +352,7 @@ def _vorlagenschluss_reminders(
         return []
     out = []
     for sitzung, gremium in sitzungen:
-        vs = ctx.cal.vorlagenschluss(sitzung.start.date(), gremium.vorlagenschluss_working_days)
+        vs = vorlagenschluss_of(ctx.cal, sitzung, gremium)
         offsets = [
             o
             for o in ctx.policy.before_vorlagenschluss

@@ -7,12 +7,22 @@ it: by Vorlagenschluss.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from .calendar import for_kommune
-from .models import Beratung, Fortschreibung, Gremium, Kommune, Sitzung, Vorlage
+from .calendar import for_kommune, vorlagenschluss_of
+from .models import (
+    Beratung,
+    Fortschreibung,
+    Gremium,
+    Kommune,
+    Sitzung,
+    SitzungBinding,
+    Vorlage,
+)
 
 
 @dataclass
@@ -62,11 +72,40 @@ def upcoming_sitzungen(
                 sitzung.start,
                 sitzung.place,
                 sitzung.oeffentlich,
-                cal.vorlagenschluss(sitzung.start.date(), gremium.vorlagenschluss_working_days),
+                vorlagenschluss_of(cal, sitzung, gremium),
             )
         )
     _attach_vorlagen(session, rows)
     return sorted(rows, key=lambda r: (r.vorlagenschluss, r.start))
+
+
+def sitzungen_of(
+    session: Session, process_ids: Iterable[int], *, since: dt.date | None = None
+) -> dict[int, list[tuple[Sitzung, Gremium]]]:
+    """The Sitzungen of each process: bound to it or in the Beratungsfolge of one of its
+    Vorlagen, each once, by start (from ``since`` on, if given). One query for any number.
+
+    The status page, the calendar feed and the reminder scan all ask this one question.
+    """
+    ids = list(process_ids)
+    bound = select(SitzungBinding.fortschreibung_id, SitzungBinding.sitzung_id)
+    beraten = select(Vorlage.fortschreibung_id, Beratung.sitzung_id).join(
+        Beratung, Beratung.vorlage_id == Vorlage.id
+    )
+    links = bound.union(beraten).subquery()
+    query = (
+        select(links.c.fortschreibung_id, Sitzung, Gremium)
+        .join(Sitzung, Sitzung.id == links.c.sitzung_id)
+        .join(Gremium, Gremium.id == Sitzung.gremium_id)
+        .where(links.c.fortschreibung_id.in_(ids))
+        .order_by(Sitzung.start, Sitzung.id)
+    )
+    if since is not None:
+        query = query.where(col(Sitzung.start) >= dt.datetime.combine(since, dt.time()))
+    out: dict[int, list[tuple[Sitzung, Gremium]]] = defaultdict(list)
+    for pid, sitzung, gremium in session.exec(query).all():
+        out[pid].append((sitzung, gremium))
+    return out
 
 
 def _attach_vorlagen(session: Session, rows: list[SitzungDue]) -> None:

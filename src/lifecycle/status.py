@@ -11,21 +11,21 @@ from dataclasses import dataclass
 from sqlalchemy import case, func
 from sqlmodel import Session, select
 
+from .calendar import vorlagenschluss_of
 from .engine import calendar_of
 from .models import (
     Fortschreibung,
     GateDecision,
-    Gremium,
     Kommune,
     Person,
     ProcessState,
-    Sitzung,
     SitzungBinding,
     Stage,
     StageState,
     Task,
     TaskState,
 )
+from .sitzungsdienst import sitzungen_of
 
 
 @dataclass
@@ -176,26 +176,30 @@ def _stage_views(
 
 
 def _sitzung_views(session: Session, process: Fortschreibung) -> list[SitzungView]:
+    """The process's Sitzungen (bound or in a Beratungsfolge), named as in the plan."""
     cal = calendar_of(session, process)
     labels = process.plan.get("sitzungen", {})
-    rows = session.exec(
-        select(SitzungBinding.name, Sitzung, Gremium)
-        .join(Sitzung, Sitzung.id == SitzungBinding.sitzung_id)
-        .join(Gremium, Gremium.id == Sitzung.gremium_id)
+    names: dict[int, str] = {}
+    for name, sitzung_id in session.exec(
+        select(SitzungBinding.name, SitzungBinding.sitzung_id)
         .where(SitzungBinding.fortschreibung_id == process.id)
-        .order_by(Sitzung.start)
-    ).all()
-    return [
-        SitzungView(
-            name,
-            labels.get(name, name),
-            g.short,
-            s.start,
-            cal.vorlagenschluss(s.start.date(), g.vorlagenschluss_working_days),
-            s.oeffentlich,
+        .order_by(SitzungBinding.id)
+    ):
+        names.setdefault(sitzung_id, name)
+    views = []
+    for s, g in sitzungen_of(session, [process.id]).get(process.id, []):
+        name = names.get(s.id, s.key)  # a Beratung moved to an unbound Sitzung has no name
+        views.append(
+            SitzungView(
+                name,
+                labels.get(name, name),
+                g.short,
+                s.start,
+                vorlagenschluss_of(cal, s, g),
+                s.oeffentlich,
+            )
         )
-        for name, s, g in rows
-    ]
+    return views
 
 
 @dataclass

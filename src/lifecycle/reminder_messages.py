@@ -49,6 +49,11 @@ def _in_days(n: int) -> str:
     return "heute" if n == 0 else ("in 1 Arbeitstag" if n == 1 else f"in {n} Arbeitstagen")
 
 
+def _sentence_start(text: str) -> str:
+    """Upper-case the first letter only: ``str.capitalize`` would turn "Arbeitstagen" lower."""
+    return text[:1].upper() + text[1:]
+
+
 def _ics(events: list, name: str = "Frist") -> bytes:
     cal = ical.new_calendar(name)
     for ev in events:
@@ -118,7 +123,7 @@ def _render_vorlagenschluss(session: Session, row: Reminder, s: mail.MailSetting
         f"{dates.short_de(start.date())}",
         greeting="",
         paragraphs=[
-            f"{_in_days(row.offset).capitalize()} ist Vorlagenschluss für die Sitzung "
+            f"{_sentence_start(_in_days(row.offset))} ist Vorlagenschluss für die Sitzung "
             f"des Gremiums {p['gremium']} am {dates.long_de(start.date())}, "
             f"{start:%H:%M} Uhr: die Vorlage muss bis {dates.long_de(vs)} beim "
             "Sitzungsdienst sein. Eine verspätete Vorlage wartet auf den nächsten Sitzungstermin."

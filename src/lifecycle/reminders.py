@@ -328,7 +328,8 @@ def _digests(session: Session, members: list[_Ctx], today: dt.date) -> list[Plan
         if not by_id:
             return []
     per_person: dict[tuple[int, int], list[Task]] = defaultdict(list)
-    for task in _open_tasks(session, list(by_id), day, until, lo_open=False):
+    # "bis <until>" in the message includes that day: tasks due on it are listed too
+    for task in _open_tasks(session, list(by_id), day, until + dt.timedelta(days=1), lo_open=False):
         if task.assignee_id is not None:
             per_person[(task.assignee_id, task.fortschreibung_id)].append(task)
     out = []

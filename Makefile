@@ -2,6 +2,7 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+TEMPLATES ?= templates/docx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install demo test lint bench templates clean
@@ -24,10 +25,10 @@ lint: install
 	$(BIN)/ruff check src flows tests bench
 
 templates: install
-	$(BIN)/python -m lifecycle.template_builder
+	$(BIN)/python -m lifecycle.template_builder --out $(TEMPLATES)
 
 bench: install
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info src/*.egg-info

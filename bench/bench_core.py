@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
 
 from sqlalchemy import func  # noqa: E402
 from sqlmodel import Session, SQLModel, select  # noqa: E402

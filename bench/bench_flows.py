@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -35,7 +34,7 @@ def demo_wall_time(base: Path) -> float:
 
 
 def demo_with_prefect(base: Path) -> float:
-    from flows import demo
+    from lifecycle.flows import demo
 
     started = time.perf_counter()
     demo.run(base, say=lambda _line: None)
@@ -46,10 +45,10 @@ def demo_without_prefect(base: Path) -> float:
     """The demo's engine calls in the same order, without flows, tasks or artifacts."""
     from sqlmodel import select
 
-    from flows.demo import SCENARIO
-    from flows.stages import timeline_markdown
     from lifecycle import documents, engine, outbox, reminders, replay
     from lifecycle.db import session_scope
+    from lifecycle.flows.demo import SCENARIO
+    from lifecycle.flows.stages import timeline_markdown
     from lifecycle.models import Fortschreibung, Stage, Task, TaskState
     from lifecycle.scenario import load_scenario
 
@@ -90,7 +89,7 @@ def prefect_overhead_ms() -> tuple[float, float]:
     from prefect import flow, task
     from prefect.settings import temporary_settings
 
-    from flows.common import quiet_settings
+    from lifecycle.flows.common import quiet_settings
 
     @task
     def nothing(i: int) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import sys
 import tempfile
@@ -21,14 +22,23 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlmodel import Session
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from lifecycle import mail, outbox, reminders
+from lifecycle.calendar import for_bundesland
+from lifecycle.db import engine_for
+from lifecycle.plan import load_plan
 
-from smtp_server import SmtpServer  # noqa: E402
 
-from lifecycle import mail, outbox, reminders  # noqa: E402
-from lifecycle.calendar import for_bundesland  # noqa: E402
-from lifecycle.db import engine_for  # noqa: E402
-from lifecycle.plan import load_plan  # noqa: E402
+def _test_helper(name: str):
+    """A helper module of tests/ (the SMTP test server), loaded from its file."""
+    path = Path(__file__).resolve().parent.parent / "tests" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+SmtpServer = _test_helper("smtp_server").SmtpServer
 
 TODAY = dt.date(2024, 3, 13)  # a Wednesday
 TASKS_PER_PROCESS = 1000

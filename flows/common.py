@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # flows are loaded by file path when served (entrypoints)
-    sys.path.insert(0, str(REPO))
+from sqlmodel import Session
 
-from sqlmodel import Session  # noqa: E402
-
-from lifecycle import engine  # noqa: E402
-from lifecycle.db import session_scope  # noqa: E402
-from lifecycle.models import Fortschreibung, Kommune, Stage  # noqa: E402
+from lifecycle import engine
+from lifecycle.db import session_scope
+from lifecycle.models import Fortschreibung, Kommune, Stage
 
 # Names of the served deployments: "<flow name>/<deployment name>".
 STAGE_DEPLOYMENT = "lifecycle-stage/stage"

@@ -19,15 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from sqlmodel import Session, select
 
-from sqlmodel import Session, select  # noqa: E402
-
-from lifecycle import engine, events, replay  # noqa: E402
-from lifecycle.dates import long_de, short_de  # noqa: E402
-from lifecycle.models import (  # noqa: E402
+from lifecycle import engine, events, replay
+from lifecycle.dates import long_de, short_de
+from lifecycle.examples import scenario as example_scenario
+from lifecycle.models import (
     Event,
     Fortschreibung,
     GateDecision,
@@ -36,11 +33,11 @@ from lifecycle.models import (  # noqa: E402
     Task,
     TaskState,
 )  # fmt: skip
-from lifecycle.scenario import load_scenario  # noqa: E402
-from lifecycle.words import OUTCOME_DE  # noqa: E402
+from lifecycle.scenario import load_scenario
+from lifecycle.words import OUTCOME_DE
 
-SCENARIO = REPO / "examples" / "waiblingen-2017.yaml"
-DEFAULT_DIR = REPO / "out" / "demo"  # out/ is git-ignored
+SCENARIO = example_scenario("waiblingen-2017.yaml")  # shipped with the package
+DEFAULT_DIR = Path("out") / "demo"  # below the working directory; out/ is git-ignored
 REMINDER_DAY = "demo_reminder_day"
 
 
@@ -70,7 +67,7 @@ def run(base: Path | None = None, say: Callable[[str], None] = print) -> DemoRes
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from prefect.settings import temporary_settings
 
-    from flows.common import quiet_settings
+    from lifecycle.flows.common import quiet_settings
 
     started = time.perf_counter()
     base, db_url, out_dir = demo_paths(base)
@@ -83,9 +80,9 @@ def run(base: Path | None = None, say: Callable[[str], None] = print) -> DemoRes
 
 
 def _walk(db_url: str, out_dir: str, say: Callable[[str], None]) -> DemoResult:
-    from flows.gates import decide
-    from flows.stages import opening_key, stage_run_recorded, start_stage_run
     from lifecycle.db import session_scope
+    from lifecycle.flows.gates import decide
+    from lifecycle.flows.stages import opening_key, stage_run_recorded, start_stage_run
 
     with session_scope(db_url) as session:
         process = _process(session)
@@ -126,7 +123,7 @@ def _walk(db_url: str, out_dir: str, say: Callable[[str], None]) -> DemoResult:
                 say(f"{short_de(step.on)}  Gate „{step.stage}“: {OUTCOME_DE[raw['outcome']]} "
                     f"{raw.get('reference', '')}".rstrip())  # fmt: skip
             stage_run()
-        from flows.stages import timeline_markdown
+        from lifecycle.flows.stages import timeline_markdown
 
         session.expire_all()
         result.timeline = timeline_markdown(session, session.get(Fortschreibung, process.id))
@@ -158,7 +155,7 @@ def _already_decided(session: Session, process: Fortschreibung, step: replay.Ste
 def _reminders_until(session: Session, process: Fortschreibung, after: dt.date, until: dt.date,
                      db_url: str, result: DemoResult) -> dt.date:  # fmt: skip
     """Call the daily reminder run for each working day in (after, until] with something due."""
-    from flows.reminders import daily_reminders
+    from lifecycle.flows.reminders import daily_reminders
 
     calendar = engine.calendar_of(session, process)
     day = after + dt.timedelta(days=1)

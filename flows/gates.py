@@ -3,10 +3,10 @@
 Three ways reach the same gate, and the engine (one transaction, refuses a closed gate)
 decides what counts:
 
-- Python: ``flows.gates.decide(...)``;
+- Python: ``lifecycle.flows.gates.decide(...)``;
 - the CLI: ``lifecycle decide`` records through ``engine.decide_gate`` and calls
   ``after_decision`` (or the reconcile deployment picks the open stage up);
-- the Prefect UI: a gate run (``flows/gates.py:gate_flow``, served as a deployment) suspends
+- the Prefect UI: a gate run (``lifecycle.flows.gates.gate_flow``, served as a deployment) suspends
   with ``wait_for_input=GateDecisionInput``; the UI shows the generated form, and the resumed
   run calls ``decide``.
 
@@ -17,13 +17,8 @@ suspended gate run holds no process, and if it is lost the decision still works 
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
-
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # loaded by path when served
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow, get_run_logger
 from prefect.input import RunInput
@@ -31,7 +26,10 @@ from prefect.runtime import flow_run
 from pydantic import Field
 from sqlmodel import select
 
-from flows.common import (
+from lifecycle import engine
+from lifecycle.dates import short_de
+from lifecycle.errors import LifecycleError
+from lifecycle.flows.common import (
     GATE_DEPLOYMENT,
     db,
     deployment_exists,
@@ -39,9 +37,6 @@ from flows.common import (
     label_for,
     parse_day,
 )  # fmt: skip
-from lifecycle import engine
-from lifecycle.dates import short_de
-from lifecycle.errors import LifecycleError
 from lifecycle.models import GateDecision, Outcome, StageState
 
 REFERENCE_PATTERN = r"^$|" + engine.REFERENCE.pattern
@@ -111,8 +106,8 @@ def after_decision(
 
     For the CLI: call this after ``engine.decide_gate`` to start the next stage's run.
     """
-    from flows.common import current_stage
-    from flows.stages import start_stage_run
+    from lifecycle.flows.common import current_stage
+    from lifecycle.flows.stages import start_stage_run
 
     with db(db_url) as session:
         stage = current_stage(session, engine.get_process(session, process_key))

@@ -4,26 +4,21 @@ Served as a deployment with a cron schedule in Europe/Berlin (working days, 07:0
 reminder service (``lifecycle.reminders.run_daily``) keeps an outbox in the database, so a
 run repeated for the same day sends nothing twice.
 
-Entry point: ``flows/reminders.py:daily_reminders``.
+Entry point: ``lifecycle.flows.reminders.daily_reminders``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
-
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # loaded by path when served
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from sqlmodel import select
 
-from flows.common import db, parse_day
 from lifecycle.dates import short_de
+from lifecycle.flows.common import db, parse_day
 from lifecycle.models import Fortschreibung, Person, ProcessState, Task, TaskState
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -9,26 +9,25 @@
 
 Schedules and triggers fire only on a real server (``prefect server start``), not on the
 ephemeral API.
+
+The entrypoints are module paths (``lifecycle.flows.stages.stage_flow``, Prefect's
+``EntrypointType.MODULE_PATH``): a run imports the flow from the installed package, so neither
+the runner nor a worker needs a checkout or a particular working directory.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # loaded by path when served
-    sys.path.insert(0, str(REPO))
+from prefect import serve
+from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+from prefect.events import DeploymentEventTrigger
+from prefect.types.entrypoint import EntrypointType
 
-from prefect import serve  # noqa: E402
-from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule  # noqa: E402
-from prefect.events import DeploymentEventTrigger  # noqa: E402
-
-from flows.gates import gate_flow  # noqa: E402
-from flows.reminders import CRON, daily_reminders  # noqa: E402
-from flows.stages import reconcile_flow, stage_flow  # noqa: E402
+from lifecycle.flows.gates import gate_flow
+from lifecycle.flows.reminders import CRON, daily_reminders
+from lifecycle.flows.stages import reconcile_flow, stage_flow
 
 DECIDED_EVENT = "lifecycle.gate.decided"
 
@@ -36,15 +35,19 @@ DECIDED_EVENT = "lifecycle.gate.decided"
 def deployments(db_url: str | None = None) -> list:
     """The RunnerDeployments ``lifecycle serve`` serves (db_url: fixed for all runs, optional)."""
     fixed = {"db_url": db_url} if db_url else {}
+    # Module-path entrypoints ("lifecycle.flows.stages.stage_flow"): found in the installed
+    # package wherever the run starts, instead of a file path relative to a checkout.
+    common = {"parameters": fixed, "tags": ["lifecycle"],
+              "entrypoint_type": EntrypointType.MODULE_PATH}
     return [
-        stage_flow.to_deployment("stage", parameters=fixed, tags=["lifecycle"]),
-        gate_flow.to_deployment("gate", parameters=fixed, tags=["lifecycle"]),
+        stage_flow.to_deployment("stage", **common),
+        gate_flow.to_deployment("gate", **common),
         daily_reminders.to_deployment(
-            "daily", parameters=fixed, tags=["lifecycle"],
+            "daily", **common,
             schedules=[CronSchedule(cron=CRON, timezone="Europe/Berlin")],
         ),
         reconcile_flow.to_deployment(
-            "reconcile", parameters=fixed, tags=["lifecycle"],
+            "reconcile", **common,
             schedules=[IntervalSchedule(interval=dt.timedelta(minutes=15))],
             triggers=[DeploymentEventTrigger(expect={DECIDED_EVENT}, parameters=fixed)],
         ),
@@ -52,8 +55,6 @@ def deployments(db_url: str | None = None) -> list:
 
 
 def main(db_url: str | None = None, limit: int | None = None) -> None:
-    # Entry points are paths relative to the working directory: serve from the repo root.
-    os.chdir(REPO)
     serve(*deployments(db_url), limit=limit)
 
 

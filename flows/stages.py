@@ -5,19 +5,16 @@ documents and publishes the progress as artifacts. It changes no process state i
 (opening and closing stages is the engine's business, in ``engine.decide_gate``), so running
 it twice is harmless: documents are versioned by a hash of their inputs.
 
-Entry points: ``flows/stages.py:stage_flow`` and ``flows/stages.py:reconcile_flow``.
+Entry points: ``lifecycle.flows.stages.stage_flow`` and
+``lifecycle.flows.stages.reconcile_flow`` (module paths: the installed package, no checkout).
 """
 
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # loaded by path when served
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow, tags, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -25,7 +22,10 @@ from prefect.runtime import flow_run
 from prefect.settings import temporary_settings
 from sqlmodel import col, select
 
-from flows.common import (
+from lifecycle import engine, events
+from lifecycle.dates import long_de, short_de
+from lifecycle.errors import Refused
+from lifecycle.flows.common import (
     GATE_DEPLOYMENT,
     STAGE_DEPLOYMENT,
     db,
@@ -36,9 +36,6 @@ from flows.common import (
     label_of,
     quiet_settings,
 )  # fmt: skip
-from lifecycle import engine, events
-from lifecycle.dates import long_de, short_de
-from lifecycle.errors import Refused
 from lifecycle.models import (
     Event,
     Fortschreibung,
@@ -227,7 +224,7 @@ def stage_flow(
     publish(summary, db_url)
     record_stage_run(process_key, stage_key, db_url)
     if in_deployment_run() and summary.state == StageState.open.value:
-        from flows.gates import start_gate_run
+        from lifecycle.flows.gates import start_gate_run
 
         start_gate_run(process_key, stage_key, db_url=db_url)
     return asdict(summary)

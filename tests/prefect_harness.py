@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -19,8 +18,6 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 _stack: ExitStack | None = None
 _url: str | None = None
@@ -53,7 +50,7 @@ def server_url(request: pytest.FixtureRequest) -> str:
     from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.common import quiet_settings
+    from lifecycle.flows.common import quiet_settings
 
     _stack = ExitStack()
     _stack.enter_context(prefect_test_harness(server_startup_timeout=60))

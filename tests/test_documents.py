@@ -339,7 +339,7 @@ def test_template_syntax_error_and_sandbox(session, replayed, tmp_path):
 
 
 def test_missing_template_folder_and_unknown_kind(session, replayed, tmp_path):
-    with pytest.raises(TemplateError, match="does not exist"):
+    with pytest.raises(LifecycleError, match="--templates: Vorlagenordner .* existiert nicht"):
         generate(session, replayed, "sitzungsvorlage", templates=tmp_path / "fehlt")
     with pytest.raises(LifecycleError, match="unknown document kind 'protokol'"):
         generate(session, replayed, "protokol", out_dir=tmp_path)

@@ -61,7 +61,7 @@ def _stage(db_url: str, key: str) -> Stage:
 
 def test_stage_run_publishes_tasks_timeline_and_documents(prefect_api, direct, waiblingen, db_url,
                                                            tmp_path):  # fmt: skip
-    from flows.stages import start_stage_run
+    from lifecycle.flows.stages import start_stage_run
 
     summary = start_stage_run("waiblingen-2017", "ratsbeschluss", db_url=db_url,
                               out_dir=str(tmp_path / "docs"))  # fmt: skip
@@ -81,7 +81,7 @@ def test_stage_run_publishes_tasks_timeline_and_documents(prefect_api, direct, w
 
 
 def test_send_back_keeps_gate_open_and_reruns_stage(prefect_api, direct, opened, tmp_path):
-    from flows.gates import decide
+    from lifecycle.flows.gates import decide
 
     db_url, out = opened, str(tmp_path / "docs")
     result = decide("waiblingen-2017", "ratsbeschluss", outcome="send_back", on="2017-03-20",
@@ -94,7 +94,7 @@ def test_send_back_keeps_gate_open_and_reruns_stage(prefect_api, direct, opened,
 
 def test_approve_starts_next_stage_and_second_decision_is_refused(prefect_api, direct, opened,
                                                                   tmp_path):
-    from flows.gates import decide
+    from lifecycle.flows.gates import decide
 
     db_url, out = opened, str(tmp_path / "docs")
     result = decide("waiblingen-2017", "ratsbeschluss", outcome="approve", on="2017-04-27",
@@ -119,7 +119,7 @@ def test_approve_starts_next_stage_and_second_decision_is_refused(prefect_api, d
 ])  # fmt: skip
 def test_bad_decisions_are_refused_and_change_nothing(prefect_api, direct, opened, process, stage,
                                                        on, reference, message):  # fmt: skip
-    from flows.gates import decide
+    from lifecycle.flows.gates import decide
 
     before = _stage(opened, "ratsbeschluss")
     with pytest.raises(Refused, match=message):
@@ -154,8 +154,8 @@ def test_gate_waits_for_input_survives_restart_and_refuses_bad_input(prefect_api
     from prefect.deployments import run_deployment
     from prefect.flow_runs import resume_flow_run
 
-    from flows.common import GATE_DEPLOYMENT, STAGE_DEPLOYMENT, deployment_exists
-    from flows.gates import decide
+    from lifecycle.flows.common import GATE_DEPLOYMENT, STAGE_DEPLOYMENT, deployment_exists
+    from lifecycle.flows.gates import decide
 
     db_url = opened
     server = _serve(prefect_api, db_url)

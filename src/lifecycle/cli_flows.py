@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import typer
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _flows_on_path() -> None:
-    if not (REPO / "flows").is_dir():
-        raise typer.BadParameter("flows/ not found: run from a clone of the repository")
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
 
 
 def serve(
@@ -24,16 +12,14 @@ def serve(
     limit: int = typer.Option(None, help="höchstens so viele Läufe gleichzeitig"),
 ) -> None:
     """Stellt die Deployments (Phasen, Gates, Erinnerungen, Abgleich) an der Prefect-API bereit."""
-    _flows_on_path()
-    from flows.serve import main
+    from lifecycle.flows.serve import main
 
     main(database_url, limit=limit)
 
 
 def demo(fresh: bool = typer.Option(False, "--fresh", help="von vorn beginnen")) -> None:
     """Waiblingen 2017 durch alle fünf Gates (Prefect, simulierte Uhr)."""
-    _flows_on_path()
-    from flows.demo import main
+    from lifecycle.flows.demo import main
 
     raise typer.Exit(main(["--fresh"] if fresh else []))
 
@@ -50,8 +36,7 @@ def after_decide(process_key: str, stage_key: str) -> str | None:
 
     if not os.environ.get("PREFECT_API_URL"):
         return None
-    _flows_on_path()
-    from flows.gates import after_decision, release_waiting_gate
+    from lifecycle.flows.gates import after_decision, release_waiting_gate
 
     release_waiting_gate(process_key, stage_key)
     stage, _run = after_decision(process_key)

@@ -32,7 +32,7 @@ from . import dates
 from .doc_context import KINDS, Kind, build_context, default_stage, kind_for
 from .errors import InputError, LifecycleError
 from .models import DocumentVersion, Fortschreibung
-from .template_builder import SHIPPED
+from .templates import SHIPPED
 
 GENERIC_TEMPLATE = "stage_bericht"
 
@@ -64,20 +64,36 @@ def template_folders(
     """Where templates are looked up, first match wins.
 
     The folder given explicitly, then the scenario's own (``templates:`` in the scenario
-    file), then the installation's (LIFECYCLE_TEMPLATES), then the shipped templates; a
-    municipality restyles only the documents it wants to.
+    file), then the installation's (LIFECYCLE_TEMPLATES), then the shipped templates
+    (package data ``lifecycle.templates``, found through importlib.resources, so a wheel
+    install needs no checkout); a municipality restyles only the documents it wants to.
     """
     scenario = (process.scenario or {}).get("templates") if process is not None else None
-    folders = []
-    for custom in (templates, scenario, os.environ.get("LIFECYCLE_TEMPLATES")):
-        if not custom:
-            continue
-        folder = Path(custom).expanduser()
-        if not folder.is_dir():
-            raise TemplateError(f"template folder {str(folder)!r} does not exist")
-        folders.append(folder)
+    sources = (
+        ("--templates", "", templates),
+        (f"Szenario {process.key}" if process is not None else "Szenario", "templates", scenario),
+        ("LIFECYCLE_TEMPLATES", "", os.environ.get("LIFECYCLE_TEMPLATES")),
+    )
+    folders = [_template_folder(source, field, value) for source, field, value in sources if value]
     folders.append(SHIPPED)
     return folders
+
+
+def _template_folder(source: str, field: str, custom: str | Path) -> Path:
+    """A template folder of one's own, or one clear InputError naming where it was set."""
+    folder = Path(custom).expanduser()
+    if not folder.exists():
+        problem = f"Vorlagenordner {str(folder)!r} existiert nicht"
+    elif not folder.is_dir():
+        problem = f"Vorlagenordner {str(folder)!r} ist eine Datei, kein Ordner"
+    else:
+        try:
+            with os.scandir(folder) as entries:
+                next(entries, None)
+            return folder
+        except OSError as exc:
+            problem = f"Vorlagenordner {str(folder)!r} ist nicht lesbar ({exc.strerror})"
+    raise InputError(source, field, problem)
 
 
 def find_template(

@@ -6,8 +6,11 @@ here, not edited by hand, so a change to the layout is a reviewed code change; t
 rewritten with fixed dates so the same code always gives the same bytes, and
 tests/test_template_builder.py fails when a committed template is stale.
 
-    python -m lifecycle.template_builder            # rewrite templates/docx/
-    python -m lifecycle.template_builder --check    # exit 1 if a committed file is stale
+    python -m lifecycle.template_builder --out templates/docx   # rewrite templates/docx/
+    python -m lifecycle.template_builder --check    # exit 1 if a shipped file is stale
+
+Without ``--out`` the folder is the shipped set, ``lifecycle.templates`` (importlib.resources):
+in an editable install that is the checkout's templates/docx; `make templates` names it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 from docx.table import Table
 
-SHIPPED = Path(__file__).resolve().parents[2] / "templates" / "docx"
+from .templates import SHIPPED
+
 FIXED_TIME = dt.datetime(2017, 1, 1, 0, 0, 0)
 FONT = "Arial"  # fonts-liberation2 gives LibreOffice a metric twin, so line breaks match Word
 
@@ -426,15 +430,23 @@ def stale(folder: Path = SHIPPED) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    args = list(sys.argv[1:] if argv is None else argv)
+    folder = SHIPPED
+    if "--out" in args:
+        at = args.index("--out")
+        if at + 1 >= len(args):
+            print("--out needs a folder, e.g. --out templates/docx")
+            return 2
+        folder = Path(args[at + 1])
+        del args[at : at + 2]
     if "--check" in args:
-        names = stale()
+        names = stale(folder)
         if names:
-            print(f"stale templates: {', '.join(names)}; run python -m lifecycle.template_builder")
+            print(f"stale templates: {', '.join(names)}; run: make templates")
             return 1
         print("templates up to date")
         return 0
-    for path in build_all():
+    for path in build_all(folder):
         print(path)
     return 0
 

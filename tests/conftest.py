@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from lifecycle import engine
+from lifecycle import engine, services
 from lifecycle.db import engine_for
 from lifecycle.scenario import load_scenario
 
@@ -48,4 +48,4 @@ def session(db_url) -> Session:
 @pytest.fixture
 def waiblingen(session):
     """The Waiblingen 2017 Fortschreibung, started, nothing decided yet."""
-    return engine.start(session, load_scenario(WAIBLINGEN), actor="test")
+    return services.start(session, load_scenario(WAIBLINGEN), actor="test")

@@ -139,7 +139,7 @@ class TestBadInput:
         self.assert_refused(db_url, "start", path, expect="personen[0].email: malformed e-mail")
 
     def test_start_twice(self, started):
-        self.assert_refused(started, "start", str(WAIBLINGEN), expect="already exists")
+        self.assert_refused(started, "start", str(WAIBLINGEN), expect="gibt es schon")
 
     def test_decide_closed_gate_and_bad_reference(self, started):
         self.assert_refused(
@@ -154,7 +154,7 @@ class TestBadInput:
             "BSV3-2017",
             "--force",
             "x",
-            expect="wrong format",
+            expect="nicht die erwartete Form",
         )
         self.assert_refused(
             started,
@@ -164,7 +164,7 @@ class TestBadInput:
             "approve",
             "--on",
             "2017-12-14",
-            expect="has not started",
+            expect="hat noch nicht begonnen",
         )
         self.assert_refused(
             started,
@@ -172,10 +172,10 @@ class TestBadInput:
             "nirgendwo-2017",
             "vorlage",
             "approve",
-            expect="no Fortschreibung 'nirgendwo-2017'",
+            expect="keine Fortschreibung 'nirgendwo-2017'",
         )
         self.assert_refused(
-            started, "decide", "waiblingen-2017", "vorlage", "maybe", expect="'maybe' is not one of"
+            started, "decide", "waiblingen-2017", "vorlage", "maybe", expect="'maybe' ist keins von"
         )
 
     def test_bad_dates(self, started):
@@ -200,5 +200,5 @@ class TestBadInput:
             "reschedule",
             "bsv-2017-12-06",
             "2017-12-20",
-            expect="breaks the Beratungsfolge",
+            expect="bricht die Beratungsfolge",
         )

@@ -16,7 +16,7 @@ from conftest import WAIBLINGEN
 from docx2python import docx2python
 from sqlmodel import select
 
-from lifecycle import documents, replay
+from lifecycle import documents, replay, services
 from lifecycle.doc_context import KINDS
 from lifecycle.documents import TemplateError, generate, generate_gate_documents
 from lifecycle.errors import LifecycleError
@@ -463,7 +463,7 @@ def test_a_scenario_brings_its_own_template_folder(session, tmp_path):
     )
     scenario_file = tmp_path / "waiblingen.yaml"
     scenario_file.write_text(text, encoding="utf-8")
-    process = engine.start(session, load_scenario(scenario_file), actor="test")
+    process = services.start(session, load_scenario(scenario_file), actor="test")
     replay.run(session, process)
     result = generate(session, process, "sitzungsvorlage", out_dir=tmp_path / "out")
     assert "eigener Briefkopf" in assert_readers_agree(result.path)

@@ -13,7 +13,7 @@ import icalendar
 import pytest
 from sqlmodel import select
 
-from lifecycle import engine
+from lifecycle import engine, services
 from lifecycle.errors import Refused
 from lifecycle.ical import FeedOptions, export
 from lifecycle.models import Sitzung
@@ -55,7 +55,7 @@ def test_reexport_keeps_uids_and_a_move_bumps_sequence(session, waiblingen):
     before = events(export(session, FeedOptions()))
     again = events(export(session, FeedOptions()))
     assert before.keys() == again.keys()
-    engine.move_sitzung(session, "bsv-2017-12-06", dt.datetime(2017, 12, 13, 17, 0), actor="test")
+    services.move_sitzung(session, "bsv-2017-12-06", dt.datetime(2017, 12, 13, 17, 0), actor="test")
     after = events(export(session, FeedOptions()))
     assert before.keys() == after.keys()  # same events, updated in place on re-import
     uid = "sitzung-waiblingen-bsv-2017-12-06@lifecycle.invalid"

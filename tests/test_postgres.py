@@ -16,7 +16,7 @@ from smtp_server import SmtpServer
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
-from lifecycle import engine, mail, reminders, replay
+from lifecycle import engine, mail, reminders, replay, services
 from lifecycle.db import engine_for
 from lifecycle.errors import Refused
 from lifecycle.models import Event, ProcessState, Task
@@ -56,9 +56,9 @@ def dues(session) -> dict[str, dt.date]:
 
 
 def walk(session) -> tuple[dict, list[str]]:
-    process = engine.start(session, load_scenario(WAIBLINGEN), actor="test")
-    engine.move_sitzung(session, "bsv-2017-12-06", dt.date(2017, 12, 13), actor="test")
-    engine.move_sitzung(session, "bsv-2017-12-06", dt.date(2017, 12, 6), actor="test")
+    process = services.start(session, load_scenario(WAIBLINGEN), actor="test")
+    services.move_sitzung(session, "bsv-2017-12-06", dt.date(2017, 12, 13), actor="test")
+    services.move_sitzung(session, "bsv-2017-12-06", dt.date(2017, 12, 6), actor="test")
     replay.run(session, process)
     session.refresh(process)
     assert process.state == ProcessState.completed
@@ -73,14 +73,14 @@ def test_refused_transition_changes_nothing_on_postgres(pg):
     walk(pg)
     before = pg.exec(select(Event)).all()
     with pytest.raises(Refused, match="already closed"):
-        engine.decide_gate(pg, "waiblingen-2017", "vorlage", outcome="approve",
+        services.decide_gate(pg, "waiblingen-2017", "vorlage", outcome="approve",
                            on=dt.date(2017, 12, 15), by="t", reference="BSV 21/2017")  # fmt: skip
     assert pg.exec(select(Event)).all() == before
 
 
 def test_reminders_go_out_once_on_postgres(pg):
     """The outbox's insert-or-ignore and atomic claim, in PostgreSQL's dialect."""
-    engine.start(pg, load_scenario(WAIBLINGEN), actor="test")
+    services.start(pg, load_scenario(WAIBLINGEN), actor="test")
     with SmtpServer() as server:
         settings = mail.settings_from({
             "LIFECYCLE_SMTP_HOST": "127.0.0.1", "LIFECYCLE_SMTP_PORT": str(server.port),

@@ -6,7 +6,7 @@ import datetime as dt
 
 from conftest import EXAMPLES
 
-from lifecycle import engine
+from lifecycle import engine, services
 from lifecycle.scenario import load_scenario
 from lifecycle.sitzungsdienst import upcoming_sitzungen
 
@@ -25,7 +25,7 @@ def test_waiblingen_in_november_2017(session, waiblingen):
 
 
 def test_several_kommunen_sorted_by_vorlagenschluss(session, waiblingen):
-    engine.start(session, load_scenario(EXAMPLES / "voelklingen-2017.yaml"), actor="test")
+    services.start(session, load_scenario(EXAMPLES / "voelklingen-2017.yaml"), actor="test")
     rows = upcoming_sitzungen(session, D(2017, 8, 1), days=60)
     assert [r.key for r in rows] == ["akjs-2017-08-29", "hpta-2017-08-31"]
     assert rows[1].oeffentlich is False  # the Hauptausschuss met nichtöffentlich

@@ -13,19 +13,24 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "start": "lifecycle.engine",
-    "complete_task": "lifecycle.engine",
-    "reassign_task": "lifecycle.engine",
-    "decide_gate": "lifecycle.engine",
-    "move_sitzung": "lifecycle.engine",
-    "set_closing_days": "lifecycle.engine",
-    "recompute_all": "lifecycle.engine",
+    "start": "lifecycle.services",
+    "complete_task": "lifecycle.services",
+    "reassign_task": "lifecycle.services",
+    "decide_gate": "lifecycle.services",
+    "move_sitzung": "lifecycle.services",
+    "set_closing_days": "lifecycle.services",
+    "recompute_all": "lifecycle.services",
+    "generate_document": "lifecycle.services",
+    "run_reminders": "lifecycle.services",
     "load_plan": "lifecycle.plan",
     "load_scenario": "lifecycle.scenario",
     "session_scope": "lifecycle.db",
     "process_status": "lifecycle.status",
     "InputError": "lifecycle.errors",
+    "NotFound": "lifecycle.errors",
     "Refused": "lifecycle.errors",
+    "Forbidden": "lifecycle.errors",
+    "Unavailable": "lifecycle.errors",
     "LifecycleError": "lifecycle.errors",
 }
 __all__ = sorted(_EXPORTS)

@@ -1,27 +1,27 @@
-"""Transitions of a Fortschreibung: each one function, each one database transaction.
+"""Transitions of a Fortschreibung: pure state changes on a session, never committed here.
 
-A transition checks everything before it changes anything; a refused transition raises
-``Refused`` with the reason and leaves the database as it was. Every change writes the event
-log in the same transaction.
+A transition takes a row lock on what it changes, checks everything before it changes
+anything, and writes the event log beside the change. It does not commit: the use case in
+``lifecycle.services`` adds the follow-ups (reminders, run requests) and commits all of it as
+one transaction, or rolls all of it back when anything refuses.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from . import events
-from .calendar import WorkCalendar, for_kommune
+from .calendar import WorkCalendar, for_bundesland, for_kommune
 from .deadlines import StageSpec, TaskSpec, Timeline
-from .errors import Refused
+from .errors import NotFound, Refused
 from .instantiate import instantiate
 from .models import (
     Beratung,
@@ -47,27 +47,24 @@ from .plan import stage_by_key
 if TYPE_CHECKING:  # scenario loading pulls in jsonschema: keep it off the status path
     from .scenario import Scenario
 
-REFERENCE = re.compile(r"^[A-ZÄÖÜ][A-Za-zÄÖÜäöüß.-]* \d{1,4}/\d{4}$")
-
-P = ParamSpec("P")
-R = TypeVar("R")
+# fullmatch: "$" would also accept a reference with a trailing newline
+REFERENCE = re.compile(r"[A-ZÄÖÜ][A-Za-zÄÖÜäöüß.-]* \d{1,4}/\d{4}")
 
 
-def transition(fn: Callable[P, R]) -> Callable[P, R]:
-    """Run ``fn`` as one transaction on its session (the first argument)."""
+def lock(session: Session, row: SQLModel) -> None:
+    """Take the row's write lock for the rest of the transaction, then re-read the row.
 
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        session: Session = args[0]  # type: ignore[assignment]
-        try:
-            result = fn(*args, **kwargs)
-            session.commit()
-            return result
-        except BaseException:
-            session.rollback()
-            raise
-
-    return wrapper
+    PostgreSQL: SELECT … FOR UPDATE. SQLite has no row locks: a no-op UPDATE takes the
+    database's write lock (waiting for busy_timeout), which serializes every writer the same
+    way. Either way, what the transition checks next is what the winner committed.
+    """
+    model = type(row)
+    pk = model.id  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(select(model).where(pk == row.id).with_for_update())  # type: ignore[attr-defined]
+    else:
+        session.execute(update(model).where(pk == row.id).values(id=pk))  # type: ignore[attr-defined]
+    session.refresh(row)
 
 
 # --- lookups -----------------------------------------------------------------------------
@@ -77,8 +74,8 @@ def get_process(session: Session, key: str) -> Fortschreibung:
     process = session.exec(select(Fortschreibung).where(Fortschreibung.key == key)).first()
     if process is None:
         known = session.exec(select(Fortschreibung.key).limit(5)).all()
-        hint = f" (known: {', '.join(known)})" if known else " (none started yet)"
-        raise Refused(f"no Fortschreibung {key!r}{hint}")
+        hint = f" (vorhanden: {', '.join(known)})" if known else " (noch keine gestartet)"
+        raise NotFound(f"keine Fortschreibung {key!r}{hint}")
     return process
 
 
@@ -88,7 +85,7 @@ def get_stage(session: Session, process: Fortschreibung, key: str) -> Stage:
     ).first()
     if stage is None:
         keys = session.exec(select(Stage.key).where(Stage.fortschreibung_id == process.id)).all()
-        raise Refused(f"{process.key} has no stage {key!r} (stages: {', '.join(keys)})")
+        raise NotFound(f"{process.key} hat keine Phase {key!r} (Phasen: {', '.join(keys)})")
     return stage
 
 
@@ -96,16 +93,17 @@ def get_task(session: Session, ref: str | int, process: Fortschreibung | None = 
     """A task by id, by 'process-key:task-key', or by task key within ``process``."""
     task: Task | None = None
     text = str(ref)
-    if text.isdigit():
+    if re.fullmatch(r"[0-9]{1,18}", text):  # ASCII digits that fit a database integer
         task = session.get(Task, int(text))
     elif ":" in text or process is not None:
         pkey, _, tkey = text.rpartition(":")
         proc = get_process(session, pkey) if pkey else process
-        task = session.exec(
-            select(Task).where(Task.fortschreibung_id == proc.id, Task.key == tkey)
-        ).first()
+        if proc is not None and tkey:
+            task = session.exec(
+                select(Task).where(Task.fortschreibung_id == proc.id, Task.key == tkey)
+            ).first()
     if task is None:
-        raise Refused(f"no task {text!r}")
+        raise Refused(f"keine Aufgabe {text!r}")
     return task
 
 
@@ -114,7 +112,7 @@ def get_person(session: Session, kommune_id: int, ref: str) -> Person:
         select(Person).where(Person.kommune_id == kommune_id, Person.key == ref)
     ).first()
     if person is None:
-        raise Refused(f"no person {ref!r} in this Kommune")
+        raise NotFound(f"keine Person {ref!r} in dieser Kommune")
     return person
 
 
@@ -126,17 +124,23 @@ def calendar_of(session: Session, process: Fortschreibung) -> WorkCalendar:
 # --- start ---------------------------------------------------------------------------------
 
 
-@transition
-def start(session: Session, scenario: Scenario, actor: str = "cli") -> Fortschreibung:
+def start(
+    session: Session, scenario: Scenario, actor: str = "cli", *, force_reason: str = ""
+) -> Fortschreibung:
     """Create the Fortschreibung of ``scenario``: stages, tasks with due dates, Vorlagen."""
     data, plan = scenario.data, scenario.plan
+    kommune = data["kommune"]
+    calendar = for_bundesland(kommune["bundesland"], tuple(kommune.get("closing_days", ())))
+    for sitzung in data.get("sitzungen", []):
+        day = dt.date.fromisoformat(str(sitzung["start"])[:10])
+        check_sitzung_day(calendar, sitzung["key"], day, force_reason)
     existing = session.exec(
         select(Fortschreibung).where(Fortschreibung.key == scenario.key)
     ).first()
     if existing is not None:
         raise Refused(
-            f"Fortschreibung {scenario.key!r} already exists "
-            f"(started {existing.started_on:%d.%m.%Y})"
+            f"die Fortschreibung {scenario.key!r} gibt es schon "
+            f"(gestartet am {existing.started_on:%d.%m.%Y})"
         )
     process = instantiate(session, data, plan)
     recompute(session, process, actor=actor, reason="start", log_changes=False)
@@ -150,8 +154,10 @@ def start(session: Session, scenario: Scenario, actor: str = "cli") -> Fortschre
             "scenario": data["key"],
             "plan": plan["name"],
             "started_on": process.started_on.isoformat(),
-        },
+        }
+        | ({"force": force_reason} if force_reason else {}),
     )
+    session.flush()
     return process
 
 
@@ -265,53 +271,61 @@ def plain_date(day: dt.date | None) -> str | None:
 # --- tasks ---------------------------------------------------------------------------------
 
 
-@transition
 def complete_task(
-    session: Session, task_ref: str | int, *, on: dt.date, by: str, actor: str | None = None
+    session: Session,
+    task_ref: str | int,
+    *,
+    on: dt.date,
+    by: str | None = None,
+    actor: str | None = None,
 ) -> Task:
+    """Mark a task done on ``on`` by the person ``by`` (default: its assignee)."""
     task = get_task(session, task_ref)
+    lock(session, task)
     process = session.get(Fortschreibung, task.fortschreibung_id)
     stage = session.get(Stage, task.stage_id)
     if task.state == TaskState.done:
-        raise Refused(f"task {task.key!r} is already done (on {task.done_on:%d.%m.%Y})")
+        raise Refused(f"die Aufgabe {task.key!r} ist schon erledigt (am {task.done_on:%d.%m.%Y})")
     if stage.state != StageState.open:
-        state = "has not started yet" if stage.state == StageState.pending else "is closed"
-        raise Refused(f"task {task.key!r} belongs to stage {stage.key!r}, which {state}")
+        state = "noch nicht begonnen" if stage.state == StageState.pending else "abgeschlossen"
+        raise Refused(
+            f"die Aufgabe {task.key!r} gehört zur Phase {stage.key!r}, und die ist {state}"
+        )
     if stage.opened_on and on < stage.opened_on:
         raise Refused(
-            f"{on:%d.%m.%Y} is before stage {stage.key!r} opened ({stage.opened_on:%d.%m.%Y})"
+            f"der {on:%d.%m.%Y} liegt vor dem Beginn der Phase {stage.key!r} "
+            f"({stage.opened_on:%d.%m.%Y})"
         )
-    person = _person_or_none(session, process.kommune_id, by)
+    if by is not None:
+        person: Person | None = get_person(session, process.kommune_id, by)
+    else:
+        person = session.get(Person, task.assignee_id) if task.assignee_id else None
+    who = person.key if person else (actor or "unbekannt")
     before = events.snapshot(task, "state", "done_on")
     task.state, task.done_on, task.done_by_id = TaskState.done, on, person.id if person else None
     session.add(task)
     events.log(
         session,
-        actor=actor or by,
+        actor=actor or who,
         action="task_done",
         entity=task,
         process_id=process.id,
         before=before,
-        after=events.snapshot(task, "state", "done_on") | {"by": by},
+        after=events.snapshot(task, "state", "done_on") | {"by": who},
     )
+    session.flush()
     return task
 
 
-def _person_or_none(session: Session, kommune_id: int, ref: str) -> Person | None:
-    return session.exec(
-        select(Person).where(Person.kommune_id == kommune_id, Person.key == ref)
-    ).first()
-
-
-@transition
 def reassign_task(session: Session, task_ref: str | int, *, to: str, actor: str) -> Task:
     task = get_task(session, task_ref)
+    lock(session, task)
     if task.state == TaskState.done:
-        raise Refused(f"task {task.key!r} is already done; nothing to reassign")
+        raise Refused(f"die Aufgabe {task.key!r} ist schon erledigt; da gibt es nichts zuzuweisen")
     process = session.get(Fortschreibung, task.fortschreibung_id)
     person = get_person(session, process.kommune_id, to)
     if person.id == task.assignee_id:
-        raise Refused(f"task {task.key!r} is already assigned to {person.name}")
+        raise Refused(f"die Aufgabe {task.key!r} ist schon {person.name} zugewiesen")
     before = {"assignee_id": task.assignee_id}
     task.assignee_id = person.id
     session.add(task)
@@ -324,13 +338,13 @@ def reassign_task(session: Session, task_ref: str | int, *, to: str, actor: str)
         before=before,
         after={"assignee_id": person.id, "assignee": person.key},
     )
+    session.flush()
     return task
 
 
 # --- gates ---------------------------------------------------------------------------------
 
 
-@transition
 def decide_gate(
     session: Session,
     process_key: str,
@@ -349,10 +363,13 @@ def decide_gate(
     outcome = Outcome(outcome)
     process = get_process(session, process_key)
     stage = get_stage(session, process, stage_key)
+    lock(session, stage)  # two people deciding at once: the second sees the first's result
     gate = stage_by_key(process.plan, stage_key)["gate"]
     _check_gate_open(session, stage, on)
-    if reference and not REFERENCE.match(reference):
-        raise Refused(f"reference {reference!r} has the wrong format (expected like 'BSV 3/2017')")
+    if reference and not REFERENCE.fullmatch(reference):
+        raise Refused(
+            f"das Aktenzeichen {reference!r} hat nicht die erwartete Form (etwa 'BSV 3/2017')"
+        )
     decision = GateDecision(
         fortschreibung_id=process.id,
         stage_id=stage.id,
@@ -387,40 +404,45 @@ def decide_gate(
 
 def _check_gate_open(session: Session, stage: Stage, on: dt.date) -> None:
     if stage.state == StageState.pending:
-        raise Refused(f"the gate of {stage.key!r} is not open: the stage has not started")
+        raise Refused(
+            f"das Gate der Phase {stage.key!r} ist nicht offen: die Phase hat noch nicht begonnen"
+        )
     if stage.state == StageState.closed:
         last = session.exec(
             select(GateDecision)
             .where(GateDecision.stage_id == stage.id)
             .order_by(col(GateDecision.id).desc())
         ).first()
-        by = f" by {last.decided_by}" if last else ""
+        by = f" von {last.decided_by}" if last else ""
         raise Refused(
-            f"the gate of {stage.key!r} is already closed (approved on "
+            f"das Gate der Phase {stage.key!r} ist schon geschlossen (freigegeben am "
             f"{stage.closed_on:%d.%m.%Y}{by})"
         )
     if stage.opened_on and on < stage.opened_on:
         raise Refused(
-            f"decision date {on:%d.%m.%Y} is before stage {stage.key!r} opened "
+            f"das Entscheidungsdatum {on:%d.%m.%Y} liegt vor dem Beginn der Phase {stage.key!r} "
             f"({stage.opened_on:%d.%m.%Y})"
         )
 
 
 def _approve(session, process, stage, gate, decision) -> None:
     if gate.get("reference") == "required" and not decision.reference:
-        raise Refused(f"approving {stage.key!r} needs a reference (Vorlagen- or Beschlussnummer)")
+        raise Refused(
+            f"die Freigabe der Phase {stage.key!r} braucht ein Aktenzeichen "
+            "(Vorlagen- oder Beschlussnummer)"
+        )
     if gate.get("sitzung"):
         day = _bound_sitzung(session, process, gate["sitzung"]).start.date()
         if decision.decided_on < day:
             raise Refused(
-                f"{stage.key!r} is decided in the Sitzung of {day:%d.%m.%Y}; "
-                f"{decision.decided_on:%d.%m.%Y} is before it"
+                f"über die Phase {stage.key!r} entscheidet die Sitzung am {day:%d.%m.%Y}; "
+                f"der {decision.decided_on:%d.%m.%Y} liegt davor"
             )
     missing = _open_required(session, stage, gate)
     if missing and not decision.forced_reason:
         raise Refused(
-            f"gate of {stage.key!r} needs these tasks done first: {', '.join(missing)} "
-            "(or force it with a reason)"
+            f"vor dem Gate der Phase {stage.key!r} müssen erst diese Aufgaben erledigt sein: "
+            f"{', '.join(missing)} (oder mit Begründung erzwingen)"
         )
     stage.state, stage.closed_on = StageState.closed, decision.decided_on
     session.add(stage)
@@ -454,11 +476,11 @@ def _open_required(session: Session, stage: Stage, gate: dict) -> list[str]:
 
 def _send_back(session, process, stage, decision, reopen: tuple[str, ...]) -> None:
     if not decision.remarks.strip():
-        raise Refused("sending a gate back needs a reason")
+        raise Refused("wer ein Gate zurückgibt, muss einen Grund nennen")
     for key in reopen:
         task = session.exec(select(Task).where(Task.stage_id == stage.id, Task.key == key)).first()
         if task is None:
-            raise Refused(f"stage {stage.key!r} has no task {key!r} to reopen")
+            raise NotFound(f"die Phase {stage.key!r} hat keine Aufgabe {key!r} zum Wiedereröffnen")
         if task.state == TaskState.done:
             before = events.snapshot(task, "state", "done_on")
             task.state, task.done_on, task.done_by_id = TaskState.open, None, None
@@ -485,17 +507,21 @@ def _bound_sitzung(session: Session, process: Fortschreibung, name: str) -> Sitz
 
 def _postpone(session, process, stage, gate, decision, postpone_to: str | None) -> None:
     if not gate.get("sitzung"):
-        raise Refused(f"the gate of {stage.key!r} is not tied to a Sitzung; nothing to postpone")
+        raise Refused(
+            f"das Gate der Phase {stage.key!r} hängt an keiner Sitzung; nichts zu vertagen"
+        )
     if not postpone_to:
-        raise Refused("postponing needs the Sitzung to postpone to")
+        raise Refused("wer vertagt, muss die Sitzung nennen, auf die vertagt wird")
     old = _bound_sitzung(session, process, gate["sitzung"])
     new = session.exec(
         select(Sitzung).where(Sitzung.kommune_id == process.kommune_id, Sitzung.key == postpone_to)
     ).first()
     if new is None:
-        raise Refused(f"no Sitzung {postpone_to!r}")
+        raise NotFound(f"keine Sitzung {postpone_to!r}")
     if new.gremium_id != old.gremium_id or new.start <= old.start:
-        raise Refused(f"postpone to a later Sitzung of the same Gremium than {old.key!r}")
+        raise Refused(
+            f"vertagt werden kann nur auf eine spätere Sitzung desselben Gremiums als {old.key!r}"
+        )
     binding = session.exec(
         select(SitzungBinding).where(
             SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == gate["sitzung"]
@@ -525,45 +551,91 @@ class SitzungMove:
     changes: dict[int, list[DueChange]]  # process id -> due changes
 
 
-@transition
 def move_sitzung(
-    session: Session, sitzung_ref: str, new_start: dt.datetime | dt.date, *, actor: str
+    session: Session,
+    sitzung_ref: str,
+    new_start: dt.datetime | dt.date,
+    *,
+    actor: str,
+    force_reason: str = "",
 ) -> SitzungMove:
-    """Move a Sitzung; every dependent due date recomputes and each change is logged."""
+    """Move a Sitzung; every dependent due date recomputes and each change is logged.
+
+    Refused: a day that is a Sunday or public holiday of the Bundesland (unless forced with a
+    reason, which is logged), a day before a bound process began, a move that breaks the
+    Beratungsfolge or that puts a task's deadline before its stage can start.
+    """
     sitzung = find_sitzung(session, sitzung_ref)
+    lock(session, sitzung)
     if isinstance(new_start, dt.date) and not isinstance(new_start, dt.datetime):
         new_start = dt.datetime.combine(new_start, sitzung.start.time())
     if new_start == sitzung.start:
-        raise Refused(f"Sitzung {sitzung.key!r} is already on {new_start:%d.%m.%Y %H:%M}")
+        raise Refused(f"die Sitzung {sitzung.key!r} ist schon am {new_start:%d.%m.%Y %H:%M}")
+    kommune = session.get(Kommune, sitzung.kommune_id)
+    check_sitzung_day(for_kommune(kommune), sitzung.key, new_start.date(), force_reason)
+    processes = processes_bound_to(session, sitzung.id)
+    for process in processes:
+        if new_start.date() < process.started_on:
+            raise Refused(
+                f"der {new_start:%d.%m.%Y} liegt vor dem Beginn der Fortschreibung "
+                f"{process.key!r} ({process.started_on:%d.%m.%Y})"
+            )
     _check_beratungsfolge(session, sitzung, new_start)
     old = sitzung.start
     sitzung.start = new_start
     session.add(sitzung)
     session.flush()
-    events.log(
-        session,
-        actor=actor,
-        action="sitzung_moved",
-        entity=sitzung,
-        process_id=None,
-        before={"start": old.isoformat()},
-        after={"start": new_start.isoformat()},
-    )
+    moved = {"start": new_start.isoformat()} | ({"force": force_reason} if force_reason else {})
+    events.log(session, actor=actor, action="sitzung_moved", entity=sitzung, process_id=None,
+               before={"start": old.isoformat()}, after=moved)  # fmt: skip
     changes = {}
-    for process in processes_bound_to(session, sitzung.id):
+    for process in processes:
         changes[process.id] = recompute(
             session, process, actor=actor, reason=f"Sitzung {sitzung.key} moved"
         )
-        events.log(
-            session,
-            actor=actor,
-            action="sitzung_moved",
-            entity=sitzung,
-            process_id=process.id,
-            before={"start": old.isoformat()},
-            after={"start": new_start.isoformat()},
-        )
+        _check_stage_starts(session, process, changes[process.id])
+        events.log(session, actor=actor, action="sitzung_moved", entity=sitzung,
+                   process_id=process.id, before={"start": old.isoformat()},
+                   after=moved)  # fmt: skip
     return SitzungMove(sitzung, old, changes)
+
+
+def check_sitzung_day(
+    calendar: WorkCalendar, sitzung_key: str, day: dt.date, force_reason: str
+) -> None:
+    """A Sitzung on a Sunday or public holiday is a typo far more often than a plan."""
+    if force_reason:
+        return
+    why = calendar.holiday_name(day) or ("ein Sonntag" if day.weekday() == 6 else None)
+    if why:
+        raise Refused(
+            f"die Sitzung {sitzung_key!r} läge am {day:%d.%m.%Y} ({why}); "
+            "wenn das so gewollt ist, mit Begründung erzwingen (--force GRUND)"
+        )
+
+
+def _check_stage_starts(
+    session: Session, process: Fortschreibung, changes: list[DueChange]
+) -> None:
+    """No moved deadline may fall before its stage can start at the earliest."""
+    if not changes:
+        return
+    stages = {
+        s.id: s
+        for s in session.exec(select(Stage).where(Stage.fortschreibung_id == process.id))
+    }
+    for change in changes:
+        task = session.get(Task, change.task_id)
+        stage = stages[task.stage_id]
+        if stage.state == StageState.closed or task.state == TaskState.done:
+            continue
+        earliest = stage.opened_on or stage.planned_start
+        if earliest and change.new < earliest:
+            raise Refused(
+                f"dann wäre die Aufgabe {task.key!r} ({task.title}) am {change.new:%d.%m.%Y} "
+                f"fällig, vor dem frühesten Beginn ihrer Phase {stage.key!r} "
+                f"({earliest:%d.%m.%Y})"
+            )
 
 
 def find_sitzung(session: Session, ref: str) -> Sitzung:
@@ -575,9 +647,9 @@ def find_sitzung(session: Session, ref: str) -> Sitzung:
         )
     found = session.exec(query).all()
     if not found:
-        raise Refused(f"no Sitzung {ref!r}")
+        raise NotFound(f"keine Sitzung {ref!r}")
     if len(found) > 1:
-        raise Refused(f"Sitzung {key!r} exists in several Kommunen; write KOMMUNE:{key}")
+        raise Refused(f"die Sitzung {key!r} gibt es in mehreren Kommunen; KOMMUNE:{key} angeben")
     return found[0]
 
 
@@ -606,18 +678,18 @@ def _check_beratungsfolge(session: Session, sitzung: Sitzung, new_start: dt.date
             if wrong:
                 vorlage = session.get(Vorlage, beratung.vorlage_id)
                 raise Refused(
-                    f"moving {sitzung.key!r} to {new_start:%d.%m.%Y} breaks the Beratungsfolge of "
-                    f"Vorlage {vorlage.reference!r}: {other_sitzung.key!r} is on "
-                    f"{other_sitzung.start:%d.%m.%Y}"
+                    f"die Verlegung von {sitzung.key!r} auf den {new_start:%d.%m.%Y} bricht die "
+                    f"Beratungsfolge der Vorlage {vorlage.reference!r}: {other_sitzung.key!r} "
+                    f"ist am {other_sitzung.start:%d.%m.%Y}"
                 )
 
 
-@transition
 def set_closing_days(session: Session, kommune_key: str, days: list[dt.date], *, actor: str) -> int:
     """Change the Rathaus's extra closing days; recompute every process of the Kommune."""
     kommune = session.exec(select(Kommune).where(Kommune.key == kommune_key)).first()
     if kommune is None:
-        raise Refused(f"no Kommune {kommune_key!r}")
+        raise NotFound(f"keine Kommune {kommune_key!r}")
+    lock(session, kommune)
     before = {"closing_days": list(kommune.closing_days or [])}
     kommune.closing_days = sorted({d.isoformat() for d in days})
     session.add(kommune)
@@ -638,7 +710,6 @@ def set_closing_days(session: Session, kommune_key: str, days: list[dt.date], *,
     return changed
 
 
-@transition
 def recompute_all(session: Session, *, actor: str, reason: str) -> int:
     """Recompute the deadlines of every process (after a holiday-calendar change).
 

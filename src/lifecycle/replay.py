@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from . import engine
+from . import engine, services
 from .models import Fortschreibung, GateDecision, Stage, StageState, Task, TaskState
 
 
@@ -72,13 +72,13 @@ def apply(session: Session, process: Fortschreibung, step: Step, actor: str = "r
         task = engine.get_task(session, step.task, process)
         if task.state == TaskState.done:
             return False
-        engine.complete_task(session, task.id, on=step.on, by=step.by, actor=actor)
+        services.complete_task(session, task.id, on=step.on, by=step.by, actor=actor)
         return True
     stage = engine.get_stage(session, process, step.stage)
     if _already_decided(session, stage, step):
         return False
     raw = step.raw or {}
-    engine.decide_gate(
+    services.decide_gate(
         session,
         process.key,
         step.stage,

@@ -1,0 +1,357 @@
+"""Use cases: one function each, the transition and all its follow-ups in one transaction.
+
+The CLI, the Prefect flows and the web app call these functions and nothing below them. A use
+case runs the engine's transition (which locks, checks and changes rows but never commits),
+adds what must follow from it — reminder messages in the outbox, a request for the next stage
+run in the run outbox — and commits once. If anything refuses or the process dies half-way,
+nothing of it is stored: a moved Sitzung never exists without its "Sitzung verlegt" messages,
+a decision never without the request to start the stage it opened.
+
+Starting runs and sending mail are I/O and stay outside the transaction: the adapters drain
+the outboxes (``pending_runs``/``mark_run_started``, ``run_reminders``), and both outboxes are
+keyed so that draining twice does nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from . import engine
+from .engine import SitzungMove
+from .errors import Refused
+from .models import (
+    Fortschreibung,
+    GateDecision,
+    Outcome,
+    ProcessState,
+    RunRequest,
+    RunRequestState,
+    Stage,
+    Task,
+)
+
+if TYPE_CHECKING:  # keep docxtpl, jsonschema and smtplib off the paths that do not need them
+    from .documents import DocumentResult
+    from .mail import Mailer, MailSettings
+    from .reminders import DailyReport
+    from .scenario import Scenario
+
+__all__ = [
+    "Rescheduled",
+    "RunToStart",
+    "complete_task",
+    "decide_gate",
+    "generate_document",
+    "generate_gate_documents",
+    "mark_run_started",
+    "move_sitzung",
+    "pending_runs",
+    "plan_reminders",
+    "reassign_task",
+    "recompute_all",
+    "request_missing_runs",
+    "run_reminders",
+    "set_closing_days",
+    "start",
+]
+
+
+@contextmanager
+def _transaction(session: Session) -> Iterator[None]:
+    """Commit what the block did, or roll all of it back."""
+    try:
+        yield
+        session.commit()
+    except IntegrityError as exc:
+        # Checks run under the row lock, so this means a change the checks cannot see (a
+        # concurrent insert of the same key): the database's constraint is the last word.
+        session.rollback()
+        raise Refused(
+            "die Änderung widerspricht dem gespeicherten Stand (gleichzeitig geändert?); "
+            "nichts wurde gespeichert"
+        ) from exc
+    except BaseException:
+        session.rollback()
+        raise
+
+
+# --- the process ---------------------------------------------------------------------------
+
+
+def start(
+    session: Session, scenario: Scenario, *, actor: str = "python", force_reason: str = ""
+) -> Fortschreibung:
+    """Start the Fortschreibung of a scenario and request the run of its first stage."""
+    with _transaction(session):
+        process = engine.start(session, scenario, actor, force_reason=force_reason)
+        _request_run(session, process, None)
+    return process
+
+
+def complete_task(
+    session: Session,
+    task_ref: str | int,
+    *,
+    on: dt.date,
+    by: str | None = None,
+    actor: str | None = None,
+) -> Task:
+    """Mark a task done; ``by`` must be a person of the Kommune (default: the assignee)."""
+    with _transaction(session):
+        return engine.complete_task(session, task_ref, on=on, by=by, actor=actor)
+
+
+def reassign_task(session: Session, task_ref: str | int, *, to: str, actor: str) -> Task:
+    """Give a task to someone else; reminders queued for the previous assignee are dropped."""
+    from .reminders import cancel_for_reassigned
+
+    with _transaction(session):
+        task = engine.reassign_task(session, task_ref, to=to, actor=actor)
+        cancel_for_reassigned(session, task)
+    return task
+
+
+def decide_gate(
+    session: Session,
+    process_key: str,
+    stage_key: str,
+    *,
+    outcome: Outcome | str,
+    on: dt.date,
+    by: str,
+    reference: str = "",
+    remarks: str = "",
+    force_reason: str = "",
+    postpone_to: str | None = None,
+    reopen: tuple[str, ...] = (),
+) -> GateDecision:
+    """Approve, send back or postpone a gate; request the run of the stage that is now open.
+
+    Two people deciding the same gate at once: the stage row is locked, so exactly one
+    decision is recorded and the other is refused with the state the first one left.
+    """
+    with _transaction(session):
+        decision = engine.decide_gate(
+            session, process_key, stage_key, outcome=outcome, on=on, by=by,
+            reference=reference, remarks=remarks, force_reason=force_reason,
+            postpone_to=postpone_to, reopen=reopen,
+        )  # fmt: skip
+        process = engine.get_process(session, process_key)
+        _request_run(session, process, decision)
+    return decision
+
+
+# --- the council calendar --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rescheduled(SitzungMove):
+    notified: int = 0  # "Sitzung verlegt" messages queued with the move
+
+    @property
+    def due_changes(self) -> int:
+        return sum(len(c) for c in self.changes.values())
+
+
+def move_sitzung(
+    session: Session,
+    sitzung_ref: str,
+    new_start: dt.datetime | dt.date,
+    *,
+    actor: str,
+    force_reason: str = "",
+    today: dt.date | None = None,
+) -> Rescheduled:
+    """Move a Sitzung: deadlines follow, stale reminders go, each person concerned is told."""
+    from . import reminders
+
+    with _transaction(session):
+        move = engine.move_sitzung(
+            session, sitzung_ref, new_start, actor=actor, force_reason=force_reason
+        )
+        notified = reminders.on_sitzung_moved(session, move, today=today)
+    return Rescheduled(move.sitzung, move.old, move.changes, notified)
+
+
+def set_closing_days(
+    session: Session, kommune_key: str, days: Sequence[dt.date], *, actor: str
+) -> int:
+    """Change the Rathaus's closing days; every deadline of the Kommune is recomputed."""
+    with _transaction(session):
+        return engine.set_closing_days(session, kommune_key, list(days), actor=actor)
+
+
+def recompute_all(session: Session, *, actor: str, reason: str) -> int:
+    """Recompute every deadline of every process (after a holiday-calendar update)."""
+    with _transaction(session):
+        return engine.recompute_all(session, actor=actor, reason=reason)
+
+
+# --- documents -------------------------------------------------------------------------------
+
+
+def generate_document(
+    session: Session,
+    process_key: str,
+    kind: str,
+    *,
+    out_dir: Path | None = None,
+    pdf: bool = False,
+    templates: Path | None = None,
+    stage: str | None = None,
+) -> DocumentResult:
+    """Write a document of the process (a new version only if its inputs changed)."""
+    from .documents import generate
+
+    process = engine.get_process(session, process_key)
+    return generate(
+        session, process, kind, out_dir=out_dir, pdf=pdf, templates=templates, stage=stage
+    )
+
+
+def generate_gate_documents(
+    session: Session, process_key: str, stage_key: str, *, out_dir: Path | None = None
+) -> list[DocumentResult]:
+    """Write every document the plan names for a stage's gate."""
+    from .documents import generate_gate_documents as generate_all
+
+    process = engine.get_process(session, process_key)
+    return generate_all(session, process, stage_key, out_dir=out_dir)
+
+
+# --- reminders -------------------------------------------------------------------------------
+
+
+def plan_reminders(session: Session, today: dt.date) -> int:
+    """Put what is due ``today`` into the outbox (once, however often called)."""
+    from . import outbox, reminders
+
+    with _transaction(session):
+        return outbox.queue_rows(session, reminders.find_due(session, today))
+
+
+def run_reminders(
+    session: Session,
+    today: dt.date,
+    *,
+    dry_run: bool = False,
+    settings: MailSettings | None = None,
+    mailer: Mailer | None = None,
+    now: dt.datetime | None = None,
+) -> DailyReport:
+    """The daily run: plan what is due, then deliver the outbox, one claimed row at a time."""
+    from .reminders import run_daily
+
+    return run_daily(session, today, dry_run=dry_run, settings=settings, mailer=mailer, now=now)
+
+
+# --- the run outbox --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunToStart:
+    """A stage run someone asked for; ``key`` doubles as the run's idempotency key."""
+
+    id: int
+    key: str
+    process_key: str
+    stage_key: str
+
+
+def _request_run(
+    session: Session, process: Fortschreibung, decision: GateDecision | None
+) -> RunRequest:
+    """The run of the stage now open (the decided one again after send back or postpone; the
+    last one once more after the final approval, for its closing report)."""
+    if process.current_stage_id is not None:
+        stage = session.get(Stage, process.current_stage_id)
+    else:
+        assert decision is not None, "a process completes only by a decision"
+        stage = session.get(Stage, decision.stage_id)
+    assert stage is not None
+    opened_by = str(decision.id) if decision is not None else "start"
+    request = RunRequest(
+        key=f"{process.key}:{stage.key}:{opened_by}",
+        fortschreibung_id=process.id,
+        stage_id=stage.id,
+        decision_id=decision.id if decision is not None else None,
+    )
+    session.add(request)
+    session.flush()
+    return request
+
+
+def pending_runs(session: Session, *, process_key: str | None = None) -> list[RunToStart]:
+    """Stage runs requested and not yet started, oldest first."""
+    query = (
+        select(RunRequest.id, RunRequest.key, Fortschreibung.key, Stage.key)
+        .join(Fortschreibung, Fortschreibung.id == RunRequest.fortschreibung_id)
+        .join(Stage, Stage.id == RunRequest.stage_id)
+        .where(RunRequest.state == RunRequestState.pending)
+        .order_by(RunRequest.id)
+    )
+    if process_key is not None:
+        query = query.where(Fortschreibung.key == process_key)
+    return [RunToStart(*row) for row in session.exec(query)]
+
+
+def mark_run_started(session: Session, request_id: int, run_id: str) -> bool:
+    """Record that the run is started; False if someone else recorded it first."""
+    with _transaction(session):
+        result = session.execute(
+            update(RunRequest)
+            .where(
+                col(RunRequest.id) == request_id,
+                col(RunRequest.state) == RunRequestState.pending,
+            )
+            .values(
+                state=RunRequestState.started,
+                run_id=run_id,
+                started_at=dt.datetime.now(dt.UTC),
+                attempts=RunRequest.attempts + 1,
+            )
+        )
+    return result.rowcount == 1
+
+
+def note_run_failed(session: Session, request_id: int, error: str) -> None:
+    """Starting the run failed (Prefect unreachable): the request stays pending, with why."""
+    with _transaction(session):
+        session.execute(
+            update(RunRequest)
+            .where(col(RunRequest.id) == request_id)
+            .values(last_error=error[:500], attempts=RunRequest.attempts + 1)
+        )
+
+
+def request_missing_runs(session: Session) -> int:
+    """Request a run for every running process whose open stage has never had one.
+
+    A safety net for databases from before the run outbox; normally every decision has
+    already requested its run.
+    """
+    requested = 0
+    with _transaction(session):
+        asked = set(session.exec(select(RunRequest.stage_id)))
+        for process in session.exec(
+            select(Fortschreibung).where(Fortschreibung.state == ProcessState.running)
+        ).all():
+            if process.current_stage_id is None or process.current_stage_id in asked:
+                continue
+            last = session.exec(
+                select(GateDecision)
+                .where(GateDecision.fortschreibung_id == process.id)
+                .order_by(col(GateDecision.id).desc())
+            ).first()
+            _request_run(session, process, last)
+            requested += 1
+    return requested

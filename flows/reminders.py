@@ -20,6 +20,7 @@ from sqlmodel import select
 from lifecycle.dates import short_de
 from lifecycle.flows.common import db, parse_day
 from lifecycle.models import Fortschreibung, Person, ProcessState, Task, TaskState
+from lifecycle.words import DUE_DE
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CRON = "0 7 * * 1-5"  # working days at 07:00; holidays are the reminder service's business
@@ -37,7 +38,7 @@ def due_rows(session, today: dt.date) -> list[dict[str, str]]:
     ).all()  # fmt: skip
     return [
         {"Prozess": f.key, "Aufgabe": t.title, "Zuständig": p.name if p else "–",
-         "Fällig": short_de(t.due), "Status": "heute fällig" if t.due == today else "überfällig"}
+         "Fällig": short_de(t.due), "Status": DUE_DE["today" if t.due == today else "overdue"]}
         for t, p, f in rows
     ]  # fmt: skip
 

@@ -45,7 +45,6 @@ from lifecycle.models import (
     Stage,
     StageState,
     Task,
-    TaskState,
 )  # fmt: skip
 from lifecycle.words import OUTCOME_DE, STATE_DE
 
@@ -103,7 +102,7 @@ def _task_rows(session, stage: Stage) -> list[dict[str, str]]:
             "Aufgabe": t.title,
             "Zuständig": p.name if p else "–",
             "Fällig": short_de(t.due) if t.due else "–",
-            "Status": "erledigt" if t.state == TaskState.done else "offen",
+            "Status": STATE_DE[t.state.value],
             "Erledigt am": short_de(t.done_on) if t.done_on else "",
         }
         for t, p in rows
@@ -165,7 +164,7 @@ def timeline_markdown(session, process: Fortschreibung) -> str:
     by_stage: dict[int, list[GateDecision]] = {}
     for d in decisions:
         by_stage.setdefault(d.stage_id, []).append(d)
-    state = "abgeschlossen" if process.state == ProcessState.completed else "läuft"
+    state = STATE_DE[process.state.value]
     lines = [f"# {label.kommune_name}: {process.key}", "",
              f"Begonnen am {long_de(process.started_on)} · Stand: {state}", ""]  # fmt: skip
     for i, stage in enumerate(stages, 1):

@@ -32,6 +32,7 @@ from .models import (
     Vorlage,
 )
 from .models import Event as LogEvent
+from .words import OEFFENTLICH_DE
 
 PRODID = "-//lifecycle//Fortschreibung kommunaler Konzepte//DE"
 DOMAIN = "lifecycle.invalid"
@@ -115,7 +116,7 @@ def timed_event(
 
 
 def sitzung_summary(gremium: Gremium, sitzung: Sitzung) -> str:
-    suffix = "" if sitzung.oeffentlich else " (nichtöffentlich)"
+    suffix = "" if sitzung.oeffentlich else f" ({OEFFENTLICH_DE[False]})"
     return f"{gremium.short}: {gremium.name}{suffix}"
 
 

@@ -41,26 +41,15 @@ from .models import (
 from .outbox import QUEUED, Planned, deliver, deliverable_ids, note_waiting, queue
 from .reminder_messages import fristen
 from .sitzungsdienst import sitzungen_of
+from .words import REMINDER_KIND_DE, REMINDER_STATE_DE
 
 # A run that was missed (server down, weekend) is caught up for this many calendar days;
 # older reminders are stale and the escalation covers what was missed.
 CATCH_UP_DAYS = 7
 OPEN_STAGES = (StageState.open, StageState.pending)
-KIND_DE = {
-    "due": "Frist",
-    "vorlagenschluss": "Vorlagenschluss",
-    "escalation": "Eskalation",
-    "digest": "Wochenübersicht",
-    "moved": "Verlegung",
-}
-STATE_DE = {
-    "planned": "geplant",
-    "sending": "wird gesendet",
-    "sent": "gesendet",
-    "failed": "fehlgeschlagen",
-    "cancelled": "verworfen",
-    "new": "neu",
-}
+# The labels of reminder kinds and outbox states (``words``); the names stay for the CLI.
+KIND_DE = REMINDER_KIND_DE
+STATE_DE = REMINDER_STATE_DE
 
 
 # --- policy ----------------------------------------------------------------------------------

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
-from lifecycle import engine, services
+from lifecycle import services
 from lifecycle.db import engine_for
 from lifecycle.scenario import load_scenario
 
@@ -49,3 +51,24 @@ def session(db_url) -> Session:
 def waiblingen(session):
     """The Waiblingen 2017 Fortschreibung, started, nothing decided yet."""
     return services.start(session, load_scenario(WAIBLINGEN), actor="test")
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh database on the PostgreSQL server of LIFECYCLE_TEST_POSTGRES_URL."""
+    admin_url = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
+    if not admin_url:
+        require_real("LIFECYCLE_TEST_POSTGRES_URL is not set (no PostgreSQL server)")
+    name = f"lifecycle_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - server down: say so loudly
+        require_real(f"PostgreSQL at {admin_url} is not reachable: {exc}")
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    engine_for(url).dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()

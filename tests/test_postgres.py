@@ -7,42 +7,19 @@ and starts Debian's postgresql and sets it. Each test gets a database of its own
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 
 import pytest
-from conftest import WAIBLINGEN, require_real
+from conftest import WAIBLINGEN
 from smtp_server import SmtpServer
-from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
-from lifecycle import engine, mail, reminders, replay, services
+from lifecycle import mail, reminders, replay, services
 from lifecycle.db import engine_for
 from lifecycle.errors import Refused
 from lifecycle.models import Event, ProcessState, Task
 from lifecycle.scenario import load_scenario
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_url():
-    admin_url = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
-    if not admin_url:
-        require_real("LIFECYCLE_TEST_POSTGRES_URL is not set (no PostgreSQL server)")
-    name = f"lifecycle_test_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - server down: say so loudly
-        require_real(f"PostgreSQL at {admin_url} is not reachable: {exc}")
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    engine_for(url).dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture

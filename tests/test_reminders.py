@@ -16,7 +16,7 @@ from conftest import WAIBLINGEN
 from smtp_server import SmtpServer, free_port
 from sqlmodel import Session, select
 
-from lifecycle import engine, mail, outbox, reminders
+from lifecycle import engine, mail, outbox, reminders, services
 from lifecycle.errors import InputError
 from lifecycle.models import Person, Reminder, ReminderState, Stage, Task
 from lifecycle.scenario import load_scenario
@@ -93,7 +93,7 @@ def _start_with(session, tmp_path, reminders_block) -> None:
     block = f"  reminders: {json.dumps(reminders_block)}\n"
     path = tmp_path / "waiblingen.yaml"
     path.write_text(text.replace(anchor, anchor + block), encoding="utf-8")
-    engine.start(session, load_scenario(path), actor="test")
+    services.start(session, load_scenario(path), actor="test")
 
 
 def test_scenario_overrides_plan_policy(session, tmp_path):
@@ -156,7 +156,7 @@ def test_done_task_is_not_reminded(session, waiblingen):
     # foerderantrag_stellen is due 15.03.2017; its 5-day reminder falls on 08.03.2017
     before = {p.payload.get("task_key") for p in reminders.find_due(session, dt.date(2017, 3, 8))}
     assert "foerderantrag_stellen" in before
-    engine.complete_task(
+    services.complete_task(
         session, "waiblingen-2017:foerderantrag_stellen", on=dt.date(2017, 3, 7), by="ortolf"
     )
     after = {p.payload.get("task_key") for p in reminders.find_due(session, dt.date(2017, 3, 8))}
@@ -352,8 +352,31 @@ def test_crash_between_send_and_record_errs_towards_at_least_once(
     assert states(session) == Counter({"sent": rest.sent + 1})
     # the duplicate carries the same Message-ID, so mail clients can fold it
     assert [mid for mid, n in ids.items() if n > 1] == [
-        f"<reminder-{stuck.id}-{stuck.person_id}-{stuck.deadline:%Y%m%d}@waiblingen.example>"
+        f"<reminder-{stuck.message_uid}@waiblingen.example>"
     ]
+
+
+def test_message_ids_differ_between_databases_with_the_same_rows(tmp_path):
+    """Two installations sending from one domain must not reuse each other's Message-IDs."""
+    from lifecycle.db import engine_for
+    from lifecycle.scenario import load_scenario
+    from sqlmodel import Session
+
+    settings = settings_for(25)
+    ids = []
+    for name in ("a", "b"):
+        with Session(engine_for(f"sqlite:///{tmp_path / name}.db")) as s:
+            services.start(s, load_scenario(WAIBLINGEN), actor="test")
+            outbox.queue(s, reminders.find_due(s, NOV_8))
+            s.commit()
+            rows = s.exec(select(Reminder).order_by(Reminder.id)).all()
+            ids.append([outbox.message_id(r, settings) for r in rows])
+    assert len(ids[0]) == len(ids[1]) > 0
+    assert not set(ids[0]) & set(ids[1])
+    # stable per row: asking again gives the same id
+    with Session(engine_for(f"sqlite:///{tmp_path / 'a'}.db")) as s:
+        rows = s.exec(select(Reminder).order_by(Reminder.id)).all()
+        assert [outbox.message_id(r, settings) for r in rows] == ids[0]
 
 
 # --- a Sitzung moves --------------------------------------------------------------------------
@@ -362,10 +385,10 @@ def test_crash_between_send_and_record_errs_towards_at_least_once(
 def test_moved_sitzung_replans_and_tells_each_person_once(session, waiblingen):
     queued = reminders.run_daily(session, NOV_8, settings=settings_for(free_port()))
     assert queued.sent == 0  # SMTP down: the BSV Vorlagenschluss reminder waits in the outbox
-    move = engine.move_sitzung(
-        session, "bsv-2017-12-06", dt.datetime(2017, 12, 13, 17, 0), actor="test"
+    move = services.move_sitzung(
+        session, "bsv-2017-12-06", dt.datetime(2017, 12, 13, 17, 0), actor="test", today=NOV_8
     )
-    n = reminders.on_sitzung_moved(session, move, today=NOV_8)
+    n = move.notified
     assert n == 4  # Ortolf (lead), Roß, Dürr, Sitzungsdienst have open deadlines that moved
     stale = session.exec(select(Reminder).where(Reminder.kind == "vorlagenschluss")).one()
     assert stale.state == ReminderState.cancelled
@@ -388,7 +411,9 @@ def test_moved_sitzung_replans_and_tells_each_person_once(session, waiblingen):
 def test_reminder_planned_before_a_move_is_not_sent_after_it(session, waiblingen):
     """Even without on_sitzung_moved, delivery re-checks the deadline of a queued row."""
     outbox.queue(session, reminders.find_due(session, NOV_8))
+    # the engine's transition alone, as a move from before the services layer would have been
     engine.move_sitzung(session, "bsv-2017-12-06", dt.datetime(2017, 12, 13, 17, 0), actor="test")
+    session.commit()
     with SmtpServer() as server:
         report = reminders.run_daily(session, NOV_8, settings=settings_for(server.port))
         assert BSV_SUBJECT not in subjects(server) and report.cancelled >= 1

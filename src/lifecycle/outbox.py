@@ -59,7 +59,14 @@ class Planned:
 
 
 def queue(session: Session, planned: Sequence[Planned]) -> int:
-    """Insert what is not in the outbox yet; returns how many rows are new. Commits."""
+    """Insert what is not in the outbox yet and commit; returns how many rows are new."""
+    added = queue_rows(session, planned)
+    session.commit()
+    return added
+
+
+def queue_rows(session: Session, planned: Sequence[Planned]) -> int:
+    """Insert what is not in the outbox yet, in the caller's transaction; count the new rows."""
     if not planned:
         return 0
     rows = [
@@ -84,7 +91,6 @@ def queue(session: Session, planned: Sequence[Planned]) -> int:
     ]
     stmt = _insert_ignore(session).values(rows)
     result = session.execute(stmt)
-    session.commit()
     return max(result.rowcount or 0, 0)
 
 

@@ -38,7 +38,7 @@ from .models import (
     TaskState,
     Vorlage,
 )
-from .outbox import QUEUED, Planned, deliver, deliverable_ids, note_waiting, queue
+from .outbox import QUEUED, Planned, deliver, queue, queue_rows
 from .reminder_messages import fristen
 from .sitzungsdienst import sitzungen_of
 from .words import REMINDER_KIND_DE, REMINDER_STATE_DE
@@ -87,20 +87,19 @@ def policy_of(process: Fortschreibung) -> Policy:
 
 @lru_cache(maxsize=1)
 def _policy_validator():
-    import jsonschema
+    from .validation import schema, validator_for
 
-    from .validation import schema
-
-    return jsonschema.Draft202012Validator(schema("plan")["$defs"]["reminders"])
+    return validator_for(schema("plan")["$defs"]["reminders"])
 
 
 def _validate(block: dict[str, Any], source: str, where: str) -> None:
+    from .validation import explain
+
+    if not isinstance(block, dict):
+        raise InputError(source, where, "muss eine Zuordnung (Schlüssel: Wert) sein")
     for err in _policy_validator().iter_errors(block):
         path = ".".join([where, *map(str, err.absolute_path)])
-        if err.validator == "additionalProperties":
-            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-            raise InputError(source, path, f"unknown key {', '.join(map(repr, extra))}")
-        raise InputError(source, path, err.message)
+        raise InputError(source, path, explain(err))
 
 
 # --- planning: what is due on a day ----------------------------------------------------------
@@ -481,6 +480,13 @@ def run_daily(
 ) -> DailyReport:
     """Plan what is due ``today`` into the outbox, then deliver everything queued."""
     report = DailyReport(today=today, dry_run=dry_run)
+    if not dry_run and settings is None:
+        # Unusable mail settings are refused before the database is touched: nothing planned.
+        try:
+            settings = mail.load_settings()
+        except mail.ConfigError as exc:
+            report.config_error = str(exc)
+            return report
     found = find_due(session, today)
     if dry_run:
         report.rows = _dry_rows(session, today, found)
@@ -488,27 +494,14 @@ def run_daily(
         report.queued = len(report.rows)
         return report
     report.planned = queue(session, found)
-    if settings is None:
-        try:
-            settings = mail.load_settings()
-        except mail.ConfigError as exc:
-            report.config_error = str(exc)
-    if report.config_error:
-        note_waiting(
-            session,
-            deliverable_ids(session, today, now or dt.datetime.now(dt.UTC)),
-            report.config_error,
-        )
-        touched: list[int] = []
-    else:
-        done = deliver(session, today, settings, mailer=mailer, now=now)
-        report.sent, report.failed, report.cancelled = (
-            len(done.sent),
-            len(done.failed),
-            len(done.cancelled),
-        )
-        report.server_error = done.server_error
-        touched = done.sent + done.failed + done.cancelled
+    done = deliver(session, today, settings, mailer=mailer, now=now)
+    report.sent, report.failed, report.cancelled = (
+        len(done.sent),
+        len(done.failed),
+        len(done.cancelled),
+    )
+    report.server_error = done.server_error
+    touched = done.sent + done.failed + done.cancelled
     report.rows = _rows(session, today, touched)
     report.queued = sum(
         1 for r in report.rows if r.state in (STATE_DE["planned"], STATE_DE["failed"])
@@ -596,7 +589,11 @@ def _dry_rows(session: Session, today: dt.date, found: list[Planned]) -> list[Re
 
 
 def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | None = None) -> int:
-    """Drop reminders made stale by the move; queue ONE message per person concerned."""
+    """Drop reminders made stale by the move; queue ONE message per person concerned.
+
+    Writes in the caller's transaction (``services.move_sitzung``): the move and its messages
+    are stored together or not at all.
+    """
     today = today or dt.date.today()
     sitzung = session.get(Sitzung, move.sitzung.id)
     gremium = session.get(Gremium, sitzung.gremium_id)
@@ -632,7 +629,7 @@ def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | No
             )
             for pid, items in sorted(per_person.items())
         ]
-    return queue(session, planned)
+    return queue_rows(session, planned)
 
 
 def _cancel_stale(session: Session, process_id: int, sitzung_id: int, task_ids: list[int]) -> None:
@@ -646,7 +643,20 @@ def _cancel_stale(session: Session, process_id: int, sitzung_id: int, task_ids: 
         )
         .values(state=ReminderState.cancelled.name, last_error="obsolete: Sitzung moved")
     )
-    session.commit()
+
+
+def cancel_for_reassigned(session: Session, task: Task) -> None:
+    """Queued reminders of a reassigned task that would still go to the previous assignee."""
+    session.execute(
+        update(Reminder)
+        .where(
+            col(Reminder.state).in_([s.name for s in QUEUED]),
+            Reminder.task_id == task.id,
+            Reminder.person_id != task.assignee_id,
+            col(Reminder.kind).in_(["due"]),
+        )
+        .values(state=ReminderState.cancelled.name, last_error="obsolete: task reassigned")
+    )
 
 
 def _concerned(

@@ -1,0 +1,239 @@
+"""The services layer: one transaction per use case, row locks, the run outbox.
+
+The races and kills run in real OS processes (tests/service_race.py) against a real SQLite
+file and, where LIFECYCLE_TEST_POSTGRES_URL is set, a real PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import WAIBLINGEN
+from sqlalchemy import text
+from sqlmodel import Session, SQLModel, select
+
+from lifecycle import engine, services
+from lifecycle.db import engine_for
+from lifecycle.errors import NotFound, Refused
+from lifecycle.models import (
+    Event,
+    GateDecision,
+    Reminder,
+    RunRequest,
+    RunRequestState,
+    Sitzung,
+    Task,
+)
+from lifecycle.scenario import load_scenario
+
+RACE = Path(__file__).parent / "service_race.py"
+D = dt.date
+
+
+def dump(session: Session) -> dict[str, list]:
+    session.expire_all()
+    conn = session.connection()
+    tables = {
+        t: conn.execute(text(f'SELECT * FROM "{t}" ORDER BY 1')).fetchall()
+        for t in SQLModel.metadata.tables
+    }
+    session.rollback()
+    return tables
+
+
+def child(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(RACE), *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'race.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def started(url: str) -> Session:
+    s = Session(engine_for(url), expire_on_commit=False)
+    services.start(s, load_scenario(WAIBLINGEN), actor="test")
+    return s
+
+
+# --- two people, one gate ----------------------------------------------------------------------
+
+
+def test_two_concurrent_decisions_record_exactly_one(any_url, tmp_path):
+    session = started(any_url)
+    folder = tmp_path / "barrier"
+    folder.mkdir()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(RACE), "decide", any_url, str(folder), name],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for name in ("web", "cli")
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    said = sorted(out.strip() for out, _err in outputs)
+    assert said[0] == "ok", said
+    assert said[1].startswith("refused: das Gate der Phase 'ratsbeschluss' ist schon geschlossen")
+    decisions = session.exec(select(GateDecision)).all()
+    assert len(decisions) == 1
+    # ...and exactly one request for the run of the stage it opened
+    requests = session.exec(select(RunRequest).where(RunRequest.decision_id.is_not(None))).all()
+    assert [r.key for r in requests] == [f"waiblingen-2017:auftaktworkshop:{decisions[0].id}"]
+    session.close()
+
+
+# --- a reschedule killed half-way ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kill_point", ["before", "after"])
+def test_killed_reschedule_leaves_nothing_then_rerun_leaves_everything(tmp_path, kill_point):
+    url = f"sqlite:///{tmp_path / 'kill.db'}"
+    session = started(url)
+    before = dump(session)
+    killed = child("reschedule", url, kill_point)
+    assert killed.returncode == -9, killed.stderr
+    assert dump(session) == before  # neither the move nor its messages
+
+    again = child("reschedule", url, "none")
+    assert again.returncode == 0, again.stderr
+    notified = int(again.stdout.strip())
+    session.expire_all()
+    sitzung = session.exec(select(Sitzung).where(Sitzung.key == "bsv-2017-12-06")).one()
+    assert sitzung.start == dt.datetime(2017, 12, 13, 17, 0)
+    moved = session.exec(select(Reminder).where(Reminder.kind == "moved")).all()
+    assert notified == len(moved) == 4  # lead, partner, Dezernat, Sitzungsdienst
+    session.close()
+
+
+def test_move_without_messages_is_rolled_back_in_process(session, waiblingen, monkeypatch):
+    """A failing follow-up takes the transition with it: no moved Sitzung without messages."""
+    from lifecycle import reminders
+
+    def broken(*_args, **_kwargs):
+        raise Refused("simulated failure while queueing")
+
+    monkeypatch.setattr(reminders, "on_sitzung_moved", broken)
+    before = dump(session)
+    with pytest.raises(Refused, match="simulated"):
+        services.move_sitzung(session, "bsv-2017-12-06", D(2017, 12, 13), actor="t")
+    assert dump(session) == before
+
+
+# --- the run outbox ---------------------------------------------------------------------------
+
+
+def test_start_and_each_decision_request_their_stage_run(session, waiblingen):
+    [first] = services.pending_runs(session)
+    assert (first.process_key, first.stage_key, first.key) == (
+        "waiblingen-2017", "ratsbeschluss", "waiblingen-2017:ratsbeschluss:start"
+    )  # fmt: skip
+    assert services.mark_run_started(session, first.id, "run-1") is True
+    assert services.mark_run_started(session, first.id, "run-2") is False  # once
+    assert services.pending_runs(session) == []
+    d = services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="send_back",
+                             on=D(2017, 3, 20), by="raible", remarks="Finanzierung klären")  # fmt: skip
+    [again] = services.pending_runs(session)
+    assert (again.stage_key, again.key) == ("ratsbeschluss", f"waiblingen-2017:ratsbeschluss:{d.id}")
+    row = session.get(RunRequest, first.id)
+    assert (row.state, row.run_id) == (RunRequestState.started, "run-1")
+
+
+def test_refused_decision_requests_nothing(session, waiblingen):
+    before = dump(session)
+    with pytest.raises(Refused):
+        services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                             on=D(2017, 4, 27), by="sd", reference="BSV 3/2017")  # fmt: skip
+    assert dump(session) == before
+
+
+def test_request_missing_runs_fills_in_for_old_databases(session, waiblingen):
+    session.exec(RunRequest.__table__.delete())  # type: ignore[attr-defined]
+    session.commit()
+    assert services.request_missing_runs(session) == 1
+    assert services.request_missing_runs(session) == 0
+    assert [r.stage_key for r in services.pending_runs(session)] == ["ratsbeschluss"]
+
+
+# --- rules the services enforce -------------------------------------------------------------------
+
+
+def test_sitzung_on_a_holiday_or_sunday_needs_a_reason(session, waiblingen):
+    before = dump(session)
+    with pytest.raises(Refused, match=r"25\.12\.2017 \(Erster Weihnachtstag\).*--force"):
+        services.move_sitzung(session, "gr-2017-12-14", D(2017, 12, 25), actor="sd")
+    with pytest.raises(Refused, match="ein Sonntag"):
+        services.move_sitzung(session, "gr-2017-12-14", D(2017, 12, 17), actor="sd")
+    assert dump(session) == before
+    services.move_sitzung(session, "gr-2017-12-14", D(2017, 12, 17), actor="sd",
+                          force_reason="Sondersitzung am Sonntag")  # fmt: skip
+    logged = session.exec(select(Event).where(Event.action == "sitzung_moved")).all()
+    assert {e.after["force"] for e in logged} == {"Sondersitzung am Sonntag"}
+
+
+def test_scenario_sitzung_on_a_holiday_needs_a_reason(session, tmp_path):
+    text_ = WAIBLINGEN.read_text().replace("2017-12-14 18:00", "2017-12-26 18:00")
+    path = tmp_path / "feiertag.yaml"
+    path.write_text(text_)
+    with pytest.raises(Refused, match="Zweiter Weihnachtstag"):
+        services.start(session, load_scenario(path), actor="t")
+    assert session.exec(select(GateDecision)).all() == []
+    process = services.start(session, load_scenario(path), actor="t", force_reason="so beschlossen")
+    start = session.exec(select(Event).where(Event.action == "start")).one()
+    assert (process.key, start.after["force"]) == ("waiblingen-2017", "so beschlossen")
+
+
+def test_move_before_the_process_began_is_refused(session, waiblingen):
+    with pytest.raises(Refused, match=r"vor dem Beginn der Fortschreibung 'waiblingen-2017'"):
+        services.move_sitzung(session, "bsv-2017-04-05", D(2017, 2, 15), actor="sd")
+
+
+def test_move_that_makes_tasks_due_before_their_stage_can_start_is_refused(session, waiblingen):
+    """The final Vorberatung moved before the workshop: evaluation would fall due too early."""
+    before = dump(session)
+    with pytest.raises(Refused, match=r"dann wäre die Aufgabe '(\w+)' .* vor dem frühesten Beginn "
+                                      r"ihrer Phase 'auswertung'"):  # fmt: skip
+        services.move_sitzung(session, "bsv-2017-12-06", D(2017, 6, 14), actor="sd")
+    assert dump(session) == before
+    # the ordinary move of the README tour stays allowed
+    assert services.move_sitzung(session, "bsv-2017-12-06", D(2017, 12, 13), actor="sd").changes
+
+
+def test_done_by_someone_who_is_not_a_person_of_the_kommune(session, waiblingen):
+    before = dump(session)
+    with pytest.raises(NotFound, match="keine Person 'niemand'"):
+        services.complete_task(session, "waiblingen-2017:foerderantrag_stellen",
+                               on=D(2017, 3, 14), by="niemand")  # fmt: skip
+    assert dump(session) == before
+    t = services.complete_task(session, "waiblingen-2017:foerderantrag_stellen", on=D(2017, 3, 14))
+    assert t.done_by_id == t.assignee_id  # by default: the assignee
+
+
+def test_reference_with_a_trailing_newline_is_refused(session, waiblingen):
+    with pytest.raises(Refused, match="nicht die erwartete Form"):
+        services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                             on=D(2017, 4, 27), by="sd", reference="BSV 3/2017\n",
+                             force_reason="x")  # fmt: skip
+
+
+def test_reassign_drops_reminders_queued_for_the_previous_assignee(session, waiblingen):
+    from lifecycle import outbox, reminders
+
+    outbox.queue(session, reminders.find_due(session, D(2017, 3, 1)))
+    task = engine.get_task(session, "waiblingen-2017:foerderantrag_stellen")
+    queued = session.exec(select(Reminder).where(Reminder.task_id == task.id,
+                                                 Reminder.kind == "due")).all()  # fmt: skip
+    assert queued, "the scan should have planned a reminder for the assignee"
+    services.reassign_task(session, task.id, to="raible", actor="t")
+    session.expire_all()
+    states = {r.state for r in session.exec(select(Reminder).where(Reminder.task_id == task.id))}
+    assert states == {"cancelled"}
+    assert session.get(Task, task.id).assignee_id != queued[0].person_id

@@ -140,9 +140,10 @@ def test_start_and_each_decision_request_their_stage_run(session, waiblingen):
     assert services.mark_run_started(session, first.id, "run-2") is False  # once
     assert services.pending_runs(session) == []
     d = services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="send_back",
-                             on=D(2017, 3, 20), by="raible", remarks="Finanzierung klären")  # fmt: skip
+                             on=D(2017, 3, 20), by="raible", remarks="Geld klären")  # fmt: skip
     [again] = services.pending_runs(session)
-    assert (again.stage_key, again.key) == ("ratsbeschluss", f"waiblingen-2017:ratsbeschluss:{d.id}")
+    assert again.stage_key == "ratsbeschluss"
+    assert again.key == f"waiblingen-2017:ratsbeschluss:{d.id}"
     row = session.get(RunRequest, first.id)
     assert (row.state, row.run_id) == (RunRequestState.started, "run-1")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from lifecycle import engine, events, replay
+from lifecycle import engine, events, replay, services
 from lifecycle.dates import long_de, short_de
 from lifecycle.examples import scenario as example_scenario
 from lifecycle.models import (
@@ -82,7 +82,7 @@ def run(base: Path | None = None, say: Callable[[str], None] = print) -> DemoRes
 def _walk(db_url: str, out_dir: str, say: Callable[[str], None]) -> DemoResult:
     from lifecycle.db import session_scope
     from lifecycle.flows.gates import decide
-    from lifecycle.flows.stages import opening_key, stage_run_recorded, start_stage_run
+    from lifecycle.flows.stages import drain_run_requests
 
     with session_scope(db_url) as session:
         process = _process(session)
@@ -90,21 +90,19 @@ def _walk(db_url: str, out_dir: str, say: Callable[[str], None]) -> DemoResult:
         say(f"Fortschreibung {process.key}, begonnen am {long_de(process.started_on)}")
 
         def stage_run() -> None:
-            session.expire_all()
-            current = session.get(Fortschreibung, process.id)
-            stage = session.get(Stage, current.current_stage_id) if current.current_stage_id \
-                else _last_stage(session, process)  # fmt: skip
-            if stage_run_recorded(session, opening_key(process.key, stage.key, db_url)):
-                return
-            summary = start_stage_run(process.key, stage.key, db_url=db_url, out_dir=out_dir)
-            result.stage_runs += 1
-            result.documents.extend(summary["documents"])
-            if current.current_stage_id is None:  # completed: the closing run of the last stage
-                say(f"  Abschluss: Zeitleiste und {len(summary['documents'])} Dokument(e) "
-                    "in Prefect veröffentlicht")  # fmt: skip
-                return
-            say(f"  Phase „{stage.title}“: {len(summary['tasks'])} Aufgaben, "
-                f"{len(summary['documents'])} Dokumente")  # fmt: skip
+            """Start what the start or the last decision requested (the run outbox)."""
+            for summary in drain_run_requests(db_url=db_url, out_dir=out_dir,
+                                              process_key=process.key):  # fmt: skip
+                session.expire_all()
+                current = session.get(Fortschreibung, process.id)
+                result.stage_runs += 1
+                result.documents.extend(summary["documents"])
+                if current.current_stage_id is None:  # completed: the last stage's closing run
+                    say(f"  Abschluss: Zeitleiste und {len(summary['documents'])} Dokument(e) "
+                        "in Prefect veröffentlicht")  # fmt: skip
+                    continue
+                say(f"  Phase „{summary['title']}“: {len(summary['tasks'])} Aufgaben, "
+                    f"{len(summary['documents'])} Dokumente")  # fmt: skip
 
         stage_run()
         last_day = process.started_on - dt.timedelta(days=1)
@@ -133,12 +131,7 @@ def _walk(db_url: str, out_dir: str, say: Callable[[str], None]) -> DemoResult:
 def _process(session: Session) -> Fortschreibung:
     scenario = load_scenario(SCENARIO)
     found = session.exec(select(Fortschreibung).where(Fortschreibung.key == scenario.key)).first()
-    return found or engine.start(session, scenario, actor="demo")
-
-
-def _last_stage(session: Session, process: Fortschreibung) -> Stage:
-    return session.exec(select(Stage).where(Stage.fortschreibung_id == process.id)
-                        .order_by(Stage.position.desc())).first()  # fmt: skip
+    return found or services.start(session, scenario, actor="demo")
 
 
 def _already_decided(session: Session, process: Fortschreibung, step: replay.Step) -> bool:

@@ -26,7 +26,7 @@ from prefect.runtime import flow_run
 from pydantic import Field
 from sqlmodel import select
 
-from lifecycle import engine
+from lifecycle import engine, services
 from lifecycle.dates import short_de
 from lifecycle.errors import LifecycleError
 from lifecycle.flows.common import (
@@ -81,13 +81,13 @@ def decide(
     out_dir: str | None = None,
     start_next: bool = True,
 ) -> DecisionResult:
-    """Record a gate decision through the engine, then start the run of the stage now open.
+    """Record a gate decision (``services.decide_gate``), then start the run it requested.
 
-    Raises ``Refused`` (nothing changed) for an unknown process or stage, a closed gate, a date
-    before the stage opened, or a reference in the wrong format.
+    Raises ``NotFound`` or ``Refused`` (nothing changed) for an unknown process or stage, a
+    closed gate, a date before the stage opened, or a reference in the wrong format.
     """
     with db(db_url) as session:
-        decision = engine.decide_gate(
+        decision = services.decide_gate(
             session, process_key, stage_key, outcome=outcome, on=parse_day(on), by=by,
             reference=reference, remarks=remarks, postpone_to=postpone_to or None,
             force_reason=force_reason, reopen=tuple(reopen),
@@ -102,20 +102,22 @@ def decide(
 def after_decision(
     process_key: str, *, db_url: str | None = None, out_dir: str | None = None, start: bool = True
 ) -> tuple[str | None, Any]:
-    """Start the run of the process's current stage (idempotent per decision when deployed).
+    """Start the runs the decision requested (the run outbox) and announce the decision.
 
-    For the CLI: call this after ``engine.decide_gate`` to start the next stage's run.
+    For the CLI: call this after ``services.decide_gate``. If it never runs (Prefect down, the
+    process killed), the request stays in the outbox and the reconcile run starts it.
     """
     from lifecycle.flows.common import current_stage
-    from lifecycle.flows.stages import start_stage_run
+    from lifecycle.flows.stages import drain_run_requests
 
     with db(db_url) as session:
         stage = current_stage(session, engine.get_process(session, process_key))
         stage_key = stage.key if stage else None
     _announce(process_key, stage_key)
-    if not (start and stage_key):
+    if not start:
         return stage_key, None
-    return stage_key, start_stage_run(process_key, stage_key, db_url=db_url, out_dir=out_dir)
+    started = drain_run_requests(db_url=db_url, out_dir=out_dir, process_key=process_key)
+    return stage_key, started[-1] if started else None
 
 
 def release_waiting_gate(process_key: str, stage_key: str, *, db_url: str | None = None) -> int:

@@ -22,7 +22,7 @@ from prefect.runtime import flow_run
 from prefect.settings import temporary_settings
 from sqlmodel import col, select
 
-from lifecycle import engine, events
+from lifecycle import engine, events, services
 from lifecycle.dates import long_de, short_de
 from lifecycle.errors import Refused
 from lifecycle.flows.common import (
@@ -41,7 +41,6 @@ from lifecycle.models import (
     Fortschreibung,
     GateDecision,
     Person,
-    ProcessState,
     Stage,
     StageState,
     Task,
@@ -231,22 +230,15 @@ def stage_flow(
 
 @flow(name="lifecycle-reconcile", persist_result=False)
 def reconcile_flow(db_url: str | None = None) -> list[str]:
-    """Start the stage run of every open stage that has none yet (after CLI decisions).
+    """Drain the run outbox: start every stage run a start or decision requested.
 
-    Idempotency keys make this safe to run often: a stage run already started for the
-    decision that opened the stage is found, not started again.
+    Idempotency keys make this safe to run often and beside the CLI: a request already started
+    returns the same run. Open stages that never had a request (databases from before the
+    outbox) get one first.
     """
-    started = []
     with db(db_url) as session:
-        running = session.exec(
-            select(Fortschreibung).where(Fortschreibung.state == ProcessState.running)
-        ).all()  # fmt: skip
-        work = [(p.key, session.get(Stage, p.current_stage_id).key) for p in running
-                if p.current_stage_id]  # fmt: skip
-    for process_key, stage_key in work:
-        start_stage_run(process_key, stage_key, db_url=db_url)
-        started.append(f"{process_key}:{stage_key}")
-    return started
+        services.request_missing_runs(session)
+    return [str(run) for run in drain_run_requests(db_url=db_url, keys=True)]
 
 
 # --- starting a stage run ----------------------------------------------------------------
@@ -266,8 +258,49 @@ def opening_key(process_key: str, stage_key: str, db_url: str | None = None) -> 
     return f"stage:{instance_key(db_url)}:{process_key}:{stage_key}:{last or 'start'}"
 
 
+def drain_run_requests(
+    *,
+    db_url: str | None = None,
+    out_dir: str | None = None,
+    process_key: str | None = None,
+    keys: bool = False,
+) -> list[Any]:
+    """Start the requested stage runs, oldest first; returns the runs (or their keys).
+
+    Each run starts with the request's key as idempotency key and only then is the request
+    marked started: a crash in between starts it again, which Prefect answers with the same
+    run (and an in-process stage run is harmless to repeat). A run that cannot be started
+    stays requested, with the error noted, for the next drain.
+    """
+    with db(db_url) as session:
+        todo = services.pending_runs(session, process_key=process_key)
+    started = []
+    for request in todo:
+        try:
+            run = start_stage_run(request.process_key, request.stage_key, db_url=db_url,
+                                  out_dir=out_dir, key=request.key)  # fmt: skip
+        except Exception as exc:
+            with db(db_url) as session:
+                services.note_run_failed(session, request.id, f"{type(exc).__name__}: {exc}")
+            raise
+        with db(db_url) as session:
+            services.mark_run_started(session, request.id, _run_id(run))
+        started.append(request.key if keys else run)
+    return started
+
+
+def _run_id(run: Any) -> str:
+    """A deployment run's id, or "lokal" for a run in this process."""
+    return str(run) if not isinstance(run, dict) else "lokal"
+
+
 def start_stage_run(
-    process_key: str, stage_key: str, *, db_url: str | None = None, out_dir: str | None = None
+    process_key: str,
+    stage_key: str,
+    *,
+    db_url: str | None = None,
+    out_dir: str | None = None,
+    key: str | None = None,
 ) -> Any:
     """Start the stage run: by its deployment when one is served, else in this process."""
     label = label_for(process_key, db_url)
@@ -278,7 +311,8 @@ def start_stage_run(
 
         return run_deployment(
             STAGE_DEPLOYMENT, parameters=params, timeout=0, as_subflow=False,
-            idempotency_key=opening_key(process_key, stage_key, db_url),
+            idempotency_key=(f"stage:{instance_key(db_url)}:{key}" if key
+                             else opening_key(process_key, stage_key, db_url)),
             tags=label.tags(f"phase:{stage_key}"),
         ).id  # fmt: skip
     with tags(*label.tags(f"phase:{stage_key}")), temporary_settings(quiet_settings()):

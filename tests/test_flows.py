@@ -11,9 +11,9 @@ import pytest
 from prefect_harness import ROOT, server_url, subprocess_env, wait_for
 from sqlmodel import Session, func, select
 
-from lifecycle import engine
+from lifecycle import engine, services
 from lifecycle.db import engine_for
-from lifecycle.errors import Refused
+from lifecycle.errors import NotFound, Refused
 from lifecycle.models import GateDecision, Stage, StageState
 
 pytestmark = pytest.mark.flows
@@ -104,29 +104,51 @@ def test_approve_starts_next_stage_and_second_decision_is_refused(prefect_api, d
     assert result.next_stage == "auftaktworkshop"
     assert result.stage_run["state"] == "open"
     assert _has_artifact("waiblingen-2017-auftaktworkshop-aufgaben")
-    with pytest.raises(Refused, match="already closed"):
+    with pytest.raises(Refused, match="schon geschlossen"):
         decide("waiblingen-2017", "ratsbeschluss", outcome="approve", on="2017-04-28",
                by="sitzungsdienst", reference="BSV 3/2017", db_url=db_url, out_dir=out)
     assert _decisions(db_url) == 1
 
 
 @pytest.mark.parametrize(("process", "stage", "on", "reference", "message"), [
-    ("nirgendwo-2017", "ratsbeschluss", "2017-04-27", "BSV 3/2017", "no Fortschreibung"),
-    ("waiblingen-2017", "gibtsnicht", "2017-04-27", "BSV 3/2017", "no stage"),
-    ("waiblingen-2017", "ratsbeschluss", "2017-02-01", "BSV 3/2017", "before stage"),
-    ("waiblingen-2017", "ratsbeschluss", "2017-04-27", "Drucksache drei", "wrong format"),
-    ("waiblingen-2017", "vorlage", "2017-12-14", "BSV 21/2017", "not open"),
+    ("nirgendwo-2017", "ratsbeschluss", "2017-04-27", "BSV 3/2017", "keine Fortschreibung"),
+    ("waiblingen-2017", "gibtsnicht", "2017-04-27", "BSV 3/2017", "keine Phase"),
+    ("waiblingen-2017", "ratsbeschluss", "2017-02-01", "BSV 3/2017", "vor dem Beginn der Phase"),
+    ("waiblingen-2017", "ratsbeschluss", "2017-04-27", "Drucksache drei", "erwartete Form"),
+    ("waiblingen-2017", "vorlage", "2017-12-14", "BSV 21/2017", "nicht offen"),
 ])  # fmt: skip
 def test_bad_decisions_are_refused_and_change_nothing(prefect_api, direct, opened, process, stage,
                                                        on, reference, message):  # fmt: skip
     from lifecycle.flows.gates import decide
 
     before = _stage(opened, "ratsbeschluss")
-    with pytest.raises(Refused, match=message):
+    with pytest.raises((Refused, NotFound), match=message):
         decide(process, stage, outcome="approve", on=on, by="sitzungsdienst",
                reference=reference, force_reason="Test", db_url=opened)  # fmt: skip
     assert _decisions(opened) == 0
     assert _stage(opened, "ratsbeschluss") == before
+
+
+def test_a_decision_whose_run_never_started_is_run_by_reconcile(prefect_api, direct, opened,
+                                                                 tmp_path):  # fmt: skip
+    """The CLI died after the decision: the run request waits in the outbox for reconcile."""
+    from lifecycle.flows.stages import reconcile_flow
+    from lifecycle.models import RunRequest, RunRequestState
+
+    with Session(engine_for(opened)) as s:
+        services.decide_gate(s, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                             on=dt.date(2017, 4, 27), by="sitzungsdienst",
+                             reference="BSV 3/2017", force_reason="Test")  # fmt: skip
+        assert [r.stage_key for r in services.pending_runs(s)] == [
+            "ratsbeschluss", "auftaktworkshop"]  # the start's and the decision's
+
+    started = reconcile_flow(db_url=opened)
+    assert [k.split(":")[1] for k in started] == ["ratsbeschluss", "auftaktworkshop"]
+    assert _has_artifact("waiblingen-2017-auftaktworkshop-aufgaben")
+    with Session(engine_for(opened)) as s:
+        states = {r.state for r in s.exec(select(RunRequest))}
+        assert states == {RunRequestState.started}
+    assert reconcile_flow(db_url=opened) == []  # nothing twice
 
 
 # --- the served path: gate run waiting for a RunInput, restart while waiting ---------------
@@ -238,4 +260,4 @@ def _finish_stage_tasks(db_url: str) -> None:
         stage = _stage(db_url, "ratsbeschluss")
         for task in s.exec(select(Task).where(Task.stage_id == stage.id,
                                               Task.state == TaskState.open)):  # fmt: skip
-            engine.complete_task(s, task.id, on=dt.date(2017, 4, 27), by="ortolf")
+            services.complete_task(s, task.id, on=dt.date(2017, 4, 27), by="ortolf")

@@ -28,7 +28,6 @@ from lifecycle.models import (
     Event,
     Fortschreibung,
     GateDecision,
-    Stage,
     StageState,
     Task,
     TaskState,

@@ -112,9 +112,10 @@ def test_the_wheel_carries_templates_plans_schemas_migrations_flows_and_the_demo
 def test_the_installed_package_is_not_the_checkout(venv, place):
     cwd, env = place
     probe = (
-        "import lifecycle, lifecycle.flows.stages, lifecycle.templates, sys\n"
+        "import lifecycle, lifecycle.flows.demo, lifecycle.flows.stages, lifecycle.templates, sys\n"
         "print(lifecycle.__file__); print(lifecycle.flows.stages.__file__)\n"
         "print(lifecycle.templates.SHIPPED)\n"
+        "print(lifecycle.flows.demo.SCENARIO)  # lifecycle demo's scenario, shipped\n"
         # the checkout's venv (sys.argv[2]) lends the dependencies; nothing else of the checkout
         "root, lent = sys.argv[1:3]\n"
         "print([p for p in sys.path if p.startswith(root) and not p.startswith(lent)])\n"
@@ -126,11 +127,11 @@ def test_the_installed_package_is_not_the_checkout(venv, place):
     out = _run([str(venv / "bin" / "python"), "-c", probe, str(ROOT), sys.prefix], cwd=cwd, env=env)
     lines = out.stdout.splitlines()
     site = venv.resolve()
-    for line in lines[:3]:
-        assert Path(line).resolve().is_relative_to(site), line
-    assert lines[3] == "[]", "the checkout is on sys.path"
+    for line in lines[:4]:
+        assert Path(line).resolve().is_relative_to(site) and Path(line).exists(), line
+    assert lines[4] == "[]", "the checkout is on sys.path"
     # Module-path entrypoints: a worker with the package installed finds the flows.
-    assert lines[4:] == [
+    assert lines[5:] == [
         "lifecycle.flows.stages.stage_flow lifecycle-stage",
         "lifecycle.flows.gates.gate_flow lifecycle-gate",
         "lifecycle.flows.reminders.daily_reminders lifecycle-reminders",

@@ -130,13 +130,14 @@ class TestBadInput:
         path = self.bad_scenario(tmp_path, lambda d: d["kommune"].update(bundesland="XY"))
         self.assert_refused(started, "start", path, expect=f"{path}:")
         self.assert_refused(
-            started, "start", path, expect="kommune.bundesland: unknown Bundesland 'XY'"
+            started, "start", path, expect="kommune.bundesland: unbekanntes Bundesland 'XY'"
         )
 
     def test_bad_email(self, db_url, tmp_path):
         run(db_url, "status")  # creates the empty database
         path = self.bad_scenario(tmp_path, lambda d: d["personen"][0].update(email="ute@"))
-        self.assert_refused(db_url, "start", path, expect="personen[0].email: malformed e-mail")
+        expect = "personen[0].email: ungültige E-Mail-Adresse"
+        self.assert_refused(db_url, "start", path, expect=expect)
 
     def test_start_twice(self, started):
         self.assert_refused(started, "start", str(WAIBLINGEN), expect="gibt es schon")
@@ -180,10 +181,10 @@ class TestBadInput:
 
     def test_bad_dates(self, started):
         self.assert_refused(
-            started, "status", "--today", "2017-13-01", expect="--today: impossible date"
+            started, "status", "--today", "2017-13-01", expect="--today: unmögliches Datum"
         )
         self.assert_refused(
-            started, "reschedule", "bsv-2017-12-06", "06.12.2017", expect="impossible date"
+            started, "reschedule", "bsv-2017-12-06", "06.12.2017", expect="ist kein Datum"
         )
         self.assert_refused(
             started,
@@ -191,7 +192,7 @@ class TestBadInput:
             "waiblingen-2017:foerderantrag_stellen",
             "--on",
             "gestern",
-            expect="--on: impossible date",
+            expect="--on: 'gestern' ist kein Datum",
         )
 
     def test_reschedule_breaking_beratungsfolge(self, started):

@@ -305,8 +305,8 @@ def test_custom_template_with_unknown_name_is_a_clear_error(session, replayed, t
 
 
 @pytest.mark.parametrize("content, problem", [
-    (b"this is not a zip file", "not a readable Word file"),
-    (b"PK\x03\x04broken", "not a readable Word file"),
+    (b"this is not a zip file", "keine lesbare Word-Datei"),
+    (b"PK\x03\x04broken", "keine lesbare Word-Datei"),
 ])  # fmt: skip
 def test_corrupt_template_is_a_clear_error(session, replayed, tmp_path, content, problem):
     folder = tmp_path / "kaputt"
@@ -482,4 +482,4 @@ def test_a_scenario_template_folder_that_does_not_exist(tmp_path):
     )
     with pytest.raises(InputError) as caught:
         load_scenario(scenario_file)
-    assert caught.value.field == "templates" and "does not exist" in caught.value.problem
+    assert caught.value.field == "templates" and "existiert nicht" in caught.value.problem

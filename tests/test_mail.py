@@ -37,16 +37,16 @@ def test_settings_file_is_overridden_by_environment(tmp_path):
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({}, "LIFECYCLE_SMTP_HOST is not set"),
+        ({}, "LIFECYCLE_SMTP_HOST ist nicht gesetzt"),
         (
             {"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_SMTP_SECURITY": "tls"},
-            "expected one of none, starttls, ssl",
+            "erwartet eines von none, starttls, ssl",
         ),
-        ({"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_SMTP_PORT": "99999"}, "is not a port number"),
-        ({"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_MAIL_FROM": "nobody"}, "is not an e-mail address"),
+        ({"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_SMTP_PORT": "99999"}, "ist keine Portnummer"),
+        ({"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_MAIL_FROM": "nobody"}, "ist keine E-Mail-Adresse"),
         (
             {"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_TIMEZONE": "Europe/Waiblingen"},
-            "not a known time zone",
+            "keine bekannte Zeitzone",
         ),
     ],
 )
@@ -58,7 +58,7 @@ def test_bad_settings_are_config_errors(values, message):
 def test_unknown_key_in_settings_file(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text('LIFECYCLE_SMTP_HOTS = "x"\n', encoding="utf-8")
-    with pytest.raises(mail.ConfigError, match="unknown key.*LIFECYCLE_SMTP_HOTS"):
+    with pytest.raises(mail.ConfigError, match="unbekannte.*LIFECYCLE_SMTP_HOTS"):
         mail.load_settings({"LIFECYCLE_SETTINGS": str(path)})
 
 

@@ -71,12 +71,12 @@ class TestBadPlans:
             "  - key: ratsbeschluss\n", "  - key: ratsbeschluss\n    colour: red\n"
         )
         err = error_for(tmp_path, text)
-        assert err.field == "stages[0]" and "unknown key 'colour'" in err.problem
+        assert err.field == "stages[0]" and "unbekannter Schlüssel 'colour'" in err.problem
 
     def test_missing_required(self, tmp_path):
         text = BUILTIN_TEXT.replace("title: Fortschreibung des Integrationskonzepts\n", "")
         err = error_for(tmp_path, text)
-        assert "'title' is missing" in err.problem
+        assert "'title' fehlt" in err.problem
 
     def test_anchor_to_undeclared_sitzung(self, tmp_path):
         text = BUILTIN_TEXT.replace("ref: vorlage_entscheidung}", "ref: haushaltsberatung}")
@@ -87,7 +87,7 @@ class TestBadPlans:
     def test_unknown_role(self, tmp_path):
         text = BUILTIN_TEXT.replace("role: partner\n", "role: hausmeister\n", 1)
         err = error_for(tmp_path, text)
-        assert err.field.endswith(".role") and "unknown role 'hausmeister'" in err.problem
+        assert err.field.endswith(".role") and "unbekannte Rolle 'hausmeister'" in err.problem
 
     def test_dependency_cycle(self, tmp_path):
         text = BUILTIN_TEXT.replace(
@@ -120,12 +120,12 @@ class TestBadPlans:
             1,
         )
         err = error_for(tmp_path, text)
-        assert "not both" in err.problem
+        assert "nicht beides" in err.problem
 
     def test_duplicate_task_key(self, tmp_path):
         text = BUILTIN_TEXT.replace("key: partner_anfragen", "key: foerderantrag_stellen")
         err = error_for(tmp_path, text)
-        assert "duplicate task key 'foerderantrag_stellen'" in err.problem
+        assert "Aufgaben-Schlüssel 'foerderantrag_stellen' doppelt" in err.problem
 
     def test_gate_requires_unknown_task(self, tmp_path):
         text = (

@@ -46,24 +46,26 @@ class TestBadInput:
     def test_unknown_key_names_key_and_line(self, tmp_path):
         text = TEXT.replace("  bundesland: BW\n", "  bundesland: BW\n  einwohner: 55000\n")
         err = error_for(write(tmp_path, text))
-        assert err.field == "kommune" and "unknown key 'einwohner'" in err.problem
+        assert err.field == "kommune" and "unbekannter Schlüssel 'einwohner'" in err.problem
         assert err.line == line_of(text, "kommune:")
         assert str(err).startswith(f"{tmp_path / 'scenario.yaml'}:{err.line}: kommune: ")
 
     def test_missing_required_field(self, tmp_path):
         err = error_for(mutated(tmp_path, lambda d: d["kommune"].pop("bundesland")))
-        assert err.field == "kommune" and "'bundesland' is missing" in err.problem
+        assert err.field == "kommune" and "'bundesland' fehlt (Pflichtfeld)" in err.problem
 
     def test_unknown_bundesland(self, tmp_path):
         text = TEXT.replace("bundesland: BW", "bundesland: Schwaben")
         err = error_for(write(tmp_path, text))
-        assert err.field == "kommune.bundesland" and "unknown Bundesland 'Schwaben'" in err.problem
+        assert err.field == "kommune.bundesland"
+        assert "unbekanntes Bundesland 'Schwaben'" in err.problem
         assert err.line == line_of(text, "bundesland: Schwaben")
 
     def test_workshop_after_submission_sitzung(self, tmp_path):
         text = TEXT.replace('start: "2017-07-07 14:00"', 'start: "2017-12-20 14:00"')
         err = error_for(write(tmp_path, text))
-        assert err.field == "workshop.start" and "not before the submission Sitzung" in err.problem
+        assert err.field == "workshop.start"
+        assert "liegt nicht vor der abschließenden Sitzung" in err.problem
 
     def test_sitzungen_in_impossible_order(self, tmp_path):
         def swap(d):
@@ -72,14 +74,14 @@ class TestBadInput:
 
         err = error_for(mutated(tmp_path, swap))
         assert err.field == "fortschreibung.sitzungen.vorlage_entscheidung"
-        assert "is before 'vorlage_vorberatung'" in err.problem
+        assert "liegt vor 'vorlage_vorberatung'" in err.problem
 
     def test_task_anchored_to_unbound_sitzung(self, tmp_path):
         err = error_for(
             mutated(tmp_path, lambda d: d["fortschreibung"]["sitzungen"].pop("vorlage_vorberatung"))
         )
         assert err.field == "fortschreibung.sitzungen"
-        assert "anchored to Sitzung 'vorlage_vorberatung'" in err.problem
+        assert "hängt an der Sitzung 'vorlage_vorberatung'" in err.problem
 
     def test_binding_to_sitzung_that_does_not_exist(self, tmp_path):
         text = TEXT.replace(
@@ -87,11 +89,11 @@ class TestBadInput:
         )
         err = error_for(write(tmp_path, text))
         assert err.field == "fortschreibung.sitzungen.vorlage_vorberatung"
-        assert "unknown Sitzung 'bsv-2017-12-07'" in err.problem
+        assert "unbekannte(s) Sitzung 'bsv-2017-12-07'" in err.problem
 
     def test_empty_betreff(self, tmp_path):
         err = error_for(mutated(tmp_path, lambda d: d["vorlagen"][1].update(betreff="")))
-        assert err.field == "vorlagen[1].betreff" and err.problem == "must not be empty"
+        assert err.field == "vorlagen[1].betreff" and err.problem == "darf nicht leer sein"
 
     def test_blank_betreff(self, tmp_path):
         err = error_for(mutated(tmp_path, lambda d: d["vorlagen"][1].update(betreff="   ")))
@@ -101,7 +103,7 @@ class TestBadInput:
     def test_impossible_date(self, tmp_path, bad):
         text = TEXT.replace("started: 2017-03-01", f"started: {bad}")
         err = error_for(write(tmp_path, text))
-        assert err.field == "fortschreibung.started" and f"impossible date '{bad}'" in err.problem
+        assert err.field == "fortschreibung.started" and f"unmögliches Datum '{bad}'" in err.problem
         assert err.line == line_of(text, f"started: {bad}")
 
     def test_german_date_format_is_malformed(self, tmp_path):
@@ -112,7 +114,7 @@ class TestBadInput:
     def test_malformed_email(self, tmp_path, bad):
         text = TEXT.replace("ute.ortolf@waiblingen.example", bad)
         err = error_for(write(tmp_path, text))
-        assert err.field == "personen[0].email" and "malformed e-mail" in err.problem
+        assert err.field == "personen[0].email" and "ungültige E-Mail-Adresse" in err.problem
 
     def test_malformed_reference(self, tmp_path):
         err = error_for(
@@ -124,15 +126,16 @@ class TestBadInput:
         err = error_for(
             write(tmp_path, TEXT.replace("projektleitung: [ortolf]", "projektleitung: [niemand]"))
         )
-        assert err.field == "rollen.projektleitung[0]" and "unknown person 'niemand'" in err.problem
+        assert err.field == "rollen.projektleitung[0]"
+        assert "unbekannte(s) Person 'niemand'" in err.problem
 
     def test_invalid_yaml(self, tmp_path):
         err = error_for(write(tmp_path, TEXT.replace("kommune:\n", "kommune: [\n", 1)))
-        assert "invalid YAML" in err.problem and err.line
+        assert "ungültiges YAML" in err.problem and err.line
 
     def test_missing_file(self, tmp_path):
         err = error_for(tmp_path / "nope.yaml")
-        assert err.problem == "file not found"
+        assert err.problem == "Datei nicht gefunden"
 
     def test_unknown_plan(self, tmp_path):
         err = error_for(
@@ -146,7 +149,7 @@ def test_verlauf_out_of_order(tmp_path):
         "{decide: arbeitsgruppen, on: 2017-10-27", "{decide: arbeitsgruppen, on: 2017-07-20"
     )
     err = error_for(write(tmp_path, text))
-    assert err.field == "verlauf[2].on" and "before the step it follows" in err.problem
+    assert err.field == "verlauf[2].on" and "liegt vor dem Schritt davor" in err.problem
 
 
 def test_verlauf_before_the_start(tmp_path):

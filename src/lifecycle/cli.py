@@ -1,15 +1,140 @@
-"""The `lifecycle` command line. Keeps Prefect off the fast path: only `serve`/`demo` load it."""
+"""The `lifecycle` command line. Keeps Prefect off the fast path: only `serve`/`demo` load it.
+
+Every way out is one of three exit codes with at most one line on stderr:
+
+- 0: done;
+- 2: the input was refused (a bad file or argument, a refused transition, a usage error
+  such as an unknown command or ``--limit abc``): one German line, nothing changed;
+- 70: an internal error (a bug): one German line naming a log file with the traceback.
+
+``lifecycle remind`` adds 3: reminders failed or are still waiting (see README, Reminders).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import re
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+try:  # typer >= 0.2x carries its own copy of click; older versions use click itself
+    from typer._click import exceptions as click
+except ImportError:  # pragma: no cover
+    from click import exceptions as click
+
 from . import cli_docs, cli_flows, cli_remind
-from .cli_core import app
+from .cli_core import app, err_console, one_line
 
 # Each command group keeps its heavy imports inside its commands, so that registering it
 # costs nothing for `lifecycle status`.
 for _group in (cli_docs, cli_flows, cli_remind):
     _group.register(app)
 
+EXIT_INTERNAL = 70  # EX_SOFTWARE
+_NO_ARGS = getattr(click, "NoArgsIsHelpError", ())
 
-def main() -> None:
-    app(prog_name="lifecycle")
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run one command line; return its exit code (never raises, except SystemExit)."""
+    try:
+        result = app(args=argv, prog_name="lifecycle", standalone_mode=False)
+    except _NO_ARGS as exc:  # `lifecycle` or `lifecycle docs` alone: the help, as typed
+        print(exc.ctx.get_help() if exc.ctx else "lifecycle --help")
+        return 2
+    except click.UsageError as exc:  # also MissingParameter, NoSuchOption, BadParameter
+        _say(usage_de(exc))
+        return 2
+    except click.Abort:
+        _say("abgebrochen")
+        return 130
+    except click.ClickException as exc:  # e.g. a file option that cannot be opened
+        _say(exc.format_message())
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback in a file
+        log = _write_traceback(exc, sys.argv[1:] if argv is None else argv)
+        _say(f"Interner Fehler ({type(exc).__name__}), Details in {log}")
+        return EXIT_INTERNAL
+    return result if isinstance(result, int) else 0
+
+
+def _say(message: str) -> None:
+    err_console.print(f"lifecycle: {one_line(message)}", markup=False, emoji=False)
+
+
+def usage_de(exc) -> str:
+    """A click usage error as one German line."""
+    ctx = exc.ctx
+    command = ctx.command_path if ctx is not None else "lifecycle"
+    hint = f" (Hilfe: {command} --help)"
+    param = getattr(exc, "param", None)
+    name = _param_name(param, ctx) if param is not None else ""
+    if isinstance(exc, click.MissingParameter):
+        return f"Aufruf: {name or 'ein Argument'} fehlt{hint}"
+    if isinstance(exc, click.NoSuchOption):
+        return f"Aufruf: unbekannte Option {exc.option_name}{hint}"
+    if isinstance(exc, click.BadOptionUsage):
+        return f"Aufruf: Option {exc.option_name} falsch verwendet{hint}"
+    if isinstance(exc, click.BadParameter):
+        return f"Aufruf: ungültiger Wert für {name or 'einen Parameter'}: {_bad_value(exc)}{hint}"
+    message = exc.format_message()
+    if m := re.match(r"No such command '([^']*)'", message):
+        return f"Aufruf: unbekannter Befehl {m.group(1)!r}{hint}"
+    if m := re.match(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)", message):
+        return f"Aufruf: überzähliges Argument {m.group(1)}{hint}"
+    return f"Aufruf ungültig: {message}{hint}"
+
+
+def _param_name(param, ctx) -> str:
+    if getattr(param, "param_type_name", "") == "option" and getattr(param, "opts", None):
+        return max(param.opts, key=len)
+    return (getattr(param, "human_readable_name", "") or param.name or "").upper()
+
+
+_KINDS_DE = {
+    "integer": "keine ganze Zahl",
+    "float": "keine Zahl",
+    "boolean": "kein Wahrheitswert",
+    "range": "außerhalb des erlaubten Bereichs",
+}
+
+
+def _bad_value(exc) -> str:
+    message = exc.message or ""
+    m = re.match(r"'?(.*?)'? is not (?:a valid|one of) (\w+)", message)
+    if m and m.group(2) in _KINDS_DE:
+        return f"{m.group(1)!r} ist {_KINDS_DE[m.group(2)]}"
+    m = re.search(r"valid (integer|float|number|boolean)", message)
+    if m:
+        return _KINDS_DE.get(m.group(1), "keine Zahl")
+    return message or "ungültig"
+
+
+def _write_traceback(exc: BaseException, argv: list[str]) -> Path:
+    """The traceback in the user's log folder, else the temp folder; returns the file."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = f"lifecycle-fehler-{stamp}-{os.getpid()}.log"
+    text = "".join(traceback.format_exception(exc))
+    folders: list[Path] = []
+    try:
+        from platformdirs import user_log_dir
+
+        folders.append(Path(user_log_dir("lifecycle", appauthor=False)))
+    except Exception:  # noqa: BLE001 - no home directory: the temp folder will do
+        pass
+    folders.append(Path(tempfile.gettempdir()))
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            path.write_text(f"lifecycle {' '.join(argv)}\n{text}", encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return Path("(nicht schreibbar)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,7 +27,8 @@ app = typer.Typer(
     help="Fortschreibung kommunaler Konzepte: Stand, Aufgaben, Fristen.",
 )
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# Error lines are plain text: no markup ("[...]"), no emoji codes (":100:"), no wrapping.
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 TodayOpt = Annotated[
@@ -34,8 +36,15 @@ TodayOpt = Annotated[
 ]
 
 
+def one_line(message: str) -> str:
+    """A message as exactly one line: line breaks and control characters made visible."""
+    return "".join(
+        ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in message.strip()
+    )
+
+
 def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"lifecycle: {message}", markup=False)
+    err_console.print(f"lifecycle: {one_line(message)}", markup=False, emoji=False)
     raise typer.Exit(code)
 
 
@@ -52,13 +61,63 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_MOMENT = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?(.*)")
+
+
 def parse_day(value: str | None, option: str) -> dt.date:
+    """A day YYYY-MM-DD (today if None); anything else is an InputError naming ``option``."""
     if value is None:
         return dt.date.today()
+    return _day(value.strip(), option, value)
+
+
+def parse_datetime(value: str, option: str) -> dt.date | dt.datetime:
+    """A day, or a day with a time ('YYYY-MM-DD HH:MM'); local time, no time zone."""
+    text = value.strip()
+    if _DAY.fullmatch(text):
+        return _day(text, option, value)
+    m = _MOMENT.fullmatch(text)
+    if m is None:
+        raise InputError(
+            option, "", f"{value!r} ist kein Datum (erwartet YYYY-MM-DD oder 'YYYY-MM-DD HH:MM')"
+        )
+    if m.group(5):
+        raise InputError(
+            option, "", f"{value!r}: bitte ohne Zeitzone angeben (Ortszeit der Kommune)"
+        )
+    day = _day(m.group(1), option, value)
+    hour, minute, second = int(m.group(2)), int(m.group(3)), int(m.group(4) or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        raise InputError(option, "", f"unmögliche Uhrzeit in {value!r}")
+    return dt.datetime(day.year, day.month, day.day, hour, minute, second)
+
+
+def _day(text: str, option: str, original: str) -> dt.date:
+    from .validation import check_year
+
+    m = _DAY.fullmatch(text)
+    if m is None:
+        raise InputError(option, "", f"{original!r} ist kein Datum (erwartet YYYY-MM-DD)")
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError:
-        raise InputError(option, "", f"impossible date {value!r} (expected YYYY-MM-DD)") from None
+        raise InputError(option, "", f"unmögliches Datum {original!r}") from None
+    if problem := check_year(day):
+        raise InputError(option, "", f"{original!r}: {problem}")
+    return day
+
+
+_TASK_REF = re.compile(r"[0-9]{1,18}|[a-z0-9][a-z0-9_-]*:[a-z][a-z0-9_-]*")
+
+
+def check_task_ref(ref: str, argument: str = "AUFGABE") -> str:
+    """A task id (digits) or PROZESS:AUFGABE, checked before the engine sees it."""
+    if not _TASK_REF.fullmatch(ref):
+        raise InputError(
+            argument, "", f"{ref!r} ist keine Aufgaben-ID und nicht PROZESS:AUFGABE"
+        )
+    return ref
 
 
 def session():
@@ -283,8 +342,14 @@ def done(
     from .models import Person
 
     day = parse_day(on, "--on")
+    check_task_ref(task)
     with session() as s:
         t = engine.get_task(s, task)
+        if by is not None:  # an unknown person must not be recorded as the one who did it
+            from .models import Fortschreibung
+
+            process = s.get(Fortschreibung, t.fortschreibung_id)
+            engine.get_person(s, process.kommune_id, by)
         who = by or (s.get(Person, t.assignee_id).key if t.assignee_id else _actor())
         t = engine.complete_task(s, t.id, on=day, by=who, actor=_actor())
         console.print(f"Erledigt: {t.title} ({short_de(day)}, {who})")
@@ -328,7 +393,12 @@ def decide(
     from .models import Outcome
 
     if outcome not in Outcome.__members__:
-        raise InputError("OUTCOME", "", f"{outcome!r} is not one of approve, send_back, postpone")
+        raise InputError(
+            "ERGEBNIS", "", f"{outcome!r} ist keins von approve, send_back, postpone"
+        )
+    if one_line(reference) != reference.strip() or reference != reference.strip():
+        problem = f"{reference!r} enthält Zeilenumbrüche, Steuerzeichen oder Leerraum am Rand"
+        raise InputError("--reference", "", problem)
     with session() as s:
         d = engine.decide_gate(
             s,
@@ -379,14 +449,7 @@ def reschedule(
     """Eine Sitzung verlegen; abhängige Fristen und Erinnerungen ziehen mit."""
     from . import engine
 
-    try:
-        new = (
-            dt.datetime.fromisoformat(date)
-            if " " in date or "T" in date
-            else parse_day(date, "DATE")
-        )
-    except ValueError:
-        raise InputError("DATE", "", f"impossible date/time {date!r}") from None
+    new = parse_datetime(date, "DATUM")
     with session() as s:
         move = engine.move_sitzung(s, sitzung, new, actor=_actor())
         notified = _notify_move(s, move)

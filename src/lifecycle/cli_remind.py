@@ -13,9 +13,12 @@ from typing import Annotated
 import typer
 
 from .cli_core import fail, parse_day
-from .errors import InputError
 
 calendar_app = typer.Typer(no_args_is_help=True, help="Kalender-Feeds (.ics).")
+
+# `lifecycle remind` exits with this code when a reminder failed or still waits (mail server
+# unreachable, address refused): the daily job's caller sees that something needs a look.
+EXIT_NOT_ALL_SENT = 3
 
 
 def remind(
@@ -24,24 +27,30 @@ def remind(
     ] = False,
     today: Annotated[str | None, typer.Option(help="Stichtag (YYYY-MM-DD), sonst heute.")] = None,
 ) -> None:
-    """Fällige Erinnerungen planen, anzeigen und senden."""
+    """Fällige Erinnerungen planen, anzeigen und senden.
+
+    Exit 0: alles gesendet (oder nichts fällig); 2: Eingabe/Einstellungen abgelehnt, nichts
+    geändert; 3: mindestens eine Erinnerung fehlgeschlagen oder wartend.
+    """
     from .db import session_scope
     from .errors import LifecycleError
-    from .reminders import run_daily
+    from .mail import load_settings
+    from .services import run_reminders
 
     try:
         day = parse_day(today, "--today")
-    except InputError as exc:
-        fail(str(exc))
-    try:
+        # Settings first: bad ones are refused before the database is touched.
+        settings = None if dry_run else load_settings()
         with session_scope() as session:
-            report = run_daily(session, day, dry_run=dry_run)
+            report = run_reminders(session, day, dry_run=dry_run, settings=settings)
     except LifecycleError as exc:
         fail(str(exc))
         return
     _show(report)
     if report.config_error:
         fail(report.config_error)
+    if not dry_run and (report.failed or report.queued or report.server_error):
+        raise typer.Exit(EXIT_NOT_ALL_SENT)
 
 
 def _show(report) -> None:
@@ -79,7 +88,7 @@ def _show(report) -> None:
             f"{report.queued} warten."
         )
     if report.server_error:
-        console.print(f"[red]Mailserver: {report.server_error}[/red]")
+        console.print(f"Mailserver: {report.server_error}", style="red", markup=False, emoji=False)
 
 
 def export(
@@ -107,6 +116,8 @@ def export(
     from .mail import ConfigError, check_timezone
 
     zone = os.environ.get("LIFECYCLE_TIMEZONE", "Europe/Berlin")
+    if output.is_dir():
+        fail(f"{output}: ist ein Ordner; erwartet wird eine Datei (.ics)")
     try:
         check_timezone(zone)
         with session_scope() as session:
@@ -115,7 +126,7 @@ def export(
     except (LifecycleError, ConfigError) as exc:
         fail(str(exc))
     except OSError as exc:
-        fail(f"cannot write {output}: {exc.strerror}")
+        fail(f"{output}: nicht schreibbar ({exc.strerror})")
     typer.echo(f"{output}: {data.count(b'BEGIN:VEVENT')} Termine")
 
 

@@ -13,9 +13,11 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import event, exc, inspect, text
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
+
+from .errors import InputError, Unavailable
 
 # Head revision of lifecycle/migrations; tests/test_db.py fails when this is stale.
 SCHEMA_HEAD = "0004"
@@ -45,18 +47,91 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _refuse(shown: str, problem: str) -> InputError:
+    return InputError(f"Datenbank {shown}", "", problem)
+
+
 @lru_cache(maxsize=16)
 def engine_for(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
-    migrate_if_needed(engine)
+    """The engine for ``url``, migrated; a URL or database we cannot use is one clear error.
+
+    Checked before anything is written: a malformed URL, an unknown dialect or missing
+    driver, a server that does not answer, a file that is not an SQLite database (a text file,
+    random bytes, a truncated file, a folder, a device), another application's database
+    (tables, but none of ours), and a database migrated by a newer lifecycle.
+    """
+    try:
+        parsed = make_url(url)
+    except (exc.ArgumentError, ValueError):
+        raise InputError(
+            "LIFECYCLE_DATABASE_URL", "",
+            f"{url!r} ist keine Datenbank-URL (z. B. sqlite:///pfad/lifecycle.db "
+            "oder postgresql+psycopg://benutzer@host/datenbank)",
+        ) from None  # fmt: skip
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            _check_sqlite_file(shown, parsed.database)
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
+            engine = create_engine(url, pool_pre_ping=True, connect_args=args)
+    except exc.NoSuchModuleError:
+        raise _refuse(shown, f"unbekannter Datenbanktyp {parsed.drivername!r}") from None
+    except ImportError as e:
+        raise _refuse(shown, f"Datenbanktreiber fehlt ({e.name or e})") from None
+    except exc.ArgumentError as e:
+        raise _refuse(shown, f"ungültige Angabe ({e})") from None
+    try:
+        migrate_if_needed(engine, shown)
+    except exc.OperationalError as e:
+        engine.dispose()
+        raise _unusable(shown, parsed.get_backend_name(), e) from None
+    except exc.DatabaseError as e:
+        engine.dispose()
+        raise _refuse(shown, f"keine lesbare Datenbank ({_first_line(e)})") from None
+    except InputError:
+        engine.dispose()
+        raise
     return engine
+
+
+def _check_sqlite_file(shown: str, database: str | None) -> None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        if path.exists():
+            if path.is_dir():
+                raise _refuse(shown, "ist ein Ordner, keine Datenbankdatei")
+            if not path.is_file():
+                raise _refuse(shown, "ist keine gewöhnliche Datei (Gerät, Pipe oder Socket)")
+            with open(path, "rb") as fh:
+                head = fh.read(len(SQLITE_HEADER))
+            if head and head != SQLITE_HEADER:
+                raise _refuse(shown, "ist keine SQLite-Datenbank (andere oder beschädigte Datei)")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _refuse(shown, f"nicht nutzbar ({e.strerror or e})") from None
+
+
+def _first_line(e: Exception) -> str:
+    text = str(getattr(e, "orig", None) or e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _unusable(shown: str, backend: str, e: exc.OperationalError) -> Exception:
+    detail = _first_line(e)
+    if backend == "sqlite":
+        if "not a database" in detail or "malformed" in detail:
+            return _refuse(shown, f"ist keine lesbare SQLite-Datenbank ({detail})")
+        return _refuse(shown, f"lässt sich nicht öffnen ({detail})")
+    return Unavailable(f"Datenbank {shown}: nicht erreichbar ({detail})")
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -70,9 +145,38 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def migrate_if_needed(engine: Engine) -> None:
-    if current_revision(engine) != SCHEMA_HEAD:
-        upgrade(engine)
+def migrate_if_needed(engine: Engine, shown: str | None = None) -> None:
+    """Bring a database of ours (or an empty one) to SCHEMA_HEAD; refuse anything else."""
+    shown = shown or engine.url.render_as_string(hide_password=True)
+    with engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+        revision = (
+            conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            if "alembic_version" in tables
+            else None
+        )
+    if revision == SCHEMA_HEAD:
+        return
+    if revision is None and tables - {"alembic_version"}:
+        listed = ", ".join(sorted(tables)[:3]) + (", …" if len(tables) > 3 else "")
+        raise _refuse(
+            shown,
+            f"gehört einer anderen Anwendung (Tabellen {listed}, aber keine von lifecycle); "
+            "lifecycle legt dort keine Tabellen an",
+        )
+    if revision is not None and revision not in known_revisions():
+        raise _refuse(
+            shown,
+            f"hat den Schemastand {revision!r}, den diese lifecycle-Version nicht kennt "
+            "(von einer neueren Version oder einer anderen Anwendung); lifecycle aktualisieren",
+        )
+    upgrade(engine)
+
+
+def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return {r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

@@ -33,6 +33,7 @@ from .doc_context import KINDS, Kind, build_context, default_stage, kind_for
 from .errors import InputError, LifecycleError
 from .models import DocumentVersion, Fortschreibung
 from .templates import SHIPPED
+from .validation import is_safe_name
 
 GENERIC_TEMPLATE = "stage_bericht"
 
@@ -108,7 +109,7 @@ def find_template(
                 return path
     looked = ", ".join(str(f) for f in folders)
     raise TemplateError(
-        f"no template {names[0]}.docx for document kind {kind.name!r} (looked in {looked})"
+        f"keine Vorlage {names[0]}.docx für die Dokumentart {kind.name!r} (gesucht in {looked})"
     )
 
 
@@ -151,27 +152,36 @@ def render(template: Path, context: dict[str, Any], out: Path) -> None:
     try:
         tpl = DocxTemplate(str(template))
         tpl.init_docx()
-    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError, OSError) as exc:
-        raise TemplateError(f"template {name} is not a readable Word file: {exc}") from None
+        tpl.get_xml()  # a document.xml that is not well-formed fails here, not mid-render
+    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError, OSError,
+            etree.LxmlError) as exc:  # fmt: skip
+        raise TemplateError(f"Vorlage {name} ist keine lesbare Word-Datei: {exc}") from None
     try:
         tpl.render(context, jinja_env=jinja_env(), autoescape=True)
     except jinja2.UndefinedError as exc:
         raise TemplateError(
-            f"template {name}: {exc} (a name the document's context lacks)"
+            f"Vorlage {name}: {exc} (ein Name, den der Kontext des Dokuments nicht hat)"
         ) from None
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"template {name}: Jinja syntax error: {exc.message}") from None
+        raise TemplateError(f"Vorlage {name}: Jinja-Syntaxfehler: {exc.message}") from None
     except jinja2.exceptions.SecurityError as exc:
-        raise TemplateError(f"template {name}: not allowed: {exc}") from None
+        raise TemplateError(f"Vorlage {name}: nicht erlaubt: {exc}") from None
     except jinja2.TemplateError as exc:
-        raise TemplateError(f"template {name}: {exc}") from None
-    except etree.XMLSyntaxError as exc:
-        raise TemplateError(f"template {name}: its tags produce invalid Word XML: {exc}") from None
-    except (TypeError, ValueError, KeyError) as exc:  # e.g. a date filter on a non-date
-        raise TemplateError(f"template {name}: {type(exc).__name__}: {exc}") from None
+        raise TemplateError(f"Vorlage {name}: {exc}") from None
+    except etree.LxmlError as exc:
+        problem = f"ihre Tags ergeben ungültiges Word-XML: {exc}"
+        raise TemplateError(f"Vorlage {name}: {problem}") from None
+    except OverflowError as exc:  # the sandbox's range() limit
+        raise TemplateError(f"Vorlage {name}: nicht erlaubt: {exc}") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # e.g. date filter on text
+        raise TemplateError(f"Vorlage {name}: {type(exc).__name__}: {exc}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
-    tpl.save(str(tmp))
+    try:
+        tpl.save(str(tmp))
+    except ValueError as exc:  # text the XML cannot carry (control characters)
+        tmp.unlink(missing_ok=True)
+        raise TemplateError(f"Vorlage {name}: Text nicht als Word-XML darstellbar: {exc}") from None
     tmp.replace(out)  # a reader never sees half a file
 
 
@@ -211,6 +221,33 @@ def versions(
     return list(session.exec(query.order_by(*order)).all())
 
 
+def output_folder(out_dir: str | Path | None, process: Fortschreibung) -> Path:
+    """The folder documents go to; an existing non-folder (a file, a device) is refused."""
+    if out_dir:
+        folder, source = Path(out_dir).expanduser(), "--out"
+    else:
+        folder = default_out_dir(process)
+        source = "LIFECYCLE_OUTPUT" if os.environ.get("LIFECYCLE_OUTPUT") else "Dokumentordner"
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise InputError(source, "", f"{folder} ist kein Ordner")
+        for parent in folder.parents:
+            if parent.exists() and not parent.is_dir():
+                raise InputError(source, "", f"{parent} ist kein Ordner")
+    except (OSError, ValueError) as exc:
+        raise InputError(source, "", f"{folder} ist nicht nutzbar ({exc})") from None
+    return folder
+
+
+def inside(folder: Path, name: str) -> Path:
+    """``folder / name``, refused unless it stays inside ``folder`` (no path traversal)."""
+    path = folder / name
+    base = folder.resolve()
+    if Path(name).name != name or not path.resolve().is_relative_to(base):
+        raise InputError("docs", "kind", f"Dateiname {name!r} verließe den Ausgabeordner")
+    return path
+
+
 def _file_stem(kind: str, stage_key: str) -> str:
     # The generic stage report may sit at several gates: one file series per stage.
     return kind if kind in KINDS and kind != GENERIC_TEMPLATE else f"{kind}_{stage_key}"
@@ -228,7 +265,13 @@ def generate(
     ``stage`` matters only for a kind that sits at several gates (the generic stage report);
     by default a kind belongs to the gate that lists it.
     """
+    if not is_safe_name(kind):
+        raise InputError("docs", "kind", f"unzulässige Dokumentart {kind!r}")
     spec = kind_for(process, kind)
+    if not is_safe_name(spec.template):
+        raise InputError("docs", "kind", f"unzulässiger Vorlagenname {spec.template!r}")
+    if out_dir is not None:
+        output_folder(out_dir, process)  # fail before rendering, not after
     template = find_template(spec, templates, process)
     if stage is not None:
         _check_stage(process, stage)
@@ -255,8 +298,8 @@ def _generate_once(
             and Path(latest.path).is_file()):  # fmt: skip
         return _unchanged(session, latest, pdf, out_dir)
     version = latest.version + 1 if latest else 1
-    folder = Path(out_dir) if out_dir else default_out_dir(process)
-    path = folder / f"{_file_stem(kind, stage_key)}_v{version}.docx"
+    folder = output_folder(out_dir, process)
+    path = inside(folder, f"{_file_stem(kind, stage_key)}_v{version}.docx")
     # Rendered under a private name; it becomes version n only once the record of n is in.
     draft = folder / f".{path.stem}.{uuid.uuid4().hex}.docx"
     render(template, context, draft)

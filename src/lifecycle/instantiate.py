@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from .errors import Refused
 from .models import (
     AgSitzung,
     Arbeitsgruppe,
@@ -39,6 +40,20 @@ from .models import (
 from .plan import task_spec
 
 
+def _normal(value: Any) -> Any:
+    if isinstance(value, list):
+        return sorted(map(str, value))
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    return value
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return f"{value:%Y-%m-%d %H:%M}"
+    return repr(value)
+
+
 def instantiate(session: Session, data: dict[str, Any], plan: dict[str, Any]) -> Fortschreibung:
     """Add the rows of a new process (flushed, not committed) and return it."""
     return _Starter(session, data, plan).run()
@@ -61,13 +76,29 @@ class _Starter:
         self._stages_and_tasks()
         return process
 
-    def _get_or_add(self, model, where: dict[str, Any], values: dict[str, Any]):
+    def _get_or_add(self, model, where: dict[str, Any], values: dict[str, Any], shared=()):
+        """The existing row (a Kommune's shared data) or a new one.
+
+        For the names in ``shared`` an existing row must say what the scenario says: a second
+        scenario for a Kommune with another Bundesland or other Sitzung dates is refused
+        rather than silently ignored.
+        """
         query = select(model).filter_by(**where)
         row = self.s.exec(query).first()
         if row is None:
             row = model(**where, **values)
             self.s.add(row)
             self.s.flush()
+            return row
+        for name in shared:
+            stored, given = getattr(row, name), values[name]
+            if _normal(stored) != _normal(given):
+                label = model.__name__
+                raise Refused(
+                    f"{label} {where.get('key')!r} gibt es schon mit {name} = "
+                    f"{_shown(stored)}; das Szenario sagt {_shown(given)}. Szenario an die "
+                    "gespeicherten Daten angleichen (gemeinsame Daten einer Kommune)"
+                )
         return row
 
     def _kommune(self) -> Kommune:
@@ -80,6 +111,7 @@ class _Starter:
                 "bundesland": k["bundesland"],
                 "closing_days": list(k.get("closing_days", [])),
             },
+            shared=("name", "bundesland", "closing_days"),
         )
 
     def _gremium(self, g: dict) -> Gremium:
@@ -92,6 +124,7 @@ class _Starter:
                 "kind": g["kind"],
                 "vorlagenschluss_working_days": g.get("vorlagenschluss_working_days", 10),
             },
+            shared=("name", "short", "kind", "vorlagenschluss_working_days"),
         )
 
     def _sitzung(self, x: dict) -> Sitzung:
@@ -104,6 +137,7 @@ class _Starter:
                 "place": x.get("place", ""),
                 "oeffentlich": x.get("oeffentlich", True),
             },
+            shared=("gremium_id", "start", "oeffentlich"),
         )
 
     def _person(self, p: dict) -> Person:
@@ -116,6 +150,7 @@ class _Starter:
                 "fachbereich": p.get("fachbereich", ""),
                 "funktion": p.get("funktion", ""),
             },
+            shared=("name", "email"),
         )
 
     def _process(self) -> Fortschreibung:

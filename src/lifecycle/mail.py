@@ -83,33 +83,51 @@ def load_settings(env: Mapping[str, str] | None = None) -> MailSettings:
 
 
 def _read_toml(path: Path) -> dict[str, str]:
+    from .errors import InputError
+    from .yamlio import read_limited
+
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"LIFECYCLE_SETTINGS: {path} does not exist") from exc
+        text = read_limited(path, f"LIFECYCLE_SETTINGS {path}")
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    if "\x00" in text:
+        raise ConfigError(f"LIFECYCLE_SETTINGS {path}: enthält ein NUL-Byte")
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"LIFECYCLE_SETTINGS: {path} is not valid TOML: {exc}") from exc
+        raise ConfigError(f"LIFECYCLE_SETTINGS {path}: kein gültiges TOML ({exc})") from None
     unknown = sorted(set(data) - set(KEYS))
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(KEYS)}")
+        raise ConfigError(
+            f"LIFECYCLE_SETTINGS {path}: unbekannte(r) Schlüssel {', '.join(unknown)}; "
+            f"bekannt: {', '.join(KEYS)}"
+        )
+    for key, value in data.items():
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ConfigError(
+                f"LIFECYCLE_SETTINGS {path}: {key} muss Text oder eine Zahl sein"
+            )
     return {k: str(v) for k, v in data.items()}
 
 
 def settings_from(values: Mapping[str, str]) -> MailSettings:
     host = values.get("LIFECYCLE_SMTP_HOST", "").strip()
     if not host:
-        raise ConfigError("LIFECYCLE_SMTP_HOST is not set (environment or LIFECYCLE_SETTINGS)")
+        raise ConfigError(
+            "LIFECYCLE_SMTP_HOST ist nicht gesetzt (Umgebung oder LIFECYCLE_SETTINGS)"
+        )
     security = values.get("LIFECYCLE_SMTP_SECURITY", "none").strip().lower()
     if security not in SECURITIES:
         raise ConfigError(
-            f"LIFECYCLE_SMTP_SECURITY={security!r}: expected one of {', '.join(SECURITIES)}"
+            f"LIFECYCLE_SMTP_SECURITY={security!r}: erwartet eines von {', '.join(SECURITIES)}"
         )
     port_text = values.get("LIFECYCLE_SMTP_PORT", str(DEFAULT_PORTS[security])).strip()
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ConfigError(f"LIFECYCLE_SMTP_PORT={port_text!r} is not a port number")
+    if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 0 < int(port_text) < 65536:
+        raise ConfigError(f"LIFECYCLE_SMTP_PORT={port_text!r} ist keine Portnummer (1–65535)")
     mail_from = values.get("LIFECYCLE_MAIL_FROM", "lifecycle@localhost").strip()
-    if not ADDRESS.match(mail_from) and not mail_from.endswith("@localhost"):
-        raise ConfigError(f"LIFECYCLE_MAIL_FROM={mail_from!r} is not an e-mail address")
+    local = re.fullmatch(r"[^@\s<>\"',;]+@localhost", mail_from)
+    if not ADDRESS.fullmatch(mail_from) and not local:
+        raise ConfigError(f"LIFECYCLE_MAIL_FROM={mail_from!r} ist keine E-Mail-Adresse")
     timezone = values.get("LIFECYCLE_TIMEZONE", "Europe/Berlin").strip()
     check_timezone(timezone)
     return MailSettings(
@@ -127,15 +145,15 @@ def settings_from(values: Mapping[str, str]) -> MailSettings:
 def check_timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"LIFECYCLE_TIMEZONE={name!r} is not a known time zone") from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ConfigError(f"LIFECYCLE_TIMEZONE={name!r} ist keine bekannte Zeitzone") from exc
 
 
 def check_address(name: str, address: str | None) -> str:
     if not address:
-        raise AddressError(f"{name} has no e-mail address")
-    if not ADDRESS.match(address.strip()):
-        raise AddressError(f"{name}: {address!r} is not a valid e-mail address")
+        raise AddressError(f"{name} hat keine E-Mail-Adresse")
+    if not ADDRESS.fullmatch(address.strip()):
+        raise AddressError(f"{name}: {address!r} ist keine gültige E-Mail-Adresse")
     return address.strip()
 
 

@@ -38,7 +38,7 @@ def check_plan(doc: Document) -> None:
     from .validation import validate  # jsonschema is slow to import; only checks need it
 
     if not isinstance(doc.data, dict):
-        raise InputError(doc.source, "", "a plan must be a mapping at the top level")
+        raise InputError(doc.source, "", "ein Plan muss auf oberster Ebene eine Zuordnung sein")
     validate(doc, "plan")
     plan = doc.data
     _check_unique_keys(doc)
@@ -50,20 +50,23 @@ def check_plan(doc: Document) -> None:
         for ti, task in enumerate(stage["tasks"]):
             path = ["stages", si, "tasks", ti]
             if task["role"] not in roles:
-                raise doc.error([*path, "role"], f"unknown role {task['role']!r}")
+                raise doc.error([*path, "role"], f"unbekannte Rolle {task['role']!r}")
             _check_anchor(doc, [*path, "due"], task["due"], sitzungen, termine, task_keys)
         gate = stage["gate"]
         gpath = ["stages", si, "gate"]
         if gate.get("sitzung") and gate["sitzung"] not in sitzungen:
-            raise doc.error([*gpath, "sitzung"], f"unknown Sitzung {gate['sitzung']!r}")
+            raise doc.error([*gpath, "sitzung"], f"unbekannte Sitzung {gate['sitzung']!r}")
         requires = gate.get("requires", "all")
         stage_tasks = {t["key"] for t in stage["tasks"]}
         for key in [] if requires == "all" else requires:
             if key not in stage_tasks:
-                raise doc.error([*gpath, "requires"], f"no task {key!r} in this stage")
+                raise doc.error([*gpath, "requires"], f"keine Aufgabe {key!r} in dieser Phase")
+        _check_documents(doc, gpath, gate.get("documents", []))
     reminders = plan.get("reminders", {})
     if reminders.get("escalate_to") and reminders["escalate_to"] not in roles:
-        raise doc.error(["reminders", "escalate_to"], "unknown role")
+        raise doc.error(
+            ["reminders", "escalate_to"], f"unbekannte Rolle {reminders['escalate_to']!r}"
+        )
     _check_cycles(doc)
 
 
@@ -71,14 +74,15 @@ def _check_unique_keys(doc: Document) -> None:
     seen: dict[str, tuple] = {}
     for si, stage in enumerate(doc.data["stages"]):
         if stage["key"] in seen:
-            raise doc.error(["stages", si, "key"], f"duplicate stage key {stage['key']!r}")
+            raise doc.error(["stages", si, "key"], f"Phasen-Schlüssel {stage['key']!r} doppelt")
         seen[stage["key"]] = ("stages", si)
     tasks: set[str] = set()
     for si, stage in enumerate(doc.data["stages"]):
         for ti, task in enumerate(stage["tasks"]):
             if task["key"] in tasks:
                 raise doc.error(
-                    ["stages", si, "tasks", ti, "key"], f"duplicate task key {task['key']!r}"
+                    ["stages", si, "tasks", ti, "key"],
+                    f"Aufgaben-Schlüssel {task['key']!r} doppelt",
                 )
             tasks.add(task["key"])
 
@@ -87,10 +91,10 @@ def _check_anchor(doc, path, due, sitzungen, termine, task_keys) -> None:
     anchor, ref = due["anchor"], due.get("ref")
     if anchor == "stage_start":
         if ref:
-            raise doc.error([*path, "ref"], "stage_start takes no ref")
+            raise doc.error([*path, "ref"], "stage_start hat kein ref")
         return
     if not ref:
-        raise doc.error([*path, "ref"], f"anchor {anchor!r} needs a ref")
+        raise doc.error([*path, "ref"], f"Anker {anchor!r} braucht ein ref")
     known = {
         "sitzung": sitzungen,
         "vorlagenschluss": sitzungen,
@@ -99,13 +103,26 @@ def _check_anchor(doc, path, due, sitzungen, termine, task_keys) -> None:
     }[anchor]
     if ref not in known:
         what = {"sitzung": "Sitzung", "vorlagenschluss": "Sitzung", "termin": "Termin"}.get(
-            anchor, "task"
+            anchor, "Aufgabe"
         )
-        raise doc.error(
-            [*path, "ref"], f"anchored to {what} {ref!r}, which the plan does not declare"
-        )
+        raise doc.error([*path, "ref"], f"hängt an {what} {ref!r}, die der Plan nicht nennt")
     if anchor == "task" and task_keys[ref].get("for_each"):
-        raise doc.error([*path, "ref"], f"cannot anchor to per-Arbeitsgruppe task {ref!r}")
+        raise doc.error(
+            [*path, "ref"], f"kann nicht an der Aufgabe je Arbeitsgruppe {ref!r} hängen"
+        )
+
+
+def _check_documents(doc: Document, gpath: list, kinds: list[str]) -> None:
+    """Document kinds become file names: a safe name each, none twice at one gate."""
+    from .validation import is_safe_name
+
+    seen: set[str] = set()
+    for i, kind in enumerate(kinds):
+        if not is_safe_name(kind):
+            raise doc.error([*gpath, "documents", i], f"unzulässige Dokumentart {kind!r}")
+        if kind in seen:
+            raise doc.error([*gpath, "documents", i], f"Dokumentart {kind!r} doppelt")
+        seen.add(kind)
 
 
 def timeline_for_check(plan: dict[str, Any]) -> Timeline:

@@ -38,7 +38,7 @@ from .models import (
     TaskState,
     Vorlage,
 )
-from .outbox import QUEUED, Planned, deliver, queue, queue_rows
+from .outbox import QUEUED, Planned, deliver, queue
 from .reminder_messages import fristen
 from .sitzungsdienst import sitzungen_of
 from .words import REMINDER_KIND_DE, REMINDER_STATE_DE
@@ -589,11 +589,7 @@ def _dry_rows(session: Session, today: dt.date, found: list[Planned]) -> list[Re
 
 
 def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | None = None) -> int:
-    """Drop reminders made stale by the move; queue ONE message per person concerned.
-
-    Writes in the caller's transaction (``services.move_sitzung``): the move and its messages
-    are stored together or not at all.
-    """
+    """Drop reminders made stale by the move; queue ONE message per person concerned."""
     today = today or dt.date.today()
     sitzung = session.get(Sitzung, move.sitzung.id)
     gremium = session.get(Gremium, sitzung.gremium_id)
@@ -629,7 +625,7 @@ def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | No
             )
             for pid, items in sorted(per_person.items())
         ]
-    return queue_rows(session, planned)
+    return queue(session, planned)
 
 
 def _cancel_stale(session: Session, process_id: int, sitzung_id: int, task_ids: list[int]) -> None:
@@ -643,20 +639,7 @@ def _cancel_stale(session: Session, process_id: int, sitzung_id: int, task_ids: 
         )
         .values(state=ReminderState.cancelled.name, last_error="obsolete: Sitzung moved")
     )
-
-
-def cancel_for_reassigned(session: Session, task: Task) -> None:
-    """Queued reminders of a reassigned task that would still go to the previous assignee."""
-    session.execute(
-        update(Reminder)
-        .where(
-            col(Reminder.state).in_([s.name for s in QUEUED]),
-            Reminder.task_id == task.id,
-            Reminder.person_id != task.assignee_id,
-            col(Reminder.kind).in_(["due"]),
-        )
-        .values(state=ReminderState.cancelled.name, last_error="obsolete: task reassigned")
-    )
+    session.commit()
 
 
 def _concerned(

@@ -14,7 +14,7 @@ from typing import Any
 from .calendar import BUNDESLAENDER
 from .errors import InputError
 from .plan import BUILTIN, load_plan
-from .validation import validate
+from .validation import check_year, validate
 from .yamlio import Document, load
 
 EMAIL = re.compile(
@@ -36,22 +36,30 @@ class Scenario:
 
 def parse_date(doc: Document, path: list, value: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise doc.error(path, f"impossible date {value!r}") from None
+        day = dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise doc.error(path, f"unmögliches Datum {value!r}") from None
+    if problem := check_year(day):
+        raise doc.error(path, f"{value!r}: {problem}")
+    return day
 
 
 def parse_datetime(doc: Document, path: list, value: str) -> dt.datetime:
     try:
-        return dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise doc.error(path, f"impossible date/time {value!r}") from None
+        moment = dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise doc.error(path, f"unmögliches Datum/Uhrzeit {value!r}") from None
+    if moment.tzinfo is not None:
+        raise doc.error(path, f"{value!r}: bitte ohne Zeitzone (Ortszeit der Kommune)")
+    if problem := check_year(moment.date()):
+        raise doc.error(path, f"{value!r}: {problem}")
+    return moment
 
 
 def load_scenario(path: str | Path) -> Scenario:
     doc = load(path)
     if not isinstance(doc.data, dict):
-        raise InputError(doc.source, "", "a scenario must be a mapping at the top level")
+        raise InputError(doc.source, "", "ein Szenario muss auf oberster Ebene eine Zuordnung sein")
     validate(doc, "scenario")
     plan = _load_plan_of(doc, Path(path))
     _Checker(doc, plan).run()
@@ -63,9 +71,15 @@ def _resolve_templates(doc: Document, path: Path) -> None:
     """A scenario's template folder is relative to the scenario file; keep it absolute."""
     if "templates" not in doc.data:
         return
-    folder = (path.parent / doc.data["templates"]).expanduser().resolve()
-    if not folder.is_dir():
-        raise doc.error(["templates"], f"template folder {str(folder)!r} does not exist")
+    try:
+        folder = (path.parent / doc.data["templates"]).expanduser().resolve()
+        exists, is_dir = folder.exists(), folder.is_dir()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise doc.error(["templates"], f"Vorlagenordner nicht lesbar ({exc})") from None
+    if not exists:
+        raise doc.error(["templates"], f"Vorlagenordner {str(folder)!r} existiert nicht")
+    if not is_dir:
+        raise doc.error(["templates"], f"{str(folder)!r} ist kein Ordner")
     doc.data["templates"] = str(folder)
 
 
@@ -73,9 +87,16 @@ def _load_plan_of(doc: Document, path: Path) -> dict[str, Any]:
     ref = doc.data["fortschreibung"]["plan"]
     if ref in BUILTIN:
         return load_plan(ref)
-    candidate = (path.parent / ref).resolve()
-    if not candidate.exists():
-        raise doc.error(["fortschreibung", "plan"], f"no built-in plan or file {ref!r}")
+    try:
+        candidate = (path.parent / ref).resolve()
+        exists = candidate.exists()
+    except (OSError, ValueError, RuntimeError):
+        exists = False
+    if not exists:
+        raise doc.error(
+            ["fortschreibung", "plan"],
+            f"weder ein mitgelieferter Plan ({', '.join(BUILTIN)}) noch eine Datei: {ref!r}",
+        )
     return load_plan(candidate)
 
 
@@ -85,6 +106,7 @@ class _Checker:
 
     def run(self) -> None:
         self._kommune()
+        self._closing_days()
         self.gremien = self._unique("gremien")
         self.personen = self._unique("personen")
         self.sitzungen = self._unique("sitzungen")
@@ -100,6 +122,7 @@ class _Checker:
         self._workshop()
         self._vorlagen()
         self._verlauf()
+        self._reminders()
 
     def err(self, path: list, problem: str) -> InputError:
         return self.doc.error(path, problem)
@@ -109,20 +132,24 @@ class _Checker:
         if land not in BUNDESLAENDER:
             raise self.err(
                 ["kommune", "bundesland"],
-                f"unknown Bundesland {land!r}; expected one of {', '.join(BUNDESLAENDER)}",
+                f"unbekanntes Bundesland {land!r}; erwartet eines von {', '.join(BUNDESLAENDER)}",
             )
+
+    def _closing_days(self) -> None:
+        for i, value in enumerate(self.d["kommune"].get("closing_days", [])):
+            parse_date(self.doc, ["kommune", "closing_days", i], value)
 
     def _unique(self, section: str) -> dict[str, int]:
         seen: dict[str, int] = {}
         for i, item in enumerate(self.d.get(section, [])):
             if item["key"] in seen:
-                raise self.err([section, i, "key"], f"duplicate key {item['key']!r}")
+                raise self.err([section, i, "key"], f"Schlüssel {item['key']!r} doppelt")
             seen[item["key"]] = i
         return seen
 
     def _ref(self, path: list, value: str, known: dict | set, what: str) -> None:
         if value not in known:
-            raise self.err(path, f"unknown {what} {value!r}")
+            raise self.err(path, f"unbekannte(s) {what} {value!r}")
 
     def _sitzungen(self) -> dict[str, dt.date]:
         days = {}
@@ -134,18 +161,22 @@ class _Checker:
     def _personen(self) -> None:
         for i, p in enumerate(self.d["personen"]):
             email = p.get("email")
-            if email is not None and not EMAIL.match(email):
-                raise self.err(["personen", i, "email"], f"malformed e-mail address {email!r}")
+            if email is not None and not EMAIL.fullmatch(email):
+                raise self.err(["personen", i, "email"], f"ungültige E-Mail-Adresse {email!r}")
 
     def _rollen(self) -> None:
         for role, keys in self.d["rollen"].items():
             if role not in self.plan["roles"]:
-                raise self.err(["rollen", role], f"the plan has no role {role!r}")
+                raise self.err(["rollen", role], f"der Plan kennt keine Rolle {role!r}")
+            seen: set[str] = set()
             for j, key in enumerate(keys):
-                self._ref(["rollen", role, j], key, self.personen, "person")
+                self._ref(["rollen", role, j], key, self.personen, "Person")
+                if key in seen:
+                    raise self.err(["rollen", role, j], f"Person {key!r} doppelt in dieser Rolle")
+                seen.add(key)
         for role in ("projektleitung",):
             if role in self.plan["roles"] and role not in self.d["rollen"]:
-                raise self.err(["rollen"], f"role {role!r} is missing (required)")
+                raise self.err(["rollen"], f"Rolle {role!r} fehlt (Pflichtfeld)")
 
     def _bindings(self) -> None:
         f = self.d["fortschreibung"]
@@ -153,19 +184,19 @@ class _Checker:
         for name, key in bound.items():
             path = ["fortschreibung", "sitzungen", name]
             if name not in self.plan.get("sitzungen", {}):
-                raise self.err(path, f"the plan names no Sitzung {name!r}")
+                raise self.err(path, f"der Plan kennt keine Sitzung {name!r}")
             self._ref(path, key, self.sitzungen, "Sitzung")
             if self.sitzung_days[key] < self.started:
                 raise self.err(
-                    path, f"Sitzung {key!r} is before the start {self.started.isoformat()}"
+                    path, f"Sitzung {key!r} liegt vor dem Beginn {self.started.isoformat()}"
                 )
         termine = f.get("termine", {})
         for name, value in termine.items():
             path = ["fortschreibung", "termine", name]
             if name not in self.plan.get("termine", {}):
-                raise self.err(path, f"the plan names no Termin {name!r}")
+                raise self.err(path, f"der Plan kennt keinen Termin {name!r}")
             if parse_date(self.doc, path, value) < self.started:
-                raise self.err(path, f"{value} is before the start {self.started.isoformat()}")
+                raise self.err(path, f"{value} liegt vor dem Beginn {self.started.isoformat()}")
         for stage in self.plan["stages"]:
             needed = [(t["key"], t["due"]) for t in stage["tasks"]]
             for task_key, due in needed:
@@ -173,24 +204,43 @@ class _Checker:
                 if due["anchor"] in ("sitzung", "vorlagenschluss") and ref not in bound:
                     raise self.err(
                         ["fortschreibung", "sitzungen"],
-                        f"task {task_key!r} is anchored to Sitzung {ref!r}, "
-                        "which the scenario does not bind to a Sitzung",
+                        f"Aufgabe {task_key!r} hängt an der Sitzung {ref!r}, "
+                        "die das Szenario keiner Sitzung zuordnet",
                     )
                 if due["anchor"] == "termin" and ref not in termine:
                     raise self.err(
                         ["fortschreibung", "termine"],
-                        f"task {task_key!r} is anchored to Termin {ref!r}, "
-                        "which the scenario does not give",
+                        f"Aufgabe {task_key!r} hängt am Termin {ref!r}, "
+                        "den das Szenario nicht angibt",
                     )
             gate_sitzung = stage["gate"].get("sitzung")
             if gate_sitzung and gate_sitzung not in bound:
                 raise self.err(
                     ["fortschreibung", "sitzungen"],
-                    f"gate of {stage['key']!r} is decided in Sitzung "
-                    f"{gate_sitzung!r}, which the scenario does not bind",
+                    f"das Gate von {stage['key']!r} wird in der Sitzung "
+                    f"{gate_sitzung!r} entschieden, die das Szenario nicht zuordnet",
                 )
         self.bound_days = {n: self.sitzung_days[k] for n, k in bound.items()}
         self._check_order()
+        self._termine_before_submission(termine)
+
+    def _submission(self) -> tuple[str, dt.date] | None:
+        """The plan's last bound Sitzung: where the finished concept is decided."""
+        names = [n for n in self.plan.get("sitzungen", {}) if n in self.bound_days]
+        return (names[-1], self.bound_days[names[-1]]) if names else None
+
+    def _termine_before_submission(self, termine: dict[str, str]) -> None:
+        submission = self._submission()
+        if submission is None:
+            return
+        name, day = submission
+        for termin, value in termine.items():
+            if dt.date.fromisoformat(value) >= day:
+                raise self.err(
+                    ["fortschreibung", "termine", termin],
+                    f"Termin am {value} liegt nicht vor der abschließenden Sitzung "
+                    f"{name!r} am {day.isoformat()}",
+                )
 
     def _check_order(self) -> None:
         names = list(self.plan.get("sitzungen", {}))
@@ -199,8 +249,8 @@ class _Checker:
             if day_b < day_a:
                 raise self.err(
                     ["fortschreibung", "sitzungen", b],
-                    f"Sitzung {b!r} ({day_b.isoformat()}) is before {a!r} "
-                    f"({day_a.isoformat()}); the plan's order is {', '.join(names)}",
+                    f"Sitzung {b!r} ({day_b.isoformat()}) liegt vor {a!r} "
+                    f"({day_a.isoformat()}); die Reihenfolge des Plans ist {', '.join(names)}",
                 )
 
     def _arbeitsgruppen(self) -> None:
@@ -214,14 +264,14 @@ class _Checker:
             )
             if "moderator" in ag:
                 self._ref(
-                    ["arbeitsgruppen", i, "moderator"], ag["moderator"], self.personen, "person"
+                    ["arbeitsgruppen", i, "moderator"], ag["moderator"], self.personen, "Person"
                 )
             for j, start in enumerate(ag.get("sitzungen", [])):
                 day = parse_datetime(self.doc, ["arbeitsgruppen", i, "sitzungen", j], start).date()
                 if day < self.started:
                     raise self.err(
                         ["arbeitsgruppen", i, "sitzungen", j],
-                        f"{start} is before the start {self.started.isoformat()}",
+                        f"{start} liegt vor dem Beginn {self.started.isoformat()}",
                     )
 
     def _workshop(self) -> None:
@@ -231,54 +281,86 @@ class _Checker:
         day = parse_datetime(self.doc, ["workshop", "start"], w["start"]).date()
         if day < self.started:
             raise self.err(
-                ["workshop", "start"], f"{w['start']} is before the start of the process"
+                ["workshop", "start"], f"{w['start']} liegt vor dem Beginn des Prozesses"
             )
         # The submission goes to the last bound Sitzung of the plan: the workshop must come first.
-        last = list(self.bound_days.items())[-1:] if self.bound_days else []
-        for name, sitzung_day in last:
-            if day >= sitzung_day:
-                raise self.err(
-                    ["workshop", "start"],
-                    f"workshop on {day.isoformat()} is not before the submission "
-                    f"Sitzung {name!r} on {sitzung_day.isoformat()}",
-                )
+        submission = self._submission()
+        if submission is not None and day >= submission[1]:
+            name, sitzung_day = submission
+            raise self.err(
+                ["workshop", "start"],
+                f"Workshop am {day.isoformat()} liegt nicht vor der abschließenden "
+                f"Sitzung {name!r} am {sitzung_day.isoformat()}",
+            )
 
     def _vorlagen(self) -> None:
         stages = {s["key"] for s in self.plan["stages"]}
+        per_stage: dict[str, int] = {}
         for i, v in enumerate(self.d.get("vorlagen", [])):
             path = ["vorlagen", i]
-            self._ref([*path, "stage"], v["stage"], stages, "stage")
+            self._ref([*path, "stage"], v["stage"], stages, "Phase")
+            if v["stage"] in per_stage:
+                raise self.err(
+                    [*path, "stage"],
+                    f"Phase {v['stage']!r} hat schon eine Vorlage "
+                    f"(vorlagen[{per_stage[v['stage']]}])",
+                )
+            per_stage[v["stage"]] = i
             if "author" in v:
-                self._ref([*path, "author"], v["author"], self.personen, "person")
+                self._ref([*path, "author"], v["author"], self.personen, "Person")
             if "dated" in v:
                 parse_date(self.doc, [*path, "dated"], v["dated"])
             previous: dt.date | None = None
+            decided = False
             for j, b in enumerate(v["beratungsfolge"]):
-                self._ref(
-                    [*path, "beratungsfolge", j, "sitzung"], b["sitzung"], self.sitzungen, "Sitzung"
-                )
+                bpath = [*path, "beratungsfolge", j]
+                self._ref([*bpath, "sitzung"], b["sitzung"], self.sitzungen, "Sitzung")
                 day = self.sitzung_days[b["sitzung"]]
                 if previous and day < previous:
                     raise self.err(
-                        [*path, "beratungsfolge", j, "sitzung"],
-                        f"Sitzung {b['sitzung']!r} is before the one it follows",
+                        [*bpath, "sitzung"],
+                        f"Sitzung {b['sitzung']!r} liegt vor der Sitzung davor",
                     )
+                if decided and b["role"] == "Vorberatung":
+                    raise self.err(
+                        [*bpath, "role"], "Vorberatung nach der Entscheidung der Beratungsfolge"
+                    )
+                decided = decided or b["role"] == "Entscheidung"
                 previous = day
 
     def _verlauf(self) -> None:
         stages = {s["key"] for s in self.plan["stages"]}
+        tasks = set()
+        ag_keys = [ag["key"] for ag in self.d.get("arbeitsgruppen", [])]
+        for stage in self.plan["stages"]:
+            for t in stage["tasks"]:
+                if t.get("for_each") == "arbeitsgruppe":
+                    tasks.update(f"{t['key']}__{ag}" for ag in ag_keys)
+                else:
+                    tasks.add(t["key"])
         previous = self.started
         for i, step in enumerate(self.d.get("verlauf", [])):
             path = ["verlauf", i]
             day = parse_date(self.doc, [*path, "on"], step["on"])
             if day < previous:
-                problem = f"{step['on']} is before the step it follows ({previous.isoformat()})"
+                problem = f"{step['on']} liegt vor dem Schritt davor ({previous.isoformat()})"
                 raise self.err([*path, "on"], problem)
             previous = day
-            self._ref([*path, "by"], step["by"], self.personen, "person")
+            self._ref([*path, "by"], step["by"], self.personen, "Person")
+            if "done" in step:
+                self._ref([*path, "done"], step["done"], tasks, "Aufgabe des Plans")
             if "decide" in step:
-                self._ref([*path, "decide"], step["decide"], stages, "stage")
+                self._ref([*path, "decide"], step["decide"], stages, "Phase")
                 if "postpone_to" in step:
                     self._ref(
                         [*path, "postpone_to"], step["postpone_to"], self.sitzungen, "Sitzung"
                     )
+
+    def _reminders(self) -> None:
+        block = self.d["fortschreibung"].get("reminders") or {}
+        role = block.get("escalate_to")
+        if role is not None and role not in self.plan["roles"]:
+            raise self.err(
+                ["fortschreibung", "reminders", "escalate_to"],
+                f"der Plan kennt keine Rolle {role!r}; bekannt: {', '.join(self.plan['roles'])}",
+            )

@@ -1,8 +1,17 @@
-"""YAML loading that keeps line numbers, so an error can point at the offending line."""
+"""YAML loading that keeps line numbers, so an error can point at the offending line.
+
+Every file is read with limits before anything else looks at it: a regular file (not a
+folder, a device or a pipe), at most MAX_BYTES, no NUL byte, nesting at most MAX_DEPTH deep,
+at most MAX_NODES nodes once aliases are expanded (no "billion laughs"), every mapping key a
+string and none twice, no .nan/.inf. Each problem is an InputError naming file and line.
+"""
 
 from __future__ import annotations
 
+import math
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +19,113 @@ import yaml
 
 from .errors import InputError
 
+MAX_BYTES = 5 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _Limit(Exception):
+    """A limit of the reader was hit; carries the problem and the line."""
+
+    def __init__(self, problem: str, line: int | None):
+        super().__init__(problem)
+        self.problem, self.line = problem, line
+
+
+def _line(mark) -> int | None:
+    return mark.line + 1 if mark is not None else None
+
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans and no implicit dates.
+    """SafeLoader with YAML 1.2 booleans, no implicit dates, and the limits above.
 
     YAML 1.1 reads ``on``/``no`` as booleans (a key ``on:`` would vanish), and we parse dates
     ourselves so that an impossible one gets a clear error.
     """
 
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor)
+            if target is not None and getattr(target, "_weight", None) is None:
+                raise _Limit(
+                    f"Alias *{event.anchor} steht in seinem eigenen Anker (Zyklus)",
+                    _line(event.start_mark),
+                )
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Limit(
+                f"zu tief verschachtelt (mehr als {MAX_DEPTH} Ebenen)", _line(event.start_mark)
+            )
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if getattr(node, "_weight", None) is None:
+            node._weight = 1 + sum(_weight_of(child) for child in _children(node))
+            if node._weight > MAX_NODES:
+                raise _Limit(
+                    f"zu groß nach Auflösen der Aliase (mehr als {MAX_NODES} Knoten)",
+                    _line(event.start_mark),
+                )
+        return node
+
+    def compose_mapping_node(self, anchor):
+        node = super().compose_mapping_node(anchor)
+        _check_keys(node)
+        return node
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _weight_of(node: yaml.Node) -> int:
+    weight = getattr(node, "_weight", None)
+    if weight is None:  # still being composed: an alias to an enclosing anchor
+        raise _Limit("Alias verweist auf einen Knoten, der ihn enthält", _line(node.start_mark))
+    return weight
+
+
+def _check_keys(node: yaml.MappingNode) -> None:
+    seen: dict[str, int | None] = {}
+    for key_node, _value in node.value:
+        if key_node.tag == _MERGE:
+            continue
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
+            shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "…"
+            raise _Limit(
+                f"Schlüssel {shown!r} ist kein Text (Zahl, null, Liste oder Wahrheitswert)",
+                _line(key_node.start_mark),
+            )
+        key = key_node.value
+        if key in seen:
+            raise _Limit(
+                f"Schlüssel {key!r} doppelt (zuerst in Zeile {seen[key]})",
+                _line(key_node.start_mark),
+            )
+        seen[key] = _line(key_node.start_mark)
+
+
+def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    value = yaml.SafeLoader.construct_yaml_float(loader, node)
+    if not math.isfinite(value):
+        raise _Limit(f"{node.value!r} ist keine endliche Zahl", _line(node.start_mark))
+    return value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _Loader.yaml_implicit_resolvers = {
@@ -54,36 +162,80 @@ def format_path(path: tuple | list) -> str:
 
 
 def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
-    lines[path] = node.start_mark.line + 1
+    lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             child = (*path, key_node.value)
-            _walk(value_node, child, lines)
             lines[child] = key_node.start_mark.line + 1
+            _walk(value_node, child, lines)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _walk(item, (*path, i), lines)
 
 
-def load(path: str | Path, source: str | None = None) -> Document:
+def read_limited(path: str | Path, source: str | None = None, *, field: str = "") -> str:
+    """The text of a regular file of at most MAX_BYTES; anything else is an InputError."""
     path = Path(path)
     source = source or str(path)
+
+    def refuse(problem: str) -> InputError:
+        return InputError(source, field, problem)
+
     try:
-        text = path.read_text(encoding="utf-8")
+        info = os.stat(path)
     except FileNotFoundError:
-        raise InputError(source, "", "file not found") from None
+        raise refuse("Datei nicht gefunden") from None
+    except OSError as exc:
+        raise refuse(f"nicht lesbar ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise refuse("ist ein Ordner, keine Datei")
+    if not stat.S_ISREG(info.st_mode):
+        raise refuse("ist keine gewöhnliche Datei (Gerät, Pipe oder Socket)")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise refuse(f"nicht lesbar ({exc.strerror or exc})") from None
+    if len(raw) > MAX_BYTES:
+        raise refuse(f"zu groß (mehr als {MAX_BYTES // (1024 * 1024)} MiB)")
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(source, "", f"not UTF-8 text ({exc.reason})") from None
-    return loads(text, source)
+        raise refuse(f"keine UTF-8-Textdatei ({exc.reason} an Byte {exc.start})") from None
+
+
+def load(path: str | Path, source: str | None = None) -> Document:
+    source = source or str(path)
+    return loads(read_limited(path, source), source)
 
 
 def loads(text: str, source: str) -> Document:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise InputError(source, "", f"zu groß (mehr als {MAX_BYTES // (1024 * 1024)} MiB)")
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise InputError(source, "", "enthält ein NUL-Byte", line)
+    loader = None
     try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        loader = _Loader(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except _Limit as exc:
+        raise InputError(source, "", exc.problem, exc.line) from None
     except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise InputError(source, "", f"invalid YAML: {exc.problem}", line) from None
+        mark = exc.problem_mark or exc.context_mark
+        raise InputError(source, "", f"ungültiges YAML: {exc.problem}", _line(mark)) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else exc.character
+        raise InputError(source, "", f"unzulässiges Steuerzeichen {char}", line) from None
+    except yaml.YAMLError as exc:
+        raise InputError(source, "", f"ungültiges YAML: {exc}") from None
+    except (ValueError, OverflowError):  # e.g. an integer with more than 4300 digits
+        raise InputError(source, "", "Wert nicht lesbar (Zahl mit zu vielen Ziffern?)") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     lines: dict[tuple, int] = {}
     if node is not None:
         _walk(node, (), lines)

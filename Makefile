@@ -18,11 +18,11 @@ demo: install
 	$(BIN)/python -m lifecycle.demo
 
 test: install
-	$(BIN)/ruff check src flows tests bench
+	$(BIN)/ruff check src flows templates examples tests bench
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check src flows tests bench
+	$(BIN)/ruff check src flows templates examples tests bench
 
 templates: install
 	$(BIN)/python -m lifecycle.template_builder --out $(TEMPLATES)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from lifecycle import engine
+from lifecycle import lookups
 from lifecycle.db import session_scope
 from lifecycle.models import Fortschreibung, Kommune, Stage
 
@@ -68,7 +68,7 @@ def label_of(session: Session, process: Fortschreibung) -> ProcessLabel:
 
 def label_for(process_key: str, db_url: str | None = None) -> ProcessLabel:
     with db(db_url) as session:
-        return label_of(session, engine.get_process(session, process_key))
+        return label_of(session, lookups.get_process(session, process_key))
 
 
 def current_stage(session: Session, process: Fortschreibung) -> Stage | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from lifecycle import engine, events, replay, services
+from lifecycle import events, lookups, replay, services
 from lifecycle.dates import long_de, short_de
 from lifecycle.examples import scenario as example_scenario
 from lifecycle.models import (
@@ -135,7 +135,7 @@ def _process(session: Session) -> Fortschreibung:
 
 def _already_decided(session: Session, process: Fortschreibung, step: replay.Step) -> bool:
     session.expire_all()
-    stage = engine.get_stage(session, process, step.stage)
+    stage = lookups.get_stage(session, process, step.stage)
     raw = step.raw or {}
     if raw.get("outcome") == "approve" and stage.state == StageState.closed:
         return True
@@ -149,7 +149,7 @@ def _reminders_until(session: Session, process: Fortschreibung, after: dt.date, 
     """Call the daily reminder run for each working day in (after, until] with something due."""
     from lifecycle.flows.reminders import daily_reminders
 
-    calendar = engine.calendar_of(session, process)
+    calendar = lookups.calendar_of(session, process)
     day = after + dt.timedelta(days=1)
     while day <= until:
         if calendar.is_working_day(day) and _something_due(session, process, day) \

@@ -4,7 +4,7 @@ Three ways reach the same gate, and the engine (one transaction, refuses a close
 decides what counts:
 
 - Python: ``lifecycle.flows.gates.decide(...)``;
-- the CLI: ``lifecycle decide`` records through ``engine.decide_gate`` and calls
+- the CLI: ``lifecycle decide`` records through ``services.decide_gate`` and calls
   ``after_decision`` (or the reconcile deployment picks the open stage up);
 - the Prefect UI: a gate run (``lifecycle.flows.gates.gate_flow``, served as a deployment) suspends
   with ``wait_for_input=GateDecisionInput``; the UI shows the generated form, and the resumed
@@ -26,7 +26,7 @@ from prefect.runtime import flow_run
 from pydantic import Field
 from sqlmodel import select
 
-from lifecycle import engine, services
+from lifecycle import lookups, services
 from lifecycle.dates import short_de
 from lifecycle.errors import LifecycleError
 from lifecycle.flows.common import (
@@ -39,7 +39,7 @@ from lifecycle.flows.common import (
 )  # fmt: skip
 from lifecycle.models import GateDecision, Outcome, StageState
 
-REFERENCE_PATTERN = r"^$|" + engine.REFERENCE.pattern
+REFERENCE_PATTERN = r"^$|" + services.REFERENCE.pattern
 
 
 class GateDecisionInput(RunInput):
@@ -111,7 +111,7 @@ def after_decision(
     from lifecycle.flows.stages import drain_run_requests
 
     with db(db_url) as session:
-        stage = current_stage(session, engine.get_process(session, process_key))
+        stage = current_stage(session, lookups.get_process(session, process_key))
         stage_key = stage.key if stage else None
     _announce(process_key, stage_key)
     if not start:
@@ -123,7 +123,7 @@ def after_decision(
 def release_waiting_gate(process_key: str, stage_key: str, *, db_url: str | None = None) -> int:
     """Cancel gate runs still waiting on a gate that a CLI or Python decision has closed.
 
-    Call after ``engine.decide_gate``; a no-op without a served gate deployment.
+    Call after ``services.decide_gate``; a no-op without a served gate deployment.
     """
     if gate_is_open(process_key, stage_key, db_url) or not deployment_exists(GATE_DEPLOYMENT):
         return 0
@@ -174,8 +174,8 @@ def same_decision_exists(process_key: str, stage_key: str, given: GateDecisionIn
                          db_url: str | None = None) -> bool:  # fmt: skip
     """A decision with these exact values is already recorded (a resumed run repeating it)."""
     with db(db_url) as session:
-        process = engine.get_process(session, process_key)
-        stage = engine.get_stage(session, process, stage_key)
+        process = lookups.get_process(session, process_key)
+        stage = lookups.get_stage(session, process, stage_key)
         found = session.exec(select(GateDecision).where(
             GateDecision.stage_id == stage.id, GateDecision.outcome == given.outcome,
             GateDecision.decided_on == given.decided_on, GateDecision.decided_by == given.by,
@@ -186,8 +186,8 @@ def same_decision_exists(process_key: str, stage_key: str, given: GateDecisionIn
 
 def gate_is_open(process_key: str, stage_key: str, db_url: str | None = None) -> bool:
     with db(db_url) as session:
-        process = engine.get_process(session, process_key)
-        return engine.get_stage(session, process, stage_key).state == StageState.open
+        process = lookups.get_process(session, process_key)
+        return lookups.get_stage(session, process, stage_key).state == StageState.open
 
 
 def _gate_run_name() -> str:

@@ -1,7 +1,7 @@
 """The daily reminder run: finds what is due or overdue and hands it to the reminder service.
 
 Served as a deployment with a cron schedule in Europe/Berlin (working days, 07:00). The
-reminder service (``lifecycle.reminders.run_daily``) keeps an outbox in the database, so a
+reminder service (``lifecycle.services.run_reminders``) keeps an outbox in the database, so a
 run repeated for the same day sends nothing twice.
 
 Entry point: ``lifecycle.flows.reminders.daily_reminders``.
@@ -45,12 +45,12 @@ def due_rows(session, today: dt.date) -> list[dict[str, str]]:
 
 def _hand_over(session, today: dt.date, mode: str) -> dict[str, Any]:
     """mode: "deliver" (outbox, then SMTP), "queue" (outbox only), "dry_run" (nothing written)."""
-    from lifecycle import outbox, reminders
+    from lifecycle import services
 
     if mode == "queue":
         # The outbox without delivery: what the demo uses (no SMTP server, no mail from 2017).
-        return {"queued": outbox.queue(session, reminders.find_due(session, today))}
-    return _report_dict(reminders.run_daily(session, today, dry_run=mode == "dry_run"))
+        return {"queued": services.plan_reminders(session, today)}
+    return _report_dict(services.run_reminders(session, today, dry_run=mode == "dry_run"))
 
 
 def _report_dict(report: Any) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 A stage run checks that the engine has opened the stage, lists its tasks, renders the gate
 documents and publishes the progress as artifacts. It changes no process state itself
-(opening and closing stages is the engine's business, in ``engine.decide_gate``), so running
+(opening and closing stages is the engine's business, in ``services.decide_gate``), so running
 it twice is harmless: documents are versioned by a hash of their inputs.
 
 Entry points: ``lifecycle.flows.stages.stage_flow`` and
@@ -22,7 +22,7 @@ from prefect.runtime import flow_run
 from prefect.settings import temporary_settings
 from sqlmodel import col, select
 
-from lifecycle import engine, events, services
+from lifecycle import lookups, services
 from lifecycle.dates import long_de, short_de
 from lifecycle.errors import Refused
 from lifecycle.flows.common import (
@@ -37,7 +37,6 @@ from lifecycle.flows.common import (
     quiet_settings,
 )  # fmt: skip
 from lifecycle.models import (
-    Event,
     Fortschreibung,
     GateDecision,
     Person,
@@ -80,8 +79,8 @@ def _stage_run_name() -> str:
 def open_stage(process_key: str, stage_key: str, db_url: str | None) -> StageSummary:
     """The stage must have been opened by the engine (start or an approved gate)."""
     with db(db_url) as session:
-        process = engine.get_process(session, process_key)
-        stage = engine.get_stage(session, process, stage_key)
+        process = lookups.get_process(session, process_key)
+        stage = lookups.get_stage(session, process, stage_key)
         if stage.state == StageState.pending:
             raise Refused(f"stage {stage_key!r} of {process_key} has not been opened yet")
         return StageSummary(
@@ -112,12 +111,9 @@ def _task_rows(session, stage: Stage) -> list[dict[str, str]]:
 def render_documents(
     process_key: str, stage_key: str, db_url: str | None, out_dir: str | None
 ) -> list[dict[str, Any]]:
-    from lifecycle.documents import generate_gate_documents
-
     with db(db_url) as session:
-        process = engine.get_process(session, process_key)
-        results = generate_gate_documents(
-            session, process, stage_key, out_dir=Path(out_dir) if out_dir else None
+        results = services.generate_gate_documents(
+            session, process_key, stage_key, out_dir=Path(out_dir) if out_dir else None
         )
         return [
             {"path": str(Path(r.path).resolve()), "version": r.version, "created": r.created}
@@ -133,7 +129,7 @@ def publish(summary: StageSummary, db_url: str | None) -> None:
         description=f"Aufgaben der Phase „{summary.title}“ ({summary.process_key})",
     )  # fmt: skip
     with db(db_url) as session:
-        timeline = timeline_markdown(session, engine.get_process(session, summary.process_key))
+        timeline = timeline_markdown(session, lookups.get_process(session, summary.process_key))
     create_markdown_artifact(timeline, key=artifact_key(summary.process_key, "zeitleiste"),
                              description=f"Zeitleiste {summary.process_key}")  # fmt: skip
     if summary.documents:
@@ -187,26 +183,12 @@ def _stage_dates(stage: Stage) -> str:
     return ""
 
 
-STAGE_RUN = "stage_run"
-
-
 @task(name="Lauf vermerken")
 def record_stage_run(process_key: str, stage_key: str, db_url: str | None) -> None:
     """Note in the event log that the stage run for its opening key is done (once per key)."""
     key = opening_key(process_key, stage_key, db_url)
     with db(db_url) as session:
-        if stage_run_recorded(session, key):
-            return
-        process = engine.get_process(session, process_key)
-        stage = engine.get_stage(session, process, stage_key)
-        events.log(session, actor="flows", action=STAGE_RUN, entity=stage, process_id=process.id,
-                   after={"key": key})  # fmt: skip
-        session.commit()
-
-
-def stage_run_recorded(session, key: str) -> bool:
-    found = session.exec(select(Event).where(Event.action == STAGE_RUN)).all()
-    return any((e.after or {}).get("key") == key for e in found)
+        services.record_stage_run(session, process_key, stage_key, key)
 
 
 # --- flows ---------------------------------------------------------------------------------
@@ -250,7 +232,7 @@ def opening_key(process_key: str, stage_key: str, db_url: str | None = None) -> 
     Used as idempotency key: one stage run per (stage, decision), however often requested.
     """
     with db(db_url) as session:
-        process = engine.get_process(session, process_key)
+        process = lookups.get_process(session, process_key)
         last = session.exec(
             select(GateDecision.id).where(GateDecision.fortschreibung_id == process.id)
             .order_by(col(GateDecision.id).desc())

@@ -131,14 +131,19 @@ def session():
 
 @app.command()
 @user_errors
-def start(scenario: Annotated[Path, typer.Argument(help="Szenario-Datei (YAML)")]) -> None:
+def start(
+    scenario: Annotated[Path, typer.Argument(help="Szenario-Datei (YAML)")],
+    force: Annotated[
+        str, typer.Option("--force", help="Sitzung an Sonn-/Feiertag trotzdem, mit Grund")
+    ] = "",
+) -> None:
     """Eine Fortschreibung aus einer Szenario-Datei starten."""
-    from . import engine
+    from . import services
     from .scenario import load_scenario
 
     loaded = load_scenario(scenario)  # all checks before the database is touched
     with session() as s:
-        process = engine.start(s, loaded, actor=_actor())
+        process = services.start(s, loaded, actor=_actor(), force_reason=force)
         console.print(
             f"Fortschreibung [bold]{process.key}[/] gestartet am "
             f"{long_de(process.started_on)} (Plan {process.plan_name})."
@@ -164,7 +169,7 @@ def status(
     today: TodayOpt = None,
 ) -> None:
     """Wo ein Prozess steht: Phasen, offenes Gate, nächste Fristen, Überfälliges in Rot."""
-    from . import engine
+    from . import lookups
     from .status import overview, process_status
 
     day = parse_day(today, "--today")
@@ -176,7 +181,7 @@ def status(
             else:
                 _print_overview(summaries, count, day)
                 return
-        _print_status(process_status(s, engine.get_process(s, process), day))
+        _print_status(process_status(s, lookups.get_process(s, process), day))
 
 
 def _print_overview(summaries, count: int, day: dt.date) -> None:
@@ -338,20 +343,21 @@ def done(
     ] = None,
 ) -> None:
     """Eine Aufgabe als erledigt vermerken."""
-    from . import engine
+    from . import lookups, services
     from .models import Person
 
     day = parse_day(on, "--on")
     check_task_ref(task)
     with session() as s:
-        t = engine.get_task(s, task)
+        t = lookups.get_task(s, task)
         if by is not None:  # an unknown person must not be recorded as the one who did it
             from .models import Fortschreibung
 
             process = s.get(Fortschreibung, t.fortschreibung_id)
-            engine.get_person(s, process.kommune_id, by)
-        who = by or (s.get(Person, t.assignee_id).key if t.assignee_id else _actor())
-        t = engine.complete_task(s, t.id, on=day, by=who, actor=_actor())
+            lookups.get_person(s, process.kommune_id, by)
+        t = services.complete_task(s, t.id, on=day, by=by, actor=_actor())
+        person = s.get(Person, t.done_by_id) if t.done_by_id else None
+        who = person.key if person else _actor()
         console.print(f"Erledigt: {t.title} ({short_de(day)}, {who})")
 
 
@@ -362,10 +368,10 @@ def reassign(
     to: Annotated[str, typer.Argument(help="Personen-Schlüssel")],
 ) -> None:
     """Eine Aufgabe jemand anderem zuweisen."""
-    from . import engine
+    from . import services
 
     with session() as s:
-        t = engine.reassign_task(s, task, to=to, actor=_actor())
+        t = services.reassign_task(s, task, to=to, actor=_actor())
         console.print(f"Neu zugewiesen: {t.title} → {to}")
 
 
@@ -389,7 +395,7 @@ def decide(
     ] = None,
 ) -> None:
     """Das Gate einer Phase entscheiden: freigeben, zurückgeben (--reason) oder vertagen (--to)."""
-    from . import engine
+    from . import services
     from .models import Outcome
 
     if outcome not in Outcome.__members__:
@@ -400,7 +406,7 @@ def decide(
         problem = f"{reference!r} enthält Zeilenumbrüche, Steuerzeichen oder Leerraum am Rand"
         raise InputError("--reference", "", problem)
     with session() as s:
-        d = engine.decide_gate(
+        d = services.decide_gate(
             s,
             process,
             stage,
@@ -445,26 +451,23 @@ def _start_next_run(process: str, stage: str) -> None:
 def reschedule(
     sitzung: Annotated[str, typer.Argument(help="Sitzungs-Schlüssel (oder KOMMUNE:SITZUNG)")],
     date: Annotated[str, typer.Argument(help="neues Datum YYYY-MM-DD oder 'YYYY-MM-DD HH:MM'")],
+    force: Annotated[
+        str, typer.Option("--force", help="Sonn-/Feiertag trotzdem, mit Grund")
+    ] = "",
 ) -> None:
     """Eine Sitzung verlegen; abhängige Fristen und Erinnerungen ziehen mit."""
-    from . import engine
+    from . import services
 
     new = parse_datetime(date, "DATUM")
     with session() as s:
-        move = engine.move_sitzung(s, sitzung, new, actor=_actor())
-        notified = _notify_move(s, move)
-        n = sum(len(c) for c in move.changes.values())
+        done = services.move_sitzung(s, sitzung, new, actor=_actor(), force_reason=force)
+        move, notified = done, done.notified
+        n = done.due_changes
         console.print(
             f"Sitzung {move.sitzung.key}: {long_de(move.old.date())} → "
             f"{long_de(move.sitzung.start.date())}; {n} Fristen neu berechnet"
             + (f", {notified} Benachrichtigungen vorgemerkt" if notified else "")
         )
-
-
-def _notify_move(s, move) -> int:
-    from .reminders import on_sitzung_moved
-
-    return on_sitzung_moved(s, move)
 
 
 # --- sitzungen -----------------------------------------------------------------------------
@@ -520,11 +523,11 @@ def log(process: Annotated[str, typer.Argument(help="Prozess-Schlüssel")], limi
     """Das Protokoll eines Prozesses: wer wann was geändert hat, vorher und nachher."""
     from sqlmodel import select
 
-    from . import engine
+    from . import lookups
     from .models import Event
 
     with session() as s:
-        p = engine.get_process(s, process)
+        p = lookups.get_process(s, process)
         rows = s.exec(
             select(Event)
             .where(Event.fortschreibung_id == p.id)

@@ -19,14 +19,14 @@ docs = typer.Typer(no_args_is_help=True, add_completion=False,
 def _pick_process(s, key: str | None):
     from sqlmodel import select
 
-    from . import engine
+    from . import lookups
     from .models import Fortschreibung
 
     if key:
-        return engine.get_process(s, key)
+        return lookups.get_process(s, key)
     keys = list(s.exec(select(Fortschreibung.key).limit(3)).all())
     if len(keys) == 1:
-        return engine.get_process(s, keys[0])
+        return lookups.get_process(s, keys[0])
     if not keys:
         fail("no Fortschreibung started yet (lifecycle start SCENARIO)")
     fail(f"several processes ({', '.join(keys[:2])}, …): name one with --process")
@@ -75,11 +75,12 @@ def generate_document(
     ] = None,
 ) -> None:
     """Ein Dokument erzeugen; bei unveränderten Eingaben bleibt die aktuelle Version."""
-    from .documents import generate
+    from . import services
 
     with session() as s:
         p = _pick_process(s, process)
-        result = generate(s, p, kind, out_dir=out, pdf=pdf, templates=templates, stage=stage)
+        result = services.generate_document(s, p.key, kind, out_dir=out, pdf=pdf,
+                                            templates=templates, stage=stage)  # fmt: skip
     state = "neu erzeugt" if result.created else "unverändert"
     console.print(f"{result.kind} v{result.version} ({state}): {result.path}", markup=False,
                   soft_wrap=True)  # fmt: skip

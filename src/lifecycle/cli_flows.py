@@ -25,7 +25,7 @@ def demo(fresh: bool = typer.Option(False, "--fresh", help="von vorn beginnen"))
 
 
 def after_decide(process_key: str, stage_key: str) -> str | None:
-    """For `lifecycle decide`, after engine.decide_gate: start the next stage's run.
+    """For `lifecycle decide`, after services.decide_gate: start the next stage's run.
 
     Only with a Prefect API configured (shared installation): there the stage deployment
     starts with an idempotency key and a gate run still waiting on the closed gate is

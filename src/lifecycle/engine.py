@@ -23,6 +23,15 @@ from .calendar import WorkCalendar, for_bundesland, for_kommune
 from .deadlines import StageSpec, TaskSpec, Timeline
 from .errors import NotFound, Refused
 from .instantiate import instantiate
+from .lookups import (
+    calendar_of,
+    find_sitzung,
+    get_person,
+    get_process,
+    get_stage,
+    get_task,
+    processes_bound_to,
+)
 from .models import (
     Beratung,
     Event,
@@ -65,60 +74,6 @@ def lock(session: Session, row: SQLModel) -> None:
     else:
         session.execute(update(model).where(pk == row.id).values(id=pk))  # type: ignore[attr-defined]
     session.refresh(row)
-
-
-# --- lookups -----------------------------------------------------------------------------
-
-
-def get_process(session: Session, key: str) -> Fortschreibung:
-    process = session.exec(select(Fortschreibung).where(Fortschreibung.key == key)).first()
-    if process is None:
-        known = session.exec(select(Fortschreibung.key).limit(5)).all()
-        hint = f" (vorhanden: {', '.join(known)})" if known else " (noch keine gestartet)"
-        raise NotFound(f"keine Fortschreibung {key!r}{hint}")
-    return process
-
-
-def get_stage(session: Session, process: Fortschreibung, key: str) -> Stage:
-    stage = session.exec(
-        select(Stage).where(Stage.fortschreibung_id == process.id, Stage.key == key)
-    ).first()
-    if stage is None:
-        keys = session.exec(select(Stage.key).where(Stage.fortschreibung_id == process.id)).all()
-        raise NotFound(f"{process.key} hat keine Phase {key!r} (Phasen: {', '.join(keys)})")
-    return stage
-
-
-def get_task(session: Session, ref: str | int, process: Fortschreibung | None = None) -> Task:
-    """A task by id, by 'process-key:task-key', or by task key within ``process``."""
-    task: Task | None = None
-    text = str(ref)
-    if re.fullmatch(r"[0-9]{1,18}", text):  # ASCII digits that fit a database integer
-        task = session.get(Task, int(text))
-    elif ":" in text or process is not None:
-        pkey, _, tkey = text.rpartition(":")
-        proc = get_process(session, pkey) if pkey else process
-        if proc is not None and tkey:
-            task = session.exec(
-                select(Task).where(Task.fortschreibung_id == proc.id, Task.key == tkey)
-            ).first()
-    if task is None:
-        raise Refused(f"keine Aufgabe {text!r}")
-    return task
-
-
-def get_person(session: Session, kommune_id: int, ref: str) -> Person:
-    person = session.exec(
-        select(Person).where(Person.kommune_id == kommune_id, Person.key == ref)
-    ).first()
-    if person is None:
-        raise NotFound(f"keine Person {ref!r} in dieser Kommune")
-    return person
-
-
-def calendar_of(session: Session, process: Fortschreibung) -> WorkCalendar:
-    kommune = session.get(Kommune, process.kommune_id)
-    return for_kommune(kommune)
 
 
 # --- start ---------------------------------------------------------------------------------
@@ -636,31 +591,6 @@ def _check_stage_starts(
                 f"fällig, vor dem frühesten Beginn ihrer Phase {stage.key!r} "
                 f"({earliest:%d.%m.%Y})"
             )
-
-
-def find_sitzung(session: Session, ref: str) -> Sitzung:
-    kommune_key, _, key = ref.rpartition(":")
-    query = select(Sitzung).where(Sitzung.key == key)
-    if kommune_key:
-        query = query.join(Kommune, Kommune.id == Sitzung.kommune_id).where(
-            Kommune.key == kommune_key
-        )
-    found = session.exec(query).all()
-    if not found:
-        raise NotFound(f"keine Sitzung {ref!r}")
-    if len(found) > 1:
-        raise Refused(f"die Sitzung {key!r} gibt es in mehreren Kommunen; KOMMUNE:{key} angeben")
-    return found[0]
-
-
-def processes_bound_to(session: Session, sitzung_id: int) -> list[Fortschreibung]:
-    # DISTINCT on the ids only: PostgreSQL cannot compare the JSON columns of the process.
-    ids = session.exec(
-        select(SitzungBinding.fortschreibung_id)
-        .where(SitzungBinding.sitzung_id == sitzung_id)
-        .distinct()
-    ).all()
-    return [session.get(Fortschreibung, pid) for pid in sorted(ids)]
 
 
 def _check_beratungsfolge(session: Session, sitzung: Sitzung, new_start: dt.datetime) -> None:

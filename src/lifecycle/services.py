@@ -25,10 +25,11 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from . import engine
+from . import engine, events
 from .engine import SitzungMove
 from .errors import Refused
 from .models import (
+    Event,
     Fortschreibung,
     GateDecision,
     Outcome,
@@ -57,6 +58,7 @@ __all__ = [
     "pending_runs",
     "plan_reminders",
     "reassign_task",
+    "record_stage_run",
     "recompute_all",
     "request_missing_runs",
     "run_reminders",
@@ -252,6 +254,29 @@ def run_reminders(
     from .reminders import run_daily
 
     return run_daily(session, today, dry_run=dry_run, settings=settings, mailer=mailer, now=now)
+
+
+# --- stage runs --------------------------------------------------------------------------------
+
+STAGE_RUN = "stage_run"
+REFERENCE = engine.REFERENCE  # the form of a Vorlagen- or Beschlussnummer, for adapters' forms
+
+
+def record_stage_run(session: Session, process_key: str, stage_key: str, key: str) -> bool:
+    """Note in the event log that the stage run for ``key`` is done; once per key."""
+    with _transaction(session):
+        if stage_run_recorded(session, key):
+            return False
+        process = engine.get_process(session, process_key)
+        stage = engine.get_stage(session, process, stage_key)
+        events.log(session, actor="flows", action=STAGE_RUN, entity=stage, process_id=process.id,
+                   after={"key": key})  # fmt: skip
+    return True
+
+
+def stage_run_recorded(session: Session, key: str) -> bool:
+    found = session.exec(select(Event).where(Event.action == STAGE_RUN)).all()
+    return any((e.after or {}).get("key") == key for e in found)
 
 
 # --- the run outbox --------------------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""Finding things by the names people use: processes, stages, tasks, people, Sitzungen.
+
+Read-only. Adapters (CLI, flows, web) look things up here and change them through
+``lifecycle.services``; a name that matches nothing raises ``NotFound`` in German.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import Session, select
+
+from .calendar import WorkCalendar, for_kommune
+from .errors import NotFound, Refused
+from .models import Fortschreibung, Kommune, Person, Sitzung, SitzungBinding, Stage, Task
+
+
+def get_process(session: Session, key: str) -> Fortschreibung:
+    process = session.exec(select(Fortschreibung).where(Fortschreibung.key == key)).first()
+    if process is None:
+        known = session.exec(select(Fortschreibung.key).limit(5)).all()
+        hint = f" (vorhanden: {', '.join(known)})" if known else " (noch keine gestartet)"
+        raise NotFound(f"keine Fortschreibung {key!r}{hint}")
+    return process
+
+
+def get_stage(session: Session, process: Fortschreibung, key: str) -> Stage:
+    stage = session.exec(
+        select(Stage).where(Stage.fortschreibung_id == process.id, Stage.key == key)
+    ).first()
+    if stage is None:
+        keys = session.exec(select(Stage.key).where(Stage.fortschreibung_id == process.id)).all()
+        raise NotFound(f"{process.key} hat keine Phase {key!r} (Phasen: {', '.join(keys)})")
+    return stage
+
+
+def get_task(session: Session, ref: str | int, process: Fortschreibung | None = None) -> Task:
+    """A task by id, by 'process-key:task-key', or by task key within ``process``."""
+    task: Task | None = None
+    text = str(ref)
+    if re.fullmatch(r"[0-9]{1,18}", text):  # ASCII digits that fit a database integer
+        task = session.get(Task, int(text))
+    elif ":" in text or process is not None:
+        pkey, _, tkey = text.rpartition(":")
+        proc = get_process(session, pkey) if pkey else process
+        if proc is not None and tkey:
+            task = session.exec(
+                select(Task).where(Task.fortschreibung_id == proc.id, Task.key == tkey)
+            ).first()
+    if task is None:
+        raise NotFound(f"keine Aufgabe {text!r}")
+    return task
+
+
+def get_person(session: Session, kommune_id: int, ref: str) -> Person:
+    person = session.exec(
+        select(Person).where(Person.kommune_id == kommune_id, Person.key == ref)
+    ).first()
+    if person is None:
+        raise NotFound(f"keine Person {ref!r} in dieser Kommune")
+    return person
+
+
+def calendar_of(session: Session, process: Fortschreibung) -> WorkCalendar:
+    kommune = session.get(Kommune, process.kommune_id)
+    return for_kommune(kommune)
+
+
+def find_sitzung(session: Session, ref: str) -> Sitzung:
+    kommune_key, _, key = ref.rpartition(":")
+    query = select(Sitzung).where(Sitzung.key == key)
+    if kommune_key:
+        query = query.join(Kommune, Kommune.id == Sitzung.kommune_id).where(
+            Kommune.key == kommune_key
+        )
+    found = session.exec(query).all()
+    if not found:
+        raise NotFound(f"keine Sitzung {ref!r}")
+    if len(found) > 1:
+        raise Refused(f"die Sitzung {key!r} gibt es in mehreren Kommunen; KOMMUNE:{key} angeben")
+    return found[0]
+
+
+def processes_bound_to(session: Session, sitzung_id: int) -> list[Fortschreibung]:
+    # DISTINCT on the ids only: PostgreSQL cannot compare the JSON columns of the process.
+    ids = session.exec(
+        select(SitzungBinding.fortschreibung_id)
+        .where(SitzungBinding.sitzung_id == sitzung_id)
+        .distinct()
+    ).all()
+    return [session.get(Fortschreibung, pid) for pid in sorted(ids)]

@@ -13,8 +13,16 @@ from pathlib import Path
 from icalendar import Calendar
 from sqlmodel import select
 
-from lifecycle import ical, reminders, words
-from lifecycle.models import Beratung, BeratungRole, Gremium, Kommune, Sitzung, Vorlage
+from lifecycle import engine, ical, reminders, words
+from lifecycle.models import (
+    Beratung,
+    BeratungRole,
+    Gremium,
+    Kommune,
+    Sitzung,
+    SitzungBinding,
+    Vorlage,
+)
 from lifecycle.sitzungsdienst import sitzungen_of, upcoming_sitzungen
 from lifecycle.status import process_status
 
@@ -65,6 +73,19 @@ def _reminders(session, expected: dict[str, dt.date]) -> dict[str, set[dt.date]]
     return seen
 
 
+def _deadlines(session, process) -> dict[str, dt.date]:
+    """The anchor of tasks due "n working days before the Vorlagenschluss" (engine timeline)."""
+    timeline, _ = engine.timeline(session, process)
+    keys = dict(
+        session.exec(
+            select(SitzungBinding.name, Sitzung.key)
+            .join(Sitzung, Sitzung.id == SitzungBinding.sitzung_id)
+            .where(SitzungBinding.fortschreibung_id == process.id)
+        ).all()
+    )
+    return {keys[name]: timeline.vorlagenschluss(name) for name in timeline.sitzungen}
+
+
 def test_all_views_agree_on_every_vorlagenschluss(session, waiblingen):
     # GR on Thursday 27.04.2017: ten working days back cross Ostermontag (17.04.), Karfreitag
     # (14.04.) and, here, a closing day of the Rathaus on Gründonnerstag (13.04.).
@@ -79,6 +100,7 @@ def test_all_views_agree_on_every_vorlagenschluss(session, waiblingen):
     assert _sitzungsdienst(session) == expected
     assert _ical(session, waiblingen) == expected
     assert _reminders(session, expected) == {k: {v} for k, v in expected.items()}
+    assert _deadlines(session, waiblingen) == expected
 
 
 def test_the_sitzungen_of_a_process_are_the_same_everywhere(session, waiblingen):

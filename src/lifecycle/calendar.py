@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from typing import Protocol
 
 import holidays
 
@@ -91,7 +92,17 @@ def for_kommune(kommune) -> WorkCalendar:
     return for_bundesland(kommune.bundesland, tuple(sorted(kommune.closing_days or ())))
 
 
-def vorlagenschluss_of(cal: WorkCalendar, sitzung, gremium) -> dt.date:
+class _Sitzung(Protocol):
+    @property
+    def start(self) -> dt.datetime: ...
+
+
+class _Gremium(Protocol):
+    @property
+    def vorlagenschluss_working_days(self) -> int: ...
+
+
+def vorlagenschluss_of(cal: WorkCalendar, sitzung: _Sitzung, gremium: _Gremium) -> dt.date:
     """The Vorlagenschluss of ``sitzung``: the one rule every view and the reminders use.
 
     ``cal`` is the calendar of the Sitzung's Kommune (``for_kommune``); ``gremium`` is the

@@ -207,8 +207,10 @@ def _print_overview(summaries, count: int, day: dt.date) -> None:
 
 
 def _print_status(st) -> None:
+    from .plan_types import plan_of
+
     p = st.process
-    console.print(f"[bold]{p.plan['title']}[/] — {st.kommune.name} ([cyan]{p.key}[/])")
+    console.print(f"[bold]{plan_of(p.plan).title}[/] — {st.kommune.name} ([cyan]{p.key}[/])")
     console.print(
         f"Stand: {long_de(st.today)} · gestartet {short_de(p.started_on)} · "
         f"{STATE_DE[st.state.value]} · {st.progress} % erledigt"

@@ -45,6 +45,7 @@ from .models import (
     Vorlage,
     Workshop,
 )  # fmt: skip
+from .plan_types import StageDef, plan_of
 
 Context = dict[str, Any]
 # XML 1.0 forbids these; a DOCX containing one is corrupt, so they are dropped.
@@ -150,8 +151,8 @@ class Facts:
     def stage(self, key: str) -> Stage | None:
         return next((s for s in self.stages() if s.key == key), None)
 
-    def plan_stage(self, key: str) -> dict[str, Any]:
-        return next((s for s in self.p.plan["stages"] if s["key"] == key), {})
+    def plan_stage(self, key: str) -> StageDef:
+        return plan_of(self.p.plan).stage(key)
 
     def vorlage(self, stage_key: str) -> Vorlage | None:
         rows = self.all(Vorlage, Vorlage.fortschreibung_id == self.p.id,
@@ -205,7 +206,7 @@ def common(f: Facts) -> Context:
                     "bezeichnung": f"Stadt {f.kommune.name}"},
         "konzept": {"title": f.konzept.title, "kind": f.konzept.kind,
                     "fortschreibung_titel": f"Fortschreibung: {f.konzept.title}"},
-        "prozess": {"key": p.key, "plan": p.plan.get("title", p.plan_name),
+        "prozess": {"key": p.key, "plan": plan_of(p.plan).title,
                     "partner": p.partner, "partner_kontakt": p.partner_contact,
                     "partner_zeile": partner or "keine",
                     "beginn": p.started_on},
@@ -266,7 +267,7 @@ def rueckblick(f: Facts) -> Section:
 
 def grundsatzbeschluss(f: Facts) -> str:
     """'In den Sitzungen des BSV vom 05.04.2017 (Sitzungsvorlage BSV 3/2017) und …'."""
-    first = f.vorlage(f.p.plan["stages"][0]["key"])
+    first = f.vorlage(plan_of(f.p.plan).first.key)
     if first is None:
         return ""
     parts = []
@@ -414,9 +415,8 @@ def begruendung_final(f: Facts, vorlage: Vorlage) -> list[Section]:
 
 def begruendung_start(f: Facts, vorlage: Vorlage) -> list[Section]:
     """The Grundsatzbeschluss: why revise, what the process will be, with its planned dates."""
-    plan = f.p.plan
-    ablauf = [item(f"{i}.", f"{st['title']}: {' '.join(st.get('description', '').split())}")
-              for i, st in enumerate(plan["stages"], 1)]  # fmt: skip
+    ablauf = [item(f"{i}.", f"{st.title}: {' '.join(st.description.split())}")
+              for i, st in enumerate(plan_of(f.p.plan).stages, 1)]  # fmt: skip
     dates = _planned_dates(f)
     closing = [f"Geplante Termine: {'; '.join(dates)}."] if dates else []
     return [
@@ -435,7 +435,7 @@ def _planned_dates(f: Facts) -> list[str]:
     workshop = f.workshop()
     if workshop is not None:
         dates.append(f"{workshop.title} am {short_de(workshop.start.date())}")
-    final = f.vorlage(f.p.plan["stages"][-1]["key"])
+    final = f.vorlage(plan_of(f.p.plan).last.key)
     if final is not None:
         dates += [f"{b.role.value} im {g.short or g.name} am {short_de(s.start.date())}"
                   for b, s, g in f.beratungen(final)]  # fmt: skip
@@ -486,14 +486,14 @@ def beschlussvorlage(
     session: Session, process: Fortschreibung, kind: str, stage_key: str
 ) -> Context:
     f = Facts(session, process)
-    return vorlage_ctx(f, process.plan["stages"][0]["key"], final=False)
+    return vorlage_ctx(f, plan_of(process.plan).first.key, final=False)
 
 
 def sitzungsvorlage(
     session: Session, process: Fortschreibung, kind: str, stage_key: str
 ) -> Context:
     f = Facts(session, process)
-    return vorlage_ctx(f, process.plan["stages"][-1]["key"], final=True)
+    return vorlage_ctx(f, plan_of(process.plan).last.key, final=True)
 
 
 def _workshop_or_error(f: Facts) -> Workshop:
@@ -620,7 +620,7 @@ def abschlussbericht(
     f = Facts(session, process)
     stage = f.stage("auswertung") or f.stages()[-1]
     stand = stage.closed_on or stage.opened_on or process.started_on
-    final = f.vorlage(process.plan["stages"][-1]["key"])
+    final = f.vorlage(plan_of(process.plan).last.key)
     sections = [rueckblick(f), fortschreibung(f), verlauf(f), _ergebnisse_kapitel(f)]
     if final is not None:
         sections.append(wie_weiter(f, final))
@@ -640,13 +640,13 @@ def stage_bericht(session: Session, process: Fortschreibung, kind: str, stage_ke
         **common(f),
         "dokument": {"kind": kind, "titel": kind.replace("_", " ").title()},
         "stage": {"key": stage.key, "title": stage.title, "zeitraum": span or "noch nicht begonnen",
-                  "beschreibung": paragraphs(spec.get("description", ""))},
+                  "beschreibung": paragraphs(spec.description)},
         "aufgaben": [{"title": t.title, "zustaendig": _name(f, t.assignee_id),
                       "faellig": short_de(t.due) if t.due else "",
                       "erledigt": short_de(t.done_on) if t.state == TaskState.done and t.done_on
                       else "offen"} for t in tasks],
-        "gate": {"title": spec.get("gate", {}).get("title", ""),
-                 "condition": spec.get("gate", {}).get("condition", ""),
+        "gate": {"title": spec.gate.title,
+                 "condition": spec.gate.condition,
                  "entscheidungen": [
                      f"{short_de(d.decided_on)}: {outcome.get(d.outcome.value, d.outcome.value)}"
                      f"{f' ({d.reference})' if d.reference else ''}"
@@ -687,10 +687,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
 
 def stage_of(process: Fortschreibung, kind: str) -> str | None:
     """The stage whose gate lists ``kind`` among its documents."""
-    for stage in process.plan["stages"]:
-        if kind in stage.get("gate", {}).get("documents", []):
-            return stage["key"]
-    return None
+    stage = plan_of(process.plan).stage_of_document(kind)
+    return stage.key if stage else None
 
 
 def kind_for(process: Fortschreibung, kind: str) -> Kind:
@@ -709,7 +707,7 @@ def kind_for(process: Fortschreibung, kind: str) -> Kind:
 
 
 def plan_kinds(process: Fortschreibung) -> list[str]:
-    return [k for st in process.plan["stages"] for k in st.get("gate", {}).get("documents", [])]
+    return plan_of(process.plan).document_kinds
 
 
 def default_stage(session: Session, process: Fortschreibung, kind: str) -> str:

@@ -51,7 +51,7 @@ from .models import (
     Termin,
     Vorlage,
 )
-from .plan import stage_by_key
+from .plan_types import Gate, plan_of
 
 if TYPE_CHECKING:  # scenario loading pulls in jsonschema: keep it off the status path
     from .scenario import Scenario
@@ -107,7 +107,7 @@ def start(
         process_id=process.id,
         after={
             "scenario": data["key"],
-            "plan": plan["name"],
+            "plan": plan_of(plan).name,
             "started_on": process.started_on.isoformat(),
         }
         | ({"force": force_reason} if force_reason else {}),
@@ -159,7 +159,7 @@ def build_timeline(
     by_stage: dict[int, list[str]] = {s.id: [] for s in stages}
     for t in tasks:
         by_stage[t.stage_id].append(t.key)
-    gate_sitzung = {s["key"]: s["gate"].get("sitzung") for s in plan["stages"]}
+    gate_sitzung = {s.key: s.gate.sitzung for s in plan_of(plan).stages}
     stage_of = {s.id: s.key for s in stages}
     return Timeline(
         calendar=calendar,
@@ -319,7 +319,7 @@ def decide_gate(
     process = get_process(session, process_key)
     stage = get_stage(session, process, stage_key)
     lock(session, stage)  # two people deciding at once: the second sees the first's result
-    gate = stage_by_key(process.plan, stage_key)["gate"]
+    gate = plan_of(process.plan).stage(stage.key).gate
     _check_gate_open(session, stage, on)
     if reference and not REFERENCE.fullmatch(reference):
         raise Refused(
@@ -381,13 +381,13 @@ def _check_gate_open(session: Session, stage: Stage, on: dt.date) -> None:
 
 
 def _approve(session, process, stage, gate, decision) -> None:
-    if gate.get("reference") == "required" and not decision.reference:
+    if gate.reference_required and not decision.reference:
         raise Refused(
             f"die Freigabe der Phase {stage.key!r} braucht ein Aktenzeichen "
             "(Vorlagen- oder Beschlussnummer)"
         )
-    if gate.get("sitzung"):
-        day = _bound_sitzung(session, process, gate["sitzung"]).start.date()
+    if gate.sitzung:
+        day = _bound_sitzung(session, process, gate.sitzung).start.date()
         if decision.decided_on < day:
             raise Refused(
                 f"über die Phase {stage.key!r} entscheidet die Sitzung am {day:%d.%m.%Y}; "
@@ -417,16 +417,11 @@ def _approve(session, process, stage, gate, decision) -> None:
     recompute(session, process, actor=decision.decided_by, reason=f"gate {stage.key} approved")
 
 
-def _open_required(session: Session, stage: Stage, gate: dict) -> list[str]:
+def _open_required(session: Session, stage: Stage, gate: Gate) -> list[str]:
     tasks = session.exec(
         select(Task).where(Task.stage_id == stage.id, Task.state == TaskState.open)
     )
-    requires = gate.get("requires", "all")
-    return [
-        t.key
-        for t in tasks
-        if (requires == "all" and t.required) or (requires != "all" and t.key in requires)
-    ]
+    return [t.key for t in tasks if gate.blocks(t)]
 
 
 def _send_back(session, process, stage, decision, reopen: tuple[str, ...]) -> None:
@@ -461,13 +456,13 @@ def _bound_sitzung(session: Session, process: Fortschreibung, name: str) -> Sitz
 
 
 def _postpone(session, process, stage, gate, decision, postpone_to: str | None) -> None:
-    if not gate.get("sitzung"):
+    if not gate.sitzung:
         raise Refused(
             f"das Gate der Phase {stage.key!r} hängt an keiner Sitzung; nichts zu vertagen"
         )
     if not postpone_to:
         raise Refused("wer vertagt, muss die Sitzung nennen, auf die vertagt wird")
-    old = _bound_sitzung(session, process, gate["sitzung"])
+    old = _bound_sitzung(session, process, gate.sitzung)
     new = session.exec(
         select(Sitzung).where(Sitzung.kommune_id == process.kommune_id, Sitzung.key == postpone_to)
     ).first()
@@ -479,7 +474,7 @@ def _postpone(session, process, stage, gate, decision, postpone_to: str | None) 
         )
     binding = session.exec(
         select(SitzungBinding).where(
-            SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == gate["sitzung"]
+            SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == gate.sitzung
         )
     ).one()
     binding.sitzung_id = new.id

@@ -25,6 +25,7 @@ from .models import (
     Task,
     TaskState,
 )
+from .plan_types import plan_of
 from .sitzungsdienst import sitzungen_of
 
 
@@ -142,7 +143,7 @@ def stage_state_on(stage: Stage, day: dt.date) -> StageState:
 def _stage_views(
     session: Session, process: Fortschreibung, tasks: list[Task], today: dt.date
 ) -> list[StageView]:
-    plan = {s["key"]: s for s in process.plan["stages"]}
+    plan = plan_of(process.plan)
     decisions = session.exec(
         select(GateDecision)
         .where(GateDecision.fortschreibung_id == process.id, GateDecision.decided_on <= today)
@@ -156,7 +157,7 @@ def _stage_views(
         own = [t for t in tasks if t.stage_id == stage.id]
         state = stage_state_on(stage, today)
         dues = [t.due for t in own if t.due]
-        gate = plan[stage.key]["gate"]
+        gate = plan.stage(stage.key).gate
         views.append(
             StageView(
                 position=stage.position + 1,
@@ -167,8 +168,8 @@ def _stage_views(
                 total=len(own),
                 start=stage.opened_on if state != StageState.pending else stage.planned_start,
                 end=stage.closed_on if state == StageState.closed else max(dues, default=None),
-                gate_title=gate["title"],
-                gate_condition=gate["condition"],
+                gate_title=gate.title,
+                gate_condition=gate.condition,
                 decision=last_decision.get(stage.id),
             )
         )
@@ -178,7 +179,7 @@ def _stage_views(
 def _sitzung_views(session: Session, process: Fortschreibung) -> list[SitzungView]:
     """The process's Sitzungen (bound or in a Beratungsfolge), named as in the plan."""
     cal = calendar_of(session, process)
-    labels = process.plan.get("sitzungen", {})
+    labels = plan_of(process.plan).sitzungen
     names: dict[int, str] = {}
     for name, sitzung_id in session.exec(
         select(SitzungBinding.name, SitzungBinding.sitzung_id)

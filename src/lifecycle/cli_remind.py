@@ -58,7 +58,7 @@ def _show(report) -> None:
     from rich.table import Table
 
     from .dates import long_de, short_de
-    from .reminders import KIND_DE
+    from .words import REMINDER_KIND_DE as KIND_DE
 
     title = f"Erinnerungen am {long_de(report.today)}" + (" (Probelauf)" if report.dry_run else "")
     table = Table(title=title)

@@ -97,7 +97,7 @@ class TestBadInput:
 
     def test_blank_betreff(self, tmp_path):
         err = error_for(mutated(tmp_path, lambda d: d["vorlagen"][1].update(betreff="   ")))
-        assert err.field == "vorlagen[1].betreff" and "non-blank" in err.problem
+        assert err.field == "vorlagen[1].betreff" and "nicht leerer Text" in err.problem
 
     @pytest.mark.parametrize("bad", ["2017-13-01", "2017-02-30"])
     def test_impossible_date(self, tmp_path, bad):
@@ -120,7 +120,7 @@ class TestBadInput:
         err = error_for(
             write(tmp_path, TEXT.replace("reference: BSV 3/2017\n", "reference: BSV-3-2017\n"))
         )
-        assert err.field == "vorlagen[0].reference" and "like 'BSV 3/2017'" in err.problem
+        assert err.field == "vorlagen[0].reference" and "wie 'BSV 3/2017'" in err.problem
 
     def test_unknown_person_in_role(self, tmp_path):
         err = error_for(

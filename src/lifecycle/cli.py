@@ -25,6 +25,8 @@ try:  # typer >= 0.2x carries its own copy of click; older versions use click it
 except ImportError:  # pragma: no cover
     from click import exceptions as click
 
+import typer
+
 from . import cli_docs, cli_flows, cli_remind
 from .cli_core import app, err_console, one_line
 
@@ -35,6 +37,7 @@ for _group in (cli_docs, cli_flows, cli_remind):
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE
 _NO_ARGS = getattr(click, "NoArgsIsHelpError", ())
+_ABORT = getattr(click, "Abort", None) or typer.Abort
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,7 +54,7 @@ def run(argv: list[str] | None = None) -> int:
     except click.UsageError as exc:  # also MissingParameter, NoSuchOption, BadParameter
         _say(usage_de(exc))
         return 2
-    except click.Abort:
+    except _ABORT:
         _say("abgebrochen")
         return 130
     except click.ClickException as exc:  # e.g. a file option that cannot be opened

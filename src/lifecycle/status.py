@@ -9,10 +9,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import case, func
-from sqlmodel import Session, select
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
 
 from .calendar import vorlagenschluss_of
-from .engine import calendar_of
+from .lookups import calendar_of
 from .models import (
     Fortschreibung,
     GateDecision,
@@ -27,6 +28,7 @@ from .models import (
 )
 from .plan_types import plan_of
 from .sitzungsdienst import sitzungen_of
+from .typing_helpers import get_required, ident
 
 
 @dataclass
@@ -90,12 +92,12 @@ def process_status(
     day in the past shows what was done and decided by then; Sitzungen keep their current
     dates.
     """
-    kommune = session.get(Kommune, process.kommune_id)
+    kommune = get_required(session, Kommune, process.kommune_id)
     rows = session.exec(
         select(Task, Person.name)
-        .join(Person, Person.id == Task.assignee_id, isouter=True)
+        .join(Person, col(Person.id) == Task.assignee_id, isouter=True)
         .where(Task.fortschreibung_id == process.id)
-        .order_by(Task.due, Task.position)
+        .order_by(col(Task.due), col(Task.position))
     ).all()
     stages = _stage_views(session, process, [t for t, _ in rows], today)
     running = any(v.state != StageState.closed for v in stages)
@@ -147,12 +149,12 @@ def _stage_views(
     decisions = session.exec(
         select(GateDecision)
         .where(GateDecision.fortschreibung_id == process.id, GateDecision.decided_on <= today)
-        .order_by(GateDecision.id)
+        .order_by(col(GateDecision.id))
     ).all()
     last_decision = {d.stage_id: d for d in decisions}
     views = []
     for stage in session.exec(
-        select(Stage).where(Stage.fortschreibung_id == process.id).order_by(Stage.position)
+        select(Stage).where(Stage.fortschreibung_id == process.id).order_by(col(Stage.position))
     ):
         own = [t for t in tasks if t.stage_id == stage.id]
         state = stage_state_on(stage, today)
@@ -170,7 +172,7 @@ def _stage_views(
                 end=stage.closed_on if state == StageState.closed else max(dues, default=None),
                 gate_title=gate.title,
                 gate_condition=gate.condition,
-                decision=last_decision.get(stage.id),
+                decision=last_decision.get(ident(stage)),
             )
         )
     return views
@@ -184,12 +186,13 @@ def _sitzung_views(session: Session, process: Fortschreibung) -> list[SitzungVie
     for name, sitzung_id in session.exec(
         select(SitzungBinding.name, SitzungBinding.sitzung_id)
         .where(SitzungBinding.fortschreibung_id == process.id)
-        .order_by(SitzungBinding.id)
+        .order_by(col(SitzungBinding.id))
     ):
         names.setdefault(sitzung_id, name)
     views = []
-    for s, g in sitzungen_of(session, [process.id]).get(process.id, []):
-        name = names.get(s.id, s.key)  # a Beratung moved to an unbound Sitzung has no name
+    pid = ident(process)
+    for s, g in sitzungen_of(session, [pid]).get(pid, []):
+        name = names.get(ident(s), s.key)  # a Beratung moved to an unbound Sitzung has no name
         views.append(
             SitzungView(
                 name,
@@ -217,21 +220,22 @@ class ProcessSummary:
 
 def overview(session: Session, today: dt.date, limit: int = 20) -> tuple[list[ProcessSummary], int]:
     """One line per process, most urgent first; the count of all processes. One query."""
-    per_process = (
-        select(
-            Task.fortschreibung_id.label("pid"),
-            func.sum(case((Task.state == TaskState.done, 1), else_=0)).label("done"),
+    per_process = (  # SQLAlchemy's select: sqlmodel's is typed for at most four columns
+        sa_select(
+            col(Task.fortschreibung_id).label("pid"),
+            func.sum(case((col(Task.state) == TaskState.done, 1), else_=0)).label("done"),
             func.count().label("total"),
-            func.min(case((Task.state == TaskState.open, Task.due))).label("next_due"),
-            func.sum(case(((Task.state == TaskState.open) & (Task.due < today), 1), else_=0)).label(
-                "overdue"
-            ),
+            func.min(case((col(Task.state) == TaskState.open, Task.due))).label("next_due"),
+            func.sum(
+                case(((col(Task.state) == TaskState.open) & (col(Task.due) < today), 1), else_=0)
+            ).label("overdue"),
         )
-        .group_by(Task.fortschreibung_id)
+        .group_by(col(Task.fortschreibung_id))
         .subquery()
     )
+    # sqlmodel types select() for at most four columns (fastapi/sqlmodel#271)
     rows = session.exec(
-        select(
+        select(  # type: ignore[call-overload]
             Fortschreibung.key,
             Kommune.name,
             Fortschreibung.state,
@@ -241,9 +245,9 @@ def overview(session: Session, today: dt.date, limit: int = 20) -> tuple[list[Pr
             per_process.c.next_due,
             per_process.c.overdue,
         )
-        .join(Kommune, Kommune.id == Fortschreibung.kommune_id)
+        .join(Kommune, col(Kommune.id) == Fortschreibung.kommune_id)
         .join(per_process, per_process.c.pid == Fortschreibung.id, isouter=True)
-        .join(Stage, Stage.id == Fortschreibung.current_stage_id, isouter=True)
+        .join(Stage, col(Stage.id) == Fortschreibung.current_stage_id, isouter=True)
         .order_by(
             per_process.c.overdue.desc(), per_process.c.next_due.is_(None), per_process.c.next_due
         )
@@ -266,7 +270,7 @@ def overview(session: Session, today: dt.date, limit: int = 20) -> tuple[list[Pr
     return summaries, count
 
 
-def _as_date(value) -> dt.date | None:
+def _as_date(value: object) -> dt.date | None:
     # SQLite returns aggregates of DATE columns as text.
     if value is None or isinstance(value, dt.date):
         return value

@@ -49,7 +49,7 @@ def test_waiblingen_on_postgres_matches_sqlite(pg, session):
 def test_refused_transition_changes_nothing_on_postgres(pg):
     walk(pg)
     before = pg.exec(select(Event)).all()
-    with pytest.raises(Refused, match="already closed"):
+    with pytest.raises(Refused, match="schon geschlossen"):
         services.decide_gate(pg, "waiblingen-2017", "vorlage", outcome="approve",
                            on=dt.date(2017, 12, 15), by="t", reference="BSV 21/2017")  # fmt: skip
     assert pg.exec(select(Event)).all() == before

@@ -7,7 +7,9 @@ Saturday and Sunday are never working days.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import Protocol
 from typing import Protocol
 
 import holidays
@@ -87,7 +89,17 @@ def for_bundesland(bundesland: str, closing_days: tuple[str, ...] = ()) -> WorkC
     return WorkCalendar(bundesland, frozenset(dt.date.fromisoformat(d) for d in closing_days))
 
 
-def for_kommune(kommune) -> WorkCalendar:
+class _HasCalendar(Protocol):
+    """A Kommune row, or anything else that names a Bundesland and closing days."""
+
+    @property
+    def bundesland(self) -> str: ...
+
+    @property
+    def closing_days(self) -> Sequence[str] | None: ...
+
+
+def for_kommune(kommune: _HasCalendar) -> WorkCalendar:
     """The working days of a Kommune: its Bundesland's holidays and its own closing days."""
     return for_bundesland(kommune.bundesland, tuple(sorted(kommune.closing_days or ())))
 

@@ -9,6 +9,7 @@ gate's Sitzung, or at its last task.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .calendar import WorkCalendar
@@ -83,7 +84,7 @@ class _Solver:
             raise CycleError([*self.visiting[self.visiting.index(node) :], node])
         self.visiting.append(node)
 
-    def _memo(self, node: str, compute) -> dt.date:
+    def _memo(self, node: str, compute: Callable[[], dt.date]) -> dt.date:
         if node not in self.memo:
             self._enter(node)
             self.memo[node] = compute()

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import Row, Select, insert, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.sql import Executable
 from sqlmodel import Session, SQLModel, col, select
 
 from . import events
@@ -30,6 +32,8 @@ from .lookups import (
     get_process,
     get_stage,
     get_task,
+    ident,
+    must_get,
     processes_bound_to,
 )
 from .models import (
@@ -121,10 +125,12 @@ def start(
 
 def timeline(session: Session, process: Fortschreibung) -> tuple[Timeline, dict[str, Task]]:
     stages = session.exec(
-        select(Stage).where(Stage.fortschreibung_id == process.id).order_by(Stage.position)
+        select(Stage).where(Stage.fortschreibung_id == process.id).order_by(col(Stage.position))
     ).all()
     tasks = session.exec(select(Task).where(Task.fortschreibung_id == process.id)).all()
-    bound = session.exec(_bound_query().where(SitzungBinding.fortschreibung_id == process.id)).all()
+    bound = session.execute(
+        _bound_query().where(col(SitzungBinding.fortschreibung_id) == process.id)
+    ).all()
     termine = session.exec(select(Termin).where(Termin.fortschreibung_id == process.id)).all()
     tl = build_timeline(
         calendar_of(session, process), process.started_on, process.plan,
@@ -133,16 +139,17 @@ def timeline(session: Session, process: Fortschreibung) -> tuple[Timeline, dict[
     return tl, {t.key: t for t in tasks}
 
 
-def _bound_query():
+def _bound_query() -> Select[int, str, dt.datetime, int]:
+    """The Sitzungen bound to plan names, with their date and their Gremium's Vorlagenschluss."""
     return (
-        select(
-            SitzungBinding.fortschreibung_id,
-            SitzungBinding.name,
-            Sitzung.start,
-            Gremium.vorlagenschluss_working_days,
+        sa_select(
+            col(SitzungBinding.fortschreibung_id),
+            col(SitzungBinding.name),
+            col(Sitzung.start),
+            col(Gremium.vorlagenschluss_working_days),
         )
-        .join(Sitzung, Sitzung.id == SitzungBinding.sitzung_id)
-        .join(Gremium, Gremium.id == Sitzung.gremium_id)
+        .join(Sitzung, col(Sitzung.id) == SitzungBinding.sitzung_id)
+        .join(Gremium, col(Gremium.id) == Sitzung.gremium_id)
     )
 
 
@@ -199,7 +206,7 @@ def recompute(
     for key, due in dues.items():
         task = tasks[key]
         if task.due != due:
-            changes.append(DueChange(task.id, key, task.assignee_id, task.due, due))
+            changes.append(DueChange(ident(task), key, task.assignee_id, task.due, due))
             if log_changes and task.state == TaskState.open:
                 events.log(
                     session,
@@ -237,8 +244,8 @@ def complete_task(
     """Mark a task done on ``on`` by the person ``by`` (default: its assignee)."""
     task = get_task(session, task_ref)
     lock(session, task)
-    process = session.get(Fortschreibung, task.fortschreibung_id)
-    stage = session.get(Stage, task.stage_id)
+    process = must_get(session, Fortschreibung, task.fortschreibung_id)
+    stage = must_get(session, Stage, task.stage_id)
     if task.state == TaskState.done:
         raise Refused(f"die Aufgabe {task.key!r} ist schon erledigt (am {task.done_on:%d.%m.%Y})")
     if stage.state != StageState.open:
@@ -277,7 +284,7 @@ def reassign_task(session: Session, task_ref: str | int, *, to: str, actor: str)
     lock(session, task)
     if task.state == TaskState.done:
         raise Refused(f"die Aufgabe {task.key!r} ist schon erledigt; da gibt es nichts zuzuweisen")
-    process = session.get(Fortschreibung, task.fortschreibung_id)
+    process = must_get(session, Fortschreibung, task.fortschreibung_id)
     person = get_person(session, process.kommune_id, to)
     if person.id == task.assignee_id:
         raise Refused(f"die Aufgabe {task.key!r} ist schon {person.name} zugewiesen")
@@ -326,8 +333,8 @@ def decide_gate(
             f"das Aktenzeichen {reference!r} hat nicht die erwartete Form (etwa 'BSV 3/2017')"
         )
     decision = GateDecision(
-        fortschreibung_id=process.id,
-        stage_id=stage.id,
+        fortschreibung_id=ident(process),
+        stage_id=ident(stage),
         outcome=outcome,
         decided_by=by,
         decided_on=on,
@@ -380,7 +387,9 @@ def _check_gate_open(session: Session, stage: Stage, on: dt.date) -> None:
         )
 
 
-def _approve(session, process, stage, gate, decision) -> None:
+def _approve(
+    session: Session, process: Fortschreibung, stage: Stage, gate: Gate, decision: GateDecision
+) -> None:
     if gate.reference_required and not decision.reference:
         raise Refused(
             f"die Freigabe der Phase {stage.key!r} braucht ein Aktenzeichen "
@@ -424,7 +433,13 @@ def _open_required(session: Session, stage: Stage, gate: Gate) -> list[str]:
     return [t.key for t in tasks if gate.blocks(t)]
 
 
-def _send_back(session, process, stage, decision, reopen: tuple[str, ...]) -> None:
+def _send_back(
+    session: Session,
+    process: Fortschreibung,
+    stage: Stage,
+    decision: GateDecision,
+    reopen: tuple[str, ...],
+) -> None:
     if not decision.remarks.strip():
         raise Refused("wer ein Gate zurückgibt, muss einen Grund nennen")
     for key in reopen:
@@ -452,10 +467,17 @@ def _bound_sitzung(session: Session, process: Fortschreibung, name: str) -> Sitz
             SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == name
         )
     ).one()
-    return session.get(Sitzung, binding.sitzung_id)
+    return must_get(session, Sitzung, binding.sitzung_id)
 
 
-def _postpone(session, process, stage, gate, decision, postpone_to: str | None) -> None:
+def _postpone(
+    session: Session,
+    process: Fortschreibung,
+    stage: Stage,
+    gate: Gate,
+    decision: GateDecision,
+    postpone_to: str | None,
+) -> None:
     if not gate.sitzung:
         raise Refused(
             f"das Gate der Phase {stage.key!r} hängt an keiner Sitzung; nichts zu vertagen"
@@ -477,14 +499,14 @@ def _postpone(session, process, stage, gate, decision, postpone_to: str | None) 
             SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == gate.sitzung
         )
     ).one()
-    binding.sitzung_id = new.id
+    binding.sitzung_id = ident(new)
     session.add(binding)
     for b in session.exec(
         select(Beratung)
-        .join(Vorlage, Vorlage.id == Beratung.vorlage_id)
+        .join(Vorlage, col(Vorlage.id) == Beratung.vorlage_id)
         .where(Vorlage.fortschreibung_id == process.id, Beratung.sitzung_id == old.id)
     ):
-        b.sitzung_id = new.id
+        b.sitzung_id = ident(new)
         session.add(b)
     decision.remarks = decision.remarks or f"vertagt von {old.key} auf {new.key}"
     session.flush()
@@ -521,9 +543,9 @@ def move_sitzung(
         new_start = dt.datetime.combine(new_start, sitzung.start.time())
     if new_start == sitzung.start:
         raise Refused(f"die Sitzung {sitzung.key!r} ist schon am {new_start:%d.%m.%Y %H:%M}")
-    kommune = session.get(Kommune, sitzung.kommune_id)
+    kommune = must_get(session, Kommune, sitzung.kommune_id)
     check_sitzung_day(for_kommune(kommune), sitzung.key, new_start.date(), force_reason)
-    processes = processes_bound_to(session, sitzung.id)
+    processes = processes_bound_to(session, ident(sitzung))
     for process in processes:
         if new_start.date() < process.started_on:
             raise Refused(
@@ -538,12 +560,12 @@ def move_sitzung(
     moved = {"start": new_start.isoformat()} | ({"force": force_reason} if force_reason else {})
     events.log(session, actor=actor, action="sitzung_moved", entity=sitzung, process_id=None,
                before={"start": old.isoformat()}, after=moved)  # fmt: skip
-    changes = {}
+    changes: dict[int, list[DueChange]] = {}
     for process in processes:
-        changes[process.id] = recompute(
+        changes[ident(process)] = recompute(
             session, process, actor=actor, reason=f"Sitzung {sitzung.key} moved"
         )
-        _check_stage_starts(session, process, changes[process.id])
+        _check_stage_starts(session, process, changes[ident(process)])
         events.log(session, actor=actor, action="sitzung_moved", entity=sitzung,
                    process_id=process.id, before={"start": old.isoformat()},
                    after=moved)  # fmt: skip
@@ -575,7 +597,7 @@ def _check_stage_starts(
         for s in session.exec(select(Stage).where(Stage.fortschreibung_id == process.id))
     }
     for change in changes:
-        task = session.get(Task, change.task_id)
+        task = must_get(session, Task, change.task_id)
         stage = stages[task.stage_id]
         if stage.state == StageState.closed or task.state == TaskState.done:
             continue
@@ -593,7 +615,7 @@ def _check_beratungsfolge(session: Session, sitzung: Sitzung, new_start: dt.date
     for beratung in session.exec(select(Beratung).where(Beratung.sitzung_id == sitzung.id)):
         others = session.exec(
             select(Beratung, Sitzung)
-            .join(Sitzung, Sitzung.id == Beratung.sitzung_id)
+            .join(Sitzung, col(Sitzung.id) == Beratung.sitzung_id)
             .where(Beratung.vorlage_id == beratung.vorlage_id, Beratung.id != beratung.id)
         ).all()
         for other, other_sitzung in others:
@@ -601,7 +623,7 @@ def _check_beratungsfolge(session: Session, sitzung: Sitzung, new_start: dt.date
                 other.position > beratung.position and other_sitzung.start < new_start
             )
             if wrong:
-                vorlage = session.get(Vorlage, beratung.vorlage_id)
+                vorlage = must_get(session, Vorlage, beratung.vorlage_id)
                 raise Refused(
                     f"die Verlegung von {sitzung.key!r} auf den {new_start:%d.%m.%Y} bricht die "
                     f"Beratungsfolge der Vorlage {vorlage.reference!r}: {other_sitzung.key!r} "
@@ -647,9 +669,9 @@ def recompute_all(session: Session, *, actor: str, reason: str) -> int:
     stage_updates: list[dict[str, Any]] = []
     logged: list[dict[str, Any]] = []
     now = dt.datetime.now(dt.UTC)
-    for p in session.exec(
-        select(Fortschreibung.id, Fortschreibung.kommune_id, Fortschreibung.started_on,
-               Fortschreibung.plan)
+    for p in session.execute(
+        sa_select(col(Fortschreibung.id), col(Fortschreibung.kommune_id),
+                  col(Fortschreibung.started_on), col(Fortschreibung.plan))
     ):  # fmt: skip
         tl = build_timeline(rows.calendars[p.kommune_id], p.started_on, p.plan,
                             *rows.of(p.id))  # fmt: skip
@@ -683,25 +705,31 @@ class _AllRows:
     """Every row the deadlines of all processes depend on, grouped by process."""
 
     def __init__(self, session: Session):
-        self.stages = _grouped(session, select(
+        self.stages = _grouped(session, sa_select(*map(col, (
             Stage.id, Stage.fortschreibung_id, Stage.key, Stage.opened_on, Stage.closed_on,
-            Stage.planned_start).order_by(Stage.position))  # fmt: skip
-        self.tasks = _grouped(session, select(
+            Stage.planned_start))).order_by(col(Stage.position)))  # fmt: skip
+        self.tasks = _grouped(session, sa_select(*map(col, (
             Task.id, Task.fortschreibung_id, Task.stage_id, Task.key, Task.anchor_kind,
-            Task.anchor_ref, Task.offset, Task.offset_unit, Task.due, Task.state))  # fmt: skip
+            Task.anchor_ref, Task.offset, Task.offset_unit, Task.due, Task.state))))  # fmt: skip
         self.bound = _grouped(session, _bound_query())
-        self.termine = _grouped(session, select(Termin.fortschreibung_id, Termin.name, Termin.on))
+        self.termine = _grouped(session, sa_select(
+            col(Termin.fortschreibung_id), col(Termin.name), col(Termin.on)))  # fmt: skip
         self.calendars = {k.id: for_kommune(k) for k in session.exec(select(Kommune))}
 
-    def of(self, process_id: int) -> tuple[list, list, list, list]:
-        return tuple(
-            group.get(process_id, [])
-            for group in (self.stages, self.tasks, self.bound, self.termine)
-        )  # type: ignore[return-value]
+    def of(self, process_id: int) -> tuple[_Rows, _Rows, _Rows, _Rows]:
+        return (
+            self.stages.get(process_id, []),
+            self.tasks.get(process_id, []),
+            self.bound.get(process_id, []),
+            self.termine.get(process_id, []),
+        )
 
 
-def _grouped(session: Session, query) -> dict[int, list]:
-    groups: dict[int, list] = defaultdict(list)
-    for row in session.exec(query):
+_Rows = list[Row[Any]]
+
+
+def _grouped(session: Session, query: Executable) -> dict[int, _Rows]:
+    groups: dict[int, _Rows] = defaultdict(list)
+    for row in session.execute(query):
         groups[row.fortschreibung_id].append(row)
     return groups

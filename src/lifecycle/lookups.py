@@ -7,12 +7,31 @@ Read-only. Adapters (CLI, flows, web) look things up here and change them throug
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, col, select
 
 from .calendar import WorkCalendar, for_kommune
 from .errors import NotFound, Refused
 from .models import Fortschreibung, Kommune, Person, Sitzung, SitzungBinding, Stage, Task
+
+M = TypeVar("M", bound=SQLModel)
+
+
+def must_get(session: Session, model: type[M], row_id: int | None) -> M:
+    """A row that a foreign key guarantees, by its id; its absence is a broken database."""
+    row = session.get(model, row_id) if row_id is not None else None
+    if row is None:
+        raise NotFound(f"{model.__name__} {row_id} fehlt in der Datenbank")
+    return row
+
+
+def ident(row: SQLModel) -> int:
+    """The primary key of a stored (flushed) row."""
+    value = getattr(row, "id", None)
+    if not isinstance(value, int):
+        raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
+    return value
 
 
 def get_process(session: Session, key: str) -> Fortschreibung:
@@ -62,15 +81,14 @@ def get_person(session: Session, kommune_id: int, ref: str) -> Person:
 
 
 def calendar_of(session: Session, process: Fortschreibung) -> WorkCalendar:
-    kommune = session.get(Kommune, process.kommune_id)
-    return for_kommune(kommune)
+    return for_kommune(must_get(session, Kommune, process.kommune_id))
 
 
 def find_sitzung(session: Session, ref: str) -> Sitzung:
     kommune_key, _, key = ref.rpartition(":")
     query = select(Sitzung).where(Sitzung.key == key)
     if kommune_key:
-        query = query.join(Kommune, Kommune.id == Sitzung.kommune_id).where(
+        query = query.join(Kommune, col(Kommune.id) == Sitzung.kommune_id).where(
             Kommune.key == kommune_key
         )
     found = session.exec(query).all()
@@ -88,4 +106,4 @@ def processes_bound_to(session: Session, sitzung_id: int) -> list[Fortschreibung
         .where(SitzungBinding.sitzung_id == sitzung_id)
         .distinct()
     ).all()
-    return [session.get(Fortschreibung, pid) for pid in sorted(ids)]
+    return [must_get(session, Fortschreibung, pid) for pid in sorted(ids)]

@@ -25,9 +25,10 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from . import engine, events
+from . import engine, events, lookups
 from .engine import SitzungMove
 from .errors import Refused
+from .lookups import ident
 from .models import (
     Event,
     Fortschreibung,
@@ -147,7 +148,7 @@ def decide_gate(
             reference=reference, remarks=remarks, force_reason=force_reason,
             postpone_to=postpone_to, reopen=reopen,
         )  # fmt: skip
-        process = engine.get_process(session, process_key)
+        process = lookups.get_process(session, process_key)
         _request_run(session, process, decision)
     return decision
 
@@ -214,7 +215,7 @@ def generate_document(
     """Write a document of the process (a new version only if its inputs changed)."""
     from .documents import generate
 
-    process = engine.get_process(session, process_key)
+    process = lookups.get_process(session, process_key)
     return generate(
         session, process, kind, out_dir=out_dir, pdf=pdf, templates=templates, stage=stage
     )
@@ -226,7 +227,7 @@ def generate_gate_documents(
     """Write every document the plan names for a stage's gate."""
     from .documents import generate_gate_documents as generate_all
 
-    process = engine.get_process(session, process_key)
+    process = lookups.get_process(session, process_key)
     return generate_all(session, process, stage_key, out_dir=out_dir)
 
 
@@ -267,8 +268,8 @@ def record_stage_run(session: Session, process_key: str, stage_key: str, key: st
     with _transaction(session):
         if stage_run_recorded(session, key):
             return False
-        process = engine.get_process(session, process_key)
-        stage = engine.get_stage(session, process, stage_key)
+        process = lookups.get_process(session, process_key)
+        stage = lookups.get_stage(session, process, stage_key)
         events.log(session, actor="flows", action=STAGE_RUN, entity=stage, process_id=process.id,
                    after={"key": key})  # fmt: skip
     return True
@@ -306,9 +307,9 @@ def _request_run(
     opened_by = str(decision.id) if decision is not None else "start"
     request = RunRequest(
         key=f"{process.key}:{stage.key}:{opened_by}",
-        fortschreibung_id=process.id,
-        stage_id=stage.id,
-        decision_id=decision.id if decision is not None else None,
+        fortschreibung_id=ident(process),
+        stage_id=ident(stage),
+        decision_id=ident(decision) if decision is not None else None,
     )
     session.add(request)
     session.flush()
@@ -319,10 +320,10 @@ def pending_runs(session: Session, *, process_key: str | None = None) -> list[Ru
     """Stage runs requested and not yet started, oldest first."""
     query = (
         select(RunRequest.id, RunRequest.key, Fortschreibung.key, Stage.key)
-        .join(Fortschreibung, Fortschreibung.id == RunRequest.fortschreibung_id)
-        .join(Stage, Stage.id == RunRequest.stage_id)
+        .join(Fortschreibung, col(Fortschreibung.id) == RunRequest.fortschreibung_id)
+        .join(Stage, col(Stage.id) == RunRequest.stage_id)
         .where(RunRequest.state == RunRequestState.pending)
-        .order_by(RunRequest.id)
+        .order_by(col(RunRequest.id))
     )
     if process_key is not None:
         query = query.where(Fortschreibung.key == process_key)
@@ -345,7 +346,13 @@ def mark_run_started(session: Session, request_id: int, run_id: str) -> bool:
                 attempts=RunRequest.attempts + 1,
             )
         )
-    return result.rowcount == 1
+    return _rowcount(result) == 1
+
+
+def _rowcount(result: object) -> int:
+    # Session.execute is typed as returning Result; an UPDATE gives a CursorResult, which counts.
+    count = getattr(result, "rowcount", 0)
+    return count if isinstance(count, int) else 0
 
 
 def note_run_failed(session: Session, request_id: int, error: str) -> None:

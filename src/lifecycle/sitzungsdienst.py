@@ -54,8 +54,8 @@ def upcoming_sitzungen(
     start = dt.datetime.combine(today, dt.time.min)
     query = (
         select(Sitzung, Gremium, Kommune)
-        .join(Gremium, Gremium.id == Sitzung.gremium_id)
-        .join(Kommune, Kommune.id == Sitzung.kommune_id)
+        .join(Gremium, col(Gremium.id) == Sitzung.gremium_id)
+        .join(Kommune, col(Kommune.id) == Sitzung.kommune_id)
         .where(Sitzung.start >= start, Sitzung.start < start + dt.timedelta(days=days))
     )
     if kommune:
@@ -90,15 +90,15 @@ def sitzungen_of(
     ids = list(process_ids)
     bound = select(SitzungBinding.fortschreibung_id, SitzungBinding.sitzung_id)
     beraten = select(Vorlage.fortschreibung_id, Beratung.sitzung_id).join(
-        Beratung, Beratung.vorlage_id == Vorlage.id
+        Beratung, col(Beratung.vorlage_id) == Vorlage.id
     )
     links = bound.union(beraten).subquery()
     query = (
         select(links.c.fortschreibung_id, Sitzung, Gremium)
-        .join(Sitzung, Sitzung.id == links.c.sitzung_id)
-        .join(Gremium, Gremium.id == Sitzung.gremium_id)
+        .join(Sitzung, col(Sitzung.id) == links.c.sitzung_id)
+        .join(Gremium, col(Gremium.id) == Sitzung.gremium_id)
         .where(links.c.fortschreibung_id.in_(ids))
-        .order_by(Sitzung.start, Sitzung.id)
+        .order_by(col(Sitzung.start), col(Sitzung.id))
     )
     if since is not None:
         query = query.where(col(Sitzung.start) >= dt.datetime.combine(since, dt.time()))
@@ -112,14 +112,17 @@ def _attach_vorlagen(session: Session, rows: list[SitzungDue]) -> None:
     if not rows:
         return
     by_key = {(r.kommune, r.key): r for r in rows}
+    # sqlmodel types select() for at most four columns (fastapi/sqlmodel#271)
     found = session.exec(
-        select(Beratung, Vorlage, Fortschreibung.key, Sitzung.key, Kommune.name)
-        .join(Vorlage, Vorlage.id == Beratung.vorlage_id)
-        .join(Fortschreibung, Fortschreibung.id == Vorlage.fortschreibung_id)
-        .join(Sitzung, Sitzung.id == Beratung.sitzung_id)
-        .join(Kommune, Kommune.id == Sitzung.kommune_id)
-        .where(Sitzung.key.in_([r.key for r in rows]))  # type: ignore[union-attr]
-        .order_by(Vorlage.reference)
+        select(  # type: ignore[call-overload]
+            Beratung, Vorlage, Fortschreibung.key, Sitzung.key, Kommune.name
+        )
+        .join(Vorlage, col(Vorlage.id) == Beratung.vorlage_id)
+        .join(Fortschreibung, col(Fortschreibung.id) == Vorlage.fortschreibung_id)
+        .join(Sitzung, col(Sitzung.id) == Beratung.sitzung_id)
+        .join(Kommune, col(Kommune.id) == Sitzung.kommune_id)
+        .where(col(Sitzung.key).in_([r.key for r in rows]))
+        .order_by(col(Vorlage.reference))
     ).all()
     for beratung, vorlage, process, sitzung_key, kommune in found:
         row = by_key.get((kommune, sitzung_key))

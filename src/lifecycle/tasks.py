@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from .errors import Refused
 from .models import Fortschreibung, Person, Task, TaskState
@@ -33,20 +33,23 @@ def find_tasks(
     limit: int = 200,
 ) -> tuple[list[TaskRow], int]:
     """Matching tasks, most urgent first, and how many more matched beyond ``limit``."""
+    # sqlmodel types select() for at most four columns (fastapi/sqlmodel#271)
     query = (
-        select(Task.id, Task.due, Task.title, Person.name, Fortschreibung.key, Task.state)
-        .join(Fortschreibung, Fortschreibung.id == Task.fortschreibung_id)
-        .join(Person, Person.id == Task.assignee_id, isouter=True)
+        select(  # type: ignore[call-overload]
+            Task.id, Task.due, Task.title, Person.name, Fortschreibung.key, Task.state
+        )
+        .join(Fortschreibung, col(Fortschreibung.id) == Task.fortschreibung_id)
+        .join(Person, col(Person.id) == Task.assignee_id, isouter=True)
     )
     if not include_done or overdue:
         query = query.where(Task.state == TaskState.open)
     if overdue:
-        query = query.where(Task.due < today)
+        query = query.where(col(Task.due) < today)
     if person:
         ids = session.exec(select(Person.id).where(Person.key == person)).all()
         if not ids:
             raise Refused(f"no person {person!r}")
-        query = query.where(Task.assignee_id.in_(ids))  # type: ignore[union-attr]
+        query = query.where(col(Task.assignee_id).in_(ids))
     if process:
         if (
             session.exec(select(Fortschreibung.id).where(Fortschreibung.key == process)).first()
@@ -55,7 +58,7 @@ def find_tasks(
             raise Refused(f"no Fortschreibung {process!r}")
         query = query.where(Fortschreibung.key == process)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(Task.due, Task.id).limit(limit)).all()
+    rows = session.exec(query.order_by(col(Task.due), col(Task.id)).limit(limit)).all()
     return [
         TaskRow(i, due, title, name or "—", key, state.value if hasattr(state, "value") else state)
         for i, due, title, name, key, state in rows

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from .dates import euro, short_de
 from .errors import InputError
@@ -46,6 +46,7 @@ from .models import (
     Workshop,
 )  # fmt: skip
 from .plan_types import StageDef, plan_of
+from .typing_helpers import get_required, ident, required
 
 Context = dict[str, Any]
 # XML 1.0 forbids these; a DOCX containing one is corrupt, so they are dropped.
@@ -132,8 +133,8 @@ class Facts:
 
     def __init__(self, session: Session, process: Fortschreibung):
         self.s, self.p = session, process
-        self.kommune = session.get(Kommune, process.kommune_id)
-        self.konzept = session.get(Konzept, process.konzept_id)
+        self.kommune = get_required(session, Kommune, process.kommune_id)
+        self.konzept = get_required(session, Konzept, process.konzept_id)
 
     def all(self, model, *where, order=None) -> list:
         query = select(model).where(*where)
@@ -162,9 +163,9 @@ class Facts:
     def beratungen(self, vorlage: Vorlage) -> list[tuple[Beratung, Sitzung, Gremium]]:
         return list(self.s.exec(
             select(Beratung, Sitzung, Gremium)
-            .join(Sitzung, Sitzung.id == Beratung.sitzung_id)
-            .join(Gremium, Gremium.id == Sitzung.gremium_id)
-            .where(Beratung.vorlage_id == vorlage.id).order_by(Beratung.position)
+            .join(Sitzung, col(Sitzung.id) == Beratung.sitzung_id)
+            .join(Gremium, col(Gremium.id) == Sitzung.gremium_id)
+            .where(Beratung.vorlage_id == vorlage.id).order_by(col(Beratung.position))
         ).all())  # fmt: skip
 
     def decisions(self, stage: Stage) -> list[GateDecision]:
@@ -311,7 +312,7 @@ def _ag_session_span(f: Facts) -> tuple[int, dt.datetime | None, dt.datetime | N
     ids = [ag.id for ag in f.arbeitsgruppen()]
     if not ids:
         return 0, None, None
-    rows = f.all(AgSitzung, AgSitzung.arbeitsgruppe_id.in_(ids), order=AgSitzung.start)
+    rows = f.all(AgSitzung, col(AgSitzung.arbeitsgruppe_id).in_(ids), order=AgSitzung.start)
     return len(rows), (rows[0].start if rows else None), (rows[-1].start if rows else None)
 
 
@@ -590,7 +591,7 @@ def _ag_ctx(f: Facts, ag: Arbeitsgruppe, fields: dict[int, str]) -> Context:
 
 
 def arbeitsgruppen_ctx(f: Facts) -> list[Context]:
-    fields = {h.id: h.title for h in f.handlungsfelder()}
+    fields = {ident(h): h.title for h in f.handlungsfelder()}
     return [_ag_ctx(f, ag, fields) for ag in f.arbeitsgruppen()]
 
 
@@ -631,8 +632,8 @@ def abschlussbericht(
 def stage_bericht(session: Session, process: Fortschreibung, kind: str, stage_key: str) -> Context:
     """Generic: a stage, its tasks with German dates and the gate decision."""
     f = Facts(session, process)
-    stage = f.stage(stage_key)
-    spec = f.plan_stage(stage_key)
+    spec = f.plan_stage(stage_key)  # first: a key the plan does not know raises KeyError
+    stage = required(f.stage(stage_key), f"Phase {stage_key!r}")
     tasks = f.all(Task, Task.stage_id == stage.id, order=Task.position)
     span = " bis ".join(short_de(d) for d in (stage.opened_on, stage.closed_on) if d)
     outcome = {"approve": "genehmigt", "send_back": "zurückverwiesen", "postpone": "vertagt"}

@@ -148,7 +148,7 @@ def decide_gate(
             reference=reference, remarks=remarks, force_reason=force_reason,
             postpone_to=postpone_to, reopen=reopen,
         )  # fmt: skip
-        process = lookups.get_process(session, process_key)
+        process = lookups.must_get(session, Fortschreibung, decision.fortschreibung_id)
         _request_run(session, process, decision)
     return decision
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from lifecycle import engine, replay
+from lifecycle import replay, services
 from lifecycle.db import engine_for
 from lifecycle.doc_context import KINDS, build_context
 from lifecycle.documents import find_template, render
@@ -58,7 +58,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         url = f"sqlite:///{work}/bench.db"
         with Session(engine_for(url), expire_on_commit=False) as session:
-            process = engine.start(session, load_scenario(ROOT / "examples/waiblingen-2017.yaml"))
+            process = services.start(session, load_scenario(ROOT / "examples/waiblingen-2017.yaml"))
             replay.run(session, process)
             template = find_template(KINDS["sitzungsvorlage"])
             out = Path(work) / "sitzungsvorlage.docx"

@@ -45,7 +45,7 @@ def demo_without_prefect(base: Path) -> float:
     """The demo's engine calls in the same order, without flows, tasks or artifacts."""
     from sqlmodel import select
 
-    from lifecycle import documents, engine, outbox, reminders, replay
+    from lifecycle import documents, engine, outbox, reminders, replay, services
     from lifecycle.db import session_scope
     from lifecycle.flows.demo import SCENARIO
     from lifecycle.flows.stages import timeline_markdown
@@ -56,7 +56,7 @@ def demo_without_prefect(base: Path) -> float:
     url, out = f"sqlite:///{base / 'lifecycle.db'}", base / "dokumente"
     started = time.perf_counter()
     with session_scope(url) as s:
-        process = engine.start(s, load_scenario(SCENARIO), actor="bench")
+        process = services.start(s, load_scenario(SCENARIO), actor="bench")
         calendar = engine.calendar_of(s, process)
 
         def stage_work() -> None:

@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Protocol
-from typing import Protocol
 
 import holidays
 

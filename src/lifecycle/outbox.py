@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import or_, update
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, col, select
 
 from . import dates, mail
@@ -32,10 +33,13 @@ from .models import (
     TaskState,
 )
 from .reminder_messages import render
+from .typing_helpers import get_required, required
 
 # A row stuck in "sending" longer than this belongs to a crashed run and is retried.
 STALE_CLAIM = dt.timedelta(minutes=15)
 QUEUED = (ReminderState.planned, ReminderState.failed)
+# The outbox's UNIQUE key: a row planned twice is inserted once.
+_KEY = ["person_id", "subject", "deadline", "offset"]
 
 
 @dataclass(frozen=True)
@@ -90,18 +94,18 @@ def queue_rows(session: Session, planned: Sequence[Planned]) -> int:
         for p in planned
     ]
     stmt = _insert_ignore(session).values(rows)
-    result = session.execute(stmt)
+    result = session.exec(stmt)
     return max(result.rowcount or 0, 0)
 
 
-def _insert_ignore(session: Session):
+def _insert_ignore(session: Session) -> Insert:
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(Reminder).on_conflict_do_nothing(
-        index_elements=["person_id", "subject", "deadline", "offset"]
-    )
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(Reminder).on_conflict_do_nothing(index_elements=_KEY)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(Reminder).on_conflict_do_nothing(index_elements=_KEY)
 
 
 # --- delivery --------------------------------------------------------------------------------
@@ -118,7 +122,7 @@ class Delivery:
 def claim(session: Session, reminder_id: int, token: str, now: dt.datetime) -> bool:
     """Atomically take a row for sending; exactly one concurrent caller gets True."""
     stale = now - STALE_CLAIM
-    result = session.execute(
+    result = session.exec(
         update(Reminder)
         .where(
             col(Reminder.id) == reminder_id,
@@ -154,20 +158,19 @@ def _finish(
 
 
 def deliverable_ids(session: Session, today: dt.date, now: dt.datetime) -> list[int]:
-    return list(
-        session.exec(
-            select(Reminder.id)
-            .where(
-                col(Reminder.send_on) <= today,
-                or_(
-                    col(Reminder.state).in_(QUEUED),
-                    (col(Reminder.state) == ReminderState.sending)
-                    & (col(Reminder.claimed_at) < now - STALE_CLAIM),
-                ),
-            )
-            .order_by(Reminder.id)
+    ids = session.exec(
+        select(col(Reminder.id))
+        .where(
+            col(Reminder.send_on) <= today,
+            or_(
+                col(Reminder.state).in_(QUEUED),
+                (col(Reminder.state) == ReminderState.sending)
+                & (col(Reminder.claimed_at) < now - STALE_CLAIM),
+            ),
         )
+        .order_by(col(Reminder.id))
     )
+    return [rid for rid in ids if rid is not None]  # a primary key is never NULL
 
 
 def deliver(
@@ -203,13 +206,13 @@ def _deliver_one(
     session: Session, rid: int, token: str, settings: mail.MailSettings, mailer: mail.Mailer
 ) -> tuple[str, str]:
     """("sent"|"failed"|"cancelled", server error that stops the batch or "")."""
-    row = session.get(Reminder, rid)
+    row = get_required(session, Reminder, rid)
     session.refresh(row)
     reason = _obsolete(session, row)
     if reason:
         _finish(session, rid, token, ReminderState.cancelled, reason)
         return "cancelled", ""
-    person = session.get(Person, row.person_id)
+    person = get_required(session, Person, row.person_id)
     try:
         address = mail.check_address(person.name, person.email)
         content = render(session, row, person, settings)
@@ -239,18 +242,19 @@ def note_waiting(session: Session, ids: list[int], error: str) -> None:
 def _obsolete(session: Session, row: Reminder) -> str:
     """Why a queued row should no longer be sent ('' if it should)."""
     if row.fortschreibung_id is not None:
-        process = session.get(Fortschreibung, row.fortschreibung_id)
+        process = get_required(session, Fortschreibung, row.fortschreibung_id)
         if process.state != ProcessState.running:
             return "obsolete: process completed"
     if row.task_id is not None and row.kind in ("due", "escalation"):
-        task = session.get(Task, row.task_id)
+        task = get_required(session, Task, row.task_id)
         session.refresh(task)
         if task.state == TaskState.done:
             return "obsolete: task done"
         if task.due != row.deadline:
-            return f"obsolete: deadline moved to {dates.short_de(task.due)}"
+            due = required(task.due, f"Fälligkeit der Aufgabe {task.id}")  # set since planned
+            return f"obsolete: deadline moved to {dates.short_de(due)}"
     if row.kind == "vorlagenschluss" and row.sitzung_id is not None:
-        sitzung = session.get(Sitzung, row.sitzung_id)
+        sitzung = get_required(session, Sitzung, row.sitzung_id)
         session.refresh(sitzung)
         if sitzung.start.isoformat() != row.payload.get("sitzung_start"):
             return f"obsolete: Sitzung moved to {dates.short_de(sitzung.start.date())}"

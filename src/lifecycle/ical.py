@@ -32,6 +32,7 @@ from .models import (
     Vorlage,
 )
 from .models import Event as LogEvent
+from .typing_helpers import get_required, ident
 from .words import OEFFENTLICH_DE
 
 PRODID = "-//lifecycle//Fortschreibung kommunaler Konzepte//DE"
@@ -189,7 +190,7 @@ def _person(session: Session, processes: list[Fortschreibung], key: str | None) 
 
 def _feed_name(session: Session, processes: list[Fortschreibung], options: FeedOptions) -> str:
     if len(processes) == 1:
-        kommune = session.get(Kommune, processes[0].kommune_id)
+        kommune = get_required(session, Kommune, processes[0].kommune_id)
         name = f"{kommune.name}: Fortschreibung {processes[0].key}"
     else:
         name = "Fortschreibungen"
@@ -210,15 +211,16 @@ def relevant_sitzungen(session: Session, process: Fortschreibung) -> list[tuple[
     """Sitzungen bound to the process or in the Beratungsfolge of one of its Vorlagen."""
     from .sitzungsdienst import sitzungen_of  # local: keeps `holidays` lazy
 
-    return sitzungen_of(session, [process.id]).get(process.id, [])
+    pid = ident(process)
+    return sitzungen_of(session, [pid]).get(pid, [])
 
 
 def _agenda(session: Session, sitzung: Sitzung, process: Fortschreibung, public: bool) -> list[str]:
     rows = session.exec(
         select(Vorlage, Beratung)
-        .join(Beratung, Beratung.vorlage_id == Vorlage.id)
+        .join(Beratung, col(Beratung.vorlage_id) == Vorlage.id)
         .where(Beratung.sitzung_id == sitzung.id, Vorlage.fortschreibung_id == process.id)
-        .order_by(Vorlage.reference)
+        .order_by(col(Vorlage.reference))
     ).all()
     if public and not sitzung.oeffentlich:
         return []
@@ -237,12 +239,12 @@ def _process_events(
     public: bool,
     person: Person | None,
 ) -> Iterable[Event]:
-    kommune = session.get(Kommune, process.kommune_id)
+    kommune = get_required(session, Kommune, process.kommune_id)
     from .calendar import for_kommune, vorlagenschluss_of  # local: keeps `holidays` lazy
 
     work = for_kommune(kommune)
     for sitzung, gremium in relevant_sitzungen(session, process):
-        sequence, modified = changes_of(session, "Sitzung", sitzung.id, "sitzung_moved")
+        sequence, modified = changes_of(session, "Sitzung", ident(sitzung), "sitzung_moved")
         agenda = _agenda(session, sitzung, process, public)
         ev = timed_event(
             uid_sitzung(kommune.key, sitzung.key),
@@ -278,20 +280,21 @@ def _task_events(
 ) -> Iterable[Event]:
     query = (
         select(Task, Person)
-        .join(Stage, Stage.id == Task.stage_id)
-        .outerjoin(Person, Person.id == Task.assignee_id)
+        .join(Stage, col(Stage.id) == Task.stage_id)
+        .outerjoin(Person, col(Person.id) == Task.assignee_id)
         .where(
             Task.fortschreibung_id == process.id,
             Task.state == TaskState.open,
             col(Stage.state).in_([StageState.open, StageState.pending]),
             col(Task.due).is_not(None),
         )
-        .order_by(Task.due, Task.position)
+        .order_by(col(Task.due), col(Task.position))
     )
     if person is not None:
         query = query.where(Task.assignee_id == person.id)
     for task, assignee in session.exec(query):
-        sequence, modified = changes_of(session, "Task", task.id, "due_changed")
+        assert task.due is not None  # the query selects tasks with a due date only
+        sequence, modified = changes_of(session, "Task", ident(task), "due_changed")
         who = f"Zuständig: {assignee.name}" if assignee else "Zuständig: (niemand)"
         ev = all_day_event(
             uid_task(process.key, task.key),

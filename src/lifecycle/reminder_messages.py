@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from . import dates, ical, mail
 from .models import Person, Reminder
+from .typing_helpers import required
 
 # --- messages --------------------------------------------------------------------------------
 
@@ -111,7 +112,8 @@ def _render_vorlagenschluss(session: Session, row: Reminder, s: mail.MailSetting
     p = row.payload
     vs = dt.date.fromisoformat(p["vorlagenschluss"])
     start = dt.datetime.fromisoformat(p["sitzung_start"])
-    seq, _ = ical.changes_of(session, "Sitzung", row.sitzung_id, "sitzung_moved")
+    sitzung_id = required(row.sitzung_id, f"Sitzung der Erinnerung {row.id}")  # set when planned
+    seq, _ = ical.changes_of(session, "Sitzung", sitzung_id, "sitzung_moved")
     ev = ical.all_day_event(
         ical.uid_vorlagenschluss(p["kommune"], p["sitzung_key"]),
         vs,
@@ -161,7 +163,8 @@ def _render_digest(_session: Session, row: Reminder, _s: mail.MailSettings) -> m
 def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail.Content:
     p = row.payload
     old, new = (dt.datetime.fromisoformat(p[k]) for k in ("old", "new"))
-    seq, _ = ical.changes_of(session, "Sitzung", row.sitzung_id, "sitzung_moved")
+    sitzung_id = required(row.sitzung_id, f"Sitzung der Erinnerung {row.id}")  # set when planned
+    seq, _ = ical.changes_of(session, "Sitzung", sitzung_id, "sitzung_moved")
     ev = ical.timed_event(
         ical.uid_sitzung(p["kommune"], p["sitzung_key"]),
         new,

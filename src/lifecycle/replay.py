@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from . import engine, services
+from . import lookups, services
 from .models import Fortschreibung, GateDecision, Stage, StageState, Task, TaskState
+from .typing_helpers import get_required, ident
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def steps(session: Session, process: Fortschreibung) -> Iterator[Step]:
         if "done" in entry:
             yield Step("done", on, entry["by"], task=entry["done"], raw=entry)
             continue
-        stage = engine.get_stage(session, process, entry["decide"])
+        stage = lookups.get_stage(session, process, entry["decide"])
         if entry["outcome"] == "approve":
             yield from _implied_completions(session, stage, on, entry["by"])
         yield Step("decide", on, entry["by"], stage=entry["decide"], raw=entry)
@@ -55,26 +56,26 @@ def _implied_completions(session: Session, stage: Stage, on: dt.date, by: str) -
     tasks = session.exec(
         select(Task)
         .where(Task.stage_id == stage.id, Task.state == TaskState.open)
-        .order_by(Task.due, Task.position)
+        .order_by(col(Task.due), col(Task.position))
     ).all()
     for task in tasks:
         person = by
         if task.assignee_id:
             from .models import Person
 
-            person = session.get(Person, task.assignee_id).key
+            person = get_required(session, Person, task.assignee_id).key
         yield Step("done", min(task.due or on, on), person, stage=stage.key, task=task.key)
 
 
 def apply(session: Session, process: Fortschreibung, step: Step, actor: str = "replay") -> bool:
     """Apply one step unless it is already in the database. True if it changed something."""
     if step.kind == "done":
-        task = engine.get_task(session, step.task, process)
+        task = lookups.get_task(session, step.task, process)
         if task.state == TaskState.done:
             return False
-        services.complete_task(session, task.id, on=step.on, by=step.by, actor=actor)
+        services.complete_task(session, ident(task), on=step.on, by=step.by, actor=actor)
         return True
-    stage = engine.get_stage(session, process, step.stage)
+    stage = lookups.get_stage(session, process, step.stage)
     if _already_decided(session, stage, step):
         return False
     raw = step.raw or {}

@@ -347,6 +347,7 @@ def done(
     """Eine Aufgabe als erledigt vermerken."""
     from . import lookups, services
     from .models import Person
+    from .typing_helpers import ident
 
     day = parse_day(on, "--on")
     check_task_ref(task)
@@ -357,7 +358,7 @@ def done(
 
             process = s.get(Fortschreibung, t.fortschreibung_id)
             lookups.get_person(s, process.kommune_id, by)
-        t = services.complete_task(s, t.id, on=day, by=by, actor=_actor())
+        t = services.complete_task(s, ident(t), on=day, by=by, actor=_actor())
         person = s.get(Person, t.done_by_id) if t.done_by_id else None
         who = person.key if person else _actor()
         console.print(f"Erledigt: {t.title} ({short_de(day)}, {who})")
@@ -523,7 +524,7 @@ def sitzungen(
 @user_errors
 def log(process: Annotated[str, typer.Argument(help="Prozess-Schlüssel")], limit: int = 50) -> None:
     """Das Protokoll eines Prozesses: wer wann was geändert hat, vorher und nachher."""
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from . import lookups
     from .models import Event
@@ -533,12 +534,12 @@ def log(process: Annotated[str, typer.Argument(help="Prozess-Schlüssel")], limi
         rows = s.exec(
             select(Event)
             .where(Event.fortschreibung_id == p.id)
-            .order_by(Event.id.desc())
+            .order_by(col(Event.id).desc())
             .limit(limit)
-        ).all()  # type: ignore[union-attr]
+        ).all()
     table = Table(title=f"Protokoll {process}", title_justify="left")
-    for col in ("Zeit (UTC)", "Wer", "Aktion", "Objekt", "vorher", "nachher"):
-        table.add_column(col, overflow="fold")
+    for heading in ("Zeit (UTC)", "Wer", "Aktion", "Objekt", "vorher", "nachher"):
+        table.add_column(heading, overflow="fold")
     for e in reversed(rows):
         table.add_row(
             f"{e.at:%d.%m.%Y %H:%M:%S}",

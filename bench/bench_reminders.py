@@ -89,7 +89,7 @@ def populate(url: str, n_tasks: int) -> None:
 
 
 def _plan() -> dict:
-    return load_plan("integrationskonzept")
+    return dict(load_plan("integrationskonzept").data)
 
 
 def _task_rows(n_tasks: int, n_proc: int, start: dt.date):

@@ -29,7 +29,7 @@ def error_for(tmp_path: Path, text: str) -> InputError:
 class TestShippedPlan:
     def test_stages_follow_the_seeds(self):
         plan = load_plan("integrationskonzept")
-        assert [s["key"] for s in plan["stages"]] == [
+        assert [s.key for s in plan.stages] == [
             "ratsbeschluss",
             "auftaktworkshop",
             "arbeitsgruppen",
@@ -39,7 +39,7 @@ class TestShippedPlan:
 
     def test_tasks_the_seeds_describe(self):
         plan = load_plan("integrationskonzept")
-        titles = " | ".join(t["title"] for s in plan["stages"] for t in s["tasks"])
+        titles = " | ".join(t.title for s in plan.stages for t in s.tasks)
         for words in (
             "Förderantrag",
             "Externe",
@@ -55,14 +55,16 @@ class TestShippedPlan:
 
     def test_gates_name_their_documents(self):
         plan = load_plan("integrationskonzept")
-        docs = {s["key"]: s["gate"].get("documents") for s in plan["stages"]}
-        assert docs["ratsbeschluss"] == ["beschlussvorlage"] and docs["vorlage"] == [
-            "sitzungsvorlage"
-        ]
+        docs = {s.key: s.gate.documents for s in plan.stages}
+        assert docs["ratsbeschluss"] == ("beschlussvorlage",)
+        assert docs["vorlage"] == ("sitzungsvorlage",)
 
     def test_second_plan_is_different(self):
         plan = load_plan(ROOT / "tests/plans/klimaschutzkonzept.yaml")
-        assert len(plan["stages"]) == 4 and plan["name"] == "klimaschutzkonzept"
+        assert len(plan.stages) == 4 and plan.name == "klimaschutzkonzept"
+        # a gate that requires only some tasks, and an optional task, typed as such
+        assert any(s.gate.requires != "all" for s in plan.stages)
+        assert any(not t.required for t in plan.tasks.values())
 
 
 class TestBadPlans:
@@ -135,3 +137,32 @@ class TestBadPlans:
         )
         err = error_for(tmp_path, text)
         assert err.field == "stages[1].gate.requires" and "gibt_es_nicht" in err.problem
+
+
+class TestTypedPlan:
+    def test_a_plan_loads_into_frozen_typed_objects(self):
+        import dataclasses
+
+        from lifecycle.plan_types import Due, Gate, Plan, StageDef, TaskDef
+
+        plan = load_plan("integrationskonzept")
+        assert isinstance(plan, Plan)
+        stage = plan.stage("vorlage")
+        assert isinstance(stage, StageDef) and isinstance(stage.gate, Gate)
+        assert stage.gate.reference_required and stage.gate.sitzung == "vorlage_entscheidung"
+        task = plan.tasks["sitzungsvorlage_einreichen"]
+        assert isinstance(task, TaskDef)
+        assert task.due == Due("vorlagenschluss", "vorlage_vorberatung", 0, "days")
+        assert plan.tasks["ergebnisse_auswerten"].due.unit == "working_days"
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            stage.key = "anders"  # type: ignore[misc]
+
+    def test_the_stored_plan_comes_back_as_the_same_objects(self):
+        import json
+
+        from lifecycle.plan_types import plan_of
+
+        plan = load_plan("integrationskonzept")
+        stored = json.loads(json.dumps(dict(plan.data)))  # as Fortschreibung.plan keeps it
+        assert plan_of(stored) == plan
+        assert plan_of(stored) is plan_of(stored)  # parsed once

@@ -39,7 +39,7 @@ def line_of(text: str, needle: str) -> int:
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
 def test_shipped_examples_load(name):
     scenario = load_scenario(EXAMPLES / name)
-    assert scenario.plan["name"] == "integrationskonzept"
+    assert scenario.plan.name == "integrationskonzept"
 
 
 class TestBadInput:

@@ -703,7 +703,7 @@ def kind_for(process: Fortschreibung, kind: str) -> Kind:
     if stage_of(process, kind) is not None:
         generic = KINDS["stage_bericht"]
         return Kind(kind, kind, kind, generic.build)
-    raise InputError("docs", "kind", f"unknown document kind {kind!r}; known: "
+    raise InputError("docs", "kind", f"unbekannte Dokumentart {kind!r}; bekannt: "
                      f"{', '.join(sorted(set(KINDS) | set(plan_kinds(process))))}")  # fmt: skip
 
 

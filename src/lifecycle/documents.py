@@ -26,13 +26,15 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from . import dates
 from .doc_context import KINDS, Kind, build_context, default_stage, kind_for
 from .errors import InputError, LifecycleError
 from .models import DocumentVersion, Fortschreibung
+from .plan_types import StageDef, plan_of
 from .templates import SHIPPED
+from .typing_helpers import ident
 from .validation import is_safe_name
 
 GENERIC_TEMPLATE = "stage_bericht"
@@ -217,7 +219,11 @@ def versions(
         query = query.where(DocumentVersion.kind == kind)
     if stage:
         query = query.where(DocumentVersion.stage_key == stage)
-    order = (DocumentVersion.kind, DocumentVersion.stage_key, DocumentVersion.version)
+    order = (
+        col(DocumentVersion.kind),
+        col(DocumentVersion.stage_key),
+        col(DocumentVersion.version),
+    )
     return list(session.exec(query.order_by(*order)).all())
 
 
@@ -304,7 +310,7 @@ def _generate_once(
     draft = folder / f".{path.stem}.{uuid.uuid4().hex}.docx"
     render(template, context, draft)
     row = DocumentVersion(
-        fortschreibung_id=process.id, stage_key=stage_key, kind=kind, version=version,
+        fortschreibung_id=ident(process), stage_key=stage_key, kind=kind, version=version,
         inputs_sha256=in_sha, template_sha256=tpl_sha, template_path=str(template),
         path=str(path),
     )  # fmt: skip
@@ -355,16 +361,18 @@ def _to_pdf(path: Path) -> Path:
     return to_pdf(path)
 
 
-def _check_stage(process: Fortschreibung, stage_key: str) -> dict[str, Any]:
-    for stage in process.plan["stages"]:
-        if stage["key"] == stage_key:
-            return stage
-    known = ", ".join(s["key"] for s in process.plan["stages"])
-    raise InputError("docs", "stage", f"{process.key} has no stage {stage_key!r} (stages: {known})")
+def _check_stage(process: Fortschreibung, stage_key: str) -> StageDef:
+    plan = plan_of(process.plan)
+    try:
+        return plan.stage(stage_key)
+    except KeyError:
+        known = ", ".join(s.key for s in plan.stages)
+        raise InputError("docs", "stage", f"{process.key} hat keine Phase {stage_key!r} "
+                         f"(Phasen: {known})") from None  # fmt: skip
 
 
 def gate_kinds(process: Fortschreibung, stage_key: str) -> list[str]:
-    return list(_check_stage(process, stage_key).get("gate", {}).get("documents", []))
+    return list(_check_stage(process, stage_key).gate.documents)
 
 
 def generate_gate_documents(

@@ -111,7 +111,7 @@ def start(
         process_id=process.id,
         after={
             "scenario": data["key"],
-            "plan": plan_of(plan).name,
+            "plan": plan.name,
             "started_on": process.started_on.isoformat(),
         }
         | ({"force": force_reason} if force_reason else {}),

@@ -38,6 +38,7 @@ from .models import (
     Workshop,
 )
 from .plan import task_spec
+from .plan_types import Plan, TaskDef
 
 
 def _normal(value: Any) -> Any:
@@ -54,13 +55,13 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
-def instantiate(session: Session, data: dict[str, Any], plan: dict[str, Any]) -> Fortschreibung:
+def instantiate(session: Session, data: dict[str, Any], plan: Plan) -> Fortschreibung:
     """Add the rows of a new process (flushed, not committed) and return it."""
     return _Starter(session, data, plan).run()
 
 
 class _Starter:
-    def __init__(self, session: Session, data: dict, plan: dict):
+    def __init__(self, session: Session, data: dict[str, Any], plan: Plan):
         self.s, self.d, self.plan = session, data, plan
 
     def run(self) -> Fortschreibung:
@@ -179,8 +180,8 @@ class _Starter:
             key=self.d["key"],
             kommune_id=self.kommune.id,
             konzept_id=konzept.id,
-            plan_name=self.plan["name"],
-            plan=self.plan,
+            plan_name=self.plan.name,
+            plan=dict(self.plan.data),
             scenario=self.d,
             started_on=dt.date.fromisoformat(f["started"]),
             partner=f.get("partner", ""),
@@ -316,10 +317,8 @@ class _Starter:
         return self.personen[keys[0]].id if keys else None
 
     def _stages_and_tasks(self) -> None:
-        for i, st in enumerate(self.plan["stages"]):
-            stage = Stage(
-                fortschreibung_id=self.process.id, key=st["key"], title=st["title"], position=i
-            )
+        for i, st in enumerate(self.plan.stages):
+            stage = Stage(fortschreibung_id=self.process.id, key=st.key, title=st.title, position=i)
             if i == 0:
                 stage.state, stage.opened_on = StageState.open, self.process.started_on
             self.s.add(stage)
@@ -327,23 +326,23 @@ class _Starter:
             if i == 0:
                 self.process.current_stage_id = stage.id
             position = 0
-            for t in st["tasks"]:
-                for ag in self.ags if t.get("for_each") == "arbeitsgruppe" else [None]:
-                    self._task(stage, st["key"], t, ag, position)
+            for t in st.tasks:
+                for ag in self.ags if t.for_each == "arbeitsgruppe" else [None]:
+                    self._task(stage, st.key, t, ag, position)
                     position += 1
 
-    def _task(self, stage: Stage, stage_key: str, t: dict, ag, position: int) -> None:
-        key = f"{t['key']}__{ag.key}" if ag else t["key"]
+    def _task(self, stage: Stage, stage_key: str, t: TaskDef, ag, position: int) -> None:
+        key = f"{t.key}__{ag.key}" if ag else t.key
         spec = task_spec(stage_key, t, key)
         self.s.add(
             Task(
                 fortschreibung_id=self.process.id,
                 stage_id=stage.id,
                 key=key,
-                title=f"{ag.title}: {t['title']}" if ag else t["title"],
-                role=t["role"],
-                assignee_id=self._assignee(t["role"], ag),
-                required=t.get("required", True),
+                title=f"{ag.title}: {t.title}" if ag else t.title,
+                role=t.role,
+                assignee_id=self._assignee(t.role, ag),
+                required=t.required,
                 anchor_kind=spec.anchor,
                 anchor_ref=spec.ref,
                 offset=spec.offset,

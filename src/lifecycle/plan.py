@@ -14,6 +14,7 @@ from typing import Any
 from .calendar import WorkCalendar
 from .deadlines import CycleError, MissingAnchor, StageSpec, TaskSpec, Timeline
 from .errors import InputError
+from .plan_types import Plan, TaskDef
 from .yamlio import Document, load, loads
 
 BUILTIN = ("integrationskonzept",)
@@ -23,15 +24,15 @@ def builtin_path(name: str) -> str:
     return f"lifecycle/plans/{name}.yaml"
 
 
-def load_plan(name_or_path: str | Path) -> dict[str, Any]:
-    """Load and check a plan: a built-in name or a path to a YAML file."""
+def load_plan(name_or_path: str | Path) -> Plan:
+    """Load and check a plan (a built-in name or a path to a YAML file) into typed objects."""
     if str(name_or_path) in BUILTIN:
         text = resources.files("lifecycle.plans").joinpath(f"{name_or_path}.yaml").read_text()
         doc = loads(text, builtin_path(str(name_or_path)))
     else:
         doc = load(name_or_path)
     check_plan(doc)
-    return doc.data
+    return Plan.from_data(doc.data)
 
 
 def check_plan(doc: Document) -> None:
@@ -125,40 +126,29 @@ def _check_documents(doc: Document, gpath: list, kinds: list[str]) -> None:
         seen.add(kind)
 
 
-def timeline_for_check(plan: dict[str, Any]) -> Timeline:
+def timeline_for_check(plan: Plan) -> Timeline:
     """A timeline with placeholder dates: enough to find cycles with the real solver."""
     day = dt.date(2000, 1, 3)
-    names = plan.get("sitzungen", {})
     return Timeline(
         calendar=WorkCalendar("BW"),
         started_on=day,
-        stages=[
-            StageSpec(s["key"], [t["key"] for t in s["tasks"]], s["gate"].get("sitzung"))
-            for s in plan["stages"]
-        ],
-        tasks={t["key"]: task_spec(s["key"], t) for s in plan["stages"] for t in s["tasks"]},
-        sitzungen={n: day for n in names},
-        vorlagenschluss_days={n: 10 for n in names},
-        termine={n: day for n in plan.get("termine", {})},
+        stages=[StageSpec(s.key, [t.key for t in s.tasks], s.gate.sitzung) for s in plan.stages],
+        tasks={t.key: task_spec(s.key, t) for s in plan.stages for t in s.tasks},
+        sitzungen={n: day for n in plan.sitzungen},
+        vorlagenschluss_days={n: 10 for n in plan.sitzungen},
+        termine={n: day for n in plan.termine},
     )
 
 
-def task_spec(stage_key: str, task: dict[str, Any], key: str | None = None) -> TaskSpec:
-    due = task["due"]
-    unit = "working_days" if "working_days" in due else "days"
-    return TaskSpec(
-        key=key or task["key"],
-        stage=stage_key,
-        anchor=due["anchor"],
-        ref=due.get("ref", ""),
-        offset=due.get(unit, 0),
-        unit=unit,
-    )
+def task_spec(stage_key: str, task: TaskDef, key: str | None = None) -> TaskSpec:
+    """What the deadline solver needs of a plan's task (``key``: one per Arbeitsgruppe)."""
+    due = task.due
+    return TaskSpec(key or task.key, stage_key, due.anchor, due.ref, due.offset, due.unit)
 
 
 def _check_cycles(doc: Document) -> None:
     try:
-        timeline_for_check(doc.data).compute()
+        timeline_for_check(Plan.from_data(doc.data)).compute()
     except CycleError as exc:
         first = exc.path[0].split(":", 1)[1]
         raise doc.error(_task_path(doc.data, first) + ["due"], exc.problem) from None
@@ -174,7 +164,3 @@ def _task_path(plan: dict[str, Any], key: str) -> list:
             if task["key"] == key:
                 return ["stages", si, "tasks", ti]
     return ["stages"]
-
-
-def stage_by_key(plan: dict[str, Any], key: str) -> dict[str, Any]:
-    return next(s for s in plan["stages"] if s["key"] == key)

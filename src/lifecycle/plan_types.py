@@ -8,7 +8,7 @@ the same objects back through ``plan_of``, so no code walks the raw mapping.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 Anchor = Literal["stage_start", "sitzung", "vorlagenschluss", "termin", "task"]
@@ -110,6 +110,8 @@ class Plan:
     reminders: Mapping[str, Any]
     description: str = ""
     version: int = 1
+    # The checked mapping it came from: what a process stores (Fortschreibung.plan, JSON).
+    data: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Plan:
@@ -120,6 +122,7 @@ class Plan:
             stages=tuple(StageDef.from_data(s) for s in data["stages"]),
             reminders=dict(data.get("reminders") or {}),
             description=data.get("description", ""), version=int(data.get("version", 1)),
+            data=data,
         )  # fmt: skip
 
     def stage(self, key: str) -> StageDef:

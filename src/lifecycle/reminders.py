@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -18,8 +18,9 @@ from sqlmodel import Session, col, select
 
 from . import mail
 from .calendar import WorkCalendar, vorlagenschluss_of
-from .engine import SitzungMove, calendar_of
+from .engine import DueChange, SitzungMove
 from .errors import InputError
+from .lookups import calendar_of
 from .models import (
     Beratung,
     Fortschreibung,
@@ -38,9 +39,11 @@ from .models import (
     TaskState,
     Vorlage,
 )
-from .outbox import QUEUED, Planned, deliver, queue
+from .outbox import QUEUED, Planned, deliver, queue, queue_rows
+from .plan_types import plan_of
 from .reminder_messages import fristen
 from .sitzungsdienst import sitzungen_of
+from .typing_helpers import get_required, ident, required
 from .words import REMINDER_KIND_DE, REMINDER_STATE_DE
 
 # A run that was missed (server down, weekend) is caught up for this many calendar days;
@@ -66,7 +69,7 @@ class Policy:
 
 def policy_of(process: Fortschreibung) -> Policy:
     """The plan's ``reminders`` block, overridden key by key by the scenario's."""
-    plan_block = process.plan.get("reminders") or {}
+    plan_block = dict(plan_of(process.plan).reminders)
     scenario_block = (process.scenario.get("fortschreibung") or {}).get("reminders") or {}
     _validate(plan_block, f"plan {process.plan_name}", "reminders")
     _validate(scenario_block, f"scenario {process.key}", "fortschreibung.reminders")
@@ -127,7 +130,7 @@ def find_due(session: Session, today: dt.date) -> list[Planned]:
         found += _task_reminders(session, members, today)
         found += _escalations(session, members, today)
         found += _digests(session, members, today)
-    upcoming = sitzungen_of(session, [c.process.id for c in ctxs], since=today)
+    upcoming = sitzungen_of(session, [ident(c.process) for c in ctxs], since=today)
     for ctx in ctxs:
         if ctx.process.id in upcoming:
             found += _vorlagenschluss_reminders(session, ctx, today, upcoming[ctx.process.id])
@@ -149,7 +152,13 @@ def _contexts(session: Session) -> list[_Ctx]:
             )
         )
         ctxs.append(
-            _Ctx(p, session.get(Kommune, p.kommune_id), policy, calendar_of(session, p), leads)
+            _Ctx(
+                p,
+                get_required(session, Kommune, p.kommune_id),
+                policy,
+                calendar_of(session, p),
+                leads,
+            )
         )
     return ctxs
 
@@ -178,13 +187,15 @@ def _due_range(cal: WorkCalendar, window: list[dt.date], offset: int) -> tuple[d
     return lo, cal.add_working_days(window[-1], offset)
 
 
-def _open_tasks(session: Session, ids: list[int], lo: dt.date, hi: dt.date, *, lo_open: bool):
+def _open_tasks(
+    session: Session, ids: list[int], lo: dt.date, hi: dt.date, *, lo_open: bool
+) -> Sequence[Task]:
     """Open tasks of open/pending stages with due in (lo, hi] (or [lo, hi) for lo_open=False)."""
     due = col(Task.due)
     in_range = (due > lo) & (due <= hi) if lo_open else (due >= lo) & (due < hi)
     query = (
         select(Task)
-        .join(Stage, Stage.id == Task.stage_id)
+        .join(Stage, col(Stage.id) == Task.stage_id)
         .where(
             col(Task.fortschreibung_id).in_(ids),
             Task.state == TaskState.open,
@@ -203,13 +214,14 @@ def _task_reminders(session: Session, members: list[_Ctx], today: dt.date) -> li
     window = _window(cal, today)
     if not window:
         return []
-    by_id = {c.process.id: c for c in members}
+    by_id = {ident(c.process): c for c in members}
     out = []
     for offset in policy.before_due:
         lo, hi = _due_range(cal, window, offset)
         for task in _open_tasks(session, list(by_id), lo, hi, lo_open=True):
-            send_on = send_day(cal, task.due, offset)
-            if task.due < today or not window[0] <= send_on <= today or task.assignee_id is None:
+            due = _due(task)
+            send_on = send_day(cal, due, offset)
+            if due < today or not window[0] <= send_on <= today or task.assignee_id is None:
                 continue
             if policy.before_vorlagenschluss and _covered_by_vorlagenschluss(task):
                 continue
@@ -217,7 +229,7 @@ def _task_reminders(session: Session, members: list[_Ctx], today: dt.date) -> li
                 Planned(
                     task.assignee_id,
                     f"task:{task.id}",
-                    task.due,
+                    due,
                     offset,
                     "due",
                     send_on,
@@ -235,13 +247,18 @@ def _covered_by_vorlagenschluss(task: Task) -> bool:
     return task.anchor_kind == "vorlagenschluss" and task.offset == 0
 
 
+def _due(task: Task) -> dt.date:
+    """The due date of a task the scan selected by its due date."""
+    return required(task.due, f"Fälligkeit der Aufgabe {task.id}")
+
+
 def _task_payload(ctx: _Ctx, task: Task, offset: int) -> dict[str, Any]:
     return {
         "process": ctx.process.key,
         "kommune": ctx.kommune.key,
         "task_key": task.key,
         "task_title": task.title,
-        "due": task.due.isoformat(),
+        "due": _due(task).isoformat(),
         "days": offset,
     }
 
@@ -251,12 +268,12 @@ def _escalations(session: Session, members: list[_Ctx], today: dt.date) -> list[
     window = _window(cal, today)
     if not window:
         return []
-    by_id = {c.process.id: c for c in members}
+    by_id = {ident(c.process): c for c in members}
     lo, hi = cal.add_working_days(window[0], -1), window[-1]
     tasks = [
         t
         for t in _open_tasks(session, list(by_id), lo, hi, lo_open=False)
-        if window[0] <= cal.add_working_days(t.due, 1) <= today
+        if window[0] <= cal.add_working_days(_due(t), 1) <= today
     ]
     names = dict(
         session.exec(
@@ -268,13 +285,14 @@ def _escalations(session: Session, members: list[_Ctx], today: dt.date) -> list[
     out = []
     for task in tasks:
         ctx = by_id[task.fortschreibung_id]
-        send_on = cal.add_working_days(task.due, 1)
+        due = _due(task)
+        send_on = cal.add_working_days(due, 1)
         payload = _task_payload(ctx, task, -1) | {"assignee": names.get(task.assignee_id, "")}
         out += [
             Planned(
                 lead,
                 f"task:{task.id}",
-                task.due,
+                due,
                 -1,
                 "escalation",
                 send_on,
@@ -301,7 +319,7 @@ def _digests(session: Session, members: list[_Ctx], today: dt.date) -> list[Plan
     if day is None or not day <= today:
         return []
     until = day + dt.timedelta(days=policy.digest_horizon_days)
-    by_id = {c.process.id: c for c in members}
+    by_id = {ident(c.process): c for c in members}
     if day < today:  # catching up: skip processes whose digest of this week is planned
         for pid in session.exec(
             select(Reminder.fortschreibung_id)
@@ -312,7 +330,8 @@ def _digests(session: Session, members: list[_Ctx], today: dt.date) -> list[Plan
             )
             .distinct()
         ):
-            by_id.pop(pid, None)
+            if pid is not None:  # always: selected by process id
+                by_id.pop(pid, None)
         if not by_id:
             return []
     per_person: dict[tuple[int, int], list[Task]] = defaultdict(list)
@@ -327,7 +346,7 @@ def _digests(session: Session, members: list[_Ctx], today: dt.date) -> list[Plan
             "process": by_id[pid].process.key,
             "kommune": by_id[pid].kommune.key,
             "until": until.isoformat(),
-            "items": [{"title": t.title, "due": t.due.isoformat(), "key": t.key} for t in tasks],
+            "items": [{"title": t.title, "due": _due(t).isoformat(), "key": t.key} for t in tasks],
         }
         out.append(Planned(person_id, f"digest:{pid}", day, 0, "digest", day, pid, payload=payload))
     return out
@@ -395,7 +414,7 @@ def _deliverers(
     )
     anchored = session.exec(
         select(Task)
-        .join(Stage, Stage.id == Task.stage_id)
+        .join(Stage, col(Stage.id) == Task.stage_id)
         .where(
             Task.fortschreibung_id == ctx.process.id,
             Task.state == TaskState.open,
@@ -406,11 +425,11 @@ def _deliverers(
     ).all()
     vorlagen = session.exec(
         select(Vorlage)
-        .join(Beratung, Beratung.vorlage_id == Vorlage.id)
+        .join(Beratung, col(Beratung.vorlage_id) == Vorlage.id)
         .join(
             Stage,
-            (Stage.fortschreibung_id == Vorlage.fortschreibung_id)
-            & (Stage.key == Vorlage.stage_key),
+            (col(Stage.fortschreibung_id) == Vorlage.fortschreibung_id)
+            & (col(Stage.key) == Vorlage.stage_key),
         )
         .where(
             Vorlage.fortschreibung_id == ctx.process.id,
@@ -421,7 +440,7 @@ def _deliverers(
     if not anchored and not vorlagen:
         return None, [], []
     submitters = [t for t in anchored if _covered_by_vorlagenschluss(t) and t.assignee_id]
-    who = sorted({t.assignee_id for t in submitters})
+    who = sorted({t.assignee_id for t in submitters if t.assignee_id})  # each has one
     if not who:
         who = sorted({v.author_id for v in vorlagen if v.author_id}) or ctx.leads
     labels = [f"{v.reference}: {v.betreff}" for v in vorlagen]
@@ -493,6 +512,7 @@ def run_daily(
         report.planned = sum(1 for r in report.rows if r.state == STATE_DE["new"])
         report.queued = len(report.rows)
         return report
+    assert settings is not None  # loaded above: this is not a dry run
     report.planned = queue(session, found)
     done = deliver(session, today, settings, mailer=mailer, now=now)
     report.sent, report.failed, report.cancelled = (
@@ -512,7 +532,7 @@ def run_daily(
 def _rows(session: Session, today: dt.date, touched: list[int]) -> list[ReminderView]:
     query = (
         select(Reminder, Person)
-        .join(Person, Person.id == Reminder.person_id)
+        .join(Person, col(Person.id) == Reminder.person_id)
         .where(
             or_(
                 col(Reminder.id).in_(touched),
@@ -520,7 +540,7 @@ def _rows(session: Session, today: dt.date, touched: list[int]) -> list[Reminder
                 & col(Reminder.state).in_([*QUEUED, ReminderState.sending]),
             )
         )
-        .order_by(Reminder.send_on, Reminder.id)
+        .order_by(col(Reminder.send_on), col(Reminder.id))
     )
     return [_view(r, p) for r, p in session.exec(query)]
 
@@ -589,17 +609,21 @@ def _dry_rows(session: Session, today: dt.date, found: list[Planned]) -> list[Re
 
 
 def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | None = None) -> int:
-    """Drop reminders made stale by the move; queue ONE message per person concerned."""
+    """Drop reminders made stale by the move; queue ONE message per person concerned.
+
+    Writes in the caller's transaction (``services.move_sitzung``): the move and its messages
+    are stored together or not at all.
+    """
     today = today or dt.date.today()
-    sitzung = session.get(Sitzung, move.sitzung.id)
-    gremium = session.get(Gremium, sitzung.gremium_id)
-    kommune = session.get(Kommune, sitzung.kommune_id)
+    sitzung = get_required(session, Sitzung, move.sitzung.id)
+    gremium = get_required(session, Gremium, sitzung.gremium_id)
+    kommune = get_required(session, Kommune, sitzung.kommune_id)
     planned: list[Planned] = []
     for process_id, changes in move.changes.items():
-        process = session.get(Fortschreibung, process_id)
+        process = get_required(session, Fortschreibung, process_id)
         if process.state != ProcessState.running:
             continue
-        _cancel_stale(session, process_id, sitzung.id, [c.task_id for c in changes])
+        _cancel_stale(session, process_id, ident(sitzung), [c.task_id for c in changes])
         per_person = _concerned(session, process, sitzung, changes)
         base = {
             "process": process.key,
@@ -625,7 +649,7 @@ def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | No
             )
             for pid, items in sorted(per_person.items())
         ]
-    return queue(session, planned)
+    return queue_rows(session, planned)
 
 
 def _cancel_stale(session: Session, process_id: int, sitzung_id: int, task_ids: list[int]) -> None:
@@ -633,23 +657,36 @@ def _cancel_stale(session: Session, process_id: int, sitzung_id: int, task_ids: 
         update(Reminder)
         .where(
             col(Reminder.state).in_([s.name for s in QUEUED]),
-            Reminder.fortschreibung_id == process_id,
+            col(Reminder.fortschreibung_id) == process_id,
             col(Reminder.kind) != "moved",
             or_(col(Reminder.task_id).in_(task_ids), col(Reminder.sitzung_id) == sitzung_id),
         )
         .values(state=ReminderState.cancelled.name, last_error="obsolete: Sitzung moved")
     )
-    session.commit()
+
+
+def cancel_for_reassigned(session: Session, task: Task) -> None:
+    """Queued reminders of a reassigned task that would still go to the previous assignee."""
+    session.execute(
+        update(Reminder)
+        .where(
+            col(Reminder.state).in_([s.name for s in QUEUED]),
+            col(Reminder.task_id) == task.id,
+            col(Reminder.person_id) != task.assignee_id,
+            col(Reminder.kind).in_(["due"]),
+        )
+        .values(state=ReminderState.cancelled.name, last_error="obsolete: task reassigned")
+    )
 
 
 def _concerned(
-    session: Session, process: Fortschreibung, sitzung: Sitzung, changes: list
+    session: Session, process: Fortschreibung, sitzung: Sitzung, changes: list[DueChange]
 ) -> dict[int, list[dict[str, str]]]:
     """Person id -> their changed open deadlines; the project lead hears in any case."""
     per_person: dict[int, list[dict[str, str]]] = defaultdict(list)
     for change in changes:
-        task = session.get(Task, change.task_id)
-        stage = session.get(Stage, task.stage_id)
+        task = get_required(session, Task, change.task_id)
+        stage = get_required(session, Stage, task.stage_id)
         if task.state != TaskState.open or stage.state not in OPEN_STAGES or change.old is None:
             continue
         if task.assignee_id is not None:

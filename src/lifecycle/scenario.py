@@ -14,6 +14,7 @@ from typing import Any
 from .calendar import BUNDESLAENDER
 from .errors import InputError
 from .plan import BUILTIN, load_plan
+from .plan_types import Plan
 from .validation import check_year, validate
 from .yamlio import Document, load
 
@@ -27,7 +28,7 @@ EMAIL = re.compile(
 class Scenario:
     source: str
     data: dict[str, Any]
-    plan: dict[str, Any]
+    plan: Plan
 
     @property
     def key(self) -> str:
@@ -83,7 +84,7 @@ def _resolve_templates(doc: Document, path: Path) -> None:
     doc.data["templates"] = str(folder)
 
 
-def _load_plan_of(doc: Document, path: Path) -> dict[str, Any]:
+def _load_plan_of(doc: Document, path: Path) -> Plan:
     ref = doc.data["fortschreibung"]["plan"]
     if ref in BUILTIN:
         return load_plan(ref)
@@ -101,7 +102,7 @@ def _load_plan_of(doc: Document, path: Path) -> dict[str, Any]:
 
 
 class _Checker:
-    def __init__(self, doc: Document, plan: dict[str, Any]):
+    def __init__(self, doc: Document, plan: Plan):
         self.doc, self.plan, self.d = doc, plan, doc.data
 
     def run(self) -> None:
@@ -166,7 +167,7 @@ class _Checker:
 
     def _rollen(self) -> None:
         for role, keys in self.d["rollen"].items():
-            if role not in self.plan["roles"]:
+            if role not in self.plan.roles:
                 raise self.err(["rollen", role], f"der Plan kennt keine Rolle {role!r}")
             seen: set[str] = set()
             for j, key in enumerate(keys):
@@ -175,7 +176,7 @@ class _Checker:
                     raise self.err(["rollen", role, j], f"Person {key!r} doppelt in dieser Rolle")
                 seen.add(key)
         for role in ("projektleitung",):
-            if role in self.plan["roles"] and role not in self.d["rollen"]:
+            if role in self.plan.roles and role not in self.d["rollen"]:
                 raise self.err(["rollen"], f"Rolle {role!r} fehlt (Pflichtfeld)")
 
     def _bindings(self) -> None:
@@ -183,7 +184,7 @@ class _Checker:
         bound = f.get("sitzungen", {})
         for name, key in bound.items():
             path = ["fortschreibung", "sitzungen", name]
-            if name not in self.plan.get("sitzungen", {}):
+            if name not in self.plan.sitzungen:
                 raise self.err(path, f"der Plan kennt keine Sitzung {name!r}")
             self._ref(path, key, self.sitzungen, "Sitzung")
             if self.sitzung_days[key] < self.started:
@@ -193,31 +194,30 @@ class _Checker:
         termine = f.get("termine", {})
         for name, value in termine.items():
             path = ["fortschreibung", "termine", name]
-            if name not in self.plan.get("termine", {}):
+            if name not in self.plan.termine:
                 raise self.err(path, f"der Plan kennt keinen Termin {name!r}")
             if parse_date(self.doc, path, value) < self.started:
                 raise self.err(path, f"{value} liegt vor dem Beginn {self.started.isoformat()}")
-        for stage in self.plan["stages"]:
-            needed = [(t["key"], t["due"]) for t in stage["tasks"]]
-            for task_key, due in needed:
-                ref = due.get("ref", "")
-                if due["anchor"] in ("sitzung", "vorlagenschluss") and ref not in bound:
+        for stage in self.plan.stages:
+            for task_key, due in [(t.key, t.due) for t in stage.tasks]:
+                ref = due.ref
+                if due.anchor in ("sitzung", "vorlagenschluss") and ref not in bound:
                     raise self.err(
                         ["fortschreibung", "sitzungen"],
                         f"Aufgabe {task_key!r} hängt an der Sitzung {ref!r}, "
                         "die das Szenario keiner Sitzung zuordnet",
                     )
-                if due["anchor"] == "termin" and ref not in termine:
+                if due.anchor == "termin" and ref not in termine:
                     raise self.err(
                         ["fortschreibung", "termine"],
                         f"Aufgabe {task_key!r} hängt am Termin {ref!r}, "
                         "den das Szenario nicht angibt",
                     )
-            gate_sitzung = stage["gate"].get("sitzung")
+            gate_sitzung = stage.gate.sitzung
             if gate_sitzung and gate_sitzung not in bound:
                 raise self.err(
                     ["fortschreibung", "sitzungen"],
-                    f"das Gate von {stage['key']!r} wird in der Sitzung "
+                    f"das Gate von {stage.key!r} wird in der Sitzung "
                     f"{gate_sitzung!r} entschieden, die das Szenario nicht zuordnet",
                 )
         self.bound_days = {n: self.sitzung_days[k] for n, k in bound.items()}
@@ -226,7 +226,7 @@ class _Checker:
 
     def _submission(self) -> tuple[str, dt.date] | None:
         """The plan's last bound Sitzung: where the finished concept is decided."""
-        names = [n for n in self.plan.get("sitzungen", {}) if n in self.bound_days]
+        names = [n for n in self.plan.sitzungen if n in self.bound_days]
         return (names[-1], self.bound_days[names[-1]]) if names else None
 
     def _termine_before_submission(self, termine: dict[str, str]) -> None:
@@ -243,7 +243,7 @@ class _Checker:
                 )
 
     def _check_order(self) -> None:
-        names = list(self.plan.get("sitzungen", {}))
+        names = list(self.plan.sitzungen)
         bound = [(n, self.bound_days[n]) for n in names if n in self.bound_days]
         for (a, day_a), (b, day_b) in zip(bound, bound[1:], strict=False):
             if day_b < day_a:
@@ -294,7 +294,7 @@ class _Checker:
             )
 
     def _vorlagen(self) -> None:
-        stages = {s["key"] for s in self.plan["stages"]}
+        stages = {s.key for s in self.plan.stages}
         per_stage: dict[str, int] = {}
         for i, v in enumerate(self.d.get("vorlagen", [])):
             path = ["vorlagen", i]
@@ -329,15 +329,15 @@ class _Checker:
                 previous = day
 
     def _verlauf(self) -> None:
-        stages = {s["key"] for s in self.plan["stages"]}
+        stages = {s.key for s in self.plan.stages}
         tasks = set()
         ag_keys = [ag["key"] for ag in self.d.get("arbeitsgruppen", [])]
-        for stage in self.plan["stages"]:
-            for t in stage["tasks"]:
-                if t.get("for_each") == "arbeitsgruppe":
-                    tasks.update(f"{t['key']}__{ag}" for ag in ag_keys)
+        for stage in self.plan.stages:
+            for t in stage.tasks:
+                if t.for_each == "arbeitsgruppe":
+                    tasks.update(f"{t.key}__{ag}" for ag in ag_keys)
                 else:
-                    tasks.add(t["key"])
+                    tasks.add(t.key)
         previous = self.started
         for i, step in enumerate(self.d.get("verlauf", [])):
             path = ["verlauf", i]
@@ -359,8 +359,8 @@ class _Checker:
     def _reminders(self) -> None:
         block = self.d["fortschreibung"].get("reminders") or {}
         role = block.get("escalate_to")
-        if role is not None and role not in self.plan["roles"]:
+        if role is not None and role not in self.plan.roles:
             raise self.err(
                 ["fortschreibung", "reminders", "escalate_to"],
-                f"der Plan kennt keine Rolle {role!r}; bekannt: {', '.join(self.plan['roles'])}",
+                f"der Plan kennt keine Rolle {role!r}; bekannt: {', '.join(self.plan.roles)}",
             )

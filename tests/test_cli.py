@@ -106,6 +106,21 @@ class TestCommands:
         out = run(started, "status", "waiblingen-2017", "--today", "2017-11-08").stdout
         assert "Mi., 29.11.2017" in out
 
+    def test_user_text_is_printed_as_written_not_as_markup(self, db_url, tmp_path):
+        """Brackets and colons in names are text: no markup error, no emoji, nothing lost."""
+        text = (WAIBLINGEN.read_text()
+                .replace("short: BSV", "short: '[/]BSV[bold]'")
+                .replace("name: Waiblingen", "name: 'Waiblingen :100: [red]'"))  # fmt: skip
+        path = tmp_path / "markup.yaml"
+        path.write_text(text)
+        run(db_url, "start", str(path))
+        status = run(db_url, "status", "waiblingen-2017", "--today", "2017-11-08").stdout
+        assert "Waiblingen :100: [red]" in status and "[/]BSV[bold]" in status
+        sitzungen = run(db_url, "sitzungen", "--today", "2017-11-01").stdout
+        assert "[/]BSV[bold]" in sitzungen
+        overview = run(db_url, "status", "--today", "2017-11-08").stdout
+        assert "waiblingen-2017" in overview
+
 
 class TestBadInput:
     """Exit code 2, one line naming file, field and problem; the database unchanged."""

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.table import Table
 
 from .dates import long_de, short_de, weekday_short_de
@@ -26,7 +27,8 @@ app = typer.Typer(
     add_completion=False,
     help="Fortschreibung kommunaler Konzepte: Stand, Aufgaben, Fristen.",
 )
-console = Console(highlight=False)
+# Markup is ours only: every text that comes from a scenario, plan or user goes through esc().
+console = Console(highlight=False, emoji=False)
 # Error lines are plain text: no markup ("[...]"), no emoji codes (":100:"), no wrapping.
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
@@ -195,8 +197,8 @@ def _print_overview(summaries, count: int, day: dt.date) -> None:
         pct = round(100 * p.done / p.total) if p.total else 100
         table.add_row(
             p.key,
-            p.kommune,
-            p.stage if p.state == "running" else STATE_DE[p.state],
+            esc(p.kommune),
+            esc(p.stage) if p.state == "running" else STATE_DE[p.state],
             f"{pct} %",
             weekday_short_de(p.next_due) if p.next_due else "—",
             f"[red]{p.overdue}[/]" if p.overdue else "0",
@@ -210,7 +212,9 @@ def _print_status(st) -> None:
     from .plan_types import plan_of
 
     p = st.process
-    console.print(f"[bold]{plan_of(p.plan).title}[/] — {st.kommune.name} ([cyan]{p.key}[/])")
+    console.print(
+        f"[bold]{esc(plan_of(p.plan).title)}[/] — {esc(st.kommune.name)} ([cyan]{p.key}[/])"
+    )
     console.print(
         f"Stand: {long_de(st.today)} · gestartet {short_de(p.started_on)} · "
         f"{STATE_DE[st.state.value]} · {st.progress} % erledigt"
@@ -220,7 +224,10 @@ def _print_status(st) -> None:
         console.print(_sitzung_table(st))
     if st.open_gate:
         g = st.open_gate
-        console.print(f"[bold]Offenes Gate:[/] {g.title} — {g.gate_title}. {g.gate_condition}")
+        console.print(
+            f"[bold]Offenes Gate:[/] {esc(g.title)} — {esc(g.gate_title)}. "
+            f"{esc(g.gate_condition)}"
+        )
     if st.overdue:
         shown = st.overdue[:10]
         console.print(_deadline_table(f"Überfällig ({len(st.overdue)})", shown, st.today, "red"))
@@ -242,7 +249,7 @@ def _stage_table(st) -> Table:
         decided = (
             (
                 f"{OUTCOME_DE[d.outcome.value]} {short_de(d.decided_on)}"
-                + (f" ({d.reference})" if d.reference else "")
+                + (f" ({esc(d.reference)})" if d.reference else "")
             )
             if d
             else ""
@@ -250,7 +257,7 @@ def _stage_table(st) -> Table:
         style = {"closed": "green", "open": "bold yellow"}.get(v.state.value, "")
         table.add_row(
             str(v.position),
-            v.title,
+            esc(v.title),
             f"[{style}]{STATE_DE[v.state.value]}[/]" if style else STATE_DE[v.state.value],
             f"{v.progress} % ({v.done}/{v.total})",
             short_de(v.start) if v.start else "—",
@@ -266,8 +273,8 @@ def _sitzung_table(st) -> Table:
         table.add_column(col)
     for s in st.sitzungen:
         table.add_row(
-            s.label,
-            s.gremium,
+            esc(s.label),
+            esc(s.gremium),
             f"{long_de(s.start.date())}, {s.start:%H:%M} Uhr",
             weekday_short_de(s.vorlagenschluss),
             "öffentlich" if s.oeffentlich else "nichtöffentlich",
@@ -284,7 +291,8 @@ def _deadline_table(title: str, rows, today: dt.date, style: str = "") -> Table:
         when = "heute" if days == 0 else (f"in {days} Tagen" if days > 0 else f"seit {-days} Tagen")
         row_style = "red" if d.day < today else ("bold" if d.kind == "vorlagenschluss" else "")
         table.add_row(
-            weekday_short_de(d.day), when, d.what, d.who, str(d.task_id or ""), style=row_style
+            weekday_short_de(d.day), when, esc(d.what), esc(d.who), str(d.task_id or ""),
+            style=row_style,
         )
     return table
 
@@ -324,8 +332,8 @@ def tasks(
         table.add_row(
             str(r.id),
             weekday_short_de(r.due) if r.due else "—",
-            r.title,
-            r.assignee,
+            esc(r.title),
+            esc(r.assignee),
             r.process,
             STATE_DE[r.state] if not late else "überfällig",
             style="red" if late else ("dim" if r.state == "done" else ""),
@@ -361,7 +369,7 @@ def done(
         t = services.complete_task(s, ident(t), on=day, by=by, actor=_actor())
         person = s.get(Person, t.done_by_id) if t.done_by_id else None
         who = person.key if person else _actor()
-        console.print(f"Erledigt: {t.title} ({short_de(day)}, {who})")
+        console.print(f"Erledigt: {esc(t.title)} ({short_de(day)}, {esc(who)})")
 
 
 @app.command()
@@ -375,7 +383,7 @@ def reassign(
 
     with session() as s:
         t = services.reassign_task(s, task, to=to, actor=_actor())
-        console.print(f"Neu zugewiesen: {t.title} → {to}")
+        console.print(f"Neu zugewiesen: {esc(t.title)} → {esc(to)}")
 
 
 # --- decide --------------------------------------------------------------------------------
@@ -424,7 +432,7 @@ def decide(
         )
         console.print(
             f"Gate {stage!r}: {OUTCOME_DE[d.outcome.value]} am {long_de(d.decided_on)}"
-            + (f" ({d.reference})" if d.reference else "")
+            + (f" ({esc(d.reference)})" if d.reference else "")
         )
     _start_next_run(process, stage)
 
@@ -499,9 +507,9 @@ def sitzungen(
         table.add_column(col)
     for r in rows:
         vorlagen = "\n".join(
-            f"{v.reference} {v.betreff} ({v.role}"
+            esc(f"{v.reference} {v.betreff} ({v.role}"
             + ("" if v.oeffentlich else ", nichtöffentlich")
-            + f"; {v.process})"
+            + f"; {v.process})")
             for v in r.vorlagen
         )
         days_left = (r.vorlagenschluss - day).days
@@ -509,7 +517,7 @@ def sitzungen(
         table.add_row(
             f"{weekday_short_de(r.vorlagenschluss)}",
             f"{long_de(r.start.date())}, {r.start:%H:%M} Uhr",
-            f"{r.gremium} ({r.kommune})",
+            esc(f"{r.gremium} ({r.kommune})"),
             "öffentlich" if r.oeffentlich else "nichtöffentlich",
             vorlagen or "—",
             style=style,
@@ -543,11 +551,11 @@ def log(process: Annotated[str, typer.Argument(help="Prozess-Schlüssel")], limi
     for e in reversed(rows):
         table.add_row(
             f"{e.at:%d.%m.%Y %H:%M:%S}",
-            e.actor,
+            esc(e.actor),
             e.action,
             f"{e.entity} {e.entity_id}",
-            _fmt(e.before),
-            _fmt(e.after),
+            esc(_fmt(e.before)),
+            esc(_fmt(e.after)),
         )
     console.print(table)
 

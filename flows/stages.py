@@ -82,7 +82,7 @@ def open_stage(process_key: str, stage_key: str, db_url: str | None) -> StageSum
         process = lookups.get_process(session, process_key)
         stage = lookups.get_stage(session, process, stage_key)
         if stage.state == StageState.pending:
-            raise Refused(f"stage {stage_key!r} of {process_key} has not been opened yet")
+            raise Refused(f"die Phase {stage_key!r} von {process_key} hat noch nicht begonnen")
         return StageSummary(
             process_key, stage_key, stage.title, stage.state.value,
             stage.opened_on.isoformat() if stage.opened_on else None,

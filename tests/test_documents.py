@@ -452,7 +452,6 @@ def test_concurrent_generation_records_one_version(session, replayed, db_url, tm
 
 def test_a_scenario_brings_its_own_template_folder(session, tmp_path):
     """`templates:` in the scenario file, relative to it, wins over the installation's."""
-    from lifecycle import engine
     from lifecycle.scenario import load_scenario
 
     folder = _custom_folder(

@@ -100,8 +100,9 @@ class TestTasks:
         tid = task(session, waiblingen, "foerderantrag_stellen").id
         services.complete_task(session, tid, on=D(2017, 3, 14), by="ortolf")
         refused(
-            session, services.complete_task, tid, on=D(2017, 3, 15), by="ortolf", match="schon erledigt"
-        )
+            session, services.complete_task, tid, on=D(2017, 3, 15), by="ortolf",
+            match="schon erledigt",
+        )  # fmt: skip
 
     def test_task_of_a_stage_not_started_is_refused(self, session, waiblingen):
         tid = task(session, waiblingen, "workshop_einladen").id
@@ -117,8 +118,9 @@ class TestTasks:
     def test_date_before_stage_opened_is_refused(self, session, waiblingen):
         tid = task(session, waiblingen, "foerderantrag_stellen").id
         refused(
-            session, services.complete_task, tid, on=D(2017, 2, 1), by="ortolf", match="vor dem Beginn der Phase"
-        )
+            session, services.complete_task, tid, on=D(2017, 2, 1), by="ortolf",
+            match="vor dem Beginn der Phase",
+        )  # fmt: skip
 
     def test_unknown_task_is_refused(self, session, waiblingen):
         refused(
@@ -205,8 +207,9 @@ class TestGates:
 
     def test_pending_gate_is_refused(self, session, waiblingen):
         refused_decision(
-            session, "hat noch nicht begonnen", stage="vorlage", on=D(2017, 12, 14), reference="BSV 21/2017"
-        )
+            session, "hat noch nicht begonnen", stage="vorlage", on=D(2017, 12, 14),
+            reference="BSV 21/2017",
+        )  # fmt: skip
 
     def test_date_before_stage_opened(self, session, waiblingen):
         refused_decision(

@@ -13,8 +13,8 @@ import icalendar
 import pytest
 from sqlmodel import select
 
-from lifecycle import engine, services
-from lifecycle.errors import Refused
+from lifecycle import services
+from lifecycle.errors import NotFound
 from lifecycle.ical import FeedOptions, export
 from lifecycle.models import Sitzung
 
@@ -89,7 +89,7 @@ def test_person_feed_has_only_their_tasks(session, waiblingen):
     evs = events(export(session, FeedOptions(person="duerr")))
     tasks = [uid for uid in evs if uid.startswith("task-")]
     assert tasks == ["task-waiblingen-2017-sitzungsvorlage_mitzeichnen@lifecycle.invalid"]
-    with pytest.raises(Refused, match="no person 'niemand'"):
+    with pytest.raises(NotFound, match="keine Person 'niemand'"):
         export(session, FeedOptions(person="niemand"))
 
 
@@ -118,4 +118,4 @@ def test_cli_export_writes_a_parsable_file(db_url, waiblingen, tmp_path):
         timeout=120,
     )
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines() == ["lifecycle: no Fortschreibung 'nirgendwo'"]
+    assert bad.stderr.strip().splitlines() == ["lifecycle: keine Fortschreibung 'nirgendwo'"]

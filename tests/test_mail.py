@@ -138,7 +138,7 @@ def test_unreachable_server_is_a_server_error():
     settings = _settings(free_port())
     msg = mail.build_message(settings, "A", "a@b.example", _content(), "<x@y.example>")
     with (
-        pytest.raises(mail.ServerError, match="unreachable"),
+        pytest.raises(mail.ServerError, match="nicht erreichbar"),
         mail.Mailer(settings, timeout=5) as m,
     ):
         m.send(msg)
@@ -154,7 +154,7 @@ def test_authentication():
             server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="falsch"
         )
         msg = mail.build_message(good, "A", "a@b.example", _content(), "<x@y.example>")
-        failed = pytest.raises(mail.ServerError, match="authentication as 'fristen' failed")
+        failed = pytest.raises(mail.ServerError, match="Anmeldung als 'fristen' fehlgeschlagen")
         with failed, mail.Mailer(bad) as m:
             m.send(msg)
         assert len(server.inbox) == 0

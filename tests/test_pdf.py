@@ -75,6 +75,6 @@ def test_bad_input_survives_into_the_pdf(tools, session, waiblingen, tmp_path):
 def test_a_file_libreoffice_cannot_load_is_an_error(tools, tmp_path):
     broken = tmp_path / "kaputt.docx"
     broken.write_bytes(b"PK\x03\x04 not a zip archive")
-    with pytest.raises(PdfError, match="could not convert kaputt.docx"):
+    with pytest.raises(PdfError, match="konnte kaputt.docx nicht umwandeln"):
         to_pdf(broken)
     assert not (tmp_path / "kaputt.pdf").exists()

@@ -188,9 +188,9 @@ def test_bad_addresses_are_recorded_and_the_rest_delivered(session, waiblingen):
 def test_smtp_down_then_up_delivers_everything_once(session, waiblingen):
     port = free_port()
     down = reminders.run_daily(session, NOV_8, settings=settings_for(port))
-    assert down.sent == 0 and "unreachable" in down.server_error
+    assert down.sent == 0 and "nicht erreichbar" in down.server_error
     assert states(session)["failed"] == 1 and states(session)["planned"] == down.planned - 1
-    assert all("unreachable" in r.error for r in down.rows)
+    assert all("nicht erreichbar" in r.error for r in down.rows)
     with SmtpServer(port=port) as server:
         up = reminders.run_daily(session, NOV_8, settings=settings_for(port))
         assert up.sent == down.planned == len(server.inbox)
@@ -205,7 +205,7 @@ def test_failed_authentication_keeps_reminders_queued(session, waiblingen):
             server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="x"
         )
         report = reminders.run_daily(session, NOV_8, settings=wrong)
-        assert report.sent == 0 and "authentication as 'fristen' failed" in report.server_error
+        assert report.sent == 0 and "Anmeldung als 'fristen' fehlgeschlagen" in report.server_error
         right = settings_for(
             server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="geheim"
         )
@@ -355,9 +355,10 @@ def test_crash_between_send_and_record_errs_towards_at_least_once(
 
 def test_message_ids_differ_between_databases_with_the_same_rows(tmp_path):
     """Two installations sending from one domain must not reuse each other's Message-IDs."""
+    from sqlmodel import Session
+
     from lifecycle.db import engine_for
     from lifecycle.scenario import load_scenario
-    from sqlmodel import Session
 
     settings = settings_for(25)
     ids = []

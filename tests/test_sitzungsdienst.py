@@ -6,7 +6,7 @@ import datetime as dt
 
 from conftest import EXAMPLES
 
-from lifecycle import engine, services
+from lifecycle import services
 from lifecycle.scenario import load_scenario
 from lifecycle.sitzungsdienst import upcoming_sitzungen
 

@@ -447,7 +447,7 @@ def vorlage_ctx(f: Facts, stage_key: str, final: bool) -> Context:
     vorlage = f.vorlage(stage_key)
     if vorlage is None:
         raise InputError(f.p.key, f"vorlagen[{stage_key}]",
-                         f"the scenario has no Vorlage for stage {stage_key!r}")  # fmt: skip
+                         f"das Szenario hat keine Vorlage für die Phase {stage_key!r}")  # fmt: skip
     author = f.person(vorlage.author_id)
     beteiligte = list(vorlage.beteiligte)
     if author is not None and author.funktion:
@@ -500,7 +500,7 @@ def sitzungsvorlage(
 def _workshop_or_error(f: Facts) -> Workshop:
     workshop = f.workshop()
     if workshop is None:
-        raise InputError(f.p.key, "workshop", "the scenario describes no workshop")
+        raise InputError(f.p.key, "workshop", "das Szenario beschreibt keinen Workshop")
     return workshop
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event
 from sqlmodel import Session, col, func, select
 
-from .errors import Refused
+from .errors import NotFound
 from .models import (
     Beratung,
     Fortschreibung,
@@ -172,7 +172,7 @@ def _processes(session: Session, options: FeedOptions) -> list[Fortschreibung]:
         query = query.where(Fortschreibung.state == ProcessState.running)
     found = list(session.exec(query))
     if options.process and not found:
-        raise Refused(f"no Fortschreibung {options.process!r}")
+        raise NotFound(f"keine Fortschreibung {options.process!r}")
     return found
 
 
@@ -184,7 +184,7 @@ def _person(session: Session, processes: list[Fortschreibung], key: str | None) 
         select(Person).where(Person.key == key, col(Person.kommune_id).in_(kommunen))
     ).first()
     if person is None:
-        raise Refused(f"no person {key!r}")
+        raise NotFound(f"keine Person {key!r} in diesen Fortschreibungen")
     return person
 
 

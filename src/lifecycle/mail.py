@@ -255,12 +255,12 @@ class Mailer:
                 smtp.login(s.user, s.password)
         except smtplib.SMTPAuthenticationError as exc:
             raise ServerError(
-                f"SMTP {where}: authentication as {s.user!r} failed ({exc.smtp_code})"
+                f"SMTP {where}: Anmeldung als {s.user!r} fehlgeschlagen ({exc.smtp_code})"
             ) from exc
         except smtplib.SMTPNotSupportedError as exc:
             raise ServerError(f"SMTP {where}: {exc}") from exc
         except (OSError, smtplib.SMTPException) as exc:
-            raise ServerError(f"SMTP {where} unreachable: {exc}") from exc
+            raise ServerError(f"SMTP {where} nicht erreichbar: {exc}") from exc
         return smtp
 
     def send(self, msg: EmailMessage) -> None:
@@ -269,12 +269,12 @@ class Mailer:
         try:
             self.smtp.send_message(msg)
         except smtplib.SMTPRecipientsRefused as exc:
-            raise AddressError(f"recipient refused by the server: {_refusal(exc)}") from exc
+            raise AddressError(f"vom Mailserver abgelehnt: {_refusal(exc)}") from exc
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self.smtp = None
-            raise ServerError(f"SMTP connection lost: {exc}") from exc
+            raise ServerError(f"SMTP-Verbindung abgebrochen: {exc}") from exc
         except smtplib.SMTPException as exc:
-            raise ServerError(f"SMTP error: {exc}") from exc
+            raise ServerError(f"SMTP-Fehler: {exc}") from exc
 
     def close(self) -> None:
         if self.smtp is not None:

@@ -27,7 +27,7 @@ def soffice() -> str:
         path = shutil.which(name)
         if path:
             return path
-    raise PdfError("LibreOffice (soffice) is not installed; PDF output needs it")
+    raise PdfError("LibreOffice (soffice) ist nicht installiert; ohne LibreOffice kein PDF")
 
 
 def to_pdf(docx: Path, out_dir: Path | None = None) -> Path:
@@ -46,12 +46,12 @@ def to_pdf(docx: Path, out_dir: Path | None = None) -> Path:
             done = subprocess.run(cmd, env=env, capture_output=True, text=True,
                                   timeout=TIMEOUT_SECONDS, check=False)  # fmt: skip
         except subprocess.TimeoutExpired:
-            raise PdfError(f"LibreOffice did not convert {docx.name} within "
-                           f"{TIMEOUT_SECONDS} s") from None  # fmt: skip
+            raise PdfError(f"LibreOffice hat {docx.name} nicht innerhalb von "
+                           f"{TIMEOUT_SECONDS} s umgewandelt") from None  # fmt: skip
         produced = outdir / f"{docx.stem}.pdf"
         if not produced.is_file() or produced.stat().st_size == 0:
             detail = (done.stderr or done.stdout).strip().splitlines()
-            raise PdfError(f"LibreOffice could not convert {docx.name}"
+            raise PdfError(f"LibreOffice konnte {docx.name} nicht umwandeln"
                            f"{': ' + detail[-1] if detail else ''}")  # fmt: skip
         target_dir.mkdir(parents=True, exist_ok=True)
         shutil.move(str(produced), target)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from .errors import Refused
+from .errors import NotFound
 from .models import Fortschreibung, Person, Task, TaskState
 
 
@@ -48,14 +48,14 @@ def find_tasks(
     if person:
         ids = session.exec(select(Person.id).where(Person.key == person)).all()
         if not ids:
-            raise Refused(f"no person {person!r}")
+            raise NotFound(f"keine Person {person!r}")
         query = query.where(col(Task.assignee_id).in_(ids))
     if process:
         if (
             session.exec(select(Fortschreibung.id).where(Fortschreibung.key == process)).first()
             is None
         ):
-            raise Refused(f"no Fortschreibung {process!r}")
+            raise NotFound(f"keine Fortschreibung {process!r}")
         query = query.where(Fortschreibung.key == process)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = session.exec(query.order_by(col(Task.due), col(Task.id)).limit(limit)).all()

@@ -27,12 +27,12 @@ except ImportError:  # pragma: no cover
 
 import typer
 
-from . import cli_docs, cli_flows, cli_remind
+from . import cli_docs, cli_flows, cli_remind, cli_web
 from .cli_core import app, err_console, one_line
 
 # Each command group keeps its heavy imports inside its commands, so that registering it
 # costs nothing for `lifecycle status`.
-for _group in (cli_docs, cli_flows, cli_remind):
+for _group in (cli_docs, cli_flows, cli_remind, cli_web):
     _group.register(app)
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE

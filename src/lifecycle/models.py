@@ -406,3 +406,54 @@ class RunRequest(SQLModel, table=True):
     run_id: str = ""
     attempts: int = 0
     last_error: str = ""
+
+
+# --- the web app: users, grants, edited Vorlagen (issue "The web app") -------------------------
+
+
+class GrantRole(StrEnum):
+    """What a user may do where (German in the pages: words.GRANT_ROLE_DE)."""
+
+    viewer = "viewer"  # sees the Kommune's processes
+    projektleitung = "projektleitung"  # changes one process: tasks, gates, documents, Vorlagen
+    sitzungsdienst = "sitzungsdienst"  # moves the Kommune's Sitzungen, decides its gates
+    admin = "admin"  # everything, everywhere: users, new processes, templates
+
+
+class User(SQLModel, table=True):
+    """A local account. ``password_hash`` is argon2id; empty for accounts of an external login."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    display_name: str = ""
+    password_hash: str = ""
+    is_admin: bool = False
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: dt.datetime | None = None
+    created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+class Grant(SQLModel, table=True):
+    """A role of a user in a Kommune, or in one Fortschreibung of it (project lead)."""
+
+    __table_args__ = (UniqueConstraint("user_id", "role", "kommune_id", "fortschreibung_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    role: GrantRole
+    kommune_id: int = Field(foreign_key="kommune.id", index=True)
+    fortschreibung_id: int | None = Field(default=None, foreign_key="fortschreibung.id")
+
+
+class VorlageVersion(SQLModel, table=True):
+    """A saved text of a Vorlage, edited in the browser; the Vorlage row holds the newest."""
+
+    __table_args__ = (UniqueConstraint("vorlage_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    vorlage_id: int = Field(foreign_key="vorlage.id", index=True)
+    version: int
+    betreff: str
+    beschlussvorschlag: str
+    begruendung: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    saved_by: str
+    saved_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))

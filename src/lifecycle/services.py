@@ -15,7 +15,8 @@ keyed so that draining twice does nothing twice.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,18 +28,27 @@ from sqlmodel import Session, col, select
 
 from . import engine, events, lookups
 from .engine import SitzungMove
-from .errors import Refused
+from .errors import InputError, NotFound, Refused
 from .lookups import ident
 from .models import (
     Event,
     Fortschreibung,
     GateDecision,
+    Grant,
+    GrantRole,
+    Kommune,
     Outcome,
+    Person,
     ProcessState,
+    Reminder,
+    ReminderState,
     RunRequest,
     RunRequestState,
     Stage,
     Task,
+    User,
+    Vorlage,
+    VorlageVersion,
 )
 
 if TYPE_CHECKING:  # keep docxtpl, jsonschema and smtplib off the paths that do not need them
@@ -48,7 +58,11 @@ if TYPE_CHECKING:  # keep docxtpl, jsonschema and smtplib off the paths that do 
     from .scenario import Scenario
 
 __all__ = [
+    "MovePreview",
     "Rescheduled",
+    "add_user",
+    "preview_move_sitzung",
+    "save_vorlage_text",
     "RunToStart",
     "complete_task",
     "decide_gate",
@@ -387,3 +401,164 @@ def request_missing_runs(session: Session) -> int:
             _request_run(session, process, last)
             requested += 1
     return requested
+
+
+# --- users and grants (the web app's accounts) -----------------------------------------------
+
+
+def add_user(
+    session: Session,
+    name: str,
+    *,
+    password: str,
+    display_name: str = "",
+    admin: bool = False,
+    grants: Sequence[tuple[GrantRole | str, str, str | None]] = (),
+    actor: str,
+) -> User:
+    """Create a local account with its grants: (role, Kommune key, process key or None)."""
+    from .passwords import MIN_LENGTH, hash_password
+
+    if not USER_NAME.fullmatch(name):
+        raise InputError("NAME", "", f"{name!r}: nur Kleinbuchstaben, Ziffern, '.', '-' und '_'")
+    if len(password) < MIN_LENGTH:
+        raise InputError("Passwort", "", f"mindestens {MIN_LENGTH} Zeichen")
+    with _transaction(session):
+        if session.exec(select(User).where(User.name == name)).first() is not None:
+            raise Refused(f"den Benutzer {name!r} gibt es schon")
+        user = User(name=name, display_name=display_name or name,
+                    password_hash=hash_password(password), is_admin=admin)  # fmt: skip
+        session.add(user)
+        session.flush()
+        for role, kommune_key, process_key in grants:
+            _grant(session, user, GrantRole(role), kommune_key, process_key)
+        events.log(session, actor=actor, action="user_added", entity=user, process_id=None,
+                   after={"name": name, "admin": admin,
+                          "grants": [[str(r), k, p] for r, k, p in grants]})  # fmt: skip
+    return user
+
+
+USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def _grant(
+    session: Session, user: User, role: GrantRole, kommune_key: str, process_key: str | None
+) -> Grant:
+    if role == GrantRole.admin:
+        raise InputError("--role", "", "admin ist keine Rolle in einer Kommune: --admin angeben")
+    kommune = session.exec(select(Kommune).where(Kommune.key == kommune_key)).first()
+    if kommune is None:
+        raise NotFound(f"keine Kommune {kommune_key!r}")
+    process_id = None
+    if process_key is not None:
+        process = lookups.get_process(session, process_key)
+        if process.kommune_id != kommune.id:
+            raise Refused(f"{process_key!r} gehört nicht zur Kommune {kommune_key!r}")
+        process_id = process.id
+    grant = Grant(user_id=ident(user), role=role, kommune_id=ident(kommune),
+                  fortschreibung_id=process_id)  # fmt: skip
+    session.add(grant)
+    session.flush()
+    return grant
+
+
+# --- the Vorlage editor ------------------------------------------------------------------------
+
+
+def save_vorlage_text(
+    session: Session,
+    process_key: str,
+    stage_key: str,
+    *,
+    betreff: str,
+    beschlussvorschlag: str,
+    begruendung: Mapping[str, str],
+    actor: str,
+) -> VorlageVersion:
+    """Store an edited text as the Vorlage's next version; documents generate from it."""
+    with _transaction(session):
+        process = lookups.get_process(session, process_key)
+        vorlage = session.exec(
+            select(Vorlage).where(
+                Vorlage.fortschreibung_id == process.id, Vorlage.stage_key == stage_key
+            )
+        ).first()
+        if vorlage is None:
+            raise NotFound(f"{process_key} hat keine Vorlage für die Phase {stage_key!r}")
+        if not betreff.strip():
+            raise InputError("Betreff", "", "darf nicht leer sein")
+        engine.lock(session, vorlage)
+        last = session.exec(select(VorlageVersion.version).where(
+            VorlageVersion.vorlage_id == vorlage.id).order_by(
+            col(VorlageVersion.version).desc())).first()  # fmt: skip
+        texts = {k: v.strip() for k, v in begruendung.items() if v.strip()}
+        version = VorlageVersion(
+            vorlage_id=ident(vorlage), version=(last or 0) + 1, betreff=betreff.strip(),
+            beschlussvorschlag=beschlussvorschlag.strip(), begruendung=texts, saved_by=actor,
+        )  # fmt: skip
+        before = {"betreff": vorlage.betreff, "version": last or 0}
+        vorlage.betreff, vorlage.beschlussvorschlag = version.betreff, version.beschlussvorschlag
+        vorlage.begruendung = {**vorlage.begruendung, **texts}
+        session.add_all([vorlage, version])
+        session.flush()
+        events.log(session, actor=actor, action="vorlage_saved", entity=vorlage,
+                   process_id=process.id, before=before,
+                   after={"betreff": vorlage.betreff, "version": version.version})  # fmt: skip
+    return version
+
+
+# --- previews -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MovePreview:
+    """What a move would change: every deadline and every message, nothing stored."""
+
+    sitzung_key: str
+    old: dt.datetime
+    new: dt.datetime
+    deadlines: list[tuple[str, str, dt.date | None, dt.date]]  # process, task title, old, new
+    messages: list[tuple[str, str]]  # recipient, what the message is about
+    cancelled_reminders: int
+
+
+def preview_move_sitzung(
+    session: Session, sitzung_ref: str, new_start: dt.datetime | dt.date, *, actor: str,
+    force_reason: str = "", today: dt.date | None = None,
+) -> MovePreview:  # fmt: skip
+    """Run the real move and its follow-ups in a transaction, read the result, roll back.
+
+    The same code as ``move_sitzung``, so the preview cannot disagree with what confirming
+    will do; a refusal is the same refusal.
+    """
+    from . import reminders
+
+    try:
+        move = engine.move_sitzung(session, sitzung_ref, new_start, actor=actor,
+                                   force_reason=force_reason)  # fmt: skip
+        reminders.on_sitzung_moved(session, move, today=today)
+        session.flush()
+        deadlines = []
+        for process_id, changes in move.changes.items():
+            process = lookups.must_get(session, Fortschreibung, process_id)
+            for change in changes:
+                task = lookups.must_get(session, Task, change.task_id)
+                deadlines.append((process.key, task.title, change.old, change.new))
+        messages = [
+            (person.name, reminder.kind)
+            for reminder, person in session.exec(
+                select(Reminder, Person).join(Person, col(Person.id) == Reminder.person_id)
+                .where(Reminder.kind == "moved", Reminder.sitzung_id == move.sitzung.id)
+                .order_by(col(Reminder.id))
+            )
+            if reminder.state == ReminderState.planned
+            and reminder.payload.get("new") == move.sitzung.start.isoformat()
+        ]
+        cancelled = len([
+            r for r in session.new | session.dirty
+            if isinstance(r, Reminder) and r.state == ReminderState.cancelled
+        ])  # fmt: skip
+        return MovePreview(move.sitzung.key, move.old, move.sitzung.start, deadlines, messages,
+                           cancelled)  # fmt: skip
+    finally:
+        session.rollback()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import case, func
 from sqlalchemy import select as sa_select
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from .calendar import vorlagenschluss_of
@@ -218,8 +219,21 @@ class ProcessSummary:
     overdue: int
 
 
-def overview(session: Session, today: dt.date, limit: int = 20) -> tuple[list[ProcessSummary], int]:
-    """One line per process, most urgent first; the count of all processes. One query."""
+def overview(
+    session: Session,
+    today: dt.date,
+    limit: int = 20,
+    *,
+    kommune_ids: frozenset[int] | None = None,
+    kommune: str | None = None,
+    state: str | None = None,
+    offset: int = 0,
+) -> tuple[list[ProcessSummary], int]:
+    """One line per process, most urgent first; the count of all that match. One query.
+
+    ``kommune_ids`` limits to the Kommunen a user sees (None: all); ``kommune`` (a key) and
+    ``state`` ("running" or "completed") are the page's filters.
+    """
     per_process = (  # SQLAlchemy's select: sqlmodel's is typed for at most four columns
         sa_select(
             col(Task.fortschreibung_id).label("pid"),
@@ -248,12 +262,20 @@ def overview(session: Session, today: dt.date, limit: int = 20) -> tuple[list[Pr
         .join(Kommune, col(Kommune.id) == Fortschreibung.kommune_id)
         .join(per_process, per_process.c.pid == Fortschreibung.id, isouter=True)
         .join(Stage, col(Stage.id) == Fortschreibung.current_stage_id, isouter=True)
+        .where(*_filters(kommune_ids, kommune, state))
         .order_by(
-            per_process.c.overdue.desc(), per_process.c.next_due.is_(None), per_process.c.next_due
+            per_process.c.overdue.desc(), per_process.c.next_due.is_(None), per_process.c.next_due,
+            col(Fortschreibung.key),
         )
+        .offset(offset)
         .limit(limit)
     ).all()
-    count = session.exec(select(func.count()).select_from(Fortschreibung)).one()
+    count = session.exec(
+        select(func.count())
+        .select_from(Fortschreibung)
+        .join(Kommune, col(Kommune.id) == Fortschreibung.kommune_id)
+        .where(*_filters(kommune_ids, kommune, state))
+    ).one()
     summaries = [
         ProcessSummary(
             key,
@@ -275,3 +297,16 @@ def _as_date(value: object) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value)[:10])
+
+
+def _filters(
+    kommune_ids: frozenset[int] | None, kommune: str | None, state: str | None
+) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if kommune_ids is not None:
+        found.append(col(Fortschreibung.kommune_id).in_(sorted(kommune_ids)))
+    if kommune:
+        found.append(col(Kommune.key) == kommune)
+    if state:
+        found.append(col(Fortschreibung.state) == state)
+    return found

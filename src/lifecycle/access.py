@@ -1,0 +1,122 @@
+"""Who may see and do what: roles per Kommune and per Fortschreibung.
+
+A user sees only the Kommunen granted to them; everything else does not exist for them
+(``NotFound``, a 404 on the web), so a Waiblingen project lead cannot even learn that a
+Völklingen process exists. What they see but may not change is ``Forbidden`` (403).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sqlmodel import Session, select
+
+from .errors import Forbidden, NotFound
+from .models import Fortschreibung, Grant, GrantRole, User
+
+
+class Action(StrEnum):
+    view = "view"
+    work = "work"  # complete and reassign tasks, generate documents
+    decide = "decide"  # decide a gate
+    edit_vorlage = "edit_vorlage"
+    move_sitzung = "move_sitzung"
+    administer = "administer"  # users, new processes, templates
+
+
+# Which role allows which action, besides the administrator who may do everything.
+ALLOWED: Mapping[Action, frozenset[GrantRole]] = {
+    Action.view: frozenset(GrantRole),
+    Action.work: frozenset({GrantRole.projektleitung, GrantRole.sitzungsdienst}),
+    Action.decide: frozenset({GrantRole.projektleitung, GrantRole.sitzungsdienst}),
+    Action.edit_vorlage: frozenset({GrantRole.projektleitung, GrantRole.sitzungsdienst}),
+    Action.move_sitzung: frozenset({GrantRole.sitzungsdienst}),
+    Action.administer: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A logged-in user with their grants, loaded once per request."""
+
+    user_id: int
+    name: str
+    display_name: str
+    is_admin: bool = False
+    kommune_roles: Mapping[int, frozenset[GrantRole]] = field(default_factory=dict)
+    process_roles: Mapping[int, frozenset[GrantRole]] = field(default_factory=dict)
+    process_kommune: Mapping[int, int] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+    def kommunen(self) -> frozenset[int] | None:
+        """The Kommunen this user sees; None for an administrator (all of them)."""
+        if self.is_admin:
+            return None
+        return frozenset(self.kommune_roles) | frozenset(self.process_kommune.values())
+
+    def sees(self, kommune_id: int) -> bool:
+        seen = self.kommunen()
+        return seen is None or kommune_id in seen
+
+    def roles(self, kommune_id: int, process_id: int | None = None) -> frozenset[GrantRole]:
+        roles = self.kommune_roles.get(kommune_id, frozenset())
+        if process_id is not None:
+            roles |= self.process_roles.get(process_id, frozenset())
+        return roles
+
+    def may(self, action: Action, kommune_id: int, process_id: int | None = None) -> bool:
+        if self.is_admin:
+            return True
+        if not self.sees(kommune_id):
+            return False
+        return bool(self.roles(kommune_id, process_id) & ALLOWED[action])
+
+    def require(self, action: Action, kommune_id: int, process_id: int | None = None) -> None:
+        """NotFound where the user sees nothing, Forbidden where they see but may not act."""
+        if not self.sees(kommune_id):
+            raise NotFound("nicht gefunden (oder nicht für Sie freigegeben)")
+        if not self.may(action, kommune_id, process_id):
+            raise Forbidden("dafür fehlt Ihnen die Berechtigung")
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise Forbidden("das dürfen nur Administratorinnen und Administratoren")
+
+
+def load_principal(session: Session, user: User) -> Principal:
+    assert user.id is not None
+    kommune_roles: dict[int, set[GrantRole]] = defaultdict(set)
+    process_roles: dict[int, set[GrantRole]] = defaultdict(set)
+    process_kommune: dict[int, int] = {}
+    for grant in session.exec(select(Grant).where(Grant.user_id == user.id)):
+        if grant.fortschreibung_id is None:
+            kommune_roles[grant.kommune_id].add(grant.role)
+        else:
+            process_roles[grant.fortschreibung_id].add(grant.role)
+            process_kommune[grant.fortschreibung_id] = grant.kommune_id
+    return Principal(
+        user.id, user.name, user.display_name, user.is_admin,
+        {k: frozenset(v) for k, v in kommune_roles.items()},
+        {k: frozenset(v) for k, v in process_roles.items()},
+        process_kommune,
+    )  # fmt: skip
+
+
+def require_process(
+    session: Session, principal: Principal, process_key: str, action: Action = Action.view
+) -> Fortschreibung:
+    """The process by key, if the user may do ``action`` on it (404/403 otherwise)."""
+    from .lookups import get_process
+
+    try:
+        process = get_process(session, process_key)
+    except NotFound:
+        raise NotFound("nicht gefunden (oder nicht für Sie freigegeben)") from None
+    principal.require(action, process.kommune_id, process.id)
+    return process

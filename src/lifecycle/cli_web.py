@@ -1,0 +1,70 @@
+"""`lifecycle web` and `lifecycle user add`. FastAPI and uvicorn load inside the commands."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .cli_core import console, session, user_errors
+
+users = typer.Typer(no_args_is_help=True, add_completion=False, help="Benutzer der Web-App.")
+
+
+def web(
+    host: Annotated[str, typer.Option("--host", help="Adresse (Standard: nur dieser Rechner)")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port")] = 8000,
+) -> None:
+    """Die Web-App starten (http://HOST:PORT)."""
+    import uvicorn
+
+    from .web import create_app
+
+    console.print(f"lifecycle web auf http://{host}:{port}/ (Beenden mit Strg+C)")
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning",
+                proxy_headers=True)  # fmt: skip
+
+
+@users.command("add")
+@user_errors
+def add_user(
+    name: Annotated[str, typer.Argument(help="Benutzername (Kleinbuchstaben)")],
+    role: Annotated[list[str] | None, typer.Option(
+        "--role", help="viewer | projektleitung | sitzungsdienst (je --kommune)")] = None,
+    kommune: Annotated[list[str] | None, typer.Option(
+        "--kommune", help="Kommune-Schlüssel, so oft wie --role")] = None,
+    process: Annotated[str | None, typer.Option(
+        "--process", help="für projektleitung: nur diese Fortschreibung")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Administrator/in (alles, überall)")]
+    = False,
+    display_name: Annotated[str, typer.Option("--display-name", help="Anzeigename")] = "",
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Passwort aus der Standardeingabe lesen")] = False,
+) -> None:
+    """Einen Benutzer anlegen; das Passwort wird abgefragt (oder --password-stdin)."""
+    from . import services
+    from .cli_core import _actor
+    from .errors import InputError
+
+    roles, kommunen = list(role or []), list(kommune or [])
+    if len(roles) != len(kommunen):
+        raise InputError("--role/--kommune", "", "zu jeder --role gehört eine --kommune")
+    if not roles and not admin:
+        raise InputError("--role", "", "eine Rolle in einer Kommune angeben, oder --admin")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Passwort", hide_input=True, confirmation_prompt=True)
+    grants = [(r, k, process if r == "projektleitung" else None) for r, k in zip(roles, kommunen,
+                                                                                  strict=True)]
+    with session() as s:
+        user = services.add_user(s, name, password=password, display_name=display_name,
+                                 admin=admin, grants=grants, actor=_actor())  # fmt: skip
+    console.print(f"Benutzer {user.name} angelegt" + (" (Administrator/in)." if admin else "."))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("web")(web)
+    app.add_typer(users, name="user")

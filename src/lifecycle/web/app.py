@@ -1,0 +1,177 @@
+"""The web app: FastAPI, server-rendered German pages, a thin adapter over the services.
+
+Pages read through ``lookups``, ``status``, ``tasks``, ``sitzungsdienst``; every change goes
+through ``lifecycle.services`` after ``access`` said yes. Errors the engine raises on purpose
+become a German page with the matching status code; the database is unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from .. import dates
+from ..db import get_engine
+from ..errors import Forbidden, InputError, LifecycleError, NotFound, Refused, Unavailable
+from . import security
+
+log = logging.getLogger("lifecycle.web")
+SESSION_MAX_AGE = 8 * 3600  # a working day
+MAX_BODY = 6 * 2**20  # uploads (scenario, template) and forms together
+
+
+def _folder(name: str) -> str:
+    return str(resources.files("lifecycle.web") / name)
+
+
+templates = Jinja2Templates(directory=_folder("templates"))
+templates.env.globals.update(
+    long_de=dates.long_de, short_de=dates.short_de, weekday_short_de=dates.weekday_short_de,
+    csrf_field=security.CSRF_FIELD,
+)  # fmt: skip
+
+
+def secret_key() -> str:
+    """LIFECYCLE_WEB_SECRET, or a random key kept next to the default database (0600)."""
+    configured = os.environ.get("LIFECYCLE_WEB_SECRET")
+    if configured:
+        return configured
+    from platformdirs import user_data_dir
+
+    path = Path(user_data_dir("lifecycle", appauthor=False)) / "web-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(database_url: str | None = None, *, secret: str | None = None,
+               https_only: bool = False) -> FastAPI:  # fmt: skip
+    """The app on a database (LIFECYCLE_DATABASE_URL unless given)."""
+    app = FastAPI(title="lifecycle", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.database_url = database_url
+    app.state.login = security.PasswordLogin()
+    get_engine(database_url)  # fail at start, not on the first request
+    app.add_middleware(
+        SessionMiddleware, secret_key=secret or secret_key(), session_cookie="lifecycle",
+        max_age=SESSION_MAX_AGE, same_site="lax", https_only=https_only,
+    )  # fmt: skip
+    app.middleware("http")(_limit_body)
+    app.middleware("http")(_security_headers)
+    app.mount("/static", StaticFiles(directory=_folder("static")), name="static")
+    _error_pages(app)
+    from . import actions, admin_pages, pages, process_pages, sitzungsdienst_pages, vorlage_pages
+
+    for module in (pages, actions, process_pages, sitzungsdienst_pages, vorlage_pages,
+                   admin_pages):  # fmt: skip
+        app.include_router(module.router)
+    return app
+
+
+def db(request: Request) -> Iterator[Session]:
+    """FastAPI dependency: one session per request."""
+    with Session(get_engine(request.app.state.database_url), expire_on_commit=False) as s:
+        yield s
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200,
+           principal: Any = None) -> HTMLResponse:  # fmt: skip
+    context = {"request": request, "user": principal, "today": dt.date.today(),
+               "csrf_token": security.csrf_token(request), **context}  # fmt: skip
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+async def _limit_body(request: Request, call_next: Any) -> Response:
+    length = request.headers.get("content-length")
+    if length and (not length.isdigit() or int(length) > MAX_BODY):
+        return _error(request, 413, "Die Anfrage ist zu groß (höchstens 6 MiB).")
+    return await call_next(request)
+
+
+async def _security_headers(request: Request, call_next: Any) -> Response:
+    response: Response = await call_next(request)
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+STATUS_OF: list[tuple[type[LifecycleError], int]] = [
+    (security.LoginRequired, 401),
+    (security.LoginFailed, 401),
+    (NotFound, 404),
+    (Forbidden, 403),
+    (Refused, 409),
+    (InputError, 422),
+    (Unavailable, 503),
+]
+
+
+def _status(exc: LifecycleError) -> int:
+    return next((code for cls, code in STATUS_OF if isinstance(exc, cls)), 400)
+
+
+def _error(request: Request, status: int, message: str) -> HTMLResponse:
+    try:
+        token = security.csrf_token(request)
+    except AssertionError:  # no session yet (the body limit runs before the session)
+        token = ""
+    return templates.TemplateResponse(
+        request, "fehler.html",
+        {"request": request, "status": status, "message": message, "user": None,
+         "csrf_token": token, "today": dt.date.today()},
+        status_code=status,
+    )  # fmt: skip
+
+
+def _error_pages(app: FastAPI) -> None:
+    @app.exception_handler(LifecycleError)
+    async def lifecycle_error(request: Request, exc: LifecycleError) -> Response:
+        status = _status(exc)
+        if isinstance(exc, security.LoginRequired) and request.method == "GET":
+            return RedirectResponse(f"/anmelden?weiter={request.url.path}", status_code=303)
+        return _error(request, status, _sentence(str(exc)))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        fields = ", ".join(str(e.get("loc", ["?"])[-1]) for e in exc.errors())
+        return _error(request, 422, f"Ungültige Angabe im Feld {fields}.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        messages = {404: "Diese Seite gibt es nicht.", 405: "Diese Aktion geht so nicht."}
+        return _error(request, exc.status_code,
+                      messages.get(exc.status_code, "Die Anfrage ist fehlerhaft."))  # fmt: skip
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> Response:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return _error(request, 500, "Interner Fehler; die Einzelheiten stehen im Server-Log.")
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return "Das ging nicht."
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."

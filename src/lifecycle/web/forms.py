@@ -1,0 +1,66 @@
+"""Reading posted forms: the CSRF check first, then German errors for each field."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import Request
+from starlette.datastructures import FormData, UploadFile
+
+from ..errors import InputError
+from . import security
+
+MAX_FIELD = 100_000  # characters in one text field (a Begründung section is long, not a book)
+MAX_UPLOAD = 5 * 2**20
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form after the CSRF check; refused before anything reads the database."""
+    form = await request.form(max_files=2, max_fields=200, max_part_size=MAX_UPLOAD + 1024)
+    security.check_csrf(request, form)
+    return form
+
+
+def text(form: FormData, name: str, label: str, *, required: bool = True,
+         max_length: int = 2000) -> str:  # fmt: skip
+    value = form.get(name, "")
+    if not isinstance(value, str):
+        raise InputError("Formular", label, "ist kein Text")
+    value = value.replace("\r\n", "\n").strip()
+    if required and not value:
+        raise InputError("Formular", label, "fehlt")
+    if len(value) > max_length:
+        raise InputError("Formular", label, f"ist zu lang (höchstens {max_length} Zeichen)")
+    if "\x00" in value:
+        raise InputError("Formular", label, "enthält ein NUL-Zeichen")
+    return value
+
+
+def line(form: FormData, name: str, label: str, *, required: bool = True) -> str:
+    """One line of text: no line breaks (a reference, a name, a key)."""
+    value = text(form, name, label, required=required, max_length=200)
+    if "\n" in value or any(ord(c) < 32 for c in value):
+        raise InputError("Formular", label, "ohne Zeilenumbrüche und Steuerzeichen, bitte")
+    return value
+
+
+def day(form: FormData, name: str, label: str) -> dt.date:
+    value = line(form, name, label)
+    try:
+        parsed = dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError("Formular", label, f"{value!r} ist kein Datum (TT.MM.JJJJ)") from None
+    if not 1950 <= parsed.year <= 2200:
+        raise InputError("Formular", label, f"das Jahr {parsed.year} ist nicht plausibel")
+    return parsed
+
+
+def upload(form: FormData, name: str, label: str) -> tuple[str, bytes]:
+    value: Any = form.get(name)
+    if not isinstance(value, UploadFile) or not value.filename:
+        raise InputError("Formular", label, "keine Datei ausgewählt")
+    data = value.file.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        raise InputError("Formular", label, "die Datei ist zu groß (höchstens 5 MiB)")
+    return value.filename, data

@@ -1,0 +1,7 @@
+"""Sitzungsdienst: coming Sitzungen, moving one with a preview."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,7 @@
+"""The Vorlage editor: Betreff, Beschlussvorschlag, Begründung, with versions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

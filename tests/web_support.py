@@ -1,0 +1,79 @@
+"""Shared by the web tests: an app on a fresh database, users in every role, logging in.
+
+Waiblingen (BW) and Völklingen (SL) are started; the users:
+
+- ``admin``: administrator;
+- ``ortolf``: project lead of waiblingen-2017;
+- ``sd``: Sitzungsdienst of Waiblingen;
+- ``gast``: viewer of Waiblingen;
+- ``fremd``: project lead of voelklingen-2017 (another Kommune).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlmodel import Session, SQLModel
+
+from lifecycle import services
+from lifecycle.db import engine_for
+from lifecycle.scenario import load_scenario
+from lifecycle.web import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "richtig-geheim"
+USERS = {
+    "admin": {"admin": True},
+    "ortolf": {"grants": [("projektleitung", "waiblingen", "waiblingen-2017")]},
+    "sd": {"grants": [("sitzungsdienst", "waiblingen", None)]},
+    "gast": {"grants": [("viewer", "waiblingen", None)]},
+    "fremd": {"grants": [("projektleitung", "voelklingen", "voelklingen-2017")]},
+}
+
+
+def make_app(db_url: str):
+    """Start both processes, add the users, return the app (tests share nothing else)."""
+    with Session(engine_for(db_url)) as s:
+        for name in ("waiblingen-2017", "voelklingen-2017"):
+            services.start(s, load_scenario(ROOT / "examples" / f"{name}.yaml"), actor="test")
+        for name, spec in USERS.items():
+            services.add_user(s, name, password=PASSWORD, display_name=name.title(),
+                              admin=spec.get("admin", False), grants=spec.get("grants", []),
+                              actor="test")  # fmt: skip
+    return create_app(db_url, secret="test-secret-" + "x" * 32)
+
+
+def csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "every page with a form carries the CSRF token"
+    return found.group(1)
+
+
+def client_for(app, user: str | None) -> TestClient:
+    """A browser session; logged in as ``user`` unless None (anonymous)."""
+    client = TestClient(app, follow_redirects=False)
+    if user is not None:
+        token = csrf(client.get("/anmelden").text)
+        response = client.post("/anmelden", data={"csrf_token": token, "name": user,
+                                                 "passwort": PASSWORD, "weiter": "/"})  # fmt: skip
+        assert response.status_code == 303, response.text
+    return client
+
+
+def token_of(client: TestClient, path: str = "/") -> str:
+    """The session's CSRF token, read from a page the client may see."""
+    response = client.get(path)
+    return csrf(response.text)
+
+
+def dump(db_url: str) -> dict[str, list]:
+    """Every row of every table: to prove a refused request changed nothing."""
+    with engine_for(db_url).connect() as conn:
+        return {
+            t: conn.execute(text(f'SELECT * FROM "{t}" ORDER BY 1')).fetchall()
+            for t in SQLModel.metadata.tables
+            if t != "user"  # login bookkeeping (failed attempts) is not a change of the process
+        }

@@ -56,8 +56,9 @@ def check_csrf(request: Request, form: Mapping[str, Any]) -> None:
     """Every form carries the session's token; a forged post does not know it."""
     expected = request.session.get(SESSION_CSRF)
     given = form.get(CSRF_FIELD)
+    # compare bytes: compare_digest refuses non-ASCII str, and a forged token may be anything
     if not (isinstance(expected, str) and isinstance(given, str)) or not hmac.compare_digest(
-        expected, given
+        expected.encode(), given.encode()
     ):
         raise Forbidden(
             "das Formular ist abgelaufen oder stammt nicht von dieser Seite; "

@@ -1,0 +1,142 @@
+"""The web app's doors: login, throttling, sessions, CSRF, tenants, limits, error pages."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+from web_support import PASSWORD, client_for, csrf, dump, make_app, token_of
+
+from lifecycle.db import engine_for
+from lifecycle.models import User
+from lifecycle.web import security
+
+
+@pytest.fixture
+def app(db_url):
+    return make_app(db_url)
+
+
+def login(client: TestClient, name: str, password: str, weiter: str = "/"):
+    token = csrf(client.get("/anmelden").text)
+    return client.post("/anmelden", data={"csrf_token": token, "name": name,
+                                          "passwort": password, "weiter": weiter})  # fmt: skip
+
+
+def test_pages_need_a_login(app):
+    anonymous = client_for(app, None)
+    response = anonymous.get("/")
+    assert response.status_code == 303 and response.headers["location"] == "/anmelden?weiter=/"
+    page = anonymous.get("/anmelden")
+    assert page.status_code == 200 and '<html lang="de">' in page.text
+    assert '<label for="passwort">Passwort</label>' in page.text
+
+
+def test_login_with_the_right_password_and_out_again(app):
+    client = client_for(app, None)
+    response = login(client, "ortolf", PASSWORD)
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    assert "Fortschreibungen" in client.get("/").text
+    client.post("/abmelden", data={"csrf_token": token_of(client)})
+    assert client.get("/").status_code == 303  # the session is gone
+
+
+def test_a_wrong_password_says_no_without_saying_which_part(app):
+    client = client_for(app, None)
+    wrong_password = login(client, "ortolf", "falsch-falsch")
+    unknown_user = login(client, "niemand", "falsch-falsch")
+    assert wrong_password.status_code == unknown_user.status_code == 401
+    assert "Name oder Passwort stimmt nicht" in wrong_password.text
+    assert "Name oder Passwort stimmt nicht" in unknown_user.text
+
+
+def test_an_account_locks_after_repeated_failures(app, db_url):
+    client = client_for(app, None)
+    for _ in range(security.LOCK_AFTER):
+        assert login(client, "sd", "falsch-falsch").status_code == 401
+    locked = login(client, "sd", PASSWORD)  # even the right password waits now
+    assert locked.status_code == 401 and "zu viele Fehlversuche" in locked.text
+    with Session(engine_for(db_url)) as s:
+        user = s.exec(select(User).where(User.name == "sd")).one()
+        assert user.failed_logins == security.LOCK_AFTER and user.locked_until is not None
+
+
+def test_many_failures_from_one_address_are_throttled(app):
+    client = client_for(app, None)
+    for i in range(security.CLIENT_MAX_FAILURES):
+        login(client, f"rate{i}", "falsch-falsch")
+    blocked = login(client, "ortolf", PASSWORD)
+    assert blocked.status_code == 401 and "zu viele Fehlversuche" in blocked.text
+
+
+def test_login_starts_a_new_session(app):
+    """No session fixation: the CSRF token of the anonymous session is not the logged-in one."""
+    client = client_for(app, None)
+    before = csrf(client.get("/anmelden").text)
+    login(client, "ortolf", PASSWORD)
+    assert token_of(client) != before
+
+
+def test_a_post_without_the_csrf_token_is_refused(app, db_url):
+    client = client_for(app, "admin")
+    before = dump(db_url)
+    for data in ({}, {"csrf_token": "gefälscht"}):
+        response = client.post("/abmelden", data=data)
+        assert response.status_code == 403 and "Formular ist abgelaufen" in response.text
+    forged = client_for(app, None).post(
+        "/anmelden", data={"name": "admin", "passwort": PASSWORD}
+    )
+    assert forged.status_code == 403
+    assert dump(db_url) == before
+    assert client.get("/").status_code == 200  # still logged in
+
+
+def test_no_open_redirect_after_login(app):
+    for target in ("//evil.example/", "https://evil.example/", "javascript:alert(1)"):
+        client = client_for(app, None)
+        response = login(client, "ortolf", PASSWORD, weiter=target)
+        assert response.headers["location"] == "/"
+
+
+def test_a_user_sees_only_the_kommunen_granted(app):
+    fremd = client_for(app, "fremd").get("/").text
+    assert "voelklingen-2017" in fremd and "waiblingen-2017" not in fremd
+    assert "Waiblingen" not in fremd  # not even in the Kommune filter
+    admin = client_for(app, "admin").get("/").text
+    assert "voelklingen-2017" in admin and "waiblingen-2017" in admin
+    filtered = client_for(app, "admin").get("/?kommune=voelklingen").text
+    assert "voelklingen-2017" in filtered and "waiblingen-2017" not in filtered
+
+
+def test_bad_query_values_get_a_german_page(app):
+    client = client_for(app, "admin")
+    response = client.get("/?seite=abc")
+    assert response.status_code == 422 and "Ungültige Angabe im Feld seite" in response.text
+    assert client.get("/gibtsnicht").status_code == 404
+
+
+def test_an_oversized_request_is_refused_before_it_is_read(app, db_url):
+    client = client_for(app, "admin")
+    before = dump(db_url)
+    response = client.post("/abmelden", content=b"x" * (7 * 2**20),
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 413 and "zu groß" in response.text
+    assert dump(db_url) == before
+
+
+def test_security_headers(app):
+    response = client_for(app, None).get("/anmelden")
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    cookie = response.headers.get("set-cookie", "")
+    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+
+
+def test_an_inactive_account_is_logged_out(app, db_url):
+    client = client_for(app, "gast")
+    with Session(engine_for(db_url)) as s:
+        user = s.exec(select(User).where(User.name == "gast")).one()
+        user.active = False
+        s.add(user)
+        s.commit()
+    assert client.get("/").status_code == 303

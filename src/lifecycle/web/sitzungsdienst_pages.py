@@ -1,7 +1,183 @@
-"""Sitzungsdienst: coming Sitzungen, moving one with a preview."""
+"""Sitzungsdienst: coming Sitzungen, moving one with a preview.
+
+The list shows every coming Sitzung of the Kommunen the user sees, by Vorlagenschluss. Moving
+one is two steps: the preview runs the real move in a transaction that is rolled back
+(``services.preview_move_sitzung``) and lists every deadline and message that would change;
+only the confirmation (``services.move_sitzung``) stores it.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session, col, select
+from starlette.datastructures import FormData
+
+from .. import services
+from ..access import Action, Principal
+from ..dates import long_de, short_de
+from ..errors import InputError, NotFound, Refused
+from ..lookups import find_sitzung
+from ..models import Gremium, Kommune, Sitzung
+from ..sitzungsdienst import SitzungDue, upcoming_sitzungen
+from ..words import OEFFENTLICH_DE
+from . import security
+from .app import db, render
+from .forms import checked_form, day, line, text
 
 router = APIRouter()
+DB = Annotated[Session, Depends(db)]
+Form = Annotated[FormData, Depends(checked_form)]
+DAYS_AHEAD = 90
+FORCE_HINT = " (--force GRUND)"
+
+
+@router.get("/sitzungsdienst", response_class=HTMLResponse)
+def sitzungsdienst(
+    request: Request, s: DB, ab: Annotated[dt.date | None, Query()] = None
+) -> Response:
+    """Coming Sitzungen of the user's Kommunen, by Vorlagenschluss."""
+    me = security.require_principal(request, s)
+    since = ab or dt.date.today()
+    rows = _upcoming(s, me, since)
+    kommune_ids = _kommune_ids(s, rows)
+    movable = {(r.kommune, r.key) for r in rows
+               if me.may(Action.move_sitzung, kommune_ids[r.kommune])}  # fmt: skip
+    keys = {name: key for name, (key, _id) in _kommunen(s).items()}
+    return render(request, "sitzungsdienst.html", {
+        "nav": "sitzungsdienst", "rows": rows, "ab": since, "bis": since + dt.timedelta(DAYS_AHEAD),
+        "movable": movable, "kommune_keys": keys, "oeffentlich_de": OEFFENTLICH_DE,
+    }, principal=me)  # fmt: skip
+
+
+def _kommunen(s: Session) -> dict[str, tuple[str, int]]:
+    """Kommune name -> (key, id)."""
+    return {k.name: (k.key, _id(k)) for k in s.exec(select(Kommune)).all()}
+
+
+def _id(row: Kommune | Sitzung) -> int:
+    assert row.id is not None
+    return row.id
+
+
+def _kommune_ids(s: Session, rows: list[SitzungDue]) -> dict[str, int]:
+    known = _kommunen(s)
+    return {r.kommune: known[r.kommune][1] for r in rows}
+
+
+def _upcoming(s: Session, me: Principal, since: dt.date) -> list[SitzungDue]:
+    visible = me.kommunen()
+    if visible is None:
+        return upcoming_sitzungen(s, since, days=DAYS_AHEAD)
+    query = select(Kommune.key).where(col(Kommune.id).in_(sorted(visible)))
+    rows = [r for key in s.exec(query).all()
+            for r in upcoming_sitzungen(s, since, kommune=key, days=DAYS_AHEAD)]  # fmt: skip
+    return sorted(rows, key=lambda r: (r.vorlagenschluss, r.start))
+
+
+# --- moving a Sitzung ------------------------------------------------------------------------
+
+
+def _sitzung_for(s: Session, me: Principal, kommune: str, sitzung: str) -> tuple[Sitzung, Gremium]:
+    """The Sitzung if the user may move it: 404 where they see nothing, 403 where they may not."""
+    try:
+        found = find_sitzung(s, f"{kommune}:{sitzung}")
+    except (NotFound, Refused):
+        raise NotFound("nicht gefunden (oder nicht für Sie freigegeben)") from None
+    me.require(Action.move_sitzung, found.kommune_id)
+    gremium = s.get(Gremium, found.gremium_id)
+    assert gremium is not None
+    return found, gremium
+
+
+def _page(request: Request, me: Principal, kommune: str, found: Sitzung, gremium: Gremium,
+          extra: dict[str, Any], status: int = 200) -> HTMLResponse:  # fmt: skip
+    context = {
+        "nav": "sitzungsdienst",
+        "kommune": kommune,
+        "sitzung": found,
+        "gremium": gremium,
+        "datum": found.start.date().isoformat(),
+        "uhrzeit": f"{found.start:%H:%M}",
+        "begruendung": "",
+        "preview": None,
+        "fehler": "",
+        "braucht_grund": False,
+    }
+    return render(request, "verlegen.html", {**context, **extra}, status=status,
+                  principal=me)  # fmt: skip
+
+
+@router.get("/sitzungen/{kommune}/{sitzung}/verlegen", response_class=HTMLResponse)
+def verlegen_form(request: Request, s: DB, kommune: str, sitzung: str) -> Response:
+    me = security.require_principal(request, s)
+    found, gremium = _sitzung_for(s, me, kommune, sitzung)
+    return _page(request, me, kommune, found, gremium, {})
+
+
+def _new_start(form: FormData) -> tuple[dt.datetime, dict[str, str]]:
+    """The new date and time from the form, and the fields to show again."""
+    datum = day(form, "datum", "Neues Datum")
+    uhrzeit = line(form, "uhrzeit", "Uhrzeit")
+    try:
+        time = dt.time.fromisoformat(uhrzeit)
+    except ValueError:
+        raise InputError("Formular", "Uhrzeit", f"{uhrzeit!r} ist keine Uhrzeit (HH:MM)") from None
+    grund = text(form, "begruendung", "Begründung", required=False, max_length=500)
+    shown = {"datum": datum.isoformat(), "uhrzeit": f"{time:%H:%M}", "begruendung": grund}
+    return dt.datetime.combine(datum, time.replace(second=0, microsecond=0)), shown
+
+
+def _refusal(exc: Refused) -> tuple[str, bool]:
+    """The refusal for the page; whether a reason would let the move through."""
+    message = str(exc)
+    needs_reason = FORCE_HINT in message
+    message = message.replace(FORCE_HINT, ": bitte unten eine Begründung angeben")
+    return message[0].upper() + message[1:].rstrip(".") + ".", needs_reason
+
+
+@router.post("/sitzungen/{kommune}/{sitzung}/vorschau", response_class=HTMLResponse)
+def vorschau(request: Request, s: DB, form: Form, kommune: str, sitzung: str) -> Response:
+    """What the move would change, nothing stored; a refusal shows the form again (409)."""
+    me = security.require_principal(request, s)
+    found, gremium = _sitzung_for(s, me, kommune, sitzung)
+    new_start, shown = _new_start(form)
+    ref = f"{kommune}:{found.key}"
+    try:
+        preview = services.preview_move_sitzung(s, ref, new_start, actor=me.name,
+                                                force_reason=shown["begruendung"])  # fmt: skip
+    except Refused as exc:
+        message, needs_reason = _refusal(exc)
+        return _page(request, me, kommune, found, gremium,
+                     {**shown, "fehler": message, "braucht_grund": needs_reason},
+                     status=409)  # fmt: skip
+    found, gremium = _sitzung_for(s, me, kommune, sitzung)  # fresh after the rollback
+    return _page(request, me, kommune, found, gremium, {**shown, "preview": preview})
+
+
+@router.post("/sitzungen/{kommune}/{sitzung}/verlegen")
+def verlegen(request: Request, s: DB, form: Form, kommune: str, sitzung: str) -> Response:
+    """Move it for real, then back to the list with a note."""
+    me = security.require_principal(request, s)
+    found, gremium = _sitzung_for(s, me, kommune, sitzung)
+    new_start, shown = _new_start(form)
+    old = found.start
+    moved = services.move_sitzung(s, f"{kommune}:{found.key}", new_start, actor=me.name,
+                                  force_reason=shown["begruendung"])  # fmt: skip
+    fristen = _count(moved.due_changes, "Frist", "Fristen")
+    nachrichten = _count(moved.notified, "Nachricht", "Nachrichten")
+    note = (
+        f"Die {gremium.short or gremium.name}-Sitzung vom {short_de(old.date())} ist auf "
+        f"{long_de(new_start.date())}, {new_start:%H:%M} Uhr verlegt; {fristen} angepasst, "
+        f"{nachrichten} vorgemerkt."
+    )
+    target = f"/sitzungsdienst?ab={min(old, new_start).date().isoformat()}&hinweis={quote(note)}"
+    return RedirectResponse(target, status_code=303)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{'eine' if n == 1 else n} {one if n == 1 else many}"

@@ -1,0 +1,422 @@
+"""View models of the Prozess page and Meine Aufgaben: plain data, no HTML.
+
+The timeline is laid out here (positions on a date axis in SVG user units), so the template
+only draws; the same facts go into a table for screen readers and narrow screens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from sqlmodel import Session, col, select
+
+from .. import dates
+from ..access import Action, Principal
+from ..doc_context import KINDS
+from ..models import (
+    DocumentVersion,
+    Event,
+    Fortschreibung,
+    GrantRole,
+    Person,
+    Sitzung,
+    SitzungBinding,
+    Stage,
+    StageState,
+    Task,
+    TaskState,
+)
+from ..plan_types import plan_of
+from ..status import ProcessStatus, StageView
+from ..words import OUTCOME_DE, STATE_DE
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+# --- the timeline ------------------------------------------------------------------------------
+
+LEFT, RIGHT = 230.0, 985.0  # the date axis in SVG user units (the viewBox is 1000 wide)
+TOP, ROW = 56, 30  # the first bar's top; one stage per row
+PAD = dt.timedelta(days=10)
+TODAY_REACH = dt.timedelta(days=60)  # today is drawn only when near the process's dates
+
+
+@dataclass(frozen=True)
+class Bar:
+    title: str
+    state: str  # pending | open | closed
+    state_de: str
+    start: dt.date
+    end: dt.date
+    x: float
+    width: float
+    y: float
+
+
+@dataclass(frozen=True)
+class Marker:
+    gremium: str
+    label: str
+    start: dt.datetime
+    vorlagenschluss: dt.date
+    x: float
+    vs_x: float
+    label_y: float
+
+
+@dataclass(frozen=True)
+class Tick:
+    label: str
+    x: float
+
+
+@dataclass(frozen=True)
+class Timeline:
+    first: dt.date
+    last: dt.date
+    bars: list[Bar]
+    markers: list[Marker]
+    ticks: list[Tick]
+    today_x: float | None
+    height: float
+    axis_y: float
+    undated: list[str] = field(default_factory=list)  # stages without any date yet
+
+
+def timeline(status: ProcessStatus, today: dt.date) -> Timeline | None:
+    """Stages as bars, Sitzungen and their Vorlagenschluss as markers, today as a line."""
+    days = [d for v in status.stages for d in (v.start, v.end) if d]
+    for s in status.sitzungen:
+        days += [s.start.date(), s.vorlagenschluss]
+    if not days:
+        return None
+    first, last = min(days) - PAD, max(days) + PAD
+    show_today = first - TODAY_REACH <= today <= last + TODAY_REACH
+    if show_today:
+        first, last = min(first, today - PAD), max(last, today + PAD)
+    span = max((last - first).days, 1)
+
+    def x(day: dt.date) -> float:
+        return round(LEFT + (day - first).days / span * (RIGHT - LEFT), 1)
+
+    bars, undated = _bars(status.stages, x)
+    axis_y = TOP + ROW * len(bars) + 6
+    markers = [
+        Marker(s.gremium, s.label, s.start, s.vorlagenschluss, x(s.start.date()),
+               x(s.vorlagenschluss), 16.0 if i % 2 == 0 else 34.0)
+        for i, s in enumerate(sorted(status.sitzungen, key=lambda s: s.start))
+    ]  # fmt: skip
+    return Timeline(first, last, bars, markers, _ticks(first, last, x),
+                    x(today) if show_today else None, axis_y + 30, axis_y, undated)  # fmt: skip
+
+
+def _bars(stages: Iterable[StageView], x: Any) -> tuple[list[Bar], list[str]]:
+    bars: list[Bar] = []
+    undated: list[str] = []
+    for v in stages:
+        start = v.start or v.end
+        if start is None:
+            undated.append(v.title)
+            continue
+        end = max(v.end or start, start)
+        left = x(start)
+        bars.append(Bar(v.title, v.state.value, STATE_DE[v.state.value], start, end, left,
+                        max(x(end) - left, 3.0), TOP + ROW * len(bars)))  # fmt: skip
+    return bars, undated
+
+
+def _ticks(first: dt.date, last: dt.date, x: Any) -> list[Tick]:
+    months = (last.year - first.year) * 12 + last.month - first.month + 1
+    step = max(1, -(-months // 10))  # at most about ten labels
+    ticks = []
+    year, month = first.year, first.month
+    for i in range(months + 1):
+        day = dt.date(year + (month - 1 + i) // 12, (month - 1 + i) % 12 + 1, 1)
+        if first < day <= last and i % step == 0:
+            ticks.append(Tick(format_date(day, "MMM yyyy", locale=dates.LOCALE), x(day)))
+    return ticks
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskView:
+    id: int
+    key: str
+    title: str
+    assignee: str  # the person's name, or "" when nobody
+    assignee_key: str
+    due: dt.date | None
+    state: str
+    done_on: dt.date | None
+    overdue: bool
+    due_today: bool
+    stage_open: bool
+    required: bool = True
+    process_key: str = ""
+    kommune_id: int = 0
+    process_id: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == TaskState.open.value
+
+
+def _task_view(task: Task, person: Person | None, stage: Stage, today: dt.date,
+               process: Fortschreibung) -> TaskView:  # fmt: skip
+    is_open = task.state == TaskState.open
+    assert task.id is not None and process.id is not None
+    return TaskView(
+        task.id, task.key, task.title, person.name if person else "",
+        person.key if person else "", task.due, task.state.value, task.done_on,
+        bool(is_open and task.due and task.due < today),
+        bool(is_open and task.due == today), stage.state == StageState.open, task.required,
+        process.key, process.kommune_id, process.id,
+    )  # fmt: skip
+
+
+def tasks_by_stage(session: Session, process: Fortschreibung, today: dt.date
+                   ) -> dict[str, list[TaskView]]:  # fmt: skip
+    """Every task of the process, per stage key, by due date."""
+    found: dict[str, list[TaskView]] = {}
+    rows = session.exec(
+        select(Task, Stage, Person)
+        .join(Stage, col(Stage.id) == Task.stage_id)
+        .join(Person, col(Person.id) == Task.assignee_id, isouter=True)
+        .where(Task.fortschreibung_id == process.id)
+        .order_by(col(Stage.position), col(Task.due), col(Task.position))
+    ).all()
+    for task, stage, person in rows:
+        found.setdefault(stage.key, []).append(_task_view(task, person, stage, today, process))
+    return found
+
+
+def people_of(session: Session, kommune_ids: Iterable[int]) -> dict[int, list[Person]]:
+    """The persons of each Kommune, by name: who a task can be given to."""
+    people: dict[int, list[Person]] = {}
+    query = select(Person).where(col(Person.kommune_id).in_(sorted(set(kommune_ids))))
+    for person in session.exec(query.order_by(col(Person.name))):
+        people.setdefault(person.kommune_id, []).append(person)
+    return people
+
+
+MY_TASKS_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class MyTasks:
+    tasks: list[TaskView]
+    persons: list[Person]  # the user's own Person rows (matched by name)
+    led: list[str]  # process keys shown because the user leads them
+    more: bool
+
+
+def my_tasks(session: Session, me: Principal, today: dt.date) -> MyTasks:
+    """Open tasks of the user's Person; else (an administrator, no match) of the processes
+    the user leads."""
+    persons: list[Person] = []
+    if not me.is_admin:
+        seen = me.kommunen() or frozenset()
+        persons = list(session.exec(select(Person).where(
+            Person.key == me.name, col(Person.kommune_id).in_(sorted(seen)))))  # fmt: skip
+    led = [pid for pid, roles in me.process_roles.items() if GrantRole.projektleitung in roles]
+    query = (
+        select(Task, Stage, Person, Fortschreibung)
+        .join(Stage, col(Stage.id) == Task.stage_id)
+        .join(Fortschreibung, col(Fortschreibung.id) == Task.fortschreibung_id)
+        .join(Person, col(Person.id) == Task.assignee_id, isouter=True)
+        .where(Task.state == TaskState.open)
+    )
+    if persons:
+        query = query.where(col(Task.assignee_id).in_([p.id for p in persons]))
+        led = []
+    else:
+        query = query.where(col(Task.fortschreibung_id).in_(led))
+    rows = session.exec(
+        query.order_by(col(Task.due), col(Fortschreibung.key), col(Task.position)).limit(
+            MY_TASKS_LIMIT + 1
+        )
+    ).all()
+    views = [_task_view(t, p, s, today, f) for t, s, p, f in rows[:MY_TASKS_LIMIT]]
+    keys = sorted({v.process_key for v in views}) if led else []
+    return MyTasks(views, persons, keys, len(rows) > MY_TASKS_LIMIT)
+
+
+# --- the gate --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateView:
+    stage_key: str
+    stage_title: str
+    title: str
+    condition: str
+    reference_required: bool
+    open_required: list[str]  # titles of required tasks still open
+    postpone_to: list[tuple[str, str]]  # (Sitzung key, German label)
+    may_decide: bool
+
+
+def gate_view(session: Session, process: Fortschreibung, view: StageView,
+              tasks: list[TaskView], may_decide: bool) -> GateView:  # fmt: skip
+    gate = plan_of(process.plan).stage(view.key).gate
+    blocking = [t.title for t in tasks if t.is_open and gate.blocks(_Row(t.key, t.required))]
+    return GateView(view.key, view.title, gate.title, gate.condition, gate.reference_required,
+                    blocking, _later_sitzungen(session, process, gate.sitzung),
+                    may_decide)  # fmt: skip
+
+
+@dataclass
+class _Row:
+    key: str
+    required: bool
+
+
+def _later_sitzungen(session: Session, process: Fortschreibung, name: str | None
+                     ) -> list[tuple[str, str]]:  # fmt: skip
+    """Where a gate bound to a Sitzung can be postponed to: later Sitzungen of its Gremium."""
+    if not name:
+        return []
+    bound = session.exec(
+        select(Sitzung).join(SitzungBinding, col(SitzungBinding.sitzung_id) == Sitzung.id)
+        .where(SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == name)
+    ).first()  # fmt: skip
+    if bound is None:
+        return []
+    later = session.exec(
+        select(Sitzung).where(Sitzung.gremium_id == bound.gremium_id,
+                              Sitzung.start > bound.start).order_by(col(Sitzung.start))
+    ).all()  # fmt: skip
+    return [(s.key, f"{dates.long_de(s.start.date())}, {s.start:%H:%M} Uhr ({s.key})")
+            for s in later]  # fmt: skip
+
+
+# --- documents -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    kind: str
+    title: str
+    stage_key: str
+    stage_title: str
+    versions: list[DocumentVersion]
+
+
+def document_kinds(process: Fortschreibung, versions: list[DocumentVersion],
+                   stage_titles: Mapping[str, str]) -> list[DocumentKind]:  # fmt: skip
+    """Every document the plan names at a gate, with the versions written so far."""
+    found = []
+    for stage in plan_of(process.plan).stages:
+        for kind in stage.gate.documents:
+            own = [v for v in versions if v.kind == kind and v.stage_key == stage.key]
+            title = KINDS[kind].title if kind in KINDS else kind.replace("_", " ").capitalize()
+            found.append(DocumentKind(kind, title, stage.key,
+                                      stage_titles.get(stage.key, stage.key), own))  # fmt: skip
+    return found
+
+
+def kind_title(kind: str) -> str:
+    return KINDS[kind].title if kind in KINDS else kind.replace("_", " ").capitalize()
+
+
+# --- the event log ---------------------------------------------------------------------------
+
+ACTION_DE = {
+    "start": "Prozess gestartet",
+    "due_changed": "Frist geändert",
+    "task_done": "Aufgabe erledigt",
+    "task_reassigned": "Aufgabe neu zugewiesen",
+    "task_reopened": "Aufgabe wieder geöffnet",
+    "gate_approve": "Gate freigegeben",
+    "gate_send_back": "Gate zurückgegeben",
+    "gate_postpone": "Gate vertagt",
+    "vorlage_saved": "Vorlage gespeichert",
+    "sitzung_moved": "Sitzung verlegt",
+    "closing_days_changed": "Schließtage geändert",
+    "stage_run": "Phasenlauf abgeschlossen",
+    "user_added": "Benutzer angelegt",
+}
+FIELD_DE = {
+    "state": "Stand", "done_on": "erledigt am", "by": "von", "assignee": "zuständig",
+    "assignee_id": None, "due": "Frist", "outcome": "Ergebnis", "decided_on": "entschieden am",
+    "reference": "Aktenzeichen", "remarks": "Bemerkung", "forced_reason": "erzwungen, weil",
+    "stage": "Phase", "reason": "Grund", "betreff": "Betreff", "version": "Version",
+    "start": "Beginn", "key": None,
+}  # fmt: skip
+EVENT_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class EventView:
+    at: dt.datetime
+    actor: str
+    what: str
+    subject: str
+    details: str
+
+
+def event_log(session: Session, process: Fortschreibung, limit: int = EVENT_LIMIT
+              ) -> list[EventView]:  # fmt: skip
+    """The latest ``limit`` entries of the process's event log, newest first, in German."""
+    events = session.exec(
+        select(Event).where(Event.fortschreibung_id == process.id)
+        .order_by(col(Event.id).desc()).limit(limit)
+    ).all()  # fmt: skip
+    task_ids = {e.entity_id for e in events if e.entity == "Task" and e.entity_id}
+    titles = {
+        i: t for i, t in session.exec(select(Task.id, Task.title).where(col(Task.id).in_(task_ids)))
+    }
+    return [
+        EventView(
+            _local(e.at),
+            e.actor,
+            ACTION_DE.get(e.action, e.action),
+            titles.get(e.entity_id, "") if e.entity == "Task" else "",
+            _details(e.before, e.after),
+        )  # fmt: skip
+        for e in events
+    ]
+
+
+def _local(at: dt.datetime) -> dt.datetime:
+    aware = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+    return aware.astimezone(BERLIN)
+
+
+def _details(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> str:
+    parts = []
+    for name, value in (after or {}).items():
+        label = FIELD_DE.get(name, name)
+        if label is None or value in (None, "", [], {}):
+            continue
+        old = (before or {}).get(name)
+        shown = _value_de(value)
+        if old not in (None, "") and old != value:
+            shown = f"{_value_de(old)} → {shown}"
+        parts.append(f"{label}: {shown}")
+    return "; ".join(parts)
+
+
+def _value_de(value: Any) -> str:
+    if isinstance(value, str):
+        if value in STATE_DE:
+            return STATE_DE[value]
+        if value in OUTCOME_DE:
+            return OUTCOME_DE[value]
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        day = dates.short_de(moment.date())
+        return f"{day}, {moment:%H:%M} Uhr" if "T" in value else day
+    return str(value)
+
+
+def may(me: Principal, action: Action, process: Fortschreibung) -> bool:
+    return me.may(action, process.kommune_id, process.id)

@@ -67,9 +67,10 @@ def template_folders(
     """Where templates are looked up, first match wins.
 
     The folder given explicitly, then the scenario's own (``templates:`` in the scenario
-    file), then the installation's (LIFECYCLE_TEMPLATES), then the shipped templates
-    (package data ``lifecycle.templates``, found through importlib.resources, so a wheel
-    install needs no checkout); a municipality restyles only the documents it wants to.
+    file), then the Kommune's uploaded ones (``kommune_template_folder``), then the
+    installation's (LIFECYCLE_TEMPLATES), then the shipped templates (package data
+    ``lifecycle.templates``, found through importlib.resources, so a wheel install needs no
+    checkout); a municipality restyles only the documents it wants to.
     """
     scenario = (process.scenario or {}).get("templates") if process is not None else None
     sources = (
@@ -78,8 +79,23 @@ def template_folders(
         ("LIFECYCLE_TEMPLATES", "", os.environ.get("LIFECYCLE_TEMPLATES")),
     )
     folders = [_template_folder(source, field, value) for source, field, value in sources if value]
+    own = kommune_template_folder(process) if process is not None else None
+    if own is not None and own.is_dir():  # uploaded in the web app: before the installation's
+        folders.insert(len(folders) - bool(os.environ.get("LIFECYCLE_TEMPLATES")), own)
     folders.append(SHIPPED)
     return folders
+
+
+def kommune_template_folder(process: Fortschreibung) -> Path:
+    """A Kommune's own templates, uploaded in the web app's Verwaltung (``_vorlagen/KOMMUNE``
+    in the documents folder; process keys never start with '_')."""
+    kommune = ((process.scenario or {}).get("kommune") or {}).get("key") or "_"
+    base = os.environ.get("LIFECYCLE_OUTPUT")
+    if base:
+        return Path(base).expanduser() / "_vorlagen" / kommune
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("lifecycle", appauthor=False)) / "documents" / "_vorlagen" / kommune
 
 
 def _template_folder(source: str, field: str, custom: str | Path) -> Path:

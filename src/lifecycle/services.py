@@ -63,6 +63,7 @@ __all__ = [
     "add_user",
     "preview_move_sitzung",
     "save_vorlage_text",
+    "install_template",
     "RunToStart",
     "complete_task",
     "decide_gate",
@@ -562,3 +563,64 @@ def preview_move_sitzung(
                            cancelled)  # fmt: skip
     finally:
         session.rollback()
+
+
+# --- a Kommune's own Word templates ----------------------------------------------------------
+
+_UNDEFINED = re.compile(r"'(?:[^']+ object' has no attribute '([^']+)'|([^']+)' is undefined)")
+
+
+def install_template(
+    session: Session, process_key: str, kind: str, data: bytes, *, actor: str
+) -> Path:
+    """Check an uploaded Word template against the process's context, then store it as the
+    Kommune's template for ``kind`` (every process of the Kommune generates with it).
+
+    Refused unless it is a DOCX (a zip with word/document.xml) that renders: a field the
+    context lacks is named. Nothing is stored when a check fails.
+    """
+    from .doc_context import kind_for
+    from .documents import kommune_template_folder
+
+    process = lookups.get_process(session, process_key)
+    name = f"{kind_for(process, kind).template}.docx"
+    _check_template(session, process, kind, name, data)
+    folder = kommune_template_folder(process)
+    with _transaction(session):
+        kommune = lookups.must_get(session, Kommune, process.kommune_id)
+        events.log(session, actor=actor, action="template_installed", entity=kommune,
+                   process_id=None, after={"kind": kind, "path": str(folder / name)})  # fmt: skip
+        session.flush()
+        folder.mkdir(parents=True, exist_ok=True)
+        part = folder / f".{name}.part"
+        part.write_bytes(data)
+        part.replace(folder / name)
+    return folder / name
+
+
+def _check_template(
+    session: Session, process: Fortschreibung, kind: str, name: str, data: bytes
+) -> None:
+    """A DOCX that renders against the process's context for ``kind``; InputError otherwise."""
+    import tempfile
+    import zipfile
+    from io import BytesIO
+
+    from .doc_context import build_context
+    from .documents import TemplateError, render
+
+    try:
+        with zipfile.ZipFile(BytesIO(data)) as archive:
+            is_docx = "word/document.xml" in archive.namelist()
+    except zipfile.BadZipFile:
+        is_docx = False
+    if not is_docx:
+        raise InputError("Vorlage", kind, "keine Word-Datei (DOCX); bitte eine .docx hochladen")
+    context = build_context(session, process, kind)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / name).write_bytes(data)
+        try:
+            render(Path(tmp) / name, context, Path(tmp) / "probe.docx")
+        except TemplateError as exc:
+            message = _UNDEFINED.sub(lambda m: f"unbekanntes Feld '{m[1] or m[2]}'", str(exc))
+            raise InputError("Vorlage", kind, message.removeprefix("Vorlage ")) from None

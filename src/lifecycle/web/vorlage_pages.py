@@ -1,7 +1,126 @@
-"""The Vorlage editor: Betreff, Beschlussvorschlag, Begründung, with versions."""
+"""The Vorlage editor: Betreff, Beschlussvorschlag, Begründung, with versions.
+
+The form starts from the draft the documents would print: each Begründung section's text is
+the saved override (``Vorlage.begruendung``) or else the prose ``doc_context`` generates. On
+saving, a section goes into the new version only if it differs from the generated prose (or
+was edited before), so untouched sections keep following the process (dates, Sitzungen).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session, col, select
+from starlette.datastructures import FormData
+
+from .. import services
+from ..access import Action, require_process
+from ..doc_context import Facts, begruendung_final, begruendung_start, finanzen, paragraphs
+from ..errors import NotFound
+from ..models import Fortschreibung, Vorlage, VorlageVersion
+from ..plan_types import plan_of
+from . import security
+from .app import db, render
+from .forms import MAX_FIELD, checked_form, line, text
 
 router = APIRouter()
+DB = Annotated[Session, Depends(db)]
+Form = Annotated[FormData, Depends(checked_form)]
+FINANZEN = "Finanzielle Auswirkungen"
+LOCAL = ZoneInfo("Europe/Berlin")
+
+
+@dataclass(frozen=True)
+class Abschnitt:
+    """One Begründung section in the editor."""
+
+    title: str
+    text: str  # what the field shows: the saved text, else the generated one
+    generated: str  # the prose the documents print without an edit
+    has_lists: bool  # recorded lists (Handlungsfelder, …) that follow the text in the document
+    edited: bool  # a saved text replaces the generated one
+
+
+@dataclass(frozen=True)
+class Draft:
+    vorlage: Vorlage
+    kind: str  # the document generated from this Vorlage
+    abschnitte: list[Abschnitt]
+
+
+def _draft(s: Session, process: Fortschreibung, stage: str) -> Draft:
+    f = Facts(s, process)
+    vorlage = f.vorlage(stage)
+    if vorlage is None:
+        raise NotFound(f"{process.key} hat keine Vorlage für die Phase {stage!r}")
+    final = stage == plan_of(process.plan).last.key
+    sections = (begruendung_final if final else begruendung_start)(f, vorlage)
+    sections.append({"title": FINANZEN, "prose": finanzen(f), "data": []})
+    saved = {k: str(v) for k, v in vorlage.begruendung.items()}
+    known = {sec["title"] for sec in sections}
+    abschnitte = [_abschnitt(sec["title"], sec["prose"], bool(sec["data"]), saved)
+                  for sec in sections]  # fmt: skip
+    abschnitte += [_abschnitt(t, [], False, saved) for t in saved if t not in known]
+    return Draft(vorlage, "sitzungsvorlage" if final else "beschlussvorlage", abschnitte)
+
+
+def _abschnitt(title: str, prose: list[str], has_lists: bool, saved: dict[str, str]) -> Abschnitt:
+    generated = "\n\n".join(prose)
+    return Abschnitt(title, saved.get(title, generated), generated, has_lists, title in saved)
+
+
+def _versions(s: Session, vorlage: Vorlage) -> list[tuple[VorlageVersion, dt.datetime]]:
+    rows = s.exec(select(VorlageVersion).where(VorlageVersion.vorlage_id == vorlage.id)
+                  .order_by(col(VorlageVersion.version).desc())).all()  # fmt: skip
+    return [(v, _local(v.saved_at)) for v in rows]
+
+
+def _local(moment: dt.datetime) -> dt.datetime:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return aware.astimezone(LOCAL)
+
+
+@router.get("/prozess/{key}/vorlage/{stage}", response_class=HTMLResponse)
+def editor(request: Request, s: DB, key: str, stage: str) -> Response:
+    me = security.require_principal(request, s)
+    process = require_process(s, me, key, Action.edit_vorlage)
+    draft = _draft(s, process, stage)
+    return render(request, "vorlage.html", {
+        "process": process, "stage": stage, "draft": draft, "vorlage": draft.vorlage,
+        "versions": _versions(s, draft.vorlage), "max_field": MAX_FIELD,
+    }, principal=me)  # fmt: skip
+
+
+@router.post("/prozess/{key}/vorlage/{stage}")
+def save(request: Request, s: DB, form: Form, key: str, stage: str) -> Response:
+    """Store the edited text as the next version; back to the editor with a note."""
+    me = security.require_principal(request, s)
+    process = require_process(s, me, key, Action.edit_vorlage)
+    draft = _draft(s, process, stage)
+    betreff = line(form, "betreff", "Betreff")
+    vorschlag = text(form, "beschlussvorschlag", "Beschlussvorschlag", max_length=MAX_FIELD)
+    begruendung = _changed_sections(form, draft)
+    version = services.save_vorlage_text(
+        s, process.key, stage, betreff=betreff, beschlussvorschlag=vorschlag,
+        begruendung=begruendung, actor=me.name,
+    )  # fmt: skip
+    note = quote(f"Version {version.version} der Vorlage ist gespeichert.")
+    return RedirectResponse(f"/prozess/{process.key}/vorlage/{stage}?hinweis={note}",
+                            status_code=303)  # fmt: skip
+
+
+def _changed_sections(form: FormData, draft: Draft) -> dict[str, str]:
+    """Sections edited now or before; titles come from the server, never from the form."""
+    out = {}
+    for i, abschnitt in enumerate(draft.abschnitte):
+        value = text(form, f"abschnitt-{i}", abschnitt.title, required=False,
+                     max_length=MAX_FIELD)  # fmt: skip
+        if abschnitt.edited or paragraphs(value) != paragraphs(abschnitt.generated):
+            out[abschnitt.title] = value
+    return out

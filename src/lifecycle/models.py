@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import NaiveDatetime
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -174,7 +174,11 @@ class Stage(SQLModel, table=True):
 
 
 class Task(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("fortschreibung_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("fortschreibung_id", "key"),
+        # covers the Übersicht's per-process progress and deadlines without reading the rows
+        Index("ix_task_summary", "fortschreibung_id", "state", "due"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
     stage_id: int = Field(foreign_key="stage.id", index=True)

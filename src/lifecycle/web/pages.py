@@ -18,6 +18,7 @@ from .app import db, render
 router = APIRouter()
 DB = Annotated[Session, Depends(db)]
 PAGE_SIZE = 50
+MAX_CHOICES = 200
 
 
 @router.get("/anmelden", response_class=HTMLResponse)
@@ -46,11 +47,14 @@ def uebersicht(
     visible = me.kommunen()
     rows, count = overview(s, today, PAGE_SIZE, kommune_ids=visible, kommune=kommune or None,
                            state=stand, offset=(seite - 1) * PAGE_SIZE)  # fmt: skip
-    query = select(Kommune).order_by(col(Kommune.name))
+    query = select(Kommune.key, Kommune.name).order_by(col(Kommune.name))
     if visible is not None:
         query = query.where(col(Kommune.id).in_(sorted(visible)))
+    # a host with thousands of Kommunen gets a text field instead of a list nobody scrolls
+    kommunen = s.exec(query.limit(MAX_CHOICES + 1)).all()
     return render(request, "uebersicht.html", {
-        "rows": rows, "count": count, "kommunen": s.exec(query).all(), "kommune": kommune,
+        "rows": rows, "count": count, "kommune": kommune,
+        "kommunen": kommunen if len(kommunen) <= MAX_CHOICES else None,
         "stand": stand, "seite": seite, "seiten": max(1, -(-count // PAGE_SIZE)),
         "state_de": STATE_DE,
     }, principal=me)  # fmt: skip

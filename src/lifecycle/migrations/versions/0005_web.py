@@ -1,4 +1,4 @@
-"""Web app: users, grants, saved Vorlage texts (issue The web app)
+"""Web app: users, grants, saved Vorlage texts, an index for the Übersicht (issue The web app)
 
 Revision ID: 0005
 Revises: 0004
@@ -17,6 +17,7 @@ ROLES = ("viewer", "projektleitung", "sitzungsdienst", "admin")
 
 
 def upgrade() -> None:
+    op.create_index("ix_task_summary", "task", ["fortschreibung_id", "state", "due"])
     op.create_table(
         "user",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -80,3 +81,4 @@ def downgrade() -> None:
     with op.batch_alter_table("user", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_user_name"))
     op.drop_table("user")
+    op.drop_index("ix_task_summary", table_name="task")

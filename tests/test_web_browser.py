@@ -152,3 +152,97 @@ def test_the_accessibility_check_is_not_blind(server, browser):
     browser.execute_script("document.querySelector('label[for=passwort]').remove()")
     page.check()
     assert any(f.startswith("label") for f in page.checked["/anmelden"]), page.checked
+
+
+def _set(driver, element_id: str, value: str) -> None:
+    """Fill a field the way a browser would (date fields take ISO values from script)."""
+    from selenium.webdriver.common.by import By
+
+    element = driver.find_element(By.ID, element_id)
+    driver.execute_script("arguments[0].value = arguments[1];", element, value)
+
+
+def _submit_form_of(driver, xpath: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.XPATH, xpath).click()
+
+
+def test_a_project_lead_and_the_sitzungsdienst_walk_the_process(server, browser, tmp_path):
+    """Log in, complete a task, approve a gate, edit the Begründung, download the DOCX and read
+    it back; then the Sitzungsdienst moves a Sitzung after its preview. axe on every page."""
+    import docx
+    from selenium.webdriver.common.by import By
+
+    page = Page(browser, server, _axe_source())
+    page.login("ortolf")
+    page.open("/prozess/waiblingen-2017")
+    assert "Zeitleiste" in page.text() and "Förderantrag stellen" in page.text()
+
+    # complete a task on a date of 2017
+    button = browser.find_element(By.XPATH, "//button[contains(., 'Förderantrag stellen')]")
+    form = button.find_element(By.XPATH, "./ancestor::form")
+    date_field = form.find_element(By.CSS_SELECTOR, "input[type=date]")
+    browser.execute_script("arguments[0].value = '2017-03-14';", date_field)
+    button.click()
+    page.check()
+    assert "erledigt" in page.text().lower()
+
+    # approve the Grundsatzbeschluss (the remaining tasks done in the old procedure)
+    browser.find_element(By.ID, "ergebnis-approve").click()
+    _set(browser, "gate-datum", "2017-04-27")
+    browser.find_element(By.ID, "gate-aktenzeichen").send_keys("BSV 3/2017")
+    browser.find_element(By.ID, "gate-erzwingen").send_keys("im Altverfahren erledigt")
+    browser.find_element(By.XPATH, "//button[contains(., 'Entscheidung speichern')]").click()
+    page.check()
+    assert "Auftaktworkshop" in page.text()
+    if os.environ.get("LIFECYCLE_SCREENSHOT") == "1":
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        browser.save_screenshot(str(SCREENSHOT))
+    else:
+        browser.save_screenshot(str(tmp_path / "prozess.png"))
+
+    # edit the first Begründung section of the Sitzungsvorlage, save a version
+    sentence = "Der Integrationsbeirat hat den Entwurf am 2. Oktober 2017 einstimmig empfohlen."
+    page.open("/prozess/waiblingen-2017/vorlage/vorlage")
+    section = browser.find_element(By.ID, "abschnitt-0")
+    section.clear()
+    section.send_keys(sentence)
+    browser.find_element(By.XPATH, "//button[contains(., 'Als neue Version speichern')]").click()
+    page.check()
+
+    # generate the Sitzungsvorlage and download the DOCX
+    page.open("/prozess/waiblingen-2017")
+    browser.find_element(By.XPATH, "//button[contains(., 'Erzeugen') and "
+                                   "contains(., 'Sitzungsvorlage')]").click()  # fmt: skip
+    page.check()
+    link = browser.find_element(By.XPATH, "//a[contains(@href, '.docx') and "
+                                          "contains(., 'Sitzungsvorlage')]")  # fmt: skip
+    link.click()
+    downloads = browser.downloads  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not [
+        f for f in downloads.iterdir() if f.suffix == ".docx"
+    ]:
+        time.sleep(0.2)
+    [file] = [f for f in downloads.iterdir() if f.suffix == ".docx"]
+    text = "\n".join(p.text for p in docx.Document(str(file)).paragraphs)
+    assert sentence in text
+
+    # the Sitzungsdienst moves the Vorberatung after looking at the preview
+    page.d.delete_all_cookies()
+    page.login("sd")
+    page.open("/sitzungsdienst")
+    page.open("/sitzungen/waiblingen/bsv-2017-12-06/verlegen")
+    _set(browser, "datum", "2017-12-13")
+    _set(browser, "uhrzeit", "17:00")
+    browser.find_element(By.CSS_SELECTOR, "form[action$='/vorschau'] button").click()
+    page.check()
+    preview = page.text()
+    assert "Vorschau" in preview and "verschieben sich" in preview
+    browser.find_element(By.CSS_SELECTOR, "form[action$='/verlegen'] button").click()
+    page.check()
+    assert "13. Dezember 2017" in page.text() or "13.12.2017" in page.text()
+
+    assert len(page.checked) >= 6
+    assert all(not found for found in page.checked.values()), page.checked

@@ -6,17 +6,21 @@ Kommune) and with a missing or wrong CSRF token: refused, and the database is un
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from urllib.parse import unquote
 
 import docx
 import pytest
+from conftest import needs_binary
 from sqlmodel import Session, select
 from web_support import client_for, dump, make_app, token_of
 
 from lifecycle.db import engine_for
 from lifecycle.models import DocumentVersion, Event, Fortschreibung, Person, Stage, Task
+from lifecycle.status import process_status
+from lifecycle.web import views
 
 PROCESS = "/prozess/waiblingen-2017"
 
@@ -340,3 +344,39 @@ def test_refused_document_generation_writes_no_file(app, db_url, tmp_path):
     client = client_for(app, "gast")
     post(client, f"{PROCESS}/dokumente/beschlussvorlage/erzeugen", {"phase": "ratsbeschluss"})
     assert not (tmp_path / "dokumente").exists()
+
+
+def test_generate_with_pdf_when_libreoffice_is_there(app, db_url):
+    needs_binary("soffice")
+    ortolf = client_for(app, "ortolf")
+    response = post(ortolf, f"{PROCESS}/dokumente/beschlussvorlage/erzeugen",
+                    {"phase": "ratsbeschluss", "pdf": "ja"})  # fmt: skip
+    assert response.status_code == 303
+    with Session(engine_for(db_url)) as s:
+        row = s.exec(select(DocumentVersion)).one()
+    assert row.pdf_path
+    pdf = ortolf.get(f"{PROCESS}/dokumente/{row.id}.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"] == "application/pdf"
+
+
+# --- the timeline as data ----------------------------------------------------------------------
+
+
+def test_timeline_places_stages_sitzungen_and_today_on_one_axis(app, db_url):
+    with Session(engine_for(db_url)) as s:
+        process = s.exec(
+            select(Fortschreibung).where(Fortschreibung.key == "waiblingen-2017")
+        ).one()
+        today = dt.date(2017, 5, 2)
+        line = views.timeline(process_status(s, process, today), today)
+    assert line is not None
+    assert [b.title for b in line.bars][:2] == ["Ratsbeschluss", "Auftaktworkshop"]
+    assert len(line.markers) == 4
+    xs = [m.x for m in line.markers]
+    assert xs == sorted(xs) and all(views.LEFT <= x <= views.RIGHT for x in xs)
+    assert all(m.vs_x < m.x for m in line.markers)  # the Vorlagenschluss comes before
+    assert line.today_x is not None and line.markers[1].x < line.today_x < line.markers[2].x
+    far = dt.date(2026, 11, 24)
+    with Session(engine_for(db_url)) as s:
+        assert views.timeline(process_status(s, process, far), far).today_x is None

@@ -9,6 +9,7 @@ only the confirmation (``services.move_sitzung``) stores it.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -36,6 +37,15 @@ DAYS_AHEAD = 90
 FORCE_HINT = " (--force GRUND)"
 
 
+@dataclass(frozen=True)
+class Row:
+    """A coming Sitzung with its Kommune's key and whether the user may move it."""
+
+    kommune_key: str
+    sitzung: SitzungDue
+    movable: bool
+
+
 @router.get("/sitzungsdienst", response_class=HTMLResponse)
 def sitzungsdienst(
     request: Request, s: DB, ab: Annotated[dt.date | None, Query()] = None
@@ -43,40 +53,24 @@ def sitzungsdienst(
     """Coming Sitzungen of the user's Kommunen, by Vorlagenschluss."""
     me = security.require_principal(request, s)
     since = ab or dt.date.today()
-    rows = _upcoming(s, me, since)
-    kommune_ids = _kommune_ids(s, rows)
-    movable = {(r.kommune, r.key) for r in rows
-               if me.may(Action.move_sitzung, kommune_ids[r.kommune])}  # fmt: skip
-    keys = {name: key for name, (key, _id) in _kommunen(s).items()}
     return render(request, "sitzungsdienst.html", {
-        "nav": "sitzungsdienst", "rows": rows, "ab": since, "bis": since + dt.timedelta(DAYS_AHEAD),
-        "movable": movable, "kommune_keys": keys, "oeffentlich_de": OEFFENTLICH_DE,
+        "nav": "sitzungsdienst", "rows": _upcoming(s, me, since), "ab": since,
+        "bis": since + dt.timedelta(DAYS_AHEAD), "oeffentlich_de": OEFFENTLICH_DE,
     }, principal=me)  # fmt: skip
 
 
-def _kommunen(s: Session) -> dict[str, tuple[str, int]]:
-    """Kommune name -> (key, id)."""
-    return {k.name: (k.key, _id(k)) for k in s.exec(select(Kommune)).all()}
-
-
-def _id(row: Kommune | Sitzung) -> int:
-    assert row.id is not None
-    return row.id
-
-
-def _kommune_ids(s: Session, rows: list[SitzungDue]) -> dict[str, int]:
-    known = _kommunen(s)
-    return {r.kommune: known[r.kommune][1] for r in rows}
-
-
-def _upcoming(s: Session, me: Principal, since: dt.date) -> list[SitzungDue]:
+def _upcoming(s: Session, me: Principal, since: dt.date) -> list[Row]:
+    """One query per Kommune the user sees (keyed by Kommune, never by its name)."""
+    query = select(Kommune)
     visible = me.kommunen()
-    if visible is None:
-        return upcoming_sitzungen(s, since, days=DAYS_AHEAD)
-    query = select(Kommune.key).where(col(Kommune.id).in_(sorted(visible)))
-    rows = [r for key in s.exec(query).all()
-            for r in upcoming_sitzungen(s, since, kommune=key, days=DAYS_AHEAD)]  # fmt: skip
-    return sorted(rows, key=lambda r: (r.vorlagenschluss, r.start))
+    if visible is not None:
+        query = query.where(col(Kommune.id).in_(sorted(visible)))
+    rows = [
+        Row(k.key, r, me.may(Action.move_sitzung, k.id or 0))
+        for k in s.exec(query).all()
+        for r in upcoming_sitzungen(s, since, kommune=k.key, days=DAYS_AHEAD)
+    ]
+    return sorted(rows, key=lambda r: (r.sitzung.vorlagenschluss, r.sitzung.start))
 
 
 # --- moving a Sitzung ------------------------------------------------------------------------

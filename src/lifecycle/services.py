@@ -226,14 +226,25 @@ def generate_document(
     pdf: bool = False,
     templates: Path | None = None,
     stage: str | None = None,
+    actor: str | None = None,
 ) -> DocumentResult:
-    """Write a document of the process (a new version only if its inputs changed)."""
+    """Write a document of the process (a new version only if its inputs changed).
+
+    The file and its version row are written first (the file must exist before its row
+    says so); a new version is then logged with ``actor`` as who asked for it.
+    """
     from .documents import generate
 
     process = lookups.get_process(session, process_key)
-    return generate(
+    result = generate(
         session, process, kind, out_dir=out_dir, pdf=pdf, templates=templates, stage=stage
     )
+    if actor and result.created:
+        with _transaction(session):
+            events.log(session, actor=actor, action="document_generated", entity=process,
+                       process_id=process.id, after={"kind": result.kind,
+                       "stage": result.stage_key, "version": result.version})  # fmt: skip
+    return result
 
 
 def generate_gate_documents(

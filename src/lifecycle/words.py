@@ -40,3 +40,29 @@ DUE_DE = {"today": "heute fällig", "overdue": "überfällig"}
 
 # Whether a Sitzung (or a Beratung) is public.
 OEFFENTLICH_DE = {True: "öffentlich", False: "nichtöffentlich"}
+
+# The event log as people read it: actions and the fields they changed (None: not shown).
+ACTION_DE = {
+    "start": "Prozess gestartet",
+    "due_changed": "Frist geändert",
+    "task_done": "Aufgabe erledigt",
+    "task_reassigned": "Aufgabe neu zugewiesen",
+    "task_reopened": "Aufgabe wieder geöffnet",
+    "gate_approve": "Gate freigegeben",
+    "gate_send_back": "Gate zurückgegeben",
+    "gate_postpone": "Gate vertagt",
+    "vorlage_saved": "Vorlage gespeichert",
+    "sitzung_moved": "Sitzung verlegt",
+    "closing_days_changed": "Schließtage geändert",
+    "stage_run": "Phasenlauf abgeschlossen",
+    "user_added": "Benutzer angelegt",
+    "document_generated": "Dokument erzeugt",
+    "template_installed": "Word-Vorlage installiert",
+}
+FIELD_DE = {
+    "state": "Stand", "done_on": "erledigt am", "by": "von", "assignee": "zuständig",
+    "assignee_id": None, "due": "Frist", "outcome": "Ergebnis", "decided_on": "entschieden am",
+    "reference": "Aktenzeichen", "remarks": "Bemerkung", "forced_reason": "erzwungen, weil",
+    "stage": "Phase", "reason": "Grund", "betreff": "Betreff", "version": "Version",
+    "start": "Beginn", "key": None,
+}  # fmt: skip

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session
+from sqlmodel import Session, select
 from starlette.datastructures import FormData
 
 from .. import services
@@ -24,7 +24,7 @@ from ..access import Action, Principal, require_process
 from ..documents import default_out_dir, versions
 from ..errors import InputError, NotFound
 from ..lookups import get_stage
-from ..models import DocumentVersion, Fortschreibung, Outcome, Person, Task
+from ..models import DocumentVersion, Fortschreibung, Outcome, Person, Task, Vorlage
 from ..status import process_status
 from ..words import OUTCOME_DE, STATE_DE
 from . import security, views
@@ -82,7 +82,14 @@ def prozess(request: Request, key: str, s: DB) -> Response:
         "documents": views.document_kinds(process, versions(s, process), titles),
         "pdf_available": _pdf_available(), "events": views.event_log(s, process),
         "outcomes": OUTCOME_DE, "state_de": STATE_DE,
+        "vorlagen": _vorlagen(s, process) if views.may(me, Action.edit_vorlage, process) else [],
     }, principal=me)  # fmt: skip
+
+
+def _vorlagen(s: Session, process: Fortschreibung) -> list[tuple[str, str, str]]:
+    """(stage key, reference, Betreff) of the process's Vorlagen, for the editor links."""
+    rows = s.exec(select(Vorlage).where(Vorlage.fortschreibung_id == process.id)).all()
+    return [(v.stage_key, v.reference, v.betreff) for v in rows]
 
 
 # --- Meine Aufgaben --------------------------------------------------------------------------
@@ -173,7 +180,7 @@ def generate(request: Request, key: str, kind: str, s: DB, form: Form) -> Respon
         if not stage:
             raise NotFound(f"keine Dokumentart {kind!r} in diesem Prozess")
     result = services.generate_document(s, process.key, kind, stage=stage,
-                                        pdf=form.get("pdf") == "ja")  # fmt: skip
+                                        pdf=form.get("pdf") == "ja", actor=me.name)  # fmt: skip
     what = f"Version {result.version} geschrieben" if result.created else (
         f"unverändert, Version {result.version} gilt weiter")  # fmt: skip
     return _back(f"/prozess/{process.key}", f"{views.kind_title(kind)}: {what}.")

@@ -33,7 +33,7 @@ from ..models import (
 )
 from ..plan_types import plan_of
 from ..status import ProcessStatus, StageView
-from ..words import OUTCOME_DE, STATE_DE
+from ..words import ACTION_DE, FIELD_DE, OUTCOME_DE, STATE_DE
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -327,28 +327,6 @@ def kind_title(kind: str) -> str:
 
 # --- the event log ---------------------------------------------------------------------------
 
-ACTION_DE = {
-    "start": "Prozess gestartet",
-    "due_changed": "Frist geändert",
-    "task_done": "Aufgabe erledigt",
-    "task_reassigned": "Aufgabe neu zugewiesen",
-    "task_reopened": "Aufgabe wieder geöffnet",
-    "gate_approve": "Gate freigegeben",
-    "gate_send_back": "Gate zurückgegeben",
-    "gate_postpone": "Gate vertagt",
-    "vorlage_saved": "Vorlage gespeichert",
-    "sitzung_moved": "Sitzung verlegt",
-    "closing_days_changed": "Schließtage geändert",
-    "stage_run": "Phasenlauf abgeschlossen",
-    "user_added": "Benutzer angelegt",
-}
-FIELD_DE = {
-    "state": "Stand", "done_on": "erledigt am", "by": "von", "assignee": "zuständig",
-    "assignee_id": None, "due": "Frist", "outcome": "Ergebnis", "decided_on": "entschieden am",
-    "reference": "Aktenzeichen", "remarks": "Bemerkung", "forced_reason": "erzwungen, weil",
-    "stage": "Phase", "reason": "Grund", "betreff": "Betreff", "version": "Version",
-    "start": "Beginn", "key": None,
-}  # fmt: skip
 EVENT_LIMIT = 50
 
 

@@ -246,3 +246,20 @@ def test_a_project_lead_and_the_sitzungsdienst_walk_the_process(server, browser,
 
     assert len(page.checked) >= 6
     assert all(not found for found in page.checked.values()), page.checked
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_every_page_is_accessible_wide_and_narrow(server, browser, width):
+    """axe on each page an administrator can reach, on a desktop and on a phone's width."""
+    browser.set_window_size(width, 1200)
+    page = Page(browser, server, _axe_source())
+    page.login("admin")
+    for path in ("/", "/aufgaben", "/sitzungsdienst?ab=2017-11-01", "/prozess/waiblingen-2017",
+                 "/prozess/voelklingen-2017", "/prozess/waiblingen-2017/vorlage/vorlage",
+                 "/prozess/waiblingen-2017/vorlage/ratsbeschluss",
+                 "/sitzungen/waiblingen/bsv-2017-12-06/verlegen", "/verwaltung",
+                 "/prozess/gibt-es-nicht"):  # fmt: skip
+        page.open(path)
+    assert "Nicht gefunden" in page.text()  # the last one: the error page is checked too
+    assert len(page.checked) == 11  # the login page and these ten
+    assert all(not found for found in page.checked.values()), page.checked

@@ -93,6 +93,9 @@ def test_the_wheel_carries_templates_plans_schemas_migrations_flows_and_the_demo
     expected = {f"lifecycle/templates/docx/{p.name}"
                 for p in (ROOT / "templates/docx").glob("*.docx")}  # fmt: skip
     expected |= {f"lifecycle/flows/{p.name}" for p in (ROOT / "flows").glob("*.py")}
+    web = ROOT / "src/lifecycle/web"
+    expected |= {f"lifecycle/web/{p.relative_to(web)}"
+                 for p in [*web.glob("templates/*.html"), *web.glob("static/*")]}  # fmt: skip
     expected |= {f"lifecycle/migrations/versions/{p.name}"
                  for p in (ROOT / "src/lifecycle/migrations/versions").glob("*.py")}  # fmt: skip
     expected |= {
@@ -157,6 +160,15 @@ def test_the_cli_works_without_a_checkout(venv, place):
 
     served = _run([lifecycle, "serve", "--help"], cwd=cwd, env=env)
     assert "Prefect" in served.stdout
+
+    # the web app's pages and styles come from the installed package
+    script = ("from fastapi.testclient import TestClient\n"
+              "from lifecycle.web import create_app\n"
+              "c = TestClient(create_app(secret='w' * 40))\n"
+              "page, css = c.get('/anmelden'), c.get('/static/style.css')\n"
+              "print(page.status_code, css.status_code, 'Anmelden' in page.text)\n")  # fmt: skip
+    web = _run([str(venv / "bin" / "python"), "-c", script], cwd=cwd, env=env)
+    assert web.stdout.split() == ["200", "200", "True"]
 
 
 def test_a_broken_templates_folder_is_one_clear_error(venv, place):

@@ -435,6 +435,10 @@ def add_user(
         raise InputError("NAME", "", f"{name!r}: nur Kleinbuchstaben, Ziffern, '.', '-' und '_'")
     if len(password) < MIN_LENGTH:
         raise InputError("Passwort", "", f"mindestens {MIN_LENGTH} Zeichen")
+    known = [str(r) for r in GrantRole if r != GrantRole.admin]
+    for role, _kommune, _process in grants:
+        if str(role) not in known:
+            raise InputError("--role", "", f"{role!r} ist keine Rolle; möglich: {', '.join(known)}")
     with _transaction(session):
         if session.exec(select(User).where(User.name == name)).first() is not None:
             raise Refused(f"den Benutzer {name!r} gibt es schon")

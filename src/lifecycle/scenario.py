@@ -330,7 +330,7 @@ class _Checker:
 
     def _verlauf(self) -> None:
         stages = {s.key for s in self.plan.stages}
-        tasks = set()
+        tasks: set[str] = set()
         ag_keys = [ag["key"] for ag in self.d.get("arbeitsgruppen", [])]
         for stage in self.plan.stages:
             for t in stage.tasks:

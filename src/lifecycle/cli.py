@@ -19,11 +19,15 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-try:  # typer >= 0.2x carries its own copy of click; older versions use click itself
+if TYPE_CHECKING:  # one module for mypy: the fallback below has the same exception classes
     from typer._click import exceptions as click
-except ImportError:  # pragma: no cover
-    from click import exceptions as click
+else:
+    try:  # typer >= 0.2x carries its own copy of click; older versions use click itself
+        from typer._click import exceptions as click
+    except ImportError:  # pragma: no cover
+        from click import exceptions as click
 
 import typer
 

@@ -39,6 +39,7 @@ from .models import (
 )
 from .plan import task_spec
 from .plan_types import Plan, TaskDef
+from .typing_helpers import ident
 
 
 def _normal(value: Any) -> Any:
@@ -178,7 +179,7 @@ class _Starter:
         f = self.d["fortschreibung"]
         process = Fortschreibung(
             key=self.d["key"],
-            kommune_id=self.kommune.id,
+            kommune_id=ident(self.kommune),
             konzept_id=konzept.id,
             plan_name=self.plan.name,
             plan=dict(self.plan.data),
@@ -200,9 +201,9 @@ class _Starter:
             for key in keys:
                 self.s.add(
                     Role(
-                        fortschreibung_id=self.process.id,
+                        fortschreibung_id=ident(self.process),
                         role=role,
-                        person_id=self.personen[key].id,
+                        person_id=ident(self.personen[key]),
                     )
                 )
 
@@ -211,18 +212,22 @@ class _Starter:
         for name, key in f.get("sitzungen", {}).items():
             self.s.add(
                 SitzungBinding(
-                    fortschreibung_id=self.process.id, name=name, sitzung_id=self.sitzungen[key].id
+                    fortschreibung_id=ident(self.process),
+                    name=name,
+                    sitzung_id=ident(self.sitzungen[key]),
                 )
             )
         for name, value in f.get("termine", {}).items():
             self.s.add(
                 Termin(
-                    fortschreibung_id=self.process.id, name=name, on=dt.date.fromisoformat(value)
+                    fortschreibung_id=ident(self.process),
+                    name=name,
+                    on=dt.date.fromisoformat(value),
                 )
             )
 
     def _content(self) -> None:
-        pid = self.process.id
+        pid = ident(self.process)
         fields = {}
         for i, h in enumerate(self.d.get("handlungsfelder", [])):
             fields[h["key"]] = Handlungsfeld(
@@ -253,8 +258,8 @@ class _Starter:
     def _arbeitsgruppe(self, i: int, a: dict, field: Handlungsfeld) -> Arbeitsgruppe:
         moderator = self.personen[a["moderator"]].id if a.get("moderator") else None
         ag = Arbeitsgruppe(
-            fortschreibung_id=self.process.id,
-            handlungsfeld_id=field.id,
+            fortschreibung_id=ident(self.process),
+            handlungsfeld_id=ident(field),
             key=a["key"],
             title=a["title"],
             position=i,
@@ -264,16 +269,17 @@ class _Starter:
         )
         self.s.add(ag)
         self.s.flush()
+        ag_id = ident(ag)
         for n, start in enumerate(a.get("sitzungen", []), 1):
             self.s.add(
-                AgSitzung(arbeitsgruppe_id=ag.id, number=n, start=dt.datetime.fromisoformat(start))
+                AgSitzung(arbeitsgruppe_id=ag_id, number=n, start=dt.datetime.fromisoformat(start))
             )
         for n, text in enumerate(a.get("empfehlungen", [])):
-            self.s.add(Empfehlung(arbeitsgruppe_id=ag.id, position=n, text=text))
+            self.s.add(Empfehlung(arbeitsgruppe_id=ag_id, position=n, text=text))
         for n, p in enumerate(a.get("schluesselprojekte", [])):
             self.s.add(
                 Schluesselprojekt(
-                    arbeitsgruppe_id=ag.id,
+                    arbeitsgruppe_id=ag_id,
                     position=n,
                     title=p["title"],
                     description=p.get("description", ""),
@@ -283,7 +289,7 @@ class _Starter:
 
     def _vorlage(self, v: dict) -> None:
         vorlage = Vorlage(
-            fortschreibung_id=self.process.id,
+            fortschreibung_id=ident(self.process),
             stage_key=v["stage"],
             reference=v["reference"],
             art=v.get("art", "Sitzungsvorlage"),
@@ -302,9 +308,9 @@ class _Starter:
             sitzung = self.sitzungen[b["sitzung"]]
             self.s.add(
                 Beratung(
-                    vorlage_id=vorlage.id,
+                    vorlage_id=ident(vorlage),
                     position=n,
-                    sitzung_id=sitzung.id,
+                    sitzung_id=ident(sitzung),
                     role=BeratungRole(b["role"]),
                     oeffentlich=b.get("oeffentlich", sitzung.oeffentlich),
                 )
@@ -318,7 +324,9 @@ class _Starter:
 
     def _stages_and_tasks(self) -> None:
         for i, st in enumerate(self.plan.stages):
-            stage = Stage(fortschreibung_id=self.process.id, key=st.key, title=st.title, position=i)
+            stage = Stage(
+                fortschreibung_id=ident(self.process), key=st.key, title=st.title, position=i
+            )
             if i == 0:
                 stage.state, stage.opened_on = StageState.open, self.process.started_on
             self.s.add(stage)
@@ -336,8 +344,8 @@ class _Starter:
         spec = task_spec(stage_key, t, key)
         self.s.add(
             Task(
-                fortschreibung_id=self.process.id,
-                stage_id=stage.id,
+                fortschreibung_id=ident(self.process),
+                stage_id=ident(stage),
                 key=key,
                 title=f"{ag.title}: {t.title}" if ag else t.title,
                 role=t.role,

@@ -19,6 +19,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check src flows templates examples tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: install

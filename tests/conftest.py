@@ -34,6 +34,17 @@ def needs_binary(name: str) -> str:
     return path
 
 
+@pytest.fixture(autouse=True)
+def private_folders(tmp_path, monkeypatch) -> None:
+    """Documents, installed templates, logs and keys of a test stay in its own folder.
+
+    Nothing a test writes may reach the next one through the user's data directory.
+    """
+    monkeypatch.setenv("LIFECYCLE_OUTPUT", str(tmp_path / "out"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+
+
 @pytest.fixture
 def db_url(tmp_path, monkeypatch) -> str:
     url = f"sqlite:///{tmp_path / 'lifecycle.db'}"

@@ -12,6 +12,10 @@ Waiblingen (BW) and Völklingen (SL) are started; the users:
 from __future__ import annotations
 
 import re
+import shutil
+import sqlite3
+import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -35,15 +39,33 @@ USERS = {
 
 
 def make_app(db_url: str):
-    """Start both processes, add the users, return the app (tests share nothing else)."""
-    with Session(engine_for(db_url)) as s:
+    """Both processes started, the users added, on the SQLite file of ``db_url``; the app.
+
+    The database is built once per test session and copied for each test (the five argon2
+    hashes and two starts cost a second or two); tests share nothing but that starting point.
+    """
+    target = Path(db_url.removeprefix("sqlite:///"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_prepared(), target)
+    return create_app(db_url, secret="test-secret-" + "x" * 32)
+
+
+@lru_cache(maxsize=1)
+def _prepared() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="lifecycle-web-test-"))
+    url = f"sqlite:///{folder / 'start.db'}"
+    with Session(engine_for(url)) as s:
         for name in ("waiblingen-2017", "voelklingen-2017"):
             services.start(s, load_scenario(ROOT / "examples" / f"{name}.yaml"), actor="test")
         for name, spec in USERS.items():
             services.add_user(s, name, password=PASSWORD, display_name=name.title(),
                               admin=spec.get("admin", False), grants=spec.get("grants", []),
                               actor="test")  # fmt: skip
-    return create_app(db_url, secret="test-secret-" + "x" * 32)
+    engine_for(url).dispose()
+    with sqlite3.connect(folder / "start.db") as raw:  # one file: fold the WAL back in
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        raw.execute("PRAGMA journal_mode=DELETE")
+    return folder / "start.db"
 
 
 def csrf(html: str) -> str:

@@ -32,8 +32,6 @@ from .lookups import (
     get_process,
     get_stage,
     get_task,
-    ident,
-    must_get,
     processes_bound_to,
 )
 from .models import (
@@ -56,6 +54,7 @@ from .models import (
     Vorlage,
 )
 from .plan_types import Gate, plan_of
+from .typing_helpers import get_required, ident
 
 if TYPE_CHECKING:  # scenario loading pulls in jsonschema: keep it off the status path
     from .scenario import Scenario
@@ -244,8 +243,8 @@ def complete_task(
     """Mark a task done on ``on`` by the person ``by`` (default: its assignee)."""
     task = get_task(session, task_ref)
     lock(session, task)
-    process = must_get(session, Fortschreibung, task.fortschreibung_id)
-    stage = must_get(session, Stage, task.stage_id)
+    process = get_required(session, Fortschreibung, task.fortschreibung_id)
+    stage = get_required(session, Stage, task.stage_id)
     if task.state == TaskState.done:
         raise Refused(f"die Aufgabe {task.key!r} ist schon erledigt (am {task.done_on:%d.%m.%Y})")
     if stage.state != StageState.open:
@@ -284,7 +283,7 @@ def reassign_task(session: Session, task_ref: str | int, *, to: str, actor: str)
     lock(session, task)
     if task.state == TaskState.done:
         raise Refused(f"die Aufgabe {task.key!r} ist schon erledigt; da gibt es nichts zuzuweisen")
-    process = must_get(session, Fortschreibung, task.fortschreibung_id)
+    process = get_required(session, Fortschreibung, task.fortschreibung_id)
     person = get_person(session, process.kommune_id, to)
     if person.id == task.assignee_id:
         raise Refused(f"die Aufgabe {task.key!r} ist schon {person.name} zugewiesen")
@@ -467,7 +466,7 @@ def _bound_sitzung(session: Session, process: Fortschreibung, name: str) -> Sitz
             SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == name
         )
     ).one()
-    return must_get(session, Sitzung, binding.sitzung_id)
+    return get_required(session, Sitzung, binding.sitzung_id)
 
 
 def _postpone(
@@ -543,7 +542,7 @@ def move_sitzung(
         new_start = dt.datetime.combine(new_start, sitzung.start.time())
     if new_start == sitzung.start:
         raise Refused(f"die Sitzung {sitzung.key!r} ist schon am {new_start:%d.%m.%Y %H:%M}")
-    kommune = must_get(session, Kommune, sitzung.kommune_id)
+    kommune = get_required(session, Kommune, sitzung.kommune_id)
     check_sitzung_day(for_kommune(kommune), sitzung.key, new_start.date(), force_reason)
     processes = processes_bound_to(session, ident(sitzung))
     for process in processes:
@@ -597,7 +596,7 @@ def _check_stage_starts(
         for s in session.exec(select(Stage).where(Stage.fortschreibung_id == process.id))
     }
     for change in changes:
-        task = must_get(session, Task, change.task_id)
+        task = get_required(session, Task, change.task_id)
         stage = stages[task.stage_id]
         if stage.state == StageState.closed or task.state == TaskState.done:
             continue
@@ -623,7 +622,7 @@ def _check_beratungsfolge(session: Session, sitzung: Sitzung, new_start: dt.date
                 other.position > beratung.position and other_sitzung.start < new_start
             )
             if wrong:
-                vorlage = must_get(session, Vorlage, beratung.vorlage_id)
+                vorlage = get_required(session, Vorlage, beratung.vorlage_id)
                 raise Refused(
                     f"die Verlegung von {sitzung.key!r} auf den {new_start:%d.%m.%Y} bricht die "
                     f"Beratungsfolge der Vorlage {vorlage.reference!r}: {other_sitzung.key!r} "

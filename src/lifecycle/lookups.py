@@ -7,31 +7,13 @@ Read-only. Adapters (CLI, flows, web) look things up here and change them throug
 from __future__ import annotations
 
 import re
-from typing import TypeVar
 
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from .calendar import WorkCalendar, for_kommune
 from .errors import NotFound, Refused
 from .models import Fortschreibung, Kommune, Person, Sitzung, SitzungBinding, Stage, Task
-
-M = TypeVar("M", bound=SQLModel)
-
-
-def must_get(session: Session, model: type[M], row_id: int | None) -> M:
-    """A row that a foreign key guarantees, by its id; its absence is a broken database."""
-    row = session.get(model, row_id) if row_id is not None else None
-    if row is None:
-        raise NotFound(f"{model.__name__} {row_id} fehlt in der Datenbank")
-    return row
-
-
-def ident(row: SQLModel) -> int:
-    """The primary key of a stored (flushed) row."""
-    value = getattr(row, "id", None)
-    if not isinstance(value, int):
-        raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
-    return value
+from .typing_helpers import get_required
 
 
 def get_process(session: Session, key: str) -> Fortschreibung:
@@ -81,7 +63,7 @@ def get_person(session: Session, kommune_id: int, ref: str) -> Person:
 
 
 def calendar_of(session: Session, process: Fortschreibung) -> WorkCalendar:
-    return for_kommune(must_get(session, Kommune, process.kommune_id))
+    return for_kommune(get_required(session, Kommune, process.kommune_id))
 
 
 def find_sitzung(session: Session, ref: str) -> Sitzung:
@@ -106,4 +88,4 @@ def processes_bound_to(session: Session, sitzung_id: int) -> list[Fortschreibung
         .where(SitzungBinding.sitzung_id == sitzung_id)
         .distinct()
     ).all()
-    return [must_get(session, Fortschreibung, pid) for pid in sorted(ids)]
+    return [get_required(session, Fortschreibung, pid) for pid in sorted(ids)]

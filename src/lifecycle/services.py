@@ -29,7 +29,6 @@ from sqlmodel import Session, col, select
 from . import engine, events, lookups
 from .engine import SitzungMove
 from .errors import InputError, NotFound, Refused
-from .lookups import ident
 from .models import (
     Event,
     Fortschreibung,
@@ -50,6 +49,7 @@ from .models import (
     Vorlage,
     VorlageVersion,
 )
+from .typing_helpers import get_required, ident
 
 if TYPE_CHECKING:  # keep docxtpl, jsonschema and smtplib off the paths that do not need them
     from .documents import DocumentResult
@@ -163,7 +163,7 @@ def decide_gate(
             reference=reference, remarks=remarks, force_reason=force_reason,
             postpone_to=postpone_to, reopen=reopen,
         )  # fmt: skip
-        process = lookups.must_get(session, Fortschreibung, decision.fortschreibung_id)
+        process = get_required(session, Fortschreibung, decision.fortschreibung_id)
         _request_run(session, process, decision)
     return decision
 
@@ -556,9 +556,9 @@ def preview_move_sitzung(
         session.flush()
         deadlines = []
         for process_id, changes in move.changes.items():
-            process = lookups.must_get(session, Fortschreibung, process_id)
+            process = get_required(session, Fortschreibung, process_id)
             for change in changes:
-                task = lookups.must_get(session, Task, change.task_id)
+                task = get_required(session, Task, change.task_id)
                 deadlines.append((process.key, task.title, change.old, change.new))
         messages = [
             (person.name, reminder.kind)
@@ -602,7 +602,7 @@ def install_template(
     _check_template(session, process, kind, name, data)
     folder = kommune_template_folder(process)
     with _transaction(session):
-        kommune = lookups.must_get(session, Kommune, process.kommune_id)
+        kommune = get_required(session, Kommune, process.kommune_id)
         events.log(session, actor=actor, action="template_installed", entity=kommune,
                    process_id=None, after={"kind": kind, "path": str(folder / name)})  # fmt: skip
         session.flush()

@@ -2,9 +2,8 @@
 
 ``session.get`` returns ``X | None`` and a row's ``id`` is ``int | None`` until it is
 flushed. Where the database guarantees the value (a foreign key, a row that was loaded or
-flushed), these helpers say so, and fail loudly, naming what is missing, if it is broken.
-
-Outside the engine core: the core has its own (``lifecycle.lookups``).
+flushed), these helpers say so, and fail loudly, naming what is missing, if it is broken:
+a ``LookupError`` is a bug or a damaged database (exit 70), never the user's input.
 """
 
 from __future__ import annotations

@@ -49,12 +49,12 @@ def check_plan(doc: Document) -> None:
     task_keys = {t["key"]: t for s in plan["stages"] for t in s["tasks"]}
     for si, stage in enumerate(plan["stages"]):
         for ti, task in enumerate(stage["tasks"]):
-            path = ["stages", si, "tasks", ti]
+            path: list[str | int] = ["stages", si, "tasks", ti]
             if task["role"] not in roles:
                 raise doc.error([*path, "role"], f"unbekannte Rolle {task['role']!r}")
             _check_anchor(doc, [*path, "due"], task["due"], sitzungen, termine, task_keys)
         gate = stage["gate"]
-        gpath = ["stages", si, "gate"]
+        gpath: list[str | int] = ["stages", si, "gate"]
         if gate.get("sitzung") and gate["sitzung"] not in sitzungen:
             raise doc.error([*gpath, "sitzung"], f"unbekannte Sitzung {gate['sitzung']!r}")
         requires = gate.get("requires", "all")
@@ -72,7 +72,7 @@ def check_plan(doc: Document) -> None:
 
 
 def _check_unique_keys(doc: Document) -> None:
-    seen: dict[str, tuple] = {}
+    seen: dict[str, tuple[str, int]] = {}
     for si, stage in enumerate(doc.data["stages"]):
         if stage["key"] in seen:
             raise doc.error(["stages", si, "key"], f"Phasen-Schlüssel {stage['key']!r} doppelt")
@@ -88,7 +88,14 @@ def _check_unique_keys(doc: Document) -> None:
             tasks.add(task["key"])
 
 
-def _check_anchor(doc, path, due, sitzungen, termine, task_keys) -> None:
+def _check_anchor(
+    doc: Document,
+    path: list[str | int],
+    due: dict[str, Any],
+    sitzungen: set[str],
+    termine: set[str],
+    task_keys: dict[str, Any],
+) -> None:
     anchor, ref = due["anchor"], due.get("ref")
     if anchor == "stage_start":
         if ref:
@@ -113,7 +120,7 @@ def _check_anchor(doc, path, due, sitzungen, termine, task_keys) -> None:
         )
 
 
-def _check_documents(doc: Document, gpath: list, kinds: list[str]) -> None:
+def _check_documents(doc: Document, gpath: list[str | int], kinds: list[str]) -> None:
     """Document kinds become file names: a safe name each, none twice at one gate."""
     from .validation import is_safe_name
 
@@ -156,7 +163,7 @@ def _check_cycles(doc: Document) -> None:
         raise doc.error(_task_path(doc.data, exc.task), exc.problem) from None
 
 
-def _task_path(plan: dict[str, Any], key: str) -> list:
+def _task_path(plan: dict[str, Any], key: str) -> list[str | int]:
     for si, stage in enumerate(plan["stages"]):
         if stage["key"] == key:
             return ["stages", si]

@@ -97,11 +97,11 @@ def _walk(db_url: str, out_dir: str, say: Callable[[str], None]) -> DemoResult:
                 result.stage_runs += 1
                 result.documents.extend(summary["documents"])
                 if current.current_stage_id is None:  # completed: the last stage's closing run
-                    say(f"  Abschluss: Zeitleiste und {len(summary['documents'])} Dokument(e) "
+                    say(f"  Abschluss: Zeitleiste und {dokumente(len(summary['documents']))} "
                         "in Prefect veröffentlicht")  # fmt: skip
                     continue
                 say(f"  Phase „{summary['title']}“: {len(summary['tasks'])} Aufgaben, "
-                    f"{len(summary['documents'])} Dokumente")  # fmt: skip
+                    f"{dokumente(len(summary['documents']))}")  # fmt: skip
 
         stage_run()
         last_day = process.started_on - dt.timedelta(days=1)
@@ -126,6 +126,10 @@ def _walk(db_url: str, out_dir: str, say: Callable[[str], None]) -> DemoResult:
         result.timeline = timeline_markdown(session, session.get(Fortschreibung, process.id))
     return result
 
+
+
+def dokumente(n: int) -> str:
+    return f"{n} Dokument" if n == 1 else f"{n} Dokumente"
 
 def _process(session: Session) -> Fortschreibung:
     scenario = load_scenario(SCENARIO)

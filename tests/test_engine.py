@@ -340,8 +340,62 @@ class TestWholeProcesses:
         assert all(s.state == StageState.closed for s in stages)
         # NW: Allerheiligen (01.11.) is skipped when counting the 8 working days of the UKA
         assert task(session, process, "vorlage_einreichen").due == D(2024, 10, 23)
-        # the optional task did not block its gate
-        assert task(session, process, "steckbriefe").required is False
+
+
+def klima_with_gate(tmp_path, requires: str):
+    """The Klimaschutzkonzept with the potenziale gate as planned (a list) or as ``all``.
+
+    Its stage has one required task (potenziale_berechnen) and one optional (steckbriefe).
+    """
+    if requires == "list":
+        return load_scenario(KLIMA)
+    plan = (KLIMA.parent.parent / "plans/klimaschutzkonzept.yaml").read_text(encoding="utf-8")
+    assert "      requires: [potenziale_berechnen]\n" in plan
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "plans/klimaschutzkonzept.yaml").write_text(
+        plan.replace("      requires: [potenziale_berechnen]\n", ""), encoding="utf-8"
+    )
+    (tmp_path / "scenarios" / KLIMA.name).write_text(KLIMA.read_text(encoding="utf-8"))
+    scenario = load_scenario(tmp_path / "scenarios" / KLIMA.name)
+    assert scenario.plan.stage("potenziale").gate.requires == "all"
+    return scenario
+
+
+class TestGateRequires:
+    """Which open tasks keep a gate shut, at run time, for ``requires: all`` and a list."""
+
+    APPROVE = {"outcome": "approve", "on": D(2024, 6, 28), "by": "kim", "reference": ""}
+
+    def at_potenziale(self, session, tmp_path, requires):
+        process = services.start(session, klima_with_gate(tmp_path, requires))
+        replay.run(session, process, until=D(2024, 4, 15))  # bilanz approved, potenziale open
+        assert engine.get_stage(session, process, "potenziale").state == StageState.open
+        return process
+
+    def complete(self, session, process, key):
+        services.complete_task(session, task(session, process, key).id, on=D(2024, 5, 31))
+
+    @pytest.mark.parametrize("requires", ["list", "all"])
+    def test_open_optional_task_does_not_block(self, session, tmp_path, requires):
+        process = self.at_potenziale(session, tmp_path, requires)
+        self.complete(session, process, "potenziale_berechnen")
+        decide(session, "potenziale", process.key, **self.APPROVE)
+        assert engine.get_stage(session, process, "potenziale").state == StageState.closed
+        assert engine.get_stage(session, process, "beteiligung").state == StageState.open
+        # approved without forcing, while the optional task is still open
+        assert task(session, process, "steckbriefe").state == TaskState.open
+        approval = session.exec(select(GateDecision).where(GateDecision.outcome == "approve"))
+        assert [d.forced_reason for d in approval] == ["", ""]
+
+    @pytest.mark.parametrize("requires", ["list", "all"])
+    def test_open_required_task_blocks(self, session, tmp_path, requires):
+        process = self.at_potenziale(session, tmp_path, requires)
+        self.complete(session, process, "steckbriefe")
+        refused(
+            session, decide, "potenziale", process.key, **self.APPROVE,
+            match=r"erledigt sein: potenziale_berechnen \(",
+        )  # fmt: skip
 
 
 class TestRecomputeAll:

@@ -45,11 +45,6 @@ class TestWorkingDays:
         day = D(2017, 11, 22)
         assert cal.add_working_days(cal.add_working_days(day, 10), -10) == day
 
-    def test_count_between(self):
-        cal = WorkCalendar("BW")
-        assert cal.working_days_between(D(2017, 11, 22), D(2017, 12, 6)) == 10
-        assert cal.working_days_between(D(2017, 12, 6), D(2017, 11, 22)) == -10
-
     def test_closing_days_are_not_working_days(self):
         cal = for_bundesland("BW", ("2017-11-23",))
         assert not cal.is_working_day(D(2017, 11, 23))

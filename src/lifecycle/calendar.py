@@ -73,15 +73,6 @@ class WorkCalendar:
         """Last day a Vorlage may reach the council office for a Sitzung on ``sitzung_day``."""
         return self.add_working_days(sitzung_day, -working_days)
 
-    def working_days_between(self, start: dt.date, end: dt.date) -> int:
-        """Working days after ``start`` up to and including ``end`` (negative if end < start)."""
-        sign = 1 if end >= start else -1
-        lo, hi = sorted((start, end))
-        count = sum(
-            1 for i in range(1, (hi - lo).days + 1) if self.is_working_day(lo + dt.timedelta(i))
-        )
-        return sign * count
-
 
 @lru_cache(maxsize=256)
 def for_bundesland(bundesland: str, closing_days: tuple[str, ...] = ()) -> WorkCalendar:

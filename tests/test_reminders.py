@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -264,14 +263,26 @@ def _add_tasks(session: Session, process, n: int) -> None:
 
 
 SCAN = """
-import datetime as dt, json, os, sys, time
+import datetime as dt, json, os, sys
 from pathlib import Path
 from sqlmodel import Session
 from lifecycle import mail, reminders
 from lifecycle.db import engine_for
-go = Path(sys.argv[1])
-while not go.exists():
-    time.sleep(0.005)
+sys.path.insert(0, sys.argv[3])
+from service_race import barrier
+folder, name = Path(sys.argv[1]), sys.argv[2]
+find_due, deliver = reminders.find_due, reminders.deliver
+
+def found_then_wait(*args, **kwargs):
+    found = find_due(*args, **kwargs)
+    barrier(folder / "found", name)  # both have read what is due before either queues it
+    return found
+
+def deliver_together(*args, **kwargs):
+    barrier(folder / "queued", name)  # both have queued before either claims a row
+    return deliver(*args, **kwargs)
+
+reminders.find_due, reminders.deliver = found_then_wait, deliver_together
 with Session(engine_for(os.environ["LIFECYCLE_DATABASE_URL"]), expire_on_commit=False) as s:
     r = reminders.run_daily(s, dt.date(2017, 11, 8), settings=mail.load_settings())
 print(json.dumps({"planned": r.planned, "sent": r.sent, "failed": r.failed}))
@@ -279,28 +290,32 @@ print(json.dumps({"planned": r.planned, "sent": r.sent, "failed": r.failed}))
 
 
 def test_two_concurrent_scans_send_each_reminder_once(session, waiblingen, db_url, tmp_path):
+    """Two scans meet at two file barriers: after reading what is due (so both try to queue
+    the same rows) and after queueing (so both try to claim the same rows)."""
     _add_tasks(session, waiblingen, 60)
     script = tmp_path / "scan.py"
     script.write_text(SCAN, encoding="utf-8")
-    go = tmp_path / "go"
+    for name in ("found", "queued"):
+        (tmp_path / "barriers" / name).mkdir(parents=True)
+    tests = str(Path(__file__).parent)
     with SmtpServer() as server:
         env = os.environ | server.env() | {"LIFECYCLE_DATABASE_URL": db_url}
         procs = [
             subprocess.Popen(
-                [sys.executable, str(script), str(go)],
+                [sys.executable, str(script), str(tmp_path / "barriers"), name, tests],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            for _ in range(2)
+            for name in ("a", "b")
         ]
-        time.sleep(1.0)  # both interpreters up and waiting: the race starts together
-        go.touch()
         outs = [p.communicate(timeout=180) for p in procs]
         assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
         results = [json.loads(o) for o, _ in outs]
         ids = [m["Message-ID"] for m in server.inbox.messages]
+    for name in ("found", "queued"):  # both scans reached both barriers
+        assert sorted(p.name for p in (tmp_path / "barriers" / name).iterdir()) == ["a", "b"]
     total = states(session)
     assert total == Counter({"sent": total["sent"]}) and total["sent"] >= 61
     assert sum(r["planned"] for r in results) == total["sent"]  # each row inserted by one scan

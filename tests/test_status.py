@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from lifecycle import replay
-from lifecycle.models import ProcessState, StageState
+from sqlmodel import select
+
+from lifecycle import replay, services
+from lifecycle.models import ProcessState, StageState, Task
 from lifecycle.status import overview, process_status
 
 D = dt.date
@@ -53,4 +55,18 @@ def test_before_anything_was_done_everything_is_overdue_in_november(session, wai
 def test_overview_puts_overdue_first(session, waiblingen):
     summaries, count = overview(session, D(2017, 11, 8))
     assert count == 1 and summaries[0].key == "waiblingen-2017"
-    assert summaries[0].overdue == 33 and summaries[0].next_due == D(2017, 3, 15)
+    # Nothing is done yet, so every task due before 08.11.2017 is overdue: all of the first
+    # three stages (Ratsbeschluss 7, Auftaktworkshop 7, Arbeitsgruppen 6 groups x 3) and of
+    # the Auswertung only ergebnisse_auswerten (30.10.); bericht_entwerfen is due on the day
+    # itself (08.11.), which is not overdue yet. The Vorlage's 5 tasks fall later.
+    due = {t.key: t.due for t in session.exec(select(Task))}
+    assert len(due) == 7 + 7 + 6 * 3 + 3 + 5
+    assert due["ergebnisse_auswerten"] == D(2017, 10, 30)
+    assert due["bericht_entwerfen"] == D(2017, 11, 8)
+    assert summaries[0].overdue == 7 + 7 + 6 * 3 + 1 == 33
+    assert summaries[0].next_due == D(2017, 3, 15)
+    # a done task is no longer overdue
+    first = session.exec(select(Task).where(Task.key == "foerderantrag_stellen")).one()
+    assert first.due < D(2017, 11, 8)
+    services.complete_task(session, first.id, on=D(2017, 3, 14), by="ortolf")
+    assert overview(session, D(2017, 11, 8))[0][0].overdue == 32

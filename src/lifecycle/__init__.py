@@ -29,6 +29,7 @@ _EXPORTS = {
     "InputError": "lifecycle.errors",
     "NotFound": "lifecycle.errors",
     "Refused": "lifecycle.errors",
+    "NeedsReason": "lifecycle.errors",
     "Forbidden": "lifecycle.errors",
     "Unavailable": "lifecycle.errors",
     "LifecycleError": "lifecycle.errors",

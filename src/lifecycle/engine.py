@@ -23,7 +23,7 @@ from sqlmodel import Session, SQLModel, col, select
 from . import events
 from .calendar import WorkCalendar, for_bundesland, for_kommune
 from .deadlines import StageSpec, TaskSpec, Timeline
-from .errors import NotFound, Refused
+from .errors import NeedsReason, NotFound, Refused
 from .instantiate import instantiate
 from .lookups import (
     calendar_of,
@@ -579,7 +579,7 @@ def check_sitzung_day(
         return
     why = calendar.holiday_name(day) or ("ein Sonntag" if day.weekday() == 6 else None)
     if why:
-        raise Refused(
+        raise NeedsReason(
             f"die Sitzung {sitzung_key!r} läge am {day:%d.%m.%Y} ({why}); "
             "wenn das so gewollt ist, mit Begründung erzwingen (--force GRUND)"
         )

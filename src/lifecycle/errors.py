@@ -35,6 +35,10 @@ class Refused(LifecycleError):
     """A transition that is not allowed in the current state; nothing was changed."""
 
 
+class NeedsReason(Refused):
+    """Refused unless a reason is given (``--force GRUND``; a Begründung field on the web)."""
+
+
 class Forbidden(LifecycleError):
     """The user is not allowed to do this (not logged in, wrong role, not their Kommune)."""
 

@@ -21,7 +21,7 @@ from starlette.datastructures import FormData
 from .. import services
 from ..access import Action, Principal
 from ..dates import long_de, short_de
-from ..errors import InputError, NotFound, Refused
+from ..errors import InputError, NeedsReason, NotFound, Refused
 from ..lookups import find_sitzung
 from ..models import Gremium, Kommune, Sitzung
 from ..sitzungsdienst import SitzungDue, upcoming_sitzungen
@@ -129,7 +129,7 @@ def _new_start(form: FormData) -> tuple[dt.datetime, dict[str, str]]:
 def _refusal(exc: Refused) -> tuple[str, bool]:
     """The refusal for the page; whether a reason would let the move through."""
     message = str(exc)
-    needs_reason = FORCE_HINT in message
+    needs_reason = isinstance(exc, NeedsReason)
     message = message.replace(FORCE_HINT, ": bitte unten eine Begründung angeben")
     return message[0].upper() + message[1:].rstrip(".") + ".", needs_reason
 

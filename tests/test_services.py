@@ -238,3 +238,20 @@ def test_reassign_drops_reminders_queued_for_the_previous_assignee(session, waib
     states = {r.state for r in session.exec(select(Reminder).where(Reminder.task_id == task.id))}
     assert states == {"cancelled"}
     assert session.get(Task, task.id).assignee_id != queued[0].person_id
+
+
+def test_a_vorlage_section_emptied_goes_back_to_the_generated_draft(session, waiblingen):
+    def save(**sections):
+        return services.save_vorlage_text(
+            session, "waiblingen-2017", "vorlage", betreff="Fortschreibung",
+            beschlussvorschlag="Der Gemeinderat stimmt zu.", begruendung=sections, actor="t")
+
+    save(Rückblick="Eigener Rückblick.", Fazit="Eigenes Fazit.")
+    second = save(Rückblick="")  # emptied: back to the draft; Fazit not given: kept
+    session.expire_all()
+    from lifecycle.models import Vorlage
+
+    vorlage = session.exec(select(Vorlage).where(Vorlage.stage_key == "vorlage")).one()
+    assert "Rückblick" not in vorlage.begruendung
+    assert vorlage.begruendung["Fazit"] == "Eigenes Fazit."
+    assert second.version == 2 and second.begruendung == {}

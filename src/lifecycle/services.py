@@ -491,7 +491,11 @@ def save_vorlage_text(
     begruendung: Mapping[str, str],
     actor: str,
 ) -> VorlageVersion:
-    """Store an edited text as the Vorlage's next version; documents generate from it."""
+    """Store an edited text as the Vorlage's next version; documents generate from it.
+
+    ``begruendung`` maps section titles to text; a section given empty reverts to the draft
+    generated from the process, a section not given keeps what it had.
+    """
     with _transaction(session):
         process = lookups.get_process(session, process_key)
         vorlage = session.exec(
@@ -507,14 +511,17 @@ def save_vorlage_text(
         last = session.exec(select(VorlageVersion.version).where(
             VorlageVersion.vorlage_id == vorlage.id).order_by(
             col(VorlageVersion.version).desc())).first()  # fmt: skip
-        texts = {k: v.strip() for k, v in begruendung.items() if v.strip()}
+        # A section given empty goes back to the text generated from the process.
+        given = {k: v.strip() for k, v in begruendung.items()}
+        texts = {k: v for k, v in given.items() if v}
         version = VorlageVersion(
             vorlage_id=ident(vorlage), version=(last or 0) + 1, betreff=betreff.strip(),
             beschlussvorschlag=beschlussvorschlag.strip(), begruendung=texts, saved_by=actor,
         )  # fmt: skip
         before = {"betreff": vorlage.betreff, "version": last or 0}
         vorlage.betreff, vorlage.beschlussvorschlag = version.betreff, version.beschlussvorschlag
-        vorlage.begruendung = {**vorlage.begruendung, **texts}
+        merged = {k: v for k, v in vorlage.begruendung.items() if k not in given}
+        vorlage.begruendung = {**merged, **texts}
         session.add_all([vorlage, version])
         session.flush()
         events.log(session, actor=actor, action="vorlage_saved", entity=vorlage,

@@ -42,10 +42,19 @@ def _client():
     return get_client(sync_client=True)
 
 
-def _has_artifact(key: str) -> bool:
+@pytest.fixture
+def since() -> dt.datetime:
+    """When the test began: the Prefect server is shared by the session, and an earlier test
+    (test_demo_kill.py, another test here) may have published the same artifact keys."""
+    return dt.datetime.now(dt.UTC)
+
+
+def _has_artifact(key: str, since: dt.datetime) -> bool:
+    """An artifact ``key`` was published after ``since`` (not merely at some time)."""
     from prefect.artifacts import Artifact
 
-    return Artifact.get(key) is not None
+    artifact = Artifact.get(key)
+    return artifact is not None and artifact.created is not None and artifact.created >= since
 
 
 def _decisions(db_url: str) -> int:
@@ -60,7 +69,7 @@ def _stage(db_url: str, key: str) -> Stage:
 
 
 def test_stage_run_publishes_tasks_timeline_and_documents(prefect_api, direct, waiblingen, db_url,
-                                                           tmp_path):  # fmt: skip
+                                                           tmp_path, since):  # fmt: skip
     from lifecycle.flows.stages import start_stage_run
 
     summary = start_stage_run("waiblingen-2017", "ratsbeschluss", db_url=db_url,
@@ -70,12 +79,13 @@ def test_stage_run_publishes_tasks_timeline_and_documents(prefect_api, direct, w
     assert {"Aufgabe", "Zuständig", "Fällig"} <= set(summary["tasks"][0])
     assert all(row["Fällig"].count(".") == 2 for row in summary["tasks"])  # German dates
     assert summary["documents"], "the gate's Beschlussvorlage is rendered"
-    assert _has_artifact("waiblingen-2017-ratsbeschluss-aufgaben")
-    assert _has_artifact("waiblingen-2017-zeitleiste")
-    assert _has_artifact("waiblingen-2017-ratsbeschluss-dokumente")
+    assert _has_artifact("waiblingen-2017-ratsbeschluss-aufgaben", since)
+    assert _has_artifact("waiblingen-2017-zeitleiste", since)
+    assert _has_artifact("waiblingen-2017-ratsbeschluss-dokumente", since)
     with _client() as client:
         runs = client.read_flow_runs(limit=5, sort="START_TIME_DESC")
     run = next(r for r in runs if "Phase ratsbeschluss" in r.name)
+    assert run.start_time is not None and run.start_time >= since  # this test's run
     assert run.name.startswith("Waiblingen · waiblingen-2017")
     assert {"kommune:waiblingen", "prozess:waiblingen-2017"} <= set(run.tags)
 
@@ -93,7 +103,7 @@ def test_send_back_keeps_gate_open_and_reruns_stage(prefect_api, direct, opened,
 
 
 def test_approve_starts_next_stage_and_second_decision_is_refused(prefect_api, direct, opened,
-                                                                  tmp_path):
+                                                                  tmp_path, since):
     from lifecycle.flows.gates import decide
 
     db_url, out = opened, str(tmp_path / "docs")
@@ -103,7 +113,7 @@ def test_approve_starts_next_stage_and_second_decision_is_refused(prefect_api, d
 
     assert result.next_stage == "auftaktworkshop"
     assert result.stage_run["state"] == "open"
-    assert _has_artifact("waiblingen-2017-auftaktworkshop-aufgaben")
+    assert _has_artifact("waiblingen-2017-auftaktworkshop-aufgaben", since)
     with pytest.raises(Refused, match="schon geschlossen"):
         decide("waiblingen-2017", "ratsbeschluss", outcome="approve", on="2017-04-28",
                by="sitzungsdienst", reference="BSV 3/2017", db_url=db_url, out_dir=out)
@@ -130,7 +140,7 @@ def test_bad_decisions_are_refused_and_change_nothing(prefect_api, direct, opene
 
 
 def test_a_decision_whose_run_never_started_is_run_by_reconcile(prefect_api, direct, opened,
-                                                                 tmp_path):  # fmt: skip
+                                                                 tmp_path, since):  # fmt: skip
     """The CLI died after the decision: the run request waits in the outbox for reconcile."""
     from lifecycle.flows.stages import reconcile_flow
     from lifecycle.models import RunRequest, RunRequestState
@@ -144,7 +154,7 @@ def test_a_decision_whose_run_never_started_is_run_by_reconcile(prefect_api, dir
 
     started = reconcile_flow(db_url=opened)
     assert [k.split(":")[1] for k in started] == ["ratsbeschluss", "auftaktworkshop"]
-    assert _has_artifact("waiblingen-2017-auftaktworkshop-aufgaben")
+    assert _has_artifact("waiblingen-2017-auftaktworkshop-aufgaben", since)
     with Session(engine_for(opened)) as s:
         states = {r.state for r in s.exec(select(RunRequest))}
         assert states == {RunRequestState.started}
@@ -172,7 +182,7 @@ def _state(run_id):
         return client.read_flow_run(run_id).state
 
 
-def test_gate_waits_for_input_survives_restart_and_refuses_bad_input(prefect_api, opened):
+def test_gate_waits_for_input_survives_restart_and_refuses_bad_input(prefect_api, opened, since):
     from prefect.deployments import run_deployment
     from prefect.flow_runs import resume_flow_run
 
@@ -211,7 +221,7 @@ def test_gate_waits_for_input_survives_restart_and_refuses_bad_input(prefect_api
         wait_for(lambda: _state(run.id).is_completed(), "the gate run to complete", timeout=90)
         assert _stage(db_url, "ratsbeschluss").state == StageState.closed
         assert _stage(db_url, "auftaktworkshop").state == StageState.open
-        wait_for(lambda: _has_artifact("waiblingen-2017-auftaktworkshop-aufgaben"),
+        wait_for(lambda: _has_artifact("waiblingen-2017-auftaktworkshop-aufgaben", since),
                  "the next stage's run", timeout=90)
         assert _decisions(db_url) == 1
 

@@ -104,6 +104,7 @@ def test_a_user_sees_only_the_kommunen_granted(app):
     assert "Waiblingen" not in fremd  # not even in the Kommune filter
     admin = client_for(app, "admin").get("/").text
     assert "voelklingen-2017" in admin and "waiblingen-2017" in admin
+    assert admin.count("Integrationskonzept") >= 2  # the concept of each process
     filtered = client_for(app, "admin").get("/?kommune=voelklingen").text
     assert "voelklingen-2017" in filtered and "waiblingen-2017" not in filtered
 

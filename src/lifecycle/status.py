@@ -20,6 +20,7 @@ from .models import (
     Fortschreibung,
     GateDecision,
     Kommune,
+    Konzept,
     Person,
     ProcessState,
     SitzungBinding,
@@ -218,6 +219,7 @@ class ProcessSummary:
     total: int
     next_due: dt.date | None
     overdue: int
+    konzept: str = ""
 
 
 def overview(
@@ -278,10 +280,12 @@ def overview(
             ranked.c.total,
             ranked.c.next_due,
             ranked.c.overdue,
+            col(Konzept.title),
         )
         .select_from(ranked)
         .join(Fortschreibung, col(Fortschreibung.id) == ranked.c.fid)
         .join(Kommune, col(Kommune.id) == Fortschreibung.kommune_id)
+        .join(Konzept, col(Konzept.id) == Fortschreibung.konzept_id)
         .join(Stage, col(Stage.id) == Fortschreibung.current_stage_id, isouter=True)
         .order_by(*_urgency(ranked.c.overdue, ranked.c.next_due, ranked.c.fkey))
     ).all()
@@ -301,8 +305,9 @@ def overview(
             int(total or 0),
             _as_date(next_due),
             int(overdue or 0),
+            konzept,
         )
-        for key, kommune, state, stage, done, total, next_due, overdue in rows
+        for key, kommune, state, stage, done, total, next_due, overdue, konzept in rows
     ]
     return summaries, count
 

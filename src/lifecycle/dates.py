@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from babel.numbers import format_currency
@@ -34,3 +35,12 @@ def euro(amount: float) -> str:
     """'15.000 €' for whole amounts, '1.234,50 €' otherwise."""
     fmt = "#,##0\xa0¤" if float(amount).is_integer() else "#,##0.00\xa0¤"
     return format_currency(amount, "EUR", format=fmt, locale=LOCALE, currency_digits=False)
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def local_time(moment: dt.datetime) -> dt.datetime:
+    """A logged UTC time (aware, or naive from SQLite) as the clock in the Rathaus shows it."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return aware.astimezone(BERLIN)

@@ -4,7 +4,6 @@ calls one use case of ``lifecycle.services`` and redirects to the page that show
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -20,10 +19,6 @@ router = APIRouter()
 DB = Annotated[Session, Depends(db)]
 Form = Annotated[FormData, Depends(checked_form)]
 
-
-def back(path: str, note: str = "") -> RedirectResponse:
-    """See the result on its page (POST-redirect-GET); ``note`` is shown once there."""
-    return RedirectResponse(path + (f"?hinweis={quote(note)}" if note else ""), status_code=303)
 
 
 @router.post("/anmelden")

@@ -11,10 +11,9 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlmodel import Session, col, select
 from starlette.datastructures import FormData
 
@@ -26,7 +25,7 @@ from ..examples import scenario as example_scenario
 from ..models import Fortschreibung, Grant, GrantRole, Kommune, User
 from ..scenario import load_scenario
 from . import security
-from .app import db, render
+from .app import db, render, see_result
 from .forms import checked_form, line, text, upload
 
 router = APIRouter()
@@ -103,10 +102,6 @@ def starter(request: Request, s: DB, name: str) -> Response:
                         filename=STARTER)  # fmt: skip
 
 
-def _done(note: str, path: str = "/verwaltung") -> RedirectResponse:
-    return RedirectResponse(f"{path}?hinweis={quote(note)}", status_code=303)
-
-
 # --- users ----------------------------------------------------------------------------------
 
 
@@ -124,7 +119,7 @@ def add_user(request: Request, s: DB, form: Form) -> Response:
                           grants=grants)  # fmt: skip
     except (InputError, Refused, NotFound) as exc:
         return _refused(request, s, me, "benutzer", exc, shown)
-    return _done(f"Der Benutzer {name} ist angelegt.")
+    return see_result("/verwaltung", f"Der Benutzer {name} ist angelegt.")
 
 
 def _grant_of(form: FormData) -> list[tuple[str, str, str | None]]:
@@ -156,7 +151,8 @@ def start_process(request: Request, s: DB, form: Form) -> Response:
         process = services.start(s, scenario, actor=me.name, force_reason=reason)
     except (InputError, Refused, NotFound) as exc:
         return _refused(request, s, me, "prozess", exc)
-    return _done(f"Die Fortschreibung {process.key} ist gestartet.", f"/prozess/{process.key}")
+    return see_result(f"/prozess/{process.key}",
+                      f"Die Fortschreibung {process.key} ist gestartet.")  # fmt: skip
 
 
 def _checked_scenario(filename: str, data: bytes) -> Any:
@@ -188,4 +184,5 @@ def upload_template(request: Request, s: DB, form: Form) -> Response:
     except (InputError, Refused, NotFound) as exc:
         return _refused(request, s, me, "vorlage", exc, shown)
     title = KINDS[kind].title if kind in KINDS else kind
-    return _done(f"Die Word-Vorlage „{title}“ ist gespeichert und gilt ab sofort für die Kommune.")
+    return see_result("/verwaltung", f"Die Word-Vorlage „{title}“ ist gespeichert und gilt "
+                                     "ab sofort für die Kommune.")  # fmt: skip

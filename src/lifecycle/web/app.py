@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -95,6 +96,14 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
     context = {"request": request, "user": principal, "today": dt.date.today(),
                "csrf_token": security.csrf_token(request), **context}  # fmt: skip
     return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def see_result(path: str, note: str = "") -> RedirectResponse:
+    """POST-redirect-GET to the page that shows the result; ``note`` is shown once there."""
+    if not note:
+        return RedirectResponse(path, status_code=303)
+    joiner = "&" if "?" in path else "?"
+    return RedirectResponse(f"{path}{joiner}{urlencode({'hinweis': note})}", status_code=303)
 
 
 async def _limit_body(request: Request, call_next: Any) -> Response:

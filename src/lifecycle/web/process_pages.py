@@ -12,10 +12,9 @@ import re
 import shutil
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlmodel import Session, select
 from starlette.datastructures import FormData
 
@@ -28,7 +27,7 @@ from ..models import DocumentVersion, Fortschreibung, Outcome, Person, Task, Vor
 from ..status import process_status
 from ..words import OUTCOME_DE, STATE_DE
 from . import security, views
-from .app import db, render
+from .app import db, render, see_result
 from .forms import checked_form, day, line, text
 
 router = APIRouter()
@@ -36,11 +35,6 @@ DB = Annotated[Session, Depends(db)]
 Form = Annotated[FormData, Depends(checked_form)]
 GONE = "nicht gefunden (oder nicht für Sie freigegeben)"
 GERMAN_DAY = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
-
-
-def _back(path: str, note: str) -> RedirectResponse:
-    """See the result on its page (POST-redirect-GET); ``note`` is shown once there."""
-    return RedirectResponse(f"{path}?{urlencode({'hinweis': note})}", status_code=303)
 
 
 def _day(form: FormData, name: str, label: str) -> dt.date:
@@ -129,7 +123,7 @@ def task_done(request: Request, key: str, task_id: int, s: DB, form: Form) -> Re
     process, task = _task_of(s, me, key, task_id)
     on = _day(form, "datum", "Erledigt am")
     services.complete_task(s, task_id, on=on, actor=me.name)
-    return _back(_return_to(form, process),
+    return see_result(_return_to(form, process),
                  f"„{task.title}“ ist als erledigt eingetragen (am {on:%d.%m.%Y}).")  # fmt: skip
 
 
@@ -141,7 +135,7 @@ def task_reassign(request: Request, key: str, task_id: int, s: DB, form: Form) -
     task = services.reassign_task(s, task_id, to=to, actor=me.name)
     person = s.get(Person, task.assignee_id)
     who = person.name if person else to
-    return _back(_return_to(form, process), f"„{task.title}“ ist jetzt {who} zugewiesen.")
+    return see_result(_return_to(form, process), f"„{task.title}“ ist jetzt {who} zugewiesen.")
 
 
 # --- the gate --------------------------------------------------------------------------------
@@ -162,7 +156,7 @@ def decide(request: Request, key: str, stage: str, s: DB, form: Form) -> Respons
         force_reason=text(form, "erzwingen", "Begründung für das Erzwingen", required=False),
         postpone_to=line(form, "vertagen_auf", "Vertagen auf", required=False) or None,
     )  # fmt: skip
-    return _back(f"/prozess/{process.key}",
+    return see_result(f"/prozess/{process.key}",
                  f"Gate der Phase „{title}“: {OUTCOME_DE[outcome]}.")  # fmt: skip
 
 
@@ -183,7 +177,7 @@ def generate(request: Request, key: str, kind: str, s: DB, form: Form) -> Respon
                                         pdf=form.get("pdf") == "ja", actor=me.name)  # fmt: skip
     what = f"Version {result.version} geschrieben" if result.created else (
         f"unverändert, Version {result.version} gilt weiter")  # fmt: skip
-    return _back(f"/prozess/{process.key}", f"{views.kind_title(kind)}: {what}.")
+    return see_result(f"/prozess/{process.key}", f"{views.kind_title(kind)}: {what}.")
 
 
 DOWNLOAD = re.compile(r"([0-9]{1,18})\.(docx|pdf)")

@@ -11,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, select
 from starlette.datastructures import FormData
 
@@ -27,7 +26,7 @@ from ..models import Gremium, Kommune, Sitzung
 from ..sitzungsdienst import SitzungDue, upcoming_sitzungen
 from ..words import OEFFENTLICH_DE
 from . import security
-from .app import db, render
+from .app import db, render, see_result
 from .forms import checked_form, day, line, text
 
 router = APIRouter()
@@ -169,8 +168,7 @@ def verlegen(request: Request, s: DB, form: Form, kommune: str, sitzung: str) ->
         f"{long_de(new_start.date())}, {new_start:%H:%M} Uhr verlegt; {fristen} angepasst, "
         f"{nachrichten} vorgemerkt."
     )
-    target = f"/sitzungsdienst?ab={min(old, new_start).date().isoformat()}&hinweis={quote(note)}"
-    return RedirectResponse(target, status_code=303)
+    return see_result(f"/sitzungsdienst?ab={min(old, new_start).date().isoformat()}", note)
 
 
 def _count(n: int, one: str, many: str) -> str:

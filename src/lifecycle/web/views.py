@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from sqlmodel import Session, col, select
@@ -34,8 +33,6 @@ from ..models import (
 from ..plan_types import plan_of
 from ..status import ProcessStatus, StageView
 from ..words import ACTION_DE, FIELD_DE, OUTCOME_DE, STATE_DE
-
-BERLIN = ZoneInfo("Europe/Berlin")
 
 # --- the timeline ------------------------------------------------------------------------------
 
@@ -352,7 +349,7 @@ def event_log(session: Session, process: Fortschreibung, limit: int = EVENT_LIMI
     }
     return [
         EventView(
-            _local(e.at),
+            dates.local_time(e.at),
             e.actor,
             ACTION_DE.get(e.action, e.action),
             titles.get(e.entity_id, "") if e.entity == "Task" else "",
@@ -360,11 +357,6 @@ def event_log(session: Session, process: Fortschreibung, limit: int = EVENT_LIMI
         )  # fmt: skip
         for e in events
     ]
-
-
-def _local(at: dt.datetime) -> dt.datetime:
-    aware = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
-    return aware.astimezone(BERLIN)
 
 
 def _details(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> str:

@@ -11,29 +11,26 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, select
 from starlette.datastructures import FormData
 
-from .. import services
+from .. import dates, services
 from ..access import Action, require_process
 from ..doc_context import Facts, begruendung_final, begruendung_start, finanzen, paragraphs
 from ..errors import NotFound
 from ..models import Fortschreibung, Vorlage, VorlageVersion
 from ..plan_types import plan_of
 from . import security
-from .app import db, render
+from .app import db, render, see_result
 from .forms import MAX_FIELD, checked_form, line, text
 
 router = APIRouter()
 DB = Annotated[Session, Depends(db)]
 Form = Annotated[FormData, Depends(checked_form)]
 FINANZEN = "Finanzielle Auswirkungen"
-LOCAL = ZoneInfo("Europe/Berlin")
 
 
 @dataclass(frozen=True)
@@ -78,12 +75,7 @@ def _abschnitt(title: str, prose: list[str], has_lists: bool, saved: dict[str, s
 def _versions(s: Session, vorlage: Vorlage) -> list[tuple[VorlageVersion, dt.datetime]]:
     rows = s.exec(select(VorlageVersion).where(VorlageVersion.vorlage_id == vorlage.id)
                   .order_by(col(VorlageVersion.version).desc())).all()  # fmt: skip
-    return [(v, _local(v.saved_at)) for v in rows]
-
-
-def _local(moment: dt.datetime) -> dt.datetime:
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    return aware.astimezone(LOCAL)
+    return [(v, dates.local_time(v.saved_at)) for v in rows]
 
 
 @router.get("/prozess/{key}/vorlage/{stage}", response_class=HTMLResponse)
@@ -110,9 +102,8 @@ def save(request: Request, s: DB, form: Form, key: str, stage: str) -> Response:
         s, process.key, stage, betreff=betreff, beschlussvorschlag=vorschlag,
         begruendung=begruendung, actor=me.name,
     )  # fmt: skip
-    note = quote(f"Version {version.version} der Vorlage ist gespeichert.")
-    return RedirectResponse(f"/prozess/{process.key}/vorlage/{stage}?hinweis={note}",
-                            status_code=303)  # fmt: skip
+    return see_result(f"/prozess/{process.key}/vorlage/{stage}",
+                      f"Version {version.version} der Vorlage ist gespeichert.")  # fmt: skip
 
 
 def _changed_sections(form: FormData, draft: Draft) -> dict[str, str]:

@@ -38,6 +38,19 @@ class TestRollBack:
     def test_working_day_stays(self):
         assert WorkCalendar("BW").roll_back(D(2017, 12, 14)) == D(2017, 12, 14)
 
+    def test_holiday_moves_one_day_back_at_a_time(self):
+        # Fronleichnam 15.06.2017 (Thursday, BW) -> Wednesday 14.06., not Tuesday 13.06.
+        assert WorkCalendar("BW").roll_back(D(2017, 6, 15)) == D(2017, 6, 14)
+        # Pfingstmontag 05.06.2017 -> over the weekend to Friday 02.06.
+        assert WorkCalendar("BW").roll_back(D(2017, 6, 5)) == D(2017, 6, 2)
+
+
+def test_holiday_names_are_german():
+    cal = WorkCalendar("BW")
+    assert cal.bundesland == "BW"
+    assert cal.holiday_name(D(2017, 6, 5)) == "Pfingstmontag"
+    assert cal.holiday_name(D(2017, 6, 6)) is None
+
 
 class TestWorkingDays:
     def test_forward_and_back_are_inverse_on_working_days(self):
@@ -52,5 +65,5 @@ class TestWorkingDays:
 
 
 def test_unknown_bundesland_is_refused():
-    with pytest.raises(ValueError, match="unknown Bundesland 'XX'"):
+    with pytest.raises(ValueError, match="unknown Bundesland 'XX'; expected one of BB, BE, BW, "):
         WorkCalendar("XX")

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TEMPLATES ?= templates/docx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint bench templates clean
+.PHONY: install demo test lint bench templates clean mutate
 
 $(BIN)/lifecycle: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,25 @@ test: install
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
+define MUTATION_SCORE
+import json
+s = json.load(open("mutants/mutmut-cicd-stats.json"))
+killed = s["killed"] + s["timeout"]
+checked = killed + s["survived"] + s["suspicious"] + s["no_tests"] + s["segfault"]
+print(f"mutation score: {killed}/{checked} killed ({100 * killed / max(checked, 1):.1f} %)")
+endef
+export MUTATION_SCORE
+
+# Mutation testing of the core (pyproject.toml [tool.mutmut]); slow, so not part of `make test`.
+# A subset: make mutate MUTANTS='lifecycle.calendar* lifecycle.deadlines*'
+MUTANTS ?=
+mutate: install
+	$(BIN)/pip install -q -e ".[dev,mutate]"
+	$(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut results
+	$(BIN)/mutmut export-cicd-stats
+	$(BIN)/python -c "$$MUTATION_SCORE"
+
 lint: install
 	$(BIN)/ruff check src flows templates examples tests bench
 
@@ -32,4 +51,4 @@ bench: install
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache build dist *.egg-info src/*.egg-info
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info src/*.egg-info mutants

@@ -80,3 +80,9 @@ def test_missing_anchor_is_named(anchor, kind):
         "t1",
     )
     assert err.problem == f"Frist bezieht sich auf {kind} 'gibtsnicht', die es nicht gibt"
+
+
+def test_a_stage_without_tasks_ends_where_it_starts():
+    dues, starts = timeline([TaskSpec("t2", "b", "stage_start", offset=1)]).compute()
+    assert starts == {"a": D(2017, 3, 1), "b": D(2017, 3, 1)}
+    assert dues == {"t2": D(2017, 3, 2)}

@@ -59,7 +59,7 @@ def test_cycle_names_its_path():
     with pytest.raises(CycleError) as caught:
         timeline(tasks).compute()
     assert caught.value.path == ["task:t1", "task:t2", "task:t1"]
-    assert caught.value.source == "Plan"
+    assert (caught.value.source, caught.value.field) == ("Plan", "")
     assert caught.value.problem == (
         "Fristen hängen im Kreis voneinander ab: task:t1 -> task:t2 -> task:t1"
     )

@@ -234,7 +234,17 @@ class TestGates:
         session.refresh(t)
         assert t.state == TaskState.open
         assert engine.get_stage(session, waiblingen, "ratsbeschluss").state == StageState.open
-        assert session.exec(select(Event).where(Event.action == "task_reopened")).one()
+        ev = session.exec(select(Event).where(Event.action == "task_reopened")).one()
+        assert ev.entity_id == t.id
+        assert ev.before == {"state": "done", "done_on": "2017-03-17"}
+        assert ev.after == {"state": "open", "reason": "Finanzierung fehlt"}
+
+    @pytest.mark.parametrize("key", ["gibtsnicht", "workshop_einladen"])  # the 2nd: next stage
+    def test_send_back_reopens_only_tasks_of_its_stage(self, session, waiblingen, key):
+        refused_decision(
+            session, f"keine Aufgabe '{key}' zum Wiedereröffnen", outcome="send_back",
+            on=D(2017, 3, 20), by="raible", remarks="x", reopen=(key,),
+        )  # fmt: skip
 
     def test_postpone_moves_the_binding_and_the_beratung(self, session):
         process = services.start(session, load_scenario(KLIMA))
@@ -249,11 +259,28 @@ class TestGates:
             postpone_to="rat-2024-12-12",
             reference="",
         )
+        decision = session.exec(
+            select(GateDecision).where(GateDecision.outcome == "postpone")
+        ).one()
+        assert decision.remarks == "vertagt von rat-2024-11-21 auf rat-2024-12-12"
         binding = session.exec(select(SitzungBinding).where(SitzungBinding.name == "rat")).one()
         assert session.get(Sitzung, binding.sitzung_id).key == "rat-2024-12-12"
         assert task(session, process, "ratsbeschluss").due == D(2024, 12, 12)
         keys = {session.get(Sitzung, b.sitzung_id).key for b in session.exec(select(Beratung))}
         assert keys == {"uka-2024-11-05", "rat-2024-12-12"}
+
+    def test_postpone_refusals(self, session):
+        process = services.start(session, load_scenario(KLIMA))
+        postpone = {"process": process.key, "outcome": "postpone", "on": D(2024, 3, 1)}
+        refused_decision(
+            session, "hängt an keiner Sitzung; nichts zu vertagen", stage="bilanz",
+            postpone_to="rat-2024-12-12", **postpone,
+        )  # fmt: skip
+        replay.run(session, process, until=D(2024, 9, 30))
+        refused_decision(
+            session, "keine Sitzung 'gibtsnicht'", stage="beschluss", postpone_to="gibtsnicht",
+            **(postpone | {"on": D(2024, 11, 21)}),
+        )  # fmt: skip
 
     def test_postpone_to_earlier_sitzung_is_refused(self, session):
         process = services.start(session, load_scenario(KLIMA))

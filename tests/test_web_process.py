@@ -162,6 +162,8 @@ def test_reassign_a_task(app, db_url):
     [
         ("erledigt", {"datum": "2017-13-45"}, 422, "ist kein Datum"),
         ("erledigt", {"datum": "31.02.2017"}, 422, "ist kein Datum"),
+        ("erledigt", {"datum": "31.12.9999"}, 422, "Jahr 9999 außerhalb"),
+        ("erledigt", {"datum": "9999-12-31"}, 422, "Jahr 9999 außerhalb"),
         ("erledigt", {"datum": ""}, 422, "fehlt"),
         ("erledigt", {"datum": "2017-02-01"}, 409, "liegt vor dem Beginn"),
         ("zuweisen", {"person": "niemand"}, 404, "in dieser Kommune"),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
 
 from ..errors import InputError
+from ..validation import check_year
 from . import security
 
 MAX_FIELD = 100_000  # characters in one text field (a Begründung section is long, not a book)
@@ -45,14 +47,28 @@ def line(form: FormData, name: str, label: str, *, required: bool = True) -> str
     return value
 
 
-def day(form: FormData, name: str, label: str) -> dt.date:
+ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+GERMAN_DAY = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
+
+
+def day(form: FormData, name: str, label: str, *, german: bool = False) -> dt.date:
+    """A date field as browsers send it (ISO); with ``german`` also typed as TT.MM.JJJJ.
+
+    The years the engine handles are those of every other input (validation.check_year).
+    """
     value = line(form, name, label)
+    iso, typed = ISO_DAY.fullmatch(value), GERMAN_DAY.fullmatch(value) if german else None
     try:
-        parsed = dt.date.fromisoformat(value)
+        if iso:
+            parsed = dt.date(int(iso[1]), int(iso[2]), int(iso[3]))
+        elif typed:
+            parsed = dt.date(int(typed[3]), int(typed[2]), int(typed[1]))
+        else:
+            raise ValueError(value)
     except ValueError:
         raise InputError("Formular", label, f"{value!r} ist kein Datum (TT.MM.JJJJ)") from None
-    if not 1950 <= parsed.year <= 2200:
-        raise InputError("Formular", label, f"das Jahr {parsed.year} ist nicht plausibel")
+    if problem := check_year(parsed):
+        raise InputError("Formular", label, problem)
     return parsed
 
 

@@ -34,21 +34,6 @@ router = APIRouter()
 DB = Annotated[Session, Depends(db)]
 Form = Annotated[FormData, Depends(checked_form)]
 GONE = "nicht gefunden (oder nicht für Sie freigegeben)"
-GERMAN_DAY = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
-
-
-def _day(form: FormData, name: str, label: str) -> dt.date:
-    """A date from a date field (ISO) or typed the German way (TT.MM.JJJJ)."""
-    value = form.get(name)
-    if isinstance(value, str) and (german := GERMAN_DAY.fullmatch(value.strip())):
-        d, m, y = german.groups()
-        try:
-            return dt.date(int(y), int(m), int(d))
-        except ValueError:
-            raise InputError("Formular", label, f"{value!r} ist kein Datum") from None
-    return day(form, name, label)
-
-
 def _pdf_available() -> bool:
     return any(shutil.which(name) for name in ("soffice", "libreoffice"))
 
@@ -121,7 +106,7 @@ def _return_to(form: FormData, process: Fortschreibung) -> str:
 def task_done(request: Request, key: str, task_id: int, s: DB, form: Form) -> Response:
     me = security.require_principal(request, s)
     process, task = _task_of(s, me, key, task_id)
-    on = _day(form, "datum", "Erledigt am")
+    on = day(form, "datum", "Erledigt am", german=True)
     services.complete_task(s, task_id, on=on, actor=me.name)
     return see_result(_return_to(form, process),
                  f"„{task.title}“ ist als erledigt eingetragen (am {on:%d.%m.%Y}).")  # fmt: skip
@@ -149,8 +134,9 @@ def decide(request: Request, key: str, stage: str, s: DB, form: Form) -> Respons
     outcome = line(form, "ergebnis", "Entscheidung")
     if outcome not in OUTCOME_DE:
         raise InputError("Formular", "Entscheidung", f"{outcome!r} gibt es nicht")
+    on = day(form, "datum", "Datum", german=True)
     services.decide_gate(
-        s, process.key, stage, outcome=Outcome(outcome), on=_day(form, "datum", "Datum"),
+        s, process.key, stage, outcome=Outcome(outcome), on=on,
         by=me.name, reference=line(form, "aktenzeichen", "Aktenzeichen", required=False),
         remarks=text(form, "begruendung", "Begründung", required=False),
         force_reason=text(form, "erzwingen", "Begründung für das Erzwingen", required=False),

@@ -255,3 +255,17 @@ def test_a_vorlage_section_emptied_goes_back_to_the_generated_draft(session, wai
     assert "Rückblick" not in vorlage.begruendung
     assert vorlage.begruendung["Fazit"] == "Eigenes Fazit."
     assert second.version == 2 and second.begruendung == {}
+
+
+def test_the_move_preview_counts_the_reminders_it_would_drop_and_stores_nothing(
+    session, waiblingen
+):
+    from lifecycle import outbox, reminders
+
+    outbox.queue(session, reminders.find_due(session, D(2017, 11, 8)))
+    before = dump(session)
+    preview = services.preview_move_sitzung(session, "bsv-2017-12-06", D(2017, 12, 13),
+                                            actor="sd", today=D(2017, 11, 8))  # fmt: skip
+    assert preview.cancelled_reminders >= 1  # the queued Vorlagenschluss reminder, at least
+    assert len(preview.messages) == 4 and preview.deadlines
+    assert dump(session) == before

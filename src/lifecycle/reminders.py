@@ -608,6 +608,8 @@ def _dry_rows(session: Session, today: dt.date, found: list[Planned]) -> list[Re
 # --- a Sitzung moved -------------------------------------------------------------------------
 
 
+MOVED_STALE = "obsolete: Sitzung moved"  # last_error of reminders a move made stale
+
 def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | None = None) -> int:
     """Drop reminders made stale by the move; queue ONE message per person concerned.
 
@@ -661,7 +663,7 @@ def _cancel_stale(session: Session, process_id: int, sitzung_id: int, task_ids: 
             col(Reminder.kind) != "moved",
             or_(col(Reminder.task_id).in_(task_ids), col(Reminder.sitzung_id) == sitzung_id),
         )
-        .values(state=ReminderState.cancelled.name, last_error="obsolete: Sitzung moved")
+        .values(state=ReminderState.cancelled.name, last_error=MOVED_STALE)
     )
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -556,7 +556,12 @@ def preview_move_sitzung(
     """
     from . import reminders
 
+    def stale() -> int:  # the follow-up cancels queued reminders in bulk, not as ORM objects
+        return session.exec(select(func.count()).select_from(Reminder).where(
+            Reminder.last_error == reminders.MOVED_STALE)).one()  # fmt: skip
+
     try:
+        stale_before = stale()
         move = engine.move_sitzung(session, sitzung_ref, new_start, actor=actor,
                                    force_reason=force_reason)  # fmt: skip
         reminders.on_sitzung_moved(session, move, today=today)
@@ -577,12 +582,8 @@ def preview_move_sitzung(
             if reminder.state == ReminderState.planned
             and reminder.payload.get("new") == move.sitzung.start.isoformat()
         ]
-        cancelled = len([
-            r for r in session.new | session.dirty
-            if isinstance(r, Reminder) and r.state == ReminderState.cancelled
-        ])  # fmt: skip
         return MovePreview(move.sitzung.key, move.old, move.sitzung.start, deadlines, messages,
-                           cancelled)  # fmt: skip
+                           stale() - stale_before)  # fmt: skip
     finally:
         session.rollback()
 

@@ -211,6 +211,11 @@ class TestBadInput:
             expect="--on: 'gestern' ist kein Datum",
         )
 
+    def test_days_ahead_out_of_range(self, started):
+        for days in ("0", "999999999"):
+            self.assert_refused(started, "sitzungen", "--today", "2017-11-01", "--days", days,
+                                expect="liegt nicht zwischen 1 und 3660 Tagen")  # fmt: skip
+
     def test_reschedule_breaking_beratungsfolge(self, started):
         self.assert_refused(
             started,

@@ -32,3 +32,9 @@ def test_several_kommunen_sorted_by_vorlagenschluss(session, waiblingen):
     # Saarland, 10 working days before 29.08.2017 (15.08. Mariä Himmelfahrt is a holiday there)
     assert rows[0].vorlagenschluss == D(2017, 8, 14)
     assert upcoming_sitzungen(session, D(2017, 8, 1), kommune="waiblingen", days=60) == []
+
+
+def test_a_window_past_the_calendars_end_is_the_rest_of_the_calendar(session, waiblingen):
+    found = upcoming_sitzungen(session, dt.date(2017, 11, 1), days=10**9)
+    assert [r.key for r in found] == ["bsv-2017-12-06", "gr-2017-12-14"]
+    assert upcoming_sitzungen(session, dt.date(9999, 12, 30), days=90) == []

@@ -257,3 +257,9 @@ def test_every_write_refuses_the_wrong_user_and_changes_nothing(app, db_url, pat
 ])  # fmt: skip
 def test_forms_are_not_shown_to_the_wrong_user(app, user, path, status):
     assert client_for(app, user).get(path).status_code == status
+
+
+@pytest.mark.parametrize("ab", ["9999-12-31", "0001-01-01"])
+def test_a_day_at_the_calendars_edge_is_a_german_422(app, ab):
+    response = client_for(app, "sd").get(f"/sitzungsdienst?ab={ab}")
+    assert response.status_code == 422 and "außerhalb von 1950 bis 2200" in response.text

@@ -489,9 +489,11 @@ def reschedule(
 def sitzungen(
     today: TodayOpt = None,
     kommune: Annotated[str | None, typer.Option("--kommune", help="Kommune-Schlüssel")] = None,
-    days: Annotated[int, typer.Option("--days", help="so viele Tage voraus")] = 90,
+    days: Annotated[int, typer.Option("--days", help="so viele Tage voraus (1 bis 3660)")] = 90,
 ) -> None:
     """Für den Sitzungsdienst: kommende Sitzungen nach Vorlagenschluss, mit ihren Vorlagen."""
+    if not 1 <= days <= 3660:
+        raise InputError("--days", "", f"{days} liegt nicht zwischen 1 und 3660 Tagen")
     from .sitzungsdienst import upcoming_sitzungen
 
     day = parse_day(today, "--today")

@@ -52,11 +52,14 @@ def upcoming_sitzungen(
 ) -> list[SitzungDue]:
     """Sitzungen from ``today`` on (``days`` ahead) with the Vorlagen in their Beratungsfolge."""
     start = dt.datetime.combine(today, dt.time.min)
+    # a window past the calendar's end is the rest of the calendar, not an OverflowError
+    left = (dt.datetime.max - start).days
+    end = start + dt.timedelta(days=days) if 0 <= days < left else dt.datetime.max
     query = (
         select(Sitzung, Gremium, Kommune)
         .join(Gremium, col(Gremium.id) == Sitzung.gremium_id)
         .join(Kommune, col(Kommune.id) == Sitzung.kommune_id)
-        .where(Sitzung.start >= start, Sitzung.start < start + dt.timedelta(days=days))
+        .where(Sitzung.start >= start, Sitzung.start < end)
     )
     if kommune:
         query = query.where(Kommune.key == kommune)

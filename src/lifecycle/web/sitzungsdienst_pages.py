@@ -24,6 +24,7 @@ from ..errors import InputError, NeedsReason, NotFound, Refused
 from ..lookups import find_sitzung
 from ..models import Gremium, Kommune, Sitzung
 from ..sitzungsdienst import SitzungDue, upcoming_sitzungen
+from ..validation import check_year
 from ..words import OEFFENTLICH_DE
 from . import security
 from .app import db, render, see_result
@@ -52,6 +53,8 @@ def sitzungsdienst(
     """Coming Sitzungen of the user's Kommunen, by Vorlagenschluss."""
     me = security.require_principal(request, s)
     since = ab or dt.date.today()
+    if problem := check_year(since):
+        raise InputError("Anfrage", "ab", problem)
     return render(request, "sitzungsdienst.html", {
         "nav": "sitzungsdienst", "rows": _upcoming(s, me, since), "ab": since,
         "bis": since + dt.timedelta(DAYS_AHEAD), "oeffentlich_de": OEFFENTLICH_DE,

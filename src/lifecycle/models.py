@@ -93,6 +93,7 @@ class Person(SQLModel, table=True):
     email: str | None = None
     fachbereich: str = ""
     funktion: str = ""
+    anrede: str = ""  # "Frau" or "Herr": "Ansprechpartnerin", "Erstellerin"; "" when unknown
 
 
 class Konzept(SQLModel, table=True):
@@ -130,6 +131,14 @@ class Fortschreibung(SQLModel, table=True):
     funding_amount: float | None = None
     budget_amount: float | None = None
     budget_note: str = ""
+    # When each fact became true: a paper states the facts as of its own date.
+    funding_applied_on: dt.date | None = None
+    funding_granted_on: dt.date | None = None
+    budget_on: dt.date | None = None
+    # The emphasis of the revision (before the Handlungsfelder) and the thoughts that run
+    # through all of them (after), in the clerk's sentences.
+    schwerpunkte: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    leitgedanken: list[str] = Field(default_factory=list, sa_column=Column(JSON))
 
 
 class Role(SQLModel, table=True):
@@ -171,6 +180,7 @@ class Stage(SQLModel, table=True):
     opened_on: dt.date | None = None
     closed_on: dt.date | None = None
     planned_start: dt.date | None = None
+    ergebnis: str = ""  # what the stage found, in the clerk's sentences (scenario `ergebnisse`)
 
 
 class Task(SQLModel, table=True):
@@ -228,6 +238,8 @@ class Vorlage(SQLModel, table=True):
     begruendung: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     anlagen: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     beteiligte: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    # The signature block above the author: [{"funktion": …, "name": …}, …]
+    mitzeichnung: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON))
 
 
 class Beratung(SQLModel, table=True):
@@ -301,6 +313,9 @@ class Workshop(SQLModel, table=True):
     participants: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     expected_participants: int | None = None
     programme: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON))
+    teilnehmerkreis: str = ""  # who was invited, in the dative: "aus {teilnehmerkreis}"
+    ag_moderation: str = ""  # who moderated the working groups
+    schulung: str = ""  # who trained the moderators beforehand ("durch …")
 
 
 class Event(SQLModel, table=True):
@@ -461,3 +476,6 @@ class VorlageVersion(SQLModel, table=True):
     begruendung: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     saved_by: str
     saved_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    # The generated draft of each edited section when it was saved: a newer draft means a
+    # process fact changed under the author's words (flagged, never overwritten).
+    basis: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))

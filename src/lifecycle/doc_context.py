@@ -104,7 +104,22 @@ def join_de(items: list[str]) -> str:
 
 
 def _quoted(value: str) -> str:
-    return f"„{value}“"
+    """„value“; a value already in quotes keeps its own, quotes inside become ‚half‘ ones."""
+    value = value.strip()
+    if value.startswith("„") and value.endswith("“") and value.count("„") == 1:
+        return value
+    return f"„{value.replace('„', '‚').replace('“', '‘')}“"
+
+
+def _bracketed(value: str) -> str:
+    """(value), where the value's own brackets become commas: no "(… (IfaS))"."""
+    flat = re.sub(r"\s*\(([^()]*)\)", r", \1", value).strip()
+    return f"({flat})"
+
+
+def sentences(value: str) -> bool:
+    """Whether a note is written as whole sentences (printed as is) or is a fragment."""
+    return value.rstrip().endswith((".", "!", "?", "“"))
 
 
 def _reversed_name(name: str) -> str:
@@ -131,10 +146,24 @@ def _genitive(gremium: Gremium) -> str:
 class Facts:
     """The rows of one process, read once per document."""
 
-    def __init__(self, session: Session, process: Fortschreibung):
+    def __init__(self, session: Session, process: Fortschreibung, as_of: dt.date | None = None):
         self.s, self.p = session, process
         self.kommune = get_required(session, Kommune, process.kommune_id)
         self.konzept = get_required(session, Konzept, process.konzept_id)
+        self.plan = plan_of(process.plan)
+        # A paper states the facts as of its own date; None: as of now.
+        self.as_of = as_of
+
+    def known(self, day: dt.date | None) -> bool:
+        """Whether a fact that became true on ``day`` is true as of the paper's date."""
+        return day is not None and (self.as_of is None or day <= self.as_of)
+
+    def konzept_name(self) -> str:
+        """'Integrationskonzept der Stadt Waiblingen' -> 'Integrationskonzept': the town's name
+        is on the letterhead already."""
+        name = re.sub(r"\s+(der|des)\s+(Stadt|Gemeinde|Kreises|Landkreises|Marktes|"
+                      r"Großen Kreisstadt)\s+.*$", "", self.konzept.title)  # fmt: skip
+        return re.sub(rf"\s+{re.escape(self.kommune.name)}$", "", name) or self.konzept.title
 
     def all(self, model, *where, order=None) -> list:
         query = select(model).where(*where)
@@ -201,12 +230,12 @@ class Facts:
 
 def common(f: Facts) -> Context:
     p = f.p
-    partner = p.partner + (f" (Leitung: {p.partner_contact})" if p.partner_contact else "")
+    partner = p.partner + (f", Leitung: {p.partner_contact}" if p.partner_contact else "")
     return {
         "kommune": {"name": f.kommune.name, "bundesland": f.kommune.bundesland,
                     "bezeichnung": f"Stadt {f.kommune.name}"},
-        "konzept": {"title": f.konzept.title, "kind": f.konzept.kind,
-                    "fortschreibung_titel": f"Fortschreibung: {f.konzept.title}"},
+        "konzept": {"title": f.konzept.title, "kind": f.konzept.kind, "name": f.konzept_name(),
+                    "fortschreibung_titel": f"{f.plan.title}: {f.konzept.title}"},
         "prozess": {"key": p.key, "plan": plan_of(p.plan).title,
                     "partner": p.partner, "partner_kontakt": p.partner_contact,
                     "partner_zeile": partner or "keine",
@@ -217,13 +246,20 @@ def common(f: Facts) -> Context:
 def person_ctx(person: Person | None) -> Context:
     if person is None:
         return {"name": "", "name_umgekehrt": "", "email": "", "funktion": "", "fachbereich": "",
-                "fachbereich_zeile": ""}  # fmt: skip
+                "fachbereich_zeile": "", "anrede": ""}  # fmt: skip
     return {
         "name": person.name, "name_umgekehrt": _reversed_name(person.name),
-        "email": person.email or "", "funktion": person.funktion,
+        "email": person.email or "", "funktion": person.funktion, "anrede": person.anrede,
         "fachbereich": person.fachbereich,
         "fachbereich_zeile": f"Fachbereich {person.fachbereich}" if person.fachbereich else "",
     }  # fmt: skip
+
+
+def gendered(person: Person | None, masculine: str) -> str:
+    """'Ansprechpartner' -> 'Ansprechpartnerin' for Frau, as is for Herr, 'Ansprechpartner/in'
+    when nobody (or no Anrede) is known."""
+    anrede = person.anrede if person else ""
+    return {"Frau": f"{masculine}in", "Herr": masculine}.get(anrede, f"{masculine}/in")
 
 
 def handlungsfelder_ctx(f: Facts) -> list[Context]:
@@ -234,41 +270,65 @@ def handlungsfelder_ctx(f: Facts) -> list[Context]:
 
 
 Section = dict[str, Any]
+LIST_MARK = "[[Liste]]"  # in an author's section: where the recorded lists stand
 
 
 def section(title: str, prose: list[str], data: list[dict[str, Any]] | None = None) -> Section:
     return {"title": title, "prose": prose, "data": data or []}
 
 
+def _with_lists(own: str, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The author's paragraphs with the recorded lists where ``[[Liste]]`` says, else after."""
+    blocks: list[dict[str, Any]] = []
+    placed = False
+    for para in paragraphs(own):
+        if para == LIST_MARK:
+            blocks += data if not placed else []
+            placed = True
+        else:
+            blocks.append(text(para.replace(LIST_MARK, "").strip()))
+    return blocks if placed else blocks + data
+
+
 def apply_overrides(sections: list[Section], overrides: dict[str, str]) -> list[Context]:
-    """User text replaces a section's prose; recorded lists stay; new titles are appended."""
+    """User text replaces a section's prose; recorded lists stay; new titles are appended.
+
+    A section with nothing to say (no prose, no lists, no user text) is left out.
+    """
     known = {s["title"] for s in sections}
     merged = [
-        section(s["title"], paragraphs(overrides[s["title"]]) if s["title"] in overrides
-                else s["prose"], s["data"])
+        {"title": s["title"],
+         "blocks": _with_lists(overrides[s["title"]], s["data"]) if s["title"] in overrides
+         else [text(x) for x in s["prose"]] + s["data"]}
         for s in sections
     ]  # fmt: skip
-    merged += [section(t, paragraphs(v)) for t, v in overrides.items() if t not in known]
-    return [{"title": s["title"], "blocks": [text(x) for x in s["prose"]] + s["data"]}
-            for s in merged]  # fmt: skip
+    merged += [{"title": t, "blocks": _with_lists(v, [])} for t, v in overrides.items()
+               if t not in known]  # fmt: skip
+    return [m for m in merged if m["blocks"]]
 
 
 def rueckblick(f: Facts) -> Section:
-    versions = f.versions()
+    versions = [v for v in f.versions() if f.as_of is None or v.year <= f.as_of.year]
     if not versions:
-        return section("Rückblick", [f"Für {f.kommune.name} wird das {f.konzept.title} "
-                                     "erstmals erarbeitet."])  # fmt: skip
+        return section("Rückblick", [f"Das Konzept {_quoted(f.konzept.title)} wird in "
+                                     f"{f.kommune.name} erstmals erarbeitet."])  # fmt: skip
     first, *later = versions
-    prose = [f"{f.kommune.name} besitzt mit dem bisherigen Konzept {_quoted(first.label)}"
-             f"{f' ({first.note})' if first.note else ''} die Grundlage für die "
-             "Fortschreibung."]  # fmt: skip
-    prose += [f"{v.label}: {v.note or 'abgeschlossen'}." for v in later]
+    name = f.konzept_name()
+    label = first.label if first.label.startswith(name) else f"{name} {_quoted(first.label)}"
+    fragment = f" {_bracketed(first.note)}" if first.note and not sentences(first.note) else ""
+    prose = [f"{f.kommune.name} besitzt mit dem bisherigen {label}{fragment} einen "
+             "richtungsweisenden Kompass, der die Grundlage für die Fortschreibung darstellt."]
+    notes = [first.note] if first.note and not fragment else []
+    notes += [v.note if sentences(v.note) else f"{v.label}: {v.note or 'abgeschlossen'}."
+              for v in later]  # fmt: skip
+    if notes:
+        prose.append(" ".join(notes))
     return section("Rückblick", prose)
 
 
 def grundsatzbeschluss(f: Facts) -> str:
     """'In den Sitzungen des BSV vom 05.04.2017 (Sitzungsvorlage BSV 3/2017) und …'."""
-    first = f.vorlage(plan_of(f.p.plan).first.key)
+    first = f.vorlage(f.plan.first.key)
     if first is None:
         return ""
     parts = []
@@ -276,7 +336,8 @@ def grundsatzbeschluss(f: Facts) -> str:
         ref = f" ({first.art} {first.reference})" if n == 0 else ""
         parts.append(f"{_genitive(gremium)} vom {short_de(sitzung.start.date())}{ref}")
     stage = f.stage(first.stage_key)
-    decided = [d for d in f.decisions(stage) if d.outcome == "approve"] if stage else []
+    decided = [d for d in f.decisions(stage) if d.outcome == "approve"
+               and f.known(d.decided_on)] if stage else []  # fmt: skip
     verb, tail = ("wurde", "zugestimmt") if decided else ("soll", "zugestimmt werden")
     # The Betreff is usually "Fortschreibung des …": it reads as the dative object.
     what = (f"der {first.betreff}" if first.betreff.startswith("Fortschreibung")
@@ -284,27 +345,65 @@ def grundsatzbeschluss(f: Facts) -> str:
     return f"In den Sitzungen {join_de(parts)} {verb} {what} {tail}."
 
 
+_ARTICLES = (("institut", "das"), ("büro", "das"), ("zentrum", "das"), ("amt", "das"),
+             ("akademie", "die"), ("hochschule", "die"), ("universität", "die"),
+             ("agentur", "die"), ("gesellschaft", "die"), ("gmbh", "die"), ("stiftung", "die"),
+             ("verein", "den"), ("verband", "den"))  # fmt: skip
+
+
+def _accusative(name: str) -> str:
+    """'Institut für …' -> 'das Institut für …'; a name with no known head noun stays bare."""
+    head = name.split()[0].lower() if name.split() else ""
+    article = next((a for suffix, a in _ARTICLES if head.endswith(suffix)), "")
+    return f"{article} {name}" if article else name
+
+
+def funding_sentence(f: Facts, proposal: bool) -> str:
+    p = f.p
+    if not (p.funding_source or p.funding_amount):
+        return ""
+    amount = f" in Höhe von {euro(p.funding_amount)}" if p.funding_amount else ""
+    source = f" im Rahmen der {_quoted(p.funding_source)}" if p.funding_source else ""
+    applied = f.known(p.funding_applied_on) or (p.funding_applied_on is None and not proposal)
+    if f.known(p.funding_granted_on):
+        state = "wurde ein Förderantrag{what} gestellt und bewilligt"
+    elif applied:
+        state = "wurde ein Förderantrag{what} gestellt"
+    else:
+        state = "wird ein Förderantrag{what} gestellt"
+    return f"Zur Finanzierung {state.format(what=source + amount)}."
+
+
+def partner_sentence(f: Facts, proposal: bool) -> str:
+    p = f.p
+    if not p.partner:
+        return ""
+    contact = ""
+    if p.partner_contact:
+        person = next((x for x in f.all(Person, Person.kommune_id == f.kommune.id)
+                       if x.name == p.partner_contact), None)  # fmt: skip
+        title = {"Frau": "Frau ", "Herr": "Herrn "}.get(person.anrede if person else "", "")
+        contact = f" unter Leitung von {title}{p.partner_contact}"
+    if proposal:
+        return f"Für die externe wissenschaftliche Begleitung soll {_accusative(p.partner)}" \
+               f"{contact} gewonnen werden."
+    return f"Für die externe wissenschaftliche Begleitung wurde {_accusative(p.partner)}" \
+           f"{contact} gewonnen."
+
+
 def fortschreibung(f: Facts, proposal: bool = False) -> Section:
-    """Resolution, funding, partner, Handlungsfelder; ``proposal``: before the resolution."""
+    """Resolution, funding, partner, emphasis, Handlungsfelder; ``proposal``: before it."""
     p = f.p
     prose = [] if proposal else [s for s in [grundsatzbeschluss(f)] if s]
-    if p.funding_source or p.funding_amount:
-        amount = f" in Höhe von {euro(p.funding_amount)}" if p.funding_amount else ""
-        prose.append(f"Zur Finanzierung {'wird' if proposal else 'wurde'} ein Förderantrag im "
-                     f"Rahmen der {_quoted(p.funding_source)}{amount} gestellt.")  # fmt: skip
-    if p.partner:
-        contact = f" unter Leitung von {p.partner_contact}" if p.partner_contact else ""
-        prose.append(
-            f"Die externe wissenschaftliche Begleitung soll beim {p.partner}{contact} liegen."
-            if proposal else
-            f"Die externe wissenschaftliche Begleitung liegt beim {p.partner}{contact}."
-        )  # fmt: skip
+    prose += [s for s in (funding_sentence(f, proposal), partner_sentence(f, proposal)) if s]
+    prose += list(p.schwerpunkte)
     fields = f.handlungsfelder()
     data = []
     if fields:
         verb = "sind vorgesehen" if proposal else "wurden definiert"
         prose.append(f"Folgende Handlungsfelder {verb}:")
         data = [item(f"{i}.", h.title) for i, h in enumerate(fields, 1)]
+    data += [text(x) for x in p.leitgedanken]
     return section("Fortschreibung", prose, data)
 
 
@@ -325,42 +424,60 @@ def _number(n: int) -> str:
     return NUMBERS[n] if n < len(NUMBERS) else str(n)
 
 
-def _step_text(f: Facts, stage: Stage, n: int) -> str:
+def _workshop_step(f: Facts, acc: str, workshop: Workshop) -> list[str]:
+    who = (f"aus {workshop.teilnehmerkreis}" if workshop.teilnehmerkreis
+           else f"folgender Bereiche: {', '.join(workshop.invited_organisations)}"
+           if workshop.invited_organisations else "aus Verwaltung und Bürgerschaft")  # fmt: skip
+    out = [f"Den {acc} Schritt bildete der {workshop.title} am "
+           f"{short_de(workshop.start.date())} mit Vertreterinnen und Vertretern {who}."]
+    groups = len(f.arbeitsgruppen())
+    if groups:
+        out.append(f"Hier wurden {_number(groups)} Arbeitsgruppen zu den verschiedenen "
+                   "Themenschwerpunkten gebildet.")  # fmt: skip
+    if workshop.ag_moderation:
+        out.append(f"Moderiert wurden diese Arbeitsgruppen durch {workshop.ag_moderation}.")
+    if workshop.schulung:
+        out.append("Für die Moderatorinnen und Moderatoren fand im Vorfeld eine Schulung durch "
+                   f"{workshop.schulung} statt.")  # fmt: skip
+    return out
+
+
+def _step_text(f: Facts, stage: Stage, spec: StageDef, n: int) -> str:
     """One step of the process in the words of seed 002 ('Den ersten Schritt bildete …')."""
     acc = ORDINALS[n] if n < len(ORDINALS) else f"{n + 1}."
     nom = NOMINATIVE[n] if n < len(NOMINATIVE) else f"{n + 1}."
     workshop = f.workshop()
-    if stage.key == "auftaktworkshop" and workshop is not None:
-        who = ", ".join(workshop.invited_organisations) or "Verwaltung und Bürgerschaft"
-        moderation = (f" Die Moderation lag beim {workshop.moderation}."
-                      if workshop.moderation else "")  # fmt: skip
-        return (f"Den {acc} Schritt bildete der {workshop.title} am "
-                f"{short_de(workshop.start.date())} mit Vertreterinnen und Vertretern folgender "
-                f"Bereiche: {who}. Hier wurden {_number(len(f.arbeitsgruppen()))} Arbeitsgruppen "
-                f"zu den Handlungsfeldern gebildet.{moderation}")  # fmt: skip
-    if stage.key == "arbeitsgruppen":
+    if spec.verlauf == "workshop" and workshop is not None:
+        out = _workshop_step(f, acc, workshop)
+    elif spec.verlauf == "arbeitsgruppen":
         count, first, last = _ag_session_span(f)
         span = (f" zwischen dem {short_de(first.date())} und dem {short_de(last.date())}"
                 if first and last else "")  # fmt: skip
-        return (f"Den {acc} Schritt bildeten {_number(count)} moderierte Arbeitsgruppensitzungen"
-                f"{span} zu den einzelnen Handlungsfeldern. Dabei wurden die bestehenden Angebote "
-                "vorgestellt und diskutiert, Empfehlungen erarbeitet und Vorschläge für "
-                "Schlüsselprojekte gemacht.")  # fmt: skip
-    if stage.key == "auswertung":
-        return f"Der {nom} Schritt bestand in der Auswertung und Verschriftlichung der Ergebnisse."
-    return f"Der {nom} Schritt war die Phase {_quoted(stage.title)}."
+        sitzungen = "moderierte Arbeitsgruppensitzung" + ("" if count == 1 else "en")
+        verb = "bildete" if count == 1 else "bildeten"
+        out = [f"Den {acc} Schritt {verb} {_number(count)} {sitzungen}{span} zu den einzelnen "
+               "Handlungsfeldern. Dabei wurden die bestehenden Angebote vorgestellt und "
+               "diskutiert, Empfehlungen erarbeitet und Vorschläge für Schlüsselprojekte "
+               "gemacht."]  # fmt: skip
+    elif spec.verlauf == "auswertung":
+        out = [f"Der {nom} Schritt bestand in der Auswertung und Verschriftlichung der "
+               "Ergebnisse."]  # fmt: skip
+    else:
+        out = [f"Der {nom} Schritt war die Phase {_quoted(stage.title)}."]
+    if stage.ergebnis and f.known(stage.closed_on):
+        out.append(" ".join(stage.ergebnis.split()))
+    return " ".join(out)
 
 
-def verlauf(f: Facts) -> Section:
-    """The steps between the Grundsatzbeschluss and the final Vorlage, with their dates."""
-    prose = []
-    for n, stage in enumerate(f.stages()[1:-1]):
-        sentence = _step_text(f, stage, n)
-        remarks = [d.remarks for d in f.decisions(stage) if d.outcome == "approve" and d.remarks]
-        if stage.closed_on:
-            sentence += f" Abgeschlossen am {short_de(stage.closed_on)}"
-            sentence += f" ({'; '.join(remarks)})." if remarks else "."
-        prose.append(sentence)
+def verlauf(f: Facts, vorlage: Vorlage | None) -> Section:
+    """The steps between the Grundsatzbeschluss (if the plan starts with one) and this Vorlage:
+    what each did, as the plan says which facts tell it; log remarks never appear."""
+    first = f.vorlage(f.plan.first.key)
+    last = vorlage.stage_key if vorlage is not None else f.plan.last.key
+    steps = [st for st in f.stages() if st.key != last
+             and not (first is not None and st.key == first.stage_key)
+             and (st.opened_on is None or f.known(st.opened_on) or f.as_of is None)]  # fmt: skip
+    prose = [_step_text(f, st, f.plan.stage(st.key), n) for n, st in enumerate(steps)]
     return section("Verlauf des Fortschreibungsprozesses", prose)
 
 
@@ -369,21 +486,20 @@ def _results_by_group(f: Facts) -> list[dict[str, Any]]:
     for ag in f.arbeitsgruppen():
         projects = f.all(Schluesselprojekt, Schluesselprojekt.arbeitsgruppe_id == ag.id,
                          order=Schluesselprojekt.position)  # fmt: skip
-        advice = f.all(Empfehlung, Empfehlung.arbeitsgruppe_id == ag.id, order=Empfehlung.position)
-        if not projects and not advice:
+        if not projects:
             continue
         blocks.append(heading(f"Handlungsfeld {_quoted(ag.title)}"))
         for project in projects:
             blocks += [text(x) for x in paragraphs(project.description or project.title)]
-        blocks += [text(f"Empfehlung: {e.text}") for e in advice]
     return blocks
 
 
 def fazit(f: Facts) -> Section:
+    lists = _results_by_group(f)
     prose = ["Es wurden zahlreiche Ideen und Empfehlungen eingebracht. Eine erste Orientierung "
              "geben die vorgeschlagenen Schlüsselprojekte für die jeweiligen "
-             "Handlungsfelder:"]  # fmt: skip
-    return section("Fazit", prose, _results_by_group(f))
+             "Handlungsfelder:"] if lists else []  # fmt: skip
+    return section("Fazit", prose, lists)
 
 
 def wie_weiter(f: Facts, vorlage: Vorlage) -> Section:
@@ -392,32 +508,32 @@ def wie_weiter(f: Facts, vorlage: Vorlage) -> Section:
              for b, s, g in f.beratungen(vorlage)]  # fmt: skip
     if steps:
         prose.append(f"Die Vorlage wird in folgender Beratungsfolge behandelt: {join_de(steps)}.")
-    auswertung = f.stage("auswertung")
-    if auswertung is not None:
-        prose += [d.remarks + "." for d in f.decisions(auswertung)
-                  if d.outcome == "approve" and d.remarks]  # fmt: skip
     prose.append("Über die weiteren Schritte werden die Beteiligten fortlaufend informiert.")
     return section("Wie geht es weiter", prose)
 
 
 def finanzen(f: Facts) -> list[str]:
     p, lines = f.p, []
-    if p.budget_amount:
-        note = p.budget_note or "Maßnahmen der Fortschreibung"
+    if p.budget_amount and (p.budget_on is None or f.known(p.budget_on)):
+        note = p.budget_note or "für Maßnahmen der Fortschreibung"
         lines.append(f"{note[0].upper()}{note[1:]} sind {euro(p.budget_amount)} eingestellt.")
     if p.funding_amount:
-        lines.append(f"Fördermittel: {euro(p.funding_amount)} ({p.funding_source}).")
+        state = ("bewilligt" if f.known(p.funding_granted_on)
+                 else "beantragt" if f.known(p.funding_applied_on) else "zu beantragen")
+        source = f" {_bracketed(p.funding_source)}" if p.funding_source else ""
+        lines.append(f"Fördermittel{source}: {euro(p.funding_amount)}, {state}.")
     return lines or ["Keine."]
 
 
 def begruendung_final(f: Facts, vorlage: Vorlage) -> list[Section]:
-    return [rueckblick(f), fortschreibung(f), verlauf(f), fazit(f), wie_weiter(f, vorlage)]
+    return [rueckblick(f), fortschreibung(f), verlauf(f, vorlage), fazit(f),
+            wie_weiter(f, vorlage)]  # fmt: skip
 
 
 def begruendung_start(f: Facts, vorlage: Vorlage) -> list[Section]:
     """The Grundsatzbeschluss: why revise, what the process will be, with its planned dates."""
     ablauf = [item(f"{i}.", f"{st.title}: {' '.join(st.description.split())}")
-              for i, st in enumerate(plan_of(f.p.plan).stages, 1)]  # fmt: skip
+              for i, st in enumerate(f.plan.stages, 1)]  # fmt: skip
     dates = _planned_dates(f)
     closing = [f"Geplante Termine: {'; '.join(dates)}."] if dates else []
     return [
@@ -436,27 +552,74 @@ def _planned_dates(f: Facts) -> list[str]:
     workshop = f.workshop()
     if workshop is not None:
         dates.append(f"{workshop.title} am {short_de(workshop.start.date())}")
-    final = f.vorlage(plan_of(f.p.plan).last.key)
+    final = f.vorlage(f.plan.last.key)
     if final is not None:
         dates += [f"{b.role.value} im {g.short or g.name} am {short_de(s.start.date())}"
                   for b, s, g in f.beratungen(final)]  # fmt: skip
     return dates
 
 
-def vorlage_ctx(f: Facts, stage_key: str, final: bool) -> Context:
+FINANZEN = "Finanzielle Auswirkungen"
+BETREFF, VORSCHLAG = "Betreff", "Beschlussvorschlag"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One section of a Vorlage: the text generated from the process and whether it has lists."""
+
+    title: str
+    generated: str
+    has_lists: bool
+
+
+def _vorlage_or_error(f: Facts, stage_key: str) -> Vorlage:
     vorlage = f.vorlage(stage_key)
     if vorlage is None:
         raise InputError(f.p.key, f"vorlagen[{stage_key}]",
                          f"das Szenario hat keine Vorlage für die Phase {stage_key!r}")  # fmt: skip
+    return vorlage
+
+
+def _is_final(f: Facts, stage_key: str) -> bool:
+    return stage_key != f.plan.first.key or len(f.plan.stages) == 1
+
+
+def drafts(session: Session, process: Fortschreibung, stage_key: str) -> list[Draft]:
+    """Every section an author may own, as generated from the process as of the Vorlage's date:
+    the Betreff and Beschlussvorschlag as the scenario gave them, each Begründung section,
+    the Finanzielle Auswirkungen. The editor, the CLI and the staleness check share this."""
+    f = Facts(session, process)
+    vorlage = _vorlage_or_error(f, stage_key)
+    f.as_of = vorlage.dated
+    scenario: dict[str, Any] = next((v for v in (process.scenario or {}).get("vorlagen", [])
+                     if v.get("stage") == stage_key), {})  # fmt: skip
+    build = begruendung_final if _is_final(f, stage_key) else begruendung_start
+    out = [Draft(BETREFF, scenario.get("betreff", vorlage.betreff), False),
+           Draft(VORSCHLAG, scenario.get("beschlussvorschlag", vorlage.beschlussvorschlag),
+                 False)]  # fmt: skip
+    out += [Draft(s["title"], "\n\n".join(s["prose"]), bool(s["data"])) for s in build(f, vorlage)]
+    out.append(Draft(FINANZEN, "\n\n".join(finanzen(f)), False))
+    return out
+
+
+def _signatures(f: Facts, vorlage: Vorlage, author: Person | None) -> list[Context]:
+    """The signature block: who co-signs, then the author as Ersteller/in."""
+    rows = [{"funktion": m.get("funktion", ""), "name": m.get("name", "")}
+            for m in vorlage.mitzeichnung]  # fmt: skip
+    if author is not None:
+        rows.append({"funktion": gendered(author, "Ersteller"), "name": author.name})
+    return rows
+
+
+def vorlage_ctx(f: Facts, stage_key: str, final: bool) -> Context:
+    vorlage = _vorlage_or_error(f, stage_key)
+    f.as_of = vorlage.dated
     author = f.person(vorlage.author_id)
-    beteiligte = list(vorlage.beteiligte)
-    if author is not None and author.funktion:
-        beteiligte.append(f"{author.funktion} {author.name}")
     sections = (begruendung_final if final else begruendung_start)(f, vorlage)
     fin = finanzen(f)
-    if "Finanzielle Auswirkungen" in vorlage.begruendung:
-        fin = paragraphs(vorlage.begruendung["Finanzielle Auswirkungen"])
-    overrides = {k: v for k, v in vorlage.begruendung.items() if k != "Finanzielle Auswirkungen"}
+    if FINANZEN in vorlage.begruendung:
+        fin = paragraphs(vorlage.begruendung[FINANZEN])
+    overrides = {k: v for k, v in vorlage.begruendung.items() if k != FINANZEN}
     dated = vorlage.dated
     return {
         **common(f),
@@ -474,10 +637,18 @@ def vorlage_ctx(f: Facts, stage_key: str, final: bool) -> Context:
         ],
         "begruendung": apply_overrides(sections, overrides),
         "finanzen": fin,
-        "ansprechpartner": person_ctx(author),
-        "beteiligte": beteiligte or ["keine"],
+        "ansprechpartner": {**person_ctx(author),
+                            "bezeichnung": gendered(author, "Ansprechpartner")},
+        "beteiligte": list(vorlage.beteiligte),
+        "zeichnung": _signatures(f, vorlage, author),
         "anlagen": list(vorlage.anlagen) or ["keine"],
+        "eigenschaften": properties(vorlage.betreff, author, dated),
     }  # fmt: skip
+
+
+def properties(title: str, author: Person | None, dated: dt.date | None) -> Context:
+    """The Word file's title, author and creation date: the paper's, not the generator's."""
+    return {"titel": title, "autor": author.name if author else "", "datum": dated}
 
 
 # --- builders per kind ---------------------------------------------------------------------
@@ -510,13 +681,12 @@ def workshop_ctx(f: Facts) -> Context:
         "title": w.title, "datum": w.start, "ort": w.place or "wird noch bekannt gegeben",
         "moderation": w.moderation or "Projektleitung",
         "eingeladen": list(w.invited_organisations),
-        "eingeladen_text": join_de(list(w.invited_organisations)) or "der Stadtgesellschaft",
+        # after "aus": the dative the scenario gives, else the list after a colon
+        "eingeladen_text": w.teilnehmerkreis or (
+            f"folgenden Bereichen: {join_de(list(w.invited_organisations))}"
+            if w.invited_organisations else "der Stadtgesellschaft"),
         "erwartete_teilnehmer": w.expected_participants or 0,
     }  # fmt: skip
-
-
-def _absender(f: Facts) -> Context:
-    return person_ctx(f.role_holder("projektleitung"))
 
 
 def workshop_einladung(
@@ -524,13 +694,17 @@ def workshop_einladung(
 ) -> Context:
     f = Facts(session, process)
     w = _workshop_or_error(f)
-    sent = f.task("workshop_einladen")
+    # The plan names the task that sends the invitation: its due date dates the letter.
+    sender = f.plan.sender_of(kind)
+    sent = f.task(sender.key) if sender else None
     sent_on = sent.due if sent and sent.due else w.start.date() - dt.timedelta(days=28)
+    absender = f.role_holder("projektleitung")
     return {
         **common(f), "workshop": workshop_ctx(f), "handlungsfelder": handlungsfelder_ctx(f),
-        "absender": _absender(f),
+        "absender": person_ctx(absender),
         "einladung": {"datum": sent_on, "ort_datum": f"{f.kommune.name}, {short_de(sent_on)}",
                       "antwort_bis": w.start.date() - dt.timedelta(days=7)},
+        "eigenschaften": properties(f"Einladung zum {w.title}", absender, sent_on),
     }  # fmt: skip
 
 
@@ -538,7 +712,7 @@ def _default_programme(f: Facts, start: dt.datetime) -> list[Context]:
     """Programme of a kickoff as the seeds describe it, when the scenario gives none."""
     steps = [(0, "Begrüßung"),
              (15, "Rückblick auf das bisherige Konzept und Ziele der Fortschreibung"),
-             (45, f"Einführung in den Prozess ({f.p.partner or 'Projektleitung'})"),
+             (45, f"Einführung in den Prozess {_bracketed(f.p.partner or 'Projektleitung')}"),
              (75, "Thementische je Handlungsfeld: Bestandsaufnahme und erste Ideen"),
              (150, "Pause"), (165, "Vorstellung der Ergebnisse, Bildung der Arbeitsgruppen"),
              (210, "Ausblick und Verabschiedung")]  # fmt: skip
@@ -550,10 +724,13 @@ def workshop_programm(
 ) -> Context:
     f = Facts(session, process)
     w = _workshop_or_error(f)
-    given = [{"zeit": str(p.get("zeit") or p.get("time", "")),
-              "titel": str(p.get("titel") or p.get("title", ""))} for p in w.programme]  # fmt: skip
+    # the scenario's format says time/item (schemas/scenario.json)
+    given = [{"zeit": str(p.get("time", "")), "titel": str(p.get("item", ""))}
+             for p in w.programme]  # fmt: skip
     return {**common(f), "workshop": workshop_ctx(f), "handlungsfelder": handlungsfelder_ctx(f),
-            "programm": given or _default_programme(f, w.start)}  # fmt: skip
+            "programm": given or _default_programme(f, w.start),
+            "eigenschaften": properties(f"Programm: {w.title}", f.role_holder("projektleitung"),
+                                        w.start.date())}  # fmt: skip
 
 
 def workshop_teilnehmerliste(
@@ -566,7 +743,10 @@ def workshop_teilnehmerliste(
     blanks = max((w.expected_participants or 0) - len(rows), 0 if rows else 20)
     start = len(rows)
     rows += [{"nummer": start + i, "name": "", "organisation": ""} for i in range(1, blanks + 1)]
-    return {**common(f), "workshop": workshop_ctx(f), "teilnehmer": rows}
+    return {**common(f), "workshop": workshop_ctx(f), "teilnehmer": rows,
+            "eigenschaften": properties(f"Teilnehmerliste: {w.title}",
+                                        f.role_holder("projektleitung"),
+                                        w.start.date())}  # fmt: skip
 
 
 def _ag_ctx(f: Facts, ag: Arbeitsgruppe, fields: dict[int, str]) -> Context:
@@ -579,10 +759,10 @@ def _ag_ctx(f: Facts, ag: Arbeitsgruppe, fields: dict[int, str]) -> Context:
         "key": ag.key, "title": ag.title, "handlungsfeld": fields.get(ag.handlungsfeld_id, ""),
         "moderation": (f"{moderator.name} ({moderator.email})" if moderator and moderator.email
                        else moderator.name if moderator else "Projektleitung"),
-        "sitzungen": [{"nummer": s.number, "datum": s.start,
-                       "ort": s.place or "wird mit der Einladung bekannt gegeben",
+        "sitzungen": [{"nummer": s.number, "datum": s.start, "ort": s.place,
                        "notizen": paragraphs(s.notes)} for s in sessions],
-        "bestandsaufnahme": paragraphs(ag.bestandsaufnahme) or ["Keine Angaben."],
+        "ort_offen": any(not s.place for s in sessions),
+        "bestandsaufnahme": paragraphs(ag.bestandsaufnahme),
         "empfehlungen": [{"nummer": i, "text": e.text} for i, e in enumerate(advice, 1)],
         "schluesselprojekte": [{"title": p.title, "beschreibung": paragraphs(p.description)}
                                for p in projects],
@@ -598,8 +778,13 @@ def arbeitsgruppen_ctx(f: Facts) -> list[Context]:
 def ag_dokument(session: Session, process: Fortschreibung, kind: str, stage_key: str) -> Context:
     f = Facts(session, process)
     workshop = f.workshop()
-    return {**common(f), "arbeitsgruppen": arbeitsgruppen_ctx(f), "absender": _absender(f),
-            "workshop": {"title": workshop.title if workshop else "Auftaktworkshop"}}  # fmt: skip
+    lead = f.role_holder("projektleitung")
+    first = f.all(AgSitzung, col(AgSitzung.arbeitsgruppe_id).in_(
+        [ag.id for ag in f.arbeitsgruppen()]), order=AgSitzung.start)  # fmt: skip
+    return {**common(f), "arbeitsgruppen": arbeitsgruppen_ctx(f), "absender": person_ctx(lead),
+            "workshop": {"title": workshop.title if workshop else "Auftaktworkshop"},
+            "eigenschaften": properties(KINDS[kind].title if kind in KINDS else kind, lead,
+                                        first[0].start.date() if first else None)}  # fmt: skip
 
 
 def _ergebnisse_kapitel(f: Facts) -> Section:
@@ -619,14 +804,17 @@ def abschlussbericht(
     session: Session, process: Fortschreibung, kind: str, stage_key: str
 ) -> Context:
     f = Facts(session, process)
-    stage = f.stage("auswertung") or f.stages()[-1]
+    # the report is as of the close of the stage whose gate lists it
+    stage = f.stage(stage_key) or f.stages()[-1]
     stand = stage.closed_on or stage.opened_on or process.started_on
-    final = f.vorlage(plan_of(process.plan).last.key)
-    sections = [rueckblick(f), fortschreibung(f), verlauf(f), _ergebnisse_kapitel(f)]
+    final = f.vorlage(f.plan.last.key)
+    sections = [rueckblick(f), fortschreibung(f), verlauf(f, final), _ergebnisse_kapitel(f)]
     if final is not None:
         sections.append(wie_weiter(f, final))
     return {**common(f), "bericht": {"stand": short_de(stand)},
-            "kapitel": apply_overrides(sections, {})}  # fmt: skip
+            "kapitel": apply_overrides(sections, {}),
+            "eigenschaften": properties(f"Abschlussbericht: {f.konzept.title}",
+                                        f.role_holder("projektleitung"), stand)}  # fmt: skip
 
 
 def stage_bericht(session: Session, process: Fortschreibung, kind: str, stage_key: str) -> Context:
@@ -639,7 +827,7 @@ def stage_bericht(session: Session, process: Fortschreibung, kind: str, stage_ke
     outcome = {"approve": "genehmigt", "send_back": "zurückverwiesen", "postpone": "vertagt"}
     return {
         **common(f),
-        "dokument": {"kind": kind, "titel": kind.replace("_", " ").title()},
+        "dokument": {"kind": kind, "titel": f"Bericht zur Phase {_quoted(stage.title)}"},
         "stage": {"key": stage.key, "title": stage.title, "zeitraum": span or "noch nicht begonnen",
                   "beschreibung": paragraphs(spec.description)},
         "aufgaben": [{"title": t.title, "zustaendig": _name(f, t.assignee_id),
@@ -653,6 +841,9 @@ def stage_bericht(session: Session, process: Fortschreibung, kind: str, stage_ke
                      f"{f' ({d.reference})' if d.reference else ''}"
                      f"{f', {d.remarks}' if d.remarks else ''}" for d in f.decisions(stage)
                  ] or ["Noch nicht entschieden."]},
+        "eigenschaften": properties(f"Bericht zur Phase {_quoted(stage.title)}",
+                                    f.role_holder("projektleitung"),
+                                    stage.closed_on or stage.opened_on),
     }  # fmt: skip
 
 

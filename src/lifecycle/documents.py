@@ -28,7 +28,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from . import dates
+from . import dates, markup
 from .doc_context import KINDS, Kind, build_context, default_stage, kind_for
 from .errors import InputError, LifecycleError
 from .models import DocumentVersion, Fortschreibung
@@ -149,9 +149,21 @@ def _date_filter(fn):
     return apply
 
 
+def _rich(value: str) -> Any:
+    """``**bold**`` in scenario or author text as bold runs (docxtpl ``{{r … }}``); the rest
+    is escaped by RichText, so user text stays literal."""
+    from docxtpl import RichText
+
+    out = RichText()
+    for part, bold in markup.runs(str(value)):
+        out.add(part, bold=bold)
+    return out
+
+
 def jinja_env() -> SandboxedEnvironment:
     env = SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters.update({
+        "rich": _rich,
         "long_de": _date_filter(dates.long_de), "short_de": _date_filter(dates.short_de),
         "weekday_de": _date_filter(dates.weekday_short_de),
         "month_de": _date_filter(dates.month_de),
@@ -174,6 +186,7 @@ def render(template: Path, context: dict[str, Any], out: Path) -> None:
     except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError, OSError,
             etree.LxmlError) as exc:  # fmt: skip
         raise TemplateError(f"Vorlage {name} ist keine lesbare Word-Datei: {exc}") from None
+    check_template(tpl.docx, name)
     try:
         tpl.render(context, jinja_env=jinja_env(), autoescape=True)
     except jinja2.UndefinedError as exc:
@@ -193,6 +206,7 @@ def render(template: Path, context: dict[str, Any], out: Path) -> None:
         raise TemplateError(f"Vorlage {name}: nicht erlaubt: {exc}") from None
     except (TypeError, ValueError, KeyError, AttributeError) as exc:  # e.g. date filter on text
         raise TemplateError(f"Vorlage {name}: {type(exc).__name__}: {exc}") from None
+    _set_properties(tpl.docx, context.get("eigenschaften") or {})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
     try:
@@ -201,6 +215,40 @@ def render(template: Path, context: dict[str, Any], out: Path) -> None:
         tmp.unlink(missing_ok=True)
         raise TemplateError(f"Vorlage {name}: Text nicht als Word-XML darstellbar: {exc}") from None
     tmp.replace(out)  # a reader never sees half a file
+
+
+def check_template(doc: Any, name: str) -> None:
+    """A template must be German and define every style its paragraphs use: otherwise Word
+    spell-checks the paper as English, or silently falls back to plain text."""
+    from docx.oxml.ns import qn
+
+    styles = doc.styles.element
+    langs = [el.get(qn("w:val")) for el in styles.iter(qn("w:lang"))
+             if el.getparent() is not None and el.getparent().getparent() is not None
+             and el.getparent().getparent().tag == qn("w:rPrDefault")]  # fmt: skip
+    if not langs or not (langs[0] or "").startswith("de"):
+        found = f"ist {langs[0]!r}" if langs and langs[0] else "fehlt"
+        raise TemplateError(f"Vorlage {name}: die Standardsprache {found}; erwartet Deutsch "
+                            "(de-DE) in den Standardformaten (styles.xml)")  # fmt: skip
+    defined = {el.get(qn("w:styleId")) for el in styles.iter(qn("w:style"))}
+    used = {el.get(qn("w:val")) for el in doc.element.body.iter(qn("w:pStyle"))}
+    missing = sorted(u for u in used - defined if u)
+    if missing:
+        raise TemplateError(f"Vorlage {name}: Formatvorlage {', '.join(missing)} wird benutzt, "
+                            "ist aber nicht definiert")  # fmt: skip
+
+
+def _set_properties(doc: Any, props: dict[str, Any]) -> None:
+    """Title, author and date of the paper itself, not of the generator."""
+    core = doc.core_properties
+    core.title = str(props.get("titel") or "")
+    core.author = core.last_modified_by = str(props.get("autor") or "")
+    core.language = "de-DE"
+    core.comments = ""
+    day = props.get("datum")
+    if isinstance(day, dt.date):
+        moment = dt.datetime.combine(day, dt.time(12, 0))
+        core.created = core.modified = moment
 
 
 # --- versions ------------------------------------------------------------------------------

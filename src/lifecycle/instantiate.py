@@ -151,6 +151,7 @@ class _Starter:
                 "email": p.get("email"),
                 "fachbereich": p.get("fachbereich", ""),
                 "funktion": p.get("funktion", ""),
+                "anrede": p.get("anrede", ""),
             },
             shared=("name", "email"),
         )
@@ -191,6 +192,11 @@ class _Starter:
             funding_amount=f.get("funding", {}).get("amount"),
             budget_amount=f.get("budget", {}).get("amount"),
             budget_note=f.get("budget", {}).get("note", ""),
+            funding_applied_on=_day(f.get("funding", {}).get("applied")),
+            funding_granted_on=_day(f.get("funding", {}).get("granted")),
+            budget_on=_day(f.get("budget", {}).get("on")),
+            schwerpunkte=list(f.get("schwerpunkte", [])),
+            leitgedanken=list(f.get("leitgedanken", [])),
         )
         self.s.add(process)
         self.s.flush()
@@ -250,6 +256,9 @@ class _Starter:
                     participants=w.get("participants", []),
                     expected_participants=w.get("expected_participants"),
                     programme=w.get("programme", []),
+                    teilnehmerkreis=w.get("teilnehmerkreis", ""),
+                    ag_moderation=w.get("ag_moderation", ""),
+                    schulung=w.get("schulung", ""),
                 )
             )
         for v in self.d.get("vorlagen", []):
@@ -301,6 +310,8 @@ class _Starter:
             begruendung=v.get("begruendung", {}),
             anlagen=v.get("anlagen", []),
             beteiligte=v.get("beteiligte", []),
+            mitzeichnung=[{"funktion": self.personen[k].funktion, "name": self.personen[k].name}
+                          for k in v.get("mitzeichnung", [])],
         )
         self.s.add(vorlage)
         self.s.flush()
@@ -325,7 +336,8 @@ class _Starter:
     def _stages_and_tasks(self) -> None:
         for i, st in enumerate(self.plan.stages):
             stage = Stage(
-                fortschreibung_id=ident(self.process), key=st.key, title=st.title, position=i
+                fortschreibung_id=ident(self.process), key=st.key, title=st.title, position=i,
+                ergebnis=(self.d["fortschreibung"].get("ergebnisse") or {}).get(st.key, ""),
             )
             if i == 0:
                 stage.state, stage.opened_on = StageState.open, self.process.started_on
@@ -358,3 +370,7 @@ class _Starter:
                 position=position,
             )
         )
+
+
+def _day(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None

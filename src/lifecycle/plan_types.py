@@ -39,6 +39,7 @@ class TaskDef:
     description: str = ""
     required: bool = True
     for_each: str | None = None  # "arbeitsgruppe": one task per Arbeitsgruppe
+    sends: str | None = None  # the document kind this task sends (its due date dates it)
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> TaskDef:
@@ -46,6 +47,7 @@ class TaskDef:
             key=data["key"], title=data["title"], role=data["role"],
             due=Due.from_data(data["due"]), description=data.get("description", ""),
             required=bool(data.get("required", True)), for_each=data.get("for_each"),
+            sends=data.get("sends"),
         )  # fmt: skip
 
 
@@ -87,6 +89,9 @@ class StageDef:
     tasks: tuple[TaskDef, ...]
     gate: Gate
     description: str = ""
+    # Which recorded facts tell this stage in a Vorlage's Verlauf (workshop, arbeitsgruppen,
+    # auswertung); None: its title and its findings.
+    verlauf: str | None = None
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> StageDef:
@@ -94,6 +99,7 @@ class StageDef:
             key=data["key"], title=data["title"],
             tasks=tuple(TaskDef.from_data(t) for t in data["tasks"]),
             gate=Gate.from_data(data["gate"]), description=data.get("description", ""),
+            verlauf=data.get("verlauf"),
         )  # fmt: skip
 
 
@@ -146,6 +152,10 @@ class Plan:
     def stage_of_document(self, kind: str) -> StageDef | None:
         """The first stage whose gate names the document ``kind``."""
         return next((s for s in self.stages if kind in s.gate.documents), None)
+
+    def sender_of(self, kind: str) -> TaskDef | None:
+        """The task that sends the document ``kind``, if the plan names one."""
+        return next((t for s in self.stages for t in s.tasks if t.sends == kind), None)
 
     @property
     def document_kinds(self) -> list[str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import markup
 from .calendar import BUNDESLAENDER
 from .errors import InputError
 from .plan import BUILTIN, load_plan
@@ -124,6 +125,8 @@ class _Checker:
         self._vorlagen()
         self._verlauf()
         self._reminders()
+        self._facts()
+        self._markup(self.d, [])
 
     def err(self, path: list, problem: str) -> InputError:
         return self.doc.error(path, problem)
@@ -308,6 +311,8 @@ class _Checker:
             per_stage[v["stage"]] = i
             if "author" in v:
                 self._ref([*path, "author"], v["author"], self.personen, "Person")
+            for j, key in enumerate(v.get("mitzeichnung", [])):
+                self._ref([*path, "mitzeichnung", j], key, self.personen, "Person")
             if "dated" in v:
                 parse_date(self.doc, [*path, "dated"], v["dated"])
             previous: dt.date | None = None
@@ -355,6 +360,34 @@ class _Checker:
                     self._ref(
                         [*path, "postpone_to"], step["postpone_to"], self.sitzungen, "Sitzung"
                     )
+
+    def _facts(self) -> None:
+        """Dated facts in order; findings only for stages the plan has."""
+        f = self.d["fortschreibung"]
+        funding = f.get("funding") or {}
+        days = {k: parse_date(self.doc, ["fortschreibung", "funding", k], funding[k])
+                for k in ("applied", "granted") if k in funding}  # fmt: skip
+        if len(days) == 2 and days["granted"] < days["applied"]:
+            raise self.err(["fortschreibung", "funding", "granted"],
+                           "bewilligt vor dem Tag, an dem der Antrag gestellt wurde")  # fmt: skip
+        if "on" in (f.get("budget") or {}):
+            parse_date(self.doc, ["fortschreibung", "budget", "on"], f["budget"]["on"])
+        stages = {s.key for s in self.plan.stages}
+        for key in f.get("ergebnisse") or {}:
+            self._ref(["fortschreibung", "ergebnisse", key], key, stages, "Phase")
+
+    def _markup(self, value: object, path: list) -> None:
+        """Every text of the scenario: a ``**`` that opens bold must close it."""
+        if isinstance(value, str):
+            found = markup.problem(value)
+            if found:
+                raise self.err(path, found)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self._markup(item, [*path, key])
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                self._markup(item, [*path, i])
 
     def _reminders(self) -> None:
         block = self.d["fortschreibung"].get("reminders") or {}

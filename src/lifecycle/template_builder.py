@@ -35,6 +35,7 @@ from .templates import SHIPPED
 
 FIXED_TIME = dt.datetime(2017, 1, 1, 0, 0, 0)
 FONT = "Arial"  # fonts-liberation2 gives LibreOffice a metric twin, so line breaks match Word
+LANGUAGE = "de-DE"  # Word and LibreOffice spell-check and hyphenate in German
 
 
 # --- building blocks -----------------------------------------------------------------------
@@ -67,7 +68,19 @@ def _new_document() -> DocxDocument:
     listing.paragraph_format.left_indent = Cm(0.75)
     listing.paragraph_format.first_line_indent = Cm(-0.75)
     _page_footer(doc)
+    _german(doc)
     return doc
+
+
+def _german(doc: DocxDocument) -> None:
+    """German as the default language of every run, and of the theme fonts."""
+    defaults = doc.styles.element.find(qn("w:docDefaults"))
+    for lang in defaults.iter(qn("w:lang")) if defaults is not None else ():
+        lang.set(qn("w:val"), LANGUAGE)
+        lang.set(qn("w:eastAsia"), LANGUAGE)
+    theme = doc.settings.element.find(qn("w:themeFontLang"))
+    if theme is not None:
+        theme.set(qn("w:val"), LANGUAGE)
 
 
 def _drop_theme_fonts(style) -> None:
@@ -127,9 +140,9 @@ def _blocks(doc: DocxDocument, var: str) -> None:
     _p(doc, "{%p if block.heading %}")
     _p(doc, "{{ block.text }}", style="Heading 3")
     _p(doc, "{%p elif block.item %}")
-    _p(doc, "{{ block.label }}\t{{ block.text }}", style="List Paragraph")
+    _p(doc, "{{ block.label }}\t{{r block.text|rich }}", style="List Paragraph")
     _p(doc, "{%p else %}")
-    _p(doc, "{{ block.text }}")
+    _p(doc, "{{r block.text|rich }}")
     _p(doc, "{%p endif %}")
     _p(doc, "{%p endfor %}")
 
@@ -178,6 +191,17 @@ def _repeat_header(table: Table) -> None:
     tr_pr.append(header)
 
 
+def _signature(doc: DocxDocument) -> None:
+    """Name, function and Fachbereich under a letter: never the word of a process role."""
+    _p(doc, "{{ absender.name }}").paragraph_format.space_before = Pt(18)
+    _p(doc, "{%p if absender.funktion %}")
+    _p(doc, "{{ absender.funktion }}")
+    _p(doc, "{%p endif %}")
+    _p(doc, "{%p if absender.fachbereich_zeile %}")
+    _p(doc, "{{ absender.fachbereich_zeile }}")
+    _p(doc, "{%p endif %}")
+
+
 def _letterhead(doc: DocxDocument) -> None:
     head = doc.sections[0].header.paragraphs[0]
     head.add_run("{{ kommune.bezeichnung }}").bold = True
@@ -201,18 +225,25 @@ def vorlage() -> DocxDocument:
           ["{{ b.gremium }}", "{{ b.datum|short_de }}", "{{ b.rolle }}", "{{ b.oeffentlichkeit }}"],
           [5.3, 3.5, 3.9, 3.8])  # fmt: skip
     _label(doc, "Betreff:")
-    _p(doc, "{{ vorlage.betreff }}")
+    _p(doc, "{{r vorlage.betreff|rich }}")
     _label(doc, "Beschlussvorschlag:")
-    _p(doc, "{{ vorlage.beschlussvorschlag }}")
+    _p(doc, "{{r vorlage.beschlussvorschlag|rich }}")
     _label(doc, "Begründung:")
     _sections(doc, "begruendung", suffix=":")
     _label(doc, "Finanzielle Auswirkungen:")
-    _lines(doc, "finanzen")
+    _lines(doc, "finanzen", "{{r line|rich }}")
     _p(doc, "{{ vorlage.ort_datum }}")
-    _label(doc, "Ansprechpartner/in:")
+    _label(doc, "{{ ansprechpartner.bezeichnung }}:")
     _p(doc, "{{ ansprechpartner.name_umgekehrt }}")
+    _p(doc, "{%p if beteiligte %}")
     _label(doc, "Weitere beteiligte Fachbereiche:")
     _lines(doc, "beteiligte")
+    _p(doc, "{%p endif %}")
+    # The signature block, as in seed 002: each signer's function above the name.
+    _p(doc, "{%p for z in zeichnung %}")
+    _p(doc, "{{ z.funktion }}").paragraph_format.space_before = Pt(18)
+    _p(doc, "{{ z.name }}")
+    _p(doc, "{%p endfor %}")
     _label(doc, "Anlagen:")
     _lines(doc, "anlagen")
     return doc
@@ -226,7 +257,7 @@ def workshop_einladung() -> DocxDocument:
     _p(doc, "Einladung zum {{ workshop.title }}", style="Title")
     _p(doc, "{{ konzept.fortschreibung_titel }}", style="Heading 2")
     _p(doc, "Sehr geehrte Damen und Herren,")
-    _p(doc, "die {{ kommune.bezeichnung }} schreibt ihr {{ konzept.title }} fort. Der "
+    _p(doc, "die {{ kommune.bezeichnung }} schreibt ihr {{ konzept.name }} fort. Der "
             "{{ workshop.title }} ist der Auftakt: Gemeinsam mit Vertreterinnen und Vertretern "
             "aus {{ workshop.eingeladen_text }} wollen wir die Handlungsfelder diskutieren und "
             "Arbeitsgruppen bilden.")  # fmt: skip
@@ -241,8 +272,7 @@ def workshop_einladung() -> DocxDocument:
     _p(doc, "Wir bitten um Rückmeldung bis {{ einladung.antwort_bis|long_de }} an "
             "{{ absender.name }} ({{ absender.email }}).")  # fmt: skip
     _p(doc, "Mit freundlichen Grüßen")
-    _p(doc, "{{ absender.name }}")
-    _p(doc, "{{ absender.funktion }}")
+    _signature(doc)
     return doc
 
 
@@ -291,12 +321,14 @@ def ag_einladung() -> DocxDocument:
     _label(doc, "Termine:")
     _lines(doc, "ag.sitzungen",
            "{{ line.nummer }}. Sitzung: {{ line.datum|long_de }}, {{ line.datum|uhrzeit }}"
-           ", {{ line.ort }}", style="List Paragraph")  # fmt: skip
+           "{% if line.ort %}, {{ line.ort }}{% endif %}", style="List Paragraph")  # fmt: skip
+    _p(doc, "{%p if ag.ort_offen %}")
+    _p(doc, "Den Ort teilen wir Ihnen rechtzeitig vor der Sitzung mit.")
+    _p(doc, "{%p endif %}")
     _label(doc, "Moderation:")
     _p(doc, "{{ ag.moderation }}")
     _p(doc, "Mit freundlichen Grüßen")
-    _p(doc, "{{ absender.name }}")
-    _p(doc, "{{ absender.funktion }}")
+    _signature(doc)
     _p(doc, "{%p if not loop.last %}")
     _page_break(doc)
     _p(doc, "{%p endif %}")
@@ -320,15 +352,23 @@ def ag_protokoll() -> DocxDocument:
     )
     _lines(doc, "s.notizen")
     _p(doc, "{%p endfor %}")
+    # A heading only where there is something under it: no empty "Empfehlungen".
+    _p(doc, "{%p if ag.bestandsaufnahme %}")
     _p(doc, "Bestandsaufnahme", style="Heading 2")
-    _lines(doc, "ag.bestandsaufnahme")
+    _lines(doc, "ag.bestandsaufnahme", "{{r line|rich }}")
+    _p(doc, "{%p endif %}")
+    _p(doc, "{%p if ag.empfehlungen %}")
     _p(doc, "Empfehlungen", style="Heading 2")
-    _lines(doc, "ag.empfehlungen", "{{ line.nummer }}.\t{{ line.text }}", style="List Paragraph")
+    _lines(doc, "ag.empfehlungen", "{{ line.nummer }}.\t{{r line.text|rich }}",
+           style="List Paragraph")  # fmt: skip
+    _p(doc, "{%p endif %}")
+    _p(doc, "{%p if ag.schluesselprojekte %}")
     _p(doc, "Schlüsselprojekte", style="Heading 2")
     _p(doc, "{%p for projekt in ag.schluesselprojekte %}")
     _p(doc, "{{ projekt.title }}", style="Heading 3")
-    _lines(doc, "projekt.beschreibung")
+    _lines(doc, "projekt.beschreibung", "{{r line|rich }}")
     _p(doc, "{%p endfor %}")
+    _p(doc, "{%p endif %}")
     _p(doc, "{%p if not loop.last %}")
     _page_break(doc)
     _p(doc, "{%p endif %}")

@@ -43,6 +43,7 @@ from .models import (
     Task,
     TaskState,
     Vorlage,
+    VorlageVersion,
     Workshop,
 )  # fmt: skip
 from .plan_types import StageDef, plan_of
@@ -600,6 +601,29 @@ def drafts(session: Session, process: Fortschreibung, stage_key: str) -> list[Dr
     out += [Draft(s["title"], "\n\n".join(s["prose"]), bool(s["data"])) for s in build(f, vorlage)]
     out.append(Draft(FINANZEN, "\n\n".join(finanzen(f)), False))
     return out
+
+
+def stale_sections(session: Session, process: Fortschreibung, stage_key: str) -> list[str]:
+    """Sections the author has edited whose draft from the process has changed since: a newer
+    fact would change them, so they are flagged, never silently overwritten."""
+    f = Facts(session, process)
+    vorlage = _vorlage_or_error(f, stage_key)
+    versions = f.all(VorlageVersion, VorlageVersion.vorlage_id == vorlage.id,
+                     order=col(VorlageVersion.version).desc())  # fmt: skip
+    if not versions:
+        return []
+    now = {d.title: d.generated for d in drafts(session, process, stage_key)}
+    seen: set[str] = set()
+    stale = []
+    for version in versions:  # the newest basis of each section counts
+        for title, basis in (version.basis or {}).items():
+            if title in seen:
+                continue
+            seen.add(title)
+            edited = title in vorlage.begruendung or title in (BETREFF, VORSCHLAG)
+            if edited and title in now and now[title] != basis:
+                stale.append(title)
+    return [d for d in now if d in stale]
 
 
 def _signatures(f: Facts, vorlage: Vorlage, author: Person | None) -> list[Context]:

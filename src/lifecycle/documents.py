@@ -19,7 +19,7 @@ import os
 import shutil
 import uuid
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from . import dates, markup
-from .doc_context import KINDS, Kind, build_context, default_stage, kind_for
+from .doc_context import KINDS, Kind, build_context, default_stage, kind_for, stale_sections
 from .errors import InputError, LifecycleError
 from .models import DocumentVersion, Fortschreibung
 from .plan_types import StageDef, plan_of
@@ -56,6 +56,8 @@ class DocumentResult:
     path: Path
     created: bool
     pdf_path: Path | None = None
+    # Sections the author edited whose draft from the process has changed since (flagged).
+    flagged: tuple[str, ...] = ()
 
 
 # --- templates -----------------------------------------------------------------------------
@@ -318,6 +320,14 @@ def inside(folder: Path, name: str) -> Path:
     return path
 
 
+def _flagged(session: Session, process: Fortschreibung, kind: str) -> list[str]:
+    plan = plan_of(process.plan)
+    vorlage_stage = {"beschlussvorlage": plan.first.key, "sitzungsvorlage": plan.last.key}
+    if kind not in vorlage_stage:
+        return []
+    return stale_sections(session, process, vorlage_stage[kind])
+
+
 def _file_stem(kind: str, stage_key: str) -> str:
     # The generic stage report may sit at several gates: one file series per stage.
     return kind if kind in KINDS and kind != GENERIC_TEMPLATE else f"{kind}_{stage_key}"
@@ -349,7 +359,7 @@ def generate(
     for _attempt in range(3):
         result = _generate_once(session, process, spec, template, stage_key, out_dir, pdf)
         if result is not None:
-            return result
+            return replace(result, flagged=tuple(_flagged(session, process, kind)))
     raise LifecycleError(f"{kind}: other writers keep taking the next version; try again")
 
 

@@ -12,7 +12,16 @@ from sqlmodel import Session, col, select
 
 from .calendar import WorkCalendar, for_kommune
 from .errors import NotFound, Refused
-from .models import Fortschreibung, Kommune, Person, Sitzung, SitzungBinding, Stage, Task
+from .models import (
+    Fortschreibung,
+    Kommune,
+    Person,
+    Sitzung,
+    SitzungBinding,
+    Stage,
+    Task,
+    Vorlage,
+)  # fmt: skip
 from .typing_helpers import get_required
 
 
@@ -64,6 +73,16 @@ def get_person(session: Session, kommune_id: int, ref: str) -> Person:
 
 def calendar_of(session: Session, process: Fortschreibung) -> WorkCalendar:
     return for_kommune(get_required(session, Kommune, process.kommune_id))
+
+
+def get_vorlage(session: Session, process: Fortschreibung, ref: str) -> Vorlage:
+    """A Vorlage of ``process`` by its stage key ('vorlage') or its number ('BSV 21/2017')."""
+    rows = session.exec(select(Vorlage).where(Vorlage.fortschreibung_id == process.id)).all()
+    for vorlage in rows:
+        if ref in (vorlage.stage_key, vorlage.reference):
+            return vorlage
+    known = ", ".join(f"{v.stage_key} ({v.reference})" for v in rows) or "keine"
+    raise NotFound(f"{process.key} hat keine Vorlage {ref!r}; vorhanden: {known}")
 
 
 def find_sitzung(session: Session, ref: str) -> Sitzung:

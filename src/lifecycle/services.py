@@ -63,6 +63,7 @@ __all__ = [
     "add_user",
     "preview_move_sitzung",
     "save_vorlage_text",
+    "edit_vorlage_section",
     "install_template",
     "RunToStart",
     "complete_task",
@@ -494,8 +495,18 @@ def save_vorlage_text(
     """Store an edited text as the Vorlage's next version; documents generate from it.
 
     ``begruendung`` maps section titles to text; a section given empty reverts to the draft
-    generated from the process, a section not given keeps what it had.
+    generated from the process, a section not given keeps what it had. The draft each edited
+    section replaces is kept with the version: when the process later changes that draft, the
+    section is flagged (``doc_context.stale_sections``), and the author's words stay.
     """
+    from . import markup
+    from .doc_context import BETREFF, VORSCHLAG, drafts
+
+    for title, value in [(BETREFF, betreff), (VORSCHLAG, beschlussvorschlag),
+                         *begruendung.items()]:  # fmt: skip
+        problem = markup.problem(value)
+        if problem:
+            raise InputError(title, "", problem)
     with _transaction(session):
         process = lookups.get_process(session, process_key)
         vorlage = session.exec(
@@ -514,9 +525,12 @@ def save_vorlage_text(
         # A section given empty goes back to the text generated from the process.
         given = {k: v.strip() for k, v in begruendung.items()}
         texts = {k: v for k, v in given.items() if v}
+        generated = {d.title: d.generated for d in drafts(session, process, stage_key)}
+        basis = {k: generated[k] for k in [*texts, BETREFF, VORSCHLAG] if k in generated}
         version = VorlageVersion(
             vorlage_id=ident(vorlage), version=(last or 0) + 1, betreff=betreff.strip(),
             beschlussvorschlag=beschlussvorschlag.strip(), begruendung=texts, saved_by=actor,
+            basis=basis,
         )  # fmt: skip
         before = {"betreff": vorlage.betreff, "version": last or 0}
         vorlage.betreff, vorlage.beschlussvorschlag = version.betreff, version.beschlussvorschlag
@@ -528,6 +542,36 @@ def save_vorlage_text(
                    process_id=process.id, before=before,
                    after={"betreff": vorlage.betreff, "version": version.version})  # fmt: skip
     return version
+
+
+def edit_vorlage_section(
+    session: Session, process_key: str, vorlage_ref: str, section: str, text: str, *, actor: str
+) -> VorlageVersion:
+    """One section of a Vorlage in the author's words (``lifecycle vorlage edit``).
+
+    ``vorlage_ref`` is the stage key or the Vorlage's number; ``section`` one of the titles the
+    draft has (Betreff, Beschlussvorschlag, each Begründung section, Finanzielle
+    Auswirkungen). An empty text gives the section back to the draft from the process.
+    """
+    from .doc_context import BETREFF, VORSCHLAG, drafts
+
+    process = lookups.get_process(session, process_key)
+    vorlage = lookups.get_vorlage(session, process, vorlage_ref)
+    sections = {d.title: d for d in drafts(session, process, vorlage.stage_key)}
+    if section not in sections:
+        raise InputError("--section", section, f"unbekannter Abschnitt; bekannt: "
+                         f"{', '.join(sections)}")  # fmt: skip
+    betreff, vorschlag = vorlage.betreff, vorlage.beschlussvorschlag
+    texts: dict[str, str] = {}
+    if section == BETREFF:
+        betreff = text.strip() or sections[BETREFF].generated
+    elif section == VORSCHLAG:
+        vorschlag = text.strip() or sections[VORSCHLAG].generated
+    else:
+        texts[section] = text
+    return save_vorlage_text(session, process_key, vorlage.stage_key, betreff=betreff,
+                             beschlussvorschlag=vorschlag, begruendung=texts,
+                             actor=actor)  # fmt: skip
 
 
 # --- previews -----------------------------------------------------------------------------------

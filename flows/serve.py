@@ -32,8 +32,13 @@ from lifecycle.flows.stages import reconcile_flow, stage_flow
 DECIDED_EVENT = "lifecycle.gate.decided"
 
 
-def deployments(db_url: str | None = None) -> list:
-    """The RunnerDeployments ``lifecycle serve`` serves (db_url: fixed for all runs, optional)."""
+def deployments(
+    db_url: str | None = None, reconcile_every: dt.timedelta = dt.timedelta(minutes=15)
+) -> list:
+    """The RunnerDeployments ``lifecycle serve`` serves (db_url: fixed for all runs, optional).
+
+    ``lifecycle deploy --pool`` applies the same ones to a work pool (flows/deploy.py).
+    """
     fixed = {"db_url": db_url} if db_url else {}
     # Module-path entrypoints ("lifecycle.flows.stages.stage_flow"): found in the installed
     # package wherever the run starts, instead of a file path relative to a checkout.
@@ -48,7 +53,7 @@ def deployments(db_url: str | None = None) -> list:
         ),
         reconcile_flow.to_deployment(
             "reconcile", **common,
-            schedules=[IntervalSchedule(interval=dt.timedelta(minutes=15))],
+            schedules=[IntervalSchedule(interval=reconcile_every)],
             triggers=[DeploymentEventTrigger(expect={DECIDED_EVENT}, parameters=fixed)],
         ),
     ]  # fmt: skip

@@ -1,0 +1,311 @@
+"""Operating an installation: the checks of ``lifecycle doctor``, the effective settings of
+``lifecycle config show`` and ``lifecycle backup``.
+
+Every check gives one German line and whether the part is usable; nothing here changes the
+installation (the database is not migrated, no mail is sent). Prefect is reached over plain
+HTTP (``GET /api/health``): the core stays free of Prefect.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError, LifecycleError
+
+# Everything the installation reads from its environment, in the order `config show` prints.
+SETTINGS = (
+    "LIFECYCLE_DATABASE_URL",
+    "PREFECT_API_URL",
+    "LIFECYCLE_SETTINGS",
+    "LIFECYCLE_SMTP_HOST",
+    "LIFECYCLE_SMTP_PORT",
+    "LIFECYCLE_SMTP_SECURITY",
+    "LIFECYCLE_SMTP_USER",
+    "LIFECYCLE_SMTP_PASSWORD",
+    "LIFECYCLE_MAIL_FROM",
+    "LIFECYCLE_DASHBOARD_URL",
+    "LIFECYCLE_TIMEZONE",
+    "LIFECYCLE_TEMPLATES",
+    "LIFECYCLE_OUTPUT",
+    "LIFECYCLE_WEB_SECRET",
+)
+SECRET_KEYS = ("LIFECYCLE_SMTP_PASSWORD", "LIFECYCLE_WEB_SECRET")
+MASK = "********"
+TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of ``lifecycle doctor``: what was checked, whether it is usable, and why."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    @property
+    def line(self) -> str:
+        return f"{'ok    ' if self.ok else 'FEHLT '} {self.name}: {self.detail}"
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    value: str
+    source: str  # "Umgebung", "Einstellungsdatei", "Standard" or "nicht gesetzt"
+
+
+def mask_url(url: str) -> str:
+    """A database URL with its password replaced (``postgresql://u:***@host/db``)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL: show nothing of it that could be a secret
+        return MASK if "@" in url else url
+
+
+def effective_settings(env: Mapping[str, str] | None = None) -> list[Setting]:
+    """The settings in effect, secrets masked; an unusable settings file is an InputError."""
+    from . import mail
+    from .db import default_url
+
+    env = os.environ if env is None else env
+    from_file: dict[str, str] = {}
+    if path := env.get("LIFECYCLE_SETTINGS"):
+        from_file = mail._read_toml(Path(path))  # raises ConfigError: one line naming the key
+    defaults = {
+        "LIFECYCLE_DATABASE_URL": default_url(),
+        "LIFECYCLE_SMTP_SECURITY": "none",
+        "LIFECYCLE_MAIL_FROM": "lifecycle@localhost",
+        "LIFECYCLE_TIMEZONE": "Europe/Berlin",
+    }
+    rows = []
+    for key in SETTINGS:
+        if env.get(key):
+            value, source = env[key], "Umgebung"
+        elif key in from_file:
+            value, source = from_file[key], "Einstellungsdatei"
+        elif key in defaults:
+            value, source = defaults[key], "Standard"
+        else:
+            value, source = "", "nicht gesetzt"
+        if value and key in SECRET_KEYS:
+            value = MASK
+        elif value and key == "LIFECYCLE_DATABASE_URL":
+            value = mask_url(value)
+        rows.append(Setting(key, value, source))
+    return rows
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+
+def check_database(url: str | None = None) -> Check:
+    """Reachable and at the schema head; never migrates (``lifecycle status`` would)."""
+    from sqlalchemy import create_engine, exc
+    from sqlalchemy.engine import make_url
+
+    from .db import SCHEMA_HEAD, current_revision, database_url
+
+    url = url or database_url()
+    shown = mask_url(url)
+    name = f"Datenbank {shown}"
+    try:
+        parsed = make_url(url)
+    except (exc.ArgumentError, ValueError):
+        return Check("Datenbank", False, f"{url!r} ist keine Datenbank-URL")
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(
+        parsed.database).is_file():  # fmt: skip
+        return Check(name, False, "Datei fehlt (wird beim ersten Aufruf angelegt: "
+                     "lifecycle status)")  # fmt: skip
+    args = {"connect_timeout": int(TIMEOUT)} if parsed.get_backend_name() == "postgresql" else {}
+    try:
+        engine = create_engine(url, connect_args=args)
+    except ImportError as e:
+        return Check(name, False, f"Datenbanktreiber fehlt ({e.name or e})")
+    except exc.ArgumentError as e:
+        return Check(name, False, f"ungültige Angabe ({e})")
+    try:
+        revision = current_revision(engine)
+    except exc.DBAPIError as e:
+        return Check(name, False, f"nicht erreichbar ({_first_line(e)})")
+    finally:
+        engine.dispose()
+    if revision is None:
+        return Check(name, False, "erreichbar, aber ohne Schema (lifecycle status legt es an)")
+    if revision != SCHEMA_HEAD:
+        return Check(name, False, f"erreichbar, Schemastand {revision}, erwartet {SCHEMA_HEAD} "
+                     "(lifecycle status migriert)")  # fmt: skip
+    return Check(name, True, f"erreichbar, Schemastand {revision} (aktuell)")
+
+
+def prefect_api_problem(url: str | None = None) -> str | None:
+    """None if the Prefect API answers its health check, else one German line."""
+    url = url if url is not None else os.environ.get("PREFECT_API_URL", "")
+    if not url:
+        return "PREFECT_API_URL ist nicht gesetzt (z. B. http://prefect-host:4200/api)"
+    health = url.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(health, timeout=TIMEOUT) as answer:  # noqa: S310 - http(s) only
+            if answer.status == 200:
+                return None
+            return f"Prefect-API {url}: Antwort {answer.status} auf /health"
+    except urllib.error.HTTPError as e:
+        return f"Prefect-API {url}: Antwort {e.code} auf /health (falsche URL? endet auf /api)"
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", None) or e
+        return f"Prefect-API {url} nicht erreichbar ({reason})"
+
+
+def check_prefect(url: str | None = None) -> Check:
+    url = url if url is not None else os.environ.get("PREFECT_API_URL", "")
+    problem = prefect_api_problem(url)
+    return Check("Prefect-API", problem is None, problem or f"{url} antwortet")
+
+
+def check_smtp(env: Mapping[str, str] | None = None) -> Check:
+    """Connect and EHLO (STARTTLS/SSL as configured); no login, no mail."""
+    import smtplib
+    import ssl
+
+    from . import mail
+
+    try:
+        settings = mail.load_settings(env)
+    except LifecycleError as exc:
+        return Check("Mailserver", False, str(exc))
+    name = f"Mailserver {settings.host}:{settings.port}"
+    try:
+        if settings.security == "ssl":
+            server: smtplib.SMTP = smtplib.SMTP_SSL(
+                settings.host, settings.port, timeout=TIMEOUT,
+                context=ssl.create_default_context())  # fmt: skip
+        else:
+            server = smtplib.SMTP(settings.host, settings.port, timeout=TIMEOUT)
+        try:
+            code, _ = server.ehlo()
+            if settings.security == "starttls":
+                server.starttls(context=ssl.create_default_context())
+                code, _ = server.ehlo()
+        finally:
+            try:
+                server.quit()
+            except (smtplib.SMTPException, OSError):
+                server.close()
+    except (smtplib.SMTPException, OSError) as exc:
+        return Check(name, False, f"nicht erreichbar ({exc.strerror or exc}"
+                     if isinstance(exc, OSError) else f"verweigert ({exc})")  # fmt: skip
+    if code != 250:
+        return Check(name, False, f"EHLO beantwortet mit {code}")
+    return Check(name, True, f"erreichbar, EHLO ok ({settings.security})")
+
+
+def check_templates() -> Check:
+    """Every document kind finds its template (LIFECYCLE_TEMPLATES, then the shipped ones)."""
+    from .doc_context import KINDS
+    from .documents import find_template
+
+    try:
+        found = [find_template(kind) for kind in KINDS.values()]
+    except LifecycleError as exc:
+        return Check("Vorlagen", False, str(exc))
+    folders = sorted({str(p.parent) for p in found})
+    return Check("Vorlagen", True, f"{len(found)} Dokumentarten, aus {', '.join(folders)}")
+
+
+def check_libreoffice(which: Callable[[str], str | None] | None = None) -> Check:
+    import shutil
+
+    which = which or shutil.which
+    for name in ("soffice", "libreoffice"):
+        if path := which(name):
+            return Check("LibreOffice", True, f"{path} (PDF-Ausgabe)")
+    return Check("LibreOffice", False, "soffice nicht gefunden; ohne LibreOffice keine PDFs "
+                 "(Debian: apt install libreoffice-writer-nogui)")  # fmt: skip
+
+
+def doctor() -> list[Check]:
+    """All checks, in the order an IT department would fix them."""
+    checks = [check_database(), check_prefect(), check_smtp(), check_templates(),
+              check_libreoffice()]  # fmt: skip
+    return checks
+
+
+def _first_line(e: Exception) -> str:
+    text = str(getattr(e, "orig", None) or e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+# --- backup --------------------------------------------------------------------------------------
+
+
+class BackupRefused(InputError):
+    """No backup by us: the database is a server's (PostgreSQL), its own tools do it."""
+
+
+def pg_dump_command(url: str, target: Path) -> str:
+    """The pg_dump command line for a PostgreSQL URL (password from ~/.pgpass or PGPASSWORD)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    parts = ["pg_dump", "--format=custom", f"--file={target}"]
+    if parsed.host:
+        parts.append(f"--host={parsed.host}")
+    if parsed.port:
+        parts.append(f"--port={parsed.port}")
+    if parsed.username:
+        parts.append(f"--username={parsed.username}")
+    parts.append(parsed.database or "lifecycle")
+    return " ".join(parts)
+
+
+def backup(target: Path, url: str | None = None) -> Path:
+    """A consistent copy of the SQLite database while others keep writing (online backup API).
+
+    PostgreSQL: refused with the pg_dump command to use instead.
+    """
+    from sqlalchemy.engine import make_url
+
+    from .db import database_url
+
+    url = url or database_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        raise BackupRefused(
+            "lifecycle backup", "",
+            f"die Datenbank ist {parsed.get_backend_name()}: sichern mit "
+            f"{pg_dump_command(url, target)} (zurückspielen: pg_restore)",
+        )  # fmt: skip
+    source = Path(parsed.database or "")
+    if not source.is_file():
+        raise InputError("lifecycle backup", "", f"Datenbankdatei {source} fehlt")
+    target = Path(target)
+    if target.exists():
+        raise InputError("lifecycle backup", "", f"{target} gibt es schon; nichts überschrieben")
+    if not target.parent.is_dir():
+        raise InputError("lifecycle backup", "", f"Ordner {target.parent} fehlt")
+    partial = target.with_name(f".{target.name}.teil")
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    try:
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst)
+            ok = dst.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    if ok != "ok":
+        partial.unlink(missing_ok=True)
+        raise InputError("lifecycle backup", "", f"Kopie nicht intakt ({ok})")
+    partial.replace(target)
+    return target

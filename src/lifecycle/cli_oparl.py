@@ -43,5 +43,34 @@ def export(
                   f"{result.folder}", markup=False, soft_wrap=True)  # fmt: skip
 
 
+@oparl.command("sync")
+@user_errors
+def sync(
+    url: Annotated[str, typer.Argument(help="Adresse des OParl-Systems (…/system)")],
+    kommune: Annotated[str, typer.Option("--kommune", help="Kommune-Schlüssel hier")],
+    bundesland: Annotated[
+        str | None, typer.Option("--bundesland", help="nur für eine neue Kommune, z. B. BW")
+    ] = None,
+    full: Annotated[
+        bool, typer.Option("--alles", help="alles neu lesen, nicht nur die Änderungen")
+    ] = False,
+) -> None:
+    """Gremien und Sitzungen aus einem Ratsinformationssystem (OParl 1.1) übernehmen."""
+    from .oparl.sync import sync as run_sync
+
+    with session() as s:
+        report = run_sync(s, url, kommune, bundesland=bundesland, full=full)
+    seit = f" (Änderungen seit {report.since})" if report.since else ""
+    console.print(f"OParl-Abgleich {report.body}{seit}: {report.meetings} Sitzungen gelesen, "
+                  f"{len(report.sitzungen_created)} neu, {len(report.moved)} verlegt, "
+                  f"{len(report.deleted)} gelöscht, {len(report.gremien_created)} neue Gremien",
+                  markup=False, soft_wrap=True)  # fmt: skip
+    for key, old, new in report.moved:
+        console.print(f"verlegt: {key} vom {old:%d.%m.%Y %H:%M} auf {new:%d.%m.%Y %H:%M}",
+                      markup=False, soft_wrap=True)  # fmt: skip
+    for warning in report.warnings:
+        console.print(f"Warnung: {warning}", markup=False, soft_wrap=True)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(oparl, name="oparl")

@@ -212,10 +212,10 @@ def _transaction(session: Session) -> Iterator[None]:
 def delete_sitzung(session: Session, kommune_key: str, sitzung_key: str, *, actor: str) -> None:
     """Remove a Sitzung no process uses; OParl keeps it as a tombstone (deleted: true)."""
     with _transaction(session):
-        _delete_sitzung(session, kommune_key, sitzung_key, actor=actor)
+        delete_rows(session, kommune_key, sitzung_key, actor=actor)
 
 
-def _delete_sitzung(session: Session, kommune_key: str, sitzung_key: str, *, actor: str) -> None:
+def delete_rows(session: Session, kommune_key: str, sitzung_key: str, *, actor: str) -> None:
     kommune = session.exec(select(Kommune).where(Kommune.key == kommune_key)).first()
     if kommune is None:
         raise NotFound(f"keine Kommune {kommune_key!r}")

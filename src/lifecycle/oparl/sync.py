@@ -1,0 +1,544 @@
+"""Read a RIS's Sitzungskalender over OParl 1.1: System → Body → Organization and Meeting lists.
+
+Everything is read first (following ``links.next``, with ``modified_since`` after the first
+run); only a complete, understood answer is written. A server that does not answer, answers
+HTML, invalid JSON, an HTTP error, or a list whose ``links.next`` loops stops the sync with one
+German sentence and nothing written.
+
+What is written: new Gremien and Sitzungen in one transaction (with the link from the RIS id to
+the row, kept in the event log); then each Sitzung the RIS moved goes through
+``services.move_sitzung``, the same reschedule a move by hand takes (deadlines, reminders,
+"Sitzung verlegt" messages). A refused move is a warning and is tried again next time.
+
+Real servers are quirky; tolerated with a warning: ``/body`` answering one object instead of a
+list, ``auxiliaryFile`` as an object instead of a list, blank strings and "N/A", a list page
+without ``links``, timestamps with microseconds or without a zone, ``[]`` instead of a list page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.request import Request, urlopen
+
+from sqlmodel import Session, col, select
+
+from .. import events
+from ..dates import BERLIN
+from ..errors import InputError, NeedsReason, NotFound, Refused, Unavailable
+from ..models import Beratung, Event, Gremium, GremiumKind, Kommune, Sitzung, SitzungBinding
+from .objects import slug
+
+ACTOR = "oparl-sync"
+LINKED, SYNCED, CANCELLED = "oparl_linked", "oparl_synced", "oparl_cancelled"
+TIMEOUT = 20.0
+MAX_BYTES = 50 * 2**20
+MAX_PAGES = 10_000
+MARGIN = dt.timedelta(minutes=10)  # modified_since reaches back: clocks and whole seconds
+BLANK = {"", "n/a", "n. a.", "k. a.", "-", "--", "null", "none"}
+# The Land from the first two digits of the Amtlicher Gemeindeschlüssel.
+LAND_OF_AGS = {"01": "SH", "02": "HH", "03": "NI", "04": "HB", "05": "NW", "06": "HE",
+               "07": "RP", "08": "BW", "09": "BY", "10": "SL", "11": "BE", "12": "BB",
+               "13": "MV", "14": "SN", "15": "ST", "16": "TH"}  # fmt: skip
+
+
+class SyncFailed(Unavailable):
+    """The RIS did not give a usable answer; the sync stopped and wrote nothing."""
+
+
+@dataclass
+class Report:
+    body: str = ""
+    since: str = ""
+    pages: int = 0
+    meetings: int = 0
+    gremien_created: list[str] = field(default_factory=list)
+    sitzungen_created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    moved: list[tuple[str, dt.datetime, dt.datetime]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InputError("URL", url, "erwartet die http(s)-Adresse des OParl-Systems, "
+                         "z. B. https://ris.example.org/oparl/v1.1/system")  # fmt: skip
+    return url.strip()
+
+
+def with_params(url: str, params: dict[str, str]) -> str:
+    if not params:
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in params] + list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def fetch(url: str) -> Any:
+    """GET one OParl URL; its JSON, or SyncFailed in one German sentence."""
+    check_url(url)
+    request = Request(url, headers={"Accept": "application/json",
+                                    "User-Agent": "lifecycle-oparl-sync"})  # fmt: skip
+    try:
+        with urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - http(s) only
+            kind = response.headers.get_content_type()
+            body = response.read(MAX_BYTES + 1)
+    except HTTPError as exc:
+        raise SyncFailed(f"{url}: der OParl-Server antwortet mit HTTP {exc.code}; "
+                         "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
+    except (URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SyncFailed(f"{url}: der OParl-Server antwortet nicht ({reason}); "
+                         "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
+    if len(body) > MAX_BYTES:
+        raise SyncFailed(f"{url}: die Antwort ist größer als 50 MiB; Abgleich abgebrochen")
+    if kind == "text/html" or body.lstrip()[:1] == b"<":
+        raise SyncFailed(f"{url}: die Antwort ist eine HTML-Seite, kein OParl-JSON (falsche "
+                         "Adresse?); Abgleich abgebrochen, nichts geändert")  # fmt: skip
+    try:
+        return json.loads(body.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SyncFailed(f"{url}: die Antwort ist kein gültiges JSON ({exc}); "
+                         "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
+
+
+class Reader:
+    def __init__(self, report: Report, get: Callable[[str], Any] = fetch):
+        self.report, self.get = report, get
+
+    def object(self, url: str, kind: str) -> dict[str, Any]:
+        found = self.get(url)
+        if not isinstance(found, dict) or not str(found.get("type", "")).endswith("/" + kind):
+            raise SyncFailed(f"{url}: erwartet ein OParl-Objekt {kind}, erhalten "
+                             f"{_what(found)}; Abgleich abgebrochen, nichts geändert")  # fmt: skip
+        return found
+
+    def items(self, url: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Every object of an external list, page by page along links.next."""
+        found: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        page: str | None = with_params(url, params or {})
+        while page:
+            if page in seen:
+                raise SyncFailed(f"{url}: die Liste verweist im Kreis (links.next zeigt auf "
+                                 f"die schon gelesene Seite {page}); Abgleich abgebrochen, "
+                                 "nichts geändert")  # fmt: skip
+            if len(seen) >= MAX_PAGES:
+                raise SyncFailed(f"{url}: mehr als {MAX_PAGES} Listenseiten; abgebrochen")
+            seen.add(page)
+            self.report.pages += 1
+            payload = self.get(page)
+            if isinstance(payload, list):
+                self.report.warn(f"{url}: eine JSON-Liste statt einer Listenseite "
+                                 "(data/pagination/links) erhalten")  # fmt: skip
+                found += [o for o in payload if isinstance(o, dict)]
+                break
+            if isinstance(payload, dict) and "data" not in payload and "type" in payload:
+                self.report.warn(f"{url}: ein einzelnes Objekt statt einer Liste erhalten")
+                found.append(payload)
+                break
+            if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+                raise SyncFailed(f"{page}: keine OParl-Listenseite ({_what(payload)}); "
+                                 "Abgleich abgebrochen, nichts geändert")  # fmt: skip
+            found += [o for o in payload["data"] if isinstance(o, dict)]
+            links = payload.get("links")
+            if not isinstance(links, dict):
+                self.report.warn(f"{url}: Listenseite ohne links; als letzte Seite gelesen")
+                break
+            nxt = links.get("next")
+            page = nxt if isinstance(nxt, str) and nxt.strip() else None
+        return found
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"ein Objekt vom Typ {value.get('type', '(ohne type)')!r}"
+    return f"ein JSON-{type(value).__name__}"
+
+
+def cleaned(value: Any, where: str, report: Report) -> Any:
+    """Blank strings and "N/A" become absent; auxiliaryFile as one object becomes a list."""
+    if isinstance(value, str):
+        if value.strip().lower() in BLANK:
+            report.warn(f"{where}: leere Angabe oder 'N/A' als fehlend gelesen")
+            return None
+        return value.strip()
+    if isinstance(value, list):
+        return [c for c in (cleaned(v, where, report) for v in value) if c is not None]
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key == "auxiliaryFile" and isinstance(item, dict):
+                report.warn(f"{where}: auxiliaryFile als einzelnes Objekt statt Liste")
+                item = [item]
+            c = cleaned(item, where, report)
+            if c is not None:
+                out[key] = c
+        return out
+    return value
+
+
+def parse_start(text: str, where: str, report: Report) -> dt.datetime:
+    """An OParl date-time as the naive Berlin wall-clock time Sitzungen are stored in."""
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SyncFailed(f"{where}: Beginn {text!r} ist kein Datum mit Uhrzeit; "
+                         "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
+    if moment.microsecond:
+        report.warn(f"{where}: Zeitstempel mit Mikrosekunden")
+    if moment.tzinfo is None:
+        report.warn(f"{where}: Zeitstempel ohne Zeitzone, als deutsche Ortszeit gelesen")
+        moment = moment.replace(tzinfo=BERLIN)
+    return moment.astimezone(BERLIN).replace(tzinfo=None, second=0, microsecond=0)
+
+
+# --- the plan of changes -------------------------------------------------------------------
+
+
+@dataclass
+class RisMeeting:
+    ris_id: str
+    gremium_ris: str
+    start: dt.datetime | None
+    place: str
+    cancelled: bool
+    deleted: bool
+    key_hint: str
+
+
+def _last_segment(url: str) -> str:
+    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _key(url: str) -> str | None:
+    """Our key from a RIS id when it reads like one (not a bare number)."""
+    tail = slug(_last_segment(url))
+    return None if tail.isdigit() or tail == "ohne-name" else tail[:80]
+
+
+def _kind(org: dict[str, Any]) -> GremiumKind:
+    text = (
+        f"{org.get('classification', '')} {org.get('organizationType', '')} {org.get('name', '')}"
+    )
+    text = text.lower()
+    if "beirat" in text:
+        return GremiumKind.beirat
+    if re.search(r"gemeinderat|stadtrat|\brat\b|kreistag|gemeindevertretung", text):
+        return GremiumKind.gemeinderat
+    return GremiumKind.ausschuss
+
+
+def _short(name: str) -> str:
+    return "".join(w[0] for w in re.findall(r"\w+", name) if w[0].isupper())[:12] or name[:12]
+
+
+def _links(session: Session, entity: str) -> dict[str, int]:
+    """RIS id -> row id, from the link events of earlier syncs."""
+    out: dict[str, int] = {}
+    for e in session.exec(select(Event).where(Event.action == LINKED, Event.entity == entity)
+                          .order_by(col(Event.id))).all():  # fmt: skip
+        ris = (e.after or {}).get("ris")
+        if isinstance(ris, str) and e.entity_id is not None:
+            out[ris] = e.entity_id
+    return out
+
+
+def last_since(session: Session, kommune_id: int, url: str) -> dt.datetime | None:
+    query = select(Event).where(
+        Event.action == SYNCED, Event.entity == "Kommune", Event.entity_id == kommune_id
+    )
+    for e in session.exec(query.order_by(col(Event.id).desc())):
+        if (e.after or {}).get("url") == url and (e.after or {}).get("started"):
+            return dt.datetime.fromisoformat(str((e.after or {})["started"]))
+    return None
+
+
+@contextmanager
+def _transaction(session: Session) -> Iterator[None]:
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def _pick_body(bodies: list[dict[str, Any]], kommune_key: str, name: str | None) -> dict:
+    if not bodies:
+        raise SyncFailed("das OParl-System nennt keine Körperschaft (Body); nichts geändert")
+    for test in (lambda b: _last_segment(str(b.get("id", ""))) == kommune_key,
+                 lambda b: slug(str(b.get("name", ""))) == kommune_key,
+                 lambda b: name is not None and b.get("name") == name):  # fmt: skip
+        found = [b for b in bodies if test(b)]
+        if len(found) == 1:
+            return found[0]
+    if len(bodies) == 1:
+        return bodies[0]
+    names = ", ".join(sorted(str(b.get("name", b.get("id"))) for b in bodies)[:5])
+    raise InputError("--kommune", kommune_key, f"keine passende Körperschaft; das System "
+                     f"nennt: {names}")  # fmt: skip
+
+
+def sync(
+    session: Session,
+    url: str,
+    kommune_key: str,
+    *,
+    bundesland: str | None = None,
+    get: Callable[[str], Any] = fetch,
+    today: dt.date | None = None,
+    full: bool = False,
+) -> Report:
+    """Read the RIS at ``url`` (its System) into the Kommune ``kommune_key``."""
+    from .. import services
+
+    url = check_url(url)
+    report = Report()
+    started = dt.datetime.now(dt.UTC)
+    kommune = session.exec(select(Kommune).where(Kommune.key == kommune_key)).first()
+    since = None if kommune is None or full else last_since(session, kommune.id or 0, url)
+    params = {"modified_since": (since - MARGIN).isoformat(timespec="seconds")} if since else {}
+    report.since = params.get("modified_since", "")
+
+    # 1. read everything; nothing is written before the whole answer is understood
+    reader = Reader(report, get)
+    system = reader.object(url, "System")
+    body_list = system.get("body")
+    if not isinstance(body_list, str):
+        raise SyncFailed(f"{url}: das System nennt keine Liste der Körperschaften (body)")
+    body = _pick_body(reader.items(body_list), kommune_key, kommune.name if kommune else None)
+    body = cleaned(body, str(body.get("id")), report)
+    report.body = str(body.get("id", ""))
+    if not isinstance(body.get("organization"), str) or not isinstance(body.get("meeting"), str):
+        raise SyncFailed(f"{report.body}: die Körperschaft nennt keine Listen organization "
+                         "und meeting; Abgleich abgebrochen, nichts geändert")  # fmt: skip
+    organizations = {str(o.get("id")): cleaned(o, str(o.get("id")), report)
+                     for o in reader.items(body["organization"], params)}  # fmt: skip
+    meetings = [cleaned(m, str(m.get("id")), report)
+                for m in reader.items(body["meeting"], params)]  # fmt: skip
+    report.meetings = len(meetings)
+    parsed = []
+    for m in meetings:
+        ris_id = str(m.get("id", ""))
+        if not ris_id:
+            report.warn("eine Sitzung ohne id übersprungen")
+            continue
+        orgs = [o for o in m.get("organization", []) if isinstance(o, str)]
+        start = m.get("start")
+        parsed.append(RisMeeting(
+            ris_id=ris_id, gremium_ris=orgs[0] if orgs else "",
+            start=parse_start(start, ris_id, report) if isinstance(start, str) else None,
+            place=_place(m.get("location")), cancelled=m.get("cancelled") is True,
+            deleted=m.get("deleted") is True, key_hint=_key(ris_id) or "",
+        ))  # fmt: skip
+
+    # 2. Kommune, Gremien, new Sitzungen, places, deletions: one transaction
+    moves: list[tuple[Sitzung, dt.datetime]] = []
+    with _transaction(session):
+        if kommune is None:
+            kommune = _new_kommune(session, kommune_key, body, bundesland)
+        kid = kommune.id or 0
+        gremien = {g.key: g for g in session.exec(select(Gremium).where(
+            Gremium.kommune_id == kid)).all()}  # fmt: skip
+        sitzungen = {s.key: s for s in session.exec(select(Sitzung).where(
+            Sitzung.kommune_id == kid)).all()}  # fmt: skip
+        by_id = {s.id: s for s in sitzungen.values()}
+        gremium_links = _links(session, "Gremium")
+        sitzung_links = _links(session, "Sitzung")
+        gremium_of: dict[str, Gremium] = {}
+
+        def gremium_for(ris: str) -> Gremium | None:
+            if ris in gremium_of:
+                return gremium_of[ris]
+            org = organizations.get(ris)
+            linked = next((g for g in gremien.values() if g.id == gremium_links.get(ris)), None)
+            name = str(org.get("name", "")) if org else ""
+            short = str(org.get("shortName", "")) if org else ""
+            found = linked or gremien.get(_key(ris) or "\0") or next(
+                (g for g in gremien.values() if name and g.name == name), None) or next(
+                (g for g in gremien.values() if short and g.short == short), None)  # fmt: skip
+            if found is None and org is None:
+                report.warn(f"{ris}: Gremium nicht in der Liste organization; Sitzung übersprungen")
+                return None
+            if found is None:
+                assert org is not None
+                key = _key(ris) or slug(short or name)[:80]
+                while key in gremien:
+                    key += "-ris"
+                found = Gremium(kommune_id=kid, key=key, name=name or key, short=short or
+                                _short(name or key), kind=_kind(org))  # fmt: skip
+                session.add(found)
+                session.flush()
+                gremien[key] = found
+                report.gremien_created.append(key)
+                events.log(session, actor=ACTOR, action="oparl_created", entity=found,
+                           process_id=None, after={"key": key, "ris": ris})  # fmt: skip
+            if gremium_links.get(ris) != found.id:
+                events.log(session, actor=ACTOR, action=LINKED, entity=found, process_id=None,
+                           after={"ris": ris})  # fmt: skip
+                gremium_links[ris] = found.id or 0
+            gremium_of[ris] = found
+            return found
+
+        for m in parsed:
+            local = by_id.get(sitzung_links.get(m.ris_id, -1)) or sitzungen.get(m.key_hint)
+            if m.deleted:
+                if local is not None:
+                    _deleted_in_ris(session, kommune_key, local, m, report)
+                continue
+            gremium = gremium_for(m.gremium_ris) if m.gremium_ris else None
+            if gremium is None:
+                if not m.gremium_ris:
+                    report.warn(f"{m.ris_id}: Sitzung ohne Gremium übersprungen")
+                continue
+            if local is None and m.start is not None:
+                local = next((s for s in sitzungen.values() if s.gremium_id == gremium.id
+                              and s.start == m.start), None)  # fmt: skip
+            if m.start is None:
+                report.warn(f"{m.ris_id}: Sitzung ohne Beginn übersprungen")
+                continue
+            if local is None:
+                key = m.key_hint or f"{gremium.key}-{m.start:%Y-%m-%d}"
+                while key in sitzungen:
+                    key += "-ris"
+                local = Sitzung(kommune_id=kid, gremium_id=gremium.id or 0, key=key,
+                                start=m.start, place=m.place)  # fmt: skip
+                session.add(local)
+                session.flush()
+                sitzungen[key], by_id[local.id] = local, local
+                report.sitzungen_created.append(key)
+                events.log(session, actor=ACTOR, action="oparl_created", entity=local,
+                           process_id=None, after={"key": key, "ris": m.ris_id,
+                                                   "start": m.start.isoformat()})  # fmt: skip
+            elif m.start != local.start:
+                moves.append((local, m.start))
+            if m.place and m.place != local.place:
+                events.log(session, actor=ACTOR, action="oparl_updated", entity=local,
+                           process_id=None, before={"place": local.place},
+                           after={"place": m.place})  # fmt: skip
+                local.place = m.place
+                session.add(local)
+                report.updated.append(local.key)
+            if m.cancelled:
+                _cancelled_in_ris(session, local, m, report)
+            if sitzung_links.get(m.ris_id) != local.id:
+                events.log(session, actor=ACTOR, action=LINKED, entity=local, process_id=None,
+                           after={"ris": m.ris_id})  # fmt: skip
+                sitzung_links[m.ris_id] = local.id or 0
+
+    # 3. each move through the reschedule service: deadlines, reminders, messages follow
+    refused = False
+    for sitzung, new_start in moves:
+        ref = f"{kommune_key}:{sitzung.key}"
+        old = sitzung.start
+        try:
+            try:
+                services.move_sitzung(session, ref, new_start, actor=ACTOR, today=today)
+            except NeedsReason:
+                services.move_sitzung(
+                    session,
+                    ref,
+                    new_start,
+                    actor=ACTOR,
+                    today=today,
+                    force_reason=f"im Ratsinformationssystem verlegt ({url})",
+                )
+                report.warn(f"{sitzung.key}: im RIS auf einen Sonn- oder Feiertag gelegt "
+                            f"({new_start:%d.%m.%Y}); übernommen")  # fmt: skip
+            report.moved.append((sitzung.key, old, new_start))
+        except (Refused, NotFound) as exc:
+            refused = True
+            report.warn(f"{sitzung.key}: Verlegung auf {new_start:%d.%m.%Y %H:%M} nicht "
+                        f"übernommen: {exc}; beim nächsten Abgleich erneut versucht")  # fmt: skip
+
+    # 4. remember the run: the next one asks only for what changed since (unless a move waits)
+    if not refused:
+        with _transaction(session):
+            events.log(session, actor=ACTOR, action=SYNCED, entity=kommune, process_id=None,
+                       after={"url": url, "started": started.isoformat(),
+                              "meetings": report.meetings})  # fmt: skip
+    return report
+
+
+def _place(location: Any) -> str:
+    if not isinstance(location, dict):
+        return ""
+    parts = [location.get(k) for k in ("description", "streetAddress", "room", "locality")]
+    text = str(parts[0] or ", ".join(str(p) for p in parts[1:] if p) or "")
+    return text.strip()
+
+
+def _new_kommune(session: Session, key: str, body: dict[str, Any], bundesland: str | None
+                 ) -> Kommune:  # fmt: skip
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", key):
+        raise InputError("--kommune", key, "nur Kleinbuchstaben, Ziffern, '-' und '_'")
+    land = bundesland or LAND_OF_AGS.get(str(body.get("ags", ""))[:2])
+    if not land:
+        raise InputError("--bundesland", "", f"die Kommune {key!r} gibt es hier noch nicht und "
+                         "die Körperschaft nennt keinen Gemeindeschlüssel (ags): das Bundesland "
+                         "angeben, z. B. --bundesland BW")  # fmt: skip
+    kommune = Kommune(key=key, name=str(body.get("name") or key), bundesland=land.upper())
+    session.add(kommune)
+    session.flush()
+    events.log(
+        session,
+        actor=ACTOR,
+        action="oparl_created",
+        entity=kommune,
+        process_id=None,
+        after={"key": key, "ris": body.get("id"), "bundesland": kommune.bundesland},
+    )
+    return kommune
+
+
+def _used(session: Session, sitzung: Sitzung) -> bool:
+    return any(session.exec(select(model.id).where(model.sitzung_id == sitzung.id)).first()
+               is not None for model in (Beratung, SitzungBinding))  # fmt: skip
+
+
+def _cancelled_in_ris(session: Session, sitzung: Sitzung, m: RisMeeting, report: Report) -> None:
+    if not _used(session, sitzung):
+        return
+    report.warn(f"{sitzung.key}: im RIS abgesagt, aber eine Fortschreibung braucht diese "
+                "Sitzung: bitte die Projektleitung entscheiden lassen (verlegen oder neu "
+                "zuordnen)")  # fmt: skip
+    done = session.exec(
+        select(Event.id).where(
+            Event.action == CANCELLED, Event.entity == "Sitzung", Event.entity_id == sitzung.id
+        )
+    ).first()
+    if done is None:
+        events.log(session, actor=ACTOR, action=CANCELLED, entity=sitzung, process_id=None,
+                   after={"ris": m.ris_id})  # fmt: skip
+
+
+def _deleted_in_ris(session: Session, kommune_key: str, sitzung: Sitzung, m: RisMeeting,
+                    report: Report) -> None:  # fmt: skip
+    from .service import delete_rows
+
+    if _used(session, sitzung):
+        _cancelled_in_ris(session, sitzung, m, report)
+        return
+    try:
+        delete_rows(session, kommune_key, sitzung.key, actor=ACTOR)
+    except Refused as exc:
+        report.warn(f"{sitzung.key}: im RIS gelöscht, bleibt hier: {exc}")
+        return
+    report.deleted.append(sitzung.key)

@@ -299,7 +299,7 @@ class TestNotSilently:
         ("email: ute.ortolf@waiblingen.example", 'email: "ute.ortolf@waiblingen.example\\n"',
          "personen[0].email"),
         ("reference: BSV 3/2017\n", 'reference: "BSV 3/2017\\n"\n', "vorlagen[0].reference"),
-        ("amount: 15000}", "amount: .nan}", "'.nan' ist keine endliche Zahl"),
+        ("amount: 15000,", "amount: .nan,", "'.nan' ist keine endliche Zahl"),
         ("budget: {amount: 5000,", "budget: {amount: .inf,", "'.inf' ist keine endliche Zahl"),
         ("  - {decide: auswertung, on: 2017-11-13, outcome: approve,",
          "  - {decide: auswertung, on: 2017-11-13, outcome: vielleicht,",

@@ -7,6 +7,7 @@ import io
 import zipfile
 
 import docx
+from docx.oxml.ns import qn
 import pytest
 from sqlmodel import Session, select
 from web_support import PASSWORD, ROOT, client_for, csrf, dump, make_app, token_of
@@ -34,8 +35,11 @@ def admin(app):
     return client_for(app, "admin")
 
 
-def word(*lines: str) -> bytes:
+def word(*lines: str, language: str = "de-DE") -> bytes:
+    """A Word file as a clerk's German Word saves it (python-docx's blank one says en-US)."""
     document = docx.Document()
+    for lang in document.styles.element.iter(qn("w:lang")):
+        lang.set(qn("w:val"), language)
     for text in lines:
         document.add_paragraph(text)
     out = io.BytesIO()
@@ -157,6 +161,8 @@ def _zip_without_document() -> bytes:
     (word("{{ kommune.name }} {{ unbekanntes_feld }}"),
      "unbekanntes Feld &#39;unbekanntes_feld&#39;"),
     (word("{{ vorlage.gibtsnicht }}"), "unbekanntes Feld &#39;gibtsnicht&#39;"),
+    (word("{{ kommune.name }}", language="en-US"),
+     "die Standardsprache ist &#39;en-US&#39;; erwartet Deutsch (de-DE)"),
     (b"PK\x03\x04 kein Zip", "keine Word-Datei (DOCX)"),
     (_zip_without_document(), "keine Word-Datei (DOCX)"),
     (b"x" * (5 * 2**20 + 1), "die Datei ist zu groß (höchstens 5 MiB)"),

@@ -1,4 +1,8 @@
-"""DOCX -> PDF with LibreOffice, where it is installed.
+"""DOCX -> PDF/A-2b with LibreOffice, where it is installed.
+
+PDF/A-2b is what an E-Akte archives: fonts embedded, the title, author and language of the
+Word file carried into the PDF's XMP metadata. LibreOffice (7.4 or newer) takes the export
+options as JSON after the filter name.
 
 Each conversion gets its own LibreOffice profile and HOME: concurrent conversions sharing a
 profile fail silently. soffice exits 0 even when it could not load the input, so success
@@ -16,6 +20,9 @@ from pathlib import Path
 from .errors import Unavailable
 
 TIMEOUT_SECONDS = 180
+PDF_VERSION = 2  # SelectPdfVersion: 1 = PDF/A-1b, 2 = PDF/A-2b, 3 = PDF/A-3b
+PDFA_FILTER = ('pdf:writer_pdf_Export:{"SelectPdfVersion":{"type":"long","value":"'
+               f'{PDF_VERSION}"' + '}}')  # fmt: skip
 
 
 class PdfError(Unavailable):
@@ -41,7 +48,7 @@ def to_pdf(docx: Path, out_dir: Path | None = None) -> Path:
         outdir = Path(work) / "out"
         env = {**os.environ, "HOME": work}
         cmd = [binary, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--norestore",
-               "--convert-to", "pdf", "--outdir", str(outdir), str(docx)]  # fmt: skip
+               "--convert-to", PDFA_FILTER, "--outdir", str(outdir), str(docx)]  # fmt: skip
         try:
             done = subprocess.run(cmd, env=env, capture_output=True, text=True,
                                   timeout=TIMEOUT_SECONDS, check=False)  # fmt: skip

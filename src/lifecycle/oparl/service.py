@@ -39,14 +39,14 @@ def check_base(base_url: str) -> str:
 
 
 def _validated(built: Built) -> Built:
+    """Every object of a Body. Embedded objects (agenda items, consultations, files,
+    locations) are the same dicts their parents hold, checked through the parent's $ref."""
     validate.check(built.body)
     for name, items in built.lists.items():
         for obj in items:
             validate.check(obj)
         for t in built.tombstones.get(name, []):
             validate.check_tombstone(t)
-    for obj in built.by_id.values():  # embedded objects served on their own
-        validate.check(obj)
     return built
 
 
@@ -70,7 +70,7 @@ class Site:
     def bodies(self) -> list[Built]:
         if not self._all:
             for built in build_all(self.session, self.urls, public=self.public):
-                self._bodies[built.body["id"]] = _validated(built)
+                self._bodies[built.body["id"]] = built
             self._all = True
         return sorted(self._bodies.values(), key=lambda b: b.body["id"])
 
@@ -80,7 +80,7 @@ class Site:
             found = list(build_all(self.session, self.urls, public=self.public, kommune_key=key))
             if not found:
                 raise NotFound(f"keine Körperschaft {key!r}")
-            self._bodies[url] = _validated(found[0])
+            self._bodies[url] = found[0]
         return self._bodies[url]
 
     def system(self) -> dict[str, Any]:
@@ -89,7 +89,17 @@ class Site:
         return obj
 
     def answer(self, path: str, query: Mapping[str, str]) -> Answer:
-        """The answer for ``{base}/{path}?{query}``; NotFound for what is not there."""
+        """The answer for ``{base}/{path}?{query}``, checked before it goes out; NotFound
+        for what is not there."""
+        answer = self._answer(path, query)
+        if answer.payload is not None:
+            if "data" in answer.payload:
+                validate.check_list_page(answer.payload)
+            else:
+                validate.check(answer.payload)
+        return answer
+
+    def _answer(self, path: str, query: Mapping[str, str]) -> Answer:
         parts = [p for p in path.strip("/").split("/") if p]
         if parts == ["system"] or not parts:
             return Answer(self.system())
@@ -151,7 +161,7 @@ def export(session: Session, folder: Path, *, base_url: str = DEFAULT_BASE,
     folder = folder.resolve()
     site = Site(session, base_url, public=public)
     base = site.urls.base
-    built = site.bodies()
+    built = [_validated(b) for b in site.bodies()]
     writes: list[tuple[Path, dict[str, Any]]] = []
     copies: list[tuple[Path, Path]] = []
     writes.append((file_for(folder, base, site.urls.system()), site.system()))

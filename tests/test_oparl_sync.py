@@ -247,3 +247,52 @@ def test_the_cli_syncs_and_says_what_went_wrong_in_one_line(tmp_path, session, c
     err = capsys.readouterr().err.strip()
     assert code == 2 and "antwortet nicht" in err and "\n" not in err
     assert run(["oparl", "sync", "ftp://ris", "--kommune", "x"]) == 2
+
+
+def test_cancelled_and_deleted_meetings(session, waiblingen):
+    from lifecycle.models import Event
+    from lifecycle.oparl.service import Site
+
+    j = "application/json"
+    org = {"id": "{base}/org/gr", "type": "https://schema.oparl.org/1.1/Organization",
+           "name": "Gemeinderat"}  # fmt: skip
+
+    def meetings(*data) -> dict[str, tuple[int, str, str]]:
+        return _system() | {
+            "/orgs": (200, j, json.dumps({"data": [org], "pagination": {}, "links": {}})),
+            "/meetings": (
+                200,
+                j,
+                json.dumps({"data": list(data), "pagination": {}, "links": {}}),
+            ),  # fmt: skip
+        }
+
+    used = {"id": "{base}/meeting/gr-2017-12-14", "type": "https://schema.oparl.org/1.1/Meeting",
+            "start": "2017-12-14T18:00:00+01:00", "organization": ["{base}/org/gr"],
+            "cancelled": True}  # fmt: skip
+    new = {"id": "{base}/meeting/gr-2018-02-01", "type": "https://schema.oparl.org/1.1/Meeting",
+           "start": "2018-02-01T18:00:00+01:00", "organization": ["{base}/org/gr"]}  # fmt: skip
+    with recorded(meetings(used, new)) as base:
+        report = sync(session, f"{base}/system", "waiblingen")
+    assert report.sitzungen_created == ["gr-2018-02-01"] and report.gremien_created == []
+    assert any("abgesagt" in w and "gr-2017-12-14" in w for w in report.warnings)
+    assert session.exec(select(Event).where(Event.action == "oparl_cancelled")).one()
+    assert session.exec(select(Sitzung).where(Sitzung.key == "gr-2017-12-14")).one()
+
+    tombstone = {
+        "id": new["id"],
+        "type": new["type"],
+        "deleted": True,
+        "created": "2018-01-01T00:00:00+01:00",
+        "modified": "2018-01-02T00:00:00+01:00",
+    }
+    with recorded(meetings(tombstone)) as base:
+        report = sync(session, f"{base}/system", "waiblingen", full=True)
+    assert report.deleted == ["gr-2018-02-01"]
+    assert session.exec(select(Sitzung).where(Sitzung.key == "gr-2018-02-01")).first() is None
+    base = "https://ris.example.org/oparl/v1.1"
+    listed = Site(session, base).answer(
+        "body/waiblingen/meetings", {"modified_since": "2000-01-01T00:00:00+01:00"}
+    )
+    dead = [m for m in listed.payload["data"] if m.get("deleted")]
+    assert [m["id"] for m in dead] == [f"{base}/body/waiblingen/meeting/gr-2018-02-01"]

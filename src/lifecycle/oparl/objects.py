@@ -34,6 +34,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -506,7 +507,8 @@ class BodyView:
                  files: dict[str, Path]) -> dict[str, Any] | None:  # fmt: skip
         path = Path(d.pdf_path) if d.pdf_path else Path(d.path)
         try:
-            data = path.read_bytes()
+            info = path.stat()
+            sha1 = _sha1(str(path), info.st_size, info.st_mtime_ns)
         except OSError:  # moved or deleted since: advertise no link that cannot work
             return None
         url = self.u.file(self.k, d.id or 0)
@@ -518,7 +520,7 @@ class BodyView:
             "name": f"{FILE_NAMES.get(d.kind, d.kind)} (Version {d.version})",
             "fileName": path.name, "mimeType": MIME.get(path.suffix.lower()),
             "date": _aware(d.created_at).astimezone(BERLIN).date().isoformat(),
-            "size": len(data), "sha1Checksum": hashlib.sha1(data).hexdigest(),
+            "size": info.st_size, "sha1Checksum": sha1,
             "accessUrl": access, "downloadUrl": download, "paper": [paper_url],
             "created": moment, "modified": moment,
         })  # fmt: skip
@@ -560,6 +562,12 @@ class BodyView:
             out[name].append({"id": url, "type": f"{SCHEMA}{kind}", "created": created,
                               "modified": stamp(e.at), "deleted": True})  # fmt: skip
         return out
+
+
+@lru_cache(maxsize=4096)
+def _sha1(path: str, size: int, mtime_ns: int) -> str:
+    """A document's checksum, read once per version of the file (the API asks often)."""
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
 def _embedded(obj: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 
 from .. import dates, services
 from ..access import Action, require_process
-from ..doc_context import Facts, begruendung_final, begruendung_start, finanzen, paragraphs
+from ..doc_context import BETREFF, VORSCHLAG, drafts, paragraphs, stale_sections
 from ..errors import NotFound
 from ..models import Fortschreibung, Vorlage, VorlageVersion
 from ..plan_types import plan_of
@@ -30,7 +30,6 @@ from .forms import MAX_FIELD, checked_form, line, text
 router = APIRouter()
 DB = Annotated[Session, Depends(db)]
 Form = Annotated[FormData, Depends(checked_form)]
-FINANZEN = "Finanzielle Auswirkungen"
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,7 @@ class Abschnitt:
     generated: str  # the prose the documents print without an edit
     has_lists: bool  # recorded lists (Handlungsfelder, …) that follow the text in the document
     edited: bool  # a saved text replaces the generated one
+    stale: bool = False  # edited, and the draft from the process has changed since
 
 
 @dataclass(frozen=True)
@@ -52,24 +52,20 @@ class Draft:
 
 
 def _draft(s: Session, process: Fortschreibung, stage: str) -> Draft:
-    f = Facts(s, process)
-    vorlage = f.vorlage(stage)
+    """The Begründung sections as doc_context drafts them (one source for CLI and web)."""
+    vorlage = s.exec(select(Vorlage).where(Vorlage.fortschreibung_id == process.id,
+                                           Vorlage.stage_key == stage)).first()  # fmt: skip
     if vorlage is None:
         raise NotFound(f"{process.key} hat keine Vorlage für die Phase {stage!r}")
     final = stage == plan_of(process.plan).last.key
-    sections = (begruendung_final if final else begruendung_start)(f, vorlage)
-    sections.append({"title": FINANZEN, "prose": finanzen(f), "data": []})
+    sections = [d for d in drafts(s, process, stage) if d.title not in (BETREFF, VORSCHLAG)]
+    stale = set(stale_sections(s, process, stage))
     saved = {k: str(v) for k, v in vorlage.begruendung.items()}
-    known = {sec["title"] for sec in sections}
-    abschnitte = [_abschnitt(sec["title"], sec["prose"], bool(sec["data"]), saved)
-                  for sec in sections]  # fmt: skip
-    abschnitte += [_abschnitt(t, [], False, saved) for t in saved if t not in known]
+    known = {d.title for d in sections}
+    abschnitte = [Abschnitt(d.title, saved.get(d.title, d.generated), d.generated, d.has_lists,
+                            d.title in saved, d.title in stale) for d in sections]  # fmt: skip
+    abschnitte += [Abschnitt(t, saved[t], "", False, True) for t in saved if t not in known]
     return Draft(vorlage, "sitzungsvorlage" if final else "beschlussvorlage", abschnitte)
-
-
-def _abschnitt(title: str, prose: list[str], has_lists: bool, saved: dict[str, str]) -> Abschnitt:
-    generated = "\n\n".join(prose)
-    return Abschnitt(title, saved.get(title, generated), generated, has_lists, title in saved)
 
 
 def _versions(s: Session, vorlage: Vorlage) -> list[tuple[VorlageVersion, dt.datetime]]:

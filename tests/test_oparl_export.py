@@ -305,3 +305,25 @@ def _consultation_shown(shown: str, session, b: Beratung, kommune_key: str) -> b
     found = {f'"{BASE}{tail.format(kind)}"' in shown for kind in ("agendaitem", "consultation")}
     assert len(found) == 1, "an agenda item without its consultation, or the other way round"
     return found.pop()
+
+
+@pytest.mark.postgres
+def test_the_export_and_a_sync_tombstone_on_postgresql(pg_url, tmp_path):
+    from sqlmodel import Session
+
+    from lifecycle.db import engine_for
+
+    with Session(engine_for(pg_url), expire_on_commit=False) as s:
+        _start(s, "waiblingen-2017", "voelklingen-2017")
+        gremium = s.exec(select(Gremium).where(Gremium.key == "gr")).one()
+        s.add(Sitzung(kommune_id=gremium.kommune_id, gremium_id=gremium.id or 0,
+                      key="gr-2018-01-25", start=dt.datetime(2018, 1, 25, 18)))  # fmt: skip
+        s.commit()
+        service.delete_sitzung(s, "waiblingen", "gr-2018-01-25", actor="test")
+        result = service.export(s, tmp_path / "oparl", base_url=BASE)
+        assert result.bodies == 2 and _everything_validates(tmp_path / "oparl") >= result.objects
+        since = {"modified_since": "2000-01-01T00:00:00+01:00"}
+        page = Site(s, BASE).answer("body/waiblingen/meetings", since).payload
+        assert [m["id"].rsplit("/", 1)[1] for m in page["data"] if m.get("deleted")] == [
+            "gr-2018-01-25"
+        ]

@@ -9,6 +9,9 @@ Prints its figures; nothing here asserts a time. Run:
   template without rendering. Ratios are taken within this one run.
 - RSS after --docs documents in one process, gc.collect() after each (see
   shared/notes/docx-and-dates.md: without it RSS climbs by ~0.2 MiB per document).
+- PDF/A-2b conversion by LibreOffice per document kind (median of --pdf-runs, a fresh
+  soffice each time, as `docs generate --pdf` does) against the floor: the same DOCX converted
+  to a plain PDF. Skipped without LibreOffice.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--docs", type=int, default=1000)
+    parser.add_argument("--pdf-runs", type=int, default=3)
     args = parser.parse_args()
     import docx
 
@@ -95,6 +99,26 @@ def main() -> None:
                     marks[n] = rss_mib()
             print(f"RSS in one process, gc.collect() after each document: start {start:.1f} MiB; "
                   + "; ".join(f"after {n}: {v:.1f} MiB" for n, v in marks.items()))  # fmt: skip
+            pdf_times(session, process, Path(work), args.pdf_runs)
+
+
+def pdf_times(session: Session, process, work: Path, runs: int) -> None:
+    import shutil
+
+    from lifecycle.documents import generate
+    from lifecycle.pdf import to_pdf
+    from lifecycle.plan_types import plan_of
+
+    if not (shutil.which("soffice") or shutil.which("libreoffice")):
+        print("PDF/A: skipped, LibreOffice (soffice) is not installed")
+        return
+    print(f"PDF/A-2b by LibreOffice, median of {runs} (floor: the same DOCX as a plain PDF):")
+    for kind in plan_of(process.plan).document_kinds:
+        path = generate(session, process, kind, out_dir=work / "docs").path
+        plain = median_ms(lambda p=path: to_pdf(p, work / "plain", pdfa=False), runs)
+        pdfa = median_ms(lambda p=path: to_pdf(p, work / "pdfa"), runs)
+        print(f"  {kind:26} PDF/A {pdfa:7.0f} ms   plain PDF {plain:7.0f} ms"
+              f"  = {pdfa / plain:.2f} x floor")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -37,8 +37,11 @@ def soffice() -> str:
     raise PdfError("LibreOffice (soffice) ist nicht installiert; ohne LibreOffice kein PDF")
 
 
-def to_pdf(docx: Path, out_dir: Path | None = None) -> Path:
-    """Convert ``docx`` to a PDF next to it (or in ``out_dir``); returns the PDF's path."""
+def to_pdf(docx: Path, out_dir: Path | None = None, *, pdfa: bool = True) -> Path:
+    """Convert ``docx`` to a PDF/A-2b next to it (or in ``out_dir``); returns the PDF's path.
+
+    ``pdfa=False`` gives LibreOffice's plain PDF (the benchmark's floor).
+    """
     binary = soffice()
     docx = Path(docx).resolve()
     target_dir = (out_dir or docx.parent).resolve()
@@ -48,7 +51,8 @@ def to_pdf(docx: Path, out_dir: Path | None = None) -> Path:
         outdir = Path(work) / "out"
         env = {**os.environ, "HOME": work}
         cmd = [binary, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--norestore",
-               "--convert-to", PDFA_FILTER, "--outdir", str(outdir), str(docx)]  # fmt: skip
+               "--convert-to", PDFA_FILTER if pdfa else "pdf", "--outdir", str(outdir),
+               str(docx)]  # fmt: skip
         try:
             done = subprocess.run(cmd, env=env, capture_output=True, text=True,
                                   timeout=TIMEOUT_SECONDS, check=False)  # fmt: skip

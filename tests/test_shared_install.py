@@ -492,11 +492,10 @@ def test_worker_killed_mid_stage_run_is_crashed_then_finished_once(case):
 
 def test_decision_while_prefect_server_is_down_runs_once_it_is_back(case):
     """The project database is the truth: the CLI records the decision without Prefect; the
-    request waits in the run outbox, and the scheduled reconcile run starts it once the server
-    is back. (A short outage of a few seconds; workers that give up after a longer one are
-    restarted by systemd, README "Betrieb".)"""
+    request waits in the run outbox, and the reconcile run the server's unit starts after it
+    is up again (``lifecycle reconcile --wait``, README "Betrieb") starts it. A short outage of
+    a few seconds; workers that give up after a longer one are restarted by systemd."""
     inst = case.inst
-    case.deploy("--reconcile-every", "10")
     case.cli("start", str(WAIBLINGEN))
     inst.stop("server")
     assert not inst.api_healthy()
@@ -509,6 +508,7 @@ def test_decision_while_prefect_server_is_down_runs_once_it_is_back(case):
         assert doctor.returncode != 0 and "Prefect-API" in doctor.stdout
     finally:
         inst.start_server()
+    case.cli("reconcile", "--wait", "60")  # ExecStartPost of deploy/prefect-server.service
     inst.ensure_workers()
     run_id = inst.wait(lambda: case.run_of("auftaktworkshop"),
                        "the reconcile run to drain the outbox", timeout=120)  # fmt: skip
@@ -516,7 +516,6 @@ def test_decision_while_prefect_server_is_down_runs_once_it_is_back(case):
     assert {r.state for r in case.run_requests()} == {"started"}
     assert case.scalar("SELECT count(*) FROM gatedecision") == 1
     case.assert_nothing_twice()
-    case.deploy()  # back to the 15-minute reconcile
 
 
 # --- PostgreSQL stopped under a reminder scan (a throwaway cluster of this test's own) -------
@@ -531,7 +530,7 @@ class SlowInbox(Inbox):
 
 
 @pytest.fixture
-def own_postgres(tmp_path) -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
+def own_postgres() -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
     """initdb + pg_ctl in tmp: (url, stop, start). Never the shared cluster on 5432."""
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")) if Path(
         "/usr/lib/postgresql").is_dir() else []  # fmt: skip
@@ -539,26 +538,34 @@ def own_postgres(tmp_path) -> Iterator[tuple[str, Callable[[], None], Callable[[
     if not pg_ctl:
         require_real("pg_ctl/initdb (PostgreSQL server binaries) not found")
     bindir = Path(pg_ctl).parent
-    data, port = tmp_path / "pgdata", _free_port()
+    # PostgreSQL refuses to run as root: then its tools run as "postgres" (or "nobody"), in a
+    # folder of their own that this user can reach (pytest's temp folders are 0700).
+    user = None
+    if os.geteuid() == 0:
+        import pwd
+
+        names = [u.pw_name for u in pwd.getpwall()]
+        user = "postgres" if "postgres" in names else "nobody"
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="lifecycle-pg-"))
+    home.chmod(0o777)
+    data, port = home / "pgdata", _free_port()
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
-    user_args = ["-u", "nobody"] if os.geteuid() == 0 else []
 
     def as_user(argv: list[str]) -> list[str]:
-        # PostgreSQL refuses to run as root: run its tools as "nobody" then.
-        return ["runuser", *user_args, "--", *argv] if user_args else argv
+        return ["runuser", "-u", user, "--", *argv] if user else argv
 
-    if user_args:
-        tmp_path.chmod(0o777)
     init = subprocess.run(as_user([str(bindir / "initdb"), "-D", str(data), "-U", "lifecycle",
                                    "--auth=trust", "-E", "UTF8"]),
                           capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     if init.returncode != 0:
         require_real(f"initdb failed: {init.stderr.strip()[-300:]}")
-    log = tmp_path / "pg.log"
+    log = home / "pg.log"
 
     def start() -> None:
         subprocess.run(as_user([pg_ctl, "-D", str(data), "-l", str(log), "-w", "-o",
-                                f"-p {port} -k {tmp_path} -c listen_addresses=127.0.0.1",
+                                f"-p {port} -k {home} -c listen_addresses=127.0.0.1",
                                 "start"]), check=True, capture_output=True, env=env,
                        timeout=60)  # fmt: skip
 
@@ -573,9 +580,10 @@ def own_postgres(tmp_path) -> Iterator[tuple[str, Callable[[], None], Callable[[
         yield f"postgresql+psycopg://lifecycle@127.0.0.1:{port}/lifecycle", stop, start
     finally:
         stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
-def test_postgres_stopped_under_reminder_scan_leaves_no_half_state(own_postgres, tmp_path):
+def test_postgres_stopped_under_reminder_scan_leaves_no_half_state(own_postgres):
     url, stop, start = own_postgres
     server = SmtpServer()
     server.inbox = SlowInbox()

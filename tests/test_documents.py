@@ -103,7 +103,7 @@ def test_gate_documents_show_the_process_data(session, replayed, tmp_path):
                                                            out_dir=tmp_path)  # fmt: skip
     text = assert_readers_agree(einladung.path)
     assert "Freitag, 7. Juli 2017, 14:00 Uhr" in text
-    assert "Ute Ortolf (ute.ortolf@waiblingen.example)" in text
+    assert "bei Ute Ortolf an (E-Mail: ute.ortolf@waiblingen.example)" in text
     assert "Freitag, 30. Juni 2017" in text  # reply one week before
     assert "15:15 Uhr\tThementische" in assert_readers_agree(programm.path).replace("\n\n", "\t")
     rows = docx.Document(str(liste.path)).tables[0].rows

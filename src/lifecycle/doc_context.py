@@ -815,10 +815,14 @@ def _ergebnisse_kapitel(f: Facts) -> Section:
     data = []
     for ag in arbeitsgruppen_ctx(f):
         data.append(heading(f"Arbeitsgruppe {_quoted(ag['title'])}"))
-        data += [text(f"Bestandsaufnahme: {x}") for x in ag["bestandsaufnahme"]]
-        data += [item(f"{e['nummer']}.", f"Empfehlung: {e['text']}") for e in ag["empfehlungen"]]
+        data += [text(x) for x in ag["bestandsaufnahme"]]
+        if ag["empfehlungen"]:
+            many = len(ag["empfehlungen"]) > 1
+            data.append(text(f"Die Arbeitsgruppe empfiehlt{':' if many else ''}"
+                             f"{'' if many else ' Folgendes:'}"))  # fmt: skip
+            data += [item(f"{e['nummer']}.", e["text"]) for e in ag["empfehlungen"]]
         for p in ag["schluesselprojekte"]:
-            data.append(text(f"Schlüsselprojekt {_quoted(p['title'])}"))
+            data.append(text(f"Schlüsselprojekt {_quoted(p['title'])}:"))
             data += [text(x) for x in p["beschreibung"]]
         data += [text(x) for x in ag["ergebnis"]]
     return section("Ergebnisse der Arbeitsgruppen", [], data)

@@ -269,8 +269,8 @@ def workshop_einladung() -> DocxDocument:
     _p(doc, "{{ workshop.moderation }}")
     _label(doc, "Handlungsfelder:")
     _lines(doc, "handlungsfelder", "{{ line.nummer }}.\t{{ line.title }}", style="List Paragraph")
-    _p(doc, "Wir bitten um Rückmeldung bis {{ einladung.antwort_bis|long_de }} an "
-            "{{ absender.name }} ({{ absender.email }}).")  # fmt: skip
+    _p(doc, "Bitte melden Sie sich bis {{ einladung.antwort_bis|long_de }}, bei "
+            "{{ absender.name }} an (E-Mail: {{ absender.email }}).")  # fmt: skip
     _p(doc, "Mit freundlichen Grüßen")
     _signature(doc)
     return doc
@@ -315,7 +315,8 @@ def ag_einladung() -> DocxDocument:
     _p(doc, "{{ konzept.fortschreibung_titel }}, Handlungsfeld: {{ ag.handlungsfeld }}")
     _p(doc, "Sehr geehrte Damen und Herren,")
     _p(doc, "im {{ workshop.title }} wurde die Arbeitsgruppe „{{ ag.title }}“ gebildet. Wir "
-            "laden Sie herzlich zu den Sitzungen ein: Wir sammeln die bestehenden Angebote "
+            "laden Sie herzlich {% if ag.sitzungen|length == 1 %}zur Sitzung{% else %}zu den "
+            "Sitzungen{% endif %} ein: Wir sammeln die bestehenden Angebote "
             "(Bestandsaufnahme), erarbeiten Empfehlungen und schlagen Schlüsselprojekte "
             "vor.")  # fmt: skip
     _label(doc, "Termine:")

@@ -138,6 +138,17 @@ class TestBadPlans:
         err = error_for(tmp_path, text)
         assert err.field == "stages[1].gate.requires" and "gibt_es_nicht" in err.problem
 
+    def test_a_task_sends_a_document_no_gate_names(self, tmp_path):
+        text = BUILTIN_TEXT.replace("sends: workshop_einladung", "sends: rundbrief")
+        err = error_for(tmp_path, text)
+        assert err.field.endswith(".sends") and "Dokument 'rundbrief'" in err.problem
+        assert err.line and "rundbrief" in text.splitlines()[err.line - 1]
+
+    def test_a_stage_tells_its_verlauf_only_in_known_ways(self, tmp_path):
+        text = BUILTIN_TEXT.replace("verlauf: workshop", "verlauf: feier")
+        err = error_for(tmp_path, text)
+        assert err.field.endswith("verlauf") and "feier" in err.problem
+
 
 class TestTypedPlan:
     def test_a_plan_loads_into_frozen_typed_objects(self):

@@ -63,6 +63,12 @@ def check_plan(doc: Document) -> None:
             if key not in stage_tasks:
                 raise doc.error([*gpath, "requires"], f"keine Aufgabe {key!r} in dieser Phase")
         _check_documents(doc, gpath, gate.get("documents", []))
+    kinds = {k for s in plan["stages"] for k in s["gate"].get("documents", [])}
+    for si, stage in enumerate(plan["stages"]):
+        for ti, task in enumerate(stage["tasks"]):
+            if task.get("sends") and task["sends"] not in kinds:
+                raise doc.error(["stages", si, "tasks", ti, "sends"],
+                                f"kein Tor des Plans nennt das Dokument {task['sends']!r}")  # fmt: skip
     reminders = plan.get("reminders", {})
     if reminders.get("escalate_to") and reminders["escalate_to"] not in roles:
         raise doc.error(

@@ -33,10 +33,15 @@ export MUTATION_SCORE
 
 # Mutation testing of the core (pyproject.toml [tool.mutmut]); slow, so not part of `make test`.
 # A subset: make mutate MUTANTS='lifecycle.calendar* lifecycle.deadlines*'
+# On a shared machine: make mutate MUTMUT_FLAGS='--max-children 1'
 MUTANTS ?=
+MUTMUT_FLAGS ?=
 mutate: install
 	$(BIN)/pip install -q -e ".[dev,mutate]"
-	$(BIN)/mutmut run $(MUTANTS)
+	@# mutmut copies src/ once and regenerates only the files it mutates; refresh the others
+	@# (cp -p keeps the times, so a changed mutated file is seen as changed and mutated again)
+	@if [ -d mutants/src ]; then cp -rup src/. mutants/src/; fi
+	$(BIN)/mutmut run $(MUTMUT_FLAGS) $(MUTANTS)
 	$(BIN)/mutmut results
 	$(BIN)/mutmut export-cicd-stats
 	$(BIN)/python -c "$$MUTATION_SCORE"

@@ -1,0 +1,236 @@
+"""Transitions where a Kommune has more than one process, and what each one writes to the log.
+
+Written against the survivors of mutation testing (``make mutate``): each test names the rule
+it guards. The event log is what the Verlauf shows (words.ACTION_DE) and what iCal counts
+(ical.changes_of), so its entries are asserted field by field. Real SQLite via the services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import WAIBLINGEN
+from sqlalchemy import text
+from sqlmodel import Session, SQLModel, select
+
+from lifecycle import engine, ical, replay, services
+from lifecycle.errors import NotFound, Refused
+from lifecycle.models import (
+    Beratung,
+    Event,
+    Fortschreibung,
+    Kommune,
+    Sitzung,
+    SitzungBinding,
+    Task,
+    TaskState,
+)
+from lifecycle.scenario import load_scenario
+
+D = dt.date
+TESTS = Path(__file__).parent
+KLIMA = TESTS / "scenarios/musterstadt-klima.yaml"
+
+
+def dump(session: Session) -> dict[str, list]:
+    """Every row of every table: to prove a refused transition changed nothing."""
+    session.expire_all()
+    conn = session.connection()
+    return {
+        t: conn.execute(text(f'SELECT * FROM "{t}" ORDER BY 1')).fetchall()
+        for t in SQLModel.metadata.tables
+    }
+
+
+def refused(session: Session, fn, *args, match: str, **kwargs) -> None:
+    before = dump(session)
+    with pytest.raises((Refused, NotFound), match=match):
+        fn(session, *args, **kwargs)
+    assert dump(session) == before
+
+
+def events(session: Session, action: str) -> list[Event]:
+    return list(session.exec(select(Event).where(Event.action == action).order_by(Event.id)))
+
+
+def klima_copy(tmp_path: Path, name: str, *replace: tuple[str, str]):
+    """The Musterstadt Klimaschutzkonzept with some text replaced, as its own scenario."""
+    if not (tmp_path / "plans").exists():
+        (tmp_path / "plans").mkdir()
+        (tmp_path / "scenarios").mkdir()
+        shutil.copy(TESTS / "plans/klimaschutzkonzept.yaml", tmp_path / "plans")
+    text_ = KLIMA.read_text(encoding="utf-8")
+    for old, new in replace:
+        assert old in text_
+        text_ = text_.replace(old, new)
+    path = tmp_path / "scenarios" / f"{name}.yaml"
+    path.write_text(text_, encoding="utf-8")
+    return load_scenario(path)
+
+
+@pytest.fixture
+def three_klima(session, tmp_path) -> tuple[Fortschreibung, Fortschreibung, Fortschreibung]:
+    """Nachbarstadt (started first: its Sitzungen have the same keys and the lower ids),
+    then Musterstadt's process and a second process of Musterstadt on the same Sitzungen."""
+    neighbour = services.start(session, klima_copy(
+        tmp_path, "nachbarstadt",
+        ("key: musterstadt-klima-2024", "key: nachbarstadt-klima-2024"),
+        ("{key: musterstadt, name: Musterstadt", "{key: nachbarstadt, name: Nachbarstadt"),
+    ))  # fmt: skip
+    process = services.start(session, load_scenario(KLIMA))
+    sibling = services.start(session, klima_copy(
+        tmp_path, "sibling", ("key: musterstadt-klima-2024", "key: musterstadt-klima-2025")
+    ))  # fmt: skip
+    assert neighbour.kommune_id != process.kommune_id == sibling.kommune_id
+    return neighbour, process, sibling
+
+
+def bound_rat(session: Session, process: Fortschreibung) -> Sitzung:
+    binding = session.exec(
+        select(SitzungBinding).where(
+            SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == "rat"
+        )
+    ).one()
+    sitzung = session.get(Sitzung, binding.sitzung_id)
+    assert sitzung is not None
+    return sitzung
+
+
+def beratungen(session: Session, process: Fortschreibung) -> set[str]:
+    from lifecycle.models import Vorlage
+
+    rows = session.exec(
+        select(Sitzung.key)
+        .join(Beratung, Beratung.sitzung_id == Sitzung.id)
+        .join(Vorlage, Vorlage.id == Beratung.vorlage_id)
+        .where(Vorlage.fortschreibung_id == process.id)
+    )
+    return set(rows)
+
+
+# --- postpone ---------------------------------------------------------------------------------
+
+
+POSTPONE = {"outcome": "postpone", "on": D(2024, 11, 21), "by": "kim", "reference": ""}
+
+
+def test_postpone_moves_this_process_only_to_a_later_sitzung_of_its_own_kommune(
+    session, three_klima
+):
+    neighbour, process, sibling = three_klima
+    replay.run(session, process, until=D(2024, 9, 30))  # beschluss open, bound to rat-2024-11-21
+    decide = services.decide_gate
+    refused(session, decide, process.key, "beschluss", **POSTPONE, postpone_to=None,
+            match="^wer vertagt, muss die Sitzung nennen, auf die vertagt wird$")  # fmt: skip
+    refused(session, decide, process.key, "beschluss", **POSTPONE, postpone_to="rat-2024-11-21",
+            match="nur auf eine spätere Sitzung desselben Gremiums")  # fmt: skip
+
+    logged_before = len(events(session, "due_changed"))
+    decide(session, process.key, "beschluss", **POSTPONE, postpone_to="rat-2024-12-12")
+    new = bound_rat(session, process)
+    assert (new.key, new.kommune_id) == ("rat-2024-12-12", process.kommune_id)
+    assert beratungen(session, process) == {"uka-2024-11-05", "rat-2024-12-12"}
+    # the other process of the Kommune still goes to the Sitzung it was bound to
+    assert bound_rat(session, sibling).key == "rat-2024-11-21"
+    assert beratungen(session, sibling) == {"uka-2024-11-05", "rat-2024-11-21"}
+    # the Verlauf says why the deadlines moved
+    moved = events(session, "due_changed")[logged_before:]
+    assert moved and {e.fortschreibung_id for e in moved} == {process.id}
+    assert {e.after["reason"] for e in moved} == {"postponed to rat-2024-12-12"}
+
+
+# --- reassign ---------------------------------------------------------------------------------
+
+
+def test_reassign_is_logged_with_who_had_the_task_before(session, waiblingen):
+    task = engine.get_task(session, "waiblingen-2017:partner_anfragen")
+    before, raible = task.assignee_id, engine.get_person(session, waiblingen.kommune_id, "raible")
+    assert before is not None and before != raible.id
+    services.reassign_task(session, task.id, to="raible", actor="sd")
+    [ev] = events(session, "task_reassigned")
+    assert (ev.actor, ev.entity, ev.entity_id, ev.fortschreibung_id) == (
+        "sd", "Task", task.id, waiblingen.id
+    )  # fmt: skip
+    assert ev.before == {"assignee_id": before}
+    assert ev.after == {"assignee_id": raible.id, "assignee": "raible"}
+
+
+def test_reassign_refusals_name_the_task_and_the_person(session, waiblingen):
+    task = engine.get_task(session, "waiblingen-2017:partner_anfragen")
+    holder = engine.get_person(session, waiblingen.kommune_id, "ortolf")
+    assert task.assignee_id == holder.id
+    same = f"^die Aufgabe 'partner_anfragen' ist schon {holder.name} zugewiesen$"
+    refused(session, services.reassign_task, task.id, to="ortolf", actor="sd", match=same)
+    services.complete_task(session, task.id, on=D(2017, 3, 14))
+    refused(session, services.reassign_task, task.id, to="raible", actor="sd",
+            match="^die Aufgabe 'partner_anfragen' ist schon erledigt; "
+                  "da gibt es nichts zuzuweisen$")  # fmt: skip
+
+
+# --- closing days -----------------------------------------------------------------------------
+
+
+def test_closing_days_recompute_every_process_of_the_kommune_and_count_all_changes(
+    session, waiblingen, tmp_path
+):
+    text_ = WAIBLINGEN.read_text(encoding="utf-8")
+    assert text_.count("\nkey: waiblingen-2017\n") == 1
+    second = tmp_path / "waiblingen-2018.yaml"
+    second.write_text(text_.replace("\nkey: waiblingen-2017\n", "\nkey: waiblingen-2018\n"))
+    other = services.start(session, load_scenario(second), actor="t")
+    assert other.kommune_id == waiblingen.kommune_id
+
+    changed = services.set_closing_days(session, "waiblingen", [D(2017, 11, 27)], actor="sd")
+    logged = [
+        e for e in events(session, "due_changed") if e.after["reason"] == "closing days changed"
+    ]
+    per_process = {
+        p: sum(e.fortschreibung_id == p for e in logged) for p in (waiblingen.id, other.id)
+    }
+    # every task is still open, so each changed deadline is logged once; both processes alike
+    assert changed == len(logged) == 2 * per_process[waiblingen.id] == 2 * per_process[other.id]
+    assert per_process[waiblingen.id] > 0
+
+
+def test_closing_days_change_is_logged_with_the_days_before_and_after(session, waiblingen):
+    kommune = session.exec(select(Kommune).where(Kommune.key == "waiblingen")).one()
+    assert not kommune.closing_days
+    services.set_closing_days(session, "waiblingen", [D(2017, 11, 27)], actor="sd")
+    services.set_closing_days(session, "waiblingen", [D(2017, 12, 27), D(2017, 11, 27)], actor="sd")
+    first, second = events(session, "closing_days_changed")
+    assert (first.actor, first.entity, first.entity_id) == ("sd", "Kommune", kommune.id)
+    assert (first.before, first.after) == ({"closing_days": []}, {"closing_days": ["2017-11-27"]})
+    assert second.before == {"closing_days": ["2017-11-27"]}
+    assert second.after == {"closing_days": ["2017-11-27", "2017-12-27"]}
+
+
+def test_closing_days_of_an_unknown_kommune(session, waiblingen):
+    refused(session, services.set_closing_days, "tuebingen", [D(2017, 11, 27)], actor="sd",
+            match="^keine Kommune 'tuebingen'$")  # fmt: skip
+
+
+# --- recompute_all ----------------------------------------------------------------------------
+
+
+def test_bulk_recompute_logs_each_changed_deadline_as_the_calendar_feed_reads_it(
+    session, waiblingen
+):
+    kommune = session.exec(select(Kommune).where(Kommune.key == "waiblingen")).one()
+    kommune.closing_days = ["2017-11-27"]  # as if the holiday calendar had changed
+    session.add(kommune)
+    session.commit()
+    changed = services.recompute_all(session, actor="ops", reason="Feiertage 2017 ergänzt")
+    logged = events(session, "due_changed")
+    assert changed == len(logged) > 0
+    for ev in logged:
+        task = session.get(Task, ev.entity_id)
+        assert task is not None and task.state == TaskState.open
+        assert (ev.entity, ev.actor, ev.fortschreibung_id) == ("Task", "ops", waiblingen.id)
+        assert ev.after == {"due": task.due.isoformat(), "reason": "Feiertage 2017 ergänzt"}
+        assert ev.before["due"] != ev.after["due"]
+        # iCal: the feed's SEQUENCE and LAST-MODIFIED of the task come from this entry
+        assert ical.changes_of(session, "Task", task.id, "due_changed") == (1, ev.at)
+        assert ev.at is not None

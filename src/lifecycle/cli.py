@@ -65,6 +65,11 @@ def run(argv: list[str] | None = None) -> int:
         _say(exc.format_message())
         return 2
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback in a file
+        from .ops import database_outage
+
+        if outage := database_outage(exc):  # no bug: the database went away (as Unavailable)
+            _say(outage)
+            return 2
         log = _write_traceback(exc, sys.argv[1:] if argv is None else argv)
         _say(f"Interner Fehler ({type(exc).__name__}), Details in {log}")
         return EXIT_INTERNAL

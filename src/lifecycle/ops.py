@@ -240,6 +240,19 @@ def doctor() -> list[Check]:
     return checks
 
 
+def database_outage(exc: BaseException) -> str | None:
+    """One German line if ``exc`` is the database going away in the middle of a command
+    (server stopped, connection lost), else None (then it is a bug)."""
+    from sqlalchemy import exc as sa_exc
+
+    if not isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return None
+    if isinstance(exc, sa_exc.OperationalError) and "sqlite" in type(exc.orig).__module__:
+        return None  # a locked or broken SQLite file is not an outage
+    return (f"Datenbank nicht erreichbar ({_first_line(exc)}); abgebrochen, Angefangenes ist "
+            "zurückgerollt, bitte wiederholen, wenn die Datenbank wieder läuft")  # fmt: skip
+
+
 def _first_line(e: Exception) -> str:
     text = str(getattr(e, "orig", None) or e).strip()
     return text.splitlines()[0] if text else type(e).__name__

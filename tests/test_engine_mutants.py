@@ -234,3 +234,89 @@ def test_bulk_recompute_logs_each_changed_deadline_as_the_calendar_feed_reads_it
         # iCal: the feed's SEQUENCE and LAST-MODIFIED of the task come from this entry
         assert ical.changes_of(session, "Task", task.id, "due_changed") == (1, ev.at)
         assert ev.at is not None
+
+
+def test_bulk_recompute_takes_a_process_without_sitzungen_or_termine(session, tmp_path):
+    """A plan whose deadlines hang on stage starts only: no Sitzung bound, no Termin."""
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "plans/bilanz.yaml").write_text(BILANZ_PLAN, encoding="utf-8")
+    (tmp_path / "scenarios/bilanz.yaml").write_text(BILANZ_SCENARIO, encoding="utf-8")
+    process = services.start(session, load_scenario(tmp_path / "scenarios/bilanz.yaml"))
+    task = engine.get_task(session, "daten_sammeln", process)
+    assert task.due == D(2024, 2, 29)  # 20 working days after Thursday, 01.02.2024 (NW)
+    kommune = session.get(Kommune, process.kommune_id)
+    kommune.closing_days = ["2024-02-12"]  # Rosenmontag: the Rathaus is closed
+    session.add(kommune)
+    session.commit()
+    assert services.recompute_all(session, actor="ops", reason="Rosenmontag") == 1
+    session.refresh(task)
+    assert task.due == D(2024, 3, 1)
+
+
+BILANZ_PLAN = """\
+name: bilanz
+title: Energie- und CO2-Bilanz
+version: 1
+roles:
+  klimaschutzmanagement: Klimaschutzmanagement
+stages:
+  - key: bilanz
+    title: Energie- und CO2-Bilanz
+    tasks:
+      - key: daten_sammeln
+        title: Verbrauchsdaten der Liegenschaften sammeln
+        role: klimaschutzmanagement
+        due: {anchor: stage_start, working_days: 20}
+    gate:
+      title: Bilanz liegt vor
+      condition: Die Bilanz ist abgenommen.
+"""
+
+BILANZ_SCENARIO = """\
+key: musterstadt-bilanz-2024
+kommune: {key: musterstadt, name: Musterstadt, bundesland: NW}
+gremien:
+  - {key: rat, name: Rat der Stadt, short: Rat, kind: gemeinderat}
+sitzungen:
+  - {key: rat-2024-11-21, gremium: rat, start: "2024-11-21 17:00"}
+personen:
+  - {key: kim, name: Kim Klima, email: kim.klima@musterstadt.example}
+rollen:
+  klimaschutzmanagement: [kim]
+konzept: {title: Klimaschutzkonzept Musterstadt, kind: klimaschutzkonzept}
+fortschreibung:
+  plan: ../plans/bilanz.yaml
+  started: 2024-02-01
+"""
+
+
+# --- send back, move --------------------------------------------------------------------------
+
+
+def test_send_back_without_a_reason_says_so_and_the_reopened_task_is_in_the_process_log(
+    session, waiblingen
+):
+    t = engine.get_task(session, "waiblingen-2017:grundsatzvorlage_entwerfen")
+    services.complete_task(session, t.id, on=D(2017, 3, 17), by="ortolf")
+    send_back = {"outcome": "send_back", "on": D(2017, 3, 20), "by": "raible"}
+    decide = services.decide_gate
+    refused(session, decide, "waiblingen-2017", "ratsbeschluss", **send_back, remarks="  ",
+            match="^wer ein Gate zurückgibt, muss einen Grund nennen$")  # fmt: skip
+    decide(session, "waiblingen-2017", "ratsbeschluss", **send_back, remarks="Finanzierung fehlt",
+           reopen=("grundsatzvorlage_entwerfen",))  # fmt: skip
+    [ev] = events(session, "task_reopened")
+    assert (ev.entity_id, ev.fortschreibung_id) == (t.id, waiblingen.id)
+
+
+def test_a_move_keeps_the_time_it_is_given_and_a_move_to_the_same_time_is_refused(
+    session, waiblingen
+):
+    new = dt.datetime(2017, 12, 13, 18, 30)
+    moved = services.move_sitzung(session, "bsv-2017-12-06", new, actor="sd")
+    assert moved.sitzung.start == new
+    # a date alone keeps the Sitzung's time
+    moved = services.move_sitzung(session, "bsv-2017-12-06", D(2017, 12, 12), actor="sd")
+    assert moved.sitzung.start == dt.datetime(2017, 12, 12, 18, 30)
+    refused(session, services.move_sitzung, "bsv-2017-12-06", D(2017, 12, 12), actor="sd",
+            match=r"^die Sitzung 'bsv-2017-12-06' ist schon am 12\.12\.2017 18:30$")  # fmt: skip

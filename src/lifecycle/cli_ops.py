@@ -6,7 +6,7 @@ The checks and the backup live in ``lifecycle.ops``; Prefect is imported inside 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -71,7 +71,7 @@ def reconcile(
 
     from lifecycle.flows.common import RECONCILE_DEPLOYMENT
 
-    run = run_deployment(RECONCILE_DEPLOYMENT, timeout=0, as_subflow=False)
+    run: Any = run_deployment(RECONCILE_DEPLOYMENT, timeout=0, as_subflow=False)
     console.print(f"Abgleich eingeplant: {run.name} ({run.id})", markup=False, soft_wrap=True)
 
 

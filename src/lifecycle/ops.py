@@ -47,10 +47,12 @@ class Check:
     name: str
     ok: bool
     detail: str
+    where: str = ""  # the database or mail server checked
 
     @property
     def line(self) -> str:
-        return f"{'ok    ' if self.ok else 'FEHLT '} {self.name}: {self.detail}"
+        where = f" {self.where}" if self.where else ""
+        return f"{'ok    ' if self.ok else 'FEHLT '} {self.name}{where}: {self.detail}"
 
 
 # --- settings ----------------------------------------------------------------------------------
@@ -118,7 +120,7 @@ def check_database(url: str | None = None) -> Check:
 
     url = url or database_url()
     shown = mask_url(url)
-    name = f"Datenbank {shown}"
+    name = "Datenbank"
     try:
         parsed = make_url(url)
     except (exc.ArgumentError, ValueError):
@@ -126,26 +128,27 @@ def check_database(url: str | None = None) -> Check:
     if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(
         parsed.database).is_file():  # fmt: skip
         return Check(name, False, "Datei fehlt (wird beim ersten Aufruf angelegt: "
-                     "lifecycle status)")  # fmt: skip
+                     "lifecycle status)", shown)  # fmt: skip
     args = {"connect_timeout": int(TIMEOUT)} if parsed.get_backend_name() == "postgresql" else {}
     try:
         engine = create_engine(url, connect_args=args)
     except ImportError as e:
-        return Check(name, False, f"Datenbanktreiber fehlt ({e.name or e})")
+        return Check(name, False, f"Datenbanktreiber fehlt ({e.name or e})", shown)
     except exc.ArgumentError as e:
-        return Check(name, False, f"ungültige Angabe ({e})")
+        return Check(name, False, f"ungültige Angabe ({e})", shown)
     try:
         revision = current_revision(engine)
     except exc.DBAPIError as e:
-        return Check(name, False, f"nicht erreichbar ({_first_line(e)})")
+        return Check(name, False, f"nicht erreichbar ({_first_line(e)})", shown)
     finally:
         engine.dispose()
     if revision is None:
-        return Check(name, False, "erreichbar, aber ohne Schema (lifecycle status legt es an)")
+        return Check(name, False, "erreichbar, aber ohne Schema (lifecycle status legt es an)",
+                     shown)  # fmt: skip
     if revision != SCHEMA_HEAD:
         return Check(name, False, f"erreichbar, Schemastand {revision}, erwartet {SCHEMA_HEAD} "
-                     "(lifecycle status migriert)")  # fmt: skip
-    return Check(name, True, f"erreichbar, Schemastand {revision} (aktuell)")
+                     "(lifecycle status migriert)", shown)  # fmt: skip
+    return Check(name, True, f"erreichbar, Schemastand {revision} (aktuell)", shown)
 
 
 def prefect_api_problem(url: str | None = None) -> str | None:
@@ -183,7 +186,7 @@ def check_smtp(env: Mapping[str, str] | None = None) -> Check:
         settings = mail.load_settings(env)
     except LifecycleError as exc:
         return Check("Mailserver", False, str(exc))
-    name = f"Mailserver {settings.host}:{settings.port}"
+    name, shown = "Mailserver", f"{settings.host}:{settings.port}"
     try:
         if settings.security == "ssl":
             server: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -202,11 +205,12 @@ def check_smtp(env: Mapping[str, str] | None = None) -> Check:
             except (smtplib.SMTPException, OSError):
                 server.close()
     except (smtplib.SMTPException, OSError) as exc:
-        return Check(name, False, f"nicht erreichbar ({exc.strerror or exc}"
-                     if isinstance(exc, OSError) else f"verweigert ({exc})")  # fmt: skip
+        detail = (f"verweigert ({exc})" if isinstance(exc, smtplib.SMTPException)
+                  else f"nicht erreichbar ({exc.strerror or exc})")  # fmt: skip
+        return Check(name, False, detail, shown)
     if code != 250:
-        return Check(name, False, f"EHLO beantwortet mit {code}")
-    return Check(name, True, f"erreichbar, EHLO ok ({settings.security})")
+        return Check(name, False, f"EHLO beantwortet mit {code}", shown)
+    return Check(name, True, f"erreichbar, EHLO ok ({settings.security})", shown)
 
 
 def check_templates() -> Check:

@@ -5,7 +5,8 @@
 1. `lifecycle oparl export` of N processes, one per municipality (the Waiblingen scenario
    cloned by SQL, as bench_core does): seconds and objects/s, split into building the objects
    from the database, validating them against the schema, and writing the files; the floor is
-   `json.dumps` + write of the same payloads alone (what any exporter must pay).
+   `json.dumps` + write of the same payloads alone (what any exporter must pay)
+   (the same compact `json.dumps`, one folder per 1 000 files).
 2. `lifecycle oparl sync` of M Meetings from this project's own API served on loopback
    (uvicorn in a thread) into an empty database: seconds; the floor is reading the same list
    pages over HTTP with urllib and json.loads, nothing written.
@@ -69,7 +70,7 @@ def export(tmp: Path, processes: int) -> None:
         target = floor_dir / f"{i // 1000}" / f"{i}.json"
         if i % 1000 == 0:
             target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+        target.write_text(service.dumps(payload), encoding="utf-8")
     floor = time.perf_counter() - t0
     print(f"export of {processes} processes ({result.bodies} bodies): {result.objects} objects, "
           f"{result.pages} list pages, {len(files)} files")  # fmt: skip

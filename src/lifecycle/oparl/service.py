@@ -139,6 +139,11 @@ class Exported:
     files: int
 
 
+def dumps(payload: dict[str, Any]) -> str:
+    """Compact JSON (the C encoder; an indented export of 10 000 bodies is twice as slow)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
 def file_for(folder: Path, base: str, url: str, page: int = 1) -> Path:
     """Where the export keeps what ``url`` serves: the path under the base, ``.json`` added
     (list pages after the first: ``.page-N.json``); files keep their own name."""
@@ -183,15 +188,20 @@ def export(session: Session, folder: Path, *, base_url: str = DEFAULT_BASE,
             copies.append((file_for(folder, base, url), path))
     fresh = folder.with_name(f".{folder.name}.neu-{os.getpid()}")
     shutil.rmtree(fresh, ignore_errors=True)
+    made: set[Path] = set()
+
+    def place(target: Path) -> Path:
+        out = fresh / target.relative_to(folder)
+        if out.parent not in made:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            made.add(out.parent)
+        return out
+
     try:
         for target, payload in writes:
-            out = fresh / target.relative_to(folder)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+            place(target).write_text(dumps(payload), encoding="utf-8")
         for target, source in copies:
-            out = fresh / target.relative_to(folder)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, out)
+            shutil.copyfile(source, place(target))
         if folder.exists():
             old = folder.with_name(f".{folder.name}.alt-{os.getpid()}")
             folder.rename(old)

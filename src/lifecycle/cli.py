@@ -31,12 +31,22 @@ else:
 
 import typer
 
-from . import cli_docs, cli_flows, cli_oparl, cli_ops, cli_remind, cli_vorlage, cli_web
+from . import (
+    cli_docs,
+    cli_flows,
+    cli_oparl,
+    cli_ops,
+    cli_remind,
+    cli_umsetzung,
+    cli_vorlage,
+    cli_web,
+)
 from .cli_core import app, err_console, one_line
 
 # Each command group keeps its heavy imports inside its commands, so that registering it
 # costs nothing for `lifecycle status`.
-for _group in (cli_docs, cli_flows, cli_remind, cli_web, cli_ops, cli_oparl, cli_vorlage):
+for _group in (cli_docs, cli_flows, cli_remind, cli_web, cli_ops, cli_oparl, cli_vorlage,
+               cli_umsetzung):
     _group.register(app)
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE

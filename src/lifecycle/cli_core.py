@@ -138,6 +138,10 @@ def start(
     force: Annotated[
         str, typer.Option("--force", help="Sitzung an Sonn-/Feiertag trotzdem, mit Grund")
     ] = "",
+    previous: Annotated[
+        str | None, typer.Option("--from", help="nächste Fortschreibung dieses Prozesses: "
+                                 "übernimmt Handlungsfelder und offene Maßnahmen")  # fmt: skip
+    ] = None,
 ) -> None:
     """Eine Fortschreibung aus einer Szenario-Datei starten."""
     from . import services
@@ -145,11 +149,16 @@ def start(
 
     loaded = load_scenario(scenario)  # all checks before the database is touched
     with session() as s:
-        process = services.start(s, loaded, actor=_actor(), force_reason=force)
+        process = services.start(s, loaded, actor=_actor(), force_reason=force,
+                                 from_process=previous)  # fmt: skip
         console.print(
             f"Fortschreibung [bold]{process.key}[/] gestartet am "
             f"{long_de(process.started_on)} (Plan {process.plan_name})."
         )
+        if previous:
+            console.print(f"Übernommen aus {previous}: Handlungsfelder und offene Maßnahmen; "
+                          f"das erste Tor entscheidet über jede (lifecycle massnahmen list "
+                          f"{process.key}).", markup=False)  # fmt: skip
 
 
 def _actor() -> str:

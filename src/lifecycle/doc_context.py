@@ -902,7 +902,16 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("abschlussbericht", "Abschlussbericht", "abschlussbericht", abschlussbericht),
     Kind("sitzungsvorlage", "Sitzungsvorlage", "sitzungsvorlage", sitzungsvorlage),
     Kind("stage_bericht", "Bericht einer Phase", "stage_bericht", stage_bericht),
+    Kind("sachstandsbericht", "Sachstandsbericht zur Umsetzung", "sachstandsbericht",
+         lambda *args: _sachstandsbericht(*args)),
 )}  # fmt: skip
+
+
+def _sachstandsbericht(session: Session, process: Fortschreibung, kind: str,
+                       stage_key: str) -> Context:  # fmt: skip
+    from .doc_sachstand import build  # it builds on this module's parts
+
+    return build(session, process, kind, stage_key)
 
 
 def stage_of(process: Fortschreibung, kind: str) -> str | None:

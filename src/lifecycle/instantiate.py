@@ -8,9 +8,10 @@ reused by key; everything else belongs to the new process. Due dates are left to
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from .errors import Refused
 from .models import (
@@ -347,21 +348,39 @@ class _Starter:
                 self.process.current_stage_id = stage.id
             position = 0
             for t in st.tasks:
-                for ag in self.ags if t.for_each == "arbeitsgruppe" else [None]:
-                    self._task(stage, st.key, t, ag, position)
+                for unit in self._units(t):
+                    self._task(stage, st.key, t, unit, position)
                     position += 1
 
-    def _task(self, stage: Stage, stage_key: str, t: TaskDef, ag, position: int) -> None:
-        key = f"{t.key}__{ag.key}" if ag else t.key
+    def _units(self, t: TaskDef) -> list[_Unit | None]:
+        """One task per Arbeitsgruppe, per person responsible for an open Maßnahme, or one."""
+        if t.for_each == "arbeitsgruppe":
+            return [_Unit(ag.key, ag.title, self._assignee(t.role, ag)) for ag in self.ags]
+        if t.for_each == "verantwortliche":
+            from .models import Massnahme, MassnahmeStatus
+
+            ids = self.s.exec(select(Massnahme.responsible_person_id).where(
+                Massnahme.konzept_id == self.process.konzept_id,
+                col(Massnahme.responsible_person_id).is_not(None),
+                col(Massnahme.status).not_in([MassnahmeStatus.erledigt,
+                                              MassnahmeStatus.zurueckgestellt]),
+            ).distinct()).all()  # fmt: skip
+            people = self.s.exec(select(Person).where(col(Person.id).in_(list(ids)))).all()
+            return [_Unit(p.key, p.name, p.id) for p in sorted(people, key=lambda p: p.key)]
+        return [None]
+
+    def _task(self, stage: Stage, stage_key: str, t: TaskDef, unit: _Unit | None,
+              position: int) -> None:  # fmt: skip
+        key = f"{t.key}__{unit.key}" if unit else t.key
         spec = task_spec(stage_key, t, key)
         self.s.add(
             Task(
                 fortschreibung_id=ident(self.process),
                 stage_id=ident(stage),
                 key=key,
-                title=f"{ag.title}: {t.title}" if ag else t.title,
+                title=f"{unit.title}: {t.title}" if unit else t.title,
                 role=t.role,
-                assignee_id=self._assignee(t.role, ag),
+                assignee_id=unit.assignee if unit else self._assignee(t.role, None),
                 required=t.required,
                 anchor_kind=spec.anchor,
                 anchor_ref=spec.ref,
@@ -374,3 +393,12 @@ class _Starter:
 
 def _day(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """What a task is repeated for: an Arbeitsgruppe, or a person responsible for Maßnahmen."""
+
+    key: str
+    title: str
+    assignee: int | None

@@ -17,7 +17,7 @@ from .errors import InputError
 from .plan_types import Plan, TaskDef
 from .yamlio import Document, load, loads
 
-BUILTIN = ("integrationskonzept",)
+BUILTIN = ("integrationskonzept", "integrationskonzept-umsetzung")
 
 
 def builtin_path(name: str) -> str:
@@ -67,8 +67,8 @@ def check_plan(doc: Document) -> None:
     for si, stage in enumerate(plan["stages"]):
         for ti, task in enumerate(stage["tasks"]):
             if task.get("sends") and task["sends"] not in kinds:
-                raise doc.error(["stages", si, "tasks", ti, "sends"],
-                                f"kein Tor des Plans nennt das Dokument {task['sends']!r}")  # fmt: skip
+                problem = f"kein Tor des Plans nennt das Dokument {task['sends']!r}"
+                raise doc.error(["stages", si, "tasks", ti, "sends"], problem)
     reminders = plan.get("reminders", {})
     if reminders.get("escalate_to") and reminders["escalate_to"] not in roles:
         raise doc.error(

@@ -38,7 +38,9 @@ class TaskDef:
     due: Due
     description: str = ""
     required: bool = True
-    for_each: str | None = None  # "arbeitsgruppe": one task per Arbeitsgruppe
+    # "arbeitsgruppe": one task per Arbeitsgruppe; "verantwortliche": one per person
+    # responsible for an open Maßnahme of the concept
+    for_each: str | None = None
     sends: str | None = None  # the document kind this task sends (its due date dates it)
 
     @classmethod

@@ -46,6 +46,10 @@ def steps(session: Session, process: Fortschreibung) -> Iterator[Step]:
         if "done" in entry:
             yield Step("done", on, entry["by"], task=entry["done"], raw=entry)
             continue
+        if "massnahme" in entry or "messung" in entry:  # the Umsetzung
+            kind = "massnahme" if "massnahme" in entry else "messung"
+            yield Step(kind, on, entry["by"], task=entry[kind], raw=entry)
+            continue
         stage = lookups.get_stage(session, process, entry["decide"])
         if entry["outcome"] == "approve":
             yield from _implied_completions(session, stage, on, entry["by"])
@@ -69,6 +73,8 @@ def _implied_completions(session: Session, stage: Stage, on: dt.date, by: str) -
 
 def apply(session: Session, process: Fortschreibung, step: Step, actor: str = "replay") -> bool:
     """Apply one step unless it is already in the database. True if it changed something."""
+    if step.kind in ("massnahme", "messung"):
+        return _umsetzung(session, process, step)
     if step.kind == "done":
         task = lookups.get_task(session, step.task, process)
         if task.state == TaskState.done:
@@ -91,6 +97,40 @@ def apply(session: Session, process: Fortschreibung, step: Step, actor: str = "r
         postpone_to=raw.get("postpone_to"),
     )
     return True
+
+
+def _umsetzung(session: Session, process: Fortschreibung, step: Step) -> bool:
+    from . import umsetzung
+    from .models import Meilenstein, Messung
+
+    raw = step.raw or {}
+    if step.kind == "messung":
+        ind = umsetzung.indikator(session, process, step.task)
+        if session.exec(select(Messung).where(Messung.indikator_id == ind.id,
+                                              Messung.on == step.on)).first():  # fmt: skip
+            return False
+        services.add_messung(session, process.key, step.task, on=step.on,
+                             value=float(raw["value"]), note=raw.get("note", ""),
+                             actor=step.by)  # fmt: skip
+        return True
+    values: dict[str, object] = {k: raw[k] for k in ("status", "progress") if k in raw}
+    if "text" in raw:
+        values["public_text"] = raw["text"]
+    changed = False
+    if values:
+        change = services.update_massnahme(session, process.key, step.task, values,
+                                           actor=step.by, on=step.on)  # fmt: skip
+        changed = bool(change.fields)
+    title = raw.get("meilenstein")
+    if title:
+        m = umsetzung.get(session, process, step.task)
+        if not session.exec(select(Meilenstein).where(
+                Meilenstein.massnahme_id == m.id, Meilenstein.on == step.on,
+                Meilenstein.title == title)).first():  # fmt: skip
+            services.add_meilenstein(session, process.key, step.task, on=step.on, title=title,
+                                     actor=step.by)  # fmt: skip
+            changed = True
+    return changed
 
 
 def _already_decided(session: Session, stage: Stage, step: Step) -> bool:

@@ -126,6 +126,7 @@ class _Checker:
         self._verlauf()
         self._reminders()
         self._facts()
+        self._umsetzung()
         self._markup(self.d, [])
 
     def err(self, path: list, problem: str) -> InputError:
@@ -375,6 +376,36 @@ class _Checker:
         stages = {s.key for s in self.plan.stages}
         for key in f.get("ergebnisse") or {}:
             self._ref(["fortschreibung", "ergebnisse", key], key, stages, "Phase")
+
+    def _umsetzung(self) -> None:
+        """Maßnahmen details: people known, dates in order, Schlüsselprojekte that exist."""
+        block = self.d.get("umsetzung") or {}
+        projects = {p["title"] for ag in self.d.get("arbeitsgruppen", [])
+                    for p in ag.get("schluesselprojekte", [])}  # fmt: skip
+        keys: dict[str, int] = {}
+        for i, m in enumerate(block.get("massnahmen", [])):
+            path = ["umsetzung", "massnahmen", i]
+            if "responsible_person" in m:
+                self._ref([*path, "responsible_person"], m["responsible_person"], self.personen,
+                          "Person")  # fmt: skip
+            if "schluesselprojekt" in m and m["schluesselprojekt"] not in projects:
+                raise self.err([*path, "schluesselprojekt"], "kein Schlüsselprojekt der "
+                               f"Arbeitsgruppen heißt {m['schluesselprojekt']!r}")  # fmt: skip
+            days = {k: parse_date(self.doc, [*path, k], m[k]) for k in ("start", "target")
+                    if k in m}  # fmt: skip
+            if len(days) == 2 and days["target"] < days["start"]:
+                raise self.err([*path, "target"], "Zieltermin vor dem Beginn")
+            if "key" in m:
+                if m["key"] in keys:
+                    raise self.err([*path, "key"], f"Schlüssel {m['key']!r} steht schon in "
+                                   f"umsetzung.massnahmen[{keys[m['key']]}]")  # fmt: skip
+                keys[m["key"]] = i
+        seen: set[str] = set()
+        for i, ind in enumerate(block.get("indikatoren", [])):
+            if ind["key"] in seen:
+                raise self.err(["umsetzung", "indikatoren", i, "key"],
+                               f"Indikator {ind['key']!r} doppelt")  # fmt: skip
+            seen.add(ind["key"])
 
     def _markup(self, value: object, path: list) -> None:
         """Every text of the scenario: a ``**`` that opens bold must close it."""

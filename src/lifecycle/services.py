@@ -26,7 +26,7 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from . import engine, events, lookups
+from . import engine, events, lookups, umsetzung
 from .engine import SitzungMove
 from .errors import InputError, NotFound, Refused
 from .models import (
@@ -35,7 +35,11 @@ from .models import (
     GateDecision,
     Grant,
     GrantRole,
+    Handlungsfeld,
     Kommune,
+    MassnahmeUebernahme,
+    Meilenstein,
+    Messung,
     Outcome,
     Person,
     ProcessState,
@@ -107,13 +111,45 @@ def _transaction(session: Session) -> Iterator[None]:
 
 
 def start(
-    session: Session, scenario: Scenario, *, actor: str = "python", force_reason: str = ""
+    session: Session, scenario: Scenario, *, actor: str = "python", force_reason: str = "",
+    from_process: str | None = None,
 ) -> Fortschreibung:
-    """Start the Fortschreibung of a scenario and request the run of its first stage."""
+    """Start the Fortschreibung of a scenario and request the run of its first stage.
+
+    ``from_process``: the next revision of that process's concept; it carries the concept's
+    history, its Handlungsfelder (when the scenario names none) and every open Maßnahme, on
+    which its first gate then decides (weiterführen, abgeschlossen, streichen).
+    """
     with _transaction(session):
+        previous = lookups.get_process(session, from_process) if from_process else None
         process = engine.start(session, scenario, actor, force_reason=force_reason)
+        if previous is not None:
+            _check_successor(previous, process)
+            _copy_handlungsfelder(session, previous, process)
+            carried = umsetzung.carry(session, previous, process)
+            events.log(session, actor=actor, action="carried_from", entity=process,
+                       process_id=process.id,
+                       after={"from": previous.key, "massnahmen": carried})  # fmt: skip
         _request_run(session, process, None)
     return process
+
+
+def _check_successor(previous: Fortschreibung, process: Fortschreibung) -> None:
+    if (previous.kommune_id, previous.konzept_id) != (process.kommune_id, process.konzept_id):
+        raise Refused(f"{process.key} schreibt nicht das Konzept von {previous.key} fort "
+                      "(andere Kommune oder andere Konzeptart)")  # fmt: skip
+
+
+def _copy_handlungsfelder(session: Session, previous: Fortschreibung,
+                          process: Fortschreibung) -> None:  # fmt: skip
+    own = session.exec(select(Handlungsfeld).where(
+        Handlungsfeld.fortschreibung_id == process.id)).first()  # fmt: skip
+    if own is not None:
+        return
+    for h in session.exec(select(Handlungsfeld).where(
+            Handlungsfeld.fortschreibung_id == previous.id)).all():  # fmt: skip
+        session.add(Handlungsfeld(fortschreibung_id=ident(process), key=h.key, title=h.title,
+                                  position=h.position))  # fmt: skip
 
 
 def complete_task(
@@ -158,15 +194,31 @@ def decide_gate(
     Two people deciding the same gate at once: the stage row is locked, so exactly one
     decision is recorded and the other is refused with the state the first one left.
     """
+    from .plan_types import plan_of
+
     with _transaction(session):
+        process = lookups.get_process(session, process_key)
+        plan = plan_of(process.plan)
+        approve = str(outcome) in ("approve", Outcome.approve)
+        if approve and stage_key == plan.first.key:
+            open_keys = umsetzung.undecided(session, process)
+            if open_keys:
+                raise Refused("erst über die übernommenen Maßnahmen entscheiden: "
+                              f"{', '.join(open_keys)} (lifecycle massnahme uebernahme …)")
         decision = engine.decide_gate(
             session, process_key, stage_key, outcome=outcome, on=on, by=by,
             reference=reference, remarks=remarks, force_reason=force_reason,
             postpone_to=postpone_to, reopen=reopen,
         )  # fmt: skip
         process = get_required(session, Fortschreibung, decision.fortschreibung_id)
+        if approve and stage_key == plan.last.key and plan.name != UMSETZUNG_PLAN:
+            umsetzung.adopt(session, process, on, by)
         _request_run(session, process, decision)
     return decision
+
+
+# The yearly evaluation reports on Maßnahmen; its last gate adopts nothing new.
+UMSETZUNG_PLAN = "integrationskonzept-umsetzung"
 
 
 # --- the council calendar --------------------------------------------------------------------
@@ -572,6 +624,66 @@ def edit_vorlage_section(
     return save_vorlage_text(session, process_key, vorlage.stage_key, betreff=betreff,
                              beschlussvorschlag=vorschlag, begruendung=texts,
                              actor=actor)  # fmt: skip
+
+
+# --- the Umsetzung -----------------------------------------------------------------------------
+
+
+def update_massnahme(
+    session: Session, process_key: str, key: str, values: Mapping[str, object], *, actor: str,
+    on: dt.date | None = None,
+) -> umsetzung.Change:
+    """Change a Maßnahme's status, progress, target date, responsible, texts (event-logged);
+    ``on``: the day it became true (default today)."""
+    with _transaction(session):
+        process = lookups.get_process(session, process_key)
+        return umsetzung.update(session, process, key, values, actor, on)
+
+
+def add_meilenstein(
+    session: Session, process_key: str, key: str, *, on: dt.date, title: str, note: str = "",
+    actor: str,
+) -> Meilenstein:  # fmt: skip
+    with _transaction(session):
+        process = lookups.get_process(session, process_key)
+        return umsetzung.add_milestone(session, process, key, on, title, note, actor)
+
+
+def add_messung(
+    session: Session, process_key: str, indikator_key: str, *, on: dt.date, value: float,
+    note: str = "", actor: str,
+) -> Messung:  # fmt: skip
+    with _transaction(session):
+        process = lookups.get_process(session, process_key)
+        return umsetzung.measure(session, process, indikator_key, on, value, note, actor)
+
+
+def decide_carried_massnahme(
+    session: Session, process_key: str, key: str, decision: str, *, on: dt.date, by: str
+) -> MassnahmeUebernahme:
+    """The next Fortschreibung's first gate decides a carried Maßnahme."""
+    with _transaction(session):
+        process = lookups.get_process(session, process_key)
+        return umsetzung.decide_carried(session, process, key, decision, on, by)
+
+
+def import_massnahmen(
+    session: Session, process_key: str, data: bytes, *, source: str, apply: bool, actor: str,
+    on: dt.date | None = None,
+) -> list[umsetzung.Change]:
+    """A CSV of Maßnahmen (the export's format): what it would change; with ``apply``, change
+    it, all rows in one transaction or none."""
+    from . import massnahmen_csv
+
+    process = lookups.get_process(session, process_key)
+    rows = massnahmen_csv.parse(data, source)
+    with _transaction(session):
+        planned = massnahmen_csv.updates(session, process, rows, source)
+        changes = [umsetzung.update(session, process, key, values, actor, on)
+                   for key, values in planned]  # fmt: skip
+        if not apply:
+            session.rollback()
+    return [c for c in changes if c.fields]
 
 
 # --- previews -----------------------------------------------------------------------------------

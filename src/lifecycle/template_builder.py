@@ -406,6 +406,49 @@ def stage_bericht() -> DocxDocument:
     return doc
 
 
+def sachstandsbericht() -> DocxDocument:
+    """The yearly report on the Umsetzung to the committee (Beschlusskontrolle)."""
+    doc = _new_document()
+    _letterhead(doc)
+    _p(doc, "Sachstandsbericht", style="Title")
+    _p(doc, "{{ konzept.title }}: Umsetzung, Stand {{ bericht.stand }}", style="Heading 1")
+    _p(doc, "{%p if vorlage.reference %}")
+    _p(doc, "Vorlage Nr. {{ vorlage.reference }}")
+    _label(doc, "Beratungsfolge:")
+    _grid(doc, ["Gremium", "Sitzungsdatum", "Beratung", "öffentlich/nichtöffentlich"],
+          "b in beratungsfolge",
+          ["{{ b.gremium }}", "{{ b.datum|short_de }}", "{{ b.rolle }}", "{{ b.oeffentlichkeit }}"],
+          [5.3, 3.5, 3.9, 3.8])  # fmt: skip
+    _p(doc, "{%p endif %}")
+    _p(doc, "Überblick", style="Heading 2")
+    _p(doc, "{{ bericht.ueberblick }}")
+    _p(doc, "{%p for hf in handlungsfelder %}")
+    _p(doc, "Handlungsfeld „{{ hf.titel }}“", style="Heading 2")
+    _grid(doc, ["Maßnahme", "Verantwortlich", "Status", "Fortschritt", "Zieltermin"],
+          "m in hf.massnahmen",
+          ["{{ m.titel }}", "{{ m.verantwortlich }}", "{{ m.status }}", "{{ m.fortschritt }}",
+           "{{ m.zieltermin }}"], [5.5, 4.0, 3.0, 2.0, 2.0])  # fmt: skip
+    _p(doc, "{%p for line in hf.sachstaende %}")
+    _p(doc, "{{r line|rich }}")
+    _p(doc, "{%p endfor %}")
+    _p(doc, "{%p endfor %}")
+    _p(doc, "{%p if aenderungen %}")
+    _p(doc, "Was sich {{ bericht.seit }} geändert hat", style="Heading 2")
+    _lines(doc, "aenderungen", style="List Paragraph")
+    _p(doc, "{%p endif %}")
+    _p(doc, "{%p if indikatoren %}")
+    _p(doc, "Indikatoren", style="Heading 2")
+    _grid(doc, ["Indikator", "Handlungsfeld", "Ausgangswert", "Ziel", "Aktuell"],
+          "i in indikatoren",
+          ["{{ i.titel }}", "{{ i.handlungsfeld }}", "{{ i.ausgang }}", "{{ i.ziel }}",
+           "{{ i.aktuell }}"], [4.5, 3.5, 2.9, 2.9, 2.7])  # fmt: skip
+    _p(doc, "{%p endif %}")
+    _p(doc, "{{ vorlage.ort_datum }}")
+    _label(doc, "{{ ansprechpartner.bezeichnung }}:")
+    _p(doc, "{{ ansprechpartner.name_umgekehrt }}")
+    return doc
+
+
 BUILDERS: dict[str, Callable[[], DocxDocument]] = {
     "beschlussvorlage": vorlage,
     "sitzungsvorlage": vorlage,
@@ -416,6 +459,7 @@ BUILDERS: dict[str, Callable[[], DocxDocument]] = {
     "ag_protokoll": ag_protokoll,
     "abschlussbericht": abschlussbericht,
     "stage_bericht": stage_bericht,
+    "sachstandsbericht": sachstandsbericht,
 }
 
 

@@ -1,0 +1,175 @@
+"""The Sachstandsbericht: the Umsetzung's Maßnahmen and indicators as of the report's date.
+
+A public paper for the committee: per Handlungsfeld each Maßnahme with its responsible,
+status (overdue derived as of the report's date), progress and target date; the public
+Sachstand text (never the internal note); what changed since the last report; indicators
+with baseline, target and the latest measurement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from . import umsetzung
+from .dates import short_de
+from .doc_context import Context, Facts, common, gendered, person_ctx, properties
+from .models import (
+    Event,
+    Fortschreibung,
+    Indikator,
+    Massnahme,
+    MassnahmeStatus,
+    Messung,
+    Stage,
+)  # fmt: skip
+
+FIELDS_DE = {"status": "Status", "progress": "Fortschritt", "target_date": "Zieltermin",
+             "responsible": "Verantwortlich", "public_text": "Sachstand", "title": "Titel",
+             "handlungsfeld": "Handlungsfeld", "budget_line": "Haushaltsstelle",
+             "budget_amount": "Betrag", "start_date": "Beginn"}  # fmt: skip
+
+
+def build(session: Session, process: Fortschreibung, kind: str, stage_key: str) -> Context:
+    f = Facts(session, process)
+    vorlage = f.vorlage(stage_key)
+    stage = f.stage(stage_key)
+    as_of = (vorlage.dated if vorlage and vorlage.dated else None) or \
+        (stage.closed_on if stage else None) or dt.date.today()  # fmt: skip
+    f.as_of = as_of
+    rows = umsetzung.of_konzept(session, process)
+    last = _last_report(session, process, as_of)
+    since = last or min((m.start_date for m in rows if m.start_date), default=None)
+    since_text = ("seit dem letzten Bericht" if last else "seit dem Beschluss des Konzepts") + \
+        (f" ({short_de(since)})" if since else "")  # fmt: skip
+    lead = f.role_holder("projektleitung")
+    return {
+        **common(f),
+        "bericht": {"stand": short_de(as_of), "seit": since_text,
+                    "ueberblick": _overview(rows, as_of)},
+        "vorlage": {"reference": vorlage.reference if vorlage else "",
+                    "betreff": vorlage.betreff if vorlage else "",
+                    "ort_datum": f"{f.kommune.name}, {short_de(as_of)}"},
+        "beratungsfolge": [
+            {"gremium": g.name, "datum": s.start.date(), "rolle": b.role.value,
+             "oeffentlichkeit": "öffentlich" if b.oeffentlich else "nichtöffentlich"}
+            for b, s, g in (f.beratungen(vorlage) if vorlage else [])
+        ],
+        "handlungsfelder": _by_field(rows, as_of),
+        "aenderungen": _changes(session, rows, since, as_of),
+        "indikatoren": _indicators(session, process, as_of),
+        "ansprechpartner": {**person_ctx(lead),
+                            "bezeichnung": gendered(lead, "Ansprechpartner")},
+        "eigenschaften": properties(f"Sachstandsbericht {as_of.year}: {f.konzept.title}", lead,
+                                    as_of),
+    }  # fmt: skip
+
+
+def _last_report(session: Session, process: Fortschreibung, as_of: dt.date) -> dt.date | None:
+    """When the committee last took note of a Sachstandsbericht of this concept."""
+    joined = col(Fortschreibung.id) == Stage.fortschreibung_id
+    closed = session.exec(
+        select(col(Stage.closed_on)).join(Fortschreibung, joined)
+        .where(Fortschreibung.konzept_id == process.konzept_id, Stage.key == "bericht",
+               Fortschreibung.id != process.id, col(Stage.closed_on).is_not(None),
+               col(Stage.closed_on) < as_of)
+    ).all()  # fmt: skip
+    return max((d for d in closed if d is not None), default=None)
+
+
+def _status(m: Massnahme, as_of: dt.date) -> str:
+    return f"{m.status.value}, überfällig" if umsetzung.overdue(m, as_of) else m.status.value
+
+
+def _overview(rows: list[Massnahme], as_of: dt.date) -> str:
+    if not rows:
+        return "Es sind noch keine Maßnahmen erfasst."
+    counts = Counter(m.status for m in rows)
+    parts = [f"{counts[s]} {s.value}" for s in MassnahmeStatus if counts[s]]
+    late = sum(umsetzung.overdue(m, as_of) for m in rows)
+    tail = (f"; {late} {'ist' if late == 1 else 'sind'} überfällig" if late
+            else "; keine ist überfällig")  # fmt: skip
+    head = "Die eine Maßnahme ist" if len(rows) == 1 else f"Von {len(rows)} Maßnahmen sind"
+    return f"{head} {_join(parts)}{tail}."
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} und {parts[-1]}"
+
+
+def _by_field(rows: list[Massnahme], as_of: dt.date) -> list[Context]:
+    fields: dict[str, list[Context]] = {}
+    for m in rows:
+        fields.setdefault(m.handlungsfeld or "Ohne Handlungsfeld", []).append({
+            "titel": m.title, "verantwortlich": m.responsible or "–",
+            "status": _status(m, as_of), "fortschritt": f"{m.progress} %",
+            "zieltermin": short_de(m.target_date) if m.target_date else "–",
+            "sachstand": m.public_text,
+        })  # fmt: skip
+    return [{"titel": title, "massnahmen": items,
+             "sachstaende": [f"{i['titel']}: {i['sachstand']}" for i in items if i["sachstand"]]}
+            for title, items in fields.items()]  # fmt: skip
+
+
+def _changes(session: Session, rows: list[Massnahme], since: dt.date | None,
+             as_of: dt.date) -> list[str]:  # fmt: skip
+    """What changed between the last report and this one, by the business date of each change."""
+    by_id = {m.id: m for m in rows}
+    if not by_id:
+        return []
+    events = session.exec(select(Event).where(
+        Event.entity == "Massnahme", col(Event.entity_id).in_(list(by_id)),
+        Event.action == "massnahme_changed").order_by(col(Event.id))).all()  # fmt: skip
+    lines = []
+    for e in events:
+        after, before = e.after or {}, e.before or {}
+        day = dt.date.fromisoformat(after["on"]) if after.get("on") else None
+        if day is None or day > as_of or (since is not None and day <= since):
+            continue
+        m = by_id[e.entity_id]
+        parts = [f"{FIELDS_DE.get(k, k)} {_show(k, before.get(k))} → {_show(k, v)}"
+                 for k, v in after.items() if k not in ("on", "internal_note")]  # fmt: skip
+        if parts:
+            lines.append(f"{short_de(day)} {m.title}: {'; '.join(parts)}")
+    return lines
+
+
+def _show(field: str, value: Any) -> str:
+    if value in (None, ""):
+        return "–"
+    if field == "progress":
+        return f"{value} %"
+    if field in ("target_date", "start_date"):
+        return short_de(dt.date.fromisoformat(str(value)))
+    return f"„{value}“" if field in ("public_text", "title", "responsible") else str(value)
+
+
+def _number(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    text = f"{value:,.2f}".rstrip("0").rstrip(".").replace(",", " ").replace(".", ",")
+    return f"{text.replace(' ', '.')} {unit}".strip()
+
+
+def _indicators(session: Session, process: Fortschreibung, as_of: dt.date) -> list[Context]:
+    out = []
+    for ind in session.exec(select(Indikator).where(Indikator.konzept_id == process.konzept_id)
+                            .order_by(col(Indikator.id))).all():  # fmt: skip
+        latest = session.exec(select(Messung).where(
+            Messung.indikator_id == ind.id, col(Messung.on) <= as_of).order_by(
+            col(Messung.on).desc())).first()  # fmt: skip
+        out.append({
+            "titel": ind.title, "handlungsfeld": ind.handlungsfeld,
+            "ausgang": _dated(ind.baseline, ind.baseline_on, ind.unit),
+            "ziel": _dated(ind.target, ind.target_on, ind.unit),
+            "aktuell": _dated(latest.value, latest.on, ind.unit) if latest
+            else "noch nicht gemessen",
+        })  # fmt: skip
+    return out
+
+
+def _dated(value: float | None, day: dt.date | None, unit: str) -> str:
+    return f"{_number(value, unit)} ({short_de(day)})" if day else _number(value, unit)

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -37,10 +38,22 @@ from sqlalchemy import create_engine, text
 pytestmark = pytest.mark.shared
 
 BIN = Path(sys.executable).parent
+DEPLOY = ROOT / "deploy"
 POOL = "lifecycle"
 PROCESS = "waiblingen-2017"
 WORKERS = ("worker-a", "worker-b")
-CRASH_AFTER = 40  # seconds without heartbeat (the workers send one every 30 s)
+CRASH_AFTER = 35  # seconds without heartbeat (runs send one every 30 s, the least Prefect allows)
+
+
+def unit_command(unit: str, key: str = "ExecStart", **replace: str) -> list[str]:
+    """The command a unit in deploy/ runs (README "Betrieb"), with this venv for
+    /opt/lifecycle/venv; ``replace`` maps unit words (``%i``, ``4200``) to the test's."""
+    for line in (DEPLOY / unit).read_text().splitlines():
+        if line.startswith(f"{key}="):
+            argv = shlex.split(line.split("=", 1)[1].lstrip("-"))
+            argv = [replace.get(arg, arg) for arg in argv]
+            return [str(BIN / Path(argv[0]).name), *argv[1:]]
+    raise AssertionError(f"deploy/{unit} has no {key}=")
 
 
 def _free_port() -> int:
@@ -100,8 +113,9 @@ class Installation:
             )  # fmt: skip
 
     def start_server(self) -> None:
-        self._spawn("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                               "--port", str(self.port)],
+        argv = unit_command("prefect-server.service", **{"0.0.0.0": "127.0.0.1",
+                                                          "4200": str(self.port)})
+        self._spawn("server", argv,
                     self.env(PREFECT_SERVER_DATABASE_CONNECTION_URL=self.prefect_db_url))
         self.wait(self.api_healthy, "the Prefect server to answer", timeout=90)
 
@@ -115,8 +129,9 @@ class Installation:
             return False
 
     def start_worker(self, name: str) -> None:
-        self._spawn(name, [str(BIN / "prefect"), "worker", "start", "--pool", POOL,
-                           "--type", "process", "--name", name], self.env())
+        argv = unit_command("prefect-worker@.service", **{"%H-%i": name})
+        assert argv[argv.index("--pool") + 1] == POOL
+        self._spawn(name, argv, self.env())
         self.wait(lambda: f"Worker '{name}' started" in self.logs[name].read_text(),
                   f"{name} to start", timeout=60)
 
@@ -203,7 +218,8 @@ def installation(tmp_path_factory, smtp) -> Iterator[Installation]:
     try:
         inst.start_server()
         # The pool exists before the workers start (README "Betrieb", step 3).
-        deployed = subprocess.run([str(BIN / "lifecycle"), "deploy", "--pool", POOL],
+        deployed = subprocess.run([str(BIN / "lifecycle"), "deploy", "--pool", POOL,
+                                   "--crash-after", str(CRASH_AFTER)],
                                   env=inst.env(), capture_output=True, text=True, timeout=120)
         assert deployed.returncode == 0, deployed.stderr + inst.tails()
         for worker in WORKERS:
@@ -230,8 +246,12 @@ class Case:
             assert done.returncode == 0, f"lifecycle {args}: {done.stderr}\n{self.inst.tails()}"
         return done
 
-    def deploy(self, *extra: str) -> None:
-        self.cli("deploy", "--pool", POOL, "--crash-after", str(CRASH_AFTER), *extra)
+    def deploy(self) -> None:
+        """`lifecycle deploy --pool` for this test's database (in this process: the module's
+        setup has run the command itself)."""
+        from lifecycle.flows.deploy import deploy_to_pool
+
+        deploy_to_pool(POOL, self.db_url, crash_after=dt.timedelta(seconds=CRASH_AFTER))
 
     def scalar(self, sql: str, **params: Any) -> Any:
         with self.engine.connect() as conn:
@@ -373,11 +393,17 @@ def _decide_first_gate(c: Case) -> subprocess.CompletedProcess:
                  "--by", "sitzungsdienst", "--reference", "BSV 3/2017", "--force", "Test")
 
 
-def _finish_tasks(c: Case, stage: str, on: str) -> None:
+def _finish_tasks(c: Case, stage: str, on: dt.date) -> None:
+    from sqlmodel import Session
+
+    from lifecycle import services
+    from lifecycle.db import engine_for
+
     open_tasks = c.rows("SELECT t.id FROM task t JOIN stage s ON s.id = t.stage_id "
                         "WHERE s.key = :stage AND t.state = 'open'", stage=stage)  # fmt: skip
-    for (task_id,) in open_tasks:
-        c.cli("done", str(task_id), "--on", on, "--by", "ortolf")
+    with Session(engine_for(c.db_url)) as session:
+        for (task_id,) in open_tasks:
+            services.complete_task(session, task_id, on=on, by="ortolf")
 
 
 # --- the shared installation, as it is meant to run ------------------------------------------
@@ -414,7 +440,7 @@ def test_decision_by_cli_runs_next_stage_on_a_worker_and_gate_form_resumes(case)
     # The gate form: the stage run started the gate run, which waits suspended (no process).
     gate = inst.wait(lambda: _waiting_gate("auftaktworkshop", case.db_url),
                      "the auftaktworkshop gate run to suspend", timeout=90)  # fmt: skip
-    _finish_tasks(case, "auftaktworkshop", "2017-07-20")
+    _finish_tasks(case, "auftaktworkshop", dt.date(2017, 7, 20))
     resume_flow_run(gate.id, run_input={"outcome": "approve", "decided_on": "2017-07-21",
                                         "by": "ortolf", "reference": ""})  # fmt: skip
     _completed(inst, gate.id, "the resumed gate run")
@@ -467,7 +493,7 @@ def test_schedules_create_runs_on_the_server(case):
         return {names.get(str(r.deployment_id), "") for r in runs if r.auto_scheduled}
 
     case.inst.wait(lambda: scheduled() >= {"daily", "reconcile"},
-                   "the scheduler to create the scheduled runs", timeout=20)
+                   "the scheduler to create the scheduled runs", timeout=15)
 
 
 # --- faults ------------------------------------------------------------------------------------
@@ -533,7 +559,9 @@ def test_decision_while_prefect_server_is_down_runs_once_it_is_back(case):
         assert doctor.returncode != 0 and "Prefect-API" in doctor.stdout
     finally:
         inst.start_server()
-    case.cli("reconcile", "--wait", "60")  # ExecStartPost of deploy/prefect-server.service
+    after_start = unit_command("prefect-server.service", "ExecStartPost")
+    assert after_start[1:3] == ["reconcile", "--wait"]
+    case.cli(*after_start[1:])  # what systemd runs once the server is up
     inst.ensure_workers()
     run_id = inst.wait(lambda: case.run_of("auftaktworkshop"),
                        "the reconcile run to drain the outbox", timeout=120)  # fmt: skip

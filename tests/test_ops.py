@@ -206,3 +206,22 @@ def test_backup_refuses_to_overwrite_and_names_pg_dump_for_postgresql(started, t
     assert len(line.splitlines()) == 1
     assert "pg_dump --format=custom" in line and "--host=127.0.0.1" in line
     assert pg_url.rsplit("/", 1)[1] in line and "lifecycle:lifecycle" not in line
+
+
+# --- the example files in deploy/ ------------------------------------------------------------
+
+
+def test_deploy_examples_are_accepted():
+    """deploy/lifecycle.toml.example passes `config show`; the env example names known keys."""
+    example = ROOT / "deploy" / "lifecycle.toml.example"
+    done = lifecycle("config", "show", LIFECYCLE_SETTINGS=str(example))
+    assert done.returncode == 0, done.stderr
+    assert "PASSWORT" not in done.stdout and "mail.rathaus.local" in done.stdout
+    env_keys = [line.split("=", 1)[0] for line in
+                (ROOT / "deploy" / "lifecycle.env.example").read_text().splitlines()
+                if line and not line.startswith("#")]  # fmt: skip
+    lifecycle_keys = [k for k in env_keys if k.startswith("LIFECYCLE_")]
+    assert lifecycle_keys and set(lifecycle_keys) <= set(ops.SETTINGS)
+    assert all(" #" not in line for line in
+               (ROOT / "deploy" / "lifecycle.env.example").read_text().splitlines()
+               if line and not line.startswith("#")), "systemd keeps a trailing comment"

@@ -185,8 +185,8 @@ def _indicators(session: Session, process: Fortschreibung, specs: list[Mapping[s
         session.add(Indikator(
             konzept_id=process.konzept_id, key=spec["key"], handlungsfeld=spec["handlungsfeld"],
             title=spec["title"], unit=spec.get("unit", ""), baseline=spec.get("baseline"),
-            baseline_on=_day(spec.get("baseline_on")), target=spec.get("target"),
-            target_on=_day(spec.get("target_on")),
+            baseline_on=_day(spec.get("baseline_date")), target=spec.get("target"),
+            target_on=_day(spec.get("target_date")),
         ))  # fmt: skip
 
 

@@ -1,0 +1,348 @@
+"""The use cases' own rules: the run outbox, users and grants, the Vorlage editor, previews.
+
+Written against the survivors of mutation testing (``make mutate``): each test names the rule
+it guards. Real SQLite through the services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+
+import docx
+import pytest
+from docx.oxml.ns import qn
+from smtp_server import SmtpServer
+from sqlalchemy import text
+from sqlmodel import Session, SQLModel, select
+
+from lifecycle import mail, passwords, services
+from lifecycle.errors import InputError, NotFound, Refused
+from lifecycle.models import (
+    Event,
+    Fortschreibung,
+    Grant,
+    Reminder,
+    RunRequest,
+    RunRequestState,
+    Stage,
+    User,
+    Vorlage,
+)
+
+D = dt.date
+NOV_8 = D(2017, 11, 8)
+PASSWORD = "ein-langes-passwort"
+
+
+def dump(session: Session) -> dict[str, list]:
+    """Every row of every table: to prove a refused use case stored nothing."""
+    session.expire_all()
+    conn = session.connection()
+    tables = {
+        t: conn.execute(text(f'SELECT * FROM "{t}" ORDER BY 1')).fetchall()
+        for t in SQLModel.metadata.tables
+    }
+    session.rollback()
+    return tables
+
+
+def events(session: Session, action: str) -> list[Event]:
+    session.expire_all()
+    return list(session.exec(select(Event).where(Event.action == action).order_by(Event.id)))
+
+
+def nothing_stored(session: Session, error, fn, *args, match: str, **kwargs) -> None:
+    before = dump(session)
+    with pytest.raises(error, match=match):
+        fn(session, *args, **kwargs)
+    assert dump(session) == before
+
+
+@pytest.fixture
+def voelklingen(session, waiblingen) -> Fortschreibung:
+    """A second Kommune beside Waiblingen."""
+    from conftest import EXAMPLES
+
+    from lifecycle.scenario import load_scenario
+
+    return services.start(session, load_scenario(EXAMPLES / "voelklingen-2017.yaml"))
+
+
+# --- users and grants ------------------------------------------------------------------------
+
+
+def test_a_user_is_stored_with_a_hashed_password_her_grants_and_a_log_entry(
+    session, waiblingen
+):
+    user = services.add_user(
+        session, "ute.ortolf", password=PASSWORD, display_name="Ute Ortolf",
+        grants=[("projektleitung", "waiblingen", "waiblingen-2017"),
+                ("viewer", "waiblingen", None)],
+        actor="admin",
+    )  # fmt: skip
+    session.expire_all()
+    stored = session.exec(select(User).where(User.name == "ute.ortolf")).one()
+    assert (stored.id, stored.display_name, stored.is_admin) == (user.id, "Ute Ortolf", False)
+    assert PASSWORD not in stored.password_hash
+    assert passwords.verify(stored.password_hash, PASSWORD)
+    grants = session.exec(select(Grant).where(Grant.user_id == user.id).order_by(Grant.id)).all()
+    assert [(g.role, g.kommune_id, g.fortschreibung_id) for g in grants] == [
+        ("projektleitung", waiblingen.kommune_id, waiblingen.id),
+        ("viewer", waiblingen.kommune_id, None),
+    ]
+    [ev] = events(session, "user_added")
+    assert (ev.actor, ev.entity, ev.entity_id, ev.fortschreibung_id) == (
+        "admin", "User", user.id, None
+    )  # fmt: skip
+    assert ev.after == {
+        "name": "ute.ortolf", "admin": False,
+        "grants": [["projektleitung", "waiblingen", "waiblingen-2017"],
+                   ["viewer", "waiblingen", None]],
+    }  # fmt: skip
+
+
+def test_an_administrator_without_display_name_is_shown_by_her_name(session, waiblingen):
+    services.add_user(session, "root", password=PASSWORD, admin=True, actor="setup")
+    stored = session.exec(select(User).where(User.name == "root")).one()
+    assert (stored.display_name, stored.is_admin) == ("root", True)
+    assert session.exec(select(Grant)).all() == []
+    assert events(session, "user_added")[0].after["admin"] is True
+
+
+@pytest.mark.parametrize(
+    "name, password, grants, message",
+    [
+        ("Ute", PASSWORD, (), r"^NAME: 'Ute': nur Kleinbuchstaben, Ziffern, '\.', '-' und '_'$"),
+        ("_ute", PASSWORD, (), "nur Kleinbuchstaben"),
+        ("u" * 65, PASSWORD, (), "nur Kleinbuchstaben"),
+        ("ute", "x" * 9, (), "^Passwort: mindestens 10 Zeichen$"),
+        ("ute", PASSWORD, [("chef", "waiblingen", None)],
+         r"^--role: 'chef' ist keine Rolle; möglich: viewer, projektleitung, sitzungsdienst$"),
+        ("ute", PASSWORD, [("viewer", "waiblingen", None), ("admin", "waiblingen", None)],
+         "'admin' ist keine Rolle"),
+    ],
+)  # fmt: skip
+def test_bad_account_input_is_refused_with_a_german_line(
+    session, waiblingen, name, password, grants, message
+):
+    nothing_stored(session, InputError, services.add_user, name, password=password,
+                   grants=grants, actor="admin", match=message)  # fmt: skip
+
+
+def test_the_longest_name_and_the_shortest_password_are_accepted(session, waiblingen):
+    services.add_user(session, "u" * 64, password="x" * 10, actor="admin")
+    assert session.exec(select(User)).one().name == "u" * 64
+
+
+@pytest.mark.parametrize(
+    "grants, error, message",
+    [
+        ([("viewer", "tuebingen", None)], NotFound, "^keine Kommune 'tuebingen'$"),
+        ([("projektleitung", "waiblingen", "voelklingen-2017")], Refused,
+         "^'voelklingen-2017' gehört nicht zur Kommune 'waiblingen'$"),
+        ([("viewer", "waiblingen", None), ("projektleitung", "waiblingen", "gibtsnicht")],
+         NotFound, "gibtsnicht"),
+    ],
+)  # fmt: skip
+def test_a_grant_that_cannot_be_given_stores_no_user(session, voelklingen, grants, error, message):
+    nothing_stored(session, error, services.add_user, "ute", password=PASSWORD, grants=grants,
+                   actor="admin", match=message)  # fmt: skip
+
+
+def test_a_user_name_is_taken_once(session, waiblingen):
+    services.add_user(session, "ute", password=PASSWORD, actor="admin")
+    nothing_stored(session, Refused, services.add_user, "ute", password=PASSWORD, actor="admin",
+                   match="^den Benutzer 'ute' gibt es schon$")  # fmt: skip
+
+
+# --- stage runs and the run outbox -------------------------------------------------------------
+
+
+def test_a_stage_run_is_recorded_once_per_key(session, waiblingen):
+    key = "waiblingen-2017:ratsbeschluss:start"
+    assert services.stage_run_recorded(session, key) is False
+    assert services.record_stage_run(session, "waiblingen-2017", "ratsbeschluss", key) is True
+    assert services.record_stage_run(session, "waiblingen-2017", "ratsbeschluss", key) is False
+    assert services.stage_run_recorded(session, key) is True
+    assert services.stage_run_recorded(session, key + "x") is False
+    [ev] = events(session, "stage_run")
+    stage = session.exec(select(Stage).where(Stage.key == "ratsbeschluss")).one()
+    assert (ev.actor, ev.entity, ev.entity_id, ev.fortschreibung_id, ev.after) == (
+        "flows", "Stage", stage.id, waiblingen.id, {"key": key}
+    )  # fmt: skip
+    nothing_stored(session, NotFound, services.record_stage_run, "waiblingen-2017",
+                   "gibtsnicht", "k2", match="keine Phase 'gibtsnicht'")  # fmt: skip
+
+
+def test_a_run_that_could_not_start_stays_pending_with_why(session, waiblingen):
+    [run] = services.pending_runs(session)
+    services.note_run_failed(session, run.id, "Prefect nicht erreichbar: " + "x" * 600)
+    services.note_run_failed(session, run.id, "Prefect nicht erreichbar")
+    session.expire_all()
+    row = session.get(RunRequest, run.id)
+    assert (row.state, row.attempts, row.last_error) == (
+        RunRequestState.pending, 2, "Prefect nicht erreichbar"
+    )  # fmt: skip
+    services.note_run_failed(session, run.id, "y" * 600)
+    session.expire_all()
+    assert session.get(RunRequest, run.id).last_error == "y" * 500
+    assert [r.id for r in services.pending_runs(session)] == [run.id]
+
+
+def test_pending_runs_of_one_process_and_started_once(session, voelklingen):
+    runs = services.pending_runs(session)
+    assert [r.process_key for r in runs] == ["waiblingen-2017", "voelklingen-2017"]
+    [mine] = services.pending_runs(session, process_key="voelklingen-2017")
+    assert mine == runs[1] and mine.key == f"voelklingen-2017:{mine.stage_key}:start"
+    assert services.mark_run_started(session, mine.id, "run-v") is True
+    assert services.mark_run_started(session, mine.id, "run-w") is False
+    session.expire_all()
+    row = session.get(RunRequest, mine.id)
+    assert (row.state, row.run_id, row.attempts) == (RunRequestState.started, "run-v", 1)
+    assert row.started_at is not None
+    assert services.pending_runs(session) == runs[:1]
+
+
+# --- reminders through the services -----------------------------------------------------------
+
+
+def test_run_reminders_dry_run_stores_nothing_and_the_real_run_sends(session, waiblingen):
+    before = dump(session)
+    dry = services.run_reminders(session, NOV_8, dry_run=True)
+    assert dry.dry_run and dry.planned == 8
+    assert dump(session) == before
+    with SmtpServer() as server:
+        settings = mail.settings_from(server.env())
+        now = dt.datetime(2017, 11, 8, 7, 0, tzinfo=dt.UTC)
+        report = services.run_reminders(session, NOV_8, settings=settings, now=now)
+        assert report.sent == len(server.inbox) == 8
+    session.expire_all()
+    claimed = {r.claimed_at.replace(tzinfo=dt.UTC) for r in session.exec(select(Reminder))}
+    assert claimed == {now}
+
+
+# --- the Vorlage editor ------------------------------------------------------------------------
+
+
+def test_edit_one_section_of_a_vorlage_and_give_it_back_to_the_draft(session, waiblingen):
+    from lifecycle.doc_context import drafts
+
+    generated = {d.title: d.generated for d in drafts(session, waiblingen, "vorlage")}
+    sections = [t for t in generated if t not in ("Betreff", "Beschlussvorschlag")]
+    edit = services.edit_vorlage_section
+    v1 = edit(session, "waiblingen-2017", "vorlage", "Betreff", "  Neuer Betreff ", actor="ute")
+    assert (v1.version, v1.betreff, v1.saved_by) == (1, "Neuer Betreff", "ute")
+    v2 = edit(session, "waiblingen-2017", "vorlage", "Beschlussvorschlag", "Zustimmung.",
+              actor="ute")  # fmt: skip
+    assert (v2.betreff, v2.beschlussvorschlag) == ("Neuer Betreff", "Zustimmung.")
+    v3 = edit(session, "waiblingen-2017", "vorlage", sections[0], "Eigener Text.", actor="ute")
+    assert v3.begruendung == {sections[0]: "Eigener Text."}
+    assert (v3.betreff, v3.beschlussvorschlag) == ("Neuer Betreff", "Zustimmung.")
+    # empty: back to the draft generated from the process
+    edit(session, "waiblingen-2017", "vorlage", "Betreff", " ", actor="ute")
+    v5 = edit(session, "waiblingen-2017", "vorlage", "Beschlussvorschlag", "", actor="ute")
+    assert (v5.betreff, v5.beschlussvorschlag) == (
+        generated["Betreff"], generated["Beschlussvorschlag"]
+    )  # fmt: skip
+    edit(session, "waiblingen-2017", "vorlage", sections[0], "", actor="ute")
+    session.expire_all()
+    vorlage = session.exec(select(Vorlage).where(Vorlage.stage_key == "vorlage")).one()
+    assert sections[0] not in vorlage.begruendung
+    nothing_stored(session, InputError, edit, "waiblingen-2017", "vorlage", "Fazitt", "x",
+                   actor="ute", match="^--section: Fazitt: unbekannter Abschnitt; bekannt: "
+                   "Betreff, Beschlussvorschlag, ")  # fmt: skip
+
+
+# --- documents and a Kommune's own templates -------------------------------------------------
+
+
+def word(*lines: str) -> bytes:
+    """A Word file as a clerk's German Word saves it (python-docx's blank one says en-US)."""
+    document = docx.Document()
+    for lang in document.styles.element.iter(qn("w:lang")):
+        lang.set(qn("w:val"), "de-DE")
+    for line in lines:
+        document.add_paragraph(line)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def text_of(path) -> str:
+    return "\n".join(p.text for p in docx.Document(str(path)).paragraphs)
+
+
+def test_a_generated_document_is_logged_once_per_new_version(session, waiblingen, tmp_path):
+    first = services.generate_document(session, "waiblingen-2017", "beschlussvorlage",
+                                       out_dir=tmp_path / "docs", actor="ute")  # fmt: skip
+    assert first.created and first.path.is_file() and first.path.parent == tmp_path / "docs"
+    again = services.generate_document(session, "waiblingen-2017", "beschlussvorlage",
+                                       out_dir=tmp_path / "docs", actor="ute")  # fmt: skip
+    assert not again.created and again.version == first.version
+    [ev] = events(session, "document_generated")
+    assert (ev.actor, ev.entity, ev.entity_id, ev.fortschreibung_id) == (
+        "ute", "Fortschreibung", waiblingen.id, waiblingen.id
+    )  # fmt: skip
+    assert ev.after == {"kind": "beschlussvorlage", "stage": "ratsbeschluss", "version": 1}
+
+
+def test_a_document_generated_by_no_one_in_particular_is_not_logged(session, waiblingen):
+    result = services.generate_document(session, "waiblingen-2017", "beschlussvorlage")
+    assert result.created and events(session, "document_generated") == []
+
+
+def test_the_gate_documents_are_the_ones_the_plan_names(session, waiblingen, tmp_path):
+    results = services.generate_gate_documents(session, "waiblingen-2017", "auftaktworkshop",
+                                               out_dir=tmp_path / "docs")  # fmt: skip
+    assert [(r.kind, r.stage_key) for r in results] == [
+        ("workshop_einladung", "auftaktworkshop"), ("workshop_programm", "auftaktworkshop"),
+        ("workshop_teilnehmerliste", "auftaktworkshop"),
+    ]  # fmt: skip
+    assert all(r.path.parent == tmp_path / "docs" and r.path.is_file() for r in results)
+
+
+def test_a_kommunes_template_is_checked_stored_logged_and_used(session, voelklingen, tmp_path):
+    data = word("Eigene Vorlage der Stadt {{ kommune.name }}: {{ vorlage.betreff }}")
+    path = services.install_template(session, "waiblingen-2017", "sitzungsvorlage", data,
+                                     actor="admin")  # fmt: skip
+    folder = tmp_path / "out" / "_vorlagen" / "waiblingen"
+    assert path == folder / "sitzungsvorlage.docx" and path.read_bytes() == data
+    assert sorted(p.name for p in folder.iterdir()) == ["sitzungsvorlage.docx"]  # no .part
+    [ev] = events(session, "template_installed")
+    assert (ev.actor, ev.entity, ev.entity_id, ev.fortschreibung_id) == (
+        "admin", "Kommune", session.get(Fortschreibung, 1).kommune_id, None
+    )  # fmt: skip
+    assert ev.after == {"kind": "sitzungsvorlage", "path": str(path)}
+    own = services.generate_document(session, "waiblingen-2017", "sitzungsvorlage")
+    other = services.generate_document(session, "voelklingen-2017", "sitzungsvorlage")
+    assert "Eigene Vorlage der Stadt Waiblingen: Fortschreibung" in text_of(own.path)
+    assert "Eigene Vorlage" not in text_of(other.path)
+
+
+def _zip(**files: str) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name.replace("__", "/"), content)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"PK\x03\x04 kein Zip", "^Vorlage: sitzungsvorlage: keine Word-Datei \\(DOCX\\); "
+                                 "bitte eine \\.docx hochladen$"),
+        (_zip(hallo__txt="kein Word"), "keine Word-Datei"),
+        (_zip(word__document__xml="<kaputt/>"), "^Vorlage: sitzungsvorlage: "),
+        (word("{{ kommune.name }} {{ unbekanntes_feld }}"),
+         "^Vorlage: sitzungsvorlage: .*unbekanntes Feld 'unbekanntes_feld'"),
+        (word("{{ vorlage.gibtsnicht }}"), "unbekanntes Feld 'gibtsnicht'"),
+    ],
+)  # fmt: skip
+def test_a_bad_template_is_refused_and_nothing_is_stored(session, waiblingen, tmp_path, data,
+                                                         message):  # fmt: skip
+    nothing_stored(session, InputError, services.install_template, "waiblingen-2017",
+                   "sitzungsvorlage", data, actor="admin", match=message)  # fmt: skip
+    assert not (tmp_path / "out" / "_vorlagen").exists()

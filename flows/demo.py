@@ -1,4 +1,5 @@
-"""The demo: Waiblingen 2017 through all five gates on Prefect with a simulated clock.
+"""The demo: Waiblingen 2017 through all five gates on Prefect with a simulated clock, then
+the first year of its Umsetzung (2018) up to the Sachstandsbericht.
 
 Runs on the ephemeral Prefect API (or the configured one) and the embedded SQLite database.
 Each decision is given on the date the scenario names; the daily reminder run is called for
@@ -36,6 +37,8 @@ from lifecycle.scenario import load_scenario
 from lifecycle.words import OUTCOME_DE
 
 SCENARIO = example_scenario("waiblingen-2017.yaml")  # shipped with the package
+# After the council's decision: the yearly evaluation of the Maßnahmen it adopted.
+UMSETZUNG = example_scenario("waiblingen-umsetzung-2018.yaml")
 DEFAULT_DIR = Path("out") / "demo"  # below the working directory; out/ is git-ignored
 REMINDER_DAY = "demo_reminder_day"
 
@@ -79,14 +82,24 @@ def run(base: Path | None = None, say: Callable[[str], None] = print) -> DemoRes
 
 
 def _walk(db_url: str, out_dir: str, say: Callable[[str], None]) -> DemoResult:
+    result = DemoResult(load_scenario(SCENARIO).key, "")
+    timelines = [_walk_one(db_url, out_dir, say, path, result) for path in (SCENARIO, UMSETZUNG)]
+    result.timeline = "\n\n".join(timelines)
+    return result
+
+
+def _walk_one(db_url: str, out_dir: str, say: Callable[[str], None], path: Path,
+              result: DemoResult) -> str:  # fmt: skip
     from lifecycle.db import session_scope
     from lifecycle.flows.gates import decide
     from lifecycle.flows.stages import drain_run_requests
+    from lifecycle.plan_types import plan_of
 
     with session_scope(db_url) as session:
-        process = _process(session)
-        result = DemoResult(process.key, "")
-        say(f"Fortschreibung {process.key}, begonnen am {long_de(process.started_on)}")
+        process = _process(session, path)
+        say("")
+        say(f"{plan_of(process.plan).title}: {process.key}, begonnen am "
+            f"{long_de(process.started_on)}")  # fmt: skip
 
         def stage_run() -> None:
             """Start what the start or the last decision requested (the run outbox)."""
@@ -107,8 +120,11 @@ def _walk(db_url: str, out_dir: str, say: Callable[[str], None]) -> DemoResult:
         last_day = process.started_on - dt.timedelta(days=1)
         for step in replay.steps(session, process):
             last_day = _reminders_until(session, process, last_day, step.on, db_url, result)
-            if step.kind == "done":
-                replay.apply(session, process, step, actor="demo")
+            if step.kind in ("done", "massnahme", "messung"):
+                if replay.apply(session, process, step, actor="demo") and step.kind != "done":
+                    what = "Maßnahme" if step.kind == "massnahme" else "Indikator"
+                    say(f"{short_de(step.on)}  {what} „{step.task}“: "
+                        f"{_umsetzung_words(step.raw or {})}")  # fmt: skip
                 continue
             if not _already_decided(session, process, step):
                 raw = step.raw or {}
@@ -123,16 +139,24 @@ def _walk(db_url: str, out_dir: str, say: Callable[[str], None]) -> DemoResult:
         from lifecycle.flows.stages import timeline_markdown
 
         session.expire_all()
-        result.timeline = timeline_markdown(session, session.get(Fortschreibung, process.id))
-    return result
+        return timeline_markdown(session, session.get(Fortschreibung, process.id))
+
+
+def _umsetzung_words(raw: dict) -> str:
+    if "value" in raw:
+        return f"Messwert {raw['value']}"
+    parts = [raw["status"]] if raw.get("status") else []
+    parts += [f"{raw['progress']} %"] if "progress" in raw else []
+    parts += [f"Meilenstein „{raw['meilenstein']}“"] if raw.get("meilenstein") else []
+    return ", ".join(parts) or "Sachstand"
 
 
 
 def dokumente(n: int) -> str:
     return f"{n} Dokument" if n == 1 else f"{n} Dokumente"
 
-def _process(session: Session) -> Fortschreibung:
-    scenario = load_scenario(SCENARIO)
+def _process(session: Session, path: Path) -> Fortschreibung:
+    scenario = load_scenario(path)
     found = session.exec(select(Fortschreibung).where(Fortschreibung.key == scenario.key)).first()
     return found or services.start(session, scenario, actor="demo")
 
@@ -202,6 +226,9 @@ def report(result: DemoResult, base: Path, say: Callable[[str], None] = print) -
     say("Den Stand mit der Kommandozeile ansehen (Stichtag im Jahr 2017 wählbar):")
     say(f"  LIFECYCLE_DATABASE_URL=sqlite:///{base / 'lifecycle.db'} \\")
     say("    .venv/bin/lifecycle status waiblingen-2017 --today 2017-11-08")
+    say("Die Umsetzung 2018: welche Maßnahme wo steht, was überfällig ist:")
+    say(f"  LIFECYCLE_DATABASE_URL=sqlite:///{base / 'lifecycle.db'} \\")
+    say("    .venv/bin/lifecycle massnahmen list waiblingen-2017 --today 2018-11-28")
     say("Die Läufe in der Prefect-Oberfläche ansehen:")
     say("  .venv/bin/prefect server start    # dann http://127.0.0.1:4200/runs öffnen")
     say("  (Filter: Tag kommune:waiblingen; Artefakte: Aufgaben, Zeitleiste, Dokumente)")

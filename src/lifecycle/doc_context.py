@@ -309,7 +309,10 @@ def apply_overrides(sections: list[Section], overrides: dict[str, str]) -> list[
 
 
 def rueckblick(f: Facts) -> Section:
-    versions = [v for v in f.versions() if f.as_of is None or v.year <= f.as_of.year]
+    # The history before this revision: not the version its own adoption adds, nor later ones.
+    start = f.p.started_on.year
+    versions = [v for v in f.versions() if v.year < start or (
+        v.year == start and not v.label.startswith("Fortschreibung "))]  # fmt: skip
     if not versions:
         return section("Rückblick", [f"Das Konzept {_quoted(f.konzept.title)} wird in "
                                      f"{f.kommune.name} erstmals erarbeitet."])  # fmt: skip

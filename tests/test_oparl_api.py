@@ -95,3 +95,16 @@ def test_filters_survive_in_links_through_the_app(tmp_path):
     assert _get(client, nxt)["pagination"]["currentPage"] == 2
     last = _get(client, page["links"]["last"])
     assert "next" not in last["links"] and last["data"]
+
+
+def test_omit_internal_and_until_filters(tmp_path):
+    app = make_app(f"sqlite:///{tmp_path / 'web.db'}")
+    client = client_for(app, None)
+    page = _get(client, f"{BASE}/body/waiblingen/meetings?omit_internal=true&limit=2")
+    assert page["data"] and all("agendaItem" not in m for m in page["data"])
+    assert "omit_internal=true" in page["links"]["next"]
+    full = _get(client, f"{BASE}/body/waiblingen/meetings")
+    assert any(m["agendaItem"] for m in full["data"])
+    until = _get(client, f"{BASE}/body/waiblingen/papers?created_until=2001-01-01T00:00:00Z")
+    assert until["data"] == [] and until["pagination"]["totalElements"] == 0
+    assert "next" not in until["links"] and until["links"]["last"] == until["links"]["self"]

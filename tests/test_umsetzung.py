@@ -1,0 +1,399 @@
+"""After the council decides: Maßnahmen, indicators, the yearly Sachstandsbericht, the CSV a
+Fachbereich edits, and the next Fortschreibung that carries what is still open.
+
+Real SQLite through the services; documents read back with docx2python; the CLI through its
+entry point (exit codes, one German line, the database unchanged on bad input).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import EXAMPLES, WAIBLINGEN
+from docx2python import docx2python
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlmodel import func, select
+
+from lifecycle import replay, services, umsetzung
+from lifecycle.cli import run
+from lifecycle.documents import generate
+from lifecycle.errors import InputError, NotFound, Refused
+from lifecycle.massnahmen_csv import COLUMNS, export
+from lifecycle.models import (
+    Event,
+    Fortschreibung,
+    Handlungsfeld,
+    KonzeptVersion,
+    Massnahme,
+    MassnahmeStatus,
+    Meilenstein,
+    Messung,
+)  # fmt: skip
+from lifecycle.scenario import load_scenario
+
+UMSETZUNG = EXAMPLES / "waiblingen-umsetzung-2018.yaml"
+SCHWETZINGEN = EXAMPLES / "schwetzingen-2017.yaml"
+SCHWETZINGEN_2018 = EXAMPLES / "schwetzingen-evaluation-2018.yaml"
+
+
+@pytest.fixture
+def adopted(session, waiblingen):
+    """Waiblingen 2017 through its last gate: the Umsetzung has begun."""
+    replay.run(session, waiblingen)
+    return waiblingen
+
+
+def count(session, model) -> int:
+    return session.exec(select(func.count()).select_from(model)).one()
+
+
+def table_counts(session) -> dict[str, int]:
+    return {m.__name__: count(session, m) for m in (Massnahme, Meilenstein, Messung, Event)}
+
+
+def test_the_last_gate_turns_every_schluesselprojekt_and_empfehlung_into_a_massnahme(
+    session, adopted
+):
+    rows = umsetzung.of_konzept(session, adopted)
+    # 7 Schlüsselprojekte and 4 Empfehlungen of the working groups, 2 of the scenario's own
+    assert len(rows) == 13
+    assert sum(m.source == "Schlüsselprojekt" for m in rows) == 7
+    assert sum(m.source == "Empfehlung" for m in rows) == 4
+    lotsen = umsetzung.get(session, adopted, "integrationslotsen")
+    assert (lotsen.responsible, lotsen.target_date, lotsen.status) == (
+        "Fachbereich Bürgerengagement", dt.date(2018, 6, 30), MassnahmeStatus.offen)
+    assert lotsen.start_date == dt.date(2017, 12, 14)  # the day of the council's decision
+    assert lotsen.handlungsfeld.startswith("Bürgerschaftliches Engagement")
+    runder_tisch = umsetzung.get(session, adopted, "runder-tisch-vielfalt")
+    assert (runder_tisch.budget_amount, runder_tisch.source) == (2000, "Szenario")
+    assert sum(m.budget_amount or 0 for m in rows) == 5000  # the 5 000 € of seed 002
+    labels = [v.label for v in session.exec(select(KonzeptVersion)).all()]
+    assert labels == ["Integrationskonzept 2009/2010", "Evaluation 2014", "Fortschreibung 2017"]
+    # adopting again (a re-run after a crash) adds nothing
+    assert umsetzung.adopt(session, adopted, dt.date(2017, 12, 14), "test") == []
+    session.rollback()
+
+
+def test_overdue_is_derived_from_the_target_date_never_stored(session, adopted):
+    m = umsetzung.get(session, adopted, "integrationslotsen")
+    assert not umsetzung.overdue(m, dt.date(2018, 6, 30))
+    assert umsetzung.overdue(m, dt.date(2018, 7, 1))
+    services.update_massnahme(session, adopted.key, m.key, {"status": "erledigt"}, actor="t",
+                              on=dt.date(2018, 6, 29))  # fmt: skip
+    session.refresh(m)
+    assert (m.status, m.progress) == (MassnahmeStatus.erledigt, 100)
+    assert not umsetzung.overdue(m, dt.date(2019, 1, 1))
+    assert "überfällig" not in {s.value for s in MassnahmeStatus}
+
+
+def test_a_change_is_logged_with_before_after_and_the_day_it_became_true(session, adopted):
+    change = services.update_massnahme(
+        session, adopted.key, "offener-treff",
+        {"status": "in Umsetzung", "progress": "40", "internal_note": "nur intern"},
+        actor="ortolf", on=dt.date(2018, 3, 1))  # fmt: skip
+    assert change.fields["status"] == ("offen", "in Umsetzung")
+    assert change.fields["progress"] == (0, 40)
+    event = session.exec(select(Event).where(Event.action == "massnahme_changed")).one()
+    assert event.before["status"] == "offen" and event.after["status"] == "in Umsetzung"
+    assert event.after["on"] == "2018-03-01" and event.actor == "ortolf"
+    again = services.update_massnahme(session, adopted.key, "offener-treff",
+                                      {"status": "in Umsetzung"}, actor="ortolf")  # fmt: skip
+    assert again.fields == {}  # nothing changed, nothing logged
+    assert count(session, Event) == count(session, Event)
+
+
+@pytest.mark.parametrize("call, error, problem", [
+    (lambda s, p: services.update_massnahme(s, p, "offener-treff", {"status": "überfällig"},
+                                            actor="t"), InputError, "unbekannt; erlaubt: offen"),
+    (lambda s, p: services.update_massnahme(s, p, "offener-treff", {"status": "fertig"},
+                                            actor="t"), InputError, "unbekannt"),
+    (lambda s, p: services.update_massnahme(s, p, "offener-treff", {"progress": 101},
+                                            actor="t"), InputError, "zwischen 0 und 100"),
+    (lambda s, p: services.update_massnahme(s, p, "offener-treff", {"progress": -1},
+                                            actor="t"), InputError, "zwischen 0 und 100"),
+    (lambda s, p: services.update_massnahme(s, p, "offener-treff", {"progress": "viel"},
+                                            actor="t"), InputError, "keine ganze Zahl"),
+    (lambda s, p: services.update_massnahme(s, p, "offener-treff", {"farbe": "rot"},
+                                            actor="t"), InputError, "unbekanntes Feld"),
+    (lambda s, p: services.update_massnahme(s, p, "gibt-es-nicht", {"progress": 5},
+                                            actor="t"), NotFound, "keine Maßnahme"),
+    (lambda s, p: services.add_meilenstein(s, p, "offener-treff", on=dt.date(2017, 12, 13),
+                                           title="zu früh", actor="t"),
+     Refused, "vor dem Beginn der Maßnahme"),
+    (lambda s, p: services.add_messung(s, p, "integrationskurse", on=dt.date(2018, 1, 1),
+                                       value=float("nan"), actor="t"),
+     InputError, "keine endliche Zahl"),
+])  # fmt: skip
+def test_bad_changes_are_refused_and_change_nothing(session, adopted, call, error, problem):
+    before = table_counts(session)
+    m_before = session.exec(select(Massnahme.status, Massnahme.progress)).all()
+    with pytest.raises(error, match=problem):
+        call(session, adopted.key)
+    session.expire_all()
+    assert table_counts(session) == before
+    assert session.exec(select(Massnahme.status, Massnahme.progress)).all() == m_before
+
+
+def test_a_massnahme_of_another_kommune_is_not_found(session, adopted):
+    other = services.start(session, load_scenario(EXAMPLES / "voelklingen-2017.yaml"), actor="t")
+    with pytest.raises(NotFound, match="keine Maßnahme 'offener-treff'"):
+        services.update_massnahme(session, other.key, "offener-treff", {"progress": 5}, actor="t")
+
+
+def test_the_umsetzung_2018_runs_through_and_writes_the_sachstandsbericht(session, adopted,
+                                                                          tmp_path):  # fmt: skip
+    services.update_massnahme(session, adopted.key, "boccia-bahn",
+                              {"internal_note": "Streit mit dem Sportverein, vertraulich"},
+                              actor="ortolf", on=dt.date(2018, 2, 1))  # fmt: skip
+    process = services.start(session, load_scenario(UMSETZUNG), actor="t")
+    # one "Sachstand melden" task per person responsible for an open Maßnahme
+    keys = {t.key for t in session.exec(select(services.Task).where(
+        services.Task.fortschreibung_id == process.id)).all()}  # fmt: skip
+    assert {"sachstand_melden__ortolf", "sachstand_melden__raible"} <= keys
+    replay.run(session, process)
+    session.refresh(process)
+    assert process.state.value == "completed"
+    result = generate(session, process, "sachstandsbericht", out_dir=tmp_path)
+    with docx2python(str(result.path)) as read:
+        text = " ".join(read.text.replace("\u00a0", " ").split())
+    for part in [
+        "Sachstandsbericht", "Vorlage Nr. BSV 19/2018", "28.11.2018", "Kenntnisnahme",
+        "Von 13 Maßnahmen sind 9 offen, 2 in Umsetzung und 2 erledigt; 5 sind überfällig.",
+        "Angebote an der Boccia-Bahn bei der Rundsporthalle",
+        "offen, überfällig", "31.07.2018",
+        "Was sich seit dem Beschluss des Konzepts (14.12.2017) geändert hat",
+        "29.06.2018 Integrationslotsen: Status offen → erledigt; Fortschritt 0 % → 100 %",
+        "Teilnehmende an Integrationskursen", "310 Personen (31.12.2017)",
+        "335 Personen (30.09.2018)", "Ansprechpartnerin",
+    ]:
+        assert part in text, part
+    assert "Streit mit dem Sportverein" not in text  # the internal note stays internal
+    assert "**" not in text
+
+
+def test_the_sachstandsbericht_reports_changes_since_the_last_report(session, adopted, tmp_path):
+    first = services.start(session, load_scenario(UMSETZUNG), actor="t")
+    replay.run(session, first)
+    services.update_massnahme(session, adopted.key, "boccia-bahn", {"status": "erledigt"},
+                              actor="t", on=dt.date(2019, 5, 2))  # fmt: skip
+    text = UMSETZUNG.read_text(encoding="utf-8").replace("2018", "2019").replace(
+        "waiblingen-umsetzung-2019", "waiblingen-umsetzung-2019")  # fmt: skip
+    text = "\n".join(line for line in text.splitlines()
+                     if not line.lstrip().startswith(("- {massnahme", "- {messung")))  # fmt: skip
+    second_file = tmp_path / "waiblingen-umsetzung-2019.yaml"
+    second_file.write_text(text.replace("bsv-2019-11-28, role", "bsv-2019-11-28, role"),
+                           encoding="utf-8")  # fmt: skip
+    second = services.start(session, load_scenario(second_file), actor="t")
+    replay.run(session, second)
+    with docx2python(str(generate(session, second, "sachstandsbericht",
+                                  out_dir=tmp_path / "o").path)) as read:  # fmt: skip
+        report = " ".join(read.text.split())
+    assert "Was sich seit dem letzten Bericht (28.11.2018) geändert hat" in report
+    assert "02.05.2019 Angebote an der Boccia-Bahn bei der Rundsporthalle: Status offen → " \
+           "erledigt" in report  # fmt: skip
+    assert "Integrationslotsen: Status" not in report  # reported last year
+
+
+# --- CSV ---------------------------------------------------------------------------------
+
+
+def _export(session, process) -> bytes:
+    return export(umsetzung.of_konzept(session, process)).encode("utf-8")
+
+
+def test_the_csv_round_trip_is_lossless(session, adopted, tmp_path, db_url):
+    services.update_massnahme(session, adopted.key, "offener-treff", {
+        "status": "in Umsetzung", "progress": 35, "budget_amount": 1234.5,
+        "public_text": 'Treff; "montags" und\nmittwochs – für alle', "internal_note": "ä ö ü ß €",
+    }, actor="t")  # fmt: skip
+    first = _export(session, adopted)
+    assert first.startswith("\ufeff".encode()) and b";" in first.splitlines()[0]
+    path = tmp_path / "massnahmen.csv"
+    path.write_bytes(first)
+    assert services.import_massnahmen(session, adopted.key, first, source="m.csv", apply=True,
+                                      actor="t") == []  # fmt: skip
+    session.expire_all()
+    assert _export(session, adopted) == first
+    assert run(["massnahmen", "export", adopted.key, "-o", str(tmp_path / "again.csv")]) == 0
+    assert (tmp_path / "again.csv").read_bytes() == first
+
+
+def _edited(data: bytes, key: str, column: str, value: str, encoding: str) -> bytes:
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    at = rows[0].index(column)
+    for row in rows[1:]:
+        if row[0] == key:
+            row[at] = value
+    out = io.StringIO()
+    csv.writer(out, delimiter=";", lineterminator="\r\n").writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-8-sig", "utf-8"])
+def test_an_edited_sheet_shows_its_changes_then_applies_them(session, adopted, encoding, capsys,
+                                                             tmp_path, db_url):  # fmt: skip
+    data = _edited(_export(session, adopted), "boccia-bahn", "Sachstand",
+                   "Gespräche mit dem Sportverein über Öffnungszeiten", "utf-8")  # fmt: skip
+    # Excel saves as Windows-1252: "zurückgestellt" and the umlauts must still come through
+    data = _edited(data, "boccia-bahn", "Status", "in Umsetzung", encoding)
+    path = tmp_path / "sheet.csv"
+    path.write_bytes(data)
+    assert run(["massnahmen", "import", adopted.key, str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "boccia-bahn: public_text" in out and "Öffnungszeiten" in out
+    session.expire_all()
+    assert umsetzung.get(session, adopted, "boccia-bahn").public_text == ""  # preview only
+    assert run(["massnahmen", "import", adopted.key, str(path), "--apply"]) == 0
+    session.expire_all()
+    saved = umsetzung.get(session, adopted, "boccia-bahn")
+    assert saved.public_text == "Gespräche mit dem Sportverein über Öffnungszeiten"
+    assert saved.status == MassnahmeStatus.in_umsetzung
+
+
+@pytest.mark.parametrize("mutate, problem", [
+    (lambda d: d.replace(b"Interne Notiz", b"Farbe"), "unbekannte Spalte 'Farbe'"),
+    (lambda d: d + d.splitlines(keepends=True)[1], "steht schon in Zeile 2"),
+    (lambda d: d.replace(b";offen;", b";fertig;", 1), "Spalte Status: unbekannt"),
+    (lambda d: d.replace(b";offen;0;", b";offen;150;", 1),
+     "Spalte Fortschritt: muss zwischen 0 und 100 liegen"),
+    (lambda d: d.replace(b"boccia-bahn", b"fremde-massnahme"), "keine Maßnahme 'fremde-massnahme'"),
+    (lambda d: d.replace(b"31.07.2018", b"31.02.2018"), "Spalte Zieltermin"),
+    (lambda d: b"", "die Datei ist leer"),
+    (lambda d: b"\xff\xfe\x00\x00" + d, "Nullbytes"),
+])  # fmt: skip
+def test_a_bad_sheet_is_one_line_and_changes_nothing(session, adopted, tmp_path, db_url, capsys,
+                                                    mutate, problem):  # fmt: skip
+    path = tmp_path / "bad.csv"
+    path.write_bytes(mutate(_export(session, adopted)))
+    before = _export(session, adopted)
+    events = count(session, Event)
+    assert run(["massnahmen", "import", adopted.key, str(path), "--apply"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and problem in err and "bad.csv" in err, err
+    session.expire_all()
+    assert _export(session, adopted) == before and count(session, Event) == events
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                max_size=40).filter(lambda s: s == s.strip())  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(title=_text.filter(bool), responsible=_text, public=_text, note=_text,
+       progress=st.integers(0, 100), status=st.sampled_from([s.value for s in MassnahmeStatus]),
+       target=st.dates(dt.date(1990, 1, 1), dt.date(2100, 12, 31)),
+       amount=st.none() | st.integers(0, 10**9).map(lambda c: c / 100))  # fmt: skip
+def test_any_values_survive_the_round_trip(session, adopted, title, responsible, public, note,
+                                           progress, status, target, amount):  # fmt: skip
+    services.update_massnahme(session, adopted.key, "laender-im-fokus", {
+        "title": title, "responsible": responsible, "public_text": public,
+        "internal_note": note, "progress": progress, "status": status, "target_date": target,
+        "budget_amount": amount}, actor="t")  # fmt: skip
+    data = _export(session, adopted)
+    assert services.import_massnahmen(session, adopted.key, data, source="x.csv", apply=True,
+                                      actor="t") == []  # fmt: skip
+    session.expire_all()
+    m = umsetzung.get(session, adopted, "laender-im-fokus")
+    assert (m.title, m.responsible, m.public_text, m.internal_note, m.progress, m.status.value,
+            m.target_date, m.budget_amount) == (title, responsible, public, note, progress,
+                                                status, target, amount)  # fmt: skip
+
+
+def test_the_csv_header_is_the_documented_one():
+    assert list(COLUMNS) == ["Schlüssel", "Handlungsfeld", "Maßnahme", "Verantwortlich", "Beginn",
+                             "Zieltermin", "Haushaltsstelle", "Betrag", "Status", "Fortschritt",
+                             "Sachstand", "Interne Notiz"]  # fmt: skip
+
+
+# --- the next Fortschreibung ---------------------------------------------------------------
+
+
+def _next_revision(tmp_path: Path, handlungsfelder: bool) -> Path:
+    data = yaml.safe_load(WAIBLINGEN.read_text(encoding="utf-8").replace("on: 20", "'on': 20"))
+    data["key"] = "waiblingen-2022"
+    for name in ("verlauf", "umsetzung", "workshop", "arbeitsgruppen"):
+        data.pop(name)
+    if not handlungsfelder:
+        data.pop("handlungsfelder")
+    for vorlage in data["vorlagen"]:
+        vorlage.pop("begruendung", None)
+    path = tmp_path / "waiblingen-2022.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_the_next_fortschreibung_carries_open_massnahmen_and_decides_each(session, adopted,
+                                                                         tmp_path, db_url,
+                                                                         capsys):  # fmt: skip
+    services.update_massnahme(session, adopted.key, "integrationslotsen", {"status": "erledigt"},
+                              actor="t")  # fmt: skip
+    scenario = _next_revision(tmp_path, handlungsfelder=False)
+    assert run(["start", str(scenario), "--from", adopted.key]) == 0
+    session.expire_all()
+    nxt = session.exec(select(Fortschreibung).where(Fortschreibung.key == "waiblingen-2022")).one()
+    fields = session.exec(select(Handlungsfeld.title).where(
+        Handlungsfeld.fortschreibung_id == nxt.id).order_by(Handlungsfeld.position)).all()
+    assert fields[0] == "Zugang zu Sprache und Bildung" and len(fields) == 4  # carried
+    carried = umsetzung.undecided(session, nxt)
+    assert len(carried) == 12 and "integrationslotsen" not in carried  # the done one stays
+    with pytest.raises(Refused, match="erst über die übernommenen Maßnahmen entscheiden"):
+        services.decide_gate(session, nxt.key, "ratsbeschluss", outcome="approve",
+                             on=dt.date(2017, 4, 27), by="sitzungsdienst", reference="GR 1/2022",
+                             force_reason="Test")  # fmt: skip
+    capsys.readouterr()
+    assert run(["massnahmen", "uebernahme", nxt.key, "boccia-bahn", "fertig"]) == 2
+    assert "unbekannt; erlaubt: weiterführen, abgeschlossen, streichen" in capsys.readouterr().err
+    decisions = {"boccia-bahn": "abgeschlossen", "erste-100-tage": "streichen"}
+    for key in carried:
+        choice = decisions.get(key, "weiterführen")
+        services.decide_carried_massnahme(session, nxt.key, key, choice, on=dt.date(2017, 4, 1),
+                                          by="ortolf")  # fmt: skip
+    session.expire_all()
+    assert umsetzung.get(session, nxt, "boccia-bahn").status == MassnahmeStatus.erledigt
+    assert umsetzung.get(session, nxt, "erste-100-tage").status == \
+        MassnahmeStatus.zurueckgestellt  # fmt: skip
+    services.decide_gate(session, nxt.key, "ratsbeschluss", outcome="approve",
+                         on=dt.date(2017, 4, 27), by="sitzungsdienst", reference="GR 1/2022",
+                         force_reason="Test")  # fmt: skip
+    with pytest.raises(Refused, match="schon entschieden"):
+        services.decide_carried_massnahme(session, nxt.key, "boccia-bahn", "weiterführen",
+                                          on=dt.date(2017, 5, 1), by="ortolf")  # fmt: skip
+
+
+def test_from_a_process_of_another_concept_is_refused(session, adopted, tmp_path):
+    other = services.start(session, load_scenario(EXAMPLES / "voelklingen-2017.yaml"), actor="t")
+    before = count(session, Fortschreibung)
+    with pytest.raises(Refused, match="schreibt nicht das Konzept"):
+        services.start(session, load_scenario(_next_revision(tmp_path, True)), actor="t",
+                       from_process=other.key)  # fmt: skip
+    session.expire_all()
+    assert count(session, Fortschreibung) == before
+
+
+# --- Schwetzingen (seed 000) ---------------------------------------------------------------
+
+
+def test_schwetzingen_2017_to_2018_runs_through(session, tmp_path):
+    process = services.start(session, load_scenario(SCHWETZINGEN), actor="t")
+    replay.run(session, process)
+    session.refresh(process)
+    assert process.state.value == "completed"
+    rows = umsetzung.of_konzept(session, process)
+    assert rows and {m.handlungsfeld for m in rows} >= {"Wohnen", "Arbeit", "Bildung",
+                                                        "Gesellschaftliche Teilhabe"}  # fmt: skip
+    evaluation = services.start(session, load_scenario(SCHWETZINGEN_2018), actor="t")
+    replay.run(session, evaluation)
+    session.refresh(evaluation)
+    assert evaluation.state.value == "completed"
+    with docx2python(str(generate(session, evaluation, "sachstandsbericht",
+                                  out_dir=tmp_path).path)) as read:  # fmt: skip
+        text = " ".join(read.text.split())
+    assert "Schwetzingen" in text and "Sachstandsbericht" in text
+    assert "Wohnen" in text and "Gemeinderat" in text

@@ -397,3 +397,39 @@ def test_schwetzingen_2017_to_2018_runs_through(session, tmp_path):
         text = " ".join(read.text.split())
     assert "Schwetzingen" in text and "Sachstandsbericht" in text
     assert "Wohnen" in text and "Gemeinderat" in text
+
+
+@pytest.mark.parametrize("args, problem", [
+    (["set", "waiblingen-2017", "offener-treff", "--status", "überfällig"], "unbekannt; erlaubt"),
+    (["set", "waiblingen-2017", "offener-treff", "--progress", "101"], "zwischen 0 und 100"),
+    (["set", "waiblingen-2017", "offener-treff", "--target", "2018-02-31"], "--target"),
+    (["set", "waiblingen-2017", "offener-treff"], "nichts zu ändern"),
+    (["set", "waiblingen-2017", "gibt-es-nicht", "--progress", "5"], "keine Maßnahme"),
+    (["set", "nirgendwo", "offener-treff", "--progress", "5"], "nirgendwo"),
+    (["meilenstein", "waiblingen-2017", "offener-treff", "--on", "2017-01-01", "--title", "x"],
+     "vor dem Beginn der Maßnahme"),
+    (["messung", "waiblingen-2017", "integrationskurse", "--on", "2018-01-01", "--value", "viel"],
+     "keine Zahl"),
+    (["messung", "waiblingen-2017", "unbekannt", "--on", "2018-01-01", "--value", "3"],
+     "kein Indikator"),
+])  # fmt: skip
+def test_cli_refusals_are_one_german_line_and_change_nothing(session, adopted, db_url, capsys,
+                                                             args, problem):  # fmt: skip
+    before = table_counts(session)
+    capsys.readouterr()
+    assert run(["massnahmen", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and problem in err, err
+    session.expire_all()
+    assert table_counts(session) == before
+
+
+def test_cli_lists_what_is_overdue_on_a_given_day(session, adopted, db_url, capsys):
+    assert run(["massnahmen", "set", "waiblingen-2017", "integrationslotsen", "--status",
+                "erledigt", "--on", "2018-06-29"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert run(["massnahmen", "list", "waiblingen-2017", "--overdue", "--today", "2018-07-02"]) == 0
+    out = capsys.readouterr().out
+    assert "offener-treff" in out and "runder-tisch-vielfalt" in out
+    assert "integrationslotsen" not in out  # done before its target date
+    assert "boccia-bahn" not in out  # due 31.07.2018

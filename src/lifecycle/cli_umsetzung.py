@@ -31,6 +31,7 @@ def list_massnahmen(
 ) -> None:
     """Die Maßnahmen des Konzepts: Stand, Verantwortliche, Zieltermin, überfällig."""
     from rich.table import Table
+    from rich.text import Text
 
     from . import lookups, umsetzung
     from .dates import short_de
@@ -42,13 +43,19 @@ def list_massnahmen(
     if overdue:
         rows = [m for m in rows if umsetzung.overdue(m, day)]
     table = Table(title=f"Maßnahmen {p.key}, Stand {short_de(day)}", title_justify="left")
-    for column in ("Schlüssel", "Handlungsfeld", "Maßnahme", "Verantwortlich", "Zieltermin",
-                   "Status", "%"):  # fmt: skip
+    # The key is what `massnahmen set` takes: never cut, the other columns wrap instead.
+    table.add_column("Schlüssel", no_wrap=True, min_width=max((len(m.key) for m in rows),
+                                                              default=9))  # fmt: skip
+    for column in ("Maßnahme", "Verantwortlich", "Zieltermin", "Status", "%"):
         table.add_column(column)
+    field = None
     for m in rows:
+        if m.handlungsfeld != field:  # one block per Handlungsfeld
+            field = m.handlungsfeld
+            table.add_row("", Text(field, style="bold"))  # user text: never markup
         late = umsetzung.overdue(m, day)
         status = f"{m.status.value}, überfällig" if late else m.status.value
-        table.add_row(m.key, m.handlungsfeld, m.title, m.responsible,
+        table.add_row(m.key, m.title, m.responsible,
                       short_de(m.target_date) if m.target_date else "", status,
                       str(m.progress), style="red" if late else "")  # fmt: skip
     console.print(table)
@@ -68,6 +75,8 @@ def set_massnahme(
     responsible: Annotated[str | None, typer.Option("--responsible")] = None,
     text: Annotated[str | None, typer.Option("--text", help="öffentlicher Sachstand")] = None,
     note: Annotated[str | None, typer.Option("--note", help="interne Notiz")] = None,
+    on: Annotated[str | None, typer.Option("--on", help="seit wann (JJJJ-MM-TT), "
+                                           "Standard heute")] = None,  # fmt: skip
     by: Annotated[str | None, typer.Option("--by", help="wer ändert")] = None,
 ) -> None:
     """Stand einer Maßnahme ändern (im Ereignisprotokoll mit vorher/nachher)."""
@@ -83,7 +92,8 @@ def set_massnahme(
     if not values:
         raise InputError("massnahmen set", "", "nichts zu ändern (--status, --progress, …)")
     with session() as s:
-        change = services.update_massnahme(s, process, key, values, actor=by or _actor())
+        change = services.update_massnahme(s, process, key, values, actor=by or _actor(),
+                                           on=parse_day(on, "--on"))  # fmt: skip
     if not change.fields:
         console.print(f"{key}: unverändert.")
     for field, (before, after) in change.fields.items():

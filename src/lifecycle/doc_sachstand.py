@@ -26,11 +26,7 @@ from .models import (
     Messung,
     Stage,
 )  # fmt: skip
-
-FIELDS_DE = {"status": "Status", "progress": "Fortschritt", "target_date": "Zieltermin",
-             "responsible": "Verantwortlich", "public_text": "Sachstand", "title": "Titel",
-             "handlungsfeld": "Handlungsfeld", "budget_line": "Haushaltsstelle",
-             "budget_amount": "Betrag", "start_date": "Beginn"}  # fmt: skip
+from .words import FIELD_DE
 
 
 def build(session: Session, process: Fortschreibung, kind: str, stage_key: str) -> Context:
@@ -130,11 +126,16 @@ def _changes(session: Session, rows: list[Massnahme], since: dt.date | None,
         if day is None or day > as_of or (since is not None and day <= since):
             continue
         m = by_id[e.entity_id]
-        parts = [f"{FIELDS_DE.get(k, k)} {_show(k, before.get(k))} → {_show(k, v)}"
+        parts = [f"{_label(k)} {_show(k, before.get(k))} → {_show(k, v)}"
                  for k, v in after.items() if k not in ("on", "internal_note")]  # fmt: skip
         if parts:
             lines.append(f"{short_de(day)} {m.title}: {'; '.join(parts)}")
     return lines
+
+
+def _label(field: str) -> str:
+    word = FIELD_DE.get(field) or field
+    return word[0].upper() + word[1:]
 
 
 def _show(field: str, value: Any) -> str:

@@ -58,6 +58,12 @@ ACTION_DE = {
     "user_added": "Benutzer angelegt",
     "document_generated": "Dokument erzeugt",
     "template_installed": "Word-Vorlage installiert",
+    "massnahme_adopted": "Maßnahme in die Umsetzung übernommen",
+    "massnahme_changed": "Maßnahme geändert",
+    "meilenstein_added": "Meilenstein festgehalten",
+    "messung_added": "Messwert festgehalten",
+    "massnahme_carried": "über übernommene Maßnahme entschieden",
+    "carried_from": "aus der vorigen Fortschreibung übernommen",
 }
 FIELD_DE = {
     "state": "Stand", "done_on": "erledigt am", "by": "von", "assignee": "zuständig",
@@ -65,4 +71,9 @@ FIELD_DE = {
     "reference": "Aktenzeichen", "remarks": "Bemerkung", "forced_reason": "erzwungen, weil",
     "stage": "Phase", "reason": "Grund", "betreff": "Betreff", "version": "Version",
     "start": "Beginn", "key": None,
+    "progress": "Fortschritt", "target_date": "Zieltermin", "responsible": "verantwortlich",
+    "public_text": "Sachstand", "internal_note": "interne Notiz", "on": "am",
+    "status": "Status", "decision": "Entscheidung", "title": "Titel", "value": "Wert",
+    "budget_line": "Haushaltsstelle", "budget_amount": "Betrag", "start_date": "Beginn",
+    "handlungsfeld": "Handlungsfeld",
 }  # fmt: skip

@@ -320,3 +320,49 @@ def test_a_move_keeps_the_time_it_is_given_and_a_move_to_the_same_time_is_refuse
     assert moved.sitzung.start == dt.datetime(2017, 12, 12, 18, 30)
     refused(session, services.move_sitzung, "bsv-2017-12-06", D(2017, 12, 12), actor="sd",
             match=r"^die Sitzung 'bsv-2017-12-06' ist schon am 12\.12\.2017 18:30$")  # fmt: skip
+
+
+def test_a_move_is_logged_once_for_the_calendar_and_once_per_bound_process(session, waiblingen):
+    """The global entry feeds the Sitzung's SEQUENCE in iCal; the per-process entry the
+    process's Verlauf; the deadlines that followed name the Sitzung as their reason."""
+    move = services.move_sitzung(session, "bsv-2017-12-06", D(2017, 12, 13), actor="sd")
+    sitzung = move.sitzung
+    logged = events(session, "sitzung_moved")
+    assert [(e.actor, e.entity, e.entity_id, e.fortschreibung_id) for e in logged] == [
+        ("sd", "Sitzung", sitzung.id, None), ("sd", "Sitzung", sitzung.id, waiblingen.id)
+    ]  # fmt: skip
+    for e in logged:
+        assert (e.before, e.after) == (
+            {"start": "2017-12-06T17:00:00"}, {"start": "2017-12-13T17:00:00"}
+        )  # fmt: skip
+    assert ical.changes_of(session, "Sitzung", sitzung.id, "sitzung_moved") == (1, logged[0].at)
+    followed = [e for e in events(session, "due_changed") if e.id > logged[0].id]
+    assert followed and {e.after["reason"] for e in followed} == {"Sitzung bsv-2017-12-06 moved"}
+
+
+def test_a_sitzung_on_a_holiday_is_named_in_the_refusal(session, waiblingen):
+    said = (
+        r"^die Sitzung 'gr-2017-12-14' läge am 25\.12\.2017 \(Erster Weihnachtstag\); "
+        r"wenn das so gewollt ist, mit Begründung erzwingen \(--force GRUND\)$"
+    )
+    refused(
+        session, services.move_sitzung, "gr-2017-12-14", D(2017, 12, 25), actor="sd", match=said
+    )
+
+
+def test_bulk_recompute_takes_a_process_whose_plan_has_no_tasks(session, tmp_path):
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "scenarios").mkdir()
+    plan = BILANZ_PLAN.replace("    tasks:\n", "    tasks: []\n").split("      - key: daten")[0]
+    plan += "    gate:\n      title: Bilanz liegt vor\n      condition: Abgenommen.\n"
+    (tmp_path / "plans/bilanz.yaml").write_text(plan, encoding="utf-8")
+    (tmp_path / "scenarios/bilanz.yaml").write_text(BILANZ_SCENARIO, encoding="utf-8")
+    empty = services.start(session, load_scenario(tmp_path / "scenarios/bilanz.yaml"))
+    assert session.exec(select(Task).where(Task.fortschreibung_id == empty.id)).all() == []
+    waiblingen = services.start(session, load_scenario(WAIBLINGEN))
+    kommune = session.exec(select(Kommune).where(Kommune.key == "waiblingen")).one()
+    kommune.closing_days = ["2017-11-27"]
+    session.add(kommune)
+    session.commit()
+    assert services.recompute_all(session, actor="ops", reason="Schließtag") > 0
+    assert {e.fortschreibung_id for e in events(session, "due_changed")} == {waiblingen.id}

@@ -359,3 +359,19 @@ def _first_stage_key(process: Fortschreibung) -> str:
     from .plan_types import plan_of
 
     return plan_of(process.plan).first.key
+
+
+def overdue_across(session: Session, today: dt.date, kommune_ids: list[int] | None = None,
+                   limit: int = 100) -> tuple[int, list[Massnahme]]:  # fmt: skip
+    """What is overdue today across Kommunen (a host's Beschlusskontrolle): how many, and the
+    ``limit`` longest overdue. Reads the (status, target_date) index; never loads them all."""
+    open_states = [MassnahmeStatus.offen, MassnahmeStatus.in_umsetzung]
+    where = [col(Massnahme.status).in_(open_states), col(Massnahme.target_date) < today]
+    if kommune_ids is not None:
+        where.append(col(Massnahme.kommune_id).in_(kommune_ids))
+    from sqlalchemy import func
+
+    total = session.exec(select(func.count()).select_from(Massnahme).where(*where)).one()
+    rows = session.exec(select(Massnahme).where(*where)
+                        .order_by(col(Massnahme.target_date), col(Massnahme.id)).limit(limit)).all()
+    return int(total), list(rows)

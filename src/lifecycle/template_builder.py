@@ -202,6 +202,15 @@ def _signature(doc: DocxDocument) -> None:
     _p(doc, "{%p endif %}")
 
 
+def _beratungsfolge(doc: DocxDocument, role: str) -> None:
+    """The Beratungsfolge as seed 002 prints it: Gremium, date, role, öffentlich or not."""
+    _label(doc, "Beratungsfolge:")
+    _grid(doc, ["Gremium", "Sitzungsdatum", role, "öffentlich/nichtöffentlich"],
+          "b in beratungsfolge",
+          ["{{ b.gremium }}", "{{ b.datum|short_de }}", "{{ b.rolle }}", "{{ b.oeffentlichkeit }}"],
+          [5.3, 3.5, 3.9, 3.8])  # fmt: skip
+
+
 def _letterhead(doc: DocxDocument) -> None:
     head = doc.sections[0].header.paragraphs[0]
     head.add_run("{{ kommune.bezeichnung }}").bold = True
@@ -218,12 +227,7 @@ def vorlage() -> DocxDocument:
     _p(doc, "Vorlage Nr. {{ vorlage.reference }}")
     _label(doc, "Fachbereich")
     _p(doc, "{{ vorlage.fachbereich }}")
-    _label(doc, "Beratungsfolge:")
-    _grid(doc,
-          ["Gremium", "Sitzungsdatum", "Vorberatung/Entscheidung", "öffentlich/nichtöffentlich"],
-          "b in beratungsfolge",
-          ["{{ b.gremium }}", "{{ b.datum|short_de }}", "{{ b.rolle }}", "{{ b.oeffentlichkeit }}"],
-          [5.3, 3.5, 3.9, 3.8])  # fmt: skip
+    _beratungsfolge(doc, "Vorberatung/Entscheidung")
     _label(doc, "Betreff:")
     _p(doc, "{{r vorlage.betreff|rich }}")
     _label(doc, "Beschlussvorschlag:")
@@ -414,11 +418,7 @@ def sachstandsbericht() -> DocxDocument:
     _p(doc, "{{ konzept.title }}: Umsetzung, Stand {{ bericht.stand }}", style="Heading 1")
     _p(doc, "{%p if vorlage.reference %}")
     _p(doc, "Vorlage Nr. {{ vorlage.reference }}")
-    _label(doc, "Beratungsfolge:")
-    _grid(doc, ["Gremium", "Sitzungsdatum", "Beratung", "öffentlich/nichtöffentlich"],
-          "b in beratungsfolge",
-          ["{{ b.gremium }}", "{{ b.datum|short_de }}", "{{ b.rolle }}", "{{ b.oeffentlichkeit }}"],
-          [5.3, 3.5, 3.9, 3.8])  # fmt: skip
+    _beratungsfolge(doc, "Beratung")
     _p(doc, "{%p endif %}")
     _p(doc, "Überblick", style="Heading 2")
     _p(doc, "{{ bericht.ueberblick }}")

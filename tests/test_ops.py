@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, WAIBLINGEN, needs_binary
+from conftest import ROOT, WAIBLINGEN
 from smtp_server import SmtpServer, free_port
 
 from lifecycle import ops
@@ -58,20 +58,25 @@ def test_doctor_names_every_missing_part_one_line_each(tmp_path):
     assert not (tmp_path / "nie-angelegt.db").exists(), "doctor creates nothing"
 
 
-def test_doctor_all_there_exit_0(started, request):
-    from prefect_harness import server_url
-
-    needs_binary("soffice")
-    api = server_url(request)
+def test_checks_pass_for_a_migrated_database_a_mail_server_and_the_templates(started):
+    """The parts without Prefect (the whole doctor runs in tests/test_shared_install.py)."""
     with SmtpServer() as smtp:
-        done = lifecycle("doctor", LIFECYCLE_DATABASE_URL=started, PREFECT_API_URL=api,
-                         **smtp.env())  # fmt: skip
+        checks = [ops.check_database(started), ops.check_smtp(smtp.env()),
+                  ops.check_templates()]  # fmt: skip
         assert len(smtp.inbox) == 0, "EHLO only, no mail"
-    assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.splitlines()
-    assert len(lines) == 5 and all(line.startswith("ok") for line in lines), done.stdout
-    assert "Schemastand" in lines[0] and "(aktuell)" in lines[0]
-    assert f"Mailserver 127.0.0.1:{smtp.port}" in lines[2]
+    assert all(c.ok for c in checks), [c.line for c in checks]
+    assert "(aktuell)" in checks[0].line
+    assert f"Mailserver 127.0.0.1:{smtp.port}" in checks[1].line
+
+
+def test_a_deployment_whose_code_cannot_be_imported_is_named():
+    assert ops.entrypoint_problem("lifecycle.flows.stages.stage_flow") is None
+    missing = ops.entrypoint_problem("lifecycle.flows.gibtsnicht.stage_flow")
+    assert missing is not None and "nicht importierbar (ModuleNotFoundError" in missing
+    renamed = ops.entrypoint_problem("lifecycle.flows.stages.alter_flow")
+    assert renamed is not None and "alter_flow fehlt in lifecycle.flows.stages" in renamed
+    path = ops.entrypoint_problem("flows/stages.py:stage_flow")
+    assert path is not None and "kein Modulpfad" in path
 
 
 def test_doctor_wrong_prefect_url_and_mail_server_down(started, request):

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, WAIBLINGEN, require_real
+from conftest import ROOT, WAIBLINGEN, needs_binary, require_real
 from smtp_server import Inbox, SmtpServer
 from sqlalchemy import create_engine, text
 
@@ -469,6 +469,20 @@ def test_reminder_run_from_its_deployment_delivers_by_smtp(case, smtp):
     subjects = [m["Subject"] for m in smtp.inbox.messages[before:]]
     assert all(s for s in subjects)
     case.assert_nothing_twice()
+
+
+def test_doctor_on_the_shared_installation_finds_everything(case):
+    """README "Betrieb", step 8: one line per part, all there, exit 0."""
+    needs_binary("soffice")
+    case.cli("start", str(WAIBLINGEN))  # migrates the project database
+    done = case.cli("doctor")
+    lines = done.stdout.splitlines()
+    assert [line.split()[1].rstrip(":") for line in lines] == [
+        "Datenbank", "Prefect-API", "Deployments", "Worker", "Mailserver", "Vorlagen",
+        "LibreOffice"], done.stdout  # fmt: skip
+    assert all(line.startswith("ok") for line in lines), done.stdout
+    assert f"Work-Pool {POOL}" in lines[2] and "Code importierbar" in lines[2]
+    assert "2 online" in lines[3] and all(w in lines[3] for w in WORKERS), lines[3]
 
 
 def _sqlalchemy_21() -> bool:

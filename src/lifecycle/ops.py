@@ -8,6 +8,8 @@ HTTP (``GET /api/health``): the core stays free of Prefect.
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import sqlite3
 import urllib.error
@@ -36,6 +38,13 @@ SETTINGS = (
     "LIFECYCLE_WEB_SECRET",
 )
 SECRET_KEYS = ("LIFECYCLE_SMTP_PASSWORD", "LIFECYCLE_WEB_SECRET")
+# What `lifecycle deploy` / `lifecycle serve` register ("<flow>/<deployment>").
+DEPLOYMENTS = (
+    "lifecycle-stage/stage",
+    "lifecycle-gate/gate",
+    "lifecycle-reminders/daily",
+    "lifecycle-reconcile/reconcile",
+)
 MASK = "********"
 TIMEOUT = 5.0
 
@@ -175,6 +184,78 @@ def check_prefect(url: str | None = None) -> Check:
     return Check("Prefect-API", problem is None, problem or f"{url} antwortet")
 
 
+def _api(url: str, path: str, body: object | None = None) -> object:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url.rstrip("/") + path, data=data, method="GET" if body is None else "POST",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310 - http(s) only
+        return json.load(answer)
+
+
+def entrypoint_problem(entrypoint: str) -> str | None:
+    """None if a module-path entrypoint ("lifecycle.flows.stages.stage_flow") imports here."""
+    module, _, attr = entrypoint.rpartition(".")
+    if not module or ":" in entrypoint:
+        return f"{entrypoint!r} ist kein Modulpfad (lifecycle deploy legt Modulpfade an)"
+    try:
+        found = importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - any import error is the answer
+        return f"{entrypoint} nicht importierbar ({type(exc).__name__}: {exc})"
+    if not hasattr(found, attr):
+        return f"{entrypoint}: {attr} fehlt in {module} (andere lifecycle-Version?)"
+    return None
+
+
+def check_deployments(url: str) -> tuple[Check, list[str]]:
+    """The four deployments exist and their code imports in this environment; their pools."""
+    found: list[dict] = []
+    missing: list[str] = []
+    for name in DEPLOYMENTS:
+        try:
+            answer = _api(url, f"/deployments/name/{name}")
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                return Check("Deployments", False, f"Prefect-API antwortet {e.code}"), []
+            missing.append(name)
+            continue
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            return Check("Deployments", False, f"nicht lesbar ({e})"), []
+        if isinstance(answer, dict):
+            found.append(answer)
+    if missing:
+        return Check("Deployments", False, f"fehlen: {', '.join(missing)} "
+                     "(lifecycle deploy --pool lifecycle)"), []  # fmt: skip
+    for deployment in found:
+        if problem := entrypoint_problem(str(deployment.get("entrypoint") or "")):
+            return Check("Deployments", False, problem), []
+    pools = sorted({str(d.get("work_pool_name") or "") for d in found})
+    where = ", ".join(p or "ohne Work-Pool (lifecycle serve)" for p in pools)
+    return Check("Deployments", True, f"{len(found)} angelegt, Code importierbar; {where}"), pools
+
+
+def check_workers(url: str, pools: list[str]) -> Check:
+    """At least one worker online in every pool the deployments use."""
+    if not [p for p in pools if p]:
+        return Check("Worker", True, "kein Work-Pool: die Läufe führt lifecycle serve aus")
+    parts, ok = [], True
+    for pool in (p for p in pools if p):
+        try:
+            workers = _api(url, f"/work_pools/{pool}/workers/filter", {})
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            return Check("Worker", False, f"Work-Pool {pool} nicht lesbar ({e})")
+        online = sorted(str(w.get("name")) for w in workers if isinstance(w, dict)
+                        and w.get("status") == "ONLINE") if isinstance(workers, list) else []
+        if online:
+            parts.append(f"{len(online)} online im Work-Pool {pool} ({', '.join(online)})")
+        else:
+            ok = False
+            parts.append(f"keiner online im Work-Pool {pool} "
+                         "(systemctl start prefect-worker@1)")  # fmt: skip
+    return Check("Worker", ok, "; ".join(parts))
+
+
 def check_smtp(env: Mapping[str, str] | None = None) -> Check:
     """Connect and EHLO (STARTTLS/SSL as configured); no login, no mail."""
     import smtplib
@@ -238,9 +319,16 @@ def check_libreoffice(which: Callable[[str], str | None] | None = None) -> Check
 
 
 def doctor() -> list[Check]:
-    """All checks, in the order an IT department would fix them."""
-    checks = [check_database(), check_prefect(), check_smtp(), check_templates(),
-              check_libreoffice()]  # fmt: skip
+    """All checks, in the order an IT department would fix them. With a Prefect API that
+    answers, also its deployments (present, code importable here) and workers (online)."""
+    checks = [check_database(), check_prefect()]
+    if checks[-1].ok:
+        url = os.environ.get("PREFECT_API_URL", "")
+        deployments, pools = check_deployments(url)
+        checks.append(deployments)
+        if deployments.ok:
+            checks.append(check_workers(url, pools))
+    checks += [check_smtp(), check_templates(), check_libreoffice()]
     return checks
 
 

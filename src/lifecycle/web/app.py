@@ -78,11 +78,13 @@ def create_app(database_url: str | None = None, *, secret: str | None = None,
     app.mount("/static", StaticFiles(directory=_folder("static")), name="static")
     _error_pages(app)
     from . import actions, admin_pages, pages, process_pages, sitzungsdienst_pages, vorlage_pages
+    from .massnahmen_pages import router as massnahmen_router
     from .oparl_api import router as oparl_router
 
     for module in (pages, actions, process_pages, sitzungsdienst_pages, vorlage_pages,
                    admin_pages):  # fmt: skip
         app.include_router(module.router)
+    app.include_router(massnahmen_router)  # Umsetzung: Maßnahmen, milestones, CSV
     app.include_router(oparl_router)  # the OParl 1.1 API, read-only, public
     return app
 

@@ -1,0 +1,185 @@
+"""Umsetzung: the Maßnahmen of a process's Konzept, their changes, milestones and the CSV.
+
+Anyone who may see the process sees the list (the internal note only who may work on it);
+changes go through ``services.update_massnahme`` / ``services.add_meilenstein`` after the
+CSRF check, the login and the role, then back to the page with a German ``hinweis``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from babel.numbers import format_decimal
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import Session, col, select
+from starlette.datastructures import FormData
+
+from .. import dates, massnahmen_csv, services, umsetzung
+from ..access import Action, require_process
+from ..errors import InputError
+from ..models import Fortschreibung, Indikator, Kommune, Massnahme, Meilenstein, Messung
+from ..validation import check_year
+from . import security, views
+from .app import db, render, see_result, templates
+from .forms import checked_form, day, line, text
+
+router = APIRouter()
+DB = Annotated[Session, Depends(db)]
+Form = Annotated[FormData, Depends(checked_form)]
+STATUSES = list(umsetzung.STATUS_BY_WORD)
+
+
+def zahl(value: float | None) -> str:
+    """1234.5 -> "1.234,5"; None -> "—"."""
+    return "—" if value is None else format_decimal(value, locale=dates.LOCALE)
+
+
+templates.env.filters["zahl"] = zahl
+
+
+@dataclass(frozen=True)
+class Row:
+    massnahme: Massnahme
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class Field:
+    """A Handlungsfeld with its Maßnahmen and indicators."""
+
+    title: str
+    rows: list[Row]
+    indicators: list[tuple[Indikator, Messung | None]]
+
+
+def _fields(s: Session, process: Fortschreibung, all_rows: list[Massnahme], today: dt.date,
+            only_overdue: bool) -> list[Field]:  # fmt: skip
+    rows: dict[str, list[Row]] = {}
+    for m in all_rows:
+        late = umsetzung.overdue(m, today)
+        rows.setdefault(m.handlungsfeld, [])
+        if late or not only_overdue:
+            rows[m.handlungsfeld].append(Row(m, late))
+    indicators: dict[str, list[tuple[Indikator, Messung | None]]] = {}
+    for ind, latest in _indicators(s, process):
+        indicators.setdefault(ind.handlungsfeld, []).append((ind, latest))
+    titles = list(rows) + [t for t in indicators if t not in rows]
+    return [Field(t, rows.get(t, []), indicators.get(t, [])) for t in titles]
+
+
+def _indicators(s: Session, process: Fortschreibung) -> list[tuple[Indikator, Messung | None]]:
+    found = s.exec(select(Indikator).where(Indikator.konzept_id == process.konzept_id)
+                   .order_by(col(Indikator.id))).all()  # fmt: skip
+    latest: dict[int, Messung] = {}
+    ids = [i.id for i in found]
+    for messung in s.exec(select(Messung).where(col(Messung.indikator_id).in_(ids))
+                          .order_by(col(Messung.on))).all():  # fmt: skip
+        latest[messung.indikator_id] = messung
+    return [(i, latest.get(i.id or 0)) for i in found]
+
+
+def _kommune_name(s: Session, process: Fortschreibung) -> str:
+    kommune = s.get(Kommune, process.kommune_id)
+    return kommune.name if kommune else ""
+
+
+# --- the Umsetzung page ----------------------------------------------------------------------
+
+
+@router.get("/prozess/{key}/massnahmen", response_class=HTMLResponse)
+def massnahmen(
+    request: Request, key: str, s: DB,
+    ueberfaellig: Annotated[str, Query()] = "",
+    stichtag: Annotated[dt.date | None, Query()] = None,
+) -> Response:  # fmt: skip
+    """Every Maßnahme per Handlungsfeld; "überfällig" derived on the day asked (today)."""
+    me = security.require_principal(request, s)
+    process = require_process(s, me, key, Action.view)
+    on = stichtag or dt.date.today()
+    if problem := check_year(on):
+        raise InputError("Anfrage", "stichtag", problem)
+    only_overdue = ueberfaellig == "ja"
+    all_rows = umsetzung.of_konzept(s, process)
+    fields = _fields(s, process, all_rows, on, only_overdue)
+    total, late = len(all_rows), sum(umsetzung.overdue(m, on) for m in all_rows)
+    return render(request, "massnahmen.html", {
+        "process": process, "kommune": _kommune_name(s, process), "fields": fields,
+        "total": total, "late": late, "stichtag": on, "only_overdue": only_overdue,
+        "may_edit": views.may(me, Action.work, process),
+    }, principal=me)  # fmt: skip
+
+
+@router.get("/prozess/{key}/massnahmen.csv")
+def massnahmen_csv_download(request: Request, key: str, s: DB) -> Response:
+    """The sheet a Fachbereich edits (with the internal note): for those who may edit only."""
+    me = security.require_principal(request, s)
+    process = require_process(s, me, key, Action.work)
+    body = massnahmen_csv.export(umsetzung.of_konzept(s, process))
+    return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="massnahmen-{process.key}.csv"'})
+
+
+# --- one Maßnahme ------------------------------------------------------------------------------
+
+
+def _detail(request: Request, s: DB, me: Any, process: Fortschreibung, m: Massnahme,
+            extra: Mapping[str, Any] | None = None, status: int = 200) -> HTMLResponse:  # fmt: skip
+    milestones = s.exec(select(Meilenstein).where(Meilenstein.massnahme_id == m.id)
+                        .order_by(col(Meilenstein.on), col(Meilenstein.id))).all()  # fmt: skip
+    today = dt.date.today()
+    return render(request, "massnahmen_detail.html", {
+        "process": process, "kommune": _kommune_name(s, process), "m": m,
+        "overdue": umsetzung.overdue(m, today), "milestones": milestones,
+        "statuses": STATUSES, "may_edit": views.may(me, Action.work, process),
+        **(extra or {}),
+    }, status=status, principal=me)  # fmt: skip
+
+
+@router.get("/prozess/{key}/massnahmen/{mkey}", response_class=HTMLResponse)
+def massnahme(request: Request, key: str, mkey: str, s: DB) -> Response:
+    me = security.require_principal(request, s)
+    process = require_process(s, me, key, Action.view)
+    return _detail(request, s, me, process, umsetzung.get(s, process, mkey))
+
+
+def _changes(form: FormData, m: Massnahme) -> dict[str, object]:
+    """The posted fields as values for ``update_massnahme``; checked there (status, 0–100)."""
+    values: dict[str, object] = {
+        "status": line(form, "status", "Status"),
+        "public_text": text(form, "sachstand", "Sachstand (öffentlich)", required=False),
+        "internal_note": text(form, "notiz", "Interne Notiz", required=False),
+    }
+    progress = line(form, "fortschritt", "Fortschritt")
+    if progress != str(m.progress):  # unchanged: "erledigt" may then set it to 100
+        values["progress"] = progress
+    typed = line(form, "zieltermin", "Zieltermin", required=False)
+    values["target_date"] = day(form, "zieltermin", "Zieltermin", german=True) if typed else None
+    return values
+
+
+@router.post("/prozess/{key}/massnahmen/{mkey}")
+def massnahme_update(request: Request, key: str, mkey: str, s: DB, form: Form) -> Response:
+    me = security.require_principal(request, s)
+    process = require_process(s, me, key, Action.work)
+    m = umsetzung.get(s, process, mkey)
+    change = services.update_massnahme(s, process.key, m.key, _changes(form, m), actor=me.name)
+    note = (f"„{m.title}“ ist gespeichert." if change.fields else
+            f"„{m.title}“: nichts geändert.")  # fmt: skip
+    return see_result(f"/prozess/{process.key}/massnahmen/{m.key}", note)
+
+
+@router.post("/prozess/{key}/massnahmen/{mkey}/meilensteine")
+def meilenstein(request: Request, key: str, mkey: str, s: DB, form: Form) -> Response:
+    me = security.require_principal(request, s)
+    process = require_process(s, me, key, Action.work)
+    m = umsetzung.get(s, process, mkey)
+    on = day(form, "datum", "Datum des Meilensteins", german=True)
+    title = line(form, "titel", "Meilenstein")
+    note = text(form, "notiz", "Notiz zum Meilenstein", required=False)
+    services.add_meilenstein(s, process.key, m.key, on=on, title=title, note=note, actor=me.name)
+    return see_result(f"/prozess/{process.key}/massnahmen/{m.key}",
+                      f"Meilenstein „{title}“ am {on:%d.%m.%Y} eingetragen.")  # fmt: skip

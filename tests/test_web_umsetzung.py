@@ -1,0 +1,323 @@
+"""The Umsetzung pages: Maßnahmen per Handlungsfeld, editing one, milestones, the CSV.
+
+Waiblingen 2017 is replayed through its last gate (13 Maßnahmen, the scenario's indicators)
+on the web tests' database; every write is tried by the wrong people and with bad input:
+refused with a German message, and the database is unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import shutil
+import sqlite3
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from sqlmodel import Session, select
+from web_support import _prepared, client_for, dump, token_of
+
+from lifecycle import replay, services
+from lifecycle.db import engine_for
+from lifecycle.massnahmen_csv import COLUMNS
+from lifecycle.models import Event, Fortschreibung, Massnahme, MassnahmeStatus, Meilenstein
+from lifecycle.web import create_app
+
+PROCESS = "/prozess/waiblingen-2017"
+PAGE = f"{PROCESS}/massnahmen"
+LOTSEN = f"{PAGE}/integrationslotsen"
+TREFF = f"{PAGE}/offener-treff"
+
+
+@lru_cache(maxsize=1)
+def _adopted() -> Path:
+    """The web tests' starting database with Waiblingen replayed through its last gate."""
+    folder = Path(tempfile.mkdtemp(prefix="lifecycle-web-umsetzung-"))
+    shutil.copyfile(_prepared(), folder / "adopted.db")
+    url = f"sqlite:///{folder / 'adopted.db'}"
+    with Session(engine_for(url), expire_on_commit=False) as s:
+        query = select(Fortschreibung).where(Fortschreibung.key == "waiblingen-2017")
+        process = s.exec(query).one()
+        replay.run(s, process)
+    engine_for(url).dispose()
+    with sqlite3.connect(folder / "adopted.db") as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        raw.execute("PRAGMA journal_mode=DELETE")
+    return folder / "adopted.db"
+
+
+@pytest.fixture
+def app(db_url):
+    target = Path(db_url.removeprefix("sqlite:///"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_adopted(), target)
+    return create_app(db_url, secret="test-secret-" + "x" * 32)
+
+
+def massnahme(db_url: str, key: str) -> Massnahme:
+    with Session(engine_for(db_url)) as s:
+        return s.exec(select(Massnahme).where(Massnahme.key == key)).one()
+
+
+def post(client, path: str, data: dict[str, str]):
+    return client.post(path, data={"csrf_token": token_of(client, PAGE), **data})
+
+
+def note(response) -> str:
+    assert response.status_code == 303, response.text
+    return unquote(response.headers["location"].split("hinweis=", 1)[1].replace("+", " "))
+
+
+def rows_of(html: str) -> list[str]:
+    """The Maßnahmen tables' rows, as text without tags."""
+    bodies = re.findall(r'<table class="liste massnahmen">.*?<tbody>(.*?)</tbody>', html, re.S)
+    rows = [r for body in bodies for r in re.findall(r"<tr.*?</tr>", body, re.S)]
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r)).strip() for r in rows]
+
+
+FORM = {"status": "in Umsetzung", "fortschritt": "40", "zieltermin": "30.09.2018",
+        "sachstand": "Zwölf Lotsinnen und Lotsen geschult.", "notiz": "Geld erst ab Juli"}
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user", ["admin", "ortolf", "sd", "gast"])
+def test_everyone_who_sees_the_process_sees_the_massnahmen_per_handlungsfeld(app, db_url, user):
+    services_note = "Nur intern: Träger zögert"
+    with Session(engine_for(db_url)) as s:
+        services.update_massnahme(s, "waiblingen-2017", "integrationslotsen",
+                                  {"internal_note": services_note, "public_text": "läuft an"},
+                                  actor="test")  # fmt: skip
+        services.add_messung(s, "waiblingen-2017", "integrationskurse", on=dt.date(2018, 9, 30),
+                             value=335, actor="test")  # fmt: skip
+    page = client_for(app, user).get(f"{PAGE}?stichtag=2018-07-01")
+    assert page.status_code == 200
+    html = page.text
+    assert len(rows_of(html)) == 13
+    assert '<h2 id="hf-1">' in html  # one section per Handlungsfeld
+    assert "Bürgerschaftliches Engagement" in html
+    lotsen = next(r for r in rows_of(html) if "Integrationslotsen" in r)
+    # responsible, German target date, status with the derived word (not only colour), progress
+    assert "Fachbereich Bürgerengagement" in lotsen and "30.06.2018" in lotsen
+    assert "offen (überfällig)" in lotsen and "0 %" in lotsen
+    assert "Sachstand: läuft an" in lotsen
+    kurse = re.search(r"Teilnehmende an Integrationskursen</th>(.*?)</tr>", html, re.S)
+    assert kurse, "an indicator with baseline, target and the latest measurement"
+    cells = " ".join(re.sub(r"<[^>]+>", " ", kurse.group(1)).split())
+    assert cells == "310 Personen (31.12.2017) 360 Personen (31.12.2019) 335 Personen (30.09.2018)"
+    may_edit = user != "gast"
+    assert (services_note in html) is may_edit
+    assert ("Interne Notiz" in html) is may_edit
+    assert (f'href="{PAGE}.csv"' in html) is may_edit
+    assert f'href="{PAGE}"' in client_for(app, user).get(PROCESS).text  # linked from the process
+
+
+def test_overdue_is_derived_on_the_day_asked_and_can_be_filtered(app, db_url):
+    client = client_for(app, "ortolf")
+    before = rows_of(client.get(f"{PAGE}?stichtag=2018-06-30").text)
+    assert not any("Integrationslotsen" in r and "überfällig" in r for r in before)
+    after = client.get(f"{PAGE}?stichtag=2018-07-01").text
+    assert any("Integrationslotsen" in r and "(überfällig)" in r for r in rows_of(after))
+    late = re.search(r"davon\s+<strong class=\"ueberfaellig\">(\d+) überfällig", after)
+    assert late, after
+    only = rows_of(client.get(f"{PAGE}?stichtag=2018-07-01&ueberfaellig=ja").text)
+    assert only and all("(überfällig)" in r for r in only)
+    assert len(only) == int(late.group(1)) < 13
+    # done is never overdue
+    with Session(engine_for(db_url)) as s:
+        services.update_massnahme(s, "waiblingen-2017", "integrationslotsen",
+                                  {"status": "erledigt"}, actor="test")  # fmt: skip
+    only = rows_of(client.get(f"{PAGE}?stichtag=2018-07-01&ueberfaellig=ja").text)
+    assert not any("Integrationslotsen" in r for r in only)
+    assert len(only) == int(late.group(1)) - 1
+
+
+def test_a_bad_stichtag_is_refused(app):
+    client = client_for(app, "gast")
+    assert client.get(f"{PAGE}?stichtag=31.02.2018").status_code == 422
+    assert client.get(f"{PAGE}?stichtag=1066-10-14").status_code == 422
+
+
+def test_the_page_before_the_council_decides_says_so(app, db_url):
+    client = client_for(app, "fremd")
+    html = client.get("/prozess/voelklingen-2017/massnahmen").text
+    assert "Noch keine Maßnahmen" in html
+
+
+def test_the_pages_of_another_kommune_do_not_exist(app):
+    fremd = client_for(app, "fremd")
+    for path in (PAGE, LOTSEN, f"{PAGE}.csv"):
+        assert fremd.get(path).status_code == 404, path
+    ortolf = client_for(app, "ortolf")
+    assert ortolf.get("/prozess/voelklingen-2017/massnahmen").status_code == 404
+    assert ortolf.get(f"{PAGE}/gibt-es-nicht").status_code == 404
+
+
+@pytest.mark.parametrize("path", [PAGE, LOTSEN, f"{PAGE}.csv"])
+def test_reading_needs_a_login(app, path):
+    response = client_for(app, None).get(path)
+    assert response.status_code == 303 and response.headers["location"].startswith("/anmelden")
+
+
+def test_every_input_has_a_label(app):
+    client = client_for(app, "ortolf")
+    for path in (PAGE, LOTSEN):
+        html = client.get(path).text
+        ids = re.findall(r'<(?:input|select|textarea)(?![^>]*type="hidden")[^>]*\bid="([^"]+)"',
+                         html)  # fmt: skip
+        assert ids, path
+        for ident in ids:
+            assert f'for="{ident}"' in html, (path, ident)
+        assert len(ids) == len(set(ids))
+
+
+# --- the CSV -----------------------------------------------------------------------------------
+
+
+def test_editors_download_the_csv_in_the_import_format(app, db_url):
+    response = client_for(app, "sd").get(f"{PAGE}.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "massnahmen-waiblingen-2017.csv" in response.headers["content-disposition"]
+    text = response.content.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text), delimiter=";"))
+    assert list(rows[0]) == list(COLUMNS) and len(rows) == 13
+    lotsen = next(r for r in rows if r["Schlüssel"] == "integrationslotsen")
+    assert lotsen["Zieltermin"] == "30.06.2018" and lotsen["Status"] == "offen"
+    # the download loads back without a change: the same format both ways
+    with Session(engine_for(db_url)) as s:
+        assert services.import_massnahmen(s, "waiblingen-2017", response.content,
+                                          source="web.csv", apply=False, actor="t") == []
+
+
+def test_a_viewer_may_not_download_the_csv_with_the_internal_notes(app):
+    assert client_for(app, "gast").get(f"{PAGE}.csv").status_code == 403
+
+
+# --- editing -----------------------------------------------------------------------------------
+
+
+def test_the_project_lead_changes_a_massnahme_and_the_log_keeps_it(app, db_url):
+    client = client_for(app, "ortolf")
+    form = client.get(LOTSEN).text
+    assert f'action="{LOTSEN}"' in form
+    for word in ("offen", "in Umsetzung", "erledigt", "zurückgestellt"):
+        assert f'<option value="{word}"' in form
+    assert '<option value="überfällig"' not in form
+    response = post(client, LOTSEN, FORM)
+    assert "„Integrationslotsen" in note(response) and "gespeichert" in note(response)
+    m = massnahme(db_url, "integrationslotsen")
+    assert (m.status, m.progress, m.target_date) == (
+        MassnahmeStatus.in_umsetzung, 40, dt.date(2018, 9, 30))
+    assert m.public_text == FORM["sachstand"] and m.internal_note == FORM["notiz"]
+    with Session(engine_for(db_url)) as s:
+        event = s.exec(select(Event).where(Event.action == "massnahme_changed")).one()
+    assert event.actor == "ortolf" and event.before["status"] == "offen"
+    assert event.after["progress"] == 40 and event.after["target_date"] == "2018-09-30"
+    shown = client.get(response.headers["location"]).text
+    assert "in Umsetzung" in shown and "30.09.2018" in shown and "40 %" in shown
+    # the same form again changes nothing and says so
+    assert "nichts geändert" in note(post(client, LOTSEN, FORM))
+
+
+def test_iso_dates_and_an_empty_target_date_are_accepted(app, db_url):
+    client = client_for(app, "sd")
+    note(post(client, LOTSEN, {**FORM, "zieltermin": "2018-10-15"}))
+    assert massnahme(db_url, "integrationslotsen").target_date == dt.date(2018, 10, 15)
+    note(post(client, LOTSEN, {**FORM, "zieltermin": ""}))
+    assert massnahme(db_url, "integrationslotsen").target_date is None
+
+
+def test_erledigt_with_the_progress_untouched_is_100_percent(app, db_url):
+    client = client_for(app, "ortolf")
+    note(post(client, LOTSEN, {**FORM, "status": "erledigt", "fortschritt": "0"}))
+    m = massnahme(db_url, "integrationslotsen")
+    assert (m.status, m.progress) == (MassnahmeStatus.erledigt, 100)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("status", "überfällig", "ergibt sich aus dem Zieltermin"),
+    ("status", "fertig", "unbekannt; erlaubt: offen, in Umsetzung, erledigt, zurückgestellt"),
+    ("fortschritt", "101", "muss zwischen 0 und 100 liegen"),
+    ("fortschritt", "-1", "muss zwischen 0 und 100 liegen"),
+    ("fortschritt", "viel", "keine ganze Zahl von 0 bis 100"),
+    ("zieltermin", "31.02.2018", "ist kein Datum"),
+    ("zieltermin", "2018-13-01", "ist kein Datum"),
+    ("status", "", "Status: fehlt"),
+])  # fmt: skip
+def test_bad_input_is_refused_in_german_and_changes_nothing(app, db_url, field, value, message):
+    client = client_for(app, "ortolf")
+    token = token_of(client, PAGE)
+    before = dump(db_url)
+    response = client.post(LOTSEN, data={"csrf_token": token, **FORM, field: value})
+    assert response.status_code == 422, response.text
+    assert message in response.text.replace("&#34;", '"').replace("&#39;", "'")
+    assert dump(db_url) == before
+
+
+@pytest.mark.parametrize("user, status", [("gast", 403), ("fremd", 404)])
+def test_the_wrong_people_change_nothing(app, db_url, user, status):
+    client = client_for(app, user)
+    token = token_of(client, "/")
+    before = dump(db_url)
+    for path, data in ((LOTSEN, FORM), (f"{LOTSEN}/meilensteine",
+                                        {"datum": "2018-03-01", "titel": "Schulung"})):
+        response = client.post(path, data={"csrf_token": token, **data})
+        assert response.status_code == status, (path, response.text)
+    assert dump(db_url) == before
+
+
+def test_a_post_needs_login_and_the_csrf_token(app, db_url):
+    before = dump(db_url)
+    anonymous = client_for(app, None)
+    assert anonymous.post(LOTSEN, data={"csrf_token": token_of(anonymous, "/anmelden"),
+                                        **FORM}).status_code == 401  # fmt: skip
+    ortolf = client_for(app, "ortolf")
+    forged = ortolf.post(LOTSEN, data={"csrf_token": "gefälscht", **FORM})
+    assert forged.status_code == 403 and "Formular ist abgelaufen" in forged.text
+    assert ortolf.post(LOTSEN, data=FORM).status_code == 403
+    assert dump(db_url) == before
+
+
+def test_a_massnahme_key_that_does_not_exist_is_404_and_changes_nothing(app, db_url):
+    client = client_for(app, "ortolf")
+    before = dump(db_url)
+    assert post(client, f"{PAGE}/gibt-es-nicht", FORM).status_code == 404
+    assert dump(db_url) == before
+
+
+# --- milestones --------------------------------------------------------------------------------
+
+
+def test_a_milestone_is_added_and_shown(app, db_url):
+    client = client_for(app, "ortolf")
+    response = post(client, f"{LOTSEN}/meilensteine",
+                    {"datum": "01.03.2018", "titel": "Erste Schulung", "notiz": "VHS"})
+    assert note(response) == "Meilenstein „Erste Schulung“ am 01.03.2018 eingetragen."
+    with Session(engine_for(db_url)) as s:
+        row = s.exec(select(Meilenstein)).one()
+    assert (row.on, row.title, row.note) == (dt.date(2018, 3, 1), "Erste Schulung", "VHS")
+    html = client_for(app, "gast").get(LOTSEN).text
+    assert "Erste Schulung" in html and "01.03.2018" in html
+    assert "Meilenstein eintragen" not in html and "Stand ändern" not in html  # a viewer reads
+
+
+@pytest.mark.parametrize("data, status, message", [
+    ({"datum": "01.12.2017", "titel": "Zu früh"}, 409, "liegt vor dem Beginn der Maßnahme"),
+    ({"datum": "30.02.2018", "titel": "Kein Tag"}, 422, "ist kein Datum"),
+    ({"datum": "2018-03-01", "titel": ""}, 422, "Meilenstein: fehlt"),
+])  # fmt: skip
+def test_a_bad_milestone_is_refused_and_changes_nothing(app, db_url, data, status, message):
+    client = client_for(app, "ortolf")
+    token = token_of(client, PAGE)
+    before = dump(db_url)
+    response = client.post(f"{LOTSEN}/meilensteine", data={"csrf_token": token, **data})
+    assert response.status_code == status, response.text
+    assert message in response.text
+    assert dump(db_url) == before

@@ -1,4 +1,5 @@
-"""Calendar feeds (.ics): Sitzungen, Vorlagenschluss dates and task deadlines.
+"""Calendar feeds (.ics): Sitzungen, Vorlagenschluss dates, task deadlines and the target
+dates (Zieltermine) of the Maßnahmen of a process's Konzept.
 
 UIDs are built from stable keys (Kommune, Sitzung, process and task keys), never from
 database ids, so a re-import into Outlook or Thunderbird updates an event instead of adding a
@@ -21,6 +22,9 @@ from .models import (
     Fortschreibung,
     Gremium,
     Kommune,
+    Konzept,
+    Massnahme,
+    MassnahmeStatus,
     Person,
     ProcessState,
     Role,
@@ -50,6 +54,11 @@ def uid_vorlagenschluss(kommune_key: str, sitzung_key: str) -> str:
 
 def uid_task(process_key: str, task_key: str) -> str:
     return f"task-{process_key}-{task_key}@{DOMAIN}"
+
+
+def uid_massnahme(kommune_key: str, konzept_kind: str, massnahme_key: str) -> str:
+    """Per Maßnahme of a Konzept: every Fortschreibung of the Konzept shows the same event."""
+    return f"massnahme-{kommune_key}-{konzept_kind}-{massnahme_key}@{DOMAIN}"
 
 
 def new_calendar(name: str) -> Calendar:
@@ -273,6 +282,7 @@ def _process_events(
         )
     if not public:
         yield from _task_events(session, process, person, stamp)
+        yield from _massnahme_events(session, process, kommune, person, stamp)
 
 
 def _task_events(
@@ -307,4 +317,48 @@ def _task_events(
         ev.add("class", "PRIVATE")
         if modified:
             ev.add("last-modified", modified)
+        yield ev
+
+
+def _massnahme_events(
+    session: Session,
+    process: Fortschreibung,
+    kommune: Kommune,
+    person: Person | None,
+    stamp: dt.datetime,
+) -> Iterable[Event]:
+    """Each Maßnahme's Zieltermin as an all-day event; the internal note never goes out."""
+    konzept = get_required(session, Konzept, process.konzept_id)
+    query = (
+        select(Massnahme)
+        .where(Massnahme.konzept_id == konzept.id, col(Massnahme.target_date).is_not(None))
+        .order_by(col(Massnahme.target_date), col(Massnahme.position), col(Massnahme.id))
+    )
+    if person is not None:
+        query = query.where(Massnahme.responsible_person_id == person.id)
+    for m in session.exec(query):
+        assert m.target_date is not None  # the query selects Maßnahmen with a target date only
+        changed, modified = changes_of(session, "Massnahme", ident(m), "massnahme_changed")
+        carried, decided = changes_of(session, "Massnahme", ident(m), "massnahme_carried")
+        lines = [
+            f"Verantwortlich: {m.responsible or '(niemand)'}",
+            f"Status: {m.status.value}, Fortschritt {m.progress} %",
+            f"Handlungsfeld: {m.handlungsfeld}",
+        ]
+        if m.public_text:
+            lines.append(f"Sachstand: {m.public_text}")
+        ev = all_day_event(
+            uid_massnahme(kommune.key, konzept.kind, m.key),
+            m.target_date,
+            f"Zieltermin: {m.title}",
+            "\n".join(lines),
+            sequence=changed + carried,
+            stamp=stamp,
+        )
+        ev.add("class", "PRIVATE")
+        if m.status == MassnahmeStatus.zurueckgestellt:
+            ev.add("status", "CANCELLED")  # the date no longer applies
+        last = max((d for d in (modified, decided) if d is not None), default=None)
+        if last:
+            ev.add("last-modified", last)
         yield ev

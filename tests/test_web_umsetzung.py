@@ -20,6 +20,8 @@ from urllib.parse import unquote
 
 import pytest
 from sqlmodel import Session, select
+from test_web_browser import browser as browser  # noqa: F401 (fixtures for the browser test)
+from test_web_browser import server as server  # noqa: F401
 from web_support import _prepared, client_for, dump, token_of
 
 from lifecycle import replay, services
@@ -321,3 +323,50 @@ def test_a_bad_milestone_is_refused_and_changes_nothing(app, db_url, data, statu
     assert response.status_code == status, response.text
     assert message in response.text
     assert dump(db_url) == before
+
+
+# --- in a real browser, with axe-core ----------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 360])
+def test_the_umsetzung_pages_are_accessible_and_work_in_a_browser(server, browser, db_url, width):
+    """The project lead filters the overdue Maßnahmen, changes one and adds a milestone;
+    axe-core (WCAG 2.1 A/AA) on every page, on a desktop's and a phone's width."""
+    from selenium.webdriver.common.by import By
+    from test_web_browser import Page, _axe_source
+
+    with Session(engine_for(db_url), expire_on_commit=False) as s:  # the served database
+        query = select(Fortschreibung).where(Fortschreibung.key == "waiblingen-2017")
+        replay.run(s, s.exec(query).one())
+    browser.set_window_size(width, 1200)
+    page = Page(browser, server, _axe_source())
+    page.login("ortolf")
+    page.open(PROCESS)
+    browser.find_element(By.LINK_TEXT, "Maßnahmen (Umsetzung)").click()
+    page.check()
+    assert "Integrationslotsen" in page.text()
+    browser.find_element(By.ID, "nur-ueberfaellige").click()
+    browser.execute_script("document.getElementById('stichtag').value = '2018-07-01';")
+    browser.find_element(By.XPATH, "//button[contains(., 'Anzeigen')]").click()
+    page.check()
+    assert "(überfällig)" in page.text()
+    browser.find_element(By.LINK_TEXT, "Integrationslotsen").click()
+    page.check()
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element(By.ID, "m-status")).select_by_visible_text("in Umsetzung")
+    progress = browser.find_element(By.ID, "m-fortschritt")
+    progress.clear()
+    progress.send_keys("60")
+    browser.find_element(By.XPATH, "//button[contains(., 'Speichern')]").click()
+    page.check()
+    assert "gespeichert" in page.text() and "60 %" in page.text()
+    browser.execute_script("document.getElementById('ms-datum').value = '2018-03-01';")
+    browser.find_element(By.ID, "ms-titel").send_keys("Erste Schulung")
+    browser.find_element(By.XPATH, "//button[contains(., 'Meilenstein eintragen')]").click()
+    page.check()
+    assert "Erste Schulung" in page.text()
+    assert massnahme(db_url, "integrationslotsen").progress == 60
+    assert len(page.checked) >= 4
+    assert all(not found for found in page.checked.values()), page.checked

@@ -7,6 +7,7 @@ refused with a German message, and the database is unchanged.
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import io
@@ -370,3 +371,104 @@ def test_the_umsetzung_pages_are_accessible_and_work_in_a_browser(server, browse
     assert massnahme(db_url, "integrationslotsen").progress == 60
     assert len(page.checked) >= 4
     assert all(not found for found in page.checked.values()), page.checked
+
+
+# --- a sheet loaded back: preview, then confirm --------------------------------------------------
+
+IMPORT = f"{PAGE}-import"
+
+
+def _sheet(client, edits: dict[tuple[str, str], str], encoding: str = "utf-8-sig") -> bytes:
+    """The downloaded CSV with cells (key, column) changed, saved as Excel would."""
+    text = client.get(f"{PAGE}.csv").content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    header = rows[0]
+    for (key, column), value in edits.items():
+        row = next(r for r in rows if r[0] == key)
+        row[header.index(column)] = value
+    out = io.StringIO()
+    csv.writer(out, delimiter=";", lineterminator="\r\n").writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def _upload(client, data: bytes, name: str = "massnahmen.csv"):
+    return client.post(IMPORT, data={"csrf_token": token_of(client, PAGE)},
+                       files={"datei": (name, data, "text/csv")})  # fmt: skip
+
+
+def test_an_edited_sheet_shows_its_changes_and_applies_them_on_confirmation(app, db_url):
+    client = client_for(app, "ortolf")
+    assert f'action="{IMPORT}"' in client.get(PAGE).text
+    sheet = _sheet(client, {("integrationslotsen", "Status"): "in Umsetzung",
+                            ("integrationslotsen", "Fortschritt"): "25",
+                            ("integrationslotsen", "Zieltermin"): "30.09.2018",
+                            ("offener-treff", "Sachstand"): "Räume gefunden"}, "cp1252")
+    before = dump(db_url)
+    preview = _upload(client, sheet, "Maßnahmen Fachbereich.csv")
+    assert preview.status_code == 200, preview.text
+    html = preview.text
+    assert "Die Datei ändert 2 Maßnahmen" in html and "Noch ist nichts gespeichert" in html
+    changed = [" ".join(re.sub(r"<[^>]+>", " ", r).split())
+               for r in re.findall(r"<tr><th scope=\"row\">.*?</tr>", html, re.S)]  # fmt: skip
+    assert "Integrationslotsen (integrationslotsen) Status offen in Umsetzung" in changed
+    assert "Integrationslotsen (integrationslotsen) Fortschritt 0 % 25 %" in changed
+    assert "Integrationslotsen (integrationslotsen) Zieltermin 30.06.2018 30.09.2018" in changed
+    assert any(r.endswith("Sachstand — Räume gefunden") for r in changed), changed
+    assert dump(db_url) == before  # the preview stores nothing
+    fields = dict(re.findall(r'<input type="hidden" name="(name|daten)" value="([^"]*)"', html))
+    confirmed = client.post(f"{IMPORT}/bestaetigen", data={"csrf_token": token_of(client, PAGE),
+                                                            **fields})  # fmt: skip
+    assert note(confirmed) == "Maßnahmen Fachbereich.csv eingelesen: 2 Maßnahmen geändert."
+    m = massnahme(db_url, "integrationslotsen")
+    assert (m.status, m.progress, m.target_date) == (
+        MassnahmeStatus.in_umsetzung, 25, dt.date(2018, 9, 30))
+    assert massnahme(db_url, "offener-treff").public_text == "Räume gefunden"
+    with Session(engine_for(db_url)) as s:
+        actors = {e.actor for e in s.exec(select(Event).where(
+            Event.action == "massnahme_changed")).all()}  # fmt: skip
+    assert actors == {"ortolf"}
+
+
+def test_an_unchanged_sheet_changes_nothing_and_offers_no_confirmation(app):
+    client = client_for(app, "sd")
+    html = _upload(client, client.get(f"{PAGE}.csv").content).text
+    assert "Die Datei ändert nichts." in html and "bestaetigen" not in html
+
+
+@pytest.mark.parametrize("edits, message", [
+    ({("integrationslotsen", "Status"): "überfällig"}, "Spalte Status"),
+    ({("integrationslotsen", "Fortschritt"): "101"}, "muss zwischen 0 und 100 liegen"),
+    ({("integrationslotsen", "Zieltermin"): "31.02.2018"}, "ist kein Datum"),
+    ({("integrationslotsen", "Schlüssel"): "offener-treff"}, "steht schon in Zeile"),
+])  # fmt: skip
+def test_a_bad_sheet_is_one_german_error_and_changes_nothing(app, db_url, edits, message):
+    client = client_for(app, "ortolf")
+    before = dump(db_url)
+    response = _upload(client, _sheet(client, edits))
+    assert response.status_code == 422, response.text
+    assert message in response.text.replace("&#39;", "'")
+    assert dump(db_url) == before
+
+
+def test_a_sheet_with_an_unknown_column_or_not_a_sheet_is_refused(app, db_url):
+    client = client_for(app, "ortolf")
+    before = dump(db_url)
+    unknown = _upload(client, "Schlüssel;Farbe\r\nintegrationslotsen;rot\r\n".encode())
+    assert unknown.status_code == 422 and "unbekannte Spalte" in unknown.text
+    broken = client.post(f"{IMPORT}/bestaetigen", data={
+        "csrf_token": token_of(client, PAGE), "name": "x.csv", "daten": "kein base64!"})
+    assert broken.status_code == 422 and "beschädigt" in broken.text
+    assert dump(db_url) == before
+
+
+@pytest.mark.parametrize("user, status", [("gast", 403), ("fremd", 404)])
+def test_the_wrong_people_cannot_load_a_sheet(app, db_url, user, status):
+    sheet = _sheet(client_for(app, "ortolf"), {("integrationslotsen", "Status"): "erledigt"})
+    client = client_for(app, user)
+    token = token_of(client, "/")
+    before = dump(db_url)
+    assert client.post(IMPORT, data={"csrf_token": token},
+                       files={"datei": ("m.csv", sheet, "text/csv")}).status_code == status
+    confirm = {"csrf_token": token, "name": "m.csv", "daten": base64.b64encode(sheet).decode()}
+    assert client.post(f"{IMPORT}/bestaetigen", data=confirm).status_code == status
+    assert dump(db_url) == before

@@ -7,6 +7,8 @@ CSRF check, the login and the role, then back to the page with a German ``hinwei
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from ..models import Fortschreibung, Indikator, Kommune, Massnahme, Meilenstein,
 from ..validation import check_year
 from . import security, views
 from .app import db, render, see_result, templates
-from .forms import checked_form, day, line, text
+from .forms import checked_form, day, line, text, upload
 
 router = APIRouter()
 DB = Annotated[Session, Depends(db)]
@@ -183,3 +185,78 @@ def meilenstein(request: Request, key: str, mkey: str, s: DB, form: Form) -> Res
     services.add_meilenstein(s, process.key, m.key, on=on, title=title, note=note, actor=me.name)
     return see_result(f"/prozess/{process.key}/massnahmen/{m.key}",
                       f"Meilenstein „{title}“ am {on:%d.%m.%Y} eingetragen.")  # fmt: skip
+
+
+# --- a CSV loaded back: preview, then confirm -------------------------------------------------
+
+WEB_IMPORT_MAX = 3 * 2**20  # carried base64 in the confirming form: below the body limit
+FIELD_LABEL = {field: column for column, field in massnahmen_csv.COLUMNS.items()}
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    key: str
+    title: str
+    field: str
+    before: str
+    after: str
+
+
+def _shown(field: str, value: object) -> str:
+    if value is None or value == "":
+        return "—"
+    if field in ("target_date", "start_date"):
+        return dates.short_de(dt.date.fromisoformat(str(value)))
+    if field == "budget_amount":
+        return zahl(float(str(value)))
+    if field == "progress":
+        return f"{value} %"
+    return str(value)
+
+
+def _change_rows(s: Session, process: Fortschreibung,
+                 changes: list[umsetzung.Change]) -> list[ChangeRow]:  # fmt: skip
+    titles = {m.key: m.title for m in umsetzung.of_konzept(s, process)}
+    return [ChangeRow(c.key, titles.get(c.key, c.key), FIELD_LABEL.get(field, field),
+                      _shown(field, before), _shown(field, after))
+            for c in changes for field, (before, after) in c.fields.items()]  # fmt: skip
+
+
+@router.post("/prozess/{key}/massnahmen-import", response_class=HTMLResponse)
+def einlesen(request: Request, key: str, s: DB, form: Form) -> Response:
+    """What the sheet would change, nothing stored; a bad sheet is one German error (422)."""
+    me = security.require_principal(request, s)
+    process = require_process(s, me, key, Action.work)
+    name, data = upload(form, "datei", "CSV-Datei")
+    if len(data) > WEB_IMPORT_MAX:
+        raise InputError("Formular", "CSV-Datei", f"für die Vorschau höchstens "
+                         f"{WEB_IMPORT_MAX // 2**20} MiB; größere Dateien mit "
+                         f"„lifecycle massnahmen import“ einlesen")  # fmt: skip
+    changes = services.import_massnahmen(s, process.key, data, source=name, apply=False,
+                                         actor=me.name)  # fmt: skip
+    return render(request, "massnahmen_import.html", {
+        "process": process, "kommune": _kommune_name(s, process), "name": name,
+        "rows": _change_rows(s, process, changes), "count": len(changes),
+        "daten": base64.b64encode(data).decode("ascii"),
+    }, principal=me)  # fmt: skip
+
+
+@router.post("/prozess/{key}/massnahmen-import/bestaetigen")
+def einlesen_bestaetigen(request: Request, key: str, s: DB, form: Form) -> Response:
+    """Apply the sheet the preview showed: every row in one transaction, or none."""
+    me = security.require_principal(request, s)
+    process = require_process(s, me, key, Action.work)
+    name = line(form, "name", "Dateiname")
+    carried = form.get("daten")
+    if not isinstance(carried, str) or len(carried) > WEB_IMPORT_MAX * 4 // 3 + 4:
+        raise InputError("Formular", "Datei", "fehlt oder ist zu groß")
+    try:
+        data = base64.b64decode(carried, validate=True)
+    except binascii.Error:
+        raise InputError("Formular", "Datei", "ist beschädigt; bitte neu hochladen") from None
+    changes = services.import_massnahmen(s, process.key, data, source=name, apply=True,
+                                         actor=me.name)  # fmt: skip
+    n = len(changes)
+    what = "keine Maßnahme geändert" if n == 0 else (
+        "eine Maßnahme geändert" if n == 1 else f"{n} Maßnahmen geändert")  # fmt: skip
+    return see_result(f"/prozess/{process.key}/massnahmen", f"{name} eingelesen: {what}.")

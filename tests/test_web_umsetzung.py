@@ -331,9 +331,10 @@ def test_a_bad_milestone_is_refused_and_changes_nothing(app, db_url, data, statu
 
 @pytest.mark.browser
 @pytest.mark.parametrize("width", [1280, 360])
-def test_the_umsetzung_pages_are_accessible_and_work_in_a_browser(server, browser, db_url, width):
-    """The project lead filters the overdue Maßnahmen, changes one and adds a milestone;
-    axe-core (WCAG 2.1 A/AA) on every page, on a desktop's and a phone's width."""
+def test_the_umsetzung_pages_are_accessible_and_work_in_a_browser(server, browser, db_url, width,
+                                                                  tmp_path):  # fmt: skip
+    """The project lead filters the overdue Maßnahmen, changes one, adds a milestone and loads
+    a sheet back; axe-core (WCAG 2.1 A/AA) on every page, on a desktop's and a phone's width."""
     from selenium.webdriver.common.by import By
     from test_web_browser import Page, _axe_source
 
@@ -369,7 +370,19 @@ def test_the_umsetzung_pages_are_accessible_and_work_in_a_browser(server, browse
     page.check()
     assert "Erste Schulung" in page.text()
     assert massnahme(db_url, "integrationslotsen").progress == 60
-    assert len(page.checked) >= 4
+    # a sheet from the Fachbereich: the preview, then confirm
+    sheet = tmp_path / "massnahmen.csv"
+    sheet.write_text("Schlüssel;Status\r\nintegrationslotsen;erledigt\r\n", encoding="cp1252")
+    page.open(PAGE)
+    browser.find_element(By.ID, "csv-datei").send_keys(str(sheet))
+    browser.find_element(By.XPATH, "//button[contains(., 'Vorschau zeigen')]").click()
+    page.check()
+    assert "Die Datei ändert 1 Maßnahme" in page.text()
+    browser.find_element(By.XPATH, "//button[contains(., 'Änderungen übernehmen')]").click()
+    page.check()
+    assert "eine Maßnahme geändert" in page.text()
+    assert massnahme(db_url, "integrationslotsen").status == MassnahmeStatus.erledigt
+    assert len(page.checked) >= 5
     assert all(not found for found in page.checked.values()), page.checked
 
 

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.flows
 
 # Lines of the demo's output after which it is killed: a decision just committed (next stage
 # run not started), a stage run just finished (reminders next), the last gates.
-KILL_AFTER = ["Gate „ratsbeschluss“", "Phase „Arbeitsgruppen“", "Gate „auswertung“"]
+# The Umsetzung too: after a Maßnahme's change.
+KILL_AFTER = ["Gate „ratsbeschluss“", "Phase „Arbeitsgruppen“", "Gate „auswertung“",
+              "Maßnahme „integrationslotsen“"]
 
 SNAPSHOT = {
     "stage": "key, state, opened_on, closed_on, planned_start",
@@ -28,6 +30,9 @@ SNAPSHOT = {
     "documentversion": "stage_key, kind, version, inputs_sha256, template_sha256",
     "reminder": "person_id, subject, deadline, \"offset\", kind, send_on, state",
     "event": "fortschreibung_id, actor, action, entity, entity_id, before, after",
+    "massnahme": "key, status, progress, target_date, public_text, responsible",
+    "meilenstein": "massnahme_id, \"on\", title",
+    "messung": "indikator_id, \"on\", value",
 }
 
 
@@ -87,6 +92,8 @@ def test_killed_demo_reruns_to_the_same_state(request, tmp_path):
     assert code == 0, out
 
     expected, got = _snapshot(plain), _snapshot(killed)
-    assert got["gatedecision"] and len(got["gatedecision"]) == 5
+    # five gates of the Fortschreibung, three of the Umsetzung 2018
+    assert got["gatedecision"] and len(got["gatedecision"]) == 8
+    assert len(got["massnahme"]) == 13 and len(got["messung"]) == 2
     for table in expected:
         assert got[table] == expected[table], f"{table} differs after kill and re-run"

@@ -68,6 +68,9 @@ def sync(
     for key, old, new in report.moved:
         console.print(f"verlegt: {key} vom {old:%d.%m.%Y %H:%M} auf {new:%d.%m.%Y %H:%M}",
                       markup=False, soft_wrap=True)  # fmt: skip
+    if report.escalated:
+        console.print(f"abgesagte Sitzungen: {report.escalated} Nachricht(en) an die "
+                      "Projektleitung eingeplant", markup=False, soft_wrap=True)  # fmt: skip
     for warning in report.warnings:
         console.print(f"Warnung: {warning}", markup=False, soft_wrap=True)
 

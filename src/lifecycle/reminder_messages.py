@@ -28,6 +28,7 @@ def render(
         "vorlagenschluss": _render_vorlagenschluss,
         "digest": _render_digest,
         "moved": _render_moved,
+        "cancelled": _render_cancelled,
     }[row.kind]
     content = renderer(session, row, settings)
     greeting = f"Guten Tag {person.name},"
@@ -191,4 +192,31 @@ def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail
         items=items,
         ics=_ics([ev], "Sitzung"),
         ics_name="sitzung.ics",
+    )
+
+
+def _render_cancelled(_session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
+    """To the project lead: the RIS cancelled (or deleted) a Sitzung the process depends on."""
+    p = row.payload
+    start = dt.datetime.fromisoformat(p["start"])
+    how = "gelöscht" if p.get("deleted") else "abgesagt"
+    names = p.get("names") or []
+    name = names[0] if len(names) == 1 else "PLAN-SITZUNG"
+    return mail.Content(
+        subject=f"Sitzung abgesagt: {p['gremium_short']} am {dates.short_de(start.date())} – "
+        "bitte einen neuen Termin binden",
+        greeting="",
+        paragraphs=[
+            f"die Sitzung des Gremiums {p['gremium']} am {dates.long_de(start.date())}, "
+            f"{start:%H:%M} Uhr, wurde im Ratsinformationssystem {how}. Die Fortschreibung "
+            f"{p['process']} braucht diese Sitzung; ihre Fristen und Erinnerungen hängen "
+            "weiter am alten Termin.",
+            "Bitte binden Sie einen neuen Termin, dann folgen Fristen und Erinnerungen: "
+            f"lifecycle oparl bind {p['process']} {name} NEUE-SITZUNG",
+            "Betroffen:",
+        ],
+        items=[
+            *(f"Plan-Sitzung „{n}“" for n in names),
+            *(f"Beratung der Vorlage {v}" for v in p.get("vorlagen", [])),
+        ],
     )

@@ -568,6 +568,8 @@ def _title(r: Reminder | Planned) -> str:
         return f"{p['gremium_short']} am {dt.datetime.fromisoformat(p['sitzung_start']):%d.%m.%Y}"
     if r.kind == "digest":
         return fristen(len(p.get("items", [])))
+    if r.kind == "cancelled":
+        return f"{p.get('gremium_short', '')} abgesagt"
     return f"{p.get('gremium_short', '')} verlegt"
 
 

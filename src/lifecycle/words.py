@@ -25,6 +25,7 @@ REMINDER_KIND_DE = {
     "escalation": "Eskalation",
     "digest": "Wochenübersicht",
     "moved": "Verlegung",
+    "cancelled": "Absage",
 }
 REMINDER_STATE_DE = {
     "planned": STATE_DE["pending"],

@@ -9,6 +9,9 @@ What is written: new Gremien and Sitzungen in one transaction (with the link fro
 the row, kept in the event log); then each Sitzung the RIS moved goes through
 ``services.move_sitzung``, the same reschedule a move by hand takes (deadlines, reminders,
 "Sitzung verlegt" messages). A refused move is a warning and is tried again next time.
+A Sitzung a process depends on (SitzungBinding or Beratung) that the RIS cancels or deletes
+stays here and is escalated to each project lead through the outbox, in the same transaction:
+one "Sitzung abgesagt" message per lead, keyed so that a second sync queues none.
 
 Real servers are quirky; tolerated with a warning: ``/body`` answering one object instead of a
 list, ``auxiliaryFile`` as an object instead of a list, blank strings and "N/A", a list page
@@ -33,11 +36,26 @@ from sqlmodel import Session, col, select
 from .. import events
 from ..dates import BERLIN
 from ..errors import InputError, NeedsReason, NotFound, Refused, Unavailable
-from ..models import Beratung, Event, Gremium, GremiumKind, Kommune, Sitzung, SitzungBinding
+from ..models import (
+    Beratung,
+    Event,
+    Fortschreibung,
+    Gremium,
+    GremiumKind,
+    Kommune,
+    ProcessState,
+    Role,
+    Sitzung,
+    SitzungBinding,
+    Stage,
+    StageState,
+    Vorlage,
+)
 from .objects import slug
 
 ACTOR = "oparl-sync"
 LINKED, SYNCED, CANCELLED = "oparl_linked", "oparl_synced", "oparl_cancelled"
+ESCALATION = "cancelled"  # the outbox kind of "Sitzung abgesagt" messages to the project lead
 TIMEOUT = 20.0
 MAX_BYTES = 50 * 2**20
 MAX_PAGES = 10_000
@@ -64,6 +82,7 @@ class Report:
     updated: list[str] = field(default_factory=list)
     moved: list[tuple[str, dt.datetime, dt.datetime]] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    escalated: int = 0  # "Sitzung abgesagt" messages queued for project leads by this run
     warnings: list[str] = field(default_factory=list)
 
     def warn(self, text: str) -> None:
@@ -310,6 +329,7 @@ def sync(
     from .. import services
 
     url = check_url(url)
+    day = today or dt.datetime.now(BERLIN).date()
     report = Report()
     started = dt.datetime.now(dt.UTC)
     kommune = session.exec(select(Kommune).where(Kommune.key == kommune_key)).first()
@@ -401,7 +421,7 @@ def sync(
             local = by_id.get(sitzung_links.get(m.ris_id, -1)) or sitzungen.get(m.key_hint)
             if m.deleted:
                 if local is not None:
-                    _deleted_in_ris(session, kommune_key, local, m, report)
+                    _deleted_in_ris(session, kommune_key, local, m, report, day)
                 continue
             gremium = gremium_for(m.gremium_ris) if m.gremium_ris else None
             if gremium is None:
@@ -437,7 +457,7 @@ def sync(
                 session.add(local)
                 report.updated.append(local.key)
             if m.cancelled:
-                _cancelled_in_ris(session, local, m, report)
+                _cancelled_in_ris(session, local, m, report, day)
             if sitzung_links.get(m.ris_id) != local.id:
                 events.log(session, actor=ACTOR, action=LINKED, entity=local, process_id=None,
                            after={"ris": m.ris_id})  # fmt: skip
@@ -513,12 +533,18 @@ def _used(session: Session, sitzung: Sitzung) -> bool:
                is not None for model in (Beratung, SitzungBinding))  # fmt: skip
 
 
-def _cancelled_in_ris(session: Session, sitzung: Sitzung, m: RisMeeting, report: Report) -> None:
+def _cancelled_in_ris(session: Session, sitzung: Sitzung, m: RisMeeting, report: Report,
+                      today: dt.date) -> None:  # fmt: skip
     if not _used(session, sitzung):
         return
-    report.warn(f"{sitzung.key}: im RIS abgesagt, aber eine Fortschreibung braucht diese "
-                "Sitzung: bitte die Projektleitung entscheiden lassen (verlegen oder neu "
-                "zuordnen)")  # fmt: skip
+    how = "gelöscht" if m.deleted else "abgesagt"
+    if _pending_uses(session, sitzung):
+        report.warn(f"{sitzung.key}: im RIS {how}, aber eine Fortschreibung braucht diese "
+                    "Sitzung: an die Projektleitung gemeldet (neuen Termin binden: lifecycle "
+                    "oparl bind)")  # fmt: skip
+    else:
+        report.warn(f"{sitzung.key}: im RIS {how}; bleibt hier, weil Fortschreibungen auf sie "
+                    "verweisen (über sie ist schon entschieden)")  # fmt: skip
     done = session.exec(
         select(Event.id).where(
             Event.action == CANCELLED, Event.entity == "Sitzung", Event.entity_id == sitzung.id
@@ -526,15 +552,99 @@ def _cancelled_in_ris(session: Session, sitzung: Sitzung, m: RisMeeting, report:
     ).first()
     if done is None:
         events.log(session, actor=ACTOR, action=CANCELLED, entity=sitzung, process_id=None,
-                   after={"ris": m.ris_id})  # fmt: skip
+                   after={"ris": m.ris_id, "deleted": m.deleted})  # fmt: skip
+    report.escalated += escalate_cancelled(session, sitzung, today, deleted=m.deleted)
+
+
+def escalate_cancelled(session: Session, sitzung: Sitzung, today: dt.date, *,
+                       deleted: bool = False) -> int:  # fmt: skip
+    """Queue "Sitzung abgesagt" for the project lead of every running process that depends on
+    ``sitzung``, in the caller's transaction; the outbox key (lead, process, Sitzung and its
+    start) makes a repeated call queue nothing. Returns how many rows are new."""
+    from ..outbox import Planned, queue_rows
+    from ..reminders import policy_of
+
+    uses = _pending_uses(session, sitzung)
+    gremium = session.get(Gremium, sitzung.gremium_id)
+    kommune = session.get(Kommune, sitzung.kommune_id)
+    planned: list[Planned] = []
+    for process_id, used in sorted(uses.items()):
+        process = session.get(Fortschreibung, process_id)
+        assert process is not None  # a use is of a running process
+        leads = sorted(set(session.exec(select(Role.person_id).where(
+            Role.fortschreibung_id == process_id,
+            Role.role == policy_of(process).escalate_to)).all()))  # fmt: skip
+        payload = {
+            "process": process.key,
+            "kommune": kommune.key if kommune else "",
+            "sitzung_key": sitzung.key,
+            "gremium": gremium.name if gremium else "",
+            "gremium_short": gremium.short if gremium else "",
+            "start": sitzung.start.isoformat(),
+            "deleted": deleted,
+            "names": used["names"],
+            "vorlagen": used["vorlagen"],
+        }
+        planned += [
+            Planned(
+                lead,
+                f"{ESCALATION}:{process_id}:{sitzung.id}:{sitzung.start.isoformat()}",
+                sitzung.start.date(),
+                0,
+                ESCALATION,
+                today,
+                process_id,
+                sitzung_id=sitzung.id,
+                payload=payload,
+            )
+            for lead in leads
+        ]
+    return queue_rows(session, planned)
+
+
+def _pending_uses(session: Session, sitzung: Sitzung) -> dict[int, dict[str, list[str]]]:
+    """Process id -> the plan Sitzung names and Vorlagen (Beratungen) of running processes
+    that still wait for ``sitzung``."""
+    uses: dict[int, dict[str, list[str]]] = {}
+    for b in session.exec(select(SitzungBinding).where(SitzungBinding.sitzung_id == sitzung.id)
+                          .order_by(col(SitzungBinding.name))):  # fmt: skip
+        if _open_use(session, b.fortschreibung_id, name=b.name):
+            uses.setdefault(b.fortschreibung_id, {"names": [], "vorlagen": []})[
+                "names"].append(b.name)  # fmt: skip
+    for beratung, vorlage in session.exec(
+        select(Beratung, Vorlage).join(Vorlage, col(Vorlage.id) == Beratung.vorlage_id)
+        .where(Beratung.sitzung_id == sitzung.id).order_by(col(Vorlage.id))
+    ).all():  # fmt: skip
+        if _open_use(session, vorlage.fortschreibung_id, stage_key=vorlage.stage_key):
+            uses.setdefault(vorlage.fortschreibung_id, {"names": [], "vorlagen": []})[
+                "vorlagen"].append(f"{vorlage.reference} ({beratung.role})")  # fmt: skip
+    return uses
+
+
+def _open_use(session: Session, process_id: int, *, name: str | None = None,
+              stage_key: str | None = None) -> bool:  # fmt: skip
+    """Whether a plan Sitzung name (the gates deciding on it) or a Vorlage's stage still waits
+    for its Sitzung: a use whose stages are all decided needs no new date."""
+    from ..plan_types import plan_of
+
+    process = session.get(Fortschreibung, process_id)
+    if process is None or process.state != ProcessState.running:
+        return False
+    keys = {stage_key} if stage_key else {
+        s.key for s in plan_of(process.plan).stages if s.gate.sitzung == name}  # fmt: skip
+    if not keys:
+        return True  # only tasks are anchored to it
+    states = session.exec(select(Stage.state).where(
+        Stage.fortschreibung_id == process_id, col(Stage.key).in_(keys))).all()  # fmt: skip
+    return any(state != StageState.closed for state in states)
 
 
 def _deleted_in_ris(session: Session, kommune_key: str, sitzung: Sitzung, m: RisMeeting,
-                    report: Report) -> None:  # fmt: skip
+                    report: Report, today: dt.date) -> None:  # fmt: skip
     from .service import delete_rows
 
     if _used(session, sitzung):
-        _cancelled_in_ris(session, sitzung, m, report)
+        _cancelled_in_ris(session, sitzung, m, report, today)
         return
     try:
         delete_rows(session, kommune_key, sitzung.key, actor=ACTOR)

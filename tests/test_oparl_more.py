@@ -10,13 +10,29 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+from conftest import EXAMPLES
 from smtp_server import SmtpServer
 from sqlmodel import select
 from test_oparl_sync import _system, recorded
+from web_support import dump
 
-from lifecycle import mail, services
-from lifecycle.models import Person, Reminder, ReminderState
+from lifecycle import engine, mail, services
+from lifecycle.cli import run
+from lifecycle.models import (
+    Beratung,
+    Event,
+    Fortschreibung,
+    Gremium,
+    Person,
+    Reminder,
+    ReminderState,
+    Sitzung,
+    SitzungBinding,
+    Task,
+)
 from lifecycle.oparl.sync import sync
+from lifecycle.scenario import load_scenario
 
 TODAY = dt.date(2017, 11, 15)
 J = "application/json"
@@ -110,3 +126,92 @@ def test_a_deleted_sitzung_is_escalated_and_a_decided_one_is_not(session, waibli
     assert row.payload["deleted"] is True and row.payload["names"] == ["vorlage_vorberatung"]
     # the Gemeinderat of April decided its gate already: no new date is needed for it
     assert any("gr-2017-04-27" in w and "schon entschieden" in w for w in report.warnings)
+
+
+# --- 2. a new Sitzung bound to a plan Sitzung ------------------------------------------------
+
+
+def _dues(session) -> dict[str, dt.date | None]:
+    session.expire_all()
+    return {t.key: t.due for t in session.exec(select(Task))}
+
+
+def test_bind_a_new_sitzung_after_a_cancellation_deadlines_and_reminders_follow(
+    session, waiblingen, capsys
+):
+    cancelled = meeting("gr-2017-12-14", "2017-12-14T18:00:00+01:00", "gr", cancelled=True)
+    new = meeting("gr-2018-01-25", "2018-01-25T18:00:00+01:00", "gr")
+    with recorded(ris(cancelled, new)) as base:
+        report = sync(session, f"{base}/system", "waiblingen", today=TODAY)
+    assert report.sitzungen_created == ["gr-2018-01-25"] and report.escalated == 1
+    services.plan_reminders(session, dt.date(2017, 11, 30))  # a Vorlagenschluss of the GR
+    before = _dues(session)
+
+    code = run(["oparl", "bind", "waiblingen-2017", "vorlage_entscheidung", "gr-2018-01-25"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "vorlage_entscheidung von gr-2017-12-14 (14.12.2017 18:00) an gr-2018-01-25" in out
+    session.expire_all()
+    process = session.exec(select(Fortschreibung)).one()
+    binding = session.exec(select(SitzungBinding).where(
+        SitzungBinding.name == "vorlage_entscheidung")).one()  # fmt: skip
+    new_row = session.exec(select(Sitzung).where(Sitzung.key == "gr-2018-01-25")).one()
+    assert binding.sitzung_id == new_row.id
+    entscheidung = session.exec(select(Beratung).where(Beratung.role == "Entscheidung")
+                                .order_by(Beratung.id.desc())).first()  # fmt: skip
+    assert entscheidung.sitzung_id == new_row.id  # the Beratungsfolge follows
+    after = _dues(session)
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed  # the deadlines anchored to the Entscheidung moved ...
+    timeline, _ = engine.timeline(session, process)
+    assert timeline.sitzungen["vorlage_entscheidung"] == dt.date(2018, 1, 25)
+    logged = session.exec(select(Event).where(Event.action == "due_changed")).all()
+    assert any("vorlage_entscheidung bound to gr-2018-01-25" in e.after["reason"] for e in logged)
+    # ... the escalation and the old Sitzung's Vorlagenschluss are dropped, the lead is told
+    old_rows = session.exec(select(Reminder).where(Reminder.sitzung_id != new_row.id,
+                            Reminder.kind.in_(["cancelled", "vorlagenschluss"]))).all()  # fmt: skip
+    gr_old = [r for r in old_rows if r.payload.get("sitzung_key") == "gr-2017-12-14"]
+    assert gr_old and all(r.state == ReminderState.cancelled for r in gr_old)
+    told = [p for r, p in session.exec(select(Reminder, Person)
+            .join(Person, Person.id == Reminder.person_id)
+            .where(Reminder.kind == "moved")).all()]  # fmt: skip
+    assert "ortolf" in {p.key for p in told}
+    assert session.exec(select(Event).where(Event.action == "sitzung_bound")).one()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nix-2017", "vorlage_entscheidung", "gr-2018-01-25"], "keine Fortschreibung 'nix-2017'"),
+        (["waiblingen-2017", "gibt_es_nicht", "gr-2018-01-25"], "keine Plan-Sitzung"),
+        (["waiblingen-2017", "vorlage_entscheidung", "gr-2099-01-01"], "keine Sitzung"),
+        (["waiblingen-2017", "vorlage_entscheidung", "akjs-2018-06-12"],
+         "gehört zur Kommune 'voelklingen'"),
+        (["waiblingen-2017", "vorlage_entscheidung", "voelklingen:akjs-2018-06-12"],
+         "gehört zur Kommune 'voelklingen'"),
+        (["waiblingen-2017", "vorlage_entscheidung", "gr-2017-02-15"],
+         "vor dem Beginn der Fortschreibung"),
+        (["waiblingen-2017", "vorlage_entscheidung", "gr-2017-11-30"], "Beratungsfolge"),
+        (["waiblingen-2017", "beschluss_entscheidung", "gr-2018-01-25"], "schon entschieden"),
+        (["waiblingen-2017", "vorlage_entscheidung", "gr-2017-12-14"], "schon an die Sitzung"),
+    ],
+)
+def test_bind_refuses_bad_input_with_one_german_line_and_changes_nothing(
+    args, message, session, waiblingen, db_url, capsys
+):
+    services.start(session, load_scenario(EXAMPLES / "voelklingen-2017.yaml"), actor="test")
+    services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                         on=dt.date(2017, 4, 27), by="sitzungsdienst", reference="BSV 3/2017",
+                         force_reason="Test")  # fmt: skip
+    gr = session.exec(select(Gremium).where(Gremium.key == "gr")).one()
+    for key, start in (("gr-2017-02-15", dt.datetime(2017, 2, 15, 18)),
+                       ("gr-2017-11-30", dt.datetime(2017, 11, 30, 18)),
+                       ("gr-2018-01-25", dt.datetime(2018, 1, 25, 18))):  # fmt: skip
+        session.add(Sitzung(kommune_id=gr.kommune_id, gremium_id=gr.id, key=key, start=start))
+    session.commit()
+    capsys.readouterr()
+    before = dump(db_url)
+    assert run(["oparl", "bind", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err, err
+    assert dump(db_url) == before

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from .cli_core import console, session, user_errors
+from .cli_core import _actor, console, session, user_errors
 
 oparl = typer.Typer(no_args_is_help=True, add_completion=False,
                     help="OParl 1.1: Export für Ratsinformationssysteme und Portale, "
@@ -73,6 +73,30 @@ def sync(
                       "Projektleitung eingeplant", markup=False, soft_wrap=True)  # fmt: skip
     for warning in report.warnings:
         console.print(f"Warnung: {warning}", markup=False, soft_wrap=True)
+
+
+@oparl.command("bind")
+@user_errors
+def bind(
+    process: Annotated[str, typer.Argument(help="Fortschreibung, z. B. waiblingen-2017")],
+    plan_name: Annotated[
+        str, typer.Argument(help="Plan-Sitzung, z. B. vorlage_entscheidung")
+    ],
+    sitzung: Annotated[
+        str, typer.Argument(help="die neue Sitzung (Schlüssel, z. B. gr-2018-01-25)")
+    ],
+) -> None:
+    """Eine Plan-Sitzung an eine andere Sitzung binden (z. B. nach einer Absage im RIS);
+    Fristen und Erinnerungen folgen dem neuen Termin."""
+    from .oparl.service import bind_sitzung
+
+    with session() as s:
+        bound = bind_sitzung(s, process, plan_name, sitzung, actor=_actor())
+    console.print(f"{bound.process}: {bound.name} von {bound.old.key} "
+                  f"({bound.old_start:%d.%m.%Y %H:%M}) an {bound.new.key} "
+                  f"({bound.new.start:%d.%m.%Y %H:%M}) gebunden; {bound.due_changes} Fristen "
+                  f"neu berechnet, {bound.notified} Nachrichten eingeplant",
+                  markup=False, soft_wrap=True)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

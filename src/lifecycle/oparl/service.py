@@ -7,6 +7,7 @@ object that would not validate is an ``InvalidObject`` error naming it and its f
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -17,12 +18,25 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
 
 from .. import events
 from ..errors import InputError, NotFound, Refused
-from ..models import Beratung, Event, Kommune, Reminder, Sitzung, SitzungBinding
+from ..models import (
+    Beratung,
+    Event,
+    Fortschreibung,
+    Kommune,
+    ProcessState,
+    Reminder,
+    ReminderState,
+    Sitzung,
+    SitzungBinding,
+    Stage,
+    StageState,
+    Vorlage,
+)
 from . import lists, validate
 from .objects import DELETED, LIST_NAMES, Built, Urls, build_all, stamp, system
 
@@ -262,3 +276,135 @@ def delete_rows(session: Session, kommune_key: str, sitzung_key: str, *, actor: 
                before=before)  # fmt: skip
     session.delete(sitzung)
     session.flush()
+
+
+# --- binding a new Sitzung to a plan Sitzung (e.g. after the RIS cancelled the old one) ---------
+
+BOUND = "sitzung_bound"
+BOUND_STALE = "obsolete: Sitzung neu gebunden"  # last_error of reminders the new binding ended
+
+
+@dataclass(frozen=True)
+class Bound:
+    process: str
+    name: str
+    old: Sitzung
+    new: Sitzung
+    old_start: dt.datetime
+    due_changes: int
+    notified: int  # "Sitzung verlegt" messages queued for the people concerned
+
+
+def bind_sitzung(session: Session, process_key: str, plan_name: str, sitzung_ref: str, *,
+                 actor: str, today: dt.date | None = None) -> Bound:  # fmt: skip
+    """Bind the plan Sitzung ``plan_name`` of a process to another Sitzung of its Kommune.
+
+    The Beratungen of the process's Vorlagen at the old Sitzung follow (unless another plan
+    name still uses it); every deadline recomputes as after a move (``engine.recompute``),
+    queued reminders of the old Sitzung (its Vorlagenschluss, the "Sitzung abgesagt"
+    escalation) are dropped and each person concerned gets one "Sitzung verlegt" message:
+    one transaction. Refused with nothing changed: an unknown process, plan name or
+    Sitzung, a Sitzung of another Kommune or before the process began, a decided gate, a
+    broken Beratungsfolge, a deadline before its stage can start.
+    """
+    from .. import engine, lookups, reminders
+    from ..outbox import QUEUED
+    from ..plan_types import plan_of
+    from ..typing_helpers import get_required, ident
+
+    with _transaction(session):
+        process = lookups.get_process(session, process_key)
+        engine.lock(session, process)
+        if process.state != ProcessState.running:
+            raise Refused(f"die Fortschreibung {process_key!r} ist abgeschlossen")
+        binding = session.exec(select(SitzungBinding).where(
+            SitzungBinding.fortschreibung_id == process.id,
+            SitzungBinding.name == plan_name)).first()  # fmt: skip
+        if binding is None:
+            names = sorted(session.exec(select(SitzungBinding.name).where(
+                SitzungBinding.fortschreibung_id == process.id)).all())  # fmt: skip
+            raise NotFound(f"die Fortschreibung {process_key!r} hat keine Plan-Sitzung "
+                           f"{plan_name!r} (vorhanden: {', '.join(names) or 'keine'})")  # fmt: skip
+        new = _sitzung_of_kommune(session, process, sitzung_ref)
+        old = get_required(session, Sitzung, binding.sitzung_id)
+        if new.id == old.id:
+            raise Refused(f"{plan_name!r} ist schon an die Sitzung {new.key!r} gebunden")
+        if new.start.date() < process.started_on:
+            raise Refused(f"die Sitzung {new.key!r} am {new.start:%d.%m.%Y} liegt vor dem "
+                          f"Beginn der Fortschreibung {process_key!r} "
+                          f"({process.started_on:%d.%m.%Y})")  # fmt: skip
+        gates = {s.key for s in plan_of(process.plan).stages if s.gate.sitzung == plan_name}
+        decided = session.exec(select(Stage.key).where(
+            Stage.fortschreibung_id == process.id, col(Stage.key).in_(gates),
+            Stage.state == StageState.closed)).all()  # fmt: skip
+        if decided:
+            raise Refused(f"über die Phase {sorted(decided)[0]!r} an der Plan-Sitzung "
+                          f"{plan_name!r} ist schon entschieden; nichts neu zu binden")  # fmt: skip
+        old_start = old.start
+        binding.sitzung_id = ident(new)
+        session.add(binding)
+        still_used = session.exec(select(SitzungBinding.id).where(
+            SitzungBinding.fortschreibung_id == process.id, SitzungBinding.sitzung_id == old.id,
+            SitzungBinding.id != binding.id)).first()  # fmt: skip
+        if still_used is None:
+            of_process = select(Beratung).join(Vorlage, col(Vorlage.id) == Beratung.vorlage_id)
+            for b in session.exec(of_process.where(Vorlage.fortschreibung_id == process.id,
+                                                   Beratung.sitzung_id == old.id)):  # fmt: skip
+                b.sitzung_id = ident(new)
+                session.add(b)
+        session.flush()
+        _check_beratungsfolge(session, process)
+        changes = engine.recompute(session, process, actor=actor,
+                                   reason=f"{plan_name} bound to {new.key}")  # fmt: skip
+        engine._check_stage_starts(session, process, changes)  # the rule a move is checked by
+        events.log(session, actor=actor, action=BOUND, entity=process, process_id=process.id,
+                   before={"name": plan_name, "sitzung": old.key, "start": old_start.isoformat()},
+                   after={"name": plan_name, "sitzung": new.key,
+                          "start": new.start.isoformat()})  # fmt: skip
+        session.execute(
+            update(Reminder)
+            .where(col(Reminder.state).in_([s.name for s in QUEUED]),
+                   col(Reminder.fortschreibung_id) == process.id,
+                   col(Reminder.sitzung_id) == old.id,
+                   col(Reminder.kind).in_(["vorlagenschluss", "cancelled"]))
+            .values(state=ReminderState.cancelled.name, last_error=BOUND_STALE)
+        )  # fmt: skip
+        move = engine.SitzungMove(new, old_start, {ident(process): changes})
+        notified = reminders.on_sitzung_moved(session, move, today=today)
+    return Bound(process_key, plan_name, old, new, old_start, len(changes), notified)
+
+
+def _sitzung_of_kommune(session: Session, process: Fortschreibung, ref: str) -> Sitzung:
+    kommune = session.get(Kommune, process.kommune_id)
+    assert kommune is not None
+    kommune_key, _, key = ref.strip().rpartition(":")
+    if not kommune_key or kommune_key == kommune.key:
+        found = session.exec(select(Sitzung).where(
+            Sitzung.kommune_id == kommune.id, Sitzung.key == key)).first()  # fmt: skip
+        if found is not None:
+            return found
+    elsewhere = select(Sitzung, Kommune).join(Kommune, col(Kommune.id) == Sitzung.kommune_id)
+    other = session.exec(elsewhere.where(Sitzung.key == key, Kommune.id != kommune.id)).first()
+    if other is not None and (not kommune_key or kommune_key == other[1].key):
+        raise Refused(f"die Sitzung {key!r} gehört zur Kommune {other[1].key!r}, die "
+                      f"Fortschreibung {process.key!r} zur Kommune {kommune.key!r}")  # fmt: skip
+    if kommune_key and kommune_key != kommune.key:
+        raise Refused(f"die Sitzung {ref!r} gehört nicht zur Kommune {kommune.key!r} der "
+                      f"Fortschreibung {process.key!r}")  # fmt: skip
+    raise NotFound(f"keine Sitzung {key!r} in der Kommune {kommune.key!r}")
+
+
+def _check_beratungsfolge(session: Session, process: Fortschreibung) -> None:
+    """Each Vorlage's Beratungen in the order of their dates (Vorberatung before Entscheidung)."""
+    rows = session.exec(
+        select(Beratung, Sitzung, Vorlage)
+        .join(Sitzung, col(Sitzung.id) == Beratung.sitzung_id)
+        .join(Vorlage, col(Vorlage.id) == Beratung.vorlage_id)
+        .where(Vorlage.fortschreibung_id == process.id)
+        .order_by(col(Beratung.vorlage_id), col(Beratung.position))
+    ).all()
+    for (b1, s1, v1), (b2, s2, v2) in zip(rows, rows[1:], strict=False):
+        if v1.id == v2.id and s2.start < s1.start:
+            raise Refused(f"das bricht die Beratungsfolge der Vorlage {v1.reference!r}: "
+                          f"{b1.role} am {s1.start:%d.%m.%Y} ({s1.key}), {b2.role} schon am "
+                          f"{s2.start:%d.%m.%Y} ({s2.key})")  # fmt: skip

@@ -62,6 +62,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def _tail(path: Path, lines: int = 25) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -149,6 +166,13 @@ class Installation:
         proc = self.procs.get(name)
         if proc is None or proc.poll() is not None:
             return
+        if sig == signal.SIGKILL:
+            # The process worker starts each run in a session of its own: a kill of the
+            # worker's group would leave them. A dying machine (or `systemctl kill`, which
+            # signals the whole cgroup) takes them too.
+            for pid in _descendants(proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         try:
@@ -535,7 +559,11 @@ def test_worker_killed_mid_stage_run_is_crashed_then_finished_once(case):
             "WHERE NOT l.granted AND c.relname = 'event'") >= 2,
             "both stage runs to wait on the event log", timeout=90)  # fmt: skip
         assert all(_run(r).state.is_running() for r in runs.values())
+        below = _descendants(inst.procs["worker-a"].pid)
+        assert below, "the runs are processes of the worker"
         inst.stop("worker-a", signal.SIGKILL)
+        inst.wait(lambda: not any(Path(f"/proc/{pid}").exists() for pid in below),
+                  "the worker's run processes to die")  # fmt: skip
     finally:
         lock.rollback()
         lock.close()

@@ -231,7 +231,8 @@ def check_deployments(url: str) -> tuple[Check, list[str]]:
         if problem := entrypoint_problem(str(deployment.get("entrypoint") or "")):
             return Check("Deployments", False, problem), []
     pools = sorted({str(d.get("work_pool_name") or "") for d in found})
-    where = ", ".join(p or "ohne Work-Pool (lifecycle serve)" for p in pools)
+    where = ", ".join(f"Work-Pool {p}" if p else "ohne Work-Pool (lifecycle serve)"
+                      for p in pools)  # fmt: skip
     return Check("Deployments", True, f"{len(found)} angelegt, Code importierbar; {where}"), pools
 
 

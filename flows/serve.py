@@ -5,7 +5,9 @@
 - ``lifecycle-reminders/daily``: cron ``0 7 * * 1-5`` in Europe/Berlin;
 - ``lifecycle-reconcile/reconcile``: every 15 minutes and triggered by the event
   ``lifecycle.gate.decided``: starts the run of every open stage that has none yet (so a
-  decision recorded by the CLI without Prefect still starts the next stage).
+  decision recorded by the CLI without Prefect still starts the next stage);
+- ``lifecycle-oparl-sync/hourly``: every hour, only where a Ratsinformationssystem is
+  configured (``LIFECYCLE_OPARL_SYNC_URL`` and ``LIFECYCLE_OPARL_SYNC_KOMMUNE``, flows/oparl.py).
 
 Schedules and triggers fire only on a real server (``prefect server start``), not on the
 ephemeral API.
@@ -25,6 +27,7 @@ from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 from prefect.events import DeploymentEventTrigger
 from prefect.types.entrypoint import EntrypointType
 
+from lifecycle.flows import oparl
 from lifecycle.flows.gates import gate_flow
 from lifecycle.flows.reminders import CRON, daily_reminders
 from lifecycle.flows.stages import reconcile_flow, stage_flow
@@ -44,7 +47,7 @@ def deployments(
     # package wherever the run starts, instead of a file path relative to a checkout.
     common = {"parameters": fixed, "tags": ["lifecycle"],
               "entrypoint_type": EntrypointType.MODULE_PATH}
-    return [
+    found = [
         stage_flow.to_deployment("stage", **common),
         gate_flow.to_deployment("gate", **common),
         daily_reminders.to_deployment(
@@ -57,6 +60,12 @@ def deployments(
             triggers=[DeploymentEventTrigger(expect={DECIDED_EVENT}, parameters=fixed)],
         ),
     ]  # fmt: skip
+    ris = oparl.configured()
+    if ris is not None:  # most installations have no Ratsinformationssystem to read
+        found.append(oparl.oparl_sync_flow.to_deployment(
+            "hourly", **(common | {"parameters": {"url": ris[0], "kommune": ris[1], **fixed}}),
+            schedules=[IntervalSchedule(interval=oparl.EVERY)]))  # fmt: skip
+    return found
 
 
 def main(db_url: str | None = None, limit: int | None = None) -> None:

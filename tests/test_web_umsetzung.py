@@ -118,6 +118,9 @@ def test_everyone_who_sees_the_process_sees_the_massnahmen_per_handlungsfeld(app
     assert (services_note in html) is may_edit
     assert ("Interne Notiz" in html) is may_edit
     assert (f'href="{PAGE}.csv"' in html) is may_edit
+    detail = client_for(app, user).get(LOTSEN).text
+    assert "Sachstand (öffentlich)" in detail and "läuft an" in detail
+    assert (services_note in detail) is may_edit
     assert f'href="{PAGE}"' in client_for(app, user).get(PROCESS).text  # linked from the process
 
 

@@ -168,7 +168,8 @@ def test_the_editor_starts_from_the_draft_and_generation_uses_the_edit(app, db_u
     assert '<label for="betreff">Betreff</label>' in page.text
     assert '<label for="beschlussvorschlag">Beschlussvorschlag</label>' in page.text
     assert '<label for="abschnitt-0">1. Rückblick</label>' in page.text
-    assert "Waiblingen besitzt mit dem bisherigen Integrationskonzept 2009/2010" in page.text  # the generated prose
+    # the generated prose
+    assert "Waiblingen besitzt mit dem bisherigen Integrationskonzept 2009/2010" in page.text
     assert "Noch keine Version gespeichert" in page.text
     fields = dict(re.findall(r'<textarea id="([^"]+)" name="[^"]+"[^>]*>([^<]*)</textarea>',
                              page.text))  # fmt: skip

@@ -7,8 +7,8 @@ import io
 import zipfile
 
 import docx
-from docx.oxml.ns import qn
 import pytest
+from docx.oxml.ns import qn
 from sqlmodel import Session, select
 from web_support import PASSWORD, ROOT, client_for, csrf, dump, make_app, token_of
 

@@ -33,6 +33,8 @@ from lifecycle.models import (
 )
 from lifecycle.oparl.sync import sync
 from lifecycle.scenario import load_scenario
+from lifecycle.web.views import event_log
+from lifecycle.words import ACTION_DE
 
 TODAY = dt.date(2017, 11, 15)
 J = "application/json"
@@ -68,7 +70,8 @@ def settings_for(port: int) -> mail.MailSettings:
 def escalations(session) -> list[tuple[str, Reminder]]:
     session.expire_all()
     query = select(Reminder, Person).join(Person, Person.id == Reminder.person_id)
-    rows = session.exec(query.where(Reminder.kind == "cancelled").order_by(Reminder.id)).all()
+    query = query.where(Reminder.kind == "sitzung_cancelled").order_by(Reminder.id)
+    rows = session.exec(query).all()
     return [(p.key, r) for r, p in rows]
 
 
@@ -168,8 +171,9 @@ def test_bind_a_new_sitzung_after_a_cancellation_deadlines_and_reminders_follow(
     logged = session.exec(select(Event).where(Event.action == "due_changed")).all()
     assert any("vorlage_entscheidung bound to gr-2018-01-25" in e.after["reason"] for e in logged)
     # ... the escalation and the old Sitzung's Vorlagenschluss are dropped, the lead is told
+    kinds = ["sitzung_cancelled", "vorlagenschluss"]
     old_rows = session.exec(select(Reminder).where(Reminder.sitzung_id != new_row.id,
-                            Reminder.kind.in_(["cancelled", "vorlagenschluss"]))).all()  # fmt: skip
+                                                   Reminder.kind.in_(kinds))).all()  # fmt: skip
     gr_old = [r for r in old_rows if r.payload.get("sitzung_key") == "gr-2017-12-14"]
     assert gr_old and all(r.state == ReminderState.cancelled for r in gr_old)
     told = [p for r, p in session.exec(select(Reminder, Person)
@@ -177,6 +181,12 @@ def test_bind_a_new_sitzung_after_a_cancellation_deadlines_and_reminders_follow(
             .where(Reminder.kind == "moved")).all()]  # fmt: skip
     assert "ortolf" in {p.key for p in told}
     assert session.exec(select(Event).where(Event.action == "sitzung_bound")).one()
+    # the Verlauf reads it in German, and every action the sync logged has its label
+    [shown] = [e for e in event_log(session, process) if e.what == "Plan-Sitzung neu gebunden"]
+    assert "Sitzung: gr-2017-12-14 → gr-2018-01-25" in shown.details
+    logged_actions = {e.action for e in session.exec(select(Event))}
+    assert {"oparl_created", "oparl_linked", "oparl_synced", "oparl_cancelled"} <= logged_actions
+    assert logged_actions <= set(ACTION_DE)
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ def render(
         "vorlagenschluss": _render_vorlagenschluss,
         "digest": _render_digest,
         "moved": _render_moved,
-        "cancelled": _render_cancelled,
+        "sitzung_cancelled": _render_cancelled,
     }[row.kind]
     content = renderer(session, row, settings)
     greeting = f"Guten Tag {person.name},"

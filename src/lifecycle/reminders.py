@@ -568,7 +568,7 @@ def _title(r: Reminder | Planned) -> str:
         return f"{p['gremium_short']} am {dt.datetime.fromisoformat(p['sitzung_start']):%d.%m.%Y}"
     if r.kind == "digest":
         return fristen(len(p.get("items", [])))
-    if r.kind == "cancelled":
+    if r.kind == "sitzung_cancelled":
         return f"{p.get('gremium_short', '')} abgesagt"
     return f"{p.get('gremium_short', '')} verlegt"
 

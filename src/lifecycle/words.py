@@ -25,7 +25,7 @@ REMINDER_KIND_DE = {
     "escalation": "Eskalation",
     "digest": "Wochenübersicht",
     "moved": "Verlegung",
-    "cancelled": "Absage",
+    "sitzung_cancelled": "Absage",
 }
 REMINDER_STATE_DE = {
     "planned": STATE_DE["pending"],
@@ -65,6 +65,13 @@ ACTION_DE = {
     "messung_added": "Messwert festgehalten",
     "massnahme_carried": "über übernommene Maßnahme entschieden",
     "carried_from": "aus der vorigen Fortschreibung übernommen",
+    "oparl_created": "aus dem Ratsinformationssystem angelegt",
+    "oparl_updated": "aus dem Ratsinformationssystem geändert",
+    "oparl_linked": "mit dem Ratsinformationssystem verknüpft",
+    "oparl_synced": "Abgleich mit dem Ratsinformationssystem",
+    "oparl_cancelled": "im Ratsinformationssystem abgesagt",
+    "oparl_deleted": "gelöscht (bleibt im OParl-Export als gelöscht sichtbar)",
+    "sitzung_bound": "Plan-Sitzung neu gebunden",
 }
 FIELD_DE = {
     "state": "Stand", "done_on": "erledigt am", "by": "von", "assignee": "zuständig",
@@ -77,4 +84,7 @@ FIELD_DE = {
     "status": "Status", "decision": "Entscheidung", "title": "Titel", "value": "Wert",
     "budget_line": "Haushaltsstelle", "budget_amount": "Betrag", "start_date": "Beginn",
     "handlungsfeld": "Handlungsfeld",
+    "ris": "im Ratsinformationssystem", "url": "Adresse", "started": "begonnen",
+    "meetings": "Sitzungen gelesen", "place": "Ort", "sitzung": "Sitzung", "name": "Name",
+    "deleted": "gelöscht", "bundesland": "Bundesland",
 }  # fmt: skip

@@ -311,6 +311,7 @@ def bind_sitzung(session: Session, process_key: str, plan_name: str, sitzung_ref
     from ..outbox import QUEUED
     from ..plan_types import plan_of
     from ..typing_helpers import get_required, ident
+    from .sync import ESCALATION
 
     with _transaction(session):
         process = lookups.get_process(session, process_key)
@@ -366,7 +367,7 @@ def bind_sitzung(session: Session, process_key: str, plan_name: str, sitzung_ref
             .where(col(Reminder.state).in_([s.name for s in QUEUED]),
                    col(Reminder.fortschreibung_id) == process.id,
                    col(Reminder.sitzung_id) == old.id,
-                   col(Reminder.kind).in_(["vorlagenschluss", "cancelled"]))
+                   col(Reminder.kind).in_(["vorlagenschluss", ESCALATION]))
             .values(state=ReminderState.cancelled.name, last_error=BOUND_STALE)
         )  # fmt: skip
         move = engine.SitzungMove(new, old_start, {ident(process): changes})

@@ -55,7 +55,8 @@ from .objects import slug
 
 ACTOR = "oparl-sync"
 LINKED, SYNCED, CANCELLED = "oparl_linked", "oparl_synced", "oparl_cancelled"
-ESCALATION = "cancelled"  # the outbox kind of "Sitzung abgesagt" messages to the project lead
+# The outbox kind of the "Sitzung abgesagt" messages to the project lead.
+ESCALATION = "sitzung_cancelled"
 TIMEOUT = 20.0
 MAX_BYTES = 50 * 2**20
 MAX_PAGES = 10_000

@@ -468,7 +468,8 @@ def test_decision_by_cli_runs_next_stage_on_a_worker_and_gate_form_resumes(case)
     resume_flow_run(gate.id, run_input={"outcome": "approve", "decided_on": "2017-07-21",
                                         "by": "ortolf", "reference": ""})  # fmt: skip
     _completed(inst, gate.id, "the resumed gate run")
-    assert len(_workers_of(gate.id)) == 2, "suspended, then picked up again by a worker"
+    # Picked up twice: at the start, and again after the resume (events are stored async).
+    inst.wait(lambda: len(_workers_of(gate.id)) == 2, "the gate run's second submission")
     assert case.scalar("SELECT count(*) FROM gatedecision") == 2
     next_run = inst.wait(lambda: case.run_of("arbeitsgruppen"), "the arbeitsgruppen request")
     _completed(inst, next_run, "the arbeitsgruppen stage run")
@@ -486,7 +487,8 @@ def test_reminder_run_from_its_deployment_delivers_by_smtp(case, smtp):
     run = run_deployment(REMINDERS_DEPLOYMENT, parameters={"today": "2017-03-08"},
                          timeout=0, as_subflow=False)  # fmt: skip
     _completed(case.inst, run.id, "the reminder run")
-    assert _workers_of(run.id)[0] in WORKERS
+    ran_on = case.inst.wait(lambda: _workers_of(run.id), "the worker's submitted event")
+    assert ran_on[0] in WORKERS
     sent = case.scalar("SELECT count(*) FROM reminder WHERE state = 'sent'")
     assert sent > 0
     assert len(smtp.inbox) - before == sent
@@ -531,7 +533,7 @@ def test_schedules_create_runs_on_the_server(case):
         return {names.get(str(r.deployment_id), "") for r in runs if r.auto_scheduled}
 
     case.inst.wait(lambda: scheduled() >= {"daily", "reconcile"},
-                   "the scheduler to create the scheduled runs", timeout=15)
+                   "the scheduler to create the scheduled runs", timeout=12)
 
 
 # --- faults ------------------------------------------------------------------------------------
@@ -575,7 +577,8 @@ def test_worker_killed_mid_stage_run_is_crashed_then_finished_once(case):
                    timeout=CRASH_AFTER + 120)  # fmt: skip
         history = _state_types(run_id)
         assert "CRASHED" in history, history
-        assert _workers_of(run_id) == ["worker-a", "worker-b"]
+        inst.wait(lambda r=run_id: _workers_of(r) == ["worker-a", "worker-b"],
+                  "submissions by worker-a (killed) and worker-b")  # fmt: skip
     assert len(case.stage_runs_recorded()) == 2
     assert case.scalar("SELECT count(*) FROM gatedecision") == 1
     assert case.scalar("SELECT count(*) FROM runrequest") == 2

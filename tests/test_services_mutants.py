@@ -73,9 +73,7 @@ def voelklingen(session, waiblingen) -> Fortschreibung:
 # --- users and grants ------------------------------------------------------------------------
 
 
-def test_a_user_is_stored_with_a_hashed_password_her_grants_and_a_log_entry(
-    session, waiblingen
-):
+def test_a_user_is_stored_with_a_hashed_password_her_grants_and_a_log_entry(session, waiblingen):
     user = services.add_user(
         session, "ute.ortolf", password=PASSWORD, display_name="Ute Ortolf",
         grants=[("projektleitung", "waiblingen", "waiblingen-2017"),
@@ -346,3 +344,88 @@ def test_a_bad_template_is_refused_and_nothing_is_stored(session, waiblingen, tm
     nothing_stored(session, InputError, services.install_template, "waiblingen-2017",
                    "sitzungsvorlage", data, actor="admin", match=message)  # fmt: skip
     assert not (tmp_path / "out" / "_vorlagen").exists()
+
+
+def test_unclosed_bold_in_any_section_is_refused_with_its_title(session, waiblingen):
+    nothing_stored(session, InputError, services.save_vorlage_text, "waiblingen-2017",
+                   "vorlage", betreff="Fortschreibung", beschlussvorschlag="Zustimmung.",
+                   begruendung={"Fazit": "Das ist **wichtig."}, actor="ute",
+                   match="^Fazit: Fettdruck wird nicht geschlossen: „\\*\\*wichtig\\.“ "
+                         "braucht ein zweites \\*\\*$")  # fmt: skip
+
+
+# --- the run outbox's safety net ----------------------------------------------------------------
+
+
+def test_missing_runs_are_requested_for_each_process_with_the_decision_that_opened_the_stage(
+    session, voelklingen
+):
+    def decide(process: str, stage: str, on: dt.date, by: str):
+        return services.decide_gate(session, process, stage, outcome="send_back", on=on, by=by,
+                                    remarks="Geld klären")  # fmt: skip
+
+    stages = {r.process_key: r.stage_key for r in services.pending_runs(session)}
+    waiblingen_first = decide("waiblingen-2017", stages["waiblingen-2017"], D(2017, 3, 20), "sd")
+    waiblingen_last = decide("waiblingen-2017", stages["waiblingen-2017"], D(2017, 3, 21), "sd")
+    voelklingen = decide("voelklingen-2017", stages["voelklingen-2017"], D(2017, 12, 1), "sd")
+    assert waiblingen_first.id < waiblingen_last.id < voelklingen.id
+    session.exec(RunRequest.__table__.delete())  # type: ignore[attr-defined]
+    session.commit()
+    assert services.request_missing_runs(session) == 2
+    runs = {r.process_key: r for r in services.pending_runs(session)}
+    assert runs["waiblingen-2017"].key.endswith(f":{waiblingen_last.id}")
+    assert runs["voelklingen-2017"].key.endswith(f":{voelklingen.id}")
+    session.expire_all()
+    rows = {r.key: r.decision_id for r in session.exec(select(RunRequest))}
+    assert sorted(rows.values()) == [waiblingen_last.id, voelklingen.id]
+    # one process still has its request: the other gets one all the same
+    session.exec(RunRequest.__table__.delete().where(  # type: ignore[attr-defined]
+        RunRequest.key == runs["voelklingen-2017"].key))  # fmt: skip
+    session.commit()
+    assert services.request_missing_runs(session) == 1
+    assert {r.process_key for r in services.pending_runs(session)} == {
+        "waiblingen-2017", "voelklingen-2017"
+    }  # fmt: skip
+
+
+# --- the move preview ---------------------------------------------------------------------------
+
+
+def test_the_preview_lists_each_deadline_and_only_the_messages_of_this_move(session, waiblingen):
+    from lifecycle import outbox, reminders
+
+    outbox.queue(session, reminders.find_due(session, NOV_8))
+    # a first move, confirmed: its messages wait unsent, the queued Vorlagenschluss reminder
+    # is dropped
+    services.move_sitzung(session, "bsv-2017-12-06", D(2017, 12, 13), actor="sd", today=NOV_8)
+    outbox.queue(session, reminders.find_due(session, D(2017, 11, 15)))
+    before = dump(session)
+    preview = services.preview_move_sitzung(session, "bsv-2017-12-06", D(2017, 12, 12),
+                                            actor="sd", today=D(2017, 11, 15))  # fmt: skip
+    assert dump(session) == before
+    assert (preview.sitzung_key, preview.old, preview.new) == (
+        "bsv-2017-12-06", dt.datetime(2017, 12, 13, 17, 0), dt.datetime(2017, 12, 12, 17, 0)
+    )  # fmt: skip
+    assert len(preview.messages) == 4  # not the 4 of the first move as well
+    # what confirming drops, counted from the rows; the first move's drops are not counted again
+    stale = select(Reminder).where(Reminder.last_error == reminders.MOVED_STALE)
+    stale_before = len(session.exec(stale).all())
+    assert stale_before >= 1
+    services.move_sitzung(session, "bsv-2017-12-06", D(2017, 12, 12), actor="sd",
+                          today=D(2017, 11, 15))  # fmt: skip
+    session.expire_all()
+    assert preview.cancelled_reminders == len(session.exec(stale).all()) - stale_before > 0
+    title = "Sitzungsvorlage beim Sitzungsdienst einreichen (Vorlagenschluss)"
+    einreichen = [d for d in preview.deadlines if d[1] == title]
+    assert einreichen == [("waiblingen-2017", title, D(2017, 11, 29), D(2017, 11, 28))]
+    assert all(d[0] == "waiblingen-2017" for d in preview.deadlines)
+
+
+def test_the_preview_of_a_move_to_a_holiday_needs_the_reason_the_move_would(session, waiblingen):
+    from lifecycle.errors import NeedsReason
+
+    nothing_stored(session, NeedsReason, services.preview_move_sitzung, "gr-2017-12-14",
+                   D(2017, 12, 25), actor="sd", match="Erster Weihnachtstag")  # fmt: skip
+    preview = services.preview_move_sitzung(session, "gr-2017-12-14", D(2017, 12, 25),
+                                            actor="sd", force_reason="Sondersitzung")  # fmt: skip
+    assert preview.new == dt.datetime(2017, 12, 25, 18, 0)

@@ -366,3 +366,33 @@ def test_bulk_recompute_takes_a_process_whose_plan_has_no_tasks(session, tmp_pat
     session.commit()
     assert services.recompute_all(session, actor="ops", reason="Schließtag") > 0
     assert {e.fortschreibung_id for e in events(session, "due_changed")} == {waiblingen.id}
+
+
+# --- a moved Sitzung and the start of the stage its deadlines belong to ----------------------
+
+
+@pytest.fixture
+def klima_at_beschluss(session) -> Fortschreibung:
+    """Musterstadt with the beschluss stage open since 30.09.2024; its Vorlage is due 8 working
+    days before the Umweltausschuss of 05.11.2024 (NW: 03.10. is a holiday)."""
+    process = services.start(session, load_scenario(KLIMA))
+    replay.run(session, process, until=D(2024, 10, 1))
+    assert engine.get_task(session, "vorlage_einreichen", process).due == D(2024, 10, 23)
+    return process
+
+
+def test_a_deadline_may_fall_on_the_day_its_stage_began_not_before(session, klima_at_beschluss):
+    refused(session, services.move_sitzung, "uka-2024-11-05", D(2024, 10, 10), actor="sd",
+            match=r"am 27\.09\.2024 fällig, vor dem frühesten Beginn ihrer Phase 'beschluss' "
+                  r"\(30\.09\.2024\)")  # fmt: skip
+    services.move_sitzung(session, "uka-2024-11-05", D(2024, 10, 11), actor="sd")
+    assert engine.get_task(session, "vorlage_einreichen", klima_at_beschluss).due == D(2024, 9, 30)
+
+
+def test_a_done_task_does_not_stop_a_move(session, klima_at_beschluss):
+    task = engine.get_task(session, "vorlage_einreichen", klima_at_beschluss)
+    services.complete_task(session, task.id, on=D(2024, 10, 1))
+    move = services.move_sitzung(session, "uka-2024-11-05", D(2024, 10, 8), actor="sd")
+    assert [(c.task_key, c.new) for c in move.changes[klima_at_beschluss.id]] == [
+        ("vorlage_einreichen", D(2024, 9, 25))
+    ]

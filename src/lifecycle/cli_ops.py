@@ -18,8 +18,9 @@ config_app = typer.Typer(no_args_is_help=True, help="Einstellungen anzeigen.")
 def deploy(
     pool: Annotated[str, typer.Option("--pool", help="Work-Pool (Typ process), wird angelegt")],
     database_url: Annotated[str | None, typer.Option(
-        "--database-url", envvar="LIFECYCLE_DATABASE_URL",
-        help="Datenbank der Prozesse, fest für alle Läufe")] = None,
+        "--database-url",
+        help="Datenbank fest in jeden Lauf schreiben (steht dann samt Passwort in Prefect); "
+             "sonst gilt LIFECYCLE_DATABASE_URL der Worker")] = None,
     crash_after: Annotated[int, typer.Option(
         "--crash-after", min=35, help="Sekunden ohne Heartbeat, bis ein Lauf als abgestürzt gilt",
     )] = 100,

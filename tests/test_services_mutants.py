@@ -288,7 +288,8 @@ def test_a_generated_document_is_logged_once_per_new_version(session, waiblingen
 
 def test_a_document_generated_by_no_one_in_particular_is_not_logged(session, waiblingen):
     result = services.generate_document(session, "waiblingen-2017", "beschlussvorlage")
-    assert result.created and events(session, "document_generated") == []
+    assert result.created and result.pdf_path is None  # a PDF only when asked for
+    assert events(session, "document_generated") == []
 
 
 def test_the_gate_documents_are_the_ones_the_plan_names(session, waiblingen, tmp_path):
@@ -429,3 +430,119 @@ def test_the_preview_of_a_move_to_a_holiday_needs_the_reason_the_move_would(sess
     preview = services.preview_move_sitzung(session, "gr-2017-12-14", D(2017, 12, 25),
                                             actor="sd", force_reason="Sondersitzung")  # fmt: skip
     assert preview.new == dt.datetime(2017, 12, 25, 18, 0)
+
+
+# --- the Vorlage editor: what a save stores and logs --------------------------------------------
+
+
+def save(session: Session, process: str = "waiblingen-2017", stage: str = "vorlage", **changes):
+    values = {"betreff": "Fortschreibung", "beschlussvorschlag": "Der Gemeinderat stimmt zu.",
+              "begruendung": {}, "actor": "ute"} | changes  # fmt: skip
+    return services.save_vorlage_text(session, process, stage, **values)
+
+
+def test_a_save_keeps_the_drafts_it_replaces_and_is_logged_with_the_version(session, waiblingen):
+    from lifecycle.doc_context import drafts
+
+    vorlage = session.exec(select(Vorlage).where(Vorlage.stage_key == "vorlage")).one()
+    original = vorlage.betreff
+    generated = {d.title: d.generated for d in drafts(session, waiblingen, "vorlage")}
+    section = next(t for t in generated if t not in ("Betreff", "Beschlussvorschlag"))
+    first = save(session, begruendung={section: "Eigener Text."})
+    assert first.basis == {
+        section: generated[section], "Betreff": generated["Betreff"],
+        "Beschlussvorschlag": generated["Beschlussvorschlag"],
+    }  # fmt: skip
+    second = save(session, betreff="Fortschreibung 2017")
+    ev1, ev2 = events(session, "vorlage_saved")
+    assert (ev1.actor, ev1.entity, ev1.entity_id, ev1.fortschreibung_id) == (
+        "ute", "Vorlage", vorlage.id, waiblingen.id
+    )  # fmt: skip
+    assert (ev1.before, ev1.after) == (
+        {"betreff": original, "version": 0}, {"betreff": "Fortschreibung", "version": 1}
+    )  # fmt: skip
+    assert (ev2.before, ev2.after) == (
+        {"betreff": "Fortschreibung", "version": 1},
+        {"betreff": "Fortschreibung 2017", "version": second.version},
+    )  # fmt: skip
+
+
+def test_a_save_changes_the_vorlage_of_its_own_process_only(session, voelklingen):
+    theirs = session.exec(select(Vorlage).where(Vorlage.fortschreibung_id == 1,
+                                                Vorlage.stage_key == "vorlage")).one()  # fmt: skip
+    betreff = theirs.betreff
+    save(session, process="voelklingen-2017", betreff="Völklingen schreibt fort")
+    session.expire_all()
+    mine = session.exec(select(Vorlage).where(Vorlage.fortschreibung_id == voelklingen.id,
+                                              Vorlage.stage_key == "vorlage")).one()  # fmt: skip
+    assert mine.betreff == "Völklingen schreibt fort"
+    assert session.get(Vorlage, theirs.id).betreff == betreff
+
+
+def test_a_save_without_betreff_or_vorlage_is_refused(session, waiblingen):
+    nothing_stored(session, InputError, save, betreff="  ",
+                   match="^Betreff: darf nicht leer sein$")  # fmt: skip
+    nothing_stored(session, NotFound, save, stage="auftaktworkshop",
+                   match="^waiblingen-2017 hat keine Vorlage für die Phase "
+                         "'auftaktworkshop'$")  # fmt: skip
+
+
+# --- documents: the options reach the generator --------------------------------------------------
+
+
+def test_a_document_from_a_template_folder_for_a_stage_as_docx_only(session, waiblingen, tmp_path):
+    folder = tmp_path / "eigene"
+    folder.mkdir()
+    (folder / "stage_bericht.docx").write_bytes(word("Bericht der Stadt {{ kommune.name }}"))
+    result = services.generate_document(session, "waiblingen-2017", "stage_bericht",
+                                        templates=folder, stage="auftaktworkshop")  # fmt: skip
+    assert (result.kind, result.stage_key, result.pdf_path) == (
+        "stage_bericht", "auftaktworkshop", None
+    )  # fmt: skip
+    assert "Bericht der Stadt Waiblingen" in text_of(result.path)
+
+
+def test_a_document_as_pdf(session, waiblingen, tmp_path):
+    from conftest import needs_binary
+
+    needs_binary("soffice")
+    result = services.generate_document(session, "waiblingen-2017", "beschlussvorlage",
+                                        out_dir=tmp_path / "docs", pdf=True)  # fmt: skip
+    assert result.pdf_path is not None and result.pdf_path.read_bytes().startswith(b"%PDF")
+
+
+def test_a_second_template_goes_into_the_kommunes_existing_folder(session, waiblingen):
+    first = services.install_template(session, "waiblingen-2017", "sitzungsvorlage",
+                                      word("{{ kommune.name }}"), actor="admin")  # fmt: skip
+    second = services.install_template(session, "waiblingen-2017", "beschlussvorlage",
+                                       word("{{ kommune.name }}"), actor="admin")  # fmt: skip
+    assert first.parent == second.parent and first.is_file() and second.is_file()
+
+
+def test_a_template_error_names_the_file_once(session, waiblingen):
+    nothing_stored(
+        session,
+        InputError,
+        services.install_template,
+        "waiblingen-2017",
+        "sitzungsvorlage",
+        word("{{ kommune.name "),
+        actor="admin",
+        match="^Vorlage: sitzungsvorlage: sitzungsvorlage.docx: Jinja-Syntaxfehler",
+    )
+
+
+def test_run_reminders_sends_through_the_mailer_it_is_given(session, waiblingen):
+    sent: list[str] = []
+
+    with SmtpServer() as server:
+        settings = mail.settings_from(server.env())
+
+        class Counting(mail.Mailer):
+            def send(self, msg) -> None:
+                super().send(msg)
+                sent.append(str(msg["Message-ID"]))
+
+        report = services.run_reminders(session, NOV_8, settings=settings,
+                                        mailer=Counting(settings))  # fmt: skip
+        assert report.sent == len(sent) == len(server.inbox) == 8

@@ -83,7 +83,9 @@ def run(base: Path | None = None, say: Callable[[str], None] = print) -> DemoRes
 
 def _walk(db_url: str, out_dir: str, say: Callable[[str], None]) -> DemoResult:
     result = DemoResult(load_scenario(SCENARIO).key, "")
-    timelines = [_walk_one(db_url, out_dir, say, path, result) for path in (SCENARIO, UMSETZUNG)]
+    timelines = [_walk_one(db_url, out_dir, say, SCENARIO, result)]
+    _adopted(db_url, result.process_key)
+    timelines.append(_walk_one(db_url, out_dir, say, UMSETZUNG, result))
     result.timeline = "\n\n".join(timelines)
     return result
 
@@ -140,6 +142,14 @@ def _walk_one(db_url: str, out_dir: str, say: Callable[[str], None], path: Path,
 
         session.expire_all()
         return timeline_markdown(session, session.get(Fortschreibung, process.id))
+
+
+def _adopted(db_url: str, process_key: str) -> None:
+    """A demo folder from before the Umsetzung existed: its Maßnahmen are adopted now."""
+    from lifecycle.db import session_scope
+
+    with session_scope(db_url) as session:
+        services.begin_umsetzung(session, process_key, actor="demo")
 
 
 def _umsetzung_words(raw: dict) -> str:

@@ -433,3 +433,19 @@ def test_cli_lists_what_is_overdue_on_a_given_day(session, adopted, db_url, caps
     assert "offener-treff" in out and "runder-tisch-vielfalt" in out
     assert "integrationslotsen" not in out  # done before its target date
     assert "boccia-bahn" not in out  # due 31.07.2018
+
+
+def test_a_fortschreibung_adopted_before_the_umsetzung_existed_begins_it_once(session, adopted):
+    for m in umsetzung.of_konzept(session, adopted):  # as an older database has it
+        session.delete(m)
+    session.commit()
+    added = services.begin_umsetzung(session, adopted.key, actor="t")
+    assert len(added) == 13  # the two of the scenario start on 15.01.2018, the rest that day
+    assert dt.date(2017, 12, 14) in {m.start_date for m in added}
+    assert services.begin_umsetzung(session, adopted.key, actor="t") == []
+
+
+def test_the_umsetzung_cannot_begin_before_the_last_gate(session, waiblingen):
+    with pytest.raises(Refused, match="über das letzte Tor ist noch nicht entschieden"):
+        services.begin_umsetzung(session, waiblingen.key, actor="t")
+    assert count(session, Massnahme) == 0

@@ -37,6 +37,7 @@ from .models import (
     GrantRole,
     Handlungsfeld,
     Kommune,
+    Massnahme,
     MassnahmeUebernahme,
     Meilenstein,
     Messung,
@@ -656,6 +657,22 @@ def add_messung(
     with _transaction(session):
         process = lookups.get_process(session, process_key)
         return umsetzung.measure(session, process, indikator_key, on, value, note, actor)
+
+
+def begin_umsetzung(session: Session, process_key: str, *, actor: str) -> list[Massnahme]:
+    """The Umsetzung of a Fortschreibung whose last gate was approved before this version
+    adopted Maßnahmen at the gate (an older database): the same adoption, on the day of that
+    approval. Idempotent; refused while the last gate is open."""
+    from .plan_types import plan_of
+
+    with _transaction(session):
+        process = lookups.get_process(session, process_key)
+        last = lookups.get_stage(session, process, plan_of(process.plan).last.key)
+        approved = session.exec(select(GateDecision).where(
+            GateDecision.stage_id == last.id, GateDecision.outcome == Outcome.approve)).first()
+        if approved is None:
+            raise Refused(f"{process.key}: über das letzte Tor ist noch nicht entschieden")
+        return umsetzung.adopt(session, process, approved.decided_on, actor)
 
 
 def decide_carried_massnahme(

@@ -138,7 +138,7 @@ def timeline(session: Session, process: Fortschreibung) -> tuple[Timeline, dict[
     return tl, {t.key: t for t in tasks}
 
 
-def _bound_query() -> Select[int, str, dt.datetime, int]:
+def _bound_query() -> Select[tuple[int, str, dt.datetime, int]]:
     """The Sitzungen bound to plan names, with their date and their Gremium's Vorlagenschluss."""
     return (
         sa_select(

@@ -396,3 +396,10 @@ def test_a_done_task_does_not_stop_a_move(session, klima_at_beschluss):
     assert [(c.task_key, c.new) for c in move.changes[klima_at_beschluss.id]] == [
         ("vorlage_einreichen", D(2024, 9, 25))
     ]
+
+
+def test_an_approval_without_reference_says_which_reference(session, waiblingen):
+    refused(session, services.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+            on=D(2017, 4, 27), by="sd", reference="",
+            match=r"^die Freigabe der Phase 'ratsbeschluss' braucht ein Aktenzeichen "
+                  r"\(Vorlagen- oder Beschlussnummer\)$")  # fmt: skip

@@ -228,3 +228,29 @@ def test_a_task_whose_deadline_moved_after_queueing_is_not_reminded_of_the_old_o
     for rid, due in moved.items():
         assert rid in done.cancelled
         assert errors[rid] == f"obsolete: deadline moved to {due:%d.%m.%Y}"
+
+
+def test_a_row_a_concurrent_run_takes_meanwhile_is_skipped_and_the_rest_delivered(
+    session, queued, db_url
+):
+    """Between listing the deliverable rows and claiming them, another run claims one."""
+    taken = queued[1].id
+
+    with SmtpServer() as server:
+        settings = settings_for(server.port)
+
+        class AnotherRunClaimsMeanwhile(mail.Mailer):
+            claimed = False
+
+            def send(self, msg: EmailMessage) -> None:
+                super().send(msg)
+                if not self.claimed:
+                    with Session(engine_for(db_url)) as other:
+                        self.claimed = outbox.claim(other, taken, "other-run", T0)
+
+        mailer = AnotherRunClaimsMeanwhile(settings)
+        done = outbox.deliver(session, NOV_8, settings, mailer=mailer, now=T0)
+        assert mailer.claimed and len(server.inbox) == 7
+    assert done.sent == [r.id for r in queued if r.id != taken]
+    [row] = [r for r in rows(session) if r.id == taken]
+    assert (row.state, row.claim_token) == (ReminderState.sending, "other-run")

@@ -546,3 +546,10 @@ def test_run_reminders_sends_through_the_mailer_it_is_given(session, waiblingen)
         report = services.run_reminders(session, NOV_8, settings=settings,
                                         mailer=Counting(settings))  # fmt: skip
         assert report.sent == len(sent) == len(server.inbox) == 8
+
+
+def test_a_task_done_through_an_adapter_is_logged_with_who_clicked(session, waiblingen):
+    services.complete_task(session, "waiblingen-2017:foerderantrag_stellen", on=D(2017, 3, 14),
+                           by="ortolf", actor="web:sd")  # fmt: skip
+    [ev] = events(session, "task_done")
+    assert (ev.actor, ev.after["by"]) == ("web:sd", "ortolf")

@@ -449,3 +449,15 @@ def test_the_umsetzung_cannot_begin_before_the_last_gate(session, waiblingen):
     with pytest.raises(Refused, match="über das letzte Tor ist noch nicht entschieden"):
         services.begin_umsetzung(session, waiblingen.key, actor="t")
     assert count(session, Massnahme) == 0
+
+
+def test_a_cell_excel_would_run_as_a_formula_is_exported_as_text_and_comes_back(session, adopted):
+    services.update_massnahme(session, adopted.key, "boccia-bahn", {
+        "public_text": '=HYPERLINK("http://x.example";"klick")', "responsible": "@Sportamt",
+        "internal_note": "'schon mit Apostroph"}, actor="t")  # fmt: skip
+    data = _export(session, adopted)
+    row = next(r for r in csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";")
+               if r[0] == "boccia-bahn")  # fmt: skip
+    assert row[10].startswith("'=") and row[3] == "'@Sportamt" and row[11].startswith("''")
+    assert services.import_massnahmen(session, adopted.key, data, source="x.csv", apply=True,
+                                      actor="t") == []  # fmt: skip

@@ -36,6 +36,9 @@ COLUMNS = {
     "Interne Notiz": "internal_note",
 }
 MAX_BYTES = 5 * 2**20
+# A cell Excel would run as a formula ("=HYPERLINK(…)"): exported behind an apostrophe, which
+# the import takes off again. A text that itself begins with one gets a second (lossless).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 def export(massnahmen: list[Massnahme]) -> str:
@@ -56,7 +59,8 @@ def _cell(value: Any) -> str:
         return f"{value:.2f}".replace(".", ",")
     if isinstance(value, umsetzung.MassnahmeStatus):
         return value.value
-    return str(value)
+    text = str(value)
+    return f"'{text}" if text.startswith(FORMULA_START) else text
 
 
 def decode(data: bytes, source: str) -> str:
@@ -160,4 +164,4 @@ def _value(field: str, text: str) -> Any:
         if value != value or value in (float("inf"), float("-inf")) or value < 0:
             raise InputError("", field, f"{text!r} ist kein Betrag")
         return value
-    return text
+    return text[1:] if text.startswith("'") else text

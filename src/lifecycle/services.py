@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from . import engine, events, lookups, umsetzung
@@ -54,6 +52,7 @@ from .models import (
     Vorlage,
     VorlageVersion,
 )
+from .transactions import transaction
 from .typing_helpers import get_required, ident
 
 if TYPE_CHECKING:  # keep docxtpl, jsonschema and smtplib off the paths that do not need them
@@ -89,23 +88,8 @@ __all__ = [
 ]
 
 
-@contextmanager
-def _transaction(session: Session) -> Iterator[None]:
-    """Commit what the block did, or roll all of it back."""
-    try:
-        yield
-        session.commit()
-    except IntegrityError as exc:
-        # Checks run under the row lock, so this means a change the checks cannot see (a
-        # concurrent insert of the same key): the database's constraint is the last word.
-        session.rollback()
-        raise Refused(
-            "die Änderung widerspricht dem gespeicherten Stand (gleichzeitig geändert?); "
-            "nichts wurde gespeichert"
-        ) from exc
-    except BaseException:
-        session.rollback()
-        raise
+# The services' own name for it: every use case below is `with _transaction(session):`.
+_transaction = transaction
 
 
 # --- the process ---------------------------------------------------------------------------

@@ -11,8 +11,7 @@ import datetime as dt
 import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from ..models import (
     StageState,
     Vorlage,
 )
+from ..transactions import transaction as _transaction
 from . import lists, validate
 from .objects import DELETED, LIST_NAMES, Built, Urls, build_all, stamp, system
 
@@ -231,16 +231,6 @@ def export(session: Session, folder: Path, *, base_url: str = DEFAULT_BASE,
 
 
 # --- deleting (a RIS deleted a Sitzung nothing here depends on) ------------------------------
-
-
-@contextmanager
-def _transaction(session: Session) -> Iterator[None]:
-    try:
-        yield
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def delete_sitzung(session: Session, kommune_key: str, sitzung_key: str, *, actor: str) -> None:

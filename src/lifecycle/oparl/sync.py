@@ -23,8 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.error import HTTPError, URLError
@@ -51,6 +50,7 @@ from ..models import (
     StageState,
     Vorlage,
 )
+from ..transactions import transaction as _transaction
 from .objects import slug
 
 ACTOR = "oparl-sync"
@@ -288,16 +288,6 @@ def last_since(session: Session, kommune_id: int, url: str) -> dt.datetime | Non
         if (e.after or {}).get("url") == url and (e.after or {}).get("started"):
             return dt.datetime.fromisoformat(str((e.after or {})["started"]))
     return None
-
-
-@contextmanager
-def _transaction(session: Session) -> Iterator[None]:
-    try:
-        yield
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def _pick_body(bodies: list[dict[str, Any]], kommune_key: str, name: str | None) -> dict:

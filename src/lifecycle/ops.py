@@ -19,20 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError, LifecycleError
+from .mail import KEYS as MAIL_KEYS
 
 # Everything the installation reads from its environment, in the order `config show` prints.
 SETTINGS = (
     "LIFECYCLE_DATABASE_URL",
     "PREFECT_API_URL",
     "LIFECYCLE_SETTINGS",
-    "LIFECYCLE_SMTP_HOST",
-    "LIFECYCLE_SMTP_PORT",
-    "LIFECYCLE_SMTP_SECURITY",
-    "LIFECYCLE_SMTP_USER",
-    "LIFECYCLE_SMTP_PASSWORD",
-    "LIFECYCLE_MAIL_FROM",
-    "LIFECYCLE_DASHBOARD_URL",
-    "LIFECYCLE_TIMEZONE",
+    *MAIL_KEYS,  # the mail settings, as lifecycle.mail reads them
     "LIFECYCLE_TEMPLATES",
     "LIFECYCLE_OUTPUT",
     "LIFECYCLE_WEB_SECRET",

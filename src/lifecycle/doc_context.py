@@ -888,6 +888,13 @@ def _current_stage_key(f: Facts) -> str:
     return current.key if current else f.stages()[-1].key
 
 
+def _sachstandsbericht(session: Session, process: Fortschreibung, kind: str,
+                       stage_key: str) -> Context:  # fmt: skip
+    from .doc_sachstand import build  # it builds on this module's parts
+
+    return build(session, process, kind, stage_key)
+
+
 # --- registry ------------------------------------------------------------------------------
 
 
@@ -906,15 +913,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("sitzungsvorlage", "Sitzungsvorlage", "sitzungsvorlage", sitzungsvorlage),
     Kind("stage_bericht", "Bericht einer Phase", "stage_bericht", stage_bericht),
     Kind("sachstandsbericht", "Sachstandsbericht zur Umsetzung", "sachstandsbericht",
-         lambda *args: _sachstandsbericht(*args)),
+         _sachstandsbericht),
 )}  # fmt: skip
-
-
-def _sachstandsbericht(session: Session, process: Fortschreibung, kind: str,
-                       stage_key: str) -> Context:  # fmt: skip
-    from .doc_sachstand import build  # it builds on this module's parts
-
-    return build(session, process, kind, stage_key)
 
 
 def stage_of(process: Fortschreibung, kind: str) -> str | None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from . import engine, events, lookups
@@ -369,8 +370,6 @@ def overdue_across(session: Session, today: dt.date, kommune_ids: list[int] | No
     where = [col(Massnahme.status).in_(open_states), col(Massnahme.target_date) < today]
     if kommune_ids is not None:
         where.append(col(Massnahme.kommune_id).in_(kommune_ids))
-    from sqlalchemy import func
-
     total = session.exec(select(func.count()).select_from(Massnahme).where(*where)).one()
     rows = session.exec(select(Massnahme).where(*where)
                         .order_by(col(Massnahme.target_date), col(Massnahme.id)).limit(limit)).all()

@@ -564,7 +564,7 @@ def move_sitzung(
         changes[ident(process)] = recompute(
             session, process, actor=actor, reason=f"Sitzung {sitzung.key} moved"
         )
-        _check_stage_starts(session, process, changes[ident(process)])
+        check_stage_starts(session, process, changes[ident(process)])
         events.log(session, actor=actor, action="sitzung_moved", entity=sitzung,
                    process_id=process.id, before={"start": old.isoformat()},
                    after=moved)  # fmt: skip
@@ -585,10 +585,11 @@ def check_sitzung_day(
         )
 
 
-def _check_stage_starts(
+def check_stage_starts(
     session: Session, process: Fortschreibung, changes: list[DueChange]
 ) -> None:
-    """No moved deadline may fall before its stage can start at the earliest."""
+    """No moved deadline may fall before its stage can start at the earliest (a Sitzung moved
+    by hand, by the RIS sync, or a plan Sitzung bound to another)."""
     if not changes:
         return
     stages = {

@@ -347,7 +347,7 @@ def bind_sitzung(session: Session, process_key: str, plan_name: str, sitzung_ref
         _check_beratungsfolge(session, process)
         changes = engine.recompute(session, process, actor=actor,
                                    reason=f"{plan_name} bound to {new.key}")  # fmt: skip
-        engine._check_stage_starts(session, process, changes)  # the rule a move is checked by
+        engine.check_stage_starts(session, process, changes)
         events.log(session, actor=actor, action=BOUND, entity=process, process_id=process.id,
                    before={"name": plan_name, "sitzung": old.key, "start": old_start.isoformat()},
                    after={"name": plan_name, "sitzung": new.key,

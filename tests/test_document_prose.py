@@ -346,3 +346,11 @@ def test_a_scenario_with_unclosed_markup_names_file_and_line(tmp_path):
     message = str(caught.value)
     assert "waiblingen.yaml" in message and "Fettdruck wird nicht geschlossen" in message
     assert "Wie geht es weiter" in message
+
+
+def test_a_folder_as_the_section_file_is_one_german_line(session, waiblingen, db_url, tmp_path,
+                                                        capsys):  # fmt: skip
+    assert run(["vorlage", "edit", "waiblingen-2017", "vorlage", "--section", "Rückblick",
+                "--file", str(tmp_path)]) == 2  # fmt: skip
+    assert "ist ein Ordner, keine Datei" in capsys.readouterr().err
+    assert _versions(session) == 0

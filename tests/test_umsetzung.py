@@ -461,3 +461,28 @@ def test_a_cell_excel_would_run_as_a_formula_is_exported_as_text_and_comes_back(
     assert row[10].startswith("'=") and row[3] == "'@Sportamt" and row[11].startswith("''")
     assert services.import_massnahmen(session, adopted.key, data, source="x.csv", apply=True,
                                       actor="t") == []  # fmt: skip
+
+
+@pytest.mark.parametrize("args, problem", [
+    (["import", "waiblingen-2017", "{tmp}"], "ist ein Ordner, keine CSV-Datei"),
+    (["export", "waiblingen-2017", "-o", "{tmp}"], "ist ein Ordner"),
+    (["set", "waiblingen-2017", "offener-treff", "--target", "9999-12-31"],
+     "Jahr 9999 außerhalb von 1950 bis 2200"),
+    (["set", "waiblingen-2017", "offener-treff\n", "--progress", "5"], "keine Maßnahme"),
+])  # fmt: skip
+def test_folders_far_years_and_trailing_newlines_are_refused(session, adopted, db_url, capsys,
+                                                            tmp_path, args, problem):  # fmt: skip
+    before = _export(session, adopted)
+    capsys.readouterr()
+    assert run(["massnahmen", *[a.format(tmp=tmp_path) for a in args]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and problem in err, err
+    session.expire_all()
+    assert _export(session, adopted) == before
+
+
+def test_a_sheet_with_a_year_out_of_range_is_refused(session, adopted):
+    data = _export(session, adopted).replace(b"31.07.2018", b"31.07.9999")
+    with pytest.raises(InputError, match="Spalte Zieltermin: Jahr 9999 außerhalb"):
+        services.import_massnahmen(session, adopted.key, data, source="x.csv", apply=True,
+                                   actor="t")  # fmt: skip

@@ -96,7 +96,7 @@ def parse_datetime(value: str, option: str) -> dt.date | dt.datetime:
 
 
 def _day(text: str, option: str, original: str) -> dt.date:
-    from .validation import check_year
+    from .dates import check_year
 
     m = _DAY.fullmatch(text)
     if m is None:

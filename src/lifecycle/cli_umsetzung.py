@@ -172,6 +172,8 @@ def export(
     with session() as s:
         p = lookups.get_process(s, process)
         text = massnahmen_csv.export(umsetzung.of_konzept(s, p))
+    if out.is_dir():
+        raise InputError(str(out), "-o", "ist ein Ordner; bitte einen Dateinamen angeben")
     try:
         out.write_bytes(text.encode("utf-8"))
     except OSError as exc:
@@ -190,6 +192,8 @@ def import_(
     """Zeigt, was eine CSV ändern würde; mit --apply wird es übernommen (alles oder nichts)."""
     from . import services
 
+    if file.is_dir():
+        raise InputError(str(file), "", "ist ein Ordner, keine CSV-Datei")
     try:
         data = file.read_bytes()
     except OSError as exc:

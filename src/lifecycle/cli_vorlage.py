@@ -25,6 +25,8 @@ vorlage = typer.Typer(no_args_is_help=True, add_completion=False,
 def read_section_file(path: Path) -> str:
     """The text of ``path``: UTF-8 (a BOM is fine), nothing else, at most MAX_BYTES."""
     name = str(path)
+    if path.is_dir():
+        raise InputError(name, "--file", "ist ein Ordner, keine Datei")
     try:
         if path.stat().st_size > MAX_BYTES:
             raise InputError(name, "--file", f"größer als {MAX_BYTES // 1024} KB")

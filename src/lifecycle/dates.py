@@ -8,6 +8,16 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 from babel.numbers import format_currency
 
+# The years the engine handles: every date input (scenario, CLI, web, CSV) is checked by them.
+MIN_YEAR, MAX_YEAR = 1950, 2200
+
+
+def check_year(day: dt.date) -> str | None:
+    """A problem text if ``day`` lies outside the years the engine handles, else None."""
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        return f"Jahr {day.year} außerhalb von {MIN_YEAR} bis {MAX_YEAR}"
+    return None
+
 LOCALE = "de_DE"
 
 

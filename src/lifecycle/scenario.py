@@ -13,10 +13,11 @@ from typing import Any
 
 from . import markup
 from .calendar import BUNDESLAENDER
+from .dates import check_year
 from .errors import InputError
 from .plan import BUILTIN, load_plan
 from .plan_types import Plan
-from .validation import check_year, validate
+from .validation import validate
 from .yamlio import Document, load
 
 EMAIL = re.compile(

@@ -18,6 +18,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from . import engine, events, lookups
+from .dates import check_year
 from .errors import InputError, NotFound, Refused
 from .models import (
     Arbeitsgruppe,
@@ -262,6 +263,9 @@ def check_values(values: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = check_progress(value)
         elif name in ("target_date", "start_date"):
             out[name] = _day(value)
+            problem = check_year(out[name]) if out[name] else None
+            if problem:
+                raise InputError("Maßnahme", name, problem)
         elif name == "budget_amount":
             out[name] = None if value in (None, "") else float(value)
         elif name in ("title", "handlungsfeld") and not str(value).strip():

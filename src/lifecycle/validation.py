@@ -7,7 +7,6 @@ Messages are German.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from functools import lru_cache
@@ -21,7 +20,6 @@ from .yamlio import Document
 
 # Dates the engine works with: wide enough for any real process, narrow enough that working-day
 # arithmetic and public-holiday tables never run off the calendar (year 1, year 9999).
-MIN_YEAR, MAX_YEAR = 1950, 2200
 
 # Names that become parts of file names: document kinds, keys, template names.
 SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,79}")
@@ -29,13 +27,6 @@ SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,79}")
 
 def is_safe_name(value: object) -> bool:
     return isinstance(value, str) and SAFE_NAME.fullmatch(value) is not None
-
-
-def check_year(day: dt.date) -> str | None:
-    """A problem text if ``day`` lies outside the years the engine handles, else None."""
-    if not MIN_YEAR <= day.year <= MAX_YEAR:
-        return f"Jahr {day.year} außerhalb von {MIN_YEAR} bis {MAX_YEAR}"
-    return None
 
 
 @lru_cache(maxsize=64)

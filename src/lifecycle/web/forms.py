@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
 
+from ..dates import check_year
 from ..errors import InputError
-from ..validation import check_year
 from . import security
 
 MAX_FIELD = 100_000  # characters in one text field (a Begründung section is long, not a book)
@@ -54,7 +54,7 @@ GERMAN_DAY = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
 def day(form: FormData, name: str, label: str, *, german: bool = False) -> dt.date:
     """A date field as browsers send it (ISO); with ``german`` also typed as TT.MM.JJJJ.
 
-    The years the engine handles are those of every other input (validation.check_year).
+    The years the engine handles are those of every other input (dates.check_year).
     """
     value = line(form, name, label)
     iso, typed = ISO_DAY.fullmatch(value), GERMAN_DAY.fullmatch(value) if german else None

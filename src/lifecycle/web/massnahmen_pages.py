@@ -22,9 +22,9 @@ from starlette.datastructures import FormData
 
 from .. import dates, massnahmen_csv, services, umsetzung
 from ..access import Action, require_process
+from ..dates import check_year
 from ..errors import InputError
 from ..models import Fortschreibung, Indikator, Kommune, Massnahme, Meilenstein, Messung
-from ..validation import check_year
 from . import security, views
 from .app import db, render, see_result, templates
 from .forms import checked_form, day, line, text, upload

@@ -19,12 +19,11 @@ from starlette.datastructures import FormData
 
 from .. import services
 from ..access import Action, Principal
-from ..dates import long_de, short_de
+from ..dates import check_year, long_de, short_de
 from ..errors import InputError, NeedsReason, NotFound, Refused
 from ..lookups import find_sitzung
 from ..models import Gremium, Kommune, Sitzung
 from ..sitzungsdienst import SitzungDue, upcoming_sitzungen
-from ..validation import check_year
 from ..words import OEFFENTLICH_DE
 from . import security
 from .app import db, render, see_result

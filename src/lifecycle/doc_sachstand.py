@@ -54,7 +54,7 @@ def build(session: Session, process: Fortschreibung, kind: str, stage_key: str) 
              "oeffentlichkeit": "öffentlich" if b.oeffentlich else "nichtöffentlich"}
             for b, s, g in (f.beratungen(vorlage) if vorlage else [])
         ],
-        "handlungsfelder": _by_field(rows, as_of),
+        "handlungsfelder": _by_field(rows, as_of, {h.title for h in f.handlungsfelder()}),
         "aenderungen": _changes(session, rows, since, as_of),
         "indikatoren": _indicators(session, process, as_of),
         "ansprechpartner": {**person_ctx(lead),
@@ -96,7 +96,7 @@ def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} und {parts[-1]}"
 
 
-def _by_field(rows: list[Massnahme], as_of: dt.date) -> list[Context]:
+def _by_field(rows: list[Massnahme], as_of: dt.date, fields_known: set[str]) -> list[Context]:
     fields: dict[str, list[Context]] = {}
     for m in rows:
         fields.setdefault(m.handlungsfeld or "Ohne Handlungsfeld", []).append({
@@ -105,7 +105,10 @@ def _by_field(rows: list[Massnahme], as_of: dt.date) -> list[Context]:
             "zieltermin": short_de(m.target_date) if m.target_date else "–",
             "sachstand": m.public_text,
         })  # fmt: skip
+    # "Handlungsfeld „…“" for the concept's own fields; a group of the scenario's own
+    # ("Übergreifende Instrumente") stands as it is
     return [{"titel": title, "massnahmen": items,
+             "ueberschrift": f"Handlungsfeld „{title}“" if title in fields_known else title,
              "sachstaende": [f"{i['titel']}: {i['sachstand']}" for i in items if i["sachstand"]]}
             for title, items in fields.items()]  # fmt: skip
 
@@ -126,7 +129,8 @@ def _changes(session: Session, rows: list[Massnahme], since: dt.date | None,
         if day is None or day > as_of or (since is not None and day <= since):
             continue
         m = by_id[e.entity_id]
-        parts = [f"{_label(k)} {_show(k, before.get(k))} → {_show(k, v)}"
+        parts = [f"{_label(k)}: {_show(k, v)}" if before.get(k) in (None, "")
+                 else f"{_label(k)} {_show(k, before.get(k))} → {_show(k, v)}"
                  for k, v in after.items() if k not in ("on", "internal_note")]  # fmt: skip
         if parts:
             lines.append(f"{short_de(day)} {m.title}: {'; '.join(parts)}")

@@ -423,13 +423,14 @@ def sachstandsbericht() -> DocxDocument:
     _p(doc, "Überblick", style="Heading 2")
     _p(doc, "{{ bericht.ueberblick }}")
     _p(doc, "{%p for hf in handlungsfelder %}")
-    _p(doc, "Handlungsfeld „{{ hf.titel }}“", style="Heading 2")
+    _p(doc, "{{ hf.ueberschrift }}", style="Heading 2")
+    # widths: a date and "Fortschritt" must fit on one line at 11 pt
     _grid(doc, ["Maßnahme", "Verantwortlich", "Status", "Fortschritt", "Zieltermin"],
           "m in hf.massnahmen",
           ["{{ m.titel }}", "{{ m.verantwortlich }}", "{{ m.status }}", "{{ m.fortschritt }}",
-           "{{ m.zieltermin }}"], [5.5, 4.0, 3.0, 2.0, 2.0])  # fmt: skip
+           "{{ m.zieltermin }}"], [4.6, 3.8, 2.7, 2.6, 2.6])  # fmt: skip
     _p(doc, "{%p for line in hf.sachstaende %}")
-    _p(doc, "{{r line|rich }}")
+    _p(doc, "{{r line|rich }}").paragraph_format.space_before = Pt(6)
     _p(doc, "{%p endfor %}")
     _p(doc, "{%p endfor %}")
     _p(doc, "{%p if aenderungen %}")
@@ -438,12 +439,12 @@ def sachstandsbericht() -> DocxDocument:
     _p(doc, "{%p endif %}")
     _p(doc, "{%p if indikatoren %}")
     _p(doc, "Indikatoren", style="Heading 2")
-    _grid(doc, ["Indikator", "Handlungsfeld", "Ausgangswert", "Ziel", "Aktuell"],
+    _grid(doc, ["Indikator", "Handlungsfeld", "Ausgang", "Ziel", "Aktuell"],
           "i in indikatoren",
           ["{{ i.titel }}", "{{ i.handlungsfeld }}", "{{ i.ausgang }}", "{{ i.ziel }}",
-           "{{ i.aktuell }}"], [4.5, 3.5, 2.9, 2.9, 2.7])  # fmt: skip
+           "{{ i.aktuell }}"], [4.5, 3.8, 2.8, 2.7, 2.7])  # fmt: skip
     _p(doc, "{%p endif %}")
-    _p(doc, "{{ vorlage.ort_datum }}")
+    _p(doc, "{{ vorlage.ort_datum }}").paragraph_format.space_before = Pt(12)
     _label(doc, "{{ ansprechpartner.bezeichnung }}:")
     _p(doc, "{{ ansprechpartner.name_umgekehrt }}")
     return doc

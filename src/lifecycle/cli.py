@@ -19,39 +19,21 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # one module for mypy: the fallback below has the same exception classes
-    from typer._click import exceptions as click
-else:
-    try:  # typer >= 0.2x carries its own copy of click; older versions use click itself
-        from typer._click import exceptions as click
-    except ImportError:  # pragma: no cover
-        from click import exceptions as click
+from . import cli_fast
+from .cli_output import say
+from .errors import LifecycleError
 
-import typer
-
-from . import (
-    cli_docs,
-    cli_flows,
-    cli_oparl,
-    cli_ops,
-    cli_remind,
-    cli_umsetzung,
-    cli_vorlage,
-    cli_web,
-)
-from .cli_core import app, err_console, one_line
-
-# Each command group keeps its heavy imports inside its commands, so that registering it
-# costs nothing for `lifecycle status`.
-for _group in (cli_docs, cli_flows, cli_remind, cli_web, cli_ops, cli_oparl, cli_vorlage,
-               cli_umsetzung):
-    _group.register(app)
+if TYPE_CHECKING:
+    import typer
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE
-_NO_ARGS = getattr(click, "NoArgsIsHelpError", ())
-_ABORT = getattr(click, "Abort", None) or typer.Abort
+
+# Each command group keeps its heavy imports inside its commands; a group is registered only
+# when the command line names it (or asks for the overview), so typer builds a small tree.
+_GROUPS = ("cli_docs", "cli_flows", "cli_remind", "cli_web", "cli_ops", "cli_oparl",
+           "cli_vorlage", "cli_umsetzung")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,38 +42,96 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Run one command line; return its exit code (never raises, except SystemExit)."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        result = app(args=argv, prog_name="lifecycle", standalone_mode=False)
-    except _NO_ARGS as exc:  # `lifecycle` or `lifecycle docs` alone: the help, as typed
-        print(exc.ctx.get_help() if exc.ctx else "lifecycle --help")
-        return 2
-    except click.UsageError as exc:  # also MissingParameter, NoSuchOption, BadParameter
-        _say(usage_de(exc))
-        return 2
-    except _ABORT:
-        _say("abgebrochen")
-        return 130
-    except click.ClickException as exc:  # e.g. a file option that cannot be opened
-        _say(exc.format_message())
-        return 2
+        if (call := cli_fast.match(args)) is not None:
+            try:
+                call()
+            except LifecycleError as exc:
+                _say(str(exc))
+                return 2
+            return 0
+        return _run_typer(args)
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback in a file
         from .ops import database_outage
 
         if outage := database_outage(exc):  # no bug: the database went away (as Unavailable)
             _say(outage)
             return 2
-        log = _write_traceback(exc, sys.argv[1:] if argv is None else argv)
+        log = _write_traceback(exc, args)
         _say(f"Interner Fehler ({type(exc).__name__}), Details in {log}")
         return EXIT_INTERNAL
+
+
+def app_for(args: list[str]) -> typer.Typer:
+    """The typer app with the core commands and the groups ``args`` may need."""
+    import importlib
+
+    from .cli_core import app
+
+    name = next((a for a in args if not a.startswith("-")), None)
+    if name is not None and name in _core_names(app):
+        return app
+    groups = [importlib.import_module(f"lifecycle.{module}") for module in _GROUPS]
+    named = [g for g in groups if name in _names(g)]
+    for group in named or groups:  # an unknown name: all, for typer's error and the help
+        group.register(app)
+    return app
+
+
+def _run_typer(args: list[str]) -> int:
+    import typer
+
+    click = _click()
+    no_args = getattr(click, "NoArgsIsHelpError", ())
+    abort = getattr(click, "Abort", None) or typer.Abort
+    try:
+        result = app_for(args)(args=args, prog_name="lifecycle", standalone_mode=False)
+    except no_args as exc:  # `lifecycle` or `lifecycle docs` alone: the help, as typed
+        print(exc.ctx.get_help() if exc.ctx else "lifecycle --help")
+        return 2
+    except click.UsageError as exc:  # also MissingParameter, NoSuchOption, BadParameter
+        _say(usage_de(exc))
+        return 2
+    except abort:
+        _say("abgebrochen")
+        return 130
+    except click.ClickException as exc:  # e.g. a file option that cannot be opened
+        _say(exc.format_message())
+        return 2
     return result if isinstance(result, int) else 0
 
 
+def _click() -> Any:
+    """click's exceptions: typer >= 0.2x carries its own copy of click, older ones use it."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover
+        from click import exceptions  # type: ignore[no-redef]
+    return exceptions
+
+
+def _names(group: Any) -> set[str]:
+    """The top-level command and group names a cli module registers."""
+    import typer
+
+    probe = typer.Typer()
+    group.register(probe)
+    return _core_names(probe)
+
+
+def _core_names(app: Any) -> set[str]:
+    commands = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    return commands | {g.name for g in app.registered_groups if g.name}
+
+
 def _say(message: str) -> None:
-    err_console.print(f"lifecycle: {one_line(message)}", markup=False, emoji=False)
+    say(message)
 
 
 def usage_de(exc) -> str:
     """A click usage error as one German line."""
+    click = _click()
     ctx = exc.ctx
     command = ctx.command_path if ctx is not None else "lifecycle"
     hint = f" (Hilfe: {command} --help)"

@@ -14,35 +14,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape as esc
 from rich.table import Table
 
-from .dates import long_de, short_de, weekday_short_de
+from . import cli_read
+from .cli_output import console, day_of, err_console, one_line, parse_day, session
+from .dates import long_de, short_de
 from .errors import InputError, LifecycleError
-from .words import OUTCOME_DE, STATE_DE
+from .words import OUTCOME_DE
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="Fortschreibung kommunaler Konzepte: Stand, Aufgaben, Fristen.",
 )
-# Markup is ours only: every text that comes from a scenario, plan or user goes through esc().
-console = Console(highlight=False, emoji=False)
-# Error lines are plain text: no markup ("[...]"), no emoji codes (":100:"), no wrapping.
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
-
-
 TodayOpt = Annotated[
     str | None, typer.Option("--today", help="Stichtag YYYY-MM-DD (Standard: heute)")
 ]
-
-
-def one_line(message: str) -> str:
-    """A message as exactly one line: line breaks and control characters made visible."""
-    return "".join(
-        ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in message.strip()
-    )
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -67,18 +55,11 @@ _DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _MOMENT = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?(.*)")
 
 
-def parse_day(value: str | None, option: str) -> dt.date:
-    """A day YYYY-MM-DD (today if None); anything else is an InputError naming ``option``."""
-    if value is None:
-        return dt.date.today()
-    return _day(value.strip(), option, value)
-
-
 def parse_datetime(value: str, option: str) -> dt.date | dt.datetime:
     """A day, or a day with a time ('YYYY-MM-DD HH:MM'); local time, no time zone."""
     text = value.strip()
     if _DAY.fullmatch(text):
-        return _day(text, option, value)
+        return day_of(text, option, value)
     m = _MOMENT.fullmatch(text)
     if m is None:
         raise InputError(
@@ -88,26 +69,11 @@ def parse_datetime(value: str, option: str) -> dt.date | dt.datetime:
         raise InputError(
             option, "", f"{value!r}: bitte ohne Zeitzone angeben (Ortszeit der Kommune)"
         )
-    day = _day(m.group(1), option, value)
+    day = day_of(m.group(1), option, value)
     hour, minute, second = int(m.group(2)), int(m.group(3)), int(m.group(4) or 0)
     if hour > 23 or minute > 59 or second > 59:
         raise InputError(option, "", f"unmögliche Uhrzeit in {value!r}")
     return dt.datetime(day.year, day.month, day.day, hour, minute, second)
-
-
-def _day(text: str, option: str, original: str) -> dt.date:
-    from .dates import check_year
-
-    m = _DAY.fullmatch(text)
-    if m is None:
-        raise InputError(option, "", f"{original!r} ist kein Datum (erwartet YYYY-MM-DD)")
-    try:
-        day = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    except ValueError:
-        raise InputError(option, "", f"unmögliches Datum {original!r}") from None
-    if problem := check_year(day):
-        raise InputError(option, "", f"{original!r}: {problem}")
-    return day
 
 
 _TASK_REF = re.compile(r"[0-9]{1,18}|[a-z0-9][a-z0-9_-]*:[a-z][a-z0-9_-]*")
@@ -120,12 +86,6 @@ def check_task_ref(ref: str, argument: str = "AUFGABE") -> str:
             argument, "", f"{ref!r} ist keine Aufgaben-ID und nicht PROZESS:AUFGABE"
         )
     return ref
-
-
-def session():
-    from .db import session_scope
-
-    return session_scope()
 
 
 # --- start ---------------------------------------------------------------------------------
@@ -180,130 +140,7 @@ def status(
     today: TodayOpt = None,
 ) -> None:
     """Wo ein Prozess steht: Phasen, offenes Gate, nächste Fristen, Überfälliges in Rot."""
-    from . import lookups
-    from .status import overview, process_status
-
-    day = parse_day(today, "--today")
-    with session() as s:
-        if process is None:
-            summaries, count = overview(s, day)
-            if count == 1:
-                process = summaries[0].key
-            else:
-                _print_overview(summaries, count, day)
-                return
-        _print_status(process_status(s, lookups.get_process(s, process), day))
-
-
-def _print_overview(summaries, count: int, day: dt.date) -> None:
-    if not count:
-        console.print("Noch keine Fortschreibung gestartet: [bold]lifecycle start SZENARIO.yaml[/]")
-        return
-    table = Table(title=f"{count} Fortschreibungen · Stand {long_de(day)}")
-    for col in ("Prozess", "Kommune", "Phase", "Fortschritt", "Nächste Frist", "Überfällig"):
-        table.add_column(col)
-    for p in summaries:
-        pct = round(100 * p.done / p.total) if p.total else 100
-        table.add_row(
-            p.key,
-            esc(p.kommune),
-            esc(p.stage) if p.state == "running" else STATE_DE[p.state],
-            f"{pct} %",
-            weekday_short_de(p.next_due) if p.next_due else "—",
-            f"[red]{p.overdue}[/]" if p.overdue else "0",
-        )
-    console.print(table)
-    if count > len(summaries):
-        console.print(f"… und {count - len(summaries)} weitere; Details: lifecycle status PROZESS")
-
-
-def _print_status(st) -> None:
-    from .plan_types import plan_of
-
-    p = st.process
-    console.print(
-        f"[bold]{esc(plan_of(p.plan).title)}[/] — {esc(st.kommune.name)} ([cyan]{p.key}[/])"
-    )
-    console.print(
-        f"Stand: {long_de(st.today)} · gestartet {short_de(p.started_on)} · "
-        f"{STATE_DE[st.state.value]} · {st.progress} % erledigt"
-    )
-    console.print(_stage_table(st))
-    if st.sitzungen:
-        console.print(_sitzung_table(st))
-    if st.open_gate:
-        g = st.open_gate
-        console.print(
-            f"[bold]Offenes Gate:[/] {esc(g.title)} — {esc(g.gate_title)}. "
-            f"{esc(g.gate_condition)}"
-        )
-    if st.overdue:
-        shown = st.overdue[:10]
-        console.print(_deadline_table(f"Überfällig ({len(st.overdue)})", shown, st.today, "red"))
-        if len(st.overdue) > len(shown):
-            console.print(
-                f"[red]… und {len(st.overdue) - len(shown)} weitere: "
-                f"lifecycle tasks --overdue --process {p.key}[/]"
-            )
-    if st.upcoming:
-        console.print(_deadline_table("Nächste Fristen", st.upcoming, st.today))
-
-
-def _stage_table(st) -> Table:
-    table = Table(title="Phasen", title_justify="left")
-    for col in ("#", "Phase", "Status", "Fortschritt", "Beginn", "Ende / Gate", "Entscheidung"):
-        table.add_column(col)
-    for v in st.stages:
-        d = v.decision
-        decided = (
-            (
-                f"{OUTCOME_DE[d.outcome.value]} {short_de(d.decided_on)}"
-                + (f" ({esc(d.reference)})" if d.reference else "")
-            )
-            if d
-            else ""
-        )
-        style = {"closed": "green", "open": "bold yellow"}.get(v.state.value, "")
-        table.add_row(
-            str(v.position),
-            esc(v.title),
-            f"[{style}]{STATE_DE[v.state.value]}[/]" if style else STATE_DE[v.state.value],
-            f"{v.progress} % ({v.done}/{v.total})",
-            short_de(v.start) if v.start else "—",
-            short_de(v.end) if v.end else "—",
-            decided,
-        )
-    return table
-
-
-def _sitzung_table(st) -> Table:
-    table = Table(title="Sitzungskalender", title_justify="left")
-    for col in ("Sitzung", "Gremium", "Datum", "Vorlagenschluss", ""):
-        table.add_column(col)
-    for s in st.sitzungen:
-        table.add_row(
-            esc(s.label),
-            esc(s.gremium),
-            f"{long_de(s.start.date())}, {s.start:%H:%M} Uhr",
-            weekday_short_de(s.vorlagenschluss),
-            "öffentlich" if s.oeffentlich else "nichtöffentlich",
-        )
-    return table
-
-
-def _deadline_table(title: str, rows, today: dt.date, style: str = "") -> Table:
-    table = Table(title=title, title_justify="left", title_style=style or None)
-    for col in ("Frist", "", "Was", "Wer", "ID"):
-        table.add_column(col)
-    for d in rows:
-        days = (d.day - today).days
-        when = "heute" if days == 0 else (f"in {days} Tagen" if days > 0 else f"seit {-days} Tagen")
-        row_style = "red" if d.day < today else ("bold" if d.kind == "vorlagenschluss" else "")
-        table.add_row(
-            weekday_short_de(d.day), when, esc(d.what), esc(d.who), str(d.task_id or ""),
-            style=row_style,
-        )
-    return table
+    cli_read.show_status(process, today=today)
 
 
 # --- tasks ---------------------------------------------------------------------------------
@@ -320,36 +157,8 @@ def tasks(
     limit: int = 200,
 ) -> None:
     """Aufgaben auflisten, offene zuerst, die dringendsten oben."""
-    from .tasks import find_tasks
-
-    day = parse_day(today, "--today")
-    with session() as s:
-        rows, more = find_tasks(
-            s,
-            today=day,
-            person=person,
-            overdue=overdue,
-            process=process,
-            include_done=all_,
-            limit=limit,
-        )
-    table = Table(title=f"Aufgaben · Stand {short_de(day)}", title_justify="left")
-    for col in ("ID", "Frist", "Aufgabe", "Zuständig", "Prozess", "Status"):
-        table.add_column(col)
-    for r in rows:
-        late = r.state == "open" and r.due and r.due < day
-        table.add_row(
-            str(r.id),
-            weekday_short_de(r.due) if r.due else "—",
-            esc(r.title),
-            esc(r.assignee),
-            r.process,
-            STATE_DE[r.state] if not late else "überfällig",
-            style="red" if late else ("dim" if r.state == "done" else ""),
-        )
-    console.print(table if rows else "Keine Aufgaben gefunden.")
-    if more:
-        console.print(f"… und {more} weitere (--limit)")
+    cli_read.show_tasks(today=today, person=person, overdue=overdue, process=process,
+                        include_done=all_, limit=limit)  # fmt: skip
 
 
 @app.command()
@@ -501,39 +310,10 @@ def sitzungen(
     days: Annotated[int, typer.Option("--days", help="so viele Tage voraus (1 bis 3660)")] = 90,
 ) -> None:
     """Für den Sitzungsdienst: kommende Sitzungen nach Vorlagenschluss, mit ihren Vorlagen."""
-    if not 1 <= days <= 3660:
-        raise InputError("--days", "", f"{days} liegt nicht zwischen 1 und 3660 Tagen")
-    from .sitzungsdienst import upcoming_sitzungen
+    cli_read.show_sitzungen(today=today, kommune=kommune, days=days)
 
-    day = parse_day(today, "--today")
-    with session() as s:
-        rows = upcoming_sitzungen(s, day, kommune=kommune, days=days)
-    if not rows:
-        console.print(f"Keine Sitzungen in den {days} Tagen ab {short_de(day)}.")
-        return
-    table = Table(
-        title=f"Sitzungen und Vorlagenschluss · Stand {long_de(day)}", title_justify="left"
-    )
-    for col in ("Vorlagenschluss", "Sitzung", "Gremium", "", "Vorlagen"):
-        table.add_column(col)
-    for r in rows:
-        vorlagen = "\n".join(
-            esc(f"{v.reference} {v.betreff} ({v.role}"
-            + ("" if v.oeffentlich else ", nichtöffentlich")
-            + f"; {v.process})")
-            for v in r.vorlagen
-        )
-        days_left = (r.vorlagenschluss - day).days
-        style = "red" if days_left < 0 else ("bold yellow" if days_left <= 7 else "")
-        table.add_row(
-            f"{weekday_short_de(r.vorlagenschluss)}",
-            f"{long_de(r.start.date())}, {r.start:%H:%M} Uhr",
-            esc(f"{r.gremium} ({r.kommune})"),
-            "öffentlich" if r.oeffentlich else "nichtöffentlich",
-            vorlagen or "—",
-            style=style,
-        )
-    console.print(table)
+
+
 
 
 # --- log -----------------------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""What every command prints through and reads days with, without typer.
+
+The read commands (``status``, ``tasks``, ``sitzungen``) run on this module and ``cli_read``
+alone, so that they start without typer and the command tree (see ``cli_fast``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+# Markup is ours only: every text that comes from a scenario, plan or user goes through esc().
+console = Console(highlight=False, emoji=False)
+# Error lines are plain text: no markup ("[...]"), no emoji codes (":100:"), no wrapping.
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+
+def one_line(message: str) -> str:
+    """A message as exactly one line: line breaks and control characters made visible."""
+    return "".join(
+        ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in message.strip()
+    )
+
+
+def say(message: str) -> None:
+    """One line on stderr, prefixed with the program's name."""
+    err_console.print(f"lifecycle: {one_line(message)}", markup=False, emoji=False)
+
+
+_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def parse_day(value: str | None, option: str) -> dt.date:
+    """A day YYYY-MM-DD (today if None); anything else is an InputError naming ``option``."""
+    if value is None:
+        return dt.date.today()
+    return day_of(value.strip(), option, value)
+
+
+def day_of(text: str, option: str, original: str) -> dt.date:
+    """``text`` as a day in the years lifecycle accepts; ``original`` is quoted in errors."""
+    from .dates import check_year
+
+    m = _DAY.fullmatch(text)
+    if m is None:
+        raise InputError(option, "", f"{original!r} ist kein Datum (erwartet YYYY-MM-DD)")
+    try:
+        day = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        raise InputError(option, "", f"unmögliches Datum {original!r}") from None
+    if problem := check_year(day):
+        raise InputError(option, "", f"{original!r}: {problem}")
+    return day
+
+
+def session() -> AbstractContextManager[Session]:
+    from .db import session_scope
+
+    return session_scope()

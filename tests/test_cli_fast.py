@@ -1,0 +1,126 @@
+"""The read commands' fast path: same output as through typer, and a lean import set.
+
+`lifecycle status`, `tasks` and `sitzungen` on a plain command line skip typer and the
+command tree (lifecycle.cli_fast). Every command line here runs both ways — the fast path
+through ``cli.run`` and the typer path through ``cli._run_typer`` — and must print the same
+and exit the same; what the fast path does not recognise must go to typer.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import WAIBLINGEN
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlmodel import Session
+
+from lifecycle import cli, cli_fast, services
+from lifecycle.db import engine_for
+from lifecycle.scenario import load_scenario
+
+
+@pytest.fixture
+def started(db_url, monkeypatch):
+    with Session(engine_for(db_url)) as s:
+        services.start(s, load_scenario(WAIBLINGEN), actor="test")
+    monkeypatch.setenv("LIFECYCLE_DATABASE_URL", db_url)
+    monkeypatch.setenv("COLUMNS", "120")
+    return db_url
+
+
+def both_ways(capsys, args: list[str]) -> tuple[tuple, tuple]:
+    fast = (cli.run(args), *capsys.readouterr())
+    slow = (cli._run_typer(args), *capsys.readouterr())
+    return fast, slow
+
+
+PLAIN = [
+    ["status"],
+    ["status", "waiblingen-2017", "--today", "2017-11-08"],
+    ["status", "--today=2017-03-01", "waiblingen-2017"],
+    ["status", "nicht-da"],
+    ["status", "--today", "2017-02-30"],
+    ["status", "--today", "1800-01-01"],
+    ["tasks", "--today", "2017-11-08"],
+    ["tasks", "--overdue", "--process", "waiblingen-2017", "--today", "2017-11-08", "--limit", "3"],
+    ["tasks", "--all", "--person", "ortolf", "--today", "2017-06-01"],
+    ["tasks", "--person", "niemand"],
+    ["tasks", "--limit=+5", "--today", "2017-11-08"],
+    ["sitzungen", "--today", "2017-11-01", "--days", "60"],
+    ["sitzungen", "--today", "2017-11-01", "--kommune", "waiblingen"],
+    ["sitzungen", "--days", "0"],
+    ["sitzungen", "--days", "99999", "--today", "nein"],
+    ["sitzungen", "--kommune", "gibt-es-nicht", "--today", "2017-11-01"],
+]
+
+
+@pytest.mark.parametrize("args", PLAIN, ids=" ".join)
+def test_fast_path_prints_what_typer_prints(started, capsys, args):
+    assert cli_fast.match(args) is not None, "a plain read command line takes the fast path"
+    fast, slow = both_ways(capsys, args)
+    assert fast == slow
+    assert fast[1] or fast[2], "something was printed"
+
+
+UNUSUAL = [
+    ["status", "--help"],
+    ["status", "a", "b"],
+    ["status", "--today"],
+    ["status", "--today", "2017-01-01", "--today", "2017-01-02"],
+    ["status", "--", "waiblingen-2017"],
+    ["tasks", "--limit", "abc"],
+    ["tasks", "--limit", "-1"],
+    ["tasks", "--overdue=yes"],
+    ["tasks", "--no-overdue"],
+    ["tasks", "extra"],
+    ["sitzungen", "--days", "1.5"],
+    ["sitzungen", "--tage", "5"],
+    ["start"],
+    [],
+]
+
+
+@pytest.mark.parametrize("args", UNUSUAL, ids=lambda a: " ".join(a) or "(nothing)")
+def test_anything_else_goes_through_typer(args):
+    assert cli_fast.match(args) is None
+
+
+TOKENS = st.sampled_from(
+    ["status", "tasks", "sitzungen", "waiblingen-2017", "--today", "2017-11-08", "--limit",
+     "7", "--overdue", "--all", "--days", "30", "--kommune", "waiblingen", "--person",
+     "ortolf", "--process", "x", "-", "--", "", "--today=2017-12-24", "abc", "--limit=0"]
+)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tail=st.lists(TOKENS, max_size=5), head=st.sampled_from(["status", "tasks", "sitzungen"]))
+def test_generated_command_lines_agree(started, capsys, head, tail):
+    """Whatever the fast path accepts, typer accepts and prints the same way."""
+    args = [head, *tail]
+    if cli_fast.match(args) is None:
+        return
+    fast, slow = both_ways(capsys, args)
+    assert fast == slow
+
+
+def test_read_commands_import_nothing_heavy(started):
+    """status, tasks and sitzungen run without typer, Prefect, jsonschema, docxtpl, LibreOffice."""
+    code = (
+        "import sys\nfrom lifecycle.cli import run\n"
+        "for args in (['status', 'waiblingen-2017', '--today', '2017-11-08'],\n"
+        "             ['tasks', '--overdue', '--today', '2017-11-08'],\n"
+        "             ['sitzungen', '--today', '2017-11-01']):\n"
+        "    assert run(args) == 0, args\n"
+        "heavy = {'prefect', 'jsonschema', 'docxtpl', 'docx', 'typer', 'click', 'alembic',\n"
+        "         'yaml', 'fastapi', 'lifecycle.pdf', 'lifecycle.engine', 'lifecycle.services'}\n"
+        "loaded = {m for m in sys.modules if m in heavy or m.split('.')[0] in heavy}\n"
+        "print('LOADED', sorted(loaded))\n"
+    )
+    env = os.environ | {"LIFECYCLE_DATABASE_URL": started}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "LOADED []"

@@ -160,8 +160,9 @@ def bench_delivery(url: str, n_mails: int) -> None:
         session.execute(
             text(
                 "INSERT INTO reminder (person_id, subject, deadline, offset, kind,"
-                " fortschreibung_id, send_on, state, payload, attempts, last_error, created_at)"
-                " VALUES (:p, :s, '2024-03-27', 10, 'due', 1, :d, 'planned', :payload, 0, '', :now)"
+                " fortschreibung_id, send_on, state, payload, attempts, last_error, created_at,"
+                " message_uid) VALUES (:p, :s, '2024-03-27', 10, 'due', 1, :d, 'planned',"
+                " :payload, 0, '', :now, :uid)"
             ),
             [
                 {
@@ -170,6 +171,7 @@ def bench_delivery(url: str, n_mails: int) -> None:
                     "d": TODAY.isoformat(),
                     "payload": payload,
                     "now": dt.datetime.now(dt.UTC).isoformat(),
+                    "uid": f"bench{i:08d}",
                 }
                 for i in range(n_mails)
             ],

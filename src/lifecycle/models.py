@@ -188,6 +188,8 @@ class Task(SQLModel, table=True):
         UniqueConstraint("fortschreibung_id", "key"),
         # covers the Übersicht's per-process progress and deadlines without reading the rows
         Index("ix_task_summary", "fortschreibung_id", "state", "due"),
+        # the daily reminder scan: open tasks in a window of due dates
+        Index("ix_task_state_due", "state", "due"),
     )
     id: int | None = Field(default=None, primary_key=True)
     fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)

@@ -4,9 +4,10 @@ Prints its figures; nothing here asserts a time. Run:
 
     .venv/bin/python bench/bench_documents.py [--docs 1000] [--runs 200]
 
-- ms per Sitzungsvorlage (median of --runs): context from the database + docxtpl render + save,
-  and render + save alone, each against the floor: python-docx loading and saving the same
-  template without rendering. Ratios are taken within this one run.
+- ms per Sitzungsvorlage (median of --runs, interleaved): context from the database + render
+  + save, and render + save alone, each against the floor: python-docx loading and saving the
+  same template without rendering; and, as "before", docxtpl rendering the template anew each
+  time (as documents.render did before the compiled renderer). Ratios are taken in one run.
 - RSS after --docs documents in one process, gc.collect() after each (see
   shared/notes/docx-and-dates.md: without it RSS climbs by ~0.2 MiB per document).
 - PDF/A-2b conversion by LibreOffice per document kind (median of --pdf-runs, a fresh
@@ -39,6 +40,19 @@ def rss_mib() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def interleaved(fns: dict, runs: int) -> dict[str, float]:
+    """Median ms of each function, run in turn round after round (load hits all alike)."""
+    for fn in fns.values():  # warm caches and imports
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: 1000 * statistics.median(ts) for name, ts in times.items()}
 
 
 def median_ms(fn, runs: int) -> float:
@@ -77,17 +91,31 @@ def main() -> None:
             def full() -> None:
                 render(template, build_context(session, process, "sitzungsvorlage"), out)
 
-            for fn in (floor, render_only, full):  # warm caches and imports
-                fn()
-            floor_ms = median_ms(floor, args.runs)
-            render_ms = median_ms(render_only, args.runs)
-            full_ms = median_ms(full, args.runs)
+            def docxtpl_before() -> None:  # how documents.render rendered before issue 15
+                from docxtpl import DocxTemplate
+
+                from lifecycle.documents import jinja_env
+
+                tpl = DocxTemplate(str(template))
+                tpl.render(build_context(session, process, "sitzungsvorlage"),
+                           jinja_env=jinja_env(), autoescape=True)  # fmt: skip
+                tpl.save(str(out))
+
+            fns = {"floor": floor, "render": render_only, "full": full, "before": docxtpl_before}
+            times = interleaved(fns, args.runs)
+            floor_ms, render_ms, full_ms = times["floor"], times["render"], times["full"]
             print(f"Sitzungsvorlage, median of {args.runs} ({out.stat().st_size // 1024} KiB):")
             print(f"  floor (python-docx load + save) : {floor_ms:7.1f} ms")
             print(f"  render + save                   : {render_ms:7.1f} ms"
                   f"  = {render_ms / floor_ms:.2f} x floor")  # fmt: skip
             print(f"  context + render + save         : {full_ms:7.1f} ms"
                   f"  = {full_ms / floor_ms:.2f} x floor")  # fmt: skip
+            print(f"  the same with docxtpl per render: {times['before']:7.1f} ms"
+                  f"  = {times['before'] / floor_ms:.2f} x floor (before)")  # fmt: skip
+            ratio = full_ms / floor_ms
+            print(f"ROW Sitzungsvorlage, context from the DB + render + save: {full_ms:.1f} ms | "
+                  f"floor {floor_ms:.1f} ms | ratio {ratio:.2f}x | goal <= 1.3x | "
+                  f"{'OK' if ratio <= 1.3 else 'MISS'}")  # fmt: skip
 
             gc.collect()
             marks = {}

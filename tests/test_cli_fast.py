@@ -96,7 +96,8 @@ TOKENS = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(tail=st.lists(TOKENS, max_size=5), head=st.sampled_from(["status", "tasks", "sitzungen"]))
 def test_generated_command_lines_agree(started, capsys, head, tail):
     """Whatever the fast path accepts, typer accepts and prints the same way."""

@@ -181,8 +181,9 @@ def done(
         t = lookups.get_task(s, task)
         if by is not None:  # an unknown person must not be recorded as the one who did it
             from .models import Fortschreibung
+            from .typing_helpers import get_required
 
-            process = s.get(Fortschreibung, t.fortschreibung_id)
+            process = get_required(s, Fortschreibung, t.fortschreibung_id)
             lookups.get_person(s, process.kommune_id, by)
         t = services.complete_task(s, ident(t), on=day, by=by, actor=_actor())
         person = s.get(Person, t.done_by_id) if t.done_by_id else None

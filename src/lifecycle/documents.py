@@ -13,12 +13,12 @@ a change writes version n+1 next to version n.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
 import shutil
 import uuid
-import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -162,7 +162,10 @@ def _rich(value: str) -> Any:
     return out
 
 
+@functools.cache
 def jinja_env() -> SandboxedEnvironment:
+    """The one environment every template is compiled in (compiled templates are cached
+    per environment, see docx_render)."""
     env = SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters.update({
         "rich": _rich,
@@ -176,21 +179,17 @@ def jinja_env() -> SandboxedEnvironment:
 
 def render(template: Path, context: dict[str, Any], out: Path) -> None:
     """Render ``template`` with ``context`` to ``out``; any template problem is a TemplateError."""
-    from docx.opc.exceptions import PackageNotFoundError
-    from docxtpl import DocxTemplate
     from lxml import etree
+
+    from .docx_render import UnreadableTemplate, compile_docx, render_parts, write_docx
 
     name = template.name
     try:
-        tpl = DocxTemplate(str(template))
-        tpl.init_docx()
-        tpl.get_xml()  # a document.xml that is not well-formed fails here, not mid-render
-    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError, OSError,
-            etree.LxmlError) as exc:  # fmt: skip
+        compiled = compile_docx(template.read_bytes(), jinja_env(),
+                                check=functools.partial(check_template, name=name))  # fmt: skip
+        rendered = render_parts(compiled, context)
+    except (UnreadableTemplate, OSError) as exc:
         raise TemplateError(f"Vorlage {name} ist keine lesbare Word-Datei: {exc}") from None
-    check_template(tpl.docx, name)
-    try:
-        tpl.render(context, jinja_env=jinja_env(), autoescape=True)
     except jinja2.UndefinedError as exc:
         raise TemplateError(
             f"Vorlage {name}: {exc} (ein Name, den der Kontext des Dokuments nicht hat)"
@@ -208,14 +207,13 @@ def render(template: Path, context: dict[str, Any], out: Path) -> None:
         raise TemplateError(f"Vorlage {name}: nicht erlaubt: {exc}") from None
     except (TypeError, ValueError, KeyError, AttributeError) as exc:  # e.g. date filter on text
         raise TemplateError(f"Vorlage {name}: {type(exc).__name__}: {exc}") from None
-    _set_properties(tpl.docx, context.get("eigenschaften") or {})
+    try:
+        data = write_docx(compiled, rendered, context.get("eigenschaften") or {})
+    except ValueError as exc:  # text the XML cannot carry (control characters)
+        raise TemplateError(f"Vorlage {name}: Text nicht als Word-XML darstellbar: {exc}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
-    try:
-        tpl.save(str(tmp))
-    except ValueError as exc:  # text the XML cannot carry (control characters)
-        tmp.unlink(missing_ok=True)
-        raise TemplateError(f"Vorlage {name}: Text nicht als Word-XML darstellbar: {exc}") from None
+    tmp.write_bytes(data)
     tmp.replace(out)  # a reader never sees half a file
 
 
@@ -238,19 +236,6 @@ def check_template(doc: Any, name: str) -> None:
     if missing:
         raise TemplateError(f"Vorlage {name}: Formatvorlage {', '.join(missing)} wird benutzt, "
                             "ist aber nicht definiert")  # fmt: skip
-
-
-def _set_properties(doc: Any, props: dict[str, Any]) -> None:
-    """Title, author and date of the paper itself, not of the generator."""
-    core = doc.core_properties
-    core.title = str(props.get("titel") or "")
-    core.author = core.last_modified_by = str(props.get("autor") or "")
-    core.language = "de-DE"
-    core.comments = ""
-    day = props.get("datum")
-    if isinstance(day, dt.date):
-        moment = dt.datetime.combine(day, dt.time(12, 0))
-        core.created = core.modified = moment
 
 
 # --- versions ------------------------------------------------------------------------------

@@ -1,0 +1,227 @@
+"""A DOCX template compiled once, rendered per paper: docxtpl's work without its repetition.
+
+docxtpl (``DocxTemplate.render``) loads the template with python-docx, rewrites the body XML
+into a Jinja template and compiles it, for every document; then python-docx serialises every
+part again. Here docxtpl's own preparation runs once per template content (``compile_docx``,
+cached by its SHA-256): the prepared Jinja templates of the body, the headers, the footers and
+the footnotes. ``render_docx`` renders them, applies docxtpl's own post-processing
+(``resolve_listing``, ``fix_tables``, the docPr ids) and writes the template's zip with the
+rendered parts replaced. tests/test_docx_render.py renders every kind both ways and compares
+the parts.
+
+Templates that need docxtpl's picture, media or sub-document replacement are not supported
+by the shipped kinds and are not handled here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import re
+import threading
+import zipfile
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from docx.opc.constants import CONTENT_TYPE, RELATIONSHIP_TYPE
+from docx.opc.oxml import serialize_part_xml
+from docx.opc.packuri import PackURI
+from docx.opc.parts.coreprops import CorePropertiesPart
+from docx.oxml.parser import parse_xml
+from docxtpl import DocxTemplate
+
+_FOOTNOTES = "application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"
+_CORE = "docProps/core.xml"
+_DOCUMENT = "word/document.xml"
+_HEADERS_FOOTERS = (RELATIONSHIP_TYPE.HEADER, RELATIONSHIP_TYPE.FOOTER)
+_CACHE_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One template content, prepared: its zip entries and the Jinja templates of its parts."""
+
+    entries: tuple[tuple[zipfile.ZipInfo, bytes], ...]
+    by_name: dict[str, bytes]
+    body: jinja2.Template
+    parts: dict[str, tuple[jinja2.Template, str]]  # zip name -> (template, encoding)
+    properties: dict[str, jinja2.Template]  # core properties docxtpl renders as templates
+
+
+class UnreadableTemplate(Exception):
+    """The template is no Word file python-docx and docxtpl can read."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A paper's rendered parts, before they are written."""
+
+    body: Any  # the w:body element
+    parts: dict[str, bytes]
+    properties: dict[str, str]
+
+
+_cache: OrderedDict[tuple[str, int], Compiled] = OrderedDict()
+_lock = threading.Lock()
+
+
+def compile_docx(
+    source: bytes, env: jinja2.Environment, check: Callable[[Any], None] = lambda doc: None
+) -> Compiled:
+    """``source`` (a template's bytes) prepared for ``env``; cached per content and env.
+
+    ``check`` sees the loaded python-docx Document before any Jinja is compiled; a template
+    that fails it (or fails to compile) is not cached.
+    """
+    key = (hashlib.sha256(source).hexdigest(), id(env))
+    with _lock:
+        if (hit := _cache.get(key)) is not None:
+            _cache.move_to_end(key)
+            return hit
+    compiled = _compile(source, env, check)
+    with _lock:
+        _cache[key] = compiled
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return compiled
+
+
+def _compile(source: bytes, env: jinja2.Environment, check: Callable[[Any], None]) -> Compiled:
+    from docx.opc.exceptions import PackageNotFoundError
+    from lxml import etree
+
+    try:
+        tpl = DocxTemplate(io.BytesIO(source))
+        tpl.init_docx()
+        xml = tpl.get_xml()  # a document.xml that is not well-formed fails here
+        with zipfile.ZipFile(io.BytesIO(source)) as z:
+            entries = tuple((info, z.read(info)) for info in z.infolist())
+    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError, OSError,
+            etree.LxmlError) as exc:  # fmt: skip
+        raise UnreadableTemplate(str(exc)) from None
+    by_name = {info.filename: data for info, data in entries}
+    if _CORE not in by_name or _DOCUMENT not in by_name:
+        raise UnreadableTemplate(f"{_CORE} oder {_DOCUMENT} fehlt")
+    check(tpl.docx)
+    body = env.from_string(_paragraph_lines(tpl.patch_xml(xml)))
+    parts: dict[str, tuple[jinja2.Template, str]] = {}
+    for rel in tpl.docx.part.rels.values():
+        if rel.reltype in _HEADERS_FOOTERS and not rel.is_external and rel.target_part.blob:
+            xml = tpl.get_part_xml(rel.target_part)
+            encoding = tpl.get_headers_footers_encoding(xml)
+            parts[_zip_name(rel.target_part.partname)] = (
+                env.from_string(_paragraph_lines(tpl.patch_xml(xml))),
+                encoding,
+            )
+    for part in tpl.docx.part.package.parts:
+        if part.content_type == _FOOTNOTES:
+            blob = part.blob.decode("utf-8") if isinstance(part.blob, bytes) else part.blob
+            parts[_zip_name(part.partname)] = (
+                env.from_string(_paragraph_lines(tpl.patch_xml(blob))),
+                "utf-8",
+            )
+    core = tpl.docx.core_properties
+    properties = {
+        name: env.from_string(getattr(core, name) or "")
+        for name in ("author", "comments", "identifier", "language", "subject", "title")
+    }
+    return Compiled(entries, by_name, body, parts, properties)
+
+
+def _zip_name(partname: str) -> str:
+    return str(partname).lstrip("/")
+
+
+def _paragraph_lines(xml: str) -> str:
+    # docxtpl's render_xml_part: one paragraph per line, so that Jinja's errors name a line
+    return re.sub(r"<w:p([ >])", r"\n<w:p\1", xml)
+
+
+def _finish(xml: str) -> str:
+    """docxtpl's steps after Jinja: lines joined again, escaped braces, tabs and breaks."""
+    xml = re.sub(r"\n<w:p([ >])", r"<w:p\1", xml)
+    xml = xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
+    return str(DocxTemplate.resolve_listing(None, xml))
+
+
+class _DocPrIds:
+    """docxtpl numbers the drawings' ids from 1001 in each render (fix_docpr_ids)."""
+
+    def __init__(self) -> None:
+        self.docx_ids_index = 1000
+
+
+def render_parts(compiled: Compiled, context: dict[str, Any]) -> Rendered:
+    """Jinja over every prepared part, with docxtpl's post-processing (Jinja errors here)."""
+    # docxtpl methods that use no instance state, called as functions
+    tree = DocxTemplate.fix_tables(None, _finish(compiled.body.render(context)))
+    DocxTemplate.fix_docpr_ids(_DocPrIds(), tree)
+    parts = {
+        name: _finish(template.render(context)).encode(encoding)
+        for name, (template, encoding) in compiled.parts.items()
+    }
+    properties = {name: t.render(context) for name, t in compiled.properties.items()}
+    return Rendered(tree, parts, properties)
+
+
+def write_docx(compiled: Compiled, rendered: Rendered, paper: dict[str, Any]) -> bytes:
+    """The DOCX file's bytes: the template's zip with the rendered parts in place.
+
+    ``paper`` holds the paper's own title, author and date (see ``set_properties``). Text
+    that XML cannot carry (control characters) raises ValueError here.
+    """
+    document = parse_xml(compiled.by_name[_DOCUMENT])
+    document.replace(document.body, rendered.body)
+    replaced = dict(rendered.parts)
+    replaced[_DOCUMENT] = serialize_part_xml(document)
+    replaced[_CORE] = _core_xml(compiled.by_name[_CORE], rendered.properties, paper)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, data in compiled.entries:
+            z.writestr(_fresh(info), replaced.get(info.filename, data))
+    return out.getvalue()
+
+
+def _fresh(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
+    entry = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    entry.external_attr = info.external_attr
+    return entry
+
+
+def _core_xml(blob: bytes, rendered: dict[str, str], paper: dict[str, Any]) -> bytes:
+    part = CorePropertiesPart.load(
+        PackURI("/" + _CORE), CONTENT_TYPE.OPC_CORE_PROPERTIES, blob, None  # type: ignore[arg-type]
+    )
+    core = part.core_properties
+    for name, value in rendered.items():
+        setattr(core, name, value)
+    set_properties(core, paper)
+    return bytes(part.blob)
+
+
+def set_properties(core: Any, paper: dict[str, Any]) -> None:
+    """Title, author and date of the paper itself, not of the generator."""
+    core.title = str(paper.get("titel") or "")
+    core.author = core.last_modified_by = str(paper.get("autor") or "")
+    core.language = "de-DE"
+    core.comments = ""
+    day = paper.get("datum")
+    if isinstance(day, dt.date):
+        moment = dt.datetime.combine(day, dt.time(12, 0))
+        core.created = core.modified = moment
+
+
+__all__ = [
+    "Compiled",
+    "Rendered",
+    "UnreadableTemplate",
+    "compile_docx",
+    "render_parts",
+    "set_properties",
+    "write_docx",
+]

@@ -1,0 +1,137 @@
+"""The compiled renderer writes what docxtpl writes.
+
+``documents.render`` prepares a template once (lifecycle.docx_render) instead of letting
+docxtpl load, rewrite and compile it for every paper. Each document kind of the replayed
+Waiblingen process — and the stage report, and a template with header, footer, a table
+loop and drawings — is rendered both ways: through ``documents.render`` and through
+docxtpl's ``DocxTemplate.render`` + python-docx's save, as documents.render did before.
+The files must hold the same parts with the same XML.
+"""
+
+from __future__ import annotations
+
+import copy
+import zipfile
+from pathlib import Path
+
+import pytest
+from docxtpl import DocxTemplate
+from lxml import etree
+
+from lifecycle import documents, docx_render, replay
+from lifecycle.doc_context import KINDS, build_context
+from lifecycle.documents import find_template, jinja_env
+
+
+def reference(template: Path, context: dict, out: Path) -> None:
+    """docxtpl's own way, as documents.render rendered until the compiled renderer."""
+    tpl = DocxTemplate(str(template))
+    tpl.render(context, jinja_env=jinja_env(), autoescape=True)
+    docx_render.set_properties(tpl.docx.core_properties, context.get("eigenschaften") or {})
+    tpl.save(str(out))
+
+
+def one_pixel_png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
+
+
+def canonical(data: bytes) -> bytes:
+    return etree.tostring(etree.fromstring(data), method="c14n")
+
+
+def content_types(data: bytes) -> set[tuple[str, tuple]]:
+    return {(el.tag, tuple(sorted(el.attrib.items()))) for el in etree.fromstring(data)}
+
+
+def assert_same_files(ours: Path, theirs: Path) -> None:
+    with zipfile.ZipFile(ours) as a, zipfile.ZipFile(theirs) as b:
+        assert a.testzip() is None
+        names = set(a.namelist())
+        assert names == set(b.namelist())
+        for name in sorted(names):
+            mine, other = a.read(name), b.read(name)
+            if name == "[Content_Types].xml":
+                assert content_types(mine) == content_types(other), name
+            elif name.endswith((".xml", ".rels")):
+                assert canonical(mine) == canonical(other), name
+            else:
+                assert mine == other, name
+        assert a.read("word/document.xml") == b.read("word/document.xml")
+
+
+@pytest.fixture
+def replayed(session, waiblingen):
+    replay.run(session, waiblingen)
+    return waiblingen
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_renders_as_docxtpl_renders_it(session, replayed, tmp_path, kind):
+    template = find_template(KINDS[kind])
+    context = build_context(session, replayed, kind)
+    documents.render(template, context, tmp_path / "ours.docx")
+    reference(template, copy.deepcopy(context), tmp_path / "theirs.docx")
+    assert_same_files(tmp_path / "ours.docx", tmp_path / "theirs.docx")
+
+
+def test_header_footer_loop_and_drawings(session, replayed, tmp_path):
+    """Parts the shipped templates use little: headers, footers, a row loop, docPr ids."""
+    import docx
+    from docx.shared import Cm
+
+    source = find_template(KINDS["sitzungsvorlage"])
+    doc = docx.Document(str(source))
+    section = doc.sections[0]
+    section.header.paragraphs[0].text = "Kopf: {{ kommune.name }} · {{ konzept.title }}"
+    section.footer.paragraphs[0].text = "Fuß: {{ kommune.bezeichnung }}\tSeite"
+    table = doc.add_table(rows=3, cols=2)
+    table.rows[0].cells[0].text = "{%tr for h in zeilen_test %}"
+    table.rows[1].cells[0].text = "{{ h.titel }}"
+    table.rows[1].cells[1].text = "{{ loop.index }}"
+    table.rows[2].cells[0].text = "{%tr endfor %}"
+    png = tmp_path / "pixel.png"
+    png.write_bytes(one_pixel_png())
+    doc.add_picture(str(png), width=Cm(1))
+    doc.add_picture(str(png), width=Cm(1))
+    template = tmp_path / "sitzungsvorlage.docx"
+    doc.save(str(template))
+    context = build_context(session, replayed, "sitzungsvorlage")
+    context["zeilen_test"] = [{"titel": "Bildung\nund Sprache"}, {"titel": "Arbeit\tWohnen"}]
+    documents.render(template, context, tmp_path / "ours.docx")
+    reference(template, copy.deepcopy(context), tmp_path / "theirs.docx")
+    assert_same_files(tmp_path / "ours.docx", tmp_path / "theirs.docx")
+    with zipfile.ZipFile(tmp_path / "ours.docx") as z:
+        header = z.read("word/header1.xml").decode()
+        body = z.read("word/document.xml").decode()
+    assert "Kopf: Waiblingen" in header
+    assert "Bildung</w:t><w:br/>" in body and "Arbeit</w:t></w:r><w:r><w:tab/>" in body
+    assert 'id="1001"' in body and 'id="1002"' in body  # docxtpl's renumbered drawings
+
+
+def test_a_changed_template_is_compiled_again(session, replayed, tmp_path):
+    """The cache is keyed by the template's content, not its name or path."""
+    import docx
+
+    template = tmp_path / "sitzungsvorlage.docx"
+    doc = docx.Document(str(find_template(KINDS["sitzungsvorlage"])))
+    doc.add_paragraph("Erste Fassung")
+    doc.save(str(template))
+    context = build_context(session, replayed, "sitzungsvorlage")
+    documents.render(template, context, tmp_path / "a.docx")
+    doc.paragraphs[-1].text = "Zweite Fassung"
+    doc.save(str(template))
+    documents.render(template, context, tmp_path / "b.docx")
+    texts = [zipfile.ZipFile(tmp_path / n).read("word/document.xml").decode()
+             for n in ("a.docx", "b.docx")]  # fmt: skip
+    assert "Erste Fassung" in texts[0] and "Zweite Fassung" not in texts[0]
+    assert "Zweite Fassung" in texts[1] and "Erste Fassung" not in texts[1]

@@ -7,20 +7,21 @@ case; the texts of the messages are in ``reminder_messages.py``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import Text, cast, or_, update
+from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
 from . import mail
-from .calendar import WorkCalendar, vorlagenschluss_of
+from .calendar import WorkCalendar, for_kommune, vorlagenschluss_of
 from .engine import DueChange, SitzungMove
 from .errors import InputError
-from .lookups import calendar_of
 from .models import (
     Beratung,
     Fortschreibung,
@@ -73,6 +74,10 @@ def policy_of(process: Fortschreibung) -> Policy:
     scenario_block = (process.scenario.get("fortschreibung") or {}).get("reminders") or {}
     _validate(plan_block, f"plan {process.plan_name}", "reminders")
     _validate(scenario_block, f"scenario {process.key}", "fortschreibung.reminders")
+    return _merged_policy(plan_block, scenario_block)
+
+
+def _merged_policy(plan_block: dict[str, Any], scenario_block: dict[str, Any]) -> Policy:
     merged = {**plan_block, **scenario_block}
     return Policy(
         before_due=tuple(sorted(set(merged.get("before_due", Policy.before_due)), reverse=True)),
@@ -106,61 +111,267 @@ def _validate(block: dict[str, Any], source: str, where: str) -> None:
 
 
 # --- planning: what is due on a day ----------------------------------------------------------
+#
+# The scan reads each running process's context in three queries (processes with their
+# Kommune, roles, nothing per process), validates each distinct reminder policy once, reads
+# the open tasks of every due window in ONE query of plain tuples over the union of the
+# windows (the composite index task (state, due) serves it) and memoises the working-day
+# arithmetic per calendar. tests/test_reminder_scan_equivalence.py keeps the previous,
+# row-by-row scan and proves both find the same reminders with the same payloads.
 
 
 @dataclass
 class _Ctx:
     """What the scan of one process needs, loaded once."""
 
-    process: Fortschreibung
-    kommune: Kommune
+    process_id: int
+    process_key: str
+    kommune_key: str
     policy: Policy
     cal: WorkCalendar
     leads: list[int]
 
 
+class _Days:
+    """Working-day arithmetic of one calendar, memoised for one scan."""
+
+    __slots__ = ("_added", "cal")
+
+    def __init__(self, cal: WorkCalendar):
+        self.cal = cal
+        self._added: dict[tuple[dt.date, int], dt.date] = {}
+
+    def add(self, day: dt.date, n: int) -> dt.date:
+        """``cal.add_working_days(day, n)`` (n == 0 rolls back), computed once per pair."""
+        key = (day, n)
+        hit = self._added.get(key)
+        if hit is None:
+            hit = self._added[key] = self.cal.add_working_days(day, n)
+        return hit
+
+    def send_day(self, deadline: dt.date, offset: int) -> dt.date:
+        # send_day(): add_working_days(d, 0) is roll_back(d)
+        return self.add(deadline, -offset)
+
+
+@dataclass
+class _Group:
+    """Processes that share a calendar and a policy, with the due windows of ``today``."""
+
+    cal: WorkCalendar
+    policy: Policy
+    members: dict[int, _Ctx]
+    days: _Days
+    window: list[dt.date]
+    # (offset, lo, hi): deadlines lo < d <= hi may get the offset's reminder
+    due_ranges: list[tuple[int, dt.date, dt.date]] = field(default_factory=list)
+    # escalations: lo <= d < hi
+    escalation: tuple[dt.date, dt.date] | None = None
+    # the digest: its day and last listed due date; processes whose digest is planned
+    digest: tuple[dt.date, dt.date] | None = None
+    digest_done: set[int] = field(default_factory=set)
+
+
+# The columns of an open task the scan reads (a plain row, not an ORM object).
+_TASK_COLUMNS = (
+    col(Task.id),
+    col(Task.fortschreibung_id),
+    col(Task.key),
+    col(Task.title),
+    col(Task.assignee_id),
+    col(Task.due),
+    col(Task.anchor_kind),
+    col(Task.offset),
+    col(Task.position),
+)
+
+
 def find_due(session: Session, today: dt.date) -> list[Planned]:
     """Every reminder whose send day falls in the catch-up window ending ``today``."""
     ctxs = _contexts(session)
+    groups = _groups(ctxs, today)
+    _digests_done(session, groups, today)
+    rows = _open_task_rows(session, _intervals(groups))
+    by_process = {pid: g for g in groups for pid in g.members}
     found: list[Planned] = []
-    groups: dict[tuple, list[_Ctx]] = defaultdict(list)
+    escalated: list[tuple[_Group, Any]] = []
+    digested: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    for row in rows:
+        group = by_process.get(row.fortschreibung_id)
+        if group is None:  # a task of a process that is not running
+            continue
+        due = row.due
+        planned = _task_reminder(group, row, due, today)
+        if planned is not None:
+            found.append(planned)
+        esc = group.escalation
+        if esc is not None and esc[0] <= due < esc[1]:
+            send_on = group.days.add(due, 1)
+            if group.window[0] <= send_on <= today:
+                escalated.append((group, row))
+        dig = group.digest
+        if (
+            dig is not None
+            and dig[0] <= due <= dig[1]
+            and row.assignee_id is not None
+            and row.fortschreibung_id not in group.digest_done
+        ):
+            digested[(row.assignee_id, row.fortschreibung_id)].append(row)
+    found += _escalations(session, escalated)
+    found += _digests(by_process, digested)
+    upcoming = sitzungen_of(session, [c.process_id for c in ctxs], since=today)
     for ctx in ctxs:
-        groups[(id(ctx.cal), ctx.policy)].append(ctx)
-    for members in groups.values():
-        found += _task_reminders(session, members, today)
-        found += _escalations(session, members, today)
-        found += _digests(session, members, today)
-    upcoming = sitzungen_of(session, [ident(c.process) for c in ctxs], since=today)
-    for ctx in ctxs:
-        if ctx.process.id in upcoming:
-            found += _vorlagenschluss_reminders(session, ctx, today, upcoming[ctx.process.id])
+        if ctx.process_id in upcoming:
+            found += _vorlagenschluss_reminders(session, ctx, today, upcoming[ctx.process_id])
     return _latest_per_deadline(found)
 
 
 def _contexts(session: Session) -> list[_Ctx]:
-    processes = session.exec(
-        select(Fortschreibung).where(Fortschreibung.state == ProcessState.running)
+    """The running processes, in two queries; each distinct policy is validated once."""
+    rows = session.execute(
+        rows_of(
+            col(Fortschreibung.id),
+            col(Fortschreibung.key),
+            col(Fortschreibung.plan_name),
+            cast(col(Fortschreibung.plan), Text),
+            cast(col(Fortschreibung.scenario), Text),
+            col(Kommune.key),
+            col(Kommune.bundesland),
+            col(Kommune.closing_days),
+        )
+        .join(Kommune, col(Kommune.id) == Fortschreibung.kommune_id)
+        .where(col(Fortschreibung.state) == ProcessState.running)
+        .order_by(col(Fortschreibung.id))
     ).all()
+    roles: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for pid, role, person_id in session.execute(
+        rows_of(col(Role.fortschreibung_id), col(Role.role), col(Role.person_id))
+        .join(Fortschreibung, col(Fortschreibung.id) == Role.fortschreibung_id)
+        .where(col(Fortschreibung.state) == ProcessState.running)
+    ):
+        roles[pid].append((role, person_id))
+    plan_blocks: dict[tuple[str, str], dict[str, Any]] = {}
+    validated: set[str] = set()
+    policies: dict[tuple[str, str, str], Policy] = {}
+    calendars: dict[tuple[str, str], WorkCalendar] = {}
     ctxs = []
-    for p in processes:
-        policy = policy_of(p)
-        leads = list(
-            session.exec(
-                select(Role.person_id).where(
-                    Role.fortschreibung_id == p.id, Role.role == policy.escalate_to
-                )
-            )
-        )
-        ctxs.append(
-            _Ctx(
-                p,
-                get_required(session, Kommune, p.kommune_id),
-                policy,
-                calendar_of(session, p),
-                leads,
-            )
-        )
+    for pid, key, plan_name, plan_text, scenario_text, kommune_key, land, closing in rows:
+        # the same steps and refusals as policy_of(), each distinct block checked once
+        plan_key = (plan_name, plan_text)
+        plan_block = plan_blocks.get(plan_key)
+        if plan_block is None:
+            plan_block = dict(plan_of(json.loads(plan_text)).reminders)
+        scenario = json.loads(scenario_text)
+        scenario_block = (scenario.get("fortschreibung") or {}).get("reminders") or {}
+        if plan_key not in plan_blocks:
+            _validate(plan_block, f"plan {plan_name}", "reminders")
+            plan_blocks[plan_key] = plan_block
+        canonical = json.dumps(scenario_block, sort_keys=True)
+        if canonical not in validated:
+            _validate(scenario_block, f"scenario {key}", "fortschreibung.reminders")
+            validated.add(canonical)
+        policy = policies.get((*plan_key, canonical))
+        if policy is None:
+            policy = policies[(*plan_key, canonical)] = _merged_policy(plan_block, scenario_block)
+        cal_key = (land, json.dumps(closing))
+        cal = calendars.get(cal_key)
+        if cal is None:
+            cal = calendars[cal_key] = for_kommune(_KommuneDays(land, closing))
+        leads = sorted(p for role, p in roles.get(pid, ()) if role == policy.escalate_to)
+        ctxs.append(_Ctx(pid, key, kommune_key, policy, cal, leads))
     return ctxs
+
+
+@dataclass(frozen=True)
+class _KommuneDays:
+    """What ``calendar.for_kommune`` reads of a Kommune row."""
+
+    bundesland: str
+    closing_days: list[str] | None
+
+
+def _groups(ctxs: list[_Ctx], today: dt.date) -> list[_Group]:
+    """Processes by (calendar, policy), each group with its due windows of ``today``."""
+    groups: dict[tuple[int, Policy], _Group] = {}
+    for ctx in ctxs:
+        key = (id(ctx.cal), ctx.policy)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group(
+                ctx.cal, ctx.policy, {}, _Days(ctx.cal), _window(ctx.cal, today)
+            )
+            _plan_windows(group, today)
+        group.members[ctx.process_id] = ctx
+    return list(groups.values())
+
+
+def _plan_windows(group: _Group, today: dt.date) -> None:
+    window, days, policy = group.window, group.days, group.policy
+    if window:
+        for offset in policy.before_due:
+            lo = days.add(window[0], offset - 1) if offset else days.add(window[0], -1)
+            group.due_ranges.append((offset, lo, days.add(window[-1], offset)))
+        group.escalation = (days.add(window[0], -1), window[-1])
+    day = digest_day(group.cal, today, policy.digest_weekday)
+    if day is not None and day <= today:
+        group.digest = (day, day + dt.timedelta(days=policy.digest_horizon_days))
+
+
+def _digests_done(session: Session, groups: list[_Group], today: dt.date) -> None:
+    """Catching up on a later day of the week: processes whose digest is already planned."""
+    catching_up = [g for g in groups if g.digest is not None and g.digest[0] < today]
+    if not catching_up:
+        return
+    days = {g.digest[0] for g in catching_up if g.digest is not None}
+    planned: dict[int, set[dt.date]] = defaultdict(set)
+    for pid, deadline in session.execute(
+        rows_of(col(Reminder.fortschreibung_id), col(Reminder.deadline))
+        .where(col(Reminder.kind) == "digest", col(Reminder.deadline).in_(days))
+        .distinct()
+    ):
+        if pid is not None:
+            planned[pid].add(deadline)
+    for group in catching_up:
+        assert group.digest is not None  # selected above
+        group.digest_done = {
+            pid for pid in group.members if group.digest[0] in planned.get(pid, ())
+        }
+
+
+def _intervals(groups: list[_Group]) -> list[tuple[dt.date, dt.date]]:
+    """The union of every group's windows of due dates, as disjoint closed intervals."""
+    one_day = dt.timedelta(days=1)
+    spans = []
+    for g in groups:
+        spans += [(lo + one_day, hi) for _, lo, hi in g.due_ranges]  # lo < d <= hi
+        if g.escalation is not None:
+            spans.append((g.escalation[0], g.escalation[1] - one_day))  # lo <= d < hi
+        if g.digest is not None and len(g.digest_done) < len(g.members):
+            spans.append(g.digest)
+    merged: list[tuple[dt.date, dt.date]] = []
+    for lo, hi in sorted(s for s in spans if s[0] <= s[1]):
+        if merged and lo <= merged[-1][1] + one_day:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _open_task_rows(session: Session, intervals: list[tuple[dt.date, dt.date]]) -> list[Any]:
+    """Open tasks of open/pending stages due in any of ``intervals``: one query, plain rows."""
+    if not intervals:
+        return []
+    due = col(Task.due)
+    query = (
+        rows_of(*_TASK_COLUMNS)
+        .join(Stage, col(Stage.id) == Task.stage_id)
+        .where(
+            col(Task.state) == TaskState.open,
+            col(Stage.state).in_(OPEN_STAGES),
+            or_(*(due.between(lo, hi) for lo, hi in intervals)),
+        )
+    )
+    return list(session.execute(query).all())
 
 
 def _window(cal: WorkCalendar, today: dt.date) -> list[dt.date]:
@@ -187,58 +398,42 @@ def _due_range(cal: WorkCalendar, window: list[dt.date], offset: int) -> tuple[d
     return lo, cal.add_working_days(window[-1], offset)
 
 
-def _open_tasks(
-    session: Session, ids: list[int], lo: dt.date, hi: dt.date, *, lo_open: bool
-) -> Sequence[Task]:
-    """Open tasks of open/pending stages with due in (lo, hi] (or [lo, hi) for lo_open=False)."""
-    due = col(Task.due)
-    in_range = (due > lo) & (due <= hi) if lo_open else (due >= lo) & (due < hi)
-    query = (
-        select(Task)
-        .join(Stage, col(Stage.id) == Task.stage_id)
-        .where(
-            col(Task.fortschreibung_id).in_(ids),
-            Task.state == TaskState.open,
-            col(Stage.state).in_(OPEN_STAGES),
-            in_range,
-        )
-        # SQLite's planner otherwise prefers the state or process index and reads far more
-        # rows; a day's window of due dates is always the most selective.
-        .with_hint(Task, "INDEXED BY ix_task_due", "sqlite")
+def _task_reminder(group: _Group, row: Any, due: dt.date, today: dt.date) -> Planned | None:
+    """The reminder of one open task, if one of the policy's offsets falls due in the window.
+
+    Of several offsets due in the window (a missed run), the latest send day wins, and of
+    equal ones the first in the policy's order, as ``_latest_per_deadline`` would choose.
+    """
+    if due < today or row.assignee_id is None or not group.due_ranges:
+        return None
+    # _covered_by_vorlagenschluss, on a plain row
+    if group.policy.before_vorlagenschluss and (row.anchor_kind, row.offset) == (
+        "vorlagenschluss",
+        0,
+    ):
+        return None
+    best: tuple[dt.date, int] | None = None
+    start = group.window[0]
+    for offset, lo, hi in group.due_ranges:
+        if lo < due <= hi:
+            send_on = group.days.send_day(due, offset)
+            if start <= send_on <= today and (best is None or send_on > best[0]):
+                best = (send_on, offset)
+    if best is None:
+        return None
+    send_on, offset = best
+    ctx = group.members[row.fortschreibung_id]
+    return Planned(
+        row.assignee_id,
+        f"task:{row.id}",
+        due,
+        offset,
+        "due",
+        send_on,
+        row.fortschreibung_id,
+        row.id,
+        payload=_task_payload(ctx, row, offset),
     )
-    return session.exec(query).all()
-
-
-def _task_reminders(session: Session, members: list[_Ctx], today: dt.date) -> list[Planned]:
-    policy, cal = members[0].policy, members[0].cal
-    window = _window(cal, today)
-    if not window:
-        return []
-    by_id = {ident(c.process): c for c in members}
-    out = []
-    for offset in policy.before_due:
-        lo, hi = _due_range(cal, window, offset)
-        for task in _open_tasks(session, list(by_id), lo, hi, lo_open=True):
-            due = _due(task)
-            send_on = send_day(cal, due, offset)
-            if due < today or not window[0] <= send_on <= today or task.assignee_id is None:
-                continue
-            if policy.before_vorlagenschluss and _covered_by_vorlagenschluss(task):
-                continue
-            out.append(
-                Planned(
-                    task.assignee_id,
-                    f"task:{task.id}",
-                    due,
-                    offset,
-                    "due",
-                    send_on,
-                    task.fortschreibung_id,
-                    task.id,
-                    payload=_task_payload(by_id[task.fortschreibung_id], task, offset),
-                )
-            )
-    return out
 
 
 def _covered_by_vorlagenschluss(task: Task) -> bool:
@@ -252,52 +447,44 @@ def _due(task: Task) -> dt.date:
     return required(task.due, f"Fälligkeit der Aufgabe {task.id}")
 
 
-def _task_payload(ctx: _Ctx, task: Task, offset: int) -> dict[str, Any]:
+def _task_payload(ctx: _Ctx, task: Any, offset: int) -> dict[str, Any]:
     return {
-        "process": ctx.process.key,
-        "kommune": ctx.kommune.key,
+        "process": ctx.process_key,
+        "kommune": ctx.kommune_key,
         "task_key": task.key,
         "task_title": task.title,
-        "due": _due(task).isoformat(),
+        "due": task.due.isoformat(),
         "days": offset,
     }
 
 
-def _escalations(session: Session, members: list[_Ctx], today: dt.date) -> list[Planned]:
-    cal = members[0].cal
-    window = _window(cal, today)
-    if not window:
+def _escalations(session: Session, escalated: list[tuple[_Group, Any]]) -> list[Planned]:
+    """To the process's leads: the task was due on the working day before the send day."""
+    if not escalated:
         return []
-    by_id = {ident(c.process): c for c in members}
-    lo, hi = cal.add_working_days(window[0], -1), window[-1]
-    tasks = [
-        t
-        for t in _open_tasks(session, list(by_id), lo, hi, lo_open=False)
-        if window[0] <= cal.add_working_days(_due(t), 1) <= today
-    ]
-    names = dict(
-        session.exec(
-            select(Person.id, Person.name).where(
-                col(Person.id).in_({t.assignee_id for t in tasks if t.assignee_id})
-            )
-        ).all()
-    )
+    assignees = {row.assignee_id for _, row in escalated if row.assignee_id}
+    names: dict[int | None, str] = {
+        pid: name
+        for pid, name in session.execute(
+            rows_of(col(Person.id), col(Person.name)).where(col(Person.id).in_(assignees))
+        )
+    }
     out = []
-    for task in tasks:
-        ctx = by_id[task.fortschreibung_id]
-        due = _due(task)
-        send_on = cal.add_working_days(due, 1)
-        payload = _task_payload(ctx, task, -1) | {"assignee": names.get(task.assignee_id, "")}
+    for group, row in escalated:
+        ctx = group.members[row.fortschreibung_id]
+        due = row.due
+        send_on = group.days.add(due, 1)
+        payload = _task_payload(ctx, row, -1) | {"assignee": names.get(row.assignee_id, "")}
         out += [
             Planned(
                 lead,
-                f"task:{task.id}",
+                f"task:{row.id}",
                 due,
                 -1,
                 "escalation",
                 send_on,
-                ctx.process.id,
-                task.id,
+                ctx.process_id,
+                row.id,
                 payload=payload,
             )
             for lead in ctx.leads
@@ -313,40 +500,21 @@ def digest_day(cal: WorkCalendar, today: dt.date, weekday: int) -> dt.date | Non
     return day if day.weekday() < 5 else None
 
 
-def _digests(session: Session, members: list[_Ctx], today: dt.date) -> list[Planned]:
-    policy, cal = members[0].policy, members[0].cal
-    day = digest_day(cal, today, policy.digest_weekday)
-    if day is None or not day <= today:
-        return []
-    until = day + dt.timedelta(days=policy.digest_horizon_days)
-    by_id = {ident(c.process): c for c in members}
-    if day < today:  # catching up: skip processes whose digest of this week is planned
-        for pid in session.exec(
-            select(Reminder.fortschreibung_id)
-            .where(
-                Reminder.kind == "digest",
-                Reminder.deadline == day,
-                col(Reminder.fortschreibung_id).in_(list(by_id)),
-            )
-            .distinct()
-        ):
-            if pid is not None:  # always: selected by process id
-                by_id.pop(pid, None)
-        if not by_id:
-            return []
-    per_person: dict[tuple[int, int], list[Task]] = defaultdict(list)
-    # "bis <until>" in the message includes that day: tasks due on it are listed too
-    for task in _open_tasks(session, list(by_id), day, until + dt.timedelta(days=1), lo_open=False):
-        if task.assignee_id is not None:
-            per_person[(task.assignee_id, task.fortschreibung_id)].append(task)
+def _digests(
+    by_process: dict[int, _Group], digested: dict[tuple[int, int], list[Any]]
+) -> list[Planned]:
     out = []
-    for (person_id, pid), tasks in sorted(per_person.items()):
-        tasks.sort(key=lambda t: (t.due, t.position))
+    for (person_id, pid), rows in sorted(digested.items()):
+        group = by_process[pid]
+        assert group.digest is not None  # rows are listed only for a group's digest
+        day, until = group.digest
+        ctx = group.members[pid]
+        rows.sort(key=lambda t: (t.due, t.position, t.id))
         payload = {
-            "process": by_id[pid].process.key,
-            "kommune": by_id[pid].kommune.key,
+            "process": ctx.process_key,
+            "kommune": ctx.kommune_key,
             "until": until.isoformat(),
-            "items": [{"title": t.title, "due": _due(t).isoformat(), "key": t.key} for t in tasks],
+            "items": [{"title": t.title, "due": t.due.isoformat(), "key": t.key} for t in rows],
         }
         out.append(Planned(person_id, f"digest:{pid}", day, 0, "digest", day, pid, payload=payload))
     return out
@@ -372,8 +540,8 @@ def _vorlagenschluss_reminders(
         if who is None:
             continue
         payload = {
-            "process": ctx.process.key,
-            "kommune": ctx.kommune.key,
+            "process": ctx.process_key,
+            "kommune": ctx.kommune_key,
             "sitzung_key": sitzung.key,
             "sitzung_start": sitzung.start.isoformat(),
             "gremium": gremium.name,
@@ -386,12 +554,12 @@ def _vorlagenschluss_reminders(
             out += [
                 Planned(
                     pid,
-                    f"vorlagenschluss:{ctx.process.id}:{sitzung.id}",
+                    f"vorlagenschluss:{ctx.process_id}:{sitzung.id}",
                     vs,
                     offset,
                     "vorlagenschluss",
                     send_day(ctx.cal, vs, offset),
-                    ctx.process.id,
+                    ctx.process_id,
                     sitzung_id=sitzung.id,
                     payload=payload | {"days": offset},
                 )
@@ -407,7 +575,7 @@ def _deliverers(
     names = list(
         session.exec(
             select(SitzungBinding.name).where(
-                SitzungBinding.fortschreibung_id == ctx.process.id,
+                SitzungBinding.fortschreibung_id == ctx.process_id,
                 SitzungBinding.sitzung_id == sitzung.id,
             )
         )
@@ -416,8 +584,8 @@ def _deliverers(
         select(Task)
         .join(Stage, col(Stage.id) == Task.stage_id)
         .where(
-            Task.fortschreibung_id == ctx.process.id,
-            Task.state == TaskState.open,
+            Task.fortschreibung_id == ctx.process_id,
+            col(Task.state) == TaskState.open,
             col(Stage.state).in_(OPEN_STAGES),
             col(Task.anchor_ref).in_(names),
             col(Task.anchor_kind).in_(["vorlagenschluss", "sitzung"]),
@@ -432,7 +600,7 @@ def _deliverers(
             & (col(Stage.key) == Vorlage.stage_key),
         )
         .where(
-            Vorlage.fortschreibung_id == ctx.process.id,
+            Vorlage.fortschreibung_id == ctx.process_id,
             Beratung.sitzung_id == sitzung.id,
             col(Stage.state).in_(OPEN_STAGES),
         )

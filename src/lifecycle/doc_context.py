@@ -144,8 +144,24 @@ def _genitive(gremium: Gremium) -> str:
 # --- reading the process -------------------------------------------------------------------
 
 
+def _once(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A Facts query answered once per document: the builders ask for the same rows (the
+    stages, a Vorlage, its Beratungen) many times. Row arguments count by their id."""
+    name = method.__name__
+
+    def cached(self: Facts, *args: Any) -> Any:
+        key = (name, *(getattr(a, "id", a) for a in args))
+        if key not in self._memo:
+            self._memo[key] = method(self, *args)
+        return self._memo[key]
+
+    cached.__name__ = name
+    cached.__doc__ = method.__doc__
+    return cached
+
+
 class Facts:
-    """The rows of one process, read once per document."""
+    """The rows of one process, read once per document (a context is built read-only)."""
 
     def __init__(self, session: Session, process: Fortschreibung, as_of: dt.date | None = None):
         self.s, self.p = session, process
@@ -154,6 +170,7 @@ class Facts:
         self.plan = plan_of(process.plan)
         # A paper states the facts as of its own date; None: as of now.
         self.as_of = as_of
+        self._memo: dict[tuple[Any, ...], Any] = {}
 
     def known(self, day: dt.date | None) -> bool:
         """Whether a fact that became true on ``day`` is true as of the paper's date."""
@@ -172,10 +189,12 @@ class Facts:
             query = query.order_by(order)
         return list(self.s.exec(query).all())
 
+    @_once
     def versions(self) -> list[KonzeptVersion]:
         return self.all(KonzeptVersion, KonzeptVersion.konzept_id == self.konzept.id,
                         order=KonzeptVersion.year)  # fmt: skip
 
+    @_once
     def stages(self) -> list[Stage]:
         return self.all(Stage, Stage.fortschreibung_id == self.p.id, order=Stage.position)
 
@@ -185,11 +204,13 @@ class Facts:
     def plan_stage(self, key: str) -> StageDef:
         return plan_of(self.p.plan).stage(key)
 
+    @_once
     def vorlage(self, stage_key: str) -> Vorlage | None:
         rows = self.all(Vorlage, Vorlage.fortschreibung_id == self.p.id,
                         Vorlage.stage_key == stage_key)  # fmt: skip
         return rows[0] if rows else None
 
+    @_once
     def beratungen(self, vorlage: Vorlage) -> list[tuple[Beratung, Sitzung, Gremium]]:
         return list(self.s.exec(
             select(Beratung, Sitzung, Gremium)
@@ -198,29 +219,46 @@ class Facts:
             .where(Beratung.vorlage_id == vorlage.id).order_by(col(Beratung.position))
         ).all())  # fmt: skip
 
+    @_once
     def decisions(self, stage: Stage) -> list[GateDecision]:
         return self.all(GateDecision, GateDecision.stage_id == stage.id,
                         order=GateDecision.decided_on)  # fmt: skip
 
+    @_once
     def handlungsfelder(self) -> list[Handlungsfeld]:
         return self.all(Handlungsfeld, Handlungsfeld.fortschreibung_id == self.p.id,
                         order=Handlungsfeld.position)  # fmt: skip
 
+    @_once
     def arbeitsgruppen(self) -> list[Arbeitsgruppe]:
         return self.all(Arbeitsgruppe, Arbeitsgruppe.fortschreibung_id == self.p.id,
                         order=Arbeitsgruppe.position)  # fmt: skip
 
+    @_once
+    def schluesselprojekte(self) -> dict[int | None, list[Schluesselprojekt]]:
+        """The Schlüsselprojekte of every Arbeitsgruppe, by its id, in one query."""
+        ids = [ag.id for ag in self.arbeitsgruppen()]
+        out: dict[int | None, list[Schluesselprojekt]] = {i: [] for i in ids}
+        for row in self.all(Schluesselprojekt, col(Schluesselprojekt.arbeitsgruppe_id).in_(ids),
+                            order=Schluesselprojekt.position):  # fmt: skip
+            out[row.arbeitsgruppe_id].append(row)
+        return out
+
+    @_once
     def workshop(self) -> Workshop | None:
         rows = self.all(Workshop, Workshop.fortschreibung_id == self.p.id)
         return rows[0] if rows else None
 
+    @_once
     def person(self, person_id: int | None) -> Person | None:
         return self.s.get(Person, person_id) if person_id else None
 
+    @_once
     def role_holder(self, role: str) -> Person | None:
         rows = self.all(Role, Role.fortschreibung_id == self.p.id, Role.role == role)
         return self.person(rows[0].person_id) if rows else None
 
+    @_once
     def task(self, key: str) -> Task | None:
         rows = self.all(Task, Task.fortschreibung_id == self.p.id, Task.key == key)
         return rows[0] if rows else None
@@ -488,8 +526,7 @@ def verlauf(f: Facts, vorlage: Vorlage | None) -> Section:
 def _results_by_group(f: Facts) -> list[dict[str, Any]]:
     blocks = []
     for ag in f.arbeitsgruppen():
-        projects = f.all(Schluesselprojekt, Schluesselprojekt.arbeitsgruppe_id == ag.id,
-                         order=Schluesselprojekt.position)  # fmt: skip
+        projects = f.schluesselprojekte()[ag.id]
         if not projects:
             continue
         blocks.append(heading(f"Handlungsfeld {_quoted(ag.title)}"))

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TEMPLATES ?= templates/docx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint bench templates clean mutate
+.PHONY: install demo test lint bench bench-all templates clean mutate
 
 $(BIN)/lifecycle: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -52,7 +52,18 @@ lint: install
 templates: install
 	$(BIN)/python -m lifecycle.template_builder --out $(TEMPLATES)
 
+# make bench: the performance table (issue 15), each row against a floor measured in the
+# same run, then the summary of every ROW line; make bench-all: every script in bench/.
+BENCH_TABLE = bench_status bench_reminders bench_documents bench_write bench_recompute bench_peer_spiff
 bench: install
+	@rm -f .bench.log
+	@for b in $(BENCH_TABLE); do \
+		echo "== $$b"; { $(BIN)/python -u bench/$$b.py 2>&1; echo "EXIT $$b $$?"; } | tee -a .bench.log; \
+	done
+	@echo; echo "== Summary (issue 15)"; grep '^ROW' .bench.log | sed 's/^ROW //'
+	@! grep -q '^EXIT .* [1-9]' .bench.log || { grep '^EXIT .* [1-9]' .bench.log; exit 1; }
+
+bench-all: install
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:

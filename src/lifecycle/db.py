@@ -147,6 +147,8 @@ def current_revision(engine: Engine) -> str | None:
 
 def migrate_if_needed(engine: Engine, shown: str | None = None) -> None:
     """Bring a database of ours (or an empty one) to SCHEMA_HEAD; refuse anything else."""
+    if _head_revision(engine):  # the everyday case, in one query
+        return
     shown = shown or engine.url.render_as_string(hide_password=True)
     with engine.connect() as conn:
         tables = set(inspect(conn).get_table_names())
@@ -171,6 +173,18 @@ def migrate_if_needed(engine: Engine, shown: str | None = None) -> None:
             "(von einer neueren Version oder einer anderen Anwendung); lifecycle aktualisieren",
         )
     upgrade(engine)
+
+
+def _head_revision(engine: Engine) -> bool:
+    """Whether the database says it is at SCHEMA_HEAD; any failure: look closer (below)."""
+    try:
+        with engine.connect() as conn:
+            return bool(
+                conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                == SCHEMA_HEAD
+            )
+    except exc.DBAPIError:
+        return False
 
 
 def known_revisions() -> set[str]:

@@ -7,14 +7,17 @@ case; the texts of the messages are in ``reminder_messages.py``.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Text, cast, or_, update
+from sqlalchemy import Row, Text, cast, or_, update
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
@@ -40,7 +43,7 @@ from .models import (
     TaskState,
     Vorlage,
 )
-from .outbox import QUEUED, Planned, deliver, queue, queue_rows
+from .outbox import QUEUED, Planned, deliver, planned, queue, queue_rows
 from .plan_types import plan_of
 from .reminder_messages import fristen
 from .sitzungsdienst import sitzungen_of
@@ -154,6 +157,9 @@ class _Days:
         return self.add(deadline, -offset)
 
 
+_Verdict = tuple[dt.date, str, tuple[dt.date, int] | None, dt.date | None, bool]
+
+
 @dataclass
 class _Group:
     """Processes that share a calendar and a policy, with the due windows of ``today``."""
@@ -170,9 +176,17 @@ class _Group:
     # the digest: its day and last listed due date; processes whose digest is planned
     digest: tuple[dt.date, dt.date] | None = None
     digest_done: set[int] = field(default_factory=set)
+    # what a task due on a day gets (``_verdict``), by the due date as the driver returns it
+    verdicts: dict[Any, _Verdict] = field(default_factory=dict)
+
+    @property
+    def covers_vorlagenschluss(self) -> bool:
+        return bool(self.policy.before_vorlagenschluss)
 
 
-# The columns of an open task the scan reads (a plain row, not an ORM object).
+# The columns of an open task the scan reads (a plain row, not an ORM object):
+# id, process id, key, title, assignee id, due (driver's value), anchor kind, offset, position.
+_TaskRow = Row[Any]
 _TASK_COLUMNS = (
     col(Task.id),
     col(Task.fortschreibung_id),
@@ -188,42 +202,118 @@ _TASK_COLUMNS = (
 
 def find_due(session: Session, today: dt.date) -> list[Planned]:
     """Every reminder whose send day falls in the catch-up window ending ``today``."""
+    with _no_cyclic_gc():
+        return _find_due(session, today)
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The scan allocates tens of thousands of small objects and frees none of them in
+    cycles; the collector's full passes over every object of the process would cost a third
+    of the scan. Paused for the scan, resumed after it (if it was on)."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def _find_due(session: Session, today: dt.date) -> list[Planned]:
     ctxs = _contexts(session)
     groups = _groups(ctxs, today)
     _digests_done(session, groups, today)
-    rows = _open_task_rows(session, _intervals(groups))
-    by_process = {pid: g for g in groups for pid in g.members}
+    member = {pid: (g, ctx) for g in groups for pid, ctx in g.members.items()}
     found: list[Planned] = []
-    escalated: list[tuple[_Group, Any]] = []
-    digested: dict[tuple[int, int], list[Any]] = defaultdict(list)
-    for row in rows:
-        group = by_process.get(row.fortschreibung_id)
-        if group is None:  # a task of a process that is not running
+    escalated: list[tuple[_Ctx, _TaskRow, dt.date]] = []
+    digested: dict[tuple[int, int], list[_TaskRow]] = defaultdict(list)
+    dates: dict[Any, dt.date] = {}
+    for row in _open_task_rows(session, _intervals(groups)):
+        tid, pid, key, title, assignee, due_raw, anchor_kind, offset, _ = row
+        hit = member.get(pid)
+        if hit is None:  # a task of a process that is not running
             continue
-        due = row.due
-        planned = _task_reminder(group, row, due, today)
-        if planned is not None:
-            found.append(planned)
-        esc = group.escalation
-        if esc is not None and esc[0] <= due < esc[1]:
-            send_on = group.days.add(due, 1)
-            if group.window[0] <= send_on <= today:
-                escalated.append((group, row))
-        dig = group.digest
+        group, ctx = hit
+        verdict = group.verdicts.get(due_raw)
+        if verdict is None:
+            due = dates.get(due_raw)
+            if due is None:
+                due = dates[due_raw] = _as_date(due_raw)
+            verdict = group.verdicts[due_raw] = _verdict(group, due, today)
+        due, due_iso, remind, escalate_on, in_digest = verdict
+        # _covered_by_vorlagenschluss, on a plain row
+        covered = anchor_kind == "vorlagenschluss" and offset == 0
         if (
-            dig is not None
-            and dig[0] <= due <= dig[1]
-            and row.assignee_id is not None
-            and row.fortschreibung_id not in group.digest_done
+            remind is not None
+            and assignee is not None
+            and not (covered and group.covers_vorlagenschluss)
         ):
-            digested[(row.assignee_id, row.fortschreibung_id)].append(row)
-    found += _escalations(session, escalated)
-    found += _digests(by_process, digested)
+            send_on, days = remind
+            payload = {
+                "process": ctx.process_key,
+                "kommune": ctx.kommune_key,
+                "task_key": key,
+                "task_title": title,
+                "due": due_iso,
+                "days": days,
+            }
+            found.append(planned(assignee, f"task:{tid}", due, days, "due", send_on, pid, tid,
+                                 payload))  # fmt: skip
+        if escalate_on is not None:
+            escalated.append((ctx, row, escalate_on))
+        if in_digest and assignee is not None and pid not in group.digest_done:
+            digested[(assignee, pid)].append(row)
+    found += _escalations(session, escalated, dates)
+    found += _digests(member, digested, dates)
     upcoming = sitzungen_of(session, [c.process_id for c in ctxs], since=today)
+    vorlagenschluss: list[Planned] = []
     for ctx in ctxs:
         if ctx.process_id in upcoming:
-            found += _vorlagenschluss_reminders(session, ctx, today, upcoming[ctx.process_id])
-    return _latest_per_deadline(found)
+            vorlagenschluss += _vorlagenschluss_reminders(
+                session, ctx, today, upcoming[ctx.process_id]
+            )
+    # Only Vorlagenschluss reminders can be due twice for one deadline here (several offsets
+    # in a missed run); a task's due reminder is chosen per task in _verdict, escalations and
+    # digests are one per recipient and deadline.
+    found += _latest_per_deadline(vorlagenschluss)
+    found.sort(key=_ORDER)
+    return found
+
+
+# The order of the scan's result (as _latest_per_deadline sorts).
+_ORDER = attrgetter("send_on", "person_id", "subject", "offset")
+
+
+def _as_date(value: Any) -> dt.date:
+    """A due date as the driver returns it: a date (PostgreSQL) or ISO text (SQLite)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+def _verdict(group: _Group, due: dt.date, today: dt.date) -> _Verdict:
+    """What a task due on ``due`` gets in ``group``: (due, due as ISO text, its due
+    reminder's (send day, offset) or None, its escalation's send day or None, whether the
+    digest lists it).
+
+    Of several offsets due in the window (a missed run), the latest send day wins, and of
+    equal ones the first in the policy's order, as ``_latest_per_deadline`` would choose.
+    """
+    remind: tuple[dt.date, int] | None = None
+    if due >= today and group.due_ranges:
+        start = group.window[0]
+        for offset, lo, hi in group.due_ranges:
+            if lo < due <= hi:
+                send_on = group.days.send_day(due, offset)
+                if start <= send_on <= today and (remind is None or send_on > remind[0]):
+                    remind = (send_on, offset)
+    escalate_on = None
+    esc = group.escalation
+    if esc is not None and esc[0] <= due < esc[1]:
+        send_on = group.days.add(due, 1)
+        if group.window[0] <= send_on <= today:
+            escalate_on = send_on
+    dig = group.digest
+    return due, due.isoformat(), remind, escalate_on, dig is not None and dig[0] <= due <= dig[1]
 
 
 def _contexts(session: Session) -> list[_Ctx]:
@@ -266,14 +356,14 @@ def _contexts(session: Session) -> list[_Ctx]:
         if plan_key not in plan_blocks:
             _validate(plan_block, f"plan {plan_name}", "reminders")
             plan_blocks[plan_key] = plan_block
-        canonical = json.dumps(scenario_block, sort_keys=True)
+        canonical = json.dumps(scenario_block, sort_keys=True) if scenario_block else "{}"
         if canonical not in validated:
             _validate(scenario_block, f"scenario {key}", "fortschreibung.reminders")
             validated.add(canonical)
         policy = policies.get((*plan_key, canonical))
         if policy is None:
             policy = policies[(*plan_key, canonical)] = _merged_policy(plan_block, scenario_block)
-        cal_key = (land, json.dumps(closing))
+        cal_key = (land, repr(closing))
         cal = calendars.get(cal_key)
         if cal is None:
             cal = calendars[cal_key] = for_kommune(_KommuneDays(land, closing))
@@ -357,8 +447,13 @@ def _intervals(groups: list[_Group]) -> list[tuple[dt.date, dt.date]]:
     return merged
 
 
-def _open_task_rows(session: Session, intervals: list[tuple[dt.date, dt.date]]) -> list[Any]:
-    """Open tasks of open/pending stages due in any of ``intervals``: one query, plain rows."""
+def _open_task_rows(
+    session: Session, intervals: list[tuple[dt.date, dt.date]]
+) -> Sequence[_TaskRow]:
+    """Open tasks of open/pending stages due in any of ``intervals``: one query, plain rows.
+
+    Core, not ORM: no objects, and the due date as the driver returns it (``_as_date``).
+    """
     if not intervals:
         return []
     due = col(Task.due)
@@ -371,7 +466,7 @@ def _open_task_rows(session: Session, intervals: list[tuple[dt.date, dt.date]]) 
             or_(*(due.between(lo, hi) for lo, hi in intervals)),
         )
     )
-    return list(session.execute(query).all())
+    return session.connection().execute(query).all()
 
 
 def _window(cal: WorkCalendar, today: dt.date) -> list[dt.date]:
@@ -398,44 +493,6 @@ def _due_range(cal: WorkCalendar, window: list[dt.date], offset: int) -> tuple[d
     return lo, cal.add_working_days(window[-1], offset)
 
 
-def _task_reminder(group: _Group, row: Any, due: dt.date, today: dt.date) -> Planned | None:
-    """The reminder of one open task, if one of the policy's offsets falls due in the window.
-
-    Of several offsets due in the window (a missed run), the latest send day wins, and of
-    equal ones the first in the policy's order, as ``_latest_per_deadline`` would choose.
-    """
-    if due < today or row.assignee_id is None or not group.due_ranges:
-        return None
-    # _covered_by_vorlagenschluss, on a plain row
-    if group.policy.before_vorlagenschluss and (row.anchor_kind, row.offset) == (
-        "vorlagenschluss",
-        0,
-    ):
-        return None
-    best: tuple[dt.date, int] | None = None
-    start = group.window[0]
-    for offset, lo, hi in group.due_ranges:
-        if lo < due <= hi:
-            send_on = group.days.send_day(due, offset)
-            if start <= send_on <= today and (best is None or send_on > best[0]):
-                best = (send_on, offset)
-    if best is None:
-        return None
-    send_on, offset = best
-    ctx = group.members[row.fortschreibung_id]
-    return Planned(
-        row.assignee_id,
-        f"task:{row.id}",
-        due,
-        offset,
-        "due",
-        send_on,
-        row.fortschreibung_id,
-        row.id,
-        payload=_task_payload(ctx, row, offset),
-    )
-
-
 def _covered_by_vorlagenschluss(task: Task) -> bool:
     # "Vorlage einreichen" is due on the Vorlagenschluss itself: its assignee gets the
     # Vorlagenschluss reminder, a second mail about the same day would be noise.
@@ -447,22 +504,13 @@ def _due(task: Task) -> dt.date:
     return required(task.due, f"Fälligkeit der Aufgabe {task.id}")
 
 
-def _task_payload(ctx: _Ctx, task: Any, offset: int) -> dict[str, Any]:
-    return {
-        "process": ctx.process_key,
-        "kommune": ctx.kommune_key,
-        "task_key": task.key,
-        "task_title": task.title,
-        "due": task.due.isoformat(),
-        "days": offset,
-    }
-
-
-def _escalations(session: Session, escalated: list[tuple[_Group, Any]]) -> list[Planned]:
+def _escalations(
+    session: Session, escalated: list[tuple[_Ctx, _TaskRow, dt.date]], dates: dict[Any, dt.date]
+) -> list[Planned]:
     """To the process's leads: the task was due on the working day before the send day."""
     if not escalated:
         return []
-    assignees = {row.assignee_id for _, row in escalated if row.assignee_id}
+    assignees = {row[4] for _, row, _ in escalated if row[4]}
     names: dict[int | None, str] = {
         pid: name
         for pid, name in session.execute(
@@ -470,23 +518,19 @@ def _escalations(session: Session, escalated: list[tuple[_Group, Any]]) -> list[
         )
     }
     out = []
-    for group, row in escalated:
-        ctx = group.members[row.fortschreibung_id]
-        due = row.due
-        send_on = group.days.add(due, 1)
-        payload = _task_payload(ctx, row, -1) | {"assignee": names.get(row.assignee_id, "")}
+    for ctx, (tid, pid, key, title, assignee, due_raw, *_), send_on in escalated:
+        due = dates[due_raw]
+        payload = {
+            "process": ctx.process_key,
+            "kommune": ctx.kommune_key,
+            "task_key": key,
+            "task_title": title,
+            "due": due.isoformat(),
+            "days": -1,
+            "assignee": names.get(assignee, ""),
+        }
         out += [
-            Planned(
-                lead,
-                f"task:{row.id}",
-                due,
-                -1,
-                "escalation",
-                send_on,
-                ctx.process_id,
-                row.id,
-                payload=payload,
-            )
+            planned(lead, f"task:{tid}", due, -1, "escalation", send_on, pid, tid, payload)
             for lead in ctx.leads
         ]
     return out
@@ -501,20 +545,22 @@ def digest_day(cal: WorkCalendar, today: dt.date, weekday: int) -> dt.date | Non
 
 
 def _digests(
-    by_process: dict[int, _Group], digested: dict[tuple[int, int], list[Any]]
+    member: dict[int, tuple[_Group, _Ctx]],
+    digested: dict[tuple[int, int], list[_TaskRow]],
+    dates: dict[Any, dt.date],
 ) -> list[Planned]:
     out = []
     for (person_id, pid), rows in sorted(digested.items()):
-        group = by_process[pid]
+        group, ctx = member[pid]
         assert group.digest is not None  # rows are listed only for a group's digest
         day, until = group.digest
-        ctx = group.members[pid]
-        rows.sort(key=lambda t: (t.due, t.position, t.id))
+        # by due date and position; of equal ones the older task first
+        items = sorted((dates[r[5]], r[8], r[0], r[3], r[2]) for r in rows)
         payload = {
             "process": ctx.process_key,
             "kommune": ctx.kommune_key,
             "until": until.isoformat(),
-            "items": [{"title": t.title, "due": t.due.isoformat(), "key": t.key} for t in rows],
+            "items": [{"title": t, "due": d.isoformat(), "key": k} for d, _, _, t, k in items],
         }
         out.append(Planned(person_id, f"digest:{pid}", day, 0, "digest", day, pid, payload=payload))
     return out

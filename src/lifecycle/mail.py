@@ -17,7 +17,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import formataddr, formatdate
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -198,6 +200,149 @@ def build_message(
     return msg
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A message ready for the wire: envelope and the bytes ``build_message`` would send.
+
+    ``outgoing()`` builds it without the email package's header objects (the part of a
+    message that cost most of a delivery's time); ``msg["Message-ID"]`` etc. read its
+    headers as ``EmailMessage`` would give them as text.
+    """
+
+    sender: str
+    recipient: str
+    data: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+
+_CRLF = b"\r\n"
+_LINES = re.compile(rb"\r\n|\r|\n")
+
+
+def outgoing(
+    settings: MailSettings,
+    to_name: str,
+    to_addr: str,
+    content: Content,
+    message_id: str,
+    *,
+    date: str | None = None,
+    boundaries: tuple[str, str] | None = None,
+) -> Outgoing | None:
+    """The bytes ``build_message(...)`` gives on the wire (smtplib's ``send_message``), built
+    directly: byte for byte the same but for the random MIME boundaries and the Date
+    (``date`` and ``boundaries`` fix them for tests). None where only the email package
+    gets it right (an address that is not ASCII: SMTPUTF8)."""
+    if not (to_addr.isascii() and settings.mail_from.isascii() and content.ics_name.isascii()):
+        return None
+    policy = _wire_policy()
+    date = date or formatdate(localtime=False)
+    outer, inner = boundaries or (_boundary(), _boundary())
+    sender = _from_header(settings.mail_from)
+    headers = {
+        "Subject": content.subject,
+        "From": sender,
+        "To": formataddr((to_name, to_addr)),
+        "Date": date,
+        "Message-ID": message_id,
+    }
+    out = [
+        _fold(policy, "Subject", content.subject),
+        _fold(policy, "From", sender),
+        _fold(policy, "To", headers["To"]),
+        b"Date: " + date.encode("ascii") + _CRLF,
+        _fold(policy, "Message-ID", message_id),
+        b"MIME-Version: 1.0\r\n",
+    ]
+    nested, header, body = _multipart(
+        "alternative",
+        inner,
+        [
+            _text_part(_plain(content), "plain", []),
+            _text_part(_html(content), "html", [b"MIME-Version: 1.0\r\n"]),
+        ],
+    )
+    if content.ics:
+        ics = _text_part(
+            content.ics.decode("utf-8"),
+            "calendar",
+            [b"MIME-Version: 1.0\r\n"],
+            attachment=content.ics_name,
+        )
+        out += _multipart("mixed", outer, [nested, ics])[1:]
+    else:
+        out += [header, body]
+    return Outgoing(settings.mail_from, to_addr, b"".join(out), headers)
+
+
+@lru_cache(maxsize=1)
+def _wire_policy() -> EmailPolicy[EmailMessage]:
+    from email import policy
+
+    return policy.default.clone(linesep="\r\n")
+
+
+@lru_cache(maxsize=16)
+def _from_header(mail_from: str) -> str:
+    return formataddr(("Fristen-Erinnerung", mail_from))
+
+
+def _fold(policy: EmailPolicy[EmailMessage], name: str, value: str) -> bytes:
+    """The header as the generator writes it: parsed, RFC 2047-encoded and folded."""
+    if (
+        value.isascii()
+        and len(name) + len(value) < 76
+        and value == " ".join(value.split())  # no line breaks, tabs, runs of blanks
+        and "=?" not in value  # no encoded words to decode and encode again
+        and not (name == "To" and any(c in value for c in ',"()\\;:'))
+    ):
+        return f"{name}: {value}\r\n".encode("ascii")
+    return policy.fold(name, policy.header_store_parse(name, value)[1]).encode("ascii")
+
+
+def _boundary() -> str:
+    from email.generator import Generator
+
+    return Generator._make_boundary()  # type: ignore[attr-defined]  # the generator's own
+
+
+def _text_part(
+    text: str, subtype: str, extra: list[bytes], *, attachment: str | None = None
+) -> bytes:
+    """A text/* part as ``set_content``/``add_attachment`` make and the generator writes it."""
+    from email.contentmanager import _encode_text  # type: ignore[attr-defined]
+    from email.policy import default
+
+    cte, payload = _encode_text(text, "utf-8", None, default)
+    body = payload.encode("ascii", "surrogateescape")
+    ctype = f'Content-Type: text/{subtype}; charset="utf-8"'.encode("ascii")
+    if attachment is None:
+        head = [ctype + _CRLF, b"Content-Transfer-Encoding: " + cte.encode("ascii") + _CRLF]
+    else:
+        head = [
+            b"Content-Transfer-Encoding: " + cte.encode("ascii") + _CRLF,
+            f'Content-Disposition: attachment; filename="{attachment}"'.encode("ascii") + _CRLF,
+            ctype + b'; method="PUBLISH"' + _CRLF,
+        ]
+    lines = _LINES.split(body)
+    written = _CRLF.join(lines[:-1]) + (_CRLF if len(lines) > 1 else b"") + lines[-1]
+    return b"".join([*head, *extra, _CRLF, written])
+
+
+def _multipart(subtype: str, boundary: str, parts: list[bytes]) -> list[bytes]:
+    """[the part as a nested part, its Content-Type header, its body] (generator layout)."""
+    dash = b"--" + boundary.encode("ascii")
+    line = f'Content-Type: multipart/{subtype}; boundary="{boundary}"'
+    if len(line) > 78:  # folded before the parameter, as the policy folds it
+        line = f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"'
+    header = line.encode("ascii") + _CRLF
+    body = dash + _CRLF + (_CRLF + dash + _CRLF).join(parts) + _CRLF + dash + b"--" + _CRLF
+    return [header + _CRLF + body, header, _CRLF + body]
+
+
 def _plain(c: Content) -> str:
     lines = [c.greeting, "", *(p + "\n" for p in c.paragraphs)]
     lines += [f"  - {item}" for item in c.items]
@@ -232,6 +377,7 @@ class Mailer:
         self.settings = settings
         self.timeout = timeout
         self.smtp: smtplib.SMTP | None = None
+        self.connections = 0  # how many times this mailer connected
 
     def __enter__(self) -> Mailer:
         return self
@@ -263,24 +409,124 @@ class Mailer:
             raise ServerError(f"SMTP {where} nicht erreichbar: {exc}") from exc
         return smtp
 
-    def send(self, msg: EmailMessage) -> None:
-        if self.smtp is None:
-            self.smtp = self.connect()
+    def send(self, msg: EmailMessage | Outgoing) -> None:
+        """Send one message on the batch's connection, opened on first use.
+
+        A connection the server closed since the last message (idle timeout, a limit of
+        messages per connection, a restart) shows at MAIL FROM or RCPT TO, before any of this
+        message went out: reconnect once and send it on the new connection. A connection lost
+        during DATA is a ServerError as before: the server may or may not have the message.
+        """
+        sender, recipients, data, options = _envelope(msg)
+        for attempt in (1, 2):
+            if self.smtp is None:
+                self.smtp = self.connect()
+                self.connections += 1
+            smtp = self.smtp
+            try:
+                _announce(smtp, sender, recipients, options)
+                break
+            except _NothingSent as exc:
+                self._drop()
+                if attempt == 2:
+                    raise ServerError(f"SMTP-Verbindung abgebrochen: {exc}") from exc
+            except smtplib.SMTPRecipientsRefused as exc:
+                raise AddressError(f"vom Mailserver abgelehnt: {_refusal(exc)}") from exc
+            except smtplib.SMTPException as exc:
+                raise ServerError(f"SMTP-Fehler: {exc}") from exc
         try:
-            self.smtp.send_message(msg)
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise AddressError(f"vom Mailserver abgelehnt: {_refusal(exc)}") from exc
+            code, resp = smtp.data(data)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            self.smtp = None
+            self._drop()
             raise ServerError(f"SMTP-Verbindung abgebrochen: {exc}") from exc
         except smtplib.SMTPException as exc:
             raise ServerError(f"SMTP-Fehler: {exc}") from exc
+        if code != 250:
+            if code == 421:
+                self._drop()
+            else:
+                _rset(smtp)
+            raise ServerError(f"SMTP-Fehler: {smtplib.SMTPDataError(code, resp)}")
+
+    def _drop(self) -> None:
+        if self.smtp is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self.smtp.close()
+        self.smtp = None
 
     def close(self) -> None:
         if self.smtp is not None:
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 self.smtp.quit()
             self.smtp = None
+
+
+class _NothingSent(Exception):
+    """The connection is gone before DATA: the server has nothing of this message."""
+
+
+def _envelope(msg: EmailMessage | Outgoing) -> tuple[str, list[str], bytes, tuple[str, ...]]:
+    """(sender, recipients, bytes, MAIL options) as ``smtplib.send_message`` makes them."""
+    if isinstance(msg, Outgoing):
+        return msg.sender, [msg.recipient], msg.data, ()
+    import copy
+    import io
+    from email.generator import BytesGenerator
+    from email.utils import getaddresses
+
+    sender = getaddresses([str(msg["From"])])[0][1]
+    fields = [str(f) for h in ("To", "Cc", "Bcc") for f in msg.get_all(h, [])]
+    recipients = [a for _, a in getaddresses(fields)]
+    copied = copy.copy(msg)
+    del copied["Bcc"]
+    international = any(not a.isascii() for a in [sender, *recipients])
+    with io.BytesIO() as buffer:
+        if international:
+            generator = BytesGenerator(buffer, policy=msg.policy.clone(utf8=True))  # type: ignore[call-arg]
+        else:
+            generator = BytesGenerator(buffer)
+        generator.flatten(copied, linesep="\r\n")
+        data = buffer.getvalue()
+    return sender, recipients, data, ("SMTPUTF8", "BODY=8BITMIME") if international else ()
+
+
+def _announce(
+    smtp: smtplib.SMTP, sender: str, recipients: list[str], options: tuple[str, ...]
+) -> None:
+    """EHLO if needed, MAIL FROM, RCPT TO (``smtplib.sendmail`` up to DATA).
+
+    Raises _NothingSent when the connection turns out to be closed, SMTPRecipientsRefused
+    when every recipient is refused, another SMTPException when the server refuses us."""
+    try:
+        smtp.ehlo_or_helo_if_needed()
+        if "SMTPUTF8" in options and not smtp.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError(
+                "One or more source or delivery addresses require internationalized email "
+                "support, but the server does not advertise the required SMTPUTF8 capability"
+            )
+        code, resp = smtp.mail(sender, list(options))
+        if code == 421:
+            raise _NothingSent(f"{code} {resp.decode(errors='replace')}")
+        if code != 250:
+            _rset(smtp)
+            raise smtplib.SMTPSenderRefused(code, resp, sender)
+        refused = {}
+        for recipient in recipients:
+            code, resp = smtp.rcpt(recipient)
+            if code == 421:
+                raise _NothingSent(f"{code} {resp.decode(errors='replace')}")
+            if code not in (250, 251):
+                refused[recipient] = (code, resp)
+        if len(refused) == len(recipients):
+            _rset(smtp)
+            raise smtplib.SMTPRecipientsRefused(refused)
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        raise _NothingSent(str(exc)) from exc
+
+
+def _rset(smtp: smtplib.SMTP) -> None:
+    with contextlib.suppress(smtplib.SMTPServerDisconnected, OSError):
+        smtp.rset()
 
 
 def _refusal(exc: smtplib.SMTPRecipientsRefused) -> str:

@@ -15,6 +15,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import or_, update
@@ -33,7 +34,7 @@ from .models import (
     TaskState,
 )
 from .reminder_messages import render
-from .typing_helpers import get_required, required
+from .typing_helpers import required
 
 # A row stuck in "sending" longer than this belongs to a crashed run and is retried.
 STALE_CLAIM = dt.timedelta(minutes=15)
@@ -170,6 +171,8 @@ def claim(session: Session, reminder_id: int, token: str, now: dt.datetime) -> b
             claimed_at=now,
             attempts=Reminder.attempts + 1,
         )
+        # the row is read fresh after the claim (_load): nothing in the session to update
+        .execution_options(synchronize_session=False)
     )
     session.commit()
     return result.rowcount == 1
@@ -185,6 +188,7 @@ def _finish(
         update(Reminder)
         .where(col(Reminder.id) == reminder_id, col(Reminder.claim_token) == token)
         .values(**values)
+        .execution_options(synchronize_session=False)
     )
     session.commit()
 
@@ -238,17 +242,19 @@ def _deliver_one(
     session: Session, rid: int, token: str, settings: mail.MailSettings, mailer: mail.Mailer
 ) -> tuple[str, str]:
     """("sent"|"failed"|"cancelled", server error that stops the batch or "")."""
-    row = get_required(session, Reminder, rid)
-    session.refresh(row)
-    reason = _obsolete(session, row)
+    row, person, reason = _load(session, rid)
     if reason:
         _finish(session, rid, token, ReminderState.cancelled, reason)
         return "cancelled", ""
-    person = get_required(session, Person, row.person_id)
     try:
         address = mail.check_address(person.name, person.email)
         content = render(session, row, person, settings)
-        msg = mail.build_message(settings, person.name, address, content, message_id(row, settings))
+        mid = message_id(row, settings)
+        msg: mail.Outgoing | EmailMessage | None = mail.outgoing(
+            settings, person.name, address, content, mid
+        )
+        if msg is None:  # an address beyond ASCII: the email package's SMTPUTF8 path
+            msg = mail.build_message(settings, person.name, address, content, mid)
         mailer.send(msg)
     except mail.AddressError as exc:
         _finish(session, rid, token, ReminderState.failed, str(exc))
@@ -260,6 +266,49 @@ def _deliver_one(
     return "sent", ""
 
 
+def _load(session: Session, rid: int) -> tuple[Reminder, Person, str]:
+    """The claimed row, its recipient and why it is obsolete ('' if it is not), read fresh
+    after the claim in one query."""
+    found = session.exec(
+        select(  # type: ignore[call-overload]
+            Reminder, Person, Fortschreibung.state, Task.state, Task.due, Sitzung.start
+        )
+        .join(Person, col(Person.id) == Reminder.person_id)
+        .outerjoin(Fortschreibung, col(Fortschreibung.id) == Reminder.fortschreibung_id)
+        .outerjoin(Task, col(Task.id) == Reminder.task_id)
+        .outerjoin(Sitzung, col(Sitzung.id) == Reminder.sitzung_id)
+        .where(col(Reminder.id) == rid)
+        .execution_options(populate_existing=True)
+    ).one()
+    row, person, process_state, task_state, task_due, sitzung_start = found
+    return row, person, _obsolete(row, process_state, task_state, task_due, sitzung_start)
+
+
+def _obsolete(
+    row: Reminder,
+    process_state: ProcessState | None,
+    task_state: TaskState | None,
+    task_due: dt.date | None,
+    sitzung_start: dt.datetime | None,
+) -> str:
+    """Why a queued row should no longer be sent ('' if it should)."""
+    if row.fortschreibung_id is not None and process_state != ProcessState.running:
+        return "obsolete: process completed"
+    if row.task_id is not None and row.kind in ("due", "escalation"):
+        if task_state == TaskState.done:
+            return "obsolete: task done"
+        if task_due != row.deadline:
+            due = required(task_due, f"Fälligkeit der Aufgabe {row.task_id}")  # set since planned
+            return f"obsolete: deadline moved to {dates.short_de(due)}"
+    moved = sitzung_start is not None and (
+        sitzung_start.isoformat() != row.payload.get("sitzung_start")
+    )
+    if row.kind == "vorlagenschluss" and row.sitzung_id is not None and moved:
+        assert sitzung_start is not None  # moved
+        return f"obsolete: Sitzung moved to {dates.short_de(sitzung_start.date())}"
+    return ""
+
+
 def note_waiting(session: Session, ids: list[int], error: str) -> None:
     """Rows not tried because the server is down: keep them queued, say why."""
     if ids:
@@ -269,28 +318,6 @@ def note_waiting(session: Session, ids: list[int], error: str) -> None:
             .values(last_error=f"waiting: {error}")
         )
         session.commit()
-
-
-def _obsolete(session: Session, row: Reminder) -> str:
-    """Why a queued row should no longer be sent ('' if it should)."""
-    if row.fortschreibung_id is not None:
-        process = get_required(session, Fortschreibung, row.fortschreibung_id)
-        if process.state != ProcessState.running:
-            return "obsolete: process completed"
-    if row.task_id is not None and row.kind in ("due", "escalation"):
-        task = get_required(session, Task, row.task_id)
-        session.refresh(task)
-        if task.state == TaskState.done:
-            return "obsolete: task done"
-        if task.due != row.deadline:
-            due = required(task.due, f"Fälligkeit der Aufgabe {task.id}")  # set since planned
-            return f"obsolete: deadline moved to {dates.short_de(due)}"
-    if row.kind == "vorlagenschluss" and row.sitzung_id is not None:
-        sitzung = get_required(session, Sitzung, row.sitzung_id)
-        session.refresh(sitzung)
-        if sitzung.start.isoformat() != row.payload.get("sitzung_start"):
-            return f"obsolete: Sitzung moved to {dates.short_de(sitzung.start.date())}"
-    return ""
 
 
 def message_id(row: Reminder, settings: mail.MailSettings) -> str:

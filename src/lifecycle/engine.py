@@ -100,8 +100,7 @@ def start(
             f"die Fortschreibung {scenario.key!r} gibt es schon "
             f"(gestartet am {existing.started_on:%d.%m.%Y})"
         )
-    process = instantiate(session, data, plan)
-    recompute(session, process, actor=actor, reason="start", log_changes=False)
+    process = instantiate(session, data, plan)  # due dates included: nothing to recompute
     events.log(
         session,
         actor=actor,

@@ -11,8 +11,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import insert, update
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, SQLModel, col, select
 
+from .deadlines import StageSpec, Timeline
 from .errors import Refused
 from .models import (
     AgSitzung,
@@ -40,7 +43,6 @@ from .models import (
 )
 from .plan import task_spec
 from .plan_types import Plan, TaskDef
-from .typing_helpers import ident
 
 
 def _normal(value: Any) -> Any:
@@ -58,7 +60,13 @@ def _shown(value: Any) -> str:
 
 
 def instantiate(session: Session, data: dict[str, Any], plan: Plan) -> Fortschreibung:
-    """Add the rows of a new process (flushed, not committed) and return it."""
+    """Add the rows of a new process (flushed, not committed) and return it.
+
+    The rows go in with one executemany per table (ids come back with RETURNING), the due
+    dates and projected stage starts computed before they are written (``engine.recompute``
+    would find nothing to change); the Kommune's shared rows are looked up in one query per
+    table, and not at all for a Kommune that is new.
+    """
     return _Starter(session, data, plan).run()
 
 
@@ -67,290 +75,312 @@ class _Starter:
         self.s, self.d, self.plan = session, data, plan
 
     def run(self) -> Fortschreibung:
-        self.kommune = self._kommune()
-        self.gremien = {g["key"]: self._gremium(g) for g in self.d["gremien"]}
-        self.sitzungen = {x["key"]: self._sitzung(x) for x in self.d["sitzungen"]}
-        self.personen = {p["key"]: self._person(p) for p in self.d["personen"]}
-        process = self._process()
-        self.process = process
+        self.s.flush()  # whatever the session holds goes first, as an ORM flush would do
+        self.kommune, kommune_is_new = self._kommune()
+        self.new_kommune = kommune_is_new
+        self.gremien = self._shared(Gremium, self.d["gremien"], self._gremium_values,
+                                    ("name", "short", "kind", "vorlagenschluss_working_days"))
+        self.sitzungen = self._shared(Sitzung, self.d["sitzungen"], self._sitzung_values,
+                                      ("gremium_id", "start", "oeffentlich"))
+        self.personen = self._shared(Person, self.d["personen"], self._person_values,
+                                     ("name", "email"))
+        self.pid = self._process()
         self._roles()
         self._bindings()
         self._content()
         self._stages_and_tasks()
+        process = self.s.get(Fortschreibung, self.pid)
+        assert process is not None
         return process
 
-    def _get_or_add(self, model, where: dict[str, Any], values: dict[str, Any], shared=()):
-        """The existing row (a Kommune's shared data) or a new one.
+    # --- writing rows ------------------------------------------------------------------------
 
-        For the names in ``shared`` an existing row must say what the scenario says: a second
-        scenario for a Kommune with another Bundesland or other Sitzung dates is refused
-        rather than silently ignored.
-        """
-        query = select(model).filter_by(**where)
-        row = self.s.exec(query).first()
-        if row is None:
-            row = model(**where, **values)
-            self.s.add(row)
-            self.s.flush()
-            return row
-        for name in shared:
-            stored, given = getattr(row, name), values[name]
-            if _normal(stored) != _normal(given):
-                label = model.__name__
-                raise Refused(
-                    f"{label} {where.get('key')!r} gibt es schon mit {name} = "
-                    f"{_shown(stored)}; das Szenario sagt {_shown(given)}. Szenario an die "
-                    "gespeicherten Daten angleichen (gemeinsame Daten einer Kommune)"
-                )
-        return row
+    def _insert(self, model: type[SQLModel], rows: list[dict[str, Any]]) -> list[int]:
+        """Insert ``rows`` (in this order) with one executemany; their new ids, in order."""
+        if not rows:
+            return []
+        full = [_complete(model, r) for r in rows]
+        table = model.__table__  # type: ignore[attr-defined]
+        result = self.s.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), full
+        )
+        return [row[0] for row in result]
 
-    def _kommune(self) -> Kommune:
+    # --- a Kommune's shared rows -------------------------------------------------------------
+
+    def _kommune(self) -> tuple[_Shared, bool]:
         k = self.d["kommune"]
-        return self._get_or_add(
-            Kommune,
-            {"key": k["key"]},
-            {
-                "name": k["name"],
-                "bundesland": k["bundesland"],
-                "closing_days": list(k.get("closing_days", [])),
-            },
-            shared=("name", "bundesland", "closing_days"),
-        )
-
-    def _gremium(self, g: dict) -> Gremium:
-        return self._get_or_add(
-            Gremium,
-            {"kommune_id": self.kommune.id, "key": g["key"]},
-            {
-                "name": g["name"],
-                "short": g["short"],
-                "kind": g["kind"],
-                "vorlagenschluss_working_days": g.get("vorlagenschluss_working_days", 10),
-            },
-            shared=("name", "short", "kind", "vorlagenschluss_working_days"),
-        )
-
-    def _sitzung(self, x: dict) -> Sitzung:
-        return self._get_or_add(
-            Sitzung,
-            {"kommune_id": self.kommune.id, "key": x["key"]},
-            {
-                "gremium_id": self.gremien[x["gremium"]].id,
-                "start": dt.datetime.fromisoformat(x["start"]),
-                "place": x.get("place", ""),
-                "oeffentlich": x.get("oeffentlich", True),
-            },
-            shared=("gremium_id", "start", "oeffentlich"),
-        )
-
-    def _person(self, p: dict) -> Person:
-        return self._get_or_add(
-            Person,
-            {"kommune_id": self.kommune.id, "key": p["key"]},
-            {
-                "name": p["name"],
-                "email": p.get("email"),
-                "fachbereich": p.get("fachbereich", ""),
-                "funktion": p.get("funktion", ""),
-                "anrede": p.get("anrede", ""),
-            },
-            shared=("name", "email"),
-        )
-
-    def _process(self) -> Fortschreibung:
-        k = self.d["konzept"]
-        konzept = self._get_or_add(
-            Konzept, {"kommune_id": self.kommune.id, "kind": k["kind"]}, {"title": k["title"]}
-        )
-        known = {
-            v.label
-            for v in self.s.exec(
-                select(KonzeptVersion).where(KonzeptVersion.konzept_id == konzept.id)
-            )
+        values = {
+            "name": k["name"],
+            "bundesland": k["bundesland"],
+            "closing_days": list(k.get("closing_days", [])),
         }
-        for v in k.get("versionen", []):
-            if v["label"] not in known:
-                self.s.add(
-                    KonzeptVersion(
-                        konzept_id=konzept.id,
-                        label=v["label"],
-                        year=v["year"],
-                        note=v.get("note", ""),
-                    )
-                )
+        found = self.s.execute(
+            sa_select(*_cols(Kommune, "id", "name", "bundesland", "closing_days")).where(
+                col(Kommune.key) == k["key"])
+        ).first()  # fmt: skip
+        if found is None:
+            (kid,) = self._insert(Kommune, [{"key": k["key"], **values}])
+            return _Shared(kid, values), True
+        row = found._asdict()
+        _check_shared(Kommune, k["key"], row, values, ("name", "bundesland", "closing_days"))
+        return _Shared(row["id"], row), False
+
+    def _shared(self, model: type[SQLModel], items: list[dict[str, Any]], values_of: Any,
+                shared: tuple[str, ...]) -> dict[str, _Shared]:  # fmt: skip
+        """Gremien, Sitzungen or Personen by key: the stored row (checked) or a new one."""
+        wanted = [(x["key"], values_of(x)) for x in items]
+        stored: dict[str, dict[str, Any]] = {}
+        if not self.new_kommune and wanted:
+            names = ("id", "key", *wanted[0][1])
+            kid = model.kommune_id  # type: ignore[attr-defined]
+            key = model.key  # type: ignore[attr-defined]
+            for row in self.s.execute(sa_select(*_cols(model, *names)).where(
+                    kid == self.kommune.id, col(key).in_([k for k, _ in wanted]))):  # fmt: skip
+                stored[row.key] = row._asdict()
+        out: dict[str, _Shared] = {}
+        new: dict[str, dict[str, Any]] = {}
+        for key, values in wanted:
+            if key in stored:
+                _check_shared(model, key, stored[key], values, shared)
+                out[key] = _Shared(stored[key]["id"], stored[key])
+            elif key in new:  # a key given twice: the first one is the row, the second must agree
+                _check_shared(model, key, new[key], values, shared)
+            else:
+                new[key] = values
+        rows = [{"kommune_id": self.kommune.id, "key": k, **v} for k, v in new.items()]
+        for (key, values), new_id in zip(new.items(), self._insert(model, rows), strict=True):
+            out[key] = _Shared(new_id, values)
+        return out
+
+    def _gremium_values(self, g: dict) -> dict[str, Any]:
+        return {
+            "name": g["name"],
+            "short": g["short"],
+            "kind": g["kind"],
+            "vorlagenschluss_working_days": g.get("vorlagenschluss_working_days", 10),
+        }
+
+    def _sitzung_values(self, x: dict) -> dict[str, Any]:
+        return {
+            "gremium_id": self.gremien[x["gremium"]].id,
+            "start": dt.datetime.fromisoformat(x["start"]),
+            "place": x.get("place", ""),
+            "oeffentlich": x.get("oeffentlich", True),
+        }
+
+    def _person_values(self, p: dict) -> dict[str, Any]:
+        return {
+            "name": p["name"],
+            "email": p.get("email"),
+            "fachbereich": p.get("fachbereich", ""),
+            "funktion": p.get("funktion", ""),
+            "anrede": p.get("anrede", ""),
+        }
+
+    # --- the process -------------------------------------------------------------------------
+
+    def _process(self) -> int:
+        k = self.d["konzept"]
+        konzept_id = None
+        if not self.new_kommune:
+            konzept_id = self.s.execute(sa_select(col(Konzept.id)).where(
+                col(Konzept.kommune_id) == self.kommune.id, col(Konzept.kind) == k["kind"])
+            ).scalar()  # fmt: skip
+        known: set[str] = set()
+        if konzept_id is None:
+            (konzept_id,) = self._insert(
+                Konzept, [{"kommune_id": self.kommune.id, "kind": k["kind"], "title": k["title"]}]
+            )
+        else:
+            known = set(self.s.execute(sa_select(col(KonzeptVersion.label)).where(
+                col(KonzeptVersion.konzept_id) == konzept_id)).scalars())  # fmt: skip
+        self.konzept_id = konzept_id
+        self._insert(KonzeptVersion, [
+            {"konzept_id": konzept_id, "label": v["label"], "year": v["year"],
+             "note": v.get("note", "")}
+            for v in k.get("versionen", []) if v["label"] not in known
+        ])  # fmt: skip
         f = self.d["fortschreibung"]
-        process = Fortschreibung(
-            key=self.d["key"],
-            kommune_id=ident(self.kommune),
-            konzept_id=konzept.id,
-            plan_name=self.plan.name,
-            plan=dict(self.plan.data),
-            scenario=self.d,
-            started_on=dt.date.fromisoformat(f["started"]),
-            partner=f.get("partner", ""),
-            partner_contact=f.get("partner_contact", ""),
-            funding_source=f.get("funding", {}).get("source", ""),
-            funding_amount=f.get("funding", {}).get("amount"),
-            budget_amount=f.get("budget", {}).get("amount"),
-            budget_note=f.get("budget", {}).get("note", ""),
-            funding_applied_on=_day(f.get("funding", {}).get("applied")),
-            funding_granted_on=_day(f.get("funding", {}).get("granted")),
-            budget_on=_day(f.get("budget", {}).get("on")),
-            schwerpunkte=list(f.get("schwerpunkte", [])),
-            leitgedanken=list(f.get("leitgedanken", [])),
-        )
-        self.s.add(process)
-        self.s.flush()
-        return process
+        self.started_on = dt.date.fromisoformat(f["started"])
+        (pid,) = self._insert(Fortschreibung, [{
+            "key": self.d["key"],
+            "kommune_id": self.kommune.id,
+            "konzept_id": konzept_id,
+            "plan_name": self.plan.name,
+            "plan": dict(self.plan.data),
+            "scenario": self.d,
+            "started_on": self.started_on,
+            "partner": f.get("partner", ""),
+            "partner_contact": f.get("partner_contact", ""),
+            "funding_source": f.get("funding", {}).get("source", ""),
+            "funding_amount": f.get("funding", {}).get("amount"),
+            "budget_amount": f.get("budget", {}).get("amount"),
+            "budget_note": f.get("budget", {}).get("note", ""),
+            "funding_applied_on": _day(f.get("funding", {}).get("applied")),
+            "funding_granted_on": _day(f.get("funding", {}).get("granted")),
+            "budget_on": _day(f.get("budget", {}).get("on")),
+            "schwerpunkte": list(f.get("schwerpunkte", [])),
+            "leitgedanken": list(f.get("leitgedanken", [])),
+        }])  # fmt: skip
+        return pid
 
     def _roles(self) -> None:
-        for role, keys in self.d["rollen"].items():
-            for key in keys:
-                self.s.add(
-                    Role(
-                        fortschreibung_id=ident(self.process),
-                        role=role,
-                        person_id=ident(self.personen[key]),
-                    )
-                )
+        self._insert(Role, [
+            {"fortschreibung_id": self.pid, "role": role, "person_id": self.personen[key].id}
+            for role, keys in self.d["rollen"].items() for key in keys
+        ])  # fmt: skip
 
     def _bindings(self) -> None:
         f = self.d["fortschreibung"]
-        for name, key in f.get("sitzungen", {}).items():
-            self.s.add(
-                SitzungBinding(
-                    fortschreibung_id=ident(self.process),
-                    name=name,
-                    sitzung_id=ident(self.sitzungen[key]),
-                )
-            )
-        for name, value in f.get("termine", {}).items():
-            self.s.add(
-                Termin(
-                    fortschreibung_id=ident(self.process),
-                    name=name,
-                    on=dt.date.fromisoformat(value),
-                )
-            )
+        self.bound = [(name, self.sitzungen[key]) for name, key in f.get("sitzungen", {}).items()]
+        self._insert(SitzungBinding, [
+            {"fortschreibung_id": self.pid, "name": name, "sitzung_id": sitzung.id}
+            for name, sitzung in self.bound
+        ])  # fmt: skip
+        self.termine = {name: dt.date.fromisoformat(value)
+                        for name, value in f.get("termine", {}).items()}  # fmt: skip
+        self._insert(Termin, [
+            {"fortschreibung_id": self.pid, "name": name, "on": on}
+            for name, on in self.termine.items()
+        ])  # fmt: skip
 
     def _content(self) -> None:
-        pid = ident(self.process)
-        fields = {}
-        for i, h in enumerate(self.d.get("handlungsfelder", [])):
-            fields[h["key"]] = Handlungsfeld(
-                fortschreibung_id=pid, key=h["key"], title=h["title"], position=i
-            )
-            self.s.add(fields[h["key"]])
-        self.s.flush()
-        self.ags: list[Arbeitsgruppe] = []
-        for i, a in enumerate(self.d.get("arbeitsgruppen", [])):
-            self.ags.append(self._arbeitsgruppe(i, a, fields[a["handlungsfeld"]]))
+        pid = self.pid
+        felder = self.d.get("handlungsfelder", [])
+        ids = self._insert(Handlungsfeld, [
+            {"fortschreibung_id": pid, "key": h["key"], "title": h["title"], "position": i}
+            for i, h in enumerate(felder)
+        ])  # fmt: skip
+        field_ids = {h["key"]: i for h, i in zip(felder, ids, strict=True)}
+        ags = self.d.get("arbeitsgruppen", [])
+        ag_ids = self._insert(Arbeitsgruppe, [
+            {"fortschreibung_id": pid, "handlungsfeld_id": field_ids[a["handlungsfeld"]],
+             "key": a["key"], "title": a["title"], "position": i,
+             "moderator_id": self.personen[a["moderator"]].id if a.get("moderator") else None,
+             "bestandsaufnahme": a.get("bestandsaufnahme", ""), "ergebnis": a.get("ergebnis", "")}
+            for i, a in enumerate(ags)
+        ])  # fmt: skip
+        self.ags = [_Ag(a["key"], a["title"], self.personen[a["moderator"]].id
+                        if a.get("moderator") else None) for a in ags]  # fmt: skip
+        sessions, empfehlungen, projekte = [], [], []
+        for a, ag_id in zip(ags, ag_ids, strict=True):
+            sessions += [{"arbeitsgruppe_id": ag_id, "number": n,
+                          "start": dt.datetime.fromisoformat(start)}
+                         for n, start in enumerate(a.get("sitzungen", []), 1)]  # fmt: skip
+            empfehlungen += [{"arbeitsgruppe_id": ag_id, "position": n, "text": text}
+                             for n, text in enumerate(a.get("empfehlungen", []))]  # fmt: skip
+            projekte += [{"arbeitsgruppe_id": ag_id, "position": n, "title": p["title"],
+                          "description": p.get("description", "")}
+                         for n, p in enumerate(a.get("schluesselprojekte", []))]  # fmt: skip
+        self._insert(AgSitzung, sessions)
+        self._insert(Empfehlung, empfehlungen)
+        self._insert(Schluesselprojekt, projekte)
         if w := self.d.get("workshop"):
-            self.s.add(
-                Workshop(
-                    fortschreibung_id=pid,
-                    title=w["title"],
-                    start=dt.datetime.fromisoformat(w["start"]),
-                    place=w.get("place", ""),
-                    moderation=w.get("moderation", ""),
-                    invited_organisations=w.get("invited_organisations", []),
-                    participants=w.get("participants", []),
-                    expected_participants=w.get("expected_participants"),
-                    programme=w.get("programme", []),
-                    teilnehmerkreis=w.get("teilnehmerkreis", ""),
-                    ag_moderation=w.get("ag_moderation", ""),
-                    schulung=w.get("schulung", ""),
-                )
-            )
-        for v in self.d.get("vorlagen", []):
-            self._vorlage(v)
+            self._insert(Workshop, [{
+                "fortschreibung_id": pid,
+                "title": w["title"],
+                "start": dt.datetime.fromisoformat(w["start"]),
+                "place": w.get("place", ""),
+                "moderation": w.get("moderation", ""),
+                "invited_organisations": w.get("invited_organisations", []),
+                "participants": w.get("participants", []),
+                "expected_participants": w.get("expected_participants"),
+                "programme": w.get("programme", []),
+                "teilnehmerkreis": w.get("teilnehmerkreis", ""),
+                "ag_moderation": w.get("ag_moderation", ""),
+                "schulung": w.get("schulung", ""),
+            }])  # fmt: skip
+        self._vorlagen(self.d.get("vorlagen", []))
 
-    def _arbeitsgruppe(self, i: int, a: dict, field: Handlungsfeld) -> Arbeitsgruppe:
-        moderator = self.personen[a["moderator"]].id if a.get("moderator") else None
-        ag = Arbeitsgruppe(
-            fortschreibung_id=ident(self.process),
-            handlungsfeld_id=ident(field),
-            key=a["key"],
-            title=a["title"],
-            position=i,
-            moderator_id=moderator,
-            bestandsaufnahme=a.get("bestandsaufnahme", ""),
-            ergebnis=a.get("ergebnis", ""),
-        )
-        self.s.add(ag)
-        self.s.flush()
-        ag_id = ident(ag)
-        for n, start in enumerate(a.get("sitzungen", []), 1):
-            self.s.add(
-                AgSitzung(arbeitsgruppe_id=ag_id, number=n, start=dt.datetime.fromisoformat(start))
-            )
-        for n, text in enumerate(a.get("empfehlungen", [])):
-            self.s.add(Empfehlung(arbeitsgruppe_id=ag_id, position=n, text=text))
-        for n, p in enumerate(a.get("schluesselprojekte", [])):
-            self.s.add(
-                Schluesselprojekt(
-                    arbeitsgruppe_id=ag_id,
-                    position=n,
-                    title=p["title"],
-                    description=p.get("description", ""),
-                )
-            )
-        return ag
+    def _vorlagen(self, vorlagen: list[dict[str, Any]]) -> None:
+        def person(key: str) -> _Shared:
+            return self.personen[key]
 
-    def _vorlage(self, v: dict) -> None:
-        vorlage = Vorlage(
-            fortschreibung_id=ident(self.process),
-            stage_key=v["stage"],
-            reference=v["reference"],
-            art=v.get("art", "Sitzungsvorlage"),
-            betreff=v["betreff"],
-            beschlussvorschlag=v["beschlussvorschlag"],
-            fachbereich=v["fachbereich"],
-            author_id=self.personen[v["author"]].id if v.get("author") else None,
-            dated=dt.date.fromisoformat(v["dated"]) if v.get("dated") else None,
-            begruendung=v.get("begruendung", {}),
-            anlagen=v.get("anlagen", []),
-            beteiligte=v.get("beteiligte", []),
-            mitzeichnung=[{"funktion": self.personen[k].funktion, "name": self.personen[k].name}
-                          for k in v.get("mitzeichnung", [])],
-        )
-        self.s.add(vorlage)
-        self.s.flush()
-        for n, b in enumerate(v["beratungsfolge"]):
-            sitzung = self.sitzungen[b["sitzung"]]
-            self.s.add(
-                Beratung(
-                    vorlage_id=ident(vorlage),
-                    position=n,
-                    sitzung_id=ident(sitzung),
-                    role=BeratungRole(b["role"]),
-                    oeffentlich=b.get("oeffentlich", sitzung.oeffentlich),
-                )
-            )
+        ids = self._insert(Vorlage, [{
+            "fortschreibung_id": self.pid,
+            "stage_key": v["stage"],
+            "reference": v["reference"],
+            "art": v.get("art", "Sitzungsvorlage"),
+            "betreff": v["betreff"],
+            "beschlussvorschlag": v["beschlussvorschlag"],
+            "fachbereich": v["fachbereich"],
+            "author_id": person(v["author"]).id if v.get("author") else None,
+            "dated": dt.date.fromisoformat(v["dated"]) if v.get("dated") else None,
+            "begruendung": v.get("begruendung", {}),
+            "anlagen": v.get("anlagen", []),
+            "beteiligte": v.get("beteiligte", []),
+            "mitzeichnung": [{"funktion": person(k).values["funktion"],
+                              "name": person(k).values["name"]}
+                             for k in v.get("mitzeichnung", [])],
+        } for v in vorlagen])  # fmt: skip
+        self._insert(Beratung, [
+            {"vorlage_id": vid, "position": n, "sitzung_id": self.sitzungen[b["sitzung"]].id,
+             "role": BeratungRole(b["role"]),
+             "oeffentlich": b.get("oeffentlich",
+                                  self.sitzungen[b["sitzung"]].values["oeffentlich"])}
+            for v, vid in zip(vorlagen, ids, strict=True)
+            for n, b in enumerate(v["beratungsfolge"])
+        ])  # fmt: skip
 
-    def _assignee(self, role: str, ag: Arbeitsgruppe | None) -> int | None:
+    def _assignee(self, role: str, ag: _Ag | None) -> int | None:
         if ag is not None and role == "moderation" and ag.moderator_id:
             return ag.moderator_id
         keys = self.d["rollen"].get(role) or self.d["rollen"].get("projektleitung") or []
         return self.personen[keys[0]].id if keys else None
 
     def _stages_and_tasks(self) -> None:
+        ergebnisse = self.d["fortschreibung"].get("ergebnisse") or {}
+        stages = [
+            {"fortschreibung_id": self.pid, "key": st.key, "title": st.title, "position": i,
+             "ergebnis": ergebnisse.get(st.key, ""),
+             "state": StageState.open if i == 0 else StageState.pending,
+             "opened_on": self.started_on if i == 0 else None}
+            for i, st in enumerate(self.plan.stages)
+        ]  # fmt: skip
+        tasks: list[tuple[int, dict[str, Any]]] = []  # (stage index, row)
         for i, st in enumerate(self.plan.stages):
-            stage = Stage(
-                fortschreibung_id=ident(self.process), key=st.key, title=st.title, position=i,
-                ergebnis=(self.d["fortschreibung"].get("ergebnisse") or {}).get(st.key, ""),
-            )
-            if i == 0:
-                stage.state, stage.opened_on = StageState.open, self.process.started_on
-            self.s.add(stage)
-            self.s.flush()
-            if i == 0:
-                self.process.current_stage_id = stage.id
             position = 0
             for t in st.tasks:
                 for unit in self._units(t):
-                    self._task(stage, st.key, t, unit, position)
+                    tasks.append((i, self._task(st.key, t, unit, position)))
                     position += 1
+        dues, starts = self._timeline(stages, [row for _, row in tasks])
+        for stage in stages:
+            stage["planned_start"] = starts[stage["key"]]
+        stage_ids = self._insert(Stage, stages)
+        rows = []
+        for i, row in tasks:
+            spec = row.pop("_spec")
+            rows.append({**row, "stage_id": stage_ids[i], "due": dues[spec.key]})
+        self._insert(Task, rows)
+        self.s.execute(update(Fortschreibung).where(col(Fortschreibung.id) == self.pid)
+                       .values(current_stage_id=stage_ids[0]))  # fmt: skip
+
+    def _timeline(self, stages: list[dict[str, Any]], tasks: list[dict[str, Any]]
+                  ) -> tuple[dict[str, dt.date], dict[str, dt.date]]:  # fmt: skip
+        """The due dates ``engine.recompute`` computes for the new rows, before they exist."""
+        from .calendar import for_kommune
+
+        calendar = for_kommune(_CalendarOf(self.kommune.values["bundesland"],
+                                           self.kommune.values["closing_days"]))  # fmt: skip
+        specs = [row["_spec"] for row in tasks]
+        gremium_days = {g.id: g.values["vorlagenschluss_working_days"]
+                        for g in self.gremien.values()}  # fmt: skip
+        return Timeline(
+            calendar=calendar,
+            started_on=self.started_on,
+            stages=[
+                StageSpec(st.key, [s.key for s in specs if s.stage == st.key], st.gate.sitzung,
+                          stage["opened_on"], None)
+                for st, stage in zip(self.plan.stages, stages, strict=True)
+            ],
+            tasks={s.key: s for s in specs},
+            sitzungen={name: s.values["start"].date() for name, s in self.bound},
+            vorlagenschluss_days={name: gremium_days[s.values["gremium_id"]]
+                                  for name, s in self.bound},
+            termine=dict(self.termine),
+        ).compute()  # fmt: skip
 
     def _units(self, t: TaskDef) -> list[_Unit | None]:
         """One task per Arbeitsgruppe, per person responsible for an open Maßnahme, or one."""
@@ -360,7 +390,7 @@ class _Starter:
             from .models import Massnahme, MassnahmeStatus
 
             ids = self.s.exec(select(Massnahme.responsible_person_id).where(
-                Massnahme.konzept_id == self.process.konzept_id,
+                Massnahme.konzept_id == self.konzept_id,
                 col(Massnahme.responsible_person_id).is_not(None),
                 col(Massnahme.status).not_in([MassnahmeStatus.erledigt,
                                               MassnahmeStatus.zurueckgestellt]),
@@ -369,30 +399,87 @@ class _Starter:
             return [_Unit(p.key, p.name, p.id) for p in sorted(people, key=lambda p: p.key)]
         return [None]
 
-    def _task(self, stage: Stage, stage_key: str, t: TaskDef, unit: _Unit | None,
-              position: int) -> None:  # fmt: skip
+    def _task(self, stage_key: str, t: TaskDef, unit: _Unit | None,
+              position: int) -> dict[str, Any]:  # fmt: skip
         key = f"{t.key}__{unit.key}" if unit else t.key
         spec = task_spec(stage_key, t, key)
-        self.s.add(
-            Task(
-                fortschreibung_id=ident(self.process),
-                stage_id=ident(stage),
-                key=key,
-                title=f"{unit.title}: {t.title}" if unit else t.title,
-                role=t.role,
-                assignee_id=unit.assignee if unit else self._assignee(t.role, None),
-                required=t.required,
-                anchor_kind=spec.anchor,
-                anchor_ref=spec.ref,
-                offset=spec.offset,
-                offset_unit=spec.unit,
-                position=position,
+        return {
+            "fortschreibung_id": self.pid,
+            "key": key,
+            "title": f"{unit.title}: {t.title}" if unit else t.title,
+            "role": t.role,
+            "assignee_id": unit.assignee if unit else self._assignee(t.role, None),
+            "required": t.required,
+            "anchor_kind": spec.anchor,
+            "anchor_ref": spec.ref,
+            "offset": spec.offset,
+            "offset_unit": spec.unit,
+            "position": position,
+            "_spec": spec,
+        }
+
+
+def _cols(model: type[SQLModel], *names: str) -> list[Any]:
+    table = model.__table__  # type: ignore[attr-defined]
+    return [table.c[name] for name in names]
+
+
+def _check_shared(model: type[SQLModel], key: str, stored: dict[str, Any],
+                  given: dict[str, Any], shared: tuple[str, ...]) -> None:  # fmt: skip
+    """For the names in ``shared`` an existing row must say what the scenario says: a second
+    scenario for a Kommune with another Bundesland or other Sitzung dates is refused rather
+    than silently ignored."""
+    for name in shared:
+        if _normal(stored[name]) != _normal(given[name]):
+            raise Refused(
+                f"{model.__name__} {key!r} gibt es schon mit {name} = "
+                f"{_shown(stored[name])}; das Szenario sagt {_shown(given[name])}. Szenario an "
+                "die gespeicherten Daten angleichen (gemeinsame Daten einer Kommune)"
             )
-        )
+
+
+_DEFAULTS: dict[type[SQLModel], dict[str, Any]] = {}
+
+
+def _complete(model: type[SQLModel], row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with every other column at the model's default (what the ORM would store)."""
+    defaults = _DEFAULTS.get(model)
+    if defaults is None:
+        defaults = {}
+        for name, info in model.model_fields.items():
+            if name != "id" and not info.is_required():
+                defaults[name] = info.get_default(call_default_factory=True)
+        _DEFAULTS[model] = defaults
+    missing = {k: v for k, v in defaults.items() if k not in row}
+    for k, v in missing.items():  # a fresh list or dict per row, never a shared one
+        if isinstance(v, list | dict):
+            missing[k] = type(v)()
+    return {**missing, **row}
 
 
 def _day(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """A row of a Kommune's shared data: its id and the values it has (stored or new)."""
+
+    id: int
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _CalendarOf:
+    bundesland: str
+    closing_days: list[str]
+
+
+@dataclass(frozen=True)
+class _Ag:
+    key: str
+    title: str
+    moderator_id: int | None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import Table, bindparam, or_, update
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, col, select
 
@@ -152,27 +152,42 @@ class Delivery:
     server_error: str = ""
 
 
+# The statements of a delivery, built once: each row costs a claim, a read and a result, and
+# building them anew per row cost more than running them. Core on the table: nothing in the
+# session to synchronise (a claimed row is read fresh, _load).
+_TABLE: Table = Reminder.__table__  # type: ignore[attr-defined]
+_CLAIM = (
+    _TABLE.update()
+    .where(
+        _TABLE.c.id == bindparam("b_id"),
+        or_(
+            _TABLE.c.state.in_([s.name for s in QUEUED]),
+            (_TABLE.c.state == ReminderState.sending.name)
+            & (_TABLE.c.claimed_at < bindparam("b_stale")),
+        ),
+    )
+    .values(
+        state=ReminderState.sending.name,
+        claim_token=bindparam("b_token"),
+        claimed_at=bindparam("b_now"),
+        attempts=_TABLE.c.attempts + 1,
+    )
+)
+_MINE = (_TABLE.c.id == bindparam("b_id")) & (_TABLE.c.claim_token == bindparam("b_token"))
+_FINISH = (
+    _TABLE.update().where(_MINE).values(state=bindparam("b_state"), last_error=bindparam("b_error"))
+)
+_SENT = (
+    _TABLE.update()
+    .where(_MINE)
+    .values(state=ReminderState.sent.name, last_error="", sent_at=bindparam("b_sent_at"))
+)
+
+
 def claim(session: Session, reminder_id: int, token: str, now: dt.datetime) -> bool:
     """Atomically take a row for sending; exactly one concurrent caller gets True."""
-    stale = now - STALE_CLAIM
-    result = session.exec(
-        update(Reminder)
-        .where(
-            col(Reminder.id) == reminder_id,
-            or_(
-                col(Reminder.state).in_([s.name for s in QUEUED]),
-                (col(Reminder.state) == ReminderState.sending.name)
-                & (col(Reminder.claimed_at) < stale),
-            ),
-        )
-        .values(
-            state=ReminderState.sending.name,
-            claim_token=token,
-            claimed_at=now,
-            attempts=Reminder.attempts + 1,
-        )
-        # the row is read fresh after the claim (_load): nothing in the session to update
-        .execution_options(synchronize_session=False)
+    result = session.connection().execute(
+        _CLAIM, {"b_id": reminder_id, "b_stale": now - STALE_CLAIM, "b_token": token, "b_now": now}
     )
     session.commit()
     return result.rowcount == 1
@@ -181,15 +196,11 @@ def claim(session: Session, reminder_id: int, token: str, now: dt.datetime) -> b
 def _finish(
     session: Session, reminder_id: int, token: str, state: ReminderState, error: str = ""
 ) -> None:
-    values: dict[str, Any] = {"state": state.name, "last_error": error}
+    mine = {"b_id": reminder_id, "b_token": token}
     if state == ReminderState.sent:
-        values["sent_at"] = dt.datetime.now(dt.UTC)
-    session.execute(
-        update(Reminder)
-        .where(col(Reminder.id) == reminder_id, col(Reminder.claim_token) == token)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+        session.connection().execute(_SENT, mine | {"b_sent_at": dt.datetime.now(dt.UTC)})
+    else:
+        session.connection().execute(_FINISH, mine | {"b_state": state.name, "b_error": error})
     session.commit()
 
 
@@ -266,22 +277,43 @@ def _deliver_one(
     return "sent", ""
 
 
+_LOAD = (
+    select(  # type: ignore[call-overload]
+        *_TABLE.c,
+        col(Person.name).label("person_name"),
+        col(Person.email).label("person_email"),
+        col(Fortschreibung.state).label("process_state"),
+        col(Task.state).label("task_state"),
+        col(Task.due).label("task_due"),
+        col(Sitzung.start).label("sitzung_start"),
+    )
+    .select_from(_TABLE)
+    .join(Person, col(Person.id) == _TABLE.c.person_id)
+    .outerjoin(Fortschreibung, col(Fortschreibung.id) == _TABLE.c.fortschreibung_id)
+    .outerjoin(Task, col(Task.id) == _TABLE.c.task_id)
+    .outerjoin(Sitzung, col(Sitzung.id) == _TABLE.c.sitzung_id)
+    .where(_TABLE.c.id == bindparam("b_id"))
+)
+_COLUMNS = [c.name for c in _TABLE.c]
+
+
 def _load(session: Session, rid: int) -> tuple[Reminder, Person, str]:
     """The claimed row, its recipient and why it is obsolete ('' if it is not), read fresh
-    after the claim in one query."""
-    found = session.exec(
-        select(  # type: ignore[call-overload]
-            Reminder, Person, Fortschreibung.state, Task.state, Task.due, Sitzung.start
-        )
-        .join(Person, col(Person.id) == Reminder.person_id)
-        .outerjoin(Fortschreibung, col(Fortschreibung.id) == Reminder.fortschreibung_id)
-        .outerjoin(Task, col(Task.id) == Reminder.task_id)
-        .outerjoin(Sitzung, col(Sitzung.id) == Reminder.sitzung_id)
-        .where(col(Reminder.id) == rid)
-        .execution_options(populate_existing=True)
-    ).one()
-    row, person, process_state, task_state, task_due, sitzung_start = found
-    return row, person, _obsolete(row, process_state, task_state, task_due, sitzung_start)
+    after the claim in one query. Detached objects: nothing here is written through them."""
+    found = session.connection().execute(_LOAD, {"b_id": rid}).one()
+    values = found._mapping
+    row = Reminder.model_construct(**{name: values[name] for name in _COLUMNS})
+    person = Person.model_construct(
+        id=row.person_id, name=values["person_name"], email=values["person_email"]
+    )
+    reason = _obsolete(
+        row,
+        values["process_state"],
+        values["task_state"],
+        values["task_due"],
+        values["sitzung_start"],
+    )
+    return row, person, reason
 
 
 def _obsolete(

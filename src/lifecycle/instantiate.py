@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, col, select
 
 from .deadlines import StageSpec, Timeline
@@ -76,6 +77,9 @@ class _Starter:
 
     def run(self) -> Fortschreibung:
         self.s.flush()  # whatever the session holds goes first, as an ORM flush would do
+        # Core statements on the session's connection (its transaction), without the ORM's
+        # per-statement work: none of them loads or changes an ORM object.
+        self.db = self.s.connection()
         self.kommune, kommune_is_new = self._kommune()
         self.new_kommune = kommune_is_new
         self.gremien = self._shared(Gremium, self.d["gremien"], self._gremium_values,
@@ -88,23 +92,36 @@ class _Starter:
         self._roles()
         self._bindings()
         self._content()
-        self._stages_and_tasks()
-        process = self.s.get(Fortschreibung, self.pid)
-        assert process is not None
+        current = self._stages_and_tasks()
+        # The process as the session's own object, from the values just written (no SELECT):
+        # the same object an ORM insert would have left in the session.
+        process = Fortschreibung(**{**self.process_row, "id": self.pid,
+                                    "current_stage_id": current})  # fmt: skip
+        make_transient_to_detached(process)
+        self.s.add(process)
         return process
 
     # --- writing rows ------------------------------------------------------------------------
 
-    def _insert(self, model: type[SQLModel], rows: list[dict[str, Any]]) -> list[int]:
-        """Insert ``rows`` (in this order) with one executemany; their new ids, in order."""
+    def _insert(self, model: type[SQLModel], rows: list[dict[str, Any]],
+                keyed: tuple[str, str] | None = None) -> list[int]:  # fmt: skip
+        """Insert ``rows`` with one statement; with ``keyed``, their ids in the order of ``rows``.
+
+        ``keyed`` names the owner column and the key column of a UNIQUE (owner, key): the ids
+        come back by RETURNING as (id, key) pairs, so the order RETURNING gives them in does
+        not matter (with sort_by_parameter_order SQLite would run one statement per row).
+        """
         if not rows:
             return []
-        full = [_complete(model, r) for r in rows]
         table = model.__table__  # type: ignore[attr-defined]
-        result = self.s.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), full
-        )
-        return [row[0] for row in result]
+        full = [_complete(model, r) for r in rows]
+        if keyed is None:
+            self.db.execute(insert(table), full)
+            return []
+        key = table.c[keyed[1]]
+        result = self.db.execute(insert(table).returning(table.c.id, key), full)
+        ids = {k: i for i, k in result}
+        return [ids[r[keyed[1]]] for r in full]
 
     # --- a Kommune's shared rows -------------------------------------------------------------
 
@@ -115,12 +132,12 @@ class _Starter:
             "bundesland": k["bundesland"],
             "closing_days": list(k.get("closing_days", [])),
         }
-        found = self.s.execute(
+        found = self.db.execute(
             sa_select(*_cols(Kommune, "id", "name", "bundesland", "closing_days")).where(
                 col(Kommune.key) == k["key"])
         ).first()  # fmt: skip
         if found is None:
-            (kid,) = self._insert(Kommune, [{"key": k["key"], **values}])
+            (kid,) = self._insert(Kommune, [{"key": k["key"], **values}], ("key", "key"))
             return _Shared(kid, values), True
         row = found._asdict()
         _check_shared(Kommune, k["key"], row, values, ("name", "bundesland", "closing_days"))
@@ -135,7 +152,7 @@ class _Starter:
             names = ("id", "key", *wanted[0][1])
             kid = model.kommune_id  # type: ignore[attr-defined]
             key = model.key  # type: ignore[attr-defined]
-            for row in self.s.execute(sa_select(*_cols(model, *names)).where(
+            for row in self.db.execute(sa_select(*_cols(model, *names)).where(
                     kid == self.kommune.id, col(key).in_([k for k, _ in wanted]))):  # fmt: skip
                 stored[row.key] = row._asdict()
         out: dict[str, _Shared] = {}
@@ -149,7 +166,8 @@ class _Starter:
             else:
                 new[key] = values
         rows = [{"kommune_id": self.kommune.id, "key": k, **v} for k, v in new.items()]
-        for (key, values), new_id in zip(new.items(), self._insert(model, rows), strict=True):
+        ids = self._insert(model, rows, ("kommune_id", "key"))
+        for (key, values), new_id in zip(new.items(), ids, strict=True):
             out[key] = _Shared(new_id, values)
         return out
 
@@ -184,16 +202,17 @@ class _Starter:
         k = self.d["konzept"]
         konzept_id = None
         if not self.new_kommune:
-            konzept_id = self.s.execute(sa_select(col(Konzept.id)).where(
+            konzept_id = self.db.execute(sa_select(col(Konzept.id)).where(
                 col(Konzept.kommune_id) == self.kommune.id, col(Konzept.kind) == k["kind"])
             ).scalar()  # fmt: skip
         known: set[str] = set()
         if konzept_id is None:
             (konzept_id,) = self._insert(
-                Konzept, [{"kommune_id": self.kommune.id, "kind": k["kind"], "title": k["title"]}]
+                Konzept, [{"kommune_id": self.kommune.id, "kind": k["kind"], "title": k["title"]}],
+                ("kommune_id", "kind"),
             )
         else:
-            known = set(self.s.execute(sa_select(col(KonzeptVersion.label)).where(
+            known = set(self.db.execute(sa_select(col(KonzeptVersion.label)).where(
                 col(KonzeptVersion.konzept_id) == konzept_id)).scalars())  # fmt: skip
         self.konzept_id = konzept_id
         self._insert(KonzeptVersion, [
@@ -203,7 +222,7 @@ class _Starter:
         ])  # fmt: skip
         f = self.d["fortschreibung"]
         self.started_on = dt.date.fromisoformat(f["started"])
-        (pid,) = self._insert(Fortschreibung, [{
+        self.process_row = _complete(Fortschreibung, {
             "key": self.d["key"],
             "kommune_id": self.kommune.id,
             "konzept_id": konzept_id,
@@ -222,7 +241,8 @@ class _Starter:
             "budget_on": _day(f.get("budget", {}).get("on")),
             "schwerpunkte": list(f.get("schwerpunkte", [])),
             "leitgedanken": list(f.get("leitgedanken", [])),
-        }])  # fmt: skip
+        })  # fmt: skip
+        (pid,) = self._insert(Fortschreibung, [self.process_row], ("key", "key"))
         return pid
 
     def _roles(self) -> None:
@@ -251,7 +271,7 @@ class _Starter:
         ids = self._insert(Handlungsfeld, [
             {"fortschreibung_id": pid, "key": h["key"], "title": h["title"], "position": i}
             for i, h in enumerate(felder)
-        ])  # fmt: skip
+        ], ("fortschreibung_id", "key"))  # fmt: skip
         field_ids = {h["key"]: i for h, i in zip(felder, ids, strict=True)}
         ags = self.d.get("arbeitsgruppen", [])
         ag_ids = self._insert(Arbeitsgruppe, [
@@ -260,7 +280,7 @@ class _Starter:
              "moderator_id": self.personen[a["moderator"]].id if a.get("moderator") else None,
              "bestandsaufnahme": a.get("bestandsaufnahme", ""), "ergebnis": a.get("ergebnis", "")}
             for i, a in enumerate(ags)
-        ])  # fmt: skip
+        ], ("fortschreibung_id", "key"))  # fmt: skip
         self.ags = [_Ag(a["key"], a["title"], self.personen[a["moderator"]].id
                         if a.get("moderator") else None) for a in ags]  # fmt: skip
         sessions, empfehlungen, projekte = [], [], []
@@ -313,7 +333,7 @@ class _Starter:
             "mitzeichnung": [{"funktion": person(k).values["funktion"],
                               "name": person(k).values["name"]}
                              for k in v.get("mitzeichnung", [])],
-        } for v in vorlagen])  # fmt: skip
+        } for v in vorlagen], ("fortschreibung_id", "stage_key"))  # fmt: skip
         self._insert(Beratung, [
             {"vorlage_id": vid, "position": n, "sitzung_id": self.sitzungen[b["sitzung"]].id,
              "role": BeratungRole(b["role"]),
@@ -329,7 +349,8 @@ class _Starter:
         keys = self.d["rollen"].get(role) or self.d["rollen"].get("projektleitung") or []
         return self.personen[keys[0]].id if keys else None
 
-    def _stages_and_tasks(self) -> None:
+    def _stages_and_tasks(self) -> int:
+        """Stages and tasks, due dates and projected starts included; the first stage's id."""
         ergebnisse = self.d["fortschreibung"].get("ergebnisse") or {}
         stages = [
             {"fortschreibung_id": self.pid, "key": st.key, "title": st.title, "position": i,
@@ -348,14 +369,15 @@ class _Starter:
         dues, starts = self._timeline(stages, [row for _, row in tasks])
         for stage in stages:
             stage["planned_start"] = starts[stage["key"]]
-        stage_ids = self._insert(Stage, stages)
+        stage_ids = self._insert(Stage, stages, ("fortschreibung_id", "key"))
         rows = []
         for i, row in tasks:
             spec = row.pop("_spec")
             rows.append({**row, "stage_id": stage_ids[i], "due": dues[spec.key]})
         self._insert(Task, rows)
-        self.s.execute(update(Fortschreibung).where(col(Fortschreibung.id) == self.pid)
+        self.db.execute(update(Fortschreibung).where(col(Fortschreibung.id) == self.pid)
                        .values(current_stage_id=stage_ids[0]))  # fmt: skip
+        return stage_ids[0]
 
     def _timeline(self, stages: list[dict[str, Any]], tasks: list[dict[str, Any]]
                   ) -> tuple[dict[str, dt.date], dict[str, dt.date]]:  # fmt: skip

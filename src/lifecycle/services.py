@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
 from . import engine, events, lookups, umsetzung
@@ -359,25 +361,27 @@ class RunToStart:
 
 def _request_run(
     session: Session, process: Fortschreibung, decision: GateDecision | None
-) -> RunRequest:
+) -> None:
     """The run of the stage now open (the decided one again after send back or postpone; the
     last one once more after the final approval, for its closing report)."""
     if process.current_stage_id is not None:
-        stage = session.get(Stage, process.current_stage_id)
+        stage_id = process.current_stage_id
     else:
         assert decision is not None, "a process completes only by a decision"
-        stage = session.get(Stage, decision.stage_id)
-    assert stage is not None
+        stage_id = decision.stage_id
+    loaded = session.identity_map.get(identity_key(Stage, stage_id))
+    if loaded is not None:
+        stage_key = loaded.key
+    else:
+        stage_key = session.connection().execute(
+            sa_select(col(Stage.key)).where(col(Stage.id) == stage_id)).scalar_one()  # fmt: skip
     opened_by = str(decision.id) if decision is not None else "start"
-    request = RunRequest(
-        key=f"{process.key}:{stage.key}:{opened_by}",
-        fortschreibung_id=ident(process),
-        stage_id=ident(stage),
-        decision_id=ident(decision) if decision is not None else None,
-    )
-    session.add(request)
-    session.flush()
-    return request
+    session.flush()  # the decision's rows first: the request is written at once
+    session.connection().execute(insert(RunRequest), {
+        "key": f"{process.key}:{stage_key}:{opened_by}", "fortschreibung_id": ident(process),
+        "stage_id": stage_id, "decision_id": ident(decision) if decision is not None else None,
+        "state": RunRequestState.pending, "created_at": dt.datetime.now(dt.UTC),
+    })  # fmt: skip
 
 
 def pending_runs(session: Session, *, process_key: str | None = None) -> list[RunToStart]:

@@ -7,6 +7,7 @@ outbox: ``lifecycle.reminders`` decides what to send and records what happened.
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import html
 import os
@@ -291,7 +292,15 @@ def _from_header(mail_from: str) -> str:
 
 
 def _fold(policy: EmailPolicy[EmailMessage], name: str, value: str) -> bytes:
-    """The header as the generator writes it: parsed, RFC 2047-encoded and folded."""
+    """The header as the generator writes it (parsed, RFC 2047-encoded and folded), or, for
+    a Subject or a recipient's name beyond ASCII, as ``email.header`` encodes it: base64
+    encoded words that decode to the same text (the email package's refolding of such a
+    header costs a quarter of a delivery)."""
+    if "\r" not in value and "\n" not in value:
+        if name == "Subject" and not value.isascii():
+            return _encoded_subject(value)
+        if name == "To" and value.startswith("=?utf-8?") and value.count("<") == 1:
+            return f"To: {value}\r\n".encode("ascii")  # formataddr encoded the name
     if (
         value.isascii()
         and len(name) + len(value) < 76
@@ -301,6 +310,26 @@ def _fold(policy: EmailPolicy[EmailMessage], name: str, value: str) -> bytes:
     ):
         return f"{name}: {value}\r\n".encode("ascii")
     return policy.fold(name, policy.header_store_parse(name, value)[1]).encode("ascii")
+
+
+def _encoded_subject(value: str) -> bytes:
+    """``Subject:`` as base64 encoded words of whole characters, one per folded line."""
+    words: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    for char in value:
+        n = len(char.encode("utf-8"))
+        if size + n > 45:  # 60 base64 characters: the encoded word stays within 75
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(char)
+        size += n
+    words.append("".join(chunk))
+    encoded = [
+        "=?utf-8?b?" + binascii.b2a_base64(w.encode("utf-8"), newline=False).decode() + "?="
+        for w in words
+    ]
+    return ("Subject: " + "\r\n ".join(encoded) + "\r\n").encode("ascii")
 
 
 def _boundary() -> str:

@@ -465,11 +465,15 @@ class Mailer:
                 raise ServerError(f"SMTP-Fehler: {exc}") from exc
         try:
             code, resp = smtp.data(data)
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        except smtplib.SMTPServerDisconnected as exc:
             self._drop()
             raise ServerError(f"SMTP-Verbindung abgebrochen: {exc}") from exc
-        except smtplib.SMTPException as exc:
+        except smtplib.SMTPException as exc:  # refused DATA (SMTPException is an OSError too)
+            _rset(smtp)
             raise ServerError(f"SMTP-Fehler: {exc}") from exc
+        except OSError as exc:
+            self._drop()
+            raise ServerError(f"SMTP-Verbindung abgebrochen: {exc}") from exc
         if code != 250:
             if code == 421:
                 self._drop()
@@ -549,7 +553,11 @@ def _announce(
         if len(refused) == len(recipients):
             _rset(smtp)
             raise smtplib.SMTPRecipientsRefused(refused)
-    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+    except smtplib.SMTPServerDisconnected as exc:
+        raise _NothingSent(str(exc)) from exc
+    except smtplib.SMTPException:  # an answer (SMTPException is an OSError too)
+        raise
+    except OSError as exc:  # the socket: reset, broken pipe
         raise _NothingSent(str(exc)) from exc
 
 

@@ -7,8 +7,11 @@ Saturday and Sunday are never working days.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import sys
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Protocol
 
 import holidays
@@ -33,8 +36,46 @@ BUNDESLAENDER: dict[str, str] = {
 }
 
 
+_GERMANY_MODULE = "holidays.countries.germany"
+
+
+def _germany() -> type[holidays.HolidayBase]:
+    """The ``holidays`` class of Germany, without loading every other country.
+
+    ``holidays.Germany`` (and ``from holidays.countries.germany import …``) runs the package
+    ``holidays.countries``, whose ``__init__`` imports all ~250 countries (~70 ms). The German
+    module itself only needs ``holidays``' base modules, so it is loaded from its file under its
+    own name: a later import of ``holidays.countries`` finds it in ``sys.modules`` and uses the
+    very same class. When the package's layout differs, the ordinary way.
+    """
+    module = sys.modules.get(_GERMANY_MODULE)
+    if module is None:
+        path = Path(holidays.__file__).parent / "countries" / "germany.py"
+        spec = importlib.util.spec_from_file_location(_GERMANY_MODULE, path)
+        if spec is None or spec.loader is None or not path.is_file():  # pragma: no cover
+            return holidays.Germany
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[_GERMANY_MODULE] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:  # pragma: no cover - a half-run module must not stay registered
+            del sys.modules[_GERMANY_MODULE]
+            raise
+    germany: type[holidays.HolidayBase] = module.Germany
+    return germany
+
+
+# Memo sizes per calendar: a long-running server forgets, a bulk recompute never needs to.
+_MEMO_LIMIT = 200_000
+
+
 class WorkCalendar:
-    """Working days of one Bundesland, optionally with extra closing days of the Rathaus."""
+    """Working days of one Bundesland, optionally with extra closing days of the Rathaus.
+
+    A calendar never changes once built (``for_bundesland`` shares them), so it remembers
+    every answer of its working-day arithmetic: bulk recomputes and reminder scans ask the same
+    questions for thousands of processes.
+    """
 
     def __init__(self, bundesland: str, extra_closed: frozenset[dt.date] = frozenset()):
         if bundesland not in BUNDESLAENDER:
@@ -43,18 +84,38 @@ class WorkCalendar:
             )
         self.bundesland = bundesland
         self.extra_closed = extra_closed
-        self._holidays = holidays.Germany(subdiv=bundesland, language="de")
+        self._holidays = _germany()(subdiv=bundesland, language="de")
+        self._working: dict[dt.date, bool] = {}
+        self._added: dict[tuple[dt.date, int], dt.date] = {}
 
     def is_working_day(self, day: dt.date) -> bool:
-        return day.weekday() < 5 and day not in self._holidays and day not in self.extra_closed
+        known = self._working.get(day)
+        if known is None:
+            known = (
+                day.weekday() < 5 and day not in self._holidays and day not in self.extra_closed
+            )
+            if len(self._working) >= _MEMO_LIMIT:
+                self._working.clear()
+            self._working[day] = known
+        return known
 
     def holiday_name(self, day: dt.date) -> str | None:
         return self._holidays.get(day)
 
     def add_working_days(self, day: dt.date, n: int) -> dt.date:
         """The n-th working day after (n > 0) or before (n < 0) ``day``; n == 0 rolls back."""
+        key = (day, n)
+        known = self._added.get(key)
+        if known is None:
+            known = self._add_working_days(day, n)
+            if len(self._added) >= _MEMO_LIMIT:
+                self._added.clear()
+            self._added[key] = known
+        return known
+
+    def _add_working_days(self, day: dt.date, n: int) -> dt.date:
         if n == 0:
-            return self.roll_back(day)
+            return self._roll_back(day)
         step = dt.timedelta(days=1 if n > 0 else -1)
         remaining = abs(n)
         while remaining:
@@ -65,6 +126,9 @@ class WorkCalendar:
 
     def roll_back(self, day: dt.date) -> dt.date:
         """A due date on a weekend or holiday moves to the working day before."""
+        return self.add_working_days(day, 0)
+
+    def _roll_back(self, day: dt.date) -> dt.date:
         while not self.is_working_day(day):
             day -= dt.timedelta(days=1)
         return day

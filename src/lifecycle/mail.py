@@ -299,7 +299,8 @@ def _fold(policy: EmailPolicy[EmailMessage], name: str, value: str) -> bytes:
     if "\r" not in value and "\n" not in value:
         if name == "Subject" and not value.isascii():
             return _encoded_subject(value)
-        if name == "To" and value.startswith("=?utf-8?") and value.count("<") == 1:
+        short = len(value) <= 74  # "To: " and the value within 78
+        if name == "To" and short and value.startswith("=?utf-8?") and value.count("<") == 1:
             return f"To: {value}\r\n".encode("ascii")  # formataddr encoded the name
     if (
         value.isascii()
@@ -319,7 +320,7 @@ def _encoded_subject(value: str) -> bytes:
     size = 0
     for char in value:
         n = len(char.encode("utf-8"))
-        if size + n > 45:  # 60 base64 characters: the encoded word stays within 75
+        if size + n > 42:  # 56 base64 characters: "Subject: " and the word within 78
             words.append("".join(chunk))
             chunk, size = [], 0
         chunk.append(char)

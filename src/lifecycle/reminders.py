@@ -318,7 +318,7 @@ def _verdict(group: _Group, due: dt.date, today: dt.date) -> _Verdict:
 
 def _contexts(session: Session) -> list[_Ctx]:
     """The running processes, in two queries; each distinct policy is validated once."""
-    rows = session.execute(
+    rows = session.connection().execute(
         rows_of(
             col(Fortschreibung.id),
             col(Fortschreibung.key),
@@ -327,14 +327,14 @@ def _contexts(session: Session) -> list[_Ctx]:
             cast(col(Fortschreibung.scenario), Text),
             col(Kommune.key),
             col(Kommune.bundesland),
-            col(Kommune.closing_days),
+            cast(col(Kommune.closing_days), Text),
         )
         .join(Kommune, col(Kommune.id) == Fortschreibung.kommune_id)
         .where(col(Fortschreibung.state) == ProcessState.running)
         .order_by(col(Fortschreibung.id))
     ).all()
     roles: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for pid, role, person_id in session.execute(
+    for pid, role, person_id in session.connection().execute(
         rows_of(col(Role.fortschreibung_id), col(Role.role), col(Role.person_id))
         .join(Fortschreibung, col(Fortschreibung.id) == Role.fortschreibung_id)
         .where(col(Fortschreibung.state) == ProcessState.running)
@@ -343,7 +343,7 @@ def _contexts(session: Session) -> list[_Ctx]:
     plan_blocks: dict[tuple[str, str], dict[str, Any]] = {}
     validated: set[str] = set()
     policies: dict[tuple[str, str, str], Policy] = {}
-    calendars: dict[tuple[str, str], WorkCalendar] = {}
+    calendars: dict[tuple[str, str | None], WorkCalendar] = {}
     ctxs = []
     for pid, key, plan_name, plan_text, scenario_text, kommune_key, land, closing in rows:
         # the same steps and refusals as policy_of(), each distinct block checked once
@@ -363,10 +363,11 @@ def _contexts(session: Session) -> list[_Ctx]:
         policy = policies.get((*plan_key, canonical))
         if policy is None:
             policy = policies[(*plan_key, canonical)] = _merged_policy(plan_block, scenario_block)
-        cal_key = (land, repr(closing))
+        cal_key = (land, closing)
         cal = calendars.get(cal_key)
         if cal is None:
-            cal = calendars[cal_key] = for_kommune(_KommuneDays(land, closing))
+            days = None if closing is None else json.loads(closing)
+            cal = calendars[cal_key] = for_kommune(_KommuneDays(land, days))
         leads = sorted(p for role, p in roles.get(pid, ()) if role == policy.escalate_to)
         ctxs.append(_Ctx(pid, key, kommune_key, policy, cal, leads))
     return ctxs

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TEMPLATES ?= templates/docx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint bench bench-all templates clean mutate
+.PHONY: install demo test lint bench bench-all bench-peer-venv templates clean mutate
 
 $(BIN)/lifecycle: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -55,7 +55,15 @@ templates: install
 # make bench: the performance table (issue 15), each row against a floor measured in the
 # same run, then the summary of every ROW line; make bench-all: every script in bench/.
 BENCH_TABLE = bench_status bench_reminders bench_documents bench_write bench_recompute bench_peer_spiff
-bench: install
+# The peer of bench_peer_spiff.py (SpiffWorkflow) in its own virtualenv: not a dependency.
+PEER_VENV ?= .venv-peer
+$(PEER_VENV)/bin/python:
+	$(PY) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install -q "SpiffWorkflow>=3,<4"
+
+bench-peer-venv: $(PEER_VENV)/bin/python
+
+bench: install bench-peer-venv
 	@rm -f .bench.log
 	@for b in $(BENCH_TABLE); do \
 		echo "== $$b"; { $(BIN)/python -u bench/$$b.py 2>&1; echo "EXIT $$b $$?"; } | tee -a .bench.log; \

@@ -9,17 +9,18 @@ one transaction, or rolls all of it back when anything refuses.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Row, Select, bindparam, insert, update
+from sqlalchemy import Select, Text, bindparam, cast, insert, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql import Executable
 from sqlmodel import Session, SQLModel, col, select
 
 from . import events
@@ -184,27 +185,45 @@ def build_timeline(
     termine: Sequence[Any],
 ) -> Timeline:
     """The timeline of one process from its rows: ORM objects or plain result rows alike."""
-    by_stage: dict[int, list[str]] = {s.id: [] for s in stages}
-    for t in tasks:
-        by_stage[t.stage_id].append(t.key)
-    gate_sitzung = {s.key: s.gate.sitzung for s in plan_of(plan).stages}
     stage_of = {s.id: s.key for s in stages}
+    return timeline_of(
+        calendar,
+        started_on,
+        {s.key: s.gate.sitzung for s in plan_of(plan).stages},
+        [(s.key, s.opened_on, s.closed_on) for s in stages],
+        [(stage_of[t.stage_id], t.key, t.anchor_kind, t.anchor_ref, t.offset, t.offset_unit)
+         for t in tasks],
+        [(b.name, b.start.date(), b.vorlagenschluss_working_days) for b in bound],
+        [(t.name, t.on) for t in termine],
+    )  # fmt: skip
+
+
+def timeline_of(
+    calendar: WorkCalendar,
+    started_on: dt.date,
+    gates: dict[str, str | None],
+    stages: Sequence[tuple[str, dt.date | None, dt.date | None]],
+    tasks: Sequence[tuple[Any, str, str, str, int, str]],
+    bound: Sequence[tuple[str, dt.date, int]],
+    termine: Sequence[tuple[str, dt.date]],
+) -> Timeline:
+    """The timeline from plain values: the gate Sitzung per stage key (from the plan), stages
+    (key, opened, closed) in order, tasks (stage key, key, anchor, ref, offset, unit), bound
+    Sitzungen (name, day, Vorlagenschluss working days) and Termine (name, day)."""
+    by_stage: dict[Any, list[str]] = {key: [] for key, _, _ in stages}
+    for t in tasks:
+        by_stage[t[0]].append(t[1])
     return Timeline(
         calendar=calendar,
         started_on=started_on,
         stages=[
-            StageSpec(s.key, by_stage[s.id], gate_sitzung[s.key], s.opened_on, s.closed_on)
-            for s in stages
+            StageSpec(key, by_stage[key], gates[key], opened, closed)
+            for key, opened, closed in stages
         ],
-        tasks={
-            t.key: TaskSpec(
-                t.key, stage_of[t.stage_id], t.anchor_kind, t.anchor_ref, t.offset, t.offset_unit
-            )
-            for t in tasks
-        },
-        sitzungen={b.name: b.start.date() for b in bound},
-        vorlagenschluss_days={b.name: b.vorlagenschluss_working_days for b in bound},
-        termine={t.name: t.on for t in termine},
+        tasks={t[1]: TaskSpec(t[1], t[0], t[2], t[3], t[4], t[5]) for t in tasks},
+        sitzungen={name: day for name, day, _ in bound},
+        vorlagenschluss_days={name: days for name, _, days in bound},
+        termine=dict(termine),
     )
 
 
@@ -738,76 +757,240 @@ def set_closing_days(session: Session, kommune_key: str, days: list[dt.date], *,
 def recompute_all(session: Session, *, actor: str, reason: str) -> int:
     """Recompute the deadlines of every process (after a holiday-calendar change).
 
-    The same computation as ``recompute``, in bulk: a few queries for all processes and
-    executemany writes, instead of ORM objects per process (10 000 processes: see bench/).
+    The same computation as ``recompute`` for each process, in bulk: one query per table as
+    plain driver rows, one timeline computed per distinct set of inputs (Kommunen with the same
+    calendar, plan, start, Sitzung days and stage dates share it), executemany writes.
     """
     session.flush()
     rows = _AllRows(session)
+    codec = rows.codec
+    shared: dict[tuple[Any, ...], _Computed] = {}
+    # Values go to the driver as the columns' types would convert them (each distinct one once).
     task_updates: list[dict[str, Any]] = []
     stage_updates: list[dict[str, Any]] = []
     logged: list[dict[str, Any]] = []
-    now = dt.datetime.now(dt.UTC)
-    for p in session.execute(
-        sa_select(col(Fortschreibung.id), col(Fortschreibung.kommune_id),
-                  col(Fortschreibung.started_on), col(Fortschreibung.plan))
-    ):  # fmt: skip
-        tl = build_timeline(rows.calendars[p.kommune_id], p.started_on, p.plan,
-                            *rows.of(p.id))  # fmt: skip
-        dues, starts = tl.compute()
-        for t in rows.tasks.get(p.id, []):
-            if t.due == dues[t.key]:
+    at = codec.event_at(dt.datetime.now(dt.UTC))
+    befores: dict[dt.date | None, Any] = {}
+    afters: dict[dt.date, Any] = {}
+    open_ = TaskState.open
+    empty: _Rows = []
+    for pid, kommune_id, started_raw, plan_index in rows.processes:
+        stages = rows.stages.get(pid, empty)
+        tasks = rows.tasks.get(pid, empty)
+        stage_key = {s[1]: s[2] for s in stages}
+        inputs = (
+            rows.calendar_keys[kommune_id], started_raw, plan_index,
+            tuple([(s[2], s[3], s[4]) for s in stages]),
+            tuple([(stage_key.get(t[2]), t[3], t[4], t[5], t[6], t[7]) for t in tasks]),
+            rows.bound.get(pid, ()), rows.termine.get(pid, ()),
+        )  # fmt: skip
+        computed = shared.get(inputs)
+        if computed is None:
+            computed = shared[inputs] = _compute(rows, inputs)
+        for t, expected in zip(tasks, computed.dues, strict=True):
+            if expected is None or t[8] == expected[1]:
                 continue
-            task_updates.append({"id": t.id, "due": dues[t.key]})
-            if t.state == TaskState.open:
+            old = None if t[8] is None else codec.date(t[8])
+            new, new_db = expected
+            if old == new:  # stored in another spelling of the same day
+                continue
+            task_updates.append({"b_id": t[1], "b_due": new_db})
+            if codec.task_state(t[9]) == open_:
+                before = befores.get(old)
+                if before is None:
+                    before = befores[old] = codec.event_json({"due": plain_date(old)})
+                after = afters.get(new)
+                if after is None:
+                    after = afters[new] = codec.event_json(
+                        {"due": new.isoformat(), "reason": reason})
                 logged.append({
-                    "fortschreibung_id": p.id, "at": now, "actor": actor,
-                    "action": "due_changed", "entity": "Task", "entity_id": t.id,
-                    "before": {"due": plain_date(t.due)},
-                    "after": {"due": dues[t.key].isoformat(), "reason": reason},
+                    "fortschreibung_id": pid, "at": at, "actor": actor,
+                    "action": "due_changed", "entity": "Task", "entity_id": t[1],
+                    "before": before, "after": after,
                 })  # fmt: skip
-        stage_updates += [
-            {"id": s.id, "planned_start": starts[s.key]}
-            for s in rows.stages.get(p.id, [])
-            if s.planned_start != starts[s.key]
-        ]
-    for model, values in ((Task, task_updates), (Stage, stage_updates)):
-        if values:
-            session.execute(update(model), values)
-    if logged:
-        session.execute(insert(Event), logged)
+        for s, (start, start_db) in zip(stages, computed.starts, strict=True):
+            raw = s[5]
+            if raw != start_db and (raw is None or codec.date(raw) != start):
+                stage_updates.append({"b_id": s[1], "b_start": start_db})
+    task, stage = Task.__table__, Stage.__table__  # type: ignore[attr-defined]
+    _executemany(session, update(task).where(task.c.id == bindparam("b_id"))
+                 .values(due=bindparam("b_due")), task_updates)  # fmt: skip
+    _executemany(session, update(stage).where(stage.c.id == bindparam("b_id"))
+                 .values(planned_start=bindparam("b_start")), stage_updates)  # fmt: skip
+    _executemany(session, insert(Event.__table__), logged)  # type: ignore[attr-defined]
     session.expire_all()  # the identity map holds the old due dates
     return len(task_updates)
 
 
-class _AllRows:
-    """Every row the deadlines of all processes depend on, grouped by process."""
+def _executemany(session: Session, statement: Any, params: list[dict[str, Any]]) -> None:
+    """``statement`` once per entry of ``params`` on the session's connection, in one driver
+    executemany. The values must be as the driver takes them (``_Codec``): SQLAlchemy's
+    per-row parameter processing costs more than the database's work."""
+    if not params:
+        return
+    conn = session.connection()
+    compiled = statement.compile(dialect=conn.dialect, column_keys=list(params[0]))
+    names = compiled.positiontup
+    rows = [tuple([p[n] for n in names]) for p in params] if compiled.positional else params
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(str(compiled), rows)
+    finally:
+        cursor.close()
 
-    def __init__(self, session: Session):
-        self.stages = _grouped(session, sa_select(*map(col, (
-            Stage.id, Stage.fortschreibung_id, Stage.key, Stage.opened_on, Stage.closed_on,
-            Stage.planned_start))).order_by(col(Stage.position)))  # fmt: skip
-        self.tasks = _grouped(session, sa_select(*map(col, (
-            Task.id, Task.fortschreibung_id, Task.stage_id, Task.key, Task.anchor_kind,
-            Task.anchor_ref, Task.offset, Task.offset_unit, Task.due, Task.state))))  # fmt: skip
-        self.bound = _grouped(session, _bound_query())
-        self.termine = _grouped(session, sa_select(
-            col(Termin.fortschreibung_id), col(Termin.name), col(Termin.on)))  # fmt: skip
-        self.calendars = {k.id: for_kommune(k) for k in session.exec(select(Kommune))}
 
-    def of(self, process_id: int) -> tuple[_Rows, _Rows, _Rows, _Rows]:
-        return (
-            self.stages.get(process_id, []),
-            self.tasks.get(process_id, []),
-            self.bound.get(process_id, []),
-            self.termine.get(process_id, []),
+@dataclass(frozen=True)
+class _Computed:
+    """One timeline's results, aligned with its process's task and stage rows.
+
+    ``dues``: per task row, the due date and its value as the database driver returns it, or
+    None for a row whose key a later row repeats (``recompute`` compares the last one only).
+    """
+
+    dues: tuple[tuple[dt.date, Any] | None, ...]
+    starts: tuple[tuple[dt.date, Any], ...]
+
+
+def _compute(rows: _AllRows, inputs: tuple[Any, ...]) -> _Computed:
+    """The timeline of one set of inputs, as ``build_timeline`` builds it from a process."""
+    calendar_key, started_raw, plan_index, stages, tasks, bound, termine = inputs
+    codec = rows.codec
+    tl = timeline_of(
+        for_kommune(_KommuneCalendar(*calendar_key)),
+        codec.date(started_raw),
+        rows.gates(plan_index),
+        [(key, codec.day(opened), codec.day(closed)) for key, opened, closed in stages],
+        tasks,
+        bound,
+        [(name, codec.date(on)) for name, on in termine],
+    )
+    dues, starts = tl.compute()
+    last = {spec[1]: i for i, spec in enumerate(tasks)}
+    return _Computed(
+        dues=tuple(
+            (dues[spec[1]], codec.date_db(dues[spec[1]])) if last[spec[1]] == i else None
+            for i, spec in enumerate(tasks)
+        ),
+        starts=tuple((starts[s[0]], codec.date_db(starts[s[0]])) for s in stages),
+    )
+
+
+class _KommuneCalendar(NamedTuple):
+    bundesland: str
+    closing_days: tuple[str, ...] | None
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class _Codec:
+    """Driver values to Python values and back, as the columns' types convert them.
+
+    The bulk queries fetch plain driver rows (SQLite: dates as text); a value is converted
+    only where it is used, by the very processors SQLAlchemy would apply to the column.
+    """
+
+    def __init__(self, dialect: Dialect):
+        def impl(column: Any) -> Any:
+            return column.type.dialect_impl(dialect)
+
+        due = impl(Task.__table__.c.due)  # type: ignore[attr-defined]
+        start = impl(Sitzung.__table__.c.start)  # type: ignore[attr-defined]
+        state = impl(Task.__table__.c.state)  # type: ignore[attr-defined]
+        self.date: Callable[[Any], Any] = due.result_processor(dialect, None) or _same
+        self.date_db: Callable[[Any], Any] = due.bind_processor(dialect) or _same
+        self.datetime: Callable[[Any], Any] = start.result_processor(dialect, None) or _same
+        self.task_state: Callable[[Any], Any] = state.result_processor(dialect, None) or _same
+        event = Event.__table__.c  # type: ignore[attr-defined]
+        self.event_at: Callable[[Any], Any] = impl(event.at).bind_processor(dialect) or _same
+        self.event_json: Callable[[Any], Any] = (
+            impl(event.before).bind_processor(dialect) or _same
         )
 
+    def day(self, raw: Any) -> dt.date | None:
+        return None if raw is None else self.date(raw)
 
-_Rows = list[Row[Any]]
+
+class _AllRows:
+    """Every row the deadlines of all processes depend on, grouped by process, as plain
+    driver tuples (an ORM or typed row per task costs more than the whole computation)."""
+
+    def __init__(self, session: Session):
+        conn = session.connection()
+        self.codec = codec = _Codec(conn.dialect)
+        raw = conn.connection.cursor()
+        try:
+            def fetch(query: Select[Any]) -> list[tuple[Any, ...]]:
+                raw.execute(str(query.compile(dialect=conn.dialect,
+                                              compile_kwargs={"literal_binds": True})))
+                return raw.fetchall()  # type: ignore[return-value]
+
+            plans: dict[str, int] = {}
+            self._plan_texts: list[str] = []
+            self.processes: list[tuple[int, int, Any, int]] = []
+            for pid, kommune_id, started_raw, plan_text in fetch(sa_select(
+                col(Fortschreibung.id), col(Fortschreibung.kommune_id),
+                col(Fortschreibung.started_on), cast(col(Fortschreibung.plan), Text),
+            ).order_by(col(Fortschreibung.id))):  # fmt: skip
+                index = plans.get(plan_text)
+                if index is None:
+                    index = plans[plan_text] = len(self._plan_texts)
+                    self._plan_texts.append(plan_text)
+                self.processes.append((pid, kommune_id, started_raw, index))
+            self._gates: dict[int, dict[str, str | None]] = {}
+            self.calendar_keys = {
+                kid: (land, _closing_days(days))
+                for kid, land, days in fetch(sa_select(
+                    col(Kommune.id), col(Kommune.bundesland),
+                    cast(col(Kommune.closing_days), Text)))
+            }  # fmt: skip
+            self.stages = _grouped(fetch(sa_select(*map(col, (
+                Stage.fortschreibung_id, Stage.id, Stage.key, Stage.opened_on, Stage.closed_on,
+                Stage.planned_start))).order_by(col(Stage.position), col(Stage.id))))  # fmt: skip
+            self.tasks = _grouped(fetch(sa_select(*map(col, (
+                Task.fortschreibung_id, Task.id, Task.stage_id, Task.key, Task.anchor_kind,
+                Task.anchor_ref, Task.offset, Task.offset_unit, Task.due, Task.state))
+            ).order_by(col(Task.id))))  # fmt: skip
+            bound: dict[int, list[tuple[str, dt.date, int]]] = defaultdict(list)
+            for pid, name, start, days in fetch(
+                _bound_query().order_by(col(SitzungBinding.id))
+            ):
+                bound[pid].append((name, codec.datetime(start).date(), days))
+            self.bound = {pid: tuple(b) for pid, b in bound.items()}
+            termine: dict[int, list[tuple[str, Any]]] = defaultdict(list)
+            for pid, name, on in fetch(sa_select(
+                col(Termin.fortschreibung_id), col(Termin.name), col(Termin.on)
+            ).order_by(col(Termin.id))):  # fmt: skip
+                termine[pid].append((name, on))
+            self.termine = {pid: tuple(t) for pid, t in termine.items()}
+        finally:
+            raw.close()
+
+    def gates(self, plan_index: int) -> dict[str, str | None]:
+        """The gate Sitzung of each stage of a distinct stored plan (decoded once)."""
+        gates = self._gates.get(plan_index)
+        if gates is None:
+            plan = plan_of(json.loads(self._plan_texts[plan_index]))
+            gates = self._gates[plan_index] = {s.key: s.gate.sitzung for s in plan.stages}
+        return gates
 
 
-def _grouped(session: Session, query: Executable) -> dict[int, _Rows]:
-    groups: dict[int, _Rows] = defaultdict(list)
-    for row in session.execute(query):
-        groups[row.fortschreibung_id].append(row)
+def _closing_days(text: str | None) -> tuple[str, ...] | None:
+    days = None if text is None else json.loads(text)
+    return None if days is None else tuple(days)
+
+
+_Rows = list[tuple[Any, ...]]
+
+
+def _grouped(rows: list[tuple[Any, ...]]) -> dict[int, _Rows]:
+    """Rows by their first column (the process), in query order."""
+    groups: dict[int, _Rows] = {}
+    for row in rows:
+        group = groups.get(row[0])
+        if group is None:
+            groups[row[0]] = [row]
+        else:
+            group.append(row)
     return groups

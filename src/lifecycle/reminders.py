@@ -226,8 +226,8 @@ def _find_due(session: Session, today: dt.date) -> list[Planned]:
     _digests_done(session, groups, today)
     member = {pid: (g, ctx) for g in groups for pid, ctx in g.members.items()}
     found: list[Planned] = []
-    escalated: list[tuple[_Ctx, _TaskRow, dt.date]] = []
-    digested: dict[tuple[int, int], list[_TaskRow]] = defaultdict(list)
+    escalated: list[_Escalated] = []
+    digested: dict[tuple[int, int], list[_Listed]] = defaultdict(list)
     dates: dict[Any, dt.date] = {}
     for row in _open_task_rows(session, _intervals(groups)):
         tid, pid, key, title, assignee, due_raw, anchor_kind, offset, _ = row
@@ -261,11 +261,12 @@ def _find_due(session: Session, today: dt.date) -> list[Planned]:
             found.append(planned(assignee, f"task:{tid}", due, days, "due", send_on, pid, tid,
                                  payload))  # fmt: skip
         if escalate_on is not None:
-            escalated.append((ctx, row, escalate_on))
+            escalated.append((ctx, tid, pid, key, title, assignee, due, due_iso, escalate_on))
         if in_digest and assignee is not None and pid not in group.digest_done:
-            digested[(assignee, pid)].append(row)
-    found += _escalations(session, escalated, dates)
-    found += _digests(member, digested, dates)
+            # by due date and position; of equal ones the older task first (sorted later)
+            digested[(assignee, pid)].append((due, row[8], tid, title, key, due_iso))
+    found += _escalations(session, escalated)
+    found += _digests(member, digested)
     upcoming = sitzungen_of(session, [c.process_id for c in ctxs], since=today)
     vorlagenschluss: list[Planned] = []
     for ctx in ctxs:
@@ -505,13 +506,18 @@ def _due(task: Task) -> dt.date:
     return required(task.due, f"Fälligkeit der Aufgabe {task.id}")
 
 
-def _escalations(
-    session: Session, escalated: list[tuple[_Ctx, _TaskRow, dt.date]], dates: dict[Any, dt.date]
-) -> list[Planned]:
+# An escalated task: its process, id, process id, key, title, assignee, due date (and as
+# ISO text), the escalation's send day.
+_Escalated = tuple[_Ctx, int, int, str, str, int | None, dt.date, str, dt.date]
+# A task in a digest: due date, position, id (the order), title, key, due date as ISO text.
+_Listed = tuple[dt.date, int, int, str, str, str]
+
+
+def _escalations(session: Session, escalated: list[_Escalated]) -> list[Planned]:
     """To the process's leads: the task was due on the working day before the send day."""
     if not escalated:
         return []
-    assignees = {row[4] for _, row, _ in escalated if row[4]}
+    assignees = {e[5] for e in escalated if e[5]}
     names: dict[int | None, str] = {
         pid: name
         for pid, name in session.execute(
@@ -519,14 +525,13 @@ def _escalations(
         )
     }
     out = []
-    for ctx, (tid, pid, key, title, assignee, due_raw, *_), send_on in escalated:
-        due = dates[due_raw]
+    for ctx, tid, pid, key, title, assignee, due, due_iso, send_on in escalated:
         payload = {
             "process": ctx.process_key,
             "kommune": ctx.kommune_key,
             "task_key": key,
             "task_title": title,
-            "due": due.isoformat(),
+            "due": due_iso,
             "days": -1,
             "assignee": names.get(assignee, ""),
         }
@@ -546,22 +551,19 @@ def digest_day(cal: WorkCalendar, today: dt.date, weekday: int) -> dt.date | Non
 
 
 def _digests(
-    member: dict[int, tuple[_Group, _Ctx]],
-    digested: dict[tuple[int, int], list[_TaskRow]],
-    dates: dict[Any, dt.date],
+    member: dict[int, tuple[_Group, _Ctx]], digested: dict[tuple[int, int], list[_Listed]]
 ) -> list[Planned]:
     out = []
     for (person_id, pid), rows in sorted(digested.items()):
         group, ctx = member[pid]
         assert group.digest is not None  # rows are listed only for a group's digest
         day, until = group.digest
-        # by due date and position; of equal ones the older task first
-        items = sorted((dates[r[5]], r[8], r[0], r[3], r[2]) for r in rows)
+        rows.sort()  # by due date, position, id (unique: the rest is never compared)
         payload = {
             "process": ctx.process_key,
             "kommune": ctx.kommune_key,
             "until": until.isoformat(),
-            "items": [{"title": t, "due": d.isoformat(), "key": k} for d, _, _, t, k in items],
+            "items": [{"title": t, "due": iso, "key": k} for _, _, _, t, k, iso in rows],
         }
         out.append(Planned(person_id, f"digest:{pid}", day, 0, "digest", day, pid, payload=payload))
     return out

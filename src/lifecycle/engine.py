@@ -21,6 +21,7 @@ from sqlalchemy import Select, Text, bindparam, cast, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, SQLModel, col, select
 
 from . import events
@@ -239,31 +240,54 @@ class DueChange:
 def recompute(
     session: Session, process: Fortschreibung, *, actor: str, reason: str, log_changes: bool = True
 ) -> list[DueChange]:
-    """Recompute every due date of ``process``; log each change. Does not commit."""
-    tl, tasks = timeline(session, process)
+    """Recompute every due date of ``process``; log each change. Does not commit.
+
+    Reads plain rows (no ORM objects), writes the changed due dates and projected starts with
+    one executemany each and the events with one INSERT; objects of those rows the session
+    already holds get the new values, as if they had been changed through them.
+    """
+    session.flush()  # what the transition changed so far is what the rows below show
+    st, db = _statements(), session.connection()
+    pid = {"pid": process.id}
+    stages = db.execute(st.timeline_stages, pid).all()
+    tasks = db.execute(st.timeline_tasks, pid).all()
+    bound = db.execute(st.timeline_bound, pid).all()
+    termine = db.execute(st.timeline_termine, pid).all()
+    tl = build_timeline(calendar_of(session, process), process.started_on, process.plan,
+                        stages, tasks, bound, termine)  # fmt: skip
     dues, starts = tl.compute()
-    changes = []
-    for key, due in dues.items():
-        task = tasks[key]
-        if task.due != due:
-            changes.append(DueChange(ident(task), key, task.assignee_id, task.due, due))
-            if log_changes and task.state == TaskState.open:
-                events.log(
-                    session,
-                    actor=actor,
-                    action="due_changed",
-                    entity=task,
-                    process_id=process.id,
-                    before={"due": plain_date(task.due)},
-                    after={"due": due.isoformat(), "reason": reason},
-                )
-            task.due = due
-            session.add(task)
-    for stage in session.exec(select(Stage).where(Stage.fortschreibung_id == process.id)):
-        if stage.planned_start != starts[stage.key]:
-            stage.planned_start = starts[stage.key]
-            session.add(stage)
+    changes, logged, now = [], [], dt.datetime.now(dt.UTC)
+    for t in tasks:
+        due = dues[t.key]
+        if t.due == due:
+            continue
+        changes.append(DueChange(t.id, t.key, t.assignee_id, t.due, due))
+        if log_changes and t.state == TaskState.open:
+            logged.append({
+                "fortschreibung_id": process.id, "at": now, "actor": actor,
+                "action": "due_changed", "entity": "Task", "entity_id": t.id,
+                "before": {"due": plain_date(t.due)},
+                "after": {"due": due.isoformat(), "reason": reason},
+            })  # fmt: skip
+    if changes:
+        db.execute(st.set_due, [{"tid": c.task_id, "new_due": c.new} for c in changes])
+        _sync(session, Task, "due", {c.task_id: c.new for c in changes})
+    moved = {s.id: starts[s.key] for s in stages if s.planned_start != starts[s.key]}
+    if moved:
+        db.execute(st.set_planned_start,
+                   [{"sid": k, "new_start": v} for k, v in moved.items()])  # fmt: skip
+        _sync(session, Stage, "planned_start", moved)
+    if logged:
+        db.execute(st.insert_event, logged)
     return changes
+
+
+def _sync(session: Session, model: type[SQLModel], name: str, values: dict[int, Any]) -> None:
+    """Objects the session holds of rows just updated by a statement get the new value."""
+    for row_id, value in values.items():
+        obj = session.identity_map.get(identity_key(model, row_id))
+        if obj is not None:
+            set_committed_value(obj, name, value)
 
 
 def plain_date(day: dt.date | None) -> str | None:
@@ -351,6 +375,22 @@ class _Statements:
             .execution_options(populate_existing=True)
         )  # fmt: skip
         self.task_for_update = self.task_with_context.with_for_update(of=Task)  # type: ignore[arg-type]
+        stage = Stage.__table__  # type: ignore[attr-defined]
+        pid = bindparam("pid")
+        self.timeline_stages = sa_select(*map(col, (
+            Stage.id, Stage.key, Stage.opened_on, Stage.closed_on, Stage.planned_start))
+        ).where(col(Stage.fortschreibung_id) == pid).order_by(col(Stage.position))  # fmt: skip
+        self.timeline_tasks = sa_select(*map(col, (
+            Task.id, Task.stage_id, Task.key, Task.anchor_kind, Task.anchor_ref, Task.offset,
+            Task.offset_unit, Task.due, Task.state, Task.assignee_id))
+        ).where(col(Task.fortschreibung_id) == pid).order_by(col(Task.id))  # fmt: skip
+        self.timeline_bound = _bound_query().where(col(SitzungBinding.fortschreibung_id) == pid)
+        self.timeline_termine = sa_select(col(Termin.name), col(Termin.on)).where(
+            col(Termin.fortschreibung_id) == pid)  # fmt: skip
+        self.set_due = update(task).where(task.c.id == bindparam("tid")).values(
+            due=bindparam("new_due"))  # fmt: skip
+        self.set_planned_start = update(stage).where(stage.c.id == bindparam("sid")).values(
+            planned_start=bindparam("new_start"))  # fmt: skip
 
 
 @cache

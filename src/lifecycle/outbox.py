@@ -4,7 +4,10 @@
   subject, deadline, offset), so a second or concurrent scan adds nothing;
 - delivery claims a row with one conditional UPDATE (state planned/failed → sending, with a
   fresh claim token); only the process whose UPDATE changed the row sends it;
-- an SMTP outage leaves rows planned/failed, and the next run delivers them.
+- an SMTP outage leaves rows planned/failed, and the next run delivers them;
+- a run sends every row over one SMTP connection (``mail.Mailer``), claiming, sending and
+  recording one row after the other: one row at a time is ever between claim and record.
+  A connection the server closed between two messages is reopened for the next one.
 A crash between the SMTP hand-over and recording "sent" leaves the row in "sending"; after
 STALE_CLAIM it is claimed again and sent again: at-least-once in that one window (see README).
 """

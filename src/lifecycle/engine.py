@@ -387,6 +387,31 @@ class _Statements:
         self.timeline_bound = _bound_query().where(col(SitzungBinding.fortschreibung_id) == pid)
         self.timeline_termine = sa_select(col(Termin.name), col(Termin.on)).where(
             col(Termin.fortschreibung_id) == pid)  # fmt: skip
+        skey = bindparam("skey")
+        self.lock_stage = update(stage).where(
+            stage.c.fortschreibung_id == pid, stage.c.key == skey).values(id=stage.c.id)
+        self.stage_by_key = (
+            select(Stage).where(col(Stage.fortschreibung_id) == pid, col(Stage.key) == skey)
+            .execution_options(populate_existing=True)
+        )  # fmt: skip
+        self.stage_for_update = self.stage_by_key.with_for_update()
+        self.bound_start = (
+            sa_select(col(Sitzung.start))
+            .join(SitzungBinding, col(SitzungBinding.sitzung_id) == Sitzung.id)
+            .where(col(SitzungBinding.fortschreibung_id) == pid,
+                   col(SitzungBinding.name) == bindparam("name"))
+        )  # fmt: skip
+        self.open_tasks_of_stage = sa_select(col(Task.key), col(Task.required)).where(
+            col(Task.stage_id) == bindparam("sid"), col(Task.state) == TaskState.open
+        ).order_by(col(Task.id))  # fmt: skip
+        self.stage_at = sa_select(col(Stage.id), col(Stage.closed_on)).where(
+            col(Stage.fortschreibung_id) == pid, col(Stage.position) == bindparam("pos"))
+        self.set_stage_state = update(stage).where(stage.c.id == bindparam("sid")).values(
+            state=bindparam("new_state"), opened_on=bindparam("new_opened"),
+            closed_on=bindparam("new_closed"))  # fmt: skip
+        process = Fortschreibung.__table__  # type: ignore[attr-defined]
+        self.set_process_state = update(process).where(process.c.id == bindparam("fid")).values(
+            state=bindparam("new_state"), current_stage_id=bindparam("new_current"))
         self.set_due = update(task).where(task.c.id == bindparam("tid")).values(
             due=bindparam("new_due"))  # fmt: skip
         self.set_planned_start = update(stage).where(stage.c.id == bindparam("sid")).values(
@@ -456,12 +481,17 @@ def decide_gate(
     force_reason: str = "",
     postpone_to: str | None = None,
     reopen: tuple[str, ...] = (),
+    process: Fortschreibung | None = None,
 ) -> GateDecision:
-    """Approve, send back (with a reason) or postpone (to another Sitzung) a stage's gate."""
+    """Approve, send back (with a reason) or postpone (to another Sitzung) a stage's gate.
+
+    ``process``: the process of ``process_key`` when the caller has loaded it already.
+    """
     outcome = Outcome(outcome)
-    process = get_process(session, process_key)
-    stage = get_stage(session, process, stage_key)
-    lock(session, stage)  # two people deciding at once: the second sees the first's result
+    if process is None:
+        process = get_process(session, process_key)
+    # two people deciding at once: the second sees the first's result
+    stage = _locked_stage(session, process, stage_key)
     gate = plan_of(process.plan).stage(stage.key).gate
     _check_gate_open(session, stage, on)
     if reference and not REFERENCE.fullmatch(reference):
@@ -500,6 +530,18 @@ def decide_gate(
     return decision
 
 
+def _locked_stage(session: Session, process: Fortschreibung, key: str) -> Stage:
+    """The stage under its row lock (as ``lock`` takes it), read after the lock was taken."""
+    pg = session.get_bind().dialect.name == "postgresql"
+    if not pg:
+        session.connection().execute(_statements().lock_stage, {"pid": process.id, "skey": key})
+    query = _statements().stage_for_update if pg else _statements().stage_by_key
+    stage = session.execute(query, {"pid": process.id, "skey": key}).scalar()
+    if stage is None:
+        return get_stage(session, process, key)  # the refusal everyone else gives
+    return stage
+
+
 def _check_gate_open(session: Session, stage: Stage, on: dt.date) -> None:
     if stage.state == StageState.pending:
         raise Refused(
@@ -532,7 +574,8 @@ def _approve(
             "(Vorlagen- oder Beschlussnummer)"
         )
     if gate.sitzung:
-        day = _bound_sitzung(session, process, gate.sitzung).start.date()
+        day = session.connection().execute(_statements().bound_start, {
+            "pid": process.id, "name": gate.sitzung}).scalar_one().date()  # fmt: skip
         if decision.decided_on < day:
             raise Refused(
                 f"über die Phase {stage.key!r} entscheidet die Sitzung am {day:%d.%m.%Y}; "
@@ -544,28 +587,32 @@ def _approve(
             f"vor dem Gate der Phase {stage.key!r} müssen erst diese Aufgaben erledigt sein: "
             f"{', '.join(missing)} (oder mit Begründung erzwingen)"
         )
-    stage.state, stage.closed_on = StageState.closed, decision.decided_on
-    session.add(stage)
-    following = session.exec(
-        select(Stage).where(
-            Stage.fortschreibung_id == process.id, Stage.position == stage.position + 1
-        )
-    ).first()
-    if following is None:
-        process.state, process.current_stage_id = ProcessState.completed, None
-    else:
-        following.state, following.opened_on = StageState.open, decision.decided_on
-        process.current_stage_id = following.id
-        session.add(following)
-    session.add(process)
+    # Written with statements built once; the session's objects get the new values.
     session.flush()
+    st, db, on = _statements(), session.connection(), decision.decided_on
+    following = db.execute(st.stage_at, {"pid": process.id, "pos": stage.position + 1}).first()
+    rows = [{"sid": stage.id, "new_state": StageState.closed, "new_opened": stage.opened_on,
+             "new_closed": on}]  # fmt: skip
+    state, current = ProcessState.completed, None
+    if following is not None:
+        rows.append({"sid": following.id, "new_state": StageState.open, "new_opened": on,
+                     "new_closed": following.closed_on})  # fmt: skip
+        state, current = process.state, following.id
+    db.execute(st.set_stage_state, rows)
+    db.execute(st.set_process_state, {"fid": process.id, "new_state": state,
+                                      "new_current": current})  # fmt: skip
+    for row in rows:
+        _sync(session, Stage, "state", {row["sid"]: row["new_state"]})
+        _sync(session, Stage, "opened_on", {row["sid"]: row["new_opened"]})
+        _sync(session, Stage, "closed_on", {row["sid"]: row["new_closed"]})
+    set_committed_value(process, "state", state)
+    set_committed_value(process, "current_stage_id", current)
     recompute(session, process, actor=decision.decided_by, reason=f"gate {stage.key} approved")
 
 
 def _open_required(session: Session, stage: Stage, gate: Gate) -> list[str]:
-    tasks = session.exec(
-        select(Task).where(Task.stage_id == stage.id, Task.state == TaskState.open)
-    )
+    session.flush()
+    tasks = session.connection().execute(_statements().open_tasks_of_stage, {"sid": stage.id})
     return [t.key for t in tasks if gate.blocks(t)]
 
 

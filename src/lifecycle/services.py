@@ -195,7 +195,7 @@ def decide_gate(
         decision = engine.decide_gate(
             session, process_key, stage_key, outcome=outcome, on=on, by=by,
             reference=reference, remarks=remarks, force_reason=force_reason,
-            postpone_to=postpone_to, reopen=reopen,
+            postpone_to=postpone_to, reopen=reopen, process=process,
         )  # fmt: skip
         process = get_required(session, Fortschreibung, decision.fortschreibung_id)
         if approve and stage_key == plan.last.key and plan.name != UMSETZUNG_PLAN:

@@ -211,17 +211,43 @@ def timeline_of(
     """The timeline from plain values: the gate Sitzung per stage key (from the plan), stages
     (key, opened, closed) in order, tasks (stage key, key, anchor, ref, offset, unit), bound
     Sitzungen (name, day, Vorlagenschluss working days) and Termine (name, day)."""
-    by_stage: dict[Any, list[str]] = {key: [] for key, _, _ in stages}
+    return _timeline(calendar, started_on, gates, stages, task_specs(tasks), bound, termine)
+
+
+_TaskSpecs = tuple[dict[str, TaskSpec], dict[Any, list[str]]]
+
+
+def task_specs(tasks: Sequence[tuple[Any, str, str, str, int, str]]) -> _TaskSpecs:
+    """The solver's specs of ``tasks`` (as ``timeline_of`` takes them), and their keys per
+    stage key. Never changed by a timeline: processes with the same tasks may share them."""
+    by_stage: dict[Any, list[str]] = {}
     for t in tasks:
-        by_stage[t[0]].append(t[1])
+        by_stage.setdefault(t[0], []).append(t[1])
+    return {t[1]: TaskSpec(t[1], t[0], t[2], t[3], t[4], t[5]) for t in tasks}, by_stage
+
+
+def _timeline(
+    calendar: WorkCalendar,
+    started_on: dt.date,
+    gates: dict[str, str | None],
+    stages: Sequence[tuple[str, dt.date | None, dt.date | None]],
+    specs: _TaskSpecs,
+    bound: Sequence[tuple[str, dt.date, int]],
+    termine: Sequence[tuple[str, dt.date]],
+) -> Timeline:
+    tasks, by_stage = specs
+    keys = {key for key, _, _ in stages}
+    for stage_key in by_stage:
+        if stage_key not in keys:  # a task of a stage its process does not have
+            raise KeyError(stage_key)
     return Timeline(
         calendar=calendar,
         started_on=started_on,
         stages=[
-            StageSpec(key, by_stage[key], gates[key], opened, closed)
+            StageSpec(key, by_stage.get(key, []), gates[key], opened, closed)
             for key, opened, closed in stages
         ],
-        tasks={t[1]: TaskSpec(t[1], t[0], t[2], t[3], t[4], t[5]) for t in tasks},
+        tasks=tasks,
         sitzungen={name: day for name, day, _ in bound},
         vorlagenschluss_days={name: days for name, _, days in bound},
         termine=dict(termine),
@@ -253,26 +279,37 @@ def recompute(
     tasks = db.execute(st.timeline_tasks, pid).all()
     bound = db.execute(st.timeline_bound, pid).all()
     termine = db.execute(st.timeline_termine, pid).all()
-    tl = build_timeline(calendar_of(session, process), process.started_on, process.plan,
-                        stages, tasks, bound, termine)  # fmt: skip
+    kommune = session.identity_map.get(identity_key(Kommune, process.kommune_id))
+    if kommune is None:  # the two columns the calendar needs, not the ORM object
+        kommune = db.execute(st.kommune_calendar, {"kid": process.kommune_id}).one()
+    # plain tuples by position (a Row's attribute access costs more than the arithmetic)
+    stage_of = {s[0]: s[1] for s in stages}
+    tl = timeline_of(
+        for_kommune(kommune), process.started_on,
+        {s.key: s.gate.sitzung for s in plan_of(process.plan).stages},
+        [(s[1], s[2], s[3]) for s in stages],
+        [(stage_of[t[1]], t[2], t[3], t[4], t[5], t[6]) for t in tasks],
+        [(b[1], b[2].date(), b[3]) for b in bound],
+        [(t[0], t[1]) for t in termine],
+    )  # fmt: skip
     dues, starts = tl.compute()
     changes, logged, now = [], [], dt.datetime.now(dt.UTC)
-    for t in tasks:
-        due = dues[t.key]
-        if t.due == due:
+    for task_id, _, key, _, _, _, _, old, state, assignee_id in tasks:
+        due = dues[key]
+        if old == due:
             continue
-        changes.append(DueChange(t.id, t.key, t.assignee_id, t.due, due))
-        if log_changes and t.state == TaskState.open:
+        changes.append(DueChange(task_id, key, assignee_id, old, due))
+        if log_changes and state == TaskState.open:
             logged.append({
                 "fortschreibung_id": process.id, "at": now, "actor": actor,
-                "action": "due_changed", "entity": "Task", "entity_id": t.id,
-                "before": {"due": plain_date(t.due)},
+                "action": "due_changed", "entity": "Task", "entity_id": task_id,
+                "before": {"due": plain_date(old)},
                 "after": {"due": due.isoformat(), "reason": reason},
             })  # fmt: skip
     if changes:
         db.execute(st.set_due, [{"tid": c.task_id, "new_due": c.new} for c in changes])
         _sync(session, Task, "due", {c.task_id: c.new for c in changes})
-    moved = {s.id: starts[s.key] for s in stages if s.planned_start != starts[s.key]}
+    moved = {s[0]: starts[s[1]] for s in stages if s[4] != starts[s[1]]}
     if moved:
         db.execute(st.set_planned_start,
                    [{"sid": k, "new_start": v} for k, v in moved.items()])  # fmt: skip
@@ -412,6 +449,8 @@ class _Statements:
         process = Fortschreibung.__table__  # type: ignore[attr-defined]
         self.set_process_state = update(process).where(process.c.id == bindparam("fid")).values(
             state=bindparam("new_state"), current_stage_id=bindparam("new_current"))
+        self.kommune_calendar = sa_select(col(Kommune.bundesland), col(Kommune.closing_days)).where(
+            col(Kommune.id) == bindparam("kid"))
         self.set_due = update(task).where(task.c.id == bindparam("tid")).values(
             due=bindparam("new_due"))  # fmt: skip
         self.set_planned_start = update(stage).where(stage.c.id == bindparam("sid")).values(
@@ -516,7 +555,7 @@ def decide_gate(
         _postpone(session, process, stage, gate, decision, postpone_to)
     session.add(decision)
     session.flush()
-    events.log(
+    log_row(
         session,
         actor=by,
         action=f"gate_{outcome.value}",
@@ -942,12 +981,12 @@ def _compute(rows: _AllRows, inputs: tuple[Any, ...]) -> _Computed:
     """The timeline of one set of inputs, as ``build_timeline`` builds it from a process."""
     calendar_key, started_raw, plan_index, stages, tasks, bound, termine = inputs
     codec = rows.codec
-    tl = timeline_of(
+    tl = _timeline(
         for_kommune(_KommuneCalendar(*calendar_key)),
         codec.date(started_raw),
         rows.gates(plan_index),
         [(key, codec.day(opened), codec.day(closed)) for key, opened, closed in stages],
-        tasks,
+        rows.task_specs(tasks),
         bound,
         [(name, codec.date(on)) for name, on in termine],
     )
@@ -971,6 +1010,19 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _memoised(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` remembering its results (a bulk run converts a few hundred days 10⁵ times)."""
+    known: dict[Any, Any] = {}
+
+    def memoised(value: Any) -> Any:
+        result = known.get(value, known)
+        if result is known:
+            result = known[value] = convert(value)
+        return result
+
+    return memoised
+
+
 class _Codec:
     """Driver values to Python values and back, as the columns' types convert them.
 
@@ -986,7 +1038,8 @@ class _Codec:
         start = impl(Sitzung.__table__.c.start)  # type: ignore[attr-defined]
         state = impl(Task.__table__.c.state)  # type: ignore[attr-defined]
         self.date: Callable[[Any], Any] = due.result_processor(dialect, None) or _same
-        self.date_db: Callable[[Any], Any] = due.bind_processor(dialect) or _same
+        to_db = due.bind_processor(dialect)
+        self.date_db: Callable[[Any], Any] = _same if to_db is None else _memoised(to_db)
         self.datetime: Callable[[Any], Any] = start.result_processor(dialect, None) or _same
         self.task_state: Callable[[Any], Any] = state.result_processor(dialect, None) or _same
         event = Event.__table__.c  # type: ignore[attr-defined]
@@ -1026,6 +1079,7 @@ class _AllRows:
                     self._plan_texts.append(plan_text)
                 self.processes.append((pid, kommune_id, started_raw, index))
             self._gates: dict[int, dict[str, str | None]] = {}
+            self._task_specs: dict[tuple[Any, ...], _TaskSpecs] = {}
             self.calendar_keys = {
                 kid: (land, _closing_days(days))
                 for kid, land, days in fetch(sa_select(
@@ -1053,6 +1107,13 @@ class _AllRows:
             self.termine = {pid: tuple(t) for pid, t in termine.items()}
         finally:
             raw.close()
+
+    def task_specs(self, tasks: tuple[tuple[Any, str, str, str, int, str], ...]) -> _TaskSpecs:
+        """``task_specs`` of each distinct set of tasks once (most processes share one)."""
+        specs = self._task_specs.get(tasks)
+        if specs is None:
+            specs = self._task_specs[tasks] = task_specs(tasks)
+        return specs
 
     def gates(self, plan_index: int) -> dict[str, str | None]:
         """The gate Sitzung of each stage of a distinct stored plan (decoded once)."""

@@ -196,15 +196,18 @@ def claim(session: Session, reminder_id: int, token: str, now: dt.datetime) -> b
     return result.rowcount == 1
 
 
-def _finish(
-    session: Session, reminder_id: int, token: str, state: ReminderState, error: str = ""
-) -> None:
+# What happened to a claimed row: (id, claim token, new state, error), to be recorded.
+_Result = tuple[int, str, ReminderState, str]
+
+
+def _record(session: Session, result: _Result) -> None:
+    """Write a claimed row's result, in the caller's transaction (if the claim is still ours)."""
+    reminder_id, token, state, error = result
     mine = {"b_id": reminder_id, "b_token": token}
     if state == ReminderState.sent:
         session.connection().execute(_SENT, mine | {"b_sent_at": dt.datetime.now(dt.UTC)})
     else:
         session.connection().execute(_FINISH, mine | {"b_state": state.name, "b_error": error})
-    session.commit()
 
 
 def deliverable_ids(session: Session, today: dt.date, now: dt.datetime) -> list[int]:
@@ -236,17 +239,30 @@ def deliver(
     report = Delivery()
     mailer = mailer or mail.Mailer(settings)
     ids = deliverable_ids(session, today, now)
+    # A row's result is committed together with the next row's claim (one commit per row,
+    # not two): never is more than one row of this run between its claim and its record.
+    pending: _Result | None = None
     try:
         for n, rid in enumerate(ids):
             token = uuid.uuid4().hex
-            if not claim(session, rid, token, now):
+            if pending is not None:
+                _record(session, pending)
+                pending = None
+            if not claim(session, rid, token, now):  # commits the record above too
                 continue  # another run has it
-            outcome = _deliver_one(session, rid, token, settings, mailer)
-            getattr(report, outcome[0]).append(rid)
-            if outcome[0] == "failed" and outcome[1]:
-                report.server_error = outcome[1]
-                note_waiting(session, ids[n + 1 :], outcome[1])
+            outcome, server_error, pending = _deliver_one(session, rid, token, settings, mailer)
+            getattr(report, outcome).append(rid)
+            if server_error:
+                _record(session, pending)
+                pending = None
+                session.commit()
+                report.server_error = server_error
+                note_waiting(session, ids[n + 1 :], server_error)
                 break
+        if pending is not None:
+            _record(session, pending)
+            pending = None
+            session.commit()
     finally:
         mailer.close()
     return report
@@ -254,12 +270,12 @@ def deliver(
 
 def _deliver_one(
     session: Session, rid: int, token: str, settings: mail.MailSettings, mailer: mail.Mailer
-) -> tuple[str, str]:
-    """("sent"|"failed"|"cancelled", server error that stops the batch or "")."""
+) -> tuple[str, str, _Result]:
+    """("sent"|"failed"|"cancelled", server error that stops the batch or "", the result to
+    record)."""
     row, person, reason = _load(session, rid)
     if reason:
-        _finish(session, rid, token, ReminderState.cancelled, reason)
-        return "cancelled", ""
+        return "cancelled", "", (rid, token, ReminderState.cancelled, reason)
     try:
         address = mail.check_address(person.name, person.email)
         content = render(session, row, person, settings)
@@ -271,13 +287,10 @@ def _deliver_one(
             msg = mail.build_message(settings, person.name, address, content, mid)
         mailer.send(msg)
     except mail.AddressError as exc:
-        _finish(session, rid, token, ReminderState.failed, str(exc))
-        return "failed", ""
+        return "failed", "", (rid, token, ReminderState.failed, str(exc))
     except mail.ServerError as exc:
-        _finish(session, rid, token, ReminderState.failed, str(exc))
-        return "failed", str(exc)
-    _finish(session, rid, token, ReminderState.sent)
-    return "sent", ""
+        return "failed", str(exc), (rid, token, ReminderState.failed, str(exc))
+    return "sent", "", (rid, token, ReminderState.sent, "")
 
 
 _LOAD = (

@@ -9,7 +9,6 @@ gate's Sitzung, or at its last task.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .calendar import WorkCalendar
@@ -73,9 +72,17 @@ class Timeline:
 
 
 class _Solver:
+    """Each task's due date and each stage's start, computed once, in dependency order.
+
+    A node being computed is on ``visiting`` ("task:KEY", "stage:KEY"); meeting it again is a
+    cycle. The memos are looked up before a node's name is even built: a timeline asks for the
+    same few anchors (a stage's start, a task) many times.
+    """
+
     def __init__(self, timeline: Timeline):
         self.t = timeline
-        self.memo: dict[str, dt.date] = {}
+        self.dues: dict[str, dt.date] = {}
+        self.starts: dict[str, dt.date] = {}
         self.visiting: list[str] = []
         self.stage_index = {s.key: i for i, s in enumerate(timeline.stages)}
 
@@ -84,15 +91,14 @@ class _Solver:
             raise CycleError([*self.visiting[self.visiting.index(node) :], node])
         self.visiting.append(node)
 
-    def _memo(self, node: str, compute: Callable[[], dt.date]) -> dt.date:
-        if node not in self.memo:
-            self._enter(node)
-            self.memo[node] = compute()
-            self.visiting.pop()
-        return self.memo[node]
-
     def task_due(self, key: str) -> dt.date:
-        return self._memo(f"task:{key}", lambda: self._task_due(self.t.tasks[key]))
+        due = self.dues.get(key)
+        if due is None:
+            self._enter(f"task:{key}")
+            due = self._task_due(self.t.tasks[key])
+            self.visiting.pop()
+            self.dues[key] = due
+        return due
 
     def _task_due(self, spec: TaskSpec) -> dt.date:
         anchor = self._anchor(spec)
@@ -103,15 +109,16 @@ class _Solver:
 
     def _anchor(self, spec: TaskSpec) -> dt.date:
         t = self.t
-        if spec.anchor == "stage_start":
+        kind = spec.anchor
+        if kind == "stage_start":
             return self.stage_start(self.stage_index[spec.stage])
-        if spec.anchor in ("sitzung", "vorlagenschluss"):
+        if kind == "sitzung" or kind == "vorlagenschluss":
             if spec.ref not in t.sitzungen:
                 raise MissingAnchor(spec.key, "Sitzung", spec.ref)
-            if spec.anchor == "sitzung":
+            if kind == "sitzung":
                 return t.sitzungen[spec.ref]
             return t.vorlagenschluss(spec.ref)
-        if spec.anchor == "termin":
+        if kind == "termin":
             if spec.ref not in t.termine:
                 raise MissingAnchor(spec.key, "Termin", spec.ref)
             return t.termine[spec.ref]
@@ -125,7 +132,13 @@ class _Solver:
             return stage.opened_on
         if i == 0:
             return self.t.started_on
-        return self._memo(f"stage:{stage.key}", lambda: self.stage_end(i - 1))
+        start = self.starts.get(stage.key)
+        if start is None:
+            self._enter(f"stage:{stage.key}")
+            start = self.stage_end(i - 1)
+            self.visiting.pop()
+            self.starts[stage.key] = start
+        return start
 
     def stage_end(self, i: int) -> dt.date:
         stage = self.t.stages[i]

@@ -9,9 +9,9 @@ then off again, alternating, so every run really moves due dates) and times
 ``services.recompute_all``. Prints the median and one ``ROW`` line; the issue's row has no
 floor, only the goal of 3 s.
 
-``--vary`` makes the processes differ (Bundesland per Kommune, Sitzungen shifted by a few
-days per process, start dates shifted), so that few processes share a timeline: the case of
-every German municipality with its own council calendar. Its figure is printed as well.
+``--vary`` also times processes that differ (Bundesland per Kommune, Sitzungen shifted by
+0..52 days, start dates by 0..10 days), so that hardly two share a timeline: every German
+municipality with its own council calendar. Its figure is printed (not as a ROW line).
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ def build(db_path: Path, processes: int, vary: bool) -> None:
         for i, code in enumerate(codes):
             con.execute("UPDATE kommune SET bundesland = ? WHERE id % ? = ?",
                         (code, len(codes), i))  # fmt: skip
-        # Sitzungen: each Kommune's council meets 0..27 days later than Waiblingen's (weekday
-        # kept by whole weeks, plus a day for some); processes start up to 9 days later.
+        # Each Kommune's council meets 0..52 days later than Waiblingen's, each process starts
+        # 0..10 days later: hardly two processes share a timeline.
         con.execute("UPDATE sitzung SET start = datetime(start, "
-                    "'+' || ((kommune_id % 4) * 7 + (kommune_id % 3 = 0)) || ' days')")  # fmt: skip
+                    "'+' || (kommune_id % 53) || ' days')")  # fmt: skip
         con.execute("UPDATE fortschreibung SET started_on = date(started_on, "
-                    "'+' || (id % 10) || ' days')")  # fmt: skip
+                    "'+' || (id % 11) || ' days')")  # fmt: skip
         con.commit()
         con.close()
         # Bring the stored due dates in line with the varied inputs before timing.

@@ -914,7 +914,7 @@ def recompute_all(session: Session, *, actor: str, reason: str) -> int:
         if computed is None:
             computed = shared[inputs] = _compute(rows, inputs)
         for t, expected in zip(tasks, computed.dues, strict=True):
-            if expected is None or t[8] == expected[1]:
+            if t[8] == expected[1]:
                 continue
             old = None if t[8] is None else codec.date(t[8])
             new, new_db = expected
@@ -969,11 +969,11 @@ def _executemany(session: Session, statement: Any, params: list[dict[str, Any]])
 class _Computed:
     """One timeline's results, aligned with its process's task and stage rows.
 
-    ``dues``: per task row, the due date and its value as the database driver returns it, or
-    None for a row whose key a later row repeats (``recompute`` compares the last one only).
+    ``dues``: per task row, the due date and its value as the database driver returns it;
+    ``starts``: the same per stage row.
     """
 
-    dues: tuple[tuple[dt.date, Any] | None, ...]
+    dues: tuple[tuple[dt.date, Any], ...]
     starts: tuple[tuple[dt.date, Any], ...]
 
 
@@ -991,12 +991,8 @@ def _compute(rows: _AllRows, inputs: tuple[Any, ...]) -> _Computed:
         [(name, codec.date(on)) for name, on in termine],
     )
     dues, starts = tl.compute()
-    last = {spec[1]: i for i, spec in enumerate(tasks)}
     return _Computed(
-        dues=tuple(
-            (dues[spec[1]], codec.date_db(dues[spec[1]])) if last[spec[1]] == i else None
-            for i, spec in enumerate(tasks)
-        ),
+        dues=tuple((dues[spec[1]], codec.date_db(dues[spec[1]])) for spec in tasks),
         starts=tuple((starts[s[0]], codec.date_db(starts[s[0]])) for s in stages),
     )
 

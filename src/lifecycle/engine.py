@@ -96,13 +96,12 @@ def start(
     for sitzung in data.get("sitzungen", []):
         day = dt.date.fromisoformat(str(sitzung["start"])[:10])
         check_sitzung_day(calendar, sitzung["key"], day, force_reason)
-    existing = session.exec(
-        select(Fortschreibung).where(Fortschreibung.key == scenario.key)
-    ).first()
+    existing = session.connection().execute(
+        _statements().started_on_of, {"key": scenario.key}).scalar()  # fmt: skip
     if existing is not None:
         raise Refused(
             f"die Fortschreibung {scenario.key!r} gibt es schon "
-            f"(gestartet am {existing.started_on:%d.%m.%Y})"
+            f"(gestartet am {existing:%d.%m.%Y})"
         )
     process = instantiate(session, data, plan)  # due dates included: nothing to recompute
     log_row(
@@ -279,7 +278,7 @@ def recompute(
     tasks = db.execute(st.timeline_tasks, pid).all()
     bound = db.execute(st.timeline_bound, pid).all()
     termine = db.execute(st.timeline_termine, pid).all()
-    kommune = session.identity_map.get(identity_key(Kommune, process.kommune_id))
+    kommune: Any = session.identity_map.get(identity_key(Kommune, process.kommune_id))
     if kommune is None:  # the two columns the calendar needs, not the ORM object
         kommune = db.execute(st.kommune_calendar, {"kid": process.kommune_id}).one()
     # plain tuples by position (a Row's attribute access costs more than the arithmetic)
@@ -356,7 +355,8 @@ def complete_task(
     found = session.execute(query, {"id": task_id}).first()
     if found is None:
         raise NotFound(f"keine Aufgabe {str(task_ref)!r}")
-    task, stage_state, opened_on, stage_key, kommune_id, assignee_id, assignee_key = found
+    task: Task = found[0]
+    stage_state, opened_on, stage_key, kommune_id, assignee_id, assignee_key = found[1:]
     if task.state == TaskState.done:
         raise Refused(f"die Aufgabe {task.key!r} ist schon erledigt (am {task.done_on:%d.%m.%Y})")
     if stage_state != StageState.open:
@@ -402,18 +402,18 @@ class _Statements:
             state=bindparam("new_state"), done_on=bindparam("new_done_on"),
             done_by_id=bindparam("new_done_by_id"))  # fmt: skip
         self.insert_event = insert(event)
-        self.task_with_context = (
-            select(Task, Stage.state, Stage.opened_on, Stage.key, Fortschreibung.kommune_id,
-                   Person.id, Person.key)
+        self.task_with_context: Any = (
+            sa_select(Task, Stage.state, Stage.opened_on, Stage.key,  # type: ignore[call-overload]
+                      Fortschreibung.kommune_id, Person.id, Person.key)
             .join(Stage, col(Stage.id) == Task.stage_id)
             .join(Fortschreibung, col(Fortschreibung.id) == Task.fortschreibung_id)
             .outerjoin(Person, col(Person.id) == Task.assignee_id)
             .where(col(Task.id) == bindparam("id"))
             .execution_options(populate_existing=True)
         )  # fmt: skip
-        self.task_for_update = self.task_with_context.with_for_update(of=Task)  # type: ignore[arg-type]
+        self.task_for_update = self.task_with_context.with_for_update(of=Task)
         stage = Stage.__table__  # type: ignore[attr-defined]
-        pid = bindparam("pid")
+        pid: Any = bindparam("pid")
         self.timeline_stages = sa_select(*map(col, (
             Stage.id, Stage.key, Stage.opened_on, Stage.closed_on, Stage.planned_start))
         ).where(col(Stage.fortschreibung_id) == pid).order_by(col(Stage.position))  # fmt: skip
@@ -424,7 +424,7 @@ class _Statements:
         self.timeline_bound = _bound_query().where(col(SitzungBinding.fortschreibung_id) == pid)
         self.timeline_termine = sa_select(col(Termin.name), col(Termin.on)).where(
             col(Termin.fortschreibung_id) == pid)  # fmt: skip
-        skey = bindparam("skey")
+        skey: Any = bindparam("skey")
         self.lock_stage = update(stage).where(
             stage.c.fortschreibung_id == pid, stage.c.key == skey).values(id=stage.c.id)
         self.stage_by_key = (
@@ -451,6 +451,8 @@ class _Statements:
             state=bindparam("new_state"), current_stage_id=bindparam("new_current"))
         self.kommune_calendar = sa_select(col(Kommune.bundesland), col(Kommune.closing_days)).where(
             col(Kommune.id) == bindparam("kid"))
+        self.started_on_of = sa_select(col(Fortschreibung.started_on)).where(
+            col(Fortschreibung.key) == bindparam("key"))
         self.set_due = update(task).where(task.c.id == bindparam("tid")).values(
             due=bindparam("new_due"))  # fmt: skip
         self.set_planned_start = update(stage).where(stage.c.id == bindparam("sid")).values(
@@ -575,7 +577,7 @@ def _locked_stage(session: Session, process: Fortschreibung, key: str) -> Stage:
     if not pg:
         session.connection().execute(_statements().lock_stage, {"pid": process.id, "skey": key})
     query = _statements().stage_for_update if pg else _statements().stage_by_key
-    stage = session.execute(query, {"pid": process.id, "skey": key}).scalar()
+    stage: Stage | None = session.execute(query, {"pid": process.id, "skey": key}).scalar()
     if stage is None:
         return get_stage(session, process, key)  # the refusal everyone else gives
     return stage
@@ -630,8 +632,8 @@ def _approve(
     session.flush()
     st, db, on = _statements(), session.connection(), decision.decided_on
     following = db.execute(st.stage_at, {"pid": process.id, "pos": stage.position + 1}).first()
-    rows = [{"sid": stage.id, "new_state": StageState.closed, "new_opened": stage.opened_on,
-             "new_closed": on}]  # fmt: skip
+    rows: list[dict[str, Any]] = [{"sid": stage.id, "new_state": StageState.closed,
+                                   "new_opened": stage.opened_on, "new_closed": on}]  # fmt: skip
     state, current = ProcessState.completed, None
     if following is not None:
         rows.append({"sid": following.id, "new_state": StageState.open, "new_opened": on,

@@ -460,23 +460,28 @@ def _check_shared(model: type[SQLModel], key: str, stored: dict[str, Any],
             )
 
 
-_DEFAULTS: dict[type[SQLModel], dict[str, Any]] = {}
+_DEFAULTS: dict[type[SQLModel], tuple[dict[str, Any], tuple[str, ...]]] = {}
 
 
 def _complete(model: type[SQLModel], row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with every other column at the model's default (what the ORM would store)."""
-    defaults = _DEFAULTS.get(model)
-    if defaults is None:
-        defaults = {}
+    known: tuple[dict[str, Any], tuple[str, ...]] | None = _DEFAULTS.get(model)
+    if known is None:
+        plain: dict[str, Any] = {}
+        made = []
         for name, info in model.model_fields.items():
-            if name != "id" and not info.is_required():
-                defaults[name] = info.get_default(call_default_factory=True)
-        _DEFAULTS[model] = defaults
-    missing = {k: v for k, v in defaults.items() if k not in row}
-    for k, v in missing.items():  # a fresh list or dict per row, never a shared one
-        if isinstance(v, list | dict):
-            missing[k] = type(v)()
-    return {**missing, **row}
+            if name == "id" or info.is_required():
+                continue
+            if info.default_factory is not None:
+                made.append(name)  # a new value per row (a fresh list, the time of writing)
+            else:
+                plain[name] = info.default
+        known = _DEFAULTS[model] = (plain, tuple(made))
+    out = {**known[0], **row}
+    for name in known[1]:
+        if name not in row:
+            out[name] = model.model_fields[name].get_default(call_default_factory=True)
+    return out
 
 
 def _day(value: str | None) -> dt.date | None:

@@ -117,8 +117,14 @@ def start(
             events.log(session, actor=actor, action="carried_from", entity=process,
                        process_id=process.id,
                        after={"from": previous.key, "massnahmen": carried})  # fmt: skip
-        _request_run(session, process, None)
+        _request_run(session, process, None, _first_key(process))  # the first stage is open
     return process
+
+
+def _first_key(process: Fortschreibung) -> str:
+    from .plan_types import plan_of
+
+    return plan_of(process.plan).first.key
 
 
 def _check_successor(previous: Fortschreibung, process: Fortschreibung) -> None:
@@ -360,19 +366,21 @@ class RunToStart:
 
 
 def _request_run(
-    session: Session, process: Fortschreibung, decision: GateDecision | None
+    session: Session, process: Fortschreibung, decision: GateDecision | None,
+    stage_key: str | None = None,
 ) -> None:
     """The run of the stage now open (the decided one again after send back or postpone; the
-    last one once more after the final approval, for its closing report)."""
+    last one once more after the final approval, for its closing report); ``stage_key``: its
+    key when the caller knows it."""
     if process.current_stage_id is not None:
         stage_id = process.current_stage_id
     else:
         assert decision is not None, "a process completes only by a decision"
         stage_id = decision.stage_id
     loaded = session.identity_map.get(identity_key(Stage, stage_id))
-    if loaded is not None:
+    if stage_key is None and loaded is not None:
         stage_key = loaded.key
-    else:
+    elif stage_key is None:
         stage_key = session.connection().execute(
             sa_select(col(Stage.key)).where(col(Stage.id) == stage_id)).scalar_one()  # fmt: skip
     opened_by = str(decision.id) if decision is not None else "start"

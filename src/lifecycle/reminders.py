@@ -17,7 +17,7 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Row, Text, cast, or_, update
+from sqlalchemy import Row, String, Text, cast, or_, type_coerce, update
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
@@ -193,7 +193,8 @@ _TASK_COLUMNS = (
     col(Task.key),
     col(Task.title),
     col(Task.assignee_id),
-    col(Task.due),
+    # as the driver returns it (SQLite: ISO text), converted once per distinct day (_as_date)
+    type_coerce(col(Task.due), String).label("due"),
     col(Task.anchor_kind),
     col(Task.offset),
     col(Task.position),

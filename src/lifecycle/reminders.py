@@ -226,46 +226,52 @@ def _find_due(session: Session, today: dt.date) -> list[Planned]:
     groups = _groups(ctxs, today)
     _digests_done(session, groups, today)
     member = {pid: (g, ctx) for g in groups for pid, ctx in g.members.items()}
+    # per process, what each row needs (looked up once per row, not attribute by attribute)
+    of_process = {
+        pid: (g, ctx, ctx.process_key, ctx.kommune_key, g.verdicts, g.digest_done)
+        for pid, (g, ctx) in member.items()
+    }
     found: list[Planned] = []
+    add = found.append
     escalated: list[_Escalated] = []
     digested: dict[tuple[int, int], list[_Listed]] = defaultdict(list)
     dates: dict[Any, dt.date] = {}
-    for row in _open_task_rows(session, _intervals(groups)):
-        tid, pid, key, title, assignee, due_raw, anchor_kind, offset, _ = row
-        hit = member.get(pid)
+    rows = _open_task_rows(session, _intervals(groups))
+    for tid, pid, key, title, assignee, due_raw, anchor_kind, offset, position in rows:
+        hit = of_process.get(pid)
         if hit is None:  # a task of a process that is not running
             continue
-        group, ctx = hit
-        verdict = group.verdicts.get(due_raw)
+        group, ctx, process_key, kommune_key, verdicts, digest_done = hit
+        verdict = verdicts.get(due_raw)
         if verdict is None:
             due = dates.get(due_raw)
             if due is None:
                 due = dates[due_raw] = _as_date(due_raw)
-            verdict = group.verdicts[due_raw] = _verdict(group, due, today)
+            verdict = verdicts[due_raw] = _verdict(group, due, today)
         due, due_iso, remind, escalate_on, in_digest = verdict
-        # _covered_by_vorlagenschluss, on a plain row
-        covered = anchor_kind == "vorlagenschluss" and offset == 0
         if (
             remind is not None
             and assignee is not None
-            and not (covered and group.covers_vorlagenschluss)
+            # _covered_by_vorlagenschluss, on a plain row
+            and not (
+                anchor_kind == "vorlagenschluss" and offset == 0 and group.covers_vorlagenschluss
+            )
         ):
             send_on, days = remind
             payload = {
-                "process": ctx.process_key,
-                "kommune": ctx.kommune_key,
+                "process": process_key,
+                "kommune": kommune_key,
                 "task_key": key,
                 "task_title": title,
                 "due": due_iso,
                 "days": days,
             }
-            found.append(planned(assignee, f"task:{tid}", due, days, "due", send_on, pid, tid,
-                                 payload))  # fmt: skip
+            add(planned(assignee, f"task:{tid}", due, days, "due", send_on, pid, tid, payload))
         if escalate_on is not None:
             escalated.append((ctx, tid, pid, key, title, assignee, due, due_iso, escalate_on))
-        if in_digest and assignee is not None and pid not in group.digest_done:
+        if in_digest and assignee is not None and pid not in digest_done:
             # by due date and position; of equal ones the older task first (sorted later)
-            digested[(assignee, pid)].append((due, row[8], tid, title, key, due_iso))
+            digested[(assignee, pid)].append((due, position, tid, title, key, due_iso))
     found += _escalations(session, escalated)
     found += _digests(member, digested)
     upcoming = sitzungen_of(session, [c.process_id for c in ctxs], since=today)

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Select, Text, bindparam, cast, insert, update
@@ -905,41 +906,44 @@ def recompute_all(session: Session, *, actor: str, reason: str) -> int:
     for pid, kommune_id, started_raw, plan_index in rows.processes:
         stages = rows.stages.get(pid, empty)
         tasks = rows.tasks.get(pid, empty)
-        stage_key = {s[1]: s[2] for s in stages}
+        stage_key = dict(map(_STAGE_ID_KEY, stages))
         inputs = (
             rows.calendar_keys[kommune_id], started_raw, plan_index,
-            tuple([(s[2], s[3], s[4]) for s in stages]),
-            tuple([(stage_key.get(t[2]), t[3], t[4], t[5], t[6], t[7]) for t in tasks]),
+            tuple(map(_STAGE_SPEC, stages)),
+            tuple(map(stage_key.get, map(_TASK_STAGE, tasks))), tuple(map(_TASK_SPEC, tasks)),
             rows.bound.get(pid, ()), rows.termine.get(pid, ()),
         )  # fmt: skip
         computed = shared.get(inputs)
         if computed is None:
             computed = shared[inputs] = _compute(rows, inputs)
-        for t, expected in zip(tasks, computed.dues, strict=True):
-            if t[8] == expected[1]:
-                continue
-            old = None if t[8] is None else codec.date(t[8])
-            new, new_db = expected
-            if old == new:  # stored in another spelling of the same day
-                continue
-            task_updates.append({"b_id": t[1], "b_due": new_db})
-            if codec.task_state(t[9]) == open_:
-                before = befores.get(old)
-                if before is None:
-                    before = befores[old] = codec.event_json({"due": plain_date(old)})
-                after = afters.get(new)
-                if after is None:
-                    after = afters[new] = codec.event_json(
-                        {"due": new.isoformat(), "reason": reason})
-                logged.append({
-                    "fortschreibung_id": pid, "at": at, "actor": actor,
-                    "action": "due_changed", "entity": "Task", "entity_id": t[1],
-                    "before": before, "after": after,
-                })  # fmt: skip
-        for s, (start, start_db) in zip(stages, computed.starts, strict=True):
-            raw = s[5]
-            if raw != start_db and (raw is None or codec.date(raw) != start):
-                stage_updates.append({"b_id": s[1], "b_start": start_db})
+        # Most processes have nothing to change: compared at once, row by row only if not.
+        if list(map(_TASK_DUE, tasks)) != computed.dues_db:
+            for t, expected in zip(tasks, computed.dues, strict=True):
+                if t[8] == expected[1]:
+                    continue
+                old = None if t[8] is None else codec.date(t[8])
+                new, new_db = expected
+                if old == new:  # stored in another spelling of the same day
+                    continue
+                task_updates.append({"b_id": t[1], "b_due": new_db})
+                if codec.task_state(t[9]) == open_:
+                    before = befores.get(old)
+                    if before is None:
+                        before = befores[old] = codec.event_json({"due": plain_date(old)})
+                    after = afters.get(new)
+                    if after is None:
+                        after = afters[new] = codec.event_json(
+                            {"due": new.isoformat(), "reason": reason})
+                    logged.append({
+                        "fortschreibung_id": pid, "at": at, "actor": actor,
+                        "action": "due_changed", "entity": "Task", "entity_id": t[1],
+                        "before": before, "after": after,
+                    })  # fmt: skip
+        if list(map(_STAGE_PLANNED, stages)) != computed.starts_db:
+            for s, (start, start_db) in zip(stages, computed.starts, strict=True):
+                raw = s[5]
+                if raw != start_db and (raw is None or codec.date(raw) != start):
+                    stage_updates.append({"b_id": s[1], "b_start": start_db})
     task, stage = Task.__table__, Stage.__table__  # type: ignore[attr-defined]
     _executemany(session, update(task).where(task.c.id == bindparam("b_id"))
                  .values(due=bindparam("b_due")), task_updates)  # fmt: skip
@@ -948,6 +952,16 @@ def recompute_all(session: Session, *, actor: str, reason: str) -> int:
     _executemany(session, insert(Event.__table__), logged)  # type: ignore[attr-defined]
     session.expire_all()  # the identity map holds the old due dates
     return len(task_updates)
+
+
+# Columns of the bulk rows (see _AllRows): stage (process, id, key, opened, closed, planned),
+# task (process, id, stage id, key, anchor, ref, offset, unit, due, state).
+_STAGE_ID_KEY = itemgetter(1, 2)
+_STAGE_SPEC = itemgetter(2, 3, 4)
+_STAGE_PLANNED = itemgetter(5)
+_TASK_STAGE = itemgetter(2)
+_TASK_SPEC = itemgetter(3, 4, 5, 6, 7)
+_TASK_DUE = itemgetter(8)
 
 
 def _executemany(session: Session, statement: Any, params: list[dict[str, Any]]) -> None:
@@ -977,25 +991,32 @@ class _Computed:
 
     dues: tuple[tuple[dt.date, Any], ...]
     starts: tuple[tuple[dt.date, Any], ...]
+    dues_db: list[Any]  # the driver's values alone, to compare a process's rows at once
+    starts_db: list[Any]
 
 
 def _compute(rows: _AllRows, inputs: tuple[Any, ...]) -> _Computed:
     """The timeline of one set of inputs, as ``build_timeline`` builds it from a process."""
-    calendar_key, started_raw, plan_index, stages, tasks, bound, termine = inputs
+    calendar_key, started_raw, plan_index, stages, task_stages, task_rest, bound, termine = inputs
+    tasks = tuple((stage, *rest) for stage, rest in zip(task_stages, task_rest, strict=True))
     codec = rows.codec
     tl = _timeline(
         for_kommune(_KommuneCalendar(*calendar_key)),
         codec.date(started_raw),
         rows.gates(plan_index),
         [(key, codec.day(opened), codec.day(closed)) for key, opened, closed in stages],
-        rows.task_specs(tasks),
+        rows.task_specs(task_stages, task_rest, tasks),
         bound,
         [(name, codec.date(on)) for name, on in termine],
     )
     dues, starts = tl.compute()
+    due_pairs = tuple((dues[spec[1]], codec.date_db(dues[spec[1]])) for spec in tasks)
+    start_pairs = tuple((starts[s[0]], codec.date_db(starts[s[0]])) for s in stages)
     return _Computed(
-        dues=tuple((dues[spec[1]], codec.date_db(dues[spec[1]])) for spec in tasks),
-        starts=tuple((starts[s[0]], codec.date_db(starts[s[0]])) for s in stages),
+        dues=due_pairs,
+        starts=start_pairs,
+        dues_db=[db for _, db in due_pairs],
+        starts_db=[db for _, db in start_pairs],
     )
 
 
@@ -1106,11 +1127,14 @@ class _AllRows:
         finally:
             raw.close()
 
-    def task_specs(self, tasks: tuple[tuple[Any, str, str, str, int, str], ...]) -> _TaskSpecs:
-        """``task_specs`` of each distinct set of tasks once (most processes share one)."""
-        specs = self._task_specs.get(tasks)
+    def task_specs(
+        self, stages: tuple[Any, ...], rest: tuple[Any, ...], tasks: Sequence[Any]
+    ) -> _TaskSpecs:
+        """``task_specs`` of each distinct set of tasks (``stages`` and ``rest`` of each task
+        zipped) once: most processes share one."""
+        specs = self._task_specs.get((stages, rest))
         if specs is None:
-            specs = self._task_specs[tasks] = task_specs(tasks)
+            specs = self._task_specs[(stages, rest)] = task_specs(tasks)
         return specs
 
     def gates(self, plan_index: int) -> dict[str, str | None]:

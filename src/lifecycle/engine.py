@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import Select, Text, bindparam, cast, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, SQLModel, col, select
@@ -454,6 +455,8 @@ class _Statements:
             col(Kommune.id) == bindparam("kid"))
         self.started_on_of = sa_select(col(Fortschreibung.started_on)).where(
             col(Fortschreibung.key) == bindparam("key"))
+        decision = GateDecision.__table__  # type: ignore[attr-defined]
+        self.insert_decision = insert(decision).returning(decision.c.id)
         self.set_due = update(task).where(task.c.id == bindparam("tid")).values(
             due=bindparam("new_due"))  # fmt: skip
         self.set_planned_start = update(stage).where(stage.c.id == bindparam("sid")).values(
@@ -556,8 +559,13 @@ def decide_gate(
         _send_back(session, process, stage, decision, reopen)
     else:
         _postpone(session, process, stage, gate, decision, postpone_to)
-    session.add(decision)
+    # one INSERT, and the object joins the session as the row it is (no unit-of-work flush)
     session.flush()
+    table = GateDecision.__table__  # type: ignore[attr-defined]
+    values = {c.name: getattr(decision, c.name) for c in table.columns if c.name != "id"}
+    decision.id = session.connection().execute(_statements().insert_decision, values).scalar_one()
+    make_transient_to_detached(decision)
+    session.add(decision)
     log_row(
         session,
         actor=by,

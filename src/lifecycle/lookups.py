@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from .calendar import WorkCalendar, for_kommune
@@ -25,8 +26,13 @@ from .models import (
 from .typing_helpers import get_required
 
 
-def get_process(session: Session, key: str) -> Fortschreibung:
-    process = session.exec(select(Fortschreibung).where(Fortschreibung.key == key)).first()
+def get_process(session: Session, key: str, *, scenario: bool = True) -> Fortschreibung:
+    """The process by its key; ``scenario=False``: its scenario column (the largest) is read
+    only when something asks for it, within the session."""
+    query = select(Fortschreibung).where(Fortschreibung.key == key)
+    if not scenario:
+        query = query.options(defer(Fortschreibung.scenario))  # type: ignore[arg-type]
+    process = session.exec(query).first()
     if process is None:
         known = session.exec(select(Fortschreibung.key).limit(5)).all()
         hint = f" (vorhanden: {', '.join(known)})" if known else " (noch keine gestartet)"

@@ -190,10 +190,10 @@ def decide_gate(
     from .plan_types import plan_of
 
     with _transaction(session):
-        process = lookups.get_process(session, process_key)
+        process = lookups.get_process(session, process_key, scenario=False)
         plan = plan_of(process.plan)
         approve = str(outcome) in ("approve", Outcome.approve)
-        if approve and stage_key == plan.first.key:
+        if approve and stage_key == plan.first.key and _carried_undecided(session, process):
             open_keys = umsetzung.undecided(session, process)
             if open_keys:
                 raise Refused("erst über die übernommenen Maßnahmen entscheiden: "
@@ -208,6 +208,15 @@ def decide_gate(
             umsetzung.adopt(session, process, on, by)
         _request_run(session, process, decision)
     return decision
+
+
+def _carried_undecided(session: Session, process: Fortschreibung) -> bool:
+    """Whether a carried Maßnahme waits for its decision (one indexed row at most)."""
+    return session.connection().execute(
+        sa_select(col(MassnahmeUebernahme.id)).where(
+            col(MassnahmeUebernahme.fortschreibung_id) == process.id,
+            col(MassnahmeUebernahme.decision).is_(None)).limit(1)
+    ).first() is not None  # fmt: skip
 
 
 # The yearly evaluation reports on Maßnahmen; its last gate adopts nothing new.

@@ -1,6 +1,6 @@
 """Benchmark (issue 15): recompute every deadline of N processes after a calendar change.
 
-    .venv/bin/python bench/bench_recompute.py [--processes 10000] [--runs 3] [--vary]
+    .venv/bin/python bench/bench_recompute.py [--processes 10000] [--runs 5] [--vary]
 
 Builds N processes on an SQLite file (one Waiblingen process started through the services,
 then cloned N-1 times by SQL with every id offset, each clone with its own Kommune: the
@@ -85,7 +85,7 @@ def measure(db_path: Path, runs: int) -> tuple[list[float], list[int]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--processes", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--vary", action="store_true", help="also time processes that differ")
     args = parser.parse_args()
     n = args.processes

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, col, select
@@ -80,6 +81,7 @@ class _Starter:
         # Core statements on the session's connection (its transaction), without the ORM's
         # per-statement work: none of them loads or changes an ORM object.
         self.db = self.s.connection()
+        self.wrote = False  # whether this transaction has written (holds SQLite's write lock)
         self.kommune, kommune_is_new = self._kommune()
         self.new_kommune = kommune_is_new
         self.gremien = self._shared(Gremium, self.d["gremien"], self._gremium_values,
@@ -113,13 +115,12 @@ class _Starter:
         """
         if not rows:
             return []
-        table = model.__table__  # type: ignore[attr-defined]
         full = [_complete(model, r) for r in rows]
+        self.wrote = True
         if keyed is None:
-            self.db.execute(insert(table), full)
+            self.db.execute(_insert_of(model), full)
             return []
-        key = table.c[keyed[1]]
-        result = self.db.execute(insert(table).returning(table.c.id, key), full)
+        result = self.db.execute(_insert_of(model, keyed[1]), full)
         ids = {k: i for i, k in result}
         return [ids[r[keyed[1]]] for r in full]
 
@@ -242,6 +243,13 @@ class _Starter:
             "schwerpunkte": list(f.get("schwerpunkte", [])),
             "leitgedanken": list(f.get("leitgedanken", [])),
         })  # fmt: skip
+        self.first_stage_id = None
+        if self.wrote and self.db.dialect.name == "sqlite":
+            # SQLite gives a new row max(id) + 1, and this transaction holds the database's
+            # write lock since its first INSERT: the stages' ids are known before they are
+            # written, so the process row is written once, with its current stage.
+            self.first_stage_id = 1 + (self.db.execute(_MAX_STAGE_ID).scalar_one() or 0)
+            self.process_row["current_stage_id"] = self.first_stage_id
         (pid,) = self._insert(Fortschreibung, [self.process_row], ("key", "key"))
         return pid
 
@@ -369,14 +377,20 @@ class _Starter:
         dues, starts = self._timeline(stages, [row for _, row in tasks])
         for stage in stages:
             stage["planned_start"] = starts[stage["key"]]
-        stage_ids = self._insert(Stage, stages, ("fortschreibung_id", "key"))
+        if self.first_stage_id is not None:
+            stage_ids = [self.first_stage_id + i for i in range(len(stages))]
+            self._insert(Stage, [{"id": i, **row} for i, row in zip(stage_ids, stages,
+                                                                      strict=True)])  # fmt: skip
+        else:
+            stage_ids = self._insert(Stage, stages, ("fortschreibung_id", "key"))
         rows = []
         for i, row in tasks:
             spec = row.pop("_spec")
             rows.append({**row, "stage_id": stage_ids[i], "due": dues[spec.key]})
         self._insert(Task, rows)
-        self.db.execute(update(Fortschreibung).where(col(Fortschreibung.id) == self.pid)
-                       .values(current_stage_id=stage_ids[0]))  # fmt: skip
+        if self.first_stage_id is None:
+            self.db.execute(update(Fortschreibung).where(col(Fortschreibung.id) == self.pid)
+                           .values(current_stage_id=stage_ids[0]))  # fmt: skip
         return stage_ids[0]
 
     def _timeline(self, stages: list[dict[str, Any]], tasks: list[dict[str, Any]]
@@ -458,6 +472,16 @@ def _check_shared(model: type[SQLModel], key: str, stored: dict[str, Any],
                 f"{_shown(stored[name])}; das Szenario sagt {_shown(given[name])}. Szenario an "
                 "die gespeicherten Daten angleichen (gemeinsame Daten einer Kommune)"
             )
+
+
+_MAX_STAGE_ID = sa_select(func.coalesce(func.max(col(Stage.id)), 0))
+
+
+@cache
+def _insert_of(model: type[SQLModel], key: str | None = None) -> Any:
+    """The INSERT of ``model`` (built once); with ``key``, returning (id, key)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    return insert(table) if key is None else insert(table).returning(table.c.id, table.c[key])
 
 
 _DEFAULTS: dict[type[SQLModel], tuple[dict[str, Any], tuple[str, ...]]] = {}

@@ -1,0 +1,97 @@
+"""The fast write path (issue 15): start, complete and decide as plain statements.
+
+A start writes its rows with one statement per table and its due dates computed beforehand;
+complete and decide write with prepared statements and keep the session's objects in step.
+These tests pin what the ORM path gave: the same rows, the same objects, the same log.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+from conftest import WAIBLINGEN
+from sqlmodel import Session, col, select
+
+from lifecycle import engine, services
+from lifecycle.models import Event, Fortschreibung, GateDecision, Stage, StageState, Task, TaskState
+from lifecycle.scenario import Scenario, load_scenario
+
+D = dt.date
+
+
+def _renamed(key: str, kommune: str | None = None) -> Scenario:
+    base = load_scenario(WAIBLINGEN)
+    data = copy.deepcopy(base.data)
+    data["key"] = key
+    if kommune:
+        data["kommune"]["key"] = kommune
+    return Scenario(base.source, data, base.plan)
+
+
+def _check_started(session: Session, process: Fortschreibung) -> None:
+    """The first stage is current and open, and the due dates are what recompute computes."""
+    stages = session.exec(select(Stage).where(Stage.fortschreibung_id == process.id)
+                          .order_by(col(Stage.position))).all()  # fmt: skip
+    assert [s.key for s in stages] == [s.key for s in load_scenario(WAIBLINGEN).plan.stages]
+    assert process.current_stage_id == stages[0].id
+    assert stages[0].state == StageState.open and stages[0].opened_on == process.started_on
+    assert all(s.state == StageState.pending and s.opened_on is None for s in stages[1:])
+    assert all(s.planned_start is not None for s in stages)
+    tasks = session.exec(select(Task).where(Task.fortschreibung_id == process.id)).all()
+    assert tasks and all(t.due is not None and t.state == TaskState.open for t in tasks)
+    assert engine.recompute(session, process, actor="test", reason="check") == []
+    session.rollback()
+
+
+def test_start_writes_the_rows_recompute_would_leave(session, waiblingen):
+    stored = session.get(Fortschreibung, waiblingen.id)
+    assert stored is waiblingen  # the returned object is the session's own
+    _check_started(session, waiblingen)
+    log = session.exec(select(Event).where(Event.fortschreibung_id == waiblingen.id)).all()
+    assert [e.action for e in log] == ["start"]
+
+
+def test_more_processes_in_one_database(session, waiblingen):
+    # a second Kommune (every row new) and a second process of the same Kommune (its shared
+    # rows reused): each gets its own stages and its own current stage
+    other = services.start(session, _renamed("andere-2017", "andere"), actor="test")
+    again = services.start(session, _renamed("waiblingen-2018"), actor="test")
+    assert other.kommune_id != waiblingen.kommune_id == again.kommune_id
+    for process in (waiblingen, other, again):
+        session.expire_all()
+        _check_started(session, session.get(Fortschreibung, process.id))
+
+
+def test_complete_updates_the_session_object_and_logs(session, waiblingen):
+    task = session.exec(select(Task).where(Task.fortschreibung_id == waiblingen.id,
+                                           Task.key == "foerderantrag_stellen")).one()  # fmt: skip
+    done = services.complete_task(session, task.id, on=D(2017, 3, 14), by="ortolf")
+    assert done is task and task.state == TaskState.done and task.done_on == D(2017, 3, 14)
+    assert task.done_by_id is not None
+    assert not session.dirty  # the new state is what the database holds
+    session.expire_all()
+    assert session.get(Task, task.id).state == TaskState.done
+    event = session.exec(select(Event).where(Event.action == "task_done")).one()
+    assert event.entity_id == task.id and event.after["by"] == "ortolf"
+    assert event.before == {"state": "open", "done_on": None}
+
+
+def test_decide_keeps_the_session_objects_in_step(session, waiblingen):
+    stages = session.exec(select(Stage).where(Stage.fortschreibung_id == waiblingen.id)
+                          .order_by(col(Stage.position))).all()  # fmt: skip
+    held = session.exec(select(Task).where(Task.fortschreibung_id == waiblingen.id)).all()
+    decision = services.decide_gate(
+        session, waiblingen.key, stages[0].key, outcome="approve", on=D(2017, 4, 27),
+        by="sitzungsdienst", reference="BSV 3/2017", force_reason="Test")  # fmt: skip
+    assert session.get(GateDecision, decision.id) is decision
+    assert stages[0].state == StageState.closed and stages[0].closed_on == D(2017, 4, 27)
+    assert stages[1].state == StageState.open and stages[1].opened_on == D(2017, 4, 27)
+    assert waiblingen.current_stage_id == stages[1].id
+    seen = {t.id: t.due for t in held}  # the objects held across the decision
+    session.expire_all()
+    assert {t.id: t.due for t in session.exec(select(Task)).all()} == seen
+    assert session.get(Stage, stages[1].id).state == StageState.open
+    assert session.get(Fortschreibung, waiblingen.id).current_stage_id == stages[1].id
+    actions = [e.action for e in session.exec(select(Event).order_by(col(Event.id))).all()]
+    assert actions[0] == "start" and "gate_approve" in actions

@@ -970,6 +970,7 @@ _STAGE_PLANNED = itemgetter(5)
 _TASK_STAGE = itemgetter(2)
 _TASK_SPEC = itemgetter(3, 4, 5, 6, 7)
 _TASK_DUE = itemgetter(8)
+_FIRST = itemgetter(0)
 
 
 def _executemany(session: Session, statement: Any, params: list[dict[str, Any]]) -> None:
@@ -1006,26 +1007,24 @@ class _Computed:
 def _compute(rows: _AllRows, inputs: tuple[Any, ...]) -> _Computed:
     """The timeline of one set of inputs, as ``build_timeline`` builds it from a process."""
     calendar_key, started_raw, plan_index, stages, task_stages, task_rest, bound, termine = inputs
-    tasks = tuple((stage, *rest) for stage, rest in zip(task_stages, task_rest, strict=True))
     codec = rows.codec
     tl = _timeline(
         for_kommune(_KommuneCalendar(*calendar_key)),
         codec.date(started_raw),
         rows.gates(plan_index),
         [(key, codec.day(opened), codec.day(closed)) for key, opened, closed in stages],
-        rows.task_specs(task_stages, task_rest, tasks),
+        rows.task_specs(task_stages, task_rest),
         bound,
         [(name, codec.date(on)) for name, on in termine],
     )
     dues, starts = tl.compute()
-    due_pairs = tuple((dues[spec[1]], codec.date_db(dues[spec[1]])) for spec in tasks)
-    start_pairs = tuple((starts[s[0]], codec.date_db(starts[s[0]])) for s in stages)
-    return _Computed(
-        dues=due_pairs,
-        starts=start_pairs,
-        dues_db=[db for _, db in due_pairs],
-        starts_db=[db for _, db in start_pairs],
-    )
+    due_list = list(map(dues.__getitem__, map(_FIRST, task_rest)))  # per task row, by its key
+    start_list = [starts[s[0]] for s in stages]
+    dues_db = list(map(codec.date_db, due_list))
+    starts_db = list(map(codec.date_db, start_list))
+    return _Computed(dues=tuple(zip(due_list, dues_db, strict=True)),
+                     starts=tuple(zip(start_list, starts_db, strict=True)),
+                     dues_db=dues_db, starts_db=starts_db)  # fmt: skip
 
 
 class _KommuneCalendar(NamedTuple):
@@ -1135,13 +1134,12 @@ class _AllRows:
         finally:
             raw.close()
 
-    def task_specs(
-        self, stages: tuple[Any, ...], rest: tuple[Any, ...], tasks: Sequence[Any]
-    ) -> _TaskSpecs:
-        """``task_specs`` of each distinct set of tasks (``stages`` and ``rest`` of each task
-        zipped) once: most processes share one."""
+    def task_specs(self, stages: tuple[Any, ...], rest: tuple[Any, ...]) -> _TaskSpecs:
+        """``task_specs`` of each distinct set of tasks (the stage key and the rest of each
+        task) once: most processes share one."""
         specs = self._task_specs.get((stages, rest))
         if specs is None:
+            tasks = [(stage, *more) for stage, more in zip(stages, rest, strict=True)]
             specs = self._task_specs[(stages, rest)] = task_specs(tasks)
         return specs
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Select, Text, bindparam, cast, insert, update
 from sqlalchemy import select as sa_select
+from sqlalchemy import text as sa_text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -952,12 +953,15 @@ def recompute_all(session: Session, *, actor: str, reason: str) -> int:
                 raw = s[5]
                 if raw != start_db and (raw is None or codec.date(raw) != start):
                     stage_updates.append({"b_id": s[1], "b_start": start_db})
-    task, stage = Task.__table__, Stage.__table__  # type: ignore[attr-defined]
-    _executemany(session, update(task).where(task.c.id == bindparam("b_id"))
-                 .values(due=bindparam("b_due")), task_updates)  # fmt: skip
-    _executemany(session, update(stage).where(stage.c.id == bindparam("b_id"))
-                 .values(planned_start=bindparam("b_start")), stage_updates)  # fmt: skip
-    _executemany(session, insert(Event.__table__), logged)  # type: ignore[attr-defined]
+    if codec.arrays:
+        _write_arrays(session, task_updates, stage_updates, logged)
+    else:
+        task, stage = Task.__table__, Stage.__table__  # type: ignore[attr-defined]
+        _executemany(session, update(task).where(task.c.id == bindparam("b_id"))
+                     .values(due=bindparam("b_due")), task_updates)  # fmt: skip
+        _executemany(session, update(stage).where(stage.c.id == bindparam("b_id"))
+                     .values(planned_start=bindparam("b_start")), stage_updates)  # fmt: skip
+        _executemany(session, insert(Event.__table__), logged)  # type: ignore[attr-defined]
     session.expire_all()  # the identity map holds the old due dates
     return len(task_updates)
 
@@ -971,6 +975,43 @@ _TASK_STAGE = itemgetter(2)
 _TASK_SPEC = itemgetter(3, 4, 5, 6, 7)
 _TASK_DUE = itemgetter(8)
 _FIRST = itemgetter(0)
+
+
+def _write_arrays(session: Session, tasks: list[dict[str, Any]], stages: list[dict[str, Any]],
+                  logged: list[dict[str, Any]]) -> None:  # fmt: skip
+    """PostgreSQL: each table's changes in one statement from arrays (a pipelined row costs
+    ~50 µs). The events of one run share their actor, action, entity and time."""
+    for table, column, values in (("task", "due", [(v["b_id"], v["b_due"]) for v in tasks]),
+                                  ("stage", "planned_start",
+                                   [(v["b_id"], v["b_start"]) for v in stages])):  # fmt: skip
+        if values:
+            session.execute(sa_text(
+                f"UPDATE {table} SET {column} = u.value FROM unnest(CAST(:ids AS BIGINT[]), "
+                f"CAST(:vals AS DATE[])) AS u(id, value) WHERE {table}.id = u.id"
+            ), {"ids": [v[0] for v in values], "vals": [v[1] for v in values]})  # fmt: skip
+    if not logged:
+        return
+    texts: dict[int, str] = {}  # the events share a few before/after dicts: each dumped once
+
+    def dumped(value: dict[str, Any]) -> str:
+        text = texts.get(id(value))
+        if text is None:
+            text = texts[id(value)] = json.dumps(value)  # what the JSON column would send
+        return text
+
+    first = logged[0]
+    session.execute(sa_text(
+        "INSERT INTO event (fortschreibung_id, at, actor, action, entity, entity_id, before, "
+        "after) SELECT u.pid, :at, :actor, :action, :entity, u.eid, CAST(u.b AS JSON), "
+        "CAST(u.a AS JSON) FROM unnest(CAST(:pids AS BIGINT[]), CAST(:eids AS BIGINT[]), "
+        "CAST(:befores AS TEXT[]), CAST(:afters AS TEXT[])) AS u(pid, eid, b, a)"
+    ), {
+        "at": first["at"], "actor": first["actor"], "action": first["action"],
+        "entity": first["entity"], "pids": [e["fortschreibung_id"] for e in logged],
+        "eids": [e["entity_id"] for e in logged],
+        "befores": [dumped(e["before"]) for e in logged],
+        "afters": [dumped(e["after"]) for e in logged],
+    })  # fmt: skip
 
 
 def _executemany(session: Session, statement: Any, params: list[dict[str, Any]]) -> None:
@@ -1068,11 +1109,15 @@ class _Codec:
         self.date_db: Callable[[Any], Any] = _same if to_db is None else _memoised(to_db)
         self.datetime: Callable[[Any], Any] = start.result_processor(dialect, None) or _same
         self.task_state: Callable[[Any], Any] = state.result_processor(dialect, None) or _same
+        # PostgreSQL takes the changes as arrays (``_write_arrays``): the events' values stay
+        # as they are.
+        self.arrays = dialect.name == "postgresql"
         event = Event.__table__.c  # type: ignore[attr-defined]
-        self.event_at: Callable[[Any], Any] = impl(event.at).bind_processor(dialect) or _same
-        self.event_json: Callable[[Any], Any] = (
-            impl(event.before).bind_processor(dialect) or _same
-        )
+        self.event_at: Callable[[Any], Any] = _same
+        self.event_json: Callable[[Any], Any] = _same
+        if not self.arrays:
+            self.event_at = impl(event.at).bind_processor(dialect) or _same
+            self.event_json = impl(event.before).bind_processor(dialect) or _same
 
     def day(self, raw: Any) -> dt.date | None:
         return None if raw is None else self.date(raw)

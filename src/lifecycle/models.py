@@ -14,9 +14,16 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
-from pydantic import NaiveDatetime
+from pydantic import ConfigDict, NaiveDatetime
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+
+class Row(SQLModel):
+    """Base of every table. pydantic builds a model's validator when it is first used, not
+    at import: ``lifecycle status`` reads a few tables and should not pay for all of them."""
+
+    model_config = ConfigDict(defer_build=True)  # type: ignore[assignment]
 
 
 class GremiumKind(StrEnum):
@@ -53,7 +60,7 @@ class BeratungRole(StrEnum):
     kenntnisnahme = "Kenntnisnahme"
 
 
-class Kommune(SQLModel, table=True):
+class Kommune(Row, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, index=True)
     name: str
@@ -62,7 +69,7 @@ class Kommune(SQLModel, table=True):
     closing_days: list[str] = Field(default_factory=list, sa_column=Column(JSON))
 
 
-class Gremium(SQLModel, table=True):
+class Gremium(Row, table=True):
     __table_args__ = (UniqueConstraint("kommune_id", "key"),)
     id: int | None = Field(default=None, primary_key=True)
     kommune_id: int = Field(foreign_key="kommune.id", index=True)
@@ -73,7 +80,7 @@ class Gremium(SQLModel, table=True):
     vorlagenschluss_working_days: int = 10
 
 
-class Sitzung(SQLModel, table=True):
+class Sitzung(Row, table=True):
     __table_args__ = (UniqueConstraint("kommune_id", "key"),)
     id: int | None = Field(default=None, primary_key=True)
     kommune_id: int = Field(foreign_key="kommune.id", index=True)
@@ -84,7 +91,7 @@ class Sitzung(SQLModel, table=True):
     oeffentlich: bool = True
 
 
-class Person(SQLModel, table=True):
+class Person(Row, table=True):
     __table_args__ = (UniqueConstraint("kommune_id", "key"),)
     id: int | None = Field(default=None, primary_key=True)
     kommune_id: int = Field(foreign_key="kommune.id", index=True)
@@ -96,7 +103,7 @@ class Person(SQLModel, table=True):
     anrede: str = ""  # "Frau" or "Herr": "Ansprechpartnerin", "Erstellerin"; "" when unknown
 
 
-class Konzept(SQLModel, table=True):
+class Konzept(Row, table=True):
     __table_args__ = (UniqueConstraint("kommune_id", "kind"),)
     id: int | None = Field(default=None, primary_key=True)
     kommune_id: int = Field(foreign_key="kommune.id", index=True)
@@ -104,7 +111,7 @@ class Konzept(SQLModel, table=True):
     kind: str
 
 
-class KonzeptVersion(SQLModel, table=True):
+class KonzeptVersion(Row, table=True):
     id: int | None = Field(default=None, primary_key=True)
     konzept_id: int = Field(foreign_key="konzept.id", index=True)
     label: str
@@ -112,7 +119,7 @@ class KonzeptVersion(SQLModel, table=True):
     note: str = ""
 
 
-class Fortschreibung(SQLModel, table=True):
+class Fortschreibung(Row, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, index=True)
     kommune_id: int = Field(foreign_key="kommune.id", index=True)
@@ -141,7 +148,7 @@ class Fortschreibung(SQLModel, table=True):
     leitgedanken: list[str] = Field(default_factory=list, sa_column=Column(JSON))
 
 
-class Role(SQLModel, table=True):
+class Role(Row, table=True):
     __table_args__ = (UniqueConstraint("fortschreibung_id", "role", "person_id"),)
     id: int | None = Field(default=None, primary_key=True)
     fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
@@ -149,7 +156,7 @@ class Role(SQLModel, table=True):
     role: str
 
 
-class SitzungBinding(SQLModel, table=True):
+class SitzungBinding(Row, table=True):
     """Binds a Sitzung name of the plan (e.g. ``vorlage_vorberatung``) to a real Sitzung."""
 
     __table_args__ = (UniqueConstraint("fortschreibung_id", "name"),)
@@ -159,7 +166,7 @@ class SitzungBinding(SQLModel, table=True):
     sitzung_id: int = Field(foreign_key="sitzung.id", index=True)
 
 
-class Termin(SQLModel, table=True):
+class Termin(Row, table=True):
     """A named date of the scenario a task can be anchored to (e.g. the workshop)."""
 
     __table_args__ = (UniqueConstraint("fortschreibung_id", "name"),)
@@ -169,7 +176,7 @@ class Termin(SQLModel, table=True):
     on: dt.date
 
 
-class Stage(SQLModel, table=True):
+class Stage(Row, table=True):
     __table_args__ = (UniqueConstraint("fortschreibung_id", "key"),)
     id: int | None = Field(default=None, primary_key=True)
     fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
@@ -183,7 +190,7 @@ class Stage(SQLModel, table=True):
     ergebnis: str = ""  # what the stage found, in the clerk's sentences (scenario `ergebnisse`)
 
 
-class Task(SQLModel, table=True):
+class Task(Row, table=True):
     __table_args__ = (
         UniqueConstraint("fortschreibung_id", "key"),
         # covers the Übersicht's per-process progress and deadlines without reading the rows
@@ -212,7 +219,7 @@ class Task(SQLModel, table=True):
     position: int = 0
 
 
-class GateDecision(SQLModel, table=True):
+class GateDecision(Row, table=True):
     id: int | None = Field(default=None, primary_key=True)
     fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
     stage_id: int = Field(foreign_key="stage.id", index=True)
@@ -225,7 +232,7 @@ class GateDecision(SQLModel, table=True):
     recorded_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
-class Vorlage(SQLModel, table=True):
+class Vorlage(Row, table=True):
     __table_args__ = (UniqueConstraint("fortschreibung_id", "stage_key"),)
     id: int | None = Field(default=None, primary_key=True)
     fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
@@ -244,7 +251,7 @@ class Vorlage(SQLModel, table=True):
     mitzeichnung: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON))
 
 
-class Beratung(SQLModel, table=True):
+class Beratung(Row, table=True):
     """One step of a Vorlage's Beratungsfolge (OParl: Consultation)."""
 
     __table_args__ = (UniqueConstraint("vorlage_id", "position"),)
@@ -256,7 +263,7 @@ class Beratung(SQLModel, table=True):
     oeffentlich: bool = True
 
 
-class Handlungsfeld(SQLModel, table=True):
+class Handlungsfeld(Row, table=True):
     __table_args__ = (UniqueConstraint("fortschreibung_id", "key"),)
     id: int | None = Field(default=None, primary_key=True)
     fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
@@ -265,7 +272,7 @@ class Handlungsfeld(SQLModel, table=True):
     position: int
 
 
-class Arbeitsgruppe(SQLModel, table=True):
+class Arbeitsgruppe(Row, table=True):
     __table_args__ = (UniqueConstraint("fortschreibung_id", "key"),)
     id: int | None = Field(default=None, primary_key=True)
     fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
@@ -278,7 +285,7 @@ class Arbeitsgruppe(SQLModel, table=True):
     ergebnis: str = ""
 
 
-class AgSitzung(SQLModel, table=True):
+class AgSitzung(Row, table=True):
     """A session of an Arbeitsgruppe (not a council Sitzung)."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -289,14 +296,14 @@ class AgSitzung(SQLModel, table=True):
     notes: str = ""
 
 
-class Empfehlung(SQLModel, table=True):
+class Empfehlung(Row, table=True):
     id: int | None = Field(default=None, primary_key=True)
     arbeitsgruppe_id: int = Field(foreign_key="arbeitsgruppe.id", index=True)
     position: int
     text: str
 
 
-class Schluesselprojekt(SQLModel, table=True):
+class Schluesselprojekt(Row, table=True):
     id: int | None = Field(default=None, primary_key=True)
     arbeitsgruppe_id: int = Field(foreign_key="arbeitsgruppe.id", index=True)
     position: int
@@ -304,7 +311,7 @@ class Schluesselprojekt(SQLModel, table=True):
     description: str = ""
 
 
-class Workshop(SQLModel, table=True):
+class Workshop(Row, table=True):
     id: int | None = Field(default=None, primary_key=True)
     fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True, unique=True)
     title: str
@@ -320,7 +327,7 @@ class Workshop(SQLModel, table=True):
     schulung: str = ""  # who trained the moderators beforehand ("durch …")
 
 
-class Event(SQLModel, table=True):
+class Event(Row, table=True):
     """Append-only log of every change, written in the transaction of the change."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -337,7 +344,7 @@ class Event(SQLModel, table=True):
 # --- tables of the documents module (issue "Documents") go below this line ---
 
 
-class DocumentVersion(SQLModel, table=True):
+class DocumentVersion(Row, table=True):
     """One generated document: what went in (hashes) and where the file is.
 
     Generating again from unchanged inputs and template is a no-op; a change makes the next
@@ -369,7 +376,7 @@ class ReminderState(StrEnum):
     cancelled = "cancelled"
 
 
-class Reminder(SQLModel, table=True):
+class Reminder(Row, table=True):
     """The reminder outbox: one row per message, planned once, claimed once, sent once.
 
     The UNIQUE constraint is what makes a second scan (or a concurrent one) a no-op: it can
@@ -407,7 +414,7 @@ class RunRequestState(StrEnum):
     started = "started"
 
 
-class RunRequest(SQLModel, table=True):
+class RunRequest(Row, table=True):
     """A stage run asked for in the transaction that opened (or re-opened) the stage.
 
     Written together with the decision, so a crash between the decision and starting the run
@@ -441,7 +448,7 @@ class GrantRole(StrEnum):
     admin = "admin"  # everything, everywhere: users, new processes, templates
 
 
-class User(SQLModel, table=True):
+class User(Row, table=True):
     """A local account. ``password_hash`` is argon2id; empty for accounts of an external login."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -455,7 +462,7 @@ class User(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
-class Grant(SQLModel, table=True):
+class Grant(Row, table=True):
     """A role of a user in a Kommune, or in one Fortschreibung of it (project lead)."""
 
     __table_args__ = (UniqueConstraint("user_id", "role", "kommune_id", "fortschreibung_id"),)
@@ -466,7 +473,7 @@ class Grant(SQLModel, table=True):
     fortschreibung_id: int | None = Field(default=None, foreign_key="fortschreibung.id")
 
 
-class VorlageVersion(SQLModel, table=True):
+class VorlageVersion(Row, table=True):
     """A saved text of a Vorlage, edited in the browser; the Vorlage row holds the newest."""
 
     __table_args__ = (UniqueConstraint("vorlage_id", "version"),)
@@ -503,7 +510,7 @@ class Uebernahme(StrEnum):
     streichen = "streichen"
 
 
-class Massnahme(SQLModel, table=True):
+class Massnahme(Row, table=True):
     """One tracked measure of a concept's Umsetzung (Beschlusskontrolle).
 
     It belongs to the Konzept (the history of its revisions) and was adopted by one
@@ -537,7 +544,7 @@ class Massnahme(SQLModel, table=True):
     position: int = 0
 
 
-class Meilenstein(SQLModel, table=True):
+class Meilenstein(Row, table=True):
     __table_args__ = (UniqueConstraint("massnahme_id", "on", "title"),)
     id: int | None = Field(default=None, primary_key=True)
     massnahme_id: int = Field(foreign_key="massnahme.id", index=True)
@@ -546,7 +553,7 @@ class Meilenstein(SQLModel, table=True):
     note: str = ""
 
 
-class Indikator(SQLModel, table=True):
+class Indikator(Row, table=True):
     """An indicator of a Handlungsfeld: baseline, target and dated measurements (effect)."""
 
     __table_args__ = (UniqueConstraint("konzept_id", "key"),)
@@ -562,7 +569,7 @@ class Indikator(SQLModel, table=True):
     target_on: dt.date | None = None
 
 
-class Messung(SQLModel, table=True):
+class Messung(Row, table=True):
     __table_args__ = (UniqueConstraint("indikator_id", "on"),)
     id: int | None = Field(default=None, primary_key=True)
     indikator_id: int = Field(foreign_key="indikator.id", index=True)
@@ -571,7 +578,7 @@ class Messung(SQLModel, table=True):
     note: str = ""
 
 
-class MassnahmeUebernahme(SQLModel, table=True):
+class MassnahmeUebernahme(Row, table=True):
     """The decision of a later Fortschreibung's first gate on one carried Maßnahme."""
 
     __table_args__ = (UniqueConstraint("fortschreibung_id", "massnahme_id"),)

@@ -231,6 +231,9 @@ def test_a_day_without_running_processes_finds_nothing_in_both(session):
 
 
 # --- the previous scan, frozen (lifecycle.reminders before issue 15) --------------------------
+# One change to it: the tasks and Vorlagen a Vorlagenschluss reminder lists had no ORDER BY,
+# so PostgreSQL could list them in another order run to run (a full run failed on that);
+# both scans now list them in the plan's order.
 
 CATCH_UP_DAYS = reminders.CATCH_UP_DAYS
 OPEN_STAGES = (StageState.open, StageState.pending)
@@ -595,6 +598,8 @@ def _deliverers(
             col(Task.anchor_ref).in_(names),
             col(Task.anchor_kind).in_(["vorlagenschluss", "sitzung"]),
         )
+        # in the plan's order: without it PostgreSQL may list them differently run to run
+        .order_by(col(Stage.position), col(Task.position), col(Task.id))
     ).all()
     vorlagen = session.exec(
         select(Vorlage)
@@ -609,6 +614,7 @@ def _deliverers(
             Beratung.sitzung_id == sitzung.id,
             col(Stage.state).in_(OPEN_STAGES),
         )
+        .order_by(col(Vorlage.id))
     ).all()
     if not anchored and not vorlagen:
         return None, [], []

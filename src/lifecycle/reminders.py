@@ -646,6 +646,8 @@ def _deliverers(
             col(Task.anchor_ref).in_(names),
             col(Task.anchor_kind).in_(["vorlagenschluss", "sitzung"]),
         )
+        # in the plan's order: without it PostgreSQL may list them differently run to run
+        .order_by(col(Stage.position), col(Task.position), col(Task.id))
     ).all()
     vorlagen = session.exec(
         select(Vorlage)
@@ -660,6 +662,7 @@ def _deliverers(
             Beratung.sitzung_id == sitzung.id,
             col(Stage.state).in_(OPEN_STAGES),
         )
+        .order_by(col(Vorlage.id))
     ).all()
     if not anchored and not vorlagen:
         return None, [], []

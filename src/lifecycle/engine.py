@@ -107,7 +107,7 @@ def start(
             f"(gestartet am {existing:%d.%m.%Y})"
         )
     process = instantiate(session, data, plan)  # due dates included: nothing to recompute
-    log_row(
+    events.log_row(
         session,
         actor=actor,
         action="start",
@@ -121,28 +121,6 @@ def start(
         | ({"force": force_reason} if force_reason else {}),
     )
     return process
-
-
-def log_row(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    entity: SQLModel,
-    process_id: int | None,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> None:
-    """``events.log`` written at once with one INSERT, without an ORM object (hot paths).
-
-    Whatever the session holds is flushed first, so the log keeps the order of the changes.
-    """
-    session.flush()
-    session.connection().execute(_statements().insert_event, {
-        "fortschreibung_id": process_id, "at": dt.datetime.now(dt.UTC), "actor": actor,
-        "action": action, "entity": type(entity).__name__,
-        "entity_id": getattr(entity, "id", None), "before": before, "after": after,
-    })  # fmt: skip
 
 
 # --- deadlines -----------------------------------------------------------------------------
@@ -383,7 +361,7 @@ def complete_task(
         "new_done_by_id": person_id})  # fmt: skip
     for name, value in (("state", TaskState.done), ("done_on", on), ("done_by_id", person_id)):
         set_committed_value(task, name, value)
-    log_row(
+    events.log_row(
         session,
         actor=actor or who,
         action="task_done",
@@ -567,7 +545,7 @@ def decide_gate(
     decision.id = session.connection().execute(_statements().insert_decision, values).scalar_one()
     make_transient_to_detached(decision)
     session.add(decision)
-    log_row(
+    events.log_row(
         session,
         actor=by,
         action=f"gate_{outcome.value}",

@@ -125,3 +125,12 @@ def test_read_commands_import_nothing_heavy(started):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "LOADED []"
+
+
+@pytest.mark.parametrize("limit", ["99999999999999999999", "-1", "1000001"])
+def test_a_limit_out_of_range_is_one_german_line(started, capsys, limit):
+    """Through typer (too long or negative for the fast path) or not: exit 2, one line."""
+    code = cli.run(["tasks", "--limit", limit])
+    out, err = capsys.readouterr()
+    assert code == 2 and not out
+    assert err.strip() == f"lifecycle: --limit: {int(limit)} liegt nicht zwischen 0 und 1000000"

@@ -17,6 +17,8 @@ from .dates import long_de, short_de, weekday_short_de
 from .errors import InputError
 from .words import OUTCOME_DE, STATE_DE
 
+MAX_LIMIT = 1_000_000
+
 
 def show_status(process: str | None = None, *, today: str | None = None) -> None:
     """Where a process stands; without a key the overview (or the only process)."""
@@ -45,6 +47,8 @@ def show_tasks(
     limit: int = 200,
 ) -> None:
     """Tasks, open ones first, the most urgent on top."""
+    if not 0 <= limit <= MAX_LIMIT:  # SQLite reads -1 as "no limit"; 2**64 overflows
+        raise InputError("--limit", "", f"{limit} liegt nicht zwischen 0 und {MAX_LIMIT}")
     from .tasks import find_tasks
 
     day = parse_day(today, "--today")

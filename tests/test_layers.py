@@ -16,7 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "src" / "lifecycle"
 # What the flows (an adapter) may not import: they change state through lifecycle.services.
-WRITERS = {"lifecycle.engine", "lifecycle.instantiate", "lifecycle.outbox", "lifecycle.reminders"}
+WRITERS = {"lifecycle.engine", "lifecycle.recompute", "lifecycle.instantiate", "lifecycle.outbox",
+           "lifecycle.reminders"}
 ADAPTERS = {"lifecycle.flows", "lifecycle.cli", "lifecycle.cli_core", "lifecycle.cli_docs",
             "lifecycle.cli_remind", "lifecycle.cli_flows", "lifecycle.demo", "prefect", "typer"}
 

@@ -26,7 +26,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
-from . import engine, events, lookups, umsetzung
+from . import engine, events, lookups, recompute, umsetzung
 from .engine import SitzungMove
 from .errors import InputError, NotFound, Refused
 from .models import (
@@ -266,7 +266,7 @@ def set_closing_days(
 def recompute_all(session: Session, *, actor: str, reason: str) -> int:
     """Recompute every deadline of every process (after a holiday-calendar update)."""
     with _transaction(session):
-        return engine.recompute_all(session, actor=actor, reason=reason)
+        return recompute.recompute_all(session, actor=actor, reason=reason)
 
 
 # --- documents -------------------------------------------------------------------------------

@@ -20,6 +20,30 @@ EXAMPLES = ROOT / "examples"
 WAIBLINGEN = EXAMPLES / "waiblingen-2017.yaml"
 
 
+# The modules `make mutate` mutates (pyproject.toml [tool.mutmut] only_mutate).
+MUTATED = ("calendar", "deadlines", "engine", "services", "outbox")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under mutmut, forget what the mutated modules cached before the mutant was chosen.
+
+    mutmut runs each mutant's tests in a process forked from one that already ran the clean
+    tests: a cache filled there (the engine's compiled statements, the calendars) would hand
+    every mutant the unmutated result, and mutants of the code that fills it would survive
+    without being run.
+    """
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        return
+    import importlib
+
+    for name in MUTATED:
+        module = importlib.import_module(f"lifecycle.{name}")
+        for value in list(vars(module).values()):
+            clear = getattr(value, "cache_clear", None)
+            if callable(clear):
+                clear()
+
+
 def require_real(reason: str) -> None:
     """Skip loudly when a system component is missing; fail instead under CI."""
     if os.environ.get("LIFECYCLE_REQUIRE_REAL") == "1":

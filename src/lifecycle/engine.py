@@ -130,7 +130,7 @@ def timeline(session: Session, process: Fortschreibung) -> tuple[Timeline, dict[
         bound_query().where(col(SitzungBinding.fortschreibung_id) == process.id)
     ).all()
     termine = session.exec(select(Termin).where(Termin.fortschreibung_id == process.id)).all()
-    tl = buildtimeline_from_specs(
+    tl = build_timeline(
         calendar_of(session, process), process.started_on, process.plan,
         stages, tasks, bound, termine,
     )  # fmt: skip
@@ -151,7 +151,7 @@ def bound_query() -> Select[tuple[int, str, dt.datetime, int]]:
     )
 
 
-def buildtimeline_from_specs(
+def build_timeline(
     calendar: WorkCalendar,
     started_on: dt.date,
     plan: dict[str, Any],

@@ -24,13 +24,14 @@ WAIBLINGEN = EXAMPLES / "waiblingen-2017.yaml"
 MUTATED = ("calendar", "deadlines", "engine", "services", "outbox")
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Under mutmut, forget what the mutated modules cached before the mutant was chosen.
+@pytest.fixture(autouse=True)
+def _forget_caches_under_mutmut() -> None:
+    """Under mutmut, each test starts with the mutated modules' caches empty.
 
-    mutmut runs each mutant's tests in a process forked from one that already ran the clean
-    tests: a cache filled there (the engine's compiled statements, the calendars) would hand
-    every mutant the unmutated result, and mutants of the code that fills it would survive
-    without being run.
+    mutmut runs a mutant's tests in a process forked from one that already ran tests, and maps
+    each function to the tests that call it: a cache filled before (the engine's compiled
+    statements, the calendars) would hand the mutant the unmutated result, and record the code
+    that fills it as called by the first test alone.
     """
     if "MUTANT_UNDER_TEST" not in os.environ:
         return

@@ -28,7 +28,6 @@ from .deadlines import StageSpec, TaskSpec, Timeline
 from .errors import NeedsReason, NotFound, Refused
 from .instantiate import instantiate
 from .lookups import (
-    calendar_of,
     find_sitzung,
     get_person,
     get_process,
@@ -121,22 +120,6 @@ def start(
 # --- deadlines -----------------------------------------------------------------------------
 
 
-def timeline(session: Session, process: Fortschreibung) -> tuple[Timeline, dict[str, Task]]:
-    stages = session.exec(
-        select(Stage).where(Stage.fortschreibung_id == process.id).order_by(col(Stage.position))
-    ).all()
-    tasks = session.exec(select(Task).where(Task.fortschreibung_id == process.id)).all()
-    bound = session.execute(
-        bound_query().where(col(SitzungBinding.fortschreibung_id) == process.id)
-    ).all()
-    termine = session.exec(select(Termin).where(Termin.fortschreibung_id == process.id)).all()
-    tl = build_timeline(
-        calendar_of(session, process), process.started_on, process.plan,
-        stages, tasks, bound, termine,
-    )  # fmt: skip
-    return tl, {t.key: t for t in tasks}
-
-
 def bound_query() -> Select[tuple[int, str, dt.datetime, int]]:
     """The Sitzungen bound to plan names, with their date and their Gremium's Vorlagenschluss."""
     return (
@@ -149,29 +132,6 @@ def bound_query() -> Select[tuple[int, str, dt.datetime, int]]:
         .join(Sitzung, col(Sitzung.id) == SitzungBinding.sitzung_id)
         .join(Gremium, col(Gremium.id) == Sitzung.gremium_id)
     )
-
-
-def build_timeline(
-    calendar: WorkCalendar,
-    started_on: dt.date,
-    plan: dict[str, Any],
-    stages: Sequence[Any],
-    tasks: Sequence[Any],
-    bound: Sequence[Any],
-    termine: Sequence[Any],
-) -> Timeline:
-    """The timeline of one process from its rows: ORM objects or plain result rows alike."""
-    stage_of = {s.id: s.key for s in stages}
-    return timeline_of(
-        calendar,
-        started_on,
-        {s.key: s.gate.sitzung for s in plan_of(plan).stages},
-        [(s.key, s.opened_on, s.closed_on) for s in stages],
-        [(stage_of[t.stage_id], t.key, t.anchor_kind, t.anchor_ref, t.offset, t.offset_unit)
-         for t in tasks],
-        [(b.name, b.start.date(), b.vorlagenschluss_working_days) for b in bound],
-        [(t.name, t.on) for t in termine],
-    )  # fmt: skip
 
 
 def timeline_of(

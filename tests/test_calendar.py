@@ -67,3 +67,43 @@ class TestWorkingDays:
 def test_unknown_bundesland_is_refused():
     with pytest.raises(ValueError, match="unknown Bundesland 'XX'; expected one of BB, BE, BW, "):
         WorkCalendar("XX")
+
+
+class TestMemo:
+    """A calendar remembers its answers (bulk runs ask the same ones 10⁵ times), each under its
+    own question, and forgets them all once it holds ``_MEMO_LIMIT`` (a server runs for months)."""
+
+    DAYS = [D(2017, 1, 1) + dt.timedelta(days=i) for i in range(400)]
+
+    def test_remembered_answers_are_the_answers_of_a_fresh_calendar(self):
+        cal = WorkCalendar("BY")
+        for n in (3, -3, 0, 10, -10, 1):  # the same days under other n first
+            for day in self.DAYS[::7]:
+                cal.add_working_days(day, n)
+        for n in (-10, 0, 1, 3):
+            for day in self.DAYS[::7]:
+                assert cal.add_working_days(day, n) == WorkCalendar("BY").add_working_days(day, n)
+        assert [cal.is_working_day(d) for d in self.DAYS] == [
+            WorkCalendar("BY").is_working_day(d) for d in self.DAYS
+        ]
+
+    def test_each_answer_is_remembered_once(self):
+        cal = WorkCalendar("BW")
+        for day in self.DAYS[:30]:
+            cal.is_working_day(day)
+            cal.is_working_day(day)
+            cal.add_working_days(day, 2)
+        assert len(cal._added) == 30
+        assert set(cal._working) >= set(self.DAYS[:30])
+
+    def test_the_memo_is_emptied_at_its_limit(self, monkeypatch):
+        monkeypatch.setattr("lifecycle.calendar._MEMO_LIMIT", 5)
+        cal, fresh = WorkCalendar("NW"), WorkCalendar("NW")
+        sizes_working, sizes_added = [], []
+        for day in self.DAYS[:40]:
+            assert cal.add_working_days(day, -1) == fresh._add_working_days(day, -1)
+            assert cal.is_working_day(day) == (day.weekday() < 5 and not fresh.holiday_name(day))
+            sizes_working.append(len(cal._working))
+            sizes_added.append(len(cal._added))
+        assert max(sizes_working) == 5 and max(sizes_added) == 5
+        assert 1 in sizes_added  # emptied, then filled again

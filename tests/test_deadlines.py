@@ -86,3 +86,40 @@ def test_a_stage_without_tasks_ends_where_it_starts():
     dues, starts = timeline([TaskSpec("t2", "b", "stage_start", offset=1)]).compute()
     assert starts == {"a": D(2017, 3, 1), "b": D(2017, 3, 1)}
     assert dues == {"t2": D(2017, 3, 2)}
+
+
+class _CountingCalendar(WorkCalendar):
+    """Counts the working-day questions (the calendar's own memo is a separate matter)."""
+
+    def __init__(self) -> None:
+        super().__init__("BW")
+        self.asked = 0
+
+    def add_working_days(self, day: dt.date, n: int) -> dt.date:
+        self.asked += 1
+        return super().add_working_days(day, n)
+
+
+def test_each_task_and_stage_start_is_computed_once():
+    """Many tasks anchored to one task and to a later stage's start: the solver's memo answers
+    them, so each due date costs one question to the calendar."""
+    tasks = [TaskSpec("root", "a", "stage_start", offset=3, unit="working_days")]
+    tasks += [TaskSpec(f"a{i}", "a", "task", ref="root", offset=i, unit="working_days")
+              for i in range(1, 6)]  # fmt: skip
+    tasks += [TaskSpec(f"b{i}", "b", "stage_start", offset=i, unit="working_days")
+              for i in range(1, 6)]  # fmt: skip
+    cal = _CountingCalendar()
+    tl = Timeline(calendar=cal, started_on=D(2017, 3, 1),
+                  stages=[StageSpec("a", [t.key for t in tasks if t.stage == "a"]),
+                          StageSpec("b", [t.key for t in tasks if t.stage == "b"]),
+                          StageSpec("c", [])],
+                  tasks={t.key: t for t in tasks}, sitzungen={},
+                  vorlagenschluss_days={})  # fmt: skip
+    dues, starts = tl.compute()
+    assert cal.asked == len(tasks)
+    assert dues["root"] == D(2017, 3, 6)  # Wednesday + 3 working days = Monday
+    assert dues["a5"] == D(2017, 3, 13) and starts["b"] == D(2017, 3, 13)  # a's last task
+    assert starts["c"] == dues["b5"] == D(2017, 3, 20)
+    # asked again, from the same solver's memo: no new question
+    again = tl.compute()
+    assert again == (dues, starts) and cal.asked == 2 * len(tasks)

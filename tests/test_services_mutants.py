@@ -553,3 +553,10 @@ def test_a_task_done_through_an_adapter_is_logged_with_who_clicked(session, waib
                            by="ortolf", actor="web:sd")  # fmt: skip
     [ev] = events(session, "task_done")
     assert (ev.actor, ev.after["by"]) == ("web:sd", "ortolf")
+
+
+def test_a_template_for_an_unknown_kind_is_refused_naming_the_known_ones(session, waiblingen):
+    nothing_stored(session, InputError, services.install_template, "waiblingen-2017",
+                   "einladung", word("{{ kommune.name }}"), actor="admin",
+                   match=r"^docs: kind: unbekannte Dokumentart 'einladung'; bekannt: "
+                         r"abschlussbericht, ag_einladung, ")  # fmt: skip

@@ -32,6 +32,7 @@ from lifecycle.models import (
     KonzeptVersion,
     Massnahme,
     MassnahmeStatus,
+    MassnahmeUebernahme,
     Meilenstein,
     Messung,
 )  # fmt: skip
@@ -356,6 +357,9 @@ def test_the_next_fortschreibung_carries_open_massnahmen_and_decides_each(sessio
         services.decide_carried_massnahme(session, nxt.key, key, choice, on=dt.date(2017, 4, 1),
                                           by="ortolf")  # fmt: skip
     session.expire_all()
+    decided = session.exec(select(MassnahmeUebernahme.decided_on, MassnahmeUebernahme.decided_by)
+                           .where(MassnahmeUebernahme.fortschreibung_id == nxt.id)).all()
+    assert set(decided) == {(dt.date(2017, 4, 1), "ortolf")} and len(decided) == 12
     assert umsetzung.get(session, nxt, "boccia-bahn").status == MassnahmeStatus.erledigt
     assert umsetzung.get(session, nxt, "erste-100-tage").status == \
         MassnahmeStatus.zurueckgestellt  # fmt: skip
@@ -370,7 +374,9 @@ def test_the_next_fortschreibung_carries_open_massnahmen_and_decides_each(sessio
 def test_from_a_process_of_another_concept_is_refused(session, adopted, tmp_path):
     other = services.start(session, load_scenario(EXAMPLES / "voelklingen-2017.yaml"), actor="t")
     before = count(session, Fortschreibung)
-    with pytest.raises(Refused, match="schreibt nicht das Konzept"):
+    with pytest.raises(Refused, match=r"^waiblingen-2022 schreibt nicht das Konzept von "
+                                      r"voelklingen-2017 fort \(andere Kommune oder andere "
+                                      r"Konzeptart\)$"):  # fmt: skip
         services.start(session, load_scenario(_next_revision(tmp_path, True)), actor="t",
                        from_process=other.key)  # fmt: skip
     session.expire_all()
@@ -443,6 +449,36 @@ def test_a_fortschreibung_adopted_before_the_umsetzung_existed_begins_it_once(se
     assert len(added) == 13  # the two of the scenario start on 15.01.2018, the rest that day
     assert dt.date(2017, 12, 14) in {m.start_date for m in added}
     assert services.begin_umsetzung(session, adopted.key, actor="t") == []
+
+
+def test_a_next_fortschreibung_with_its_own_handlungsfelder_keeps_only_those(session, adopted,
+                                                                            tmp_path):  # fmt: skip
+    path = _next_revision(tmp_path, handlungsfelder=True)
+    own = [h["title"] for h in yaml.safe_load(path.read_text(encoding="utf-8"))["handlungsfelder"]]
+    nxt = services.start(session, load_scenario(path), actor="t", from_process=adopted.key)
+    fields = session.exec(select(Handlungsfeld.title).where(
+        Handlungsfeld.fortschreibung_id == nxt.id).order_by(Handlungsfeld.position)).all()
+    assert fields == own  # not the previous Fortschreibung's as well
+
+
+def test_a_meilenstein_and_a_messung_without_a_note_have_none(session, adopted):
+    services.add_meilenstein(session, adopted.key, "offener-treff", on=dt.date(2018, 3, 1),
+                             title="Erster Treff", actor="t")  # fmt: skip
+    services.add_messung(session, adopted.key, "integrationskurse", on=dt.date(2018, 3, 1),
+                         value=12, actor="t")  # fmt: skip
+    session.expire_all()
+    assert [m.note for m in session.exec(select(Meilenstein))] == [""]
+    assert [m.note for m in session.exec(select(Messung))] == [""]
+
+
+def test_a_last_gate_sent_back_is_no_approval_to_begin_the_umsetzung(session, waiblingen):
+    replay.run(session, waiblingen, until=dt.date(2017, 12, 13))
+    services.decide_gate(session, waiblingen.key, "vorlage", outcome="send_back",
+                         on=dt.date(2017, 12, 14), by="sitzungsdienst",
+                         remarks="Der Gemeinderat wünscht eine Überarbeitung.")  # fmt: skip
+    with pytest.raises(Refused, match="über das letzte Tor ist noch nicht entschieden"):
+        services.begin_umsetzung(session, waiblingen.key, actor="t")
+    assert count(session, Massnahme) == 0
 
 
 def test_the_umsetzung_cannot_begin_before_the_last_gate(session, waiblingen):

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, insert, update
 from sqlalchemy import select as sa_select
@@ -58,6 +58,8 @@ from .transactions import transaction
 from .typing_helpers import get_required, ident
 
 if TYPE_CHECKING:  # keep docxtpl, jsonschema and smtplib off the paths that do not need them
+    from sqlalchemy.engine import CursorResult
+
     from .documents import DocumentResult
     from .mail import Mailer, MailSettings
     from .reminders import DailyReport
@@ -431,13 +433,8 @@ def mark_run_started(session: Session, request_id: int, run_id: str) -> bool:
                 attempts=RunRequest.attempts + 1,
             )
         )
-    return _rowcount(result) == 1
-
-
-def _rowcount(result: object) -> int:
     # Session.execute is typed as returning Result; an UPDATE gives a CursorResult, which counts.
-    count = getattr(result, "rowcount", 0)
-    return count if isinstance(count, int) else 0
+    return cast("CursorResult[Any]", result).rowcount == 1
 
 
 def note_run_failed(session: Session, request_id: int, error: str) -> None:
@@ -519,8 +516,6 @@ USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 def _grant(
     session: Session, user: User, role: GrantRole, kommune_key: str, process_key: str | None
 ) -> Grant:
-    if role == GrantRole.admin:
-        raise InputError("--role", "", "admin ist keine Rolle in einer Kommune: --admin angeben")
     kommune = session.exec(select(Kommune).where(Kommune.key == kommune_key)).first()
     if kommune is None:
         raise NotFound(f"keine Kommune {kommune_key!r}")

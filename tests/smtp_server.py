@@ -53,10 +53,11 @@ class Authenticator:
 
 
 class SmtpServer:
-    def __init__(self, port: int | None = None, auth: tuple[str, str] | None = None):
+    def __init__(self, port: int | None = None, auth: tuple[str, str] | None = None,
+                 smtputf8: bool = False):  # fmt: skip
         self.inbox = Inbox()
         self.port = port or free_port()
-        kwargs = {}
+        kwargs: dict[str, object] = {"enable_SMTPUTF8": smtputf8}
         if auth:
             kwargs = {
                 "authenticator": Authenticator(*auth),

@@ -7,6 +7,8 @@ it guards. Real SQLite through the services, a real SMTP server on loopback.
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 from email.message import EmailMessage
 
 import pytest
@@ -15,7 +17,7 @@ from sqlmodel import Session, select
 
 from lifecycle import mail, outbox, services
 from lifecycle.db import engine_for
-from lifecycle.models import Reminder, ReminderState
+from lifecycle.models import Person, Reminder, ReminderState
 
 NOV_6 = dt.date(2017, 11, 6)
 NOV_8 = dt.date(2017, 11, 8)
@@ -179,6 +181,33 @@ def test_the_message_is_addressed_to_the_person_by_name(session, queued):
         outbox.deliver(session, NOV_8, settings_for(server.port), now=T0)
         to = {m["To"].addresses[0].display_name for m in server.inbox.messages}
     assert "Ute Ortolf" in to and "" not in to
+
+
+def test_an_address_beyond_ascii_is_sent_to_that_address_with_the_same_message(session, queued):
+    person = session.exec(select(Person).where(Person.key == "ortolf")).one()
+    person.email = "ute.örtolf@waiblingen.example"
+    session.commit()
+    settings = settings_for(2525)  # only its sender domain matters for the ids
+    with SmtpServer(smtputf8=True) as server:
+        report = outbox.deliver(session, NOV_8, settings_for(server.port), now=T0)
+        envelopes = server.inbox.envelopes
+        # SMTPUTF8: the headers travel as UTF-8 (RFC 6532), not encoded words
+        messages = [email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)
+                    for raw in server.inbox.raw]  # fmt: skip
+    assert len(report.sent) == 8 and not report.failed
+    to_ute = [(env, m) for env, m in zip(envelopes, messages, strict=True)
+              if env[1] == ["ute.örtolf@waiblingen.example"]]  # fmt: skip
+    assert to_ute
+    sent = {r.id: r for r in rows(session)}
+    ids = {outbox.message_id(r, settings): r for r in sent.values() if r.person_id == person.id}
+    for (sender, _), m in to_ute:
+        assert sender == "fristen@waiblingen.example"
+        [address] = m["To"].addresses
+        assert (address.display_name, address.addr_spec) == (
+            "Ute Ortolf", "ute.örtolf@waiblingen.example")  # fmt: skip
+        row = ids[m["Message-ID"]]  # the row's own id, as on the ASCII path
+        assert m["Subject"] and "Guten Tag" in m.get_body(("plain",)).get_content()
+        assert row.state == ReminderState.sent
 
 
 # --- rows that became obsolete while queued ---------------------------------------------------

@@ -17,6 +17,7 @@ import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import formataddr, formatdate
@@ -182,7 +183,12 @@ def build_message(
     msg = EmailMessage()
     msg["Subject"] = content.subject
     msg["From"] = formataddr(("Fristen-Erinnerung", settings.mail_from))
-    msg["To"] = formataddr((to_name, to_addr))
+    if to_addr.isascii():
+        msg["To"] = formataddr((to_name, to_addr))
+    else:  # formataddr refuses it; the header registry writes it for SMTPUTF8 (RFC 6532)
+        # (given in parts: parsing an addr_spec flags a non-ASCII local part as a defect)
+        local, _, domain = to_addr.rpartition("@")
+        msg["To"] = Address(display_name=to_name, username=local, domain=domain)
     msg["Date"] = formatdate(localtime=False)
     # Stable per outbox row: if a crash makes us send a row twice, clients can dedupe.
     msg["Message-ID"] = message_id

@@ -183,7 +183,8 @@ _FINISH = (
 _SENT = (
     _TABLE.update()
     .where(_MINE)
-    .values(state=ReminderState.sent.name, last_error="", sent_at=bindparam("b_sent_at"))
+    .values(state=ReminderState.sent.name, last_error=bindparam("b_error"),
+            sent_at=bindparam("b_sent_at"))
 )
 
 
@@ -203,11 +204,11 @@ _Result = tuple[int, str, ReminderState, str]
 def _record(session: Session, result: _Result) -> None:
     """Write a claimed row's result, in the caller's transaction (if the claim is still ours)."""
     reminder_id, token, state, error = result
-    mine = {"b_id": reminder_id, "b_token": token}
+    mine = {"b_id": reminder_id, "b_token": token, "b_error": error}
     if state == ReminderState.sent:
         session.connection().execute(_SENT, mine | {"b_sent_at": dt.datetime.now(dt.UTC)})
     else:
-        session.connection().execute(_FINISH, mine | {"b_state": state.name, "b_error": error})
+        session.connection().execute(_FINISH, mine | {"b_state": state.name})
 
 
 def deliverable_ids(session: Session, today: dt.date, now: dt.datetime) -> list[int]:
@@ -261,7 +262,6 @@ def deliver(
                 break
         if pending is not None:
             _record(session, pending)
-            pending = None
             session.commit()
     finally:
         mailer.close()
@@ -319,9 +319,7 @@ def _load(session: Session, rid: int) -> tuple[Reminder, Person, str]:
     found = session.connection().execute(_LOAD, {"b_id": rid}).one()
     values = found._mapping
     row = Reminder.model_construct(**{name: values[name] for name in _COLUMNS})
-    person = Person.model_construct(
-        id=row.person_id, name=values["person_name"], email=values["person_email"]
-    )
+    person = Person.model_construct(name=values["person_name"], email=values["person_email"])
     reason = _obsolete(
         row,
         values["process_state"],
@@ -342,7 +340,7 @@ def _obsolete(
     """Why a queued row should no longer be sent ('' if it should)."""
     if row.fortschreibung_id is not None and process_state != ProcessState.running:
         return "obsolete: process completed"
-    if row.task_id is not None and row.kind in ("due", "escalation"):
+    if row.task_id is not None:  # a due or escalation reminder: about its task
         if task_state == TaskState.done:
             return "obsolete: task done"
         if task_due != row.deadline:

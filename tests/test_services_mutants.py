@@ -560,3 +560,18 @@ def test_a_template_for_an_unknown_kind_is_refused_naming_the_known_ones(session
                    "einladung", word("{{ kommune.name }}"), actor="admin",
                    match=r"^docs: kind: unbekannte Dokumentart 'einladung'; bekannt: "
                          r"abschlussbericht, ag_einladung, ")  # fmt: skip
+
+
+def test_the_preview_lists_no_messages_of_another_sitzung_moved_to_the_same_hour(session,
+                                                                                 voelklingen):
+    """Völklingen's Hauptausschuss moved to 12.12.2017, 17:00 first: its messages carry the
+    same new start as Waiblingen's BSV moved to that day, and are not this move's."""
+    services.move_sitzung(session, "hpta-2017-08-31", dt.datetime(2017, 12, 12, 17, 0),
+                          actor="sd", today=D(2017, 11, 15), force_reason="Sondersitzung")
+    preview = services.preview_move_sitzung(session, "bsv-2017-12-06", D(2017, 12, 12),
+                                            actor="sd", today=D(2017, 11, 15))  # fmt: skip
+    assert preview.new == dt.datetime(2017, 12, 12, 17, 0)
+    people = {name for name, _ in preview.messages}
+    assert people == {"Ute Ortolf", "Christiane Dürr", "Sitzungsdienst",
+                      "Prof. Dr. Paul-Stefan Roß"}  # fmt: skip
+    assert {kind for _, kind in preview.messages} == {"moved"}

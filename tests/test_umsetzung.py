@@ -225,6 +225,15 @@ def test_the_csv_round_trip_is_lossless(session, adopted, tmp_path, db_url):
     assert (tmp_path / "again.csv").read_bytes() == first
 
 
+def test_an_imported_change_is_logged_with_the_day_it_became_true(session, adopted):
+    data = _edited(_export(session, adopted), "offener-treff", "Fortschritt", "60", "utf-8-sig")
+    changes = services.import_massnahmen(session, adopted.key, data, source="m.csv", apply=True,
+                                         actor="fb", on=dt.date(2018, 5, 2))  # fmt: skip
+    assert [c.key for c in changes] == ["offener-treff"]
+    [logged] = session.exec(select(Event).where(Event.action == "massnahme_changed")).all()
+    assert (logged.actor, logged.after["on"]) == ("fb", "2018-05-02")
+
+
 def _edited(data: bytes, key: str, column: str, value: str, encoding: str) -> bytes:
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
     at = rows[0].index(column)

@@ -403,3 +403,69 @@ def test_an_approval_without_reference_says_which_reference(session, waiblingen)
             on=D(2017, 4, 27), by="sd", reference="",
             match=r"^die Freigabe der Phase 'ratsbeschluss' braucht ein Aktenzeichen "
                   r"\(Vorlagen- oder Beschlussnummer\)$")  # fmt: skip
+
+
+def test_a_done_task_first_does_not_spare_the_tasks_after_it_the_check(session):
+    """Völklingen's first task is done; moving the Vorberatung to 05.07.2017 would put the next
+    task's deadline before the process began: refused, naming that task."""
+    process = services.start(session, load_scenario(WAIBLINGEN.parent / "voelklingen-2017.yaml"))
+    first = engine.get_task(session, "foerderantrag_stellen", process)
+    services.complete_task(session, first.id, on=D(2017, 7, 4))
+    refused(session, services.move_sitzung, "akjs-2017-08-29", D(2017, 7, 5), actor="sd",
+            match=r"^dann wäre die Aufgabe 'partner_anfragen' \(Externe wissenschaftliche "
+                  r"Begleitung anfragen und Angebot einholen\) am 13\.06\.2017 fällig, vor dem "
+                  r"frühesten Beginn ihrer Phase 'ratsbeschluss' \(03\.07\.2017\)$")  # fmt: skip
+
+
+def test_a_sitzung_moved_to_the_first_day_of_its_process_is_checked_like_any_other(session,
+                                                                                  waiblingen):
+    """01.03.2017 is the day Waiblingen began, not before it: what refuses is a deadline."""
+    refused(session, services.move_sitzung, "bsv-2017-04-05", D(2017, 3, 1), actor="sd",
+            match=r"^dann wäre die Aufgabe 'foerderantrag_stellen' ")  # fmt: skip
+    refused(session, services.move_sitzung, "bsv-2017-04-05", D(2017, 2, 28), actor="sd",
+            match=r"^der 28\.02\.2017 liegt vor dem Beginn der Fortschreibung "
+                  r"'waiblingen-2017' \(01\.03\.2017\)$")  # fmt: skip
+
+
+@pytest.mark.parametrize("sitzung, when, allowed", [
+    ("bsv-2017-12-06", dt.datetime(2017, 12, 14, 18, 0), True),  # the Vorberatung at the hour
+    ("bsv-2017-12-06", dt.datetime(2017, 12, 14, 18, 1), False),  # of the decision, not after
+    ("gr-2017-12-14", dt.datetime(2017, 12, 6, 17, 0), True),  # the decision at the hour of
+    ("gr-2017-12-14", dt.datetime(2017, 12, 6, 16, 59), False),  # the Vorberatung, not before
+])  # fmt: skip
+def test_the_beratungsfolge_allows_the_same_hour_not_a_minute_out_of_order(session, waiblingen,
+                                                                          sitzung, when, allowed):
+    if allowed:
+        move = services.move_sitzung(session, sitzung, when, actor="sd")
+        assert move.sitzung.start == when
+    else:
+        refused(session, services.move_sitzung, sitzung, when, actor="sd",
+                match=rf"^die Verlegung von '{sitzung}' auf den .* bricht die Beratungsfolge "
+                      r"der Vorlage 'BSV 21/2017'")  # fmt: skip
+
+
+def test_an_approval_names_every_open_task_and_logs_the_moved_deadlines_with_why(session,
+                                                                                 waiblingen):
+    refused(session, services.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+            on=D(2017, 5, 4), by="sitzungsdienst", reference="GR 1/2017",
+            match=r"^vor dem Gate der Phase 'ratsbeschluss' müssen erst diese Aufgaben erledigt "
+                  r"sein: foerderantrag_stellen, partner_anfragen, grundsatzvorlage_entwerfen, "
+                  r"grundsatzvorlage_mitzeichnen, grundsatzvorlage_einreichen, "
+                  r"grundsatz_vorberatung, grundsatz_beschluss \(oder mit Begründung "
+                  r"erzwingen\)$")  # fmt: skip
+    # a week after the Gemeinderat: the next stage starts later than planned
+    services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                         on=D(2017, 5, 4), by="sitzungsdienst", reference="GR 1/2017",
+                         force_reason="Beschluss erst am 04.05. ausgefertigt")  # fmt: skip
+    moved = events(session, "due_changed")
+    assert len(moved) == 2
+    assert {(e.actor, e.after["reason"]) for e in moved} == {
+        ("sitzungsdienst", "gate ratsbeschluss approved")}  # fmt: skip
+
+
+def test_a_move_without_a_reason_logs_none(session, waiblingen):
+    engine.move_sitzung(session, "bsv-2017-12-06", dt.datetime(2017, 12, 13, 17, 0), actor="sd")
+    session.flush()
+    assert [e.after for e in events(session, "sitzung_moved")] == [
+        {"start": "2017-12-13T17:00:00"}] * 2  # fmt: skip
+    session.rollback()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -89,16 +90,38 @@ def db_url(tmp_path, monkeypatch) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """An SQLite file brought to the schema head by the real migrations, once per run."""
+    path = tmp_path_factory.mktemp("migrated") / "lifecycle.db"
+    engine = engine_for(f"sqlite:///{path}")
+    with engine.connect() as conn:  # everything into the main file: it is copied alone
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
-def session(db_url) -> Session:
+def session(db_url, migrated_sqlite) -> Session:
+    """A session on the test's own database: a copy of the migrated file (migrating costs
+    ~100 ms a test; the migrations themselves are tested in test_db.py)."""
+    path = Path(db_url.removeprefix("sqlite:///"))
+    if not path.exists():
+        shutil.copyfile(migrated_sqlite, path)
     with Session(engine_for(db_url), expire_on_commit=False) as s:
         yield s
 
 
+@pytest.fixture(scope="session")
+def waiblingen_scenario():
+    """The Waiblingen scenario, read and validated once per run (~50 ms each time)."""
+    return load_scenario(WAIBLINGEN)
+
+
 @pytest.fixture
-def waiblingen(session):
+def waiblingen(session, waiblingen_scenario):
     """The Waiblingen 2017 Fortschreibung, started, nothing decided yet."""
-    return services.start(session, load_scenario(WAIBLINGEN), actor="test")
+    return services.start(session, copy.deepcopy(waiblingen_scenario), actor="test")
 
 
 @pytest.fixture

@@ -469,3 +469,20 @@ def test_a_move_without_a_reason_logs_none(session, waiblingen):
     assert [e.after for e in events(session, "sitzung_moved")] == [
         {"start": "2017-12-13T17:00:00"}] * 2  # fmt: skip
     session.rollback()
+
+
+def test_a_closed_gate_names_its_last_decision_and_a_gate_may_be_decided_the_day_it_opened(
+    session, waiblingen
+):
+    decide = {"on": D(2017, 4, 27), "reference": "GR 1/2017", "force_reason": "Test"}
+    services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="send_back",
+                         on=D(2017, 3, 20), by="raible", remarks="Förderung erst klären")
+    services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                         by="sitzungsdienst", **decide)  # fmt: skip
+    # the next stage opened on 27.04.2017 and is decided that same day (by someone else)
+    services.decide_gate(session, "waiblingen-2017", "auftaktworkshop", outcome="approve",
+                         by="ortolf", **decide)  # fmt: skip
+    refused(session, services.decide_gate, "waiblingen-2017", "ratsbeschluss",
+            outcome="approve", by="ortolf", **decide,
+            match=r"^das Gate der Phase 'ratsbeschluss' ist schon geschlossen \(freigegeben am "
+                  r"27\.04\.2017 von sitzungsdienst\)$")  # fmt: skip

@@ -368,5 +368,5 @@ def note_waiting(session: Session, ids: list[int], error: str) -> None:
 
 def message_id(row: Reminder, settings: mail.MailSettings) -> str:
     """Stable for the row (a resend shows as the same message), unique across databases."""
-    domain = settings.mail_from.rpartition("@")[2] or "localhost"
+    domain = settings.mail_from.rpartition("@")[2]  # an address: checked by mail.settings_from
     return f"<reminder-{row.message_uid}@{domain}>"

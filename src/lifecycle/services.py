@@ -195,7 +195,7 @@ def decide_gate(
         process = lookups.get_process(session, process_key, scenario=False)
         plan = plan_of(process.plan)
         approve = str(outcome) == Outcome.approve
-        if approve and stage_key == plan.first.key and _carried_undecided(session, process):
+        if approve and stage_key == plan.first.key:
             open_keys = umsetzung.undecided(session, process)
             if open_keys:
                 raise Refused("erst über die übernommenen Maßnahmen entscheiden: "
@@ -210,15 +210,6 @@ def decide_gate(
             umsetzung.adopt(session, process, on, by)
         _request_run(session, process, decision)
     return decision
-
-
-def _carried_undecided(session: Session, process: Fortschreibung) -> bool:
-    """Whether a carried Maßnahme waits for its decision (one indexed row at most)."""
-    return session.connection().execute(
-        sa_select(col(MassnahmeUebernahme.id)).where(
-            col(MassnahmeUebernahme.fortschreibung_id) == process.id,
-            col(MassnahmeUebernahme.decision).is_(None)).limit(1)
-    ).first() is not None  # fmt: skip
 
 
 # The yearly evaluation reports on Maßnahmen; its last gate adopts nothing new.

@@ -58,6 +58,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
 
 
+def child_env() -> dict[str, str]:
+    """``os.environ`` for a child interpreter that must import the very lifecycle this test
+    imported: under ``make mutate`` the mutated copy, not the checkout the install points at."""
+    import lifecycle
+
+    ours = str(Path(lifecycle.__file__).resolve().parents[1])
+    rest = os.environ.get("PYTHONPATH")
+    return dict(os.environ) | {"PYTHONPATH": ours + (os.pathsep + rest if rest else "")}
+
+
 def require_real(reason: str) -> None:
     """Skip loudly when a system component is missing; fail instead under CI."""
     if os.environ.get("LIFECYCLE_REQUIRE_REAL") == "1":

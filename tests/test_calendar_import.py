@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
-import lifecycle
+from conftest import child_env
 
 DAYS = "[dt.date(1995, 1, 1) + dt.timedelta(days=i) for i in range((dt.date(2041, 1, 1) - dt.date(1995, 1, 1)).days)]"  # noqa: E501
 
@@ -44,11 +42,8 @@ print(json.dumps({{"days": out, "loaded": loaded}}))
 
 
 def _run(code: str) -> object:
-    # The fresh interpreter imports the very lifecycle this test imported (under `make mutate`,
-    # the mutated copy), not whatever the installation points at.
-    env = os.environ | {"PYTHONPATH": str(Path(lifecycle.__file__).resolve().parents[1])}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, env=env)  # fmt: skip
+                          check=True, env=child_env())  # fmt: skip
     return json.loads(done.stdout)
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import WAIBLINGEN
+from conftest import WAIBLINGEN, child_env
 from smtp_server import SmtpServer, free_port
 from sqlmodel import Session, select
 
@@ -65,7 +64,7 @@ def test_bsv_vorlagenschluss_reminder_goes_out_once(session, waiblingen):
 
 def test_cli_remind_sends_then_sends_nothing(db_url, waiblingen):
     with SmtpServer() as server:
-        env = os.environ | server.env() | {"LIFECYCLE_DATABASE_URL": db_url, "COLUMNS": "200"}
+        env = child_env() | server.env() | {"LIFECYCLE_DATABASE_URL": db_url, "COLUMNS": "200"}
         cmd = [sys.executable, "-m", "lifecycle", "remind", "--today", "2017-11-08"]
         first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         assert first.returncode == 0, first.stderr
@@ -212,7 +211,7 @@ def test_failed_authentication_keeps_reminders_queued(session, waiblingen):
 
 
 def test_unknown_time_zone_is_refused_before_the_database_is_touched(db_url, waiblingen, session):
-    env = os.environ | {
+    env = child_env() | {
         "LIFECYCLE_DATABASE_URL": db_url,
         "LIFECYCLE_SMTP_HOST": "127.0.0.1",
         "LIFECYCLE_TIMEZONE": "Europe/Waiblingen",
@@ -299,7 +298,7 @@ def test_two_concurrent_scans_send_each_reminder_once(session, waiblingen, db_ur
         (tmp_path / "barriers" / name).mkdir(parents=True)
     tests = str(Path(__file__).parent)
     with SmtpServer() as server:
-        env = os.environ | server.env() | {"LIFECYCLE_DATABASE_URL": db_url}
+        env = child_env() | server.env() | {"LIFECYCLE_DATABASE_URL": db_url}
         procs = [
             subprocess.Popen(
                 [sys.executable, str(script), str(tmp_path / "barriers"), name, tests],
@@ -345,7 +344,7 @@ def test_crash_between_send_and_record_errs_towards_at_least_once(
     script = tmp_path / "crash.py"
     script.write_text(CRASH, encoding="utf-8")
     with SmtpServer() as server:
-        env = os.environ | server.env() | {"LIFECYCLE_DATABASE_URL": db_url}
+        env = child_env() | server.env() | {"LIFECYCLE_DATABASE_URL": db_url}
         crashed = subprocess.run(
             [sys.executable, str(script)], env=env, capture_output=True, timeout=120
         )

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import WAIBLINGEN
+from conftest import WAIBLINGEN, child_env
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel, select
 
@@ -47,7 +47,8 @@ def dump(session: Session) -> dict[str, list]:
 
 def child(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(RACE), *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, str(RACE), *args], capture_output=True, text=True, timeout=timeout,
+        env=child_env(),
     )
 
 
@@ -74,7 +75,7 @@ def test_two_concurrent_decisions_record_exactly_one(any_url, tmp_path):
     procs = [
         subprocess.Popen(
             [sys.executable, str(RACE), "decide", any_url, str(folder), name],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
         )  # fmt: skip
         for name in ("web", "cli")
     ]

@@ -223,13 +223,13 @@ def assert_valid_process(db: Path, key: str) -> None:
     """
     from sqlmodel import Session
 
-    from lifecycle import engine
+    from lifecycle import lookups
     from lifecycle.status import process_status
 
     url = f"sqlite:///{db}"
     try:
         with Session(engine_for(url)) as s:
-            process = engine.get_process(s, key)
+            process = lookups.get_process(s, key)
             for day in (process.started_on, process.started_on + dt.timedelta(days=250)):
                 process_status(s, process, day)
     finally:

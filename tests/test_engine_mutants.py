@@ -486,3 +486,20 @@ def test_a_closed_gate_names_its_last_decision_and_a_gate_may_be_decided_the_day
             outcome="approve", by="ortolf", **decide,
             match=r"^das Gate der Phase 'ratsbeschluss' ist schon geschlossen \(freigegeben am "
                   r"27\.04\.2017 von sitzungsdienst\)$")  # fmt: skip
+
+
+def test_a_decision_is_logged_with_every_field_the_verlauf_shows(session, waiblingen):
+    decision = services.decide_gate(
+        session, "waiblingen-2017", "ratsbeschluss", outcome="approve", on=D(2017, 4, 27),
+        by="sitzungsdienst", reference="GR 1/2017", remarks="einstimmig",
+        force_reason="Aufgaben im Nachgang erledigt",
+    )  # fmt: skip
+    [logged] = events(session, "gate_approve")
+    assert (logged.actor, logged.entity, logged.entity_id, logged.fortschreibung_id) == (
+        "sitzungsdienst", "GateDecision", decision.id, waiblingen.id)  # fmt: skip
+    assert logged.before is None
+    assert logged.after == {
+        "outcome": "approve", "decided_on": "2017-04-27", "reference": "GR 1/2017",
+        "remarks": "einstimmig", "forced_reason": "Aufgaben im Nachgang erledigt",
+        "stage": "ratsbeschluss",
+    }  # fmt: skip

@@ -11,7 +11,7 @@ import pytest
 from prefect_harness import ROOT, server_url, subprocess_env, wait_for
 from sqlmodel import Session, func, select
 
-from lifecycle import engine, services
+from lifecycle import engine, lookups, services
 from lifecycle.db import engine_for
 from lifecycle.errors import NotFound, Refused
 from lifecycle.models import GateDecision, Stage, StageState
@@ -64,7 +64,7 @@ def _decisions(db_url: str) -> int:
 
 def _stage(db_url: str, key: str) -> Stage:
     with Session(engine_for(db_url)) as s:
-        process = engine.get_process(s, "waiblingen-2017")
+        process = lookups.get_process(s, "waiblingen-2017")
         return engine.get_stage(s, process, key)
 
 

@@ -30,7 +30,6 @@ from .instantiate import instantiate
 from .lookups import (
     find_sitzung,
     get_person,
-    get_process,
     get_stage,
     get_task,
     processes_bound_to,
@@ -451,26 +450,20 @@ def reassign_task(session: Session, task_ref: str | int, *, to: str, actor: str)
 
 def decide_gate(
     session: Session,
-    process_key: str,
+    process: Fortschreibung,
     stage_key: str,
     *,
     outcome: Outcome | str,
     on: dt.date,
     by: str,
-    reference: str = "",
-    remarks: str = "",
-    force_reason: str = "",
-    postpone_to: str | None = None,
-    reopen: tuple[str, ...] = (),
-    process: Fortschreibung | None = None,
+    reference: str,
+    remarks: str,
+    force_reason: str,
+    postpone_to: str | None,
+    reopen: tuple[str, ...],
 ) -> GateDecision:
-    """Approve, send back (with a reason) or postpone (to another Sitzung) a stage's gate.
-
-    ``process``: the process of ``process_key`` when the caller has loaded it already.
-    """
+    """Approve, send back (with a reason) or postpone (to another Sitzung) a stage's gate."""
     outcome = Outcome(outcome)
-    if process is None:
-        process = get_process(session, process_key)
     # two people deciding at once: the second sees the first's result
     stage = _locked_stage(session, process, stage_key)
     gate = plan_of(process.plan).stage(stage.key).gate

@@ -201,9 +201,9 @@ def decide_gate(
                 raise Refused("erst über die übernommenen Maßnahmen entscheiden: "
                               f"{', '.join(open_keys)} (lifecycle massnahme uebernahme …)")
         decision = engine.decide_gate(
-            session, process_key, stage_key, outcome=outcome, on=on, by=by,
+            session, process, stage_key, outcome=outcome, on=on, by=by,
             reference=reference, remarks=remarks, force_reason=force_reason,
-            postpone_to=postpone_to, reopen=reopen, process=process,
+            postpone_to=postpone_to, reopen=reopen,
         )  # fmt: skip
         process = get_required(session, Fortschreibung, decision.fortschreibung_id)
         if approve and stage_key == plan.last.key and plan.name != UMSETZUNG_PLAN:

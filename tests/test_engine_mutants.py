@@ -528,3 +528,16 @@ def test_completing_a_task_refuses_in_full_sentences_and_logs_who_and_when(sessi
     refused(session, services.complete_task, "waiblingen-2017:partner_anfragen", on=D(2017, 4, 28),
             match=r"^die Aufgabe 'partner_anfragen' gehört zur Phase 'ratsbeschluss', und die "
                   r"ist abgeschlossen$")  # fmt: skip
+
+
+def test_a_task_named_with_its_process_is_that_process_s_task(session, waiblingen):
+    """Both Kommunen's plans have a task 'foerderantrag_stellen': 'PROCESS:TASK' is one."""
+    voelklingen = services.start(session, load_scenario(WAIBLINGEN.parent /
+                                                        "voelklingen-2017.yaml"))  # fmt: skip
+    done = services.complete_task(session, "voelklingen-2017:foerderantrag_stellen",
+                                  on=D(2017, 7, 4))  # fmt: skip
+    assert (done.fortschreibung_id, done.key, done.state) == (
+        voelklingen.id, "foerderantrag_stellen", TaskState.done)  # fmt: skip
+    same_key = session.exec(select(Task).where(Task.key == "foerderantrag_stellen")).all()
+    assert {(t.fortschreibung_id, t.state) for t in same_key} == {
+        (voelklingen.id, TaskState.done), (waiblingen.id, TaskState.open)}  # fmt: skip

@@ -34,6 +34,8 @@ export MUTATION_SCORE
 # Mutation testing of the core (pyproject.toml [tool.mutmut]); slow, so not part of `make test`.
 # A subset: make mutate MUTANTS='lifecycle.calendar* lifecycle.deadlines*'
 # On a shared machine: make mutate MUTMUT_FLAGS='--max-children 1'
+# The PostgreSQL paths (row locks, ON CONFLICT) are tested when LIFECYCLE_TEST_POSTGRES_URL
+# names a server, as .ci/run sets it; without one their mutants survive.
 MUTANTS ?=
 MUTMUT_FLAGS ?=
 mutate: install

@@ -83,7 +83,7 @@ def lock(session: Session, row: SQLModel) -> None:
 
 
 def start(
-    session: Session, scenario: Scenario, actor: str = "cli", *, force_reason: str = ""
+    session: Session, scenario: Scenario, actor: str, *, force_reason: str
 ) -> Fortschreibung:
     """Create the Fortschreibung of ``scenario``: stages, tasks with due dates, Vorlagen."""
     data, plan = scenario.data, scenario.plan

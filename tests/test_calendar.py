@@ -89,10 +89,19 @@ class TestMemo:
 
     def test_each_answer_is_remembered_once(self):
         cal = WorkCalendar("BW")
+        counted = []
+        count = cal._add_working_days
+
+        def counting(day: dt.date, n: int) -> dt.date:
+            counted.append((day, n))
+            return count(day, n)
+
+        cal._add_working_days = counting  # type: ignore[method-assign]
         for day in self.DAYS[:30]:
             cal.is_working_day(day)
             cal.is_working_day(day)
-            cal.add_working_days(day, 2)
+            assert cal.add_working_days(day, 2) == cal.add_working_days(day, 2)
+        assert counted == [(day, 2) for day in self.DAYS[:30]]  # each question worked out once
         assert len(cal._added) == 30
         assert set(cal._working) >= set(self.DAYS[:30])
 

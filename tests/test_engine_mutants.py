@@ -508,13 +508,14 @@ def test_a_decision_is_logged_with_every_field_the_verlauf_shows(session, waibli
 def test_completing_a_task_refuses_in_full_sentences_and_logs_who_and_when(session, waiblingen):
     refused(session, services.complete_task, 99999, on=D(2017, 3, 1),
             match=r"^keine Aufgabe '99999'$")  # fmt: skip
-    refused(session, services.complete_task, "waiblingen-2017:partner_beauftragen", on=D(2017, 3, 1),
+    w = "waiblingen-2017:"
+    refused(session, services.complete_task, w + "partner_beauftragen", on=D(2017, 3, 1),
             match=r"^die Aufgabe 'partner_beauftragen' gehört zur Phase 'auftaktworkshop', und "
                   r"die ist noch nicht begonnen$")  # fmt: skip
-    refused(session, services.complete_task, "waiblingen-2017:foerderantrag_stellen", on=D(2017, 2, 28),
+    refused(session, services.complete_task, w + "foerderantrag_stellen", on=D(2017, 2, 28),
             match=r"^der 28\.02\.2017 liegt vor dem Beginn der Phase 'ratsbeschluss' "
                   r"\(01\.03\.2017\)$")  # fmt: skip
-    task = services.complete_task(session, "waiblingen-2017:foerderantrag_stellen", on=D(2017, 3, 1))  # day one
+    task = services.complete_task(session, w + "foerderantrag_stellen", on=D(2017, 3, 1))  # day 1
     [logged] = events(session, "task_done")
     assert (logged.actor, logged.entity, logged.entity_id, logged.fortschreibung_id) == (
         "ortolf", "Task", task.id, waiblingen.id)  # fmt: skip
@@ -525,7 +526,7 @@ def test_completing_a_task_refuses_in_full_sentences_and_logs_who_and_when(sessi
     services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
                          on=D(2017, 4, 27), by="sitzungsdienst", reference="GR 1/2017",
                          force_reason="Test")  # fmt: skip
-    refused(session, services.complete_task, "waiblingen-2017:partner_anfragen", on=D(2017, 4, 28),
+    refused(session, services.complete_task, w + "partner_anfragen", on=D(2017, 4, 28),
             match=r"^die Aufgabe 'partner_anfragen' gehört zur Phase 'ratsbeschluss', und die "
                   r"ist abgeschlossen$")  # fmt: skip
 

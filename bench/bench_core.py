@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 from sqlalchemy import func  # noqa: E402
 from sqlmodel import Session, SQLModel, select  # noqa: E402
 
-from lifecycle import engine, reminders, services  # noqa: E402
+from lifecycle import engine, lookups, reminders, services  # noqa: E402
 from lifecycle.db import engine_for  # noqa: E402
 from lifecycle.models import Task  # noqa: E402
 from lifecycle.scenario import load_scenario  # noqa: E402
@@ -128,7 +128,10 @@ def decide_and_reschedule(tmp: Path, processes: int, runs: int = 15) -> None:
             services.decide_gate(s, keys[2 * i], "ratsbeschluss", **approve)
 
         def decide_before(i: int) -> None:
-            engine.decide_gate(s, keys[2 * i + 1], "ratsbeschluss", **approve)
+            process = lookups.get_process(s, keys[2 * i + 1], scenario=False)
+            engine.decide_gate(s, process, "ratsbeschluss", reference="BSV 3/2017", remarks="",
+                               force_reason="bench", postpone_to=None, reopen=(),
+                               outcome="approve", on=D(2017, 4, 27), by="sitzungsdienst")
             s.commit()
 
         def move_services(i: int) -> None:

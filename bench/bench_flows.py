@@ -45,7 +45,7 @@ def demo_without_prefect(base: Path) -> float:
     """The demo's engine calls in the same order, without flows, tasks or artifacts."""
     from sqlmodel import select
 
-    from lifecycle import documents, engine, outbox, reminders, replay, services
+    from lifecycle import documents, lookups, outbox, reminders, replay, services
     from lifecycle.db import session_scope
     from lifecycle.flows.demo import SCENARIO
     from lifecycle.flows.stages import timeline_markdown
@@ -57,7 +57,7 @@ def demo_without_prefect(base: Path) -> float:
     started = time.perf_counter()
     with session_scope(url) as s:
         process = services.start(s, load_scenario(SCENARIO), actor="bench")
-        calendar = engine.calendar_of(s, process)
+        calendar = lookups.calendar_of(s, process)
 
         def stage_work() -> None:
             s.expire_all()

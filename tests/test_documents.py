@@ -438,12 +438,12 @@ def test_concurrent_generation_records_one_version(session, replayed, db_url, tm
 
     from sqlmodel import Session
 
-    from lifecycle import engine as transitions
+    from lifecycle import lookups
     from lifecycle.db import engine_for
 
     def worker(_: int):
         with Session(engine_for(db_url), expire_on_commit=False) as own:
-            process = transitions.get_process(own, replayed.key)
+            process = lookups.get_process(own, replayed.key)
             return generate(own, process, "ag_protokoll", out_dir=tmp_path / "out")
 
     with ThreadPoolExecutor(max_workers=4) as pool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from icalendar import Calendar
 from sqlmodel import select
 
-from lifecycle import engine, ical, reminders, words
+from lifecycle import engine, ical, lookups, reminders, words
 from lifecycle.models import (
     Beratung,
     BeratungRole,
@@ -74,8 +74,14 @@ def _reminders(session, expected: dict[str, dt.date]) -> dict[str, set[dt.date]]
 
 
 def _deadlines(session, process) -> dict[str, dt.date]:
-    """The anchor of tasks due "n working days before the Vorlagenschluss" (engine timeline)."""
-    timeline, _ = engine.timeline(session, process)
+    """The anchor of tasks due "n working days before the Vorlagenschluss": the deadline
+    solver's, from the engine's query of the bound Sitzungen and the Kommune's calendar."""
+    bound = session.execute(engine.bound_query().where(
+        SitzungBinding.fortschreibung_id == process.id)).all()  # fmt: skip
+    timeline = engine.timeline_of(
+        lookups.calendar_of(session, process), process.started_on, {}, [], [],
+        [(b.name, b.start.date(), b.vorlagenschluss_working_days) for b in bound], [],
+    )  # fmt: skip
     keys = dict(
         session.exec(
             select(SitzungBinding.name, Sitzung.key)

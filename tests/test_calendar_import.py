@@ -63,3 +63,18 @@ def test_same_holidays_as_the_package_its_own_way_and_only_germany_loaded():
     # the Länder differ where they should (Fronleichnam in BW, not in Berlin)
     assert dict(d[:2] for d in calendar["days"]["BW"])["2024-05-30"] == "Fronleichnam"
     assert dict(d[:2] for d in calendar["days"]["BE"])["2024-05-30"] is None
+
+
+def test_the_german_module_is_loaded_alone_in_this_interpreter_too(monkeypatch):
+    """The loader itself, in-process (so that coverage tools see it): with no holidays country
+    module loaded, it loads germany.py under its own name and not the countries package."""
+    from lifecycle import calendar
+
+    for name in [m for m in sys.modules if m.startswith("holidays.countries")]:
+        monkeypatch.delitem(sys.modules, name)
+    germany = calendar._germany()
+    assert "holidays.countries" not in sys.modules
+    module = sys.modules["holidays.countries.germany"]
+    assert germany is module.Germany and module.__file__.endswith("countries/germany.py")
+    assert germany(subdiv="BW", language="de").get(dt.date(2017, 10, 31)) == "Reformationstag"
+    assert calendar._germany() is germany  # found again, not loaded again

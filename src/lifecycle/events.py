@@ -35,17 +35,19 @@ def log(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> Event:
-    event = Event(
-        fortschreibung_id=process_id,
-        actor=actor,
-        action=action,
-        entity=type(entity).__name__,
-        entity_id=getattr(entity, "id", None),
-        before=before,
-        after=after,
-    )
+    event = Event(**_columns(actor, action, entity, process_id, before, after))
     session.add(event)
     return event
+
+
+def _columns(actor: str, action: str, entity: SQLModel, process_id: int | None,
+             before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+    """An event's columns (but its time), as ``log`` and ``log_row`` write them."""
+    return {
+        "fortschreibung_id": process_id, "actor": actor, "action": action,
+        "entity": type(entity).__name__, "entity_id": getattr(entity, "id", None),
+        "before": before, "after": after,
+    }  # fmt: skip
 
 
 @cache
@@ -68,8 +70,5 @@ def log_row(
     Whatever the session holds is flushed first, so the log keeps the order of the changes.
     """
     session.flush()
-    session.connection().execute(_insert_event(), {
-        "fortschreibung_id": process_id, "at": dt.datetime.now(dt.UTC), "actor": actor,
-        "action": action, "entity": type(entity).__name__,
-        "entity_id": getattr(entity, "id", None), "before": before, "after": after,
-    })  # fmt: skip
+    values = _columns(actor, action, entity, process_id, before, after)
+    session.connection().execute(_insert_event(), values | {"at": dt.datetime.now(dt.UTC)})

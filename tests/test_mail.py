@@ -175,3 +175,10 @@ def test_authentication():
         with mail.Mailer(good) as m:
             m.send(msg)
         assert len(server.inbox) == 1
+
+
+def test_a_name_with_a_line_break_fails_that_message_alone():
+    """Refused before any header is built (both ways of building one would raise)."""
+    with pytest.raises(mail.AddressError, match=r"^'Ute\\r\\nBcc: x@y.example': Steuerzeichen "):
+        mail.check_address("Ute\r\nBcc: x@y.example", "ute@waiblingen.example")
+    assert mail.check_address("Ute Ortolf", " ute@waiblingen.example\n") == "ute@waiblingen.example"

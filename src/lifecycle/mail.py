@@ -154,6 +154,8 @@ def check_timezone(name: str) -> ZoneInfo:
 
 
 def check_address(name: str, address: str | None) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):  # a header may not carry them
+        raise AddressError(f"{name!r}: Steuerzeichen im Namen, keine Nachricht möglich")
     if not address:
         raise AddressError(f"{name} hat keine E-Mail-Adresse")
     if not ADDRESS.fullmatch(address.strip()):

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 from sqlalchemy import func  # noqa: E402
 from sqlmodel import Session, SQLModel, select  # noqa: E402
 
-from lifecycle import engine, lookups, reminders, services  # noqa: E402
+from lifecycle import engine, lookups, models, reminders, services  # noqa: E402
 from lifecycle.db import engine_for  # noqa: E402
 from lifecycle.models import Task  # noqa: E402
 from lifecycle.scenario import load_scenario  # noqa: E402
@@ -55,6 +55,7 @@ def report(label: str, seconds: float) -> None:
 def clone(db_path: Path, copies: int) -> None:
     """Copy process 1 (and its Kommune) ``copies`` times with every id offset by a stride."""
     con = sqlite3.connect(db_path)
+    models.load_all()
     tables = [t for t in SQLModel.metadata.sorted_tables if t.name not in SKIP]
     stride = {
         t.name: con.execute(f'SELECT coalesce(max(id), 0) FROM "{t.name}"').fetchone()[0]

@@ -65,7 +65,9 @@ class Mirror:
             "AND name != 'alembic_version'")]  # fmt: skip
         from sqlmodel import SQLModel
 
-        import lifecycle.models  # noqa: F401  (the tables, for their dependency order)
+        import lifecycle.models
+
+        lifecycle.models.load_all()  # every table, for their dependency order
 
         order = [t.name for t in SQLModel.metadata.sorted_tables if t.name in names]
         self.tables = order + [n for n in names if n not in order]

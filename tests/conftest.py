@@ -13,9 +13,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
-from lifecycle import services
+from lifecycle import models, services
 from lifecycle.db import engine_for
 from lifecycle.scenario import load_scenario
+
+# The tables' dumps (a refusal changes nothing) walk SQLModel.metadata: every part declared.
+models.load_all()
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -3,8 +3,9 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import lifecycle.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import lifecycle.models
 
+lifecycle.models.load_all()  # every table on SQLModel.metadata, not only the core
 target_metadata = SQLModel.metadata
 connection = context.config.attributes.get("connection")
 

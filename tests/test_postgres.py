@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import WAIBLINGEN
+from conftest import EXAMPLES, WAIBLINGEN
 from smtp_server import SmtpServer
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from lifecycle import mail, reminders, replay, services
@@ -69,3 +70,18 @@ def test_reminders_go_out_once_on_postgres(pg):
     assert first.sent > 0 and "Vorlagenschluss 22.11.2017 für BSV am 06.12.2017" in subjects
     assert (again.planned, again.sent) == (0, 0)
     assert len(subjects) == first.sent
+
+
+def test_pending_runs_are_listed_oldest_first_whatever_order_the_rows_are_stored_in(pg):
+    """PostgreSQL stores an updated row anew after the others and reads the processes in that
+    order (a gate decision rewrites its process row); only the ORDER BY keeps the oldest
+    request first. SQLite would keep rowid order either way."""
+    services.start(pg, load_scenario(WAIBLINGEN), actor="test")
+    services.start(pg, load_scenario(EXAMPLES / "voelklingen-2017.yaml"), actor="test")
+    first, second = services.pending_runs(pg)
+    assert (first.process_key, second.process_key) == ("waiblingen-2017", "voelklingen-2017")
+    pg.execute(text("UPDATE fortschreibung SET partner = partner WHERE key = 'waiblingen-2017'"))
+    services.note_run_failed(pg, first.id, "Prefect nicht erreichbar")  # commits both
+    stored = pg.execute(text("SELECT key FROM fortschreibung")).scalars().all()
+    assert stored == ["voelklingen-2017", "waiblingen-2017"]  # the premise: not in id order
+    assert [r.id for r in services.pending_runs(pg)] == [first.id, second.id]

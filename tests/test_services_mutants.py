@@ -292,6 +292,17 @@ def test_a_document_generated_by_no_one_in_particular_is_not_logged(session, wai
     assert events(session, "document_generated") == []
 
 
+def test_a_pdf_asked_for_through_the_services_is_written_beside_the_docx(session, waiblingen,
+                                                                          tmp_path):
+    from conftest import needs_binary
+
+    needs_binary("soffice")
+    result = services.generate_document(session, "waiblingen-2017", "beschlussvorlage",
+                                        out_dir=tmp_path, pdf=True)  # fmt: skip
+    assert result.pdf_path == tmp_path / "beschlussvorlage_v1.pdf"
+    assert result.pdf_path.read_bytes().startswith(b"%PDF-")
+
+
 def test_the_gate_documents_are_the_ones_the_plan_names(session, waiblingen, tmp_path):
     results = services.generate_gate_documents(session, "waiblingen-2017", "auftaktworkshop",
                                                out_dir=tmp_path / "docs")  # fmt: skip

@@ -1,10 +1,12 @@
 """Child process for tests/test_services.py: one side of a race, or a kill half-way.
 
-Usage: python service_race.py decide DB_URL BARRIER_DIR NAME
+Usage: python service_race.py decide|reassign DB_URL BARRIER_DIR NAME
        python service_race.py reschedule DB_URL KILL_POINT   (KILL_POINT: before|after|none)
 
 ``decide`` waits at a file barrier just before the gate's row lock, so both sides have read
-the gate as open before either locks it. ``reschedule`` SIGKILLs itself between the move and
+the gate as open before either locks it (the test runs the other side in its own process),
+and at a second one just after it, which only a lock that does not exclude the other side lets
+both pass. ``reschedule`` SIGKILLs itself between the move and
 its messages (before) or after the messages but before the commit (after).
 """
 
@@ -22,38 +24,72 @@ from sqlmodel import Session
 from lifecycle import engine, reminders, services
 from lifecycle.db import engine_for
 from lifecycle.errors import LifecycleError
-from lifecycle.models import Stage
 
 
-def barrier(folder: Path, name: str, parties: int = 2, timeout: float = 30.0) -> None:
+def meet(folder: Path, name: str, parties: int = 2, timeout: float = 30.0) -> bool:
+    """Wait until ``parties`` names are in ``folder``; False if ``timeout`` passes first."""
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / name).touch()
     deadline = time.monotonic() + timeout
     while len(list(folder.iterdir())) < parties:
         if time.monotonic() > deadline:
-            raise SystemExit("barrier timed out")
+            return False
         time.sleep(0.005)
+    return True
 
 
-def decide(url: str, folder: str, name: str) -> None:
-    original = engine.lock
+def barrier(folder: Path, name: str, parties: int = 2, timeout: float = 30.0) -> None:
+    """Wait until every party is here; a party that never comes ends this process."""
+    if not meet(folder, name, parties, timeout):
+        raise SystemExit("barrier timed out")
 
-    def racing_lock(session, row):
-        if isinstance(row, Stage):
-            barrier(Path(folder), name)
-        original(session, row)
 
-    engine.lock = racing_lock
-    with Session(engine_for(url), expire_on_commit=False) as s:
-        try:
+def decide(url: str, folder: str, name: str) -> str:
+    """Decide the first gate, meeting the other side at the gate's row lock; what happened."""
+    original = engine._locked_stage
+
+    def racing(session, process, key):
+        barrier(Path(folder) / "before", name)
+        stage = original(session, process, key)
+        # Holding the gate's lock, wait a moment for the other side to get past its own lock:
+        # a lock that holds the other side back makes this wait run out (and the other side
+        # then finds the gate closed); a lock that does not, lets both decide the open gate.
+        meet(Path(folder) / "locked", name, timeout=1.0)
+        return stage
+
+    engine._locked_stage = racing
+    try:
+        with Session(engine_for(url), expire_on_commit=False) as s:
             services.decide_gate(
                 s, "waiblingen-2017", "ratsbeschluss", outcome="approve",
                 on=dt.date(2017, 4, 27), by=name, reference="BSV 3/2017",
                 force_reason="Wettlauf",
             )  # fmt: skip
-        except LifecycleError as exc:
-            print(f"refused: {exc}")
-            return
-    print("ok")
+    except LifecycleError as exc:
+        return f"refused: {exc}"
+    finally:
+        engine._locked_stage = original  # the test's own process races too: leave it as it was
+    return "ok"
+
+
+def reassign(url: str, folder: str, name: str) -> str:
+    """Give task 1 to Markus Raible, meeting the other side at the task's row lock."""
+    original = engine.lock
+
+    def racing(session, row):
+        barrier(Path(folder) / "before", name)
+        original(session, row)
+        meet(Path(folder) / "locked", name, timeout=1.0)  # as in ``decide``
+
+    engine.lock = racing
+    try:
+        with Session(engine_for(url), expire_on_commit=False) as s:
+            services.reassign_task(s, "1", to="raible", actor=name)
+    except LifecycleError as exc:
+        return f"refused: {exc}"
+    finally:
+        engine.lock = original
+    return "ok"
 
 
 def reschedule(url: str, kill_point: str) -> None:
@@ -78,4 +114,7 @@ def reschedule(url: str, kill_point: str) -> None:
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"decide": decide, "reschedule": reschedule}[command](*args)
+    if command in ("decide", "reassign"):
+        print({"decide": decide, "reassign": reassign}[command](*args))
+    else:
+        reschedule(*args)

@@ -68,20 +68,26 @@ def started(url: str) -> Session:
 # --- two people, one gate ----------------------------------------------------------------------
 
 
+def race(what: str, url: str, folder: Path) -> list[str]:
+    """Both sides of a race: one in a child process, the other in this one, so that ``make
+    mutate`` (which maps tests to the functions they call in-process) runs it against the lock.
+    What each side said, sorted; they must have met at the lock."""
+    import service_race
+
+    other = subprocess.Popen(
+        [sys.executable, str(RACE), what, url, str(folder), "web"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+    )  # fmt: skip
+    here = getattr(service_race, what)(url, str(folder), "cli")
+    out, err = other.communicate(timeout=120)
+    assert other.returncode == 0, (out, err)
+    assert sorted(p.name for p in (folder / "before").iterdir()) == ["cli", "web"]
+    return sorted([out.strip(), here])
+
+
 def test_two_concurrent_decisions_record_exactly_one(any_url, tmp_path):
     session = started(any_url)
-    folder = tmp_path / "barrier"
-    folder.mkdir()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(RACE), "decide", any_url, str(folder), name],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
-        )  # fmt: skip
-        for name in ("web", "cli")
-    ]
-    outputs = [p.communicate(timeout=120) for p in procs]
-    assert all(p.returncode == 0 for p in procs), outputs
-    said = sorted(out.strip() for out, _err in outputs)
+    said = race("decide", any_url, tmp_path / "barrier")
     assert said[0] == "ok", said
     assert said[1].startswith("refused: das Gate der Phase 'ratsbeschluss' ist schon geschlossen")
     decisions = session.exec(select(GateDecision)).all()
@@ -89,6 +95,18 @@ def test_two_concurrent_decisions_record_exactly_one(any_url, tmp_path):
     # ...and exactly one request for the run of the stage it opened
     requests = session.exec(select(RunRequest).where(RunRequest.decision_id.is_not(None))).all()
     assert [r.key for r in requests] == [f"waiblingen-2017:auftaktworkshop:{decisions[0].id}"]
+    session.close()
+
+
+def test_two_concurrent_reassignments_record_exactly_one(any_url, tmp_path):
+    """``engine.lock`` (a task's, a Sitzung's, a Kommune's, a Vorlage's row) holds the second
+    side back until the first has committed: it finds the task given away already."""
+    session = started(any_url)
+    said = race("reassign", any_url, tmp_path / "barrier")
+    assert said == ["ok", "refused: die Aufgabe 'foerderantrag_stellen' ist schon Markus Raible "
+                    "zugewiesen"], said  # fmt: skip
+    reassigned = session.exec(select(Event).where(Event.action == "task_reassigned")).all()
+    assert len(reassigned) == 1
     session.close()
 
 

@@ -1,6 +1,6 @@
 """Child process for tests/test_services.py: one side of a race, or a kill half-way.
 
-Usage: python service_race.py decide|reassign DB_URL BARRIER_DIR NAME
+Usage: python service_race.py decide|reassign|complete DB_URL BARRIER_DIR NAME
        python service_race.py reschedule DB_URL KILL_POINT   (KILL_POINT: before|after|none)
 
 ``decide`` waits at a file barrier just before the gate's row lock, so both sides have read
@@ -92,6 +92,31 @@ def reassign(url: str, folder: str, name: str) -> str:
     return "ok"
 
 
+def complete(url: str, folder: str, name: str) -> str:
+    """Complete task 1; the sides meet before its lock and again once it passed its checks."""
+    from lifecycle import events
+
+    find, snapshot = engine.task_id_of, events.snapshot
+
+    def first_find(session, ref):
+        barrier(Path(folder) / "before", name)
+        return find(session, ref)
+
+    def checked(*args, **kwargs):  # called after the checks, before the UPDATE
+        meet(Path(folder) / "locked", name, timeout=1.0)  # as in ``decide``
+        return snapshot(*args, **kwargs)
+
+    engine.task_id_of, events.snapshot = first_find, checked
+    try:
+        with Session(engine_for(url), expire_on_commit=False) as s:
+            services.complete_task(s, "1", on=dt.date(2017, 4, 20), actor=name)
+    except LifecycleError as exc:
+        return f"refused: {exc}"
+    finally:
+        engine.task_id_of, events.snapshot = find, snapshot
+    return "ok"
+
+
 def reschedule(url: str, kill_point: str) -> None:
     original = reminders.on_sitzung_moved
 
@@ -114,7 +139,7 @@ def reschedule(url: str, kill_point: str) -> None:
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    if command in ("decide", "reassign"):
-        print({"decide": decide, "reassign": reassign}[command](*args))
+    if command in ("decide", "reassign", "complete"):
+        print({"decide": decide, "reassign": reassign, "complete": complete}[command](*args))
     else:
         reschedule(*args)

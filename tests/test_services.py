@@ -110,6 +110,16 @@ def test_two_concurrent_reassignments_record_exactly_one(any_url, tmp_path):
     session.close()
 
 
+def test_two_concurrent_completions_record_exactly_one(any_url, tmp_path):
+    """Completing a task takes its own lock (no ``engine.lock``, one query less)."""
+    session = started(any_url)
+    said = race("complete", any_url, tmp_path / "barrier")
+    assert said == ["ok", "refused: die Aufgabe 'foerderantrag_stellen' ist schon erledigt "
+                    "(am 20.04.2017)"], said  # fmt: skip
+    assert len(session.exec(select(Event).where(Event.action == "task_done")).all()) == 1
+    session.close()
+
+
 # --- a reschedule killed half-way ----------------------------------------------------------------
 
 

@@ -353,10 +353,17 @@ def test_the_next_fortschreibung_carries_open_massnahmen_and_decides_each(sessio
     assert fields[0] == "Zugang zu Sprache und Bildung" and len(fields) == 4  # carried
     carried = umsetzung.undecided(session, nxt)
     assert len(carried) == 12 and "integrationslotsen" not in carried  # the done one stays
-    with pytest.raises(Refused, match="erst über die übernommenen Maßnahmen entscheiden"):
+    with pytest.raises(Refused) as refusal:
         services.decide_gate(session, nxt.key, "ratsbeschluss", outcome="approve",
                              on=dt.date(2017, 4, 27), by="sitzungsdienst", reference="GR 1/2022",
                              force_reason="Test")  # fmt: skip
+    assert str(refusal.value) == (
+        "erst über die übernommenen Maßnahmen entscheiden (weiterführen, abgeschlossen oder "
+        f"streichen): {', '.join(carried)}"
+    )
+    # sending the first gate back needs no decision on them (only its approval does)
+    services.decide_gate(session, nxt.key, "ratsbeschluss", outcome="send_back",
+                         on=dt.date(2017, 3, 20), by="raible", remarks="Haushalt erst klären")
     capsys.readouterr()
     assert run(["massnahmen", "uebernahme", nxt.key, "boccia-bahn", "fertig"]) == 2
     assert "unbekannt; erlaubt: weiterführen, abgeschlossen, streichen" in capsys.readouterr().err

@@ -198,8 +198,8 @@ def decide_gate(
         if approve and stage_key == plan.first.key:
             open_keys = umsetzung.undecided(session, process)
             if open_keys:
-                raise Refused("erst über die übernommenen Maßnahmen entscheiden: "
-                              f"{', '.join(open_keys)} (lifecycle massnahme uebernahme …)")
+                raise Refused("erst über die übernommenen Maßnahmen entscheiden (weiterführen, "
+                              f"abgeschlossen oder streichen): {', '.join(open_keys)}")
         decision = engine.decide_gate(
             session, process, stage_key, outcome=outcome, on=on, by=by,
             reference=reference, remarks=remarks, force_reason=force_reason,

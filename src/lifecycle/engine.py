@@ -526,16 +526,16 @@ def _check_gate_open(session: Session, stage: Stage, on: dt.date) -> None:
         raise Refused(
             f"das Gate der Phase {stage.key!r} ist nicht offen: die Phase hat noch nicht begonnen"
         )
-    if stage.state == StageState.closed:
-        last = session.exec(
-            select(GateDecision)
+    if stage.state == StageState.closed:  # only an approval closes a stage
+        by = session.exec(
+            select(GateDecision.decided_by)
             .where(GateDecision.stage_id == stage.id)
             .order_by(col(GateDecision.id).desc())
-        ).first()
-        by = f" von {last.decided_by}" if last else ""
+            .limit(1)
+        ).one()
         raise Refused(
             f"das Gate der Phase {stage.key!r} ist schon geschlossen (freigegeben am "
-            f"{stage.closed_on:%d.%m.%Y}{by})"
+            f"{stage.closed_on:%d.%m.%Y} von {by})"
         )
     if stage.opened_on and on < stage.opened_on:
         raise Refused(

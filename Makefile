@@ -42,7 +42,11 @@ mutate: install
 	$(BIN)/pip install -q -e ".[dev,mutate]"
 	@# mutmut copies src/ once and regenerates only the files it mutates; refresh the others
 	@# (cp -p keeps the times, so a changed mutated file is seen as changed and mutated again)
-	@if [ -d mutants/src ]; then cp -rup src/. mutants/src/; fi
+	@# and drop the modules src/ no longer has (a module that became a package would shadow)
+	@if [ -d mutants/src ]; then \
+		(cd mutants/src && find . -name '*.py' | while read -r f; do \
+			[ -e "../../src/$$f" ] || rm -f "$$f" "$$f.meta" "$$f.spans"; done); \
+		cp -rup src/. mutants/src/; fi
 	$(BIN)/mutmut run $(MUTMUT_FLAGS) $(MUTANTS)
 	$(BIN)/mutmut results
 	$(BIN)/mutmut export-cicd-stats

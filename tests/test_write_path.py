@@ -10,10 +10,13 @@ from __future__ import annotations
 import copy
 import datetime as dt
 
+import pytest
 from conftest import WAIBLINGEN
+from sqlalchemy import event
 from sqlmodel import Session, col, select
 
 from lifecycle import engine, services
+from lifecycle.errors import NotFound
 from lifecycle.models import Event, Fortschreibung, GateDecision, Stage, StageState, Task, TaskState
 from lifecycle.scenario import Scenario, load_scenario
 
@@ -95,3 +98,43 @@ def test_decide_keeps_the_session_objects_in_step(session, waiblingen):
     assert session.get(Fortschreibung, waiblingen.id).current_stage_id == stages[1].id
     actions = [e.action for e in session.exec(select(Event).order_by(col(Event.id))).all()]
     assert actions[0] == "start" and "gate_approve" in actions
+
+
+class _Statements:
+    """The SQL a block sends, in order, as its first two words ("UPDATE task", "SELECT …")."""
+
+    def __init__(self, session: Session):
+        self.bind = session.get_bind()
+        self.seen: list[str] = []
+
+    def _note(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        words = statement.split()
+        self.seen.append(" ".join(words[:3] if words[0] == "INSERT" else words[:2]))
+
+    def __enter__(self) -> list[str]:
+        event.listen(self.bind, "before_cursor_execute", self._note)
+        return self.seen
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.bind, "before_cursor_execute", self._note)
+
+
+def test_completing_a_task_is_its_lock_one_read_one_update_and_the_event(session, waiblingen):
+    """The daily hot path as its docstring promises; a task named PROCESS:TASK costs the one
+    query that finds its id, a task named by its id none."""
+    ids = dict(session.exec(select(Task.key, Task.id).where(
+        Task.fortschreibung_id == waiblingen.id)).all())  # fmt: skip
+    session.commit()
+    done = ["UPDATE task", "SELECT task.id,", "UPDATE task", "INSERT INTO event"]
+    with _Statements(session) as seen:
+        services.complete_task(session, str(ids["foerderantrag_stellen"]), on=D(2017, 3, 14))
+    assert seen == done
+    with _Statements(session) as seen:
+        services.complete_task(session, "waiblingen-2017:partner_anfragen", on=D(2017, 3, 14))
+    assert seen == ["SELECT task.id"] + done
+    with _Statements(session) as seen, pytest.raises(NotFound) as unknown:
+        services.complete_task(session, "waiblingen-2017:gibtsnicht", on=D(2017, 3, 14))
+    assert str(unknown.value) == "keine Aufgabe 'waiblingen-2017:gibtsnicht'"
+    with _Statements(session) as seen, pytest.raises(NotFound, match="^keine Aufgabe 'gibts'$"):
+        services.complete_task(session, "gibts", on=D(2017, 3, 14))
+    assert seen == []  # a bare key names no process: nothing to look up

@@ -12,7 +12,7 @@ import datetime as dt
 
 import pytest
 from conftest import WAIBLINGEN
-from sqlalchemy import event
+from sqlalchemy import event, update
 from sqlmodel import Session, col, select
 
 from lifecycle import engine, services
@@ -138,3 +138,20 @@ def test_completing_a_task_is_its_lock_one_read_one_update_and_the_event(session
     with _Statements(session) as seen, pytest.raises(NotFound, match="^keine Aufgabe 'gibts'$"):
         services.complete_task(session, "gibts", on=D(2017, 3, 14))
     assert seen == []  # a bare key names no process: nothing to look up
+
+
+def test_a_task_nobody_was_given_is_logged_as_done_by_whoever_says_so(session, waiblingen):
+    """No assignee and no ``by``: the actor is who did it; with no actor either, the log says
+    "unbekannt" rather than nothing."""
+    session.exec(update(Task).where(Task.fortschreibung_id == waiblingen.id)
+                 .values(assignee_id=None))  # fmt: skip
+    session.commit()
+    services.complete_task(session, "waiblingen-2017:foerderantrag_stellen", on=D(2017, 3, 14),
+                           actor="web:ute")  # fmt: skip
+    services.complete_task(session, "waiblingen-2017:partner_anfragen", on=D(2017, 3, 14))
+    logged = session.exec(select(Event.actor, Event.after).where(Event.action == "task_done")
+                          .order_by(col(Event.id))).all()  # fmt: skip
+    assert [(actor, after["by"]) for actor, after in logged] == [
+        ("web:ute", "web:ute"), ("unbekannt", "unbekannt")]
+    by = session.exec(select(Task.done_by_id).where(col(Task.done_by_id).is_not(None))).all()
+    assert by == []

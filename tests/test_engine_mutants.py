@@ -25,6 +25,7 @@ from lifecycle.models import (
     Kommune,
     Sitzung,
     SitzungBinding,
+    Stage,
     Task,
     TaskState,
 )
@@ -542,3 +543,22 @@ def test_a_task_named_with_its_process_is_that_process_s_task(session, waiblinge
     same_key = session.exec(select(Task).where(Task.key == "foerderantrag_stellen")).all()
     assert {(t.fortschreibung_id, t.state) for t in same_key} == {
         (voelklingen.id, TaskState.done), (waiblingen.id, TaskState.open)}  # fmt: skip
+
+
+def test_moving_a_gate_sitzung_moves_the_projected_start_of_the_stages_after_it(session,
+                                                                                 waiblingen):
+    """A stage not yet begun is projected to start when the one before it ends: at its gate's
+    Sitzung where the plan binds one (the Gemeinderat's Grundsatzbeschluss ends the first).
+    The stage objects the session holds show the new start too, as the database does."""
+    stages = {s.key: s for s in session.exec(
+        select(Stage).where(Stage.fortschreibung_id == waiblingen.id))}  # fmt: skip
+    assert stages["auftaktworkshop"].planned_start == D(2017, 4, 27)
+    projected = {k: s.planned_start for k, s in stages.items()}
+    services.move_sitzung(session, "gr-2017-04-27", D(2017, 5, 4), actor="sitzungsdienst")
+    assert stages["auftaktworkshop"].planned_start == D(2017, 5, 4)  # the session's own object
+    assert stages["ratsbeschluss"].planned_start == projected["ratsbeschluss"]  # begun already
+    session.expire_all()
+    stored = dict(session.exec(select(Stage.key, Stage.planned_start).where(
+        Stage.fortschreibung_id == waiblingen.id)).all())  # fmt: skip
+    assert stored == {k: s.planned_start for k, s in stages.items()}
+    assert stored["auftaktworkshop"] == D(2017, 5, 4)

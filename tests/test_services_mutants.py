@@ -174,6 +174,16 @@ def test_a_stage_run_is_recorded_once_per_key(session, waiblingen):
                    "gibtsnicht", "k2", match="keine Phase 'gibtsnicht'")  # fmt: skip
 
 
+def test_a_process_started_from_python_without_an_actor_is_logged_as_started_by_python(
+    session, voelklingen
+):
+    """The library's own default: whoever calls ``services.start`` without saying who they
+    are (a script, the tests) is "python" in the log, never nobody."""
+    [logged] = session.exec(select(Event).where(Event.action == "start",
+                                                Event.fortschreibung_id == voelklingen.id)).all()
+    assert logged.actor == "python"
+
+
 def test_a_run_that_could_not_start_stays_pending_with_why(session, waiblingen):
     [run] = services.pending_runs(session)
     services.note_run_failed(session, run.id, "Prefect nicht erreichbar: " + "x" * 600)

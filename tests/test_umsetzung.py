@@ -353,6 +353,12 @@ def test_the_next_fortschreibung_carries_open_massnahmen_and_decides_each(sessio
     assert fields[0] == "Zugang zu Sprache und Bildung" and len(fields) == 4  # carried
     carried = umsetzung.undecided(session, nxt)
     assert len(carried) == 12 and "integrationslotsen" not in carried  # the done one stays
+    [started] = session.exec(select(Event).where(Event.action == "start",
+                                                 Event.fortschreibung_id == nxt.id)).all()
+    [logged] = session.exec(select(Event).where(Event.action == "carried_from")).all()
+    assert (logged.actor, logged.entity, logged.entity_id, logged.fortschreibung_id,
+            logged.after) == (started.actor, "Fortschreibung", nxt.id, nxt.id,
+                              {"from": adopted.key, "massnahmen": 12})  # fmt: skip
     with pytest.raises(Refused) as refusal:
         services.decide_gate(session, nxt.key, "ratsbeschluss", outcome="approve",
                              on=dt.date(2017, 4, 27), by="sitzungsdienst", reference="GR 1/2022",

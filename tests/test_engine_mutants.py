@@ -351,6 +351,34 @@ def test_a_sitzung_on_a_holiday_is_named_in_the_refusal(session, waiblingen):
     )
 
 
+def test_a_scenario_with_a_sitzung_on_a_holiday_is_refused_naming_it_unless_forced(
+    session, waiblingen_scenario
+):
+    import copy
+
+    scenario = copy.deepcopy(waiblingen_scenario)
+    for sitzung in scenario.data["sitzungen"]:
+        if sitzung["key"] == "gr-2017-12-14":
+            sitzung["start"] = "2017-12-25 18:00"
+    said = (
+        r"^die Sitzung 'gr-2017-12-14' läge am 25\.12\.2017 \(Erster Weihnachtstag\); "
+        r"wenn das so gewollt ist, mit Begründung erzwingen \(--force GRUND\)$"
+    )
+    refused(session, services.start, scenario, actor="test", match=said)
+    process = services.start(session, scenario, actor="ute", force_reason="Sondersitzung")
+    [logged] = events(session, "start")
+    assert (logged.actor, logged.entity, logged.entity_id, logged.fortschreibung_id,
+            logged.after) == ("ute", "Fortschreibung", process.id, process.id, {
+                "scenario": "waiblingen-2017", "plan": "integrationskonzept",
+                "started_on": "2017-03-01", "force": "Sondersitzung"})  # fmt: skip
+
+
+def test_an_unforced_start_logs_no_reason(session, waiblingen):
+    [logged] = events(session, "start")
+    assert logged.after == {"scenario": "waiblingen-2017", "plan": "integrationskonzept",
+                            "started_on": "2017-03-01"}  # fmt: skip
+
+
 def test_bulk_recompute_takes_a_process_whose_plan_has_no_tasks(session, tmp_path):
     (tmp_path / "plans").mkdir()
     (tmp_path / "scenarios").mkdir()

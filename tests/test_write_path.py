@@ -17,7 +17,16 @@ from sqlmodel import Session, col, select
 
 from lifecycle import engine, services
 from lifecycle.errors import NotFound
-from lifecycle.models import Event, Fortschreibung, GateDecision, Stage, StageState, Task, TaskState
+from lifecycle.models import (
+    Event,
+    Fortschreibung,
+    GateDecision,
+    Person,
+    Stage,
+    StageState,
+    Task,
+    TaskState,
+)
 from lifecycle.scenario import Scenario, load_scenario
 
 D = dt.date
@@ -74,7 +83,10 @@ def test_complete_updates_the_session_object_and_logs(session, waiblingen):
     assert task.done_by_id is not None
     assert not session.dirty  # the new state is what the database holds
     session.expire_all()
-    assert session.get(Task, task.id).state == TaskState.done
+    stored = session.get(Task, task.id)
+    ortolf = session.exec(select(Person.id).where(Person.key == "ortolf")).one()
+    assert (stored.state, stored.done_on, stored.done_by_id) == (
+        TaskState.done, D(2017, 3, 14), ortolf)  # fmt: skip
     event = session.exec(select(Event).where(Event.action == "task_done")).one()
     assert event.entity_id == task.id and event.after["by"] == "ortolf"
     assert event.before == {"state": "open", "done_on": None}

@@ -590,3 +590,36 @@ def test_moving_a_gate_sitzung_moves_the_projected_start_of_the_stages_after_it(
         Stage.fortschreibung_id == waiblingen.id)).all())  # fmt: skip
     assert stored == {k: s.planned_start for k, s in stages.items()}
     assert stored["auftaktworkshop"] == D(2017, 5, 4)
+
+
+def _changed_by_someone_else(session: Session, process: Fortschreibung) -> tuple[Stage, Task]:
+    """The first gate and its first task as this session holds them, then completed and
+    decided through another session: this session's objects are stale."""
+    def own(model, key):  # noqa: ANN001, ANN202
+        return session.exec(select(model).where(model.fortschreibung_id == process.id,
+                                                model.key == key)).one()  # fmt: skip
+
+    stage, task = own(Stage, "ratsbeschluss"), own(Task, "foerderantrag_stellen")
+    with Session(session.get_bind(), expire_on_commit=False) as other:
+        services.complete_task(other, str(task.id), on=D(2017, 3, 14))
+        services.decide_gate(other, process.key, "ratsbeschluss", outcome="approve",
+                             on=D(2017, 4, 27), by="sitzungsdienst", reference="GR 1/2017",
+                             force_reason="Test")  # fmt: skip
+    assert stage.state == "open" and task.state == TaskState.open  # what this session holds
+    return stage, task
+
+
+def test_a_gate_the_session_holds_from_before_is_read_anew_under_its_lock(session, waiblingen):
+    stage, _ = _changed_by_someone_else(session, waiblingen)
+    with pytest.raises(Refused, match="^das Gate der Phase 'ratsbeschluss' ist schon geschlossen"):
+        services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                             on=D(2017, 4, 28), by="ortolf", reference="GR 2/2017",
+                             force_reason="Test")  # fmt: skip
+    assert len(events(session, "gate_approve")) == 1
+
+
+def test_a_task_the_session_holds_from_before_is_read_anew_under_its_lock(session, waiblingen):
+    _, task = _changed_by_someone_else(session, waiblingen)
+    with pytest.raises(Refused, match="^die Aufgabe 'foerderantrag_stellen' ist schon erledigt"):
+        services.complete_task(session, str(task.id), on=D(2017, 3, 15))
+    assert len(events(session, "task_done")) == 1

@@ -15,7 +15,7 @@ import pytest
 from docx.oxml.ns import qn
 from smtp_server import SmtpServer
 from sqlalchemy import text
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from lifecycle import mail, passwords, services
 from lifecycle.errors import InputError, NotFound, Refused
@@ -27,6 +27,7 @@ from lifecycle.models import (
     RunRequest,
     RunRequestState,
     Stage,
+    StageState,
     User,
     Vorlage,
 )
@@ -182,6 +183,22 @@ def test_a_process_started_from_python_without_an_actor_is_logged_as_started_by_
     [logged] = session.exec(select(Event).where(Event.action == "start",
                                                 Event.fortschreibung_id == voelklingen.id)).all()
     assert logged.actor == "python"
+
+
+def test_a_gate_is_decided_in_its_own_process_when_another_has_a_stage_of_that_key(
+    session, voelklingen
+):
+    """Every process of a plan has a stage "ratsbeschluss": the decision closes Völklingen's
+    (the second), never Waiblingen's (the first of that key in the table)."""
+    services.decide_gate(session, "voelklingen-2017", "ratsbeschluss", outcome="approve",
+                         on=D(2017, 8, 31), by="sitzungsdienst", reference="HPTA 1/2017",
+                         force_reason="Test")  # fmt: skip
+    session.expire_all()
+    states = dict(session.exec(
+        select(Fortschreibung.key, Stage.state).join(Stage, col(Stage.fortschreibung_id)
+                                                     == Fortschreibung.id)
+        .where(Stage.key == "ratsbeschluss")).all())  # fmt: skip
+    assert states == {"waiblingen-2017": StageState.open, "voelklingen-2017": StageState.closed}
 
 
 def test_a_run_that_could_not_start_stays_pending_with_why(session, waiblingen):

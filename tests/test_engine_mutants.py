@@ -349,6 +349,10 @@ def test_a_sitzung_on_a_holiday_is_named_in_the_refusal(session, waiblingen):
     refused(
         session, services.move_sitzung, "gr-2017-12-14", D(2017, 12, 25), actor="sd", match=said
     )
+    sunday = said.replace(r"25\.12\.2017 \(Erster Weihnachtstag\)", r"10\.12\.2017 \(ein Sonntag\)")
+    refused(
+        session, services.move_sitzung, "gr-2017-12-14", D(2017, 12, 10), actor="sd", match=sunday
+    )
 
 
 def test_a_scenario_with_a_sitzung_on_a_holiday_is_refused_naming_it_unless_forced(

@@ -44,77 +44,71 @@ def barrier(folder: Path, name: str, parties: int = 2, timeout: float = 30.0) ->
         raise SystemExit("barrier timed out")
 
 
-def decide(url: str, folder: str, name: str) -> str:
-    """Decide the first gate, meeting the other side at the gate's row lock; what happened."""
-    original = engine._locked_stage
-
-    def racing(session, process, key):
-        barrier(Path(folder) / "before", name)
-        stage = original(session, process, key)
-        # Holding the gate's lock, wait a moment for the other side to get past its own lock:
-        # a lock that holds the other side back makes this wait run out (and the other side
-        # then finds the gate closed); a lock that does not, lets both decide the open gate.
-        meet(Path(folder) / "locked", name, timeout=1.0)
-        return stage
-
-    engine._locked_stage = racing
+def _side(url: str, patches: list[tuple[object, str, object]], act) -> str:  # noqa: ANN001
+    """One side of a race: ``act(session)`` with ``patches`` (owner, name, value) in place,
+    undone afterwards (the test's own process races too); "ok" or "refused: …"."""
+    saved = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in patches]
+    for owner, attr, value in patches:
+        setattr(owner, attr, value)
     try:
         with Session(engine_for(url), expire_on_commit=False) as s:
-            services.decide_gate(
-                s, "waiblingen-2017", "ratsbeschluss", outcome="approve",
-                on=dt.date(2017, 4, 27), by=name, reference="BSV 3/2017",
-                force_reason="Wettlauf",
-            )  # fmt: skip
+            act(s)
     except LifecycleError as exc:
         return f"refused: {exc}"
     finally:
-        engine._locked_stage = original  # the test's own process races too: leave it as it was
+        for owner, attr, value in saved:
+            setattr(owner, attr, value)
     return "ok"
+
+
+def _at_lock(lock, folder: str, name: str):  # noqa: ANN001, ANN202
+    """``lock`` wrapped: meet the other side before it, and try to meet it again after it.
+
+    Holding the lock, wait a moment for the other side to get past its own: a lock that holds
+    the other side back makes this wait run out (the other side then finds the row changed);
+    a lock that does not lets both go on with what they read before."""
+    def racing(*args):  # noqa: ANN002, ANN202
+        barrier(Path(folder) / "before", name)
+        result = lock(*args)
+        meet(Path(folder) / "locked", name, timeout=1.0)
+        return result
+
+    return racing
+
+
+def decide(url: str, folder: str, name: str) -> str:
+    """Decide the first gate, meeting the other side at the gate's row lock."""
+    return _side(url, [(engine, "_locked_stage", _at_lock(engine._locked_stage, folder, name))],
+                 lambda s: services.decide_gate(
+                     s, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                     on=dt.date(2017, 4, 27), by=name, reference="BSV 3/2017",
+                     force_reason="Wettlauf"))  # fmt: skip
 
 
 def reassign(url: str, folder: str, name: str) -> str:
     """Give task 1 to Markus Raible, meeting the other side at the task's row lock."""
-    original = engine.lock
-
-    def racing(session, row):
-        barrier(Path(folder) / "before", name)
-        original(session, row)
-        meet(Path(folder) / "locked", name, timeout=1.0)  # as in ``decide``
-
-    engine.lock = racing
-    try:
-        with Session(engine_for(url), expire_on_commit=False) as s:
-            services.reassign_task(s, "1", to="raible", actor=name)
-    except LifecycleError as exc:
-        return f"refused: {exc}"
-    finally:
-        engine.lock = original
-    return "ok"
+    return _side(url, [(engine, "lock", _at_lock(engine.lock, folder, name))],
+                 lambda s: services.reassign_task(s, "1", to="raible", actor=name))
 
 
 def complete(url: str, folder: str, name: str) -> str:
-    """Complete task 1; the sides meet before its lock and again once it passed its checks."""
+    """Complete task 1. It takes its own lock, between finding the task's id and its checks:
+    the sides meet before it (at the id) and again once the checks passed (at the snapshot
+    the event is written from, just before the UPDATE)."""
     from lifecycle import events
 
     find, snapshot = engine.task_id_of, events.snapshot
 
-    def first_find(session, ref):
+    def first_find(session, ref):  # noqa: ANN001, ANN202
         barrier(Path(folder) / "before", name)
         return find(session, ref)
 
-    def checked(*args, **kwargs):  # called after the checks, before the UPDATE
-        meet(Path(folder) / "locked", name, timeout=1.0)  # as in ``decide``
+    def checked(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        meet(Path(folder) / "locked", name, timeout=1.0)
         return snapshot(*args, **kwargs)
 
-    engine.task_id_of, events.snapshot = first_find, checked
-    try:
-        with Session(engine_for(url), expire_on_commit=False) as s:
-            services.complete_task(s, "1", on=dt.date(2017, 4, 20), actor=name)
-    except LifecycleError as exc:
-        return f"refused: {exc}"
-    finally:
-        engine.task_id_of, events.snapshot = find, snapshot
-    return "ok"
+    return _side(url, [(engine, "task_id_of", first_find), (events, "snapshot", checked)],
+                 lambda s: services.complete_task(s, "1", on=dt.date(2017, 4, 20), actor=name))
 
 
 def reschedule(url: str, kill_point: str) -> None:

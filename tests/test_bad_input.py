@@ -146,6 +146,22 @@ class TestNoTraceback:
         refused(db, "start", scenario(tmp_path, text),
                 expect=(f":{line_of(text, 'Waib' + chr(0))}:", "NUL-Byte"))  # fmt: skip
 
+    @pytest.mark.parametrize("escape, code", [("\\0", "U+0000"), ("\\a", "U+0007"),
+                                              ("\\e", "U+001B"), ("\\x7f", "U+007F")])
+    def test_a_control_character_written_as_a_yaml_escape(self, db, tmp_path, escape, code):
+        """Raw control characters the YAML reader refuses; its double-quoted escapes make them
+        all the same, and a name with one would break the Word file and the e-mail header."""
+        text = TEXT.replace("name: Waiblingen", f'name: "Waib{escape}lingen"')
+        line = line_of(text, 'name: "Waib')
+        refused(db, "start", scenario(tmp_path, text),
+                expect=(f":{line}: kommune.name:",
+                        f"unzulässiges Steuerzeichen {code}"))  # fmt: skip
+
+    def test_a_tab_and_a_line_break_in_a_text_stay_allowed(self, db, tmp_path):
+        text = TEXT.replace("name: Waiblingen", 'name: "Waib\\tlingen\\nRems-Murr"')
+        code, _, err = cli(db, "start", scenario(tmp_path, text))
+        assert code == 0, err
+
     def test_null_and_integer_keys_in_one_mapping(self, db, tmp_path):
         text = TEXT.replace("kommune:\n", "kommune:\n  null: 1\n  2: 3\n", 1)
         refused(db, "start", scenario(tmp_path, text),

@@ -161,16 +161,33 @@ def format_path(path: tuple | list) -> str:
     return out
 
 
-def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
+# Control characters a text may not hold. The YAML reader refuses them written raw, but a
+# double-quoted escape ("\0", "\a", "\e", "\x1b") makes them; Word, e-mail headers and
+# terminals all break on them. Tab, line feed and carriage return stay allowed.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str) -> None:
     lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
+    if isinstance(node, yaml.ScalarNode):
+        _check_text(node, path, source)
+    elif isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             child = (*path, key_node.value)
             lines[child] = key_node.start_mark.line + 1
-            _walk(value_node, child, lines)
+            _check_text(key_node, child, source)
+            _walk(value_node, child, lines, source)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, (*path, i), lines)
+            _walk(item, (*path, i), lines, source)
+
+
+def _check_text(node: yaml.Node, path: tuple, source: str) -> None:
+    found = _CONTROL.search(node.value) if isinstance(node.value, str) else None
+    if found:
+        raise InputError(source, format_path(path),
+                         f"unzulässiges Steuerzeichen U+{ord(found.group()):04X}",
+                         node.start_mark.line + 1)  # fmt: skip
 
 
 def read_limited(path: str | Path, source: str | None = None, *, field: str = "") -> str:
@@ -238,5 +255,5 @@ def loads(text: str, source: str) -> Document:
             loader.dispose()
     lines: dict[tuple, int] = {}
     if node is not None:
-        _walk(node, (), lines)
+        _walk(node, (), lines, source)
     return Document(source, data, lines)

@@ -18,7 +18,7 @@ from conftest import EXAMPLES, WAIBLINGEN
 from docx2python import docx2python
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from lifecycle import replay, services, umsetzung
 from lifecycle.cli import run
@@ -544,3 +544,32 @@ def test_a_sheet_with_a_year_out_of_range_is_refused(session, adopted):
     with pytest.raises(InputError, match="Spalte Zieltermin: Jahr 9999 außerhalb"):
         services.import_massnahmen(session, adopted.key, data, source="x.csv", apply=True,
                                    actor="t")  # fmt: skip
+
+
+def _changes_logged(session) -> list[tuple[int | None, dict]]:
+    rows = session.exec(select(Event).where(Event.action == "massnahme_changed")
+                        .order_by(col(Event.id))).all()  # fmt: skip
+    return [(e.entity_id, e.after) for e in rows]
+
+
+@pytest.mark.parametrize("cut", [None, dt.date(2018, 3, 15), dt.date(2018, 7, 5),
+                                 dt.date(2018, 10, 12)])  # fmt: skip
+def test_a_replay_run_again_after_any_step_applies_each_change_once(session, adopted, cut):
+    """A demo killed after 05.07. (Runder Tisch at 60 %) set 30 % again on its re-run: the
+    15.03. step's values differed from the current ones, so it looked unapplied."""
+    process = services.start(session, load_scenario(UMSETZUNG), actor="t")
+    first = replay.run(session, process, until=cut)
+    assert first and all(step.on <= (cut or dt.date.max) for step in first)
+    before = _changes_logged(session)
+    again = replay.run(session, process)
+    if cut is None:
+        assert again == []
+    assert all(step.on > (cut or dt.date.max) for step in again if step.kind == "massnahme")
+    logged = _changes_logged(session)
+    assert logged[:len(before)] == before
+    # each massnahme step of the verlauf that changes something, once, in the verlauf's order
+    days = [entry["on"] for entry in process.scenario["verlauf"] if "massnahme" in entry]
+    assert [after["on"] for _, after in logged] == days
+    tisch = umsetzung.get(session, process, "runder-tisch-vielfalt")
+    assert tisch.progress == 60
+    assert [after.get("progress") for m, after in logged if m == tisch.id] == [30, 60]

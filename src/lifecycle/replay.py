@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from . import lookups, services
-from .models import Fortschreibung, GateDecision, Stage, StageState, Task, TaskState
+from .models import Event, Fortschreibung, GateDecision, Stage, StageState, Task, TaskState
 from .typing_helpers import get_required, ident
 
 
@@ -117,7 +117,7 @@ def _umsetzung(session: Session, process: Fortschreibung, step: Step) -> bool:
     if "text" in raw:
         values["public_text"] = raw["text"]
     changed = False
-    if values:
+    if values and not _massnahme_step_done(session, process, step, values):
         change = services.update_massnahme(session, process.key, step.task, values,
                                            actor=step.by, on=step.on)  # fmt: skip
         changed = bool(change.fields)
@@ -131,6 +131,34 @@ def _umsetzung(session: Session, process: Fortschreibung, step: Step) -> bool:
                                      actor=step.by)  # fmt: skip
             changed = True
     return changed
+
+
+def _massnahme_step_done(session: Session, process: Fortschreibung, step: Step,
+                         values: dict[str, object]) -> bool:  # fmt: skip
+    """Whether the Maßnahme's log already holds this step, or a later one.
+
+    Comparing the values is not enough: after a later step changed the same field (30 % on
+    15.03., 60 % on 05.07.), a re-run would set 30 % again. The verlauf is in date order, so a
+    change dated after the step means the step was applied; one on the same day is this step
+    when the fields both name agree.
+    """
+    from . import umsetzung
+
+    m = umsetzung.get(session, process, step.task)
+    logged = session.exec(select(Event).where(
+        Event.entity == "Massnahme", Event.entity_id == m.id,
+        Event.action == "massnahme_changed")).all()  # fmt: skip
+    for event in logged:
+        after = dict(event.after or {})
+        on = after.pop("on", None)
+        if on is None:
+            continue
+        day = dt.date.fromisoformat(on)
+        shared = after.keys() & values.keys()
+        if day > step.on or (day == step.on and shared
+                             and all(after[k] == values[k] for k in shared)):  # fmt: skip
+            return True
+    return False
 
 
 def _already_decided(session: Session, stage: Stage, step: Step) -> bool:

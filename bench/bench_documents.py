@@ -137,6 +137,9 @@ def pdf_times(session: Session, process, work: Path, runs: int) -> None:
     from lifecycle.pdf import to_pdf
     from lifecycle.plan_types import plan_of
 
+    if runs < 1:
+        print("PDF/A: not measured (--pdf-runs 0)")
+        return
     if not (shutil.which("soffice") or shutil.which("libreoffice")):
         print("PDF/A: skipped, LibreOffice (soffice) is not installed")
         return

@@ -56,6 +56,10 @@ def content_types(data: bytes) -> set[tuple[str, tuple]]:
 def assert_same_files(ours: Path, theirs: Path) -> None:
     with zipfile.ZipFile(ours) as a, zipfile.ZipFile(theirs) as b:
         assert a.testzip() is None
+        # the rendered entries are appended to the unchanged ones: each name once, and the
+        # content types first, where tools that sniff the format look
+        assert len(a.namelist()) == len(set(a.namelist()))
+        assert a.namelist()[0] == "[Content_Types].xml"
         names = set(a.namelist())
         assert names == set(b.namelist())
         for name in sorted(names):

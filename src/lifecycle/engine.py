@@ -88,7 +88,7 @@ def start(
     """Create the Fortschreibung of ``scenario``: stages, tasks with due dates, Vorlagen."""
     data, plan = scenario.data, scenario.plan
     kommune = data["kommune"]
-    calendar = for_bundesland(kommune["bundesland"], tuple(kommune.get("closing_days", ())))
+    calendar = for_bundesland(kommune["bundesland"])  # only holidays are asked of it below
     for sitzung in data.get("sitzungen", []):
         day = dt.date.fromisoformat(str(sitzung["start"])[:10])
         check_sitzung_day(calendar, sitzung["key"], day, force_reason)
@@ -194,7 +194,6 @@ def timeline_from_specs(
 class DueChange:
     task_id: int
     task_key: str
-    assignee_id: int | None
     old: dt.date | None
     new: dt.date
 
@@ -230,11 +229,11 @@ def recompute(
     )  # fmt: skip
     dues, starts = tl.compute()
     changes, logged, now = [], [], dt.datetime.now(dt.UTC)
-    for task_id, _, key, _, _, _, _, old, state, assignee_id in tasks:
+    for task_id, _, key, _, _, _, _, old, state in tasks:
         due = dues[key]
         if old == due:
             continue
-        changes.append(DueChange(task_id, key, assignee_id, old, due))
+        changes.append(DueChange(task_id, key, old, due))
         if log_changes and state == TaskState.open:
             logged.append({
                 "fortschreibung_id": process.id, "at": now, "actor": actor,
@@ -356,7 +355,7 @@ class _Statements:
         ).where(col(Stage.fortschreibung_id) == pid).order_by(col(Stage.position))  # fmt: skip
         self.timeline_tasks = sa_select(*map(col, (
             Task.id, Task.stage_id, Task.key, Task.anchor_kind, Task.anchor_ref, Task.offset,
-            Task.offset_unit, Task.due, Task.state, Task.assignee_id))
+            Task.offset_unit, Task.due, Task.state))
         ).where(col(Task.fortschreibung_id) == pid).order_by(col(Task.id))  # fmt: skip
         self.timeline_bound = bound_query().where(col(SitzungBinding.fortschreibung_id) == pid)
         self.timeline_termine = sa_select(col(Termin.name), col(Termin.on)).where(

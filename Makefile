@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TEMPLATES ?= templates/docx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint bench bench-all bench-peer-venv templates clean mutate
+.PHONY: install demo test lint bench bench-all bench-peer-venv templates clean mutate kill-hunt
 
 $(BIN)/lifecycle: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,13 @@ mutate: install
 	$(BIN)/mutmut results
 	$(BIN)/mutmut export-cicd-stats
 	$(BIN)/python -c "$$MUTATION_SCORE"
+
+# The demo killed after each line it prints, re-run, compared with a plain demo (slow: ~30 s
+# a kill point; test_demo_kill.py in `make test` kills it at chosen lines).
+# A range: make kill-hunt HUNT_FLAGS='--first 13 --last 30 --delays 0'
+HUNT_FLAGS ?=
+kill-hunt: install
+	$(BIN)/python tests/kill_hunt.py $(HUNT_FLAGS)
 
 lint: install
 	$(BIN)/ruff check src flows templates examples tests bench

@@ -4,10 +4,10 @@ docxtpl (``DocxTemplate.render``) loads the template with python-docx, rewrites 
 into a Jinja template and compiles it, for every document; then python-docx serialises every
 part again. Here docxtpl's own preparation runs once per template content (``compile_docx``,
 cached by its SHA-256): the prepared Jinja templates of the body, the headers, the footers and
-the footnotes. ``render_docx`` renders them, applies docxtpl's own post-processing
-(``resolve_listing``, ``fix_tables``, the docPr ids) and writes the template's zip with the
-rendered parts replaced. tests/test_docx_render.py renders every kind both ways and compares
-the parts.
+the footnotes. ``render_parts`` renders them and applies docxtpl's own post-processing
+(``resolve_listing``, ``fix_tables``, the docPr ids); ``write_docx`` writes the paper: the
+template's entries no render changes, compressed once at compile time, with the rendered ones
+appended. tests/test_docx_render.py renders every kind both ways and compares the parts.
 
 Templates that need docxtpl's picture, media or sub-document replacement are not supported
 by the shipped kinds and are not handled here.

@@ -18,7 +18,6 @@ from . import umsetzung
 from .dates import short_de
 from .doc_context import Context, Facts, common, gendered, person_ctx, properties
 from .models import (
-    Event,
     Fortschreibung,
     Indikator,
     Massnahme,
@@ -26,6 +25,7 @@ from .models import (
     Messung,
     Stage,
 )  # fmt: skip
+from .typing_helpers import ident
 from .words import FIELD_DE
 
 
@@ -116,24 +116,17 @@ def _by_field(rows: list[Massnahme], as_of: dt.date, fields_known: set[str]) -> 
 def _changes(session: Session, rows: list[Massnahme], since: dt.date | None,
              as_of: dt.date) -> list[str]:  # fmt: skip
     """What changed between the last report and this one, by the business date of each change."""
-    by_id = {m.id: m for m in rows}
-    if not by_id:
-        return []
-    events = session.exec(select(Event).where(
-        Event.entity == "Massnahme", col(Event.entity_id).in_(list(by_id)),
-        Event.action == "massnahme_changed").order_by(col(Event.id))).all()  # fmt: skip
+    by_id = {ident(m): m for m in rows}
     lines = []
-    for e in events:
-        after, before = e.after or {}, e.before or {}
-        day = dt.date.fromisoformat(after["on"]) if after.get("on") else None
+    for c in umsetzung.logged_changes(session, list(by_id)):
+        day = c.on
         if day is None or day > as_of or (since is not None and day <= since):
             continue
-        m = by_id[e.entity_id]
-        parts = [f"{_label(k)}: {_show(k, v)}" if before.get(k) in (None, "")
-                 else f"{_label(k)} {_show(k, before.get(k))} → {_show(k, v)}"
-                 for k, v in after.items() if k not in ("on", "internal_note")]  # fmt: skip
+        parts = [f"{_label(k)}: {_show(k, v)}" if c.before.get(k) in (None, "")
+                 else f"{_label(k)} {_show(k, c.before.get(k))} → {_show(k, v)}"
+                 for k, v in c.after.items() if k != "internal_note"]  # fmt: skip
         if parts:
-            lines.append(f"{short_de(day)} {m.title}: {'; '.join(parts)}")
+            lines.append(f"{short_de(day)} {by_id[c.massnahme_id].title}: {'; '.join(parts)}")
     return lines
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from . import lookups, services
-from .models import Event, Fortschreibung, GateDecision, Stage, StageState, Task, TaskState
+from .models import Fortschreibung, GateDecision, Stage, StageState, Task, TaskState
 from .typing_helpers import get_required, ident
 
 
@@ -117,23 +117,22 @@ def _umsetzung(session: Session, process: Fortschreibung, step: Step) -> bool:
     if "text" in raw:
         values["public_text"] = raw["text"]
     changed = False
-    if values and not _massnahme_step_done(session, process, step, values):
+    m = umsetzung.get(session, process, step.task)
+    if values and not _massnahme_step_done(session, ident(m), step.on, values):
         change = services.update_massnahme(session, process.key, step.task, values,
                                            actor=step.by, on=step.on)  # fmt: skip
         changed = bool(change.fields)
     title = raw.get("meilenstein")
-    if title:
-        m = umsetzung.get(session, process, step.task)
-        if not session.exec(select(Meilenstein).where(
-                Meilenstein.massnahme_id == m.id, Meilenstein.on == step.on,
-                Meilenstein.title == title)).first():  # fmt: skip
-            services.add_meilenstein(session, process.key, step.task, on=step.on, title=title,
-                                     actor=step.by)  # fmt: skip
-            changed = True
+    if title and not session.exec(select(Meilenstein).where(
+            Meilenstein.massnahme_id == m.id, Meilenstein.on == step.on,
+            Meilenstein.title == title)).first():  # fmt: skip
+        services.add_meilenstein(session, process.key, step.task, on=step.on, title=title,
+                                 actor=step.by)  # fmt: skip
+        changed = True
     return changed
 
 
-def _massnahme_step_done(session: Session, process: Fortschreibung, step: Step,
+def _massnahme_step_done(session: Session, massnahme_id: int, on: dt.date,
                          values: dict[str, object]) -> bool:  # fmt: skip
     """Whether the Maßnahme's log already holds this step, or a later one.
 
@@ -144,19 +143,12 @@ def _massnahme_step_done(session: Session, process: Fortschreibung, step: Step,
     """
     from . import umsetzung
 
-    m = umsetzung.get(session, process, step.task)
-    logged = session.exec(select(Event).where(
-        Event.entity == "Massnahme", Event.entity_id == m.id,
-        Event.action == "massnahme_changed")).all()  # fmt: skip
-    for event in logged:
-        after = dict(event.after or {})
-        on = after.pop("on", None)
-        if on is None:
+    for change in umsetzung.logged_changes(session, [massnahme_id]):
+        if change.on is None:
             continue
-        day = dt.date.fromisoformat(on)
-        shared = after.keys() & values.keys()
-        if day > step.on or (day == step.on and shared
-                             and all(after[k] == values[k] for k in shared)):  # fmt: skip
+        shared = change.after.keys() & values.keys()
+        if change.on > on or (change.on == on and shared
+                              and all(change.after[k] == values[k] for k in shared)):  # fmt: skip
             return True
     return False
 

@@ -23,6 +23,7 @@ from .errors import InputError, NotFound, Refused
 from .models import (
     Arbeitsgruppe,
     Empfehlung,
+    Event,
     Fortschreibung,
     Handlungsfeld,
     Indikator,
@@ -36,7 +37,7 @@ from .models import (
     Schluesselprojekt,
     Uebernahme,
 )  # fmt: skip
-from .typing_helpers import ident
+from .typing_helpers import ident, required
 
 STATUS_BY_WORD = {s.value: s for s in MassnahmeStatus}
 UEBERNAHME_BY_WORD = {u.value: u for u in Uebernahme}
@@ -249,6 +250,33 @@ def update(session: Session, process: Fortschreibung, key: str, values: Mapping[
                    after={**{k: v[1] for k, v in changed.items()},
                           "on": (on or dt.date.today()).isoformat()})  # fmt: skip
     return Change(m.key, changed)
+
+
+@dataclass(frozen=True)
+class LoggedChange:
+    """A change of a Maßnahme as ``update`` logged it: the day it became true, the fields."""
+
+    massnahme_id: int
+    on: dt.date | None
+    before: dict[str, Any]
+    after: dict[str, Any]  # without "on"
+
+
+def logged_changes(session: Session, massnahme_ids: list[int]) -> list[LoggedChange]:
+    """The logged changes of these Maßnahmen, in the order they were made."""
+    if not massnahme_ids:
+        return []
+    rows = session.exec(select(Event).where(
+        Event.entity == "Massnahme", col(Event.entity_id).in_(massnahme_ids),
+        Event.action == "massnahme_changed").order_by(col(Event.id))).all()  # fmt: skip
+    out = []
+    for e in rows:
+        after = dict(e.after or {})
+        on = after.pop("on", None)
+        day = dt.date.fromisoformat(on) if on else None
+        out.append(LoggedChange(required(e.entity_id, "entity_id"), day, dict(e.before or {}),
+                                after))  # fmt: skip
+    return out
 
 
 def check_values(values: Mapping[str, Any]) -> dict[str, Any]:

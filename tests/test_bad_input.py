@@ -331,6 +331,18 @@ class TestNotSilently:
         plan = PLAN.replace("documents: [beschlussvorlage]", f"documents: {documents}")
         refused(db, "start", with_plan(tmp_path, plan), expect=("gate.documents",))
 
+    @pytest.mark.parametrize(("old", "new", "field"), [
+        ("{massnahme: offener-treff,", '{massnahme: "offener-treff\\n",', "verlauf[0].massnahme"),
+        ("{messung: integrationskurse,", '{messung: "integrationskurse ",', "verlauf[5].messung"),
+    ])  # fmt: skip
+    def test_a_verlauf_key_of_the_umsetzung_with_a_newline_or_a_blank(self, db, tmp_path, old,
+                                                                      new, field):  # fmt: skip
+        """Such a step was accepted at start and failed only when the demo replayed it."""
+        text = (ROOT / "examples/waiblingen-umsetzung-2018.yaml").read_text(encoding="utf-8")
+        assert old in text
+        refused(db, "start", scenario(tmp_path, text.replace(old, new, 1)),
+                expect=(field, "hat das falsche Format"))  # fmt: skip
+
     def test_done_by_nobody_and_a_reference_with_a_newline(self, started):
         refused(started, "done", "waiblingen-2017:foerderantrag_stellen", "--on", "2017-03-14",
                 "--by", "niemand", expect=("keine Person 'niemand'",))  # fmt: skip

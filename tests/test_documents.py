@@ -433,6 +433,21 @@ def test_unchanged_document_asked_for_elsewhere_is_copied_not_recorded(session, 
     assert [r.path for r in documents.versions(session, replayed)] == [str(first.path)]
 
 
+def test_a_recorded_version_whose_file_is_gone_is_written_again_as_that_version(
+    session, replayed, tmp_path
+):
+    """A kill between commit and rename, or a writer still renaming, leaves the row alone."""
+    out = tmp_path / "out"
+    first = generate(session, replayed, "ag_protokoll", out_dir=out)
+    text = assert_readers_agree(first.path)
+    first.path.unlink()
+    again = generate(session, replayed, "ag_protokoll", out_dir=out)
+    assert (again.created, again.version, again.path) == (False, 1, first.path)
+    assert assert_readers_agree(again.path) == text
+    assert [r.version for r in documents.versions(session, replayed, "ag_protokoll")] == [1]
+    assert sorted(p.name for p in out.iterdir()) == ["ag_protokoll_v1.docx"]
+
+
 def test_concurrent_generation_records_one_version(session, replayed, db_url, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

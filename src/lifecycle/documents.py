@@ -359,14 +359,17 @@ def _generate_once(
     tpl_sha = hashlib.sha256(template.read_bytes()).hexdigest()
     previous = versions(session, process, kind, stage_key)
     latest = previous[-1] if previous else None
-    if (latest and latest.inputs_sha256 == in_sha and latest.template_sha256 == tpl_sha
-            and Path(latest.path).is_file()):  # fmt: skip
+    if latest and latest.inputs_sha256 == in_sha and latest.template_sha256 == tpl_sha:
+        if not Path(latest.path).is_file():
+            # Killed between commit and rename, or a writer still renaming, or the file was
+            # removed: version n is recorded with these inputs, so it is n that is written again.
+            _write(template, context, Path(latest.path))
         return _unchanged(session, latest, pdf, out_dir)
     version = latest.version + 1 if latest else 1
     folder = output_folder(out_dir, process)
     path = inside(folder, f"{_file_stem(kind, stage_key)}_v{version}.docx")
     # Rendered under a private name; it becomes version n only once the record of n is in.
-    draft = folder / f".{path.stem}.{uuid.uuid4().hex}.docx"
+    draft = _draft_for(path)
     render(template, context, draft)
     row = DocumentVersion(
         fortschreibung_id=ident(process), stage_key=stage_key, kind=kind, version=version,
@@ -383,6 +386,18 @@ def _generate_once(
     draft.replace(path)
     pdf_path = _attach_pdf(session, row) if pdf else None  # the DOCX stays recorded if this fails
     return DocumentResult(kind, stage_key, version, path, True, pdf_path)
+
+
+def _draft_for(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.{uuid.uuid4().hex}.docx")
+
+
+def _write(template: Path, context: dict[str, Any], path: Path) -> None:
+    """Render to a private name, then rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = _draft_for(path)
+    render(template, context, draft)
+    draft.replace(path)
 
 
 def _attach_pdf(session: Session, row: DocumentVersion) -> Path:

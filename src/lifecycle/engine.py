@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, bindparam, insert, update
+from sqlalchemy import Select, Table, UniqueConstraint, Update, bindparam, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -75,8 +75,26 @@ def lock(session: Session, row: SQLModel) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.exec(select(model).where(pk == row.id).with_for_update())  # type: ignore[attr-defined]
     else:
-        session.execute(update(model).where(pk == row.id).values(id=pk))  # type: ignore[attr-defined]
+        session.execute(_touch(model.__table__), {"rid": row.id})  # type: ignore[attr-defined]
     session.refresh(row)
+
+
+@cache
+def _touch(table: Table, **where: Any) -> Update:
+    """SQLite's row lock: a no-op UPDATE of one plain column of the rows ``where`` names
+    (by default the row with the id ``rid``).
+
+    Not of the primary key: SQLite checks the child tables of a parent key that is set, even
+    to itself, and scans every row of a child whose column has no index (the reminders of
+    all tasks on a task's lock). A column in no index and no foreign key costs nothing more."""
+    indexed = {c.name for index in table.indexes for c in index.columns}
+    unique = {c.name for con in table.constraints if isinstance(con, UniqueConstraint)
+              for c in con.columns}  # fmt: skip
+    plain = next(c for c in table.columns if not (c.primary_key or c.foreign_keys or c.index
+                                                  or c.name in indexed | unique))  # fmt: skip
+    params: dict[str, Any] = where or {"id": "rid"}
+    return update(table).where(*(table.c[name] == bindparam(param)
+                                 for name, param in params.items())).values({plain.name: plain})
 
 
 # --- start ---------------------------------------------------------------------------------
@@ -333,7 +351,7 @@ class _Statements:
 
     def __init__(self) -> None:
         task, event = Task.__table__, Event.__table__  # type: ignore[attr-defined]
-        self.lock_task = update(task).where(task.c.id == bindparam("tid")).values(id=task.c.id)
+        self.lock_task = _touch(task, id="tid")
         self.task_done = update(task).where(task.c.id == bindparam("tid")).values(
             state=bindparam("new_state"), done_on=bindparam("new_done_on"),
             done_by_id=bindparam("new_done_by_id"))  # fmt: skip
@@ -361,8 +379,7 @@ class _Statements:
         self.timeline_termine = sa_select(col(Termin.name), col(Termin.on)).where(
             col(Termin.fortschreibung_id) == pid)  # fmt: skip
         skey: Any = bindparam("skey")
-        self.lock_stage = update(stage).where(
-            stage.c.fortschreibung_id == pid, stage.c.key == skey).values(id=stage.c.id)
+        self.lock_stage = _touch(stage, fortschreibung_id="pid", key="skey")
         self.stage_by_key = (
             select(Stage).where(col(Stage.fortschreibung_id) == pid, col(Stage.key) == skey)
             .execution_options(populate_existing=True)

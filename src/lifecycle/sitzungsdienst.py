@@ -91,16 +91,21 @@ def sitzungen_of(
     The status page, the calendar feed and the reminder scan all ask this one question.
     """
     ids = list(process_ids)
-    bound = select(SitzungBinding.fortschreibung_id, SitzungBinding.sitzung_id)
-    beraten = select(Vorlage.fortschreibung_id, Beratung.sitzung_id).join(
-        Beratung, col(Beratung.vorlage_id) == Vorlage.id
+    # Each branch filtered on its own: SQLite does not push the filter into a UNION, and
+    # would read every binding and Beratung of the installation.
+    bound = select(SitzungBinding.fortschreibung_id, SitzungBinding.sitzung_id).where(
+        col(SitzungBinding.fortschreibung_id).in_(ids)
+    )
+    beraten = (
+        select(Vorlage.fortschreibung_id, Beratung.sitzung_id)
+        .join(Beratung, col(Beratung.vorlage_id) == Vorlage.id)
+        .where(col(Vorlage.fortschreibung_id).in_(ids))
     )
     links = bound.union(beraten).subquery()
     query = (
         select(links.c.fortschreibung_id, Sitzung, Gremium)
         .join(Sitzung, col(Sitzung.id) == links.c.sitzung_id)
         .join(Gremium, col(Gremium.id) == Sitzung.gremium_id)
-        .where(links.c.fortschreibung_id.in_(ids))
         .order_by(col(Sitzung.start), col(Sitzung.id))
     )
     if since is not None:

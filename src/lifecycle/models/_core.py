@@ -37,12 +37,12 @@ class Gremium(Row, table=True):
 
 
 class Sitzung(Row, table=True):
-    __table_args__ = (UniqueConstraint("kommune_id", "key"),)
+    __table_args__ = (UniqueConstraint("kommune_id", "key"),)  # also the kommune_id index
     id: int | None = Field(default=None, primary_key=True)
-    kommune_id: int = Field(foreign_key="kommune.id", index=True)
+    kommune_id: int = Field(foreign_key="kommune.id")
     gremium_id: int = Field(foreign_key="gremium.id", index=True)
-    key: str
-    start: NaiveDatetime
+    key: str = Field(index=True)  # `--sitzung KEY` names it without its Kommune
+    start: NaiveDatetime = Field(index=True)  # the Sitzungsdienst's coming weeks
     place: str = ""
     oeffentlich: bool = True
 
@@ -127,14 +127,19 @@ class Task(Row, table=True):
         Index("ix_task_summary", "fortschreibung_id", "state", "due"),
         # the daily reminder scan: open tasks in a window of due dates
         Index("ix_task_state_due", "state", "due"),
+        # a gate's open tasks (without it SQLite read every open task of every process), and
+        # a person's open tasks by due date: both were read through ix_task_state_due
+        Index("ix_task_stage_state_due", "stage_id", "state", "due"),
+        Index("ix_task_assignee_state_due", "assignee_id", "state", "due"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
-    stage_id: int = Field(foreign_key="stage.id", index=True)
+    # each indexed as the first column of a composite index above
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id")
+    stage_id: int = Field(foreign_key="stage.id")
     key: str
     title: str
     role: str
-    assignee_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    assignee_id: int | None = Field(default=None, foreign_key="person.id")
     required: bool = True
     # Anchor of the due date, resolved by lifecycle.deadlines. kind: stage_start | sitzung |
     # vorlagenschluss | termin | task; ref: the Sitzung binding name, Termin name or task key.
@@ -143,7 +148,7 @@ class Task(Row, table=True):
     offset: int = 0
     offset_unit: str = "days"  # days | working_days
     due: dt.date | None = Field(default=None, index=True)
-    state: TaskState = Field(default=TaskState.open, index=True)
+    state: TaskState = Field(default=TaskState.open)  # indexed first in ix_task_state_due
     done_on: dt.date | None = None
     done_by_id: int | None = Field(default=None, foreign_key="person.id")
     position: int = 0

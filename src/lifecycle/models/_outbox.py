@@ -39,7 +39,7 @@ class Reminder(Row, table=True):
     kind: str  # due | vorlagenschluss | escalation | digest | moved | sitzung_cancelled
     fortschreibung_id: int | None = Field(default=None, foreign_key="fortschreibung.id", index=True)
     task_id: int | None = Field(default=None, foreign_key="task.id")
-    sitzung_id: int | None = Field(default=None, foreign_key="sitzung.id")
+    sitzung_id: int | None = Field(default=None, foreign_key="sitzung.id", index=True)
     send_on: dt.date = Field(index=True)
     state: ReminderState = Field(default=ReminderState.planned, index=True)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

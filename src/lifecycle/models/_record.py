@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field
 
 from . import _core  # noqa: F401  (the tables these refer to)
@@ -42,13 +42,15 @@ class Termin(Row, table=True):
 class Event(Row, table=True):
     """Append-only log of every change, written in the transaction of the change."""
 
+    __table_args__ = (Index("ix_event_entity", "entity", "entity_id"),)
+
     id: int | None = Field(default=None, primary_key=True)
     fortschreibung_id: int | None = Field(default=None, foreign_key="fortschreibung.id", index=True)
     at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
     actor: str
     action: str
     entity: str
-    entity_id: int | None = None
+    entity_id: int | None = None  # with entity in ix_event_entity: one row's history
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 

@@ -67,7 +67,7 @@ templates: install
 
 # make bench: the performance table (issue 15), each row against a floor measured in the
 # same run, then the summary of every ROW line; make bench-all: every script in bench/.
-BENCH_TABLE = bench_status bench_reminders bench_documents bench_write bench_recompute bench_peer_spiff
+BENCH_TABLE = bench_status bench_reminders bench_documents bench_write bench_recompute bench_peer_spiff bench_scale
 # The peer of bench_peer_spiff.py (SpiffWorkflow) in its own virtualenv: not a dependency.
 PEER_VENV ?= .venv-peer
 $(PEER_VENV)/bin/python:

@@ -1,0 +1,118 @@
+"""Benchmark: does a per-process operation cost more in a large installation?
+
+Prints its figures; asserts nothing. Run:
+
+    .venv/bin/python bench/bench_scale.py [--large 2000] [--reminders 200000]
+
+Two SQLite files built the same way: a small installation (50 Waiblingen processes, no
+reminders) and a large one (``--large`` processes, ``--reminders`` sent reminders spread over
+their tasks, as years of daily runs leave them). In each, 40 tasks are completed and 40 first
+gates decided through the services; the medians are compared. The small installation is the
+floor: an operation on one process should not read the other processes' rows, so the ratio
+should stay near 1. tests/test_query_plans.py checks the plans behind it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_write import DECIDE, scenario  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = 40
+
+
+def build(folder: Path, processes: int, reminders: int) -> tuple[str, list[str]]:
+    from sqlmodel import Session
+
+    from lifecycle import services
+    from lifecycle.db import engine_for
+    from lifecycle.scenario import load_scenario
+
+    url = f"sqlite:///{folder / 'lifecycle.db'}"
+    engine = engine_for(url)
+    base = load_scenario(ROOT / "examples" / "waiblingen-2017.yaml")
+    keys = []
+    for i in range(processes):
+        sc = scenario(base, i)
+        with Session(engine, expire_on_commit=False) as s:
+            services.start(s, sc, actor="bench")
+        keys.append(sc.key)
+    engine.dispose()
+    if reminders:
+        _sent_reminders(folder / "lifecycle.db", reminders)
+    return url, keys
+
+
+def _sent_reminders(path: Path, n: int) -> None:
+    """``n`` reminders already sent, over the tasks that have an assignee."""
+    con = sqlite3.connect(path)
+    tasks = con.execute("SELECT id, fortschreibung_id, assignee_id FROM task "
+                        "WHERE assignee_id IS NOT NULL").fetchall()  # fmt: skip
+    rows = [(pid, f"Erinnerung {j}", "2017-05-01", j, "due", fid, tid, "2017-04-28", "SENT",
+             "{}", 1, "", "2017-04-28 08:00:00", f"bench-{j}")
+            for j, (tid, fid, pid) in ((j, tasks[j % len(tasks)]) for j in range(n))]  # fmt: skip
+    con.executemany(
+        'INSERT INTO reminder (person_id, subject, deadline, "offset", kind, fortschreibung_id, '
+        "task_id, send_on, state, payload, attempts, last_error, created_at, message_uid) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    con.commit()
+    con.close()
+
+
+def measure(url: str, keys: list[str]) -> dict[str, float]:
+    from sqlmodel import Session, col, select
+
+    from lifecycle import services
+    from lifecycle.db import engine_for
+    from lifecycle.models import Fortschreibung, Task
+
+    engine = engine_for(url)
+    times: dict[str, list[float]] = {"complete": [], "decide": []}
+    for key in keys[-SAMPLES:]:
+        with Session(engine) as s:
+            task_id = s.exec(select(Task.id).join(Fortschreibung).where(
+                Fortschreibung.key == key).order_by(col(Task.id))).first()  # fmt: skip
+        with Session(engine, expire_on_commit=False) as s:
+            t0 = time.perf_counter()
+            services.complete_task(s, str(task_id), on=dt.date(2017, 4, 20))
+            times["complete"].append(time.perf_counter() - t0)
+        with Session(engine, expire_on_commit=False) as s:
+            t0 = time.perf_counter()
+            services.decide_gate(s, key, "ratsbeschluss", **DECIDE)
+            times["decide"].append(time.perf_counter() - t0)
+    engine.dispose()
+    return {kind: 1000 * statistics.median(t) for kind, t in times.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--large", type=int, default=2000, help="processes, large installation")
+    parser.add_argument("--reminders", type=int, default=200_000, help="sent reminders in it")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as small_dir, tempfile.TemporaryDirectory() as large_dir:
+        small = measure(*build(Path(small_dir), SAMPLES + 10, 0))
+        large = measure(*build(Path(large_dir), args.large, args.reminders))
+    print(f"small: {SAMPLES + 10} processes, no reminders; large: {args.large} processes, "
+          f"{args.reminders} reminders; medians of {SAMPLES}")  # fmt: skip
+    for kind, label in (("complete", "complete a task"), ("decide", "decide a gate")):
+        ratio = large[kind] / small[kind]
+        verdict = "OK" if ratio <= 1.5 else "MISS"
+        print(f"ROW {label} in the large installation: {large[kind]:.2f} ms | floor (small) "
+              f"{small[kind]:.2f} ms | ratio {ratio:.2f}x | goal <= 1.5x | {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -81,8 +81,8 @@ def lock(session: Session, row: SQLModel) -> None:
 
 @cache
 def _touch(table: Table, **where: Any) -> Update:
-    """SQLite's row lock: a no-op UPDATE of one plain column of the rows ``where`` names
-    (by default the row with the id ``rid``).
+    """SQLite's row lock: a no-op UPDATE of one plain column of the rows ``where`` names,
+    column by bind parameter (by default ``id`` by ``rid``).
 
     Not of the primary key: SQLite checks the child tables of a parent key that is set, even
     to itself, and scans every row of a child whose column has no index (the reminders of

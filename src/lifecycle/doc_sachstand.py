@@ -119,14 +119,13 @@ def _changes(session: Session, rows: list[Massnahme], since: dt.date | None,
     by_id = {ident(m): m for m in rows}
     lines = []
     for c in umsetzung.logged_changes(session, list(by_id)):
-        day = c.on
-        if day is None or day > as_of or (since is not None and day <= since):
+        if c.on is None or c.on > as_of or (since is not None and c.on <= since):
             continue
         parts = [f"{_label(k)}: {_show(k, v)}" if c.before.get(k) in (None, "")
                  else f"{_label(k)} {_show(k, c.before.get(k))} → {_show(k, v)}"
                  for k, v in c.after.items() if k != "internal_note"]  # fmt: skip
         if parts:
-            lines.append(f"{short_de(day)} {by_id[c.massnahme_id].title}: {'; '.join(parts)}")
+            lines.append(f"{short_de(c.on)} {by_id[c.massnahme_id].title}: {'; '.join(parts)}")
     return lines
 
 

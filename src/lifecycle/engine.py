@@ -90,8 +90,8 @@ def _touch(table: Table, **where: Any) -> Update:
     indexed = {c.name for index in table.indexes for c in index.columns}
     unique = {c.name for con in table.constraints if isinstance(con, UniqueConstraint)
               for c in con.columns}  # fmt: skip
-    plain = next(c for c in table.columns if not (c.primary_key or c.foreign_keys or c.index
-                                                  or c.name in indexed | unique))  # fmt: skip
+    plain = next(c for c in table.columns
+                 if not (c.primary_key or c.foreign_keys or c.name in indexed | unique))
     params: dict[str, Any] = where or {"id": "rid"}
     return update(table).where(*(table.c[name] == bindparam(param)
                                  for name, param in params.items())).values({plain.name: plain})

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from . import lookups, services
+from . import lookups, services, umsetzung
 from .models import Fortschreibung, GateDecision, Stage, StageState, Task, TaskState
 from .typing_helpers import get_required, ident
 
@@ -100,7 +100,6 @@ def apply(session: Session, process: Fortschreibung, step: Step, actor: str = "r
 
 
 def _umsetzung(session: Session, process: Fortschreibung, step: Step) -> bool:
-    from . import umsetzung
     from .models import Meilenstein, Messung
 
     raw = step.raw or {}
@@ -141,8 +140,6 @@ def _massnahme_step_done(session: Session, massnahme_id: int, on: dt.date,
     change dated after the step means the step was applied; one on the same day is this step
     when the fields both name agree.
     """
-    from . import umsetzung
-
     for change in umsetzung.logged_changes(session, [massnahme_id]):
         if change.on is None:
             continue

@@ -36,16 +36,17 @@ CHANGES: dict[str, tuple[dict[str, list[str]], dict[str, list[str]]]] = {
 
 
 def upgrade() -> None:
-    for table, (created, dropped) in CHANGES.items():
-        for name, columns in created.items():
-            op.create_index(name, table, columns)
-        for name in dropped:
-            op.drop_index(name, table_name=table)
+    _apply(create=0, drop=1)
 
 
 def downgrade() -> None:
-    for table, (created, dropped) in CHANGES.items():
-        for name, columns in dropped.items():
+    _apply(create=1, drop=0)
+
+
+def _apply(create: int, drop: int) -> None:
+    """Create one side of each table's pair of index sets, drop the other."""
+    for table, sides in CHANGES.items():
+        for name, columns in sides[create].items():
             op.create_index(name, table, columns)
-        for name in created:
+        for name in sides[drop]:
             op.drop_index(name, table_name=table)

@@ -448,6 +448,30 @@ def test_a_recorded_version_whose_file_is_gone_is_written_again_as_that_version(
     assert sorted(p.name for p in out.iterdir()) == ["ag_protokoll_v1.docx"]
 
 
+@pytest.mark.parametrize("version", [1, 2], ids=["recorded", "next"])
+def test_a_folder_where_a_version_goes_is_refused_before_anything_is_written(
+    session, replayed, tmp_path, version
+):
+    """The recorded version's file replaced by a folder, or a folder named like the next
+    version: a clear refusal, no new record, no draft left behind."""
+    from lifecycle.errors import InputError
+
+    out = tmp_path / "out"
+    first = generate(session, replayed, "ag_protokoll", out_dir=out)
+    if version == 1:
+        first.path.unlink()
+    else:  # recorded with other inputs, so version 2 is due
+        [row] = documents.versions(session, replayed, "ag_protokoll")
+        row.inputs_sha256 = "0" * 64
+        session.add(row)
+        session.commit()
+    (out / f"ag_protokoll_v{version}.docx").mkdir()
+    with pytest.raises(InputError, match=f"ag_protokoll_v{version}.docx ist keine Datei"):
+        generate(session, replayed, "ag_protokoll", out_dir=out)
+    assert [r.version for r in documents.versions(session, replayed, "ag_protokoll")] == [1]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
 def test_concurrent_generation_records_one_version(session, replayed, db_url, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

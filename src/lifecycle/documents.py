@@ -363,11 +363,11 @@ def _generate_once(
         if not Path(latest.path).is_file():
             # Killed between commit and rename, or a writer still renaming, or the file was
             # removed: version n is recorded with these inputs, so it is n that is written again.
-            _write(template, context, Path(latest.path))
+            _write(template, context, _replaceable(Path(latest.path)))
         return _unchanged(session, latest, pdf, out_dir)
     version = latest.version + 1 if latest else 1
     folder = output_folder(out_dir, process)
-    path = inside(folder, f"{_file_stem(kind, stage_key)}_v{version}.docx")
+    path = _replaceable(inside(folder, f"{_file_stem(kind, stage_key)}_v{version}.docx"))
     # Rendered under a private name; it becomes version n only once the record of n is in.
     draft = _draft_for(path)
     render(template, context, draft)
@@ -392,12 +392,23 @@ def _draft_for(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{uuid.uuid4().hex}.docx")
 
 
+def _replaceable(path: Path) -> Path:
+    """``path``, refused before any rendering when a rename could not put a file there."""
+    if path.exists() and not path.is_file():
+        raise InputError("docs", "", f"{path} ist keine Datei (an ihrer Stelle steht etwa ein "
+                                     "Ordner); bitte entfernen oder einen anderen Ordner wählen")
+    return path
+
+
 def _write(template: Path, context: dict[str, Any], path: Path) -> None:
     """Render to a private name, then rename: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     draft = _draft_for(path)
-    render(template, context, draft)
-    draft.replace(path)
+    try:
+        render(template, context, draft)
+        draft.replace(path)
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 def _attach_pdf(session: Session, row: DocumentVersion) -> Path:

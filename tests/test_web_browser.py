@@ -121,14 +121,32 @@ class Page:
             for v in result if v["impact"] in ("serious", "critical")
         ]
 
+    def follow(self, element) -> None:
+        """Click a link or a submit button, wait for the page it leads to, and check that one.
+
+        A click returns once the event is dispatched, not once the browser has left the page:
+        checking at once could inject axe into the old page and run it in the new one."""
+        from selenium.common.exceptions import WebDriverException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        # A mark on the window goes with the old document; Chrome answers an element of the old
+        # document with errors of its own, not always with a StaleElementReferenceException.
+        self.d.execute_script("window.lifecycleOldPage = true;")
+        element.click()
+        WebDriverWait(self.d, 30, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: d.execute_script(
+                "return !window.lifecycleOldPage && document.readyState === 'complete';"
+            )
+        )
+        self.check()
+
     def login(self, name: str) -> None:
         from selenium.webdriver.common.by import By
 
         self.open("/anmelden")
         self.d.find_element(By.ID, "name").send_keys(name)
         self.d.find_element(By.ID, "passwort").send_keys(PASSWORD)
-        self.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-        self.check()
+        self.follow(self.d.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
 
     def text(self) -> str:
         from selenium.webdriver.common.by import By
@@ -162,12 +180,6 @@ def _set(driver, element_id: str, value: str) -> None:
     driver.execute_script("arguments[0].value = arguments[1];", element, value)
 
 
-def _submit_form_of(driver, xpath: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.find_element(By.XPATH, xpath).click()
-
-
 def test_a_project_lead_and_the_sitzungsdienst_walk_the_process(server, browser, tmp_path):
     """Log in, complete a task, approve a gate, edit the Begründung, download the DOCX and read
     it back; then the Sitzungsdienst moves a Sitzung after its preview. axe on every page."""
@@ -184,8 +196,7 @@ def test_a_project_lead_and_the_sitzungsdienst_walk_the_process(server, browser,
     form = button.find_element(By.XPATH, "./ancestor::form")
     date_field = form.find_element(By.CSS_SELECTOR, "input[type=date]")
     browser.execute_script("arguments[0].value = '2017-03-14';", date_field)
-    button.click()
-    page.check()
+    page.follow(button)
     assert "erledigt" in page.text().lower()
 
     # approve the Grundsatzbeschluss (the remaining tasks done in the old procedure)
@@ -193,8 +204,7 @@ def test_a_project_lead_and_the_sitzungsdienst_walk_the_process(server, browser,
     _set(browser, "gate-datum", "2017-04-27")
     browser.find_element(By.ID, "gate-aktenzeichen").send_keys("BSV 3/2017")
     browser.find_element(By.ID, "gate-erzwingen").send_keys("im Altverfahren erledigt")
-    browser.find_element(By.XPATH, "//button[contains(., 'Entscheidung speichern')]").click()
-    page.check()
+    page.follow(browser.find_element(By.XPATH, "//button[contains(., 'Entscheidung speichern')]"))
     assert "Auftaktworkshop" in page.text()
     if os.environ.get("LIFECYCLE_SCREENSHOT") == "1":
         SCREENSHOT.parent.mkdir(exist_ok=True)
@@ -208,14 +218,12 @@ def test_a_project_lead_and_the_sitzungsdienst_walk_the_process(server, browser,
     section = browser.find_element(By.ID, "abschnitt-0")
     section.clear()
     section.send_keys(sentence)
-    browser.find_element(By.XPATH, "//button[contains(., 'Als neue Version speichern')]").click()
-    page.check()
+    page.follow(browser.find_element(By.XPATH, "//button[contains(., 'Als neue Version')]"))
 
     # generate the Sitzungsvorlage and download the DOCX
     page.open("/prozess/waiblingen-2017")
-    browser.find_element(By.XPATH, "//button[contains(., 'Erzeugen') and "
-                                   "contains(., 'Sitzungsvorlage')]").click()  # fmt: skip
-    page.check()
+    page.follow(browser.find_element(By.XPATH, "//button[contains(., 'Erzeugen') and "
+                                               "contains(., 'Sitzungsvorlage')]"))  # fmt: skip
     link = browser.find_element(By.XPATH, "//a[contains(@href, '.docx') and "
                                           "contains(., 'Sitzungsvorlage')]")  # fmt: skip
     link.click()
@@ -236,12 +244,10 @@ def test_a_project_lead_and_the_sitzungsdienst_walk_the_process(server, browser,
     page.open("/sitzungen/waiblingen/bsv-2017-12-06/verlegen")
     _set(browser, "datum", "2017-12-13")
     _set(browser, "uhrzeit", "17:00")
-    browser.find_element(By.CSS_SELECTOR, "form[action$='/vorschau'] button").click()
-    page.check()
+    page.follow(browser.find_element(By.CSS_SELECTOR, "form[action$='/vorschau'] button"))
     preview = page.text()
     assert "Vorschau" in preview and "verschieben sich" in preview
-    browser.find_element(By.CSS_SELECTOR, "form[action$='/verlegen'] button").click()
-    page.check()
+    page.follow(browser.find_element(By.CSS_SELECTOR, "form[action$='/verlegen'] button"))
     assert "13. Dezember 2017" in page.text() or "13.12.2017" in page.text()
 
     assert len(page.checked) >= 6

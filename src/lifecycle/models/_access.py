@@ -40,7 +40,7 @@ class Grant(Row, table=True):
 
     __table_args__ = (UniqueConstraint("user_id", "role", "kommune_id", "fortschreibung_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(foreign_key="user.id", index=True)
+    user_id: int = Field(foreign_key="user.id")
     role: GrantRole
     kommune_id: int = Field(foreign_key="kommune.id", index=True)
     fortschreibung_id: int | None = Field(default=None, foreign_key="fortschreibung.id")

@@ -14,7 +14,7 @@ from ._base import Row
 class Handlungsfeld(Row, table=True):
     __table_args__ = (UniqueConstraint("fortschreibung_id", "key"),)
     id: int | None = Field(default=None, primary_key=True)
-    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id")
     key: str
     title: str
     position: int
@@ -23,7 +23,7 @@ class Handlungsfeld(Row, table=True):
 class Arbeitsgruppe(Row, table=True):
     __table_args__ = (UniqueConstraint("fortschreibung_id", "key"),)
     id: int | None = Field(default=None, primary_key=True)
-    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id")
     handlungsfeld_id: int = Field(foreign_key="handlungsfeld.id", index=True)
     key: str
     title: str

@@ -28,7 +28,7 @@ class Kommune(Row, table=True):
 class Gremium(Row, table=True):
     __table_args__ = (UniqueConstraint("kommune_id", "key"),)
     id: int | None = Field(default=None, primary_key=True)
-    kommune_id: int = Field(foreign_key="kommune.id", index=True)
+    kommune_id: int = Field(foreign_key="kommune.id")
     key: str
     name: str
     short: str
@@ -50,7 +50,7 @@ class Sitzung(Row, table=True):
 class Person(Row, table=True):
     __table_args__ = (UniqueConstraint("kommune_id", "key"),)
     id: int | None = Field(default=None, primary_key=True)
-    kommune_id: int = Field(foreign_key="kommune.id", index=True)
+    kommune_id: int = Field(foreign_key="kommune.id")
     key: str
     name: str
     email: str | None = None
@@ -62,7 +62,7 @@ class Person(Row, table=True):
 class Konzept(Row, table=True):
     __table_args__ = (UniqueConstraint("kommune_id", "kind"),)
     id: int | None = Field(default=None, primary_key=True)
-    kommune_id: int = Field(foreign_key="kommune.id", index=True)
+    kommune_id: int = Field(foreign_key="kommune.id")
     title: str
     kind: str
 
@@ -101,7 +101,7 @@ class SitzungBinding(Row, table=True):
 
     __table_args__ = (UniqueConstraint("fortschreibung_id", "name"),)
     id: int | None = Field(default=None, primary_key=True)
-    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id")
     name: str
     sitzung_id: int = Field(foreign_key="sitzung.id", index=True)
 
@@ -109,7 +109,7 @@ class SitzungBinding(Row, table=True):
 class Stage(Row, table=True):
     __table_args__ = (UniqueConstraint("fortschreibung_id", "key"),)
     id: int | None = Field(default=None, primary_key=True)
-    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id")
     key: str
     title: str
     position: int
@@ -147,7 +147,7 @@ class Task(Row, table=True):
     anchor_ref: str = ""
     offset: int = 0
     offset_unit: str = "days"  # days | working_days
-    due: dt.date | None = Field(default=None, index=True)
+    due: dt.date | None = Field(default=None)  # searched in the (…, state, due) indexes above
     state: TaskState = Field(default=TaskState.open)  # indexed first in ix_task_state_due
     done_on: dt.date | None = None
     done_by_id: int | None = Field(default=None, foreign_key="person.id")
@@ -170,7 +170,7 @@ class GateDecision(Row, table=True):
 class Vorlage(Row, table=True):
     __table_args__ = (UniqueConstraint("fortschreibung_id", "stage_key"),)
     id: int | None = Field(default=None, primary_key=True)
-    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id")
     stage_key: str
     reference: str
     art: str = "Sitzungsvorlage"
@@ -191,7 +191,7 @@ class Beratung(Row, table=True):
 
     __table_args__ = (UniqueConstraint("vorlage_id", "position"),)
     id: int | None = Field(default=None, primary_key=True)
-    vorlage_id: int = Field(foreign_key="vorlage.id", index=True)
+    vorlage_id: int = Field(foreign_key="vorlage.id")
     position: int
     sitzung_id: int = Field(foreign_key="sitzung.id", index=True)
     role: BeratungRole

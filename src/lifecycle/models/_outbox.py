@@ -32,7 +32,7 @@ class Reminder(Row, table=True):
 
     __table_args__ = (UniqueConstraint("person_id", "subject", "deadline", "offset"),)
     id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
     subject: str  # what the reminder is about, e.g. "task:12", "vorlagenschluss:3:7"
     deadline: dt.date
     offset: int  # working days before the deadline; -1 for an escalation

@@ -24,7 +24,7 @@ class KonzeptVersion(Row, table=True):
 class Role(Row, table=True):
     __table_args__ = (UniqueConstraint("fortschreibung_id", "role", "person_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id")
     person_id: int = Field(foreign_key="person.id", index=True)
     role: str
 
@@ -34,7 +34,7 @@ class Termin(Row, table=True):
 
     __table_args__ = (UniqueConstraint("fortschreibung_id", "name"),)
     id: int | None = Field(default=None, primary_key=True)
-    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id")
     name: str
     on: dt.date
 
@@ -64,7 +64,7 @@ class DocumentVersion(Row, table=True):
 
     __table_args__ = (UniqueConstraint("fortschreibung_id", "kind", "stage_key", "version"),)
     id: int | None = Field(default=None, primary_key=True)
-    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id")
     stage_key: str
     kind: str
     version: int
@@ -81,7 +81,7 @@ class VorlageVersion(Row, table=True):
 
     __table_args__ = (UniqueConstraint("vorlage_id", "version"),)
     id: int | None = Field(default=None, primary_key=True)
-    vorlage_id: int = Field(foreign_key="vorlage.id", index=True)
+    vorlage_id: int = Field(foreign_key="vorlage.id")
     version: int
     betreff: str
     beschlussvorschlag: str

@@ -44,7 +44,7 @@ class Massnahme(Row, table=True):
         Index("ix_massnahme_due", "status", "target_date"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    konzept_id: int = Field(foreign_key="konzept.id", index=True)
+    konzept_id: int = Field(foreign_key="konzept.id")
     kommune_id: int = Field(foreign_key="kommune.id", index=True)
     fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)  # adopted by
     key: str
@@ -67,7 +67,7 @@ class Massnahme(Row, table=True):
 class Meilenstein(Row, table=True):
     __table_args__ = (UniqueConstraint("massnahme_id", "on", "title"),)
     id: int | None = Field(default=None, primary_key=True)
-    massnahme_id: int = Field(foreign_key="massnahme.id", index=True)
+    massnahme_id: int = Field(foreign_key="massnahme.id")
     on: dt.date
     title: str
     note: str = ""
@@ -78,7 +78,7 @@ class Indikator(Row, table=True):
 
     __table_args__ = (UniqueConstraint("konzept_id", "key"),)
     id: int | None = Field(default=None, primary_key=True)
-    konzept_id: int = Field(foreign_key="konzept.id", index=True)
+    konzept_id: int = Field(foreign_key="konzept.id")
     key: str
     handlungsfeld: str
     title: str
@@ -92,7 +92,7 @@ class Indikator(Row, table=True):
 class Messung(Row, table=True):
     __table_args__ = (UniqueConstraint("indikator_id", "on"),)
     id: int | None = Field(default=None, primary_key=True)
-    indikator_id: int = Field(foreign_key="indikator.id", index=True)
+    indikator_id: int = Field(foreign_key="indikator.id")
     on: dt.date
     value: float
     note: str = ""
@@ -103,7 +103,7 @@ class MassnahmeUebernahme(Row, table=True):
 
     __table_args__ = (UniqueConstraint("fortschreibung_id", "massnahme_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    fortschreibung_id: int = Field(foreign_key="fortschreibung.id", index=True)
+    fortschreibung_id: int = Field(foreign_key="fortschreibung.id")
     massnahme_id: int = Field(foreign_key="massnahme.id", index=True)
     decision: Uebernahme | None = None  # None: carried, not yet decided
     decided_on: dt.date | None = None

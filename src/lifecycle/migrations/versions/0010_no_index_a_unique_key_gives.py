@@ -2,10 +2,7 @@
 
 A foreign key that leads a UNIQUE constraint (``stage.fortschreibung_id`` in UNIQUE
 (fortschreibung_id, key), and so on) is searched through that constraint's index; an index of
-its own only doubled the writes. ``task.due`` alone is never searched: the date windows
-go through (state, due), the per-process views through (fortschreibung_id, state, due), and
-``lifecycle tasks --all`` counts every matching task anyway. Starting a process wrote 125
-pages, 25 of them to these indexes.
+its own only doubled the writes and the space. tests/test_db.py keeps such indexes out.
 
 Revision ID: 0010
 Revises: 0009
@@ -28,7 +25,7 @@ DROPPED: dict[str, str] = {
     "massnahmeuebernahme": "fortschreibung_id", "beratung": "vorlage_id",
     "vorlageversion": "vorlage_id", "reminder": "person_id", "grant": "user_id",
     "massnahme": "konzept_id", "indikator": "konzept_id", "meilenstein": "massnahme_id",
-    "messung": "indikator_id", "task": "due",
+    "messung": "indikator_id",
 }  # fmt: skip
 
 

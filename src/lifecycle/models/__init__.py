@@ -11,6 +11,9 @@ part when one of its names is first asked for (PEP 562). Declaring a table costs
 and SQLAlchemy about 2 ms, and ``lifecycle status`` reads only the core. Each part refers
 only to itself and the core, so a join's foreign keys are always declared. ``load_all()``
 declares every table: for the migrations and anything else that walks the whole metadata.
+
+A foreign key that leads a UNIQUE constraint has no index of its own: the constraint's index
+serves its searches, and a second one only costs writes (tests/test_db.py keeps it so).
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ Prints its figures; asserts nothing. Run:
 
 Two SQLite files built the same way: a small installation (50 Waiblingen processes, no
 reminders) and a large one (``--large`` processes, ``--reminders`` sent reminders spread over
-their tasks, as years of daily runs leave them). In each, 40 tasks are completed and 40 first
-gates decided through the services; the medians are compared. The small installation is the
+their tasks, as years of daily runs leave them). In each, the web's "Meine Aufgaben" of a lead
+of 5 processes is listed 40 times, 40 tasks are completed and 40 first gates decided through
+the services; the medians are compared. The small installation is the
 floor: an operation on one process should not read the other processes' rows, so the ratio
 should stay near 1. tests/test_query_plans.py checks the plans behind it.
 """
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -29,6 +31,7 @@ from bench_write import DECIDE, scenario  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = 40
+LED = 5  # processes led by the user of "Meine Aufgaben"
 
 
 def build(folder: Path, processes: int, reminders: int) -> tuple[str, list[str]]:
@@ -77,9 +80,17 @@ def measure(url: str, keys: list[str]) -> dict[str, float]:
     from lifecycle import services
     from lifecycle.db import engine_for
     from lifecycle.models import Fortschreibung, Task
+    from lifecycle.web import views
 
     engine = engine_for(url)
-    times: dict[str, list[float]] = {"complete": [], "decide": []}
+    times: dict[str, list[float]] = {"my_tasks": [], "complete": [], "decide": []}
+    with Session(engine) as s:
+        lead = _lead_of(s, keys[-LED:])
+        for _ in range(SAMPLES):
+            s.expunge_all()
+            t0 = time.perf_counter()
+            views.my_tasks(s, lead, dt.date(2017, 11, 8))
+            times["my_tasks"].append(time.perf_counter() - t0)
     for key in keys[-SAMPLES:]:
         with Session(engine) as s:
             task_id = s.exec(select(Task.id).join(Fortschreibung).where(
@@ -96,6 +107,20 @@ def measure(url: str, keys: list[str]) -> dict[str, float]:
     return {kind: 1000 * statistics.median(t) for kind, t in times.items()}
 
 
+def _lead_of(session: Any, keys: list[str]) -> Any:
+    """A project lead of the processes ``keys`` without a Person row: the web's "Meine
+    Aufgaben" then lists the open tasks of those processes."""
+    from sqlmodel import col, select
+
+    from lifecycle.access import Principal
+    from lifecycle.models import Fortschreibung, GrantRole
+
+    led = session.exec(select(Fortschreibung).where(col(Fortschreibung.key).in_(keys))).all()
+    return Principal(user_id=0, name="leitung", display_name="", is_admin=True,
+                     process_roles={f.id: frozenset({GrantRole.projektleitung}) for f in led},
+                     process_kommune={f.id: f.kommune_id for f in led})  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", type=int, default=2000, help="processes, large installation")
@@ -106,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         large = measure(*build(Path(large_dir), args.large, args.reminders))
     print(f"small: {SAMPLES + 10} processes, no reminders; large: {args.large} processes, "
           f"{args.reminders} reminders; medians of {SAMPLES}")  # fmt: skip
-    for kind, label in (("complete", "complete a task"), ("decide", "decide a gate")):
+    for kind, label in (("my_tasks", f"Meine Aufgaben of a lead of {LED} processes (web)"),
+                        ("complete", "complete a task"), ("decide", "decide a gate")):
         ratio = large[kind] / small[kind]
         verdict = "OK" if ratio <= 1.5 else "MISS"
         print(f"ROW {label} in the large installation: {large[kind]:.2f} ms | floor (small) "

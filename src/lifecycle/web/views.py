@@ -7,11 +7,14 @@ only draws; the same facts go into a table for screen readers and narrow screens
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from babel.dates import format_date
+from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
 from .. import dates
@@ -222,26 +225,45 @@ def my_tasks(session: Session, me: Principal, today: dt.date) -> MyTasks:
         persons = list(session.exec(select(Person).where(
             Person.key == me.name, col(Person.kommune_id).in_(sorted(seen)))))  # fmt: skip
     led = [pid for pid, roles in me.process_roles.items() if GrantRole.projektleitung in roles]
-    query = (
+    if persons:
+        owners = [col(Task.assignee_id) == p.id for p in persons]
+        led = []
+    else:
+        owners = [col(Task.fortschreibung_id) == pid for pid in sorted(led)]
+    ids = _most_urgent_open(session, owners, MY_TASKS_LIMIT + 1)
+    found = {t.id: (t, s, p, f) for t, s, p, f in session.exec(
         select(Task, Stage, Person, Fortschreibung)
         .join(Stage, col(Stage.id) == Task.stage_id)
         .join(Fortschreibung, col(Fortschreibung.id) == Task.fortschreibung_id)
         .join(Person, col(Person.id) == Task.assignee_id, isouter=True)
-        .where(Task.state == TaskState.open)
-    )
-    if persons:
-        query = query.where(col(Task.assignee_id).in_([p.id for p in persons]))
-        led = []
-    else:
-        query = query.where(col(Task.fortschreibung_id).in_(led))
-    rows = session.exec(
-        query.order_by(col(Task.due), col(Fortschreibung.key), col(Task.position)).limit(
-            MY_TASKS_LIMIT + 1
-        )
-    ).all()
-    views = [_task_view(t, p, s, today, f) for t, s, p, f in rows[:MY_TASKS_LIMIT]]
+        .where(col(Task.id).in_(ids[:MY_TASKS_LIMIT]))
+        # a row per task: not the process's plan and scenario (~30 KB of JSON) each time
+        .options(load_only(Fortschreibung.id, Fortschreibung.key,  # type: ignore[arg-type]
+                           Fortschreibung.kommune_id))  # type: ignore[arg-type]
+    )}  # fmt: skip
+    rows = [found[i] for i in ids[:MY_TASKS_LIMIT]]
+    views = [_task_view(t, p, s, today, f) for t, s, p, f in rows]
     keys = sorted({v.process_key for v in views}) if led else []
-    return MyTasks(views, persons, keys, len(rows) > MY_TASKS_LIMIT)
+    return MyTasks(views, persons, keys, len(ids) > MY_TASKS_LIMIT)
+
+
+def _most_urgent_open(session: Session, owners: list[Any], limit: int) -> list[int]:
+    """The ids of the first ``limit`` open tasks of all ``owners`` (conditions on one person
+    or one process), by due date, process key and position.
+
+    One small query per owner through its own index (assignee or process, state, due), merged
+    here. Given all owners in one IN list, SQLite, which plans without statistics, read every
+    open task of the installation in due order (ix_task_state_due) to find theirs."""
+    query = (
+        select(col(Task.due), col(Fortschreibung.key), col(Task.position), col(Task.id))
+        .join(Fortschreibung, col(Fortschreibung.id) == Task.fortschreibung_id)
+        .where(Task.state == TaskState.open)
+        .order_by(col(Task.due).nulls_first(), col(Fortschreibung.key), col(Task.position))
+        .limit(limit)
+    )
+    parts = [session.exec(query.where(owner)).all() for owner in owners]
+    merged = heapq.merge(*parts, key=lambda r: (r[0] is not None, r[0] or dt.date.min, *r[1:]))
+    return [i for *_, i in islice(merged, limit) if i is not None]
 
 
 # --- the gate --------------------------------------------------------------------------------

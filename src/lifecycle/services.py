@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import exists, func, insert, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.orm import defer
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
@@ -445,13 +446,18 @@ def request_missing_runs(session: Session) -> int:
     already requested its run.
     """
     requested = 0
+    asked = exists().where(col(RunRequest.fortschreibung_id) == Fortschreibung.id,
+                           col(RunRequest.stage_id) == Fortschreibung.current_stage_id)
+    # Run every 15 minutes over all processes: the database finds the few without a request
+    # (through ix_runrequest_fortschreibung_id), and their plan and scenario stay unread.
+    missing = (
+        select(Fortschreibung)
+        .where(Fortschreibung.state == ProcessState.running,
+               col(Fortschreibung.current_stage_id).is_not(None), ~asked)
+        .options(defer(Fortschreibung.plan), defer(Fortschreibung.scenario))  # type: ignore[arg-type]
+    )  # fmt: skip
     with _transaction(session):
-        asked = set(session.exec(select(RunRequest.stage_id)))
-        for process in session.exec(
-            select(Fortschreibung).where(Fortschreibung.state == ProcessState.running)
-        ).all():
-            if process.current_stage_id is None or process.current_stage_id in asked:
-                continue
+        for process in session.exec(missing).all():
             last = session.exec(
                 select(GateDecision)
                 .where(GateDecision.fortschreibung_id == process.id)

@@ -174,7 +174,9 @@ def export(session: Session, options: FeedOptions, *, now: dt.datetime | None = 
 
 
 def _processes(session: Session, options: FeedOptions) -> list[Fortschreibung]:
-    query = select(Fortschreibung).order_by(Fortschreibung.key)
+    from .lookups import WITHOUT_PLAN  # local: keeps `holidays` lazy
+
+    query = select(Fortschreibung).order_by(Fortschreibung.key).options(*WITHOUT_PLAN)
     if options.process:
         query = query.where(Fortschreibung.key == options.process)
     else:

@@ -25,6 +25,10 @@ from .models import (
 )  # fmt: skip
 from .typing_helpers import get_required
 
+# Loader options for processes read by the hundred (lists, feeds, the reconcile pass): their
+# plan and scenario, ~30 KB of JSON per row, are read only when something asks for them.
+WITHOUT_PLAN = (defer(Fortschreibung.plan), defer(Fortschreibung.scenario))  # type: ignore[arg-type]
+
 
 def get_process(session: Session, key: str, *, scenario: bool = True) -> Fortschreibung:
     """The process by its key; ``scenario=False``: its scenario column (the largest) is read

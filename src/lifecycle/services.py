@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import exists, func, insert, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.orm import defer
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
@@ -449,12 +448,12 @@ def request_missing_runs(session: Session) -> int:
     asked = exists().where(col(RunRequest.fortschreibung_id) == Fortschreibung.id,
                            col(RunRequest.stage_id) == Fortschreibung.current_stage_id)
     # Run every 15 minutes over all processes: the database finds the few without a request
-    # (through ix_runrequest_fortschreibung_id), and their plan and scenario stay unread.
+    # (through ix_runrequest_fortschreibung_id).
     missing = (
         select(Fortschreibung)
         .where(Fortschreibung.state == ProcessState.running,
                col(Fortschreibung.current_stage_id).is_not(None), ~asked)
-        .options(defer(Fortschreibung.plan), defer(Fortschreibung.scenario))  # type: ignore[arg-type]
+        .options(*lookups.WITHOUT_PLAN)
     )  # fmt: skip
     with _transaction(session):
         for process in session.exec(missing).all():

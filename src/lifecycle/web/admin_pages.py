@@ -22,6 +22,7 @@ from ..access import Principal
 from ..doc_context import KINDS
 from ..errors import InputError, LifecycleError, NotFound, Refused
 from ..examples import scenario as example_scenario
+from ..lookups import WITHOUT_PLAN
 from ..models import Fortschreibung, Grant, GrantRole, Kommune, User
 from ..scenario import load_scenario
 from . import security
@@ -68,7 +69,8 @@ def _page(request: Request, s: Session, me: Principal, status: int = 200,
         "users": s.exec(select(User).order_by(col(User.name))).all(),
         "grants": _grants(s),
         "kommunen": s.exec(select(Kommune).order_by(col(Kommune.name))).all(),
-        "processes": s.exec(select(Fortschreibung).order_by(col(Fortschreibung.key))).all(),
+        "processes": s.exec(select(Fortschreibung).order_by(col(Fortschreibung.key))
+                            .options(*WITHOUT_PLAN)).all(),  # fmt: skip
         "kinds": [(k.name, k.title) for k in KINDS.values()],
         "roles": ROLE_DE, "starter": STARTER, "fehler": {}, "form": {},
     }  # fmt: skip

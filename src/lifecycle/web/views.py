@@ -14,12 +14,12 @@ from itertools import islice
 from typing import Any
 
 from babel.dates import format_date
-from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
 from .. import dates
 from ..access import Action, Principal
 from ..doc_context import KINDS
+from ..lookups import WITHOUT_PLAN
 from ..models import (
     DocumentVersion,
     Event,
@@ -237,9 +237,7 @@ def my_tasks(session: Session, me: Principal, today: dt.date) -> MyTasks:
         .join(Fortschreibung, col(Fortschreibung.id) == Task.fortschreibung_id)
         .join(Person, col(Person.id) == Task.assignee_id, isouter=True)
         .where(col(Task.id).in_(ids[:MY_TASKS_LIMIT]))
-        # a row per task: not the process's plan and scenario (~30 KB of JSON) each time
-        .options(load_only(Fortschreibung.id, Fortschreibung.key,  # type: ignore[arg-type]
-                           Fortschreibung.kommune_id))  # type: ignore[arg-type]
+        .options(*WITHOUT_PLAN)  # a row per task: not the process's JSON each time
     )}  # fmt: skip
     rows = [found[i] for i in ids[:MY_TASKS_LIMIT]]
     views = [_task_view(t, p, s, today, f) for t, s, p, f in rows]

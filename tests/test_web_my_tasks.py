@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 
 import pytest
 from sqlmodel import col, select
@@ -93,3 +94,19 @@ def test_my_tasks_read_each_owners_rows_not_every_open_task(session, two):
         own = views.my_tasks(session, person_in(two, "ortolf"), TODAY)
     assert led.tasks and own.tasks and plans
     assert whole_table_reads(plans) == []
+
+
+def test_lists_of_processes_leave_plan_and_scenario_unread(session, two):
+    """~30 KB of JSON a process: a list of 2 000 took 864 ms with them, 41 ms without."""
+    from lifecycle import ical
+    from lifecycle.models import RunRequest
+
+    session.exec(RunRequest.__table__.delete())  # type: ignore[attr-defined]
+    session.commit()
+    session.expunge_all()
+    with explained(session) as plans:
+        views.my_tasks(session, lead_of(two), TODAY)
+        assert services.request_missing_runs(session) == 2
+        ical.export(session, ical.FeedOptions())
+    read = [s for s in plans if re.search(r'fortschreibung\."?(plan|scenario)\b', s)]
+    assert len(plans) > 10 and read == []

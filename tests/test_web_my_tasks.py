@@ -3,7 +3,8 @@
 A project lead of several processes, or a person with a Person row in several Kommunen, sees
 their open tasks merged by due date, process key and position. Each owner's tasks are read
 through their own index; given all owners in one IN list, SQLite read every open task of the
-installation in due order.
+installation in due order. Lists of processes, this one among them, leave each process's plan
+and scenario unread.
 """
 
 from __future__ import annotations

@@ -6,11 +6,12 @@ Prints its figures; asserts nothing. Run:
 
 Two SQLite files built the same way: a small installation (50 Waiblingen processes, no
 reminders) and a large one (``--large`` processes, ``--reminders`` sent reminders spread over
-their tasks, as years of daily runs leave them). In each, the web's "Meine Aufgaben" of a lead
-of 5 processes is listed 40 times, 40 tasks are completed and 40 first gates decided through
-the services; the medians are compared. The small installation is the floor: an operation
-on one process should not read the other processes' rows, so the ratio should stay near 1.
-tests/test_query_plans.py checks the plans behind it. Printed beside them, not compared: the
+their tasks, as years of daily runs leave them). In each, the web's Übersicht of a user who
+sees 5 Kommunen and "Meine Aufgaben" of the lead of their 5 processes are listed 40 times, 40
+tasks are completed and 40 first gates decided through the services; the medians are
+compared. The small installation is the floor: an operation on one process (or Kommune) should
+not read the others' rows, so the ratio should stay near 1. tests/test_query_plans.py checks
+the plans behind it. Printed beside them, not compared: the
 reconcile pass (``services.request_missing_runs``), which looks at every running process.
 """
 
@@ -78,17 +79,21 @@ def _sent_reminders(path: Path, n: int) -> None:
 def measure(url: str, keys: list[str]) -> dict[str, float]:
     from sqlmodel import Session, col, select
 
-    from lifecycle import services
+    from lifecycle import services, status
     from lifecycle.db import engine_for
     from lifecycle.models import Fortschreibung, Task
     from lifecycle.web import views
 
     engine = engine_for(url)
-    times: dict[str, list[float]] = {"my_tasks": [], "complete": [], "decide": []}
+    times: dict[str, list[float]] = {"overview": [], "my_tasks": [], "complete": [], "decide": []}
     with Session(engine) as s:
         lead = _lead_of(s, keys[-LED:])
+        own = frozenset(lead.process_kommune.values())
         for _ in range(SAMPLES):
             s.expunge_all()
+            t0 = time.perf_counter()
+            status.overview(s, dt.date(2017, 11, 8), kommune_ids=own)
+            times["overview"].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             views.my_tasks(s, lead, dt.date(2017, 11, 8))
             times["my_tasks"].append(time.perf_counter() - t0)
@@ -138,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.reminders} reminders; medians of {SAMPLES}")  # fmt: skip
     print(f"reconcile (a run for every open stage without one): large "
           f"{large['reconcile']:.1f} ms, small {small['reconcile']:.1f} ms")
-    for kind, label in (("my_tasks", f"Meine Aufgaben of a lead of {LED} processes (web)"),
+    for kind, label in (("overview", f"Übersicht of a user who sees {LED} Kommunen (web)"),
+                        ("my_tasks", f"Meine Aufgaben of a lead of {LED} processes (web)"),
                         ("complete", "complete a task"), ("decide", "decide a gate")):
         ratio = large[kind] / small[kind]
         verdict = "OK" if ratio <= 1.5 else "MISS"

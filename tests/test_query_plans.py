@@ -9,8 +9,8 @@ plans are the same on this small database as on a large one.
 
 Found this way: a task's lock set its id to itself, and SQLite then read every reminder
 (20 ms a completion at 200 000 reminders); a gate's open tasks came through ix_task_state.
-Installation-wide reads (the Übersicht, the daily scan, the OParl export) are not per process
-and not checked here.
+Installation-wide reads (the Übersicht of all Kommunen, the daily scan, the OParl export) are
+not per process and not checked here; the Übersicht of one Kommune is.
 """
 
 from __future__ import annotations
@@ -85,6 +85,10 @@ def test_per_process_operations_read_only_their_own_rows(session, waiblingen):
         services.reassign_task(session, "1", to="raible", actor="test")
         services.move_sitzung(session, "bsv-2017-12-06", dt.date(2017, 12, 13), actor="sd")
         status.process_status(session, waiblingen, dt.date(2017, 11, 8))
+        # the Übersicht of a user who sees one Kommune, and of one filtered by its key
+        status.overview(session, dt.date(2017, 11, 8), kommune_ids=frozenset({
+            waiblingen.kommune_id}))  # fmt: skip
+        status.overview(session, dt.date(2017, 11, 8), kommune="waiblingen")
         replay.run(session, waiblingen)  # every completion and decision; the Umsetzung begins
         services.update_massnahme(session, waiblingen.key, "integrationslotsen",
                                   {"status": "erledigt"}, actor="test", on=dt.date(2018, 3, 1))

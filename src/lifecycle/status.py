@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func
+from sqlalchemy import Select, case, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
@@ -237,7 +237,8 @@ def overview(
     ``kommune_ids`` limits to the Kommunen a user sees (None: all); ``kommune`` (a key) and
     ``state`` ("running" or "completed") are the page's filters.
     """
-    per_process = (  # SQLAlchemy's select: sqlmodel's is typed for at most four columns
+    filters = _filters(kommune_ids, kommune, state)
+    tasks: Select[Any] = (  # SQLAlchemy's select: sqlmodel's is typed for at most four columns
         sa_select(
             col(Task.fortschreibung_id).label("pid"),
             func.sum(case((col(Task.state) == TaskState.done, 1), else_=0)).label("done"),
@@ -248,8 +249,14 @@ def overview(
             ).label("overdue"),
         )
         .group_by(col(Task.fortschreibung_id))
-        .subquery()
     )
+    if filters:  # only the tasks of the processes shown, not the whole installation's
+        tasks = (
+            tasks.join(Fortschreibung, col(Fortschreibung.id) == Task.fortschreibung_id)
+            .join(Kommune, col(Kommune.id) == Fortschreibung.kommune_id)
+            .where(*filters)
+        )
+    per_process = tasks.subquery()
     # Rank first, on narrow columns only: a process row carries its plan and scenario as JSON,
     # and reading its later columns for all 10 000 rows costs more than the ranking itself.
     ranked = (
@@ -263,7 +270,7 @@ def overview(
         )
         .join(Kommune, col(Kommune.id) == Fortschreibung.kommune_id)
         .join(per_process, per_process.c.pid == Fortschreibung.id, isouter=True)
-        .where(*_filters(kommune_ids, kommune, state))
+        .where(*filters)
         .order_by(*_urgency(per_process.c.overdue, per_process.c.next_due,
                             col(Fortschreibung.key)))  # fmt: skip
         .offset(offset)
@@ -293,7 +300,7 @@ def overview(
         select(func.count())
         .select_from(Fortschreibung)
         .join(Kommune, col(Kommune.id) == Fortschreibung.kommune_id)
-        .where(*_filters(kommune_ids, kommune, state))
+        .where(*filters)
     ).one()
     summaries = [
         ProcessSummary(

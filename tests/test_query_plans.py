@@ -10,7 +10,8 @@ plans are the same on this small database as on a large one.
 Found this way: a task's lock set its id to itself, and SQLite then read every reminder
 (20 ms a completion at 200 000 reminders); a gate's open tasks came through ix_task_state.
 Installation-wide reads (the Übersicht of all Kommunen, the daily scan, the OParl export) are
-not per process and not checked here; the Übersicht of one Kommune is.
+not per process and not checked here; the Übersicht of one Kommune is, and every page a user
+of one Kommune opens in the web app.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from lifecycle import replay, services, status
@@ -37,8 +39,9 @@ SRC = str(Path(__file__).resolve().parent.parent / "src")
 
 
 @contextmanager
-def explained(session: Session) -> Iterator[dict[str, list[str]]]:
-    """Each statement sent meanwhile from the package, with its query plan's lines."""
+def explained(session: Session | type[Engine]) -> Iterator[dict[str, list[str]]]:
+    """Each statement sent meanwhile from the package, with its query plan's lines; on the
+    session's engine, or on every engine (``Engine``: the web app opens its own)."""
     plans: dict[str, list[str]] = {}
 
     def explain(conn, cursor, statement, params, context, executemany) -> None:  # noqa: ANN001
@@ -50,7 +53,7 @@ def explained(session: Session) -> Iterator[dict[str, list[str]]]:
         rows = cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, first).fetchall()
         plans[statement] = [row[-1] for row in rows]
 
-    engine = session.get_bind()
+    engine = session.get_bind() if isinstance(session, Session) else session
     event.listen(engine, "before_cursor_execute", explain)
     try:
         yield plans
@@ -113,3 +116,22 @@ def test_the_check_sees_a_whole_table_read(session, waiblingen):
         "SEARCH task USING INTEGER PRIMARY KEY (rowid=?)", "SCAN reminder"]}  # fmt: skip
     assert whole_table_reads(plans) == [
         "SCAN reminder  <-  UPDATE task SET id=task.id WHERE task.id = ?"]
+
+
+def test_the_pages_of_one_kommune_read_only_its_rows(db_url):
+    """The web app as a project lead, the Sitzungsdienst and a viewer of Waiblingen use it."""
+    from web_support import client_for, make_app
+
+    app, process = make_app(db_url), "/prozess/waiblingen-2017"
+    pages = {
+        "ortolf": ["/", process, "/aufgaben", f"{process}/massnahmen",
+                   f"{process}/vorlage/vorlage", f"{process}/massnahmen.csv"],
+        "sd": ["/", "/sitzungsdienst", "/sitzungen/waiblingen/bsv-2017-12-06/verlegen"],
+        "gast": ["/", process],
+    }  # fmt: skip
+    for user, paths in pages.items():
+        client = client_for(app, user)
+        with explained(Engine) as plans:
+            assert [client.get(path).status_code for path in paths] == [200] * len(paths)
+        assert len(plans) > 5, (user, sorted(plans))
+        assert whole_table_reads(plans) == [], user

@@ -231,16 +231,17 @@ def my_tasks(session: Session, me: Principal, today: dt.date) -> MyTasks:
     else:
         owners = [col(Task.fortschreibung_id) == pid for pid in sorted(led)]
     ids = _most_urgent_open(session, owners, MY_TASKS_LIMIT + 1)
-    found = {t.id: (t, s, p, f) for t, s, p, f in session.exec(
+    shown = ids[:MY_TASKS_LIMIT]
+    rows = session.exec(
         select(Task, Stage, Person, Fortschreibung)
         .join(Stage, col(Stage.id) == Task.stage_id)
         .join(Fortschreibung, col(Fortschreibung.id) == Task.fortschreibung_id)
         .join(Person, col(Person.id) == Task.assignee_id, isouter=True)
-        .where(col(Task.id).in_(ids[:MY_TASKS_LIMIT]))
+        .where(col(Task.id).in_(shown))
         .options(*WITHOUT_PLAN)  # a row per task: not the process's JSON each time
-    )}  # fmt: skip
-    rows = [found[i] for i in ids[:MY_TASKS_LIMIT]]
-    views = [_task_view(t, p, s, today, f) for t, s, p, f in rows]
+    ).all()
+    by_id = {row[0].id: row for row in rows}
+    views = [_task_view(t, p, stage, today, f) for t, stage, p, f in (by_id[i] for i in shown)]
     keys = sorted({v.process_key for v in views}) if led else []
     return MyTasks(views, persons, keys, len(ids) > MY_TASKS_LIMIT)
 

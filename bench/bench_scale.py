@@ -2,17 +2,18 @@
 
 Prints its figures; asserts nothing. Run:
 
-    .venv/bin/python bench/bench_scale.py [--large 2000] [--reminders 200000]
+    .venv/bin/python bench/bench_scale.py [--large 2000] [--reminders 200000] [--events 200000]
 
 Two SQLite files built the same way: a small installation (50 Waiblingen processes, no
 reminders) and a large one (``--large`` processes, ``--reminders`` sent reminders spread over
-their tasks, as years of daily runs leave them). In each, the web's Übersicht of a user who
-sees 5 Kommunen and "Meine Aufgaben" of the lead of their 5 processes are listed 40 times, 40
-tasks are completed and 40 first gates decided through the services; the medians are
-compared. The small installation is the floor: an operation on one process (or Kommune) should
-not read the others' rows, so the ratio should stay near 1. tests/test_query_plans.py checks
-the plans behind it. Printed beside them, not compared: the
-reconcile pass (``services.request_missing_runs``), which looks at every running process.
+their tasks, as years of daily runs leave them, and ``--events`` more entries in the event
+log). In each, the web's Übersicht of a user who sees 5 Kommunen, "Meine Aufgaben" of the lead
+of their 5 processes and the OParl list of one Body's meetings are read 40 times, 40 tasks are
+completed and 40 first gates decided through the services; the medians are compared. The
+small installation is the floor: an operation on one process (or Kommune) should not read the
+others' rows, so the ratio should stay near 1. tests/test_query_plans.py checks the plans
+behind it. Printed beside them, not compared: the reconcile pass
+(``services.request_missing_runs``), which looks at every running process.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ SAMPLES = 40
 LED = 5  # processes led by the user of "Meine Aufgaben"
 
 
-def build(folder: Path, processes: int, reminders: int) -> tuple[str, list[str]]:
+def build(folder: Path, processes: int, reminders: int, events: int = 0) -> tuple[str, list[str]]:
     from sqlmodel import Session
 
     from lifecycle import services
@@ -55,7 +56,22 @@ def build(folder: Path, processes: int, reminders: int) -> tuple[str, list[str]]
     engine.dispose()
     if reminders:
         _sent_reminders(folder / "lifecycle.db", reminders)
+    if events:
+        _logged_events(folder / "lifecycle.db", events, processes)
     return url, keys
+
+
+def _logged_events(path: Path, n: int, processes: int) -> None:
+    """``n`` completions in the event log, and a Sitzung moved for every tenth."""
+    con = sqlite3.connect(path)
+    rows = [(1 + i % processes, "2017-05-01 08:00:00", "bench", "task_done", "Task", 1 + i)
+            for i in range(n)]  # fmt: skip
+    rows += [(1 + i % processes, "2017-05-02 08:00:00", "bench", "sitzung_moved", "Sitzung",
+              1 + i % (4 * processes)) for i in range(n // 10)]  # fmt: skip
+    con.executemany("INSERT INTO event (fortschreibung_id, at, actor, action, entity, entity_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", rows)  # fmt: skip
+    con.commit()
+    con.close()
 
 
 def _sent_reminders(path: Path, n: int) -> None:
@@ -82,14 +98,20 @@ def measure(url: str, keys: list[str]) -> dict[str, float]:
     from lifecycle import services, status
     from lifecycle.db import engine_for
     from lifecycle.models import Fortschreibung, Task
+    from lifecycle.oparl.service import Site
     from lifecycle.web import views
 
     engine = engine_for(url)
-    times: dict[str, list[float]] = {"overview": [], "my_tasks": [], "complete": [], "decide": []}
+    times: dict[str, list[float]] = {"overview": [], "my_tasks": [], "oparl": [], "complete": [],
+                                     "decide": []}  # fmt: skip
+    body = keys[-1].removesuffix("-2017")  # the Kommune's key (bench_write.scenario)
     with Session(engine) as s:
         lead = _lead_of(s, keys[-LED:])
         own = frozenset(lead.process_kommune.values())
         for _ in range(SAMPLES):
+            t0 = time.perf_counter()
+            Site(s, "http://localhost/oparl/v1.1").answer(f"body/{body}/meetings", {})
+            times["oparl"].append(time.perf_counter() - t0)
             s.expunge_all()
             t0 = time.perf_counter()
             status.overview(s, dt.date(2017, 11, 8), kommune_ids=own)
@@ -135,16 +157,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", type=int, default=2000, help="processes, large installation")
     parser.add_argument("--reminders", type=int, default=200_000, help="sent reminders in it")
+    parser.add_argument("--events", type=int, default=200_000, help="logged completions in it")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as small_dir, tempfile.TemporaryDirectory() as large_dir:
         small = measure(*build(Path(small_dir), SAMPLES + 10, 0))
-        large = measure(*build(Path(large_dir), args.large, args.reminders))
+        large = measure(*build(Path(large_dir), args.large, args.reminders, args.events))
     print(f"small: {SAMPLES + 10} processes, no reminders; large: {args.large} processes, "
-          f"{args.reminders} reminders; medians of {SAMPLES}")  # fmt: skip
+          f"{args.reminders} reminders, {args.events} more events; medians of {SAMPLES}")
     print(f"reconcile (a run for every open stage without one): large "
           f"{large['reconcile']:.1f} ms, small {small['reconcile']:.1f} ms")
     for kind, label in (("overview", f"Übersicht of a user who sees {LED} Kommunen (web)"),
                         ("my_tasks", f"Meine Aufgaben of a lead of {LED} processes (web)"),
+                        ("oparl", "OParl: one Body's meetings"),
                         ("complete", "complete a task"), ("decide", "decide a gate")):
         ratio = large[kind] / small[kind]
         verdict = "OK" if ratio <= 1.5 else "MISS"

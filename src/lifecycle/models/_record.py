@@ -4,9 +4,9 @@ documents and edited Vorlage texts."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field
 
 from . import _core  # noqa: F401  (the tables these refer to)
@@ -39,10 +39,21 @@ class Termin(Row, table=True):
     on: dt.date
 
 
+_DELETED = "oparl_deleted"
+_DELETED_ONLY = f"action = '{_DELETED}'"
+
+
 class Event(Row, table=True):
     """Append-only log of every change, written in the transaction of the change."""
 
-    __table_args__ = (Index("ix_event_entity", "entity", "entity_id"),)
+    DELETED: ClassVar[str] = _DELETED  # the action of a row removed; OParl keeps a tombstone
+
+    __table_args__ = (
+        Index("ix_event_entity", "entity", "entity_id"),
+        # OParl's tombstones: the few deletions among all events, without indexing the rest
+        Index("ix_event_deleted", "id", sqlite_where=text(_DELETED_ONLY),
+              postgresql_where=text(_DELETED_ONLY)),
+    )  # fmt: skip
 
     id: int | None = Field(default=None, primary_key=True)
     fortschreibung_id: int | None = Field(default=None, foreign_key="fortschreibung.id", index=True)

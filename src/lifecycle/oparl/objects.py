@@ -63,7 +63,7 @@ OPARL_VERSION = "https://schema.oparl.org/1.1/"
 LICENSE = "https://www.govdata.de/dl-de/by-2-0"
 PER_PAGE = 100
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # a row no event ever mentioned
-DELETED = "oparl_deleted"  # event action: a row removed; its tombstone stays in the lists
+DELETED = Event.DELETED  # event action: a row removed; its tombstone stays in the lists
 
 MAIN_KINDS = ("sitzungsvorlage", "beschlussvorlage")
 PUBLIC_AUX_KINDS = ("abschlussbericht",)
@@ -180,16 +180,42 @@ class Stamps:
 ENTITIES = ("Kommune", "Gremium", "Person", "Sitzung", "Fortschreibung", "Vorlage")
 
 
-def load_stamps(session: Session) -> Stamps:
-    rows = session.exec(
+def load_stamps(session: Session, bodies: list[BodyData] | None = None) -> Stamps:
+    """The stamps of every row of ``bodies`` (None: of the whole installation)."""
+    query = (
         select(Event.entity, Event.entity_id, func.min(Event.at), func.max(Event.at))
-        .where(col(Event.entity).in_(ENTITIES), col(Event.action) != DELETED)
+        .where(col(Event.action) != DELETED)
         .group_by(col(Event.entity), col(Event.entity_id))
-    ).all()
+    )
+    if bodies is None:
+        rows = list(session.exec(query.where(col(Event.entity).in_(ENTITIES))).all())
+    else:  # one Body: its rows' histories through ix_event_entity, not the whole log
+        rows = [row for entity, ids in _ids_of(bodies).items()
+                for chunk in _chunks(ids) for row in session.exec(query.where(
+                    Event.entity == entity, col(Event.entity_id).in_(chunk))).all()]  # fmt: skip
     spans = {(e, i or 0): (_aware(lo), _aware(hi)) for e, i, lo, hi in rows}
+    # through the partial index ix_event_deleted: the deletions only, not the whole log
     deleted = list(session.exec(select(Event).where(Event.action == DELETED)
                                 .order_by(col(Event.id))).all())  # fmt: skip
     return Stamps(spans, deleted)
+
+
+def _ids_of(bodies: list[BodyData]) -> dict[str, list[int]]:
+    """The ids of each entity of ENTITIES that ``bodies`` hold."""
+    rows: dict[str, list[Any]] = {
+        "Kommune": [b.kommune for b in bodies],
+        "Gremium": [g for b in bodies for g in b.gremien],
+        "Person": [p for b in bodies for p in b.persons],
+        "Sitzung": [s for b in bodies for s in b.sitzungen],
+        "Fortschreibung": [f for b in bodies for f in b.processes],
+        "Vorlage": [v for b in bodies for v in b.vorlagen],
+    }
+    return {entity: [r.id for r in found] for entity, found in rows.items()}
+
+
+def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
 
 
 @dataclass
@@ -591,6 +617,7 @@ def system(urls: Urls, bodies: list[dict[str, Any]]) -> dict[str, Any]:
 def build_all(session: Session, urls: Urls, *, public: bool = True,
               kommune_key: str | None = None) -> Iterator[Built]:  # fmt: skip
     """Every Body's objects (or the one named), built from one read of the database."""
-    stamps = load_stamps(session)
-    for data in load_bodies(session, kommune_key):
+    bodies = load_bodies(session, kommune_key)
+    stamps = load_stamps(session, bodies if kommune_key is not None else None)
+    for data in bodies:
         yield BodyView(data, urls, stamps, public=public).build()

@@ -17,9 +17,19 @@ from sqlmodel import select
 from lifecycle import services
 from lifecycle.cli import run
 from lifecycle.errors import NotFound, Refused
-from lifecycle.models import Beratung, Fortschreibung, Gremium, Kommune, Sitzung, Vorlage
+from lifecycle.models import (
+    Beratung,
+    Event,
+    Fortschreibung,
+    Gremium,
+    Kommune,
+    Person,
+    Sitzung,
+    Vorlage,
+)
 from lifecycle.oparl import service, validate
 from lifecycle.oparl.lists import Filters
+from lifecycle.oparl.objects import load_bodies, load_stamps
 from lifecycle.oparl.service import Site
 from lifecycle.scenario import load_scenario
 
@@ -327,3 +337,51 @@ def test_the_export_and_a_sync_tombstone_on_postgresql(pg_url, tmp_path):
         assert [m["id"].rsplit("/", 1)[1] for m in page["data"] if m.get("deleted")] == [
             "gr-2018-01-25"
         ]
+
+
+def test_one_body_read_alone_is_the_body_read_with_all_others(session):
+    """A Body's request reads only its own rows' history: the same objects, stamps and
+    tombstones as the pass over the whole installation gives that Body."""
+    _start(session, "waiblingen-2017", "voelklingen-2017")
+    services.save_vorlage_text(session, "waiblingen-2017", "vorlage", betreff="Neuer Betreff",
+                               beschlussvorschlag="Zustimmung.", begruendung={},
+                               actor="test")  # fmt: skip
+    gremium = session.exec(select(Gremium).where(Gremium.key == "gr")).first()
+    assert gremium is not None
+    session.add(Sitzung(kommune_id=gremium.kommune_id, gremium_id=gremium.id or 0,
+                        key="gr-2018-01-25", start=dt.datetime(2018, 1, 25, 18)))  # fmt: skip
+    session.commit()
+    service.delete_sitzung(session, "waiblingen", "gr-2018-01-25", actor="test")
+    # an entry in the history of one row of each kind
+    kommune = session.exec(select(Kommune).where(Kommune.key == "waiblingen")).one()
+    rows = {"Kommune": kommune, "Gremium": gremium,
+            "Fortschreibung": session.exec(select(Fortschreibung).where(
+                Fortschreibung.key == "waiblingen-2017")).one()}  # fmt: skip
+    rows["Person"] = session.exec(select(Person).where(Person.kommune_id == kommune.id)).first()
+    rows["Sitzung"] = session.exec(select(Sitzung).where(Sitzung.kommune_id == kommune.id,
+                                                         Sitzung.key == "gr-2017-12-14")).one()
+    rows["Vorlage"] = session.exec(select(Vorlage).where(
+        Vorlage.fortschreibung_id == rows["Fortschreibung"].id)).first()  # fmt: skip
+    for day, (entity, row) in enumerate(rows.items(), start=1):
+        session.add(Event(at=dt.datetime(2019, 1, day, 12, tzinfo=dt.UTC), actor="test",
+                          action="changed", entity=entity, entity_id=row.id))  # fmt: skip
+    session.commit()
+    everything = {b.body["id"]: b for b in Site(session, BASE).bodies()}
+    assert len(everything) == 2
+    for key in ("waiblingen", "voelklingen"):
+        alone = Site(session, BASE).body(key)
+        whole = everything[alone.body["id"]]
+        assert alone.by_id == whole.by_id and alone.tombstones == whole.tombstones
+        assert alone.lists == whole.lists
+    waiblingen = everything[f"{BASE}/body/waiblingen"]
+    assert waiblingen.tombstones["meetings"]
+    # and the stamps themselves: a Body's own are those of the whole pass for its rows
+    whole_spans = load_stamps(session).spans
+    for body in load_bodies(session):
+        own = load_stamps(session, [body]).spans
+        mine = {(entity, row.id) for entity, found in (
+            ("Kommune", [body.kommune]), ("Gremium", body.gremien), ("Person", body.persons),
+            ("Sitzung", body.sitzungen), ("Fortschreibung", body.processes),
+            ("Vorlage", body.vorlagen)) for row in found}  # fmt: skip
+        assert own == {k: v for k, v in whole_spans.items() if k in mine}
+    assert {(e, row.id) for e, row in rows.items()} <= set(whole_spans)

@@ -32,7 +32,7 @@ import hashlib
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -202,15 +202,12 @@ def load_stamps(session: Session, bodies: list[BodyData] | None = None) -> Stamp
 
 def _ids_of(bodies: list[BodyData]) -> dict[str, list[int]]:
     """The ids of each entity of ENTITIES that ``bodies`` hold."""
-    rows: dict[str, list[Any]] = {
-        "Kommune": [b.kommune for b in bodies],
-        "Gremium": [g for b in bodies for g in b.gremien],
-        "Person": [p for b in bodies for p in b.persons],
-        "Sitzung": [s for b in bodies for s in b.sitzungen],
-        "Fortschreibung": [f for b in bodies for f in b.processes],
-        "Vorlage": [v for b in bodies for v in b.vorlagen],
-    }
-    return {entity: [r.id for r in found] for entity, found in rows.items()}
+    rows: dict[str, Callable[[BodyData], list[Any]]] = {
+        "Kommune": lambda b: [b.kommune], "Gremium": lambda b: b.gremien,
+        "Person": lambda b: b.persons, "Sitzung": lambda b: b.sitzungen,
+        "Fortschreibung": lambda b: b.processes, "Vorlage": lambda b: b.vorlagen,
+    }  # fmt: skip
+    return {entity: [r.id for b in bodies for r in rows[entity](b)] for entity in ENTITIES}
 
 
 def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:

@@ -141,3 +141,22 @@ def test_an_inactive_account_is_logged_out(app, db_url):
         s.add(user)
         s.commit()
     assert client.get("/").status_code == 303
+
+
+@pytest.mark.parametrize("char", ["%0A", "%0D", "%09", "%00", "%7F"])
+@pytest.mark.parametrize("path", [
+    "/prozess/waiblingen-2017{c}", "/oparl/v1.1/body/waiblingen{c}",
+    "/prozess/waiblingen-2017/aufgaben/1/erledigt{c}",
+])  # fmt: skip
+def test_a_control_character_in_the_address_is_refused(app, db_url, path, char):
+    """Starlette's routes would read ``/prozess/x%0A`` as ``/prozess/x`` (``$`` matches before
+    a final line break): the same page, or the same write, under an address that is not its."""
+    client = client_for(app, "ortolf")
+    before = dump(db_url)
+    url = path.format(c=char)
+    if "erledigt" in url:
+        response = client.post(url, data={"csrf_token": token_of(client), "datum": "2017-03-14"})
+    else:
+        response = client.get(url)
+    assert response.status_code == 404 and "Steuerzeichen" in response.text
+    assert dump(db_url) == before

@@ -74,6 +74,7 @@ def create_app(database_url: str | None = None, *, secret: str | None = None,
         max_age=SESSION_MAX_AGE, same_site="lax", https_only=https_only,
     )  # fmt: skip
     app.middleware("http")(_limit_body)
+    app.middleware("http")(_plain_path)
     app.middleware("http")(_security_headers)
     app.mount("/static", StaticFiles(directory=_folder("static")), name="static")
     _error_pages(app)
@@ -114,6 +115,16 @@ async def _limit_body(request: Request, call_next: Any) -> Response:
     length = request.headers.get("content-length")
     if length and (not length.isdigit() or int(length) > MAX_BODY):
         return _error(request, 413, "Die Anfrage ist zu groß (höchstens 6 MiB).")
+    return await call_next(request)
+
+
+async def _plain_path(request: Request, call_next: Any) -> Response:
+    """A control character in the path is refused. Starlette's routes end in ``$``, which
+    matches before a final line break: ``/prozess/x%0A`` would otherwise be ``/prozess/x``.
+    The raw path: ``request.url`` drops line breaks and tabs (urllib's rule)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in request.scope["path"]):
+        return _error(request, 404, "Die Adresse enthält ein Steuerzeichen (etwa einen "
+                                    "Zeilenumbruch); eine solche Seite gibt es nicht.")  # fmt: skip
     return await call_next(request)
 
 

@@ -81,3 +81,36 @@ def test_every_public_name_resolves_and_an_unknown_one_is_an_attribute_error():
         models.Reminders  # noqa: B018
     with pytest.raises(ImportError):
         from lifecycle.models import Nothing  # noqa: F401
+
+
+def test_a_stored_plan_reads_back_as_one_mapping_per_text(session, waiblingen, waiblingen_scenario):
+    """Equal plan texts share one decoded mapping, so the typed plan is parsed once per text;
+    another text is another mapping, and each reads back equal to what was stored."""
+    import copy
+
+    from sqlmodel import Session, select
+
+    from lifecycle import services
+    from lifecycle.models import Fortschreibung
+    from lifecycle.plan_types import plan_of
+    from lifecycle.scenario import Scenario
+
+    other = copy.deepcopy(waiblingen_scenario.data)
+    other["key"] = "waiblingen-2018"
+    services.start(session, Scenario(waiblingen_scenario.source, other,
+                                     waiblingen_scenario.plan), actor="test")  # fmt: skip
+    changed = copy.deepcopy(waiblingen_scenario)
+    changed.data["key"] = "waiblingen-2019"
+    changed.plan.data["title"] = "Ein anderer Titel"
+    services.start(session, changed, actor="test")
+
+    def plans() -> dict[str, dict]:
+        with Session(session.get_bind()) as s:
+            return {p.key: p.plan for p in s.exec(select(Fortschreibung))}
+
+    first, second = plans(), plans()
+    assert first["waiblingen-2017"] is first["waiblingen-2018"] is second["waiblingen-2017"]
+    assert plan_of(first["waiblingen-2017"]) is plan_of(second["waiblingen-2018"])
+    assert first["waiblingen-2019"] is not first["waiblingen-2017"]
+    assert first["waiblingen-2019"]["title"] == "Ein anderer Titel"
+    assert first["waiblingen-2017"] == json.loads(json.dumps(waiblingen_scenario.plan.data))

@@ -7,7 +7,10 @@ Read-only. Adapters (CLI, flows, web) look things up here and change them throug
 from __future__ import annotations
 
 import re
+from functools import cache
+from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
@@ -33,15 +36,22 @@ WITHOUT_PLAN = (defer(Fortschreibung.plan), defer(Fortschreibung.scenario))  # t
 def get_process(session: Session, key: str, *, scenario: bool = True) -> Fortschreibung:
     """The process by its key; ``scenario=False``: its scenario column (the largest) is read
     only when something asks for it, within the session."""
-    query = select(Fortschreibung).where(Fortschreibung.key == key)
-    if not scenario:
-        query = query.options(defer(Fortschreibung.scenario))  # type: ignore[arg-type]
-    process = session.exec(query).first()
+    process: Fortschreibung | None = session.execute(
+        _process_by_key(scenario), {"key": key}).scalars().first()  # fmt: skip
     if process is None:
         known = session.exec(select(Fortschreibung.key).limit(5)).all()
         hint = f" (vorhanden: {', '.join(known)})" if known else " (noch keine gestartet)"
         raise NotFound(f"keine Fortschreibung {key!r}{hint}")
     return process
+
+
+@cache
+def _process_by_key(scenario: bool) -> Any:
+    """Built once: building and caching the statement cost more than running it."""
+    query = select(Fortschreibung).where(Fortschreibung.key == bindparam("key"))
+    if not scenario:
+        query = query.options(defer(Fortschreibung.scenario))  # type: ignore[arg-type]
+    return query
 
 
 def get_stage(session: Session, process: Fortschreibung, key: str) -> Stage:

@@ -18,10 +18,11 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import exists, func, insert, update
+from sqlalchemy import bindparam, exists, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
@@ -384,14 +385,21 @@ def _request_run(
         stage_key = loaded.key
     elif stage_key is None:
         stage_key = session.connection().execute(
-            sa_select(col(Stage.key)).where(col(Stage.id) == stage_id)).scalar_one()  # fmt: skip
+            _run_statements()[0], {"sid": stage_id}).scalar_one()  # fmt: skip
     opened_by = str(decision.id) if decision is not None else "start"
     session.flush()  # the decision's rows first: the request is written at once
-    session.connection().execute(insert(RunRequest), {
+    session.connection().execute(_run_statements()[1], {
         "key": f"{process.key}:{stage_key}:{opened_by}", "fortschreibung_id": ident(process),
         "stage_id": stage_id, "decision_id": ident(decision) if decision is not None else None,
         "state": RunRequestState.pending, "created_at": dt.datetime.now(dt.UTC),
     })  # fmt: skip
+
+
+@cache
+def _run_statements() -> tuple[Any, Any]:
+    """Built once (building one costs more than running it): a stage's key; a run request."""
+    return (sa_select(col(Stage.key)).where(col(Stage.id) == bindparam("sid")),
+            insert(RunRequest))  # fmt: skip
 
 
 def pending_runs(session: Session, *, process_key: str | None = None) -> list[RunToStart]:

@@ -12,9 +12,11 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from . import engine, events, lookups
@@ -381,11 +383,18 @@ def decide_carried(session: Session, process: Fortschreibung, key: str, decision
 
 def undecided(session: Session, process: Fortschreibung) -> list[str]:
     """Keys of carried Maßnahmen still without a decision (the first gate waits for them)."""
-    rows = session.exec(select(Massnahme.key).join(
-        MassnahmeUebernahme, col(MassnahmeUebernahme.massnahme_id) == Massnahme.id).where(
-        MassnahmeUebernahme.fortschreibung_id == process.id,
-        col(MassnahmeUebernahme.decision).is_(None))).all()  # fmt: skip
+    session.flush()  # a Core read: the session's own changes first, as autoflush would
+    rows = session.connection().execute(_undecided(), {"pid": process.id}).scalars()
     return sorted(rows)
+
+
+@cache
+def _undecided() -> Any:
+    """Built once: every first gate's decision asks (building it costs more than running it)."""
+    return sa_select(col(Massnahme.key)).join(
+        MassnahmeUebernahme, col(MassnahmeUebernahme.massnahme_id) == Massnahme.id).where(
+        col(MassnahmeUebernahme.fortschreibung_id) == bindparam("pid"),
+        col(MassnahmeUebernahme.decision).is_(None))  # fmt: skip
 
 
 def _first_stage_key(process: Fortschreibung) -> str:

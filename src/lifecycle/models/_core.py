@@ -14,6 +14,7 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field
 
 from ._base import BeratungRole, GremiumKind, Outcome, ProcessState, Row, StageState, TaskState
+from ._columns import StoredPlan
 
 
 class Kommune(Row, table=True):
@@ -75,7 +76,7 @@ class Fortschreibung(Row, table=True):
     plan_name: str
     # The plan as it was when the process started: a later edit of the plan file must not
     # change a running process under its feet.
-    plan: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    plan: dict[str, Any] = Field(sa_column=Column(StoredPlan, nullable=False))
     scenario: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     started_on: dt.date
     state: ProcessState = ProcessState.running

@@ -97,6 +97,8 @@ def test_per_process_operations_read_only_their_own_rows(session, waiblingen):
         services.update_massnahme(session, waiblingen.key, "integrationslotsen",
                                   {"status": "erledigt"}, actor="test", on=dt.date(2018, 3, 1))
         sitzungen_of(session, [waiblingen.id])
+        # a stage run's note (flows): once per key, looked up in that stage's own history
+        services.record_stage_run(session, waiblingen.key, "ratsbeschluss", "run-1")
         for kind in ("sitzungsvorlage", "abschlussbericht", "ag_protokoll"):
             build_context(session, waiblingen, kind)
     assert len(plans) > 40, sorted(plans)  # the listener saw the operations' statements

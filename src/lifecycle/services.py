@@ -341,18 +341,27 @@ REFERENCE = engine.REFERENCE  # the form of a Vorlagen- or Beschlussnummer, for 
 def record_stage_run(session: Session, process_key: str, stage_key: str, key: str) -> bool:
     """Note in the event log that the stage run for ``key`` is done; once per key."""
     with _transaction(session):
-        if stage_run_recorded(session, key):
-            return False
-        process = lookups.get_process(session, process_key)
+        process = lookups.get_process(session, process_key, scenario=False)
         stage = lookups.get_stage(session, process, stage_key)
+        if _stage_run_found(session, key, stage.id):
+            return False
         events.log(session, actor="flows", action=STAGE_RUN, entity=stage, process_id=process.id,
                    after={"key": key})  # fmt: skip
     return True
 
 
 def stage_run_recorded(session: Session, key: str) -> bool:
-    found = session.exec(select(Event).where(Event.action == STAGE_RUN)).all()
-    return any((e.after or {}).get("key") == key for e in found)
+    return _stage_run_found(session, key)
+
+
+def _stage_run_found(session: Session, key: str, stage_id: int | None = None) -> bool:
+    """Whether a stage run with ``key`` is in the event log; with ``stage_id``, read through
+    that stage's history (ix_event_entity) instead of every stage run of the installation."""
+    query = sa_select(col(Event.id)).where(
+        col(Event.action) == STAGE_RUN, col(Event.after)["key"].as_string() == key)
+    if stage_id is not None:
+        query = query.where(col(Event.entity) == "Stage", col(Event.entity_id) == stage_id)
+    return session.execute(query.limit(1)).first() is not None
 
 
 # --- the run outbox --------------------------------------------------------------------------

@@ -140,3 +140,17 @@ def test_the_pages_of_one_kommune_read_only_its_rows(db_url):
             assert [client.get(path).status_code for path in paths] == [200] * len(paths)
         assert len(plans) > 5, (user, sorted(plans))
         assert whole_table_reads(plans) == [], user
+
+
+def test_a_sync_from_a_ris_reads_only_its_kommunes_rows(tmp_path, session, waiblingen):
+    """`oparl sync` of one Kommune: its links to the RIS come from its own rows' history."""
+    from test_oparl_sync import serving
+    from web_support import make_app
+
+    from lifecycle.oparl.sync import sync
+
+    ris = make_app(f"sqlite:///{tmp_path / 'ris.db'}")
+    with serving(ris) as base, explained(session) as plans:
+        sync(session, f"{base}/oparl/v1.1/system", "waiblingen", today=dt.date(2017, 11, 15))
+    assert any("FROM event" in statement for statement in plans)
+    assert whole_table_reads(plans) == []

@@ -30,6 +30,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from urllib.request import Request, urlopen
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from .. import events
@@ -269,14 +270,21 @@ def _short(name: str) -> str:
     return "".join(w[0] for w in re.findall(r"\w+", name) if w[0].isupper())[:12] or name[:12]
 
 
-def _links(session: Session, entity: str) -> dict[str, int]:
-    """RIS id -> row id, from the link events of earlier syncs."""
+def _links(session: Session, model: type[Gremium] | type[Sitzung], kommune_id: int
+           ) -> dict[str, int]:  # fmt: skip
+    """RIS id -> row id, from the link events of earlier syncs of this Kommune's rows (read
+    through each row's history, not every link of the installation)."""
     out: dict[str, int] = {}
-    for e in session.exec(select(Event).where(Event.action == LINKED, Event.entity == entity)
-                          .order_by(col(Event.id))).all():  # fmt: skip
-        ris = (e.after or {}).get("ris")
-        if isinstance(ris, str) and e.entity_id is not None:
-            out[ris] = e.entity_id
+    for entity_id, after in session.execute(
+        sa_select(col(Event.entity_id), col(Event.after))
+        .where(col(Event.entity) == model.__name__, col(Event.entity_id).in_(
+            sa_select(col(model.id)).where(col(model.kommune_id) == kommune_id)),
+            col(Event.action) == LINKED)
+        .order_by(col(Event.id))
+    ):  # fmt: skip
+        ris = (after or {}).get("ris")
+        if isinstance(ris, str) and entity_id is not None:
+            out[ris] = entity_id
     return out
 
 
@@ -371,8 +379,8 @@ def sync(
         sitzungen = {s.key: s for s in session.exec(select(Sitzung).where(
             Sitzung.kommune_id == kid)).all()}  # fmt: skip
         by_id = {s.id: s for s in sitzungen.values()}
-        gremium_links = _links(session, "Gremium")
-        sitzung_links = _links(session, "Sitzung")
+        gremium_links = _links(session, Gremium, kid)
+        sitzung_links = _links(session, Sitzung, kid)
         gremium_of: dict[str, Gremium] = {}
 
         def gremium_for(ris: str) -> Gremium | None:

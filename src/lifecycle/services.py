@@ -120,14 +120,8 @@ def start(
             events.log(session, actor=actor, action="carried_from", entity=process,
                        process_id=process.id,
                        after={"from": previous.key, "massnahmen": carried})  # fmt: skip
-        _request_run(session, process, None, _first_key(process))  # the first stage is open
+        _request_run(session, process, None, scenario.plan.first.key)  # the first stage is open
     return process
-
-
-def _first_key(process: Fortschreibung) -> str:
-    from .plan_types import plan_of
-
-    return plan_of(process.plan).first.key
 
 
 def _check_successor(previous: Fortschreibung, process: Fortschreibung) -> None:

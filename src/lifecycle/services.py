@@ -63,6 +63,7 @@ if TYPE_CHECKING:  # keep docxtpl, jsonschema and smtplib off the paths that do 
 
     from .documents import DocumentResult
     from .mail import Mailer, MailSettings
+    from .plan_types import Plan
     from .reminders import DailyReport
     from .scenario import Scenario
 
@@ -203,8 +204,15 @@ def decide_gate(
         process = get_required(session, Fortschreibung, decision.fortschreibung_id)
         if approve and stage_key == plan.last.key and plan.name != UMSETZUNG_PLAN:
             umsetzung.adopt(session, process, on, by)
-        _request_run(session, process, decision)
+        _request_run(session, process, decision, _open_after(plan, stage_key, approve))
     return decision
+
+
+def _open_after(plan: Plan, decided: str, approved: bool) -> str:
+    """The stage open after a decision on ``decided``: the next one after an approval (the
+    last one stays, for its closing report); the stages' positions are the plan's order."""
+    keys = [s.key for s in plan.stages]
+    return keys[keys.index(decided) + 1] if approved and decided != keys[-1] else decided
 
 
 # The yearly evaluation reports on Maßnahmen; its last gate adopts nothing new.

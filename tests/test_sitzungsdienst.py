@@ -38,3 +38,25 @@ def test_a_window_past_the_calendars_end_is_the_rest_of_the_calendar(session, wa
     found = upcoming_sitzungen(session, dt.date(2017, 11, 1), days=10**9)
     assert [r.key for r in found] == ["bsv-2017-12-06", "gr-2017-12-14"]
     assert upcoming_sitzungen(session, dt.date(9999, 12, 30), days=90) == []
+
+
+def test_two_kommunen_of_one_name_do_not_see_each_others_vorlagen(
+    session, waiblingen, waiblingen_scenario
+):
+    """Two Kommunen named alike with Sitzungen of the same keys (the keys are Gremium and
+    date): each Sitzung lists the Vorlagen of its own Kommune only, and a Kommune's list
+    (``kommune_ids``, as the web app asks) holds its Sitzungen only."""
+    import copy
+
+    other = copy.deepcopy(waiblingen_scenario)
+    other.data["key"] = "namensvetter-2017"
+    other.data["kommune"]["key"] = "namensvetter"  # the name stays "Waiblingen"
+    started = services.start(session, other, actor="test")
+    rows = upcoming_sitzungen(session, D(2017, 11, 1))
+    assert sorted((r.kommune_key, r.key) for r in rows) == [
+        ("namensvetter", "bsv-2017-12-06"), ("namensvetter", "gr-2017-12-14"),
+        ("waiblingen", "bsv-2017-12-06"), ("waiblingen", "gr-2017-12-14")]  # fmt: skip
+    for r in rows:
+        assert {v.process for v in r.vorlagen} == {f"{r.kommune_key}-2017"}, r
+    own = upcoming_sitzungen(session, D(2017, 11, 1), kommune_ids={started.kommune_id})
+    assert {r.kommune_key for r in own} == {"namensvetter"} and len(own) == 2

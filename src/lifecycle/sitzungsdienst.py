@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, select
@@ -37,7 +37,8 @@ class VorlageDue:
 @dataclass
 class SitzungDue:
     key: str
-    kommune: str
+    kommune: str  # its name, as shown
+    kommune_key: str
     gremium: str
     gremium_name: str
     start: dt.datetime
@@ -48,9 +49,11 @@ class SitzungDue:
 
 
 def upcoming_sitzungen(
-    session: Session, today: dt.date, *, kommune: str | None = None, days: int = 90
-) -> list[SitzungDue]:
-    """Sitzungen from ``today`` on (``days`` ahead) with the Vorlagen in their Beratungsfolge."""
+    session: Session, today: dt.date, *, kommune: str | None = None,
+    kommune_ids: Collection[int] | None = None, days: int = 90,
+) -> list[SitzungDue]:  # fmt: skip
+    """Sitzungen from ``today`` on (``days`` ahead) with the Vorlagen in their Beratungsfolge;
+    of the Kommune ``kommune`` (its key) and of those in ``kommune_ids``, if given."""
     start = dt.datetime.combine(today, dt.time.min)
     # a window past the calendar's end is the rest of the calendar, not an OverflowError
     left = (dt.datetime.max - start).days
@@ -63,23 +66,24 @@ def upcoming_sitzungen(
     )
     if kommune:
         query = query.where(Kommune.key == kommune)
-    rows = []
+    if kommune_ids is not None:
+        query = query.where(col(Sitzung.kommune_id).in_(sorted(kommune_ids)))
+    rows: dict[int, SitzungDue] = {}
     for sitzung, gremium, k in session.exec(query).all():
         cal = for_kommune(k)
-        rows.append(
-            SitzungDue(
-                sitzung.key,
-                k.name,
-                gremium.short,
-                gremium.name,
-                sitzung.start,
-                sitzung.place,
-                sitzung.oeffentlich,
-                vorlagenschluss_of(cal, sitzung, gremium),
-            )
+        rows[sitzung.id or 0] = SitzungDue(
+            sitzung.key,
+            k.name,
+            k.key,
+            gremium.short,
+            gremium.name,
+            sitzung.start,
+            sitzung.place,
+            sitzung.oeffentlich,
+            vorlagenschluss_of(cal, sitzung, gremium),
         )
     _attach_vorlagen(session, rows)
-    return sorted(rows, key=lambda r: (r.vorlagenschluss, r.start))
+    return sorted(rows.values(), key=lambda r: (r.vorlagenschluss, r.start))
 
 
 def sitzungen_of(
@@ -116,24 +120,27 @@ def sitzungen_of(
     return out
 
 
-def _attach_vorlagen(session: Session, rows: list[SitzungDue]) -> None:
-    if not rows:
-        return
-    by_key = {(r.kommune, r.key): r for r in rows}
-    # sqlmodel types select() for at most four columns (fastapi/sqlmodel#271)
+# Sitzung ids per statement: far below every database's limit of bound parameters.
+_CHUNK = 500
+
+
+def _attach_vorlagen(session: Session, rows: dict[int, SitzungDue]) -> None:
+    """The Vorlagen in the Beratungsfolge of each Sitzung, by the Sitzung's id."""
+    ids = sorted(rows)
+    for first in range(0, len(ids), _CHUNK):
+        _attach_chunk(session, rows, ids[first : first + _CHUNK])
+
+
+def _attach_chunk(session: Session, rows: dict[int, SitzungDue], ids: list[int]) -> None:
     found = session.exec(
-        select(  # type: ignore[call-overload]
-            Beratung, Vorlage, Fortschreibung.key, Sitzung.key, Kommune.name
-        )
+        select(Beratung, Vorlage, Fortschreibung.key)
         .join(Vorlage, col(Vorlage.id) == Beratung.vorlage_id)
         .join(Fortschreibung, col(Fortschreibung.id) == Vorlage.fortschreibung_id)
-        .join(Sitzung, col(Sitzung.id) == Beratung.sitzung_id)
-        .join(Kommune, col(Kommune.id) == Sitzung.kommune_id)
-        .where(col(Sitzung.key).in_([r.key for r in rows]))
+        .where(col(Beratung.sitzung_id).in_(ids))
         .order_by(col(Vorlage.reference))
     ).all()
-    for beratung, vorlage, process, sitzung_key, kommune in found:
-        row = by_key.get((kommune, sitzung_key))
+    for beratung, vorlage, process in found:
+        row = rows.get(beratung.sitzung_id)
         if row is not None:
             row.vorlagen.append(
                 VorlageDue(

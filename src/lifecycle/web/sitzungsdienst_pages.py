@@ -61,17 +61,16 @@ def sitzungsdienst(
 
 
 def _upcoming(s: Session, me: Principal, since: dt.date) -> list[Row]:
-    """One query per Kommune the user sees (keyed by Kommune, never by its name)."""
-    query = select(Kommune)
+    """The Sitzungen of the Kommunen the user sees, in one pass (keyed by Kommune, never by
+    its name)."""
     visible = me.kommunen()
+    query = select(Kommune.key, Kommune.id)
     if visible is not None:
         query = query.where(col(Kommune.id).in_(sorted(visible)))
-    rows = [
-        Row(k.key, r, me.may(Action.move_sitzung, k.id or 0))
-        for k in s.exec(query).all()
-        for r in upcoming_sitzungen(s, since, kommune=k.key, days=DAYS_AHEAD)
-    ]
-    return sorted(rows, key=lambda r: (r.sitzung.vorlagenschluss, r.sitzung.start))
+    ids = dict(s.exec(query).all())
+    found = upcoming_sitzungen(s, since, kommune_ids=visible, days=DAYS_AHEAD)
+    return [Row(r.kommune_key, r, me.may(Action.move_sitzung, ids[r.kommune_key] or 0))
+            for r in found]  # fmt: skip
 
 
 # --- moving a Sitzung ------------------------------------------------------------------------

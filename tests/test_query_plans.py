@@ -34,7 +34,7 @@ GROWING = {"task", "stage", "event", "reminder", "sitzung", "sitzungbinding", "b
            "vorlage", "gatedecision", "documentversion", "runrequest", "massnahme", "messung",
            "meilenstein", "person", "termin"}  # fmt: skip
 FULL_READ = re.compile(r"^SCAN (\w+)(?! USING (COVERING )?INDEX ix_event_deleted\b)")  # partial
-BY_STATE_ALONE = re.compile(r"^SEARCH (task USING (COVERING )?INDEX \w+ \(state=\?\)|"
+BY_STATE_ALONE = re.compile(r"^SEARCH ((task|reminder) USING (COVERING )?INDEX \w+ \(state=\?\)|"
                             r"event USING (COVERING )?INDEX ix_event_entity \(entity=\?\))$")
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
@@ -87,6 +87,8 @@ def whole_table_reads(plans: dict[str, list[str]]) -> list[str]:
 def test_per_process_operations_read_only_their_own_rows(session, waiblingen):
     with explained(session) as plans:
         services.reassign_task(session, "1", to="raible", actor="test")
+        services.preview_move_sitzung(session, "bsv-2017-12-06", dt.date(2017, 12, 13),
+                                      actor="sd")  # fmt: skip
         services.move_sitzung(session, "bsv-2017-12-06", dt.date(2017, 12, 13), actor="sd")
         status.process_status(session, waiblingen, dt.date(2017, 11, 8))
         # the Übersicht of a user who sees one Kommune, and of one filtered by its key

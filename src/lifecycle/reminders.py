@@ -425,7 +425,9 @@ def _digests_done(session: Session, groups: list[_Group], today: dt.date) -> Non
     planned: dict[int, set[dt.date]] = defaultdict(set)
     for pid, deadline in session.execute(
         rows_of(col(Reminder.fortschreibung_id), col(Reminder.deadline))
-        .where(col(Reminder.kind) == "digest", col(Reminder.deadline).in_(days))
+        # a digest is sent on its day (send_on == deadline): read through ix_reminder_send_on
+        .where(col(Reminder.kind) == "digest", col(Reminder.deadline).in_(days),
+               col(Reminder.send_on).in_(days))
         .distinct()
     ):
         if pid is not None:

@@ -744,14 +744,18 @@ def preview_move_sitzung(
     """
     from . import reminders
 
-    def stale() -> int:  # the follow-up cancels queued reminders in bulk, not as ORM objects
+    def stale(process_ids: list[int]) -> int:
+        """Reminders of these processes cancelled as stale (the follow-up cancels them in
+        bulk, not as ORM objects); read through each process's reminders."""
         return session.exec(select(func.count()).select_from(Reminder).where(
+            col(Reminder.fortschreibung_id).in_(process_ids),
             Reminder.last_error == reminders.MOVED_STALE)).one()  # fmt: skip
 
     try:
-        stale_before = stale()
         move = engine.move_sitzung(session, sitzung_ref, new_start, actor=actor,
                                    force_reason=force_reason)  # fmt: skip
+        concerned = sorted(move.changes)  # only their reminders are cancelled as stale
+        stale_before = stale(concerned)
         reminders.on_sitzung_moved(session, move, today=today)
         session.flush()
         deadlines = []
@@ -771,7 +775,7 @@ def preview_move_sitzung(
             and reminder.payload.get("new") == move.sitzung.start.isoformat()
         ]
         return MovePreview(move.sitzung.key, move.old, move.sitzung.start, deadlines, messages,
-                           stale() - stale_before)  # fmt: skip
+                           stale(concerned) - stale_before)  # fmt: skip
     finally:
         session.rollback()
 

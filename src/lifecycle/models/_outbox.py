@@ -38,7 +38,7 @@ class Reminder(Row, table=True):
     offset: int  # working days before the deadline; -1 for an escalation
     kind: str  # due | vorlagenschluss | escalation | digest | moved | sitzung_cancelled
     fortschreibung_id: int | None = Field(default=None, foreign_key="fortschreibung.id", index=True)
-    task_id: int | None = Field(default=None, foreign_key="task.id")
+    task_id: int | None = Field(default=None, foreign_key="task.id", index=True)
     sitzung_id: int | None = Field(default=None, foreign_key="sitzung.id", index=True)
     send_on: dt.date = Field(index=True)
     state: ReminderState = Field(default=ReminderState.planned, index=True)

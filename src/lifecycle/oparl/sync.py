@@ -289,13 +289,16 @@ def _links(session: Session, model: type[Gremium] | type[Sitzung], kommune_id: i
 
 
 def last_since(session: Session, kommune_id: int, url: str) -> dt.datetime | None:
-    query = select(Event).where(
-        Event.action == SYNCED, Event.entity == "Kommune", Event.entity_id == kommune_id
-    )
-    for e in session.exec(query.order_by(col(Event.id).desc())):
-        if (e.after or {}).get("url") == url and (e.after or {}).get("started"):
-            return dt.datetime.fromisoformat(str((e.after or {})["started"]))
-    return None
+    """When the last sync of this Kommune from ``url`` started: its newest record only."""
+    after = col(Event.after)
+    started = session.execute(
+        sa_select(after["started"].as_string())
+        .where(col(Event.entity) == "Kommune", col(Event.entity_id) == kommune_id,
+               col(Event.action) == SYNCED, after["url"].as_string() == url,
+               after["started"].as_string() != "")
+        .order_by(col(Event.id).desc()).limit(1)
+    ).scalar()  # fmt: skip
+    return dt.datetime.fromisoformat(started) if started else None
 
 
 def _pick_body(bodies: list[dict[str, Any]], kommune_key: str, name: str | None) -> dict:

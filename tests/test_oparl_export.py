@@ -385,3 +385,41 @@ def test_one_body_read_alone_is_the_body_read_with_all_others(session):
             ("Vorlage", body.vorlagen)) for row in found}  # fmt: skip
         assert own == {k: v for k, v in whole_spans.items() if k in mine}
     assert {(e, row.id) for e, row in rows.items()} <= set(whole_spans)
+
+
+def test_the_system_and_the_list_of_bodies_read_no_other_object(session):
+    """`/system` and `/bodies` come from the Body objects alone (not from every object of
+    the installation), and say exactly what the whole build says, on every page and with
+    every filter; the AGS (from a stored scenario) only on the Bodies a page shows."""
+    from sqlalchemy import event as sa_event
+
+    from lifecycle.oparl import lists, objects
+
+    _start(session, "waiblingen-2017", "voelklingen-2017")
+    process = session.exec(select(Fortschreibung).where(
+        Fortschreibung.key == "waiblingen-2017")).one()  # fmt: skip
+    process.scenario = {**process.scenario, "kommune": {**process.scenario["kommune"],
+                                                        "ags": "08119079"}}  # fmt: skip
+    session.add(process)
+    session.commit()
+    whole = [b.body for b in Site(session, BASE).bodies()]
+    assert [b.get("ags") for b in whole] == [None, "08119079"]  # voelklingen, waiblingen
+    queries = [{}, {"limit": "1"}, {"limit": "1", "page": "2"}, {"omit_internal": "true"},
+               {"modified_since": whole[1]["modified"]}, {"created_until": whole[0]["created"]}]
+    statements: list[str] = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    sa_event.listen(session.get_bind(), "before_cursor_execute", listen)
+    try:
+        site = Site(session, BASE)
+        assert site.answer("system", {}).payload == objects.system(site.urls, whole)
+        for query in queries:
+            expected = lists.page(f"{BASE}/bodies", whole, [], Filters.parse(query),
+                                  lists.page_number(query))  # fmt: skip
+            assert site.answer("bodies", query).payload == expected, query
+    finally:
+        sa_event.remove(session.get_bind(), "before_cursor_execute", listen)
+    read = " ".join(statements).lower()
+    for table in ("sitzung", "gremium", "person", "vorlage", "beratung", "documentversion"):
+        assert f"from {table} " not in read and f"from {table}\n" not in read, table
+    assert "fortschreibung.scenario" not in read.replace("json_extract(fortschreibung.scenario",
+                                                         "")  # only its AGS, by the database

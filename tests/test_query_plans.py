@@ -134,7 +134,8 @@ def test_the_pages_of_one_kommune_read_only_its_rows(db_url):
         "sd": ["/", "/sitzungsdienst", "/sitzungen/waiblingen/bsv-2017-12-06/verlegen"],
         "gast": ["/", process],
         None: [f"/oparl/v1.1/body/waiblingen{rest}" for rest in (  # the public API
-            "", "/meetings", "/papers", "/organizations", "/people", "/legislative-terms")],
+            "", "/meetings", "/papers", "/organizations", "/people", "/legislative-terms")]
+        + ["/oparl/v1.1/system", "/oparl/v1.1/bodies"],  # every Body, but none of its objects
     }  # fmt: skip
     for user, paths in pages.items():
         client = client_for(app, user)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -109,12 +109,17 @@ def selected(items: Sequence[dict[str, Any]], tombstones: Sequence[dict[str, Any
 
 
 def page(url: str, items: Sequence[dict[str, Any]], tombstones: Sequence[dict[str, Any]],
-         filters: Filters, number: int = 1) -> dict[str, Any]:  # fmt: skip
-    """One list page; ``url`` is the list's own URL (the first page, no parameters)."""
+         filters: Filters, number: int = 1,
+         complete: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+         ) -> dict[str, Any]:  # fmt: skip
+    """One list page; ``url`` is the list's own URL (the first page, no parameters).
+    ``complete``: what the page's objects lack that no filter looks at, added to them alone."""
     chosen = selected(items, tombstones, filters)
     per = filters.limit
     total_pages = max(1, math.ceil(len(chosen) / per))
     data = chosen[(number - 1) * per : number * per]
+    if complete is not None:
+        data = complete(data)
     if filters.omit_internal:
         data = [omit_internal(o) for o in data]
     links = {"first": link(url, filters, 1), "self": link(url, filters, number),

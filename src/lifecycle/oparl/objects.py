@@ -42,6 +42,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from ..dates import BERLIN, short_de
+from ..lookups import WITHOUT_PLAN
 from ..models import (
     Beratung,
     BeratungRole,
@@ -180,8 +181,10 @@ class Stamps:
 ENTITIES = ("Kommune", "Gremium", "Person", "Sitzung", "Fortschreibung", "Vorlage")
 
 
-def load_stamps(session: Session, bodies: list[BodyData] | None = None) -> Stamps:
-    """The stamps of every row of ``bodies`` (None: of the whole installation)."""
+def load_stamps(session: Session, bodies: list[BodyData] | None = None, *,
+                tombstones: bool = True) -> Stamps:  # fmt: skip
+    """The stamps of every row of ``bodies`` (None: of the whole installation); without
+    ``tombstones``, not the deleted rows (a Body object alone does not show them)."""
     query = (
         select(Event.entity, Event.entity_id, func.min(Event.at), func.max(Event.at))
         .where(col(Event.action) != DELETED)
@@ -196,7 +199,7 @@ def load_stamps(session: Session, bodies: list[BodyData] | None = None) -> Stamp
     spans = {(e, i or 0): (_aware(lo), _aware(hi)) for e, i, lo, hi in rows}
     # through the partial index ix_event_deleted: the deletions only, not the whole log
     deleted = list(session.exec(select(Event).where(Event.action == DELETED)
-                                .order_by(col(Event.id))).all())  # fmt: skip
+                                .order_by(col(Event.id))).all()) if tombstones else []  # fmt: skip
     return Stamps(spans, deleted)
 
 
@@ -226,6 +229,7 @@ class BodyData:
     beratungen: list[Beratung] = field(default_factory=list)
     bindings: list[SitzungBinding] = field(default_factory=list)
     documents: list[DocumentVersion] = field(default_factory=list)
+    ags: str | None = None  # Amtlicher Gemeindeschlüssel, as a process's scenario names it
 
 
 def load_bodies(session: Session, kommune_key: str | None = None) -> list[BodyData]:
@@ -272,7 +276,36 @@ def load_bodies(session: Session, kommune_key: str | None = None) -> list[BodyDa
         q = q.where(col(Beratung.vorlage_id).in_(list(vorlage_kommune)))
     for r in session.exec(q).all():
         bodies[vorlage_kommune[r.vorlage_id]].beratungen.append(r)
+    _add_ags(session, list(bodies.values()))
     return list(bodies.values())
+
+
+def load_heads(session: Session) -> list[BodyData]:
+    """Every Kommune with its processes, without their plan and scenario: what a Body object
+    says (its AGS aside, ``_add_ags``), for the System and the list of Bodies, which would
+    otherwise build every object of the installation."""
+    bodies = {k.id: BodyData(k) for k in
+              session.exec(select(Kommune).order_by(col(Kommune.key))).all()}  # fmt: skip
+    for f in session.exec(select(Fortschreibung).options(*WITHOUT_PLAN)
+                          .order_by(col(Fortschreibung.id))).all():  # fmt: skip
+        bodies[f.kommune_id].processes.append(f)
+    return list(bodies.values())
+
+
+def _add_ags(session: Session, bodies: list[BodyData]) -> None:
+    """Each Body's AGS: from the first of its processes whose scenario names one (read out of
+    the stored scenario by the database, not decoded here)."""
+    of = {b.kommune.id: b for b in bodies}
+    ags = col(Fortschreibung.scenario)[("kommune", "ags")].as_string()
+    for chunk in _chunks(sorted(i for i in of if i is not None)):
+        for kid, value in session.exec(
+            select(Fortschreibung.kommune_id, ags)
+            .where(col(Fortschreibung.kommune_id).in_(chunk), ags.is_not(None))
+            .order_by(col(Fortschreibung.id))
+        ):  # fmt: skip
+            body = of[kid]
+            if body.ags is None and value not in (None, ""):
+                body.ags = str(value)
 
 
 # --- the objects of one Body ----------------------------------------------------------------
@@ -363,11 +396,9 @@ class BodyView:
     def body(self, terms: list[dict[str, Any]]) -> dict[str, Any]:
         k = self.d.kommune
         created, modified = self._span("Kommune", k.id, self.body_created())
-        ags = next((str(p.scenario.get("kommune", {}).get("ags", "")) for p in self.d.processes
-                    if p.scenario.get("kommune", {}).get("ags")), None)  # fmt: skip
         return _clean({
             "id": self.u.body(self.k), "type": f"{SCHEMA}Body", "system": self.u.system(),
-            "name": k.name, "shortName": k.name, "ags": ags, "license": LICENSE,
+            "name": k.name, "shortName": k.name, "ags": self.d.ags, "license": LICENSE,
             "classification": "Kommune",
             "organization": self.u.list(self.k, "organizations"),
             "person": self.u.list(self.k, "people"),
@@ -618,3 +649,30 @@ def build_all(session: Session, urls: Urls, *, public: bool = True,
     stamps = load_stamps(session, bodies if kommune_key is not None else None)
     for data in bodies:
         yield BodyView(data, urls, stamps, public=public).build()
+
+
+class Heads:
+    """The Body objects of the installation without the rest of their objects: the System's
+    stamps and the list of Bodies. ``complete`` adds the AGS to the Bodies a page shows."""
+
+    def __init__(self, session: Session, urls: Urls, *, public: bool = True):
+        self.session = session
+        data = load_heads(session)
+        stamps = load_stamps(session, data, tombstones=False)
+        self.views = {urls.body(d.kommune.key): BodyView(d, urls, stamps, public=public)
+                      for d in data}  # fmt: skip
+
+    def bodies(self) -> list[dict[str, Any]]:
+        """Every Body object as the full build makes it, but without the AGS; by id."""
+        return [self._body(v) for _, v in sorted(self.views.items())]
+
+    def complete(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``bodies`` (of this installation) as the full build makes them: with the AGS."""
+        views = [self.views[b["id"]] for b in bodies]
+        _add_ags(self.session, [v.d for v in views])
+        return [self._body(v) for v in views]
+
+    @staticmethod
+    def _body(view: BodyView) -> dict[str, Any]:
+        return view.body(view.terms())
+

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from ..models import (
 )
 from ..transactions import transaction as _transaction
 from . import lists, validate
-from .objects import DELETED, LIST_NAMES, Built, Urls, build_all, stamp, system
+from .objects import DELETED, LIST_NAMES, Built, Heads, Urls, build_all, stamp, system
 
 DEFAULT_BASE = "http://localhost:8000/oparl/v1.1"
 
@@ -80,6 +80,7 @@ class Site:
         self.session, self.urls, self.public = session, Urls(check_base(base)), public
         self._bodies: dict[str, Built] = {}
         self._all = False
+        self._heads: Heads | None = None
 
     def bodies(self) -> list[Built]:
         if not self._all:
@@ -97,8 +98,15 @@ class Site:
             self._bodies[url] = found[0]
         return self._bodies[url]
 
+    def heads(self) -> Heads:
+        """The Body objects alone: what the System and the list of Bodies show."""
+        if self._heads is None:
+            self._heads = Heads(self.session, self.urls, public=self.public)
+        return self._heads
+
     def system(self) -> dict[str, Any]:
-        obj = system(self.urls, [b.body for b in self.bodies()])
+        bodies = [b.body for b in self.bodies()] if self._all else self.heads().bodies()
+        obj = system(self.urls, bodies)
         validate.check(obj)
         return obj
 
@@ -108,7 +116,8 @@ class Site:
         answer = self._answer(path, query)
         if answer.payload is not None:
             if "data" in answer.payload:
-                validate.check_list_page(answer.payload)
+                omit = lists.Filters.parse(query).omit_internal
+                validate.check_list_page(answer.payload, omit_internal=omit)
             else:
                 validate.check(answer.payload)
         return answer
@@ -119,8 +128,9 @@ class Site:
             return Answer(self.system())
         if parts == ["bodies"]:
             filters = lists.Filters.parse(query)
-            items = [b.body for b in self.bodies()]
-            return Answer(self._page(self.urls.bodies(), items, [], filters, query))
+            heads = self.heads()
+            return Answer(self._page(self.urls.bodies(), heads.bodies(), [], filters, query,
+                                     heads.complete))  # fmt: skip
         if len(parts) < 2 or parts[0] != "body":
             raise NotFound(f"kein OParl-Objekt unter {path!r}")
         built = self.body(parts[1])
@@ -136,9 +146,11 @@ class Site:
         raise NotFound(f"kein OParl-Objekt unter {path!r}")
 
     def _page(self, url: str, items: list[dict[str, Any]], tombstones: list[dict[str, Any]],
-              filters: lists.Filters, query: Mapping[str, str]) -> dict[str, Any]:  # fmt: skip
+              filters: lists.Filters, query: Mapping[str, str],
+              complete: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+              ) -> dict[str, Any]:  # fmt: skip
         number = lists.page_number(query)
-        return lists.page(url, items, tombstones, filters, number)
+        return lists.page(url, items, tombstones, filters, number, complete)
 
 
 # --- export ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import LifecycleError
+from .lists import INTERNAL_LISTS
 
 SCHEMA_BASE = "https://schema.oparl.org/1.1/"
 TYPES = ("AgendaItem", "Body", "Consultation", "File", "LegislativeTerm", "Location", "Meeting",
@@ -117,6 +118,9 @@ def _path(error: Any) -> str:
     return text
 
 
+MISSING = "fehlt (Pflichtfeld)"
+
+
 def problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Everything wrong with one object: (field, problem) pairs; empty when it is valid."""
     name = type_name(obj)
@@ -130,7 +134,7 @@ def problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
             field = (
                 f"{field}.{missing[1]}" if field and missing else (missing[1] if missing else field)
             )
-            found.append((field, "fehlt (Pflichtfeld)"))
+            found.append((field, MISSING))
         elif error.validator == "format":
             found.append((field, f"kein gültiges {error.validator_value!r}: {error.instance!r}"))
         else:
@@ -139,16 +143,19 @@ def problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def check(obj: Mapping[str, Any]) -> None:
-    """Raise InvalidObject naming the object and its first bad field."""
-    bad = problems(obj)
+def check(obj: Mapping[str, Any], omitted: tuple[str, ...] = ()) -> None:
+    """Raise InvalidObject naming the object and its first bad field; the fields ``omitted``
+    (the internal lists a client asked to leave out) may be missing."""
+    bad = [(field, problem) for field, problem in problems(obj)
+           if not (field in omitted and problem == MISSING)]  # fmt: skip
     if bad:
         field, problem = bad[0]
         raise InvalidObject(str(obj.get("id", "(ohne id)")), field, problem)
 
 
-def check_list_page(page: Mapping[str, Any]) -> None:
-    """A list page: data, pagination, links, and every object in data valid."""
+def check_list_page(page: Mapping[str, Any], *, omit_internal: bool = False) -> None:
+    """A list page: data, pagination, links, and every object in data valid (without its
+    internal lists, if the client asked to omit them: ``omit_internal``)."""
     for key in ("data", "pagination", "links"):
         if key not in page:
             raise InvalidObject(str(page.get("links", {}).get("self", "(Liste)")), key, "fehlt")
@@ -156,7 +163,7 @@ def check_list_page(page: Mapping[str, Any]) -> None:
         if item.get("deleted") is True:
             check_tombstone(item)
         else:
-            check(item)
+            check(item, INTERNAL_LISTS.get(type_name(item), ()) if omit_internal else ())
 
 
 def check_tombstone(obj: Mapping[str, Any]) -> None:

@@ -29,6 +29,7 @@ from sqlmodel import Session
 from lifecycle import replay, services, status
 from lifecycle.doc_context import build_context
 from lifecycle.sitzungsdienst import sitzungen_of
+from lifecycle.tasks import find_tasks
 
 GROWING = {"task", "stage", "event", "reminder", "sitzung", "sitzungbinding", "beratung",
            "vorlage", "gatedecision", "documentversion", "runrequest", "massnahme", "messung",
@@ -99,6 +100,9 @@ def test_per_process_operations_read_only_their_own_rows(session, waiblingen):
         services.update_massnahme(session, waiblingen.key, "integrationslotsen",
                                   {"status": "erledigt"}, actor="test", on=dt.date(2018, 3, 1))
         sitzungen_of(session, [waiblingen.id])
+        # `lifecycle tasks --person`: the person by key, then their tasks through their index
+        find_tasks(session, today=dt.date(2017, 11, 8), person="ortolf", include_done=True)
+        find_tasks(session, today=dt.date(2017, 11, 8), person="ortolf", overdue=True)
         # a stage run's note (flows): once per key, looked up in that stage's own history
         services.record_stage_run(session, waiblingen.key, "ratsbeschluss", "run-1")
         for kind in ("sitzungsvorlage", "abschlussbericht", "ag_protokoll"):

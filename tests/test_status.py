@@ -70,3 +70,38 @@ def test_overview_puts_overdue_first(session, waiblingen):
     assert first.due < D(2017, 11, 8)
     services.complete_task(session, first.id, on=D(2017, 3, 14), by="ortolf")
     assert overview(session, D(2017, 11, 8))[0][0].overdue == 32
+
+
+def test_the_tasks_of_a_person_known_in_two_kommunen_are_one_list(session, waiblingen,
+                                                                   waiblingen_scenario):
+    """`lifecycle tasks --person KEY` where KEY names a person in two Kommunen: their tasks
+    merged by due date and id, as one query over both would give them, and the count of the
+    rest; with --overdue, --all and a limit beyond them all."""
+    import copy
+
+    from sqlmodel import col, select
+
+    from lifecycle.models import Person, Stage, TaskState
+    from lifecycle.tasks import find_tasks
+
+    other = copy.deepcopy(waiblingen_scenario)
+    other.data["key"], other.data["kommune"]["key"] = "zwilling-2017", "zwilling"
+    services.start(session, other, actor="test")
+    ids = session.exec(select(Person.id).where(Person.key == "ortolf")).all()
+    first = session.exec(select(Task).join(Stage, col(Stage.id) == Task.stage_id).where(
+        col(Task.assignee_id).in_(ids), Stage.state == StageState.open)
+        .order_by(col(Task.id).desc())).first()  # fmt: skip
+    services.complete_task(session, str(first.id), on=dt.date(2017, 5, 2))  # one done
+    assert len(ids) == 2
+    day = dt.date(2017, 11, 8)
+    for overdue, include_done, limit in ((False, False, 5), (True, False, 3), (False, True, 500)):
+        mine = [t for t in session.exec(select(Task).where(col(Task.assignee_id).in_(ids))).all()
+                if (include_done and not overdue or t.state == TaskState.open)
+                and (not overdue or t.due < day)]  # fmt: skip
+        expected = sorted(mine, key=lambda t: (t.due, t.id))
+        rows, more = find_tasks(session, today=day, person="ortolf", overdue=overdue,
+                                include_done=include_done, limit=limit)  # fmt: skip
+        assert [r.id for r in rows] == [t.id for t in expected[:limit]]
+        assert more == max(0, len(expected) - limit)
+        assert {r.process for r in rows} <= {"waiblingen-2017", "zwilling-2017"}
+    assert len(expected) > 5 and {r.process for r in rows} == {"waiblingen-2017", "zwilling-2017"}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from dataclasses import dataclass
+from itertools import islice
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -45,11 +47,11 @@ def find_tasks(
         query = query.where(Task.state == TaskState.open)
     if overdue:
         query = query.where(col(Task.due) < today)
+    ids: list[int | None] = [None]  # no person named: one query over all
     if person:
-        ids = session.exec(select(Person.id).where(Person.key == person)).all()
+        ids = list(session.exec(select(Person.id).where(Person.key == person)).all())
         if not ids:
             raise NotFound(f"keine Person {person!r}")
-        query = query.where(col(Task.assignee_id).in_(ids))
     if process:
         if (
             session.exec(select(Fortschreibung.id).where(Fortschreibung.key == process)).first()
@@ -57,8 +59,17 @@ def find_tasks(
         ):
             raise NotFound(f"keine Fortschreibung {process!r}")
         query = query.where(Fortschreibung.key == process)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(col(Task.due), col(Task.id)).limit(limit)).all()
+    # A person's key may name one in several Kommunen: one query per Person row, each through
+    # its own index (assignee, state, due), merged here. Given all in one IN list, SQLite (which
+    # plans without statistics) read every open task of the installation in due order.
+    total, parts = 0, []
+    for one in ids:
+        mine = query if one is None else query.where(Task.assignee_id == one)
+        total += session.exec(select(func.count()).select_from(mine.subquery())).one()
+        parts.append(session.exec(
+            mine.order_by(col(Task.due).nulls_first(), col(Task.id)).limit(limit)).all())
+    merged = heapq.merge(*parts, key=lambda r: (r[1] is not None, r[1] or dt.date.min, r[0]))
+    rows = list(islice(merged, limit))
     return [
         TaskRow(i, due, title, name or "—", key, state.value if hasattr(state, "value") else state)
         for i, due, title, name, key, state in rows

@@ -52,7 +52,7 @@ class Person(Row, table=True):
     __table_args__ = (UniqueConstraint("kommune_id", "key"),)
     id: int | None = Field(default=None, primary_key=True)
     kommune_id: int = Field(foreign_key="kommune.id")
-    key: str
+    key: str = Field(index=True)  # `lifecycle tasks --person KEY` asks across Kommunen
     name: str
     email: str | None = None
     fachbereich: str = ""

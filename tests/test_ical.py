@@ -119,3 +119,34 @@ def test_cli_export_writes_a_parsable_file(db_url, waiblingen, tmp_path):
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == ["lifecycle: keine Fortschreibung 'nirgendwo'"]
+
+
+def test_a_persons_feed_asks_the_same_questions_however_many_processes_run(
+    session, waiblingen, waiblingen_scenario
+):
+    """`calendar export --person` without a process: the processes the person is in come
+    from one query, not two per running process of the installation; those of other
+    Kommunen (where the key may name someone else) are not in the feed."""
+    import copy
+
+    from sqlalchemy import event
+
+    STAMP = dt.datetime(2017, 11, 8, 12, tzinfo=dt.UTC)  # noqa: N806 - the same DTSTAMP twice
+
+    def feed() -> tuple[bytes, int]:
+        sent: list[str] = []
+        listen = lambda *args: sent.append(args[2])  # noqa: E731
+        event.listen(session.get_bind(), "before_cursor_execute", listen)
+        try:
+            return export(session, FeedOptions(person="duerr"), now=STAMP), len(sent)
+        finally:
+            event.remove(session.get_bind(), "before_cursor_execute", listen)
+
+    alone, asked = feed()
+    for n in range(3):  # more running processes, in Kommunen of their own
+        other = copy.deepcopy(waiblingen_scenario)
+        other.data["key"], other.data["kommune"]["key"] = f"andere-{n}-2017", f"andere-{n}"
+        services.start(session, other, actor="test")
+    crowded, asked_then = feed()
+    assert asked_then == asked
+    assert crowded == alone and b"andere-" not in crowded

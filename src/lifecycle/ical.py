@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event
@@ -158,13 +159,12 @@ class FeedOptions:
 def export(session: Session, options: FeedOptions, *, now: dt.datetime | None = None) -> bytes:
     zone = ZoneInfo(options.timezone)
     stamp = now or dt.datetime.now(dt.UTC)
-    processes = _processes(session, options)
-    person = _person(session, processes, options.person)
+    processes, person = _selection(session, options)
     cal = new_calendar(_feed_name(session, processes, options))
     seen: set[str] = set()
     for process in processes:
-        if person is not None and not _involved(session, process, person):
-            continue
+        if options.process and person is not None and not _involved(session, process, person):
+            continue  # the named process, but nothing of it concerns the person
         for ev in _process_events(session, process, zone, stamp, options.public, person):
             uid = str(ev["uid"])
             if uid not in seen:  # a Sitzung shared by two processes appears once
@@ -173,26 +173,43 @@ def export(session: Session, options: FeedOptions, *, now: dt.datetime | None = 
     return finish(cal)
 
 
-def _processes(session: Session, options: FeedOptions) -> list[Fortschreibung]:
+def _selection(session: Session, options: FeedOptions
+               ) -> tuple[list[Fortschreibung], Person | None]:  # fmt: skip
+    """The processes of the feed, and the person it is for: the one process named, or the
+    running ones; of those, with a person, the ones they have a role or a task in (asked of
+    the database: not two queries per running process of the installation)."""
     from .lookups import WITHOUT_PLAN  # local: keeps `holidays` lazy
 
     query = select(Fortschreibung).order_by(Fortschreibung.key).options(*WITHOUT_PLAN)
     if options.process:
-        query = query.where(Fortschreibung.key == options.process)
-    else:
-        query = query.where(Fortschreibung.state == ProcessState.running)
-    found = list(session.exec(query))
-    if options.process and not found:
-        raise NotFound(f"keine Fortschreibung {options.process!r}")
-    return found
+        found = list(session.exec(query.where(Fortschreibung.key == options.process)))
+        if not found:
+            raise NotFound(f"keine Fortschreibung {options.process!r}")
+        return found, _person(session, [found[0].kommune_id], options.person)
+    running = query.where(Fortschreibung.state == ProcessState.running)
+    if options.person is None:
+        return list(session.exec(running)), None
+    kommunen = select(Fortschreibung.kommune_id).where(
+        Fortschreibung.state == ProcessState.running)  # fmt: skip
+    person = _person(session, kommunen, options.person)
+    assert person is not None  # a key was given: found, or NotFound
+    role = select(Role.id).where(Role.fortschreibung_id == Fortschreibung.id,
+                                 Role.person_id == person.id)  # fmt: skip
+    task = select(Task.id).where(Task.fortschreibung_id == Fortschreibung.id,
+                                 Task.assignee_id == person.id)  # fmt: skip
+    return list(session.exec(running.where(
+        Fortschreibung.kommune_id == person.kommune_id,
+        role.exists() | task.exists()))), person  # fmt: skip
 
 
-def _person(session: Session, processes: list[Fortschreibung], key: str | None) -> Person | None:
+def _person(session: Session, kommunen: Any, key: str | None) -> Person | None:
+    """The person ``key`` in one of ``kommunen`` (ids, or a query of them); the first
+    created if several Kommunen know the key."""
     if key is None:
         return None
-    kommunen = {p.kommune_id for p in processes}
     person = session.exec(
         select(Person).where(Person.key == key, col(Person.kommune_id).in_(kommunen))
+        .order_by(col(Person.id))
     ).first()
     if person is None:
         raise NotFound(f"keine Person {key!r} in diesen Fortschreibungen")

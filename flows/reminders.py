@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from sqlmodel import select
+from sqlmodel import func, select
 
 from lifecycle.dates import short_de
 from lifecycle.flows.common import db, parse_day
@@ -26,21 +26,31 @@ BERLIN = ZoneInfo("Europe/Berlin")
 CRON = "0 7 * * 1-5"  # working days at 07:00; holidays are the reminder service's business
 
 
-def due_rows(session, today: dt.date) -> list[dict[str, str]]:
-    """Open tasks of running processes due today or earlier, for the artifact table."""
+# The artifact lists the most overdue; a host with every Kommune has more than anyone reads.
+ARTIFACT_ROWS = 500
+
+
+def due_rows(session, today: dt.date,
+             limit: int = ARTIFACT_ROWS) -> tuple[list[dict[str, str]], int]:  # fmt: skip
+    """Open tasks of running processes due today or earlier, for the artifact table: the
+    ``limit`` longest due, and how many there are (the columns shown, not whole rows)."""
+    where = (Task.state == TaskState.open, Task.due <= today,
+             Fortschreibung.state == ProcessState.running)  # fmt: skip
+    total = session.exec(
+        select(func.count()).select_from(Task)
+        .join(Fortschreibung, Fortschreibung.id == Task.fortschreibung_id).where(*where)
+    ).one()  # fmt: skip
     rows = session.exec(
-        select(Task, Person, Fortschreibung)
+        select(Fortschreibung.key, Task.title, Person.name, Task.due)
         .join(Fortschreibung, Fortschreibung.id == Task.fortschreibung_id)
         .join(Person, Person.id == Task.assignee_id, isouter=True)
-        .where(Task.state == TaskState.open, Task.due <= today,
-               Fortschreibung.state == ProcessState.running)
-        .order_by(Task.due)
+        .where(*where).order_by(Task.due, Task.id).limit(limit)
     ).all()  # fmt: skip
     return [
-        {"Prozess": f.key, "Aufgabe": t.title, "Zuständig": p.name if p else "–",
-         "Fällig": short_de(t.due), "Status": DUE_DE["today" if t.due == today else "overdue"]}
-        for t, p, f in rows
-    ]  # fmt: skip
+        {"Prozess": key, "Aufgabe": title, "Zuständig": name or "–", "Fällig": short_de(due),
+         "Status": DUE_DE["today" if due == today else "overdue"]}
+        for key, title, name, due in rows
+    ], total  # fmt: skip
 
 
 def _hand_over(session, today: dt.date, mode: str) -> dict[str, Any]:
@@ -82,10 +92,12 @@ def daily_reminders(
     """One day's reminders. ``today`` defaults to the date in Berlin (the demo passes its own)."""
     day = parse_day(today) or _today_in_berlin()
     with db(db_url) as session:
-        rows = due_rows(session, day)
+        rows, total = due_rows(session, day)
         report = _hand_over(session, day, mode)
     if rows:
         description = f"Fällige und überfällige Aufgaben am {short_de(day)}"
+        if total > len(rows):
+            description += f" (die {len(rows)} am längsten fälligen von {total})"
         create_table_artifact(rows, key="erinnerungen", description=description)
-    get_run_logger().info("%s: %d fällig oder überfällig", short_de(day), len(rows))
-    return {"day": day.isoformat(), "due": len(rows), "report": report}
+    get_run_logger().info("%s: %d fällig oder überfällig", short_de(day), total)
+    return {"day": day.isoformat(), "due": total, "report": report}

@@ -271,3 +271,20 @@ def _finish_stage_tasks(db_url: str) -> None:
         for task in s.exec(select(Task).where(Task.stage_id == stage.id,
                                               Task.state == TaskState.open)):  # fmt: skip
             services.complete_task(s, task.id, on=dt.date(2017, 4, 27), by="ortolf")
+
+
+def test_the_reminder_runs_table_shows_the_longest_due_and_counts_them_all(session, waiblingen):
+    """The daily run's artifact: the ``limit`` longest-due open tasks (by due date, then id),
+    and the number of all of them, not only of those shown."""
+    from lifecycle.flows.reminders import due_rows
+    from lifecycle.models import Task, TaskState
+
+    day = dt.date(2017, 11, 8)
+    due = session.exec(select(Task).where(Task.state == TaskState.open, Task.due <= day)
+                       .order_by(Task.due, Task.id)).all()  # fmt: skip
+    assert len(due) > 3
+    rows, total = due_rows(session, day, limit=3)
+    assert total == len(due)
+    assert [(r["Aufgabe"], r["Fällig"]) for r in rows] == [
+        (t.title, f"{t.due:%d.%m.%Y}") for t in due[:3]]
+    assert due_rows(session, day, limit=1000)[0][-1]["Status"] in {"heute fällig", "überfällig"}

@@ -197,10 +197,18 @@ def load_stamps(session: Session, bodies: list[BodyData] | None = None, *,
                 for chunk in _chunks(ids) for row in session.exec(query.where(
                     Event.entity == entity, col(Event.entity_id).in_(chunk))).all()]  # fmt: skip
     spans = {(e, i or 0): (_aware(lo), _aware(hi)) for e, i, lo, hi in rows}
-    # through the partial index ix_event_deleted: the deletions only, not the whole log
-    deleted = list(session.exec(select(Event).where(Event.action == DELETED)
-                                .order_by(col(Event.id))).all()) if tombstones else []  # fmt: skip
-    return Stamps(spans, deleted)
+    return Stamps(spans, _deleted(session, bodies) if tombstones else [])
+
+
+def _deleted(session: Session, bodies: list[BodyData] | None) -> list[Event]:
+    """The deletion events of ``bodies``' Kommunen (None: of all), through the partial index
+    ix_event_deleted: the deletions only, not the whole log; those of other Kommunen are
+    left in the database, not decoded here."""
+    query = select(Event).where(Event.action == DELETED).order_by(col(Event.id))
+    if bodies is not None:
+        kommune = col(Event.before)["kommune"].as_string()
+        query = query.where(kommune.in_([b.kommune.key for b in bodies]))
+    return list(session.exec(query).all())
 
 
 def _ids_of(bodies: list[BodyData]) -> dict[str, list[int]]:

@@ -8,12 +8,15 @@ Two SQLite files built the same way: a small installation (50 Waiblingen process
 reminders) and a large one (``--large`` processes, ``--reminders`` sent reminders spread over
 their tasks, as years of daily runs leave them, and ``--events`` more entries in the event
 log). In each, the web's Übersicht of a user who sees 5 Kommunen, "Meine Aufgaben" of the lead
-of their 5 processes and the OParl list of one Body's meetings are read 40 times, 40 tasks are
-completed and 40 first gates decided through the services; the medians are compared. The
+of their 5 processes, the OParl list of one Body's meetings and the Sitzungsdienst's list of
+those 5 Kommunen (every Kommune has Sitzungen of the same keys) are read 40 times; 40 tasks are
+completed, 40 first gates decided and 40 stage runs noted (the log holds one for every tenth
+logged completion) through the services; the medians are compared. The
 small installation is the floor: an operation on one process (or Kommune) should not read the
 others' rows, so the ratio should stay near 1. tests/test_query_plans.py checks the plans
 behind it. Printed beside them, not compared: the reconcile pass
-(``services.request_missing_runs``), which looks at every running process.
+(``services.request_missing_runs``), which looks at every running process, and OParl's
+``/system``, which reads the stamps of every Body.
 """
 
 from __future__ import annotations
@@ -70,6 +73,11 @@ def _logged_events(path: Path, n: int, processes: int) -> None:
               1 + i % (4 * processes)) for i in range(n // 10)]  # fmt: skip
     con.executemany("INSERT INTO event (fortschreibung_id, at, actor, action, entity, entity_id) "
                     "VALUES (?, ?, ?, ?, ?, ?)", rows)  # fmt: skip
+    # and a stage run noted by the flows for every tenth: one per stage, as years leave them
+    runs = [(1 + i % processes, "2017-05-03 08:00:00", "flows", "stage_run", "Stage",
+             1 + i % (5 * processes), f'{{"key": "bench-run-{i}"}}') for i in range(n // 10)]
+    con.executemany("INSERT INTO event (fortschreibung_id, at, actor, action, entity, entity_id, "
+                    '"after") VALUES (?, ?, ?, ?, ?, ?, ?)', runs)  # fmt: skip
     con.commit()
     con.close()
 
@@ -99,11 +107,13 @@ def measure(url: str, keys: list[str]) -> dict[str, float]:
     from lifecycle.db import engine_for
     from lifecycle.models import Fortschreibung, Task
     from lifecycle.oparl.service import Site
+    from lifecycle.sitzungsdienst import upcoming_sitzungen
     from lifecycle.web import views
 
     engine = engine_for(url)
     times: dict[str, list[float]] = {"overview": [], "my_tasks": [], "oparl": [], "complete": [],
-                                     "decide": []}  # fmt: skip
+                                     "decide": [], "sitzungsdienst": [], "stage_run": [],
+                                     "system": []}  # fmt: skip
     body = keys[-1].removesuffix("-2017")  # the Kommune's key (bench_write.scenario)
     with Session(engine) as s:
         lead = _lead_of(s, keys[-LED:])
@@ -119,6 +129,12 @@ def measure(url: str, keys: list[str]) -> dict[str, float]:
             t0 = time.perf_counter()
             views.my_tasks(s, lead, dt.date(2017, 11, 8))
             times["my_tasks"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()  # every Kommune has Sitzungen of the same keys
+            upcoming_sitzungen(s, dt.date(2017, 11, 1), kommune_ids=own)
+            times["sitzungsdienst"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()  # installation-wide: printed, not a ROW
+            Site(s, "http://localhost/oparl/v1.1").answer("system", {})
+            times["system"].append(time.perf_counter() - t0)
     with Session(engine) as s:  # installation-wide, every 15 minutes: printed, not a ROW
         t0 = time.perf_counter()
         services.request_missing_runs(s)
@@ -135,6 +151,10 @@ def measure(url: str, keys: list[str]) -> dict[str, float]:
             t0 = time.perf_counter()
             services.decide_gate(s, key, "ratsbeschluss", **DECIDE)
             times["decide"].append(time.perf_counter() - t0)
+        with Session(engine, expire_on_commit=False) as s:
+            t0 = time.perf_counter()
+            services.record_stage_run(s, key, "auftaktworkshop", f"{key}:auftaktworkshop:1")
+            times["stage_run"].append(time.perf_counter() - t0)
     engine.dispose()
     return {kind: 1000 * statistics.median(t) for kind, t in times.items()}
 
@@ -166,10 +186,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.reminders} reminders, {args.events} more events; medians of {SAMPLES}")
     print(f"reconcile (a run for every open stage without one): large "
           f"{large['reconcile']:.1f} ms, small {small['reconcile']:.1f} ms")
+    print(f"OParl /system (the stamps of every Body): large {large['system']:.1f} ms, "
+          f"small {small['system']:.1f} ms")
     for kind, label in (("overview", f"Übersicht of a user who sees {LED} Kommunen (web)"),
                         ("my_tasks", f"Meine Aufgaben of a lead of {LED} processes (web)"),
                         ("oparl", "OParl: one Body's meetings"),
-                        ("complete", "complete a task"), ("decide", "decide a gate")):
+                        ("sitzungsdienst", f"Sitzungsdienst of {LED} Kommunen"),
+                        ("complete", "complete a task"), ("decide", "decide a gate"),
+                        ("stage_run", "note a stage run (flows)")):
         ratio = large[kind] / small[kind]
         verdict = "OK" if ratio <= 1.5 else "MISS"
         print(f"ROW {label} in the large installation: {large[kind]:.2f} ms | floor (small) "

@@ -87,7 +87,7 @@ def _sent_reminders(path: Path, n: int) -> None:
     con = sqlite3.connect(path)
     tasks = con.execute("SELECT id, fortschreibung_id, assignee_id FROM task "
                         "WHERE assignee_id IS NOT NULL").fetchall()  # fmt: skip
-    rows = [(pid, f"Erinnerung {j}", "2017-05-01", j, "due", fid, tid, "2017-04-28", "SENT",
+    rows = [(pid, f"Erinnerung {j}", "2017-05-01", j, "due", fid, tid, "2017-04-28", "sent",
              "{}", 1, "", "2017-04-28 08:00:00", f"bench-{j}")
             for j, (tid, fid, pid) in ((j, tasks[j % len(tasks)]) for j in range(n))]  # fmt: skip
     con.executemany(

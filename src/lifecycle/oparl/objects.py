@@ -36,13 +36,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from ..dates import BERLIN, short_de
-from ..lookups import WITHOUT_PLAN
 from ..models import (
     Beratung,
     BeratungRole,
@@ -294,9 +293,11 @@ def load_heads(session: Session) -> list[BodyData]:
     otherwise build every object of the installation."""
     bodies = {k.id: BodyData(k) for k in
               session.exec(select(Kommune).order_by(col(Kommune.key))).all()}  # fmt: skip
-    for f in session.exec(select(Fortschreibung).options(*WITHOUT_PLAN)
-                          .order_by(col(Fortschreibung.id))).all():  # fmt: skip
-        bodies[f.kommune_id].processes.append(f)
+    # Of its processes a Body object reads id and start only: plain rows, not ORM objects
+    # (whose deferred columns cost more to set up than the row to read).
+    for f in session.exec(select(col(Fortschreibung.id), col(Fortschreibung.kommune_id),
+                                 col(Fortschreibung.started_on)).order_by(col(Fortschreibung.id))):
+        bodies[f[1]].processes.append(cast(Fortschreibung, f))  # a Row: f.id, f.started_on
     return list(bodies.values())
 
 

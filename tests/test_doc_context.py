@@ -82,3 +82,32 @@ def test_working_group_context(session, waiblingen):
 def test_participant_list_has_a_line_per_expected_participant(session, waiblingen):
     rows = build_context(session, waiblingen, "workshop_teilnehmerliste")["teilnehmer"]
     assert [r["nummer"] for r in rows] == list(range(1, 61))
+
+
+def test_the_working_groups_of_a_paper_cost_the_same_however_many(session, waiblingen,
+                                                                   waiblingen_scenario):
+    """The Arbeitsgruppen's sessions, Schlüsselprojekte and Empfehlungen are read once for all
+    of them: a process of two AGs and one of six send the same number of statements."""
+    import copy
+
+    from sqlalchemy import event
+
+    from lifecycle import services
+
+    small = copy.deepcopy(waiblingen_scenario)
+    small.data["key"], small.data["kommune"]["key"] = "klein-2017", "klein"
+    small.data["arbeitsgruppen"] = small.data["arbeitsgruppen"][:2]
+    two = services.start(session, small, actor="test")
+
+    def statements(process) -> tuple[int, int]:
+        sent: list[str] = []
+        listen = lambda *args: sent.append(args[2])  # noqa: E731
+        event.listen(session.get_bind(), "before_cursor_execute", listen)
+        try:
+            groups = build_context(session, process, "ag_protokoll")["arbeitsgruppen"]
+        finally:
+            event.remove(session.get_bind(), "before_cursor_execute", listen)
+        return len(groups), len(sent)
+
+    (six, many), (pair, few) = statements(waiblingen), statements(two)
+    assert (six, pair) == (6, 2) and many == few

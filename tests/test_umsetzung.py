@@ -573,3 +573,29 @@ def test_a_replay_run_again_after_any_step_applies_each_change_once(session, ado
     tisch = umsetzung.get(session, process, "runder-tisch-vielfalt")
     assert tisch.progress == 60
     assert [after.get("progress") for m, after in logged if m == tisch.id] == [30, 60]
+
+
+def test_the_latest_messung_of_each_indikator_in_two_queries(session, adopted):
+    """The Sachstandsbericht and the Maßnahmen page ask one question: each Indikator with its
+    latest Messung up to a day, in two queries however many Indikatoren and Messungen there
+    are."""
+    from sqlalchemy import event
+
+    for day, value in ((dt.date(2018, 6, 1), 21), (dt.date(2018, 3, 1), 12),
+                       (dt.date(2018, 9, 1), 30)):  # not recorded in the order of their days
+        services.add_messung(session, adopted.key, "integrationskurse", on=day, value=value,
+                             actor="t")  # fmt: skip
+    sent: list[str] = []
+    listen = lambda *args: sent.append(args[2])  # noqa: E731
+    event.listen(session.get_bind(), "before_cursor_execute", listen)
+    try:
+        seen = {day: [(i.key, m.value if m else None) for i, m in
+                      umsetzung.latest_messungen(session, adopted, day)]
+                for day in (dt.date(2018, 1, 1), dt.date(2018, 7, 1), None)}  # fmt: skip
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listen)
+    assert seen == {
+        dt.date(2018, 1, 1): [("integrationskurse", None), ("ehrenamt-migration", None)],
+        dt.date(2018, 7, 1): [("integrationskurse", 21), ("ehrenamt-migration", None)],
+        None: [("integrationskurse", 30), ("ehrenamt-migration", None)]}  # fmt: skip
+    assert len(sent) == 2 * 3

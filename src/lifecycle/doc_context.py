@@ -813,12 +813,9 @@ def workshop_teilnehmerliste(
                                         w.start.date())}  # fmt: skip
 
 
-def _ag_ctx(f: Facts, ag: Arbeitsgruppe, fields: dict[int, str]) -> Context:
-    moderator = f.person(ag.moderator_id)
-    sessions = f.all(AgSitzung, AgSitzung.arbeitsgruppe_id == ag.id, order=AgSitzung.number)
-    projects = f.all(Schluesselprojekt, Schluesselprojekt.arbeitsgruppe_id == ag.id,
-                     order=Schluesselprojekt.position)  # fmt: skip
-    advice = f.all(Empfehlung, Empfehlung.arbeitsgruppe_id == ag.id, order=Empfehlung.position)
+def _ag_ctx(ag: Arbeitsgruppe, fields: dict[int, str], moderator: Person | None,
+            sessions: list[AgSitzung], projects: list[Schluesselprojekt],
+            advice: list[Empfehlung]) -> Context:  # fmt: skip
     return {
         "key": ag.key, "title": ag.title, "handlungsfeld": fields.get(ag.handlungsfeld_id, ""),
         "moderation": (f"{moderator.name} ({moderator.email})" if moderator and moderator.email
@@ -836,7 +833,28 @@ def _ag_ctx(f: Facts, ag: Arbeitsgruppe, fields: dict[int, str]) -> Context:
 
 def arbeitsgruppen_ctx(f: Facts) -> list[Context]:
     fields = {ident(h): h.title for h in f.handlungsfelder()}
-    return [_ag_ctx(f, ag, fields) for ag in f.arbeitsgruppen()]
+    ags = f.arbeitsgruppen()
+    ids = [ag.id for ag in ags]
+    # each child table (and the moderators) once for all Arbeitsgruppen, not once per AG
+    sessions = _by_ag(f.all(AgSitzung, col(AgSitzung.arbeitsgruppe_id).in_(ids),
+                            order=AgSitzung.number))  # fmt: skip
+    projects = _by_ag(f.all(Schluesselprojekt, col(Schluesselprojekt.arbeitsgruppe_id).in_(ids),
+                            order=Schluesselprojekt.position))  # fmt: skip
+    advice = _by_ag(f.all(Empfehlung, col(Empfehlung.arbeitsgruppe_id).in_(ids),
+                          order=Empfehlung.position))  # fmt: skip
+    moderators = {ident(p): p for p in f.all(Person, col(Person.id).in_(
+        {ag.moderator_id for ag in ags if ag.moderator_id}))}  # fmt: skip
+    return [_ag_ctx(ag, fields, moderators.get(ag.moderator_id or 0),
+                    sessions.get(ident(ag), []), projects.get(ident(ag), []),
+                    advice.get(ident(ag), [])) for ag in ags]  # fmt: skip
+
+
+def _by_ag(rows: list[Any]) -> dict[int, list[Any]]:
+    """Rows of an Arbeitsgruppe's child table by its id, each list in the rows' order."""
+    out: dict[int, list[Any]] = {}
+    for row in rows:
+        out.setdefault(row.arbeitsgruppe_id, []).append(row)
+    return out
 
 
 def ag_dokument(session: Session, process: Fortschreibung, kind: str, stage_key: str) -> Context:

@@ -19,10 +19,8 @@ from .dates import short_de
 from .doc_context import Context, Facts, common, gendered, person_ctx, properties
 from .models import (
     Fortschreibung,
-    Indikator,
     Massnahme,
     MassnahmeStatus,
-    Messung,
     Stage,
 )  # fmt: skip
 from .typing_helpers import ident
@@ -153,11 +151,7 @@ def _number(value: float | None, unit: str) -> str:
 
 def _indicators(session: Session, process: Fortschreibung, as_of: dt.date) -> list[Context]:
     out = []
-    for ind in session.exec(select(Indikator).where(Indikator.konzept_id == process.konzept_id)
-                            .order_by(col(Indikator.id))).all():  # fmt: skip
-        latest = session.exec(select(Messung).where(
-            Messung.indikator_id == ind.id, col(Messung.on) <= as_of).order_by(
-            col(Messung.on).desc())).first()  # fmt: skip
+    for ind, latest in umsetzung.latest_messungen(session, process, as_of):
         out.append({
             "titel": ind.title, "handlungsfeld": ind.handlungsfeld,
             "ausgang": _dated(ind.baseline, ind.baseline_on, ind.unit),

@@ -94,6 +94,21 @@ def get(session: Session, process: Fortschreibung, key: str) -> Massnahme:
     return found
 
 
+def latest_messungen(session: Session, process: Fortschreibung, as_of: dt.date | None = None
+                     ) -> list[tuple[Indikator, Messung | None]]:  # fmt: skip
+    """Each Indikator of the process's Konzept with its latest Messung (up to ``as_of``), in
+    two queries however many there are."""
+    found = session.exec(select(Indikator).where(Indikator.konzept_id == process.konzept_id)
+                         .order_by(col(Indikator.id))).all()  # fmt: skip
+    query = select(Messung).where(col(Messung.indikator_id).in_([i.id for i in found]))
+    if as_of is not None:
+        query = query.where(col(Messung.on) <= as_of)
+    latest: dict[int, Messung] = {}
+    for messung in session.exec(query.order_by(col(Messung.on), col(Messung.id))).all():
+        latest[messung.indikator_id] = messung
+    return [(i, latest.get(ident(i))) for i in found]
+
+
 def indikator(session: Session, process: Fortschreibung, key: str) -> Indikator:
     found = session.exec(select(Indikator).where(Indikator.konzept_id == process.konzept_id,
                                                  Indikator.key == key)).first()  # fmt: skip

@@ -67,21 +67,10 @@ def _fields(s: Session, process: Fortschreibung, all_rows: list[Massnahme], toda
         if late or not only_overdue:
             rows[m.handlungsfeld].append(Row(m, late))
     indicators: dict[str, list[tuple[Indikator, Messung | None]]] = {}
-    for ind, latest in _indicators(s, process):
+    for ind, latest in umsetzung.latest_messungen(s, process):
         indicators.setdefault(ind.handlungsfeld, []).append((ind, latest))
     titles = list(rows) + [t for t in indicators if t not in rows]
     return [Field(t, rows.get(t, []), indicators.get(t, [])) for t in titles]
-
-
-def _indicators(s: Session, process: Fortschreibung) -> list[tuple[Indikator, Messung | None]]:
-    found = s.exec(select(Indikator).where(Indikator.konzept_id == process.konzept_id)
-                   .order_by(col(Indikator.id))).all()  # fmt: skip
-    latest: dict[int, Messung] = {}
-    ids = [i.id for i in found]
-    for messung in s.exec(select(Messung).where(col(Messung.indikator_id).in_(ids))
-                          .order_by(col(Messung.on))).all():  # fmt: skip
-        latest[messung.indikator_id] = messung
-    return [(i, latest.get(i.id or 0)) for i in found]
 
 
 def _kommune_name(s: Session, process: Fortschreibung) -> str:

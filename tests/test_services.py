@@ -298,3 +298,31 @@ def test_the_move_preview_counts_the_reminders_it_would_drop_and_stores_nothing(
     assert preview.cancelled_reminders >= 1  # the queued Vorlagenschluss reminder, at least
     assert len(preview.messages) == 4 and preview.deadlines
     assert dump(session) == before
+
+
+def test_a_move_reads_the_rows_it_touches_together_not_one_by_one(session, waiblingen,
+                                                                   waiblingen_scenario):
+    """The preview and the move of a Sitzung bound to two processes: the changed tasks, their
+    stages, the processes and the Beratungen come in a query each, not a row at a time (a
+    Sitzung with many bound processes and anchored tasks was dozens of statements each)."""
+    import copy
+    import re
+
+    from sqlalchemy import event
+
+    second = copy.deepcopy(waiblingen_scenario)
+    second.data["key"] = "waiblingen-2018"
+    services.start(session, second, actor="test")
+    sent: list[str] = []
+    listen = lambda *args: sent.append(" ".join(args[2].split()))  # noqa: E731
+    event.listen(session.get_bind(), "before_cursor_execute", listen)
+    try:
+        preview = services.preview_move_sitzung(session, "bsv-2017-12-06", D(2017, 12, 13),
+                                                 actor="sd")  # fmt: skip
+        moved = services.move_sitzung(session, "bsv-2017-12-06", D(2017, 12, 13), actor="sd")
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listen)
+    assert len(moved.changes) == 2 and len(preview.deadlines) == moved.due_changes > 2
+    one_by_one = re.compile(r"FROM (task|stage|fortschreibung|beratung) WHERE \1\.(id|vorlage_id)"
+                            r" = \?")  # fmt: skip
+    assert [s for s in sent if one_by_one.search(s)] == []

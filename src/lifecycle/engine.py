@@ -54,7 +54,7 @@ from .models import (
     Vorlage,
 )
 from .plan_types import Gate, plan_of
-from .typing_helpers import get_required, ident
+from .typing_helpers import get_all_required, get_required, ident
 
 if TYPE_CHECKING:  # scenario loading pulls in jsonschema: keep it off the status path
     from .scenario import Scenario
@@ -775,8 +775,9 @@ def check_stage_starts(
         s.id: s
         for s in session.exec(select(Stage).where(Stage.fortschreibung_id == process.id))
     }
+    tasks = get_all_required(session, Task, [c.task_id for c in changes])
     for change in changes:
-        task = get_required(session, Task, change.task_id)
+        task = tasks[change.task_id]
         stage = stages[task.stage_id]
         if stage.state == StageState.closed or task.state == TaskState.done:
             continue
@@ -791,12 +792,18 @@ def check_stage_starts(
 
 def _check_beratungsfolge(session: Session, sitzung: Sitzung, new_start: dt.datetime) -> None:
     """A Vorberatung may not move behind the Entscheidung of the same Vorlage (and v.v.)."""
-    for beratung in session.exec(select(Beratung).where(Beratung.sitzung_id == sitzung.id)):
-        others = session.exec(
-            select(Beratung, Sitzung)
-            .join(Sitzung, col(Sitzung.id) == Beratung.sitzung_id)
-            .where(Beratung.vorlage_id == beratung.vorlage_id, Beratung.id != beratung.id)
-        ).all()
+    here = list(session.exec(select(Beratung).where(Beratung.sitzung_id == sitzung.id)))
+    # every Beratung of those Vorlagen with its Sitzung, in one query (not one per Beratung)
+    of_vorlage: dict[int, list[tuple[Beratung, Sitzung]]] = {}
+    for row in session.exec(
+        select(Beratung, Sitzung)
+        .join(Sitzung, col(Sitzung.id) == Beratung.sitzung_id)
+        .where(col(Beratung.vorlage_id).in_({b.vorlage_id for b in here}))
+        .order_by(col(Beratung.id))
+    ):  # fmt: skip
+        of_vorlage.setdefault(row[0].vorlage_id, []).append((row[0], row[1]))
+    for beratung in here:
+        others = [(o, s) for o, s in of_vorlage.get(beratung.vorlage_id, []) if o.id != beratung.id]
         for other, other_sitzung in others:
             wrong = (other.position < beratung.position and other_sitzung.start > new_start) or (
                 other.position > beratung.position and other_sitzung.start < new_start

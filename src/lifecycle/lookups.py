@@ -121,10 +121,8 @@ def find_sitzung(session: Session, ref: str) -> Sitzung:
 
 
 def processes_bound_to(session: Session, sitzung_id: int) -> list[Fortschreibung]:
-    # DISTINCT on the ids only: PostgreSQL cannot compare the JSON columns of the process.
-    ids = session.exec(
-        select(SitzungBinding.fortschreibung_id)
-        .where(SitzungBinding.sitzung_id == sitzung_id)
-        .distinct()
-    ).all()
-    return [get_required(session, Fortschreibung, pid) for pid in sorted(ids)]
+    # by the ids of the bindings: DISTINCT over the process rows could not compare their JSON
+    # columns on PostgreSQL; one query for all, not one per process
+    bound = select(SitzungBinding.fortschreibung_id).where(SitzungBinding.sitzung_id == sitzung_id)
+    return list(session.exec(select(Fortschreibung).where(col(Fortschreibung.id).in_(bound))
+                             .order_by(col(Fortschreibung.id))))  # fmt: skip

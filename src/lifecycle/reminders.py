@@ -47,7 +47,7 @@ from .outbox import QUEUED, Planned, deliver, planned, queue, queue_rows
 from .plan_types import plan_of
 from .reminder_messages import fristen
 from .sitzungsdienst import sitzungen_of
-from .typing_helpers import get_required, ident, required
+from .typing_helpers import get_all_required, get_required, ident, required
 from .words import REMINDER_KIND_DE, REMINDER_STATE_DE
 
 # A run that was missed (server down, weekend) is caught up for this many calendar days;
@@ -852,8 +852,9 @@ def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | No
     gremium = get_required(session, Gremium, sitzung.gremium_id)
     kommune = get_required(session, Kommune, sitzung.kommune_id)
     planned: list[Planned] = []
+    processes = get_all_required(session, Fortschreibung, move.changes)
     for process_id, changes in move.changes.items():
-        process = get_required(session, Fortschreibung, process_id)
+        process = processes[process_id]
         if process.state != ProcessState.running:
             continue
         _cancel_stale(session, process_id, ident(sitzung), [c.task_id for c in changes])
@@ -917,9 +918,11 @@ def _concerned(
 ) -> dict[int, list[dict[str, str]]]:
     """Person id -> their changed open deadlines; the project lead hears in any case."""
     per_person: dict[int, list[dict[str, str]]] = defaultdict(list)
+    tasks = get_all_required(session, Task, [c.task_id for c in changes])
+    stages = get_all_required(session, Stage, [t.stage_id for t in tasks.values()])
     for change in changes:
-        task = get_required(session, Task, change.task_id)
-        stage = get_required(session, Stage, task.stage_id)
+        task = tasks[change.task_id]
+        stage = stages[task.stage_id]
         if task.state != TaskState.open or stage.state not in OPEN_STAGES or change.old is None:
             continue
         if task.assignee_id is not None:

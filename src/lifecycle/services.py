@@ -56,7 +56,7 @@ from .models import (
     VorlageVersion,
 )
 from .transactions import transaction
-from .typing_helpers import get_required, ident
+from .typing_helpers import get_all_required, get_required, ident
 
 if TYPE_CHECKING:  # keep docxtpl, jsonschema and smtplib off the paths that do not need them
     from sqlalchemy.engine import CursorResult
@@ -759,11 +759,11 @@ def preview_move_sitzung(
         reminders.on_sitzung_moved(session, move, today=today)
         session.flush()
         deadlines = []
+        processes = get_all_required(session, Fortschreibung, move.changes)
         for process_id, changes in move.changes.items():
-            process = get_required(session, Fortschreibung, process_id)
-            for change in changes:
-                task = get_required(session, Task, change.task_id)
-                deadlines.append((process.key, task.title, change.old, change.new))
+            tasks = get_all_required(session, Task, [c.task_id for c in changes])
+            deadlines += [(processes[process_id].key, tasks[c.task_id].title, c.old, c.new)
+                          for c in changes]  # fmt: skip
         messages = [
             (person.name, reminder.kind)
             for reminder, person in session.exec(

@@ -8,9 +8,10 @@ a ``LookupError`` is a bug or a damaged database (exit 70), never the user's inp
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from collections.abc import Iterable
+from typing import Any, Protocol, TypeVar
 
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col, select
 
 T = TypeVar("T")
 M = TypeVar("M", bound=SQLModel)
@@ -34,6 +35,21 @@ def get_required(session: Session, model: type[M], row_id: int | None) -> M:
     if row is None:
         raise LookupError(f"{model.__name__} {row_id} fehlt in der Datenbank")
     return row
+
+
+def get_all_required(session: Session, model: type[M], row_ids: Iterable[int]) -> dict[int, M]:
+    """The rows foreign keys point to, by id, in one query (per 500): ``get_required`` for
+    many, where a loop of it would send a statement per row."""
+    wanted = sorted(set(row_ids))
+    pk: Any = model.id  # type: ignore[attr-defined]
+    found: dict[int, M] = {}
+    for first in range(0, len(wanted), 500):
+        chunk = wanted[first : first + 500]
+        rows = session.exec(select(model).where(col(pk).in_(chunk)))
+        found.update((getattr(row, "id"), row) for row in rows)  # noqa: B009 - M has no id type
+    if missing := [i for i in wanted if i not in found]:
+        raise LookupError(f"{model.__name__} {missing[0]} fehlt in der Datenbank")
+    return found
 
 
 def ident(row: _HasId) -> int:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, true
 from sqlmodel import Session, col, select
 
 from .errors import NotFound
@@ -47,11 +49,13 @@ def find_tasks(
         query = query.where(Task.state == TaskState.open)
     if overdue:
         query = query.where(col(Task.due) < today)
-    ids: list[int | None] = [None]  # no person named: one query over all
+    owners: list[Any] = [true()]  # no person named: one query over all
     if person:
-        ids = list(session.exec(select(Person.id).where(Person.key == person)).all())
+        ids = session.exec(select(Person.id).where(Person.key == person)).all()
         if not ids:
             raise NotFound(f"keine Person {person!r}")
+        # the key may name a person in several Kommunen: one owner each (see merged_by_owner)
+        owners = [col(Task.assignee_id) == one for one in ids]
     if process:
         if (
             session.exec(select(Fortschreibung.id).where(Fortschreibung.key == process)).first()
@@ -59,18 +63,28 @@ def find_tasks(
         ):
             raise NotFound(f"keine Fortschreibung {process!r}")
         query = query.where(Fortschreibung.key == process)
-    # A person's key may name one in several Kommunen: one query per Person row, each through
-    # its own index (assignee, state, due), merged here. Given all in one IN list, SQLite (which
-    # plans without statistics) read every open task of the installation in due order.
-    total, parts = 0, []
-    for one in ids:
-        mine = query if one is None else query.where(Task.assignee_id == one)
-        total += session.exec(select(func.count()).select_from(mine.subquery())).one()
-        parts.append(session.exec(
-            mine.order_by(col(Task.due).nulls_first(), col(Task.id)).limit(limit)).all())
-    merged = heapq.merge(*parts, key=lambda r: (r[1] is not None, r[1] or dt.date.min, r[0]))
-    rows = list(islice(merged, limit))
+    total = sum(session.exec(select(func.count()).select_from(query.where(owner).subquery())).one()
+                for owner in owners)  # fmt: skip
+    rows = merged_by_owner(session, query.order_by(col(Task.due).nulls_first(), col(Task.id)),
+                           owners, limit, key=lambda r: (*due_first(r[1]), r[0]))  # fmt: skip
     return [
         TaskRow(i, due, title, name or "—", key, state.value if hasattr(state, "value") else state)
         for i, due, title, name, key, state in rows
     ], max(0, total - len(rows))
+
+
+def merged_by_owner(session: Session, query: Any, owners: list[Any], limit: int,
+                    key: Callable[[Any], Any]) -> list[Any]:  # fmt: skip
+    """The first ``limit`` rows of ``query`` over all ``owners`` (a condition each: one person
+    or one process), in the order ``key`` gives, which must be the query's own.
+
+    One small query per owner through its own index (assignee or process, state, due), merged
+    here. Given all owners in one IN list, SQLite, which plans without statistics, read every
+    open task of the installation in due order (ix_task_state_due) to find theirs."""
+    parts = [session.exec(query.where(owner).limit(limit)).all() for owner in owners]
+    return list(islice(heapq.merge(*parts, key=key), limit))
+
+
+def due_first(due: dt.date | None) -> tuple[bool, dt.date]:
+    """A due date's sort key as ``nulls_first()`` orders it in the database."""
+    return (due is not None, due or dt.date.min)

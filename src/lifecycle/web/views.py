@@ -7,10 +7,8 @@ only draws; the same facts go into a table for screen readers and narrow screens
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 from babel.dates import format_date
@@ -35,6 +33,7 @@ from ..models import (
 )
 from ..plan_types import plan_of
 from ..status import ProcessStatus, StageView
+from ..tasks import due_first, merged_by_owner
 from ..words import ACTION_DE, FIELD_DE, OUTCOME_DE, STATE_DE
 
 # --- the timeline ------------------------------------------------------------------------------
@@ -248,21 +247,16 @@ def my_tasks(session: Session, me: Principal, today: dt.date) -> MyTasks:
 
 def _most_urgent_open(session: Session, owners: list[Any], limit: int) -> list[int]:
     """The ids of the first ``limit`` open tasks of all ``owners`` (conditions on one person
-    or one process), by due date, process key and position.
-
-    One small query per owner through its own index (assignee or process, state, due), merged
-    here. Given all owners in one IN list, SQLite, which plans without statistics, read every
-    open task of the installation in due order (ix_task_state_due) to find theirs."""
+    or one process), by due date, process key and position; see ``tasks.merged_by_owner``."""
     query = (
         select(col(Task.due), col(Fortschreibung.key), col(Task.position), col(Task.id))
         .join(Fortschreibung, col(Fortschreibung.id) == Task.fortschreibung_id)
         .where(Task.state == TaskState.open)
         .order_by(col(Task.due).nulls_first(), col(Fortschreibung.key), col(Task.position))
-        .limit(limit)
     )
-    parts = [session.exec(query.where(owner)).all() for owner in owners]
-    merged = heapq.merge(*parts, key=lambda r: (r[0] is not None, r[0] or dt.date.min, *r[1:]))
-    return [i for *_, i in islice(merged, limit) if i is not None]
+    rows = merged_by_owner(session, query, owners, limit,
+                           key=lambda r: (*due_first(r[0]), *r[1:]))  # fmt: skip
+    return [i for *_, i in rows if i is not None]
 
 
 # --- the gate --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from .models import (
     SitzungBinding,
     Vorlage,
 )
+from .typing_helpers import chunks
 
 
 @dataclass
@@ -120,25 +121,15 @@ def sitzungen_of(
     return out
 
 
-# Sitzung ids per statement: far below every database's limit of bound parameters.
-_CHUNK = 500
-
-
 def _attach_vorlagen(session: Session, rows: dict[int, SitzungDue]) -> None:
     """The Vorlagen in the Beratungsfolge of each Sitzung, by the Sitzung's id."""
-    ids = sorted(rows)
-    for first in range(0, len(ids), _CHUNK):
-        _attach_chunk(session, rows, ids[first : first + _CHUNK])
-
-
-def _attach_chunk(session: Session, rows: dict[int, SitzungDue], ids: list[int]) -> None:
-    found = session.exec(
+    found = [row for ids in chunks(sorted(rows)) for row in session.exec(
         select(Beratung, Vorlage, Fortschreibung.key)
         .join(Vorlage, col(Vorlage.id) == Beratung.vorlage_id)
         .join(Fortschreibung, col(Fortschreibung.id) == Vorlage.fortschreibung_id)
         .where(col(Beratung.sitzung_id).in_(ids))
         .order_by(col(Vorlage.reference))
-    ).all()
+    ).all()]  # fmt: skip
     for beratung, vorlage, process in found:
         row = rows.get(beratung.sitzung_id)
         if row is not None:

@@ -8,7 +8,7 @@ a ``LookupError`` is a bug or a damaged database (exit 70), never the user's inp
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from sqlmodel import Session, SQLModel, col, select
@@ -38,18 +38,27 @@ def get_required(session: Session, model: type[M], row_id: int | None) -> M:
 
 
 def get_all_required(session: Session, model: type[M], row_ids: Iterable[int]) -> dict[int, M]:
-    """The rows foreign keys point to, by id, in one query (per 500): ``get_required`` for
+    """The rows foreign keys point to, by id, in one query (per IN_LIST): ``get_required`` for
     many, where a loop of it would send a statement per row."""
     wanted = sorted(set(row_ids))
     pk: Any = model.id  # type: ignore[attr-defined]
     found: dict[int, M] = {}
-    for first in range(0, len(wanted), 500):
-        chunk = wanted[first : first + 500]
+    for chunk in chunks(wanted):
         rows = session.exec(select(model).where(col(pk).in_(chunk)))
         found.update((getattr(row, "id"), row) for row in rows)  # noqa: B009 - M has no id type
     if missing := [i for i in wanted if i not in found]:
         raise LookupError(f"{model.__name__} {missing[0]} fehlt in der Datenbank")
     return found
+
+
+# Ids per IN list: far below every database's limit of bound parameters (SQLite's 32 766).
+IN_LIST = 500
+
+
+def chunks(ids: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
+    """``ids`` in slices of ``size``, for one ``IN (…)`` statement each."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def ident(row: _HasId) -> int:

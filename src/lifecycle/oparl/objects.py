@@ -56,6 +56,7 @@ from ..models import (
     SitzungBinding,
     Vorlage,
 )
+from ..typing_helpers import chunks
 
 SCHEMA = "https://schema.oparl.org/1.1/"
 OPARL_VERSION = "https://schema.oparl.org/1.1/"
@@ -193,7 +194,7 @@ def load_stamps(session: Session, bodies: list[BodyData] | None = None, *,
         rows = list(session.exec(query.where(col(Event.entity).in_(ENTITIES))).all())
     else:  # one Body: its rows' histories through ix_event_entity, not the whole log
         rows = [row for entity, ids in _ids_of(bodies).items()
-                for chunk in _chunks(ids) for row in session.exec(query.where(
+                for chunk in chunks(ids) for row in session.exec(query.where(
                     Event.entity == entity, col(Event.entity_id).in_(chunk))).all()]  # fmt: skip
     spans = {(e, i or 0): (_aware(lo), _aware(hi)) for e, i, lo, hi in rows}
     return Stamps(spans, _deleted(session, bodies) if tombstones else [])
@@ -218,11 +219,6 @@ def _ids_of(bodies: list[BodyData]) -> dict[str, list[int]]:
         "Fortschreibung": lambda b: b.processes, "Vorlage": lambda b: b.vorlagen,
     }  # fmt: skip
     return {entity: [r.id for b in bodies for r in rows[entity](b)] for entity in ENTITIES}
-
-
-def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start:start + size]
 
 
 @dataclass
@@ -306,7 +302,7 @@ def _add_ags(session: Session, bodies: list[BodyData]) -> None:
     the stored scenario by the database, not decoded here)."""
     of = {b.kommune.id: b for b in bodies}
     ags = col(Fortschreibung.scenario)[("kommune", "ags")].as_string()
-    for chunk in _chunks(sorted(i for i in of if i is not None)):
+    for chunk in chunks(sorted(i for i in of if i is not None)):
         for kid, value in session.exec(
             select(Fortschreibung.kommune_id, ags)
             .where(col(Fortschreibung.kommune_id).in_(chunk), ags.is_not(None))

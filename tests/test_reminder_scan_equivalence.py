@@ -380,7 +380,7 @@ def _open_tasks(
         )
         # SQLite's planner otherwise prefers the state or process index and reads far more
         # rows; a day's window of due dates is always the most selective.
-        .with_hint(Task, "INDEXED BY ix_task_due", "sqlite")
+        .with_hint(Task, "INDEXED BY ix_task_state_due", "sqlite")
     )
     return session.exec(query).all()
 

@@ -148,7 +148,7 @@ class Task(Row, table=True):
     anchor_ref: str = ""
     offset: int = 0
     offset_unit: str = "days"  # days | working_days
-    due: dt.date | None = Field(default=None, index=True)
+    due: dt.date | None = None  # searched with state first (ix_task_state_due and others)
     state: TaskState = Field(default=TaskState.open)  # indexed first in ix_task_state_due
     done_on: dt.date | None = None
     done_by_id: int | None = Field(default=None, foreign_key="person.id")

@@ -216,22 +216,73 @@ class DueChange:
     new: dt.date
 
 
-def recompute(
-    session: Session, process: Fortschreibung, *, actor: str, reason: str, log_changes: bool = True
-) -> list[DueChange]:
-    """Recompute every due date of ``process``; log each change. Does not commit.
+@dataclass(frozen=True)
+class TimelineRows:
+    """What a process's timeline is computed from, as plain rows read once: a gate's checks
+    and the recompute after its approval share them.
 
-    Reads plain rows (no ORM objects), writes the changed due dates and projected starts with
-    one executemany each and the events with one INSERT; objects of those rows the session
-    already holds get the new values, as if they had been changed through them.
+    stages: (id, key, opened_on, closed_on, planned_start) in the plan's order; tasks: (id,
+    stage_id, key, anchor_kind, anchor_ref, offset, offset_unit, due, state, required) by id;
+    bound: (fortschreibung_id, name, start, Vorlagenschluss working days); termine: (name, on).
     """
+
+    stages: Sequence[Any]
+    tasks: Sequence[Any]
+    bound: Sequence[Any]
+    termine: Sequence[Any]
+
+    def sitzung_day(self, name: str) -> dt.date:
+        """The day of the Sitzung bound to ``name``."""
+        for b in self.bound:
+            if b[1] == name:
+                return b[2].date()  # type: ignore[no-any-return]
+        raise NotFound(f"der Prozess hat keine Sitzung {name!r}")
+
+    def open_tasks(self, stage_id: int | None) -> list[Any]:
+        """The open tasks of a stage, by id (as a gate's check lists them)."""
+        return [t for t in self.tasks if t.stage_id == stage_id and t.state == TaskState.open]
+
+    def after(self, stage_id: int | None) -> Any:
+        """The stage after ``stage_id`` in the plan's order; None after the last."""
+        ids = [s[0] for s in self.stages]
+        i = ids.index(stage_id) + 1
+        return self.stages[i] if i < len(ids) else None
+
+    def with_dates(self, dates: dict[Any, tuple[dt.date | None, dt.date | None]]) -> TimelineRows:
+        """These rows with the (opened_on, closed_on) of some stages changed."""
+        stages = [(s[0], s[1], *dates[s[0]], s[4]) if s[0] in dates else tuple(s)
+                  for s in self.stages]  # fmt: skip
+        return TimelineRows(stages, self.tasks, self.bound, self.termine)
+
+
+def timeline_rows(session: Session, process: Fortschreibung) -> TimelineRows:
+    """The rows ``process``'s timeline is computed from, as the transaction has them now."""
     session.flush()  # what the transition changed so far is what the rows below show
     st, db = _statements(), session.connection()
     pid = {"pid": process.id}
-    stages = db.execute(st.timeline_stages, pid).all()
-    tasks = db.execute(st.timeline_tasks, pid).all()
-    bound = db.execute(st.timeline_bound, pid).all()
-    termine = db.execute(st.timeline_termine, pid).all()
+    return TimelineRows(
+        db.execute(st.timeline_stages, pid).all(), db.execute(st.timeline_tasks, pid).all(),
+        db.execute(st.timeline_bound, pid).all(), db.execute(st.timeline_termine, pid).all(),
+    )  # fmt: skip
+
+
+def recompute(
+    session: Session, process: Fortschreibung, *, actor: str, reason: str,
+    log_changes: bool = True, rows: TimelineRows | None = None,
+) -> list[DueChange]:
+    """Recompute every due date of ``process``; log each change. Does not commit.
+
+    Reads plain rows (no ORM objects; ``rows``, when the caller read them in this transaction
+    and changed nothing since but what they say), writes the changed due dates and projected
+    starts with one executemany each and the events with one INSERT; objects of those rows
+    the session already holds get the new values, as if they had been changed through them.
+    """
+    if rows is None:
+        rows = timeline_rows(session, process)
+    else:
+        session.flush()
+    st, db = _statements(), session.connection()
+    stages, tasks, bound, termine = rows.stages, rows.tasks, rows.bound, rows.termine
     kommune: Any = session.identity_map.get(identity_key(Kommune, process.kommune_id))
     if kommune is None:  # the two columns the calendar needs, not the ORM object
         kommune = db.execute(st.kommune_calendar, {"kid": process.kommune_id}).one()
@@ -247,7 +298,7 @@ def recompute(
     )  # fmt: skip
     dues, starts = tl.compute()
     changes, logged, now = [], [], dt.datetime.now(dt.UTC)
-    for task_id, _, key, _, _, _, _, old, state in tasks:
+    for task_id, _, key, _, _, _, _, old, state, _ in tasks:
         due = dues[key]
         if old == due:
             continue
@@ -373,7 +424,7 @@ class _Statements:
         ).where(col(Stage.fortschreibung_id) == pid).order_by(col(Stage.position))  # fmt: skip
         self.timeline_tasks = sa_select(*map(col, (
             Task.id, Task.stage_id, Task.key, Task.anchor_kind, Task.anchor_ref, Task.offset,
-            Task.offset_unit, Task.due, Task.state))
+            Task.offset_unit, Task.due, Task.state, Task.required))
         ).where(col(Task.fortschreibung_id) == pid).order_by(col(Task.id))  # fmt: skip
         self.timeline_bound = bound_query().where(col(SitzungBinding.fortschreibung_id) == pid)
         self.timeline_termine = sa_select(col(Termin.name), col(Termin.on)).where(
@@ -385,17 +436,6 @@ class _Statements:
             .execution_options(populate_existing=True)
         )  # fmt: skip
         self.stage_for_update = self.stage_by_key.with_for_update()
-        self.bound_start = (
-            sa_select(col(Sitzung.start))
-            .join(SitzungBinding, col(SitzungBinding.sitzung_id) == Sitzung.id)
-            .where(col(SitzungBinding.fortschreibung_id) == pid,
-                   col(SitzungBinding.name) == bindparam("name"))
-        )  # fmt: skip
-        self.open_tasks_of_stage = sa_select(col(Task.key), col(Task.required)).where(
-            col(Task.stage_id) == bindparam("sid"), col(Task.state) == TaskState.open
-        ).order_by(col(Task.id))  # fmt: skip
-        self.stage_at = sa_select(col(Stage.id), col(Stage.closed_on)).where(
-            col(Stage.fortschreibung_id) == pid, col(Stage.position) == bindparam("pos"))
         self.set_stage_state = update(stage).where(stage.c.id == bindparam("sid")).values(
             state=bindparam("new_state"), opened_on=bindparam("new_opened"),
             closed_on=bindparam("new_closed"))  # fmt: skip
@@ -568,15 +608,16 @@ def _approve(
             f"die Freigabe der Phase {stage.key!r} braucht ein Aktenzeichen "
             "(Vorlagen- oder Beschlussnummer)"
         )
+    # the checks and the recompute read the same rows, once
+    timeline = timeline_rows(session, process)
     if gate.sitzung:
-        day = session.connection().execute(_statements().bound_start, {
-            "pid": process.id, "name": gate.sitzung}).scalar_one().date()  # fmt: skip
+        day = timeline.sitzung_day(gate.sitzung)
         if decision.decided_on < day:
             raise Refused(
                 f"über die Phase {stage.key!r} entscheidet die Sitzung am {day:%d.%m.%Y}; "
                 f"der {decision.decided_on:%d.%m.%Y} liegt davor"
             )
-    missing = _open_required(session, stage, gate)
+    missing = [t.key for t in timeline.open_tasks(stage.id) if gate.blocks(t)]
     if missing and not decision.forced_reason:
         raise Refused(
             f"vor dem Gate der Phase {stage.key!r} müssen erst diese Aufgaben erledigt sein: "
@@ -585,14 +626,14 @@ def _approve(
     # Written with statements built once; the session's objects get the new values.
     session.flush()
     st, db, on = _statements(), session.connection(), decision.decided_on
-    following = db.execute(st.stage_at, {"pid": process.id, "pos": stage.position + 1}).first()
+    following = timeline.after(stage.id)
     rows: list[dict[str, Any]] = [{"sid": stage.id, "new_state": StageState.closed,
                                    "new_opened": stage.opened_on, "new_closed": on}]  # fmt: skip
     state, current = ProcessState.completed, None
     if following is not None:
-        rows.append({"sid": following.id, "new_state": StageState.open, "new_opened": on,
-                     "new_closed": following.closed_on})  # fmt: skip
-        state, current = process.state, following.id
+        rows.append({"sid": following[0], "new_state": StageState.open, "new_opened": on,
+                     "new_closed": following[3]})  # fmt: skip
+        state, current = process.state, following[0]
     db.execute(st.set_stage_state, rows)
     db.execute(st.set_process_state, {"fid": process.id, "new_state": state,
                                       "new_current": current})  # fmt: skip
@@ -602,13 +643,9 @@ def _approve(
         _sync(session, Stage, "closed_on", {row["sid"]: row["new_closed"]})
     set_committed_value(process, "state", state)
     set_committed_value(process, "current_stage_id", current)
-    recompute(session, process, actor=decision.decided_by, reason=f"gate {stage.key} approved")
-
-
-def _open_required(session: Session, stage: Stage, gate: Gate) -> list[str]:
-    session.flush()
-    tasks = session.connection().execute(_statements().open_tasks_of_stage, {"sid": stage.id})
-    return [t.key for t in tasks if gate.blocks(t)]
+    recompute(session, process, actor=decision.decided_by, reason=f"gate {stage.key} approved",
+              rows=timeline.with_dates({r["sid"]: (r["new_opened"], r["new_closed"])
+                                        for r in rows}))  # fmt: skip
 
 
 def _send_back(

@@ -26,6 +26,8 @@ from lifecycle.models import (
     RunRequest,
     RunRequestState,
     Sitzung,
+    Stage,
+    StageState,
     Task,
 )
 from lifecycle.scenario import load_scenario
@@ -183,6 +185,35 @@ def test_refused_decision_requests_nothing(session, waiblingen):
         services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
                              on=D(2017, 4, 27), by="sd", reference="BSV 3/2017")  # fmt: skip
     assert dump(session) == before
+
+
+def test_an_approval_reads_its_stages_tasks_and_sitzungen_once(session, waiblingen):
+    """The gate's checks (its Sitzung's day, the stage's open tasks, the next stage) and the
+    recompute after the approval read the same rows: each table once, besides the locked
+    stage. Each check used to send its own query first."""
+    from sqlalchemy import event
+
+    sent: list[str] = []
+    listen = lambda *args: sent.append(" ".join(args[2].split()))  # noqa: E731
+    event.listen(session.get_bind(), "before_cursor_execute", listen)
+    try:
+        services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
+                             on=D(2017, 4, 27), by="sd", reference="BSV 3/2017",
+                             force_reason="Test")  # fmt: skip
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listen)
+    reads = [s for s in sent if s.startswith("SELECT")]
+
+    def reading(table: str) -> list[str]:
+        return [s for s in reads if f" FROM {table} " in s or f" JOIN {table} " in s]
+
+    assert len(reading("task")) == 1, reading("task")
+    assert len(reading("sitzungbinding")) == 1, reading("sitzungbinding")
+    assert len(reading("stage")) == 2, reading("stage")  # the locked one, then all in order
+    stages = session.exec(select(Stage).where(Stage.fortschreibung_id == waiblingen.id)
+                          .order_by(Stage.position)).all()  # fmt: skip
+    assert [(s.key, s.state) for s in stages[:2]] == [
+        ("ratsbeschluss", StageState.closed), ("auftaktworkshop", StageState.open)]
 
 
 def test_request_missing_runs_fills_in_for_old_databases(session, waiblingen):

@@ -6,11 +6,13 @@ import copy
 import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from lifecycle import models, services
@@ -153,6 +155,30 @@ def pg_url():
     url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     yield url
     engine_for(url).dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+    drop_database(admin_url, name)
+
+
+def drop_database(admin_url: str, name: str, *, tries: int = 20) -> None:
+    """Drop a test database, whoever is still connected to it.
+
+    Neither form of DROP works alone. WITH (FORCE) ends connections a test left behind, but
+    PostgreSQL 15 refuses it outright while an autovacuum worker is in the database (a process
+    without a role that a non-superuser may signal). A plain DROP cancels autovacuum itself but
+    fails on a leftover connection. So each try runs both, and a busy database gets another.
+    """
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        for attempt in range(tries):
+            for statement in (f'DROP DATABASE IF EXISTS "{name}"',
+                              f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'):
+                try:
+                    with admin.connect() as conn:
+                        conn.execute(text(statement))
+                    return
+                except DBAPIError:
+                    if attempt == tries - 1 and "FORCE" in statement:
+                        raise
+            time.sleep(0.1)
+    finally:
+        admin.dispose()

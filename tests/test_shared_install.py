@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, WAIBLINGEN, needs_binary, require_real
+from conftest import ROOT, WAIBLINGEN, drop_database, needs_binary, require_real
 from smtp_server import Inbox, SmtpServer
 from sqlalchemy import create_engine, text
 
@@ -215,11 +215,6 @@ def _create_database(admin_url: str, name: str) -> None:
         admin.dispose()
 
 
-def _drop_database(admin_url: str, name: str) -> None:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with contextlib.suppress(Exception), admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +247,7 @@ def installation(tmp_path_factory, smtp) -> Iterator[Installation]:
             yield inst
     finally:
         inst.close()
-        _drop_database(admin_url, name)
+        drop_database(admin_url, name)
 
 
 class Case:

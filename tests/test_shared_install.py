@@ -215,8 +215,6 @@ def _create_database(admin_url: str, name: str) -> None:
         admin.dispose()
 
 
-
-
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[SmtpServer]:
     with SmtpServer() as server:

@@ -146,17 +146,23 @@ def pg_url():
     if not admin_url:
         require_real("LIFECYCLE_TEST_POSTGRES_URL is not set (no PostgreSQL server)")
     name = f"lifecycle_test_{uuid.uuid4().hex[:8]}"
+    create_database(admin_url, name)
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    engine_for(url).dispose()
+    drop_database(admin_url, name)
+
+
+def create_database(admin_url: str, name: str) -> None:
+    """A new empty database; a server that does not answer is a loud skip (a failure in CI)."""
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001 - server down: say so loudly
         require_real(f"PostgreSQL at {admin_url} is not reachable: {exc}")
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    engine_for(url).dispose()
-    admin.dispose()
-    drop_database(admin_url, name)
+    finally:
+        admin.dispose()
 
 
 def drop_database(admin_url: str, name: str, *, tries: int = 20) -> None:
@@ -167,18 +173,18 @@ def drop_database(admin_url: str, name: str, *, tries: int = 20) -> None:
     without a role that a non-superuser may signal). A plain DROP cancels autovacuum itself but
     fails on a leftover connection. So each try runs both, and a busy database gets another.
     """
+    drops = (f'DROP DATABASE IF EXISTS "{name}"', f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
-        for attempt in range(tries):
-            for statement in (f'DROP DATABASE IF EXISTS "{name}"',
-                              f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'):
+        for _ in range(tries):
+            for statement in drops:
                 try:
                     with admin.connect() as conn:
                         conn.execute(text(statement))
                     return
-                except DBAPIError:
-                    if attempt == tries - 1 and "FORCE" in statement:
-                        raise
+                except DBAPIError as exc:
+                    refused = exc
             time.sleep(0.1)
+        raise refused
     finally:
         admin.dispose()

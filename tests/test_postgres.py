@@ -7,11 +7,13 @@ and starts Debian's postgresql and sets it. Each test gets a database of its own
 from __future__ import annotations
 
 import datetime as dt
+import os
+import uuid
 
 import pytest
-from conftest import EXAMPLES, WAIBLINGEN
+from conftest import EXAMPLES, WAIBLINGEN, create_database, drop_database, require_real
 from smtp_server import SmtpServer
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
 from lifecycle import mail, reminders, replay, services
@@ -85,3 +87,21 @@ def test_pending_runs_are_listed_oldest_first_whatever_order_the_rows_are_stored
     stored = pg.execute(text("SELECT key FROM fortschreibung")).scalars().all()
     assert stored == ["voelklingen-2017", "waiblingen-2017"]  # the premise: not in id order
     assert [r.id for r in services.pending_runs(pg)] == [first.id, second.id]
+
+
+def test_a_test_database_is_dropped_while_a_connection_is_still_open():
+    """The fixtures' teardown: a connection a test forgot must not leave the database behind."""
+    admin_url = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
+    if not admin_url:
+        require_real("LIFECYCLE_TEST_POSTGRES_URL is not set (no PostgreSQL server)")
+    name = f"lifecycle_test_{uuid.uuid4().hex[:8]}"
+    create_database(admin_url, name)
+    forgotten = create_engine(admin_url.rsplit("/", 1)[0] + f"/{name}").connect()
+    forgotten.execute(text("SELECT 1"))
+    drop_database(admin_url, name, tries=2)
+    admin = create_engine(admin_url)
+    with admin.connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM pg_database WHERE datname = :n"),
+                            {"n": name}).scalar_one()  # fmt: skip
+    admin.dispose()
+    assert left == 0

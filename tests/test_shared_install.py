@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, WAIBLINGEN, drop_database, needs_binary, require_real
+from conftest import (
+    ROOT,
+    WAIBLINGEN,
+    create_database,
+    drop_database,
+    needs_binary,
+    require_real,
+)
 from smtp_server import Inbox, SmtpServer
 from sqlalchemy import create_engine, text
 
@@ -204,17 +211,6 @@ class Installation:
             time.sleep(every)
 
 
-def _create_database(admin_url: str, name: str) -> None:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - server down: say so loudly
-        require_real(f"PostgreSQL at {admin_url} is not reachable: {exc}")
-    finally:
-        admin.dispose()
-
-
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[SmtpServer]:
     with SmtpServer() as server:
@@ -227,7 +223,7 @@ def installation(tmp_path_factory, smtp) -> Iterator[Installation]:
     if not admin_url:
         require_real("LIFECYCLE_TEST_POSTGRES_URL is not set (no PostgreSQL server)")
     name = f"prefect_shared_{uuid.uuid4().hex[:8]}"
-    _create_database(admin_url, name)
+    create_database(admin_url, name)
     asyncpg_url = admin_url.replace("+psycopg", "+asyncpg").rsplit("/", 1)[0] + f"/{name}"
     inst = Installation(tmp_path_factory.mktemp("shared"), asyncpg_url, smtp.env())
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -666,7 +662,7 @@ def own_postgres() -> Iterator[tuple[str, Callable[[], None], Callable[[], None]
 
     start()
     admin = f"postgresql+psycopg://lifecycle@127.0.0.1:{port}/postgres"
-    _create_database(admin, "lifecycle")
+    create_database(admin, "lifecycle")
     try:
         yield f"postgresql+psycopg://lifecycle@127.0.0.1:{port}/lifecycle", stop, start
     finally:

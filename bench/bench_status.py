@@ -11,6 +11,10 @@ and the medians compared:
 - floor 1: ``python -c "import sqlmodel"`` — any process that touches the database;
 - floor 2: the project's models, one ORM query and a print — the least a status can do;
 - ``python -m lifecycle status waiblingen-2017`` (also ``tasks --overdue`` and ``sitzungen``).
+
+The CLI pauses the cyclic collector for a read command and freezes it before the process
+exits (lifecycle.cli); the floors, as the issue defines them, do neither. For reference, the
+script also runs floor 2 with the same two settings and prints status against it (no goal).
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ FLOOR_2 = (
     "with Session(create_engine(os.environ['LIFECYCLE_DATABASE_URL'])) as s:\n"
     "    print(s.exec(select(Fortschreibung)).first().key)\n"
 )
+# floor 2 as the CLI runs a read command: collector paused, frozen before the exit
+FLOOR_2_SAME_GC = "import gc\ngc.disable()\n" + FLOOR_2 + "gc.freeze()\n"
 
 
 def main() -> None:
@@ -55,6 +61,7 @@ def main() -> None:
         commands = {
             "import sqlmodel": [py, "-c", "import sqlmodel"],
             "models + ORM query + print": [py, "-c", FLOOR_2],
+            "floor 2, the CLI's gc": [py, "-c", FLOOR_2_SAME_GC],
             "status": [py, "-m", "lifecycle", "status", "waiblingen-2017", "--today", TODAY],
             "tasks": [py, "-m", "lifecycle", "tasks", "--overdue", "--today", TODAY],
             "sitzungen": [py, "-m", "lifecycle", "sitzungen", "--today", TODAY],
@@ -76,6 +83,9 @@ def main() -> None:
         ratio = status / ms[floor]
         print(f"ROW lifecycle status PROCESS vs {floor}: {status:.0f} ms | floor {ms[floor]:.0f} ms"
               f" | ratio {ratio:.2f}x | goal <= {goal}x | {'OK' if ratio <= goal else 'MISS'}")
+    same = ms["floor 2, the CLI's gc"]
+    print(f"  for reference: status vs floor 2 with the CLI's collector settings: "
+          f"{status / same:.2f}x (no goal; the floors as defined run without them)")
 
 
 if __name__ == "__main__":

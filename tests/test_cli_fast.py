@@ -8,6 +8,7 @@ and exit the same; what the fast path does not recognise must go to typer.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from lifecycle import cli, cli_fast, services
+from lifecycle import cli, cli_fast, cli_read, services
 from lifecycle.db import engine_for
 from lifecycle.scenario import load_scenario
 
@@ -136,3 +137,56 @@ def test_a_limit_out_of_range_is_one_german_line(started, capsys, limit):
     out, err = capsys.readouterr()
     assert code == 2 and not out
     assert err.strip() == f"lifecycle: --limit: {int(limit)} liegt nicht zwischen 0 und 1000000"
+
+
+def test_a_read_command_runs_without_the_cyclic_collector(started, capsys, monkeypatch):
+    """The fast path pauses the collector for its command (the ORM's and pydantic's imports
+    would otherwise be traced several times over) and resumes it after, also on a refusal."""
+    collections: list[int] = []
+    during: list[tuple[bool, int]] = []  # per command: collector on?, collections while it ran
+
+    def seen(phase: str, info: dict) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    def watched(*args, **kwargs) -> None:
+        before = len(collections)
+        try:
+            cli_read.show_status(*args, **kwargs)
+        finally:
+            during.append((gc.isenabled(), len(collections) - before))
+
+    monkeypatch.setitem(cli_fast._TARGETS, "status", watched)
+    gc.callbacks.append(seen)
+    try:
+        assert cli.run(["status", "waiblingen-2017", "--today", "2017-11-08"]) == 0
+        assert cli.run(["status", "nicht-da"]) == 2
+        assert gc.isenabled()
+        before = len(collections)
+        cli_read.show_status("waiblingen-2017", today="2017-11-08")  # the same, collector on
+        unpaused = len(collections) - before
+    finally:
+        gc.callbacks.remove(seen)
+    capsys.readouterr()
+    assert during == [(False, 0), (False, 0)]
+    assert unpaused > 0, "without the pause the same command collects"
+
+
+def test_the_process_entry_leaves_nothing_for_the_shutdown_collector(started):
+    """``main`` freezes what is alive before the interpreter exits, so the shutdown does not
+    trace the ORM's object graphs; exit code and output stay those of ``run``."""
+    code = (
+        "import atexit, gc\nfrom lifecycle.cli import main\n"
+        "atexit.register(lambda: print('FROZEN', gc.get_freeze_count() > 10_000))\n"
+        "main(['status', 'waiblingen-2017', '--today', '2017-11-08'])\n"
+    )
+    env = os.environ | {"LIFECYCLE_DATABASE_URL": started}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "Offenes Gate: Ratsbeschluss" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "FROZEN True"
+    refused = subprocess.run(
+        [sys.executable, "-m", "lifecycle", "status", "nicht-da"],
+        capture_output=True, text=True, env=env,
+    )
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1

@@ -7,11 +7,9 @@ case; the texts of the messages are in ``reminder_messages.py``.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import attrgetter
@@ -25,6 +23,7 @@ from . import mail
 from .calendar import WorkCalendar, for_kommune, vorlagenschluss_of
 from .engine import DueChange, SitzungMove
 from .errors import InputError
+from .gc_pause import no_cyclic_gc
 from .models import (
     Beratung,
     Fortschreibung,
@@ -203,22 +202,9 @@ _TASK_COLUMNS = (
 
 def find_due(session: Session, today: dt.date) -> list[Planned]:
     """Every reminder whose send day falls in the catch-up window ending ``today``."""
-    with _no_cyclic_gc():
+    # tens of thousands of small objects, none freed in cycles: a third of the scan otherwise
+    with no_cyclic_gc():
         return _find_due(session, today)
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """The scan allocates tens of thousands of small objects and frees none of them in
-    cycles; the collector's full passes over every object of the process would cost a third
-    of the scan. Paused for the scan, resumed after it (if it was on)."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 def _find_due(session: Session, today: dt.date) -> list[Planned]:

@@ -101,6 +101,24 @@ class TestCommands:
         log = run(started, "log", "waiblingen-2017").stdout
         assert "task_done" in log and "start" in log
 
+    def test_a_command_leaves_its_changes_in_the_database_file(self, started, tmp_path):
+        """Each command closes its connections before the process exits (the CLI skips the
+        collector's pass at shutdown, which used to close them): SQLite folds its log back
+        into the file, and a plain copy of the file alone holds the newest change."""
+        import sqlite3
+
+        path = Path(started.removeprefix("sqlite:///"))
+        for args in (("done", "waiblingen-2017:foerderantrag_stellen", "--on", "2017-03-10"),
+                     ("status", "waiblingen-2017")):  # fmt: skip
+            run(started, *args)
+            assert not path.with_name(path.name + "-wal").exists(), args
+        copy = tmp_path / "copy.db"
+        copy.write_bytes(path.read_bytes())
+        con = sqlite3.connect(copy)
+        state = con.execute("SELECT state FROM task WHERE key = 'foerderantrag_stellen'").fetchone()
+        con.close()
+        assert state == ("done",)
+
     def test_reschedule_recomputes(self, started):
         out = run(started, "reschedule", "bsv-2017-12-06", "2017-12-13").stdout
         assert "Mittwoch, 13. Dezember 2017" in out and "Fristen neu berechnet" in out

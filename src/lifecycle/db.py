@@ -7,6 +7,7 @@ the stored revision with SCHEMA_HEAD and does not import Alembic.
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -48,6 +49,22 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+
+# The engines this process opened, for close_engines (weakly: an engine the cache evicted
+# goes when nothing uses it any more).
+_opened: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def close_engines() -> None:
+    """Close the pooled connections of every engine this process opened.
+
+    Called as a command ends. SQLite folds its write-ahead log back into the database file
+    when the last connection closes; a process that exits with its connections open leaves
+    ``-wal`` and ``-shm`` beside the file, and a plain copy of the file alone would then miss
+    the newest changes.
+    """
+    for engine in list(_opened):
+        engine.dispose()
 
 
 def _refuse(shown: str, problem: str) -> InputError:
@@ -97,6 +114,7 @@ def engine_for(url: str) -> Engine:
     except InputError:
         engine.dispose()
         raise
+    _opened.add(engine)
     return engine
 
 

@@ -10,6 +10,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(BIN)/lifecycle: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -e ".[dev]"
+	@# the bytecode pip writes for an installed wheel; with PYTHONDONTWRITEBYTECODE set, an
+	@# editable install would compile the checkout's modules again on every command
+	$(BIN)/python -m compileall -q src flows
 	@touch $@
 
 install: $(BIN)/lifecycle

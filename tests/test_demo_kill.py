@@ -88,6 +88,8 @@ def test_killed_demo_reruns_to_the_same_state(request, tmp_path):
     code, out = _demo(plain, url)
     assert code == 0, out
     assert "Stand: abgeschlossen" in out
+    # closed at the end: SQLite folded its log into the file, which alone holds everything
+    assert not (plain / "lifecycle.db-wal").exists()
 
     for marker in KILL_AFTER:
         code, out = _demo(killed, url, kill_after=marker)

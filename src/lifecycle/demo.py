@@ -11,9 +11,14 @@ import sys
 
 
 def main() -> int:
+    from lifecycle.db import close_engines
     from lifecycle.flows.demo import main as demo_main
 
-    return demo_main(sys.argv[1:])
+    try:
+        return demo_main(sys.argv[1:])
+    finally:
+        # the demo's folder holds the whole database in lifecycle.db, without -wal/-shm
+        close_engines()
 
 
 if __name__ == "__main__":

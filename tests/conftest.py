@@ -6,6 +6,8 @@ import copy
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -98,6 +100,12 @@ def private_folders(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
 
 
+def run_python(code: str, database: str) -> subprocess.CompletedProcess:
+    """``code`` in a fresh interpreter against ``database``, as a command line would start."""
+    env = os.environ | {"LIFECYCLE_DATABASE_URL": database}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+
+
 @pytest.fixture
 def db_url(tmp_path, monkeypatch) -> str:
     url = f"sqlite:///{tmp_path / 'lifecycle.db'}"
@@ -142,15 +150,27 @@ def waiblingen(session, waiblingen_scenario):
 @pytest.fixture
 def pg_url():
     """A fresh database on the PostgreSQL server of LIFECYCLE_TEST_POSTGRES_URL."""
-    admin_url = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
-    if not admin_url:
-        require_real("LIFECYCLE_TEST_POSTGRES_URL is not set (no PostgreSQL server)")
-    name = f"lifecycle_test_{uuid.uuid4().hex[:8]}"
-    create_database(admin_url, name)
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    admin_url, name = new_pg_database("lifecycle_test")
+    url = database_url(admin_url, name)
     yield url
     engine_for(url).dispose()
     drop_database(admin_url, name)
+
+
+def new_pg_database(prefix: str) -> tuple[str, str]:
+    """(admin URL, name) of a new empty database on the server of LIFECYCLE_TEST_POSTGRES_URL;
+    no server is a loud skip (a failure in CI). The caller drops it (drop_database)."""
+    admin_url = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
+    if not admin_url:
+        require_real("LIFECYCLE_TEST_POSTGRES_URL is not set (no PostgreSQL server)")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    create_database(admin_url, name)
+    return admin_url, name
+
+
+def database_url(admin_url: str, name: str) -> str:
+    """The URL of database ``name`` on the server of ``admin_url``."""
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def create_database(admin_url: str, name: str) -> None:

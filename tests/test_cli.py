@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, WAIBLINGEN
+from conftest import ROOT, WAIBLINGEN, run_python
 
 
 def run(db_url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -65,8 +65,7 @@ class TestStatus:
             "heavy = {'prefect', 'fastapi', 'uvicorn', 'argon2', 'docxtpl', 'selenium'}\n"
             "assert not heavy & set(sys.modules), heavy & set(sys.modules); print('clean')"
         )
-        env = os.environ | {"LIFECYCLE_DATABASE_URL": started}
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        proc = run_python(code, started)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip().endswith("clean")
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import WAIBLINGEN
+from conftest import WAIBLINGEN, run_python
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
@@ -124,8 +124,7 @@ def test_read_commands_import_nothing_heavy(started):
         "loaded = {m for m in sys.modules if m in heavy or m.split('.')[0] in heavy}\n"
         "print('LOADED', sorted(loaded))\n"
     )
-    env = os.environ | {"LIFECYCLE_DATABASE_URL": started}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    proc = run_python(code, started)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "LOADED []"
 
@@ -180,13 +179,12 @@ def test_the_process_entry_leaves_nothing_for_the_shutdown_collector(started):
         "atexit.register(lambda: print('FROZEN', gc.get_freeze_count() > 10_000))\n"
         "main(['status', 'waiblingen-2017', '--today', '2017-11-08'])\n"
     )
-    env = os.environ | {"LIFECYCLE_DATABASE_URL": started}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    proc = run_python(code, started)
     assert proc.returncode == 0, proc.stderr
     assert "Offenes Gate: Ratsbeschluss" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1] == "FROZEN True"
     refused = subprocess.run(
         [sys.executable, "-m", "lifecycle", "status", "nicht-da"],
-        capture_output=True, text=True, env=env,
+        capture_output=True, text=True, env=os.environ | {"LIFECYCLE_DATABASE_URL": started},
     )
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1

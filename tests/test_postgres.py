@@ -7,11 +7,9 @@ and starts Debian's postgresql and sets it. Each test gets a database of its own
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 
 import pytest
-from conftest import EXAMPLES, WAIBLINGEN, create_database, drop_database, require_real
+from conftest import EXAMPLES, WAIBLINGEN, database_url, drop_database, new_pg_database
 from smtp_server import SmtpServer
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
@@ -91,12 +89,8 @@ def test_pending_runs_are_listed_oldest_first_whatever_order_the_rows_are_stored
 
 def test_a_test_database_is_dropped_while_a_connection_is_still_open():
     """The fixtures' teardown: a connection a test forgot must not leave the database behind."""
-    admin_url = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
-    if not admin_url:
-        require_real("LIFECYCLE_TEST_POSTGRES_URL is not set (no PostgreSQL server)")
-    name = f"lifecycle_test_{uuid.uuid4().hex[:8]}"
-    create_database(admin_url, name)
-    forgotten = create_engine(admin_url.rsplit("/", 1)[0] + f"/{name}").connect()
+    admin_url, name = new_pg_database("lifecycle_test")
+    forgotten = create_engine(database_url(admin_url, name)).connect()
     forgotten.execute(text("SELECT 1"))
     drop_database(admin_url, name, tries=2)
     admin = create_engine(admin_url)

@@ -25,7 +25,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,10 @@ from conftest import (
     ROOT,
     WAIBLINGEN,
     create_database,
+    database_url,
     drop_database,
     needs_binary,
+    new_pg_database,
     require_real,
 )
 from smtp_server import Inbox, SmtpServer
@@ -219,12 +220,8 @@ def smtp() -> Iterator[SmtpServer]:
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory, smtp) -> Iterator[Installation]:
-    admin_url = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
-    if not admin_url:
-        require_real("LIFECYCLE_TEST_POSTGRES_URL is not set (no PostgreSQL server)")
-    name = f"prefect_shared_{uuid.uuid4().hex[:8]}"
-    create_database(admin_url, name)
-    asyncpg_url = admin_url.replace("+psycopg", "+asyncpg").rsplit("/", 1)[0] + f"/{name}"
+    admin_url, name = new_pg_database("prefect_shared")
+    asyncpg_url = database_url(admin_url.replace("+psycopg", "+asyncpg"), name)
     inst = Installation(tmp_path_factory.mktemp("shared"), asyncpg_url, smtp.env())
     from prefect.settings import PREFECT_API_URL, temporary_settings
 

@@ -41,11 +41,10 @@ _GROUPS = ("cli_docs", "cli_flows", "cli_remind", "cli_web", "cli_ops", "cli_opa
 def main(argv: list[str] | None = None) -> None:
     """The process entry (console script and ``python -m lifecycle``); not for callers."""
     code = run(argv)
-    if (db := sys.modules.get("lifecycle.db")) is not None:  # never imported: nothing open
-        db.close_engines()  # explicitly: the collector will not find them (below)
     # The process ends here. Without this, the interpreter's shutdown traces every object
     # the ORM and pydantic built (~100 ms, a sixth of a `status`) only to free memory the
-    # operating system frees anyway. atexit handlers and stream flushes still run.
+    # operating system frees anyway. atexit handlers (lifecycle.db closes its connections
+    # there) and stream flushes still run.
     gc.freeze()
     sys.exit(code)
 

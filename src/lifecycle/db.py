@@ -6,6 +6,7 @@ the stored revision with SCHEMA_HEAD and does not import Alembic.
 
 from __future__ import annotations
 
+import atexit
 import os
 import weakref
 from collections.abc import Iterator
@@ -55,13 +56,14 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 _opened: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
+@atexit.register
 def close_engines() -> None:
-    """Close the pooled connections of every engine this process opened.
+    """Close the pooled connections of every engine this process opened; runs at exit.
 
-    Called as a command ends. SQLite folds its write-ahead log back into the database file
-    when the last connection closes; a process that exits with its connections open leaves
-    ``-wal`` and ``-shm`` beside the file, and a plain copy of the file alone would then miss
-    the newest changes.
+    SQLite folds its write-ahead log back into the database file when the last connection
+    closes. A process whose connections are left to the collector at shutdown (the CLI
+    freezes it; the demo's flows keep references) leaves ``-wal`` and ``-shm`` beside the
+    file, and a plain copy of the file alone would then miss the newest changes.
     """
     for engine in list(_opened):
         engine.dispose()

@@ -11,14 +11,9 @@ import sys
 
 
 def main() -> int:
-    from lifecycle.db import close_engines
     from lifecycle.flows.demo import main as demo_main
 
-    try:
-        return demo_main(sys.argv[1:])
-    finally:
-        # the demo's folder holds the whole database in lifecycle.db, without -wal/-shm
-        close_engines()
+    return demo_main(sys.argv[1:])
 
 
 if __name__ == "__main__":

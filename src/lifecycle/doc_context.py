@@ -373,8 +373,14 @@ def grundsatzbeschluss(f: Facts) -> str:
     first = f.vorlage(f.plan.first.key)
     if first is None:
         return ""
+    # The paper may go out publicly (OParl's mainFile): it cites only the public Beratungen
+    # of the earlier Vorlage, as the public API shows them (oparl.objects.beratung_shown);
+    # a Vorlage only ever before nichtöffentliche Sitzungen is not cited at all.
+    public = [(b, s, g) for b, s, g in f.beratungen(first) if b.oeffentlich and s.oeffentlich]
+    if not public:
+        return ""
     parts = []
-    for n, (_beratung, sitzung, gremium) in enumerate(f.beratungen(first)):
+    for n, (_beratung, sitzung, gremium) in enumerate(public):
         ref = f" ({first.art} {first.reference})" if n == 0 else ""
         parts.append(f"{_genitive(gremium)} vom {short_de(sitzung.start.date())}{ref}")
     stage = f.stage(first.stage_key)
@@ -384,7 +390,8 @@ def grundsatzbeschluss(f: Facts) -> str:
     # The Betreff is usually "Fortschreibung des …": it reads as the dative object.
     what = (f"der {first.betreff}" if first.betreff.startswith("Fortschreibung")
             else f"dem Vorhaben {_quoted(first.betreff)}")  # fmt: skip
-    return f"In den Sitzungen {join_de(parts)} {verb} {what} {tail}."
+    where = "In der Sitzung" if len(parts) == 1 else "In den Sitzungen"
+    return f"{where} {join_de(parts)} {verb} {what} {tail}."
 
 
 _ARTICLES = (("institut", "das"), ("büro", "das"), ("zentrum", "das"), ("amt", "das"),

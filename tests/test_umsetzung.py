@@ -169,7 +169,7 @@ def test_the_umsetzung_2018_runs_through_and_writes_the_sachstandsbericht(sessio
         "Angebote an der Boccia-Bahn bei der Rundsporthalle",
         "offen, überfällig", "31.07.2018",
         "Was sich seit dem Beschluss des Konzepts (14.12.2017) geändert hat",
-        "29.06.2018 Integrationslotsen: Status offen → erledigt; Fortschritt 0 % → 100 %",
+        "29.06.2018, Integrationslotsen: erledigt (bisher offen), Fortschritt 100 % (bisher 0 %)",
         "Teilnehmende an Integrationskursen", "310 Personen (31.12.2017)",
         "335 Personen (30.09.2018)", "Ansprechpartnerin",
     ]:
@@ -196,9 +196,9 @@ def test_the_sachstandsbericht_reports_changes_since_the_last_report(session, ad
                                   out_dir=tmp_path / "o").path)) as read:  # fmt: skip
         report = " ".join(read.text.split())
     assert "Was sich seit dem letzten Bericht (28.11.2018) geändert hat" in report
-    assert "02.05.2019 Angebote an der Boccia-Bahn bei der Rundsporthalle: Status offen → " \
-           "erledigt" in report  # fmt: skip
-    assert "Integrationslotsen: Status" not in report  # reported last year
+    assert "02.05.2019, Angebote an der Boccia-Bahn bei der Rundsporthalle: erledigt (bisher " \
+           "offen)" in report  # fmt: skip
+    assert "Integrationslotsen: erledigt" not in report  # reported last year
 
 
 # --- CSV ---------------------------------------------------------------------------------
@@ -599,3 +599,17 @@ def test_the_latest_messung_of_each_indikator_in_two_queries(session, adopted):
         dt.date(2018, 7, 1): [("integrationskurse", 21), ("ehrenamt-migration", None)],
         None: [("integrationskurse", 30), ("ehrenamt-migration", None)]}  # fmt: skip
     assert len(sent) == 2 * 3
+
+
+def test_a_change_reads_as_a_clerk_lists_it():
+    from lifecycle.doc_sachstand import _change
+
+    assert _change("status", "offen", "in Umsetzung") == (True, "in Umsetzung (bisher offen)")
+    assert _change("progress", 0, 50) == (False, "Fortschritt 50 % (bisher 0 %)")
+    assert _change("target_date", "2018-09-30", "2019-03-31") == (
+        False, "Zieltermin 31.03.2019 (bisher 30.09.2018)")
+    assert _change("budget_amount", None, 1234.5) == (False, "Betrag 1.234,50\xa0€")
+    assert _change("responsible", "Ortolf", "Raible") == (
+        False, "Verantwortlich „Raible“ (bisher „Ortolf“)")
+    # the old Sachstand was in the last report: only the new one is news
+    assert _change("public_text", "alt", "neu") == (False, "neuer Sachstand: „neu“")

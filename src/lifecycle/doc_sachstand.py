@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from . import umsetzung
-from .dates import short_de
+from .dates import euro, short_de
 from .doc_context import Context, Facts, common, gendered, person_ctx, properties
 from .models import (
     Fortschreibung,
@@ -113,18 +113,31 @@ def _by_field(rows: list[Massnahme], as_of: dt.date, fields_known: set[str]) -> 
 
 def _changes(session: Session, rows: list[Massnahme], since: dt.date | None,
              as_of: dt.date) -> list[str]:  # fmt: skip
-    """What changed between the last report and this one, by the business date of each change."""
+    """What changed between the last report and this one, by the business date of each change:
+    '29.06.2018, Integrationslotsen: erledigt (bisher offen), Fortschritt 100 % (bisher 0 %)'."""
     by_id = {ident(m): m for m in rows}
     lines = []
     for c in umsetzung.logged_changes(session, list(by_id)):
         if c.on is None or c.on > as_of or (since is not None and c.on <= since):
             continue
-        parts = [f"{_label(k)}: {_show(k, v)}" if c.before.get(k) in (None, "")
-                 else f"{_label(k)} {_show(k, c.before.get(k))} → {_show(k, v)}"
-                 for k, v in c.after.items() if k != "internal_note"]  # fmt: skip
+        parts = [_change(k, c.before.get(k), v) for k, v in c.after.items()
+                 if k != "internal_note"]  # fmt: skip
+        # the status first: it is what the committee asks about
+        parts.sort(key=lambda part: not part[0])
         if parts:
-            lines.append(f"{short_de(c.on)} {by_id[c.massnahme_id].title}: {'; '.join(parts)}")
+            said = ", ".join(text for _, text in parts)
+            lines.append(f"{short_de(c.on)}, {by_id[c.massnahme_id].title}: {said}")
     return lines
+
+
+def _change(field: str, before: Any, after: Any) -> tuple[bool, str]:
+    """(is the status, the change as a clerk lists it): the new value, the old one after it."""
+    if field == "public_text":  # the old text is in the last report; only the new one counts
+        return False, f"neuer Sachstand: {_show(field, after)}"
+    was = "" if before in (None, "") else f" (bisher {_show(field, before)})"
+    if field == "status":
+        return True, f"{_show(field, after)}{was}"
+    return False, f"{_label(field)} {_show(field, after)}{was}"
 
 
 def _label(field: str) -> str:
@@ -139,6 +152,8 @@ def _show(field: str, value: Any) -> str:
         return f"{value} %"
     if field in ("target_date", "start_date"):
         return short_de(dt.date.fromisoformat(str(value)))
+    if field == "budget_amount":
+        return euro(float(value))
     return f"„{value}“" if field in ("public_text", "title", "responsible") else str(value)
 
 

@@ -613,3 +613,14 @@ def test_a_change_reads_as_a_clerk_lists_it():
         False, "Verantwortlich „Raible“ (bisher „Ortolf“)")
     # the old Sachstand was in the last report: only the new one is news
     assert _change("public_text", "alt", "neu") == (False, "neuer Sachstand: „neu“")
+
+
+def test_a_massnahme_key_keeps_what_its_umlauts_say():
+    # dropping the dots would turn "Förderung" into "Forderung"
+    assert umsetzung.slug("Die kommunale Integrationsförderung") == \
+        "die-kommunale-integrationsfoerderung"  # fmt: skip
+    assert umsetzung.slug("Bürger für Bürger – Übergänge gestalten") == \
+        "buerger-fuer-buerger-uebergaenge-gestalten"  # fmt: skip
+    assert umsetzung.slug("Straße") == "strasse"
+    assert umsetzung.slug("–") == "massnahme"
+    assert not umsetzung.slug("a" * 59 + " b").endswith("-")  # cut at 60, no dangling dash

@@ -8,8 +8,6 @@ Fortschreibung of that Konzept by its key.
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -19,7 +17,7 @@ from sqlalchemy import bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from . import engine, events, lookups
+from . import engine, events, lookups, words
 from .dates import check_year
 from .errors import InputError, NotFound, Refused
 from .models import (
@@ -73,9 +71,7 @@ def overdue(m: Massnahme, today: dt.date) -> bool:
 
 
 def slug(title: str) -> str:
-    flat = unicodedata.normalize("NFKD", title.replace("ß", "ss"))
-    flat = "".join(c for c in flat if not unicodedata.combining(c)).lower()
-    return re.sub(r"[^a-z0-9]+", "-", flat).strip("-")[:60] or "massnahme"
+    return words.slug(title)[:60].strip("-") or "massnahme"
 
 
 # --- reading -----------------------------------------------------------------------------------

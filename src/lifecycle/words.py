@@ -6,6 +6,9 @@ status views and the reminders import it instead of spelling it again.
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 # States of a process, a stage and a task.
 STATE_DE = {
     "pending": "geplant",
@@ -88,3 +91,14 @@ FIELD_DE = {
     "meetings": "Sitzungen gelesen", "place": "Ort", "sitzung": "Sitzung", "name": "Name",
     "deleted": "gelöscht", "bundesland": "Bundesland",
 }  # fmt: skip
+
+
+def slug(text: str) -> str:
+    """'Integrationsförderung für Bürger' -> 'integrationsfoerderung-fuer-buerger': a stable
+    key or URL segment for a name; umlauts as a German writes them without (dropping the dots
+    would make 'Förderung' 'Forderung'). Empty when nothing of the name is left."""
+    text = text.lower()
+    for a, b in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss")):
+        text = text.replace(a, b)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")

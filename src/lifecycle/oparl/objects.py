@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +39,7 @@ from typing import Any, cast
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from .. import words
 from ..dates import BERLIN, short_de
 from ..models import (
     Beratung,
@@ -98,11 +97,7 @@ def local(moment: dt.datetime) -> str:
 
 def slug(text: str) -> str:
     """'Bürgerengagement' -> 'buergerengagement': a stable URL segment for a name."""
-    text = text.lower()
-    for a, b in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss")):
-        text = text.replace(a, b)
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "ohne-name"
+    return words.slug(text) or "ohne-name"
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

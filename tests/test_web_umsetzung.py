@@ -470,6 +470,41 @@ def test_a_sheet_with_an_unknown_column_or_not_a_sheet_is_refused(app, db_url):
     assert dump(db_url) == before
 
 
+def _details_of_event_log(html: str) -> list[str]:
+    """The Prozess page's event log ("Protokoll"): each entry's details as text."""
+    log = html[html.index("Die letzten "):]
+    return [re.sub(r"\s+", " ", d).strip()
+            for d in re.findall(r'<th scope="row">[^<]*</th>\s*<td>(.*?)</td>', log, re.S)]
+
+
+@pytest.mark.parametrize("how", ["form", "sheet"])
+def test_the_internal_note_in_the_event_log_only_for_who_may_read_it(app, how):
+    """The Prozess page's event log shows a changed internal note to those who see it on the
+    Maßnahme page (who may work on the process), never to a reader; a change by the CSV
+    sheet alike."""
+    secret = "INTERN-Personalkonflikt-mit-Traeger-XY"
+    lead = client_for(app, "ortolf")
+    if how == "form":
+        assert note(post(lead, TREFF, {**FORM, "notiz": secret})).endswith("ist gespeichert.")
+    else:
+        html = _upload(lead, _sheet(lead, {("offener-treff", "Interne Notiz"): secret})).text
+        fields = dict(re.findall(r'<input type="hidden" name="(name|daten)" value="([^"]*)"',
+                                 html))  # fmt: skip
+        confirmed = lead.post(f"{IMPORT}/bestaetigen",
+                              data={"csrf_token": token_of(lead, PAGE), **fields})  # fmt: skip
+        assert note(confirmed).endswith("eine Maßnahme geändert.")
+    for user in ("ortolf", "sd", "admin"):
+        details = _details_of_event_log(client_for(app, user).get(PROCESS).text)
+        assert any(f"interne Notiz: {secret}" in d for d in details), (user, details[:3])
+    reader = client_for(app, "gast")
+    for path in (PROCESS, TREFF, PAGE):
+        page = reader.get(path)
+        assert page.status_code == 200 and secret not in page.text, path
+    html = reader.get(PROCESS).text
+    assert not any("interne Notiz" in d for d in _details_of_event_log(html))
+    assert "Maßnahme geändert" in html  # the entry itself is there, without the note
+
+
 @pytest.mark.parametrize("user, status", [("gast", 403), ("fremd", 404)])
 def test_the_wrong_people_cannot_load_a_sheet(app, db_url, user, status):
     sheet = _sheet(client_for(app, "ortolf"), {("integrationslotsen", "Status"): "erledigt"})

@@ -25,6 +25,7 @@ class Action(StrEnum):
     edit_vorlage = "edit_vorlage"
     move_sitzung = "move_sitzung"
     administer = "administer"  # users, new processes, templates
+    read_internal = "read_internal"  # a Maßnahme's internal note, wherever it is shown
 
 
 # Which role allows which action, besides the administrator who may do everything.
@@ -35,6 +36,10 @@ ALLOWED: Mapping[Action, frozenset[GrantRole]] = {
     Action.edit_vorlage: frozenset({GrantRole.projektleitung, GrantRole.sitzungsdienst}),
     Action.move_sitzung: frozenset({GrantRole.sitzungsdienst}),
     Action.administer: frozenset(),
+    # the administration of a process, not its readers: the Maßnahme pages, their CSV and the
+    # Prozess page's event log show the internal note by this one rule. At least everyone who
+    # may work: the Maßnahme's edit form carries the note.
+    Action.read_internal: frozenset({GrantRole.projektleitung, GrantRole.sitzungsdienst}),
 }
 
 

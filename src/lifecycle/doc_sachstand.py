@@ -24,7 +24,7 @@ from .models import (
     Stage,
 )  # fmt: skip
 from .typing_helpers import ident
-from .words import FIELD_DE
+from .words import FIELD_DE, INTERNAL_FIELDS
 
 
 def build(session: Session, process: Fortschreibung, kind: str, stage_key: str) -> Context:
@@ -121,7 +121,7 @@ def _changes(session: Session, rows: list[Massnahme], since: dt.date | None,
             continue
         parts = [f"{_label(k)}: {_show(k, v)}" if c.before.get(k) in (None, "")
                  else f"{_label(k)} {_show(k, c.before.get(k))} → {_show(k, v)}"
-                 for k, v in c.after.items() if k != "internal_note"]  # fmt: skip
+                 for k, v in c.after.items() if k not in INTERNAL_FIELDS]  # fmt: skip
         if parts:
             lines.append(f"{short_de(c.on)} {by_id[c.massnahme_id].title}: {'; '.join(parts)}")
     return lines

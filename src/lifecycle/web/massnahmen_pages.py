@@ -1,6 +1,7 @@
 """Umsetzung: the Maßnahmen of a process's Konzept, their changes, milestones and the CSV.
 
-Anyone who may see the process sees the list (the internal note only who may work on it);
+Anyone who may see the process sees the list (the internal note only who may read internal
+notes, ``views.sees_internal``);
 changes go through ``services.update_massnahme`` / ``services.add_meilenstein`` after the
 CSRF check, the login and the role, then back to the page with a German ``hinweis``.
 """
@@ -101,14 +102,17 @@ def massnahmen(
         "process": process, "kommune": _kommune_name(s, process), "fields": fields,
         "total": total, "late": late, "stichtag": on, "only_overdue": only_overdue,
         "may_edit": views.may(me, Action.work, process),
+        "sees_internal": views.sees_internal(me, process),
     }, principal=me)  # fmt: skip
 
 
 @router.get("/prozess/{key}/massnahmen.csv")
 def massnahmen_csv_download(request: Request, key: str, s: DB) -> Response:
-    """The sheet a Fachbereich edits (with the internal note): for those who may edit only."""
+    """The sheet a Fachbereich edits (with the internal note): for those who may edit it and
+    read the internal notes."""
     me = security.require_principal(request, s)
     process = require_process(s, me, key, Action.work)
+    me.require(Action.read_internal, process.kommune_id, process.id)
     body = massnahmen_csv.export(umsetzung.of_konzept(s, process))
     return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="massnahmen-{process.key}.csv"'})
@@ -126,6 +130,7 @@ def _detail(request: Request, s: DB, me: Any, process: Fortschreibung, m: Massna
         "process": process, "kommune": _kommune_name(s, process), "m": m,
         "overdue": umsetzung.overdue(m, today), "milestones": milestones,
         "statuses": STATUSES, "may_edit": views.may(me, Action.work, process),
+        "sees_internal": views.sees_internal(me, process),
         **(extra or {}),
     }, status=status, principal=me)  # fmt: skip
 

@@ -59,7 +59,8 @@ def prozess(request: Request, key: str, s: DB) -> Response:
             process.kommune_id, []),
         "may_work": views.may(me, Action.work, process),
         "documents": views.document_kinds(process, versions(s, process), titles),
-        "pdf_available": _pdf_available(), "events": views.event_log(s, process),
+        "pdf_available": _pdf_available(),
+        "events": views.event_log(s, process, internal=views.sees_internal(me, process)),
         "outcomes": OUTCOME_DE, "state_de": STATE_DE,
         "vorlagen": _vorlagen(s, process) if views.may(me, Action.edit_vorlage, process) else [],
     }, principal=me)  # fmt: skip

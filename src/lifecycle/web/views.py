@@ -34,7 +34,7 @@ from ..models import (
 from ..plan_types import plan_of
 from ..status import ProcessStatus, StageView
 from ..tasks import due_first, merged_by_owner
-from ..words import ACTION_DE, FIELD_DE, OUTCOME_DE, STATE_DE
+from ..words import ACTION_DE, FIELD_DE, INTERNAL_FIELDS, OUTCOME_DE, STATE_DE
 
 # --- the timeline ------------------------------------------------------------------------------
 
@@ -351,9 +351,13 @@ class EventView:
     details: str
 
 
-def event_log(session: Session, process: Fortschreibung, limit: int = EVENT_LIMIT
-              ) -> list[EventView]:  # fmt: skip
-    """The latest ``limit`` entries of the process's event log, newest first, in German."""
+def event_log(session: Session, process: Fortschreibung, *, internal: bool,
+              limit: int = EVENT_LIMIT) -> list[EventView]:  # fmt: skip
+    """The latest ``limit`` entries of the process's event log, newest first, in German.
+
+    ``internal``: whether the reader may see internal notes (``sees_internal``); without it,
+    the fields of ``INTERNAL_FIELDS`` are left out of every entry's details.
+    """
     events = session.exec(
         select(Event).where(Event.fortschreibung_id == process.id)
         .order_by(col(Event.id).desc()).limit(limit)
@@ -368,17 +372,20 @@ def event_log(session: Session, process: Fortschreibung, limit: int = EVENT_LIMI
             e.actor,
             ACTION_DE.get(e.action, e.action),
             titles.get(e.entity_id, "") if e.entity == "Task" else "",
-            _details(e.before, e.after),
+            _details(e.before, e.after, internal=internal),
         )  # fmt: skip
         for e in events
     ]
 
 
-def _details(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> str:
+def _details(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, *,
+             internal: bool) -> str:  # fmt: skip
     parts = []
     for name, value in (after or {}).items():
         label = FIELD_DE.get(name, name)
         if label is None or value in (None, "", [], {}):
+            continue
+        if name in INTERNAL_FIELDS and not internal:
             continue
         old = (before or {}).get(name)
         shown = _value_de(value)
@@ -405,3 +412,9 @@ def _value_de(value: Any) -> str:
 
 def may(me: Principal, action: Action, process: Fortschreibung) -> bool:
     return me.may(action, process.kommune_id, process.id)
+
+
+def sees_internal(me: Principal, process: Fortschreibung) -> bool:
+    """Whether ``me`` may read the process's internal notes: the one rule of every page that
+    could show one (the Maßnahme pages, their CSV, the Prozess page's event log)."""
+    return may(me, Action.read_internal, process)

@@ -15,7 +15,7 @@ import docx
 import pytest
 from conftest import needs_binary
 from sqlmodel import Session, select
-from web_support import client_for, dump, make_app, token_of
+from web_support import ROOT, client_for, dump, make_app, token_of
 
 from lifecycle.db import engine_for
 from lifecycle.models import DocumentVersion, Event, Fortschreibung, Person, Stage, Task
@@ -118,6 +118,32 @@ def test_my_tasks_without_a_person_are_those_of_the_processes_i_lead(app):
     for user in ("gast", "admin"):
         html = client_for(app, user).get("/aufgaben").text
         assert "keine Person zugeordnet, und Sie leiten keinen Prozess" in html
+
+
+def test_lists_show_exactly_the_processes_whose_pages_open(app, db_url):
+    """A second process of Waiblingen that ortolf does not lead (the Umsetzung 2018, with tasks
+    for his Person): the Übersicht, Meine Aufgaben and the Sitzungsdienst's Vorlagen list it
+    for whoever may open its page, and for nobody else (ortolf: 403)."""
+    from lifecycle import services
+    from lifecycle.scenario import load_scenario
+
+    other = "waiblingen-umsetzung-2018"
+    with Session(engine_for(db_url)) as s:
+        services.start(s, load_scenario(ROOT / "examples" / f"{other}.yaml"), actor="test")
+        keys = s.exec(select(Fortschreibung.key)).all()
+    assert len(keys) == 3
+    for user in ("admin", "ortolf", "sd", "gast", "fremd"):
+        client = client_for(app, user)
+        listed = client.get("/?stand=running").text + client.get("/?stand=completed").text
+        for key in keys:
+            opens = client.get(f"/prozess/{key}").status_code == 200
+            assert (f'href="/prozess/{key}"' in listed) == opens, (user, key)
+    ortolf = client_for(app, "ortolf")
+    assert ortolf.get(f"/prozess/{other}").status_code == 403
+    assert other not in ortolf.get("/aufgaben").text
+    assert other not in ortolf.get("/sitzungsdienst?ab=2018-11-01").text
+    assert "waiblingen-2017" in ortolf.get("/aufgaben").text  # his own tasks stay
+    assert other in client_for(app, "sd").get("/sitzungsdienst?ab=2018-11-01").text
 
 
 # --- tasks -----------------------------------------------------------------------------------

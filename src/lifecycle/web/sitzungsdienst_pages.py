@@ -62,13 +62,17 @@ def sitzungsdienst(
 
 def _upcoming(s: Session, me: Principal, since: dt.date) -> list[Row]:
     """The Sitzungen of the Kommunen the user sees, in one pass (keyed by Kommune, never by
-    its name)."""
+    its name); of their Vorlagen those of processes the user may open (``Principal.scope``)."""
     visible = me.kommunen()
     query = select(Kommune.key, Kommune.id)
     if visible is not None:
         query = query.where(col(Kommune.id).in_(sorted(visible)))
     ids = dict(s.exec(query).all())
     found = upcoming_sitzungen(s, since, kommune_ids=visible, days=DAYS_AHEAD)
+    scope = me.scope()
+    for r in found:
+        if scope is not None:
+            r.vorlagen = [v for v in r.vorlagen if scope.covers(v.kommune_id, v.process_id)]
     return [Row(r.kommune_key, r, me.may(Action.move_sitzung, ids[r.kommune_key] or 0))
             for r in found]  # fmt: skip
 

@@ -15,7 +15,7 @@ from babel.dates import format_date
 from sqlmodel import Session, col, select
 
 from .. import dates
-from ..access import Action, Principal
+from ..access import Action, Principal, Scope
 from ..doc_context import KINDS
 from ..lookups import WITHOUT_PLAN
 from ..models import (
@@ -217,7 +217,8 @@ class MyTasks:
 
 def my_tasks(session: Session, me: Principal, today: dt.date) -> MyTasks:
     """Open tasks of the user's Person; else (an administrator, no match) of the processes
-    the user leads."""
+    the user leads. Either way only of processes the user may open (``Principal.scope``):
+    a Person's task in a process of the Kommune the user has no role in is not listed."""
     persons: list[Person] = []
     if not me.is_admin:
         seen = me.kommunen() or frozenset()
@@ -229,7 +230,7 @@ def my_tasks(session: Session, me: Principal, today: dt.date) -> MyTasks:
         led = []
     else:
         owners = [col(Task.fortschreibung_id) == pid for pid in sorted(led)]
-    ids = _most_urgent_open(session, owners, MY_TASKS_LIMIT + 1)
+    ids = _most_urgent_open(session, owners, MY_TASKS_LIMIT + 1, me.scope())
     shown = ids[:MY_TASKS_LIMIT]
     rows = session.exec(
         select(Task, Stage, Person, Fortschreibung)
@@ -245,15 +246,19 @@ def my_tasks(session: Session, me: Principal, today: dt.date) -> MyTasks:
     return MyTasks(views, persons, keys, len(ids) > MY_TASKS_LIMIT)
 
 
-def _most_urgent_open(session: Session, owners: list[Any], limit: int) -> list[int]:
+def _most_urgent_open(session: Session, owners: list[Any], limit: int,
+                      scope: Scope | None) -> list[int]:  # fmt: skip
     """The ids of the first ``limit`` open tasks of all ``owners`` (conditions on one person
-    or one process), by due date, process key and position; see ``tasks.merged_by_owner``."""
+    or one process) in processes of ``scope`` (None: all), by due date, process key and
+    position; see ``tasks.merged_by_owner``."""
     query = (
         select(col(Task.due), col(Fortschreibung.key), col(Task.position), col(Task.id))
         .join(Fortschreibung, col(Fortschreibung.id) == Task.fortschreibung_id)
         .where(Task.state == TaskState.open)
         .order_by(col(Task.due).nulls_first(), col(Fortschreibung.key), col(Task.position))
     )
+    if scope is not None:
+        query = query.where(scope.processes())
     rows = merged_by_owner(session, query, owners, limit,
                            key=lambda r: (*due_first(r[0]), *r[1:]))  # fmt: skip
     return [i for *_, i in rows if i is not None]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 from web_support import PASSWORD, client_for, csrf, dump, make_app, token_of
 
 from lifecycle.db import engine_for
-from lifecycle.models import User
+from lifecycle.models import LoginFailure, User
 from lifecycle.web import security
 
 
@@ -57,8 +60,49 @@ def test_an_account_locks_after_repeated_failures(app, db_url):
     locked = login(client, "sd", PASSWORD)  # even the right password waits now
     assert locked.status_code == 401 and "zu viele Fehlversuche" in locked.text
     with Session(engine_for(db_url)) as s:
-        user = s.exec(select(User).where(User.name == "sd")).one()
-        assert user.failed_logins == security.LOCK_AFTER and user.locked_until is not None
+        [failure] = s.exec(select(LoginFailure)).all()
+        assert failure.failures == security.LOCK_AFTER and failure.locked_until is not None
+        assert failure.name_key == app.state.login.name_key("sd") != "sd"  # not the name
+
+
+def test_the_lock_does_not_tell_whether_a_name_exists(app):
+    """Every answer to a known name is the answer to an unknown one, the sixth included."""
+    answers = {}
+    for name in ("ortolf", "niemand-xy"):
+        client = client_for(app, None)
+        answers[name] = [(r.status_code, re.findall(r'class="fehler"[^>]*>([^<]*)<', r.text))
+                         for r in (login(client, name, "falsch-falsch")
+                                   for _ in range(security.LOCK_AFTER + 1))]  # fmt: skip
+    assert answers["ortolf"] == answers["niemand-xy"]
+    assert answers["ortolf"][0][1] and answers["ortolf"][-1][0] == 401
+    assert "zu viele Fehlversuche" in answers["niemand-xy"][-1][1][0]
+
+
+def test_the_counts_per_name_are_bounded(app, db_url, monkeypatch):
+    """A name quiet for a day is forgotten; beyond MAX_NAMES the quietest go first."""
+    monkeypatch.setattr(security, "MAX_NAMES", 3)
+    client = client_for(app, None)
+    for i in range(5):
+        login(client, f"gibt-es-nicht-{i}", "falsch-falsch")
+    with Session(engine_for(db_url)) as s:
+        keys = {f.name_key for f in s.exec(select(LoginFailure)).all()}
+        assert keys == {app.state.login.name_key(f"gibt-es-nicht-{i}") for i in (2, 3, 4)}
+        for failure in s.exec(select(LoginFailure)).all():
+            failure.last_failed -= security.FORGET_AFTER + dt.timedelta(seconds=1)
+            s.add(failure)
+        s.commit()
+    login(client, "noch-einer", "falsch-falsch")
+    with Session(engine_for(db_url)) as s:
+        [left] = s.exec(select(LoginFailure)).all()
+        assert left.name_key == app.state.login.name_key("noch-einer")
+
+
+def test_a_login_forgets_the_failures_of_its_name(app, db_url):
+    client = client_for(app, None)
+    login(client, "Ortolf ", "falsch-falsch")  # the same name as typed differently
+    assert login(client, "ortolf", PASSWORD).status_code == 303
+    with Session(engine_for(db_url)) as s:
+        assert s.exec(select(LoginFailure)).all() == []
 
 
 def test_many_failures_from_one_address_are_throttled(app):

@@ -8,6 +8,8 @@ become a German page with the matching status code; the database is unchanged.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -62,15 +64,21 @@ def secret_key() -> str:
     return path.read_text().strip()
 
 
+def _derived(secret: str, purpose: str) -> bytes:
+    """A key for one purpose from the app's secret (the session's signing key stays its own)."""
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+
+
 def create_app(database_url: str | None = None, *, secret: str | None = None,
                https_only: bool = False) -> FastAPI:  # fmt: skip
     """The app on a database (LIFECYCLE_DATABASE_URL unless given)."""
     app = FastAPI(title="lifecycle", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.database_url = database_url
-    app.state.login = security.PasswordLogin()
+    secret = secret or secret_key()
+    app.state.login = security.PasswordLogin(key=_derived(secret, "login-name"))
     get_engine(database_url)  # fail at start, not on the first request
     app.add_middleware(
-        SessionMiddleware, secret_key=secret or secret_key(), session_cookie="lifecycle",
+        SessionMiddleware, secret_key=secret, session_cookie="lifecycle",
         max_age=SESSION_MAX_AGE, same_site="lax", https_only=https_only,
     )  # fmt: skip
     app.middleware("http")(_limit_body)

@@ -10,6 +10,7 @@ to the token's subject — the pages only ever see the ``Principal``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import secrets
 import time
@@ -18,19 +19,28 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
+from sqlalchemy import delete, func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from .. import passwords
 from ..access import Principal, load_principal
 from ..errors import Forbidden, LifecycleError
-from ..models import User
+from ..models import LoginFailure, User
 
 SESSION_USER = "user_id"
 SESSION_CSRF = "csrf"
 CSRF_FIELD = "csrf_token"
-# Per account: after this many failures in a row the account waits, doubling each time.
+# Per submitted name, whether an account has it or not (the answer must not tell): after
+# this many failures in a row the name waits, doubling each time.
 LOCK_AFTER = 5
 LOCK_MAX = dt.timedelta(minutes=15)
+# The per-name counts are bounded: a name without a failure for a day is forgotten, and at
+# most this many names are kept (the longest quiet ones go first).
+FORGET_AFTER = dt.timedelta(days=1)
+MAX_NAMES = 50_000
+TOO_MANY = "zu viele Fehlversuche; bitte in einigen Minuten erneut versuchen"
+WRONG = "Name oder Passwort stimmt nicht"
 # Per client address, whatever the names tried: a sliding window.
 CLIENT_WINDOW_SECONDS = 300
 CLIENT_MAX_FAILURES = 20
@@ -113,41 +123,77 @@ class Throttle:
 
 
 class PasswordLogin:
-    """The local LoginProvider: a name and an argon2-hashed password."""
+    """The local LoginProvider: a name and an argon2-hashed password.
 
-    def __init__(self, throttle: Throttle | None = None) -> None:
+    Whatever the name, the answers and their cost are the same: an unknown name is checked
+    against a dummy hash and locks after LOCK_AFTER failures like an account does.
+    """
+
+    def __init__(self, throttle: Throttle | None = None, *, key: bytes = b"") -> None:
         self.throttle = throttle or Throttle()
+        self._key = key or secrets.token_bytes(32)
+
+    def name_key(self, name: str) -> str:
+        """The key of a submitted name's failure count: a keyed hash, never the name itself
+        (people type their password into the name field)."""
+        return hmac.new(self._key, name.encode(), hashlib.sha256).hexdigest()
 
     def authenticate(self, session: Session, client: str, name: str, password: str) -> User:
         if self.throttle.blocked(client):
-            raise LoginFailed("zu viele Fehlversuche; bitte in einigen Minuten erneut versuchen")
-        user = session.exec(select(User).where(User.name == name.strip().lower())).first()
+            raise LoginFailed(TOO_MANY)
+        name = name.strip().lower()
         now = dt.datetime.now(dt.UTC)
-        if user is not None and user.locked_until and _aware(user.locked_until) > now:
+        failure = session.get(LoginFailure, self.name_key(name))
+        if failure is not None and failure.locked_until and _aware(failure.locked_until) > now:
             passwords.verify("", password)  # same cost as a real check
             self.throttle.failed(client)
-            raise LoginFailed("zu viele Fehlversuche; bitte in einigen Minuten erneut versuchen")
-        if user is None or not user.active or not passwords.verify(user.password_hash, password):
+            raise LoginFailed(TOO_MANY)
+        user = session.exec(select(User).where(User.name == name)).first()
+        # an unknown name costs a hash as well: no timing hint that an account exists
+        right = passwords.verify(user.password_hash if user else "", password)
+        if user is None or not user.active or not right:
             self.throttle.failed(client)
-            if user is not None:
-                _count_failure(session, user, now)
-            raise LoginFailed("Name oder Passwort stimmt nicht")
-        if user.failed_logins or user.locked_until:
-            user.failed_logins, user.locked_until = 0, None
+            self._count_failure(session, name, now)
+            raise LoginFailed(WRONG)
+        if failure is not None:
+            session.delete(failure)
         if passwords.needs_rehash(user.password_hash):
             user.password_hash = passwords.hash_password(password)
-        session.add(user)
+            session.add(user)
         session.commit()
         return user
 
+    def _count_failure(self, session: Session, name: str, now: dt.datetime) -> None:
+        key = self.name_key(name)
+        for attempt in (1, 2):  # a second try when a parallel first failure inserted the row
+            failure = session.get(LoginFailure, key)
+            if failure is None:
+                _make_room(session, now)
+                failure = LoginFailure(name_key=key, last_failed=now)
+            failure.failures += 1
+            failure.last_failed = now
+            if failure.failures >= LOCK_AFTER:
+                wait = dt.timedelta(seconds=15 * 2 ** min(failure.failures - LOCK_AFTER, 20))
+                failure.locked_until = now + min(wait, LOCK_MAX)
+            session.add(failure)
+            try:
+                session.commit()
+                return
+            except IntegrityError:
+                session.rollback()
+                if attempt == 2:
+                    raise
 
-def _count_failure(session: Session, user: User, now: dt.datetime) -> None:
-    user.failed_logins += 1
-    if user.failed_logins >= LOCK_AFTER:
-        wait = dt.timedelta(seconds=15 * 2 ** (user.failed_logins - LOCK_AFTER))
-        user.locked_until = now + min(wait, LOCK_MAX)
-    session.add(user)
-    session.commit()
+
+def _make_room(session: Session, now: dt.datetime) -> None:
+    """Forget names quiet for FORGET_AFTER; keep fewer than MAX_NAMES (the quietest go)."""
+    table = LoginFailure.__table__  # type: ignore[attr-defined]
+    session.execute(delete(table).where(table.c.last_failed < now - FORGET_AFTER))
+    count = session.execute(select(func.count()).select_from(table)).scalar_one()
+    if count >= MAX_NAMES:
+        quietest = (select(table.c.name_key).order_by(table.c.last_failed)
+                    .limit(count - MAX_NAMES + 1))  # fmt: skip
+        session.execute(delete(table).where(table.c.name_key.in_(quietest.scalar_subquery())))
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -113,6 +113,17 @@ def test_many_failures_from_one_address_are_throttled(app):
     assert blocked.status_code == 401 and "zu viele Fehlversuche" in blocked.text
 
 
+def test_the_throttle_keeps_only_recent_addresses(monkeypatch):
+    throttle = security.Throttle()
+    monkeypatch.setattr(security, "CLIENT_MAX_TRACKED", 3)
+    for i in range(5):
+        throttle.failed(f"10.0.0.{i}")
+        assert not throttle.blocked(f"10.0.1.{i}")  # asking about an address stores nothing
+    assert set(throttle._failures) == {"10.0.0.2", "10.0.0.3", "10.0.0.4"}
+    monkeypatch.setattr(security, "CLIENT_WINDOW_SECONDS", 0)
+    assert not throttle.blocked("10.0.0.4") and "10.0.0.4" not in throttle._failures
+
+
 def test_login_starts_a_new_session(app):
     """No session fixation: the CSRF token of the anonymous session is not the logged-in one."""
     client = client_for(app, None)

@@ -44,6 +44,7 @@ WRONG = "Name oder Passwort stimmt nicht"
 # Per client address, whatever the names tried: a sliding window.
 CLIENT_WINDOW_SECONDS = 300
 CLIENT_MAX_FAILURES = 20
+CLIENT_MAX_TRACKED = 10_000  # addresses kept in memory at most
 
 
 class LoginRequired(LifecycleError):
@@ -112,14 +113,22 @@ class Throttle:
         self._failures: dict[str, deque[float]] = defaultdict(deque)
 
     def blocked(self, client: str) -> bool:
-        window = self._failures[client]
+        window = self._failures.get(client)
+        if window is None:
+            return False
         cutoff = time.monotonic() - CLIENT_WINDOW_SECONDS
         while window and window[0] < cutoff:
             window.popleft()
+        if not window:  # only addresses with recent failures are kept
+            del self._failures[client]
         return len(window) >= CLIENT_MAX_FAILURES
 
     def failed(self, client: str) -> None:
         self._failures[client].append(time.monotonic())
+        if len(self._failures) > CLIENT_MAX_TRACKED:  # forget the addresses quiet longest
+            quiet = sorted(self._failures, key=lambda c: self._failures[c][-1])
+            for gone in quiet[: len(self._failures) - CLIENT_MAX_TRACKED]:
+                del self._failures[gone]
 
 
 class PasswordLogin:

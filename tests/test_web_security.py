@@ -10,9 +10,13 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 from web_support import PASSWORD, client_for, csrf, dump, make_app, token_of
 
+from lifecycle import passwords
 from lifecycle.db import engine_for
+from lifecycle.errors import InputError
 from lifecycle.models import LoginFailure, User
-from lifecycle.web import security
+from lifecycle.web import create_app, security
+
+PROCESS = "/prozess/waiblingen-2017"
 
 
 @pytest.fixture
@@ -42,6 +46,62 @@ def test_login_with_the_right_password_and_out_again(app):
     assert "Fortschreibungen" in client.get("/").text
     client.post("/abmelden", data={"csrf_token": token_of(client)})
     assert client.get("/").status_code == 303  # the session is gone
+
+
+def test_a_copy_of_the_cookie_is_dead_after_logout(app, db_url):
+    """The cookie is signed, not stored: logging out must end it on the server, for every copy
+    (and every other session of the user)."""
+    client, elsewhere = client_for(app, "ortolf"), client_for(app, "ortolf")
+    token, cookie = token_of(client), client.cookies["lifecycle"]
+
+    def copy() -> TestClient:
+        thief = client_for(app, None)
+        thief.cookies.set("lifecycle", cookie)
+        return thief
+
+    assert copy().get(PROCESS).status_code == 200
+    assert client.post("/abmelden", data={"csrf_token": token}).status_code == 303
+    before = dump(db_url)
+    for c in (copy(), elsewhere):
+        assert c.get(PROCESS).status_code == 303  # to the login page
+    task = copy().post(f"{PROCESS}/aufgaben/2/erledigt",
+                       data={"csrf_token": token, "datum": "2017-03-14"})  # fmt: skip
+    assert task.status_code == 401 and "Bitte melden Sie sich an" in task.text
+    assert dump(db_url) == before
+    assert client_for(app, "ortolf").get(PROCESS).status_code == 200  # a new login works
+
+
+def test_a_new_password_ends_the_sessions_of_the_old_one(app, db_url):
+    client = client_for(app, "gast")
+    assert client.get("/").status_code == 200
+    with Session(engine_for(db_url)) as s:
+        user = s.exec(select(User).where(User.name == "gast")).one()
+        user.password_hash = passwords.hash_password("ein-neues-passwort")
+        s.add(user)
+        s.commit()
+    assert client.get("/").status_code == 303
+
+
+@pytest.mark.parametrize(("given", "env", "secure"), [
+    (None, None, False), (None, "1", True), (None, "nein", False), (True, None, True),
+    (False, "ja", False),
+])  # fmt: skip
+def test_the_cookie_is_secure_when_asked(db_url, monkeypatch, given, env, secure):
+    """Off by default (http://127.0.0.1 for one person); on behind TLS, by option or env."""
+    if env is None:
+        monkeypatch.delenv("LIFECYCLE_WEB_SECURE_COOKIE", raising=False)
+    else:
+        monkeypatch.setenv("LIFECYCLE_WEB_SECURE_COOKIE", env)
+    app = make_app(db_url) if given is None else create_app(db_url, secret="s" * 40,
+                                                            https_only=given)  # fmt: skip
+    cookie = TestClient(app).get("/anmelden").headers["set-cookie"].lower()
+    assert ("; secure" in cookie) == secure
+
+
+def test_a_bad_secure_cookie_setting_stops_the_start(db_url, monkeypatch):
+    monkeypatch.setenv("LIFECYCLE_WEB_SECURE_COOKIE", "vielleicht")
+    with pytest.raises(InputError, match="LIFECYCLE_WEB_SECURE_COOKIE"):
+        make_app(db_url)
 
 
 def test_a_wrong_password_says_no_without_saying_which_part(app):

@@ -30,6 +30,9 @@ class User(Row, table=True):
     password_hash: str = ""
     is_admin: bool = False
     active: bool = True
+    # the generation of the user's web sessions: logging out counts it up, which ends every
+    # session of the user (web/security.py)
+    session_epoch: int = 0
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 

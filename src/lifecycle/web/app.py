@@ -69,13 +69,31 @@ def _derived(secret: str, purpose: str) -> bytes:
     return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
 
 
+SECURE_COOKIE_ENV = "LIFECYCLE_WEB_SECURE_COOKIE"
+_YES, _NO = ("1", "true", "yes", "ja", "on"), ("", "0", "false", "no", "nein", "off")
+
+
+def secure_cookie_from_env() -> bool:
+    """LIFECYCLE_WEB_SECURE_COOKIE: whether the session cookie is sent over HTTPS only.
+    Off unless set: ``lifecycle web`` on http://127.0.0.1 for one person would otherwise
+    never log in; behind a reverse proxy that terminates TLS, set it (deploy/lifecycle.env)."""
+    value = os.environ.get(SECURE_COOKIE_ENV, "").strip().lower()
+    if value not in _YES + _NO:
+        raise InputError(SECURE_COOKIE_ENV, "", f"{value!r} ist weder 1/ja noch 0/nein")
+    return value in _YES
+
+
 def create_app(database_url: str | None = None, *, secret: str | None = None,
-               https_only: bool = False) -> FastAPI:  # fmt: skip
-    """The app on a database (LIFECYCLE_DATABASE_URL unless given)."""
+               https_only: bool | None = None) -> FastAPI:  # fmt: skip
+    """The app on a database (LIFECYCLE_DATABASE_URL unless given); ``https_only`` marks the
+    session cookie Secure (LIFECYCLE_WEB_SECURE_COOKIE unless given)."""
+    if https_only is None:
+        https_only = secure_cookie_from_env()
     app = FastAPI(title="lifecycle", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.database_url = database_url
     secret = secret or secret_key()
     app.state.login = security.PasswordLogin(key=_derived(secret, "login-name"))
+    app.state.session_stamp_key = _derived(secret, "session-stamp")
     get_engine(database_url)  # fail at start, not on the first request
     app.add_middleware(
         SessionMiddleware, secret_key=secret, session_cookie="lifecycle",

@@ -1,10 +1,12 @@
 """Login, sessions, CSRF and throttling for the web app.
 
-The session cookie (Starlette's signed SessionMiddleware) carries only the user's id and a
-CSRF token. Who the user is comes from a ``LoginProvider``: today the local password login;
-an OIDC provider (Keycloak in front of the Rathaus's Active Directory) is another provider
-that, after its redirect dance, calls ``log_in(request, user)`` for the ``User`` row mapped
-to the token's subject — the pages only ever see the ``Principal``.
+The session cookie (Starlette's signed SessionMiddleware) carries only the user's id, a
+stamp of the user's session generation and password (logging out or a new password revokes
+every session of the user, copies of the cookie included) and a CSRF token. Who the user
+is comes from a ``LoginProvider``: today the local password login; an OIDC provider
+(Keycloak in front of the Rathaus's Active Directory) is another provider that, after its
+redirect dance, calls ``log_in(request, user)`` for the ``User`` row mapped to the token's
+subject — the pages only ever see the ``Principal``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from .. import passwords
 from ..access import Principal, load_principal
@@ -30,6 +32,7 @@ from ..models import LoginFailure, User
 
 SESSION_USER = "user_id"
 SESSION_CSRF = "csrf"
+SESSION_STAMP = "stamp"  # the user's session generation and password, hashed (_stamp)
 CSRF_FIELD = "csrf_token"
 # Per submitted name, whether an account has it or not (the answer must not tell): after
 # this many failures in a row the name waits, doubling each time.
@@ -82,8 +85,10 @@ def current_principal(request: Request, session: Session) -> Principal | None:
     if not isinstance(user_id, int):
         return None
     user = session.get(User, user_id)
-    if user is None or not user.active:
-        request.session.pop(SESSION_USER, None)
+    stamp = request.session.get(SESSION_STAMP)
+    if (user is None or not user.active or not isinstance(stamp, str)
+            or not hmac.compare_digest(stamp.encode(), _stamp(request, user).encode())):
+        request.session.clear()  # a revoked session: logged out, or the password changed
         return None
     return load_principal(session, user)
 
@@ -99,11 +104,28 @@ def log_in(request: Request, user: User) -> None:
     """Start a fresh session for ``user`` (a new CSRF token: no session fixation)."""
     request.session.clear()
     request.session[SESSION_USER] = user.id
+    request.session[SESSION_STAMP] = _stamp(request, user)
     csrf_token(request)
 
 
-def log_out(request: Request) -> None:
+def log_out(request: Request, session: Session) -> None:
+    """End the session here and every other session of the user: the cookie is signed, not
+    stored, so a copy of it would live on; a new generation makes every stamp stale."""
+    principal = current_principal(request, session)
+    if principal is not None:
+        session.execute(update(User).where(col(User.id) == principal.user_id)
+                        .values(session_epoch=col(User.session_epoch) + 1))  # fmt: skip
+        session.commit()
     request.session.clear()
+
+
+def _stamp(request: Request, user: User) -> str:
+    """What a session of ``user`` carries to stay valid: a keyed hash of the user's session
+    generation and password hash. Logging out (a new generation) and a new password (a new
+    hash) make every earlier session's stamp stale."""
+    key: bytes = request.app.state.session_stamp_key
+    text = f"{user.id}:{user.session_epoch}:{user.password_hash}"
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
 class Throttle:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
-from web_support import PASSWORD, client_for, csrf, dump, make_app, token_of
+from web_support import PASSWORD, client_for, csrf, dump, make_app, notice, token_of
 
 from lifecycle import passwords
 from lifecycle.db import engine_for
@@ -102,6 +103,25 @@ def test_a_bad_secure_cookie_setting_stops_the_start(db_url, monkeypatch):
     monkeypatch.setenv("LIFECYCLE_WEB_SECURE_COOKIE", "vielleicht")
     with pytest.raises(InputError, match="LIFECYCLE_WEB_SECURE_COOKIE"):
         make_app(db_url)
+
+
+def test_a_notice_is_one_the_server_issued_not_text_from_the_link(app):
+    """A crafted link puts no text on the login page (nor any other) as an official notice."""
+    spoof = "Wartung: Bitte melden Sie sich ab sofort unter https://rathaus-login.example an."
+    for user, path in ((None, "/anmelden"), ("ortolf", "/"), ("ortolf", PROCESS)):
+        page = client_for(app, user).get(f"{path}?hinweis={quote(spoof)}")
+        assert page.status_code == 200
+        assert "rathaus-login.example" not in page.text and 'class="hinweis"' not in page.text
+
+
+def test_the_notice_of_a_change_is_shown_once(app):
+    ortolf = client_for(app, "ortolf")
+    response = ortolf.post(f"{PROCESS}/aufgaben/2/erledigt",
+                           data={"csrf_token": token_of(ortolf), "datum": "2017-03-14"})
+    assert response.headers["location"] == PROCESS
+    assert "ist als erledigt eingetragen (am 14.03.2017)." in notice(ortolf, response)
+    assert 'class="hinweis"' not in ortolf.get(PROCESS).text  # once
+    assert 'class="hinweis"' not in client_for(app, "ortolf").get(PROCESS).text  # only there
 
 
 def test_a_wrong_password_says_no_without_saying_which_part(app):

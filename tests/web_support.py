@@ -11,6 +11,7 @@ Waiblingen (BW) and Völklingen (SL) are started; the users:
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import sqlite3
@@ -83,6 +84,18 @@ def client_for(app, user: str | None) -> TestClient:
                                                  "passwort": PASSWORD, "weiter": "/"})  # fmt: skip
         assert response.status_code == 303, response.text
     return client
+
+
+def notice(client: TestClient, response) -> str:
+    """The German notice a POST-redirect-GET leaves: the page it redirects to shows it once
+    (from the session; the address carries none)."""
+    assert response.status_code == 303, response.text
+    target = response.headers["location"]
+    assert "hinweis" not in target
+    shown = re.findall(r'<p class="hinweis" role="status">(.*?)</p>', client.get(target).text,
+                       re.S)  # fmt: skip
+    assert len(shown) == 1, shown
+    return html.unescape(shown[0])
 
 
 def token_of(client: TestClient, path: str = "/") -> str:

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -125,16 +124,30 @@ def db(request: Request) -> Iterator[Session]:
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200,
            principal: Any = None) -> HTMLResponse:  # fmt: skip
     context = {"request": request, "user": principal, "today": dt.date.today(),
-               "csrf_token": security.csrf_token(request), **context}  # fmt: skip
+               "csrf_token": security.csrf_token(request),
+               "hinweis": _notice(request) if status < 400 else "", **context}  # fmt: skip
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
-def see_result(path: str, note: str = "") -> RedirectResponse:
-    """POST-redirect-GET to the page that shows the result; ``note`` is shown once there."""
-    if not note:
-        return RedirectResponse(path, status_code=303)
-    joiner = "&" if "?" in path else "?"
-    return RedirectResponse(f"{path}{joiner}{urlencode({'hinweis': note})}", status_code=303)
+SESSION_NOTICE = "hinweis"
+MAX_NOTICE = 600  # characters: the cookie holds it until the next page
+
+
+def see_result(request: Request, path: str, note: str = "") -> RedirectResponse:
+    """POST-redirect-GET to the page that shows the result; ``note`` is shown once there.
+
+    The note travels in the (signed) session, never in the address: a notice on a page is
+    always one this server issued to this session, not text someone put into a link.
+    """
+    if note:
+        request.session[SESSION_NOTICE] = note[:MAX_NOTICE]
+    return RedirectResponse(path, status_code=303)
+
+
+def _notice(request: Request) -> str:
+    """The notice ``see_result`` left for this session, once."""
+    note = request.session.pop(SESSION_NOTICE, "")
+    return note if isinstance(note, str) else ""
 
 
 async def _limit_body(request: Request, call_next: Any) -> Response:

@@ -165,7 +165,7 @@ def massnahme_update(request: Request, key: str, mkey: str, s: DB, form: Form) -
     change = services.update_massnahme(s, process.key, m.key, _changes(form, m), actor=me.name)
     note = (f"„{m.title}“ ist gespeichert." if change.fields else
             f"„{m.title}“: nichts geändert.")  # fmt: skip
-    return see_result(f"/prozess/{process.key}/massnahmen/{m.key}", note)
+    return see_result(request, f"/prozess/{process.key}/massnahmen/{m.key}", note)
 
 
 @router.post("/prozess/{key}/massnahmen/{mkey}/meilensteine")
@@ -177,7 +177,7 @@ def meilenstein(request: Request, key: str, mkey: str, s: DB, form: Form) -> Res
     title = line(form, "titel", "Meilenstein")
     note = text(form, "notiz", "Notiz zum Meilenstein", required=False)
     services.add_meilenstein(s, process.key, m.key, on=on, title=title, note=note, actor=me.name)
-    return see_result(f"/prozess/{process.key}/massnahmen/{m.key}",
+    return see_result(request, f"/prozess/{process.key}/massnahmen/{m.key}",
                       f"Meilenstein „{title}“ am {on:%d.%m.%Y} eingetragen.")  # fmt: skip
 
 
@@ -253,4 +253,4 @@ def einlesen_bestaetigen(request: Request, key: str, s: DB, form: Form) -> Respo
     n = len(changes)
     what = "keine Maßnahme geändert" if n == 0 else (
         "eine Maßnahme geändert" if n == 1 else f"{n} Maßnahmen geändert")  # fmt: skip
-    return see_result(f"/prozess/{process.key}/massnahmen", f"{name} eingelesen: {what}.")
+    return see_result(request, f"/prozess/{process.key}/massnahmen", f"{name} eingelesen: {what}.")

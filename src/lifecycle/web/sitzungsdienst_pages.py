@@ -173,7 +173,7 @@ def verlegen(request: Request, s: DB, form: Form, kommune: str, sitzung: str) ->
         f"{long_de(new_start.date())}, {new_start:%H:%M} Uhr verlegt; {fristen} angepasst, "
         f"{nachrichten} vorgemerkt."
     )
-    return see_result(f"/sitzungsdienst?ab={min(old, new_start).date().isoformat()}", note)
+    return see_result(request, f"/sitzungsdienst?ab={min(old, new_start).date().isoformat()}", note)
 
 
 def _count(n: int, one: str, many: str) -> str:

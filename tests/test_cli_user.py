@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import typer
 from conftest import ROOT, WAIBLINGEN
 from sqlmodel import Session, select
 
@@ -72,3 +73,28 @@ def test_bad_input_is_one_german_line_and_changes_nothing(db_url):
                       stdin="ein-langes-passwort\n")  # fmt: skip
     assert twice.returncode == 2 and "gibt es schon" in twice.stderr
     assert list(users(db_url)) == ["admin"]
+
+
+def test_lifecycle_web_marks_the_cookie_secure_when_asked(db_url, monkeypatch):
+    """--secure-cookie / --no-secure-cookie, else LIFECYCLE_WEB_SECURE_COOKIE, else off."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from lifecycle import cli_web
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append(app))
+    monkeypatch.setenv("LIFECYCLE_DATABASE_URL", db_url)
+    monkeypatch.setenv("LIFECYCLE_WEB_SECRET", "s" * 40)
+    app = typer.Typer()
+    app.command()(cli_web.web)
+    for args, env, secure in (([], "", False), ([], "1", True), (["--secure-cookie"], "", True),
+                              (["--no-secure-cookie"], "ja", False)):  # fmt: skip
+        monkeypatch.setenv("LIFECYCLE_WEB_SECURE_COOKIE", env)
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        [session] = [m for m in started.pop().user_middleware if "session_cookie" in m.kwargs]
+        assert session.kwargs["https_only"] is secure, (args, env)
+    monkeypatch.setenv("LIFECYCLE_WEB_SECURE_COOKIE", "vielleicht")
+    result = CliRunner().invoke(app, [])
+    assert result.exit_code == 2 and started == []

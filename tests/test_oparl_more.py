@@ -181,7 +181,8 @@ def test_bind_a_new_sitzung_after_a_cancellation_deadlines_and_reminders_follow(
     assert "ortolf" in {p.key for p in told}
     assert session.exec(select(Event).where(Event.action == "sitzung_bound")).one()
     # the Verlauf reads it in German, and every action the sync logged has its label
-    [shown] = [e for e in event_log(session, process) if e.what == "Plan-Sitzung neu gebunden"]
+    [shown] = [e for e in event_log(session, process, internal=True)
+               if e.what == "Plan-Sitzung neu gebunden"]
     assert "Sitzung: gr-2017-12-14 → gr-2018-01-25" in shown.details
     logged_actions = {e.action for e in session.exec(select(Event))}
     assert {"oparl_created", "oparl_linked", "oparl_synced", "oparl_cancelled"} <= logged_actions

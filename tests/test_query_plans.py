@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from lifecycle import replay, services, status
+from lifecycle.access import Scope
 from lifecycle.doc_context import build_context
 from lifecycle.sitzungsdienst import sitzungen_of
 from lifecycle.tasks import find_tasks
@@ -96,6 +97,10 @@ def test_per_process_operations_read_only_their_own_rows(session, waiblingen):
         status.overview(session, dt.date(2017, 11, 8), kommune_ids=frozenset({
             waiblingen.kommune_id}))  # fmt: skip
         status.overview(session, dt.date(2017, 11, 8), kommune="waiblingen")
+        # ... of a project lead of one process, and of one with a Kommune besides
+        for kommunen in (frozenset(), frozenset({waiblingen.kommune_id + 1})):
+            status.overview(session, dt.date(2017, 11, 8),
+                            scope=Scope(kommunen, frozenset({waiblingen.id})))  # fmt: skip
         replay.run(session, waiblingen)  # every completion and decision; the Umsetzung begins
         services.update_massnahme(session, waiblingen.key, "integrationslotsen",
                                   {"status": "erledigt"}, actor="test", on=dt.date(2018, 3, 1))

@@ -15,7 +15,8 @@ import docx
 import pytest
 from conftest import needs_binary
 from sqlmodel import Session, select
-from web_support import client_for, dump, make_app, token_of
+from web_support import ROOT, client_for, dump, make_app, token_of
+from web_support import notice as note
 
 from lifecycle.db import engine_for
 from lifecycle.models import DocumentVersion, Event, Fortschreibung, Person, Stage, Task
@@ -48,12 +49,6 @@ def stage_of(db_url: str, key: str) -> Stage:
 
 def post(client, path: str, data: dict[str, str], token_page: str = "/"):
     return client.post(path, data={"csrf_token": token_of(client, token_page), **data})
-
-
-def note(response) -> str:
-    """The German note a POST-redirect-GET carries to the page."""
-    assert response.status_code == 303, response.text
-    return unquote(response.headers["location"].split("hinweis=", 1)[1].replace("+", " "))
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -120,6 +115,32 @@ def test_my_tasks_without_a_person_are_those_of_the_processes_i_lead(app):
         assert "keine Person zugeordnet, und Sie leiten keinen Prozess" in html
 
 
+def test_lists_show_exactly_the_processes_whose_pages_open(app, db_url):
+    """A second process of Waiblingen that ortolf does not lead (the Umsetzung 2018, with tasks
+    for his Person): the Übersicht, Meine Aufgaben and the Sitzungsdienst's Vorlagen list it
+    for whoever may open its page, and for nobody else (ortolf: 403)."""
+    from lifecycle import services
+    from lifecycle.scenario import load_scenario
+
+    other = "waiblingen-umsetzung-2018"
+    with Session(engine_for(db_url)) as s:
+        services.start(s, load_scenario(ROOT / "examples" / f"{other}.yaml"), actor="test")
+        keys = s.exec(select(Fortschreibung.key)).all()
+    assert len(keys) == 3
+    for user in ("admin", "ortolf", "sd", "gast", "fremd"):
+        client = client_for(app, user)
+        listed = client.get("/?stand=running").text + client.get("/?stand=completed").text
+        for key in keys:
+            opens = client.get(f"/prozess/{key}").status_code == 200
+            assert (f'href="/prozess/{key}"' in listed) == opens, (user, key)
+    ortolf = client_for(app, "ortolf")
+    assert ortolf.get(f"/prozess/{other}").status_code == 403
+    assert other not in ortolf.get("/aufgaben").text
+    assert other not in ortolf.get("/sitzungsdienst?ab=2018-11-01").text
+    assert "waiblingen-2017" in ortolf.get("/aufgaben").text  # his own tasks stay
+    assert other in client_for(app, "sd").get("/sitzungsdienst?ab=2018-11-01").text
+
+
 # --- tasks -----------------------------------------------------------------------------------
 
 
@@ -127,8 +148,8 @@ def test_complete_a_task(app, db_url):
     ortolf = client_for(app, "ortolf")
     task = task_of(db_url, "foerderantrag_stellen")
     response = post(ortolf, f"{PROCESS}/aufgaben/{task.id}/erledigt", {"datum": "2017-03-14"})
-    assert response.headers["location"].startswith(PROCESS + "?hinweis=")
-    assert "als erledigt eingetragen (am 14.03.2017)" in note(response)
+    assert response.headers["location"] == PROCESS
+    assert "als erledigt eingetragen (am 14.03.2017)" in note(ortolf, response)
     done = task_of(db_url, "foerderantrag_stellen")
     assert done.state == "done" and str(done.done_on) == "2017-03-14"
     with Session(engine_for(db_url)) as s:
@@ -143,7 +164,8 @@ def test_complete_from_my_tasks_with_a_german_date_returns_there(app, db_url):
     task = task_of(db_url, "partner_anfragen")
     response = post(ortolf, f"{PROCESS}/aufgaben/{task.id}/erledigt",
                     {"datum": "15.03.2017", "zurueck": "aufgaben"}, "/aufgaben")  # fmt: skip
-    assert response.headers["location"].startswith("/aufgaben?hinweis=")
+    assert response.headers["location"] == "/aufgaben"
+    assert "als erledigt eingetragen (am 15.03.2017)" in note(ortolf, response)
     assert str(task_of(db_url, "partner_anfragen").done_on) == "2017-03-15"
 
 
@@ -151,7 +173,7 @@ def test_reassign_a_task(app, db_url):
     sd = client_for(app, "sd")
     task = task_of(db_url, "partner_anfragen")
     response = post(sd, f"{PROCESS}/aufgaben/{task.id}/zuweisen", {"person": "raible"})
-    assert "ist jetzt Markus Raible zugewiesen" in note(response)
+    assert "ist jetzt Markus Raible zugewiesen" in note(sd, response)
     with Session(engine_for(db_url)) as s:
         person = s.get(Person, task_of(db_url, "partner_anfragen").assignee_id)
     assert person is not None and person.key == "raible"
@@ -201,7 +223,7 @@ APPROVE = {"ergebnis": "approve", "datum": "2017-04-27", "aktenzeichen": "BSV 3/
 def test_approve_the_first_gate(app, db_url):
     sd = client_for(app, "sd")
     response = post(sd, f"{PROCESS}/gate/ratsbeschluss", APPROVE)
-    assert note(response) == "Gate der Phase „Ratsbeschluss“: freigegeben."
+    assert note(sd, response) == "Gate der Phase „Ratsbeschluss“: freigegeben."
     stage = stage_of(db_url, "ratsbeschluss")
     assert stage.state == "closed" and str(stage.closed_on) == "2017-04-27"
     assert stage_of(db_url, "auftaktworkshop").state == "open"
@@ -249,7 +271,7 @@ def test_generate_and_download_a_document(app, db_url, tmp_path):
     ortolf = client_for(app, "ortolf")
     response = post(ortolf, f"{PROCESS}/dokumente/beschlussvorlage/erzeugen",
                     {"phase": "ratsbeschluss"})  # fmt: skip
-    assert note(response) == "Beschlussvorlage (Grundsatzbeschluss): Version 1 geschrieben."
+    assert note(ortolf, response) == "Beschlussvorlage (Grundsatzbeschluss): Version 1 geschrieben."
     with Session(engine_for(db_url)) as s:
         row = s.exec(select(DocumentVersion)).one()
     assert row.path.startswith(str(tmp_path / "dokumente"))
@@ -264,7 +286,7 @@ def test_generate_and_download_a_document(app, db_url, tmp_path):
         assert "Integrationskonzept" in text
     again = post(ortolf, f"{PROCESS}/dokumente/beschlussvorlage/erzeugen",
                  {"phase": "ratsbeschluss"})  # fmt: skip
-    assert "unverändert, Version 1 gilt weiter" in note(again)
+    assert "unverändert, Version 1 gilt weiter" in note(ortolf, again)
     assert client_for(app, "fremd").get(f"{PROCESS}/dokumente/{row.id}.docx").status_code == 404
     assert ortolf.get(f"{PROCESS}/dokumente/{row.id}.pdf").status_code == 404  # no PDF yet
     assert ortolf.get(f"/prozess/voelklingen-2017/dokumente/{row.id}.docx").status_code == 404

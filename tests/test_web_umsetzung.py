@@ -17,13 +17,13 @@ import sqlite3
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import unquote
 
 import pytest
 from sqlmodel import Session, select
 from test_web_browser import browser as browser  # noqa: F401 (fixtures for the browser test)
 from test_web_browser import server as server  # noqa: F401
 from web_support import _prepared, client_for, dump, token_of
+from web_support import notice as note
 
 from lifecycle import replay, services
 from lifecycle.db import engine_for
@@ -69,11 +69,6 @@ def massnahme(db_url: str, key: str) -> Massnahme:
 
 def post(client, path: str, data: dict[str, str]):
     return client.post(path, data={"csrf_token": token_of(client, PAGE), **data})
-
-
-def note(response) -> str:
-    assert response.status_code == 303, response.text
-    return unquote(response.headers["location"].split("hinweis=", 1)[1].replace("+", " "))
 
 
 def rows_of(html: str) -> list[str]:
@@ -217,7 +212,8 @@ def test_the_project_lead_changes_a_massnahme_and_the_log_keeps_it(app, db_url):
         assert f'<option value="{word}"' in form
     assert '<option value="überfällig"' not in form
     response = post(client, LOTSEN, FORM)
-    assert "„Integrationslotsen" in note(response) and "gespeichert" in note(response)
+    said = note(client, response)
+    assert "„Integrationslotsen" in said and "gespeichert" in said
     m = massnahme(db_url, "integrationslotsen")
     assert (m.status, m.progress, m.target_date) == (
         MassnahmeStatus.in_umsetzung, 40, dt.date(2018, 9, 30))
@@ -229,20 +225,20 @@ def test_the_project_lead_changes_a_massnahme_and_the_log_keeps_it(app, db_url):
     shown = client.get(response.headers["location"]).text
     assert "in Umsetzung" in shown and "30.09.2018" in shown and "40 %" in shown
     # the same form again changes nothing and says so
-    assert "nichts geändert" in note(post(client, LOTSEN, FORM))
+    assert "nichts geändert" in note(client, post(client, LOTSEN, FORM))
 
 
 def test_iso_dates_and_an_empty_target_date_are_accepted(app, db_url):
     client = client_for(app, "sd")
-    note(post(client, LOTSEN, {**FORM, "zieltermin": "2018-10-15"}))
+    note(client, post(client, LOTSEN, {**FORM, "zieltermin": "2018-10-15"}))
     assert massnahme(db_url, "integrationslotsen").target_date == dt.date(2018, 10, 15)
-    note(post(client, LOTSEN, {**FORM, "zieltermin": ""}))
+    note(client, post(client, LOTSEN, {**FORM, "zieltermin": ""}))
     assert massnahme(db_url, "integrationslotsen").target_date is None
 
 
 def test_erledigt_with_the_progress_untouched_is_100_percent(app, db_url):
     client = client_for(app, "ortolf")
-    note(post(client, LOTSEN, {**FORM, "status": "erledigt", "fortschritt": "0"}))
+    note(client, post(client, LOTSEN, {**FORM, "status": "erledigt", "fortschritt": "0"}))
     m = massnahme(db_url, "integrationslotsen")
     assert (m.status, m.progress) == (MassnahmeStatus.erledigt, 100)
 
@@ -305,7 +301,7 @@ def test_a_milestone_is_added_and_shown(app, db_url):
     client = client_for(app, "ortolf")
     response = post(client, f"{LOTSEN}/meilensteine",
                     {"datum": "01.03.2018", "titel": "Erste Schulung", "notiz": "VHS"})
-    assert note(response) == "Meilenstein „Erste Schulung“ am 01.03.2018 eingetragen."
+    assert note(client, response) == "Meilenstein „Erste Schulung“ am 01.03.2018 eingetragen."
     with Session(engine_for(db_url)) as s:
         row = s.exec(select(Meilenstein)).one()
     assert (row.on, row.title, row.note) == (dt.date(2018, 3, 1), "Erste Schulung", "VHS")
@@ -427,7 +423,7 @@ def test_an_edited_sheet_shows_its_changes_and_applies_them_on_confirmation(app,
     fields = dict(re.findall(r'<input type="hidden" name="(name|daten)" value="([^"]*)"', html))
     confirmed = client.post(f"{IMPORT}/bestaetigen", data={"csrf_token": token_of(client, PAGE),
                                                             **fields})  # fmt: skip
-    assert note(confirmed) == "Maßnahmen Fachbereich.csv eingelesen: 2 Maßnahmen geändert."
+    assert note(client, confirmed) == "Maßnahmen Fachbereich.csv eingelesen: 2 Maßnahmen geändert."
     m = massnahme(db_url, "integrationslotsen")
     assert (m.status, m.progress, m.target_date) == (
         MassnahmeStatus.in_umsetzung, 25, dt.date(2018, 9, 30))
@@ -468,6 +464,41 @@ def test_a_sheet_with_an_unknown_column_or_not_a_sheet_is_refused(app, db_url):
         "csrf_token": token_of(client, PAGE), "name": "x.csv", "daten": "kein base64!"})
     assert broken.status_code == 422 and "beschädigt" in broken.text
     assert dump(db_url) == before
+
+
+def _details_of_event_log(html: str) -> list[str]:
+    """The Prozess page's event log ("Protokoll"): each entry's details as text."""
+    log = html[html.index("Die letzten "):]
+    return [re.sub(r"\s+", " ", d).strip()
+            for d in re.findall(r'<th scope="row">[^<]*</th>\s*<td>(.*?)</td>', log, re.S)]
+
+
+@pytest.mark.parametrize("how", ["form", "sheet"])
+def test_the_internal_note_in_the_event_log_only_for_who_may_read_it(app, how):
+    """The Prozess page's event log shows a changed internal note to those who see it on the
+    Maßnahme page (who may work on the process), never to a reader; a change by the CSV
+    sheet alike."""
+    secret = "INTERN-Personalkonflikt-mit-Traeger-XY"
+    lead = client_for(app, "ortolf")
+    if how == "form":
+        assert note(lead, post(lead, TREFF, {**FORM, "notiz": secret})).endswith("ist gespeichert.")
+    else:
+        html = _upload(lead, _sheet(lead, {("offener-treff", "Interne Notiz"): secret})).text
+        fields = dict(re.findall(r'<input type="hidden" name="(name|daten)" value="([^"]*)"',
+                                 html))  # fmt: skip
+        confirmed = lead.post(f"{IMPORT}/bestaetigen",
+                              data={"csrf_token": token_of(lead, PAGE), **fields})  # fmt: skip
+        assert note(lead, confirmed).endswith("eine Maßnahme geändert.")
+    for user in ("ortolf", "sd", "admin"):
+        details = _details_of_event_log(client_for(app, user).get(PROCESS).text)
+        assert any(f"interne Notiz: {secret}" in d for d in details), (user, details[:3])
+    reader = client_for(app, "gast")
+    for path in (PROCESS, TREFF, PAGE):
+        page = reader.get(path)
+        assert page.status_code == 200 and secret not in page.text, path
+    html = reader.get(PROCESS).text
+    assert not any("interne Notiz" in d for d in _details_of_event_log(html))
+    assert "Maßnahme geändert" in html  # the entry itself is there, without the note
 
 
 @pytest.mark.parametrize("user, status", [("gast", 403), ("fremd", 404)])

@@ -11,6 +11,7 @@ Waiblingen (BW) and Völklingen (SL) are started; the users:
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import sqlite3
@@ -85,6 +86,18 @@ def client_for(app, user: str | None) -> TestClient:
     return client
 
 
+def notice(client: TestClient, response) -> str:
+    """The German notice a POST-redirect-GET leaves: the page it redirects to shows it once
+    (from the session; the address carries none)."""
+    assert response.status_code == 303, response.text
+    target = response.headers["location"]
+    assert "hinweis" not in target
+    shown = re.findall(r'<p class="hinweis" role="status">(.*?)</p>', client.get(target).text,
+                       re.S)  # fmt: skip
+    assert len(shown) == 1, shown
+    return html.unescape(shown[0])
+
+
 def token_of(client: TestClient, path: str = "/") -> str:
     """The session's CSRF token, read from a page the client may see."""
     response = client.get(path)
@@ -97,5 +110,6 @@ def dump(db_url: str) -> dict[str, list]:
         return {
             t: conn.execute(text(f'SELECT * FROM "{t}" ORDER BY 1')).fetchall()
             for t in SQLModel.metadata.tables
-            if t != "user"  # login bookkeeping (failed attempts) is not a change of the process
+            # login bookkeeping (failed attempts, sessions) is not a change of the process
+            if t not in ("user", "loginfailure")
         }

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, false, or_
+from sqlmodel import Session, col, select
 
 from .errors import Forbidden, NotFound
 from .models import Fortschreibung, Grant, GrantRole, User
@@ -25,6 +26,7 @@ class Action(StrEnum):
     edit_vorlage = "edit_vorlage"
     move_sitzung = "move_sitzung"
     administer = "administer"  # users, new processes, templates
+    read_internal = "read_internal"  # a Maßnahme's internal note, wherever it is shown
 
 
 # Which role allows which action, besides the administrator who may do everything.
@@ -35,7 +37,34 @@ ALLOWED: Mapping[Action, frozenset[GrantRole]] = {
     Action.edit_vorlage: frozenset({GrantRole.projektleitung, GrantRole.sitzungsdienst}),
     Action.move_sitzung: frozenset({GrantRole.sitzungsdienst}),
     Action.administer: frozenset(),
+    # the administration of a process, not its readers: the Maßnahme pages, their CSV and the
+    # Prozess page's event log show the internal note by this one rule. At least everyone who
+    # may work: the Maßnahme's edit form carries the note.
+    Action.read_internal: frozenset({GrantRole.projektleitung, GrantRole.sitzungsdienst}),
 }
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a user may do an action: every process of ``kommune_ids`` (a role in the Kommune)
+    and the processes of ``process_ids`` (a role in that process only)."""
+
+    kommune_ids: frozenset[int]
+    process_ids: frozenset[int]
+
+    def covers(self, kommune_id: int, process_id: int | None) -> bool:
+        return kommune_id in self.kommune_ids or (
+            process_id is not None and process_id in self.process_ids
+        )
+
+    def processes(self) -> ColumnElement[bool]:
+        """The same rule as a condition on ``Fortschreibung`` rows, for lists of processes."""
+        found = []
+        if self.kommune_ids:
+            found.append(col(Fortschreibung.kommune_id).in_(sorted(self.kommune_ids)))
+        if self.process_ids:
+            found.append(col(Fortschreibung.id).in_(sorted(self.process_ids)))
+        return or_(false(), *found)
 
 
 @dataclass(frozen=True)
@@ -70,12 +99,24 @@ class Principal:
             roles |= self.process_roles.get(process_id, frozenset())
         return roles
 
-    def may(self, action: Action, kommune_id: int, process_id: int | None = None) -> bool:
+    def scope(self, action: Action = Action.view) -> Scope | None:
+        """Where the user may do ``action``; None for an administrator (everywhere).
+
+        The one rule for a single process (``may``) and for lists of them (the Übersicht,
+        Meine Aufgaben, the Sitzungsdienst's Vorlagen): a list shows what its pages open.
+        """
         if self.is_admin:
-            return True
+            return None
+        allowed = ALLOWED[action]
+        kommunen = frozenset(k for k, roles in self.kommune_roles.items() if roles & allowed)
+        processes = frozenset(p for p, roles in self.process_roles.items() if roles & allowed)
+        return Scope(kommunen, processes)
+
+    def may(self, action: Action, kommune_id: int, process_id: int | None = None) -> bool:
         if not self.sees(kommune_id):
             return False
-        return bool(self.roles(kommune_id, process_id) & ALLOWED[action])
+        scope = self.scope(action)
+        return scope is None or scope.covers(kommune_id, process_id)
 
     def require(self, action: Action, kommune_id: int, process_id: int | None = None) -> None:
         """NotFound where the user sees nothing, Forbidden where they see but may not act."""

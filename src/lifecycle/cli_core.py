@@ -324,6 +324,9 @@ def sitzungen(
 @user_errors
 def log(process: Annotated[str, typer.Argument(help="Prozess-Schlüssel")], limit: int = 50) -> None:
     """Das Protokoll eines Prozesses: wer wann was geändert hat, vorher und nachher."""
+    # Every field, internal notes (words.INTERNAL_FIELDS) included, unlike the web's event
+    # log for readers: the CLI is the operators' tool and has no login; whoever runs it holds
+    # the database's credentials and reads the Maßnahmen's notes there anyway.
     from sqlmodel import col, select
 
     from . import lookups

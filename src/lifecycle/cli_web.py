@@ -12,19 +12,24 @@ from .cli_core import console, session, user_errors
 users = typer.Typer(no_args_is_help=True, add_completion=False, help="Benutzer der Web-App.")
 
 
+@user_errors
 def web(
     host: Annotated[str, typer.Option("--host", help="Adresse (Standard: nur dieser Rechner)")]
     = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port")] = 8000,
+    secure_cookie: Annotated[bool | None, typer.Option(
+        "--secure-cookie/--no-secure-cookie",
+        help="Sitzungs-Cookie nur über HTTPS senden (hinter einem Reverse-Proxy mit TLS); "
+             "Standard: LIFECYCLE_WEB_SECURE_COOKIE, sonst aus")] = None,
 ) -> None:
     """Die Web-App starten (http://HOST:PORT)."""
     import uvicorn
 
     from .web import create_app
 
+    app = create_app(https_only=secure_cookie)
     console.print(f"lifecycle web auf http://{host}:{port}/ (Beenden mit Strg+C)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning",
-                proxy_headers=True)  # fmt: skip
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
 
 
 @users.command("add")

@@ -22,7 +22,7 @@ from sqlmodel import Session, create_engine
 from .errors import InputError, Unavailable
 
 # Head revision of lifecycle/migrations; tests/test_db.py fails when this is stale.
-SCHEMA_HEAD = "0013"
+SCHEMA_HEAD = "0015"
 
 
 def default_url() -> str:

@@ -24,7 +24,7 @@ from .models import (
     Stage,
 )  # fmt: skip
 from .typing_helpers import ident
-from .words import FIELD_DE
+from .words import FIELD_DE, INTERNAL_FIELDS
 
 
 def build(session: Session, process: Fortschreibung, kind: str, stage_key: str) -> Context:
@@ -121,7 +121,7 @@ def _changes(session: Session, rows: list[Massnahme], since: dt.date | None,
         if c.on is None or c.on > as_of or (since is not None and c.on <= since):
             continue
         parts = [_change(k, c.before.get(k), v) for k, v in c.after.items()
-                 if k != "internal_note"]  # fmt: skip
+                 if k not in INTERNAL_FIELDS]  # fmt: skip
         # the status first: it is what the committee asks about
         parts.sort(key=lambda part: not part[0])
         if parts:

@@ -32,7 +32,9 @@ class VorlageDue:
     betreff: str
     role: str
     oeffentlich: bool
-    process: str
+    process: str  # its key
+    process_id: int = 0
+    kommune_id: int = 0  # the process's
 
 
 @dataclass
@@ -124,13 +126,13 @@ def sitzungen_of(
 def _attach_vorlagen(session: Session, rows: dict[int, SitzungDue]) -> None:
     """The Vorlagen in the Beratungsfolge of each Sitzung, by the Sitzung's id."""
     found = [row for ids in chunks(sorted(rows)) for row in session.exec(
-        select(Beratung, Vorlage, Fortschreibung.key)
+        select(Beratung, Vorlage, Fortschreibung.key, Fortschreibung.kommune_id)
         .join(Vorlage, col(Vorlage.id) == Beratung.vorlage_id)
         .join(Fortschreibung, col(Fortschreibung.id) == Vorlage.fortschreibung_id)
         .where(col(Beratung.sitzung_id).in_(ids))
         .order_by(col(Vorlage.reference))
     ).all()]  # fmt: skip
-    for beratung, vorlage, process in found:
+    for beratung, vorlage, process, kommune_id in found:
         row = rows.get(beratung.sitzung_id)
         if row is not None:
             row.vorlagen.append(
@@ -140,5 +142,7 @@ def _attach_vorlagen(session: Session, rows: dict[int, SitzungDue]) -> None:
                     beratung.role.value,
                     beratung.oeffentlich,
                     process,
+                    vorlage.fortschreibung_id,
+                    kommune_id,
                 )
             )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, case, func
 from sqlalchemy import select as sa_select
@@ -32,6 +32,9 @@ from .models import (
 from .plan_types import plan_of
 from .sitzungsdienst import sitzungen_of
 from .typing_helpers import get_required, ident
+
+if TYPE_CHECKING:
+    from .access import Scope
 
 
 @dataclass
@@ -231,13 +234,17 @@ def overview(
     kommune: str | None = None,
     state: str | None = None,
     offset: int = 0,
+    scope: Scope | None = None,
 ) -> tuple[list[ProcessSummary], int]:
     """One line per process, most urgent first; the count of all that match. One query.
 
-    ``kommune_ids`` limits to the Kommunen a user sees (None: all); ``kommune`` (a key) and
-    ``state`` ("running" or "completed") are the page's filters.
+    ``scope`` limits to the processes a user may open (``Principal.scope``; None: all);
+    ``kommune_ids`` to those of some Kommunen (None: all); ``kommune`` (a key) and ``state``
+    ("running" or "completed") are the page's filters.
     """
     filters = _filters(kommune_ids, kommune, state)
+    if scope is not None:
+        filters.append(scope.processes())
     tasks: Select[Any] = (  # SQLAlchemy's select: sqlmodel's is typed for at most four columns
         sa_select(
             col(Task.fortschreibung_id).label("pid"),

@@ -76,6 +76,10 @@ ACTION_DE = {
     "oparl_deleted": "gelöscht (bleibt im OParl-Export als gelöscht sichtbar)",
     "sitzung_bound": "Plan-Sitzung neu gebunden",
 }
+# Fields of the event log that only those who may read internal notes (access.Action
+# .read_internal) see: the web's event log leaves them out for everyone else, and the
+# Sachstandsbericht (a public document) always.
+INTERNAL_FIELDS = frozenset({"internal_note"})
 FIELD_DE = {
     "state": "Stand", "done_on": "erledigt am", "by": "von", "assignee": "zuständig",
     "assignee_id": None, "due": "Frist", "outcome": "Ergebnis", "decided_on": "entschieden am",

@@ -43,7 +43,7 @@ _LAZY_PARTS: dict[str, tuple[str, ...]] = {
     "_beteiligung": ("Handlungsfeld", "Arbeitsgruppe", "AgSitzung", "Empfehlung",
                      "Schluesselprojekt", "Workshop"),  # fmt: skip
     "_outbox": ("ReminderState", "Reminder", "RunRequestState", "RunRequest"),
-    "_access": ("GrantRole", "User", "Grant"),
+    "_access": ("GrantRole", "User", "Grant", "LoginFailure"),
     "_umsetzung": ("MassnahmeStatus", "Uebernahme", "Massnahme", "Meilenstein", "Indikator",
                    "Messung", "MassnahmeUebernahme"),  # fmt: skip
 }
@@ -91,6 +91,7 @@ __all__ = [
     "GrantRole",
     "User",
     "Grant",
+    "LoginFailure",
     "MassnahmeStatus",
     "Uebernahme",
     "Massnahme",
@@ -109,7 +110,7 @@ def load_all() -> None:
 
 
 if TYPE_CHECKING:
-    from ._access import Grant, GrantRole, User
+    from ._access import Grant, GrantRole, LoginFailure, User
     from ._beteiligung import (
         AgSitzung,
         Arbeitsgruppe,

@@ -30,8 +30,9 @@ class User(Row, table=True):
     password_hash: str = ""
     is_admin: bool = False
     active: bool = True
-    failed_logins: int = 0
-    locked_until: dt.datetime | None = None
+    # the generation of the user's web sessions: logging out counts it up, which ends every
+    # session of the user (web/security.py)
+    session_epoch: int = 0
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -44,3 +45,14 @@ class Grant(Row, table=True):
     role: GrantRole
     kommune_id: int = Field(foreign_key="kommune.id", index=True)
     fortschreibung_id: int | None = Field(default=None, foreign_key="fortschreibung.id")
+
+
+class LoginFailure(Row, table=True):
+    """Failed logins in a row for one submitted name, whether an account has that name or not
+    (the lock must not tell which names exist). ``name_key`` is a keyed hash of the name, so a
+    password typed into the name field is not kept; old rows are forgotten (web/security.py)."""
+
+    name_key: str = Field(primary_key=True)
+    failures: int = 0
+    locked_until: dt.datetime | None = None
+    last_failed: dt.datetime = Field(index=True)

@@ -37,6 +37,6 @@ def login(request: Request, s: DB, form: Form) -> Response:
 
 
 @router.post("/abmelden")
-def logout(request: Request, form: Form) -> Response:
-    security.log_out(request)
+def logout(request: Request, s: DB, form: Form) -> Response:
+    security.log_out(request, s)
     return RedirectResponse("/anmelden", status_code=303)

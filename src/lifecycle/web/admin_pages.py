@@ -121,7 +121,7 @@ def add_user(request: Request, s: DB, form: Form) -> Response:
                           grants=grants)  # fmt: skip
     except (InputError, Refused, NotFound) as exc:
         return _refused(request, s, me, "benutzer", exc, shown)
-    return see_result("/verwaltung", f"Der Benutzer {name} ist angelegt.")
+    return see_result(request, "/verwaltung", f"Der Benutzer {name} ist angelegt.")
 
 
 def _grant_of(form: FormData) -> list[tuple[str, str, str | None]]:
@@ -153,7 +153,7 @@ def start_process(request: Request, s: DB, form: Form) -> Response:
         process = services.start(s, scenario, actor=me.name, force_reason=reason)
     except (InputError, Refused, NotFound) as exc:
         return _refused(request, s, me, "prozess", exc)
-    return see_result(f"/prozess/{process.key}",
+    return see_result(request, f"/prozess/{process.key}",
                       f"Die Fortschreibung {process.key} ist gestartet.")  # fmt: skip
 
 
@@ -186,5 +186,5 @@ def upload_template(request: Request, s: DB, form: Form) -> Response:
     except (InputError, Refused, NotFound) as exc:
         return _refused(request, s, me, "vorlage", exc, shown)
     title = KINDS[kind].title if kind in KINDS else kind
-    return see_result("/verwaltung", f"Die Word-Vorlage „{title}“ ist gespeichert und gilt "
-                                     "ab sofort für die Kommune.")  # fmt: skip
+    return see_result(request, "/verwaltung", f"Die Word-Vorlage „{title}“ ist gespeichert "
+                      "und gilt ab sofort für die Kommune.")  # fmt: skip

@@ -8,6 +8,8 @@ become a German page with the matching status code; the database is unchanged.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -15,7 +17,6 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -62,15 +63,39 @@ def secret_key() -> str:
     return path.read_text().strip()
 
 
+def _derived(secret: str, purpose: str) -> bytes:
+    """A key for one purpose from the app's secret (the session's signing key stays its own)."""
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+
+
+SECURE_COOKIE_ENV = "LIFECYCLE_WEB_SECURE_COOKIE"
+_YES, _NO = ("1", "true", "yes", "ja", "on"), ("", "0", "false", "no", "nein", "off")
+
+
+def secure_cookie_from_env() -> bool:
+    """LIFECYCLE_WEB_SECURE_COOKIE: whether the session cookie is sent over HTTPS only.
+    Off unless set: ``lifecycle web`` on http://127.0.0.1 for one person would otherwise
+    never log in; behind a reverse proxy that terminates TLS, set it (deploy/lifecycle.env)."""
+    value = os.environ.get(SECURE_COOKIE_ENV, "").strip().lower()
+    if value not in _YES + _NO:
+        raise InputError(SECURE_COOKIE_ENV, "", f"{value!r} ist weder 1/ja noch 0/nein")
+    return value in _YES
+
+
 def create_app(database_url: str | None = None, *, secret: str | None = None,
-               https_only: bool = False) -> FastAPI:  # fmt: skip
-    """The app on a database (LIFECYCLE_DATABASE_URL unless given)."""
+               https_only: bool | None = None) -> FastAPI:  # fmt: skip
+    """The app on a database (LIFECYCLE_DATABASE_URL unless given); ``https_only`` marks the
+    session cookie Secure (LIFECYCLE_WEB_SECURE_COOKIE unless given)."""
+    if https_only is None:
+        https_only = secure_cookie_from_env()
     app = FastAPI(title="lifecycle", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.database_url = database_url
-    app.state.login = security.PasswordLogin()
+    secret = secret or secret_key()
+    app.state.login = security.PasswordLogin(key=_derived(secret, "login-name"))
+    app.state.session_stamp_key = _derived(secret, "session-stamp")
     get_engine(database_url)  # fail at start, not on the first request
     app.add_middleware(
-        SessionMiddleware, secret_key=secret or secret_key(), session_cookie="lifecycle",
+        SessionMiddleware, secret_key=secret, session_cookie="lifecycle",
         max_age=SESSION_MAX_AGE, same_site="lax", https_only=https_only,
     )  # fmt: skip
     app.middleware("http")(_limit_body)
@@ -99,16 +124,30 @@ def db(request: Request) -> Iterator[Session]:
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200,
            principal: Any = None) -> HTMLResponse:  # fmt: skip
     context = {"request": request, "user": principal, "today": dt.date.today(),
-               "csrf_token": security.csrf_token(request), **context}  # fmt: skip
+               "csrf_token": security.csrf_token(request),
+               "hinweis": _notice(request) if status < 400 else "", **context}  # fmt: skip
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
-def see_result(path: str, note: str = "") -> RedirectResponse:
-    """POST-redirect-GET to the page that shows the result; ``note`` is shown once there."""
-    if not note:
-        return RedirectResponse(path, status_code=303)
-    joiner = "&" if "?" in path else "?"
-    return RedirectResponse(f"{path}{joiner}{urlencode({'hinweis': note})}", status_code=303)
+SESSION_NOTICE = "hinweis"
+MAX_NOTICE = 600  # characters: the cookie holds it until the next page
+
+
+def see_result(request: Request, path: str, note: str = "") -> RedirectResponse:
+    """POST-redirect-GET to the page that shows the result; ``note`` is shown once there.
+
+    The note travels in the (signed) session, never in the address: a notice on a page is
+    always one this server issued to this session, not text someone put into a link.
+    """
+    if note:
+        request.session[SESSION_NOTICE] = note[:MAX_NOTICE]
+    return RedirectResponse(path, status_code=303)
+
+
+def _notice(request: Request) -> str:
+    """The notice ``see_result`` left for this session, once."""
+    note = request.session.pop(SESSION_NOTICE, "")
+    return note if isinstance(note, str) else ""
 
 
 async def _limit_body(request: Request, call_next: Any) -> Response:

@@ -1,6 +1,7 @@
 """Umsetzung: the Maßnahmen of a process's Konzept, their changes, milestones and the CSV.
 
-Anyone who may see the process sees the list (the internal note only who may work on it);
+Anyone who may see the process sees the list (the internal note only who may read internal
+notes, ``views.sees_internal``);
 changes go through ``services.update_massnahme`` / ``services.add_meilenstein`` after the
 CSRF check, the login and the role, then back to the page with a German ``hinweis``.
 """
@@ -101,14 +102,17 @@ def massnahmen(
         "process": process, "kommune": _kommune_name(s, process), "fields": fields,
         "total": total, "late": late, "stichtag": on, "only_overdue": only_overdue,
         "may_edit": views.may(me, Action.work, process),
+        "sees_internal": views.sees_internal(me, process),
     }, principal=me)  # fmt: skip
 
 
 @router.get("/prozess/{key}/massnahmen.csv")
 def massnahmen_csv_download(request: Request, key: str, s: DB) -> Response:
-    """The sheet a Fachbereich edits (with the internal note): for those who may edit only."""
+    """The sheet a Fachbereich edits (with the internal note): for those who may edit it and
+    read the internal notes."""
     me = security.require_principal(request, s)
     process = require_process(s, me, key, Action.work)
+    me.require(Action.read_internal, process.kommune_id, process.id)
     body = massnahmen_csv.export(umsetzung.of_konzept(s, process))
     return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="massnahmen-{process.key}.csv"'})
@@ -126,6 +130,7 @@ def _detail(request: Request, s: DB, me: Any, process: Fortschreibung, m: Massna
         "process": process, "kommune": _kommune_name(s, process), "m": m,
         "overdue": umsetzung.overdue(m, today), "milestones": milestones,
         "statuses": STATUSES, "may_edit": views.may(me, Action.work, process),
+        "sees_internal": views.sees_internal(me, process),
         **(extra or {}),
     }, status=status, principal=me)  # fmt: skip
 
@@ -160,7 +165,7 @@ def massnahme_update(request: Request, key: str, mkey: str, s: DB, form: Form) -
     change = services.update_massnahme(s, process.key, m.key, _changes(form, m), actor=me.name)
     note = (f"„{m.title}“ ist gespeichert." if change.fields else
             f"„{m.title}“: nichts geändert.")  # fmt: skip
-    return see_result(f"/prozess/{process.key}/massnahmen/{m.key}", note)
+    return see_result(request, f"/prozess/{process.key}/massnahmen/{m.key}", note)
 
 
 @router.post("/prozess/{key}/massnahmen/{mkey}/meilensteine")
@@ -172,7 +177,7 @@ def meilenstein(request: Request, key: str, mkey: str, s: DB, form: Form) -> Res
     title = line(form, "titel", "Meilenstein")
     note = text(form, "notiz", "Notiz zum Meilenstein", required=False)
     services.add_meilenstein(s, process.key, m.key, on=on, title=title, note=note, actor=me.name)
-    return see_result(f"/prozess/{process.key}/massnahmen/{m.key}",
+    return see_result(request, f"/prozess/{process.key}/massnahmen/{m.key}",
                       f"Meilenstein „{title}“ am {on:%d.%m.%Y} eingetragen.")  # fmt: skip
 
 
@@ -248,4 +253,4 @@ def einlesen_bestaetigen(request: Request, key: str, s: DB, form: Form) -> Respo
     n = len(changes)
     what = "keine Maßnahme geändert" if n == 0 else (
         "eine Maßnahme geändert" if n == 1 else f"{n} Maßnahmen geändert")  # fmt: skip
-    return see_result(f"/prozess/{process.key}/massnahmen", f"{name} eingelesen: {what}.")
+    return see_result(request, f"/prozess/{process.key}/massnahmen", f"{name} eingelesen: {what}.")

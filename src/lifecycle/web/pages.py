@@ -41,11 +41,11 @@ def uebersicht(
     stand: Annotated[str | None, Query(pattern="^(running|completed)$")] = None,
     seite: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    """Every Fortschreibung the user may see, most urgent first."""
+    """Every Fortschreibung the user may open (``Principal.scope``), most urgent first."""
     me = security.require_principal(request, s)
     today = dt.date.today()
     visible = me.kommunen()
-    rows, count = overview(s, today, PAGE_SIZE, kommune_ids=visible, kommune=kommune or None,
+    rows, count = overview(s, today, PAGE_SIZE, scope=me.scope(), kommune=kommune or None,
                            state=stand, offset=(seite - 1) * PAGE_SIZE)  # fmt: skip
     query = select(Kommune.key, Kommune.name).order_by(col(Kommune.name))
     if visible is not None:

@@ -59,7 +59,8 @@ def prozess(request: Request, key: str, s: DB) -> Response:
             process.kommune_id, []),
         "may_work": views.may(me, Action.work, process),
         "documents": views.document_kinds(process, versions(s, process), titles),
-        "pdf_available": _pdf_available(), "events": views.event_log(s, process),
+        "pdf_available": _pdf_available(),
+        "events": views.event_log(s, process, internal=views.sees_internal(me, process)),
         "outcomes": OUTCOME_DE, "state_de": STATE_DE,
         "vorlagen": _vorlagen(s, process) if views.may(me, Action.edit_vorlage, process) else [],
     }, principal=me)  # fmt: skip
@@ -108,7 +109,7 @@ def task_done(request: Request, key: str, task_id: int, s: DB, form: Form) -> Re
     process, task = _task_of(s, me, key, task_id)
     on = day(form, "datum", "Erledigt am", german=True)
     services.complete_task(s, task_id, on=on, actor=me.name)
-    return see_result(_return_to(form, process),
+    return see_result(request, _return_to(form, process),
                  f"„{task.title}“ ist als erledigt eingetragen (am {on:%d.%m.%Y}).")  # fmt: skip
 
 
@@ -120,7 +121,8 @@ def task_reassign(request: Request, key: str, task_id: int, s: DB, form: Form) -
     task = services.reassign_task(s, task_id, to=to, actor=me.name)
     person = s.get(Person, task.assignee_id)
     who = person.name if person else to
-    return see_result(_return_to(form, process), f"„{task.title}“ ist jetzt {who} zugewiesen.")
+    return see_result(request, _return_to(form, process),
+                      f"„{task.title}“ ist jetzt {who} zugewiesen.")
 
 
 # --- the gate --------------------------------------------------------------------------------
@@ -142,7 +144,7 @@ def decide(request: Request, key: str, stage: str, s: DB, form: Form) -> Respons
         force_reason=text(form, "erzwingen", "Begründung für das Erzwingen", required=False),
         postpone_to=line(form, "vertagen_auf", "Vertagen auf", required=False) or None,
     )  # fmt: skip
-    return see_result(f"/prozess/{process.key}",
+    return see_result(request, f"/prozess/{process.key}",
                  f"Gate der Phase „{title}“: {OUTCOME_DE[outcome]}.")  # fmt: skip
 
 
@@ -163,7 +165,7 @@ def generate(request: Request, key: str, kind: str, s: DB, form: Form) -> Respon
                                         pdf=form.get("pdf") == "ja", actor=me.name)  # fmt: skip
     what = f"Version {result.version} geschrieben" if result.created else (
         f"unverändert, Version {result.version} gilt weiter")  # fmt: skip
-    return see_result(f"/prozess/{process.key}", f"{views.kind_title(kind)}: {what}.")
+    return see_result(request, f"/prozess/{process.key}", f"{views.kind_title(kind)}: {what}.")
 
 
 DOWNLOAD = re.compile(r"([0-9]{1,18})\.(docx|pdf)")

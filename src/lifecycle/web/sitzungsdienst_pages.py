@@ -62,13 +62,17 @@ def sitzungsdienst(
 
 def _upcoming(s: Session, me: Principal, since: dt.date) -> list[Row]:
     """The Sitzungen of the Kommunen the user sees, in one pass (keyed by Kommune, never by
-    its name)."""
+    its name); of their Vorlagen those of processes the user may open (``Principal.scope``)."""
     visible = me.kommunen()
     query = select(Kommune.key, Kommune.id)
     if visible is not None:
         query = query.where(col(Kommune.id).in_(sorted(visible)))
     ids = dict(s.exec(query).all())
     found = upcoming_sitzungen(s, since, kommune_ids=visible, days=DAYS_AHEAD)
+    scope = me.scope()
+    for r in found:
+        if scope is not None:
+            r.vorlagen = [v for v in r.vorlagen if scope.covers(v.kommune_id, v.process_id)]
     return [Row(r.kommune_key, r, me.may(Action.move_sitzung, ids[r.kommune_key] or 0))
             for r in found]  # fmt: skip
 
@@ -169,7 +173,7 @@ def verlegen(request: Request, s: DB, form: Form, kommune: str, sitzung: str) ->
         f"{long_de(new_start.date())}, {new_start:%H:%M} Uhr verlegt; {fristen} angepasst, "
         f"{nachrichten} vorgemerkt."
     )
-    return see_result(f"/sitzungsdienst?ab={min(old, new_start).date().isoformat()}", note)
+    return see_result(request, f"/sitzungsdienst?ab={min(old, new_start).date().isoformat()}", note)
 
 
 def _count(n: int, one: str, many: str) -> str:

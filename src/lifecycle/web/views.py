@@ -15,7 +15,7 @@ from babel.dates import format_date
 from sqlmodel import Session, col, select
 
 from .. import dates
-from ..access import Action, Principal
+from ..access import Action, Principal, Scope
 from ..doc_context import KINDS
 from ..lookups import WITHOUT_PLAN
 from ..models import (
@@ -34,7 +34,7 @@ from ..models import (
 from ..plan_types import plan_of
 from ..status import ProcessStatus, StageView
 from ..tasks import due_first, merged_by_owner
-from ..words import ACTION_DE, FIELD_DE, OUTCOME_DE, STATE_DE
+from ..words import ACTION_DE, FIELD_DE, INTERNAL_FIELDS, OUTCOME_DE, STATE_DE
 
 # --- the timeline ------------------------------------------------------------------------------
 
@@ -217,7 +217,8 @@ class MyTasks:
 
 def my_tasks(session: Session, me: Principal, today: dt.date) -> MyTasks:
     """Open tasks of the user's Person; else (an administrator, no match) of the processes
-    the user leads."""
+    the user leads. Either way only of processes the user may open (``Principal.scope``):
+    a Person's task in a process of the Kommune the user has no role in is not listed."""
     persons: list[Person] = []
     if not me.is_admin:
         seen = me.kommunen() or frozenset()
@@ -229,7 +230,7 @@ def my_tasks(session: Session, me: Principal, today: dt.date) -> MyTasks:
         led = []
     else:
         owners = [col(Task.fortschreibung_id) == pid for pid in sorted(led)]
-    ids = _most_urgent_open(session, owners, MY_TASKS_LIMIT + 1)
+    ids = _most_urgent_open(session, owners, MY_TASKS_LIMIT + 1, me.scope())
     shown = ids[:MY_TASKS_LIMIT]
     rows = session.exec(
         select(Task, Stage, Person, Fortschreibung)
@@ -245,15 +246,19 @@ def my_tasks(session: Session, me: Principal, today: dt.date) -> MyTasks:
     return MyTasks(views, persons, keys, len(ids) > MY_TASKS_LIMIT)
 
 
-def _most_urgent_open(session: Session, owners: list[Any], limit: int) -> list[int]:
+def _most_urgent_open(session: Session, owners: list[Any], limit: int,
+                      scope: Scope | None) -> list[int]:  # fmt: skip
     """The ids of the first ``limit`` open tasks of all ``owners`` (conditions on one person
-    or one process), by due date, process key and position; see ``tasks.merged_by_owner``."""
+    or one process) in processes of ``scope`` (None: all), by due date, process key and
+    position; see ``tasks.merged_by_owner``."""
     query = (
         select(col(Task.due), col(Fortschreibung.key), col(Task.position), col(Task.id))
         .join(Fortschreibung, col(Fortschreibung.id) == Task.fortschreibung_id)
         .where(Task.state == TaskState.open)
         .order_by(col(Task.due).nulls_first(), col(Fortschreibung.key), col(Task.position))
     )
+    if scope is not None:
+        query = query.where(scope.processes())
     rows = merged_by_owner(session, query, owners, limit,
                            key=lambda r: (*due_first(r[0]), *r[1:]))  # fmt: skip
     return [i for *_, i in rows if i is not None]
@@ -351,9 +356,13 @@ class EventView:
     details: str
 
 
-def event_log(session: Session, process: Fortschreibung, limit: int = EVENT_LIMIT
-              ) -> list[EventView]:  # fmt: skip
-    """The latest ``limit`` entries of the process's event log, newest first, in German."""
+def event_log(session: Session, process: Fortschreibung, *, internal: bool,
+              limit: int = EVENT_LIMIT) -> list[EventView]:  # fmt: skip
+    """The latest ``limit`` entries of the process's event log, newest first, in German.
+
+    ``internal``: whether the reader may see internal notes (``sees_internal``); without it,
+    the fields of ``INTERNAL_FIELDS`` are left out of every entry's details.
+    """
     events = session.exec(
         select(Event).where(Event.fortschreibung_id == process.id)
         .order_by(col(Event.id).desc()).limit(limit)
@@ -368,17 +377,20 @@ def event_log(session: Session, process: Fortschreibung, limit: int = EVENT_LIMI
             e.actor,
             ACTION_DE.get(e.action, e.action),
             titles.get(e.entity_id, "") if e.entity == "Task" else "",
-            _details(e.before, e.after),
+            _details(e.before, e.after, internal=internal),
         )  # fmt: skip
         for e in events
     ]
 
 
-def _details(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> str:
+def _details(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, *,
+             internal: bool) -> str:  # fmt: skip
     parts = []
     for name, value in (after or {}).items():
         label = FIELD_DE.get(name, name)
         if label is None or value in (None, "", [], {}):
+            continue
+        if name in INTERNAL_FIELDS and not internal:
             continue
         old = (before or {}).get(name)
         shown = _value_de(value)
@@ -405,3 +417,9 @@ def _value_de(value: Any) -> str:
 
 def may(me: Principal, action: Action, process: Fortschreibung) -> bool:
     return me.may(action, process.kommune_id, process.id)
+
+
+def sees_internal(me: Principal, process: Fortschreibung) -> bool:
+    """Whether ``me`` may read the process's internal notes: the one rule of every page that
+    could show one (the Maßnahme pages, their CSV, the Prozess page's event log)."""
+    return may(me, Action.read_internal, process)

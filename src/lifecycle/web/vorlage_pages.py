@@ -98,7 +98,7 @@ def save(request: Request, s: DB, form: Form, key: str, stage: str) -> Response:
         s, process.key, stage, betreff=betreff, beschlussvorschlag=vorschlag,
         begruendung=begruendung, actor=me.name,
     )  # fmt: skip
-    return see_result(f"/prozess/{process.key}/vorlage/{stage}",
+    return see_result(request, f"/prozess/{process.key}/vorlage/{stage}",
                       f"Version {version.version} der Vorlage ist gespeichert.")  # fmt: skip
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlmodel import Session, select
 from test_web_browser import browser as browser  # noqa: F401 (fixtures for the browser test)
 from test_web_browser import server as server  # noqa: F401
@@ -30,6 +32,7 @@ from lifecycle.db import engine_for
 from lifecycle.massnahmen_csv import COLUMNS
 from lifecycle.models import Event, Fortschreibung, Massnahme, MassnahmeStatus, Meilenstein
 from lifecycle.web import create_app
+from lifecycle.web.massnahmen_pages import zahl
 
 PROCESS = "/prozess/waiblingen-2017"
 PAGE = f"{PROCESS}/massnahmen"
@@ -449,6 +452,8 @@ def test_an_unchanged_sheet_changes_nothing_and_offers_no_confirmation(app):
     ({("integrationslotsen", "Fortschritt"): "101"}, "muss zwischen 0 und 100 liegen"),
     ({("integrationslotsen", "Zieltermin"): "31.02.2018"}, "ist kein Datum"),
     ({("integrationslotsen", "Schlüssel"): "offener-treff"}, "steht schon in Zeile"),
+    ({("integrationslotsen", "Betrag"): "1e308"},
+     "Spalte Betrag: '1e308' ist zu groß (höchstens 1.000.000.000.000 €)"),
 ])  # fmt: skip
 def test_a_bad_sheet_is_one_german_error_and_changes_nothing(app, db_url, edits, message):
     client = client_for(app, "ortolf")
@@ -481,3 +486,38 @@ def test_the_wrong_people_cannot_load_a_sheet(app, db_url, user, status):
     confirm = {"csrf_token": token, "name": "m.csv", "daten": base64.b64encode(sheet).decode()}
     assert client.post(f"{IMPORT}/bestaetigen", data=confirm).status_code == status
     assert dump(db_url) == before
+
+
+def test_a_confirmed_sheet_with_a_huge_amount_is_refused_and_changes_nothing(app, db_url):
+    """The confirmation checks again: a forged or stale ``daten`` cannot store 1e308."""
+    client = client_for(app, "ortolf")
+    sheet = _sheet(client, {("integrationslotsen", "Betrag"): "1e308"})
+    before = dump(db_url)
+    confirm = {"csrf_token": token_of(client, PAGE), "name": "m.csv",
+               "daten": base64.b64encode(sheet).decode()}  # fmt: skip
+    response = client.post(f"{IMPORT}/bestaetigen", data=confirm)
+    assert response.status_code == 422
+    assert "Spalte Betrag: '1e308' ist zu groß" in response.text.replace("&#39;", "'")
+    assert dump(db_url) == before
+
+
+@pytest.mark.parametrize("amount, shown", [(1e308, "1E308"), (2.5e25, "2,5E25"),
+                                           (1234.5, "1.234,5")])  # fmt: skip
+def test_a_stored_amount_of_any_size_is_printed(app, db_url, amount, shown):
+    """Rows stored before amounts were bounded (or written by hand) still show their page."""
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as raw:
+        raw.execute("UPDATE massnahme SET budget_amount = ? WHERE key = 'integrationslotsen'",
+                    (amount,))  # fmt: skip
+    for user in ("ortolf", "gast"):
+        page = client_for(app, user).get(LOTSEN)
+        assert page.status_code == 200 and f"{shown} €" in page.text
+
+
+@given(st.floats() | st.integers(-(10**300), 10**300))
+def test_any_number_is_printed_german_without_an_error(value):
+    """Whatever number is stored, the page prints it (a decimal comma, never an error)."""
+    shown = zahl(value)
+    assert isinstance(shown, str) and shown
+    if value == value and abs(value) < 10**15:  # the plain German notation, three decimals
+        read_back = float(shown.replace(".", "").replace(",", "."))
+        assert abs(read_back - value) <= 0.0005 + abs(value) * 1e-12, shown

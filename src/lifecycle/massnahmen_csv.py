@@ -161,7 +161,5 @@ def _value(field: str, text: str) -> Any:
             value = float(number)
         except ValueError:
             raise InputError("", field, f"{text!r} ist kein Betrag") from None
-        if value != value or value in (float("inf"), float("-inf")) or value < 0:
-            raise InputError("", field, f"{text!r} ist kein Betrag")
-        return value
+        return umsetzung.check_amount(value, typed=text)
     return text[1:] if text.startswith("'") else text

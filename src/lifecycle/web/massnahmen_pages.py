@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import decimal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_scientific
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, select
@@ -36,8 +37,14 @@ STATUSES = list(umsetzung.STATUS_BY_WORD)
 
 
 def zahl(value: float | None) -> str:
-    """1234.5 -> "1.234,5"; None -> "—"."""
-    return "—" if value is None else format_decimal(value, locale=dates.LOCALE)
+    """1234.5 -> "1.234,5"; None -> "—". A number too long for the plain notation (babel
+    gives up from about 1e25 on) is written 1E308: a page never fails on a stored value."""
+    if value is None:
+        return "—"
+    try:
+        return format_decimal(value, locale=dates.LOCALE)
+    except (decimal.InvalidOperation, ValueError, OverflowError):
+        return format_scientific(value, locale=dates.LOCALE)
 
 
 templates.env.filters["zahl"] = zahl

@@ -24,7 +24,7 @@ from lifecycle import replay, services, umsetzung
 from lifecycle.cli import run
 from lifecycle.documents import generate
 from lifecycle.errors import InputError, NotFound, Refused
-from lifecycle.massnahmen_csv import COLUMNS, export
+from lifecycle.massnahmen_csv import COLUMNS, export, parse
 from lifecycle.models import (
     Event,
     Fortschreibung,
@@ -277,6 +277,8 @@ def test_an_edited_sheet_shows_its_changes_then_applies_them(session, adopted, e
     (lambda d: d.replace(b"31.07.2018", b"31.02.2018"), "Spalte Zieltermin"),
     (lambda d: b"", "die Datei ist leer"),
     (lambda d: b"\xff\xfe\x00\x00" + d, "Nullbytes"),
+    (lambda d: d.replace("ü".encode(), b"\xfc", 1),  # Windows-1252 behind a UTF-8 BOM
+     "Zeile 1: beginnt mit der UTF-8-Kennung (BOM), enthält aber kein gültiges UTF-8 (Byte 8)"),
     (lambda d: _edited(d, "boccia-bahn", "Betrag", "1e308", "utf-8-sig"),
      "Spalte Betrag: '1e308' ist zu groß (höchstens 1.000.000.000.000 €)"),
     (lambda d: _edited(d, "boccia-bahn", "Betrag", "1.000.000.000.000,01", "utf-8-sig"),
@@ -392,6 +394,20 @@ def test_the_services_refuse_an_amount_out_of_bounds(session, adopted, amount):
                                   {"budget_amount": amount}, actor="t")  # fmt: skip
     session.expire_all()
     assert _export(session, adopted) == before
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([b"", b"\xef\xbb\xbf", b"\xef\xbb"]),
+       st.binary(max_size=60) | st.text(max_size=40).map(lambda t: t.encode("utf-8")),
+       st.sampled_from([b"", b"Schl\xc3\xbcssel;Status\r\n", b"Schl\xfcssel;Status\n"]))
+def test_any_bytes_are_rows_or_one_german_error(bom, tail, header):
+    """Whatever a Fachbereich's program wrote: the rows, or an InputError naming the file."""
+    try:
+        rows = parse(bom + header + tail, "x.csv")
+    except InputError as exc:
+        assert str(exc).startswith("x.csv: ")
+    else:
+        assert all(isinstance(line, int) and "Schlüssel" in row for line, row in rows)
 
 
 def test_the_csv_header_is_the_documented_one():

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 from test_web_browser import browser as browser  # noqa: F401 (fixtures for the browser test)
@@ -469,10 +469,27 @@ def test_a_sheet_with_an_unknown_column_or_not_a_sheet_is_refused(app, db_url):
     before = dump(db_url)
     unknown = _upload(client, "Schlüssel;Farbe\r\nintegrationslotsen;rot\r\n".encode())
     assert unknown.status_code == 422 and "unbekannte Spalte" in unknown.text
-    broken = client.post(f"{IMPORT}/bestaetigen", data={
-        "csrf_token": token_of(client, PAGE), "name": "x.csv", "daten": "kein base64!"})
-    assert broken.status_code == 422 and "beschädigt" in broken.text
+    for daten in ("kein base64!", "ü", "QUJD\u00e9", "\U0001f600"):  # not even ASCII: no 500
+        broken = client.post(f"{IMPORT}/bestaetigen", data={
+            "csrf_token": token_of(client, PAGE), "name": "x.csv", "daten": daten})
+        assert broken.status_code == 422 and "beschädigt" in broken.text, daten
+    bom = _upload(client, b"\xef\xbb\xbfSchl\xfcssel;Status\r\n")  # a BOM, then Windows-1252
+    assert bom.status_code == 422 and "kein gültiges UTF-8" in bom.text
     assert dump(db_url) == before
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(daten=st.text(max_size=30) | st.binary(max_size=30).map(
+    lambda b: base64.b64encode(b).decode()))  # fmt: skip
+def test_any_carried_sheet_is_refused_in_german_or_applied(app, db_url, daten):
+    client = client_for(app, "ortolf")
+    before = dump(db_url)
+    response = client.post(f"{IMPORT}/bestaetigen", data={
+        "csrf_token": token_of(client, PAGE), "name": "x.csv", "daten": daten})  # fmt: skip
+    assert response.status_code in (303, 422), (daten, response.status_code)
+    if response.status_code == 422:
+        assert '<html lang="de">' in response.text and dump(db_url) == before
 
 
 @pytest.mark.parametrize("user, status", [("gast", 403), ("fremd", 404)])

@@ -67,8 +67,13 @@ def decode(data: bytes, source: str) -> str:
     """UTF-8 (with or without BOM), else Windows-1252 as Excel writes it."""
     if len(data) > MAX_BYTES:
         raise InputError(source, "", f"größer als {MAX_BYTES // 2**20} MiB")
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict")
+    if data.startswith(b"\xef\xbb\xbf"):  # says UTF-8: then it must be, no guessing
+        try:
+            return data[3:].decode("utf-8", errors="strict")
+        except UnicodeDecodeError as exc:
+            line = data[3 : 3 + exc.start].count(b"\n") + 1
+            raise InputError(source, f"Zeile {line}", "beginnt mit der UTF-8-Kennung (BOM), "
+                             f"enthält aber kein gültiges UTF-8 (Byte {exc.start + 4})") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

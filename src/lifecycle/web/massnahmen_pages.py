@@ -8,7 +8,6 @@ CSRF check, the login and the role, then back to the page with a German ``hinwei
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import decimal
 from collections.abc import Mapping
@@ -248,7 +247,7 @@ def einlesen_bestaetigen(request: Request, key: str, s: DB, form: Form) -> Respo
         raise InputError("Formular", "Datei", "fehlt oder ist zu groß")
     try:
         data = base64.b64decode(carried, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, and ValueError itself for a non-ASCII text
         raise InputError("Formular", "Datei", "ist beschädigt; bitte neu hochladen") from None
     changes = services.import_massnahmen(s, process.key, data, source=name, apply=True,
                                          actor=me.name)  # fmt: skip

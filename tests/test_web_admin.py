@@ -10,6 +10,7 @@ import docx
 import pytest
 from docx.oxml.ns import qn
 from sqlmodel import Session, select
+from test_docx_render import zip_bombs
 from web_support import PASSWORD, ROOT, client_for, csrf, dump, make_app, token_of
 
 from lifecycle import services
@@ -155,6 +156,20 @@ def _zip_without_document() -> bytes:
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr("hallo.txt", "kein Word")
     return out.getvalue()
+
+
+@pytest.mark.parametrize("data, reason", zip_bombs())
+def test_a_template_that_would_unpack_too_large_is_refused(admin, db_url, tmp_path, data,
+                                                          reason):  # fmt: skip
+    """1 MiB that unpacks to gigabytes: refused by the zip's headers, before unpacking."""
+    before = dump(db_url)
+    response = post_file(admin, "/verwaltung/vorlagen", "datei", "v.docx", data,
+                         vorlage_prozess="waiblingen-2017", art="sitzungsvorlage")  # fmt: skip
+    assert response.status_code == 422, response.text[-2000:]
+    assert "Nicht gespeichert:" in response.text and "keine lesbare Word-Datei" in response.text
+    assert reason in response.text
+    assert not (tmp_path / "out" / "_vorlagen").exists()
+    assert dump(db_url) == before
 
 
 @pytest.mark.parametrize("data, message", [

@@ -279,6 +279,8 @@ def test_an_edited_sheet_shows_its_changes_then_applies_them(session, adopted, e
     (lambda d: b"\xff\xfe\x00\x00" + d, "Nullbytes"),
     (lambda d: d.replace("ü".encode(), b"\xfc", 1),  # Windows-1252 behind a UTF-8 BOM
      "Zeile 1: beginnt mit der UTF-8-Kennung (BOM), enthält aber kein gültiges UTF-8 (Byte 8)"),
+    (lambda d: _edited(d, "boccia-bahn", "Sachstand", "x" * 200_000, "utf-8-sig"),
+     "kein gültiges CSV (ein Feld ist länger als 131.072 Zeichen)"),
     (lambda d: _edited(d, "boccia-bahn", "Betrag", "1e308", "utf-8-sig"),
      "Spalte Betrag: '1e308' ist zu groß (höchstens 1.000.000.000.000 €)"),
     (lambda d: _edited(d, "boccia-bahn", "Betrag", "1.000.000.000.000,01", "utf-8-sig"),

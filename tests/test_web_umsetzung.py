@@ -454,6 +454,8 @@ def test_an_unchanged_sheet_changes_nothing_and_offers_no_confirmation(app):
     ({("integrationslotsen", "Schlüssel"): "offener-treff"}, "steht schon in Zeile"),
     ({("integrationslotsen", "Betrag"): "1e308"},
      "Spalte Betrag: '1e308' ist zu groß (höchstens 1.000.000.000.000 €)"),
+    ({("integrationslotsen", "Sachstand"): "x" * 200_000},
+     "massnahmen.csv: Zeile 8: kein gültiges CSV (ein Feld ist länger als 131.072 Zeichen)"),
 ])  # fmt: skip
 def test_a_bad_sheet_is_one_german_error_and_changes_nothing(app, db_url, edits, message):
     client = client_for(app, "ortolf")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
+import logging
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlmodel import Session
@@ -20,6 +22,7 @@ from . import umsetzung
 from .errors import InputError, NotFound
 from .models import Fortschreibung, Massnahme
 
+log = logging.getLogger("lifecycle.massnahmen_csv")
 # column -> field of the Maßnahme
 COLUMNS = {
     "Schlüssel": "key",
@@ -63,6 +66,26 @@ def _cell(value: Any) -> str:
     return f"'{text}" if text.startswith(FORMULA_START) else text
 
 
+# The csv module's problems in German; the English text goes to the log.
+_CSV_PROBLEMS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"field larger than field limit \((\d+)\)"),
+     lambda m: f"ein Feld ist länger als {int(m[1]):,} Zeichen".replace(",", ".")),
+    (re.compile(r"expected after '\"'"),
+     lambda m: "nach einem schließenden Anführungszeichen muss ';' folgen"),
+    (re.compile(r"unexpected end of data"),
+     lambda m: "ein Anführungszeichen wird nicht geschlossen"),
+    (re.compile(r"new-line character seen in unquoted field"),
+     lambda m: "ein Zeilenumbruch in einem Feld ohne Anführungszeichen"),
+]  # fmt: skip
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    log.info("CSV refused: %s", exc)
+    said = str(exc)
+    return next((say(m) for pattern, say in _CSV_PROBLEMS if (m := pattern.search(said))),
+                "Anführungszeichen und Trennzeichen prüfen")  # fmt: skip
+
+
 def decode(data: bytes, source: str) -> str:
     """UTF-8 (with or without BOM), else Windows-1252 as Excel writes it."""
     if len(data) > MAX_BYTES:
@@ -94,7 +117,7 @@ def parse(data: bytes, source: str) -> list[tuple[int, dict[str, str]]]:
     except StopIteration:
         raise InputError(source, "Zeile 1", "die Datei ist leer") from None
     except csv.Error as exc:
-        raise InputError(source, "Zeile 1", f"keine CSV-Kopfzeile ({exc})") from None
+        raise InputError(source, "Zeile 1", f"keine CSV-Kopfzeile ({_csv_problem(exc)})") from None
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
         raise InputError(source, "Zeile 1", f"unbekannte Spalte {unknown[0]!r}; erlaubt: "
@@ -113,7 +136,8 @@ def parse(data: bytes, source: str) -> list[tuple[int, dict[str, str]]]:
                                  f"{len(row)} Felder statt {len(header)}")  # fmt: skip
             rows.append((reader.line_num, dict(zip(header, row, strict=True))))
     except csv.Error as exc:
-        raise InputError(source, f"Zeile {reader.line_num}", f"kein gültiges CSV ({exc})") from None
+        raise InputError(source, f"Zeile {reader.line_num}",
+                         f"kein gültiges CSV ({_csv_problem(exc)})") from None  # fmt: skip
     return rows
 
 

@@ -232,7 +232,8 @@ def _error_pages(app: FastAPI) -> None:
         status = _status(exc)
         if isinstance(exc, security.LoginRequired) and request.method == "GET":
             return RedirectResponse(f"/anmelden?weiter={request.url.path}", status_code=303)
-        return _error(request, status, _sentence(str(exc)))
+        # "m.csv: Zeile 2: …" names a file: its first letter stays as it is
+        return _error(request, status, _sentence(str(exc), upper=not isinstance(exc, InputError)))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -251,9 +252,10 @@ def _error_pages(app: FastAPI) -> None:
         return _error(request, 500, "Interner Fehler; die Einzelheiten stehen im Server-Log.")
 
 
-def _sentence(text: str) -> str:
+def _sentence(text: str, upper: bool = True) -> str:
     text = text.strip()
     if not text:
         return "Das ging nicht."
-    text = text[0].upper() + text[1:]
+    if upper:
+        text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."

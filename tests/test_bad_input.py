@@ -452,6 +452,52 @@ class TestMessages:
 # --- 6. usage errors, 7. internal errors ------------------------------------------------------
 
 
+# Words of PyYAML, Jinja, lxml and the csv module that must not reach a user.
+ENGLISH = ("could not", "expected", "found", "constructor", "undefined", "unsafe", "token",
+           "Maximum", "Error", "field larger", "but got", "stream", "attribute")  # fmt: skip
+
+
+class TestGermanMessages:
+    """The CLI says what the web app says: one German line for each class of broken file."""
+
+    @pytest.mark.parametrize(("old", "new", "expect"), [
+        (None, "!!python/object/apply:os.system ['id']\n",
+         ":1: ungültiges YAML: Typ-Angabe '!!python/object/apply:os.system' ist nicht erlaubt"),
+        ("kommune:\n", "kommune: [\n", "ungültiges YAML: eine Liste [ … ] ist nicht geschlossen"),
+        ("  bundesland: BW\n", "\tbundesland: BW\n", "ungültiges YAML: ein Tabulator"),
+        ("started: 2017-03-01", "started: !!timestamp x",
+         "Wert nicht lesbar (eine Zahl mit zu vielen Ziffern oder eine Typ-Angabe"),
+        ("started: 2017-03-01", "started: !!int x", "Typ-Angabe wie !!int"),
+        ("name: Waiblingen", 'name: "Waib\\qlingen"', "unbekannte Escape-Sequenz \\q"),
+    ])  # fmt: skip
+    def test_a_broken_scenario(self, db, tmp_path, old, new, expect):
+        text = new if old is None else TEXT.replace(old, new, 1)
+        line = refused(db, "start", scenario(tmp_path, text), expect=(expect, "s.yaml:"))
+        assert not [w for w in ENGLISH if w in line.replace(new.strip(), "")], line
+
+    @pytest.mark.parametrize(("paragraph", "expect"), [
+        ("{{ ''.__class__ }}", "nicht erlaubt: der Zugriff auf '__class__'"),
+        ("{{ vorlage.betreff | }}", "Syntaxfehler im Platzhalter: hier fehlt ein Name"),
+        ("{{ vorlage.betreff | round }}", "ein Platzhalter passt nicht zu seinem Wert"),
+        ("{{ gibtsnicht }}", "unbekanntes Feld 'gibtsnicht'"),
+    ])  # fmt: skip
+    def test_a_broken_template(self, started, tmp_path, paragraph, expect):
+        folder = tmp_path / "vorlagen"
+        folder.mkdir()
+        with zipfile.ZipFile(ROOT / "templates/docx/beschlussvorlage.docx") as src, \
+                zipfile.ZipFile(folder / "beschlussvorlage.docx", "w") as dst:  # fmt: skip
+            for info in src.infolist():
+                data = src.read(info)
+                if info.filename == "word/document.xml":
+                    run = f"<w:p><w:r><w:t>{paragraph}</w:t></w:r></w:p>".encode()
+                    data = data.replace(b"</w:body>", run + b"</w:body>")
+                dst.writestr(info, data)
+        line = refused(started, "docs", "generate", "beschlussvorlage", "--templates",
+                       str(folder), "--out", str(tmp_path / "o"),
+                       expect=("beschlussvorlage.docx", expect, "Absatz "))  # fmt: skip
+        assert not [w for w in ENGLISH if w in line.split(" (Absatz ")[0]], line
+
+
 class TestUsageAndInternalErrors:
     @pytest.mark.parametrize(("args", "expect"), [
         (["start"], "Aufruf: SCENARIO fehlt"),

@@ -14,6 +14,8 @@ import docx
 import pytest
 from conftest import WAIBLINGEN
 from docx2python import docx2python
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from lifecycle import documents, replay, services
@@ -336,7 +338,7 @@ def test_template_syntax_error_and_sandbox(session, replayed, tmp_path):
     wrong_filter = _custom_folder(
         tmp_path, lambda d: d.add_paragraph("{{ vorlage.betreff|long_de }}")
     )
-    with pytest.raises(TemplateError, match="sitzungsvorlage.docx: ValueError"):
+    with pytest.raises(TemplateError, match="sitzungsvorlage.docx: ein Platzhalter passt nicht"):
         generate(
             session, replayed, "sitzungsvorlage", out_dir=tmp_path / "o", templates=wrong_filter
         )
@@ -526,3 +528,102 @@ def test_a_scenario_template_folder_that_does_not_exist(tmp_path):
     with pytest.raises(InputError) as caught:
         load_scenario(scenario_file)
     assert caught.value.field == "templates" and "existiert nicht" in caught.value.problem
+
+
+# --- what a template can get wrong, said in German ---------------------------------------------
+
+# Words of Jinja, lxml, python-docx and Python that must not reach a user.
+ENGLISH = ("undefined", "expected token", "unsafe", "Error", "Maximum", "attribute", "object",
+           "got ", "template", "TypeError", "ValueError", "doesn't", "line ")  # fmt: skip
+
+
+def assert_german(message: str) -> None:
+    assert not [w for w in ENGLISH if w in message], message
+
+
+@pytest.mark.parametrize("paragraph, said", [
+    ("{{ vorlage.betreff | }}", "Syntaxfehler im Platzhalter: hier fehlt ein Name (etwa nach"),
+    ("{{ vorlage.betreff ", "Syntaxfehler im Platzhalter: "),
+    ("{% for x in vorlage.anlagen %}x", "{% for … %} wird nicht geschlossen (es fehlt {% endfor"),
+    ("{% endif %}", "{% endif %} ohne ein {% if … %} davor"),
+    ("{{ }}", "im Platzhalter fehlt, was er ausgeben soll"),
+    ("{% blubb %}", "unbekannter Befehl {% blubb %}"),
+    ("{{ vorlage.betreff | blubb }}", "unbekannter Filter 'blubb'"),
+    ("{{ vorlage.betreff } }", "Syntaxfehler im Platzhalter: "),
+    ("{{ ''.__class__ }}", "nicht erlaubt: der Zugriff auf '__class__'"),
+    ("{{ vorlage.betreff | round }}", "ein Platzhalter passt nicht zu seinem Wert"),
+    ("{{ vorlage.betreff | long_de }}", "ein Platzhalter passt nicht zu seinem Wert"),
+    ("{{ buergermeister }}", "unbekanntes Feld 'buergermeister'"),
+    ("{{ vorlage.aktenzeichen }}", "unbekanntes Feld 'aktenzeichen'"),
+    ("{% for i in range(10**9) %}x{% endfor %}", "nicht erlaubt: eine Schleife über mehr als"),
+    ("{{ 1 / 0 }}", "eine Rechnung im Platzhalter geht nicht"),
+    ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "ein Makro ruft sich endlos selbst auf"),
+])  # fmt: skip
+def test_a_template_error_is_one_german_sentence_naming_the_paragraph(session, replayed, tmp_path,
+                                                                      paragraph, said):  # fmt: skip
+    folder = _custom_folder(tmp_path, lambda d: d.add_paragraph(f"Hier: {paragraph}"))
+    with pytest.raises(TemplateError) as caught:
+        generate(session, replayed, "sitzungsvorlage", out_dir=tmp_path / "o", templates=folder)
+    message = str(caught.value)
+    assert message.startswith("Vorlage sitzungsvorlage.docx") and said in message, message
+    assert "Absatz " in message and "„Hier: " in message  # the paragraph, with its text
+    assert_german(message.replace(paragraph, ""))
+    assert "\n" not in message and documents.versions(session, replayed) == []
+
+
+def _with_document_xml(tmp_path: Path, edit) -> Path:
+    folder = tmp_path / "vorlagen-xml"
+    folder.mkdir()
+    with zipfile.ZipFile(SHIPPED / "sitzungsvorlage.docx") as src, \
+            zipfile.ZipFile(folder / "sitzungsvorlage.docx", "w") as dst:  # fmt: skip
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, edit(data) if info.filename == "word/document.xml" else data)
+    return folder
+
+
+LAUGHS = (b'<!DOCTYPE w:document [<!ENTITY a "aaaaaaaaaa">' + b"".join(
+    f'<!ENTITY {chr(98 + i)} "{f"&{chr(97 + i)};" * 10}">'.encode() for i in range(6)) + b"]>")
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda x: x.replace(b"?>", b"?>" + LAUGHS, 1).replace(b"<w:t>", b"<w:t>&g;", 1),
+     "ist keine lesbare Word-Datei: word/document.xml enthält eine DOCTYPE-Deklaration"),
+    (lambda x: x[:-40], "ist keine lesbare Word-Datei: word/document.xml ist kein gültiges XML "
+                        "(Zeile "),
+])  # fmt: skip
+def test_a_template_with_broken_xml_is_one_german_sentence(session, replayed, tmp_path, edit,
+                                                           said):  # fmt: skip
+    folder = _with_document_xml(tmp_path, edit)
+    with pytest.raises(TemplateError) as caught:
+        generate(session, replayed, "sitzungsvorlage", out_dir=tmp_path / "o", templates=folder)
+    assert said in str(caught.value), str(caught.value)
+    assert_german(str(caught.value).removeprefix("Vorlage sitzungsvorlage.docx"))
+
+
+_FRAGMENTS = st.sampled_from([
+    "{{", "}}", "{%", "%}", "{#", "#}", " ", "vorlage", "kommune", ".", "|", "round", "long_de",
+    "betreff", "name", "for", "x", "in", "range(", ")", "(", "'", '"', "__class__", "endfor",
+    "if", "endif", "else", "1", "0", "/", "*", "+", "~", "[", "]", "macro", "set", "=", ",",
+    "rich", "euro", "loop", "-", "<", "&",
+])  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(st.lists(_FRAGMENTS, min_size=1, max_size=12).map("".join))
+def test_any_placeholder_renders_or_is_one_german_sentence(session, replayed, tmp_path, text):
+    """Generated placeholders: the paper, or a TemplateError in German — never another error."""
+    folder = tmp_path / "gen"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    doc = docx.Document(str(SHIPPED / "sitzungsvorlage.docx"))
+    doc.add_paragraph(text)
+    doc.save(str(folder / "sitzungsvorlage.docx"))
+    context = documents.build_context(session, replayed, "sitzungsvorlage")
+    try:
+        documents.render(folder / "sitzungsvorlage.docx", context, tmp_path / "out.docx")
+    except TemplateError as exc:
+        message = str(exc)
+        assert message.startswith("Vorlage sitzungsvorlage.docx") and "\n" not in message
+        assert_german(message.split(" (Absatz ")[0])

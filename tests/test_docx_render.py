@@ -11,6 +11,9 @@ The files must hold the same parts with the same XML.
 from __future__ import annotations
 
 import copy
+import io
+import re
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -139,3 +142,86 @@ def test_a_changed_template_is_compiled_again(session, replayed, tmp_path):
              for n in ("a.docx", "b.docx")]  # fmt: skip
     assert "Erste Fassung" in texts[0] and "Zweite Fassung" not in texts[0]
     assert "Zweite Fassung" in texts[1] and "Erste Fassung" not in texts[1]
+
+
+# --- templates that would unpack too large ("zip bombs") ----------------------------------------
+
+MiB = 2**20
+
+
+def with_entry(name: str, zeros: int, level: int = 9) -> bytes:
+    """The shipped Beschlussvorlage plus an entry of ``zeros`` zero bytes, packed at ``level``
+    (zeros pack about a thousandfold: 64 MiB are 64 KiB)."""
+    source = find_template(KINDS["beschlussvorlage"])
+    out = io.BytesIO()
+    with zipfile.ZipFile(source) as base, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED,
+                                                          compresslevel=level) as z:  # fmt: skip
+        for info in base.infolist():
+            z.writestr(info.filename, base.read(info))
+        with z.open(name, "w", force_zip64=zeros > 2**31) as entry:
+            for _ in range(zeros // MiB):
+                entry.write(bytes(MiB))
+            entry.write(bytes(zeros % MiB))
+    return out.getvalue()
+
+
+def understated(data: bytes, name: str, claimed: int) -> bytes:
+    """``data`` whose zip headers (central directory and local) give ``name`` the unpacked
+    size ``claimed``: a header that lies."""
+    raw, encoded = bytearray(data), name.encode()
+    at = 0
+    while (at := raw.find(b"PK\x01\x02", at + 1)) != -1:
+        length = int.from_bytes(raw[at + 28 : at + 30], "little")
+        if raw[at + 46 : at + 46 + length] == encoded:
+            raw[at + 24 : at + 28] = claimed.to_bytes(4, "little")
+            local = int.from_bytes(raw[at + 42 : at + 46], "little")
+            raw[local + 22 : local + 26] = claimed.to_bytes(4, "little")
+            return bytes(raw)
+    raise AssertionError(f"{name} not in the zip")
+
+
+def zip_bombs() -> list:
+    """(template, the German reason it is refused for), one pytest.param per kind of bomb."""
+    return [
+        pytest.param(with_entry("word/media/nullen.bin", 64 * MiB),
+                     "der Eintrag word/media/nullen.bin wäre entpackt 64,0 MiB groß "
+                     "(höchstens 16,0 MiB)", id="an entry past the size limit"),
+        pytest.param(with_entry("word/document2.xml", 40 * MiB), "wäre entpackt 40,0 MiB groß",
+                     id="an xml part past the size limit"),
+        pytest.param(with_entry("word/media/nullen.bin", 4 * MiB),
+                     "der Eintrag word/media/nullen.bin ist ungewöhnlich stark gepackt",
+                     id="packed a thousandfold"),
+        pytest.param(understated(with_entry("word/media/nullen.bin", 40 * MiB, level=1),
+                                 "word/media/nullen.bin", 1000),
+                     "der Eintrag word/media/nullen.bin ist beschädigt",
+                     id="a header that understates the size"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("data, reason", zip_bombs())
+def test_a_template_that_would_unpack_too_large_is_refused_before_unpacking(data, reason):
+    tracemalloc.start()
+    try:
+        with pytest.raises(docx_render.UnreadableTemplate) as refused:
+            docx_render.compile_docx(data, jinja_env())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert reason in str(refused.value)
+    assert peak < 12 * MiB, f"{peak / MiB:.0f} MiB read"
+
+
+@pytest.mark.parametrize("limit, value, reason", [
+    ("MAX_TOTAL_BYTES", 500_000, "die Einträge wären entpackt zusammen 0,8 MiB groß"),
+    ("MAX_ENTRIES", 10, "19 Einträge (höchstens 10)"),
+])  # fmt: skip
+def test_the_whole_archive_is_bounded_too(monkeypatch, limit, value, reason):
+    monkeypatch.setattr(docx_render, limit, value)
+    source = find_template(KINDS["beschlussvorlage"]).read_bytes()
+    with pytest.raises(docx_render.UnreadableTemplate, match=re.escape(reason)):
+        docx_render.check_archive(source)
+
+
+def test_the_shipped_templates_are_within_the_limits():
+    for kind in KINDS.values():
+        docx_render.check_archive(find_template(kind).read_bytes())

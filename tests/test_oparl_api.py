@@ -3,6 +3,9 @@ errors in the spec's form, non-public objects are not there."""
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlmodel import Session
 from web_support import client_for, make_app
 
@@ -108,3 +111,26 @@ def test_omit_internal_and_until_filters(tmp_path):
     until = _get(client, f"{BASE}/body/waiblingen/papers?created_until=2001-01-01T00:00:00Z")
     assert until["data"] == [] and until["pagination"]["totalElements"] == 0
     assert "next" not in until["links"] and until["links"]["last"] == until["links"]["self"]
+
+
+@pytest.fixture(scope="module")
+def anonymous(tmp_path_factory):
+    return client_for(make_app(f"sqlite:///{tmp_path_factory.mktemp('api') / 'web.db'}"), None)
+
+
+@pytest.mark.parametrize("query", ["limit=%C2%B2", "page=%C2%B3", "limit=%D9%A3",  # ², ³, ٣
+                                   "page=" + "9" * 5000, "limit=0", "page=-1", "limit=1.5"])
+@pytest.mark.parametrize("path", ["bodies", "body/waiblingen/meetings"])
+def test_a_count_that_is_no_ascii_number_is_400_in_the_spec_error_form(anonymous, path, query):
+    """str.isdigit() takes superscripts and other scripts' digits, int() does not."""
+    error = _get(anonymous, f"{BASE}/{path}?{query}", 400)
+    assert error["type"] == "https://schema.oparl.org/1.1/Error"
+    assert error["message"] == "Die Anfrage ist fehlerhaft." and "ab 1" in error["debug"]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(name=st.sampled_from(["limit", "page"]), value=st.text(min_size=1, max_size=12))
+def test_any_count_is_a_page_or_a_400(anonymous, name, value):
+    response = anonymous.get(f"{BASE}/body/waiblingen/meetings", params={name: value})
+    assert response.status_code in (200, 400), (name, value)
+    assert response.headers["content-type"].startswith("application/json")

@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import EXAMPLES, WAIBLINGEN
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lifecycle.errors import InputError
 from lifecycle.scenario import load_scenario
+from lifecycle.yamlio import loads
 
 TEXT = WAIBLINGEN.read_text(encoding="utf-8")
 
@@ -161,3 +164,26 @@ def test_verlauf_before_the_start(tmp_path):
     )
     err = error_for(write(tmp_path, text))
     assert err.field == "verlauf[0].on" and "2017-03-01" in err.problem
+
+
+# Words of PyYAML that must not reach a user.
+YAML_ENGLISH = ("could not", "expected", "found", "constructor", "token", "stream", "while ",
+                "mapping values", "Error")  # fmt: skip
+_YAML_BITS = st.sampled_from([
+    "a", "b", ":", ": ", " ", "  ", "\n", "\t", "-", "- ", "[", "]", "{", "}", ",", "'", '"',
+    "&x ", "*x", "*y", "!!python/object:os.system", "!!int", "!!timestamp", "!!binary", "!foo",
+    "!!str", "!!set", "!!omap", "<<", "---", "...", "?", "%", "@", "`", "|", ">", "#", "\\q",
+    "1", "2017-02-30", "1e999", "9" * 5000,
+])  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(st.lists(_YAML_BITS, max_size=16).map("".join))
+def test_any_text_is_data_or_one_german_error(text):
+    """Generated YAML: the data, or an InputError naming the file, in German."""
+    try:
+        loads(text, "s.yaml")
+    except InputError as exc:
+        message = str(exc)
+        assert message.startswith("s.yaml") and "\n" not in message, message
+        assert not [w for w in YAML_ENGLISH if w in message], message

@@ -18,7 +18,7 @@ from sqlmodel import Session, SQLModel, select
 
 from lifecycle import engine, services
 from lifecycle.db import engine_for
-from lifecycle.errors import NotFound, Refused
+from lifecycle.errors import InputError, NotFound, Refused
 from lifecycle.models import (
     Event,
     GateDecision,
@@ -255,6 +255,16 @@ def test_scenario_sitzung_on_a_holiday_needs_a_reason(session, tmp_path):
 def test_move_before_the_process_began_is_refused(session, waiblingen):
     with pytest.raises(Refused, match=r"vor dem Beginn der Fortschreibung 'waiblingen-2017'"):
         services.move_sitzung(session, "bsv-2017-04-05", D(2017, 2, 15), actor="sd")
+
+
+@pytest.mark.parametrize("zone", [dt.UTC, dt.timezone(dt.timedelta(hours=1))])
+@pytest.mark.parametrize("move", [services.move_sitzung, services.preview_move_sitzung])
+def test_a_time_with_a_zone_is_refused_and_changes_nothing(session, waiblingen, zone, move):
+    """Stored times are the Kommune's local time: comparing an aware one with them fails."""
+    before = dump(session)
+    with pytest.raises(InputError, match="bitte ohne Zeitzone angeben"):
+        move(session, "bsv-2017-12-06", dt.datetime(2017, 12, 7, 17, tzinfo=zone), actor="sd")
+    assert dump(session) == before
 
 
 def test_move_that_makes_tasks_due_before_their_stage_can_start_is_refused(session, waiblingen):

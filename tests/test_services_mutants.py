@@ -566,7 +566,7 @@ def test_a_template_error_names_the_file_once(session, waiblingen):
         "sitzungsvorlage",
         word("{{ kommune.name "),
         actor="admin",
-        match="^Vorlage: sitzungsvorlage: sitzungsvorlage.docx: Jinja-Syntaxfehler",
+        match="^Vorlage: sitzungsvorlage: sitzungsvorlage.docx: Syntaxfehler im Platzhalter",
     )
 
 

@@ -24,7 +24,7 @@ from lifecycle import replay, services, umsetzung
 from lifecycle.cli import run
 from lifecycle.documents import generate
 from lifecycle.errors import InputError, NotFound, Refused
-from lifecycle.massnahmen_csv import COLUMNS, export
+from lifecycle.massnahmen_csv import COLUMNS, export, parse
 from lifecycle.models import (
     Event,
     Fortschreibung,
@@ -37,6 +37,7 @@ from lifecycle.models import (
     Messung,
 )  # fmt: skip
 from lifecycle.scenario import load_scenario
+from lifecycle.validation import schema
 
 UMSETZUNG = EXAMPLES / "waiblingen-umsetzung-2018.yaml"
 SCHWETZINGEN = EXAMPLES / "schwetzingen-2017.yaml"
@@ -276,6 +277,16 @@ def test_an_edited_sheet_shows_its_changes_then_applies_them(session, adopted, e
     (lambda d: d.replace(b"31.07.2018", b"31.02.2018"), "Spalte Zieltermin"),
     (lambda d: b"", "die Datei ist leer"),
     (lambda d: b"\xff\xfe\x00\x00" + d, "Nullbytes"),
+    (lambda d: d.replace("ü".encode(), b"\xfc", 1),  # Windows-1252 behind a UTF-8 BOM
+     "Zeile 1: beginnt mit der UTF-8-Kennung (BOM), enthält aber kein gültiges UTF-8 (Byte 8)"),
+    (lambda d: _edited(d, "boccia-bahn", "Sachstand", "x" * 200_000, "utf-8-sig"),
+     "kein gültiges CSV (ein Feld ist länger als 131.072 Zeichen)"),
+    (lambda d: _edited(d, "boccia-bahn", "Betrag", "1e308", "utf-8-sig"),
+     "Spalte Betrag: '1e308' ist zu groß (höchstens 1.000.000.000.000 €)"),
+    (lambda d: _edited(d, "boccia-bahn", "Betrag", "1.000.000.000.000,01", "utf-8-sig"),
+     "Spalte Betrag: '1.000.000.000.000,01' ist zu groß"),
+    (lambda d: _edited(d, "boccia-bahn", "Betrag", "-5", "utf-8-sig"),
+     "Spalte Betrag: '-5' darf nicht negativ sein"),
 ])  # fmt: skip
 def test_a_bad_sheet_is_one_line_and_changes_nothing(session, adopted, tmp_path, db_url, capsys,
                                                     mutate, problem):  # fmt: skip
@@ -314,6 +325,91 @@ def test_any_values_survive_the_round_trip(session, adopted, title, responsible,
     assert (m.title, m.responsible, m.public_text, m.internal_note, m.progress, m.status.value,
             m.target_date, m.budget_amount) == (title, responsible, public, note, progress,
                                                 status, target, amount)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.none(), st.booleans(), st.floats(), st.integers(-(10**400), 10**400),
+                 st.text(max_size=30), st.sampled_from(["1e308", "1e12", "-0", "inf", "nan"])))
+def test_an_amount_is_a_number_up_to_the_bound_or_a_german_refusal(value):
+    """Every kind of value the services may be handed as an amount: a float from 0 to
+    MAX_AMOUNT (the pages print it, the CSV carries it), None, or an InputError."""
+    try:
+        amount = umsetzung.check_amount(value)
+    except InputError as exc:
+        assert str(exc).startswith("Betrag: ") and ("kein Betrag" in str(exc)
+                                                   or "zu groß" in str(exc)
+                                                   or "nicht negativ" in str(exc))  # fmt: skip
+    else:
+        assert amount is None or 0 <= amount <= umsetzung.MAX_AMOUNT
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(amount=st.floats(allow_nan=False, allow_infinity=False),
+       notation=st.sampled_from(["{:.2f}", "{!r}", "{:e}", "{:.0f}"]),
+       german=st.booleans())  # fmt: skip
+def test_a_sheets_amount_is_stored_only_within_the_bound(session, adopted, amount, notation,
+                                                         german):  # fmt: skip
+    typed = notation.format(amount)
+    if german:
+        typed = typed.replace(".", ",")
+    data = _edited(_export(session, adopted), "boccia-bahn", "Betrag", typed, "utf-8-sig")
+    before = _export(session, adopted)
+    try:
+        services.import_massnahmen(session, adopted.key, data, source="x.csv", apply=True,
+                                   actor="t")  # fmt: skip
+    except InputError as exc:
+        assert "x.csv: Zeile " in str(exc) and ", Spalte Betrag: " in str(exc)
+        session.expire_all()
+        assert _export(session, adopted) == before
+    else:
+        session.expire_all()
+        stored = umsetzung.get(session, adopted, "boccia-bahn").budget_amount
+        assert stored is not None and 0 <= stored <= umsetzung.MAX_AMOUNT
+    services.update_massnahme(session, adopted.key, "boccia-bahn", {"budget_amount": None},
+                              actor="t")  # fmt: skip
+
+
+def test_the_bound_of_an_amount_is_the_scenario_schemas():
+    """One bound for every amount: what a scenario may say, a sheet or a form may set."""
+    bounds: list[object] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key.endswith("amount") and isinstance(value, dict):
+                    bounds.append(value.get("maximum"))
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema("scenario"))
+    assert len(bounds) >= 3 and set(bounds) == {umsetzung.MAX_AMOUNT}
+
+
+@pytest.mark.parametrize("amount", [1e308, -1.0, float("inf"), float("nan"), "viel"])
+def test_the_services_refuse_an_amount_out_of_bounds(session, adopted, amount):
+    before = _export(session, adopted)
+    with pytest.raises(InputError, match="Betrag"):
+        services.update_massnahme(session, adopted.key, "boccia-bahn",
+                                  {"budget_amount": amount}, actor="t")  # fmt: skip
+    session.expire_all()
+    assert _export(session, adopted) == before
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([b"", b"\xef\xbb\xbf", b"\xef\xbb"]),
+       st.binary(max_size=60) | st.text(max_size=40).map(lambda t: t.encode("utf-8")),
+       st.sampled_from([b"", b"Schl\xc3\xbcssel;Status\r\n", b"Schl\xfcssel;Status\n"]))
+def test_any_bytes_are_rows_or_one_german_error(bom, tail, header):
+    """Whatever a Fachbereich's program wrote: the rows, or an InputError naming the file."""
+    try:
+        rows = parse(bom + header + tail, "x.csv")
+    except InputError as exc:
+        assert str(exc).startswith("x.csv: ")
+    else:
+        assert all(isinstance(line, int) and "Schlüssel" in row for line, row in rows)
 
 
 def test_the_csv_header_is_the_documented_one():

@@ -10,6 +10,7 @@ import docx
 import pytest
 from docx.oxml.ns import qn
 from sqlmodel import Session, select
+from test_docx_render import zip_bombs
 from web_support import PASSWORD, ROOT, client_for, csrf, dump, make_app, token_of
 
 from lifecycle import services
@@ -44,6 +45,21 @@ def word(*lines: str, language: str = "de-DE") -> bytes:
         document.add_paragraph(text)
     out = io.BytesIO()
     document.save(out)
+    return out.getvalue()
+
+
+def word_with_entities() -> bytes:
+    """A Word file whose document.xml declares nested entities ("billion laughs")."""
+    laughs = (b'<!DOCTYPE w:document [<!ENTITY a "aaaaaaaaaa">' + b"".join(
+        f'<!ENTITY {chr(98 + i)} "{f"&{chr(97 + i)};" * 10}">'.encode() for i in range(6))
+        + b"]>")  # fmt: skip
+    source, out = zipfile.ZipFile(io.BytesIO(word("Text"))), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "word/document.xml":
+                data = data.replace(b"?>", b"?>" + laughs, 1).replace(b">Text<", b">&g;<", 1)
+            z.writestr(info, data)
     return out.getvalue()
 
 
@@ -125,6 +141,12 @@ def test_start_a_fortschreibung_from_an_uploaded_scenario(admin, db_url):
     ("latin1.yaml", "key: stadt-müll\n".encode("latin-1"), 422, "keine UTF-8-Textdatei"),
     ("riesig.yaml", b"# " + b"x" * (5 * 2**20), 422, "die Datei ist zu groß (höchstens 5 MiB)"),
     ("nochmal.yaml", WAIBLINGEN, 409, "waiblingen-2017"),
+    ("tag.yaml", b"!!python/object/apply:os.system ['id']", 422,
+     "tag.yaml:1: ungültiges YAML: Typ-Angabe &#39;!!python/object/apply:os.system&#39; ist "
+     "nicht erlaubt"),
+    ("offen.yaml", b"a: [1, 2", 422, "offen.yaml:1: ungültiges YAML: eine Liste [ … ] ist "
+     "nicht geschlossen: &#39;,&#39; oder &#39;]&#39; fehlt (Spalte 9)"),
+    ("leer.yaml", b"a: !!int", 422, "leer.yaml:1: Wert nicht lesbar"),
 ])  # fmt: skip
 def test_a_bad_scenario_is_refused_with_file_line_and_field(admin, db_url, name, data, status,
                                                             message):  # fmt: skip
@@ -157,6 +179,20 @@ def _zip_without_document() -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.parametrize("data, reason", zip_bombs())
+def test_a_template_that_would_unpack_too_large_is_refused(admin, db_url, tmp_path, data,
+                                                          reason):  # fmt: skip
+    """1 MiB that unpacks to gigabytes: refused by the zip's headers, before unpacking."""
+    before = dump(db_url)
+    response = post_file(admin, "/verwaltung/vorlagen", "datei", "v.docx", data,
+                         vorlage_prozess="waiblingen-2017", art="sitzungsvorlage")  # fmt: skip
+    assert response.status_code == 422, response.text[-2000:]
+    assert "Nicht gespeichert:" in response.text and "keine lesbare Word-Datei" in response.text
+    assert reason in response.text
+    assert not (tmp_path / "out" / "_vorlagen").exists()
+    assert dump(db_url) == before
+
+
 @pytest.mark.parametrize("data, message", [
     (word("{{ kommune.name }} {{ unbekanntes_feld }}"),
      "unbekanntes Feld &#39;unbekanntes_feld&#39;"),
@@ -166,6 +202,13 @@ def _zip_without_document() -> bytes:
     (b"PK\x03\x04 kein Zip", "keine Word-Datei (DOCX)"),
     (_zip_without_document(), "keine Word-Datei (DOCX)"),
     (b"x" * (5 * 2**20 + 1), "die Datei ist zu groß (höchstens 5 MiB)"),
+    (word("{{ &#39;&#39;.__class__ }}".replace("&#39;", "'")),
+     "nicht erlaubt: der Zugriff auf &#39;__class__&#39;; eine Vorlage liest nur die Felder"),
+    (word("{{ vorlage.betreff | }}"),
+     "Syntaxfehler im Platzhalter: hier fehlt ein Name (etwa nach „|“ oder „.“) (Absatz 1: "
+     "„{{ vorlage.betreff | }}“)"),
+    (word("{{ vorlage.betreff | round }}"), "ein Platzhalter passt nicht zu seinem Wert"),
+    (word_with_entities(), "word/document.xml enthält eine DOCTYPE-Deklaration mit Entitäten"),
 ])  # fmt: skip
 def test_a_bad_template_is_refused_and_nothing_is_stored(admin, db_url, tmp_path, data, message):
     before = dump(db_url)
@@ -173,6 +216,8 @@ def test_a_bad_template_is_refused_and_nothing_is_stored(admin, db_url, tmp_path
                          vorlage_prozess="waiblingen-2017", art="sitzungsvorlage")  # fmt: skip
     assert response.status_code == 422, response.text[-2000:]
     assert "Nicht gespeichert:" in response.text and message in response.text
+    for english in ("unsafe", "expected token", "TypeError", "Maximum", "is undefined"):
+        assert english not in response.text
     assert not (tmp_path / "out" / "_vorlagen").exists()
     assert dump(db_url) == before
 

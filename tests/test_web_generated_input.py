@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from web_support import client_for, dump, make_app, token_of
 
@@ -56,6 +56,8 @@ def test_gate_form(site, ergebnis, datum, aktenzeichen, begruendung, vertagen, e
 
 @EXAMPLES
 @given(task=st.one_of(st.integers(-5, 10**20).map(str), TEXT), datum=TEXT, person=TEXT)
+@example(task=str(2**63), datum="2017-03-14", person="raible")  # past a database integer
+@example(task="9" * 20, datum="2017-03-14", person="raible")
 def test_task_forms(site, task, datum, person):
     task = quote(task, safe="")  # what a browser sends for any text in the path
     post(site, f"/prozess/waiblingen-2017/aufgaben/{task}/erledigt", {"datum": datum})

@@ -209,8 +209,10 @@ def test_a_task_of_another_process_is_not_found(app, db_url):
     for route, data in (("erledigt", {"datum": "2017-03-14"}), ("zuweisen", {"person": "raible"})):
         response = post(ortolf, f"{PROCESS}/aufgaben/{foreign.id}/{route}", data)
         assert response.status_code == 404
-        response = post(ortolf, f"{PROCESS}/aufgaben/999999/{route}", data)
-        assert response.status_code == 404
+        for missing in (999999, 0, -1, 2**63 - 1, 2**63, 10**20, 10**4000):
+            response = post(ortolf, f"{PROCESS}/aufgaben/{missing}/{route}", data)
+            assert response.status_code == 404, missing  # no database integer: not there
+            assert "Nicht gefunden (oder nicht für Sie freigegeben)" in response.text
     assert dump(db_url) == before
 
 

@@ -9,6 +9,8 @@ import re
 
 import docx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 from web_support import client_for, csrf, dump, make_app, token_of
 
@@ -150,11 +152,30 @@ def test_a_sunday_with_a_reason_goes_through(app, db_url):
 @pytest.mark.parametrize("datum, uhrzeit, problem", [
     ("13.12.2017", "17:00", "ist kein Datum"), ("2017-12-13", "17 Uhr", "ist keine Uhrzeit"),
     ("", "17:00", "Neues Datum: fehlt"),
+    ("2017-12-07", "17:00+01:00", "bitte ohne Zeitzone angeben"),
+    ("2017-12-07", "17:00Z", "bitte ohne Zeitzone angeben"),
+    ("2017-12-07", "17:00:00-05:30", "bitte ohne Zeitzone angeben"),
 ])  # fmt: skip
-def test_a_malformed_date_is_a_422(app, db_url, datum, uhrzeit, problem):
+@pytest.mark.parametrize("step", ["vorschau", "verlegen"])
+def test_a_malformed_date_is_a_422(app, db_url, datum, uhrzeit, problem, step):
     before = dump(db_url)
-    response = preview(client_for(app, "sd"), datum, uhrzeit)
+    sd = client_for(app, "sd")
+    response = sd.post(f"{MOVE}/{step}", data={"csrf_token": token_of(sd, f"{MOVE}/verlegen"),
+                                               "datum": datum, "uhrzeit": uhrzeit})  # fmt: skip
     assert response.status_code == 422 and problem in response.text
+    assert dump(db_url) == before
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(uhrzeit=st.one_of(
+    st.times(timezones=st.none() | st.timezones()).map(lambda t: t.isoformat()),
+    st.text(st.sampled_from("0123456789:.+-Z "), max_size=16)))  # fmt: skip
+def test_any_time_field_is_a_preview_or_a_german_4xx(app, db_url, uhrzeit):
+    before = dump(db_url)
+    response = preview(client_for(app, "sd"), "2017-12-07", uhrzeit)
+    assert response.status_code in (200, 409, 422), (uhrzeit, response.status_code)
+    assert '<html lang="de">' in response.text and "Interner Fehler" not in response.text
     assert dump(db_url) == before
 
 

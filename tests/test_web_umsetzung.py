@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlmodel import Session, select
 from test_web_browser import browser as browser  # noqa: F401 (fixtures for the browser test)
 from test_web_browser import server as server  # noqa: F401
@@ -30,6 +32,7 @@ from lifecycle.db import engine_for
 from lifecycle.massnahmen_csv import COLUMNS
 from lifecycle.models import Event, Fortschreibung, Massnahme, MassnahmeStatus, Meilenstein
 from lifecycle.web import create_app
+from lifecycle.web.massnahmen_pages import zahl
 
 PROCESS = "/prozess/waiblingen-2017"
 PAGE = f"{PROCESS}/massnahmen"
@@ -445,6 +448,10 @@ def test_an_unchanged_sheet_changes_nothing_and_offers_no_confirmation(app):
     ({("integrationslotsen", "Fortschritt"): "101"}, "muss zwischen 0 und 100 liegen"),
     ({("integrationslotsen", "Zieltermin"): "31.02.2018"}, "ist kein Datum"),
     ({("integrationslotsen", "Schlüssel"): "offener-treff"}, "steht schon in Zeile"),
+    ({("integrationslotsen", "Betrag"): "1e308"},
+     "Spalte Betrag: '1e308' ist zu groß (höchstens 1.000.000.000.000 €)"),
+    ({("integrationslotsen", "Sachstand"): "x" * 200_000},
+     "massnahmen.csv: Zeile 8: kein gültiges CSV (ein Feld ist länger als 131.072 Zeichen)"),
 ])  # fmt: skip
 def test_a_bad_sheet_is_one_german_error_and_changes_nothing(app, db_url, edits, message):
     client = client_for(app, "ortolf")
@@ -460,9 +467,12 @@ def test_a_sheet_with_an_unknown_column_or_not_a_sheet_is_refused(app, db_url):
     before = dump(db_url)
     unknown = _upload(client, "Schlüssel;Farbe\r\nintegrationslotsen;rot\r\n".encode())
     assert unknown.status_code == 422 and "unbekannte Spalte" in unknown.text
-    broken = client.post(f"{IMPORT}/bestaetigen", data={
-        "csrf_token": token_of(client, PAGE), "name": "x.csv", "daten": "kein base64!"})
-    assert broken.status_code == 422 and "beschädigt" in broken.text
+    for daten in ("kein base64!", "ü", "QUJD\u00e9", "\U0001f600"):  # not even ASCII: no 500
+        broken = client.post(f"{IMPORT}/bestaetigen", data={
+            "csrf_token": token_of(client, PAGE), "name": "x.csv", "daten": daten})
+        assert broken.status_code == 422 and "beschädigt" in broken.text, daten
+    bom = _upload(client, b"\xef\xbb\xbfSchl\xfcssel;Status\r\n")  # a BOM, then Windows-1252
+    assert bom.status_code == 422 and "kein gültiges UTF-8" in bom.text
     assert dump(db_url) == before
 
 
@@ -501,6 +511,20 @@ def test_the_internal_note_in_the_event_log_only_for_who_may_read_it(app, how):
     assert "Maßnahme geändert" in html  # the entry itself is there, without the note
 
 
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(daten=st.text(max_size=30) | st.binary(max_size=30).map(
+    lambda b: base64.b64encode(b).decode()))  # fmt: skip
+def test_any_carried_sheet_is_refused_in_german_or_applied(app, db_url, daten):
+    client = client_for(app, "ortolf")
+    before = dump(db_url)
+    response = client.post(f"{IMPORT}/bestaetigen", data={
+        "csrf_token": token_of(client, PAGE), "name": "x.csv", "daten": daten})  # fmt: skip
+    assert response.status_code in (303, 422), (daten, response.status_code)
+    if response.status_code == 422:
+        assert '<html lang="de">' in response.text and dump(db_url) == before
+
+
 @pytest.mark.parametrize("user, status", [("gast", 403), ("fremd", 404)])
 def test_the_wrong_people_cannot_load_a_sheet(app, db_url, user, status):
     sheet = _sheet(client_for(app, "ortolf"), {("integrationslotsen", "Status"): "erledigt"})
@@ -512,3 +536,38 @@ def test_the_wrong_people_cannot_load_a_sheet(app, db_url, user, status):
     confirm = {"csrf_token": token, "name": "m.csv", "daten": base64.b64encode(sheet).decode()}
     assert client.post(f"{IMPORT}/bestaetigen", data=confirm).status_code == status
     assert dump(db_url) == before
+
+
+def test_a_confirmed_sheet_with_a_huge_amount_is_refused_and_changes_nothing(app, db_url):
+    """The confirmation checks again: a forged or stale ``daten`` cannot store 1e308."""
+    client = client_for(app, "ortolf")
+    sheet = _sheet(client, {("integrationslotsen", "Betrag"): "1e308"})
+    before = dump(db_url)
+    confirm = {"csrf_token": token_of(client, PAGE), "name": "m.csv",
+               "daten": base64.b64encode(sheet).decode()}  # fmt: skip
+    response = client.post(f"{IMPORT}/bestaetigen", data=confirm)
+    assert response.status_code == 422
+    assert "Spalte Betrag: '1e308' ist zu groß" in response.text.replace("&#39;", "'")
+    assert dump(db_url) == before
+
+
+@pytest.mark.parametrize("amount, shown", [(1e308, "1E308"), (2.5e25, "2,5E25"),
+                                           (1234.5, "1.234,5")])  # fmt: skip
+def test_a_stored_amount_of_any_size_is_printed(app, db_url, amount, shown):
+    """Rows stored before amounts were bounded (or written by hand) still show their page."""
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as raw:
+        raw.execute("UPDATE massnahme SET budget_amount = ? WHERE key = 'integrationslotsen'",
+                    (amount,))  # fmt: skip
+    for user in ("ortolf", "gast"):
+        page = client_for(app, user).get(LOTSEN)
+        assert page.status_code == 200 and f"{shown} €" in page.text
+
+
+@given(st.floats() | st.integers(-(10**300), 10**300))
+def test_any_number_is_printed_german_without_an_error(value):
+    """Whatever number is stored, the page prints it (a decimal comma, never an error)."""
+    shown = zahl(value)
+    assert isinstance(shown, str) and shown
+    if value == value and abs(value) < 10**15:  # the plain German notation, three decimals
+        read_back = float(shown.replace(".", "").replace(",", "."))
+        assert abs(read_back - value) <= 0.0005 + abs(value) * 1e-12, shown

@@ -178,39 +178,31 @@ def jinja_env() -> SandboxedEnvironment:
 
 
 def render(template: Path, context: dict[str, Any], out: Path) -> None:
-    """Render ``template`` with ``context`` to ``out``; any template problem is a TemplateError."""
-    from lxml import etree
-
-    from .docx_render import UnreadableTemplate, compile_docx, render_parts, write_docx
+    """Render ``template`` with ``context`` to ``out``; any template problem is a TemplateError
+    with a German message (template_messages) naming the template and, where known, the
+    paragraph."""
+    from .docx_render import compile_docx, render_parts, write_docx
+    from .template_messages import TEMPLATE_ERRORS, message
 
     name = template.name
     try:
-        compiled = compile_docx(template.read_bytes(), jinja_env(),
+        source = template.read_bytes()
+    except OSError as exc:
+        problem = "fehlt" if isinstance(exc, FileNotFoundError) else "ist nicht lesbar"
+        raise TemplateError(f"Vorlage {name} {problem} ({template})") from None
+    try:
+        compiled = compile_docx(source, jinja_env(),
                                 check=functools.partial(check_template, name=name))  # fmt: skip
         rendered = render_parts(compiled, context)
-    except (UnreadableTemplate, OSError) as exc:
-        raise TemplateError(f"Vorlage {name} ist keine lesbare Word-Datei: {exc}") from None
-    except jinja2.UndefinedError as exc:
-        raise TemplateError(
-            f"Vorlage {name}: {exc} (ein Name, den der Kontext des Dokuments nicht hat)"
-        ) from None
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"Vorlage {name}: Jinja-Syntaxfehler: {exc.message}") from None
-    except jinja2.exceptions.SecurityError as exc:
-        raise TemplateError(f"Vorlage {name}: nicht erlaubt: {exc}") from None
-    except jinja2.TemplateError as exc:
-        raise TemplateError(f"Vorlage {name}: {exc}") from None
-    except etree.LxmlError as exc:
-        problem = f"ihre Tags ergeben ungültiges Word-XML: {exc}"
-        raise TemplateError(f"Vorlage {name}: {problem}") from None
-    except OverflowError as exc:  # the sandbox's range() limit
-        raise TemplateError(f"Vorlage {name}: nicht erlaubt: {exc}") from None
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # e.g. date filter on text
-        raise TemplateError(f"Vorlage {name}: {type(exc).__name__}: {exc}") from None
+    except TemplateError:
+        raise
+    except TEMPLATE_ERRORS as exc:
+        raise TemplateError(message(name, exc)) from None
     try:
         data = write_docx(compiled, rendered, context.get("eigenschaften") or {})
-    except ValueError as exc:  # text the XML cannot carry (control characters)
-        raise TemplateError(f"Vorlage {name}: Text nicht als Word-XML darstellbar: {exc}") from None
+    except ValueError:  # text the XML cannot carry (control characters)
+        raise TemplateError(f"Vorlage {name}: ein Text enthält Steuerzeichen, die Word-XML nicht "
+                            "darstellen kann") from None  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
     tmp.write_bytes(data)

@@ -25,7 +25,7 @@ from sqlmodel import Session, SQLModel, col, select
 from . import events
 from .calendar import WorkCalendar, for_bundesland, for_kommune
 from .deadlines import StageSpec, TaskSpec, Timeline
-from .errors import NeedsReason, NotFound, Refused
+from .errors import InputError, NeedsReason, NotFound, Refused
 from .instantiate import instantiate
 from .lookups import (
     find_sitzung,
@@ -756,6 +756,9 @@ def move_sitzung(
     lock(session, sitzung)
     if isinstance(new_start, dt.date) and not isinstance(new_start, dt.datetime):
         new_start = dt.datetime.combine(new_start, sitzung.start.time())
+    if new_start.tzinfo is not None:  # every stored time is the Kommune's local time, naive
+        raise InputError("Sitzung", sitzung.key, f"{new_start:%H:%M%z}: bitte ohne Zeitzone "
+                         "angeben (Ortszeit der Kommune)")  # fmt: skip
     if new_start == sitzung.start:
         raise Refused(f"die Sitzung {sitzung.key!r} ist schon am {new_start:%d.%m.%Y %H:%M}")
     kommune = get_required(session, Kommune, sitzung.kommune_id)

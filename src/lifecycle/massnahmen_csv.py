@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
+import logging
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlmodel import Session
@@ -20,6 +22,7 @@ from . import umsetzung
 from .errors import InputError, NotFound
 from .models import Fortschreibung, Massnahme
 
+log = logging.getLogger("lifecycle.massnahmen_csv")
 # column -> field of the Maßnahme
 COLUMNS = {
     "Schlüssel": "key",
@@ -63,12 +66,37 @@ def _cell(value: Any) -> str:
     return f"'{text}" if text.startswith(FORMULA_START) else text
 
 
+# The csv module's problems in German; the English text goes to the log.
+_CSV_PROBLEMS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"field larger than field limit \((\d+)\)"),
+     lambda m: f"ein Feld ist länger als {int(m[1]):,} Zeichen".replace(",", ".")),
+    (re.compile(r"expected after '\"'"),
+     lambda m: "nach einem schließenden Anführungszeichen muss ';' folgen"),
+    (re.compile(r"unexpected end of data"),
+     lambda m: "ein Anführungszeichen wird nicht geschlossen"),
+    (re.compile(r"new-line character seen in unquoted field"),
+     lambda m: "ein Zeilenumbruch in einem Feld ohne Anführungszeichen"),
+]  # fmt: skip
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    log.info("CSV refused: %s", exc)
+    said = str(exc)
+    return next((say(m) for pattern, say in _CSV_PROBLEMS if (m := pattern.search(said))),
+                "Anführungszeichen und Trennzeichen prüfen")  # fmt: skip
+
+
 def decode(data: bytes, source: str) -> str:
     """UTF-8 (with or without BOM), else Windows-1252 as Excel writes it."""
     if len(data) > MAX_BYTES:
         raise InputError(source, "", f"größer als {MAX_BYTES // 2**20} MiB")
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict")
+    if data.startswith(b"\xef\xbb\xbf"):  # says UTF-8: then it must be, no guessing
+        try:
+            return data[3:].decode("utf-8", errors="strict")
+        except UnicodeDecodeError as exc:
+            line = data[3 : 3 + exc.start].count(b"\n") + 1
+            raise InputError(source, f"Zeile {line}", "beginnt mit der UTF-8-Kennung (BOM), "
+                             f"enthält aber kein gültiges UTF-8 (Byte {exc.start + 4})") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -89,7 +117,7 @@ def parse(data: bytes, source: str) -> list[tuple[int, dict[str, str]]]:
     except StopIteration:
         raise InputError(source, "Zeile 1", "die Datei ist leer") from None
     except csv.Error as exc:
-        raise InputError(source, "Zeile 1", f"keine CSV-Kopfzeile ({exc})") from None
+        raise InputError(source, "Zeile 1", f"keine CSV-Kopfzeile ({_csv_problem(exc)})") from None
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
         raise InputError(source, "Zeile 1", f"unbekannte Spalte {unknown[0]!r}; erlaubt: "
@@ -108,7 +136,8 @@ def parse(data: bytes, source: str) -> list[tuple[int, dict[str, str]]]:
                                  f"{len(row)} Felder statt {len(header)}")  # fmt: skip
             rows.append((reader.line_num, dict(zip(header, row, strict=True))))
     except csv.Error as exc:
-        raise InputError(source, f"Zeile {reader.line_num}", f"kein gültiges CSV ({exc})") from None
+        raise InputError(source, f"Zeile {reader.line_num}",
+                         f"kein gültiges CSV ({_csv_problem(exc)})") from None  # fmt: skip
     return rows
 
 
@@ -161,7 +190,5 @@ def _value(field: str, text: str) -> Any:
             value = float(number)
         except ValueError:
             raise InputError("", field, f"{text!r} ist kein Betrag") from None
-        if value != value or value in (float("inf"), float("-inf")) or value < 0:
-            raise InputError("", field, f"{text!r} ist kein Betrag")
-        return value
+        return umsetzung.check_amount(value, typed=text)
     return text[1:] if text.startswith("'") else text

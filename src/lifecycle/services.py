@@ -782,9 +782,6 @@ def preview_move_sitzung(
 
 # --- a Kommune's own Word templates ----------------------------------------------------------
 
-_UNDEFINED = re.compile(r"'(?:[^']+ object' has no attribute '([^']+)'|([^']+)' is undefined)")
-
-
 def install_template(
     session: Session, process_key: str, kind: str, data: bytes, *, actor: str
 ) -> Path:
@@ -836,6 +833,5 @@ def _check_template(
         (Path(tmp) / name).write_bytes(data)
         try:
             render(Path(tmp) / name, context, Path(tmp) / "probe.docx")
-        except TemplateError as exc:
-            message = _UNDEFINED.sub(lambda m: f"unbekanntes Feld '{m[1] or m[2]}'", str(exc))
-            raise InputError("Vorlage", kind, message.removeprefix("Vorlage ")) from None
+        except TemplateError as exc:  # German, naming the field or paragraph (documents)
+            raise InputError("Vorlage", kind, str(exc).removeprefix("Vorlage ")) from None

@@ -43,6 +43,10 @@ STATUS_BY_WORD = {s.value: s for s in MassnahmeStatus}
 UEBERNAHME_BY_WORD = {u.value: u for u in Uebernahme}
 EDITABLE = ("status", "progress", "target_date", "responsible", "public_text", "internal_note",
             "budget_line", "budget_amount", "title", "handlungsfeld", "start_date")  # fmt: skip
+# The largest amount in euro anything accepts: the scenario schema's bound for every amount
+# (schemas/scenario.json, "maximum"). Beyond it a number is a typo, and from about 1e25 on the
+# pages cannot even print it in full.
+MAX_AMOUNT = 1_000_000_000_000
 
 
 def status_of(word: str) -> MassnahmeStatus:
@@ -61,6 +65,31 @@ def check_progress(value: int | str) -> int:
         raise InputError("Fortschritt", str(value), "keine ganze Zahl von 0 bis 100") from None
     if not 0 <= number <= 100:
         raise InputError("Fortschritt", str(value), "muss zwischen 0 und 100 liegen")
+    return number
+
+
+def check_amount(value: object, typed: str | None = None) -> float | None:
+    """An amount in euro: empty is none, else a number from 0 to MAX_AMOUNT (``typed``: the
+    text as the user wrote it, for the message)."""
+    if value is None or value == "":
+        return None
+    shown = repr(typed if typed is not None else str(value)[:40])
+    bound = f"{MAX_AMOUNT:,}".replace(",", ".")
+    too_large = f"{shown} ist zu groß (höchstens {bound} €)"
+    try:
+        if isinstance(value, bool):
+            raise TypeError(value)
+        number = float(value)  # type: ignore[arg-type]  # checked: any other value is refused
+    except OverflowError:  # an int beyond any float
+        raise InputError("Betrag", "", too_large) from None
+    except (TypeError, ValueError):
+        raise InputError("Betrag", "", f"{shown} ist kein Betrag") from None
+    if number != number:  # NaN
+        raise InputError("Betrag", "", f"{shown} ist kein Betrag")
+    if number < 0:
+        raise InputError("Betrag", "", f"{shown} darf nicht negativ sein")
+    if number > MAX_AMOUNT:  # infinity too
+        raise InputError("Betrag", "", too_large)
     return number
 
 
@@ -308,7 +337,10 @@ def check_values(values: Mapping[str, Any]) -> dict[str, Any]:
             if problem:
                 raise InputError("Maßnahme", name, problem)
         elif name == "budget_amount":
-            out[name] = None if value in (None, "") else float(value)
+            try:
+                out[name] = check_amount(value)
+            except InputError as exc:
+                raise InputError("Maßnahme", "Betrag", exc.problem) from None
         elif name in ("title", "handlungsfeld") and not str(value).strip():
             raise InputError("Maßnahme", name, "darf nicht leer sein")
         else:

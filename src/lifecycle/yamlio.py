@@ -8,10 +8,12 @@ string and none twice, no .nan/.inf. Each problem is an InputError naming file a
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import yaml
 
 from .errors import InputError
 
+log = logging.getLogger("lifecycle.yamlio")
 MAX_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 200_000
@@ -76,6 +79,10 @@ class _Loader(yaml.SafeLoader):
                     _line(event.start_mark),
                 )
         return node
+
+    def construct_object(self, node, deep=False):
+        self.constructing = node  # for the line of a value no constructor can read
+        return super().construct_object(node, deep)
 
     def compose_mapping_node(self, anchor):
         node = super().compose_mapping_node(anchor)
@@ -136,6 +143,59 @@ _Loader.yaml_implicit_resolvers = {
     ]
     for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
 }
+
+
+# PyYAML's problems in German, most specific first (matched against context and problem);
+# anything else is "Syntaxfehler". The English text goes to the log.
+_Say = Callable[[re.Match[str]], str]
+_PROBLEMS: list[tuple[re.Pattern[str], _Say]] = [(re.compile(p), say) for p, say in [
+    (r"could not determine a constructor for the tag '([^']*)'",
+     lambda m: f"Typ-Angabe {_tag(m[1])} ist nicht erlaubt (nur Text, Zahlen, Wahrheitswerte, "
+               "Listen und Abschnitte)"),
+    (r"expected ',' or '\]', but", lambda m: "eine Liste [ … ] ist nicht geschlossen: "
+                                              "',' oder ']' fehlt"),
+    (r"expected ',' or '\}', but", lambda m: "ein Abschnitt { … } ist nicht geschlossen: "
+                                              "',' oder '}' fehlt"),
+    (r"mapping values are not allowed here",
+     lambda m: "ein Doppelpunkt an unerwarteter Stelle (Einrückung prüfen; ein Text mit ': ' "
+               "gehört in Anführungszeichen)"),
+    (r"found character '\\t' that cannot start any token",
+     lambda m: "ein Tabulator; YAML rückt nur mit Leerzeichen ein"),
+    (r"found character '(.)' that cannot start any token",
+     lambda m: f"ein Wert darf nicht mit '{m[1]}' beginnen (in Anführungszeichen setzen)"),
+    (r"found undefined alias '([^']*)'", lambda m: f"unbekannter Alias *{m[1]}"),
+    (r"found duplicate anchor '([^']*)'", lambda m: f"Anker &{m[1]} doppelt"),
+    (r"while scanning a (?:double-)?quoted scalar found unexpected end of stream",
+     lambda m: "ein Anführungszeichen wird nicht geschlossen"),
+    (r"found unknown escape character '(.)'",
+     lambda m: f"unbekannte Escape-Sequenz \\{m[1]} in doppelten Anführungszeichen"),
+    (r"while scanning an? (?:anchor|alias) expected alphabetic or numeric",
+     lambda m: "nach & oder * fehlt der Name des Ankers"),
+    (r"expected a single document", lambda m: "mehr als ein Dokument (---) in der Datei"),
+    (r"expected '<document start>', but found",
+     lambda m: "Zeichen nach dem Ende des Dokuments (eine Klammer zu viel?)"),
+    (r"expected <block end>|did not find expected (?:key|'-' indicator)|could not find expected "
+     r"':'|expected <block mapping start>",
+     lambda m: "die Einrückung passt nicht (oder nach einem Schlüssel fehlt ':')"),
+    (r"found unhashable key", lambda m: "ein Schlüssel ist eine Liste oder ein Abschnitt"),
+    (r"for merging", lambda m: "'<<' verlangt einen Abschnitt oder eine Liste von Abschnitten"),
+    (r"failed to decode base64", lambda m: "ein !!binary-Wert ist kein Base64"),
+    (r"expected a (?:scalar|sequence|mapping)|expected a sequence of mappings",
+     lambda m: "eine Typ-Angabe (!!…) passt nicht zum Wert"),
+]]  # fmt: skip
+
+
+def _tag(tag: str) -> str:
+    return repr(tag.replace("tag:yaml.org,2002:", "!!"))
+
+
+def _german(exc: yaml.MarkedYAMLError) -> str:
+    said = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+    mark = exc.problem_mark or exc.context_mark
+    column = f" (Spalte {mark.column + 1})" if mark is not None else ""
+    log.info("YAML refused: %s", str(exc).replace("\n", " "))
+    return next((say(found) for pattern, say in _PROBLEMS if (found := pattern.search(said))),
+                "Syntaxfehler") + column  # fmt: skip
 
 
 class Document:
@@ -241,15 +301,22 @@ def loads(text: str, source: str) -> Document:
         raise InputError(source, "", exc.problem, exc.line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise InputError(source, "", f"ungültiges YAML: {exc.problem}", _line(mark)) from None
+        raise InputError(source, "", f"ungültiges YAML: {_german(exc)}", _line(mark)) from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else exc.character
         raise InputError(source, "", f"unzulässiges Steuerzeichen {char}", line) from None
     except yaml.YAMLError as exc:
-        raise InputError(source, "", f"ungültiges YAML: {exc}") from None
-    except (ValueError, OverflowError):  # e.g. an integer with more than 4300 digits
-        raise InputError(source, "", "Wert nicht lesbar (Zahl mit zu vielen Ziffern?)") from None
+        log.info("YAML refused: %s", exc)
+        raise InputError(source, "", "ungültiges YAML") from None
+    except (ValueError, OverflowError, TypeError, AttributeError, IndexError, KeyError):
+        # an integer with more than 4300 digits; a type tag the value does not fit (!!int x,
+        # !!int with no value, !!bool x, !!timestamp x): PyYAML's constructors fail with a
+        # plain Python error
+        node = getattr(loader, "constructing", None)
+        raise InputError(source, "", "Wert nicht lesbar (eine Zahl mit zu vielen Ziffern oder "
+                         "eine Typ-Angabe wie !!int, die nicht zum Wert passt)",
+                         _line(node.start_mark) if node is not None else None) from None
     finally:
         if loader is not None:
             loader.dispose()

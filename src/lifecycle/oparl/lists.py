@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,18 @@ INTERNAL_LISTS = {
     "Person": ("membership",),
     "Body": ("legislativeTerm",),
 }
+
+
+# A count in a query: ASCII digits (str.isdigit() also takes "²", which int() refuses), at
+# most 18 of them (int() refuses more than 4300; a database integer holds 18).
+_WHOLE = re.compile(r"[0-9]{1,18}")
+
+
+def whole_number(text: str, name: str, problem: str) -> int:
+    """``text`` as a whole number from 1; anything else is an InputError naming ``name``."""
+    if not _WHOLE.fullmatch(text) or int(text) < 1:
+        raise InputError(name, text[:40], problem)
+    return int(text)
 
 
 def parse_moment(value: str, name: str) -> dt.datetime:
@@ -58,10 +71,8 @@ class Filters:
         moments = {name: parse_moment(query[name], name) for name in FILTERS if query.get(name)}
         limit = PER_PAGE
         if query.get("limit"):
-            text = query["limit"].strip()
-            if not text.isdigit() or int(text) < 1:
-                raise InputError("limit", text, "erwartet eine ganze Zahl ab 1")
-            limit = min(int(text), MAX_PER_PAGE)
+            number = whole_number(query["limit"].strip(), "limit", "erwartet eine ganze Zahl ab 1")
+            limit = min(number, MAX_PER_PAGE)
         omit = query.get("omit_internal", "").strip().lower() == "true"
         raw = tuple((name, query[name].strip().replace(" ", "+")) for name in FILTERS
                     if query.get(name))  # fmt: skip
@@ -82,10 +93,7 @@ class Filters:
 
 
 def page_number(query: Mapping[str, str]) -> int:
-    text = (query.get("page") or "1").strip()
-    if not text.isdigit() or int(text) < 1:
-        raise InputError("page", text, "erwartet eine Seitenzahl ab 1")
-    return int(text)
+    return whole_number((query.get("page") or "1").strip(), "page", "erwartet eine Seitenzahl ab 1")
 
 
 def link(url: str, filters: Filters, page: int) -> str:

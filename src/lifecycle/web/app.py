@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from importlib import resources
@@ -24,8 +25,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import dates
 from ..db import get_engine
@@ -98,7 +101,7 @@ def create_app(database_url: str | None = None, *, secret: str | None = None,
         SessionMiddleware, secret_key=secret, session_cookie="lifecycle",
         max_age=SESSION_MAX_AGE, same_site="lax", https_only=https_only,
     )  # fmt: skip
-    app.middleware("http")(_limit_body)
+    app.add_middleware(LimitBody, limit=MAX_BODY)
     app.middleware("http")(_plain_path)
     app.middleware("http")(_security_headers)
     app.mount("/static", StaticFiles(directory=_folder("static")), name="static")
@@ -150,11 +153,66 @@ def _notice(request: Request) -> str:
     return note if isinstance(note, str) else ""
 
 
-async def _limit_body(request: Request, call_next: Any) -> Response:
-    length = request.headers.get("content-length")
-    if length and (not length.isdigit() or int(length) > MAX_BODY):
-        return _error(request, 413, "Die Anfrage ist zu groß (höchstens 6 MiB).")
-    return await call_next(request)
+TOO_LARGE = f"Die Anfrage ist zu groß (höchstens {MAX_BODY // 2**20} MiB)."
+_LENGTH = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also takes "²"
+
+
+class _TooLarge(Exception):
+    """The body passed the limit while the app was reading it."""
+
+
+class LimitBody:
+    """A request body above ``limit`` bytes is answered with 413, by what actually arrives.
+
+    A Content-Length above the limit (or not a number) is refused before anything is read.
+    Without one (``Transfer-Encoding: chunked``) or with one that lies, the chunks are counted
+    as ``receive()`` hands them to the app: the first chunk past the limit ends the reading,
+    and whatever the app would answer to the broken-off body is replaced by the 413 page.
+    A pure ASGI middleware: ``BaseHTTPMiddleware`` cannot see the body as it streams.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and (not _LENGTH.fullmatch(length) or int(length) > self.limit):
+            await _error(Request(scope), 413, TOO_LARGE)(scope, receive, send)
+            return
+        received = 0
+        exceeded = started = False
+
+        async def counted() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    exceeded = True
+                    raise _TooLarge
+            return message
+
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if exceeded:  # the app's answer to a body it did not get whole: never sent
+                return
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not exceeded or started:  # whatever the app wraps _TooLarge in
+                raise
+        if exceeded:
+            if started:  # the app answered before reading; the rest cannot be sent
+                raise _TooLarge
+            log.warning("request body above %d bytes refused: %s %s", self.limit,
+                        scope.get("method"), scope.get("path"))  # fmt: skip
+            await _error(Request(scope), 413, TOO_LARGE)(scope, receive, send)
 
 
 async def _plain_path(request: Request, call_next: Any) -> Response:
@@ -213,7 +271,8 @@ def _error_pages(app: FastAPI) -> None:
         status = _status(exc)
         if isinstance(exc, security.LoginRequired) and request.method == "GET":
             return RedirectResponse(f"/anmelden?weiter={request.url.path}", status_code=303)
-        return _error(request, status, _sentence(str(exc)))
+        # "m.csv: Zeile 2: …" names a file: its first letter stays as it is
+        return _error(request, status, _sentence(str(exc), upper=not isinstance(exc, InputError)))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -232,9 +291,10 @@ def _error_pages(app: FastAPI) -> None:
         return _error(request, 500, "Interner Fehler; die Einzelheiten stehen im Server-Log.")
 
 
-def _sentence(text: str) -> str:
+def _sentence(text: str, upper: bool = True) -> str:
     text = text.strip()
     if not text:
         return "Das ging nicht."
-    text = text[0].upper() + text[1:]
+    if upper:
+        text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."

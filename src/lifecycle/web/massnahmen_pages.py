@@ -9,13 +9,13 @@ CSRF check, the login and the role, then back to the page with a German ``hinwei
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
+import decimal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_scientific
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, select
@@ -37,8 +37,14 @@ STATUSES = list(umsetzung.STATUS_BY_WORD)
 
 
 def zahl(value: float | None) -> str:
-    """1234.5 -> "1.234,5"; None -> "—"."""
-    return "—" if value is None else format_decimal(value, locale=dates.LOCALE)
+    """1234.5 -> "1.234,5"; None -> "—". A number too long for the plain notation (babel
+    gives up from about 1e25 on) is written 1E308: a page never fails on a stored value."""
+    if value is None:
+        return "—"
+    try:
+        return format_decimal(value, locale=dates.LOCALE)
+    except (decimal.InvalidOperation, ValueError, OverflowError):
+        return format_scientific(value, locale=dates.LOCALE)
 
 
 templates.env.filters["zahl"] = zahl
@@ -246,7 +252,7 @@ def einlesen_bestaetigen(request: Request, key: str, s: DB, form: Form) -> Respo
         raise InputError("Formular", "Datei", "fehlt oder ist zu groß")
     try:
         data = base64.b64decode(carried, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, and ValueError itself for a non-ASCII text
         raise InputError("Formular", "Datei", "ist beschädigt; bitte neu hochladen") from None
     changes = services.import_massnahmen(s, process.key, data, source=name, apply=True,
                                          actor=me.name)  # fmt: skip

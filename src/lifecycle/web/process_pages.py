@@ -22,7 +22,7 @@ from .. import services
 from ..access import Action, Principal, require_process
 from ..documents import default_out_dir, versions
 from ..errors import InputError, NotFound
-from ..lookups import get_stage
+from ..lookups import get_stage, get_task
 from ..models import DocumentVersion, Fortschreibung, Outcome, Person, Task, Vorlage
 from ..status import process_status
 from ..words import OUTCOME_DE, STATE_DE
@@ -91,10 +91,14 @@ def aufgaben(request: Request, s: DB) -> Response:
 
 
 def _task_of(s: Session, me: Principal, key: str, task_id: int) -> tuple[Fortschreibung, Task]:
-    """The process (if the user may work on it) and its task; a task of another process is 404."""
+    """The process (if the user may work on it) and its task; a task of another process is 404,
+    as is an id no database integer holds (lookups.get_task: never past 2^63 to the driver)."""
     process = require_process(s, me, key, Action.work)
-    task = s.get(Task, task_id)
-    if task is None or task.fortschreibung_id != process.id:
+    try:
+        task = get_task(s, task_id)
+    except NotFound:
+        raise NotFound(GONE) from None
+    if task.fortschreibung_id != process.id:
         raise NotFound(GONE)
     return process, task
 

@@ -125,6 +125,9 @@ def _new_start(form: FormData) -> tuple[dt.datetime, dict[str, str]]:
         time = dt.time.fromisoformat(uhrzeit)
     except ValueError:
         raise InputError("Formular", "Uhrzeit", f"{uhrzeit!r} ist keine Uhrzeit (HH:MM)") from None
+    if time.tzinfo is not None:  # 17:00+01:00, 17:00Z: the CLI's rule (cli_core.parse_datetime)
+        raise InputError("Formular", "Uhrzeit", f"{uhrzeit!r}: bitte ohne Zeitzone angeben "
+                         "(Ortszeit der Kommune)")  # fmt: skip
     grund = text(form, "begruendung", "Begründung", required=False, max_length=500)
     shown = {"datum": datum.isoformat(), "uhrzeit": f"{time:%H:%M}", "begruendung": grund}
     return dt.datetime.combine(datum, time.replace(second=0, microsecond=0)), shown

@@ -472,16 +472,62 @@ def _workshop_step(f: Facts, acc: str, workshop: Workshop) -> list[str]:
            if workshop.invited_organisations else "aus Verwaltung und Bürgerschaft")  # fmt: skip
     out = [f"Den {acc} Schritt bildete der {workshop.title} am "
            f"{short_de(workshop.start.date())} mit Vertreterinnen und Vertretern {who}."]
-    groups = len(f.arbeitsgruppen())
-    if groups:
-        out.append(f"Hier wurden {_number(groups)} Arbeitsgruppen zu den verschiedenen "
+    groups = f.arbeitsgruppen()
+    # one group is named, several are counted; none recorded: no sentence about groups
+    if len(groups) == 1:
+        out.append(f"Hier wurde die Arbeitsgruppe {_quoted(groups[0].title)} gebildet.")
+    elif groups:
+        out.append(f"Hier wurden {_number(len(groups))} Arbeitsgruppen zu den verschiedenen "
                    "Themenschwerpunkten gebildet.")  # fmt: skip
-    if workshop.ag_moderation:
-        out.append(f"Moderiert wurden diese Arbeitsgruppen durch {workshop.ag_moderation}.")
+    if workshop.ag_moderation and groups:
+        these = "diese Arbeitsgruppe" if len(groups) == 1 else "diese Arbeitsgruppen"
+        verb = "Moderiert wurde" if len(groups) == 1 else "Moderiert wurden"
+        out.append(f"{verb} {these} durch {workshop.ag_moderation}.")
     if workshop.schulung:
         out.append("Für die Moderatorinnen und Moderatoren fand im Vorfeld eine Schulung durch "
                    f"{workshop.schulung} statt.")  # fmt: skip
     return out
+
+
+def _ag_findings(f: Facts) -> str:
+    """'Dabei wurden …': only what the working groups recorded (inventory, recommendations,
+    Schlüsselprojekte), in the words of seed 002."""
+    groups = f.arbeitsgruppen()
+    ids = [ag.id for ag in groups]
+    found = []
+    if any(ag.bestandsaufnahme.strip() for ag in groups):
+        found.append("die bestehenden Angebote vorgestellt und diskutiert")
+    if ids and f.all(Empfehlung, col(Empfehlung.arbeitsgruppe_id).in_(ids)):
+        found.append("Empfehlungen erarbeitet")
+    if any(f.schluesselprojekte().values()):
+        found.append("Vorschläge für Schlüsselprojekte gemacht")
+    return f"Dabei wurden {join_de(found)}." if found else ""
+
+
+def _ag_step(f: Facts, acc: str, nom: str, stage: Stage) -> list[str]:
+    """The working groups' step: their sessions counted (0, 1, n) and what they recorded."""
+    groups = f.arbeitsgruppen()
+    if not groups:
+        return [f"Der {nom} Schritt war die Phase {_quoted(stage.title)}."]
+    where = (f" der Arbeitsgruppe {_quoted(groups[0].title)}" if len(groups) == 1
+             else " zu den einzelnen Handlungsfeldern")  # fmt: skip
+    count, first, last = _ag_session_span(f)
+    if count and first and last:
+        span = (f" am {short_de(first.date())}" if first.date() == last.date()
+                else f" zwischen dem {short_de(first.date())} und dem {short_de(last.date())}")
+        workshop = f.workshop()
+        moderated = any(ag.moderator_id for ag in groups) or bool(
+            workshop and workshop.ag_moderation)  # fmt: skip
+        noun = ("moderierte " if moderated else "") + "Arbeitsgruppensitzung" + \
+            ("" if count == 1 else "en")  # fmt: skip
+        verb = "bildete" if count == 1 else "bildeten"
+        out = [f"Den {acc} Schritt {verb} {_number(count)} {noun}{span}{where}."]
+    else:  # no session recorded: the groups' work, without a number or dates
+        whose = (f"der Arbeitsgruppe {_quoted(groups[0].title)}" if len(groups) == 1
+                 else "der Arbeitsgruppen zu den einzelnen Handlungsfeldern")  # fmt: skip
+        out = [f"Den {acc} Schritt bildete die Arbeit {whose}."]
+    findings = _ag_findings(f)
+    return out + ([findings] if findings else [])
 
 
 def _step_text(f: Facts, stage: Stage, spec: StageDef, n: int) -> str:
@@ -492,15 +538,7 @@ def _step_text(f: Facts, stage: Stage, spec: StageDef, n: int) -> str:
     if spec.verlauf == "workshop" and workshop is not None:
         out = _workshop_step(f, acc, workshop)
     elif spec.verlauf == "arbeitsgruppen":
-        count, first, last = _ag_session_span(f)
-        span = (f" zwischen dem {short_de(first.date())} und dem {short_de(last.date())}"
-                if first and last else "")  # fmt: skip
-        sitzungen = "moderierte Arbeitsgruppensitzung" + ("" if count == 1 else "en")
-        verb = "bildete" if count == 1 else "bildeten"
-        out = [f"Den {acc} Schritt {verb} {_number(count)} {sitzungen}{span} zu den einzelnen "
-               "Handlungsfeldern. Dabei wurden die bestehenden Angebote vorgestellt und "
-               "diskutiert, Empfehlungen erarbeitet und Vorschläge für Schlüsselprojekte "
-               "gemacht."]  # fmt: skip
+        out = _ag_step(f, acc, nom, stage)
     elif spec.verlauf == "auswertung":
         out = [f"Der {nom} Schritt bestand in der Auswertung und Verschriftlichung der "
                "Ergebnisse."]  # fmt: skip

@@ -1,0 +1,100 @@
+"""What a clerk would correct by hand in the generated papers: number grammar, a first-time
+concept called a Fortschreibung, clumsy title lines, abbreviations and plan fragments.
+
+Every test renders the real DOCX and reads it back (docx2python), from the example scenarios
+or a variant of one written to the test's folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import EXAMPLES
+from docx2python import docx2python
+
+from lifecycle import replay, services
+from lifecycle.documents import generate
+from lifecycle.scenario import load_scenario
+
+VOELKLINGEN = EXAMPLES / "voelklingen-2017.yaml"
+AG_LINE = "moderator: schaeffer}\n"
+
+
+def flat(value: str) -> str:
+    return " ".join(value.replace("\u00a0", " ").split())
+
+
+def start(session, source: Path, tmp_path: Path, edit=None, *, run: bool = True):
+    """The scenario started (and its verlauf replayed), after ``edit`` of its text."""
+    text = source.read_text(encoding="utf-8")
+    if edit is not None:
+        text = edit(text)
+        assert text != source.read_text(encoding="utf-8"), "the edit changed nothing"
+    path = tmp_path / source.name
+    path.write_text(text, encoding="utf-8")
+    process = services.start(session, load_scenario(path), actor="test")
+    if run:
+        replay.run(session, process)
+    return process
+
+
+def read(session, process, kind: str, tmp_path: Path) -> str:
+    path = generate(session, process, kind, out_dir=tmp_path / "out").path
+    with docx2python(str(path)) as result:
+        return flat(result.text)
+
+
+def verlauf_of(text: str) -> str:
+    return text[text.index("Verlauf des ") : text.index("Wie geht es weiter")]
+
+
+# --- 1. number grammar in the Verlauf --------------------------------------------------------
+
+
+def test_one_working_group_without_sessions_is_named_and_claims_nothing(session, tmp_path):
+    process = start(session, VOELKLINGEN, tmp_path)
+    verlauf = verlauf_of(read(session, process, "sitzungsvorlage", tmp_path))
+    assert "Hier wurde die Arbeitsgruppe „Steuerungs- und Arbeitsgruppe“ gebildet." in verlauf
+    assert "Den dritten Schritt bildete die Arbeit der Arbeitsgruppe „Steuerungs- und " \
+           "Arbeitsgruppe“." in verlauf  # fmt: skip
+    for wrong in ("eine Arbeitsgruppen", "null", "Dabei wurden", "Moderiert wurden",
+                  "Arbeitsgruppensitzung"):  # fmt: skip
+        assert wrong not in verlauf, wrong
+
+
+def test_one_working_group_with_one_session(session, tmp_path):
+    def one_session(text: str) -> str:
+        text = text.replace(AG_LINE, 'moderator: schaeffer, sitzungen: ["2017-12-05 17:00"],\n'
+                            '     bestandsaufnahme: "Die Angebote wurden gesammelt."}\n')
+        return text.replace("  moderation: Erik Schäffer (iSPO)\n",
+                            "  moderation: Erik Schäffer (iSPO)\n  ag_moderation: das iSPO\n")
+
+    process = start(session, VOELKLINGEN, tmp_path, one_session)
+    verlauf = verlauf_of(read(session, process, "sitzungsvorlage", tmp_path))
+    assert "Moderiert wurde diese Arbeitsgruppe durch das iSPO." in verlauf
+    assert "Den dritten Schritt bildete eine moderierte Arbeitsgruppensitzung am 05.12.2017 " \
+           "der Arbeitsgruppe „Steuerungs- und Arbeitsgruppe“. Dabei wurden die bestehenden " \
+           "Angebote vorgestellt und diskutiert." in verlauf  # fmt: skip
+    assert "Empfehlungen erarbeitet" not in verlauf and "Schlüsselprojekte" not in verlauf
+
+
+def test_no_working_group_no_sentence_about_groups(session, tmp_path):
+    def no_groups(text: str) -> str:
+        head, rest = text.split("arbeitsgruppen:\n", 1)
+        return head + rest.split("\n\n", 1)[1]
+
+    process = start(session, VOELKLINGEN, tmp_path, no_groups)
+    verlauf = verlauf_of(read(session, process, "sitzungsvorlage", tmp_path))
+    assert "gebildet" not in verlauf and "Moderiert" not in verlauf
+    assert "Der dritte Schritt war die Phase „Arbeitsgruppen“." in verlauf
+
+
+def test_many_working_groups_and_sessions_read_as_seed_002(session, waiblingen, tmp_path):
+    replay.run(session, waiblingen)
+    verlauf = verlauf_of(read(session, waiblingen, "sitzungsvorlage", tmp_path))
+    assert "Hier wurden sechs Arbeitsgruppen zu den verschiedenen Themenschwerpunkten " \
+           "gebildet. Moderiert wurden diese Arbeitsgruppen durch" in verlauf  # fmt: skip
+    assert "Den zweiten Schritt bildeten acht moderierte Arbeitsgruppensitzungen zwischen dem " \
+           "19.09.2017 und dem 24.10.2017 zu den einzelnen Handlungsfeldern. Dabei wurden die " \
+           "bestehenden Angebote vorgestellt und diskutiert, Empfehlungen erarbeitet und " \
+           "Vorschläge für Schlüsselprojekte gemacht." in verlauf  # fmt: skip

@@ -98,3 +98,50 @@ def test_many_working_groups_and_sessions_read_as_seed_002(session, waiblingen, 
            "19.09.2017 und dem 24.10.2017 zu den einzelnen Handlungsfeldern. Dabei wurden die " \
            "bestehenden Angebote vorgestellt und diskutiert, Empfehlungen erarbeitet und " \
            "Vorschläge für Schlüsselprojekte gemacht." in verlauf  # fmt: skip
+
+
+# --- 2. a first concept is an Erarbeitung, not a Fortschreibung ------------------------------
+
+SCHWETZINGEN = EXAMPLES / "schwetzingen-2017.yaml"
+
+
+def test_a_first_concept_is_called_an_erarbeitung_in_every_document(session, tmp_path):
+    process = start(session, SCHWETZINGEN, tmp_path)
+    einladung = read(session, process, "workshop_einladung", tmp_path)
+    assert "die Stadt Schwetzingen erarbeitet erstmals ein Integrationskonzept." in einladung
+    assert "Anlass und Ziele der Erarbeitung" in read(session, process, "workshop_programm",
+                                                      tmp_path)  # fmt: skip
+    beschluss = read(session, process, "beschlussvorlage", tmp_path)
+    assert "Erarbeitung: " in beschluss and "Die Erarbeitung gliedert sich in folgende " \
+        "Schritte:" in beschluss  # fmt: skip
+    vorlage = read(session, process, "sitzungsvorlage", tmp_path)
+    assert "Erarbeitung: In den Sitzungen des VwA vom 05.07.2017 (Sitzungsvorlage GR 45/2017) " \
+           "und des Gemeinderates vom 20.07.2017 wurde der Erarbeitung eines kommunalen " \
+           "Integrationskonzeptes zugestimmt." in vorlage  # fmt: skip
+    assert "Verlauf des Erarbeitungsprozesses:" in vorlage
+    bericht = read(session, process, "abschlussbericht", tmp_path)
+    assert "Verlauf des Erarbeitungsprozesses" in bericht
+    for text in (einladung, beschluss, vorlage, bericht):
+        for wrong in ("schreibt ihr", "Fortschreibung:", "Fortschreibungsprozess",
+                      "Die Fortschreibung gliedert", "Fortschreibung des Integrationskonzepts"):
+            assert wrong not in text, wrong
+
+
+def test_a_fortschreibung_keeps_its_word(session, waiblingen, tmp_path):
+    """Waiblingen has its 2009/2010 concept: the seed's words stay."""
+    replay.run(session, waiblingen)
+    assert "die Stadt Waiblingen schreibt ihr Integrationskonzept fort." in read(
+        session, waiblingen, "workshop_einladung", tmp_path)  # fmt: skip
+    beschluss = read(session, waiblingen, "beschlussvorlage", tmp_path)
+    assert "Fortschreibung: " in beschluss and "Die Fortschreibung gliedert" in beschluss
+    assert "Erarbeitung:" not in beschluss
+
+
+def test_a_concept_with_an_earlier_process_is_no_first_concept(session, tmp_path):
+    """The evaluation of 2018 follows Schwetzingen's first concept: not "erstmals" itself."""
+    from lifecycle.doc_context import Facts
+
+    first = start(session, SCHWETZINGEN, tmp_path)
+    later = start(session, EXAMPLES / "schwetzingen-evaluation-2018.yaml", tmp_path, run=False)
+    assert Facts(session, first).erstmals() and not Facts(session, later).erstmals()
+    assert Facts(session, first).vorhaben() == "Erarbeitung"

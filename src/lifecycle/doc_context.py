@@ -52,6 +52,8 @@ from .typing_helpers import get_required, ident, required
 Context = dict[str, Any]
 # XML 1.0 forbids these; a DOCX containing one is corrupt, so they are dropped.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# The noun a plan's title may start with: what the process does to the concept.
+PROCESS_NOUNS = ("Fortschreibung", "Erarbeitung", "Erstellung", "Aufstellung", "Neuaufstellung")
 ORDINALS = ("ersten", "zweiten", "dritten", "vierten", "fünften", "sechsten", "siebten")
 
 
@@ -183,6 +185,38 @@ class Facts:
                       r"Großen Kreisstadt)\s+.*$", "", self.konzept.title)  # fmt: skip
         return re.sub(rf"\s+{re.escape(self.kommune.name)}$", "", name) or self.konzept.title
 
+    @_once
+    def earlier_versions(self) -> list[KonzeptVersion]:
+        """The concept's history before this process: not the version its own adoption adds
+        (labelled 'Fortschreibung <year>' in its start year), nor later ones."""
+        start = self.p.started_on.year
+        return [v for v in self.versions() if v.year < start or (
+            v.year == start and not v.label.startswith("Fortschreibung "))]  # fmt: skip
+
+    @_once
+    def erstmals(self) -> bool:
+        """Whether this process writes the concept for the first time (Schwetzingen 2017: "wird
+        erstmals erarbeitet"): no earlier version of it and no earlier process of it."""
+        if self.earlier_versions():
+            return False
+        return not self.all(Fortschreibung, Fortschreibung.konzept_id == self.konzept.id,
+                            col(Fortschreibung.started_on) < self.p.started_on)  # fmt: skip
+
+    def vorhaben(self) -> str:
+        """What the process does to the concept: 'Fortschreibung' of an existing one;
+        'Erarbeitung' of a first one (or the plan's own noun, e.g. 'Erstellung')."""
+        if not self.erstmals():
+            return "Fortschreibung"
+        head = self.plan.title.split(" ", 1)[0]
+        return head if head in PROCESS_NOUNS and head != "Fortschreibung" else "Erarbeitung"
+
+    def titel(self) -> str:
+        """The plan's title with the process's noun ('Erarbeitung des …' for a first concept),
+        then the concept's."""
+        head, _, rest = self.plan.title.partition(" ")
+        base = f"{self.vorhaben()} {rest}" if head in PROCESS_NOUNS and rest else self.plan.title
+        return f"{base}: {self.konzept.title}"
+
     def all(self, model, *where, order=None) -> list:
         query = select(model).where(*where)
         if order is not None:
@@ -274,9 +308,10 @@ def common(f: Facts) -> Context:
         "kommune": {"name": f.kommune.name, "bundesland": f.kommune.bundesland,
                     "bezeichnung": f"Stadt {f.kommune.name}"},
         "konzept": {"title": f.konzept.title, "kind": f.konzept.kind, "name": f.konzept_name(),
-                    "fortschreibung_titel": f"{f.plan.title}: {f.konzept.title}"},
+                    "fortschreibung_titel": f.titel(), "erstmals": f.erstmals()},
         "prozess": {"key": p.key, "plan": plan_of(p.plan).title,
-                    "partner": p.partner, "partner_kontakt": p.partner_contact,
+                    "vorhaben": f.vorhaben(), "partner": p.partner,
+                    "partner_kontakt": p.partner_contact,
                     "partner_zeile": partner or "keine",
                     "beginn": p.started_on},
     }  # fmt: skip
@@ -347,10 +382,7 @@ def apply_overrides(sections: list[Section], overrides: dict[str, str]) -> list[
 
 
 def rueckblick(f: Facts) -> Section:
-    # The history before this revision: not the version its own adoption adds, nor later ones.
-    start = f.p.started_on.year
-    versions = [v for v in f.versions() if v.year < start or (
-        v.year == start and not v.label.startswith("Fortschreibung "))]  # fmt: skip
+    versions = f.earlier_versions()
     if not versions:
         return section("Rückblick", [f"Das Konzept {_quoted(f.konzept.title)} wird in "
                                      f"{f.kommune.name} erstmals erarbeitet."])  # fmt: skip
@@ -381,8 +413,8 @@ def grundsatzbeschluss(f: Facts) -> str:
     decided = [d for d in f.decisions(stage) if d.outcome == "approve"
                and f.known(d.decided_on)] if stage else []  # fmt: skip
     verb, tail = ("wurde", "zugestimmt") if decided else ("soll", "zugestimmt werden")
-    # The Betreff is usually "Fortschreibung des …": it reads as the dative object.
-    what = (f"der {first.betreff}" if first.betreff.startswith("Fortschreibung")
+    # The Betreff is usually "Fortschreibung des …" or "Erarbeitung eines …": the dative object.
+    what = (f"der {first.betreff}" if first.betreff.startswith(PROCESS_NOUNS)
             else f"dem Vorhaben {_quoted(first.betreff)}")  # fmt: skip
     return f"In den Sitzungen {join_de(parts)} {verb} {what} {tail}."
 
@@ -446,7 +478,7 @@ def fortschreibung(f: Facts, proposal: bool = False) -> Section:
         prose.append(f"Folgende Handlungsfelder {verb}:")
         data = [item(f"{i}.", h.title) for i, h in enumerate(fields, 1)]
     data += [text(x) for x in p.leitgedanken]
-    return section("Fortschreibung", prose, data)
+    return section(f.vorhaben(), prose, data)
 
 
 def _ag_session_span(f: Facts) -> tuple[int, dt.datetime | None, dt.datetime | None]:
@@ -558,7 +590,7 @@ def verlauf(f: Facts, vorlage: Vorlage | None) -> Section:
              and not (first is not None and st.key == first.stage_key)
              and (st.opened_on is None or f.known(st.opened_on) or f.as_of is None)]  # fmt: skip
     prose = [_step_text(f, st, f.plan.stage(st.key), n) for n, st in enumerate(steps)]
-    return section("Verlauf des Fortschreibungsprozesses", prose)
+    return section(f"Verlauf des {f.vorhaben()}sprozesses", prose)
 
 
 def _results_by_group(f: Facts) -> list[dict[str, Any]]:
@@ -594,7 +626,7 @@ def wie_weiter(f: Facts, vorlage: Vorlage) -> Section:
 def finanzen(f: Facts) -> list[str]:
     p, lines = f.p, []
     if p.budget_amount and (p.budget_on is None or f.known(p.budget_on)):
-        note = p.budget_note or "für Maßnahmen der Fortschreibung"
+        note = p.budget_note or f"für Maßnahmen der {f.vorhaben()}"
         lines.append(f"{note[0].upper()}{note[1:]} sind {euro(p.budget_amount)} eingestellt.")
     if p.funding_amount:
         state = ("bewilligt" if f.known(p.funding_granted_on)
@@ -620,7 +652,7 @@ def begruendung_start(f: Facts, vorlage: Vorlage) -> list[Section]:
         fortschreibung(f, proposal=True),
         section(
             "Geplanter Ablauf",
-            ["Die Fortschreibung gliedert sich in folgende Schritte:"],
+            [f"Die {f.vorhaben()} gliedert sich in folgende Schritte:"],
             ablauf + [text(x) for x in closing],
         ),  # fmt: skip
     ]
@@ -813,7 +845,8 @@ def workshop_einladung(
 def _default_programme(f: Facts, start: dt.datetime) -> list[Context]:
     """Programme of a kickoff as the seeds describe it, when the scenario gives none."""
     steps = [(0, "Begrüßung"),
-             (15, "Rückblick auf das bisherige Konzept und Ziele der Fortschreibung"),
+             (15, "Anlass und Ziele der Erarbeitung" if f.erstmals()
+              else "Rückblick auf das bisherige Konzept und Ziele der Fortschreibung"),
              (45, f"Einführung in den Prozess {_bracketed(f.p.partner or 'Projektleitung')}"),
              (75, "Thementische je Handlungsfeld: Bestandsaufnahme und erste Ideen"),
              (150, "Pause"), (165, "Vorstellung der Ergebnisse, Bildung der Arbeitsgruppen"),

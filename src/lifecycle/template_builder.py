@@ -261,7 +261,8 @@ def workshop_einladung() -> DocxDocument:
     _p(doc, "Einladung zum {{ workshop.title }}", style="Title")
     _p(doc, "{{ konzept.fortschreibung_titel }}", style="Heading 2")
     _p(doc, "Sehr geehrte Damen und Herren,")
-    _p(doc, "die {{ kommune.bezeichnung }} schreibt ihr {{ konzept.name }} fort. Der "
+    _p(doc, "die {{ kommune.bezeichnung }} {% if konzept.erstmals %}erarbeitet erstmals ein "
+            "{{ konzept.name }}{% else %}schreibt ihr {{ konzept.name }} fort{% endif %}. Der "
             "{{ workshop.title }} ist der Auftakt: Gemeinsam mit Vertreterinnen und Vertretern "
             "aus {{ workshop.eingeladen_text }} wollen wir die Handlungsfelder diskutieren und "
             "Arbeitsgruppen bilden.")  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import docx
 from conftest import EXAMPLES
 from docx2python import docx2python
 
@@ -18,6 +19,7 @@ from lifecycle.scenario import load_scenario
 
 VOELKLINGEN = EXAMPLES / "voelklingen-2017.yaml"
 AG_LINE = "moderator: schaeffer}\n"
+KLIMA = Path(__file__).parent / "scenarios/musterstadt-klima.yaml"
 
 
 def flat(value: str) -> str:
@@ -145,3 +147,41 @@ def test_a_concept_with_an_earlier_process_is_no_first_concept(session, tmp_path
     later = start(session, EXAMPLES / "schwetzingen-evaluation-2018.yaml", tmp_path, run=False)
     assert Facts(session, first).erstmals() and not Facts(session, later).erstmals()
     assert Facts(session, first).vorhaben() == "Erarbeitung"
+
+
+# --- 3. the title line: one phrase, not "Fortschreibung …: Integrationskonzept der Stadt …" --
+
+
+def paragraphs(session, process, kind: str, tmp_path: Path, **kw) -> list[str]:
+    path = generate(session, process, kind, out_dir=tmp_path / "out", **kw).path
+    return [p.text for p in docx.Document(str(path)).paragraphs if p.text.strip()]
+
+
+def test_the_title_line_is_one_phrase(session, waiblingen, tmp_path):
+    replay.run(session, waiblingen)
+    title = "Fortschreibung des Integrationskonzepts der Stadt Waiblingen"
+    assert title in paragraphs(session, waiblingen, "workshop_einladung", tmp_path)
+    assert title in paragraphs(session, waiblingen, "abschlussbericht", tmp_path)
+    assert title in paragraphs(session, waiblingen, "stage_bericht", tmp_path,
+                               stage="auftaktworkshop")  # fmt: skip
+    assert f"{title}, Handlungsfeld: Zugang zu Sprache und Bildung" in paragraphs(
+        session, waiblingen, "ag_protokoll", tmp_path)  # fmt: skip
+    for kind in ("workshop_einladung", "ag_einladung", "ag_protokoll", "abschlussbericht"):
+        path = generate(session, waiblingen, kind, out_dir=tmp_path / "out").path
+        with docx2python(str(path)) as result:
+            assert ": Integrationskonzept der Stadt" not in result.text, kind
+
+
+def test_the_title_line_of_a_first_concept_and_of_other_plans(session, tmp_path):
+    from lifecycle.doc_context import Facts
+
+    process = start(session, SCHWETZINGEN, tmp_path)
+    assert "Erarbeitung des Integrationskonzepts der Stadt Schwetzingen" in paragraphs(
+        session, process, "abschlussbericht", tmp_path)  # fmt: skip
+    evaluation = start(session, EXAMPLES / "schwetzingen-evaluation-2018.yaml", tmp_path,
+                       run=False)  # fmt: skip
+    assert Facts(session, evaluation).titel() == \
+        "Umsetzung des Integrationskonzepts der Stadt Schwetzingen (jährliche Evaluation)"
+    klima = services.start(session, load_scenario(KLIMA), actor="test")
+    assert Facts(session, klima).titel() == \
+        "Erstellung des Klimaschutzkonzepts der Stadt Musterstadt"

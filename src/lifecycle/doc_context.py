@@ -211,11 +211,20 @@ class Facts:
         return head if head in PROCESS_NOUNS and head != "Fortschreibung" else "Erarbeitung"
 
     def titel(self) -> str:
-        """The plan's title with the process's noun ('Erarbeitung des …' for a first concept),
-        then the concept's."""
-        head, _, rest = self.plan.title.partition(" ")
-        base = f"{self.vorhaben()} {rest}" if head in PROCESS_NOUNS and rest else self.plan.title
-        return f"{base}: {self.konzept.title}"
+        """'Fortschreibung des Integrationskonzepts der Stadt Waiblingen': the plan's title with
+        the process's noun ('Erarbeitung des …' for a first concept), owned by the town as the
+        concept's title says; a note in brackets stays at the end."""
+        match = re.fullmatch(r"(.*?)(\s*\([^()]*\))?", self.plan.title.strip())
+        base, note = (match.group(1), match.group(2) or "") if match else (self.plan.title, "")
+        head, _, rest = base.partition(" ")
+        if head in PROCESS_NOUNS and rest:
+            base = f"{self.vorhaben()} {rest}"
+        name = self.konzept_name()
+        owner = self.konzept.title[len(name):].strip() \
+            if self.konzept.title.startswith(name) else ""  # fmt: skip
+        if not owner.startswith(("der ", "des ")):
+            owner = f"der Stadt {self.kommune.name}"
+        return f"{base} {owner}{note}"
 
     def all(self, model, *where, order=None) -> list:
         query = select(model).where(*where)

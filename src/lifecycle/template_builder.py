@@ -398,7 +398,8 @@ def stage_bericht() -> DocxDocument:
     doc = _new_document()
     _letterhead(doc)
     _p(doc, "{{ dokument.titel }}", style="Title")
-    _p(doc, "{{ konzept.fortschreibung_titel }}: Phase „{{ stage.title }}“", style="Heading 1")
+    # the title names the phase already
+    _p(doc, "{{ konzept.fortschreibung_titel }}", style="Heading 1")
     _p(doc, "{{ stage.zeitraum }}")
     _lines(doc, "stage.beschreibung")
     _p(doc, "Aufgaben", style="Heading 2")

@@ -185,3 +185,49 @@ def test_the_title_line_of_a_first_concept_and_of_other_plans(session, tmp_path)
     klima = services.start(session, load_scenario(KLIMA), actor="test")
     assert Facts(session, klima).titel() == \
         "Erstellung des Klimaschutzkonzepts der Stadt Musterstadt"
+
+
+# --- 4. council papers: full names in running text, sentences instead of plan notes --------
+
+
+def test_the_planned_steps_and_dates_read_as_a_clerk_writes(session, waiblingen, tmp_path):
+    replay.run(session, waiblingen)
+    text = read(session, waiblingen, "beschlussvorlage", tmp_path)
+    ablauf = text[text.index("Geplanter Ablauf:") : text.index("Finanzielle Auswirkungen:")]
+    assert "Entscheidung im Gemeinderat am 14.12.2017" in ablauf
+    assert "Vorberatung im Ausschuss für Bildung, Soziales und Verwaltung am 06.12.2017" in ablauf
+    assert " im GR " not in ablauf and " im BSV " not in ablauf
+    assert "2. Auftaktworkshop: Zum Auftaktworkshop werden rund 60 Akteure aus Verwaltung, " \
+           "Jobcenter, Wohlfahrtsverbänden, Kirchen, Vereinen, Schulen und " \
+           "Migrantenvertretungen eingeladen. An Thementischen je Handlungsfeld werden die " \
+           "Arbeitsgruppen gebildet." in ablauf  # fmt: skip
+    assert ";" not in ablauf[: ablauf.index("Geplante Termine:")]
+    assert "Thementische je Handlungsfeld" not in ablauf
+
+
+def test_a_plan_note_is_not_printed_as_a_sentence(session, waiblingen, tmp_path):
+    """A plan of one's own may keep notes as descriptions: the paper names the step only."""
+    plan = dict(waiblingen.plan)
+    plan["stages"] = [dict(s) for s in plan["stages"]]
+    plan["stages"][2]["description"] = "Bestandsaufnahme; Empfehlungen; Schlüsselprojekte."
+    plan["stages"][3]["description"] = "Auswertung"
+    waiblingen.plan = plan
+    session.add(waiblingen)
+    session.commit()
+    text = read(session, waiblingen, "beschlussvorlage", tmp_path)
+    assert "3. Arbeitsgruppen 4. Auswertung 5. Vorlage an den Gemeinderat: Der Fachausschuss " \
+           "berät die Sitzungsvorlage vor" in text  # fmt: skip
+    assert "Bestandsaufnahme; Empfehlungen" not in text
+
+
+def test_a_first_concept_has_no_fortschreibung_left_in_its_papers(session, tmp_path):
+    process = start(session, SCHWETZINGEN, tmp_path)
+    for kind in ("beschlussvorlage", "sitzungsvorlage", "workshop_einladung",
+                 "workshop_programm", "ag_einladung", "ag_protokoll", "abschlussbericht"):
+        text = read(session, process, kind, tmp_path)
+        assert "ortschreib" not in text and "schreibt ihr" not in text, kind
+    for stage in ("ratsbeschluss", "vorlage"):
+        path = generate(session, process, "stage_bericht", stage=stage,
+                        out_dir=tmp_path / "out").path  # fmt: skip
+        with docx2python(str(path)) as result:
+            assert "ortschreib" not in result.text, stage

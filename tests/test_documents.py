@@ -230,8 +230,9 @@ def test_default_output_folder_follows_lifecycle_output(session, replayed, tmp_p
     assert "Zur Finanzierung wurde ein Förderantrag im Rahmen der „Verwaltungsvorschrift " \
            "Integration“ in Höhe von 15.000 € gestellt." in flat  # fmt: skip
     assert "bewilligt" not in flat and " 5.000 €" not in flat
-    assert "Geplante Termine: Integrationsworkshop am 07.07.2017; Vorberatung im BSV am " \
-           "06.12.2017; Entscheidung im GR am 14.12.2017." in text  # fmt: skip
+    assert "Geplante Termine: Integrationsworkshop am 07.07.2017; Vorberatung im Ausschuss für " \
+           "Bildung, Soziales und Verwaltung am 06.12.2017; Entscheidung im Gemeinderat am " \
+           "14.12.2017." in text  # fmt: skip
 
 
 def test_bad_input_appears_verbatim_and_runs_no_template_code(session, replayed, tmp_path):

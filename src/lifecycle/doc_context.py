@@ -133,6 +133,16 @@ def _reversed_name(name: str) -> str:
     return f"{parts[-1]}, {' '.join(parts[:-1])}"
 
 
+_FEMININE_BODIES = ("versammlung", "vertretung", "kommission", "konferenz", "runde", "kammer")
+
+
+def _dative(gremium: Gremium) -> str:
+    """'im Gemeinderat', 'im Ausschuss für Bildung, …', 'in der Bezirksvertretung Mitte': the
+    full name in running text, never the abbreviation of the Beratungsfolge ("im GR")."""
+    head = gremium.name.split(" ", 1)[0].lower()
+    return f"in der {gremium.name}" if head.endswith(_FEMININE_BODIES) else f"im {gremium.name}"
+
+
 def _genitive(gremium: Gremium) -> str:
     if gremium.kind == GremiumKind.ausschuss and gremium.short:
         return f"des {gremium.short}"
@@ -652,7 +662,10 @@ def begruendung_final(f: Facts, vorlage: Vorlage) -> list[Section]:
 
 def begruendung_start(f: Facts, vorlage: Vorlage) -> list[Section]:
     """The Grundsatzbeschluss: why revise, what the process will be, with its planned dates."""
-    ablauf = [item(f"{i}.", f"{st.title}: {' '.join(st.description.split())}")
+    # A stage's description is printed only when the plan gives whole sentences: a note
+    # ("Thementische je Handlungsfeld; …") is the planner's, not a sentence of a council paper.
+    ablauf = [item(f"{i}.", f"{st.title}: {' '.join(st.description.split())}"
+                   if sentences(st.description) and ";" not in st.description else st.title)
               for i, st in enumerate(f.plan.stages, 1)]  # fmt: skip
     dates = _planned_dates(f)
     closing = [f"Geplante Termine: {'; '.join(dates)}."] if dates else []
@@ -674,7 +687,7 @@ def _planned_dates(f: Facts) -> list[str]:
         dates.append(f"{workshop.title} am {short_de(workshop.start.date())}")
     final = f.vorlage(f.plan.last.key)
     if final is not None:
-        dates += [f"{b.role.value} im {g.short or g.name} am {short_de(s.start.date())}"
+        dates += [f"{b.role.value} {_dative(g)} am {short_de(s.start.date())}"
                   for b, s, g in f.beratungen(final)]  # fmt: skip
     return dates
 

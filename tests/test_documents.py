@@ -527,3 +527,69 @@ def test_a_scenario_template_folder_that_does_not_exist(tmp_path):
     with pytest.raises(InputError) as caught:
         load_scenario(scenario_file)
     assert caught.value.field == "templates" and "existiert nicht" in caught.value.problem
+
+
+def _recorded(session, process, kind: str) -> DocumentVersion:
+    session.expire_all()
+    [row] = documents.versions(session, process, kind)
+    return row
+
+
+def test_a_relative_out_folder_is_recorded_absolute(session, replayed, db_url, tmp_path,
+                                                    monkeypatch, capsys):  # fmt: skip
+    """`docs generate … --out out/asof` from one folder, then again from another: the record
+    names the file where it is, and a re-render stays in the folder this command names."""
+    from lifecycle.cli import run
+
+    first, second = tmp_path / "erster", tmp_path / "zweiter"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+    assert run(["docs", "generate", "beschlussvorlage", "--process", "waiblingen-2017",
+                "--out", "out/asof"]) == 0  # fmt: skip
+    written = first / "out" / "asof" / "beschlussvorlage_v1.docx"
+    assert _recorded(session, replayed, "beschlussvorlage").path == str(written)
+    text = assert_readers_agree(written)
+    written.unlink()  # the file is gone: version 1 is written again, here and only here
+    monkeypatch.chdir(second)
+    assert run(["docs", "generate", "beschlussvorlage", "--process", "waiblingen-2017",
+                "--out", "anderswo"]) == 0  # fmt: skip
+    again = second / "anderswo" / "beschlussvorlage_v1.docx"
+    assert assert_readers_agree(again) == text
+    assert not (second / "out").exists() and not written.exists()
+    assert _recorded(session, replayed, "beschlussvorlage").path == str(again)
+    assert str(again) in capsys.readouterr().out
+    # unchanged and present: asked for from a third folder, a copy; the record stays
+    third = tmp_path / "dritter"
+    third.mkdir()
+    monkeypatch.chdir(third)
+    assert run(["docs", "generate", "beschlussvorlage", "--out", "kopie"]) == 0
+    assert (third / "kopie" / "beschlussvorlage_v1.docx").read_bytes() == again.read_bytes()
+    assert _recorded(session, replayed, "beschlussvorlage").path == str(again)
+
+
+def test_a_path_recorded_relative_before_is_not_looked_up_in_the_working_directory(
+    session, replayed, tmp_path, monkeypatch
+):
+    """A record from before paths were stored absolute ("out/asof/…"): its folder is unknown,
+    so version n is written into the folder of this command, never into "out/asof" below
+    whatever the working directory now is."""
+    monkeypatch.chdir(tmp_path)
+    generate(session, replayed, "ag_protokoll", out_dir=tmp_path / "out" / "asof")
+    row = _recorded(session, replayed, "ag_protokoll")
+    row.path = "out/asof/ag_protokoll_v1.docx"
+    session.add(row)
+    session.commit()
+    elsewhere = tmp_path / "woanders"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = generate(session, replayed, "ag_protokoll", out_dir="neu")
+    assert (result.created, result.version) == (False, 1)
+    assert result.path == elsewhere / "neu" / "ag_protokoll_v1.docx" and result.path.is_file()
+    assert not (elsewhere / "out").exists()
+    assert _recorded(session, replayed, "ag_protokoll").path == str(result.path)
+    # without --out: the default folder (LIFECYCLE_OUTPUT, here relative), resolved now
+    monkeypatch.setenv("LIFECYCLE_OUTPUT", "dokumente")
+    other = generate(session, replayed, "beschlussvorlage")
+    assert other.path == elsewhere / "dokumente" / "waiblingen-2017" / "beschlussvorlage_v1.docx"
+    assert _recorded(session, replayed, "beschlussvorlage").path == str(other.path)

@@ -181,6 +181,7 @@ def render(template: Path, context: dict[str, Any], out: Path) -> None:
     """Render ``template`` with ``context`` to ``out``; any template problem is a TemplateError."""
     from lxml import etree
 
+    from .docx_layout import STYLES, fit_columns, text_sizes
     from .docx_render import UnreadableTemplate, compile_docx, render_parts, write_docx
 
     name = template.name
@@ -188,6 +189,8 @@ def render(template: Path, context: dict[str, Any], out: Path) -> None:
         compiled = compile_docx(template.read_bytes(), jinja_env(),
                                 check=functools.partial(check_template, name=name))  # fmt: skip
         rendered = render_parts(compiled, context)
+        # fixed column widths follow the paper's words (no "zurückgestell|t" in a PDF)
+        fit_columns(rendered.body, text_sizes(compiled.by_name.get(STYLES, b"")))
     except (UnreadableTemplate, OSError) as exc:
         raise TemplateError(f"Vorlage {name} ist keine lesbare Word-Datei: {exc}") from None
     except jinja2.UndefinedError as exc:

@@ -25,6 +25,7 @@ from pathlib import Path
 from docx import Document
 from docx.document import Document as DocxDocument
 from docx.enum.section import WD_ORIENT
+from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.text import WD_BREAK
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
@@ -160,9 +161,27 @@ def _lines(doc: DocxDocument, var: str, item: str = "{{ line }}", style: str | N
     _p(doc, "{%p endfor %}")
 
 
+TABLE_TEXT = "Tabellentext"  # a paragraph style of its own, so an administrator can restyle it
+
+
+def _table_text_style(doc: DocxDocument) -> str:
+    """The paragraph style of dense tables: 10 pt, no space after (defined once)."""
+    if TABLE_TEXT not in [s.name for s in doc.styles]:
+        style = doc.styles.add_style(TABLE_TEXT, WD_STYLE_TYPE.PARAGRAPH)
+        style.base_style = doc.styles["Normal"]
+        style.font.name, style.font.size = FONT, Pt(10)
+        style.paragraph_format.space_after = Pt(0)
+    return TABLE_TEXT
+
+
 def _grid(doc: DocxDocument, headers: list[str], loop: str, cells: list[str],
-          widths: list[float], row_height: float | None = None) -> Table:  # fmt: skip
-    """A table with a header row and one row per item (docxtpl `{%tr %}` rows)."""
+          widths: list[float], row_height: float | None = None,
+          text_style: str | None = None) -> Table:  # fmt: skip
+    """A table with a header row and one row per item (docxtpl `{%tr %}` rows).
+
+    The widths are the template's; at rendering, a column too narrow for its longest word
+    is widened (lifecycle.docx_layout).
+    """
     table = doc.add_table(rows=4, cols=len(headers))
     table.style = doc.styles["Table Grid"]
     for i, header in enumerate(headers):
@@ -174,6 +193,9 @@ def _grid(doc: DocxDocument, headers: list[str], loop: str, cells: list[str],
     table.rows[3].cells[0].paragraphs[0].add_run("{%tr endfor %}")
     if row_height:  # room to sign by hand
         table.rows[2].height = Cm(row_height)
+    if text_style:
+        for cell in (c for row in table.rows for c in row.cells):
+            cell.paragraphs[0].style = doc.styles[text_style]
     table.autofit = False
     # LibreOffice lays out by the grid columns, Word by the cell widths: set both.
     for col, width in zip(table._tbl.tblGrid.findall(qn("w:gridCol")), widths, strict=True):
@@ -426,11 +448,12 @@ def sachstandsbericht() -> DocxDocument:
     _p(doc, "{{ bericht.ueberblick }}")
     _p(doc, "{%p for hf in handlungsfelder %}")
     _p(doc, "{{ hf.ueberschrift }}", style="Heading 2")
-    # widths: a date and "Fortschritt" must fit on one line at 11 pt
+    # 10 pt: five columns of names and compound words ("Integrationsförderung") in 16.3 cm
+    dense = _table_text_style(doc)
     _grid(doc, ["Maßnahme", "Verantwortlich", "Status", "Fortschritt", "Zieltermin"],
           "m in hf.massnahmen",
           ["{{ m.titel }}", "{{ m.verantwortlich }}", "{{ m.status }}", "{{ m.fortschritt }}",
-           "{{ m.zieltermin }}"], [4.6, 3.8, 2.7, 2.6, 2.6])  # fmt: skip
+           "{{ m.zieltermin }}"], [4.6, 3.8, 2.7, 2.6, 2.6], text_style=dense)  # fmt: skip
     _p(doc, "{%p for line in hf.sachstaende %}")
     _p(doc, "{{r line|rich }}").paragraph_format.space_before = Pt(6)
     _p(doc, "{%p endfor %}")
@@ -444,7 +467,7 @@ def sachstandsbericht() -> DocxDocument:
     _grid(doc, ["Indikator", "Handlungsfeld", "Ausgang", "Ziel", "Aktuell"],
           "i in indikatoren",
           ["{{ i.titel }}", "{{ i.handlungsfeld }}", "{{ i.ausgang }}", "{{ i.ziel }}",
-           "{{ i.aktuell }}"], [4.5, 3.8, 2.8, 2.7, 2.7])  # fmt: skip
+           "{{ i.aktuell }}"], [4.5, 3.8, 2.8, 2.7, 2.7], text_style=dense)  # fmt: skip
     _p(doc, "{%p endif %}")
     _p(doc, "{{ vorlage.ort_datum }}").paragraph_format.space_before = Pt(12)
     _label(doc, "{{ ansprechpartner.bezeichnung }}:")

@@ -231,3 +231,78 @@ def test_a_first_concept_has_no_fortschreibung_left_in_its_papers(session, tmp_p
                         out_dir=tmp_path / "out").path  # fmt: skip
         with docx2python(str(path)) as result:
             assert "ortschreib" not in result.text, stage
+
+
+# --- 7. working-group papers: no empty headings, an invitation without dates ---------------
+
+
+def _level(paragraph) -> int | None:
+    """1 for Title, 2 for Heading 1 …; None for body text."""
+    name = paragraph.style.name
+    if name == "Title":
+        return 1
+    return int(name.split()[-1]) + 1 if name.startswith("Heading") else None
+
+
+def empty_headings(path: Path) -> list[str]:
+    """Headings with nothing under them before the next heading of the same or a higher
+    level (or the end of the paper)."""
+    found = []
+    paras = [p for p in docx.Document(str(path)).paragraphs if p.text.strip()]
+    for n, p in enumerate(paras):
+        level = _level(p)
+        if level is None or level == 1:
+            continue
+        after = _level(paras[n + 1]) if n + 1 < len(paras) else 0
+        if after is not None and after <= level:
+            found.append(p.text)
+    return found
+
+
+def test_minutes_have_no_empty_headings(session, waiblingen, tmp_path):
+    from sqlmodel import select
+
+    from lifecycle.models import AgSitzung
+
+    replay.run(session, waiblingen)
+    path = generate(session, waiblingen, "ag_protokoll", out_dir=tmp_path / "a").path
+    assert empty_headings(path) == []
+    lines = paragraphs(session, waiblingen, "ag_protokoll", tmp_path / "a")
+    assert "1. Sitzung am Dienstag, 19. September 2017, 17:00 Uhr" in lines
+    # a session with notes: its heading, the notes under it
+    first = session.exec(select(AgSitzung).order_by(AgSitzung.start)).first()
+    first.notes = "Vorstellung der Angebote.\n\nVerabredung der nächsten Schritte."
+    session.add(first)
+    session.commit()
+    path = generate(session, waiblingen, "ag_protokoll", out_dir=tmp_path / "b").path
+    assert empty_headings(path) == []
+    paras = [p for p in docx.Document(str(path)).paragraphs if p.text.strip()]
+    at = next(n for n, p in enumerate(paras) if p.text.startswith("1. Sitzung am Dienstag, 19."))
+    assert paras[at].style.name == "Heading 3"
+    assert [p.text for p in paras[at + 1 : at + 3]] == ["Vorstellung der Angebote.",
+                                                       "Verabredung der nächsten Schritte."]
+
+
+def test_a_working_group_without_dates(session, tmp_path):
+    process = start(session, VOELKLINGEN, tmp_path)
+    einladung = read(session, process, "ag_einladung", tmp_path)
+    assert "Wir laden Sie herzlich zur Mitarbeit ein:" in einladung
+    assert "Die Termine der Sitzungen geben wir Ihnen rechtzeitig bekannt." in einladung
+    assert "Termine:" not in einladung and "zu den Sitzungen" not in einladung
+    path = generate(session, process, "ag_protokoll", out_dir=tmp_path / "out").path
+    assert empty_headings(path) == []
+    lines = paragraphs(session, process, "ag_protokoll", tmp_path)
+    assert "Sitzungen" not in lines
+    assert "Für diese Arbeitsgruppe sind noch keine Sitzungen und keine Ergebnisse " \
+           "verzeichnet." in lines  # fmt: skip
+
+
+def test_a_working_group_with_one_date(session, tmp_path):
+    process = start(session, VOELKLINGEN, tmp_path, lambda text: text.replace(
+        AG_LINE, 'moderator: schaeffer, sitzungen: ["2017-12-05 17:00"]}\n'))  # fmt: skip
+    einladung = read(session, process, "ag_einladung", tmp_path)
+    assert "Wir laden Sie herzlich zur Sitzung ein:" in einladung
+    assert "Termin: 1. Sitzung: Dienstag, 5. Dezember 2017, 17:00 Uhr" in einladung
+    protokoll = read(session, process, "ag_protokoll", tmp_path)
+    assert "Sitzungen 1. Sitzung am Dienstag, 5. Dezember 2017, 17:00 Uhr" in protokoll
+    assert "keine Sitzungen" not in protokoll

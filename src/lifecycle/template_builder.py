@@ -342,14 +342,19 @@ def ag_einladung() -> DocxDocument:
     _p(doc, "{{ konzept.fortschreibung_titel }}, Handlungsfeld: {{ ag.handlungsfeld }}")
     _p(doc, "Sehr geehrte Damen und Herren,")
     _p(doc, "im {{ workshop.title }} wurde die Arbeitsgruppe „{{ ag.title }}“ gebildet. Wir "
-            "laden Sie herzlich {% if ag.sitzungen|length == 1 %}zur Sitzung{% else %}zu den "
-            "Sitzungen{% endif %} ein: Wir sammeln die bestehenden Angebote "
-            "(Bestandsaufnahme), erarbeiten Empfehlungen und schlagen Schlüsselprojekte "
-            "vor.")  # fmt: skip
-    _label(doc, "Termine:")
+            "laden Sie herzlich {% if ag.sitzungen|length == 1 %}zur Sitzung{% elif "
+            "ag.sitzungen %}zu den Sitzungen{% else %}zur Mitarbeit{% endif %} ein: Wir "
+            "sammeln die bestehenden Angebote (Bestandsaufnahme), erarbeiten Empfehlungen und "
+            "schlagen Schlüsselprojekte vor.")  # fmt: skip
+    # no dates yet: say so, instead of an empty "Termine:"
+    _p(doc, "{%p if ag.sitzungen %}")
+    _label(doc, "{% if ag.sitzungen|length == 1 %}Termin:{% else %}Termine:{% endif %}")
     _lines(doc, "ag.sitzungen",
            "{{ line.nummer }}. Sitzung: {{ line.datum|long_de }}, {{ line.datum|uhrzeit }}"
            "{% if line.ort %}, {{ line.ort }}{% endif %}", style="List Paragraph")  # fmt: skip
+    _p(doc, "{%p else %}")
+    _p(doc, "Die Termine der Sitzungen geben wir Ihnen rechtzeitig bekannt.")
+    _p(doc, "{%p endif %}")
     _p(doc, "{%p if ag.ort_offen %}")
     _p(doc, "Den Ort teilen wir Ihnen rechtzeitig vor der Sitzung mit.")
     _p(doc, "{%p endif %}")
@@ -371,15 +376,26 @@ def ag_protokoll() -> DocxDocument:
     _p(doc, "Protokoll der Arbeitsgruppe „{{ ag.title }}“", style="Title")
     _p(doc, "{{ konzept.fortschreibung_titel }}, Handlungsfeld: {{ ag.handlungsfeld }}")
     _p(doc, "Moderation: {{ ag.moderation }}")
+    # The sessions: a heading over each one's notes; without notes, one line each; none
+    # recorded, no "Sitzungen" heading at all.
+    session = "{{ s.nummer }}. Sitzung am {{ s.datum|long_de }}, {{ s.datum|uhrzeit }}" \
+        "{% if s.ort %}, {{ s.ort }}{% endif %}"  # fmt: skip
+    _p(doc, "{%p if ag.sitzungen %}")
     _p(doc, "Sitzungen", style="Heading 2")
     _p(doc, "{%p for s in ag.sitzungen %}")
-    _p(
-        doc,
-        "{{ s.nummer }}. Sitzung am {{ s.datum|long_de }}, {{ s.datum|uhrzeit }}",
-        style="Heading 3",
-    )
+    _p(doc, "{%p if s.notizen %}")
+    _p(doc, session, style="Heading 3")
     _lines(doc, "s.notizen")
+    _p(doc, "{%p else %}")
+    _p(doc, session)
+    _p(doc, "{%p endif %}")
     _p(doc, "{%p endfor %}")
+    _p(doc, "{%p endif %}")
+    _p(doc, "{%p if not (ag.sitzungen or ag.bestandsaufnahme or ag.empfehlungen "
+            "or ag.schluesselprojekte) %}")  # fmt: skip
+    _p(doc, "Für diese Arbeitsgruppe sind noch keine Sitzungen und keine Ergebnisse "
+            "verzeichnet.")  # fmt: skip
+    _p(doc, "{%p endif %}")
     # A heading only where there is something under it: no empty "Empfehlungen".
     _p(doc, "{%p if ag.bestandsaufnahme %}")
     _p(doc, "Bestandsaufnahme", style="Heading 2")

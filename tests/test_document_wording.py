@@ -306,3 +306,18 @@ def test_a_working_group_with_one_date(session, tmp_path):
     protokoll = read(session, process, "ag_protokoll", tmp_path)
     assert "Sitzungen 1. Sitzung am Dienstag, 5. Dezember 2017, 17:00 Uhr" in protokoll
     assert "keine Sitzungen" not in protokoll
+
+
+# --- the signing sheet: the consent above every page's rows -------------------------------
+
+
+def test_every_signer_of_the_list_sees_the_consent(session, waiblingen, tmp_path):
+    replay.run(session, waiblingen)
+    path = generate(session, waiblingen, "workshop_teilnehmerliste", out_dir=tmp_path).path
+    consent = "Mit meiner Unterschrift bin ich einverstanden, dass mein Name in der " \
+              "Dokumentation des Workshops genannt wird."  # fmt: skip
+    document = docx.Document(str(path))
+    assert consent in [p.text for p in document.sections[0].header.paragraphs]
+    assert consent not in [p.text for p in document.paragraphs]  # not once, after 60 rows
+    with docx2python(str(path)) as result:
+        assert consent in flat(str(result.header))

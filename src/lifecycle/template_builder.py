@@ -323,14 +323,16 @@ def workshop_teilnehmerliste() -> DocxDocument:
     section.orientation = WD_ORIENT.LANDSCAPE
     section.page_width, section.page_height = Cm(29.7), Cm(21.0)
     _letterhead(doc)
+    # The consent in the page header: every signer sees it above the rows on every page.
+    consent = doc.sections[0].header.add_paragraph()
+    consent.add_run("Mit meiner Unterschrift bin ich einverstanden, dass mein Name in der "
+                    "Dokumentation des Workshops genannt wird.").font.size = Pt(9)  # fmt: skip
     _p(doc, "Teilnehmerliste: {{ workshop.title }}", style="Title")
     _p(doc, "{{ workshop.datum|long_de }}, {{ workshop.datum|uhrzeit }}, {{ workshop.ort }}")
     _grid(doc, ["Nr.", "Name, Vorname", "Institution / Organisation", "E-Mail", "Unterschrift"],
           "t in teilnehmer",
           ["{{ t.nummer }}", "{{ t.name }}", "{{ t.organisation }}", "", ""],
           [1.2, 6.0, 7.0, 5.5, 5.5], row_height=1.0)  # fmt: skip
-    _p(doc, "Mit meiner Unterschrift bin ich einverstanden, dass mein Name in der Dokumentation "
-            "des Workshops genannt wird.")  # fmt: skip
     return doc
 
 

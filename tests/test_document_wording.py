@@ -321,3 +321,24 @@ def test_every_signer_of_the_list_sees_the_consent(session, waiblingen, tmp_path
     assert consent not in [p.text for p in document.paragraphs]  # not once, after 60 rows
     with docx2python(str(path)) as result:
         assert consent in flat(str(result.header))
+
+
+# --- no English leftovers of python-docx's default template --------------------------------
+
+
+def test_no_part_of_a_paper_is_english_or_claims_another_writer(session, waiblingen, tmp_path):
+    import zipfile
+
+    from lifecycle.plan_types import plan_of
+
+    replay.run(session, waiblingen)
+    for kind in plan_of(waiblingen.plan).document_kinds:
+        path = generate(session, waiblingen, kind, out_dir=tmp_path).path
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            assert "word/stylesWithEffects.xml" not in names, kind
+            for name in (n for n in names if n.endswith((".xml", ".rels"))):
+                data = archive.read(name).decode("utf-8")
+                assert "en-US" not in data, (kind, name)
+            app = archive.read("docProps/app.xml").decode("utf-8")
+            assert "<Application>lifecycle</Application>" in app and "Microsoft" not in app

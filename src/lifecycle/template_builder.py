@@ -510,6 +510,30 @@ BUILDERS: dict[str, Callable[[], DocxDocument]] = {
 # --- reproducible bytes --------------------------------------------------------------------
 
 
+# Word 2010's copy of the styles (python-docx's default template carries it, in en-US): Word
+# 2013 and later and LibreOffice read styles.xml; the copy would only be a stale English one.
+_STYLES_WITH_EFFECTS = "http://schemas.microsoft.com/office/2007/relationships/stylesWithEffects"
+_APP_XML = (
+    b"<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n"
+    b'<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties"'
+    b' xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
+    b"<Application>lifecycle</Application><DocSecurity>0</DocSecurity>"
+    b"<ScaleCrop>false</ScaleCrop><LinksUpToDate>false</LinksUpToDate>"
+    b"<SharedDoc>false</SharedDoc><HyperlinksChanged>false</HyperlinksChanged></Properties>"
+)
+
+
+def _no_foreign_leftovers(doc: DocxDocument) -> None:
+    """No English styles copy, and the application that wrote the file is this one, not
+    "Microsoft Macintosh Word" of python-docx's default template (docProps/app.xml)."""
+    for rid, rel in list(doc.part.rels.items()):
+        if rel.reltype == _STYLES_WITH_EFFECTS:
+            doc.part.drop_rel(rid)
+    for part in doc.part.package.iter_parts():
+        if str(part.partname) == "/docProps/app.xml":
+            part._blob = _APP_XML  # a plain Part: python-docx has no API for these properties
+
+
 def _fixed_core_properties(doc: DocxDocument) -> None:
     props = doc.core_properties
     props.author = props.last_modified_by = "lifecycle"
@@ -533,6 +557,7 @@ def stable_zip(data: bytes) -> bytes:
 def build(name: str) -> bytes:
     doc = BUILDERS[name]()
     _fixed_core_properties(doc)
+    _no_foreign_leftovers(doc)
     raw = io.BytesIO()
     doc.save(raw)
     return stable_zip(raw.getvalue())

@@ -354,3 +354,62 @@ def test_a_folder_as_the_section_file_is_one_german_line(session, waiblingen, db
                 "--file", str(tmp_path)]) == 2  # fmt: skip
     assert "ist ein Ordner, keine Datei" in capsys.readouterr().err
     assert _versions(session) == 0
+
+
+UMSETZUNG = Path(__file__).parent.parent / "examples/waiblingen-umsetzung-2018.yaml"
+
+
+def _words(text: str) -> list[str]:
+    """The plain words of a text (compounds with a hyphen or slash may break; pdftotext joins
+    a word broken at its hyphen, so those are not counted)."""
+    return [w for w in (t.strip("„“‚‘\"'.,;:!?()") for t in text.split())
+            if len(w) >= 4 and w.isalpha()]
+
+
+def _sachstandsbericht(session, waiblingen, tmp_path: Path, pdf: bool):
+    replay.run(session, waiblingen)
+    services.update_massnahme(session, waiblingen.key, "boccia-bahn",
+                              {"status": "zurückgestellt"}, actor="ortolf",
+                              on=dt.date(2018, 2, 1))  # fmt: skip
+    process = services.start(session, load_scenario(UMSETZUNG), actor="test")
+    replay.run(session, process)
+    return generate(session, process, "sachstandsbericht", out_dir=tmp_path, pdf=pdf)
+
+
+def test_no_word_of_the_sachstandsbericht_tables_is_split_in_the_pdf(tools, session, waiblingen,
+                                                                     tmp_path):  # fmt: skip
+    """Seen in a clerk's review: "Integrationsförderu|ng", "zurückgestell|t" in narrow fixed
+    columns; LibreOffice (without a German hyphenation dictionary) broke them mid-word. Every
+    word of the paper is printed whole as often as the paper has it (a split one is not)."""
+    from collections import Counter
+
+    result = _sachstandsbericht(session, waiblingen, tmp_path, pdf=True)
+    assert result.pdf_path is not None
+    printed = Counter(_words(pdf_text(result.pdf_path)))
+    document = docx.Document(str(result.path))
+    texts = [p.text for p in document.paragraphs]
+    texts += [c.text for t in document.tables for row in t.rows for c in row.cells]
+    words = Counter(w for text in texts for w in _words(text))
+    assert {"zurückgestellt", "Integrationsförderung", "Familienbildungsstätte"} <= set(words)
+    split = sorted(w for w, n in words.items() if printed[w] < n)
+    assert not split, split
+
+
+def test_the_tables_of_one_kind_share_column_widths_that_fit_their_words(session, waiblingen,
+                                                                        tmp_path):  # fmt: skip
+    from docx.shared import Cm
+
+    from lifecycle.docx_layout import word_width
+
+    result = _sachstandsbericht(session, waiblingen, tmp_path, pdf=False)
+    tables = [t for t in docx.Document(str(result.path)).tables
+              if t.rows[0].cells[0].text == "Maßnahme"]  # fmt: skip
+    assert len(tables) >= 4
+    grids = {tuple(int(c.get(qn("w:w"))) for c in t._tbl.tblGrid.findall(qn("w:gridCol")))
+             for t in tables}  # fmt: skip
+    assert len(grids) == 1  # one column layout down the paper
+    [grid] = grids
+    assert abs(sum(grid) - sum(Cm(w).twips for w in (4.6, 3.8, 2.7, 2.6, 2.6))) <= 5
+    status = grid[2] - 2 * 108  # "zurückgestellt" fits in the Status column (10 pt)
+    assert status >= word_width("zurückgestellt", False, 20)
+    assert tables[0].rows[1].cells[2].paragraphs[0].style.name == "Tabellentext"

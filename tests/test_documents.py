@@ -232,8 +232,9 @@ def test_default_output_folder_follows_lifecycle_output(session, replayed, tmp_p
     assert "Zur Finanzierung wurde ein Förderantrag im Rahmen der „Verwaltungsvorschrift " \
            "Integration“ in Höhe von 15.000 € gestellt." in flat  # fmt: skip
     assert "bewilligt" not in flat and " 5.000 €" not in flat
-    assert "Geplante Termine: Integrationsworkshop am 07.07.2017; Vorberatung im BSV am " \
-           "06.12.2017; Entscheidung im GR am 14.12.2017." in text  # fmt: skip
+    assert "Geplante Termine: Integrationsworkshop am 07.07.2017; Vorberatung im Ausschuss für " \
+           "Bildung, Soziales und Verwaltung am 06.12.2017; Entscheidung im Gemeinderat am " \
+           "14.12.2017." in text  # fmt: skip
 
 
 def test_bad_input_appears_verbatim_and_runs_no_template_code(session, replayed, tmp_path):
@@ -627,3 +628,67 @@ def test_any_placeholder_renders_or_is_one_german_sentence(session, replayed, tm
         message = str(exc)
         assert message.startswith("Vorlage sitzungsvorlage.docx") and "\n" not in message
         assert_german(message.split(" (Absatz ")[0])
+def _recorded(session, process, kind: str) -> DocumentVersion:
+    session.expire_all()
+    [row] = documents.versions(session, process, kind)
+    return row
+
+
+def test_a_relative_out_folder_is_recorded_absolute(session, replayed, db_url, tmp_path,
+                                                    monkeypatch, capsys):  # fmt: skip
+    """`docs generate … --out out/asof` from one folder, then again from another: the record
+    names the file where it is, and a re-render stays in the folder this command names."""
+    from lifecycle.cli import run
+
+    first, second = tmp_path / "erster", tmp_path / "zweiter"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+    assert run(["docs", "generate", "beschlussvorlage", "--process", "waiblingen-2017",
+                "--out", "out/asof"]) == 0  # fmt: skip
+    written = first / "out" / "asof" / "beschlussvorlage_v1.docx"
+    assert _recorded(session, replayed, "beschlussvorlage").path == str(written)
+    text = assert_readers_agree(written)
+    written.unlink()  # the file is gone: version 1 is written again, here and only here
+    monkeypatch.chdir(second)
+    assert run(["docs", "generate", "beschlussvorlage", "--process", "waiblingen-2017",
+                "--out", "anderswo"]) == 0  # fmt: skip
+    again = second / "anderswo" / "beschlussvorlage_v1.docx"
+    assert assert_readers_agree(again) == text
+    assert not (second / "out").exists() and not written.exists()
+    assert _recorded(session, replayed, "beschlussvorlage").path == str(again)
+    assert str(again) in capsys.readouterr().out
+    # unchanged and present: asked for from a third folder, a copy; the record stays
+    third = tmp_path / "dritter"
+    third.mkdir()
+    monkeypatch.chdir(third)
+    assert run(["docs", "generate", "beschlussvorlage", "--out", "kopie"]) == 0
+    assert (third / "kopie" / "beschlussvorlage_v1.docx").read_bytes() == again.read_bytes()
+    assert _recorded(session, replayed, "beschlussvorlage").path == str(again)
+
+
+def test_a_path_recorded_relative_before_is_not_looked_up_in_the_working_directory(
+    session, replayed, tmp_path, monkeypatch
+):
+    """A record from before paths were stored absolute ("out/asof/…"): its folder is unknown,
+    so version n is written into the folder of this command, never into "out/asof" below
+    whatever the working directory now is."""
+    monkeypatch.chdir(tmp_path)
+    generate(session, replayed, "ag_protokoll", out_dir=tmp_path / "out" / "asof")
+    row = _recorded(session, replayed, "ag_protokoll")
+    row.path = "out/asof/ag_protokoll_v1.docx"
+    session.add(row)
+    session.commit()
+    elsewhere = tmp_path / "woanders"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = generate(session, replayed, "ag_protokoll", out_dir="neu")
+    assert (result.created, result.version) == (False, 1)
+    assert result.path == elsewhere / "neu" / "ag_protokoll_v1.docx" and result.path.is_file()
+    assert not (elsewhere / "out").exists()
+    assert _recorded(session, replayed, "ag_protokoll").path == str(result.path)
+    # without --out: the default folder (LIFECYCLE_OUTPUT, here relative), resolved now
+    monkeypatch.setenv("LIFECYCLE_OUTPUT", "dokumente")
+    other = generate(session, replayed, "beschlussvorlage")
+    assert other.path == elsewhere / "dokumente" / "waiblingen-2017" / "beschlussvorlage_v1.docx"
+    assert _recorded(session, replayed, "beschlussvorlage").path == str(other.path)

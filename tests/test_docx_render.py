@@ -21,15 +21,19 @@ import pytest
 from docxtpl import DocxTemplate
 from lxml import etree
 
-from lifecycle import documents, docx_render, replay
+from lifecycle import documents, docx_layout, docx_render, replay
 from lifecycle.doc_context import KINDS, build_context
 from lifecycle.documents import find_template, jinja_env
 
 
 def reference(template: Path, context: dict, out: Path) -> None:
-    """docxtpl's own way, as documents.render rendered until the compiled renderer."""
+    """docxtpl's own way, as documents.render rendered until the compiled renderer (with the
+    same column widths from the content, docx_layout, that documents.render applies)."""
     tpl = DocxTemplate(str(template))
     tpl.render(context, jinja_env=jinja_env(), autoescape=True)
+    with zipfile.ZipFile(template) as z:
+        sizes = docx_layout.text_sizes(z.read(docx_layout.STYLES))
+    docx_layout.fit_columns(tpl.docx.element.body, sizes)
     docx_render.set_properties(tpl.docx.core_properties, context.get("eigenschaften") or {})
     tpl.save(str(out))
 
@@ -225,3 +229,12 @@ def test_the_whole_archive_is_bounded_too(monkeypatch, limit, value, reason):
 def test_the_shipped_templates_are_within_the_limits():
     for kind in KINDS.values():
         docx_render.check_archive(find_template(kind).read_bytes())
+def test_column_widths_follow_the_longest_words():
+    """docx_layout.fitted: the total stays; a column too narrow takes from those with room;
+    where not every word can fit, as many columns as can fit and the rest share the remainder."""
+    from lifecycle.docx_layout import fitted
+
+    assert fitted([3000, 2000, 1000], [1000, 1000, 900]) == [3000, 2000, 1000]
+    assert fitted([3000, 2000, 1000], [1000, 1000, 1600]) == [2600, 1800, 1600]
+    out = fitted([2000, 2000, 2000], [5000, 1000, 3500])
+    assert sum(out) == 6000 and out[1] == 1000 and out[0] == out[2] == 2500

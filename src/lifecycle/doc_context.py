@@ -52,6 +52,8 @@ from .typing_helpers import get_required, ident, required
 Context = dict[str, Any]
 # XML 1.0 forbids these; a DOCX containing one is corrupt, so they are dropped.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# The noun a plan's title may start with: what the process does to the concept.
+PROCESS_NOUNS = ("Fortschreibung", "Erarbeitung", "Erstellung", "Aufstellung", "Neuaufstellung")
 ORDINALS = ("ersten", "zweiten", "dritten", "vierten", "fünften", "sechsten", "siebten")
 
 
@@ -131,6 +133,16 @@ def _reversed_name(name: str) -> str:
     return f"{parts[-1]}, {' '.join(parts[:-1])}"
 
 
+_FEMININE_BODIES = ("versammlung", "vertretung", "kommission", "konferenz", "runde", "kammer")
+
+
+def _dative(gremium: Gremium) -> str:
+    """'im Gemeinderat', 'im Ausschuss für Bildung, …', 'in der Bezirksvertretung Mitte': the
+    full name in running text, never the abbreviation of the Beratungsfolge ("im GR")."""
+    head = gremium.name.split(" ", 1)[0].lower()
+    return f"in der {gremium.name}" if head.endswith(_FEMININE_BODIES) else f"im {gremium.name}"
+
+
 def _genitive(gremium: Gremium) -> str:
     if gremium.kind == GremiumKind.ausschuss and gremium.short:
         return f"des {gremium.short}"
@@ -182,6 +194,47 @@ class Facts:
         name = re.sub(r"\s+(der|des)\s+(Stadt|Gemeinde|Kreises|Landkreises|Marktes|"
                       r"Großen Kreisstadt)\s+.*$", "", self.konzept.title)  # fmt: skip
         return re.sub(rf"\s+{re.escape(self.kommune.name)}$", "", name) or self.konzept.title
+
+    @_once
+    def earlier_versions(self) -> list[KonzeptVersion]:
+        """The concept's history before this process: not the version its own adoption adds
+        (labelled 'Fortschreibung <year>' in its start year), nor later ones."""
+        start = self.p.started_on.year
+        return [v for v in self.versions() if v.year < start or (
+            v.year == start and not v.label.startswith("Fortschreibung "))]  # fmt: skip
+
+    @_once
+    def erstmals(self) -> bool:
+        """Whether this process writes the concept for the first time (Schwetzingen 2017: "wird
+        erstmals erarbeitet"): no earlier version of it and no earlier process of it."""
+        if self.earlier_versions():
+            return False
+        return not self.all(Fortschreibung, Fortschreibung.konzept_id == self.konzept.id,
+                            col(Fortschreibung.started_on) < self.p.started_on)  # fmt: skip
+
+    def vorhaben(self) -> str:
+        """What the process does to the concept: 'Fortschreibung' of an existing one;
+        'Erarbeitung' of a first one (or the plan's own noun, e.g. 'Erstellung')."""
+        if not self.erstmals():
+            return "Fortschreibung"
+        head = self.plan.title.split(" ", 1)[0]
+        return head if head in PROCESS_NOUNS and head != "Fortschreibung" else "Erarbeitung"
+
+    def titel(self) -> str:
+        """'Fortschreibung des Integrationskonzepts der Stadt Waiblingen': the plan's title with
+        the process's noun ('Erarbeitung des …' for a first concept), owned by the town as the
+        concept's title says; a note in brackets stays at the end."""
+        match = re.fullmatch(r"(.*?)(\s*\([^()]*\))?", self.plan.title.strip())
+        base, note = (match.group(1), match.group(2) or "") if match else (self.plan.title, "")
+        head, _, rest = base.partition(" ")
+        if head in PROCESS_NOUNS and rest:
+            base = f"{self.vorhaben()} {rest}"
+        name = self.konzept_name()
+        owner = self.konzept.title[len(name):].strip() \
+            if self.konzept.title.startswith(name) else ""  # fmt: skip
+        if not owner.startswith(("der ", "des ")):
+            owner = f"der Stadt {self.kommune.name}"
+        return f"{base} {owner}{note}"
 
     def all(self, model, *where, order=None) -> list:
         query = select(model).where(*where)
@@ -274,9 +327,10 @@ def common(f: Facts) -> Context:
         "kommune": {"name": f.kommune.name, "bundesland": f.kommune.bundesland,
                     "bezeichnung": f"Stadt {f.kommune.name}"},
         "konzept": {"title": f.konzept.title, "kind": f.konzept.kind, "name": f.konzept_name(),
-                    "fortschreibung_titel": f"{f.plan.title}: {f.konzept.title}"},
+                    "fortschreibung_titel": f.titel(), "erstmals": f.erstmals()},
         "prozess": {"key": p.key, "plan": plan_of(p.plan).title,
-                    "partner": p.partner, "partner_kontakt": p.partner_contact,
+                    "vorhaben": f.vorhaben(), "partner": p.partner,
+                    "partner_kontakt": p.partner_contact,
                     "partner_zeile": partner or "keine",
                     "beginn": p.started_on},
     }  # fmt: skip
@@ -347,10 +401,7 @@ def apply_overrides(sections: list[Section], overrides: dict[str, str]) -> list[
 
 
 def rueckblick(f: Facts) -> Section:
-    # The history before this revision: not the version its own adoption adds, nor later ones.
-    start = f.p.started_on.year
-    versions = [v for v in f.versions() if v.year < start or (
-        v.year == start and not v.label.startswith("Fortschreibung "))]  # fmt: skip
+    versions = f.earlier_versions()
     if not versions:
         return section("Rückblick", [f"Das Konzept {_quoted(f.konzept.title)} wird in "
                                      f"{f.kommune.name} erstmals erarbeitet."])  # fmt: skip
@@ -387,8 +438,8 @@ def grundsatzbeschluss(f: Facts) -> str:
     decided = [d for d in f.decisions(stage) if d.outcome == "approve"
                and f.known(d.decided_on)] if stage else []  # fmt: skip
     verb, tail = ("wurde", "zugestimmt") if decided else ("soll", "zugestimmt werden")
-    # The Betreff is usually "Fortschreibung des …": it reads as the dative object.
-    what = (f"der {first.betreff}" if first.betreff.startswith("Fortschreibung")
+    # The Betreff is usually "Fortschreibung des …" or "Erarbeitung eines …": the dative object.
+    what = (f"der {first.betreff}" if first.betreff.startswith(PROCESS_NOUNS)
             else f"dem Vorhaben {_quoted(first.betreff)}")  # fmt: skip
     where = "In der Sitzung" if len(parts) == 1 else "In den Sitzungen"
     return f"{where} {join_de(parts)} {verb} {what} {tail}."
@@ -453,7 +504,7 @@ def fortschreibung(f: Facts, proposal: bool = False) -> Section:
         prose.append(f"Folgende Handlungsfelder {verb}:")
         data = [item(f"{i}.", h.title) for i, h in enumerate(fields, 1)]
     data += [text(x) for x in p.leitgedanken]
-    return section("Fortschreibung", prose, data)
+    return section(f.vorhaben(), prose, data)
 
 
 def _ag_session_span(f: Facts) -> tuple[int, dt.datetime | None, dt.datetime | None]:
@@ -479,16 +530,62 @@ def _workshop_step(f: Facts, acc: str, workshop: Workshop) -> list[str]:
            if workshop.invited_organisations else "aus Verwaltung und Bürgerschaft")  # fmt: skip
     out = [f"Den {acc} Schritt bildete der {workshop.title} am "
            f"{short_de(workshop.start.date())} mit Vertreterinnen und Vertretern {who}."]
-    groups = len(f.arbeitsgruppen())
-    if groups:
-        out.append(f"Hier wurden {_number(groups)} Arbeitsgruppen zu den verschiedenen "
+    groups = f.arbeitsgruppen()
+    # one group is named, several are counted; none recorded: no sentence about groups
+    if len(groups) == 1:
+        out.append(f"Hier wurde die Arbeitsgruppe {_quoted(groups[0].title)} gebildet.")
+    elif groups:
+        out.append(f"Hier wurden {_number(len(groups))} Arbeitsgruppen zu den verschiedenen "
                    "Themenschwerpunkten gebildet.")  # fmt: skip
-    if workshop.ag_moderation:
-        out.append(f"Moderiert wurden diese Arbeitsgruppen durch {workshop.ag_moderation}.")
+    if workshop.ag_moderation and groups:
+        these = "diese Arbeitsgruppe" if len(groups) == 1 else "diese Arbeitsgruppen"
+        verb = "Moderiert wurde" if len(groups) == 1 else "Moderiert wurden"
+        out.append(f"{verb} {these} durch {workshop.ag_moderation}.")
     if workshop.schulung:
         out.append("Für die Moderatorinnen und Moderatoren fand im Vorfeld eine Schulung durch "
                    f"{workshop.schulung} statt.")  # fmt: skip
     return out
+
+
+def _ag_findings(f: Facts) -> str:
+    """'Dabei wurden …': only what the working groups recorded (inventory, recommendations,
+    Schlüsselprojekte), in the words of seed 002."""
+    groups = f.arbeitsgruppen()
+    ids = [ag.id for ag in groups]
+    found = []
+    if any(ag.bestandsaufnahme.strip() for ag in groups):
+        found.append("die bestehenden Angebote vorgestellt und diskutiert")
+    if ids and f.all(Empfehlung, col(Empfehlung.arbeitsgruppe_id).in_(ids)):
+        found.append("Empfehlungen erarbeitet")
+    if any(f.schluesselprojekte().values()):
+        found.append("Vorschläge für Schlüsselprojekte gemacht")
+    return f"Dabei wurden {join_de(found)}." if found else ""
+
+
+def _ag_step(f: Facts, acc: str, nom: str, stage: Stage) -> list[str]:
+    """The working groups' step: their sessions counted (0, 1, n) and what they recorded."""
+    groups = f.arbeitsgruppen()
+    if not groups:
+        return [f"Der {nom} Schritt war die Phase {_quoted(stage.title)}."]
+    where = (f" der Arbeitsgruppe {_quoted(groups[0].title)}" if len(groups) == 1
+             else " zu den einzelnen Handlungsfeldern")  # fmt: skip
+    count, first, last = _ag_session_span(f)
+    if count and first and last:
+        span = (f" am {short_de(first.date())}" if first.date() == last.date()
+                else f" zwischen dem {short_de(first.date())} und dem {short_de(last.date())}")
+        workshop = f.workshop()
+        moderated = any(ag.moderator_id for ag in groups) or bool(
+            workshop and workshop.ag_moderation)  # fmt: skip
+        noun = ("moderierte " if moderated else "") + "Arbeitsgruppensitzung" + \
+            ("" if count == 1 else "en")  # fmt: skip
+        verb = "bildete" if count == 1 else "bildeten"
+        out = [f"Den {acc} Schritt {verb} {_number(count)} {noun}{span}{where}."]
+    else:  # no session recorded: the groups' work, without a number or dates
+        whose = (f"der Arbeitsgruppe {_quoted(groups[0].title)}" if len(groups) == 1
+                 else "der Arbeitsgruppen zu den einzelnen Handlungsfeldern")  # fmt: skip
+        out = [f"Den {acc} Schritt bildete die Arbeit {whose}."]
+    findings = _ag_findings(f)
+    return out + ([findings] if findings else [])
 
 
 def _step_text(f: Facts, stage: Stage, spec: StageDef, n: int) -> str:
@@ -499,15 +596,7 @@ def _step_text(f: Facts, stage: Stage, spec: StageDef, n: int) -> str:
     if spec.verlauf == "workshop" and workshop is not None:
         out = _workshop_step(f, acc, workshop)
     elif spec.verlauf == "arbeitsgruppen":
-        count, first, last = _ag_session_span(f)
-        span = (f" zwischen dem {short_de(first.date())} und dem {short_de(last.date())}"
-                if first and last else "")  # fmt: skip
-        sitzungen = "moderierte Arbeitsgruppensitzung" + ("" if count == 1 else "en")
-        verb = "bildete" if count == 1 else "bildeten"
-        out = [f"Den {acc} Schritt {verb} {_number(count)} {sitzungen}{span} zu den einzelnen "
-               "Handlungsfeldern. Dabei wurden die bestehenden Angebote vorgestellt und "
-               "diskutiert, Empfehlungen erarbeitet und Vorschläge für Schlüsselprojekte "
-               "gemacht."]  # fmt: skip
+        out = _ag_step(f, acc, nom, stage)
     elif spec.verlauf == "auswertung":
         out = [f"Der {nom} Schritt bestand in der Auswertung und Verschriftlichung der "
                "Ergebnisse."]  # fmt: skip
@@ -527,7 +616,7 @@ def verlauf(f: Facts, vorlage: Vorlage | None) -> Section:
              and not (first is not None and st.key == first.stage_key)
              and (st.opened_on is None or f.known(st.opened_on) or f.as_of is None)]  # fmt: skip
     prose = [_step_text(f, st, f.plan.stage(st.key), n) for n, st in enumerate(steps)]
-    return section("Verlauf des Fortschreibungsprozesses", prose)
+    return section(f"Verlauf des {f.vorhaben()}sprozesses", prose)
 
 
 def _results_by_group(f: Facts) -> list[dict[str, Any]]:
@@ -563,7 +652,7 @@ def wie_weiter(f: Facts, vorlage: Vorlage) -> Section:
 def finanzen(f: Facts) -> list[str]:
     p, lines = f.p, []
     if p.budget_amount and (p.budget_on is None or f.known(p.budget_on)):
-        note = p.budget_note or "für Maßnahmen der Fortschreibung"
+        note = p.budget_note or f"für Maßnahmen der {f.vorhaben()}"
         lines.append(f"{note[0].upper()}{note[1:]} sind {euro(p.budget_amount)} eingestellt.")
     if p.funding_amount:
         state = ("bewilligt" if f.known(p.funding_granted_on)
@@ -580,7 +669,10 @@ def begruendung_final(f: Facts, vorlage: Vorlage) -> list[Section]:
 
 def begruendung_start(f: Facts, vorlage: Vorlage) -> list[Section]:
     """The Grundsatzbeschluss: why revise, what the process will be, with its planned dates."""
-    ablauf = [item(f"{i}.", f"{st.title}: {' '.join(st.description.split())}")
+    # A stage's description is printed only when the plan gives whole sentences: a note
+    # ("Thementische je Handlungsfeld; …") is the planner's, not a sentence of a council paper.
+    ablauf = [item(f"{i}.", f"{st.title}: {' '.join(st.description.split())}"
+                   if sentences(st.description) and ";" not in st.description else st.title)
               for i, st in enumerate(f.plan.stages, 1)]  # fmt: skip
     dates = _planned_dates(f)
     closing = [f"Geplante Termine: {'; '.join(dates)}."] if dates else []
@@ -589,7 +681,7 @@ def begruendung_start(f: Facts, vorlage: Vorlage) -> list[Section]:
         fortschreibung(f, proposal=True),
         section(
             "Geplanter Ablauf",
-            ["Die Fortschreibung gliedert sich in folgende Schritte:"],
+            [f"Die {f.vorhaben()} gliedert sich in folgende Schritte:"],
             ablauf + [text(x) for x in closing],
         ),  # fmt: skip
     ]
@@ -602,7 +694,7 @@ def _planned_dates(f: Facts) -> list[str]:
         dates.append(f"{workshop.title} am {short_de(workshop.start.date())}")
     final = f.vorlage(f.plan.last.key)
     if final is not None:
-        dates += [f"{b.role.value} im {g.short or g.name} am {short_de(s.start.date())}"
+        dates += [f"{b.role.value} {_dative(g)} am {short_de(s.start.date())}"
                   for b, s, g in f.beratungen(final)]  # fmt: skip
     return dates
 
@@ -782,7 +874,8 @@ def workshop_einladung(
 def _default_programme(f: Facts, start: dt.datetime) -> list[Context]:
     """Programme of a kickoff as the seeds describe it, when the scenario gives none."""
     steps = [(0, "Begrüßung"),
-             (15, "Rückblick auf das bisherige Konzept und Ziele der Fortschreibung"),
+             (15, "Anlass und Ziele der Erarbeitung" if f.erstmals()
+              else "Rückblick auf das bisherige Konzept und Ziele der Fortschreibung"),
              (45, f"Einführung in den Prozess {_bracketed(f.p.partner or 'Projektleitung')}"),
              (75, "Thementische je Handlungsfeld: Bestandsaufnahme und erste Ideen"),
              (150, "Pause"), (165, "Vorstellung der Ergebnisse, Bildung der Arbeitsgruppen"),

@@ -181,6 +181,7 @@ def render(template: Path, context: dict[str, Any], out: Path) -> None:
     """Render ``template`` with ``context`` to ``out``; any template problem is a TemplateError
     with a German message (template_messages) naming the template and, where known, the
     paragraph."""
+    from .docx_layout import STYLES, fit_columns, text_sizes
     from .docx_render import compile_docx, render_parts, write_docx
     from .template_messages import TEMPLATE_ERRORS, message
 
@@ -194,6 +195,8 @@ def render(template: Path, context: dict[str, Any], out: Path) -> None:
         compiled = compile_docx(source, jinja_env(),
                                 check=functools.partial(check_template, name=name))  # fmt: skip
         rendered = render_parts(compiled, context)
+        # fixed column widths follow the paper's words (no "zurückgestell|t" in a PDF)
+        fit_columns(rendered.body, text_sizes(compiled.by_name.get(STYLES, b"")))
     except TemplateError:
         raise
     except TEMPLATE_ERRORS as exc:
@@ -271,7 +274,9 @@ def versions(
 
 
 def output_folder(out_dir: str | Path | None, process: Fortschreibung) -> Path:
-    """The folder documents go to; an existing non-folder (a file, a device) is refused."""
+    """The folder documents go to, absolute (a relative ``--out`` is the working directory's,
+    now: the record must not depend on where a later command runs); an existing non-folder
+    (a file, a device) is refused."""
     if out_dir:
         folder, source = Path(out_dir).expanduser(), "--out"
     else:
@@ -283,7 +288,8 @@ def output_folder(out_dir: str | Path | None, process: Fortschreibung) -> Path:
         for parent in folder.parents:
             if parent.exists() and not parent.is_dir():
                 raise InputError(source, "", f"{parent} ist kein Ordner")
-    except (OSError, ValueError) as exc:
+        folder = folder.resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
         raise InputError(source, "", f"{folder} ist nicht nutzbar ({exc})") from None
     return folder
 
@@ -352,10 +358,9 @@ def _generate_once(
     previous = versions(session, process, kind, stage_key)
     latest = previous[-1] if previous else None
     if latest and latest.inputs_sha256 == in_sha and latest.template_sha256 == tpl_sha:
-        if not Path(latest.path).is_file():
-            # Killed between commit and rename, or a writer still renaming, or the file was
-            # removed: version n is recorded with these inputs, so it is n that is written again.
-            _write(template, context, _replaceable(Path(latest.path)))
+        recorded = Path(latest.path)
+        if not (recorded.is_absolute() and recorded.is_file()):
+            _write_again(session, process, latest, template, context, out_dir)
         return _unchanged(session, latest, pdf, out_dir)
     version = latest.version + 1 if latest else 1
     folder = output_folder(out_dir, process)
@@ -378,6 +383,32 @@ def _generate_once(
     draft.replace(path)
     pdf_path = _attach_pdf(session, row) if pdf else None  # the DOCX stays recorded if this fails
     return DocumentResult(kind, stage_key, version, path, True, pdf_path)
+
+
+def _write_again(
+    session: Session, process: Fortschreibung, row: DocumentVersion, template: Path,
+    context: dict[str, Any], out_dir: str | Path | None,
+) -> None:  # fmt: skip
+    """Version n is recorded with these inputs but its file is not there (killed between
+    commit and rename, a writer still renaming, the file removed, or a path recorded relative
+    to some earlier working directory): n is written again, never outside the folder this
+    command names (``out_dir``, else the recorded folder, else the default one); where that is
+    not the recorded place, the record follows the file."""
+    recorded = Path(row.path)
+    if out_dir is not None:
+        folder = output_folder(out_dir, process)
+    elif recorded.is_absolute():
+        folder = recorded.parent
+    else:
+        folder = output_folder(None, process)
+    path = _replaceable(inside(folder, recorded.name))
+    _write(template, context, path)
+    if str(path) != row.path:
+        row.path = str(path)
+        if row.pdf_path and Path(row.pdf_path).parent != path.parent:
+            row.pdf_path = ""  # the PDF beside the old place is not this file's
+        session.add(row)
+        session.commit()
 
 
 def _draft_for(path: Path) -> Path:
@@ -415,13 +446,17 @@ def _unchanged(
     session: Session, row: DocumentVersion, pdf: bool, out_dir: str | Path | None
 ) -> DocumentResult:
     path = Path(row.path)
-    pdf_path = Path(row.pdf_path) if row.pdf_path and Path(row.pdf_path).is_file() else None
+    recorded_pdf = Path(row.pdf_path) if row.pdf_path else None
+    # a PDF recorded relative to some earlier working directory counts as missing
+    pdf_path = recorded_pdf if recorded_pdf and recorded_pdf.is_absolute() and \
+        recorded_pdf.is_file() else None  # fmt: skip
     if pdf and pdf_path is None:
         pdf_path = _attach_pdf(session, row)
-    if out_dir and Path(out_dir).resolve() != path.parent.resolve():
+    folder = Path(out_dir).expanduser().resolve() if out_dir else None
+    if folder is not None and folder != path.parent.resolve():
         # Asked for elsewhere: hand out a copy of the current version; nothing new is recorded.
-        path = _copy_into(path, Path(out_dir))
-        pdf_path = _copy_into(pdf_path, Path(out_dir)) if pdf_path else None
+        path = _copy_into(path, folder)
+        pdf_path = _copy_into(pdf_path, folder) if pdf_path else None
     return DocumentResult(row.kind, row.stage_key, row.version, path, False, pdf_path)
 
 

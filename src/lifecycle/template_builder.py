@@ -25,6 +25,7 @@ from pathlib import Path
 from docx import Document
 from docx.document import Document as DocxDocument
 from docx.enum.section import WD_ORIENT
+from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.text import WD_BREAK
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
@@ -160,9 +161,27 @@ def _lines(doc: DocxDocument, var: str, item: str = "{{ line }}", style: str | N
     _p(doc, "{%p endfor %}")
 
 
+TABLE_TEXT = "Tabellentext"  # a paragraph style of its own, so an administrator can restyle it
+
+
+def _table_text_style(doc: DocxDocument) -> str:
+    """The paragraph style of dense tables: 10 pt, no space after (defined once)."""
+    if TABLE_TEXT not in [s.name for s in doc.styles]:
+        style = doc.styles.add_style(TABLE_TEXT, WD_STYLE_TYPE.PARAGRAPH)
+        style.base_style = doc.styles["Normal"]
+        style.font.name, style.font.size = FONT, Pt(10)
+        style.paragraph_format.space_after = Pt(0)
+    return TABLE_TEXT
+
+
 def _grid(doc: DocxDocument, headers: list[str], loop: str, cells: list[str],
-          widths: list[float], row_height: float | None = None) -> Table:  # fmt: skip
-    """A table with a header row and one row per item (docxtpl `{%tr %}` rows)."""
+          widths: list[float], row_height: float | None = None,
+          text_style: str | None = None) -> Table:  # fmt: skip
+    """A table with a header row and one row per item (docxtpl `{%tr %}` rows).
+
+    The widths are the template's; at rendering, a column too narrow for its longest word
+    is widened (lifecycle.docx_layout).
+    """
     table = doc.add_table(rows=4, cols=len(headers))
     table.style = doc.styles["Table Grid"]
     for i, header in enumerate(headers):
@@ -174,6 +193,9 @@ def _grid(doc: DocxDocument, headers: list[str], loop: str, cells: list[str],
     table.rows[3].cells[0].paragraphs[0].add_run("{%tr endfor %}")
     if row_height:  # room to sign by hand
         table.rows[2].height = Cm(row_height)
+    if text_style:
+        for cell in (c for row in table.rows for c in row.cells):
+            cell.paragraphs[0].style = doc.styles[text_style]
     table.autofit = False
     # LibreOffice lays out by the grid columns, Word by the cell widths: set both.
     for col, width in zip(table._tbl.tblGrid.findall(qn("w:gridCol")), widths, strict=True):
@@ -261,7 +283,8 @@ def workshop_einladung() -> DocxDocument:
     _p(doc, "Einladung zum {{ workshop.title }}", style="Title")
     _p(doc, "{{ konzept.fortschreibung_titel }}", style="Heading 2")
     _p(doc, "Sehr geehrte Damen und Herren,")
-    _p(doc, "die {{ kommune.bezeichnung }} schreibt ihr {{ konzept.name }} fort. Der "
+    _p(doc, "die {{ kommune.bezeichnung }} {% if konzept.erstmals %}erarbeitet erstmals ein "
+            "{{ konzept.name }}{% else %}schreibt ihr {{ konzept.name }} fort{% endif %}. Der "
             "{{ workshop.title }} ist der Auftakt: Gemeinsam mit Vertreterinnen und Vertretern "
             "aus {{ workshop.eingeladen_text }} wollen wir die Handlungsfelder diskutieren und "
             "Arbeitsgruppen bilden.")  # fmt: skip
@@ -300,14 +323,16 @@ def workshop_teilnehmerliste() -> DocxDocument:
     section.orientation = WD_ORIENT.LANDSCAPE
     section.page_width, section.page_height = Cm(29.7), Cm(21.0)
     _letterhead(doc)
+    # The consent in the page header: every signer sees it above the rows on every page.
+    consent = doc.sections[0].header.add_paragraph()
+    consent.add_run("Mit meiner Unterschrift bin ich einverstanden, dass mein Name in der "
+                    "Dokumentation des Workshops genannt wird.").font.size = Pt(9)  # fmt: skip
     _p(doc, "Teilnehmerliste: {{ workshop.title }}", style="Title")
     _p(doc, "{{ workshop.datum|long_de }}, {{ workshop.datum|uhrzeit }}, {{ workshop.ort }}")
     _grid(doc, ["Nr.", "Name, Vorname", "Institution / Organisation", "E-Mail", "Unterschrift"],
           "t in teilnehmer",
           ["{{ t.nummer }}", "{{ t.name }}", "{{ t.organisation }}", "", ""],
           [1.2, 6.0, 7.0, 5.5, 5.5], row_height=1.0)  # fmt: skip
-    _p(doc, "Mit meiner Unterschrift bin ich einverstanden, dass mein Name in der Dokumentation "
-            "des Workshops genannt wird.")  # fmt: skip
     return doc
 
 
@@ -319,14 +344,19 @@ def ag_einladung() -> DocxDocument:
     _p(doc, "{{ konzept.fortschreibung_titel }}, Handlungsfeld: {{ ag.handlungsfeld }}")
     _p(doc, "Sehr geehrte Damen und Herren,")
     _p(doc, "im {{ workshop.title }} wurde die Arbeitsgruppe „{{ ag.title }}“ gebildet. Wir "
-            "laden Sie herzlich {% if ag.sitzungen|length == 1 %}zur Sitzung{% else %}zu den "
-            "Sitzungen{% endif %} ein: Wir sammeln die bestehenden Angebote "
-            "(Bestandsaufnahme), erarbeiten Empfehlungen und schlagen Schlüsselprojekte "
-            "vor.")  # fmt: skip
-    _label(doc, "Termine:")
+            "laden Sie herzlich {% if ag.sitzungen|length == 1 %}zur Sitzung{% elif "
+            "ag.sitzungen %}zu den Sitzungen{% else %}zur Mitarbeit{% endif %} ein: Wir "
+            "sammeln die bestehenden Angebote (Bestandsaufnahme), erarbeiten Empfehlungen und "
+            "schlagen Schlüsselprojekte vor.")  # fmt: skip
+    # no dates yet: say so, instead of an empty "Termine:"
+    _p(doc, "{%p if ag.sitzungen %}")
+    _label(doc, "{% if ag.sitzungen|length == 1 %}Termin:{% else %}Termine:{% endif %}")
     _lines(doc, "ag.sitzungen",
            "{{ line.nummer }}. Sitzung: {{ line.datum|long_de }}, {{ line.datum|uhrzeit }}"
            "{% if line.ort %}, {{ line.ort }}{% endif %}", style="List Paragraph")  # fmt: skip
+    _p(doc, "{%p else %}")
+    _p(doc, "Die Termine der Sitzungen geben wir Ihnen rechtzeitig bekannt.")
+    _p(doc, "{%p endif %}")
     _p(doc, "{%p if ag.ort_offen %}")
     _p(doc, "Den Ort teilen wir Ihnen rechtzeitig vor der Sitzung mit.")
     _p(doc, "{%p endif %}")
@@ -348,15 +378,26 @@ def ag_protokoll() -> DocxDocument:
     _p(doc, "Protokoll der Arbeitsgruppe „{{ ag.title }}“", style="Title")
     _p(doc, "{{ konzept.fortschreibung_titel }}, Handlungsfeld: {{ ag.handlungsfeld }}")
     _p(doc, "Moderation: {{ ag.moderation }}")
+    # The sessions: a heading over each one's notes; without notes, one line each; none
+    # recorded, no "Sitzungen" heading at all.
+    session = "{{ s.nummer }}. Sitzung am {{ s.datum|long_de }}, {{ s.datum|uhrzeit }}" \
+        "{% if s.ort %}, {{ s.ort }}{% endif %}"  # fmt: skip
+    _p(doc, "{%p if ag.sitzungen %}")
     _p(doc, "Sitzungen", style="Heading 2")
     _p(doc, "{%p for s in ag.sitzungen %}")
-    _p(
-        doc,
-        "{{ s.nummer }}. Sitzung am {{ s.datum|long_de }}, {{ s.datum|uhrzeit }}",
-        style="Heading 3",
-    )
+    _p(doc, "{%p if s.notizen %}")
+    _p(doc, session, style="Heading 3")
     _lines(doc, "s.notizen")
+    _p(doc, "{%p else %}")
+    _p(doc, session)
+    _p(doc, "{%p endif %}")
     _p(doc, "{%p endfor %}")
+    _p(doc, "{%p endif %}")
+    _p(doc, "{%p if not (ag.sitzungen or ag.bestandsaufnahme or ag.empfehlungen "
+            "or ag.schluesselprojekte) %}")  # fmt: skip
+    _p(doc, "Für diese Arbeitsgruppe sind noch keine Sitzungen und keine Ergebnisse "
+            "verzeichnet.")  # fmt: skip
+    _p(doc, "{%p endif %}")
     # A heading only where there is something under it: no empty "Empfehlungen".
     _p(doc, "{%p if ag.bestandsaufnahme %}")
     _p(doc, "Bestandsaufnahme", style="Heading 2")
@@ -397,7 +438,8 @@ def stage_bericht() -> DocxDocument:
     doc = _new_document()
     _letterhead(doc)
     _p(doc, "{{ dokument.titel }}", style="Title")
-    _p(doc, "{{ konzept.fortschreibung_titel }}: Phase „{{ stage.title }}“", style="Heading 1")
+    # the title names the phase already
+    _p(doc, "{{ konzept.fortschreibung_titel }}", style="Heading 1")
     _p(doc, "{{ stage.zeitraum }}")
     _lines(doc, "stage.beschreibung")
     _p(doc, "Aufgaben", style="Heading 2")
@@ -424,11 +466,12 @@ def sachstandsbericht() -> DocxDocument:
     _p(doc, "{{ bericht.ueberblick }}")
     _p(doc, "{%p for hf in handlungsfelder %}")
     _p(doc, "{{ hf.ueberschrift }}", style="Heading 2")
-    # widths: a date and "Fortschritt" must fit on one line at 11 pt
+    # 10 pt: five columns of names and compound words ("Integrationsförderung") in 16.3 cm
+    dense = _table_text_style(doc)
     _grid(doc, ["Maßnahme", "Verantwortlich", "Status", "Fortschritt", "Zieltermin"],
           "m in hf.massnahmen",
           ["{{ m.titel }}", "{{ m.verantwortlich }}", "{{ m.status }}", "{{ m.fortschritt }}",
-           "{{ m.zieltermin }}"], [4.6, 3.8, 2.7, 2.6, 2.6])  # fmt: skip
+           "{{ m.zieltermin }}"], [4.6, 3.8, 2.7, 2.6, 2.6], text_style=dense)  # fmt: skip
     _p(doc, "{%p for line in hf.sachstaende %}")
     _p(doc, "{{r line|rich }}").paragraph_format.space_before = Pt(6)
     _p(doc, "{%p endfor %}")
@@ -442,7 +485,7 @@ def sachstandsbericht() -> DocxDocument:
     _grid(doc, ["Indikator", "Handlungsfeld", "Ausgang", "Ziel", "Aktuell"],
           "i in indikatoren",
           ["{{ i.titel }}", "{{ i.handlungsfeld }}", "{{ i.ausgang }}", "{{ i.ziel }}",
-           "{{ i.aktuell }}"], [4.5, 3.8, 2.8, 2.7, 2.7])  # fmt: skip
+           "{{ i.aktuell }}"], [4.5, 3.8, 2.8, 2.7, 2.7], text_style=dense)  # fmt: skip
     _p(doc, "{%p endif %}")
     _p(doc, "{{ vorlage.ort_datum }}").paragraph_format.space_before = Pt(12)
     _label(doc, "{{ ansprechpartner.bezeichnung }}:")
@@ -465,6 +508,30 @@ BUILDERS: dict[str, Callable[[], DocxDocument]] = {
 
 
 # --- reproducible bytes --------------------------------------------------------------------
+
+
+# Word 2010's copy of the styles (python-docx's default template carries it, in en-US): Word
+# 2013 and later and LibreOffice read styles.xml; the copy would only be a stale English one.
+_STYLES_WITH_EFFECTS = "http://schemas.microsoft.com/office/2007/relationships/stylesWithEffects"
+_APP_XML = (
+    b"<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n"
+    b'<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties"'
+    b' xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
+    b"<Application>lifecycle</Application><DocSecurity>0</DocSecurity>"
+    b"<ScaleCrop>false</ScaleCrop><LinksUpToDate>false</LinksUpToDate>"
+    b"<SharedDoc>false</SharedDoc><HyperlinksChanged>false</HyperlinksChanged></Properties>"
+)
+
+
+def _no_foreign_leftovers(doc: DocxDocument) -> None:
+    """No English styles copy, and the application that wrote the file is this one, not
+    "Microsoft Macintosh Word" of python-docx's default template (docProps/app.xml)."""
+    for rid, rel in list(doc.part.rels.items()):
+        if rel.reltype == _STYLES_WITH_EFFECTS:
+            doc.part.drop_rel(rid)
+    for part in doc.part.package.iter_parts():
+        if str(part.partname) == "/docProps/app.xml":
+            part._blob = _APP_XML  # a plain Part: python-docx has no API for these properties
 
 
 def _fixed_core_properties(doc: DocxDocument) -> None:
@@ -490,6 +557,7 @@ def stable_zip(data: bytes) -> bytes:
 def build(name: str) -> bytes:
     doc = BUILDERS[name]()
     _fixed_core_properties(doc)
+    _no_foreign_leftovers(doc)
     raw = io.BytesIO()
     doc.save(raw)
     return stable_zip(raw.getvalue())

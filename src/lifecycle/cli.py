@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str] | None = None) -> int:
     """Run one command line; return its exit code (never raises, except SystemExit)."""
     args = sys.argv[1:] if argv is None else list(argv)
+    if problem := argv_problem(args):
+        _say(problem)
+        return 2
     try:
         if (call := cli_fast.match(args)) is not None:
             # A read command is short, and the ORM and pydantic it imports build large object
@@ -73,6 +76,38 @@ def run(argv: list[str] | None = None) -> int:
         log = _write_traceback(exc, args)
         _say(f"Interner Fehler ({type(exc).__name__}), Details in {log}")
         return EXIT_INTERNAL
+
+
+def argv_problem(args: list[str]) -> str | None:
+    """The one German line refusing an argument that is not UTF-8 text, else None.
+
+    Python hands bytes that are not UTF-8 (a Latin-1 terminal's "ü") over as lone surrogates
+    (surrogateescape); no database, file or terminal can take those. They are refused here,
+    once for every command, before anything is read or written.
+    """
+    for number, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            name, eq, _value = arg.partition("=")
+            if arg.startswith("--") and eq:
+                where = f" (Wert von {name})"
+            elif number > 1 and args[number - 2].startswith("-"):
+                where = f" (nach {args[number - 2]})"  # checked already
+            else:
+                where = ""
+            return (f"Aufruf: Argument {number} {_shown(arg)}{where} ist kein UTF-8-Text; "
+                    "bitte als UTF-8 eingeben")  # fmt: skip
+    return None
+
+
+def _shown(arg: str) -> str:
+    """An argument as typed, bytes that are not UTF-8 as \\xNN (never a lone surrogate)."""
+    try:
+        raw = arg.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no byte could have made (only from Python)
+        return "'" + arg.encode("utf-8", "backslashreplace").decode("utf-8") + "'"
+    return "'" + raw.decode("utf-8", "backslashreplace") + "'"
 
 
 def app_for(args: list[str]) -> typer.Typer:
@@ -207,7 +242,10 @@ def _write_traceback(exc: BaseException, argv: list[str]) -> Path:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / name
-            path.write_text(f"lifecycle {' '.join(argv)}\n{text}", encoding="utf-8")
+            # The command line and the traceback may hold anything (bytes that are not UTF-8
+            # arrive as lone surrogates): the log is written whatever they hold.
+            path.write_text(f"lifecycle {' '.join(argv)}\n{text}", encoding="utf-8",
+                            errors="backslashreplace")
             return path
         except OSError:
             continue

@@ -1,0 +1,120 @@
+"""The CLI at the edges of its input: bytes that are not UTF-8, files that are pipes, folders
+that cannot be written, numbers and dates out of range, settings that break late.
+
+The contract of tests/test_bad_input.py holds for each class: exit 2, one German line on
+stderr, the database unchanged; never a traceback, never exit 70. Most cases run the CLI
+in-process (``lifecycle.cli.run``); where the process itself matters (argv as bytes, stdin,
+stdout) a real subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, WAIBLINGEN
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_bad_input_corpus import cli, dump
+
+from lifecycle import cli as cli_module
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    path = tmp_path / "lifecycle.db"
+    code, _, err = cli(path, "status")  # an empty, migrated database
+    assert code == 0, err
+    return path
+
+
+@pytest.fixture
+def started(db) -> Path:
+    code, _, err = cli(db, "start", str(WAIBLINGEN))
+    assert code == 0, err
+    return db
+
+
+def refused(db: Path, *args: str, expect: tuple[str, ...] = ()) -> str:
+    """Run in-process; assert exit 2, exactly one line naming ``expect``, nothing changed."""
+    before = dump(db)
+    code, out, err = cli(db, *args)
+    lines = err.strip().splitlines()
+    assert code == 2, f"exit {code}: {err}{out}"
+    assert len(lines) == 1 and lines[0].startswith("lifecycle: "), err
+    assert "Traceback" not in err and "Interner Fehler" not in err, err
+    for part in expect:
+        assert part in lines[0], lines[0]
+    assert dump(db) == before, "refused, but the database changed"
+    return lines[0]
+
+
+def process(db: Path, *args: str | bytes, stdin: bytes = b"",
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:  # fmt: skip
+    """The real command line (arguments may be bytes, as a shell passes them)."""
+    environment = os.environ | {"LIFECYCLE_DATABASE_URL": f"sqlite:///{db}", "COLUMNS": "200",
+                                "NO_COLOR": "1"} | (env or {})  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "lifecycle", *args], input=stdin,
+                          capture_output=True, env=environment, cwd=ROOT, timeout=120)  # fmt: skip
+
+
+def one_line(proc: subprocess.CompletedProcess, code: int = 2) -> str:
+    err = proc.stderr.decode("utf-8", "backslashreplace")
+    assert proc.returncode == code, f"exit {proc.returncode}: {err}"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lifecycle: "), err
+    assert "Traceback" not in err and "Interner Fehler" not in err, err
+    return lines[0]
+
+
+# --- D1: arguments that are not UTF-8 ---------------------------------------------------------
+
+# Each command that takes free text, with the bytes of a Latin-1 "ü" where the text goes.
+LATIN1 = "m\udcfcller"  # what Python makes of b"m\xfcller" (surrogateescape)
+NOT_UTF8_COMMANDS = [
+    ["tasks", "--person", LATIN1],
+    ["status", LATIN1],
+    ["decide", "waiblingen-2017", "ratsbeschluss", "send_back", "--on", "2017-03-20",
+     "--reason", LATIN1],
+    ["done", "waiblingen-2017:foerderantrag_stellen", "--by", LATIN1],
+    ["reassign", "waiblingen-2017:partner_anfragen", LATIN1],
+    ["reschedule", LATIN1, "2017-12-13"],
+    ["log", LATIN1],
+    ["sitzungen", f"--kommune={LATIN1}"],
+    ["calendar", "export", "--person", LATIN1, "-o", "x.ics"],
+    ["user", "add", "fritz", "--admin", "--display-name", LATIN1, "--password-stdin"],
+]
+
+
+class TestArgumentsThatAreNotUtf8:
+    @pytest.mark.parametrize("args", NOT_UTF8_COMMANDS, ids=lambda a: a[0])
+    def test_each_command_refuses_them_naming_the_argument(self, started, args):
+        line = refused(started, *args, expect=("kein UTF-8-Text", "m\\xfcller"))
+        number = args.index(LATIN1) + 1 if LATIN1 in args else len(args)
+        assert f"Argument {number} " in line
+
+    def test_the_real_process_gets_bytes(self, started):
+        before = dump(started)
+        proc = process(started, "decide", "waiblingen-2017", "ratsbeschluss", "send_back",
+                       "--on", "2017-03-20", "--reason", b"Finanzierung kl\xe4ren")  # fmt: skip
+        line = one_line(proc)
+        assert "Argument 8 'Finanzierung kl\\xe4ren' (nach --reason) ist kein UTF-8-Text" in line
+        assert dump(started) == before
+
+    @settings(max_examples=60, deadline=None, database=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+    @given(args=st.lists(st.text(max_size=8), max_size=4), where=st.integers(0, 4),
+           byte=st.integers(0x80, 0xFF))  # fmt: skip
+    def test_any_argument_anywhere(self, db, args, where, byte):
+        bad = f"x{chr(0xDC00 + byte)}y"
+        line = refused(db, "tasks", *args[:where], bad, *args[where:])
+        assert f"x\\x{byte:02x}y" in line
+
+    def test_the_crash_log_takes_any_command_line(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+        log = cli_module._write_traceback(ValueError("boom"), ["status", LATIN1, "\ud800"])
+        text = log.read_text(encoding="utf-8")
+        assert "status m\\udcfcller \\ud800" in text and "ValueError: boom" in text

@@ -118,3 +118,24 @@ class TestArgumentsThatAreNotUtf8:
         log = cli_module._write_traceback(ValueError("boom"), ["status", LATIN1, "\ud800"])
         text = log.read_text(encoding="utf-8")
         assert "status m\\udcfcller \\ud800" in text and "ValueError: boom" in text
+
+
+# --- D2: lone surrogates in a scenario; D14: a password from stdin or from no terminal --------
+
+TEXT = WAIBLINGEN.read_text(encoding="utf-8")
+
+
+class TestSurrogatesInAScenario:
+    @settings(max_examples=25, deadline=None, database=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+    @given(code=st.integers(0xD800, 0xDFFF),
+           place=st.sampled_from(["name: Waiblingen", "short: BSV", "name: Gemeinderat",
+                                  "title: Integrationskonzept der Stadt Waiblingen"]))
+    def test_a_yaml_escape_of_a_surrogate_is_refused_naming_the_field(self, db, tmp_path, code,
+                                                                      place):  # fmt: skip
+        key, value = place.split(": ")
+        text = TEXT.replace(place, f'{key}: "{value}\\u{code:04x}"', 1)
+        path = tmp_path / "s.yaml"
+        path.write_text(text, encoding="utf-8")
+        refused(db, "start", str(path), expect=(f"{path}:", f".{key}: ",
+                                                f"unzulässiges Zeichen U+{code:04X}"))  # fmt: skip

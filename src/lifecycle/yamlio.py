@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .errors import InputError
+from .texts import text_problem
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 64
@@ -161,12 +162,6 @@ def format_path(path: tuple | list) -> str:
     return out
 
 
-# Control characters a text may not hold. The YAML reader refuses them written raw, but a
-# double-quoted escape ("\0", "\a", "\e", "\x1b") makes them; Word, e-mail headers and
-# terminals all break on them. Tab, line feed and carriage return stay allowed.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str) -> None:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.ScalarNode):
@@ -183,11 +178,11 @@ def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str) ->
 
 
 def _check_text(node: yaml.Node, path: tuple, source: str) -> None:
-    found = _CONTROL.search(node.value) if isinstance(node.value, str) else None
-    if found:
-        raise InputError(source, format_path(path),
-                         f"unzulässiges Steuerzeichen U+{ord(found.group()):04X}",
-                         node.start_mark.line + 1)  # fmt: skip
+    """The YAML reader refuses control characters written raw, but a double-quoted escape
+    ("\\0", "\\e", "\\ud800") makes them: each text is checked once it is read."""
+    if problem := text_problem(node.value) if isinstance(node.value, str) else None:
+        raise InputError(source, format_path(path), problem, node.start_mark.line + 1)
+
 
 
 def read_limited(path: str | Path, source: str | None = None, *, field: str = "") -> str:

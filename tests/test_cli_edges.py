@@ -10,6 +10,7 @@ stdout) a real subprocess.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,3 +140,57 @@ class TestSurrogatesInAScenario:
         path.write_text(text, encoding="utf-8")
         refused(db, "start", str(path), expect=(f"{path}:", f".{key}: ",
                                                 f"unzulässiges Zeichen U+{code:04X}"))  # fmt: skip
+
+
+def users_in(db: Path) -> dict[str, str]:
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        return dict(con.execute('SELECT name, password_hash FROM "user"').fetchall())
+    finally:
+        con.close()
+
+
+class TestPasswordFromStdin:
+    def test_bytes_that_are_not_utf8_are_refused(self, db):
+        before = dump(db)
+        proc = process(db, "user", "add", "fritz", "--admin", "--password-stdin",
+                       stdin=b"\xffsecretpassword123\n")  # fmt: skip
+        assert "--password-stdin: kein UTF-8-Text (Byte 0xff an Stelle 1)" in one_line(proc)
+        assert dump(db) == before
+
+    @pytest.mark.parametrize("rest", [b"\r\n", b"\n", b"", b"\r\nsecond line\n"])
+    def test_one_line_ending_is_stripped_windows_or_unix(self, db, rest):
+        from lifecycle import passwords
+
+        proc = process(db, "user", "add", "winuser", "--admin", "--password-stdin",
+                       stdin=b"secretpassword123" + rest)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        stored = users_in(db)["winuser"]
+        assert passwords.verify(stored, "secretpassword123")
+
+    def test_no_terminal_and_no_password_stdin_is_one_line(self, db):
+        before = dump(db)
+        environment = os.environ | {"LIFECYCLE_DATABASE_URL": f"sqlite:///{db}"}
+        proc = subprocess.run([sys.executable, "-m", "lifecycle", "user", "add", "hans",
+                               "--admin"], stdin=subprocess.DEVNULL, capture_output=True,
+                              env=environment, timeout=120, start_new_session=True)  # fmt: skip
+        line = one_line(proc)
+        assert "kein Terminal" in line and "--password-stdin" in line
+        assert b"GetPassWarning" not in proc.stderr
+        assert dump(db) == before
+
+    @pytest.mark.parametrize(("field", "value", "expect"), [
+        ("display_name", "Fritz\nMeier", "Anzeigename: Zeilenumbruch"),
+        ("display_name", "Fritz\x1b[31m", "Anzeigename: unzulässiges Steuerzeichen U+001B"),
+        ("password", "secretpassword\ud800", "Passwort: unzulässiges Zeichen U+D800"),
+    ])  # fmt: skip
+    def test_the_service_refuses_what_no_line_or_database_holds(self, session, field, value,
+                                                                 expect):  # fmt: skip
+        from lifecycle import services
+        from lifecycle.errors import InputError
+
+        given = {"password": "ein-langes-passwort", "display_name": ""} | {field: value}
+        with pytest.raises(InputError, match=re.escape(expect)):
+            services.add_user(session, "fritz", admin=True, actor="test", **given)

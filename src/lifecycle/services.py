@@ -55,6 +55,7 @@ from .models import (
     Vorlage,
     VorlageVersion,
 )
+from .texts import line_problem, text_problem
 from .transactions import transaction
 from .typing_helpers import get_all_required, get_required, ident
 
@@ -506,6 +507,10 @@ def add_user(
         raise InputError("NAME", "", f"{name!r}: nur Kleinbuchstaben, Ziffern, '.', '-' und '_'")
     if len(password) < MIN_LENGTH:
         raise InputError("Passwort", "", f"mindestens {MIN_LENGTH} Zeichen")
+    if problem := text_problem(password):
+        raise InputError("Passwort", "", problem)
+    if problem := line_problem(display_name):
+        raise InputError("Anzeigename", "", problem)
     known = [str(r) for r in GrantRole if r != GrantRole.admin]
     for role, _kommune, _process in grants:
         if str(role) not in known:

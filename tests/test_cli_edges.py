@@ -194,3 +194,75 @@ class TestPasswordFromStdin:
         given = {"password": "ein-langes-passwort", "display_name": ""} | {field: value}
         with pytest.raises(InputError, match=re.escape(expect)):
             services.add_user(session, "fritz", admin=True, actor="test", **given)
+
+
+# --- D3: `oparl export` replaces a previous export only ----------------------------------------
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}  # fmt: skip
+
+
+class TestOparlExportTarget:
+    def test_a_previous_export_is_replaced_whole_and_an_empty_folder_taken(self, started,
+                                                                           tmp_path):
+        from lifecycle.oparl.service import MARKER
+
+        target = tmp_path / "oparl"
+        target.mkdir()  # empty: fine
+        assert cli(started, "oparl", "export", str(target))[0] == 0
+        assert (target / MARKER).is_file() and (target / "system.json").is_file()
+        (target / "body" / "stale.json").write_text("{}")  # left from an older export
+        code, _, err = cli(started, "oparl", "export", str(target))
+        assert code == 0, err
+        assert not (target / "body" / "stale.json").exists()
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".oparl")]
+
+    def test_an_export_written_before_the_marker_is_recognised(self, started, tmp_path):
+        from lifecycle.oparl.service import MARKER
+
+        target = tmp_path / "oparl"
+        assert cli(started, "oparl", "export", str(target))[0] == 0
+        (target / MARKER).unlink()
+        code, _, err = cli(started, "oparl", "export", str(target))
+        assert code == 0, err and (target / MARKER).is_file()
+
+    @settings(max_examples=25, deadline=None, database=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+    @given(name=st.text(st.characters(codec="utf-8", exclude_characters="/\x00"),
+                        min_size=1, max_size=20).filter(lambda n: n not in (".", "..")),
+           with_export=st.booleans())  # fmt: skip
+    def test_a_folder_with_any_other_file_is_refused_and_kept(self, started, tmp_path, name,
+                                                              with_export):  # fmt: skip
+        import shutil
+        import tempfile
+
+        from lifecycle.oparl.service import MARKER
+
+        target = Path(tempfile.mkdtemp(dir=tmp_path)) / "oparl"
+        if with_export:
+            assert cli(started, "oparl", "export", str(target))[0] == 0
+            (target / MARKER).unlink()  # without the marker, only an export's own names pass
+        else:
+            target.mkdir()
+        if name in {p.name for p in target.iterdir()} or name == MARKER:
+            return
+        (target / name).write_bytes(b"thesis")
+        before = tree(target)
+        refused(started, "oparl", "export", str(target),
+                expect=(str(target), "kein früherer OParl-Export"))  # fmt: skip
+        assert tree(target) == before
+        shutil.rmtree(target.parent)
+
+    def test_a_file_a_pipe_or_a_link_to_a_file_is_refused_and_kept(self, started, tmp_path):
+        plain = tmp_path / "thesis.txt"
+        plain.write_text("thesis")
+        pipe = tmp_path / "pipe"
+        os.mkfifo(pipe)
+        link = tmp_path / "link"
+        link.symlink_to(plain)
+        for target, kind in ((plain, "ist eine Datei"), (pipe, "kein Ordner"),
+                             (link, "ist eine Datei")):  # fmt: skip
+            refused(started, "oparl", "export", str(target), expect=(kind,))
+        assert plain.read_text() == "thesis" and pipe.is_fifo() and link.is_symlink()

@@ -266,3 +266,55 @@ class TestOparlExportTarget:
                              (link, "ist eine Datei")):  # fmt: skip
             refused(started, "oparl", "export", str(target), expect=(kind,))
         assert plain.read_text() == "thesis" and pipe.is_fifo() and link.is_symlink()
+
+
+# --- D4: an output folder nobody may write to: one shared check --------------------------------
+
+
+@pytest.fixture
+def unwritable(tmp_path):
+    """A folder nobody may write into, not even root (immutable; chmod for everyone else)."""
+    import shutil
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(folder)]).returncode != 0:
+        pytest.skip("root, and no chattr +i here to make a folder unwritable")
+    yield folder
+    subprocess.run([chattr, "-i", str(folder)], check=True)
+
+
+class TestUnwritableOutput:
+    @pytest.mark.parametrize("args", [
+        ["docs", "generate", "beschlussvorlage", "--process", "waiblingen-2017", "--out", "{d}"],
+        ["docs", "generate", "beschlussvorlage", "--process", "waiblingen-2017", "--out",
+         "{d}/neu"],
+        ["backup", "{d}/b.db"],
+        ["oparl", "export", "{d}/op"],
+        ["calendar", "export", "-o", "{d}/x.ics"],
+        ["massnahmen", "export", "waiblingen-2017", "-o", "{d}/m.csv"],
+    ], ids=lambda a: " ".join(a[:2]))  # fmt: skip
+    def test_each_command_answers_one_line_and_writes_nothing(self, started, unwritable, args):
+        line = refused(started, *(a.format(d=unwritable) for a in args),
+                       expect=(str(unwritable), "nicht schreibbar"))  # fmt: skip
+        assert "nicht erlaubt" in line or "Schreib" in line
+        assert list(unwritable.iterdir()) == []
+
+    def test_a_write_failing_midway_names_the_file_and_another_file_stays_a_bug(self, tmp_path):
+        import errno
+
+        from lifecycle.errors import InputError
+        from lifecycle.files import writing
+
+        folder = tmp_path / "out"
+        full = "No space left on device"
+        with pytest.raises(InputError, match="kein Platz mehr"), writing(folder, "--out"):
+            raise OSError(errno.ENOSPC, full, str(folder / "a.docx"))
+        with pytest.raises(OSError), writing(folder, "--out"):  # another file: not the user's
+            raise OSError(errno.ENOSPC, full, "/elsewhere/x")

@@ -168,16 +168,14 @@ def export(
 ) -> None:
     """Alle Maßnahmen als CSV (Excel: Semikolon, UTF-8 mit BOM)."""
     from . import lookups, massnahmen_csv, umsetzung
+    from .files import output_file, writing
 
+    output_file(out, "-o")
     with session() as s:
         p = lookups.get_process(s, process)
         text = massnahmen_csv.export(umsetzung.of_konzept(s, p))
-    if out.is_dir():
-        raise InputError(str(out), "-o", "ist ein Ordner; bitte einen Dateinamen angeben")
-    try:
+    with writing(out, "-o"):
         out.write_bytes(text.encode("utf-8"))
-    except OSError as exc:
-        raise InputError(str(out), "-o", f"nicht schreibbar ({exc.strerror})") from None
     console.print(f"{text.count(chr(10)) - 1} Maßnahmen nach {out}", markup=False)
 
 

@@ -107,11 +107,11 @@ def _size_de(limit: int) -> str:
 def writable_folder(folder: str | Path, source: str, *, create: bool = True) -> Path:
     """``folder``, made if missing (with ``create``), in which a probe file could be written
     and removed; anything else (a file, a device, a folder nobody may write) is an
-    InputError naming ``source`` and the folder."""
+    InputError naming the folder and ``source`` (the option or argument that named it)."""
     folder = Path(folder)
 
     def refuse(problem: str) -> InputError:
-        return InputError(source, "", f"{folder}: {problem}")
+        return InputError(str(folder), source, problem)
 
     try:
         if create and not folder.is_dir():
@@ -144,8 +144,17 @@ def output_file(path: str | Path, source: str) -> Path:
 
 @contextmanager
 def writing(path: str | Path, source: str) -> Iterator[None]:
-    """An OSError while writing ``path`` as one German InputError naming it."""
+    """An OSError while writing ``path`` (a file, or a folder and what is in it) as one German
+    InputError naming it; an error about another file is left alone (not the user's)."""
+    path = Path(path)
     try:
         yield
     except OSError as exc:
+        if exc.filename is not None and not _within(Path(os.fsdecode(exc.filename)), path):
+            raise
         raise InputError(str(path), source, f"nicht schreibbar: {os_problem(exc)}") from None
+
+
+def _within(name: Path, path: Path) -> bool:
+    name, path = Path(os.path.abspath(name)), Path(os.path.abspath(path))
+    return name == path or path in name.parents

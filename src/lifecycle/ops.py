@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError, LifecycleError
+from .files import writable_folder, writing
 from .mail import KEYS as MAIL_KEYS
 
 # Everything the installation reads from its environment, in the order `config show` prints.
@@ -393,19 +394,32 @@ def backup(target: Path, url: str | None = None) -> Path:
         raise InputError("lifecycle backup", "", f"{target} gibt es schon; nichts überschrieben")
     if not target.parent.is_dir():
         raise InputError("lifecycle backup", "", f"Ordner {target.parent} fehlt")
+    writable_folder(target.parent, "lifecycle backup", create=False)
     partial = target.with_name(f".{target.name}.teil")
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     try:
-        dst = sqlite3.connect(partial)
-        try:
-            src.backup(dst)
-            ok = dst.execute("PRAGMA integrity_check").fetchone()[0]
-        finally:
-            dst.close()
+        with writing(target, "lifecycle backup"):
+            dst = sqlite3.connect(partial)
+            try:
+                src.backup(dst)
+                ok = dst.execute("PRAGMA integrity_check").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorname", "") not in _COPY_FAILED:
+                    raise
+                partial.unlink(missing_ok=True)
+                raise InputError(str(target), "lifecycle backup",
+                                 f"nicht schreibbar ({exc})") from None  # fmt: skip
+            finally:
+                dst.close()
+            if ok != "ok":
+                partial.unlink(missing_ok=True)
+                raise InputError("lifecycle backup", "", f"Kopie nicht intakt ({ok})")
+            partial.replace(target)
     finally:
         src.close()
-    if ok != "ok":
-        partial.unlink(missing_ok=True)
-        raise InputError("lifecycle backup", "", f"Kopie nicht intakt ({ok})")
-    partial.replace(target)
     return target
+
+
+# What writing the copy can run into (the source is only read): a full disk, a folder that
+# went away or became read-only meanwhile.
+_COPY_FAILED = {"SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_READONLY"}

@@ -211,7 +211,7 @@ def replaceable_export(folder: Path) -> Path:
     elif folder.exists() or folder.is_symlink():
         kind = "eine Datei" if folder.is_file() else "kein Ordner (Gerät, Pipe oder Verknüpfung)"
         raise refuse(f"ist {kind}; der Export braucht einen eigenen Ordner")
-    writable_folder(folder.parent, str(folder))  # the new export is made beside it
+    writable_folder(folder.parent, "FOLDER")  # the new export is made beside it
     return folder
 
 

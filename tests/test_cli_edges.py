@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -303,7 +304,7 @@ class TestUnwritableOutput:
     def test_each_command_answers_one_line_and_writes_nothing(self, started, unwritable, args):
         line = refused(started, *(a.format(d=unwritable) for a in args),
                        expect=(str(unwritable), "nicht schreibbar"))  # fmt: skip
-        assert "nicht erlaubt" in line or "Schreib" in line
+        assert "nicht erlaubt" in line or "keine Berechtigung" in line
         assert list(unwritable.iterdir()) == []
 
     def test_a_write_failing_midway_names_the_file_and_another_file_stays_a_bug(self, tmp_path):
@@ -318,3 +319,75 @@ class TestUnwritableOutput:
             raise OSError(errno.ENOSPC, full, str(folder / "a.docx"))
         with pytest.raises(OSError), writing(folder, "--out"):  # another file: not the user's
             raise OSError(errno.ENOSPC, full, "/elsewhere/x")
+
+
+# --- D6: size limits hold for pipes and devices too: at most limit + 1 bytes are read ---------
+
+
+def feed_pipe(path: Path, data: bytes) -> tuple[threading.Thread, list[int]]:
+    """A FIFO at ``path`` fed ``data`` by a thread; returns it and the bytes it got rid of."""
+    os.mkfifo(path)
+    written = [0]
+
+    def feed() -> None:
+        try:
+            with open(path, "wb") as fh:
+                for start in range(0, len(data), 65536):
+                    written[0] += fh.write(data[start:start + 65536])
+        except BrokenPipeError:  # the reader had enough
+            pass
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return thread, written
+
+
+class TestSizeLimitsOfPipes:
+    def test_vorlage_edit_from_a_pipe_of_two_megabytes_is_refused(self, started, tmp_path):
+        thread, _ = feed_pipe(tmp_path / "fifo", b"a" * 2_000_000)
+        refused(started, "vorlage", "edit", "waiblingen-2017", "ratsbeschluss", "--section",
+                "Rückblick", "--file", str(tmp_path / "fifo"),
+                expect=("--file: größer als 512 KB",))  # fmt: skip
+        thread.join(10)
+
+    def test_vorlage_edit_from_a_small_pipe_is_stored(self, started, tmp_path):
+        thread, _ = feed_pipe(tmp_path / "fifo", "Ein Rückblick.\n".encode())
+        code, _, err = cli(started, "vorlage", "edit", "waiblingen-2017", "ratsbeschluss",
+                           "--section", "Rückblick", "--file", str(tmp_path / "fifo"))  # fmt: skip
+        assert code == 0, err
+        thread.join(10)
+
+    def test_massnahmen_import_stops_reading_at_its_limit(self, started, tmp_path):
+        from lifecycle.massnahmen_csv import MAX_BYTES
+
+        thread, written = feed_pipe(tmp_path / "fifo", b"x;" * (20 * MAX_BYTES))
+        refused(started, "massnahmen", "import", "waiblingen-2017", str(tmp_path / "fifo"),
+                expect=("größer als 5 MiB",))  # fmt: skip
+        thread.join(10)
+        assert written[0] < 2 * MAX_BYTES  # the rest of the 200 MiB was never read
+
+    @settings(max_examples=40, deadline=None, database=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+    @given(limit=st.integers(0, 300_000), extra=st.integers(-3, 3), pipe=st.booleans())
+    def test_whatever_the_file_is_the_limit_is_what_was_read(self, tmp_path, limit, extra,
+                                                             pipe):  # fmt: skip
+        import tempfile
+
+        from lifecycle.errors import InputError
+        from lifecycle.files import read_limited_bytes
+
+        size = max(0, limit + extra)
+        data = bytes(i % 251 for i in range(size))
+        path = Path(tempfile.mkdtemp(dir=tmp_path)) / "input"
+        thread = None
+        if pipe:
+            thread, _ = feed_pipe(path, data)
+        else:
+            path.write_bytes(data)
+        if size <= limit:
+            assert read_limited_bytes(path, limit) == data
+        else:
+            with pytest.raises(InputError, match="zu groß"):
+                read_limited_bytes(path, limit)
+        if thread is not None:
+            thread.join(10)

@@ -189,13 +189,11 @@ def import_(
 ) -> None:
     """Zeigt, was eine CSV ändern würde; mit --apply wird es übernommen (alles oder nichts)."""
     from . import services
+    from .files import read_limited_bytes
+    from .massnahmen_csv import MAX_BYTES
 
-    if file.is_dir():
-        raise InputError(str(file), "", "ist ein Ordner, keine CSV-Datei")
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise InputError(str(file), "", f"nicht lesbar ({exc.strerror})") from None
+    data = read_limited_bytes(file, MAX_BYTES, kind="CSV-Datei",
+                              too_big=f"größer als {MAX_BYTES // 2**20} MiB")  # fmt: skip
     with session() as s:
         changes = services.import_massnahmen(s, process, data, source=file.name, apply=apply,
                                              actor=by or _actor())  # fmt: skip

@@ -23,7 +23,7 @@ from pathlib import Path
 from .errors import InputError
 
 _ERRNO_DE = {
-    errno.EACCES: "keine Schreib- oder Leserechte",
+    errno.EACCES: "keine Berechtigung",
     errno.EPERM: "nicht erlaubt",
     errno.EROFS: "Dateisystem nur lesbar",
     errno.ENOSPC: "kein Platz mehr auf dem Datenträger",
@@ -49,10 +49,11 @@ def os_problem(exc: OSError) -> str:
 
 
 def read_limited_bytes(path: str | Path, limit: int, *, source: str | None = None,
-                       field: str = "", regular_only: bool = False,
+                       field: str = "", regular_only: bool = False, kind: str = "Datei",
                        too_big: str | None = None) -> bytes:  # fmt: skip
     """The bytes of ``path``, at most ``limit`` of them; more is an InputError (``too_big``
-    its text). A folder is refused; with ``regular_only`` also a pipe, device or socket."""
+    its text). A folder is refused (no ``kind`` of file); with ``regular_only`` also a pipe,
+    a device or a socket."""
     path = Path(path)
     source = source or str(path)
 
@@ -65,16 +66,16 @@ def read_limited_bytes(path: str | Path, limit: int, *, source: str | None = Non
         raise refuse("Datei nicht gefunden") from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
         problem = os_problem(exc) if isinstance(exc, OSError) else "ungültiger Dateiname"
-        raise refuse(f"nicht lesbar ({problem})") from None
+        raise refuse(f"nicht lesbar: {problem}") from None
     if stat.S_ISDIR(info.st_mode):
-        raise refuse("ist ein Ordner, keine Datei")
+        raise refuse(f"ist ein Ordner, keine {kind}")
     if regular_only and not stat.S_ISREG(info.st_mode):
         raise refuse("ist keine gewöhnliche Datei (Gerät, Pipe oder Socket)")
     try:
         with open(path, "rb") as fh:
             raw = _read_upto(fh, limit + 1)
     except OSError as exc:
-        raise refuse(f"nicht lesbar ({os_problem(exc)})") from None
+        raise refuse(f"nicht lesbar: {os_problem(exc)}") from None
     if len(raw) > limit:
         raise refuse(too_big or f"zu groß (mehr als {_size_de(limit)})")
     return raw

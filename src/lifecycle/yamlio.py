@@ -9,9 +9,7 @@ string and none twice, no .nan/.inf. Each problem is an InputError naming file a
 from __future__ import annotations
 
 import math
-import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -187,33 +185,15 @@ def _check_text(node: yaml.Node, path: tuple, source: str) -> None:
 
 def read_limited(path: str | Path, source: str | None = None, *, field: str = "") -> str:
     """The text of a regular file of at most MAX_BYTES; anything else is an InputError."""
-    path = Path(path)
+    from .files import read_limited_bytes
+
     source = source or str(path)
-
-    def refuse(problem: str) -> InputError:
-        return InputError(source, field, problem)
-
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise refuse("Datei nicht gefunden") from None
-    except OSError as exc:
-        raise refuse(f"nicht lesbar ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise refuse("ist ein Ordner, keine Datei")
-    if not stat.S_ISREG(info.st_mode):
-        raise refuse("ist keine gewöhnliche Datei (Gerät, Pipe oder Socket)")
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise refuse(f"nicht lesbar ({exc.strerror or exc})") from None
-    if len(raw) > MAX_BYTES:
-        raise refuse(f"zu groß (mehr als {MAX_BYTES // (1024 * 1024)} MiB)")
+    raw = read_limited_bytes(path, MAX_BYTES, source=source, field=field, regular_only=True)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise refuse(f"keine UTF-8-Textdatei ({exc.reason} an Byte {exc.start})") from None
+        raise InputError(source, field, f"keine UTF-8-Textdatei ({exc.reason} an Byte "
+                         f"{exc.start})") from None  # fmt: skip
 
 
 def load(path: str | Path, source: str | None = None) -> Document:

@@ -391,3 +391,51 @@ class TestSizeLimitsOfPipes:
                 read_limited_bytes(path, limit)
         if thread is not None:
             thread.join(10)
+
+
+# --- D8: a name is one line: refused at the scenario, made one line where it goes out ---------
+
+# Where the Waiblingen scenario has a name: (text around it, the name, field in the error).
+NAMES = [
+    ("name: Waiblingen", "Waiblingen", "kommune.name"),
+    ("name: Gemeinderat", "Gemeinderat", "gremien[1].name"),
+    ("short: BSV", "BSV", "gremien[0].short"),
+    ("name: Ute Ortolf", "Ute Ortolf", "personen[0].name"),
+    ("title: Integrationskonzept der Stadt Waiblingen", "Integrationskonzept der Stadt Waiblingen",
+     "konzept.title"),
+    ("title: Zugang zu Sprache und Bildung", "Zugang zu Sprache und Bildung",
+     "handlungsfelder[0].title"),
+    ("    fachbereich: Bürgerengagement\n    author", "Bürgerengagement",
+     "vorlagen[0].fachbereich"),
+    ("title: Runder Tisch Vielfalt", "Runder Tisch Vielfalt", "umsetzung.massnahmen[0].title"),
+]
+
+
+class TestNamesOfOneLine:
+    @settings(max_examples=30, deadline=None, database=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+    @given(place=st.sampled_from(NAMES), brk=st.sampled_from(["\\n", "\\r", "\\r\\n", "\\u2028",
+                                                               "\\u2029", "\\x85"]),
+           at_end=st.booleans())  # fmt: skip
+    def test_a_line_break_in_a_name_is_refused_naming_the_field(self, db, tmp_path, place, brk,
+                                                                at_end):  # fmt: skip
+        where, value, field = place
+        broken = f"{value}{brk}" if at_end else f"{value[:3]}{brk}{value[3:]}"
+        assert where in TEXT
+        text = TEXT.replace(where, where.replace(value, f'"{broken}"'), 1)
+        path = tmp_path / "s.yaml"
+        path.write_text(text, encoding="utf-8")
+        refused(db, "start", str(path), expect=(f": {field}: ", "in einer Zeile"))
+
+    def test_a_name_with_a_line_break_from_elsewhere_goes_out_on_one_line(self, started,
+                                                                           tmp_path):  # fmt: skip
+        import sqlite3
+
+        con = sqlite3.connect(started)
+        con.execute("UPDATE kommune SET name = 'Waib\nlingen\r\nRems'")
+        con.commit()
+        con.close()
+        out = tmp_path / "k.ics"
+        code, _, err = cli(started, "calendar", "export", "-o", str(out))
+        assert code == 0, err
+        assert b"X-WR-CALNAME:Waib lingen Rems: Fortschreibung waiblingen-2017" in out.read_bytes()

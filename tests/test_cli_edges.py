@@ -439,3 +439,24 @@ class TestNamesOfOneLine:
         code, _, err = cli(started, "calendar", "export", "-o", str(out))
         assert code == 0, err
         assert b"X-WR-CALNAME:Waib lingen Rems: Fortschreibung waiblingen-2017" in out.read_bytes()
+
+
+# --- D9: a number of rows: one range for every --limit -----------------------------------------
+
+
+class TestLimits:
+    @settings(max_examples=30, deadline=None, database=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+    @given(limit=st.one_of(st.integers(max_value=-1), st.integers(min_value=1_000_001),
+                           st.just(10**20), st.just(-(2**63))),
+           command=st.sampled_from([["log", "waiblingen-2017"], ["tasks"]]))  # fmt: skip
+    def test_outside_0_to_a_million_is_refused_alike(self, started, limit, command):
+        refused(started, *command, "--limit", str(limit),
+                expect=(f"--limit: {limit} liegt nicht zwischen 0 und 1000000",))  # fmt: skip
+
+    @pytest.mark.parametrize("limit", ["0", "1", "1000000"])
+    def test_inside_it_shows_at_most_that_many(self, started, limit):
+        code, out, err = cli(started, "log", "waiblingen-2017", "--limit", limit)
+        assert code == 0, err
+        code, out, err = cli(started, "tasks", "--limit", limit)
+        assert code == 0, err

@@ -36,6 +36,17 @@ def say(message: str) -> None:
     err_console.print(f"lifecycle: {one_line(message)}", markup=False, emoji=False)
 
 
+MAX_LIMIT = 1_000_000
+
+
+def check_limit(limit: int, option: str = "--limit") -> int:
+    """A number of rows to show: 0 to MAX_LIMIT. SQLite reads -1 as "no limit", and a number
+    beyond 2**63 overflows the driver."""
+    if not 0 <= limit <= MAX_LIMIT:
+        raise InputError(option, "", f"{limit} liegt nicht zwischen 0 und {MAX_LIMIT}")
+    return limit
+
+
 _DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 

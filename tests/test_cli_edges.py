@@ -460,3 +460,63 @@ class TestLimits:
         assert code == 0, err
         code, out, err = cli(started, "tasks", "--limit", limit)
         assert code == 0, err
+
+
+# --- D10: `oparl sync` against malformed addresses and hostile servers --------------------------
+
+
+class TestOparlSyncAddresses:
+    @pytest.mark.parametrize(("url", "expect"), [
+        ("http://127.0.0.1:abc/system", "Port ist keine Zahl"),
+        ("http://127.0.0.1:99999/system", "Port ist keine Zahl"),
+        ("http://[::1/system", "IPv6"),
+        ("http://[::zz]/system", "IPv6"),
+        ("http://ris example/system", "Leerraum"),
+        ("http://ris%20x.example/system", "unzulässige Zeichen"),
+        ("http://a..b/system", "Rechnername 'a..b' ungültig"),
+        (f"http://{'a' * 64}.example/system", "länger als 63 Zeichen"),
+        ("http://ris.example/sys\ntem", "Steuerzeichen (U+000A)"),
+        ("http://ris.example/sys tem", "Leerraum"),
+        ("http://admin:geheim@ris.example/system", "Passwort in der Adresse"),
+        ("ftp://ris.example/system", "keine http(s)-Adresse"),
+        ("http:///system", "keine http(s)-Adresse"),
+    ])  # fmt: skip
+    def test_a_malformed_address_is_one_line_before_any_connection(self, started, url, expect):
+        refused(started, "oparl", "sync", url, "--kommune", "waiblingen",
+                expect=("URL: ", expect))  # fmt: skip
+
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
+    @given(st.one_of(st.text(max_size=40),
+                     st.builds(lambda h, p, rest: f"http://{h}{p}/{rest}",
+                               st.text(max_size=70), st.text(":[]0123456789abc", max_size=8),
+                               st.text(max_size=10))))  # fmt: skip
+    def test_any_text_is_a_usable_address_or_an_input_error(self, text):
+        from urllib.parse import urlsplit
+
+        from lifecycle.errors import InputError
+        from lifecycle.oparl.sync import check_url
+
+        try:
+            url = check_url(text)
+        except InputError:
+            return
+        parts = urlsplit(url)
+        assert parts.scheme in ("http", "https") and parts.hostname
+        _ = parts.port  # parses
+        url.encode("ascii")  # what goes on the wire
+
+    def test_a_broken_chunked_answer_stops_the_sync_in_one_line(self, started):
+        import socketserver
+
+        class Broken(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                self.rfile.readline()
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n")  # fmt: skip
+
+        with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Broken) as server:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            url = f"http://127.0.0.1:{server.server_address[1]}/system"
+            refused(started, "oparl", "sync", url, "--kommune", "waiblingen",
+                    expect=("unvollständig oder fehlerhaft",))  # fmt: skip
+            server.shutdown()

@@ -200,6 +200,10 @@ def _free_port() -> int:
         ("500", "HTTP 500"),
         ("loop", "verweist im Kreis"),
         ("silent", "antwortet nicht"),
+        ("deep", "zu tief verschachtelt"),
+        ("deeper", "zu tief verschachtelt"),
+        ("surrogate", "einzelnen Surrogat"),
+        ("badlink", "nennt eine ungültige Adresse"),
     ],
 )
 def test_a_bad_answer_stops_the_sync_with_one_german_sentence_and_nothing_written(
@@ -217,6 +221,10 @@ def test_a_bad_answer_stops_the_sync_with_one_german_sentence_and_nothing_writte
         "500": (500, j, '{"message": "Internal Server Error"}'),
         "loop": (200, j, json.dumps({"data": [], "pagination": {},
                                      "links": {"next": "{base}/meetings?page=2"}})),
+        "deep": (200, j, "[" * 200_000 + "]" * 200_000),  # beyond the parser's recursion
+        "deeper": (200, j, '{"data": ' + "[" * 100 + "]" * 100 + "}"),  # parsed, too deep
+        "surrogate": (200, j, '{"data": [{"id": "{base}/meeting/\\ud800"}], "links": {}}'),
+        "badlink": (200, j, json.dumps({"data": [], "links": {"next": "http://[::1/x"}})),
     }  # fmt: skip
     responses = _system() | {"/orgs": orgs, "/meetings": (200, j, meetings)}
     if case in broken:  # the first meeting page is fine; the second one is broken

@@ -21,13 +21,15 @@ without ``links``, timestamps with microseconds or without a zone, ``[]`` instea
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from typing import Any
 from urllib.error import HTTPError, URLError
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from urllib.request import Request, urlopen
 
 from sqlalchemy import select as sa_select
@@ -61,6 +63,8 @@ ESCALATION = "sitzung_cancelled"
 TIMEOUT = 20.0
 MAX_BYTES = 50 * 2**20
 MAX_PAGES = 10_000
+MAX_DEPTH = 64  # OParl objects nest a few levels; a deeper answer is not one
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MARGIN = dt.timedelta(minutes=10)  # modified_since reaches back: clocks and whole seconds
 BLANK = {"", "n/a", "n. a.", "k. a.", "-", "--", "null", "none"}
 # The Land from the first two digits of the Amtlicher Gemeindeschlüssel.
@@ -96,11 +100,58 @@ class Report:
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InputError("URL", url, "erwartet die http(s)-Adresse des OParl-Systems, "
-                         "z. B. https://ris.example.org/oparl/v1.1/system")  # fmt: skip
-    return url.strip()
+    """The http(s) address of an OParl object, checked before any connection: scheme, host
+    (each name part 1 to 63 characters, IDNA), port, no credentials, no blank or control
+    character; non-ASCII in path and query percent-encoded, the fragment dropped. Anything
+    else is an InputError naming the address."""
+    text = url.strip()
+
+    def refuse(problem: str) -> InputError:
+        return InputError("URL", text, f"{problem}; erwartet die http(s)-Adresse des OParl-"
+                          "Systems, z. B. https://ris.example.org/oparl/v1.1/system")
+
+    if found := next((c for c in text if ord(c) < 0x21 or 0x7F <= ord(c) < 0xA0
+                      or c.isspace()), None):  # fmt: skip
+        raise refuse(f"enthält Leerraum oder ein Steuerzeichen (U+{ord(found):04X})")
+    try:
+        parts = urlsplit(text)
+        host, _port = parts.hostname, parts.port
+    except ValueError as exc:
+        problem = ("Port ist keine Zahl zwischen 0 und 65535" if "Port" in str(exc)
+                   else "IPv6-Adresse in eckigen Klammern ungültig" if "IPv6" in str(exc)
+                   else "nicht lesbar")  # fmt: skip
+        raise refuse(f"Adresse ungültig: {problem}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise refuse("keine http(s)-Adresse mit Rechnername")
+    if parts.username is not None or parts.password is not None:
+        raise refuse("Benutzername oder Passwort in der Adresse werden nicht unterstützt")
+    netloc = parts.netloc
+    if "[" in netloc:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise refuse(f"{host!r} ist keine IPv6-Adresse") from None
+    else:
+        try:
+            ascii_host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise refuse(f"Rechnername {host!r} ungültig (ein Namensteil ist leer oder länger "
+                         "als 63 Zeichen)") from None  # fmt: skip
+        if not _HOST.fullmatch(ascii_host):
+            raise refuse(f"Rechnername {host!r} enthält unzulässige Zeichen")
+        if len(ascii_host) > 253:
+            raise refuse(f"Rechnername länger als 253 Zeichen ({len(ascii_host)})")
+        netloc = ascii_host + (f":{parts.port}" if parts.port is not None else "")
+    return urlunsplit(parts._replace(netloc=netloc, path=_ascii(parts.path),
+                                     query=_ascii(parts.query), fragment=""))  # fmt: skip
+
+
+_HOST = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _ascii(text: str) -> str:
+    """``text`` with every non-ASCII character percent-encoded (UTF-8), the rest as it is."""
+    return "".join(c if c.isascii() else quote(c) for c in text)
 
 
 def with_params(url: str, params: dict[str, str]) -> str:
@@ -113,7 +164,12 @@ def with_params(url: str, params: dict[str, str]) -> str:
 
 def fetch(url: str) -> Any:
     """GET one OParl URL; its JSON, or SyncFailed in one German sentence."""
-    check_url(url)
+    try:
+        url = check_url(url)
+    except InputError as exc:  # a link the server gave (the user's URL is checked first)
+        raise SyncFailed(f"{url!r}: der OParl-Server nennt eine ungültige Adresse "
+                         f"({exc.problem.split(';')[0]}); Abgleich abgebrochen, nichts "
+                         "geändert") from None  # fmt: skip
     request = Request(url, headers={"Accept": "application/json",
                                     "User-Agent": "lifecycle-oparl-sync"})  # fmt: skip
     try:
@@ -127,16 +183,48 @@ def fetch(url: str) -> Any:
         reason = getattr(exc, "reason", exc)
         raise SyncFailed(f"{url}: der OParl-Server antwortet nicht ({reason}); "
                          "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
+    except (HTTPException, ValueError) as exc:  # a broken answer: chunks, headers, length
+        raise SyncFailed(f"{url}: die Antwort des OParl-Servers ist unvollständig oder "
+                         f"fehlerhaft ({type(exc).__name__}); Abgleich abgebrochen, nichts "
+                         "geändert") from None  # fmt: skip
     if len(body) > MAX_BYTES:
         raise SyncFailed(f"{url}: die Antwort ist größer als 50 MiB; Abgleich abgebrochen")
     if kind == "text/html" or body.lstrip()[:1] == b"<":
         raise SyncFailed(f"{url}: die Antwort ist eine HTML-Seite, kein OParl-JSON (falsche "
                          "Adresse?); Abgleich abgebrochen, nichts geändert")  # fmt: skip
+    problem: str | None
     try:
-        return json.loads(body.decode("utf-8-sig"))
+        data = json.loads(body.decode("utf-8-sig"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise SyncFailed(f"{url}: die Antwort ist kein gültiges JSON ({exc}); "
                          "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
+    except RecursionError:  # the parser's own limit, far beyond MAX_DEPTH
+        data, problem = None, f"zu tief verschachtelt (mehr als {MAX_DEPTH} Ebenen)"
+    else:
+        problem = _json_problem(data)
+    if problem:
+        raise SyncFailed(f"{url}: die Antwort ist kein brauchbares OParl-JSON: {problem}; "
+                         "Abgleich abgebrochen, nichts geändert")  # fmt: skip
+    return data
+
+
+def _json_problem(data: Any) -> str | None:
+    """What no OParl object holds: nesting deeper than MAX_DEPTH, a lone surrogate (a
+    "\\ud800" escape) in a text or key. Checked without recursion."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"zu tief verschachtelt (mehr als {MAX_DEPTH} Ebenen)"
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return "ein Text mit einem einzelnen Surrogat, kein gültiger Unicode-Text"
+        elif isinstance(value, dict):
+            stack.extend((k, depth) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return None
 
 
 class Reader:

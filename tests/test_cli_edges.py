@@ -9,6 +9,7 @@ stdout) a real subprocess.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
@@ -520,3 +521,58 @@ class TestOparlSyncAddresses:
             refused(started, "oparl", "sync", url, "--kommune", "waiblingen",
                     expect=("unvollständig oder fehlerhaft",))  # fmt: skip
             server.shutdown()
+
+
+# --- D11: mail settings checked before anything is written; a claim given back untried -------
+
+
+class TestMailSettings:
+    @pytest.mark.parametrize("host", ["a..b", ".ris", "ris example", "a" * 64 + ".example",
+                                      "ris.example/", "host:25", "ris\u2028x"])  # fmt: skip
+    def test_a_host_nobody_can_connect_to_is_refused_before_anything(self, started, host,
+                                                                      monkeypatch):  # fmt: skip
+        monkeypatch.setenv("LIFECYCLE_SMTP_HOST", host)
+        refused(started, "remind", "--today", "2017-05-02",
+                expect=("LIFECYCLE_SMTP_HOST=",))  # fmt: skip
+
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
+    @given(st.text(max_size=80))
+    def test_a_host_the_check_lets_through_can_be_encoded_for_the_wire(self, host):
+        from lifecycle.hosts import ascii_host, host_problem
+
+        if host_problem(host) is None:
+            ascii_host(host).encode("ascii")
+            host.encode("idna")
+
+    def test_a_settings_error_while_sending_gives_every_claim_back(self, session, waiblingen):
+        """Exactly once: a row claimed but never sent is queued again at once (not after
+        STALE_CLAIM), and the next run sends each row once."""
+        from collections import Counter
+
+        from smtp_server import SmtpServer
+        from sqlmodel import select
+
+        from lifecycle import mail, services
+        from lifecycle.models import Reminder
+
+        day = dt.date(2017, 11, 8)
+
+        class Unusable(mail.Mailer):
+            def connect(self):
+                raise mail.ConfigError("LIFECYCLE_SMTP_HOST='x': keine Verbindung möglich")
+
+        def rows() -> list[Reminder]:
+            session.expire_all()
+            return list(session.exec(select(Reminder)))
+
+        with SmtpServer() as server:
+            settings = mail.settings_from(server.env() | {"LIFECYCLE_SMTP_PORT": str(server.port)})
+            first = services.run_reminders(session, day, settings=settings,
+                                           mailer=Unusable(settings))  # fmt: skip
+            assert first.config_error and first.sent == 0 and len(server.inbox) == 0
+            assert {str(r.state) for r in rows()} == {"planned"}
+            assert all(r.attempts == 0 and r.claim_token is None for r in rows())
+            second = services.run_reminders(session, day, settings=settings)
+            assert second.sent == len(rows()) == len(server.inbox) > 0
+            ids = Counter(str(m["Message-ID"]) for m in server.inbox.messages)
+            assert set(ids.values()) == {1}  # each reminder once

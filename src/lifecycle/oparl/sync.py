@@ -38,6 +38,7 @@ from sqlmodel import Session, col, select
 from .. import events
 from ..dates import BERLIN
 from ..errors import InputError, NeedsReason, NotFound, Refused, Unavailable
+from ..hosts import ascii_host, host_problem
 from ..models import (
     Beratung,
     Event,
@@ -117,10 +118,10 @@ def check_url(url: str) -> str:
         parts = urlsplit(text)
         host, _port = parts.hostname, parts.port
     except ValueError as exc:
-        problem = ("Port ist keine Zahl zwischen 0 und 65535" if "Port" in str(exc)
-                   else "IPv6-Adresse in eckigen Klammern ungültig" if "IPv6" in str(exc)
-                   else "nicht lesbar")  # fmt: skip
-        raise refuse(f"Adresse ungültig: {problem}") from None
+        what = ("Port ist keine Zahl zwischen 0 und 65535" if "Port" in str(exc)
+                else "IPv6-Adresse in eckigen Klammern ungültig" if "IPv6" in str(exc)
+                else "nicht lesbar")  # fmt: skip
+        raise refuse(f"Adresse ungültig: {what}") from None
     if parts.scheme not in ("http", "https") or not host:
         raise refuse("keine http(s)-Adresse mit Rechnername")
     if parts.username is not None or parts.password is not None:
@@ -132,21 +133,12 @@ def check_url(url: str) -> str:
         except ValueError:
             raise refuse(f"{host!r} ist keine IPv6-Adresse") from None
     else:
-        try:
-            ascii_host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise refuse(f"Rechnername {host!r} ungültig (ein Namensteil ist leer oder länger "
-                         "als 63 Zeichen)") from None  # fmt: skip
-        if not _HOST.fullmatch(ascii_host):
-            raise refuse(f"Rechnername {host!r} enthält unzulässige Zeichen")
-        if len(ascii_host) > 253:
-            raise refuse(f"Rechnername länger als 253 Zeichen ({len(ascii_host)})")
-        netloc = ascii_host + (f":{parts.port}" if parts.port is not None else "")
+        if bad := host_problem(host):
+            raise refuse(bad)
+        netloc = ascii_host(host) + (f":{parts.port}" if parts.port is not None else "")
     return urlunsplit(parts._replace(netloc=netloc, path=_ascii(parts.path),
                                      query=_ascii(parts.query), fragment=""))  # fmt: skip
 
-
-_HOST = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def _ascii(text: str) -> str:

@@ -576,3 +576,56 @@ class TestMailSettings:
             assert second.sent == len(rows()) == len(server.inbox) > 0
             ids = Counter(str(m["Message-ID"]) for m in server.inbox.messages)
             assert set(ids.values()) == {1}  # each reminder once
+
+
+# --- D12: a chain of due dates stays inside the years the engine handles ---------------------
+
+KLIMA_PLAN = (ROOT / "tests/plans/klimaschutzkonzept.yaml").read_text(encoding="utf-8")
+KLIMA = (ROOT / "tests/scenarios/musterstadt-klima.yaml").read_text(encoding="utf-8")
+
+
+def chained(tmp_path: Path, offset: int, links: int) -> str:
+    """The Musterstadt scenario on the Klimaschutz plan plus ``links`` tasks, each ``offset``
+    days after the one before."""
+    anchor = "        due: {anchor: task, ref: daten_sammeln, working_days: 15}\n"
+    chain = "".join(
+        f"      - {{key: c{i}, title: Kette {i}, role: gutachter, due: {{anchor: task, "
+        f"ref: {'bilanz_erstellen' if i == 0 else f'c{i - 1}'}, days: {offset}}}}}\n"
+        for i in range(links))  # fmt: skip
+    (tmp_path / "plan.yaml").write_text(KLIMA_PLAN.replace(anchor, anchor + chain, 1))
+    path = tmp_path / "s.yaml"
+    path.write_text(KLIMA.replace("plan: ../plans/klimaschutzkonzept.yaml", "plan: plan.yaml"))
+    return str(path)
+
+
+class TestDueDateChains:
+    @pytest.mark.parametrize(("offset", "year"), [(1500, "2204"), (-1500, "1946")])
+    def test_a_chain_out_of_range_refuses_the_start(self, db, tmp_path, offset, year):
+        refused(db, "start", chained(tmp_path, offset, 100),
+                expect=("Plan klimaschutzkonzept: c", f"Jahr {year} außerhalb von 1950 bis 2200"))
+
+    def test_a_long_chain_inside_the_range_starts(self, db, tmp_path):
+        code, _, err = cli(db, "start", chained(tmp_path, 1500, 3))
+        assert code == 0, err
+
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True)
+    @given(start=st.dates(dt.date(1950, 1, 1), dt.date(2200, 12, 31)),
+           steps=st.lists(st.tuples(st.integers(-1500, 1500), st.booleans()), max_size=60))
+    def test_every_due_is_in_range_or_the_chain_is_refused(self, start, steps):
+        from lifecycle.calendar import WorkCalendar
+        from lifecycle.dates import check_year
+        from lifecycle.deadlines import DueOutOfRange, StageSpec, TaskSpec, Timeline
+
+        tasks = {"t0": TaskSpec("t0", "s", "stage_start")}
+        for i, (offset, working) in enumerate(steps, 1):
+            tasks[f"t{i}"] = TaskSpec(f"t{i}", "s", "task", f"t{i - 1}",
+                                      max(-1000, min(1000, offset)) if working else offset,
+                                      "working_days" if working else "days")  # fmt: skip
+        timeline = Timeline(WorkCalendar("BW"), start, [StageSpec("s", list(tasks))], tasks,
+                            {}, {})  # fmt: skip
+        try:
+            dues, _ = timeline.compute()
+        except DueOutOfRange as exc:
+            assert "außerhalb von 1950 bis 2200" in exc.problem
+            return
+        assert all(check_year(d) is None for d in dues.values())

@@ -36,7 +36,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from .. import events
-from ..dates import BERLIN
+from ..dates import BERLIN, check_year
 from ..errors import InputError, NeedsReason, NotFound, Refused, Unavailable
 from ..hosts import ascii_host, host_problem
 from ..models import (
@@ -302,12 +302,19 @@ def parse_start(text: str, where: str, report: Report) -> dt.datetime:
     except ValueError:
         raise SyncFailed(f"{where}: Beginn {text!r} ist kein Datum mit Uhrzeit; "
                          "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
+    if problem := check_year(moment.date()):  # before the zone: year 1 or 9999 overflows
+        raise SyncFailed(f"{where}: Beginn {text!r}: {problem}; Abgleich abgebrochen, nichts "
+                         "geändert")  # fmt: skip
     if moment.microsecond:
         report.warn(f"{where}: Zeitstempel mit Mikrosekunden")
     if moment.tzinfo is None:
         report.warn(f"{where}: Zeitstempel ohne Zeitzone, als deutsche Ortszeit gelesen")
         moment = moment.replace(tzinfo=BERLIN)
-    return moment.astimezone(BERLIN).replace(tzinfo=None, second=0, microsecond=0)
+    local = moment.astimezone(BERLIN).replace(tzinfo=None, second=0, microsecond=0)
+    if problem := check_year(local.date()):  # 31.12.2200 23:30 UTC is 2201 in Berlin
+        raise SyncFailed(f"{where}: Beginn {text!r}: {problem}; Abgleich abgebrochen, nichts "
+                         "geändert")  # fmt: skip
+    return local
 
 
 # --- the plan of changes -------------------------------------------------------------------

@@ -629,3 +629,44 @@ class TestDueDateChains:
             assert "außerhalb von 1950 bis 2200" in exc.problem
             return
         assert all(check_year(d) is None for d in dues.values())
+
+
+# --- D15: a blank --force reason is no reason, for every caller -------------------------------
+
+BLANKS = st.text(st.sampled_from(" \t\n\r\u00a0\u2003\u3000"), min_size=1, max_size=6)
+
+
+class TestBlankForceReasons:
+    @settings(max_examples=8, deadline=None, database=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+    @given(blank=BLANKS)
+    def test_decide_and_reschedule_refuse_it_as_if_none_was_given(self, started, blank):
+        refused(started, "decide", "waiblingen-2017", "ratsbeschluss", "approve", "--on",
+                "2017-04-27", "--reference", "BSV 3/2017", "--force", blank,
+                expect=("müssen erst diese Aufgaben erledigt sein",))  # fmt: skip
+        refused(started, "reschedule", "bsv-2017-12-06", "2017-12-10", "--force", blank,
+                expect=("ein Sonntag", "--force GRUND"))  # fmt: skip
+
+    def test_start_refuses_it_for_a_sitzung_on_a_sunday(self, db, tmp_path):
+        path = tmp_path / "s.yaml"
+        path.write_text(TEXT.replace('start: "2017-12-06 17:00"', 'start: "2017-12-10 17:00"'),
+                        encoding="utf-8")  # fmt: skip
+        refused(db, "start", str(path), "--force", " \t ", expect=("ein Sonntag",))
+
+    def test_the_service_logs_a_reason_without_its_blanks(self, session, waiblingen):
+        from sqlmodel import select
+
+        from lifecycle import services
+        from lifecycle.errors import Refused
+        from lifecycle.models import Event
+
+        given = {"outcome": "approve", "on": dt.date(2017, 4, 27), "by": "raible",
+                 "reference": "BSV 3/2017"}
+        with pytest.raises(Refused, match="müssen erst diese Aufgaben erledigt sein"):
+            services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", **given,
+                                 force_reason="\u00a0 ")  # fmt: skip
+        decision = services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", **given,
+                                        force_reason="  im Altverfahren erledigt \n")  # fmt: skip
+        assert decision.forced_reason == "im Altverfahren erledigt"
+        logged = session.exec(select(Event).where(Event.action == "gate_approve")).one()
+        assert "im Altverfahren erledigt" in str(logged.after) and " \\n" not in str(logged.after)

@@ -670,3 +670,49 @@ class TestBlankForceReasons:
         assert decision.forced_reason == "im Altverfahren erledigt"
         logged = session.exec(select(Event).where(Event.action == "gate_approve")).one()
         assert "im Altverfahren erledigt" in str(logged.after) and " \\n" not in str(logged.after)
+
+
+# --- D16: a database URL's password is never shown, also when the URL is malformed ----------
+
+
+def run_with_url(url: str, *args: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from lifecycle.db import engine_for
+
+    out, err = io.StringIO(), io.StringIO()
+    old = os.environ.get("LIFECYCLE_DATABASE_URL")
+    os.environ["LIFECYCLE_DATABASE_URL"] = url
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli_module.run(list(args))
+    finally:
+        if old is None:
+            os.environ.pop("LIFECYCLE_DATABASE_URL", None)
+        else:
+            os.environ["LIFECYCLE_DATABASE_URL"] = old
+        engine_for.cache_clear()
+    return code, out.getvalue(), err.getvalue()
+
+
+class TestDatabasePasswordsStaySecret:
+    @settings(max_examples=40, deadline=None, database=None, derandomize=True)
+    @given(secret=st.text(st.sampled_from("abcXYZ019!$%&()*+,;=~@:#?"), min_size=1, max_size=12),
+           shape=st.sampled_from(["postgresql://admin:{pw}@db.example:port/lifecycle",
+                                  "postgresql://admin:{pw}@db.example:99999999/lifecycle",
+                                  "postgresql://admin:{pw}@[::1/lifecycle",
+                                  "admin:{pw}@db.example"]))  # fmt: skip
+    def test_status_doctor_and_config_show_mask_it(self, secret, shape):
+        from lifecycle import ops
+
+        password = f"Pw{secret}Q7"
+        url = shape.format(pw=password)
+        code, out, err = run_with_url(url, "status")
+        assert code == 2 and password not in err + out, err
+        assert "***" in err
+        check = ops.check_database(url)
+        assert not check.ok and password not in f"{check.detail} {check.where}"
+        [shown] = [s.value for s in ops.effective_settings({"LIFECYCLE_DATABASE_URL": url})
+                   if s.key == "LIFECYCLE_DATABASE_URL"]  # fmt: skip
+        assert password not in shown and "***" in shown

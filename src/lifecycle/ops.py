@@ -71,12 +71,9 @@ class Setting:
 
 def mask_url(url: str) -> str:
     """A database URL with its password replaced (``postgresql://u:***@host/db``)."""
-    try:
-        from sqlalchemy.engine import make_url
+    from .db import masked_url
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not a URL: show nothing of it that could be a secret
-        return MASK if "@" in url else url
+    return masked_url(url)
 
 
 def effective_settings(env: Mapping[str, str] | None = None) -> list[Setting]:
@@ -128,7 +125,7 @@ def check_database(url: str | None = None) -> Check:
     try:
         parsed = make_url(url)
     except (exc.ArgumentError, ValueError):
-        return Check("Datenbank", False, f"{url!r} ist keine Datenbank-URL")
+        return Check("Datenbank", False, f"{shown!r} ist keine Datenbank-URL")
     if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(
         parsed.database).is_file():  # fmt: skip
         return Check(name, False, "Datei fehlt (wird beim ersten Aufruf angelegt: "

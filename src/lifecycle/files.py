@@ -4,10 +4,10 @@ Reading: at most ``limit`` bytes are ever read, whatever the path is — a regul
 (``--file <(cmd)``), a device (``/dev/zero``); a pipe's size is not known beforehand, so the
 limit is the number of bytes read, not what ``stat`` says.
 
-Writing: a folder is checked (made if missing, a probe file written and removed) before the
-work starts, so that a folder nobody may write to is one German line and exit 2, not an
-internal error after minutes of work; a write that fails all the same (a full disk) is the
-same kind of line through ``writing``.
+Writing: a folder is checked (a probe file written and removed in it, or in the folder it
+will be made in) before the work starts, so that a folder nobody may write to is one German
+line and exit 2, not an internal error after minutes of work; a write that fails all the
+same (a full disk) is the same kind of line through ``writing``.
 """
 
 from __future__ import annotations
@@ -105,25 +105,26 @@ def _size_de(limit: int) -> str:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def writable_folder(folder: str | Path, source: str, *, create: bool = True) -> Path:
-    """``folder``, made if missing (with ``create``), in which a probe file could be written
-    and removed; anything else (a file, a device, a folder nobody may write) is an
-    InputError naming the folder and ``source`` (the option or argument that named it)."""
+def writable_folder(folder: str | Path, source: str) -> Path:
+    """``folder`` if it can be written to: a probe file is written and removed in it, or, while
+    it does not exist yet, in the nearest folder above it that does (then it can be made).
+    Nothing is left behind. Anything else (a file or a device on the way, a folder nobody may
+    write) is an InputError naming the folder and ``source`` (the option that named it)."""
     folder = Path(folder)
 
     def refuse(problem: str) -> InputError:
         return InputError(str(folder), source, problem)
 
     try:
-        if create and not folder.is_dir():
-            folder.mkdir(parents=True, exist_ok=True)
-        if not folder.is_dir():
-            raise refuse("ist kein Ordner" if folder.exists() else "Ordner fehlt")
-        fd, probe = tempfile.mkstemp(prefix=".lifecycle-probe-", dir=folder)
+        existing = folder
+        while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            where = "" if existing == folder else f" ({existing} auf dem Weg)"
+            raise refuse(f"ist kein Ordner{where}")
+        fd, probe = tempfile.mkstemp(prefix=".lifecycle-probe-", dir=existing)
         os.close(fd)
         os.unlink(probe)
-    except FileExistsError:  # mkdir: a file (or a dangling link) holds the name
-        raise refuse("ist kein Ordner") from None
     except OSError as exc:
         raise refuse(f"nicht schreibbar: {os_problem(exc)}") from None
     except ValueError:  # a NUL byte in the name

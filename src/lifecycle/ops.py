@@ -391,7 +391,7 @@ def backup(target: Path, url: str | None = None) -> Path:
         raise InputError("lifecycle backup", "", f"{target} gibt es schon; nichts überschrieben")
     if not target.parent.is_dir():
         raise InputError("lifecycle backup", "", f"Ordner {target.parent} fehlt")
-    writable_folder(target.parent, "lifecycle backup", create=False)
+    writable_folder(target.parent, "lifecycle backup")
     partial = target.with_name(f".{target.name}.teil")
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     try:

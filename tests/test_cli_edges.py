@@ -716,3 +716,33 @@ class TestDatabasePasswordsStaySecret:
         [shown] = [s.value for s in ops.effective_settings({"LIFECYCLE_DATABASE_URL": url})
                    if s.key == "LIFECYCLE_DATABASE_URL"]  # fmt: skip
         assert password not in shown and "***" in shown
+
+
+# --- stdout that cannot be written: a reader gone (141, quiet), a full disk (74, one line) ---
+
+
+class TestOutputThatCannotBeWritten:
+    @pytest.mark.parametrize("args", [["status", "waiblingen-2017", "--today", "2017-11-08"],
+                                      ["log", "waiblingen-2017"], ["tasks"], ["--help"]],
+                             ids=lambda a: a[0])  # fmt: skip
+    def test_a_reader_that_went_away_ends_it_quietly_with_141(self, started, args):
+        environment = os.environ | {"LIFECYCLE_DATABASE_URL": f"sqlite:///{started}"}
+        proc = subprocess.Popen([sys.executable, "-m", "lifecycle", *args], cwd=ROOT,
+                                env=environment, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # like `| head -c 0`: gone before anything was written
+        err = proc.stderr.read()
+        assert proc.wait(120) == 141, err
+        assert err == b""
+
+    @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+    @pytest.mark.parametrize("args", [["status", "waiblingen-2017", "--today", "2017-11-08"],
+                                      ["log", "waiblingen-2017"]], ids=lambda a: a[0])
+    def test_a_full_disk_is_one_line_and_74(self, started, args):
+        environment = os.environ | {"LIFECYCLE_DATABASE_URL": f"sqlite:///{started}"}
+        with open("/dev/full", "w") as full:  # reading it is harmless; writing fails: ENOSPC
+            proc = subprocess.run([sys.executable, "-m", "lifecycle", *args], cwd=ROOT,
+                                  env=environment, stdout=full, stderr=subprocess.PIPE,
+                                  timeout=120)  # fmt: skip
+        assert "Ausgabe nicht schreibbar: kein Platz mehr" in one_line(proc, 74)

@@ -7,6 +7,9 @@ Every way out is one of three exit codes with at most one line on stderr:
   such as an unknown command or ``--limit abc``): one German line, nothing changed;
 - 70: an internal error (a bug): one German line naming a log file with the traceback.
 
+Output that cannot be written is no bug: a reader that went away (``lifecycle status | head``)
+ends quietly with 141, as a writer killed by SIGPIPE; a full disk is one line and 74 (EX_IOERR).
+
 ``lifecycle remind`` adds 3: reminders failed or are still waiting (see README, Reminders).
 """
 
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import cli_fast
-from .cli_output import say
+from .cli_output import GuardedStdout, OutputFailed, output_failed, say
 from .errors import LifecycleError
 from .gc_pause import no_cyclic_gc
 
@@ -40,7 +43,12 @@ _GROUPS = ("cli_docs", "cli_flows", "cli_remind", "cli_web", "cli_ops", "cli_opa
 
 def main(argv: list[str] | None = None) -> None:
     """The process entry (console script and ``python -m lifecycle``); not for callers."""
+    sys.stdout = GuardedStdout(sys.stdout)
     code = run(argv)
+    try:  # what is still buffered goes out now, while a failure can still be told
+        sys.stdout.flush()
+    except OutputFailed as exc:
+        code = output_failed(exc)
     # The process ends here. Without this, the interpreter's shutdown traces every object
     # the ORM and pydantic built (~100 ms, a sixth of a `status`) only to free memory the
     # operating system frees anyway. atexit handlers (lifecycle.db closes its connections
@@ -67,6 +75,8 @@ def run(argv: list[str] | None = None) -> int:
                 return 2
             return 0
         return _run_typer(args)
+    except OutputFailed as exc:  # no bug: the output's reader went away, or its disk is full
+        return output_failed(exc)
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback in a file
         from .ops import database_outage
 

@@ -746,3 +746,30 @@ class TestOutputThatCannotBeWritten:
                                   env=environment, stdout=full, stderr=subprocess.PIPE,
                                   timeout=120)  # fmt: skip
         assert "Ausgabe nicht schreibbar: kein Platz mehr" in one_line(proc, 74)
+
+
+# --- decomposed Unicode (NFD) on the command line means the same as composed (NFC) -----------
+
+
+class TestDecomposedArguments:
+    def test_a_section_typed_decomposed_is_the_section(self, started, tmp_path):
+        import unicodedata
+
+        text = tmp_path / "r.txt"
+        text.write_text("Ein Rückblick.\n", encoding="utf-8")
+        section = unicodedata.normalize("NFD", "Rückblick")
+        assert section != "Rückblick"
+        code, out, err = cli(started, "vorlage", "edit", "waiblingen-2017", "ratsbeschluss",
+                             "--section", section, "--file", str(text))  # fmt: skip
+        assert code == 0, err
+        assert "Rückblick" in out
+
+    @settings(max_examples=40, deadline=None, database=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+    @given(name=st.text(st.sampled_from("aouAOUäöüÄÖÜéñç-"), min_size=1, max_size=10))
+    def test_nfd_and_nfc_get_the_same_answer(self, started, name):
+        import unicodedata
+
+        answers = {cli(started, "tasks", "--person", unicodedata.normalize(form, name))[2]
+                   for form in ("NFC", "NFD")}  # fmt: skip
+        assert len(answers) == 1, answers

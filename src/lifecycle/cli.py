@@ -22,6 +22,7 @@ import re
 import sys
 import tempfile
 import traceback
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,7 @@ def run(argv: list[str] | None = None) -> int:
     if problem := argv_problem(args):
         _say(problem)
         return 2
+    args = [_nfc(a) for a in args]
     try:
         if (call := cli_fast.match(args)) is not None:
             # A read command is short, and the ORM and pydantic it imports build large object
@@ -109,6 +111,17 @@ def argv_problem(args: list[str]) -> str | None:
             return (f"Aufruf: Argument {number} {_shown(arg)}{where} ist kein UTF-8-Text; "
                     "bitte als UTF-8 eingeben")  # fmt: skip
     return None
+
+
+def _nfc(arg: str) -> str:
+    """``arg`` in Unicode's composed form (NFC), as scenarios and the database hold names: a
+    terminal or a macOS file name may hand over "Rückblick" decomposed (u + combining
+    diaeresis), which looks the same and would match nothing. A path that exists as given
+    stays as it is (a file named in the decomposed form)."""
+    nfc = unicodedata.normalize("NFC", arg)
+    if nfc == arg or os.path.lexists(arg):
+        return arg
+    return nfc
 
 
 def _shown(arg: str) -> str:

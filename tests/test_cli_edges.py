@@ -773,3 +773,8 @@ class TestDecomposedArguments:
         answers = {cli(started, "tasks", "--person", unicodedata.normalize(form, name))[2]
                    for form in ("NFC", "NFD")}  # fmt: skip
         assert len(answers) == 1, answers
+
+
+def test_docs_without_a_process_answer_in_german(db, tmp_path):
+    line = refused(db, "docs", "list")
+    assert "noch keine Fortschreibung gestartet" in line

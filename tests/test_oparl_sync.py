@@ -200,6 +200,14 @@ def _free_port() -> int:
         ("500", "HTTP 500"),
         ("loop", "verweist im Kreis"),
         ("silent", "antwortet nicht"),
+        ("deep", "zu tief verschachtelt"),
+        ("deeper", "zu tief verschachtelt"),
+        ("surrogate", "einzelnen Surrogat"),
+        ("badlink", "nennt eine ungültige Adresse"),
+        ("year9999", "Jahr 9999 außerhalb von 1950 bis 2200"),
+        ("year1", "Jahr 1 außerhalb von 1950 bis 2200"),
+        ("year2201", "Jahr 2201 außerhalb von 1950 bis 2200"),
+        ("year1949", "Jahr 1949 außerhalb von 1950 bis 2200"),
     ],
 )
 def test_a_bad_answer_stops_the_sync_with_one_german_sentence_and_nothing_written(
@@ -217,7 +225,15 @@ def test_a_bad_answer_stops_the_sync_with_one_german_sentence_and_nothing_writte
         "500": (500, j, '{"message": "Internal Server Error"}'),
         "loop": (200, j, json.dumps({"data": [], "pagination": {},
                                      "links": {"next": "{base}/meetings?page=2"}})),
+        "deep": (200, j, "[" * 200_000 + "]" * 200_000),  # beyond the parser's recursion
+        "deeper": (200, j, '{"data": ' + "[" * 100 + "]" * 100 + "}"),  # parsed, too deep
+        "surrogate": (200, j, '{"data": [{"id": "{base}/meeting/\\ud800"}], "links": {}}'),
+        "badlink": (200, j, json.dumps({"data": [], "links": {"next": "http://[::1/x"}})),
     }  # fmt: skip
+    far = {"year9999": "9999-12-31T23:59:59+14:00", "year1": "0001-01-01T00:00:00-12:00",
+           "year2201": "2200-12-31T23:30:00Z", "year1949": "1949-12-31T12:00:00+01:00"}
+    if case in far:  # a Meeting whose date lies outside the years the engine handles
+        broken[case] = (200, j, json.dumps({"data": [_meeting(10, far[case])], "links": {}}))
     responses = _system() | {"/orgs": orgs, "/meetings": (200, j, meetings)}
     if case in broken:  # the first meeting page is fine; the second one is broken
         first = json.loads(meetings)

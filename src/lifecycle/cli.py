@@ -7,6 +7,9 @@ Every way out is one of three exit codes with at most one line on stderr:
   such as an unknown command or ``--limit abc``): one German line, nothing changed;
 - 70: an internal error (a bug): one German line naming a log file with the traceback.
 
+Output that cannot be written is no bug: a reader that went away (``lifecycle status | head``)
+ends quietly with 141, as a writer killed by SIGPIPE; a full disk is one line and 74 (EX_IOERR).
+
 ``lifecycle remind`` adds 3: reminders failed or are still waiting (see README, Reminders).
 """
 
@@ -19,11 +22,12 @@ import re
 import sys
 import tempfile
 import traceback
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import cli_fast
-from .cli_output import say
+from .cli_output import GuardedStdout, OutputFailed, output_failed, say
 from .errors import LifecycleError
 from .gc_pause import no_cyclic_gc
 
@@ -40,7 +44,12 @@ _GROUPS = ("cli_docs", "cli_flows", "cli_remind", "cli_web", "cli_ops", "cli_opa
 
 def main(argv: list[str] | None = None) -> None:
     """The process entry (console script and ``python -m lifecycle``); not for callers."""
+    sys.stdout = GuardedStdout(sys.stdout)
     code = run(argv)
+    try:  # what is still buffered goes out now, while a failure can still be told
+        sys.stdout.flush()
+    except OutputFailed as exc:
+        code = output_failed(exc)
     # The process ends here. Without this, the interpreter's shutdown traces every object
     # the ORM and pydantic built (~100 ms, a sixth of a `status`) only to free memory the
     # operating system frees anyway. atexit handlers (lifecycle.db closes its connections
@@ -52,6 +61,10 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str] | None = None) -> int:
     """Run one command line; return its exit code (never raises, except SystemExit)."""
     args = sys.argv[1:] if argv is None else list(argv)
+    if problem := argv_problem(args):
+        _say(problem)
+        return 2
+    args = [_nfc(a) for a in args]
     try:
         if (call := cli_fast.match(args)) is not None:
             # A read command is short, and the ORM and pydantic it imports build large object
@@ -64,6 +77,8 @@ def run(argv: list[str] | None = None) -> int:
                 return 2
             return 0
         return _run_typer(args)
+    except OutputFailed as exc:  # no bug: the output's reader went away, or its disk is full
+        return output_failed(exc)
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback in a file
         from .ops import database_outage
 
@@ -73,6 +88,49 @@ def run(argv: list[str] | None = None) -> int:
         log = _write_traceback(exc, args)
         _say(f"Interner Fehler ({type(exc).__name__}), Details in {log}")
         return EXIT_INTERNAL
+
+
+def argv_problem(args: list[str]) -> str | None:
+    """The one German line refusing an argument that is not UTF-8 text, else None.
+
+    Python hands bytes that are not UTF-8 (a Latin-1 terminal's "ü") over as lone surrogates
+    (surrogateescape); no database, file or terminal can take those. They are refused here,
+    once for every command, before anything is read or written.
+    """
+    for number, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            name, eq, _value = arg.partition("=")
+            if arg.startswith("--") and eq:
+                where = f" (Wert von {name})"
+            elif number > 1 and args[number - 2].startswith("-"):
+                where = f" (nach {args[number - 2]})"  # checked already
+            else:
+                where = ""
+            return (f"Aufruf: Argument {number} {_shown(arg)}{where} ist kein UTF-8-Text; "
+                    "bitte als UTF-8 eingeben")  # fmt: skip
+    return None
+
+
+def _nfc(arg: str) -> str:
+    """``arg`` in Unicode's composed form (NFC), as scenarios and the database hold names: a
+    terminal or a macOS file name may hand over "Rückblick" decomposed (u + combining
+    diaeresis), which looks the same and would match nothing. A path that exists as given
+    stays as it is (a file named in the decomposed form)."""
+    nfc = unicodedata.normalize("NFC", arg)
+    if nfc == arg or os.path.lexists(arg):
+        return arg
+    return nfc
+
+
+def _shown(arg: str) -> str:
+    """An argument as typed, bytes that are not UTF-8 as \\xNN (never a lone surrogate)."""
+    try:
+        raw = arg.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no byte could have made (only from Python)
+        return "'" + arg.encode("utf-8", "backslashreplace").decode("utf-8") + "'"
+    return "'" + raw.decode("utf-8", "backslashreplace") + "'"
 
 
 def app_for(args: list[str]) -> typer.Typer:
@@ -207,7 +265,10 @@ def _write_traceback(exc: BaseException, argv: list[str]) -> Path:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / name
-            path.write_text(f"lifecycle {' '.join(argv)}\n{text}", encoding="utf-8")
+            # The command line and the traceback may hold anything (bytes that are not UTF-8
+            # arrive as lone surrogates): the log is written whatever they hold.
+            path.write_text(f"lifecycle {' '.join(argv)}\n{text}", encoding="utf-8",
+                            errors="backslashreplace")
             return path
         except OSError:
             continue

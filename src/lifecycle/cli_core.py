@@ -18,7 +18,15 @@ from rich.markup import escape as esc
 from rich.table import Table
 
 from . import cli_read
-from .cli_output import console, day_of, err_console, one_line, parse_day, session
+from .cli_output import (
+    check_limit,
+    console,
+    day_of,
+    err_console,
+    one_line,
+    parse_day,
+    session,
+)
 from .dates import long_de, short_de
 from .errors import InputError, LifecycleError
 from .words import OUTCOME_DE
@@ -332,6 +340,7 @@ def log(process: Annotated[str, typer.Argument(help="Prozess-Schlüssel")], limi
     from . import lookups
     from .models import Event
 
+    check_limit(limit)
     with session() as s:
         p = lookups.get_process(s, process)
         rows = s.exec(

@@ -28,8 +28,8 @@ def _pick_process(s, key: str | None):
     if len(keys) == 1:
         return lookups.get_process(s, keys[0])
     if not keys:
-        fail("no Fortschreibung started yet (lifecycle start SCENARIO)")
-    fail(f"several processes ({', '.join(keys[:2])}, …): name one with --process")
+        fail("noch keine Fortschreibung gestartet (lifecycle start SZENARIO)")
+    fail(f"mehrere Fortschreibungen ({', '.join(keys[:2])}, …): eine mit --process nennen")
 
 
 @docs.command("list")

@@ -20,7 +20,8 @@ oparl = typer.Typer(no_args_is_help=True, add_completion=False,
 @oparl.command("export")
 @user_errors
 def export(
-    folder: Annotated[Path, typer.Argument(help="Zielordner (wird ersetzt)")],
+    folder: Annotated[Path, typer.Argument(
+        help="Zielordner: neu, leer oder ein früherer Export (der ersetzt wird)")],
     base_url: Annotated[
         str, typer.Option("--base-url", help="Adresse, unter der der Ordner veröffentlicht wird")
     ] = "http://localhost:8000/oparl/v1.1",

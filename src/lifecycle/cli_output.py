@@ -7,9 +7,12 @@ alone, so that they start without typer and the command tree (see ``cli_fast``).
 from __future__ import annotations
 
 import datetime as dt
+import io
+import os
 import re
+import sys
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 
@@ -18,10 +21,80 @@ from .errors import InputError
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+# The output's reader went away (`lifecycle status | head`): ended quietly with the code a
+# shell shows for a writer killed by SIGPIPE (128 + 13).
+EXIT_BROKEN_PIPE = 141
+# The output could not be written (a full disk, an I/O error): one line, EX_IOERR.
+EXIT_OUTPUT_FAILED = 74
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered for a reader that is gone (or for a
+    full disk) must not fail once more when the interpreter flushes it at exit."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # captured in a test
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+class OutputFailed(Exception):
+    """Writing the command's own output failed: its reader went away, or its disk is full.
+
+    Not an OSError: a command's ``except OSError`` about a file of its own must not take it
+    for its own failure."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
+class GuardedStdout:
+    """The process's stdout (``main`` installs it), a failed write raised as OutputFailed."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise OutputFailed(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise OutputFailed(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding, buffer, …
+        return getattr(self._stream, name)
+
+
+def output_failed(exc: OutputFailed) -> int:
+    """The exit code for output that could not be written; one line unless the reader left."""
+    silence_stdout()
+    if isinstance(exc.error, BrokenPipeError):
+        return EXIT_BROKEN_PIPE
+    from .files import os_problem
+
+    say(f"Ausgabe nicht schreibbar: {os_problem(exc.error)}")
+    return EXIT_OUTPUT_FAILED
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:  # rich's own: exit 1, which says "failed"
+        self.quiet = True
+        silence_stdout()
+        raise SystemExit(EXIT_BROKEN_PIPE)
+
+
 # Markup is ours only: every text that comes from a scenario, plan or user goes through esc().
-console = Console(highlight=False, emoji=False)
+console = _Console(highlight=False, emoji=False)
 # Error lines are plain text: no markup ("[...]"), no emoji codes (":100:"), no wrapping.
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+err_console = _Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 def one_line(message: str) -> str:
@@ -34,6 +107,17 @@ def one_line(message: str) -> str:
 def say(message: str) -> None:
     """One line on stderr, prefixed with the program's name."""
     err_console.print(f"lifecycle: {one_line(message)}", markup=False, emoji=False)
+
+
+MAX_LIMIT = 1_000_000
+
+
+def check_limit(limit: int, option: str = "--limit") -> int:
+    """A number of rows to show: 0 to MAX_LIMIT. SQLite reads -1 as "no limit", and a number
+    beyond 2**63 overflows the driver."""
+    if not 0 <= limit <= MAX_LIMIT:
+        raise InputError(option, "", f"{limit} liegt nicht zwischen 0 und {MAX_LIMIT}")
+    return limit
 
 
 _DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")

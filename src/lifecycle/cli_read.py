@@ -12,12 +12,10 @@ from typing import Any
 from rich.markup import escape as esc
 from rich.table import Table
 
-from .cli_output import console, parse_day, session
+from .cli_output import check_limit, console, parse_day, session
 from .dates import long_de, short_de, weekday_short_de
 from .errors import InputError
 from .words import OUTCOME_DE, STATE_DE
-
-MAX_LIMIT = 1_000_000
 
 
 def show_status(process: str | None = None, *, today: str | None = None) -> None:
@@ -47,8 +45,7 @@ def show_tasks(
     limit: int = 200,
 ) -> None:
     """Tasks, open ones first, the most urgent on top."""
-    if not 0 <= limit <= MAX_LIMIT:  # SQLite reads -1 as "no limit"; 2**64 overflows
-        raise InputError("--limit", "", f"{limit} liegt nicht zwischen 0 und {MAX_LIMIT}")
+    check_limit(limit)
     from .tasks import find_tasks
 
     day = parse_day(today, "--today")

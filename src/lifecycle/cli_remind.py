@@ -111,22 +111,21 @@ def export(
 
     from .db import session_scope
     from .errors import LifecycleError
+    from .files import output_file, writing
     from .ical import FeedOptions
     from .ical import export as export_feed
     from .mail import ConfigError, check_timezone
 
     zone = os.environ.get("LIFECYCLE_TIMEZONE", "Europe/Berlin")
-    if output.is_dir():
-        fail(f"{output}: ist ein Ordner; erwartet wird eine Datei (.ics)")
     try:
+        output_file(output, "-o")
         check_timezone(zone)
         with session_scope() as session:
             data = export_feed(session, FeedOptions(process, person, public, zone))
-        output.write_bytes(data)
+        with writing(output, "-o"):
+            output.write_bytes(data)
     except (LifecycleError, ConfigError) as exc:
         fail(str(exc))
-    except OSError as exc:
-        fail(f"{output}: nicht schreibbar ({exc.strerror})")
     typer.echo(f"{output}: {data.count(b'BEGIN:VEVENT')} Termine")
 
 

@@ -168,16 +168,14 @@ def export(
 ) -> None:
     """Alle Maßnahmen als CSV (Excel: Semikolon, UTF-8 mit BOM)."""
     from . import lookups, massnahmen_csv, umsetzung
+    from .files import output_file, writing
 
+    output_file(out, "-o")
     with session() as s:
         p = lookups.get_process(s, process)
         text = massnahmen_csv.export(umsetzung.of_konzept(s, p))
-    if out.is_dir():
-        raise InputError(str(out), "-o", "ist ein Ordner; bitte einen Dateinamen angeben")
-    try:
+    with writing(out, "-o"):
         out.write_bytes(text.encode("utf-8"))
-    except OSError as exc:
-        raise InputError(str(out), "-o", f"nicht schreibbar ({exc.strerror})") from None
     console.print(f"{text.count(chr(10)) - 1} Maßnahmen nach {out}", markup=False)
 
 
@@ -191,13 +189,11 @@ def import_(
 ) -> None:
     """Zeigt, was eine CSV ändern würde; mit --apply wird es übernommen (alles oder nichts)."""
     from . import services
+    from .files import read_limited_bytes
+    from .massnahmen_csv import MAX_BYTES
 
-    if file.is_dir():
-        raise InputError(str(file), "", "ist ein Ordner, keine CSV-Datei")
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise InputError(str(file), "", f"nicht lesbar ({exc.strerror})") from None
+    data = read_limited_bytes(file, MAX_BYTES, kind="CSV-Datei",
+                              too_big=f"größer als {MAX_BYTES // 2**20} MiB")  # fmt: skip
     with session() as s:
         changes = services.import_massnahmen(s, process, data, source=file.name, apply=apply,
                                              actor=by or _actor())  # fmt: skip

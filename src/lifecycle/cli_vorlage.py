@@ -23,17 +23,13 @@ vorlage = typer.Typer(no_args_is_help=True, add_completion=False,
 
 
 def read_section_file(path: Path) -> str:
-    """The text of ``path``: UTF-8 (a BOM is fine), nothing else, at most MAX_BYTES."""
+    """The text of ``path`` (a file, or a pipe: ``--file <(cmd)``): UTF-8 (a BOM is fine),
+    nothing else, at most MAX_BYTES read."""
+    from .files import read_limited_bytes
+
     name = str(path)
-    if path.is_dir():
-        raise InputError(name, "--file", "ist ein Ordner, keine Datei")
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise InputError(name, "--file", f"größer als {MAX_BYTES // 1024} KB")
-        data = path.read_bytes()
-    except (OSError, ValueError) as exc:
-        problem = getattr(exc, "strerror", None) or str(exc)
-        raise InputError(name, "--file", f"nicht lesbar ({problem})") from None
+    data = read_limited_bytes(path, MAX_BYTES, field="--file",
+                              too_big=f"größer als {MAX_BYTES // 1024} KB")  # fmt: skip
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -59,7 +59,10 @@ def add_user(
     if not roles and not admin:
         raise InputError("--role", "", "eine Rolle in einer Kommune angeben, oder --admin")
     if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
+        password = password_from_stdin()
+    elif not _has_terminal():
+        raise InputError("Passwort", "", "kein Terminal für die Abfrage; das Passwort mit "
+                         "--password-stdin über die Standardeingabe übergeben")  # fmt: skip
     else:
         password = typer.prompt("Passwort", hide_input=True, confirmation_prompt=True)
     grants = [(r, k, process if r == "projektleitung" else None) for r, k in zip(roles, kommunen,
@@ -68,6 +71,38 @@ def add_user(
         user = services.add_user(s, name, password=password, display_name=display_name,
                                  admin=admin, grants=grants, actor=_actor())  # fmt: skip
     console.print(f"Benutzer {user.name} angelegt" + (" (Administrator/in)." if admin else "."))
+
+
+MAX_PASSWORD_BYTES = 4096
+
+
+def password_from_stdin() -> str:
+    """The first line of stdin without its line ending (\\n, or \\r\\n from Windows); it must
+    be UTF-8 text. The bytes are read, not the text: stdin's own decoding would let bytes
+    that are not UTF-8 through as lone surrogates, or fail with a traceback."""
+    from .errors import InputError
+
+    raw = sys.stdin.buffer.readline(MAX_PASSWORD_BYTES + 3)
+    raw = raw.removesuffix(b"\n").removesuffix(b"\r") if raw.endswith(b"\n") else raw
+    if len(raw) > MAX_PASSWORD_BYTES:
+        raise InputError("--password-stdin", "", f"länger als {MAX_PASSWORD_BYTES} Bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError("--password-stdin", "", f"kein UTF-8-Text (Byte 0x{raw[exc.start]:02x} "
+                         f"an Stelle {exc.start + 1})") from None  # fmt: skip
+
+
+def _has_terminal() -> bool:
+    """Whether a password can be asked for without echoing it: getpass reads /dev/tty."""
+    import os
+
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return sys.stdin.isatty()
+    os.close(fd)
+    return True
 
 
 def register(app: typer.Typer) -> None:

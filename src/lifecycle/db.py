@@ -69,6 +69,23 @@ def close_engines() -> None:
         engine.dispose()
 
 
+def masked_url(url: str) -> str:
+    """``url`` as it may be shown: the password replaced, also when the URL is malformed (an
+    error message must not print the password it could not parse)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (exc.ArgumentError, ValueError):
+        pass
+    if "@" not in url:
+        return url
+    head, _, host = url.rpartition("@")  # the password may hold '@' itself
+    scheme, sep, userinfo = head.partition("://")
+    if not sep:
+        return f"***@{host}"
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
 def _refuse(shown: str, problem: str) -> InputError:
     return InputError(f"Datenbank {shown}", "", problem)
 
@@ -87,7 +104,7 @@ def engine_for(url: str) -> Engine:
     except (exc.ArgumentError, ValueError):
         raise InputError(
             "LIFECYCLE_DATABASE_URL", "",
-            f"{url!r} ist keine Datenbank-URL (z. B. sqlite:///pfad/lifecycle.db "
+            f"{masked_url(url)!r} ist keine Datenbank-URL (z. B. sqlite:///pfad/lifecycle.db "
             "oder postgresql+psycopg://benutzer@host/datenbank)",
         ) from None  # fmt: skip
     shown = parsed.render_as_string(hide_password=True)

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from .calendar import WorkCalendar
+from .dates import check_year
 from .errors import InputError
 
 
@@ -27,6 +28,14 @@ class MissingAnchor(InputError):
         super().__init__(
             "Plan", task, f"Frist bezieht sich auf {kind} {ref!r}, die es nicht gibt"
         )
+
+
+class DueOutOfRange(InputError):
+    """A chain of offsets carries a due date out of the years the engine handles."""
+
+    def __init__(self, task: str, problem: str):
+        self.task = task
+        super().__init__("Plan", task, f"Frist {problem} (zu lange Kette von Fristen?)")
 
 
 @dataclass(frozen=True)
@@ -103,9 +112,18 @@ class _Solver:
     def _task_due(self, spec: TaskSpec) -> dt.date:
         anchor = self._anchor(spec)
         cal = self.t.calendar
-        if spec.unit == "working_days":
-            return cal.add_working_days(anchor, spec.offset)
-        return cal.roll_back(anchor + dt.timedelta(days=spec.offset))
+        try:
+            if spec.unit == "working_days":
+                due = cal.add_working_days(anchor, spec.offset)
+            else:
+                due = cal.roll_back(anchor + dt.timedelta(days=spec.offset))
+        except OverflowError:  # beyond year 9999 (or before year 1)
+            raise DueOutOfRange(spec.key, "läge jenseits des Kalenders") from None
+        # Each step is checked: a chain leaves the range one bounded offset at a time, so
+        # the next step never reaches the calendar's own end.
+        if problem := check_year(due):
+            raise DueOutOfRange(spec.key, f"am {due.isoformat()}: {problem}")
+        return due
 
     def _anchor(self, spec: TaskSpec) -> dt.date:
         t = self.t

@@ -104,6 +104,7 @@ def start(
     session: Session, scenario: Scenario, actor: str, *, force_reason: str
 ) -> Fortschreibung:
     """Create the Fortschreibung of ``scenario``: stages, tasks with due dates, Vorlagen."""
+    force_reason = reason_given(force_reason)
     data, plan = scenario.data, scenario.plan
     kommune = data["kommune"]
     calendar = for_bundesland(kommune["bundesland"])  # only holidays are asked of it below
@@ -520,6 +521,7 @@ def decide_gate(
 ) -> GateDecision:
     """Approve, send back (with a reason) or postpone (to another Sitzung) a stage's gate."""
     outcome = Outcome(outcome)
+    force_reason = reason_given(force_reason)
     # two people deciding at once: the second sees the first's result
     stage = _locked_stage(session, process, stage_key)
     gate = plan_of(process.plan).stage(stage.key).gate
@@ -752,6 +754,7 @@ def move_sitzung(
     reason, which is logged), a day before a bound process began, a move that breaks the
     Beratungsfolge or that puts a task's deadline before its stage can start.
     """
+    force_reason = reason_given(force_reason)
     sitzung = find_sitzung(session, sitzung_ref)
     lock(session, sitzung)
     if isinstance(new_start, dt.date) and not isinstance(new_start, dt.datetime):
@@ -790,11 +793,17 @@ def move_sitzung(
     return SitzungMove(sitzung, old, changes)
 
 
+def reason_given(force_reason: str) -> str:
+    """A reason to force a refusal aside, as it is checked and logged: without blanks at its
+    ends. A blank one is no reason (as an empty one), from every caller: CLI, web, sync."""
+    return force_reason.strip()
+
+
 def check_sitzung_day(
     calendar: WorkCalendar, sitzung_key: str, day: dt.date, force_reason: str
 ) -> None:
     """A Sitzung on a Sunday or public holiday is a typo far more often than a plan."""
-    if force_reason:
+    if reason_given(force_reason):
         return
     why = calendar.holiday_name(day) or ("ein Sonntag" if day.weekday() == 6 else None)
     if why:

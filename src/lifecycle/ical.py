@@ -37,6 +37,7 @@ from .models import (
     Vorlage,
 )
 from .models import Event as LogEvent
+from .texts import one_line
 from .typing_helpers import get_required, ident
 from .words import OEFFENTLICH_DE
 
@@ -68,7 +69,9 @@ def new_calendar(name: str) -> Calendar:
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", name)
+    # An unknown property: icalendar escapes no line break in it (and asserts). A scenario
+    # refuses names with one, but a name can come from elsewhere (a RIS, an older database).
+    cal.add("x-wr-calname", one_line(name))
     return cal
 
 

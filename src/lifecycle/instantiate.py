@@ -19,8 +19,8 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, col, select
 
-from .deadlines import StageSpec, Timeline
-from .errors import Refused
+from .deadlines import DueOutOfRange, StageSpec, Timeline
+from .errors import InputError, Refused
 from .models import (
     AgSitzung,
     Arbeitsgruppe,
@@ -379,7 +379,10 @@ class _Starter:
                 for unit in self._units(t):
                     tasks.append((i, self._task(st.key, t, unit, position)))
                     position += 1
-        dues, starts = self._timeline(stages, [row for _, row in tasks])
+        try:
+            dues, starts = self._timeline(stages, [row for _, row in tasks])
+        except DueOutOfRange as exc:  # name the plan: the solver knows only the task
+            raise InputError(f"Plan {self.plan.name}", exc.field, exc.problem) from None
         for stage in stages:
             stage["planned_start"] = starts[stage["key"]]
         if self.first_stage_id is not None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import InputError, LifecycleError, Unavailable
+from .hosts import host_problem
 
 SECURITIES = ("none", "starttls", "ssl")
 KEYS = (
@@ -120,6 +121,8 @@ def settings_from(values: Mapping[str, str]) -> MailSettings:
         raise ConfigError(
             "LIFECYCLE_SMTP_HOST ist nicht gesetzt (Umgebung oder LIFECYCLE_SETTINGS)"
         )
+    if problem := host_problem(host):  # else smtplib fails only when it connects
+        raise ConfigError(f"LIFECYCLE_SMTP_HOST={host!r}: {problem}")
     security = values.get("LIFECYCLE_SMTP_SECURITY", "none").strip().lower()
     if security not in SECURITIES:
         raise ConfigError(
@@ -445,6 +448,9 @@ class Mailer:
             raise ServerError(f"SMTP {where}: {exc}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise ServerError(f"SMTP {where} nicht erreichbar: {exc}") from exc
+        except ValueError as exc:  # e.g. a host name the IDNA codec refuses (UnicodeError)
+            raise ConfigError(f"LIFECYCLE_SMTP_HOST={s.host!r}: keine Verbindung möglich "
+                              f"({exc})") from exc  # fmt: skip
         return smtp
 
     def send(self, msg: EmailMessage | Outgoing) -> None:

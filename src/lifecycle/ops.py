@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError, LifecycleError
+from .files import writable_folder, writing
 from .mail import KEYS as MAIL_KEYS
 
 # Everything the installation reads from its environment, in the order `config show` prints.
@@ -70,12 +71,9 @@ class Setting:
 
 def mask_url(url: str) -> str:
     """A database URL with its password replaced (``postgresql://u:***@host/db``)."""
-    try:
-        from sqlalchemy.engine import make_url
+    from .db import masked_url
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not a URL: show nothing of it that could be a secret
-        return MASK if "@" in url else url
+    return masked_url(url)
 
 
 def effective_settings(env: Mapping[str, str] | None = None) -> list[Setting]:
@@ -127,7 +125,7 @@ def check_database(url: str | None = None) -> Check:
     try:
         parsed = make_url(url)
     except (exc.ArgumentError, ValueError):
-        return Check("Datenbank", False, f"{url!r} ist keine Datenbank-URL")
+        return Check("Datenbank", False, f"{shown!r} ist keine Datenbank-URL")
     if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(
         parsed.database).is_file():  # fmt: skip
         return Check(name, False, "Datei fehlt (wird beim ersten Aufruf angelegt: "
@@ -393,19 +391,32 @@ def backup(target: Path, url: str | None = None) -> Path:
         raise InputError("lifecycle backup", "", f"{target} gibt es schon; nichts überschrieben")
     if not target.parent.is_dir():
         raise InputError("lifecycle backup", "", f"Ordner {target.parent} fehlt")
+    writable_folder(target.parent, "lifecycle backup")
     partial = target.with_name(f".{target.name}.teil")
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     try:
-        dst = sqlite3.connect(partial)
-        try:
-            src.backup(dst)
-            ok = dst.execute("PRAGMA integrity_check").fetchone()[0]
-        finally:
-            dst.close()
+        with writing(target, "lifecycle backup"):
+            dst = sqlite3.connect(partial)
+            try:
+                src.backup(dst)
+                ok = dst.execute("PRAGMA integrity_check").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorname", "") not in _COPY_FAILED:
+                    raise
+                partial.unlink(missing_ok=True)
+                raise InputError(str(target), "lifecycle backup",
+                                 f"nicht schreibbar ({exc})") from None  # fmt: skip
+            finally:
+                dst.close()
+            if ok != "ok":
+                partial.unlink(missing_ok=True)
+                raise InputError("lifecycle backup", "", f"Kopie nicht intakt ({ok})")
+            partial.replace(target)
     finally:
         src.close()
-    if ok != "ok":
-        partial.unlink(missing_ok=True)
-        raise InputError("lifecycle backup", "", f"Kopie nicht intakt ({ok})")
-    partial.replace(target)
     return target
+
+
+# What writing the copy can run into (the source is only read): a full disk, a folder that
+# went away or became read-only meanwhile.
+_COPY_FAILED = {"SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_READONLY"}

@@ -153,6 +153,7 @@ class Delivery:
     failed: list[int] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
     server_error: str = ""
+    config_error: str = ""  # the settings do not work: nothing sent, every row still queued
 
 
 # The statements of a delivery, built once: each row costs a claim, a read and a result, and
@@ -186,6 +187,14 @@ _SENT = (
     .values(state=ReminderState.sent.name, last_error=bindparam("b_error"),
             sent_at=bindparam("b_sent_at"))
 )
+# A claim given back untried (nothing reached the server): queued as before, the attempt
+# not counted, free for the next run at once instead of after STALE_CLAIM.
+_RELEASE = (
+    _TABLE.update()
+    .where(_MINE)
+    .values(state=ReminderState.planned.name, last_error=bindparam("b_error"),
+            attempts=_TABLE.c.attempts - 1, claim_token=None, claimed_at=None)
+)
 
 
 def claim(session: Session, reminder_id: int, token: str, now: dt.datetime) -> bool:
@@ -207,6 +216,8 @@ def _record(session: Session, result: _Result) -> None:
     mine = {"b_id": reminder_id, "b_token": token, "b_error": error}
     if state == ReminderState.sent:
         session.connection().execute(_SENT, mine | {"b_sent_at": dt.datetime.now(dt.UTC)})
+    elif state == ReminderState.sending:  # untried: the claim is given back
+        session.connection().execute(_RELEASE, mine)
     else:
         session.connection().execute(_FINISH, mine | {"b_state": state.name})
 
@@ -251,14 +262,17 @@ def deliver(
                 pending = None
             if not claim(session, rid, token, now):  # commits the record above too
                 continue  # another run has it
-            outcome, server_error, pending = _deliver_one(session, rid, token, settings, mailer)
-            getattr(report, outcome).append(rid)
-            if server_error:
+            outcome, stop, pending = _deliver_one(session, rid, token, settings, mailer)
+            if outcome == "config_error":  # nothing was sent: the claim is given back
+                report.config_error = stop
+            else:
+                getattr(report, outcome).append(rid)
+                report.server_error = stop
+            if stop:
                 _record(session, pending)
                 pending = None
                 session.commit()
-                report.server_error = server_error
-                note_waiting(session, ids[n + 1 :], server_error)
+                note_waiting(session, ids[n + 1 :], stop)
                 break
         if pending is not None:
             _record(session, pending)
@@ -271,8 +285,8 @@ def deliver(
 def _deliver_one(
     session: Session, rid: int, token: str, settings: mail.MailSettings, mailer: mail.Mailer
 ) -> tuple[str, str, _Result]:
-    """("sent"|"failed"|"cancelled", server error that stops the batch or "", the result to
-    record)."""
+    """("sent"|"failed"|"cancelled"|"config_error", the server's or the settings' error that
+    stops the batch or "", the result to record)."""
     row, person, reason = _load(session, rid)
     if reason:
         return "cancelled", "", (rid, token, ReminderState.cancelled, reason)
@@ -290,6 +304,9 @@ def _deliver_one(
         return "failed", "", (rid, token, ReminderState.failed, str(exc))
     except mail.ServerError as exc:
         return "failed", str(exc), (rid, token, ReminderState.failed, str(exc))
+    except mail.ConfigError as exc:  # raised before a connection exists: nothing went out
+        return "config_error", str(exc), (rid, token, ReminderState.sending,
+                                          f"waiting: {exc}")  # fmt: skip
     return "sent", "", (rid, token, ReminderState.sent, "")
 
 

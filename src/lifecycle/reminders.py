@@ -736,6 +736,7 @@ def run_daily(
         len(done.cancelled),
     )
     report.server_error = done.server_error
+    report.config_error = done.config_error
     touched = done.sent + done.failed + done.cancelled
     report.rows = _rows(session, today, touched)
     report.queued = sum(

@@ -55,6 +55,7 @@ from .models import (
     Vorlage,
     VorlageVersion,
 )
+from .texts import line_problem, text_problem
 from .transactions import transaction
 from .typing_helpers import get_all_required, get_required, ident
 
@@ -284,12 +285,16 @@ def generate_document(
     The file and its version row are written first (the file must exist before its row
     says so); a new version is then logged with ``actor`` as who asked for it.
     """
-    from .documents import generate
+    from .documents import generate, output_folder
+    from .files import writable_folder, writing
 
     process = lookups.get_process(session, process_key)
-    result = generate(
-        session, process, kind, out_dir=out_dir, pdf=pdf, templates=templates, stage=stage
-    )
+    source = "--out" if out_dir else "Dokumentordner"
+    folder = writable_folder(output_folder(out_dir, process), source)  # before any work
+    with writing(folder, source):  # a full disk while writing
+        result = generate(
+            session, process, kind, out_dir=out_dir, pdf=pdf, templates=templates, stage=stage
+        )
     if actor and result.created:
         with _transaction(session):
             events.log(session, actor=actor, action="document_generated", entity=process,
@@ -506,6 +511,10 @@ def add_user(
         raise InputError("NAME", "", f"{name!r}: nur Kleinbuchstaben, Ziffern, '.', '-' und '_'")
     if len(password) < MIN_LENGTH:
         raise InputError("Passwort", "", f"mindestens {MIN_LENGTH} Zeichen")
+    if problem := text_problem(password):
+        raise InputError("Passwort", "", problem)
+    if problem := line_problem(display_name):
+        raise InputError("Anzeigename", "", problem)
     known = [str(r) for r in GrantRole if r != GrantRole.admin]
     for role, _kommune, _process in grants:
         if str(role) not in known:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 import yaml
 
 from .errors import InputError
+from .texts import text_problem
 
 log = logging.getLogger("lifecycle.yamlio")
 MAX_BYTES = 5 * 1024 * 1024
@@ -221,12 +220,6 @@ def format_path(path: tuple | list) -> str:
     return out
 
 
-# Control characters a text may not hold. The YAML reader refuses them written raw, but a
-# double-quoted escape ("\0", "\a", "\e", "\x1b") makes them; Word, e-mail headers and
-# terminals all break on them. Tab, line feed and carriage return stay allowed.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str) -> None:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.ScalarNode):
@@ -243,42 +236,24 @@ def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str) ->
 
 
 def _check_text(node: yaml.Node, path: tuple, source: str) -> None:
-    found = _CONTROL.search(node.value) if isinstance(node.value, str) else None
-    if found:
-        raise InputError(source, format_path(path),
-                         f"unzulässiges Steuerzeichen U+{ord(found.group()):04X}",
-                         node.start_mark.line + 1)  # fmt: skip
+    """The YAML reader refuses control characters written raw, but a double-quoted escape
+    ("\\0", "\\e", "\\ud800") makes them: each text is checked once it is read."""
+    if problem := text_problem(node.value) if isinstance(node.value, str) else None:
+        raise InputError(source, format_path(path), problem, node.start_mark.line + 1)
+
 
 
 def read_limited(path: str | Path, source: str | None = None, *, field: str = "") -> str:
     """The text of a regular file of at most MAX_BYTES; anything else is an InputError."""
-    path = Path(path)
+    from .files import read_limited_bytes
+
     source = source or str(path)
-
-    def refuse(problem: str) -> InputError:
-        return InputError(source, field, problem)
-
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise refuse("Datei nicht gefunden") from None
-    except OSError as exc:
-        raise refuse(f"nicht lesbar ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise refuse("ist ein Ordner, keine Datei")
-    if not stat.S_ISREG(info.st_mode):
-        raise refuse("ist keine gewöhnliche Datei (Gerät, Pipe oder Socket)")
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise refuse(f"nicht lesbar ({exc.strerror or exc})") from None
-    if len(raw) > MAX_BYTES:
-        raise refuse(f"zu groß (mehr als {MAX_BYTES // (1024 * 1024)} MiB)")
+    raw = read_limited_bytes(path, MAX_BYTES, source=source, field=field, regular_only=True)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise refuse(f"keine UTF-8-Textdatei ({exc.reason} an Byte {exc.start})") from None
+        raise InputError(source, field, f"keine UTF-8-Textdatei ({exc.reason} an Byte "
+                         f"{exc.start})") from None  # fmt: skip
 
 
 def load(path: str | Path, source: str | None = None) -> Document:

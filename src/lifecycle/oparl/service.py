@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -181,6 +182,39 @@ def file_for(folder: Path, base: str, url: str, page: int = 1) -> Path:
     return target.with_name(target.name + suffix)
 
 
+# Written into every export: a folder with it is ours to replace, any other one is not.
+MARKER = ".lifecycle-oparl-export"
+# An export written before the marker existed holds nothing but these at its top.
+_EARLIER_EXPORT = re.compile(r"system\.json|bodies(\.page-[0-9]+)?\.json|body")
+
+
+def replaceable_export(folder: Path) -> Path:
+    """``folder`` if an export may go there: it does not exist yet, is empty, or holds a
+    previous export (its marker, or only what an export writes). A folder with other files,
+    a file or a device is refused: the export replaces its target as a whole."""
+    from ..files import os_problem, writable_folder
+
+    def refuse(problem: str) -> InputError:
+        return InputError(str(folder), "", problem)
+
+    if folder.is_dir():
+        try:
+            names = set(os.listdir(folder))
+        except OSError as exc:
+            raise refuse(f"nicht lesbar: {os_problem(exc)}") from None
+        ours = (folder / MARKER).is_file() if MARKER in names else (
+            "system.json" in names and all(_EARLIER_EXPORT.fullmatch(n) for n in names))
+        if names and not ours:
+            raise refuse("ist ein Ordner mit anderen Dateien, kein früherer OParl-Export "
+                         f"(ohne {MARKER}); der Export ersetzt seinen Zielordner ganz: "
+                         "bitte einen neuen oder leeren Ordner angeben")  # fmt: skip
+    elif folder.exists() or folder.is_symlink():
+        kind = "eine Datei" if folder.is_file() else "kein Ordner (Gerät, Pipe oder Verknüpfung)"
+        raise refuse(f"ist {kind}; der Export braucht einen eigenen Ordner")
+    writable_folder(folder.parent, "FOLDER")  # the new export is made beside it
+    return folder
+
+
 def export(session: Session, folder: Path, *, base_url: str = DEFAULT_BASE,
            public: bool = True) -> Exported:  # fmt: skip
     """Write every object, list page and document file of the database into ``folder``.
@@ -189,7 +223,7 @@ def export(session: Session, folder: Path, *, base_url: str = DEFAULT_BASE,
     folder next to the target that replaces it at the end: a failed export leaves the
     previous one as it was.
     """
-    folder = folder.resolve()
+    folder = replaceable_export(folder.resolve())
     site = Site(session, base_url, public=public)
     base = site.urls.base
     built = [_validated(b) for b in site.bodies()]
@@ -224,6 +258,8 @@ def export(session: Session, folder: Path, *, base_url: str = DEFAULT_BASE,
         return out
 
     try:
+        place(folder / MARKER).write_text(dumps({"lifecycle": "oparl-export", "base": base}),
+                                          encoding="utf-8")  # fmt: skip
         for target, payload in writes:
             place(target).write_text(dumps(payload), encoding="utf-8")
         for target, source in copies:

@@ -21,21 +21,24 @@ without ``links``, timestamps with microseconds or without a zone, ``[]`` instea
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from typing import Any
 from urllib.error import HTTPError, URLError
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from urllib.request import Request, urlopen
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from .. import events
-from ..dates import BERLIN
+from ..dates import BERLIN, check_year
 from ..errors import InputError, NeedsReason, NotFound, Refused, Unavailable
+from ..hosts import ascii_host, host_problem
 from ..models import (
     Beratung,
     Event,
@@ -61,6 +64,8 @@ ESCALATION = "sitzung_cancelled"
 TIMEOUT = 20.0
 MAX_BYTES = 50 * 2**20
 MAX_PAGES = 10_000
+MAX_DEPTH = 64  # OParl objects nest a few levels; a deeper answer is not one
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MARGIN = dt.timedelta(minutes=10)  # modified_since reaches back: clocks and whole seconds
 BLANK = {"", "n/a", "n. a.", "k. a.", "-", "--", "null", "none"}
 # The Land from the first two digits of the Amtlicher Gemeindeschlüssel.
@@ -96,11 +101,49 @@ class Report:
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InputError("URL", url, "erwartet die http(s)-Adresse des OParl-Systems, "
-                         "z. B. https://ris.example.org/oparl/v1.1/system")  # fmt: skip
-    return url.strip()
+    """The http(s) address of an OParl object, checked before any connection: scheme, host
+    (each name part 1 to 63 characters, IDNA), port, no credentials, no blank or control
+    character; non-ASCII in path and query percent-encoded, the fragment dropped. Anything
+    else is an InputError naming the address."""
+    text = url.strip()
+
+    def refuse(problem: str) -> InputError:
+        return InputError("URL", text, f"{problem}; erwartet die http(s)-Adresse des OParl-"
+                          "Systems, z. B. https://ris.example.org/oparl/v1.1/system")
+
+    if found := next((c for c in text if ord(c) < 0x21 or 0x7F <= ord(c) < 0xA0
+                      or c.isspace()), None):  # fmt: skip
+        raise refuse(f"enthält Leerraum oder ein Steuerzeichen (U+{ord(found):04X})")
+    try:
+        parts = urlsplit(text)
+        host, _port = parts.hostname, parts.port
+    except ValueError as exc:
+        what = ("Port ist keine Zahl zwischen 0 und 65535" if "Port" in str(exc)
+                else "IPv6-Adresse in eckigen Klammern ungültig" if "IPv6" in str(exc)
+                else "nicht lesbar")  # fmt: skip
+        raise refuse(f"Adresse ungültig: {what}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise refuse("keine http(s)-Adresse mit Rechnername")
+    if parts.username is not None or parts.password is not None:
+        raise refuse("Benutzername oder Passwort in der Adresse werden nicht unterstützt")
+    netloc = parts.netloc
+    if "[" in netloc:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise refuse(f"{host!r} ist keine IPv6-Adresse") from None
+    else:
+        if bad := host_problem(host):
+            raise refuse(bad)
+        netloc = ascii_host(host) + (f":{parts.port}" if parts.port is not None else "")
+    return urlunsplit(parts._replace(netloc=netloc, path=_ascii(parts.path),
+                                     query=_ascii(parts.query), fragment=""))  # fmt: skip
+
+
+
+def _ascii(text: str) -> str:
+    """``text`` with every non-ASCII character percent-encoded (UTF-8), the rest as it is."""
+    return "".join(c if c.isascii() else quote(c) for c in text)
 
 
 def with_params(url: str, params: dict[str, str]) -> str:
@@ -113,7 +156,12 @@ def with_params(url: str, params: dict[str, str]) -> str:
 
 def fetch(url: str) -> Any:
     """GET one OParl URL; its JSON, or SyncFailed in one German sentence."""
-    check_url(url)
+    try:
+        url = check_url(url)
+    except InputError as exc:  # a link the server gave (the user's URL is checked first)
+        raise SyncFailed(f"{url!r}: der OParl-Server nennt eine ungültige Adresse "
+                         f"({exc.problem.split(';')[0]}); Abgleich abgebrochen, nichts "
+                         "geändert") from None  # fmt: skip
     request = Request(url, headers={"Accept": "application/json",
                                     "User-Agent": "lifecycle-oparl-sync"})  # fmt: skip
     try:
@@ -127,16 +175,48 @@ def fetch(url: str) -> Any:
         reason = getattr(exc, "reason", exc)
         raise SyncFailed(f"{url}: der OParl-Server antwortet nicht ({reason}); "
                          "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
+    except (HTTPException, ValueError) as exc:  # a broken answer: chunks, headers, length
+        raise SyncFailed(f"{url}: die Antwort des OParl-Servers ist unvollständig oder "
+                         f"fehlerhaft ({type(exc).__name__}); Abgleich abgebrochen, nichts "
+                         "geändert") from None  # fmt: skip
     if len(body) > MAX_BYTES:
         raise SyncFailed(f"{url}: die Antwort ist größer als 50 MiB; Abgleich abgebrochen")
     if kind == "text/html" or body.lstrip()[:1] == b"<":
         raise SyncFailed(f"{url}: die Antwort ist eine HTML-Seite, kein OParl-JSON (falsche "
                          "Adresse?); Abgleich abgebrochen, nichts geändert")  # fmt: skip
+    problem: str | None
     try:
-        return json.loads(body.decode("utf-8-sig"))
+        data = json.loads(body.decode("utf-8-sig"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise SyncFailed(f"{url}: die Antwort ist kein gültiges JSON ({exc}); "
                          "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
+    except RecursionError:  # the parser's own limit, far beyond MAX_DEPTH
+        data, problem = None, f"zu tief verschachtelt (mehr als {MAX_DEPTH} Ebenen)"
+    else:
+        problem = _json_problem(data)
+    if problem:
+        raise SyncFailed(f"{url}: die Antwort ist kein brauchbares OParl-JSON: {problem}; "
+                         "Abgleich abgebrochen, nichts geändert")  # fmt: skip
+    return data
+
+
+def _json_problem(data: Any) -> str | None:
+    """What no OParl object holds: nesting deeper than MAX_DEPTH, a lone surrogate (a
+    "\\ud800" escape) in a text or key. Checked without recursion."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"zu tief verschachtelt (mehr als {MAX_DEPTH} Ebenen)"
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return "ein Text mit einem einzelnen Surrogat, kein gültiger Unicode-Text"
+        elif isinstance(value, dict):
+            stack.extend((k, depth) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return None
 
 
 class Reader:
@@ -222,12 +302,19 @@ def parse_start(text: str, where: str, report: Report) -> dt.datetime:
     except ValueError:
         raise SyncFailed(f"{where}: Beginn {text!r} ist kein Datum mit Uhrzeit; "
                          "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
+    if problem := check_year(moment.date()):  # before the zone: year 1 or 9999 overflows
+        raise SyncFailed(f"{where}: Beginn {text!r}: {problem}; Abgleich abgebrochen, nichts "
+                         "geändert")  # fmt: skip
     if moment.microsecond:
         report.warn(f"{where}: Zeitstempel mit Mikrosekunden")
     if moment.tzinfo is None:
         report.warn(f"{where}: Zeitstempel ohne Zeitzone, als deutsche Ortszeit gelesen")
         moment = moment.replace(tzinfo=BERLIN)
-    return moment.astimezone(BERLIN).replace(tzinfo=None, second=0, microsecond=0)
+    local = moment.astimezone(BERLIN).replace(tzinfo=None, second=0, microsecond=0)
+    if problem := check_year(local.date()):  # 31.12.2200 23:30 UTC is 2201 in Berlin
+        raise SyncFailed(f"{where}: Beginn {text!r}: {problem}; Abgleich abgebrochen, nichts "
+                         "geändert")  # fmt: skip
+    return local
 
 
 # --- the plan of changes -------------------------------------------------------------------

@@ -31,6 +31,7 @@ SETTINGS = (
     "LIFECYCLE_TEMPLATES",
     "LIFECYCLE_OUTPUT",
     "LIFECYCLE_WEB_SECRET",
+    "LIFECYCLE_WEB_SECURE_COOKIE",
 )
 SECRET_KEYS = ("LIFECYCLE_SMTP_PASSWORD", "LIFECYCLE_WEB_SECRET")
 # What `lifecycle deploy` / `lifecycle serve` register ("<flow>/<deployment>").

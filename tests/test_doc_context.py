@@ -111,3 +111,26 @@ def test_the_working_groups_of_a_paper_cost_the_same_however_many(session, waibl
 
     (six, many), (pair, few) = statements(waiblingen), statements(two)
     assert (six, pair) == (6, 2) and many == few
+
+
+def test_the_sitzungsvorlage_reads_each_table_once(session, waiblingen):
+    """Every query of a document costs more than its rows: the Vorlagen, their Beratungen and
+    the Kommune's people are read once for all the paper cites (the earlier Vorlage, signers,
+    the partner's contact), the Kommune and the Konzept together."""
+    import re
+    from collections import Counter
+
+    from sqlalchemy import event
+
+    replay.run(session, waiblingen)
+    session.expunge_all()  # a document built in a session of its own, as the CLI builds it
+    sent: list[str] = []
+    listen = lambda *args: sent.append(args[2])  # noqa: E731
+    event.listen(session.get_bind(), "before_cursor_execute", listen)
+    try:
+        build_context(session, session.merge(waiblingen, load=True), "sitzungsvorlage")
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listen)
+    tables = Counter(re.search(r"\bFROM (\w+)", s).group(1) for s in sent)  # type: ignore[union-attr]
+    assert [t for t, n in tables.items() if n > 1] == [], sent
+    assert "konzept" not in tables  # read with the Kommune

@@ -177,8 +177,14 @@ class Facts:
 
     def __init__(self, session: Session, process: Fortschreibung, as_of: dt.date | None = None):
         self.s, self.p = session, process
-        self.kommune = get_required(session, Kommune, process.kommune_id)
-        self.konzept = get_required(session, Konzept, process.konzept_id)
+        # one query for both: every query of a document costs more than its rows
+        found = session.exec(
+            select(Kommune, Konzept).join(Konzept, col(Konzept.kommune_id) == Kommune.id)
+            .where(Kommune.id == process.kommune_id, Konzept.id == process.konzept_id)
+        ).first()  # fmt: skip
+        self.kommune, self.konzept = found if found is not None else (
+            get_required(session, Kommune, process.kommune_id),
+            get_required(session, Konzept, process.konzept_id))  # fmt: skip
         self.plan = plan_of(process.plan)
         # A paper states the facts as of its own date; None: as of now.
         self.as_of = as_of
@@ -258,19 +264,32 @@ class Facts:
         return plan_of(self.p.plan).stage(key)
 
     @_once
+    def vorlagen(self) -> dict[str, Vorlage]:
+        """The process's Vorlagen by stage key, in one query (a paper cites the earlier ones)."""
+        out: dict[str, Vorlage] = {}
+        for row in self.all(Vorlage, Vorlage.fortschreibung_id == self.p.id, order=Vorlage.id):
+            out.setdefault(row.stage_key, row)
+        return out
+
     def vorlage(self, stage_key: str) -> Vorlage | None:
-        rows = self.all(Vorlage, Vorlage.fortschreibung_id == self.p.id,
-                        Vorlage.stage_key == stage_key)  # fmt: skip
-        return rows[0] if rows else None
+        return self.vorlagen().get(stage_key)
 
     @_once
-    def beratungen(self, vorlage: Vorlage) -> list[tuple[Beratung, Sitzung, Gremium]]:
-        return list(self.s.exec(
+    def _beratungen(self) -> dict[int | None, list[tuple[Beratung, Sitzung, Gremium]]]:
+        """The Beratungsfolge of every Vorlage of the process, by the Vorlage's id."""
+        ids = [v.id for v in self.vorlagen().values()]
+        out: dict[int | None, list[tuple[Beratung, Sitzung, Gremium]]] = {i: [] for i in ids}
+        for row in self.s.exec(
             select(Beratung, Sitzung, Gremium)
             .join(Sitzung, col(Sitzung.id) == Beratung.sitzung_id)
             .join(Gremium, col(Gremium.id) == Sitzung.gremium_id)
-            .where(Beratung.vorlage_id == vorlage.id).order_by(col(Beratung.position))
-        ).all())  # fmt: skip
+            .where(col(Beratung.vorlage_id).in_(ids)).order_by(col(Beratung.position))
+        ):  # fmt: skip
+            out[row[0].vorlage_id].append(row)
+        return out
+
+    def beratungen(self, vorlage: Vorlage) -> list[tuple[Beratung, Sitzung, Gremium]]:
+        return self._beratungen()[vorlage.id]
 
     @_once
     def decisions(self, stage: Stage) -> list[GateDecision]:
@@ -303,8 +322,14 @@ class Facts:
         return rows[0] if rows else None
 
     @_once
+    def personen(self) -> dict[int | None, Person]:
+        """The Kommune's people by id, in one query (signers, contacts, moderators)."""
+        return {p.id: p for p in self.all(Person, Person.kommune_id == self.kommune.id)}
+
     def person(self, person_id: int | None) -> Person | None:
-        return self.s.get(Person, person_id) if person_id else None
+        if not person_id:
+            return None
+        return self.personen().get(person_id) or self.s.get(Person, person_id)
 
     @_once
     def role_holder(self, role: str) -> Person | None:
@@ -480,7 +505,7 @@ def partner_sentence(f: Facts, proposal: bool) -> str:
         return ""
     contact = ""
     if p.partner_contact:
-        person = next((x for x in f.all(Person, Person.kommune_id == f.kommune.id)
+        person = next((x for x in f.personen().values()
                        if x.name == p.partner_contact), None)  # fmt: skip
         title = {"Frau": "Frau ", "Herr": "Herrn "}.get(person.anrede if person else "", "")
         contact = f" unter Leitung von {title}{p.partner_contact}"

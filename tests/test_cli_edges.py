@@ -21,38 +21,12 @@ import pytest
 from conftest import ROOT, WAIBLINGEN
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_bad_input import db as db  # noqa: F401 (the same fixtures and check as there)
+from test_bad_input import refused
+from test_bad_input import started as started  # noqa: F401
 from test_bad_input_corpus import cli, dump
 
 from lifecycle import cli as cli_module
-
-
-@pytest.fixture
-def db(tmp_path) -> Path:
-    path = tmp_path / "lifecycle.db"
-    code, _, err = cli(path, "status")  # an empty, migrated database
-    assert code == 0, err
-    return path
-
-
-@pytest.fixture
-def started(db) -> Path:
-    code, _, err = cli(db, "start", str(WAIBLINGEN))
-    assert code == 0, err
-    return db
-
-
-def refused(db: Path, *args: str, expect: tuple[str, ...] = ()) -> str:
-    """Run in-process; assert exit 2, exactly one line naming ``expect``, nothing changed."""
-    before = dump(db)
-    code, out, err = cli(db, *args)
-    lines = err.strip().splitlines()
-    assert code == 2, f"exit {code}: {err}{out}"
-    assert len(lines) == 1 and lines[0].startswith("lifecycle: "), err
-    assert "Traceback" not in err and "Interner Fehler" not in err, err
-    for part in expect:
-        assert part in lines[0], lines[0]
-    assert dump(db) == before, "refused, but the database changed"
-    return lines[0]
 
 
 def process(db: Path, *args: str | bytes, stdin: bytes = b"",

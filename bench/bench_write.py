@@ -74,6 +74,9 @@ class Mirror:
         self.columns = {
             t: [r[1] for r in self.src.execute(f'PRAGMA table_info("{t}")')] for t in self.tables
         }
+        # the rows an operation writes are found by id; a table without one (the login
+        # failures, keyed by name) is no part of start, complete or decide
+        self.tables = [t for t in self.tables if "id" in self.columns[t]]
 
     def max_ids(self) -> dict[str, int]:
         return {

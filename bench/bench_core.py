@@ -56,7 +56,9 @@ def clone(db_path: Path, copies: int) -> None:
     """Copy process 1 (and its Kommune) ``copies`` times with every id offset by a stride."""
     con = sqlite3.connect(db_path)
     models.load_all()
-    tables = [t for t in SQLModel.metadata.sorted_tables if t.name not in SKIP]
+    # the tables of a process's rows: keyed by id (not the login failures, keyed by name)
+    tables = [t for t in SQLModel.metadata.sorted_tables
+              if t.name not in SKIP and "id" in t.columns]
     stride = {
         t.name: con.execute(f'SELECT coalesce(max(id), 0) FROM "{t.name}"').fetchone()[0]
         for t in tables

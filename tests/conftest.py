@@ -208,3 +208,17 @@ def drop_database(admin_url: str, name: str, *, tries: int = 20) -> None:
         raise refused
     finally:
         admin.dispose()
+
+
+def template_with_document_xml(template: Path, folder: Path, edit) -> Path:
+    """A templates folder holding ``template`` with its word/document.xml passed through
+    ``edit`` (bytes to bytes): how a test gives the renderer a broken template."""
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(template) as src, \
+            zipfile.ZipFile(folder / template.name, "w") as dst:  # fmt: skip
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, edit(data) if info.filename == "word/document.xml" else data)
+    return folder

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, WAIBLINGEN
+from conftest import ROOT, WAIBLINGEN, template_with_document_xml
 from test_bad_input_corpus import cli, dump
 
 TEXT = WAIBLINGEN.read_text(encoding="utf-8")
@@ -486,16 +486,10 @@ class TestGermanMessages:
         ("{{ gibtsnicht }}", "unbekanntes Feld 'gibtsnicht'"),
     ])  # fmt: skip
     def test_a_broken_template(self, started, tmp_path, paragraph, expect):
-        folder = tmp_path / "vorlagen"
-        folder.mkdir()
-        with zipfile.ZipFile(ROOT / "templates/docx/beschlussvorlage.docx") as src, \
-                zipfile.ZipFile(folder / "beschlussvorlage.docx", "w") as dst:  # fmt: skip
-            for info in src.infolist():
-                data = src.read(info)
-                if info.filename == "word/document.xml":
-                    run = f"<w:p><w:r><w:t>{paragraph}</w:t></w:r></w:p>".encode()
-                    data = data.replace(b"</w:body>", run + b"</w:body>")
-                dst.writestr(info, data)
+        run = f"<w:p><w:r><w:t>{paragraph}</w:t></w:r></w:p>".encode()
+        folder = template_with_document_xml(
+            ROOT / "templates/docx/beschlussvorlage.docx", tmp_path / "vorlagen",
+            lambda data: data.replace(b"</w:body>", run + b"</w:body>"))  # fmt: skip
         line = refused(started, "docs", "generate", "beschlussvorlage", "--templates",
                        str(folder), "--out", str(tmp_path / "o"),
                        expect=("beschlussvorlage.docx", expect, "Absatz "))  # fmt: skip

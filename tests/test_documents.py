@@ -12,7 +12,7 @@ from pathlib import Path
 
 import docx
 import pytest
-from conftest import WAIBLINGEN
+from conftest import WAIBLINGEN, template_with_document_xml
 from docx2python import docx2python
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -573,14 +573,8 @@ def test_a_template_error_is_one_german_sentence_naming_the_paragraph(session, r
 
 
 def _with_document_xml(tmp_path: Path, edit) -> Path:
-    folder = tmp_path / "vorlagen-xml"
-    folder.mkdir()
-    with zipfile.ZipFile(SHIPPED / "sitzungsvorlage.docx") as src, \
-            zipfile.ZipFile(folder / "sitzungsvorlage.docx", "w") as dst:  # fmt: skip
-        for info in src.infolist():
-            data = src.read(info)
-            dst.writestr(info, edit(data) if info.filename == "word/document.xml" else data)
-    return folder
+    return template_with_document_xml(SHIPPED / "sitzungsvorlage.docx",
+                                      tmp_path / "vorlagen-xml", edit)  # fmt: skip
 
 
 LAUGHS = (b'<!DOCTYPE w:document [<!ENTITY a "aaaaaaaaaa">' + b"".join(

@@ -43,12 +43,16 @@ def rss_mib() -> float:
 
 
 def interleaved(fns: dict, runs: int) -> dict[str, float]:
-    """Median ms of each function, run in turn round after round (load hits all alike)."""
+    """Median ms of each function, run in turn round after round (load hits all alike).
+
+    The collector runs before each call, untimed: otherwise the cycles one function leaves
+    (docxtpl's, "before") are collected, and paid for, inside the next one's time."""
     for fn in fns.values():  # warm caches and imports
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(runs):
         for name, fn in fns.items():
+            gc.collect()
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)

@@ -256,8 +256,9 @@ def test_an_edited_section_survives_regeneration_and_a_newer_fact_flags_it(
     capsys.readouterr()
     assert run(["docs", "generate", "sitzungsvorlage", "--process", "waiblingen-2017",
                 "--out", str(tmp_path / "c")]) == 0  # fmt: skip
-    assert "Hinweis: Der Abschnitt „Verlauf des Fortschreibungsprozesses“ ist von Hand " \
-           "bearbeitet" in capsys.readouterr().out  # fmt: skip
+    assert "Hinweis zum Abschnitt „Verlauf des Fortschreibungsprozesses“: Seit dieser Text " \
+           "gespeichert wurde, hat sich der Entwurf aus dem Prozess geändert." \
+           in capsys.readouterr().out  # fmt: skip
     # An empty file gives the section back to the draft: nothing left to flag.
     own.write_text("", encoding="utf-8")
     assert run(["vorlage", "edit", "waiblingen-2017", "vorlage", "--section",

@@ -86,10 +86,12 @@ def generate_document(
                   soft_wrap=True)  # fmt: skip
     if result.pdf_path:
         console.print(f"PDF: {result.pdf_path}", markup=False, soft_wrap=True)
-    for title in result.flagged:
-        console.print(f"Hinweis: Der Abschnitt „{title}“ ist von Hand bearbeitet; seither hat "
-                      "sich der Entwurf aus dem Prozess geändert. Bitte prüfen: lifecycle "
-                      f"vorlage show {p.key} …", markup=False, soft_wrap=True)  # fmt: skip
+    for note in result.hinweise:
+        console.print(f"Hinweis zum Abschnitt „{note.section}“: {note.text}", markup=False,
+                      soft_wrap=True)  # fmt: skip
+    if result.hinweise:
+        console.print(f"Die Abschnitte im Überblick: lifecycle vorlage show {p.key} …",
+                      markup=False, soft_wrap=True)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

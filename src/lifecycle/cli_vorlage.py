@@ -69,13 +69,16 @@ def show(
     from rich.table import Table
 
     from . import lookups
-    from .doc_context import BETREFF, VORSCHLAG, drafts, stale_sections
+    from .doc_context import BETREFF, VORSCHLAG, drafts
+    from .vorlage_hinweise import hinweise
 
     with session() as s:
         p = lookups.get_process(s, process)
         v = lookups.get_vorlage(s, p, ref)
         sections = drafts(s, p, v.stage_key)
-        stale = set(stale_sections(s, p, v.stage_key))
+        notes: dict[str, list[str]] = {}
+        for h in hinweise(s, p, v):
+            notes.setdefault(h.section, []).append(h.text)
         own = set(v.begruendung)
         own |= {BETREFF} if v.betreff != sections[0].generated else set()
         own |= {VORSCHLAG} if v.beschlussvorschlag != sections[1].generated else set()
@@ -83,7 +86,7 @@ def show(
     for column in ("Abschnitt", "Text", "Hinweis"):
         table.add_column(column)
     for d in sections:
-        note = "Entwurf hat sich seither geändert – bitte prüfen" if d.title in stale else ""
+        note = " ".join(notes.get(d.title, []))
         table.add_row(d.title, "eigener Text" if d.title in own else "Entwurf", note)
     console.print(table)
 

@@ -143,7 +143,7 @@ def _dative(gremium: Gremium) -> str:
     return f"in der {gremium.name}" if head.endswith(_FEMININE_BODIES) else f"im {gremium.name}"
 
 
-def _genitive(gremium: Gremium) -> str:
+def genitive(gremium: Gremium) -> str:
     if gremium.kind == GremiumKind.ausschuss and gremium.short:
         return f"des {gremium.short}"
     if gremium.name.startswith("Ausschuss"):
@@ -458,7 +458,7 @@ def grundsatzbeschluss(f: Facts) -> str:
     parts = []
     for n, (_beratung, sitzung, gremium) in enumerate(public):
         ref = f" ({first.art} {first.reference})" if n == 0 else ""
-        parts.append(f"{_genitive(gremium)} vom {short_de(sitzung.start.date())}{ref}")
+        parts.append(f"{genitive(gremium)} vom {short_de(sitzung.start.date())}{ref}")
     stage = f.stage(first.stage_key)
     decided = [d for d in f.decisions(stage) if d.outcome == "approve"
                and f.known(d.decided_on)] if stage else []  # fmt: skip

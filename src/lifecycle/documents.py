@@ -29,13 +29,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from . import dates, markup
-from .doc_context import KINDS, Kind, build_context, default_stage, kind_for, stale_sections
+from .doc_context import KINDS, Kind, build_context, default_stage, kind_for
 from .errors import InputError, LifecycleError
-from .models import DocumentVersion, Fortschreibung
+from .models import DocumentVersion, Fortschreibung, Vorlage
 from .plan_types import StageDef, plan_of
 from .templates import SHIPPED
 from .typing_helpers import ident
 from .validation import is_safe_name
+from .vorlage_hinweise import Hinweis, hinweise
 
 GENERIC_TEMPLATE = "stage_bericht"
 
@@ -56,8 +57,13 @@ class DocumentResult:
     path: Path
     created: bool
     pdf_path: Path | None = None
-    # Sections the author edited whose draft from the process has changed since (flagged).
-    flagged: tuple[str, ...] = ()
+    # What the author should check in the Vorlage's own words (vorlage_hinweise), and the
+    # sections those notes are on.
+    hinweise: tuple[Hinweis, ...] = ()
+
+    @property
+    def flagged(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(h.section for h in self.hinweise))
 
 
 # --- templates -----------------------------------------------------------------------------
@@ -303,12 +309,15 @@ def inside(folder: Path, name: str) -> Path:
     return path
 
 
-def _flagged(session: Session, process: Fortschreibung, kind: str) -> list[str]:
+def _hinweise(session: Session, process: Fortschreibung, kind: str) -> list[Hinweis]:
     plan = plan_of(process.plan)
     vorlage_stage = {"beschlussvorlage": plan.first.key, "sitzungsvorlage": plan.last.key}
     if kind not in vorlage_stage:
         return []
-    return stale_sections(session, process, vorlage_stage[kind])
+    vorlage = session.exec(select(Vorlage).where(
+        Vorlage.fortschreibung_id == process.id,
+        Vorlage.stage_key == vorlage_stage[kind])).first()  # fmt: skip
+    return hinweise(session, process, vorlage) if vorlage is not None else []
 
 
 def _file_stem(kind: str, stage_key: str) -> str:
@@ -342,7 +351,7 @@ def generate(
     for _attempt in range(3):
         result = _generate_once(session, process, spec, template, stage_key, out_dir, pdf)
         if result is not None:
-            return replace(result, flagged=tuple(_flagged(session, process, kind)))
+            return replace(result, hinweise=tuple(_hinweise(session, process, kind)))
     raise LifecycleError(f"{kind}: other writers keep taking the next version; try again")
 
 

@@ -19,10 +19,11 @@ from starlette.datastructures import FormData
 
 from .. import dates, services
 from ..access import Action, require_process
-from ..doc_context import BETREFF, VORSCHLAG, drafts, paragraphs, stale_sections
+from ..doc_context import BETREFF, VORSCHLAG, drafts, paragraphs
 from ..errors import NotFound
 from ..models import Fortschreibung, Vorlage, VorlageVersion
 from ..plan_types import plan_of
+from ..vorlage_hinweise import hinweise
 from . import security
 from .app import db, render, see_result
 from .forms import MAX_FIELD, checked_form, line, text
@@ -41,7 +42,7 @@ class Abschnitt:
     generated: str  # the prose the documents print without an edit
     has_lists: bool  # recorded lists (Handlungsfelder, …) that follow the text in the document
     edited: bool  # a saved text replaces the generated one
-    stale: bool = False  # edited, and the draft from the process has changed since
+    hinweise: tuple[str, ...] = ()  # what to check: the process has overtaken the text
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Draft:
     vorlage: Vorlage
     kind: str  # the document generated from this Vorlage
     abschnitte: list[Abschnitt]
+    hinweise: dict[str, tuple[str, ...]]  # by section title, Betreff and Beschlussvorschlag too
 
 
 def _draft(s: Session, process: Fortschreibung, stage: str) -> Draft:
@@ -59,13 +61,17 @@ def _draft(s: Session, process: Fortschreibung, stage: str) -> Draft:
         raise NotFound(f"{process.key} hat keine Vorlage für die Phase {stage!r}")
     final = stage == plan_of(process.plan).last.key
     sections = [d for d in drafts(s, process, stage) if d.title not in (BETREFF, VORSCHLAG)]
-    stale = set(stale_sections(s, process, stage))
+    notes: dict[str, tuple[str, ...]] = {}
+    for h in hinweise(s, process, vorlage):
+        notes[h.section] = (*notes.get(h.section, ()), h.text)
     saved = {k: str(v) for k, v in vorlage.begruendung.items()}
     known = {d.title for d in sections}
     abschnitte = [Abschnitt(d.title, saved.get(d.title, d.generated), d.generated, d.has_lists,
-                            d.title in saved, d.title in stale) for d in sections]  # fmt: skip
-    abschnitte += [Abschnitt(t, saved[t], "", False, True) for t in saved if t not in known]
-    return Draft(vorlage, "sitzungsvorlage" if final else "beschlussvorlage", abschnitte)
+                            d.title in saved, notes.get(d.title, ()))
+                  for d in sections]  # fmt: skip
+    abschnitte += [Abschnitt(t, saved[t], "", False, True, notes.get(t, ()))
+                   for t in saved if t not in known]  # fmt: skip
+    return Draft(vorlage, "sitzungsvorlage" if final else "beschlussvorlage", abschnitte, notes)
 
 
 def _versions(s: Session, vorlage: Vorlage) -> list[tuple[VorlageVersion, dt.datetime]]:

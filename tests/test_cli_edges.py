@@ -791,6 +791,19 @@ class TestCalendarWithADateOutOfRange:
         assert said.strip() == f"{out}: {len(uids)} Termine"
         assert dump(started) == before
 
+    def test_a_deadline_out_of_range_is_left_out_and_named(self, started, tmp_path):
+        store(started, "UPDATE task SET due = '9999-12-31' WHERE key = 'foerderantrag_stellen'")
+        out = tmp_path / "k.ics"
+        code, _, err = cli(started, "calendar", "export", "-o", str(out))
+        assert code == 0, err
+        assert err.splitlines() == [
+            "lifecycle: Warnung: nicht im Kalender: Aufgabe waiblingen-2017:foerderantrag_stellen"
+            ", Frist: Jahr 9999 außerhalb von 1950 bis 2200"
+        ]
+        uids = feed_uids(out)
+        assert "task-waiblingen-2017-foerderantrag_stellen@lifecycle.invalid" not in uids
+        assert "task-waiblingen-2017-partner_anfragen@lifecycle.invalid" in uids
+
 
 def test_docs_without_a_process_answer_in_german(db, tmp_path):
     line = refused(db, "docs", "list")

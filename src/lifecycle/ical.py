@@ -337,12 +337,16 @@ def _process_events(
             stamp=stamp,
         )
     if not public:
-        yield from _task_events(session, process, person, stamp)
-        yield from _massnahme_events(session, process, kommune, person, stamp)
+        yield from _task_events(session, process, person, stamp, skipped)
+        yield from _massnahme_events(session, process, kommune, person, stamp, skipped)
 
 
 def _task_events(
-    session: Session, process: Fortschreibung, person: Person | None, stamp: dt.datetime
+    session: Session,
+    process: Fortschreibung,
+    person: Person | None,
+    stamp: dt.datetime,
+    skipped: list[str],
 ) -> Iterable[Event]:
     query = (
         select(Task, Person)
@@ -360,6 +364,8 @@ def _task_events(
         query = query.where(Task.assignee_id == person.id)
     for task, assignee in session.exec(query):
         assert task.due is not None  # the query selects tasks with a due date only
+        if _unwritable(task.due, f"Aufgabe {process.key}:{task.key}", "Frist", skipped):
+            continue  # named as `lifecycle done` takes it: PROZESS:AUFGABE
         sequence, modified = changes_of(session, "Task", ident(task), "due_changed")
         who = f"Zuständig: {assignee.name}" if assignee else "Zuständig: (niemand)"
         ev = all_day_event(
@@ -382,6 +388,7 @@ def _massnahme_events(
     kommune: Kommune,
     person: Person | None,
     stamp: dt.datetime,
+    skipped: list[str],
 ) -> Iterable[Event]:
     """Each Maßnahme's Zieltermin as an all-day event; the internal note never goes out."""
     konzept = get_required(session, Konzept, process.konzept_id)
@@ -394,6 +401,9 @@ def _massnahme_events(
         query = query.where(Massnahme.responsible_person_id == person.id)
     for m in session.exec(query):
         assert m.target_date is not None  # the query selects Maßnahmen with a target date only
+        what = f"Maßnahme {m.key} ({process.key})"  # as `lifecycle massnahmen set` takes it
+        if _unwritable(m.target_date, what, "Zieltermin", skipped):
+            continue
         changed, modified = changes_of(session, "Massnahme", ident(m), "massnahme_changed")
         carried, decided = changes_of(session, "Massnahme", ident(m), "massnahme_carried")
         lines = [

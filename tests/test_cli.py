@@ -100,6 +100,15 @@ class TestCommands:
         log = run(started, "log", "waiblingen-2017").stdout
         assert "task_done" in log and "start" in log
 
+    def test_decide_names_the_stage_by_its_title(self, started):
+        """The confirmation is a German sentence: the stage as the plan titles it, in German
+        quotes, not the plan's key in Python's quotes (was: Gate 'ratsbeschluss': …)."""
+        args = ["waiblingen-2017", "ratsbeschluss", "send_back", "--on", "2017-03-20"]
+        out = run(started, "decide", *args, "--reason", "Finanzierung klären").stdout
+        said = "Gate der Phase „Ratsbeschluss“: zurückgegeben am Montag, 20. März 2017"
+        assert out.strip() == said
+        assert "'" not in out
+
     def test_a_command_leaves_its_changes_in_the_database_file(self, started, tmp_path):
         """Each command closes its connections before the process exits (the CLI skips the
         collector's pass at shutdown, which used to close them): SQLite folds its log back

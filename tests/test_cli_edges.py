@@ -749,6 +749,62 @@ class TestDecomposedArguments:
         assert len(answers) == 1, answers
 
 
+# --- a date an older version stored, out of the feed's years: left out and named, exit 0 -----
+
+
+def store(db: Path, sql: str, *params: object) -> None:
+    """A row as an older version wrote it, before today's checks refused such values."""
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    con.execute(sql, params)
+    con.commit()
+    con.close()
+
+
+def feed_uids(path: Path) -> set[str]:
+    from icalendar import Calendar
+
+    return {str(ev["uid"]) for ev in Calendar.from_ical(path.read_bytes()).walk("VEVENT")}
+
+
+class TestCalendarWithADateOutOfRange:
+    """The calendar feed is exported again and again, often unattended: a record with a date
+    it cannot write is left out and named in one warning line; the rest goes out, exit 0."""
+
+    @pytest.mark.parametrize("start", ["9999-12-31 23:00:00.000000", "0001-01-01 00:30:00.000000"])
+    @pytest.mark.parametrize("public", [[], ["--public"]], ids=["intern", "public"])
+    def test_a_sitzung_out_of_range_is_left_out_and_named(self, started, tmp_path, start, public):
+        store(started, "UPDATE sitzung SET start = ? WHERE key = 'gr-2017-12-14'", start)
+        before = dump(started)
+        out = tmp_path / "k.ics"
+        code, said, err = cli(started, "calendar", "export", "-o", str(out), *public)
+        assert code == 0, err
+        year = int(start[:4])
+        assert err.splitlines() == [
+            "lifecycle: Warnung: nicht im Kalender: Sitzung waiblingen:gr-2017-12-14, Beginn: "
+            f"Jahr {year} außerhalb von 1950 bis 2200"
+        ]
+        uids = feed_uids(out)
+        assert not any("gr-2017-12-14" in uid for uid in uids), uids  # nor its Vorlagenschluss
+        assert "sitzung-waiblingen-bsv-2017-12-06@lifecycle.invalid" in uids
+        assert said.strip() == f"{out}: {len(uids)} Termine"
+        assert dump(started) == before
+
+    def test_a_deadline_out_of_range_is_left_out_and_named(self, started, tmp_path):
+        store(started, "UPDATE task SET due = '9999-12-31' WHERE key = 'foerderantrag_stellen'")
+        out = tmp_path / "k.ics"
+        code, _, err = cli(started, "calendar", "export", "-o", str(out))
+        assert code == 0, err
+        assert err.splitlines() == [
+            "lifecycle: Warnung: nicht im Kalender: Aufgabe waiblingen-2017:foerderantrag_stellen"
+            ", Frist: Jahr 9999 außerhalb von 1950 bis 2200"
+        ]
+        uids = feed_uids(out)
+        assert "task-waiblingen-2017-foerderantrag_stellen@lifecycle.invalid" not in uids
+        assert "task-waiblingen-2017-partner_anfragen@lifecycle.invalid" in uids
+
+
 def test_docs_without_a_process_answer_in_german(db, tmp_path):
     line = refused(db, "docs", "list")
     assert "noch keine Fortschreibung gestartet" in line

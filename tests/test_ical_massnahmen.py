@@ -113,3 +113,24 @@ def test_the_cli_export_carries_the_target_dates(session, adopted, db_url, tmp_p
     evs = massnahmen(out.read_bytes())
     assert evs[LOTSEN].decoded("dtstart") == dt.date(2018, 6, 30)
     assert SECRET.encode() not in out.read_bytes()
+
+
+def test_a_target_date_out_of_range_is_left_out_and_named(session, adopted, db_url, tmp_path,
+                                                          capsys):  # fmt: skip
+    """A Zieltermin an older version stored (9999-12-31: its all-day event would end in
+    10000): the CLI's feed leaves that Maßnahme out, names it on stderr, exit 0."""
+    import sqlite3
+
+    con = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+    con.execute("UPDATE massnahme SET target_date = '9999-12-31' WHERE key = 'integrationslotsen'")
+    con.commit()
+    con.close()
+    out = tmp_path / "feed.ics"
+    assert run(["calendar", "export", "-o", str(out), "--process", adopted.key]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "lifecycle: Warnung: nicht im Kalender: Maßnahme integrationslotsen (waiblingen-2017), "
+        "Zieltermin: Jahr 9999 außerhalb von 1950 bis 2200"
+    ]
+    dated = session.exec(select(Massnahme.key).where(col(Massnahme.target_date).is_not(None)))
+    others = {uid_massnahme("waiblingen", "integrationskonzept", key) for key in dated} - {LOTSEN}
+    assert set(massnahmen(out.read_bytes())) == others  # the other Maßnahmen go out

@@ -427,7 +427,7 @@ def test_decision_by_cli_runs_next_stage_on_a_worker_and_gate_form_resumes(case)
     inst, since = case.inst, dt.datetime.now(dt.UTC)
     case.cli("start", str(WAIBLINGEN))
     decided = _decide_first_gate(case)
-    assert "Prefect-Lauf der Phase 'auftaktworkshop' gestartet" in decided.stdout
+    assert "Prefect-Lauf der Phase „Auftaktworkshop“ gestartet" in decided.stdout
 
     # The next stage's run: started by the CLI, executed by one of the two workers.
     run_id = case.run_of("auftaktworkshop")

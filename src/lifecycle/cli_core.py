@@ -11,7 +11,7 @@ import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape as esc
@@ -30,6 +30,9 @@ from .cli_output import (
 from .dates import long_de, short_de
 from .errors import InputError, LifecycleError
 from .words import OUTCOME_DE
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -234,7 +237,8 @@ def decide(
 ) -> None:
     """Das Gate einer Phase entscheiden: freigeben, zurückgeben (--reason) oder vertagen (--to)."""
     from . import services
-    from .models import Outcome
+    from .models import Outcome, Stage
+    from .typing_helpers import get_required
 
     if outcome not in Outcome.__members__:
         raise InputError(
@@ -257,14 +261,27 @@ def decide(
             postpone_to=to,
             reopen=tuple(reopen or ()),
         )
+        titles = _stage_titles(s, d.fortschreibung_id)
+        decided = get_required(s, Stage, d.stage_id).title
         console.print(
-            f"Gate {stage!r}: {OUTCOME_DE[d.outcome.value]} am {long_de(d.decided_on)}"
-            + (f" ({esc(d.reference)})" if d.reference else "")
+            f"Gate der Phase „{esc(decided)}“: {OUTCOME_DE[d.outcome.value]} am "
+            f"{long_de(d.decided_on)}" + (f" ({esc(d.reference)})" if d.reference else "")
         )
-    _start_next_run(process, stage)
+    _start_next_run(process, stage, titles)
 
 
-def _start_next_run(process: str, stage: str) -> None:
+def _stage_titles(s: Session, process_id: int) -> dict[str, str]:
+    """Stage key -> title, as the process's own plan names it: a sentence a user reads names
+    the stage "Ratsbeschluss", not the key 'ratsbeschluss' the plan file uses internally."""
+    from sqlmodel import select
+
+    from .models import Stage
+
+    rows = s.exec(select(Stage.key, Stage.title).where(Stage.fortschreibung_id == process_id))
+    return {key: title for key, title in rows}
+
+
+def _start_next_run(process: str, stage: str, titles: dict[str, str]) -> None:
     """On a shared installation the decision also starts the next stage's Prefect run.
 
     The decision is already committed; if Prefect is unreachable the reconcile run starts the
@@ -278,7 +295,8 @@ def _start_next_run(process: str, stage: str) -> None:
         err_console.print(f"lifecycle: Hinweis: Phasenlauf nicht gestartet ({exc})", markup=False)
         return
     if started:
-        console.print(f"Prefect-Lauf der Phase {started!r} gestartet.")
+        title = titles.get(started, started)  # a stage the process does not know: its key
+        console.print(f"Prefect-Lauf der Phase „{esc(title)}“ gestartet.")
 
 
 # --- reschedule ----------------------------------------------------------------------------

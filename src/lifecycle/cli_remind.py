@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from .cli_core import fail, parse_day
+from .cli_output import say
 
 calendar_app = typer.Typer(no_args_is_help=True, help="Kalender-Feeds (.ics).")
 
@@ -112,8 +113,7 @@ def export(
     from .db import session_scope
     from .errors import LifecycleError
     from .files import output_file, writing
-    from .ical import FeedOptions
-    from .ical import export as export_feed
+    from .ical import FeedOptions, build
     from .mail import ConfigError, check_timezone
 
     zone = os.environ.get("LIFECYCLE_TIMEZONE", "Europe/Berlin")
@@ -121,12 +121,19 @@ def export(
         output_file(output, "-o")
         check_timezone(zone)
         with session_scope() as session:
-            data = export_feed(session, FeedOptions(process, person, public, zone))
+            feed = build(session, FeedOptions(process, person, public, zone))
         with writing(output, "-o"):
-            output.write_bytes(data)
+            output.write_bytes(feed.data)
     except (LifecycleError, ConfigError) as exc:
         fail(str(exc))
-    typer.echo(f"{output}: {data.count(b'BEGIN:VEVENT')} Termine")
+    typer.echo(f"{output}: {feed.data.count(b'BEGIN:VEVENT')} Termine")
+    # A date the feed cannot write (a Sitzung in 9999 from an older database) leaves that
+    # record out with a warning, exit 0, instead of refusing the whole export (exit 2): the
+    # file is a feed, exported again and again (often unattended, e.g. from cron) and
+    # subscribed to, and one broken legacy row must not hold back every other Sitzung and
+    # deadline. The warning names each record, so someone can correct it.
+    if feed.skipped:
+        say("Warnung: nicht im Kalender: " + "; ".join(feed.skipped))
 
 
 def register(app: typer.Typer) -> None:

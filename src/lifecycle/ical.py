@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event
 from sqlmodel import Session, col, func, select
 
+from .dates import check_year
 from .errors import NotFound
 from .models import (
     Beratung,
@@ -159,21 +160,49 @@ class FeedOptions:
     timezone: str = "Europe/Berlin"
 
 
+@dataclass(frozen=True)
+class Feed:
+    """A calendar feed: its .ics bytes, and what was left out of it, one German item each
+    (``Sitzung waiblingen:gr-2017-12-14, Beginn: Jahr 9999 außerhalb von 1950 bis 2200``)."""
+
+    data: bytes
+    skipped: tuple[str, ...] = ()
+
+
 def export(session: Session, options: FeedOptions, *, now: dt.datetime | None = None) -> bytes:
+    """The feed's bytes; what ``build`` leaves out is left out here too, unreported."""
+    return build(session, options, now=now).data
+
+
+def build(session: Session, options: FeedOptions, *, now: dt.datetime | None = None) -> Feed:
+    """The feed, and the records left out because a date of theirs cannot be written."""
     zone = ZoneInfo(options.timezone)
     stamp = now or dt.datetime.now(dt.UTC)
     processes, person = _selection(session, options)
     cal = new_calendar(_feed_name(session, processes, options))
     seen: set[str] = set()
+    skipped: list[str] = []
     for process in processes:
         if options.process and person is not None and not _involved(session, process, person):
             continue  # the named process, but nothing of it concerns the person
-        for ev in _process_events(session, process, zone, stamp, options.public, person):
+        events = _process_events(session, process, zone, stamp, options.public, person, skipped)
+        for ev in events:
             uid = str(ev["uid"])
             if uid not in seen:  # a Sitzung shared by two processes appears once
                 seen.add(uid)
                 cal.add_component(ev)
-    return finish(cal)
+    return Feed(finish(cal), tuple(dict.fromkeys(skipped)))  # a shared Sitzung named once
+
+
+def _unwritable(day: dt.date, what: str, field: str, skipped: list[str]) -> bool:
+    """Whether ``day`` lies outside the years the engine handles; if so, ``what`` is noted in
+    ``skipped``. Every input is checked against those years now, but a database an older
+    version wrote may hold such a date (a RIS's Sitzung in 9999); near datetime's ends it
+    cannot even be computed with (the event's end, the Vorlagenschluss before it)."""
+    problem = check_year(day)
+    if problem:
+        skipped.append(f"{what}, {field}: {problem}")
+    return problem is not None
 
 
 def _selection(session: Session, options: FeedOptions
@@ -269,12 +298,17 @@ def _process_events(
     stamp: dt.datetime,
     public: bool,
     person: Person | None,
+    skipped: list[str],
 ) -> Iterable[Event]:
     kommune = get_required(session, Kommune, process.kommune_id)
     from .calendar import for_kommune, vorlagenschluss_of  # local: keeps `holidays` lazy
 
     work = for_kommune(kommune)
     for sitzung, gremium in relevant_sitzungen(session, process):
+        # named as `lifecycle reschedule` takes it: KOMMUNE:SITZUNG
+        what = f"Sitzung {kommune.key}:{sitzung.key}"
+        if _unwritable(sitzung.start.date(), what, "Beginn", skipped):
+            continue
         sequence, modified = changes_of(session, "Sitzung", ident(sitzung), "sitzung_moved")
         agenda = _agenda(session, sitzung, process, public)
         ev = timed_event(
@@ -303,12 +337,16 @@ def _process_events(
             stamp=stamp,
         )
     if not public:
-        yield from _task_events(session, process, person, stamp)
-        yield from _massnahme_events(session, process, kommune, person, stamp)
+        yield from _task_events(session, process, person, stamp, skipped)
+        yield from _massnahme_events(session, process, kommune, person, stamp, skipped)
 
 
 def _task_events(
-    session: Session, process: Fortschreibung, person: Person | None, stamp: dt.datetime
+    session: Session,
+    process: Fortschreibung,
+    person: Person | None,
+    stamp: dt.datetime,
+    skipped: list[str],
 ) -> Iterable[Event]:
     query = (
         select(Task, Person)
@@ -326,6 +364,8 @@ def _task_events(
         query = query.where(Task.assignee_id == person.id)
     for task, assignee in session.exec(query):
         assert task.due is not None  # the query selects tasks with a due date only
+        if _unwritable(task.due, f"Aufgabe {process.key}:{task.key}", "Frist", skipped):
+            continue  # named as `lifecycle done` takes it: PROZESS:AUFGABE
         sequence, modified = changes_of(session, "Task", ident(task), "due_changed")
         who = f"Zuständig: {assignee.name}" if assignee else "Zuständig: (niemand)"
         ev = all_day_event(
@@ -348,6 +388,7 @@ def _massnahme_events(
     kommune: Kommune,
     person: Person | None,
     stamp: dt.datetime,
+    skipped: list[str],
 ) -> Iterable[Event]:
     """Each Maßnahme's Zieltermin as an all-day event; the internal note never goes out."""
     konzept = get_required(session, Konzept, process.konzept_id)
@@ -360,6 +401,9 @@ def _massnahme_events(
         query = query.where(Massnahme.responsible_person_id == person.id)
     for m in session.exec(query):
         assert m.target_date is not None  # the query selects Maßnahmen with a target date only
+        what = f"Maßnahme {m.key} ({process.key})"  # as `lifecycle massnahmen set` takes it
+        if _unwritable(m.target_date, what, "Zieltermin", skipped):
+            continue
         changed, modified = changes_of(session, "Massnahme", ident(m), "massnahme_changed")
         carried, decided = changes_of(session, "Massnahme", ident(m), "massnahme_carried")
         lines = [

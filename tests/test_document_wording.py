@@ -7,14 +7,17 @@ or a variant of one written to the test's folder.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import docx
 from conftest import EXAMPLES
 from docx2python import docx2python
+from sqlmodel import select
 
 from lifecycle import replay, services
 from lifecycle.documents import generate
+from lifecycle.models import Beratung
 from lifecycle.scenario import load_scenario
 
 VOELKLINGEN = EXAMPLES / "voelklingen-2017.yaml"
@@ -275,6 +278,36 @@ def test_without_a_grundsatz_vorlage_a_resolution_not_yet_taken_is_not_claimed(s
     text = read(session, process, "sitzungsvorlage", tmp_path)
     assert "zugestimmt" not in text and "31.08.2017" not in text
     assert "Phase" not in verlauf_of(text)
+
+
+# --- 6. the place-and-date line of a Vorlage the scenario gives no date ---------------------
+
+
+def test_an_undated_vorlage_is_dated_by_its_vorlagenschluss(session, tmp_path):
+    """Völklingen's Vorlage has no ``dated``: the paper is dated the day it must be at the
+    council office for its first Sitzung (AKJS, 12.06.2018: ten working days before, the
+    Saarland's Fronleichnam on 31.05.2018 not counted), on every run the same."""
+    process = start(session, VOELKLINGEN, tmp_path)
+    path = generate(session, process, "sitzungsvorlage", out_dir=tmp_path / "out").path
+    lines = [p.text for p in docx.Document(str(path)).paragraphs]
+    assert "Völklingen, 28.05.2018" in lines and "Völklingen" not in lines
+    assert docx.Document(str(path)).core_properties.created.date() == dt.date(2018, 5, 28)
+    again = generate(session, process, "sitzungsvorlage", out_dir=tmp_path / "out")
+    assert not again.created and again.version == 1
+
+
+def test_an_undated_vorlage_without_beratungen_is_dated_the_day_it_is_written(session, tmp_path):
+    """A scenario always gives a Beratung (schema: minItems 1); should the rows be gone, the
+    paper still carries a date: the day it is written."""
+    process = start(session, VOELKLINGEN, tmp_path)
+    for beratung in session.exec(select(Beratung)).all():
+        session.delete(beratung)
+    session.commit()
+    before = dt.date.today()
+    path = generate(session, process, "sitzungsvorlage", out_dir=tmp_path / "out").path
+    after = dt.date.today()
+    lines = [p.text for p in docx.Document(str(path)).paragraphs]
+    assert {f"Völklingen, {day:%d.%m.%Y}" for day in (before, after)} & set(lines), lines
 
 
 # --- 7. working-group papers: no empty headings, an invitation without dates ---------------

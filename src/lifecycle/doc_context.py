@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from .calendar import for_kommune, vorlagenschluss_of
 from .dates import euro, short_de
 from .errors import InputError
 from .models import (
@@ -796,6 +797,26 @@ def _vorlage_or_error(f: Facts, stage_key: str) -> Vorlage:
     return vorlage
 
 
+def paper_date(f: Facts, vorlage: Vorlage) -> dt.date:
+    """The day a Vorlage is dated and states its facts as of: the author's ``dated``, else the
+    Vorlagenschluss of the first Sitzung of its Beratungsfolge, else the day it is written.
+
+    A clerk's paper always carries a date. Without the author's, the Vorlagenschluss is the
+    honest one: the paper is at the council office by then, so it cannot be dated later, and
+    it is the plan's own rule for a paper sent out (dated by the due day of the task that
+    sends it). It is also the same on every run: a paper regenerated tomorrow from the same
+    facts stays the same version instead of becoming a new one dated tomorrow. Only a Vorlage
+    without any Beratung (a scenario always gives one) is dated the day it is generated.
+    """
+    if vorlage.dated:
+        return vorlage.dated
+    beratungen = f.beratungen(vorlage)
+    if not beratungen:
+        return dt.date.today()
+    _beratung, sitzung, gremium = min(beratungen, key=lambda row: row[1].start)
+    return vorlagenschluss_of(for_kommune(f.kommune), sitzung, gremium)
+
+
 def _is_final(f: Facts, stage_key: str) -> bool:
     return stage_key != f.plan.first.key or len(f.plan.stages) == 1
 
@@ -806,7 +827,7 @@ def drafts(session: Session, process: Fortschreibung, stage_key: str) -> list[Dr
     the Finanzielle Auswirkungen. The editor, the CLI and the staleness check share this."""
     f = Facts(session, process)
     vorlage = _vorlage_or_error(f, stage_key)
-    f.as_of = vorlage.dated
+    f.as_of = paper_date(f, vorlage)  # as the rendered paper states them
     scenario: dict[str, Any] = next((v for v in (process.scenario or {}).get("vorlagen", [])
                      if v.get("stage") == stage_key), {})  # fmt: skip
     build = begruendung_final if _is_final(f, stage_key) else begruendung_start
@@ -852,21 +873,20 @@ def _signatures(f: Facts, vorlage: Vorlage, author: Person | None) -> list[Conte
 
 def vorlage_ctx(f: Facts, stage_key: str, final: bool) -> Context:
     vorlage = _vorlage_or_error(f, stage_key)
-    f.as_of = vorlage.dated
+    f.as_of = dated = paper_date(f, vorlage)
     author = f.person(vorlage.author_id)
     sections = (begruendung_final if final else begruendung_start)(f, vorlage)
     fin = finanzen(f)
     if FINANZEN in vorlage.begruendung:
         fin = paragraphs(vorlage.begruendung[FINANZEN])
     overrides = {k: v for k, v in vorlage.begruendung.items() if k != FINANZEN}
-    dated = vorlage.dated
     return {
         **common(f),
         "vorlage": {
             "art": vorlage.art, "reference": vorlage.reference, "fachbereich": vorlage.fachbereich,
             "betreff": vorlage.betreff, "beschlussvorschlag": vorlage.beschlussvorschlag,
             "datum": dated,
-            "ort_datum": f"{f.kommune.name}, {short_de(dated)}" if dated else f.kommune.name,
+            "ort_datum": f"{f.kommune.name}, {short_de(dated)}",
         },
         "beratungsfolge": [
             {"gremium": g.name, "gremium_kurz": g.short, "datum": s.start.date(),

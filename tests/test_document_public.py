@@ -75,3 +75,14 @@ def test_only_the_public_beratungen_of_the_grundsatzbeschluss_are_cited(
     # one Sitzung left: the singular, the paper's number with the first one cited
     assert sentence.group() == ("In der Sitzung des AKJS vom 29.08.2017 (Sitzungsvorlage "
                                 f"HptA 5/2017) wurde dem Vorhaben „{SECRET}“ zugestimmt.")
+
+
+def test_a_resolution_without_a_vorlage_in_a_nichtoeffentliche_sitzung_is_not_cited(
+    session, tmp_path
+):
+    """Völklingen's Hauptausschuss decided to start behind closed doors and without a Vorlage
+    of its own: the public paper names neither its day, its number nor the Gremium."""
+    text = begruendung(session, tmp_path, EXAMPLES / "voelklingen-2017.yaml")
+    assert "Sitzungsvorlage" in text
+    for secret in ("HptA 5/2017", "31.08.2017", "des HptA", "Hauptausschuss", "Ratsbeschluss"):
+        assert secret not in text, secret

@@ -7,14 +7,17 @@ or a variant of one written to the test's folder.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import docx
 from conftest import EXAMPLES
 from docx2python import docx2python
+from sqlmodel import select
 
 from lifecycle import replay, services
 from lifecycle.documents import generate
+from lifecycle.models import Beratung
 from lifecycle.scenario import load_scenario
 
 VOELKLINGEN = EXAMPLES / "voelklingen-2017.yaml"
@@ -57,7 +60,7 @@ def test_one_working_group_without_sessions_is_named_and_claims_nothing(session,
     process = start(session, VOELKLINGEN, tmp_path)
     verlauf = verlauf_of(read(session, process, "sitzungsvorlage", tmp_path))
     assert "Hier wurde die Arbeitsgruppe „Steuerungs- und Arbeitsgruppe“ gebildet." in verlauf
-    assert "Den dritten Schritt bildete die Arbeit der Arbeitsgruppe „Steuerungs- und " \
+    assert "Den zweiten Schritt bildete die Arbeit der Arbeitsgruppe „Steuerungs- und " \
            "Arbeitsgruppe“." in verlauf  # fmt: skip
     for wrong in ("eine Arbeitsgruppen", "null", "Dabei wurden", "Moderiert wurden",
                   "Arbeitsgruppensitzung"):  # fmt: skip
@@ -74,7 +77,7 @@ def test_one_working_group_with_one_session(session, tmp_path):
     process = start(session, VOELKLINGEN, tmp_path, one_session)
     verlauf = verlauf_of(read(session, process, "sitzungsvorlage", tmp_path))
     assert "Moderiert wurde diese Arbeitsgruppe durch das iSPO." in verlauf
-    assert "Den dritten Schritt bildete eine moderierte Arbeitsgruppensitzung am 05.12.2017 " \
+    assert "Den zweiten Schritt bildete eine moderierte Arbeitsgruppensitzung am 05.12.2017 " \
            "der Arbeitsgruppe „Steuerungs- und Arbeitsgruppe“. Dabei wurden die bestehenden " \
            "Angebote vorgestellt und diskutiert." in verlauf  # fmt: skip
     assert "Empfehlungen erarbeitet" not in verlauf and "Schlüsselprojekte" not in verlauf
@@ -88,7 +91,7 @@ def test_no_working_group_no_sentence_about_groups(session, tmp_path):
     process = start(session, VOELKLINGEN, tmp_path, no_groups)
     verlauf = verlauf_of(read(session, process, "sitzungsvorlage", tmp_path))
     assert "gebildet" not in verlauf and "Moderiert" not in verlauf
-    assert "Der dritte Schritt war die Phase „Arbeitsgruppen“." in verlauf
+    assert "Der zweite Schritt war die Phase „Arbeitsgruppen“." in verlauf
 
 
 def test_many_working_groups_and_sessions_read_as_seed_002(session, waiblingen, tmp_path):
@@ -231,6 +234,80 @@ def test_a_first_concept_has_no_fortschreibung_left_in_its_papers(session, tmp_p
                         out_dir=tmp_path / "out").path  # fmt: skip
         with docx2python(str(path)) as result:
             assert "ortschreib" not in result.text, stage
+
+
+# --- 5. the Grundsatzbeschluss of a process without a Vorlage of its own -------------------
+
+
+def fortschreibung_of(text: str) -> str:
+    return text[text.index("Fortschreibung:") : text.index("Verlauf des ")]
+
+
+def test_without_a_grundsatz_vorlage_the_verlauf_names_no_phase(session, tmp_path):
+    """Völklingen decided to start without a Vorlage of its own: the council's resolution is
+    no step of the Verlauf (seed 002 begins it with the workshop), and no phase is named."""
+    process = start(session, VOELKLINGEN, tmp_path)
+    verlauf = verlauf_of(read(session, process, "sitzungsvorlage", tmp_path))
+    assert "Phase" not in verlauf and "Ratsbeschluss" not in verlauf
+    assert verlauf.startswith("Verlauf des Fortschreibungsprozesses: Den ersten Schritt bildete "
+                              "der Auftaktworkshop zur Fortschreibung des Integrationskonzepts "
+                              "am 08.11.2017")  # fmt: skip
+    assert "Den zweiten Schritt bildete die Arbeit der Arbeitsgruppe" in verlauf
+
+
+HPTA = 'start: "2017-08-31 17:00", place: "Neues Rathaus Völklingen", oeffentlich: false}'
+
+
+def hpta_in_public(text: str) -> str:
+    """Völklingen's Hauptausschuss of 31.08.2017 in a public Sitzung."""
+    return text.replace(HPTA, HPTA.replace("false", "true"))
+
+
+def test_without_a_grundsatz_vorlage_a_public_resolution_is_cited_with_its_date(session, tmp_path):
+    """The resolution the gate recorded, named by the Sitzung the plan says decides it."""
+    process = start(session, VOELKLINGEN, tmp_path, hpta_in_public)
+    text = read(session, process, "sitzungsvorlage", tmp_path)
+    assert fortschreibung_of(text).startswith(
+        "Fortschreibung: In der Sitzung des HptA vom 31.08.2017 wurde der Fortschreibung des "
+        "Integrationskonzepts der Stadt Völklingen zugestimmt. Für die externe")  # fmt: skip
+    assert "Phase" not in verlauf_of(text)
+
+
+def test_without_a_grundsatz_vorlage_a_resolution_not_yet_taken_is_not_claimed(session, tmp_path):
+    process = start(session, VOELKLINGEN, tmp_path, hpta_in_public, run=False)
+    text = read(session, process, "sitzungsvorlage", tmp_path)
+    assert "zugestimmt" not in text and "31.08.2017" not in text
+    assert "Phase" not in verlauf_of(text)
+
+
+# --- 6. the place-and-date line of a Vorlage the scenario gives no date ---------------------
+
+
+def test_an_undated_vorlage_is_dated_by_its_vorlagenschluss(session, tmp_path):
+    """Völklingen's Vorlage has no ``dated``: the paper is dated the day it must be at the
+    council office for its first Sitzung (AKJS, 12.06.2018: ten working days before, the
+    Saarland's Fronleichnam on 31.05.2018 not counted), on every run the same."""
+    process = start(session, VOELKLINGEN, tmp_path)
+    path = generate(session, process, "sitzungsvorlage", out_dir=tmp_path / "out").path
+    lines = [p.text for p in docx.Document(str(path)).paragraphs]
+    assert "Völklingen, 28.05.2018" in lines and "Völklingen" not in lines
+    assert docx.Document(str(path)).core_properties.created.date() == dt.date(2018, 5, 28)
+    again = generate(session, process, "sitzungsvorlage", out_dir=tmp_path / "out")
+    assert not again.created and again.version == 1
+
+
+def test_an_undated_vorlage_without_beratungen_is_dated_the_day_it_is_written(session, tmp_path):
+    """A scenario always gives a Beratung (schema: minItems 1); should the rows be gone, the
+    paper still carries a date: the day it is written."""
+    process = start(session, VOELKLINGEN, tmp_path)
+    for beratung in session.exec(select(Beratung)).all():
+        session.delete(beratung)
+    session.commit()
+    before = dt.date.today()
+    path = generate(session, process, "sitzungsvorlage", out_dir=tmp_path / "out").path
+    after = dt.date.today()
+    lines = [p.text for p in docx.Document(str(path)).paragraphs]
+    assert {f"Völklingen, {day:%d.%m.%Y}" for day in (before, after)} & set(lines), lines
 
 
 # --- 7. working-group papers: no empty headings, an invitation without dates ---------------

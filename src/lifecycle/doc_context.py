@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from .calendar import for_kommune, vorlagenschluss_of
 from .dates import euro, short_de
 from .errors import InputError
 from .models import (
@@ -39,6 +40,7 @@ from .models import (
     Role,
     Schluesselprojekt,
     Sitzung,
+    SitzungBinding,
     Stage,
     Task,
     TaskState,
@@ -292,6 +294,18 @@ class Facts:
         return self._beratungen()[vorlage.id]
 
     @_once
+    def bound_sitzung(self, name: str) -> tuple[Sitzung, Gremium] | None:
+        """The Sitzung the scenario binds to the plan's Sitzung ``name`` (a postponed gate's
+        binding follows it to the later one), with its Gremium, in one query."""
+        row = self.s.exec(
+            select(Sitzung, Gremium)
+            .join(SitzungBinding, col(SitzungBinding.sitzung_id) == Sitzung.id)
+            .join(Gremium, col(Gremium.id) == Sitzung.gremium_id)
+            .where(SitzungBinding.fortschreibung_id == self.p.id, SitzungBinding.name == name)
+        ).first()  # fmt: skip
+        return (row[0], row[1]) if row is not None else None
+
+    @_once
     def decisions(self, stage: Stage) -> list[GateDecision]:
         return self.all(GateDecision, GateDecision.stage_id == stage.id,
                         order=GateDecision.decided_on)  # fmt: skip
@@ -444,11 +458,52 @@ def rueckblick(f: Facts) -> Section:
     return section("Rückblick", prose)
 
 
+def _opens_with_resolution(f: Facts) -> bool:
+    """Whether the plan's first stage is the council's Grundsatzbeschluss: it has a Vorlage of
+    its own, or a Sitzung decides its gate. The resolution is then told in the Fortschreibung
+    section (seed 002: "… wurde der Fortschreibung … zugestimmt"), never as a step of the
+    Verlauf, whose first step is the first thing done after it."""
+    first = f.plan.first
+    return len(f.plan.stages) > 1 and (
+        bool(first.gate.sitzung) or f.vorlage(first.key) is not None)  # fmt: skip
+
+
+def _approved_as_object(betreff: str) -> str:
+    """The dative object of "… wurde … zugestimmt": the Betreff (or title) is usually
+    "Fortschreibung des …" or "Erarbeitung eines …", so "der …"; else "dem Vorhaben „…“"."""
+    return f"der {betreff}" if betreff.startswith(PROCESS_NOUNS) \
+        else f"dem Vorhaben {_quoted(betreff)}"  # fmt: skip
+
+
+def _resolution_without_vorlage(f: Facts) -> str:
+    """'In der Sitzung des HptA vom 31.08.2017 wurde der Fortschreibung … zugestimmt.': the
+    council's approval of the first gate, when it had no Vorlage of its own to cite.
+
+    Only what the paper may say as of its date and in public: nothing before the approval is
+    recorded, and nothing when the deciding Sitzung was nichtöffentlich (a Vorlage only ever
+    before nichtöffentliche Sitzungen is not cited either). The Sitzung is the one the plan
+    says decides the gate; the gate's reference is left out, as it may be a Vorlage's or a
+    Beschluss's number.
+    """
+    spec = f.plan.first
+    stage = f.stage(spec.key)
+    if not (_opens_with_resolution(f) and spec.gate.sitzung and stage is not None):
+        return ""
+    if not any(d.outcome == "approve" and f.known(d.decided_on) for d in f.decisions(stage)):
+        return ""
+    bound = f.bound_sitzung(spec.gate.sitzung)
+    if bound is None or not bound[0].oeffentlich:
+        return ""
+    sitzung, gremium = bound
+    return (f"In der Sitzung {_genitive(gremium)} vom {short_de(sitzung.start.date())} wurde "
+            f"{_approved_as_object(f.titel())} zugestimmt.")  # fmt: skip
+
+
 def grundsatzbeschluss(f: Facts) -> str:
     """'In den Sitzungen des BSV vom 05.04.2017 (Sitzungsvorlage BSV 3/2017) und …'."""
     first = f.vorlage(f.plan.first.key)
     if first is None:
-        return ""
+        return _resolution_without_vorlage(f)
     # The paper may go out publicly (OParl's mainFile): it cites only the public Beratungen
     # of the earlier Vorlage, as the public API shows them (oparl.objects.beratung_shown);
     # a Vorlage only ever before nichtöffentliche Sitzungen is not cited at all.
@@ -463,11 +518,8 @@ def grundsatzbeschluss(f: Facts) -> str:
     decided = [d for d in f.decisions(stage) if d.outcome == "approve"
                and f.known(d.decided_on)] if stage else []  # fmt: skip
     verb, tail = ("wurde", "zugestimmt") if decided else ("soll", "zugestimmt werden")
-    # The Betreff is usually "Fortschreibung des …" or "Erarbeitung eines …": the dative object.
-    what = (f"der {first.betreff}" if first.betreff.startswith(PROCESS_NOUNS)
-            else f"dem Vorhaben {_quoted(first.betreff)}")  # fmt: skip
     where = "In der Sitzung" if len(parts) == 1 else "In den Sitzungen"
-    return f"{where} {join_de(parts)} {verb} {what} {tail}."
+    return f"{where} {join_de(parts)} {verb} {_approved_as_object(first.betreff)} {tail}."
 
 
 _ARTICLES = (("institut", "das"), ("büro", "das"), ("zentrum", "das"), ("amt", "das"),
@@ -635,10 +687,10 @@ def _step_text(f: Facts, stage: Stage, spec: StageDef, n: int) -> str:
 def verlauf(f: Facts, vorlage: Vorlage | None) -> Section:
     """The steps between the Grundsatzbeschluss (if the plan starts with one) and this Vorlage:
     what each did, as the plan says which facts tell it; log remarks never appear."""
-    first = f.vorlage(f.plan.first.key)
-    last = vorlage.stage_key if vorlage is not None else f.plan.last.key
-    steps = [st for st in f.stages() if st.key != last
-             and not (first is not None and st.key == first.stage_key)
+    told = {vorlage.stage_key if vorlage is not None else f.plan.last.key}
+    if _opens_with_resolution(f):  # with or without a Vorlage of its own: no "Phase" step
+        told.add(f.plan.first.key)
+    steps = [st for st in f.stages() if st.key not in told
              and (st.opened_on is None or f.known(st.opened_on) or f.as_of is None)]  # fmt: skip
     prose = [_step_text(f, st, f.plan.stage(st.key), n) for n, st in enumerate(steps)]
     return section(f"Verlauf des {f.vorhaben()}sprozesses", prose)
@@ -745,6 +797,26 @@ def _vorlage_or_error(f: Facts, stage_key: str) -> Vorlage:
     return vorlage
 
 
+def paper_date(f: Facts, vorlage: Vorlage) -> dt.date:
+    """The day a Vorlage is dated and states its facts as of: the author's ``dated``, else the
+    Vorlagenschluss of the first Sitzung of its Beratungsfolge, else the day it is written.
+
+    A clerk's paper always carries a date. Without the author's, the Vorlagenschluss is the
+    honest one: the paper is at the council office by then, so it cannot be dated later, and
+    it is the plan's own rule for a paper sent out (dated by the due day of the task that
+    sends it). It is also the same on every run: a paper regenerated tomorrow from the same
+    facts stays the same version instead of becoming a new one dated tomorrow. Only a Vorlage
+    without any Beratung (a scenario always gives one) is dated the day it is generated.
+    """
+    if vorlage.dated:
+        return vorlage.dated
+    beratungen = f.beratungen(vorlage)
+    if not beratungen:
+        return dt.date.today()
+    _beratung, sitzung, gremium = min(beratungen, key=lambda row: row[1].start)
+    return vorlagenschluss_of(for_kommune(f.kommune), sitzung, gremium)
+
+
 def _is_final(f: Facts, stage_key: str) -> bool:
     return stage_key != f.plan.first.key or len(f.plan.stages) == 1
 
@@ -755,7 +827,7 @@ def drafts(session: Session, process: Fortschreibung, stage_key: str) -> list[Dr
     the Finanzielle Auswirkungen. The editor, the CLI and the staleness check share this."""
     f = Facts(session, process)
     vorlage = _vorlage_or_error(f, stage_key)
-    f.as_of = vorlage.dated
+    f.as_of = paper_date(f, vorlage)  # as the rendered paper states them
     scenario: dict[str, Any] = next((v for v in (process.scenario or {}).get("vorlagen", [])
                      if v.get("stage") == stage_key), {})  # fmt: skip
     build = begruendung_final if _is_final(f, stage_key) else begruendung_start
@@ -801,21 +873,20 @@ def _signatures(f: Facts, vorlage: Vorlage, author: Person | None) -> list[Conte
 
 def vorlage_ctx(f: Facts, stage_key: str, final: bool) -> Context:
     vorlage = _vorlage_or_error(f, stage_key)
-    f.as_of = vorlage.dated
+    f.as_of = dated = paper_date(f, vorlage)
     author = f.person(vorlage.author_id)
     sections = (begruendung_final if final else begruendung_start)(f, vorlage)
     fin = finanzen(f)
     if FINANZEN in vorlage.begruendung:
         fin = paragraphs(vorlage.begruendung[FINANZEN])
     overrides = {k: v for k, v in vorlage.begruendung.items() if k != FINANZEN}
-    dated = vorlage.dated
     return {
         **common(f),
         "vorlage": {
             "art": vorlage.art, "reference": vorlage.reference, "fachbereich": vorlage.fachbereich,
             "betreff": vorlage.betreff, "beschlussvorschlag": vorlage.beschlussvorschlag,
             "datum": dated,
-            "ort_datum": f"{f.kommune.name}, {short_de(dated)}" if dated else f.kommune.name,
+            "ort_datum": f"{f.kommune.name}, {short_de(dated)}",
         },
         "beratungsfolge": [
             {"gremium": g.name, "gremium_kurz": g.short, "datum": s.start.date(),

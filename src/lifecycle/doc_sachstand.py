@@ -44,7 +44,9 @@ def build(session: Session, process: Fortschreibung, kind: str, stage_key: str) 
         **common(f),
         "bericht": {"stand": short_de(as_of), "seit": since_text,
                     "ueberblick": _overview(rows, as_of)},
-        "vorlage": {"reference": vorlage.reference if vorlage else "",
+        # the head names the Vorlage as the Sitzungsvorlage does: Art, number, Betreff
+        "vorlage": {"art": vorlage.art if vorlage else "",
+                    "reference": vorlage.reference if vorlage else "",
                     "betreff": vorlage.betreff if vorlage else "",
                     "ort_datum": f"{f.kommune.name}, {short_de(as_of)}"},
         "beratungsfolge": [

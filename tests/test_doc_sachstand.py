@@ -1,0 +1,89 @@
+"""The head of the Sachstandsbericht: the Vorlage it goes to the committee as, named as the
+Sitzungsvorlage names its own (Art, number, Beratungsfolge, Betreff).
+
+Real SQLite through the services; the DOCX read back with python-docx.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import docx
+import pytest
+from conftest import EXAMPLES
+from docx.table import Table
+from sqlalchemy import event
+
+from lifecycle import replay, services
+from lifecycle.doc_context import build_context
+from lifecycle.documents import generate
+from lifecycle.scenario import load_scenario
+
+UMSETZUNG = EXAMPLES / "waiblingen-umsetzung-2018.yaml"
+BETREFF = "Umsetzung des Integrationskonzeptes: Sachstandsbericht 2018"
+
+
+@pytest.fixture
+def umsetzung(session, waiblingen):
+    """Waiblingen 2017 adopted, then its Umsetzung 2018 run through to the committee."""
+    replay.run(session, waiblingen)
+    process = services.start(session, load_scenario(UMSETZUNG), actor="test")
+    replay.run(session, process)
+    return process
+
+
+def head(path: Path) -> list[str]:
+    """The paper's paragraphs and the Beratungsfolge's cells, in order, up to the Überblick."""
+    texts: list[str] = []
+    for block in docx.Document(str(path)).iter_inner_content():
+        if isinstance(block, Table):
+            texts += [cell.text for row in block.rows for cell in row.cells]
+        else:
+            texts.append(block.text)
+    texts = [t for t in texts if t.strip()]
+    return texts[: texts.index("Überblick")]
+
+
+def test_the_sachstandsbericht_names_the_art_and_betreff_of_its_vorlage(session, umsetzung,
+                                                                        tmp_path):  # fmt: skip
+    path = generate(session, umsetzung, "sachstandsbericht", out_dir=tmp_path).path
+    lines = head(path)
+    assert lines[:4] == ["Sachstandsbericht",
+                         "Integrationskonzept der Stadt Waiblingen: Umsetzung, Stand 13.11.2018",
+                         "Informationsvorlage", "Vorlage Nr. BSV 19/2018"]  # fmt: skip
+    assert lines[-2:] == ["Betreff:", BETREFF]
+    assert "Kenntnisnahme" in lines[4:-2]  # the Beratungsfolge between number and Betreff
+
+
+def test_the_sachstandsbericht_head_reads_the_vorlage_table_once(session, umsetzung):
+    session.expunge_all()  # built in a session of its own, as the CLI builds it
+    sent: list[str] = []
+    listen = lambda *args: sent.append(args[2])  # noqa: E731
+    event.listen(session.get_bind(), "before_cursor_execute", listen)
+    try:
+        context = build_context(session, session.merge(umsetzung, load=True),
+                                "sachstandsbericht")  # fmt: skip
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listen)
+    assert (context["vorlage"]["art"], context["vorlage"]["betreff"]) == (
+        "Informationsvorlage", BETREFF)  # fmt: skip
+    tables = Counter(re.search(r"\bFROM (\w+)", s).group(1) for s in sent)  # type: ignore[union-attr]
+    assert tables["vorlage"] == 1 and tables["beratung"] == 1, sent
+
+
+def test_a_sachstandsbericht_without_a_vorlage_has_no_empty_head(session, waiblingen,
+                                                                 tmp_path):  # fmt: skip
+    replay.run(session, waiblingen)
+    text = UMSETZUNG.read_text(encoding="utf-8")
+    before, rest = text.split("\nvorlagen:\n", 1)
+    scenario = tmp_path / UMSETZUNG.name
+    scenario.write_text(before + "\n" + rest[rest.index("\n# What happened") :], encoding="utf-8")
+    process = services.start(session, load_scenario(scenario), actor="test")
+    replay.run(session, process)
+    lines = head(generate(session, process, "sachstandsbericht", out_dir=tmp_path / "o").path)
+    assert lines == [
+        "Sachstandsbericht",
+        "Integrationskonzept der Stadt Waiblingen: Umsetzung, Stand 28.11.2018",
+    ]

@@ -495,7 +495,7 @@ def _resolution_without_vorlage(f: Facts) -> str:
     if bound is None or not bound[0].oeffentlich:
         return ""
     sitzung, gremium = bound
-    return (f"In der Sitzung {_genitive(gremium)} vom {short_de(sitzung.start.date())} wurde "
+    return (f"In der Sitzung {genitive(gremium)} vom {short_de(sitzung.start.date())} wurde "
             f"{_approved_as_object(f.titel())} zugestimmt.")  # fmt: skip
 
 

@@ -112,7 +112,7 @@ def render_documents(
     process_key: str, stage_key: str, db_url: str | None, out_dir: str | None
 ) -> list[dict[str, Any]]:
     with db(db_url) as session:
-        results = services.generate_gate_documents(
+        results = services.generate_stage_run_documents(
             session, process_key, stage_key, out_dir=Path(out_dir) if out_dir else None
         )
         return [

@@ -81,6 +81,7 @@ __all__ = [
     "decide_gate",
     "generate_document",
     "generate_gate_documents",
+    "generate_stage_run_documents",
     "mark_run_started",
     "move_sitzung",
     "pending_runs",
@@ -311,6 +312,42 @@ def generate_gate_documents(
 
     process = lookups.get_process(session, process_key)
     return generate_all(session, process, stage_key, out_dir=out_dir)
+
+
+def generate_stage_run_documents(
+    session: Session, process_key: str, stage_key: str, *, out_dir: Path | None = None
+) -> list[DocumentResult]:
+    """The documents a stage's run writes: those of its own gate, as drafts for the decision;
+    and, when the approval of the stage before opened it, that stage's once more, as decided
+    (a report is as of its stage's close: the Abschlussbericht's "Stand", a stage report's
+    decisions). Only for the approval that opened this round: a decided paper is not
+    rewritten by every later run."""
+    from .documents import generate_gate_documents as generate_all
+
+    process = lookups.get_process(session, process_key)
+    decided = _closed_by_last_approval(session, process, stage_key)
+    earlier = generate_all(session, process, decided, out_dir=out_dir) if decided else []
+    return [*earlier, *generate_all(session, process, stage_key, out_dir=out_dir)]
+
+
+def _closed_by_last_approval(session: Session, process: Fortschreibung, stage_key: str
+                             ) -> str | None:  # fmt: skip
+    """The key of the stage before ``stage_key`` if the process's last decision approved it
+    (so that approval opened ``stage_key``); else None."""
+    from .plan_types import plan_of
+
+    keys = [s.key for s in plan_of(process.plan).stages]
+    i = keys.index(stage_key) if stage_key in keys else 0
+    if i == 0:
+        return None
+    last = session.exec(
+        select(GateDecision.outcome, Stage.key)
+        .join(Stage, col(Stage.id) == GateDecision.stage_id)
+        .where(GateDecision.fortschreibung_id == process.id)
+        .order_by(col(GateDecision.id).desc()).limit(1)
+    ).first()  # fmt: skip
+    approved = last is not None and last[0] == Outcome.approve and last[1] == keys[i - 1]
+    return keys[i - 1] if approved else None
 
 
 # --- reminders -------------------------------------------------------------------------------

@@ -135,7 +135,9 @@ def _walk_one(db_url: str, out_dir: str, say: Callable[[str], None], path: Path,
                        postpone_to=raw.get("postpone_to"), db_url=db_url,
                        start_next=False)  # fmt: skip
                 result.decisions += 1
-                say(f"{short_de(step.on)}  Gate „{step.stage}“: {OUTCOME_DE[raw['outcome']]} "
+                title = plan_of(process.plan).stage(step.stage).title  # not the plan's key
+                outcome = OUTCOME_DE[raw["outcome"]]
+                say(f"{short_de(step.on)}  Gate der Phase „{title}“: {outcome} "
                     f"{raw.get('reference', '')}".rstrip())  # fmt: skip
             stage_run()
         from lifecycle.flows.stages import timeline_markdown

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.flows
 # Each marker's run starts from the last one's kill, so the steps just after that kill may
 # already be done and are then not printed again: two markers keep a stage run (seconds)
 # between them, never only steps (milliseconds) — `make kill-hunt` covers every line.
-KILL_AFTER = ["Gate „ratsbeschluss“", "Phase „Arbeitsgruppen“", "Gate „auswertung“",
+KILL_AFTER = ["Gate der Phase „Ratsbeschluss“", "Phase „Arbeitsgruppen“",
+              "Gate der Phase „Auswertung“",
               "Maßnahme „offener-treff“",
               "Maßnahme „runder-tisch-vielfalt“: 60 %"]  # fmt: skip
 

@@ -36,10 +36,11 @@ def test_the_report_of_the_gate_just_passed_is_written_again_as_decided(
     assert decided.version == 2 and decided.created
     assert "Waiblingen, 13.11.2017 " in _text(decided)
 
-    # The same run again (a retry): nothing new.
+    # The same run again (a retry): nothing new, and the decided paper is not listed again.
     again = services.generate_stage_run_documents(session, PROCESS, "vorlage", out_dir=tmp_path)
-    assert [(r.kind, r.version, r.created) for r in again] == [
-        ("abschlussbericht", 2, False), ("sitzungsvorlage", 1, False)]  # fmt: skip
+    assert [(r.kind, r.version, r.created) for r in again] == [("sitzungsvorlage", 1, False)]
+    assert sorted(p.name for p in tmp_path.glob("abschluss*")) == [
+        "abschlussbericht_v1.docx", "abschlussbericht_v2.docx"]  # fmt: skip
 
 
 def test_a_later_round_of_the_stage_leaves_the_decided_report_alone(session, waiblingen, tmp_path):

@@ -320,14 +320,15 @@ def generate_stage_run_documents(
     """The documents a stage's run writes: those of its own gate, as drafts for the decision;
     and, when the approval of the stage before opened it, that stage's once more, as decided
     (a report is as of its stage's close: the Abschlussbericht's "Stand", a stage report's
-    decisions). Only for the approval that opened this round: a decided paper is not
-    rewritten by every later run."""
+    decisions), listed only where that made a new version. Only for the approval that
+    opened this round: a decided paper is not rewritten by every later run."""
     from .documents import generate_gate_documents as generate_all
 
     process = lookups.get_process(session, process_key)
     decided = _closed_by_last_approval(session, process, stage_key)
     earlier = generate_all(session, process, decided, out_dir=out_dir) if decided else []
-    return [*earlier, *generate_all(session, process, stage_key, out_dir=out_dir)]
+    return [*(r for r in earlier if r.created),
+            *generate_all(session, process, stage_key, out_dir=out_dir)]  # fmt: skip
 
 
 def _closed_by_last_approval(session: Session, process: Fortschreibung, stage_key: str

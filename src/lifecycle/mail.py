@@ -15,7 +15,7 @@ import re
 import smtplib
 import ssl
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -135,6 +135,9 @@ def settings_from(values: Mapping[str, str]) -> MailSettings:
     local = re.fullmatch(r"[^@\s<>\"',;]+@localhost", mail_from)
     if not ADDRESS.fullmatch(mail_from) and not local:
         raise ConfigError(f"LIFECYCLE_MAIL_FROM={mail_from!r} ist keine E-Mail-Adresse")
+    mail_from = ascii_domain(
+        mail_from, lambda problem: ConfigError(f"LIFECYCLE_MAIL_FROM: {problem}")
+    )
     timezone = values.get("LIFECYCLE_TIMEZONE", "Europe/Berlin").strip()
     check_timezone(timezone)
     return MailSettings(
@@ -163,7 +166,21 @@ def check_address(name: str, address: str | None) -> str:
         raise AddressError(f"{name} hat keine E-Mail-Adresse")
     if not ADDRESS.fullmatch(address.strip()):
         raise AddressError(f"{name}: {address!r} ist keine gültige E-Mail-Adresse")
-    return address.strip()
+    return ascii_domain(address.strip(), lambda problem: AddressError(f"{name}: {problem}"))
+
+
+def ascii_domain(address: str, error: Callable[[str], LifecycleError]) -> str:
+    """The address with its domain as the DNS knows it: an internationalised domain
+    (müller.de) IDNA-encoded (xn--mller-kva.de), so that it needs no SMTPUTF8; the local part
+    as it is. ``error(problem)`` is raised for a domain IDNA cannot encode."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    try:
+        encoded = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise error(f"die Domain der Adresse „{address}“ ist kein gültiger Domainname") from None
+    return f"{local}@{encoded}"
 
 
 # --- messages --------------------------------------------------------------------------------
@@ -474,6 +491,19 @@ class Mailer:
                 self._drop()
                 if attempt == 2:
                     raise ServerError(f"SMTP-Verbindung abgebrochen: {exc}") from exc
+            except _NoSmtputf8 as exc:
+                if not sender.isascii():  # every message of the batch has this sender
+                    raise ServerError(
+                        f"SMTP-Fehler: die Absenderadresse „{sender}“ enthält Zeichen außerhalb "
+                        "von ASCII, der Mailserver unterstützt dafür kein SMTPUTF8 "
+                        "(LIFECYCLE_MAIL_FROM)"
+                    ) from exc
+                addresses = ", ".join(f"„{a}“" for a in recipients if not a.isascii())
+                raise AddressError(
+                    f"die Adresse {addresses} enthält Zeichen außerhalb von ASCII, der Mailserver "
+                    "unterstützt dafür kein SMTPUTF8: nicht zustellbar; bitte eine Adresse nur "
+                    "aus ASCII-Zeichen eintragen"
+                ) from exc
             except smtplib.SMTPRecipientsRefused as exc:
                 raise AddressError(f"vom Mailserver abgelehnt: {_refusal(exc)}") from exc
             except smtplib.SMTPException as exc:
@@ -513,6 +543,10 @@ class _NothingSent(Exception):
     """The connection is gone before DATA: the server has nothing of this message."""
 
 
+class _NoSmtputf8(Exception):
+    """An address beyond ASCII, a server without SMTPUTF8: nothing was sent."""
+
+
 def _envelope(msg: EmailMessage | Outgoing) -> tuple[str, list[str], bytes, tuple[str, ...]]:
     """(sender, recipients, bytes, MAIL options) as ``smtplib.send_message`` makes them."""
     if isinstance(msg, Outgoing):
@@ -543,15 +577,13 @@ def _announce(
 ) -> None:
     """EHLO if needed, MAIL FROM, RCPT TO (``smtplib.sendmail`` up to DATA).
 
-    Raises _NothingSent when the connection turns out to be closed, SMTPRecipientsRefused
-    when every recipient is refused, another SMTPException when the server refuses us."""
+    Raises _NothingSent when the connection turns out to be closed, _NoSmtputf8 when an
+    address needs SMTPUTF8 the server does not offer, SMTPRecipientsRefused when every
+    recipient is refused, another SMTPException when the server refuses us."""
     try:
         smtp.ehlo_or_helo_if_needed()
         if "SMTPUTF8" in options and not smtp.has_extn("smtputf8"):
-            raise smtplib.SMTPNotSupportedError(
-                "One or more source or delivery addresses require internationalized email "
-                "support, but the server does not advertise the required SMTPUTF8 capability"
-            )
+            raise _NoSmtputf8()
         code, resp = smtp.mail(sender, list(options))
         if code == 421:
             raise _NothingSent(f"{code} {resp.decode(errors='replace')}")

@@ -233,7 +233,9 @@ def deliverable_ids(session: Session, today: dt.date, now: dt.datetime) -> list[
                 & (col(Reminder.claimed_at) < now - STALE_CLAIM),
             ),
         )
-        .order_by(col(Reminder.id))
+        # the rows tried least often first: a row that failed (and may fail again, even stop
+        # the batch) does not go before the rows never tried, run after run
+        .order_by(col(Reminder.attempts), col(Reminder.id))
     )
     return [rid for rid in ids if rid is not None]  # a primary key is never NULL
 

@@ -57,6 +57,11 @@ class AddressError(LifecycleError):
     """One recipient cannot be mailed (no or an invalid address); the others can."""
 
 
+class MessageError(LifecycleError):
+    """One message cannot be built from its stored data (e.g. a line break in its Subject);
+    the others can."""
+
+
 class ServerError(Unavailable):
     """The SMTP server is unreachable or refuses us; every queued message waits."""
 
@@ -199,9 +204,25 @@ class Content:
     ics_name: str = "frist.ics"
 
 
+def check_content(content: Content) -> None:
+    """MessageError if a header of ``content`` cannot be written: a line break (it would start
+    a header of its own) or another control character but the tab in the Subject, which is
+    made of stored names."""
+    subject = content.subject
+    if len(subject.splitlines()) > 1 or any(
+        (ord(c) < 32 and c != "\t") or ord(c) == 127 for c in subject
+    ):
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in content.subject)
+        raise MessageError(
+            f"Nachricht nicht erstellbar: der Betreff „{shown}“ enthält Steuerzeichen "
+            "(z. B. einen Zeilenumbruch)"
+        )
+
+
 def build_message(
     settings: MailSettings, to_name: str, to_addr: str, content: Content, message_id: str
 ) -> EmailMessage:
+    check_content(content)
     msg = EmailMessage()
     msg["Subject"] = content.subject
     msg["From"] = formataddr(("Fristen-Erinnerung", settings.mail_from))
@@ -265,6 +286,7 @@ def outgoing(
     directly: byte for byte the same but for the random MIME boundaries and the Date
     (``date`` and ``boundaries`` fix them for tests). None where only the email package
     gets it right (an address that is not ASCII: SMTPUTF8)."""
+    check_content(content)
     if not (to_addr.isascii() and settings.mail_from.isascii() and content.ics_name.isascii()):
         return None
     policy = _wire_policy()

@@ -294,13 +294,15 @@ def _deliver_one(
         return "cancelled", "", (rid, token, ReminderState.cancelled, reason)
     try:
         address = mail.check_address(person.name, person.email)
-        content = render(session, row, person, settings)
-        mid = message_id(row, settings)
-        msg: mail.Outgoing | EmailMessage | None = mail.outgoing(
-            settings, person.name, address, content, mid
-        )
-        if msg is None:  # an address beyond ASCII: the email package's SMTPUTF8 path
-            msg = mail.build_message(settings, person.name, address, content, mid)
+        msg = _message(session, row, person, address, settings)
+    except (mail.AddressError, mail.MessageError) as exc:
+        return "failed", "", (rid, token, ReminderState.failed, str(exc))
+    except Exception as exc:  # a bug: shown as the crash it is, but its row is not left claimed
+        error = f"interner Fehler beim Erstellen der Nachricht ({type(exc).__name__}); bitte melden"
+        _record(session, (rid, token, ReminderState.failed, error))
+        session.commit()
+        raise
+    try:
         mailer.send(msg)
     except mail.AddressError as exc:
         return "failed", "", (rid, token, ReminderState.failed, str(exc))
@@ -310,6 +312,29 @@ def _deliver_one(
         return "config_error", str(exc), (rid, token, ReminderState.sending,
                                           f"waiting: {exc}")  # fmt: skip
     return "sent", "", (rid, token, ReminderState.sent, "")
+
+
+def _message(
+    session: Session, row: Reminder, person: Person, address: str, settings: mail.MailSettings
+) -> mail.Outgoing | EmailMessage:
+    """The row's message, ready to send; MessageError if its stored data cannot make one."""
+    try:
+        content = render(session, row, person, settings)
+        mid = message_id(row, settings)
+        msg: mail.Outgoing | EmailMessage | None = mail.outgoing(
+            settings, person.name, address, content, mid
+        )
+        if msg is None:  # an address beyond ASCII: the email package's SMTPUTF8 path
+            msg = mail.build_message(settings, person.name, address, content, mid)
+    except (ValueError, OverflowError) as exc:
+        # what stored text and dates can make the email package, the calendar and the date
+        # arithmetic raise: a header it cannot write, a lone surrogate (UnicodeError), a date
+        # at the end of the calendar
+        raise mail.MessageError(
+            "Nachricht nicht erstellbar: die gespeicherten Daten ergeben keine gültige "
+            f"Nachricht ({type(exc).__name__})"
+        ) from exc
+    return msg
 
 
 _LOAD = (

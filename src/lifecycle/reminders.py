@@ -739,9 +739,9 @@ def run_daily(
     report.config_error = done.config_error
     touched = done.sent + done.failed + done.cancelled
     report.rows = _rows(session, today, touched)
-    report.queued = sum(
-        1 for r in report.rows if r.state in (STATE_DE["planned"], STATE_DE["failed"])
-    )
+    # a row left in "sending" (by a run that crashed, or still running) waits as well
+    waiting = (STATE_DE["planned"], STATE_DE["failed"], STATE_DE["sending"])
+    report.queued = sum(1 for r in report.rows if r.state in waiting)
     return report
 
 

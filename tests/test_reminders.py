@@ -480,6 +480,55 @@ def test_moved_sitzung_replans_and_tells_each_person_once(session, waiblingen):
     assert "bisher 22.11.2017, neu 29.11.2017" in text
 
 
+
+BSV_KEY = "bsv-2017-12-06"
+DEC_6, DEC_13 = dt.datetime(2017, 12, 6, 17, 0), dt.datetime(2017, 12, 13, 17, 0)
+
+
+def test_a_sitzung_moved_and_moved_back_has_its_reminders_due_again(session, waiblingen):
+    """The move cancelled the queued Vorlagenschluss reminder; the move back makes the same
+    reminder due again, and it goes out, once. One already sent is never sent again."""
+    assert services.plan_reminders(session, NOV_8) > 0
+    services.move_sitzung(session, BSV_KEY, DEC_13, actor="test", today=NOV_8)
+    services.move_sitzung(session, BSV_KEY, DEC_6, actor="test", today=NOV_8)
+    with SmtpServer() as server:
+        settings = settings_for(server.port)
+        reminders.run_daily(session, NOV_8, settings=settings)
+        assert subjects(server).count(BSV_SUBJECT) == 1
+        reminders.run_daily(session, NOV_8, settings=settings)
+        services.move_sitzung(session, BSV_KEY, DEC_13, actor="test", today=NOV_8)
+        services.move_sitzung(session, BSV_KEY, DEC_6, actor="test", today=NOV_8)
+        reminders.run_daily(session, NOV_8, settings=settings)
+        assert subjects(server).count(BSV_SUBJECT) == 1
+    [row] = session.exec(select(Reminder).where(Reminder.kind == "vorlagenschluss")).all()
+    assert (row.state, row.last_error) == (ReminderState.sent, "")
+
+
+def test_each_move_of_a_sitzung_is_told_with_its_own_direction(session, waiblingen):
+    """A to B, B to A, A to B: three "Sitzung verlegt" mails, each with its direction; the
+    follow-up of one move run again adds nothing."""
+    told = []
+    with SmtpServer() as server:
+        settings = settings_for(server.port)
+        for day, to in ((NOV_8, DEC_13), (NOV_8 + dt.timedelta(days=1), DEC_6),
+                        (NOV_8 + dt.timedelta(days=2), DEC_13)):  # fmt: skip
+            move = services.move_sitzung(session, BSV_KEY, to, actor="test", today=day)
+            assert move.notified == 4
+            assert reminders.on_sitzung_moved(session, move, today=day) == 0  # idempotent
+            session.commit()
+            n = len(server.inbox)
+            reminders.run_daily(session, day, settings=settings)
+            told += [(str(m["To"].addresses[0].addr_spec), str(m["Subject"]))
+                     for m in server.inbox.messages[n:]
+                     if str(m["Subject"]).startswith("Sitzung verlegt")]  # fmt: skip
+    to_sd = [subject for to, subject in told if to.startswith("sitzungsdienst")]
+    assert to_sd == [
+        "Sitzung verlegt: BSV vom 06.12.2017 auf 13.12.2017",
+        "Sitzung verlegt: BSV vom 13.12.2017 auf 06.12.2017",
+        "Sitzung verlegt: BSV vom 06.12.2017 auf 13.12.2017",
+    ]
+    assert len(told) == 12
+
 def test_reminder_planned_before_a_move_is_not_sent_after_it(session, waiblingen):
     """Even without on_sitzung_moved, delivery re-checks the deadline of a queued row."""
     outbox.queue(session, reminders.find_due(session, NOV_8))

@@ -1,7 +1,8 @@
 """The outbox: reminders as rows, planned once and sent once.
 
-- planning inserts rows with INSERT … ON CONFLICT DO NOTHING on the UNIQUE key (recipient,
-  subject, deadline, offset), so a second or concurrent scan adds nothing;
+- planning inserts rows with INSERT … ON CONFLICT on the UNIQUE key (recipient, subject,
+  deadline, offset), so a second or concurrent scan adds nothing; only a row cancelled before
+  it was sent is planned again when the scan finds it due again (nothing is sent twice);
 - delivery claims a row with one conditional UPDATE (state planned/failed → sending, with a
   fresh claim token); only the process whose UPDATE changed the row sends it;
 - an SMTP outage leaves rows planned/failed, and the next run delivers them;
@@ -99,7 +100,8 @@ def planned(
 
 
 def queue(session: Session, planned: Sequence[Planned]) -> int:
-    """Insert what is not in the outbox yet and commit; returns how many rows are new."""
+    """Insert what is not in the outbox yet and commit; returns how many rows are new (or
+    cancelled ones planned again)."""
     added = queue_rows(session, planned)
     session.commit()
     return added
@@ -135,13 +137,34 @@ def queue_rows(session: Session, planned: Sequence[Planned]) -> int:
 
 
 def _insert_ignore(session: Session) -> Insert:
+    """INSERT … ON CONFLICT on the outbox key: a row already there stays as it is, unless it
+    was cancelled before it was ever sent (a Sitzung moved and moved back, a task reassigned
+    and given back): that row is due again, planned anew with the scan's payload and day."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(Reminder).on_conflict_do_nothing(index_elements=_KEY)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        stmt = pg_insert(Reminder)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(Reminder).on_conflict_do_nothing(index_elements=_KEY)
+        stmt = sqlite_insert(Reminder)  # type: ignore[assignment]
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=_KEY,
+        set_={
+            "state": ReminderState.planned.name,
+            "last_error": "",
+            "kind": new.kind,
+            "send_on": new.send_on,
+            "payload": new.payload,
+            "fortschreibung_id": new.fortschreibung_id,
+            "task_id": new.task_id,
+            "sitzung_id": new.sitzung_id,
+            "claim_token": None,
+            "claimed_at": None,
+        },
+        where=(_TABLE.c.state == ReminderState.cancelled.name) & _TABLE.c.sent_at.is_(None),
+    )
 
 
 # --- delivery --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from sqlalchemy import Row, String, Text, cast, or_, type_coerce, update
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
-from . import mail
+from . import ical, mail
 from .calendar import WorkCalendar, for_kommune, vorlagenschluss_of
 from .engine import DueChange, SitzungMove
 from .errors import InputError
@@ -840,6 +840,9 @@ def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | No
     kommune = get_required(session, Kommune, sitzung.kommune_id)
     planned: list[Planned] = []
     processes = get_all_required(session, Fortschreibung, move.changes)
+    # which move of this Sitzung this is (the engine logged it): each move is told, also a
+    # move back and a move to a day it had before; the same move's follow-up again adds nothing
+    nth, _ = ical.changes_of(session, "Sitzung", ident(sitzung), "sitzung_moved")
     for process_id, changes in move.changes.items():
         process = processes[process_id]
         if process.state != ProcessState.running:
@@ -859,7 +862,7 @@ def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | No
         planned += [
             Planned(
                 pid,
-                f"moved:{process.id}:{sitzung.id}:{move.old.isoformat()}",
+                f"moved:{process.id}:{sitzung.id}:{nth}:{move.old.isoformat()}",
                 sitzung.start.date(),
                 0,
                 "moved",

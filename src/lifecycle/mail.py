@@ -223,10 +223,14 @@ def build_message(
     settings: MailSettings, to_name: str, to_addr: str, content: Content, message_id: str
 ) -> EmailMessage:
     check_content(content)
-    msg = EmailMessage()
+    literal = _literal_to(to_name, to_addr)
+    # a To written as given (below): the email package would decode it again and refold
+    msg = EmailMessage(policy=_AS_GIVEN) if literal else EmailMessage()
     msg["Subject"] = content.subject
     msg["From"] = formataddr(("Fristen-Erinnerung", settings.mail_from))
-    if to_addr.isascii():
+    if literal:
+        msg.set_raw("To", literal)
+    elif to_addr.isascii():
         msg["To"] = formataddr((to_name, to_addr))
     else:  # formataddr refuses it; the header registry writes it for SMTPUTF8 (RFC 6532)
         # (given in parts: parsing an addr_spec flags a non-ASCII local part as a defect)
@@ -248,6 +252,23 @@ def build_message(
             params={"method": "PUBLISH"},
         )
     return msg
+
+
+def _literal_to(to_name: str, to_addr: str) -> str | None:
+    """The To header's value, folded, for a name that contains "=?"; None for other names.
+
+    Mail readers decode what looks like an RFC 2047 encoded word also in a display name, so
+    the name "=?utf-8?q?evil=40x=2Ede?=" would show as "evil@x.de". Such a name goes as
+    base64 encoded words of its own text (as RFC 2047 asks of text that could be taken for
+    one): they decode to the name as it is. The email package cannot write it (it decodes
+    the name when it parses the header and writes it back bare).
+    """
+    if "=?" not in to_name:
+        return None
+    return "\r\n ".join([*_b64_words(to_name), f"<{to_addr}>"])
+
+
+_AS_GIVEN = EmailPolicy(refold_source="none")  # the default policy, raw headers as set
 
 
 @dataclass(frozen=True)
@@ -293,17 +314,19 @@ def outgoing(
     date = date or formatdate(localtime=False)
     outer, inner = boundaries or (_boundary(), _boundary())
     sender = _from_header(settings.mail_from)
+    literal = _literal_to(to_name, to_addr)
     headers = {
         "Subject": content.subject,
         "From": sender,
-        "To": formataddr((to_name, to_addr)),
+        "To": formataddr((to_name, to_addr)) if literal is None else " ".join(literal.split()),
         "Date": date,
         "Message-ID": message_id,
     }
+    to = _fold(policy, "To", headers["To"]) if literal is None else f"To: {literal}\r\n".encode()
     out = [
         _fold(policy, "Subject", content.subject),
         _fold(policy, "From", sender),
-        _fold(policy, "To", headers["To"]),
+        to,
         b"Date: " + date.encode("ascii") + _CRLF,
         _fold(policy, "Message-ID", message_id),
         b"MIME-Version: 1.0\r\n",
@@ -365,6 +388,11 @@ def _fold(policy: EmailPolicy[EmailMessage], name: str, value: str) -> bytes:
 
 def _encoded_subject(value: str) -> bytes:
     """``Subject:`` as base64 encoded words of whole characters, one per folded line."""
+    return ("Subject: " + "\r\n ".join(_b64_words(value)) + "\r\n").encode("ascii")
+
+
+def _b64_words(value: str) -> list[str]:
+    """``value`` as base64 encoded words of whole characters, each within a folded line."""
     words: list[str] = []
     chunk: list[str] = []
     size = 0
@@ -376,11 +404,10 @@ def _encoded_subject(value: str) -> bytes:
         chunk.append(char)
         size += n
     words.append("".join(chunk))
-    encoded = [
+    return [
         "=?utf-8?b?" + binascii.b2a_base64(w.encode("utf-8"), newline=False).decode() + "?="
         for w in words
     ]
-    return ("Subject: " + "\r\n ".join(encoded) + "\r\n").encode("ascii")
 
 
 def _boundary() -> str:

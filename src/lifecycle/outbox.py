@@ -108,7 +108,8 @@ def queue(session: Session, planned: Sequence[Planned]) -> int:
 
 
 def queue_rows(session: Session, planned: Sequence[Planned]) -> int:
-    """Insert what is not in the outbox yet, in the caller's transaction; count the new rows."""
+    """Insert what is not in the outbox yet (or is again due after it was cancelled unsent), in
+    the caller's transaction; count those rows."""
     if not planned:
         return 0
     rows = [

@@ -202,6 +202,7 @@ def test_a_message_that_cannot_be_built_fails_alone_and_stays_reported(session, 
         assert (again.sent, again.failed, again.queued) == (0, 1, 1)
     [row] = [r for r in again.rows if r.error]
     assert row.kind == "vorlagenschluss" and row.state == reminders.STATE_DE["failed"]
+    assert row.subject == "BSV\\r\\nBcc: evil@attacker.example am 06.12.2017"  # not a line break
     assert row.error.startswith("Nachricht nicht erstellbar: der Betreff „Vorlagenschluss")
     shown = "für BSV\\r\\nBcc: evil@attacker.example am 06.12.2017“ enthält Steuerzeichen"
     assert shown in row.error

@@ -765,15 +765,23 @@ def _view(r: Reminder, p: Person) -> ReminderView:
     return ReminderView(
         r.id,
         r.send_on,
-        p.name,
-        p.email or "",
+        _shown(p.name),
+        _shown(p.email or ""),
         r.kind,
-        _title(r),
+        _shown(_title(r)),
         r.deadline,
         r.offset,
         STATE_DE[str(r.state)],
-        r.last_error,
+        _shown(r.last_error),
     )
+
+
+def _shown(text: str) -> str:
+    """Stored text as a report shows it: a control character (a line break or a terminal
+    escape in a name from the RIS) written as its escape (\\r, \\x1b), not acted upon."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _title(r: Reminder | Planned) -> str:

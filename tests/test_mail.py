@@ -204,3 +204,11 @@ def test_a_name_that_looks_like_an_encoded_word_shows_as_it_is(address):
     parsed = email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)
     [got] = parsed["To"].addresses
     assert (got.display_name, got.addr_spec) == (name, address)
+
+
+def test_an_idn_sender_domain_is_encoded_and_a_broken_one_refused():
+    values = {"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_MAIL_FROM": "fristen@müller.example"}
+    assert mail.settings_from(values).mail_from == "fristen@xn--mller-kva.example"
+    broken = values | {"LIFECYCLE_MAIL_FROM": "fristen@" + "ü" * 64 + ".example"}
+    with pytest.raises(mail.ConfigError, match="^LIFECYCLE_MAIL_FROM: die Domain der Adresse „"):
+        mail.settings_from(broken)

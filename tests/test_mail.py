@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 
 import icalendar
 import pytest
@@ -182,3 +184,31 @@ def test_a_name_with_a_line_break_fails_that_message_alone():
     with pytest.raises(mail.AddressError, match=r"^'Ute\\r\\nBcc: x@y.example': Steuerzeichen "):
         mail.check_address("Ute\r\nBcc: x@y.example", "ute@waiblingen.example")
     assert mail.check_address("Ute Ortolf", " ute@waiblingen.example\n") == "ute@waiblingen.example"
+
+
+@pytest.mark.parametrize("address", ["ute@waiblingen.example", "üte@waiblingen.example"])
+def test_a_name_that_looks_like_an_encoded_word_shows_as_it_is(address):
+    """Readers decode "=?…?=" also in a display name: "=?utf-8?q?evil=40x=2Ede?=" would show
+    as "evil@x.de". It goes encoded, and decodes to itself; the address is the real one."""
+    name = "=?utf-8?q?evil=40x=2Ede?="
+    with SmtpServer(smtputf8=True) as server:
+        settings = _settings(server.port)
+        msg = mail.outgoing(settings, name, address, _content(), "<x@y.example>")
+        with mail.Mailer(settings) as m:
+            m.send(msg or mail.build_message(settings, name, address, _content(), "<x@y.example>"))
+        [raw] = server.inbox.raw
+        [(_, recipients)] = server.inbox.envelopes
+    to = raw.split(b"\r\nTo: ", 1)[1].split(b"\r\nDate:", 1)[0]
+    assert b"evil" not in to and recipients == [address]
+    # (SMTPUTF8: the headers travel as UTF-8)
+    parsed = email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)
+    [got] = parsed["To"].addresses
+    assert (got.display_name, got.addr_spec) == (name, address)
+
+
+def test_an_idn_sender_domain_is_encoded_and_a_broken_one_refused():
+    values = {"LIFECYCLE_SMTP_HOST": "h", "LIFECYCLE_MAIL_FROM": "fristen@müller.example"}
+    assert mail.settings_from(values).mail_from == "fristen@xn--mller-kva.example"
+    broken = values | {"LIFECYCLE_MAIL_FROM": "fristen@" + "ü" * 64 + ".example"}
+    with pytest.raises(mail.ConfigError, match="^LIFECYCLE_MAIL_FROM: die Domain der Adresse „"):
+        mail.settings_from(broken)

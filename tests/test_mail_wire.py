@@ -104,7 +104,8 @@ AWKWARD = [
 
 @pytest.mark.parametrize("subject", AWKWARD)
 @pytest.mark.parametrize(
-    "name", ["Ute Ortolf", "Christiane Dürr", "Prof. Dr. Paul-Stefan Roß", "Dürr, Christiane"]
+    "name", ["Ute Ortolf", "Christiane Dürr", "Prof. Dr. Paul-Stefan Roß", "Dürr, Christiane",
+             "=?utf-8?q?evil=40x=2Ede?="]  # fmt: skip
 )
 def test_awkward_subjects_and_names_give_the_same_message(subject, name):
     ics = reminder_messages._ics(

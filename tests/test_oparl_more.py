@@ -108,7 +108,7 @@ def test_a_cancelled_sitzung_is_escalated_to_the_project_lead_once_and_delivered
     text = msg.get_body(("plain",)).get_content()
     assert "Donnerstag, 14. Dezember 2017, 18:00 Uhr, wurde im Ratsinformationssystem " \
            "abgesagt" in " ".join(text.split())  # fmt: skip
-    assert "lifecycle oparl bind waiblingen-2017 vorlage_entscheidung NEUE-SITZUNG" in text
+    assert "Plan-Sitzung „Beschluss über das fortgeschriebene Konzept im Gemeinderat“" in text
     assert "Beratung der Vorlage BSV 21/2017 (Entscheidung)" in text
     assert escalations(session)[0][1].state == ReminderState.sent
 

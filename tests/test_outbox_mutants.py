@@ -90,12 +90,13 @@ def test_deliverable_are_the_queued_rows_due_and_the_stale_claims(session, queue
     assert outbox.deliverable_ids(session, NOV_8, T0) == all_ids
     assert outbox.claim(session, first, "run-a", T0)
     assert outbox.deliverable_ids(session, NOV_8, STALE) == all_ids[1:]  # fresh: someone has it
-    assert outbox.deliverable_ids(session, NOV_8, STALE + SECOND) == all_ids  # abandoned
+    abandoned = [*all_ids[1:], first]  # tried once: after the rows never tried
+    assert outbox.deliverable_ids(session, NOV_8, STALE + SECOND) == abandoned
     with SmtpServer() as server:
         outbox.deliver(session, NOV_8, settings_for(server.port), now=STALE + SECOND)
     assert outbox.deliverable_ids(session, NOV_8, T0 + dt.timedelta(days=1)) == []
     # only rows whose day has come: on 06.11. the rows for 07.11. and 08.11. are not yet due
-    session.execute(Reminder.__table__.update().values(state="planned"))  # type: ignore[attr-defined]
+    session.execute(Reminder.__table__.update().values(state="planned", attempts=0))  # type: ignore[attr-defined]
     session.commit()
     due_by_nov_6 = [r.id for r in queued if r.send_on <= NOV_6]
     assert len(due_by_nov_6) == 5 and outbox.deliverable_ids(session, NOV_6, T0) == due_by_nov_6
@@ -283,3 +284,48 @@ def test_a_row_a_concurrent_run_takes_meanwhile_is_skipped_and_the_rest_delivere
     assert done.sent == [r.id for r in queued if r.id != taken]
     [row] = [r for r in rows(session) if r.id == taken]
     assert (row.state, row.claim_token) == (ReminderState.sending, "other-run")
+
+
+# --- an address the server cannot take fails its own rows only ---------------------------------
+
+
+def test_an_address_the_server_cannot_take_fails_its_rows_and_the_rest_goes_out(session, queued):
+    """No SMTPUTF8 on the server: a local part beyond ASCII fails that person's rows with a
+    German reason naming the address; an IDN domain goes out IDNA-encoded; nobody waits."""
+    people = {p.key: p for p in session.exec(select(Person))}
+    people["ortolf"].email = "ute.örtolf@waiblingen.example"
+    people["duerr"].email = "christiane@dürr.example"
+    session.commit()
+    by_person = {r.id: r.person_id for r in queued}
+    ortolf = [rid for rid, pid in by_person.items() if pid == people["ortolf"].id]
+    duerr = [rid for rid, pid in by_person.items() if pid == people["duerr"].id]
+    assert ortolf and duerr and len(ortolf) < len(queued)
+    with SmtpServer() as server:  # aiosmtpd without SMTPUTF8
+        done = outbox.deliver(session, NOV_8, settings_for(server.port), now=T0)
+        recipients = [to for _, [to] in server.inbox.envelopes]
+    assert done.server_error == "" and done.failed == ortolf
+    assert done.sent == [r.id for r in queued if r.id not in ortolf]
+    assert recipients.count("christiane@xn--drr-hoa.example") == len(duerr)
+    for row in rows(session):
+        if row.id in ortolf:
+            assert row.state == ReminderState.failed
+            assert "„ute.örtolf@waiblingen.example“" in row.last_error
+            assert "SMTPUTF8" in row.last_error and "support" not in row.last_error
+        else:
+            assert (row.state, row.last_error) == (ReminderState.sent, "")
+
+
+def test_an_idn_domain_is_encoded_and_a_broken_one_refused_in_german():
+    assert mail.check_address("A", "x@müller.de") == "x@xn--mller-kva.de"
+    assert mail.check_address("A", "x@Müller.example") == "x@xn--mller-kva.example"
+    with pytest.raises(mail.AddressError, match="„x@" + "ü" * 64 + r"\.de“"):
+        mail.check_address("A", "x@" + "ü" * 64 + ".de")
+
+
+def test_rows_that_failed_before_go_after_the_fresh_ones(session, queued):
+    """A row that fails again and again (and might stop the batch) is not tried first every
+    run: the rows never tried go before it."""
+    down = outbox.deliver(session, NOV_8, settings_for(free_port()), now=T0)
+    assert down.failed == [queued[0].id]
+    ids = [r.id for r in queued]
+    assert outbox.deliverable_ids(session, NOV_8, T0) == [*ids[1:], ids[0]]

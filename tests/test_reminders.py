@@ -183,6 +183,67 @@ def test_bad_addresses_are_recorded_and_the_rest_delivered(session, waiblingen):
         assert retry.sent == 1 and BSV_SUBJECT in subjects(server)
 
 
+
+def test_a_message_that_cannot_be_built_fails_alone_and_stays_reported(session, waiblingen):
+    """A line break in a Gremium's short name (e.g. from the RIS) would make the Subject a
+    second header: that row fails with a German reason, the rest goes out, nothing is left
+    in "sending", and the next run still reports the row."""
+    from lifecycle.models import Gremium
+
+    bsv = session.exec(select(Gremium).where(Gremium.key == "bsv")).one()
+    bsv.short = "BSV\r\nBcc: evil@attacker.example"
+    session.commit()
+    with SmtpServer() as server:
+        first = reminders.run_daily(session, NOV_8, settings=settings_for(server.port))
+        assert first.failed == 1 and first.sent == len(server.inbox) > 0
+        assert not first.server_error and first.queued == 1
+        assert all("evil" not in raw.decode("utf-8", "replace") for raw in server.inbox.raw)
+        again = reminders.run_daily(session, NOV_8, settings=settings_for(server.port))
+        assert (again.sent, again.failed, again.queued) == (0, 1, 1)
+    [row] = [r for r in again.rows if r.error]
+    assert row.kind == "vorlagenschluss" and row.state == reminders.STATE_DE["failed"]
+    assert row.subject == "BSV\\r\\nBcc: evil@attacker.example am 06.12.2017"  # not a line break
+    assert row.error.startswith("Nachricht nicht erstellbar: der Betreff „Vorlagenschluss")
+    shown = "für BSV\\r\\nBcc: evil@attacker.example am 06.12.2017“ enthält Steuerzeichen"
+    assert shown in row.error
+    assert states(session) == Counter({"sent": first.sent, "failed": 1})
+
+
+def test_a_row_left_in_sending_by_a_crashed_run_is_reported_as_waiting(session, waiblingen):
+    outbox.queue(session, reminders.find_due(session, NOV_8))
+    [first, *_] = outbox.deliverable_ids(session, NOV_8, dt.datetime.now(dt.UTC))
+    assert outbox.claim(session, first, "crashed-run", dt.datetime.now(dt.UTC))
+    with SmtpServer() as server:
+        report = reminders.run_daily(session, NOV_8, settings=settings_for(server.port))
+    assert report.queued == 1 and report.sent == len(server.inbox)
+    [stuck] = [r for r in report.rows if r.id == first]
+    assert stuck.state == reminders.STATE_DE["sending"]
+
+
+def test_an_internal_error_building_a_message_is_raised_and_the_row_not_left_sending(
+    session, waiblingen
+):
+    """A bug (here: a payload without the field its text needs) stays visible, an exception;
+    but its row is recorded as failed, not left in "sending", and the next run sends the
+    other rows before it."""
+    outbox.queue(session, reminders.find_due(session, NOV_8))
+    [broken, *others] = outbox.deliverable_ids(session, NOV_8, dt.datetime.now(dt.UTC))
+    row = session.get(Reminder, broken)
+    row.payload = {}
+    session.add(row)
+    session.commit()
+    with SmtpServer() as server:
+        settings = settings_for(server.port)
+        with pytest.raises(KeyError):
+            outbox.deliver(session, NOV_8, settings)
+        assert states(session) == Counter({"failed": 1, "planned": len(others)})
+        failed = session.get(Reminder, broken)
+        assert failed.last_error.startswith("interner Fehler beim Erstellen der Nachricht")
+        with pytest.raises(KeyError):
+            outbox.deliver(session, NOV_8, settings)
+        assert len(server.inbox) == len(others)
+    assert states(session) == Counter({"failed": 1, "sent": len(others)})
+
 def test_smtp_down_then_up_delivers_everything_once(session, waiblingen):
     port = free_port()
     down = reminders.run_daily(session, NOV_8, settings=settings_for(port))
@@ -419,6 +480,55 @@ def test_moved_sitzung_replans_and_tells_each_person_once(session, waiblingen):
     assert "bisher Mittwoch, 6. Dezember 2017, 17:00 Uhr, neu Mittwoch, 13. Dezember 2017" in text
     assert "bisher 22.11.2017, neu 29.11.2017" in text
 
+
+
+BSV_KEY = "bsv-2017-12-06"
+DEC_6, DEC_13 = dt.datetime(2017, 12, 6, 17, 0), dt.datetime(2017, 12, 13, 17, 0)
+
+
+def test_a_sitzung_moved_and_moved_back_has_its_reminders_due_again(session, waiblingen):
+    """The move cancelled the queued Vorlagenschluss reminder; the move back makes the same
+    reminder due again, and it goes out, once. One already sent is never sent again."""
+    assert services.plan_reminders(session, NOV_8) > 0
+    services.move_sitzung(session, BSV_KEY, DEC_13, actor="test", today=NOV_8)
+    services.move_sitzung(session, BSV_KEY, DEC_6, actor="test", today=NOV_8)
+    with SmtpServer() as server:
+        settings = settings_for(server.port)
+        reminders.run_daily(session, NOV_8, settings=settings)
+        assert subjects(server).count(BSV_SUBJECT) == 1
+        reminders.run_daily(session, NOV_8, settings=settings)
+        services.move_sitzung(session, BSV_KEY, DEC_13, actor="test", today=NOV_8)
+        services.move_sitzung(session, BSV_KEY, DEC_6, actor="test", today=NOV_8)
+        reminders.run_daily(session, NOV_8, settings=settings)
+        assert subjects(server).count(BSV_SUBJECT) == 1
+    [row] = session.exec(select(Reminder).where(Reminder.kind == "vorlagenschluss")).all()
+    assert (row.state, row.last_error) == (ReminderState.sent, "")
+
+
+def test_each_move_of_a_sitzung_is_told_with_its_own_direction(session, waiblingen):
+    """A to B, B to A, A to B: three "Sitzung verlegt" mails, each with its direction; the
+    follow-up of one move run again adds nothing."""
+    told = []
+    with SmtpServer() as server:
+        settings = settings_for(server.port)
+        for day, to in ((NOV_8, DEC_13), (NOV_8 + dt.timedelta(days=1), DEC_6),
+                        (NOV_8 + dt.timedelta(days=2), DEC_13)):  # fmt: skip
+            move = services.move_sitzung(session, BSV_KEY, to, actor="test", today=day)
+            assert move.notified == 4
+            assert reminders.on_sitzung_moved(session, move, today=day) == 0  # idempotent
+            session.commit()
+            n = len(server.inbox)
+            reminders.run_daily(session, day, settings=settings)
+            told += [(str(m["To"].addresses[0].addr_spec), str(m["Subject"]))
+                     for m in server.inbox.messages[n:]
+                     if str(m["Subject"]).startswith("Sitzung verlegt")]  # fmt: skip
+    to_sd = [subject for to, subject in told if to.startswith("sitzungsdienst")]
+    assert to_sd == [
+        "Sitzung verlegt: BSV vom 06.12.2017 auf 13.12.2017",
+        "Sitzung verlegt: BSV vom 13.12.2017 auf 06.12.2017",
+        "Sitzung verlegt: BSV vom 06.12.2017 auf 13.12.2017",
+    ]
+    assert len(told) == 12
 
 def test_reminder_planned_before_a_move_is_not_sent_after_it(session, waiblingen):
     """Even without on_sitzung_moved, delivery re-checks the deadline of a queued row."""

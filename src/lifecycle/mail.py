@@ -15,7 +15,7 @@ import re
 import smtplib
 import ssl
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -55,6 +55,11 @@ class ConfigError(InputError):
 
 class AddressError(LifecycleError):
     """One recipient cannot be mailed (no or an invalid address); the others can."""
+
+
+class MessageError(LifecycleError):
+    """One message cannot be built from its stored data (e.g. a line break in its Subject);
+    the others can."""
 
 
 class ServerError(Unavailable):
@@ -135,6 +140,9 @@ def settings_from(values: Mapping[str, str]) -> MailSettings:
     local = re.fullmatch(r"[^@\s<>\"',;]+@localhost", mail_from)
     if not ADDRESS.fullmatch(mail_from) and not local:
         raise ConfigError(f"LIFECYCLE_MAIL_FROM={mail_from!r} ist keine E-Mail-Adresse")
+    mail_from = ascii_domain(
+        mail_from, lambda problem: ConfigError(f"LIFECYCLE_MAIL_FROM: {problem}")
+    )
     timezone = values.get("LIFECYCLE_TIMEZONE", "Europe/Berlin").strip()
     check_timezone(timezone)
     return MailSettings(
@@ -163,7 +171,21 @@ def check_address(name: str, address: str | None) -> str:
         raise AddressError(f"{name} hat keine E-Mail-Adresse")
     if not ADDRESS.fullmatch(address.strip()):
         raise AddressError(f"{name}: {address!r} ist keine gültige E-Mail-Adresse")
-    return address.strip()
+    return ascii_domain(address.strip(), lambda problem: AddressError(f"{name}: {problem}"))
+
+
+def ascii_domain(address: str, error: Callable[[str], LifecycleError]) -> str:
+    """The address with its domain as the DNS knows it: an internationalised domain
+    (müller.de) IDNA-encoded (xn--mller-kva.de), so that it needs no SMTPUTF8; the local part
+    as it is. ``error(problem)`` is raised for a domain IDNA cannot encode."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    try:
+        encoded = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise error(f"die Domain der Adresse „{address}“ ist kein gültiger Domainname") from None
+    return f"{local}@{encoded}"
 
 
 # --- messages --------------------------------------------------------------------------------
@@ -182,13 +204,33 @@ class Content:
     ics_name: str = "frist.ics"
 
 
+def check_content(content: Content) -> None:
+    """MessageError if a header of ``content`` cannot be written: a line break (it would start
+    a header of its own) or another control character but the tab in the Subject, which is
+    made of stored names."""
+    subject = content.subject
+    if len(subject.splitlines()) > 1 or any(
+        (ord(c) < 32 and c != "\t") or ord(c) == 127 for c in subject
+    ):
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in content.subject)
+        raise MessageError(
+            f"Nachricht nicht erstellbar: der Betreff „{shown}“ enthält Steuerzeichen "
+            "(z. B. einen Zeilenumbruch)"
+        )
+
+
 def build_message(
     settings: MailSettings, to_name: str, to_addr: str, content: Content, message_id: str
 ) -> EmailMessage:
-    msg = EmailMessage()
+    check_content(content)
+    literal = _literal_to(to_name, to_addr)
+    # a To written as given (below): the email package would decode it again and refold
+    msg = EmailMessage(policy=_AS_GIVEN) if literal else EmailMessage()
     msg["Subject"] = content.subject
     msg["From"] = formataddr(("Fristen-Erinnerung", settings.mail_from))
-    if to_addr.isascii():
+    if literal:
+        msg.set_raw("To", literal)
+    elif to_addr.isascii():
         msg["To"] = formataddr((to_name, to_addr))
     else:  # formataddr refuses it; the header registry writes it for SMTPUTF8 (RFC 6532)
         # (given in parts: parsing an addr_spec flags a non-ASCII local part as a defect)
@@ -210,6 +252,23 @@ def build_message(
             params={"method": "PUBLISH"},
         )
     return msg
+
+
+def _literal_to(to_name: str, to_addr: str) -> str | None:
+    """The To header's value, folded, for a name that contains "=?"; None for other names.
+
+    Mail readers decode what looks like an RFC 2047 encoded word also in a display name, so
+    the name "=?utf-8?q?evil=40x=2Ede?=" would show as "evil@x.de". Such a name goes as
+    base64 encoded words of its own text (as RFC 2047 asks of text that could be taken for
+    one): they decode to the name as it is. The email package cannot write it (it decodes
+    the name when it parses the header and writes it back bare).
+    """
+    if "=?" not in to_name:
+        return None
+    return "\r\n ".join([*_b64_words(to_name), f"<{to_addr}>"])
+
+
+_AS_GIVEN = EmailPolicy(refold_source="none")  # the default policy, raw headers as set
 
 
 @dataclass(frozen=True)
@@ -248,23 +307,26 @@ def outgoing(
     directly: byte for byte the same but for the random MIME boundaries and the Date
     (``date`` and ``boundaries`` fix them for tests). None where only the email package
     gets it right (an address that is not ASCII: SMTPUTF8)."""
+    check_content(content)
     if not (to_addr.isascii() and settings.mail_from.isascii() and content.ics_name.isascii()):
         return None
     policy = _wire_policy()
     date = date or formatdate(localtime=False)
     outer, inner = boundaries or (_boundary(), _boundary())
     sender = _from_header(settings.mail_from)
+    literal = _literal_to(to_name, to_addr)
     headers = {
         "Subject": content.subject,
         "From": sender,
-        "To": formataddr((to_name, to_addr)),
+        "To": formataddr((to_name, to_addr)) if literal is None else " ".join(literal.split()),
         "Date": date,
         "Message-ID": message_id,
     }
+    to = _fold(policy, "To", headers["To"]) if literal is None else f"To: {literal}\r\n".encode()
     out = [
         _fold(policy, "Subject", content.subject),
         _fold(policy, "From", sender),
-        _fold(policy, "To", headers["To"]),
+        to,
         b"Date: " + date.encode("ascii") + _CRLF,
         _fold(policy, "Message-ID", message_id),
         b"MIME-Version: 1.0\r\n",
@@ -326,6 +388,11 @@ def _fold(policy: EmailPolicy[EmailMessage], name: str, value: str) -> bytes:
 
 def _encoded_subject(value: str) -> bytes:
     """``Subject:`` as base64 encoded words of whole characters, one per folded line."""
+    return ("Subject: " + "\r\n ".join(_b64_words(value)) + "\r\n").encode("ascii")
+
+
+def _b64_words(value: str) -> list[str]:
+    """``value`` as base64 encoded words of whole characters, each within a folded line."""
     words: list[str] = []
     chunk: list[str] = []
     size = 0
@@ -337,11 +404,10 @@ def _encoded_subject(value: str) -> bytes:
         chunk.append(char)
         size += n
     words.append("".join(chunk))
-    encoded = [
+    return [
         "=?utf-8?b?" + binascii.b2a_base64(w.encode("utf-8"), newline=False).decode() + "?="
         for w in words
     ]
-    return ("Subject: " + "\r\n ".join(encoded) + "\r\n").encode("ascii")
 
 
 def _boundary() -> str:
@@ -474,6 +540,19 @@ class Mailer:
                 self._drop()
                 if attempt == 2:
                     raise ServerError(f"SMTP-Verbindung abgebrochen: {exc}") from exc
+            except _NoSmtputf8 as exc:
+                if not sender.isascii():  # every message of the batch has this sender
+                    raise ServerError(
+                        f"SMTP-Fehler: die Absenderadresse „{sender}“ enthält Zeichen außerhalb "
+                        "von ASCII, der Mailserver unterstützt dafür kein SMTPUTF8 "
+                        "(LIFECYCLE_MAIL_FROM)"
+                    ) from exc
+                addresses = ", ".join(f"„{a}“" for a in recipients if not a.isascii())
+                raise AddressError(
+                    f"die Adresse {addresses} enthält Zeichen außerhalb von ASCII, der Mailserver "
+                    "unterstützt dafür kein SMTPUTF8: nicht zustellbar; bitte eine Adresse nur "
+                    "aus ASCII-Zeichen eintragen"
+                ) from exc
             except smtplib.SMTPRecipientsRefused as exc:
                 raise AddressError(f"vom Mailserver abgelehnt: {_refusal(exc)}") from exc
             except smtplib.SMTPException as exc:
@@ -513,6 +592,10 @@ class _NothingSent(Exception):
     """The connection is gone before DATA: the server has nothing of this message."""
 
 
+class _NoSmtputf8(Exception):
+    """An address beyond ASCII, a server without SMTPUTF8: nothing was sent."""
+
+
 def _envelope(msg: EmailMessage | Outgoing) -> tuple[str, list[str], bytes, tuple[str, ...]]:
     """(sender, recipients, bytes, MAIL options) as ``smtplib.send_message`` makes them."""
     if isinstance(msg, Outgoing):
@@ -543,15 +626,13 @@ def _announce(
 ) -> None:
     """EHLO if needed, MAIL FROM, RCPT TO (``smtplib.sendmail`` up to DATA).
 
-    Raises _NothingSent when the connection turns out to be closed, SMTPRecipientsRefused
-    when every recipient is refused, another SMTPException when the server refuses us."""
+    Raises _NothingSent when the connection turns out to be closed, _NoSmtputf8 when an
+    address needs SMTPUTF8 the server does not offer, SMTPRecipientsRefused when every
+    recipient is refused, another SMTPException when the server refuses us."""
     try:
         smtp.ehlo_or_helo_if_needed()
         if "SMTPUTF8" in options and not smtp.has_extn("smtputf8"):
-            raise smtplib.SMTPNotSupportedError(
-                "One or more source or delivery addresses require internationalized email "
-                "support, but the server does not advertise the required SMTPUTF8 capability"
-            )
+            raise _NoSmtputf8()
         code, resp = smtp.mail(sender, list(options))
         if code == 421:
             raise _NothingSent(f"{code} {resp.decode(errors='replace')}")

@@ -1,7 +1,8 @@
 """The outbox: reminders as rows, planned once and sent once.
 
-- planning inserts rows with INSERT … ON CONFLICT DO NOTHING on the UNIQUE key (recipient,
-  subject, deadline, offset), so a second or concurrent scan adds nothing;
+- planning inserts rows with INSERT … ON CONFLICT on the UNIQUE key (recipient, subject,
+  deadline, offset), so a second or concurrent scan adds nothing; only a row cancelled before
+  it was sent is planned again when the scan finds it due again (nothing is sent twice);
 - delivery claims a row with one conditional UPDATE (state planned/failed → sending, with a
   fresh claim token); only the process whose UPDATE changed the row sends it;
 - an SMTP outage leaves rows planned/failed, and the next run delivers them;
@@ -99,14 +100,16 @@ def planned(
 
 
 def queue(session: Session, planned: Sequence[Planned]) -> int:
-    """Insert what is not in the outbox yet and commit; returns how many rows are new."""
+    """Insert what is not in the outbox yet and commit; returns how many rows are new (or
+    cancelled ones planned again)."""
     added = queue_rows(session, planned)
     session.commit()
     return added
 
 
 def queue_rows(session: Session, planned: Sequence[Planned]) -> int:
-    """Insert what is not in the outbox yet, in the caller's transaction; count the new rows."""
+    """Insert what is not in the outbox yet (or is again due after it was cancelled unsent), in
+    the caller's transaction; count those rows."""
     if not planned:
         return 0
     rows = [
@@ -135,13 +138,34 @@ def queue_rows(session: Session, planned: Sequence[Planned]) -> int:
 
 
 def _insert_ignore(session: Session) -> Insert:
+    """INSERT … ON CONFLICT on the outbox key: a row already there stays as it is, unless it
+    was cancelled before it was ever sent (a Sitzung moved and moved back, a task reassigned
+    and given back): that row is due again, planned anew with the scan's payload and day."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(Reminder).on_conflict_do_nothing(index_elements=_KEY)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        stmt = pg_insert(Reminder)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(Reminder).on_conflict_do_nothing(index_elements=_KEY)
+        stmt = sqlite_insert(Reminder)  # type: ignore[assignment]
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=_KEY,
+        set_={
+            "state": ReminderState.planned.name,
+            "last_error": "",
+            "kind": new.kind,
+            "send_on": new.send_on,
+            "payload": new.payload,
+            "fortschreibung_id": new.fortschreibung_id,
+            "task_id": new.task_id,
+            "sitzung_id": new.sitzung_id,
+            "claim_token": None,
+            "claimed_at": None,
+        },
+        where=(_TABLE.c.state == ReminderState.cancelled.name) & _TABLE.c.sent_at.is_(None),
+    )
 
 
 # --- delivery --------------------------------------------------------------------------------
@@ -233,7 +257,9 @@ def deliverable_ids(session: Session, today: dt.date, now: dt.datetime) -> list[
                 & (col(Reminder.claimed_at) < now - STALE_CLAIM),
             ),
         )
-        .order_by(col(Reminder.id))
+        # the rows tried least often first: a row that failed (and may fail again, even stop
+        # the batch) does not go before the rows never tried, run after run
+        .order_by(col(Reminder.attempts), col(Reminder.id))
     )
     return [rid for rid in ids if rid is not None]  # a primary key is never NULL
 
@@ -292,13 +318,15 @@ def _deliver_one(
         return "cancelled", "", (rid, token, ReminderState.cancelled, reason)
     try:
         address = mail.check_address(person.name, person.email)
-        content = render(session, row, person, settings)
-        mid = message_id(row, settings)
-        msg: mail.Outgoing | EmailMessage | None = mail.outgoing(
-            settings, person.name, address, content, mid
-        )
-        if msg is None:  # an address beyond ASCII: the email package's SMTPUTF8 path
-            msg = mail.build_message(settings, person.name, address, content, mid)
+        msg = _message(session, row, person, address, settings)
+    except (mail.AddressError, mail.MessageError) as exc:
+        return "failed", "", (rid, token, ReminderState.failed, str(exc))
+    except Exception as exc:  # a bug: shown as the crash it is, but its row is not left claimed
+        error = f"interner Fehler beim Erstellen der Nachricht ({type(exc).__name__}); bitte melden"
+        _record(session, (rid, token, ReminderState.failed, error))
+        session.commit()
+        raise
+    try:
         mailer.send(msg)
     except mail.AddressError as exc:
         return "failed", "", (rid, token, ReminderState.failed, str(exc))
@@ -308,6 +336,29 @@ def _deliver_one(
         return "config_error", str(exc), (rid, token, ReminderState.sending,
                                           f"waiting: {exc}")  # fmt: skip
     return "sent", "", (rid, token, ReminderState.sent, "")
+
+
+def _message(
+    session: Session, row: Reminder, person: Person, address: str, settings: mail.MailSettings
+) -> mail.Outgoing | EmailMessage:
+    """The row's message, ready to send; MessageError if its stored data cannot make one."""
+    try:
+        content = render(session, row, person, settings)
+        mid = message_id(row, settings)
+        msg: mail.Outgoing | EmailMessage | None = mail.outgoing(
+            settings, person.name, address, content, mid
+        )
+        if msg is None:  # an address beyond ASCII: the email package's SMTPUTF8 path
+            msg = mail.build_message(settings, person.name, address, content, mid)
+    except (ValueError, OverflowError) as exc:
+        # what stored text and dates can make the email package, the calendar and the date
+        # arithmetic raise: a header it cannot write, a lone surrogate (UnicodeError), a date
+        # at the end of the calendar
+        raise mail.MessageError(
+            "Nachricht nicht erstellbar: die gespeicherten Daten ergeben keine gültige "
+            f"Nachricht ({type(exc).__name__})"
+        ) from exc
+    return msg
 
 
 _LOAD = (

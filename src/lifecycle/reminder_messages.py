@@ -10,7 +10,8 @@ from sqlmodel import Session, col, func, select
 
 from . import dates, ical, mail
 from .models import Event as LogEvent
-from .models import Person, Reminder
+from .models import Fortschreibung, Kommune, Person, Reminder, Task
+from .plan_types import Plan, plan_of
 from .typing_helpers import required
 
 # --- messages --------------------------------------------------------------------------------
@@ -54,9 +55,27 @@ def _in_days(n: int) -> str:
     return "heute" if n == 0 else ("in 1 Arbeitstag" if n == 1 else f"in {n} Arbeitstagen")
 
 
-def _sentence_start(text: str) -> str:
-    """Upper-case the first letter only: ``str.capitalize`` would turn "Arbeitstagen" lower."""
-    return text[:1].upper() + text[1:]
+# The process a message is about, as people name it: the plan's title and the Kommune
+# ("„Fortschreibung des Integrationskonzepts“ (Waiblingen)"), not its key.
+_PROCESS = (
+    select(col(Fortschreibung.plan), col(Kommune.name))
+    .join(Kommune, col(Kommune.id) == Fortschreibung.kommune_id)
+    .where(col(Fortschreibung.key) == bindparam("b_key"))
+)
+
+
+def _process(session: Session, key: str) -> tuple[str, Plan | None]:
+    """(the process's readable name, its plan); the key in quotes if it is gone."""
+    found = session.connection().execute(_PROCESS, {"b_key": key}).first()
+    if found is None:
+        return f"„{key}“", None
+    plan = plan_of(found[0])
+    return f"„{plan.title}“ ({found[1]})", plan
+
+
+def _when(start: dt.datetime, *, time: bool) -> str:
+    day = dates.short_de(start.date())
+    return f"{day}, {start:%H:%M} Uhr" if time else day
 
 
 def _ics(events: list, name: str = "Frist") -> bytes:
@@ -141,8 +160,8 @@ def _render_due(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.
         subject=f"Erinnerung: „{p['task_title']}“ fällig am {dates.short_de(due)}",
         greeting="",
         paragraphs=[
-            f"die Aufgabe „{p['task_title']}“ (Fortschreibung {p['process']}) ist "
-            f"{_in_days(row.offset)} fällig: am {dates.long_de(due)}.",
+            f"die Aufgabe „{p['task_title']}“ im Vorgang {_process(session, p['process'])[0]} "
+            f"ist {_in_days(row.offset)} fällig: am {dates.long_de(due)}.",
             "Bitte erledigen Sie sie rechtzeitig oder melden Sie sich bei der Projektleitung, "
             "falls sich die Frist nicht halten lässt.",
         ],
@@ -158,8 +177,9 @@ def _render_escalation(session: Session, row: Reminder, _s: mail.MailSettings) -
         subject=f"Frist versäumt: „{p['task_title']}“ (fällig am {dates.short_de(due)})",
         greeting="",
         paragraphs=[
-            f"die Frist der Aufgabe „{p['task_title']}“ (Fortschreibung {p['process']}) "
-            f"ist am {dates.long_de(due)} abgelaufen; die Aufgabe ist noch offen.",
+            f"die Frist der Aufgabe „{p['task_title']}“ im Vorgang "
+            f"{_process(session, p['process'])[0]} ist am {dates.long_de(due)} abgelaufen; "
+            "die Aufgabe ist noch offen.",
             f"Zuständig: {who}.",
         ],
         ics=_task_ics(session, row),
@@ -183,7 +203,7 @@ def _render_vorlagenschluss(session: Session, row: Reminder, s: mail.MailSetting
         f"{dates.short_de(start.date())}",
         greeting="",
         paragraphs=[
-            f"{_sentence_start(_in_days(row.offset))} ist Vorlagenschluss für die Sitzung "
+            f"{_in_days(row.offset)} ist Vorlagenschluss für die Sitzung "
             f"des Gremiums {p['gremium']} am {dates.long_de(start.date())}, "
             f"{start:%H:%M} Uhr: die Vorlage muss bis {dates.long_de(vs)} beim "
             "Sitzungsdienst sein. Eine verspätete Vorlage wartet auf den nächsten Sitzungstermin."
@@ -197,20 +217,38 @@ def _render_vorlagenschluss(session: Session, row: Reminder, s: mail.MailSetting
     )
 
 
-def _render_digest(_session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
+def _render_digest(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
     p = row.payload
     until = dt.date.fromisoformat(p["until"])
     items = [(dt.date.fromisoformat(i["due"]), i) for i in p["items"]]
+    # the SEQUENCE of each task's event as in its due reminder and the calendar feed (how
+    # often its due date changed): else a client ignores the digest's newer date
+    ids: dict[str, int] = {
+        key: tid
+        for key, tid in session.connection().execute(
+            select(col(Task.key), col(Task.id))
+            .join(Fortschreibung, col(Fortschreibung.id) == Task.fortschreibung_id)
+            .where(
+                col(Fortschreibung.key) == p["process"],
+                col(Task.key).in_([i["key"] for _, i in items]),
+            )
+        )
+    }
     events = [
-        ical.all_day_event(ical.uid_task(p["process"], i["key"]), d, f"Frist: {i['title']}")
+        ical.all_day_event(
+            ical.uid_task(p["process"], i["key"]),
+            d,
+            f"Frist: {i['title']}",
+            sequence=_due_changes(session, ids[i["key"]]) if i["key"] in ids else 0,
+        )
         for d, i in items
     ]
     return mail.Content(
         subject=f"Wochenübersicht: {fristen(len(items))} bis {dates.short_de(until)}",
         greeting="",
         paragraphs=[
-            f"in den nächsten zwei Wochen (bis {dates.long_de(until)}) sind in der "
-            f"Fortschreibung {p['process']} diese Aufgaben fällig:"
+            f"in den nächsten zwei Wochen (bis {dates.long_de(until)}) sind im Vorgang "
+            f"{_process(session, p['process'])[0]} diese Aufgaben fällig:"
         ],
         items=[f"{dates.weekday_short_de(d)}: {i['title']}" for d, i in items],
         ics=_ics(events, "Fristen"),
@@ -236,9 +274,10 @@ def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail
         f"neu {dates.short_de(dt.date.fromisoformat(c['new']))}"
         for c in p.get("changes", [])
     ]
+    same_day = old.date() == new.date()  # then the times tell the move
     return mail.Content(
-        subject=f"Sitzung verlegt: {p['gremium_short']} vom {dates.short_de(old.date())} "
-        f"auf {dates.short_de(new.date())}",
+        subject=f"Sitzung verlegt: {p['gremium_short']} vom {_when(old, time=same_day)} "
+        f"auf {_when(new, time=same_day)}",
         greeting="",
         paragraphs=[
             f"die Sitzung des Gremiums {p['gremium']} wurde verlegt: bisher "
@@ -252,28 +291,32 @@ def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail
     )
 
 
-def _render_cancelled(_session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
+def _render_cancelled(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
     """To the project lead: the RIS cancelled (or deleted) a Sitzung the process depends on."""
     p = row.payload
     start = dt.datetime.fromisoformat(p["start"])
     how = "gelöscht" if p.get("deleted") else "abgesagt"
-    names = p.get("names") or []
-    name = names[0] if len(names) == 1 else "PLAN-SITZUNG"
+    process, plan = _process(session, p["process"])
+    named = plan.sitzungen if plan is not None else {}
+    uses = [f"„{named.get(n) or n}“" for n in p.get("names") or []]
+    which = f"die Plan-Sitzung {uses[0]}" if len(uses) == 1 else "die betroffenen Plan-Sitzungen"
     return mail.Content(
-        subject=f"Sitzung abgesagt: {p['gremium_short']} am {dates.short_de(start.date())} – "
+        subject=f"Sitzung {how}: {p['gremium_short']} am {dates.short_de(start.date())} – "
         "bitte einen neuen Termin binden",
         greeting="",
         paragraphs=[
             f"die Sitzung des Gremiums {p['gremium']} am {dates.long_de(start.date())}, "
-            f"{start:%H:%M} Uhr, wurde im Ratsinformationssystem {how}. Die Fortschreibung "
-            f"{p['process']} braucht diese Sitzung; ihre Fristen und Erinnerungen hängen "
-            "weiter am alten Termin.",
-            "Bitte binden Sie einen neuen Termin, dann folgen Fristen und Erinnerungen: "
-            f"lifecycle oparl bind {p['process']} {name} NEUE-SITZUNG",
+            f"{start:%H:%M} Uhr, wurde im Ratsinformationssystem {how}. Der Vorgang "
+            f"{process} braucht diese Sitzung; seine Fristen und Erinnerungen hängen weiter "
+            "am alten Termin.",
+            f"Bitte binden Sie {which} an den neuen Termin des Gremiums {p['gremium']}, "
+            "sobald er im Ratsinformationssystem steht: mit dem Befehl „lifecycle oparl bind“ "
+            "oder durch die Betreuung dieser Anwendung. Dann folgen Fristen und Erinnerungen "
+            "dem neuen Termin.",
             "Betroffen:",
         ],
         items=[
-            *(f"Plan-Sitzung „{n}“" for n in names),
+            *(f"Plan-Sitzung {u}" for u in uses),
             *(f"Beratung der Vorlage {v}" for v in p.get("vorlagen", [])),
         ],
     )

@@ -19,7 +19,7 @@ from sqlalchemy import Row, String, Text, cast, or_, type_coerce, update
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
-from . import mail
+from . import ical, mail
 from .calendar import WorkCalendar, for_kommune, vorlagenschluss_of
 from .engine import DueChange, SitzungMove
 from .errors import InputError
@@ -739,9 +739,9 @@ def run_daily(
     report.config_error = done.config_error
     touched = done.sent + done.failed + done.cancelled
     report.rows = _rows(session, today, touched)
-    report.queued = sum(
-        1 for r in report.rows if r.state in (STATE_DE["planned"], STATE_DE["failed"])
-    )
+    # a row left in "sending" (by a run that crashed, or still running) waits as well
+    waiting = (STATE_DE["planned"], STATE_DE["failed"], STATE_DE["sending"])
+    report.queued = sum(1 for r in report.rows if r.state in waiting)
     return report
 
 
@@ -765,15 +765,23 @@ def _view(r: Reminder, p: Person) -> ReminderView:
     return ReminderView(
         r.id,
         r.send_on,
-        p.name,
-        p.email or "",
+        _shown(p.name),
+        _shown(p.email or ""),
         r.kind,
-        _title(r),
+        _shown(_title(r)),
         r.deadline,
         r.offset,
         STATE_DE[str(r.state)],
-        r.last_error,
+        _shown(r.last_error),
     )
+
+
+def _shown(text: str) -> str:
+    """Stored text as a report shows it: a control character (a line break or a terminal
+    escape in a name from the RIS) written as its escape (\\r, \\x1b), not acted upon."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _title(r: Reminder | Planned) -> str:
@@ -840,6 +848,9 @@ def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | No
     kommune = get_required(session, Kommune, sitzung.kommune_id)
     planned: list[Planned] = []
     processes = get_all_required(session, Fortschreibung, move.changes)
+    # which move of this Sitzung this is (the engine logged it): each move is told, also a
+    # move back and a move to a day it had before; the same move's follow-up again adds nothing
+    nth, _ = ical.changes_of(session, "Sitzung", ident(sitzung), "sitzung_moved")
     for process_id, changes in move.changes.items():
         process = processes[process_id]
         if process.state != ProcessState.running:
@@ -859,7 +870,7 @@ def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | No
         planned += [
             Planned(
                 pid,
-                f"moved:{process.id}:{sitzung.id}:{move.old.isoformat()}",
+                f"moved:{process.id}:{sitzung.id}:{nth}:{move.old.isoformat()}",
                 sitzung.start.date(),
                 0,
                 "moved",

@@ -318,6 +318,8 @@ def test_an_address_the_server_cannot_take_fails_its_rows_and_the_rest_goes_out(
 def test_an_idn_domain_is_encoded_and_a_broken_one_refused_in_german():
     assert mail.check_address("A", "x@müller.de") == "x@xn--mller-kva.de"
     assert mail.check_address("A", "x@Müller.example") == "x@xn--mller-kva.example"
+    # IDNA 2008, as DENIC registers German domains: ß is a letter of its own, not "ss"
+    assert mail.check_address("A", "x@straße.de") == "x@xn--strae-oqa.de"
     with pytest.raises(mail.AddressError, match="„x@" + "ü" * 64 + r"\.de“"):
         mail.check_address("A", "x@" + "ü" * 64 + ".de")
 

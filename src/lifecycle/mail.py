@@ -181,9 +181,11 @@ def ascii_domain(address: str, error: Callable[[str], LifecycleError]) -> str:
     local, _, domain = address.rpartition("@")
     if domain.isascii():
         return address
+    import idna  # IDNA 2008 with UTS 46, as DENIC registers: straße.de is not strasse.de
+
     try:
-        encoded = domain.encode("idna").decode("ascii")
-    except UnicodeError:
+        encoded = idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
         raise error(f"die Domain der Adresse „{address}“ ist kein gültiger Domainname") from None
     return f"{local}@{encoded}"
 

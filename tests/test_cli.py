@@ -172,7 +172,7 @@ class TestBadInput:
         path = self.bad_scenario(tmp_path, lambda d: d["kommune"].update(bundesland="XY"))
         self.assert_refused(started, "start", path, expect=f"{path}:")
         self.assert_refused(
-            started, "start", path, expect="kommune.bundesland: unbekanntes Bundesland 'XY'"
+            started, "start", path, expect="kommune.bundesland: unbekanntes Bundesland „XY“"
         )
 
     def test_bad_email(self, db_url, tmp_path):
@@ -215,10 +215,10 @@ class TestBadInput:
             "nirgendwo-2017",
             "vorlage",
             "approve",
-            expect="keine Fortschreibung 'nirgendwo-2017'",
+            expect="keine Fortschreibung „nirgendwo-2017“",
         )
         self.assert_refused(
-            started, "decide", "waiblingen-2017", "vorlage", "maybe", expect="'maybe' ist keins von"
+            started, "decide", "waiblingen-2017", "vorlage", "maybe", expect="„maybe“ ist keins von"
         )
 
     def test_bad_dates(self, started):
@@ -234,7 +234,7 @@ class TestBadInput:
             "waiblingen-2017:foerderantrag_stellen",
             "--on",
             "gestern",
-            expect="--on: 'gestern' ist kein Datum",
+            expect="--on: „gestern“ ist kein Datum",
         )
 
     def test_days_ahead_out_of_range(self, started):

@@ -78,7 +78,7 @@ class TestArgumentsThatAreNotUtf8:
         proc = process(started, "decide", "waiblingen-2017", "ratsbeschluss", "send_back",
                        "--on", "2017-03-20", "--reason", b"Finanzierung kl\xe4ren")  # fmt: skip
         line = one_line(proc)
-        assert "Argument 8 'Finanzierung kl\\xe4ren' (nach --reason) ist kein UTF-8-Text" in line
+        assert "Argument 8 „Finanzierung kl\\xe4ren“ (nach --reason) ist kein UTF-8-Text" in line
         assert dump(started) == before
 
     @settings(max_examples=60, deadline=None, database=None, derandomize=True,
@@ -448,7 +448,7 @@ class TestOparlSyncAddresses:
         ("http://[::zz]/system", "IPv6"),
         ("http://ris example/system", "Leerraum"),
         ("http://ris%20x.example/system", "unzulässige Zeichen"),
-        ("http://a..b/system", "Rechnername 'a..b' ungültig"),
+        ("http://a..b/system", "Rechnername „a..b“ ungültig"),
         (f"http://{'a' * 64}.example/system", "länger als 63 Zeichen"),
         ("http://ris.example/sys\ntem", "Steuerzeichen (U+000A)"),
         ("http://ris.example/sys tem", "Leerraum"),

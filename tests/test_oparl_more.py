@@ -202,7 +202,9 @@ def test_bind_a_new_sitzung_after_a_cancellation_deadlines_and_reminders_follow(
         (["waiblingen-2017", "vorlage_entscheidung", "gr-2017-02-15"],
          "vor dem Beginn der Fortschreibung"),
         (["waiblingen-2017", "vorlage_entscheidung", "gr-2017-11-30"], "Beratungsfolge"),
-        (["waiblingen-2017", "beschluss_entscheidung", "gr-2018-01-25"], "schon entschieden"),
+        (["waiblingen-2017", "beschluss_entscheidung", "gr-2018-01-25"],
+         "über die Phase „Ratsbeschluss“ an der Plan-Sitzung „beschluss_entscheidung“ ist schon "
+         "entschieden"),  # the stage by its title, the plan's Sitzung by the name bind takes
         (["waiblingen-2017", "vorlage_entscheidung", "gr-2017-12-14"], "schon an die Sitzung"),
     ],
 )

@@ -363,20 +363,20 @@ def complete_task(
     if found is None:
         raise NotFound(f"keine Aufgabe {quoted(str(task_ref))}")
     task: Task = found[0]
-    stage_state, opened_on, stage_key, kommune_id, assignee_id, assignee_key = found[1:]
+    stage_state, opened_on, stage_title, kommune_id, assignee_id, assignee_key = found[1:]
     if task.state == TaskState.done:
         raise Refused(
-            f"die Aufgabe {quoted(task.key)} ist schon erledigt (am {task.done_on:%d.%m.%Y})"
+            f"die Aufgabe {quoted(task.title)} ist schon erledigt (am {task.done_on:%d.%m.%Y})"
         )
     if stage_state != StageState.open:
         state = "noch nicht begonnen" if stage_state == StageState.pending else "abgeschlossen"
         raise Refused(
-            f"die Aufgabe {quoted(task.key)} gehört zur Phase {quoted(stage_key)}, "
+            f"die Aufgabe {quoted(task.title)} gehört zur Phase {quoted(stage_title)}, "
             f"und die ist {state}"
         )
     if opened_on and on < opened_on:
         raise Refused(
-            f"der {on:%d.%m.%Y} liegt vor dem Beginn der Phase {quoted(stage_key)} "
+            f"der {on:%d.%m.%Y} liegt vor dem Beginn der Phase {quoted(stage_title)} "
             f"({opened_on:%d.%m.%Y})"
         )
     person_id, person_key = assignee_id, assignee_key
@@ -413,7 +413,7 @@ class _Statements:
             done_by_id=bindparam("new_done_by_id"))  # fmt: skip
         self.insert_event = insert(event)
         self.task_with_context: Any = (
-            sa_select(Task, Stage.state, Stage.opened_on, Stage.key,  # type: ignore[call-overload]
+            sa_select(Task, Stage.state, Stage.opened_on, Stage.title,  # type: ignore[call-overload]
                       Fortschreibung.kommune_id, Person.id, Person.key)
             .join(Stage, col(Stage.id) == Task.stage_id)
             .join(Fortschreibung, col(Fortschreibung.id) == Task.fortschreibung_id)
@@ -486,12 +486,12 @@ def reassign_task(session: Session, task_ref: str | int, *, to: str, actor: str)
     lock(session, task)
     if task.state == TaskState.done:
         raise Refused(
-            f"die Aufgabe {quoted(task.key)} ist schon erledigt; da gibt es nichts zuzuweisen"
+            f"die Aufgabe {quoted(task.title)} ist schon erledigt; da gibt es nichts zuzuweisen"
         )
     process = get_required(session, Fortschreibung, task.fortschreibung_id)
     person = get_person(session, process.kommune_id, to)
     if person.id == task.assignee_id:
-        raise Refused(f"die Aufgabe {quoted(task.key)} ist schon {person.name} zugewiesen")
+        raise Refused(f"die Aufgabe {quoted(task.title)} ist schon {person.name} zugewiesen")
     before = {"assignee_id": task.assignee_id}
     task.assignee_id = person.id
     session.add(task)
@@ -588,7 +588,7 @@ def _locked_stage(session: Session, process: Fortschreibung, key: str) -> Stage:
 def _check_gate_open(session: Session, stage: Stage, on: dt.date) -> None:
     if stage.state == StageState.pending:
         raise Refused(
-            f"das Gate der Phase {quoted(stage.key)} ist nicht offen: die Phase hat noch nicht "
+            f"das Gate der Phase {quoted(stage.title)} ist nicht offen: die Phase hat noch nicht "
             "begonnen"
         )
     if stage.state == StageState.closed:  # only an approval closes a stage
@@ -599,13 +599,13 @@ def _check_gate_open(session: Session, stage: Stage, on: dt.date) -> None:
             .limit(1)
         ).one()
         raise Refused(
-            f"das Gate der Phase {quoted(stage.key)} ist schon geschlossen (freigegeben am "
+            f"das Gate der Phase {quoted(stage.title)} ist schon geschlossen (freigegeben am "
             f"{stage.closed_on:%d.%m.%Y} von {by})"
         )
     if stage.opened_on and on < stage.opened_on:
         raise Refused(
             f"das Entscheidungsdatum {on:%d.%m.%Y} liegt vor dem Beginn der Phase "
-            f"{quoted(stage.key)} ({stage.opened_on:%d.%m.%Y})"
+            f"{quoted(stage.title)} ({stage.opened_on:%d.%m.%Y})"
         )
 
 
@@ -614,7 +614,7 @@ def _approve(
 ) -> None:
     if gate.reference_required and not decision.reference:
         raise Refused(
-            f"die Freigabe der Phase {quoted(stage.key)} braucht ein Aktenzeichen "
+            f"die Freigabe der Phase {quoted(stage.title)} braucht ein Aktenzeichen "
             "(Vorlagen- oder Beschlussnummer)"
         )
     # the checks and the recompute read the same rows, once
@@ -623,13 +623,13 @@ def _approve(
         day = timeline.sitzung_day(gate.sitzung)
         if decision.decided_on < day:
             raise Refused(
-                f"über die Phase {quoted(stage.key)} entscheidet die Sitzung am {day:%d.%m.%Y}; "
+                f"über die Phase {quoted(stage.title)} entscheidet die Sitzung am {day:%d.%m.%Y}; "
                 f"der {decision.decided_on:%d.%m.%Y} liegt davor"
             )
     missing = [t.key for t in timeline.open_tasks(stage.id) if gate.blocks(t)]
     if missing and not decision.forced_reason:
         raise Refused(
-            f"vor dem Gate der Phase {quoted(stage.key)} müssen erst diese Aufgaben erledigt "
+            f"vor dem Gate der Phase {quoted(stage.title)} müssen erst diese Aufgaben erledigt "
             "sein: "
             f"{', '.join(missing)} (oder mit Begründung erzwingen)"
         )
@@ -670,7 +670,7 @@ def _send_back(
     for key in reopen:
         task = session.exec(select(Task).where(Task.stage_id == stage.id, Task.key == key)).first()
         if task is None:
-            raise NotFound(f"die Phase {quoted(stage.key)} hat keine Aufgabe {quoted(key)} "
+            raise NotFound(f"die Phase {quoted(stage.title)} hat keine Aufgabe {quoted(key)} "
                            "zum Wiedereröffnen")
         if task.state == TaskState.done:
             before = events.snapshot(task, "state", "done_on")
@@ -706,7 +706,7 @@ def _postpone(
 ) -> None:
     if not gate.sitzung:
         raise Refused(
-            f"das Gate der Phase {quoted(stage.key)} hängt an keiner Sitzung; nichts zu vertagen"
+            f"das Gate der Phase {quoted(stage.title)} hängt an keiner Sitzung; nichts zu vertagen"
         )
     if not postpone_to:
         raise Refused("wer vertagt, muss die Sitzung nennen, auf die vertagt wird")
@@ -843,9 +843,8 @@ def check_stage_starts(
         earliest = stage.opened_on or stage.planned_start
         if earliest and change.new < earliest:
             raise Refused(
-                f"dann wäre die Aufgabe {quoted(task.key)} ({task.title}) am "
-                f"{change.new:%d.%m.%Y} "
-                f"fällig, vor dem frühesten Beginn ihrer Phase {quoted(stage.key)} "
+                f"dann wäre die Aufgabe {quoted(task.title)} am {change.new:%d.%m.%Y} "
+                f"fällig, vor dem frühesten Beginn ihrer Phase {quoted(stage.title)} "
                 f"({earliest:%d.%m.%Y})"
             )
 

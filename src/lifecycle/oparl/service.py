@@ -375,14 +375,15 @@ def bind_sitzung(session: Session, process_key: str, plan_name: str, sitzung_ref
             raise Refused(f"die Sitzung {quoted(new.key)} am {new.start:%d.%m.%Y} liegt vor dem "
                           f"Beginn der Fortschreibung {quoted(process_key)} "
                           f"({process.started_on:%d.%m.%Y})")  # fmt: skip
-        gates = {s.key for s in plan_of(process.plan).stages if s.gate.sitzung == plan_name}
+        gates = {s.key: s.title for s in plan_of(process.plan).stages
+                 if s.gate.sitzung == plan_name}  # fmt: skip
         decided = session.exec(select(Stage.key).where(
-            Stage.fortschreibung_id == process.id, col(Stage.key).in_(gates),
+            Stage.fortschreibung_id == process.id, col(Stage.key).in_(list(gates)),
             Stage.state == StageState.closed)).all()  # fmt: skip
         if decided:
-            raise Refused(f"über die Phase {quoted(sorted(decided)[0])} an der Plan-Sitzung "
-                          f"{quoted(plan_name)} ist schon entschieden; nichts neu zu "
-                          "binden")  # fmt: skip
+            raise Refused(f"über die Phase {quoted(gates[sorted(decided)[0]])} an der "
+                          f"Plan-Sitzung {quoted(plan_name)} ist schon entschieden; nichts neu "
+                          "zu binden")  # fmt: skip
         old_start = old.start
         binding.sitzung_id = ident(new)
         session.add(binding)

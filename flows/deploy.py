@@ -23,6 +23,7 @@ import datetime as dt
 from typing import Any
 
 from lifecycle.flows.common import STAGE_DEPLOYMENT
+from lifecycle.words import quoted
 
 CRASH_AUTOMATION = "lifecycle: Lauf ohne Lebenszeichen gilt als abgestürzt"
 RETRY_AUTOMATION = "lifecycle: abgestürzten Phasenlauf neu einplanen"
@@ -84,7 +85,8 @@ def ensure_pool(pool: str) -> None:
             return
     if found.type != "process":
         raise DeployError(
-            f"Work-Pool {pool!r} hat den Typ {found.type!r}; lifecycle braucht 'process'"
+            f"Work-Pool {quoted(pool)} hat den Typ {quoted(found.type)}; lifecycle braucht "
+            "„process“"
         )
 
 

@@ -38,6 +38,7 @@ from lifecycle.flows.common import (
     parse_day,
 )  # fmt: skip
 from lifecycle.models import GateDecision, Outcome, StageState
+from lifecycle.words import quoted
 
 REFERENCE_PATTERN = r"^$|" + services.REFERENCE.pattern
 
@@ -220,7 +221,7 @@ def gate_flow(process_key: str, stage_key: str, db_url: str | None = None,
             continue
         given = suspend_flow_run(
             wait_for_input=GateDecisionInput.with_initial_data(
-                description=f"Entscheidung über die Phase {stage_key!r} von {process_key}",
+                description=f"Entscheidung über die Phase {quoted(stage_key)} von {process_key}",
                 decided_on=dt.date.today(), outcome="approve", by=""),
             timeout=None, key=key,
         )  # fmt: skip

@@ -44,7 +44,7 @@ from lifecycle.models import (
     StageState,
     Task,
 )  # fmt: skip
-from lifecycle.words import OUTCOME_DE, STATE_DE
+from lifecycle.words import OUTCOME_DE, STATE_DE, quoted
 
 
 @dataclass
@@ -82,7 +82,8 @@ def open_stage(process_key: str, stage_key: str, db_url: str | None) -> StageSum
         process = lookups.get_process(session, process_key)
         stage = lookups.get_stage(session, process, stage_key)
         if stage.state == StageState.pending:
-            raise Refused(f"die Phase {stage_key!r} von {process_key} hat noch nicht begonnen")
+            raise Refused(f"die Phase {quoted(stage.title)} von {process_key} hat noch nicht "
+                          "begonnen")
         return StageSummary(
             process_key, stage_key, stage.title, stage.state.value,
             stage.opened_on.isoformat() if stage.opened_on else None,

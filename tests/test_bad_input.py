@@ -76,7 +76,7 @@ class TestPathTraversal:
         plan = PLAN.replace("documents: [beschlussvorlage]", 'documents: ["../../../../tmp/x"]')
         line = refused(db, "start", with_plan(tmp_path, plan))
         assert "plan.yaml:" in line and "gate.documents[0]" in line
-        assert "'../../../../tmp/x' hat das falsche Format (erwartet: eine Dokumentart" in line
+        assert "„../../../../tmp/x“ hat das falsche Format (erwartet: eine Dokumentart" in line
 
     def test_a_stored_plan_with_a_path_as_kind_writes_nothing_outside(self, started, tmp_path):
         con = sqlite3.connect(started)
@@ -102,8 +102,8 @@ class TestPathTraversal:
 class TestNoTraceback:
     @pytest.mark.parametrize(("old", "new", "field"), [
         ("  bundesland: BW\n", "  bundesland: BW\n  closing_days: [2017-02-30]\n",
-         "kommune.closing_days[0]: unmögliches Datum '2017-02-30'"),
-        ("started: 2017-03-01", "started: 0001-03-01", "fortschreibung.started: '0001-03-01'"),
+         "kommune.closing_days[0]: unmögliches Datum „2017-02-30“"),
+        ("started: 2017-03-01", "started: 0001-03-01", "fortschreibung.started: „0001-03-01“"),
         ("started: 2017-03-01", "started: 9999-03-01", "Jahr 9999 außerhalb"),
         ('start: "2017-12-14 18:00"', 'start: "9999-12-14 18:00"', "sitzungen[3].start"),
     ])  # fmt: skip
@@ -241,7 +241,7 @@ class TestNoTraceback:
             f"sqlite:///{text}": ("keine SQLite-Datenbank",),
             f"sqlite:///{noise}": ("keine SQLite-Datenbank",),
             f"sqlite:///{truncated}": ("keine lesbare",),
-            f"sqlite:///{newer}": ("Schemastand '9999_from_the_future'",),
+            f"sqlite:///{newer}": ("Schemastand „9999_from_the_future“",),
             f"sqlite:///{tmp_path}": ("ist ein Ordner",),
         }
         for url, expect in cases.items():
@@ -299,7 +299,7 @@ class TestNotSilently:
         text = TEXT.replace(old, new, 1)
         line_no = line_of(text, new.splitlines()[-1])
         path = scenario(tmp_path, text)
-        refused(db, "start", path, expect=(f"{path}:{line_no}:", f"Schlüssel '{key}' doppelt"))
+        refused(db, "start", path, expect=(f"{path}:{line_no}:", f"Schlüssel „{key}“ doppelt"))
 
     @pytest.mark.parametrize(("old", "new", "expect"), [
         ("auftaktworkshop: 2017-07-07", "auftaktworkshop: 2017-12-20",
@@ -311,19 +311,19 @@ class TestNotSilently:
          "vorlagen[1].beratungsfolge[1].role: Vorberatung nach der Entscheidung"),
         ("  - {decide: arbeitsgruppen,",
          "  - {done: gibt_es_nicht, on: 2017-10-01, by: ortolf}\n  - {decide: arbeitsgruppen,",
-         "verlauf[2].done: unbekannte(s) Aufgabe des Plans 'gibt_es_nicht'"),
+         "verlauf[2].done: unbekannte(s) Aufgabe des Plans „gibt_es_nicht“"),
         ("  plan: integrationskonzept\n",
          "  plan: integrationskonzept\n  reminders: {escalate_to: hausmeister}\n",
-         "fortschreibung.reminders.escalate_to: der Plan kennt keine Rolle 'hausmeister'"),
-        ("  - {key: ortolf,", '  - {key: "ortolf\\n",', "personen[0].key: 'ortolf\\n'"),
+         "fortschreibung.reminders.escalate_to: der Plan kennt keine Rolle „hausmeister“"),
+        ("  - {key: ortolf,", '  - {key: "ortolf\\n",', "personen[0].key: „ortolf\\n“"),
         ("email: ute.ortolf@waiblingen.example", 'email: "ute.ortolf@waiblingen.example\\n"',
          "personen[0].email"),
         ("reference: BSV 3/2017\n", 'reference: "BSV 3/2017\\n"\n', "vorlagen[0].reference"),
-        ("amount: 15000,", "amount: .nan,", "'.nan' ist keine endliche Zahl"),
-        ("budget: {amount: 5000,", "budget: {amount: .inf,", "'.inf' ist keine endliche Zahl"),
+        ("amount: 15000,", "amount: .nan,", "„.nan“ ist keine endliche Zahl"),
+        ("budget: {amount: 5000,", "budget: {amount: .inf,", "„.inf“ ist keine endliche Zahl"),
         ("  - {decide: auswertung, on: 2017-11-13, outcome: approve,",
          "  - {decide: auswertung, on: 2017-11-13, outcome: vielleicht,",
-         "verlauf[3].outcome: 'vielleicht' ist keiner von"),
+         "verlauf[3].outcome: „vielleicht“ ist keiner von"),
     ])  # fmt: skip
     def test_refused_with_the_field_at_fault(self, db, tmp_path, old, new, expect):
         assert old in TEXT
@@ -349,26 +349,26 @@ class TestNotSilently:
 
     def test_done_by_nobody_and_a_reference_with_a_newline(self, started):
         refused(started, "done", "waiblingen-2017:foerderantrag_stellen", "--on", "2017-03-14",
-                "--by", "niemand", expect=("keine Person 'niemand'",))  # fmt: skip
+                "--by", "niemand", expect=("keine Person „niemand“",))  # fmt: skip
         refused(started, "decide", "waiblingen-2017", "ratsbeschluss", "approve", "--on",
                 "2017-04-27", "--reference", "BSV 3/2017\n", "--force", "x",
                 expect=("--reference",))  # fmt: skip
 
     def test_reschedule_before_the_process_began(self, started):
         refused(started, "reschedule", "bsv-2017-12-06", "2017-02-01",
-                expect=("liegt vor dem Beginn der Fortschreibung 'waiblingen-2017'",))  # fmt: skip
+                expect=("liegt vor dem Beginn der Fortschreibung „waiblingen-2017“",))  # fmt: skip
 
     def test_a_second_scenario_for_the_kommune_with_other_data(self, started, tmp_path):
         other = TEXT.replace("key: waiblingen-2017", "key: waiblingen-2019").replace(
             "bundesland: BW", "bundesland: BY"
         )
         refused(started, "start", scenario(tmp_path, other),
-                expect=("Kommune 'waiblingen'", "bundesland", "'BW'", "'BY'"))  # fmt: skip
+                expect=("Kommune „waiblingen“", "bundesland", "„BW“", "„BY“"))  # fmt: skip
         moved = TEXT.replace("key: waiblingen-2017", "key: waiblingen-2019").replace(
             'start: "2017-12-14 18:00"', 'start: "2017-12-15 18:00"'
         )
         refused(started, "start", scenario(tmp_path, moved),
-                expect=("Sitzung 'gr-2017-12-14'", "start"))  # fmt: skip
+                expect=("Sitzung „gr-2017-12-14“", "start"))  # fmt: skip
 
     def test_another_applications_sqlite_file_gets_none_of_our_tables(self, tmp_path):
         foreign = tmp_path / "crm.db"
@@ -387,10 +387,10 @@ class TestNotSilently:
 
 class TestRemind:
     @pytest.mark.parametrize(("env", "expect"), [
-        ({"LIFECYCLE_SMTP_PORT": "abc"}, "LIFECYCLE_SMTP_PORT='abc'"),
-        ({"LIFECYCLE_SMTP_SECURITY": "tls"}, "LIFECYCLE_SMTP_SECURITY='tls'"),
+        ({"LIFECYCLE_SMTP_PORT": "abc"}, "LIFECYCLE_SMTP_PORT=„abc“"),
+        ({"LIFECYCLE_SMTP_SECURITY": "tls"}, "LIFECYCLE_SMTP_SECURITY=„tls“"),
         ({"LIFECYCLE_TIMEZONE": "Europe/Waiblingen"}, "keine bekannte Zeitzone"),
-        ({"LIFECYCLE_MAIL_FROM": "niemand"}, "LIFECYCLE_MAIL_FROM='niemand'"),
+        ({"LIFECYCLE_MAIL_FROM": "niemand"}, "LIFECYCLE_MAIL_FROM=„niemand“"),
         ({"LIFECYCLE_SETTINGS": "/nirgends/s.toml"}, "Datei nicht gefunden"),
         ({"LIFECYCLE_SETTINGS": "BROKEN"}, "kein gültiges TOML"),
         ({"LIFECYCLE_SETTINGS": "UNKNOWN"}, "LIFECYCLE_SMTP_HOTS"),
@@ -450,7 +450,7 @@ class TestMessages:
         step = "outcome: approve, by: ortolf}"
         text = TEXT.replace(step, step[:-1] + ", wer: x}", 1)
         line = refused(db, "start", scenario(tmp_path, text))
-        assert "verlauf[2]: unbekannter Schlüssel 'wer'" in line and "remarks" not in line
+        assert "verlauf[2]: unbekannter Schlüssel „wer“" in line and "remarks" not in line
 
 
 # --- 6. usage errors, 7. internal errors ------------------------------------------------------
@@ -466,7 +466,7 @@ class TestGermanMessages:
 
     @pytest.mark.parametrize(("old", "new", "expect"), [
         (None, "!!python/object/apply:os.system ['id']\n",
-         ":1: ungültiges YAML: Typ-Angabe '!!python/object/apply:os.system' ist nicht erlaubt"),
+         ":1: ungültiges YAML: Typ-Angabe „!!python/object/apply:os.system“ ist nicht erlaubt"),
         ("kommune:\n", "kommune: [\n", "ungültiges YAML: eine Liste [ … ] ist nicht geschlossen"),
         ("  bundesland: BW\n", "\tbundesland: BW\n", "ungültiges YAML: ein Tabulator"),
         ("started: 2017-03-01", "started: !!timestamp x",
@@ -499,7 +499,7 @@ class TestGermanMessages:
 class TestUsageAndInternalErrors:
     @pytest.mark.parametrize(("args", "expect"), [
         (["start"], "Aufruf: SCENARIO fehlt"),
-        (["gibtsnicht"], "Aufruf: unbekannter Befehl 'gibtsnicht'"),
+        (["gibtsnicht"], "Aufruf: unbekannter Befehl „gibtsnicht“"),
         (["tasks", "--limit", "abc"], "Aufruf: ungültiger Wert für --limit: keine ganze Zahl"),
         (["tasks", "--gibtsnicht"], "Aufruf: unbekannte Option --gibtsnicht"),
     ])  # fmt: skip

@@ -172,7 +172,7 @@ class TestBadInput:
         path = self.bad_scenario(tmp_path, lambda d: d["kommune"].update(bundesland="XY"))
         self.assert_refused(started, "start", path, expect=f"{path}:")
         self.assert_refused(
-            started, "start", path, expect="kommune.bundesland: unbekanntes Bundesland 'XY'"
+            started, "start", path, expect="kommune.bundesland: unbekanntes Bundesland „XY“"
         )
 
     def test_bad_email(self, db_url, tmp_path):
@@ -215,11 +215,30 @@ class TestBadInput:
             "nirgendwo-2017",
             "vorlage",
             "approve",
-            expect="keine Fortschreibung 'nirgendwo-2017'",
+            expect="keine Fortschreibung „nirgendwo-2017“",
         )
         self.assert_refused(
-            started, "decide", "waiblingen-2017", "vorlage", "maybe", expect="'maybe' ist keins von"
+            started, "decide", "waiblingen-2017", "vorlage", "maybe", expect="„maybe“ ist keins von"
         )
+
+    def test_a_refusal_names_in_german_quotes(self, started):
+        """A refusal is a German sentence: what it names in „…“, not in Python's quotes ('…'),
+        on one line, exit 2; the stage by its plan title, the process by its key."""
+        again = run(started, "start", str(WAIBLINGEN), check=False)
+        assert again.returncode == 2, again.stdout + again.stderr
+        assert again.stderr.splitlines() == [
+            "lifecycle: die Fortschreibung „waiblingen-2017“ gibt es schon (gestartet am "
+            "01.03.2017)"
+        ]
+        decide = ["decide", "waiblingen-2017", "ratsbeschluss", "approve", "--on", "2017-04-27",
+                  "--reference", "GR 1/2017", "--force", "Test"]  # fmt: skip
+        run(started, *decide)
+        closed = run(started, *decide, check=False)
+        assert closed.returncode == 2, closed.stdout + closed.stderr
+        [line] = closed.stderr.splitlines()
+        assert line.startswith("lifecycle: das Gate der Phase „Ratsbeschluss“ ist schon "
+                               "geschlossen (freigegeben am 27.04.2017 von ")  # fmt: skip
+        assert "'" not in again.stderr + closed.stderr
 
     def test_bad_dates(self, started):
         self.assert_refused(
@@ -234,7 +253,7 @@ class TestBadInput:
             "waiblingen-2017:foerderantrag_stellen",
             "--on",
             "gestern",
-            expect="--on: 'gestern' ist kein Datum",
+            expect="--on: „gestern“ ist kein Datum",
         )
 
     def test_days_ahead_out_of_range(self, started):

@@ -78,7 +78,7 @@ class TestArgumentsThatAreNotUtf8:
         proc = process(started, "decide", "waiblingen-2017", "ratsbeschluss", "send_back",
                        "--on", "2017-03-20", "--reason", b"Finanzierung kl\xe4ren")  # fmt: skip
         line = one_line(proc)
-        assert "Argument 8 'Finanzierung kl\\xe4ren' (nach --reason) ist kein UTF-8-Text" in line
+        assert "Argument 8 „Finanzierung kl\\xe4ren“ (nach --reason) ist kein UTF-8-Text" in line
         assert dump(started) == before
 
     @settings(max_examples=60, deadline=None, database=None, derandomize=True,
@@ -448,7 +448,7 @@ class TestOparlSyncAddresses:
         ("http://[::zz]/system", "IPv6"),
         ("http://ris example/system", "Leerraum"),
         ("http://ris%20x.example/system", "unzulässige Zeichen"),
-        ("http://a..b/system", "Rechnername 'a..b' ungültig"),
+        ("http://a..b/system", "Rechnername „a..b“ ungültig"),
         (f"http://{'a' * 64}.example/system", "länger als 63 Zeichen"),
         ("http://ris.example/sys\ntem", "Steuerzeichen (U+000A)"),
         ("http://ris.example/sys tem", "Leerraum"),
@@ -803,6 +803,51 @@ class TestCalendarWithADateOutOfRange:
         uids = feed_uids(out)
         assert "task-waiblingen-2017-foerderantrag_stellen@lifecycle.invalid" not in uids
         assert "task-waiblingen-2017-partner_anfragen@lifecycle.invalid" in uids
+
+
+class TestStatusWithADateOutOfRange:
+    """`lifecycle status` shows what it can of a process whose database holds a Sitzung outside
+    the engine's years (an older version's row: year 1 overflowed the Vorlagenschluss, exit 70;
+    9999 is left out alike, as the calendar export does) and names that Sitzung in one warning
+    line, exit 0."""
+
+    WARNING = ("lifecycle: Warnung: nicht angezeigt: Sitzung waiblingen:gr-2017-12-14, Beginn: "
+               "Jahr {year} außerhalb von 1950 bis 2200 (korrigieren mit lifecycle reschedule "
+               "KOMMUNE:SITZUNG DATUM)")  # fmt: skip
+
+    @pytest.mark.parametrize("start", ["0001-01-01 00:30:00.000000", "9999-12-31 23:00:00.000000"])
+    @pytest.mark.parametrize("args", [["status", "--today", "2017-11-08"],
+                                      ["status", "waiblingen-2017", "--today", "2017-11-08"]],
+                             ids=["alone", "named"])  # fmt: skip
+    def test_the_sitzung_is_left_out_and_named(self, started, start, args, capsys, monkeypatch):
+        from lifecycle.db import engine_for
+
+        store(started, "UPDATE sitzung SET start = ? WHERE key = 'gr-2017-12-14'", start)
+        before = dump(started)
+        monkeypatch.setenv("LIFECYCLE_DATABASE_URL", f"sqlite:///{started}")
+        for run in (cli_module.run, cli_module._run_typer):  # the fast path and typer's
+            code = run(list(args))
+            said, err = capsys.readouterr()
+            assert code == 0, err
+            assert err.splitlines() == [self.WARNING.format(year=int(start[:4]))]
+            assert "Phasen" in said and "Ratsbeschluss" in said and "Sitzungskalender" in said
+            # the other Sitzungen (Wednesday, Thursday), not this one (Monday 1.1.1, Friday
+            # 31.12.9999)
+            assert "Mittwoch, 6." in said and "Donnerstag, 27." in said
+            assert "Montag, 1." not in said and "Freitag, 31." not in said
+        engine_for.cache_clear()
+        assert dump(started) == before
+
+    def test_a_real_status_exits_0_and_reschedule_repairs_the_row(self, started):
+        store(started, "UPDATE sitzung SET start = ? WHERE key = 'gr-2017-12-14'",
+              "0001-01-01 00:30:00.000000")  # fmt: skip
+        shown = process(started, "status")
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stderr.decode().splitlines() == [self.WARNING.format(year=1)]
+        assert process(started, "reschedule", "waiblingen:gr-2017-12-14",
+                       "2017-12-14 18:00").returncode == 0  # fmt: skip
+        repaired = process(started, "status")
+        assert repaired.returncode == 0 and repaired.stderr == b"", repaired.stderr
 
 
 def test_docs_without_a_process_answer_in_german(db, tmp_path):

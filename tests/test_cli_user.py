@@ -55,7 +55,7 @@ def test_bad_input_is_one_german_line_and_changes_nothing(db_url):
         (["admin", "--admin"], "kurz\n", "mindestens 10 Zeichen"),
         (["Admin!", "--admin"], "ein-langes-passwort\n", "nur Kleinbuchstaben"),
         (["ortolf", "--role", "projektleitung", "--kommune", "nirgends"],
-         "ein-langes-passwort\n", "keine Kommune 'nirgends'"),
+         "ein-langes-passwort\n", "keine Kommune „nirgends“"),
         (["ortolf", "--role", "chef", "--kommune", "waiblingen"], "ein-langes-passwort\n",
          "chef"),
         (["ortolf", "--role", "viewer"], "ein-langes-passwort\n", "--kommune"),

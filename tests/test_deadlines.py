@@ -79,7 +79,7 @@ def test_missing_anchor_is_named(anchor, kind):
         "Plan",
         "t1",
     )
-    assert err.problem == f"Frist bezieht sich auf {kind} 'gibtsnicht', die es nicht gibt"
+    assert err.problem == f"Frist bezieht sich auf {kind} „gibtsnicht“, die es nicht gibt"
 
 
 def test_a_stage_without_tasks_ends_where_it_starts():

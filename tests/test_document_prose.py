@@ -274,7 +274,7 @@ def test_an_edited_section_survives_regeneration_and_a_newer_fact_flags_it(
 
 @pytest.mark.parametrize("args, content, problem", [
     (["vorlage", "--section", "Rückblik"], b"Text", "unbekannter Abschnitt; bekannt: Betreff"),
-    (["gibtsnicht", "--section", "Rückblick"], b"Text", "keine Vorlage 'gibtsnicht'"),
+    (["gibtsnicht", "--section", "Rückblick"], b"Text", "keine Vorlage „gibtsnicht“"),
     (["vorlage", "--section", "Rückblick"], "Grüße aus Waiblingen".encode("cp1252"),
      "keine UTF-8-Datei"),
     (["vorlage", "--section", "Fazit"], b"ein **offener Fettdruck", "Fettdruck wird nicht "

@@ -349,11 +349,11 @@ def test_template_syntax_error_and_sandbox(session, replayed, tmp_path):
 def test_missing_template_folder_and_unknown_kind(session, replayed, tmp_path):
     with pytest.raises(LifecycleError, match="--templates: Vorlagenordner .* existiert nicht"):
         generate(session, replayed, "sitzungsvorlage", templates=tmp_path / "fehlt")
-    with pytest.raises(LifecycleError, match="unbekannte Dokumentart 'protokol'"):
+    with pytest.raises(LifecycleError, match="unbekannte Dokumentart „protokol“"):
         generate(session, replayed, "protokol", out_dir=tmp_path)
-    with pytest.raises(LifecycleError, match="keine Phase 'nirgends'"):
+    with pytest.raises(LifecycleError, match="keine Phase „nirgends“"):
         generate_gate_documents(session, replayed, "nirgends", out_dir=tmp_path)
-    with pytest.raises(LifecycleError, match="keine Phase 'nix'"):
+    with pytest.raises(LifecycleError, match="keine Phase „nix“"):
         generate(session, replayed, "stage_bericht", stage="nix", out_dir=tmp_path)
     assert documents.versions(session, replayed) == []
 
@@ -393,7 +393,7 @@ def test_cli_generate_and_list(session, replayed, db_url, tmp_path):
     assert listing.returncode == 0 and "sitzungsvorlage_v1.docx" in listing.stdout
     bad = _cli("docs", "generate", "nope", env=env)
     assert bad.returncode == 2
-    assert bad.stderr.count("\n") == 1 and "unbekannte Dokumentart 'nope'" in bad.stderr
+    assert bad.stderr.count("\n") == 1 and "unbekannte Dokumentart „nope“" in bad.stderr
 
 
 def test_cli_docs_module_keeps_heavy_imports_out():

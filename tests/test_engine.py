@@ -147,7 +147,7 @@ class TestTasks:
             "waiblingen-2017:partner_anfragen",
             to="niemand",
             actor="t",
-            match="keine Person 'niemand'",
+            match="keine Person „niemand“",
         )
 
 
@@ -217,8 +217,8 @@ class TestGates:
         )
 
     def test_unknown_process_and_stage(self, session, waiblingen):
-        refused_decision(session, "keine Fortschreibung 'tuebingen-2017'", process="tuebingen-2017")
-        refused_decision(session, "keine Phase 'haushalt'", stage="haushalt")
+        refused_decision(session, "keine Fortschreibung „tuebingen-2017“", process="tuebingen-2017")
+        refused_decision(session, "keine Phase „haushalt“", stage="haushalt")
 
     def test_send_back_needs_reason_and_reopens(self, session, waiblingen):
         t = task(session, waiblingen, "grundsatzvorlage_entwerfen")
@@ -242,7 +242,7 @@ class TestGates:
     @pytest.mark.parametrize("key", ["gibtsnicht", "workshop_einladen"])  # the 2nd: next stage
     def test_send_back_reopens_only_tasks_of_its_stage(self, session, waiblingen, key):
         refused_decision(
-            session, f"keine Aufgabe '{key}' zum Wiedereröffnen", outcome="send_back",
+            session, f"keine Aufgabe „{key}“ zum Wiedereröffnen", outcome="send_back",
             on=D(2017, 3, 20), by="raible", remarks="x", reopen=(key,),
         )  # fmt: skip
 
@@ -278,7 +278,7 @@ class TestGates:
         )  # fmt: skip
         replay.run(session, process, until=D(2024, 9, 30))
         refused_decision(
-            session, "keine Sitzung 'gibtsnicht'", stage="beschluss", postpone_to="gibtsnicht",
+            session, "keine Sitzung „gibtsnicht“", stage="beschluss", postpone_to="gibtsnicht",
             **(postpone | {"on": D(2024, 11, 21)}),
         )  # fmt: skip
 

@@ -8,6 +8,7 @@ it guards. The event log is what the Verlauf shows (words.ACTION_DE) and what iC
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 
@@ -32,6 +33,9 @@ from lifecycle.models import (
 from lifecycle.scenario import load_scenario
 
 D = dt.date
+# The plan's titles of two tasks, as refusals name them (patterns: the parentheses escaped).
+PARTNER_ANFRAGEN = "Externe wissenschaftliche Begleitung anfragen und Angebot einholen"
+FOERDERANTRAG = re.escape("Förderantrag stellen (z. B. VwV Integration)")
 TESTS = Path(__file__).parent
 KLIMA = TESTS / "scenarios/musterstadt-klima.yaml"
 
@@ -163,11 +167,11 @@ def test_reassign_refusals_name_the_task_and_the_person(session, waiblingen):
     task = engine.get_task(session, "waiblingen-2017:partner_anfragen")
     holder = engine.get_person(session, waiblingen.kommune_id, "ortolf")
     assert task.assignee_id == holder.id
-    same = f"^die Aufgabe 'partner_anfragen' ist schon {holder.name} zugewiesen$"
+    same = f"^die Aufgabe „{PARTNER_ANFRAGEN}“ ist schon {holder.name} zugewiesen$"
     refused(session, services.reassign_task, task.id, to="ortolf", actor="sd", match=same)
     services.complete_task(session, task.id, on=D(2017, 3, 14))
     refused(session, services.reassign_task, task.id, to="raible", actor="sd",
-            match="^die Aufgabe 'partner_anfragen' ist schon erledigt; "
+            match=f"^die Aufgabe „{PARTNER_ANFRAGEN}“ ist schon erledigt; "
                   "da gibt es nichts zuzuweisen$")  # fmt: skip
 
 
@@ -210,7 +214,7 @@ def test_closing_days_change_is_logged_with_the_days_before_and_after(session, w
 
 def test_closing_days_of_an_unknown_kommune(session, waiblingen):
     refused(session, services.set_closing_days, "tuebingen", [D(2017, 11, 27)], actor="sd",
-            match="^keine Kommune 'tuebingen'$")  # fmt: skip
+            match="^keine Kommune „tuebingen“$")  # fmt: skip
 
 
 # --- recompute_all ----------------------------------------------------------------------------
@@ -320,7 +324,7 @@ def test_a_move_keeps_the_time_it_is_given_and_a_move_to_the_same_time_is_refuse
     moved = services.move_sitzung(session, "bsv-2017-12-06", D(2017, 12, 12), actor="sd")
     assert moved.sitzung.start == dt.datetime(2017, 12, 12, 18, 30)
     refused(session, services.move_sitzung, "bsv-2017-12-06", D(2017, 12, 12), actor="sd",
-            match=r"^die Sitzung 'bsv-2017-12-06' ist schon am 12\.12\.2017 18:30$")  # fmt: skip
+            match=r"^die Sitzung „bsv-2017-12-06“ ist schon am 12\.12\.2017 18:30$")  # fmt: skip
 
 
 def test_a_move_is_logged_once_for_the_calendar_and_once_per_bound_process(session, waiblingen):
@@ -343,7 +347,7 @@ def test_a_move_is_logged_once_for_the_calendar_and_once_per_bound_process(sessi
 
 def test_a_sitzung_on_a_holiday_is_named_in_the_refusal(session, waiblingen):
     said = (
-        r"^die Sitzung 'gr-2017-12-14' läge am 25\.12\.2017 \(Erster Weihnachtstag\); "
+        r"^die Sitzung „gr-2017-12-14“ läge am 25\.12\.2017 \(Erster Weihnachtstag\); "
         r"wenn das so gewollt ist, mit Begründung erzwingen \(--force GRUND\)$"
     )
     refused(
@@ -365,7 +369,7 @@ def test_a_scenario_with_a_sitzung_on_a_holiday_is_refused_naming_it_unless_forc
         if sitzung["key"] == "gr-2017-12-14":
             sitzung["start"] = "2017-12-25 18:00"
     said = (
-        r"^die Sitzung 'gr-2017-12-14' läge am 25\.12\.2017 \(Erster Weihnachtstag\); "
+        r"^die Sitzung „gr-2017-12-14“ läge am 25\.12\.2017 \(Erster Weihnachtstag\); "
         r"wenn das so gewollt ist, mit Begründung erzwingen \(--force GRUND\)$"
     )
     refused(session, services.start, scenario, actor="test", match=said)
@@ -416,7 +420,8 @@ def klima_at_beschluss(session) -> Fortschreibung:
 
 def test_a_deadline_may_fall_on_the_day_its_stage_began_not_before(session, klima_at_beschluss):
     refused(session, services.move_sitzung, "uka-2024-11-05", D(2024, 10, 10), actor="sd",
-            match=r"am 27\.09\.2024 fällig, vor dem frühesten Beginn ihrer Phase 'beschluss' "
+            match=r"am 27\.09\.2024 fällig, vor dem frühesten Beginn ihrer Phase "
+                  r"„Beschluss des Maßnahmenkatalogs“ "
                   r"\(30\.09\.2024\)")  # fmt: skip
     services.move_sitzung(session, "uka-2024-11-05", D(2024, 10, 11), actor="sd")
     assert engine.get_task(session, "vorlage_einreichen", klima_at_beschluss).due == D(2024, 9, 30)
@@ -434,7 +439,7 @@ def test_a_done_task_does_not_stop_a_move(session, klima_at_beschluss):
 def test_an_approval_without_reference_says_which_reference(session, waiblingen):
     refused(session, services.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="approve",
             on=D(2017, 4, 27), by="sd", reference="",
-            match=r"^die Freigabe der Phase 'ratsbeschluss' braucht ein Aktenzeichen "
+            match=r"^die Freigabe der Phase „Ratsbeschluss“ braucht ein Aktenzeichen "
                   r"\(Vorlagen- oder Beschlussnummer\)$")  # fmt: skip
 
 
@@ -445,19 +450,19 @@ def test_a_done_task_first_does_not_spare_the_tasks_after_it_the_check(session):
     first = engine.get_task(session, "foerderantrag_stellen", process)
     services.complete_task(session, first.id, on=D(2017, 7, 4))
     refused(session, services.move_sitzung, "akjs-2017-08-29", D(2017, 7, 5), actor="sd",
-            match=r"^dann wäre die Aufgabe 'partner_anfragen' \(Externe wissenschaftliche "
-                  r"Begleitung anfragen und Angebot einholen\) am 13\.06\.2017 fällig, vor dem "
-                  r"frühesten Beginn ihrer Phase 'ratsbeschluss' \(03\.07\.2017\)$")  # fmt: skip
+            match=r"^dann wäre die Aufgabe „Externe wissenschaftliche Begleitung anfragen und "
+                  r"Angebot einholen“ am 13\.06\.2017 fällig, vor dem frühesten Beginn ihrer "
+                  r"Phase „Ratsbeschluss“ \(03\.07\.2017\)$")  # fmt: skip
 
 
 def test_a_sitzung_moved_to_the_first_day_of_its_process_is_checked_like_any_other(session,
                                                                                   waiblingen):
     """01.03.2017 is the day Waiblingen began, not before it: what refuses is a deadline."""
     refused(session, services.move_sitzung, "bsv-2017-04-05", D(2017, 3, 1), actor="sd",
-            match=r"^dann wäre die Aufgabe 'foerderantrag_stellen' ")  # fmt: skip
+            match=rf"^dann wäre die Aufgabe „{FOERDERANTRAG}“ ")  # fmt: skip
     refused(session, services.move_sitzung, "bsv-2017-04-05", D(2017, 2, 28), actor="sd",
             match=r"^der 28\.02\.2017 liegt vor dem Beginn der Fortschreibung "
-                  r"'waiblingen-2017' \(01\.03\.2017\)$")  # fmt: skip
+                  r"„waiblingen-2017“ \(01\.03\.2017\)$")  # fmt: skip
 
 
 @pytest.mark.parametrize("sitzung, when, allowed", [
@@ -473,15 +478,15 @@ def test_the_beratungsfolge_allows_the_same_hour_not_a_minute_out_of_order(sessi
         assert move.sitzung.start == when
     else:
         refused(session, services.move_sitzung, sitzung, when, actor="sd",
-                match=rf"^die Verlegung von '{sitzung}' auf den .* bricht die Beratungsfolge "
-                      r"der Vorlage 'BSV 21/2017'")  # fmt: skip
+                match=rf"^die Verlegung von „{sitzung}“ auf den .* bricht die Beratungsfolge "
+                      r"der Vorlage „BSV 21/2017“")  # fmt: skip
 
 
 def test_an_approval_names_every_open_task_and_logs_the_moved_deadlines_with_why(session,
                                                                                  waiblingen):
     refused(session, services.decide_gate, "waiblingen-2017", "ratsbeschluss", outcome="approve",
             on=D(2017, 5, 4), by="sitzungsdienst", reference="GR 1/2017",
-            match=r"^vor dem Gate der Phase 'ratsbeschluss' müssen erst diese Aufgaben erledigt "
+            match=r"^vor dem Gate der Phase „Ratsbeschluss“ müssen erst diese Aufgaben erledigt "
                   r"sein: foerderantrag_stellen, partner_anfragen, grundsatzvorlage_entwerfen, "
                   r"grundsatzvorlage_mitzeichnen, grundsatzvorlage_einreichen, "
                   r"grundsatz_vorberatung, grundsatz_beschluss \(oder mit Begründung "
@@ -517,7 +522,7 @@ def test_a_closed_gate_names_its_last_decision_and_a_gate_may_be_decided_the_day
                          by="ortolf", **decide)  # fmt: skip
     refused(session, services.decide_gate, "waiblingen-2017", "ratsbeschluss",
             outcome="approve", by="ortolf", **decide,
-            match=r"^das Gate der Phase 'ratsbeschluss' ist schon geschlossen \(freigegeben am "
+            match=r"^das Gate der Phase „Ratsbeschluss“ ist schon geschlossen \(freigegeben am "
                   r"27\.04\.2017 von sitzungsdienst\)$")  # fmt: skip
 
 
@@ -540,13 +545,14 @@ def test_a_decision_is_logged_with_every_field_the_verlauf_shows(session, waibli
 
 def test_completing_a_task_refuses_in_full_sentences_and_logs_who_and_when(session, waiblingen):
     refused(session, services.complete_task, 99999, on=D(2017, 3, 1),
-            match=r"^keine Aufgabe '99999'$")  # fmt: skip
+            match=r"^keine Aufgabe „99999“$")  # fmt: skip
     w = "waiblingen-2017:"
     refused(session, services.complete_task, w + "partner_beauftragen", on=D(2017, 3, 1),
-            match=r"^die Aufgabe 'partner_beauftragen' gehört zur Phase 'auftaktworkshop', und "
+            match=r"^die Aufgabe „Externe Begleitung beauftragen“ gehört zur Phase "
+                  r"„Auftaktworkshop“, und "
                   r"die ist noch nicht begonnen$")  # fmt: skip
     refused(session, services.complete_task, w + "foerderantrag_stellen", on=D(2017, 2, 28),
-            match=r"^der 28\.02\.2017 liegt vor dem Beginn der Phase 'ratsbeschluss' "
+            match=r"^der 28\.02\.2017 liegt vor dem Beginn der Phase „Ratsbeschluss“ "
                   r"\(01\.03\.2017\)$")  # fmt: skip
     task = services.complete_task(session, w + "foerderantrag_stellen", on=D(2017, 3, 1))  # day 1
     [logged] = events(session, "task_done")
@@ -560,8 +566,8 @@ def test_completing_a_task_refuses_in_full_sentences_and_logs_who_and_when(sessi
                          on=D(2017, 4, 27), by="sitzungsdienst", reference="GR 1/2017",
                          force_reason="Test")  # fmt: skip
     refused(session, services.complete_task, w + "partner_anfragen", on=D(2017, 4, 28),
-            match=r"^die Aufgabe 'partner_anfragen' gehört zur Phase 'ratsbeschluss', und die "
-                  r"ist abgeschlossen$")  # fmt: skip
+            match=rf"^die Aufgabe „{PARTNER_ANFRAGEN}“ gehört zur Phase „Ratsbeschluss“, und "
+                  r"die ist abgeschlossen$")  # fmt: skip
 
 
 def test_a_task_named_with_its_process_is_that_process_s_task(session, waiblingen):
@@ -615,7 +621,7 @@ def _changed_by_someone_else(session: Session, process: Fortschreibung) -> tuple
 
 def test_a_gate_the_session_holds_from_before_is_read_anew_under_its_lock(session, waiblingen):
     stage, _ = _changed_by_someone_else(session, waiblingen)
-    with pytest.raises(Refused, match="^das Gate der Phase 'ratsbeschluss' ist schon geschlossen"):
+    with pytest.raises(Refused, match="^das Gate der Phase „Ratsbeschluss“ ist schon geschlossen"):
         services.decide_gate(session, "waiblingen-2017", "ratsbeschluss", outcome="approve",
                              on=D(2017, 4, 28), by="ortolf", reference="GR 2/2017",
                              force_reason="Test")  # fmt: skip
@@ -624,6 +630,6 @@ def test_a_gate_the_session_holds_from_before_is_read_anew_under_its_lock(sessio
 
 def test_a_task_the_session_holds_from_before_is_read_anew_under_its_lock(session, waiblingen):
     _, task = _changed_by_someone_else(session, waiblingen)
-    with pytest.raises(Refused, match="^die Aufgabe 'foerderantrag_stellen' ist schon erledigt"):
+    with pytest.raises(Refused, match=f"^die Aufgabe „{FOERDERANTRAG}“ ist schon erledigt"):
         services.complete_task(session, str(task.id), on=D(2017, 3, 15))
     assert len(events(session, "task_done")) == 1

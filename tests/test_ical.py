@@ -89,7 +89,7 @@ def test_person_feed_has_only_their_tasks(session, waiblingen):
     evs = events(export(session, FeedOptions(person="duerr")))
     tasks = [uid for uid in evs if uid.startswith("task-")]
     assert tasks == ["task-waiblingen-2017-sitzungsvorlage_mitzeichnen@lifecycle.invalid"]
-    with pytest.raises(NotFound, match="keine Person 'niemand'"):
+    with pytest.raises(NotFound, match="keine Person „niemand“"):
         export(session, FeedOptions(person="niemand"))
 
 
@@ -118,7 +118,7 @@ def test_cli_export_writes_a_parsable_file(db_url, waiblingen, tmp_path):
         timeout=120,
     )
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines() == ["lifecycle: keine Fortschreibung 'nirgendwo'"]
+    assert bad.stderr.strip().splitlines() == ["lifecycle: keine Fortschreibung „nirgendwo“"]
 
 
 def test_a_persons_feed_asks_the_same_questions_however_many_processes_run(

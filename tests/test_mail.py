@@ -170,7 +170,7 @@ def test_authentication():
             server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="falsch"
         )
         msg = mail.build_message(good, "A", "a@b.example", _content(), "<x@y.example>")
-        failed = pytest.raises(mail.ServerError, match="Anmeldung als 'fristen' fehlgeschlagen")
+        failed = pytest.raises(mail.ServerError, match="Anmeldung als „fristen“ fehlgeschlagen")
         with failed, mail.Mailer(bad) as m:
             m.send(msg)
         assert len(server.inbox) == 0
@@ -181,7 +181,7 @@ def test_authentication():
 
 def test_a_name_with_a_line_break_fails_that_message_alone():
     """Refused before any header is built (both ways of building one would raise)."""
-    with pytest.raises(mail.AddressError, match=r"^'Ute\\r\\nBcc: x@y.example': Steuerzeichen "):
+    with pytest.raises(mail.AddressError, match=r"^„Ute\\r\\nBcc: x@y.example“: Steuerzeichen "):
         mail.check_address("Ute\r\nBcc: x@y.example", "ute@waiblingen.example")
     assert mail.check_address("Ute Ortolf", " ute@waiblingen.example\n") == "ute@waiblingen.example"
 

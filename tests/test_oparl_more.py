@@ -192,17 +192,19 @@ def test_bind_a_new_sitzung_after_a_cancellation_deadlines_and_reminders_follow(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nix-2017", "vorlage_entscheidung", "gr-2018-01-25"], "keine Fortschreibung 'nix-2017'"),
+        (["nix-2017", "vorlage_entscheidung", "gr-2018-01-25"], "keine Fortschreibung „nix-2017“"),
         (["waiblingen-2017", "gibt_es_nicht", "gr-2018-01-25"], "keine Plan-Sitzung"),
         (["waiblingen-2017", "vorlage_entscheidung", "gr-2099-01-01"], "keine Sitzung"),
         (["waiblingen-2017", "vorlage_entscheidung", "akjs-2018-06-12"],
-         "gehört zur Kommune 'voelklingen'"),
+         "gehört zur Kommune „voelklingen“"),
         (["waiblingen-2017", "vorlage_entscheidung", "voelklingen:akjs-2018-06-12"],
-         "gehört zur Kommune 'voelklingen'"),
+         "gehört zur Kommune „voelklingen“"),
         (["waiblingen-2017", "vorlage_entscheidung", "gr-2017-02-15"],
          "vor dem Beginn der Fortschreibung"),
         (["waiblingen-2017", "vorlage_entscheidung", "gr-2017-11-30"], "Beratungsfolge"),
-        (["waiblingen-2017", "beschluss_entscheidung", "gr-2018-01-25"], "schon entschieden"),
+        (["waiblingen-2017", "beschluss_entscheidung", "gr-2018-01-25"],
+         "über die Phase „Ratsbeschluss“ an der Plan-Sitzung „beschluss_entscheidung“ ist schon "
+         "entschieden"),  # the stage by its title, the plan's Sitzung by the name bind takes
         (["waiblingen-2017", "vorlage_entscheidung", "gr-2017-12-14"], "schon an die Sitzung"),
     ],
 )

@@ -174,7 +174,7 @@ def test_quirks_of_real_servers_are_tolerated_with_a_warning(session):
         report = sync(session, f"{base}/system", "musterstadt")
     text = " | ".join(report.warnings)
     for quirk in ("einzelnes Objekt statt einer Liste", "JSON-Liste statt einer Listenseite",
-                  "Mikrosekunden", "auxiliaryFile als einzelnes Objekt", "'N/A'",
+                  "Mikrosekunden", "auxiliaryFile als einzelnes Objekt", "„N/A“",
                   "ohne Zeitzone", "ohne links"):  # fmt: skip
         assert quirk in text, quirk
     k = session.exec(select(Kommune).where(Kommune.key == "musterstadt")).one()

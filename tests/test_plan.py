@@ -73,23 +73,23 @@ class TestBadPlans:
             "  - key: ratsbeschluss\n", "  - key: ratsbeschluss\n    colour: red\n"
         )
         err = error_for(tmp_path, text)
-        assert err.field == "stages[0]" and "unbekannter Schlüssel 'colour'" in err.problem
+        assert err.field == "stages[0]" and "unbekannter Schlüssel „colour“" in err.problem
 
     def test_missing_required(self, tmp_path):
         text = BUILTIN_TEXT.replace("title: Fortschreibung des Integrationskonzepts\n", "")
         err = error_for(tmp_path, text)
-        assert "'title' fehlt" in err.problem
+        assert "„title“ fehlt" in err.problem
 
     def test_anchor_to_undeclared_sitzung(self, tmp_path):
         text = BUILTIN_TEXT.replace("ref: vorlage_entscheidung}", "ref: haushaltsberatung}")
         err = error_for(tmp_path, text)
-        assert err.field.endswith("due.ref") and "Sitzung 'haushaltsberatung'" in err.problem
+        assert err.field.endswith("due.ref") and "Sitzung „haushaltsberatung“" in err.problem
         assert err.line and "haushaltsberatung" in text.splitlines()[err.line - 1]
 
     def test_unknown_role(self, tmp_path):
         text = BUILTIN_TEXT.replace("role: partner\n", "role: hausmeister\n", 1)
         err = error_for(tmp_path, text)
-        assert err.field.endswith(".role") and "unbekannte Rolle 'hausmeister'" in err.problem
+        assert err.field.endswith(".role") and "unbekannte Rolle „hausmeister“" in err.problem
 
     def test_dependency_cycle(self, tmp_path):
         text = BUILTIN_TEXT.replace(
@@ -127,7 +127,7 @@ class TestBadPlans:
     def test_duplicate_task_key(self, tmp_path):
         text = BUILTIN_TEXT.replace("key: partner_anfragen", "key: foerderantrag_stellen")
         err = error_for(tmp_path, text)
-        assert "Aufgaben-Schlüssel 'foerderantrag_stellen' doppelt" in err.problem
+        assert "Aufgaben-Schlüssel „foerderantrag_stellen“ doppelt" in err.problem
 
     def test_gate_requires_unknown_task(self, tmp_path):
         text = (
@@ -141,7 +141,7 @@ class TestBadPlans:
     def test_a_task_sends_a_document_no_gate_names(self, tmp_path):
         text = BUILTIN_TEXT.replace("sends: workshop_einladung", "sends: rundbrief")
         err = error_for(tmp_path, text)
-        assert err.field.endswith(".sends") and "Dokument 'rundbrief'" in err.problem
+        assert err.field.endswith(".sends") and "Dokument „rundbrief“" in err.problem
         assert err.line and "rundbrief" in text.splitlines()[err.line - 1]
 
     def test_a_stage_tells_its_verlauf_only_in_known_ways(self, tmp_path):

@@ -270,7 +270,7 @@ def test_a_broken_timeline_is_refused_by_both_alike(session, broken):
     assert bulk == reference
     assert reference == {  # naming the task whose deadline cannot be worked out
         "missing": (MissingAnchor, "Plan: grundsatzvorlage_einreichen: Frist bezieht sich auf "
-                                   "task 'gibt_es_nicht', die es nicht gibt"),
+                                   "task „gibt_es_nicht“, die es nicht gibt"),
         "cycle": (CycleError, "Plan: Fristen hängen im Kreis voneinander ab: "
                               "task:grundsatzvorlage_mitzeichnen -> "
                               "task:grundsatzvorlage_einreichen -> "

@@ -264,7 +264,7 @@ def test_failed_authentication_keeps_reminders_queued(session, waiblingen):
             server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="x"
         )
         report = reminders.run_daily(session, NOV_8, settings=wrong)
-        assert report.sent == 0 and "Anmeldung als 'fristen' fehlgeschlagen" in report.server_error
+        assert report.sent == 0 and "Anmeldung als „fristen“ fehlgeschlagen" in report.server_error
         right = settings_for(
             server.port, LIFECYCLE_SMTP_USER="fristen", LIFECYCLE_SMTP_PASSWORD="geheim"
         )
@@ -282,7 +282,7 @@ def test_unknown_time_zone_is_refused_before_the_database_is_touched(db_url, wai
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "lifecycle: LIFECYCLE_TIMEZONE='Europe/Waiblingen' ist keine bekannte Zeitzone"
+        "lifecycle: LIFECYCLE_TIMEZONE=„Europe/Waiblingen“ ist keine bekannte Zeitzone"
     ]
     assert session.exec(select(Reminder)).all() == []  # nothing planned: settings come first
 

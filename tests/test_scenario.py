@@ -52,19 +52,19 @@ class TestBadInput:
     def test_unknown_key_names_key_and_line(self, tmp_path):
         text = TEXT.replace("  bundesland: BW\n", "  bundesland: BW\n  einwohner: 55000\n")
         err = error_for(write(tmp_path, text))
-        assert err.field == "kommune" and "unbekannter Schlüssel 'einwohner'" in err.problem
+        assert err.field == "kommune" and "unbekannter Schlüssel „einwohner“" in err.problem
         assert err.line == line_of(text, "kommune:")
         assert str(err).startswith(f"{tmp_path / 'scenario.yaml'}:{err.line}: kommune: ")
 
     def test_missing_required_field(self, tmp_path):
         err = error_for(mutated(tmp_path, lambda d: d["kommune"].pop("bundesland")))
-        assert err.field == "kommune" and "'bundesland' fehlt (Pflichtfeld)" in err.problem
+        assert err.field == "kommune" and "„bundesland“ fehlt (Pflichtfeld)" in err.problem
 
     def test_unknown_bundesland(self, tmp_path):
         text = TEXT.replace("bundesland: BW", "bundesland: Schwaben")
         err = error_for(write(tmp_path, text))
         assert err.field == "kommune.bundesland"
-        assert "unbekanntes Bundesland 'Schwaben'" in err.problem
+        assert "unbekanntes Bundesland „Schwaben“" in err.problem
         assert err.line == line_of(text, "bundesland: Schwaben")
 
     def test_workshop_after_submission_sitzung(self, tmp_path):
@@ -80,14 +80,14 @@ class TestBadInput:
 
         err = error_for(mutated(tmp_path, swap))
         assert err.field == "fortschreibung.sitzungen.vorlage_entscheidung"
-        assert "liegt vor 'vorlage_vorberatung'" in err.problem
+        assert "liegt vor „vorlage_vorberatung“" in err.problem
 
     def test_task_anchored_to_unbound_sitzung(self, tmp_path):
         err = error_for(
             mutated(tmp_path, lambda d: d["fortschreibung"]["sitzungen"].pop("vorlage_vorberatung"))
         )
         assert err.field == "fortschreibung.sitzungen"
-        assert "hängt an der Sitzung 'vorlage_vorberatung'" in err.problem
+        assert "hängt an der Sitzung „vorlage_vorberatung“" in err.problem
 
     def test_binding_to_sitzung_that_does_not_exist(self, tmp_path):
         text = TEXT.replace(
@@ -95,7 +95,7 @@ class TestBadInput:
         )
         err = error_for(write(tmp_path, text))
         assert err.field == "fortschreibung.sitzungen.vorlage_vorberatung"
-        assert "unbekannte(s) Sitzung 'bsv-2017-12-07'" in err.problem
+        assert "unbekannte(s) Sitzung „bsv-2017-12-07“" in err.problem
 
     def test_empty_betreff(self, tmp_path):
         err = error_for(mutated(tmp_path, lambda d: d["vorlagen"][1].update(betreff="")))
@@ -109,7 +109,7 @@ class TestBadInput:
     def test_impossible_date(self, tmp_path, bad):
         text = TEXT.replace("started: 2017-03-01", f"started: {bad}")
         err = error_for(write(tmp_path, text))
-        assert err.field == "fortschreibung.started" and f"unmögliches Datum '{bad}'" in err.problem
+        assert err.field == "fortschreibung.started" and f"unmögliches Datum „{bad}“" in err.problem
         assert err.line == line_of(text, f"started: {bad}")
 
     def test_german_date_format_is_malformed(self, tmp_path):
@@ -126,14 +126,14 @@ class TestBadInput:
         err = error_for(
             write(tmp_path, TEXT.replace("reference: BSV 3/2017\n", "reference: BSV-3-2017\n"))
         )
-        assert err.field == "vorlagen[0].reference" and "wie 'BSV 3/2017'" in err.problem
+        assert err.field == "vorlagen[0].reference" and "wie „BSV 3/2017“" in err.problem
 
     def test_unknown_person_in_role(self, tmp_path):
         err = error_for(
             write(tmp_path, TEXT.replace("projektleitung: [ortolf]", "projektleitung: [niemand]"))
         )
         assert err.field == "rollen.projektleitung[0]"
-        assert "unbekannte(s) Person 'niemand'" in err.problem
+        assert "unbekannte(s) Person „niemand“" in err.problem
 
     def test_invalid_yaml(self, tmp_path):
         err = error_for(write(tmp_path, TEXT.replace("kommune:\n", "kommune: [\n", 1)))

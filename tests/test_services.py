@@ -91,7 +91,7 @@ def test_two_concurrent_decisions_record_exactly_one(any_url, tmp_path):
     session = started(any_url)
     said = race("decide", any_url, tmp_path / "barrier")
     assert said[0] == "ok", said
-    assert said[1].startswith("refused: das Gate der Phase 'ratsbeschluss' ist schon geschlossen")
+    assert said[1].startswith("refused: das Gate der Phase „Ratsbeschluss“ ist schon geschlossen")
     decisions = session.exec(select(GateDecision)).all()
     assert len(decisions) == 1
     # ...and exactly one request for the run of the stage it opened
@@ -105,8 +105,8 @@ def test_two_concurrent_reassignments_record_exactly_one(any_url, tmp_path):
     side back until the first has committed: it finds the task given away already."""
     session = started(any_url)
     said = race("reassign", any_url, tmp_path / "barrier")
-    assert said == ["ok", "refused: die Aufgabe 'foerderantrag_stellen' ist schon Markus Raible "
-                    "zugewiesen"], said  # fmt: skip
+    assert said == ["ok", "refused: die Aufgabe „Förderantrag stellen (z. B. VwV Integration)“ "
+                    "ist schon Markus Raible zugewiesen"], said  # fmt: skip
     reassigned = session.exec(select(Event).where(Event.action == "task_reassigned")).all()
     assert len(reassigned) == 1
     session.close()
@@ -116,8 +116,8 @@ def test_two_concurrent_completions_record_exactly_one(any_url, tmp_path):
     """Completing a task takes its own lock (no ``engine.lock``, one query less)."""
     session = started(any_url)
     said = race("complete", any_url, tmp_path / "barrier")
-    assert said == ["ok", "refused: die Aufgabe 'foerderantrag_stellen' ist schon erledigt "
-                    "(am 20.04.2017)"], said  # fmt: skip
+    assert said == ["ok", "refused: die Aufgabe „Förderantrag stellen (z. B. VwV Integration)“ "
+                    "ist schon erledigt (am 20.04.2017)"], said  # fmt: skip
     assert len(session.exec(select(Event).where(Event.action == "task_done")).all()) == 1
     session.close()
 
@@ -253,7 +253,7 @@ def test_scenario_sitzung_on_a_holiday_needs_a_reason(session, tmp_path):
 
 
 def test_move_before_the_process_began_is_refused(session, waiblingen):
-    with pytest.raises(Refused, match=r"vor dem Beginn der Fortschreibung 'waiblingen-2017'"):
+    with pytest.raises(Refused, match=r"vor dem Beginn der Fortschreibung „waiblingen-2017“"):
         services.move_sitzung(session, "bsv-2017-04-05", D(2017, 2, 15), actor="sd")
 
 
@@ -270,8 +270,8 @@ def test_a_time_with_a_zone_is_refused_and_changes_nothing(session, waiblingen, 
 def test_move_that_makes_tasks_due_before_their_stage_can_start_is_refused(session, waiblingen):
     """The final Vorberatung moved before the workshop: evaluation would fall due too early."""
     before = dump(session)
-    with pytest.raises(Refused, match=r"dann wäre die Aufgabe '(\w+)' .* vor dem frühesten Beginn "
-                                      r"ihrer Phase 'auswertung'"):  # fmt: skip
+    with pytest.raises(Refused, match=r"dann wäre die Aufgabe „[^“]+“ .* vor dem frühesten Beginn "
+                                      r"ihrer Phase „Auswertung“"):  # fmt: skip
         services.move_sitzung(session, "bsv-2017-12-06", D(2017, 6, 14), actor="sd")
     assert dump(session) == before
     # the ordinary move of the README tour stays allowed
@@ -280,7 +280,7 @@ def test_move_that_makes_tasks_due_before_their_stage_can_start_is_refused(sessi
 
 def test_done_by_someone_who_is_not_a_person_of_the_kommune(session, waiblingen):
     before = dump(session)
-    with pytest.raises(NotFound, match="keine Person 'niemand'"):
+    with pytest.raises(NotFound, match="keine Person „niemand“"):
         services.complete_task(session, "waiblingen-2017:foerderantrag_stellen",
                                on=D(2017, 3, 14), by="niemand")  # fmt: skip
     assert dump(session) == before

@@ -113,14 +113,14 @@ def test_an_administrator_without_display_name_is_shown_by_her_name(session, wai
 @pytest.mark.parametrize(
     "name, password, grants, message",
     [
-        ("Ute", PASSWORD, (), r"^NAME: 'Ute': nur Kleinbuchstaben, Ziffern, '\.', '-' und '_'$"),
+        ("Ute", PASSWORD, (), r"^NAME: „Ute“: nur Kleinbuchstaben, Ziffern, „\.“, „-“ und „_“$"),
         ("_ute", PASSWORD, (), "nur Kleinbuchstaben"),
         ("u" * 65, PASSWORD, (), "nur Kleinbuchstaben"),
         ("ute", "x" * 9, (), "^Passwort: mindestens 10 Zeichen$"),
         ("ute", PASSWORD, [("chef", "waiblingen", None)],
-         r"^--role: 'chef' ist keine Rolle; möglich: viewer, projektleitung, sitzungsdienst$"),
+         r"^--role: „chef“ ist keine Rolle; möglich: viewer, projektleitung, sitzungsdienst$"),
         ("ute", PASSWORD, [("viewer", "waiblingen", None), ("admin", "waiblingen", None)],
-         "'admin' ist keine Rolle"),
+         "„admin“ ist keine Rolle"),
     ],
 )  # fmt: skip
 def test_bad_account_input_is_refused_with_a_german_line(
@@ -138,9 +138,9 @@ def test_the_longest_name_and_the_shortest_password_are_accepted(session, waibli
 @pytest.mark.parametrize(
     "grants, error, message",
     [
-        ([("viewer", "tuebingen", None)], NotFound, "^keine Kommune 'tuebingen'$"),
+        ([("viewer", "tuebingen", None)], NotFound, "^keine Kommune „tuebingen“$"),
         ([("projektleitung", "waiblingen", "voelklingen-2017")], Refused,
-         "^'voelklingen-2017' gehört nicht zur Kommune 'waiblingen'$"),
+         "^„voelklingen-2017“ gehört nicht zur Kommune „waiblingen“$"),
         ([("viewer", "waiblingen", None), ("projektleitung", "waiblingen", "gibtsnicht")],
          NotFound, "gibtsnicht"),
     ],
@@ -153,7 +153,7 @@ def test_a_grant_that_cannot_be_given_stores_no_user(session, voelklingen, grant
 def test_a_user_name_is_taken_once(session, waiblingen):
     services.add_user(session, "ute", password=PASSWORD, actor="admin")
     nothing_stored(session, Refused, services.add_user, "ute", password=PASSWORD, actor="admin",
-                   match="^den Benutzer 'ute' gibt es schon$")  # fmt: skip
+                   match="^den Benutzer „ute“ gibt es schon$")  # fmt: skip
 
 
 # --- stage runs and the run outbox -------------------------------------------------------------
@@ -172,7 +172,7 @@ def test_a_stage_run_is_recorded_once_per_key(session, waiblingen):
         "flows", "Stage", stage.id, waiblingen.id, {"key": key}
     )  # fmt: skip
     nothing_stored(session, NotFound, services.record_stage_run, "waiblingen-2017",
-                   "gibtsnicht", "k2", match="keine Phase 'gibtsnicht'")  # fmt: skip
+                   "gibtsnicht", "k2", match="keine Phase „gibtsnicht“")  # fmt: skip
 
 
 def test_a_process_started_from_python_without_an_actor_is_logged_as_started_by_python(
@@ -522,7 +522,7 @@ def test_a_save_without_betreff_or_vorlage_is_refused(session, waiblingen):
                    match="^Betreff: darf nicht leer sein$")  # fmt: skip
     nothing_stored(session, NotFound, save, stage="auftaktworkshop",
                    match="^waiblingen-2017 hat keine Vorlage für die Phase "
-                         "'auftaktworkshop'$")  # fmt: skip
+                         "„auftaktworkshop“$")  # fmt: skip
 
 
 # --- documents: the options reach the generator --------------------------------------------------
@@ -596,7 +596,7 @@ def test_a_task_done_through_an_adapter_is_logged_with_who_clicked(session, waib
 def test_a_template_for_an_unknown_kind_is_refused_naming_the_known_ones(session, waiblingen):
     nothing_stored(session, InputError, services.install_template, "waiblingen-2017",
                    "einladung", word("{{ kommune.name }}"), actor="admin",
-                   match=r"^docs: kind: unbekannte Dokumentart 'einladung'; bekannt: "
+                   match=r"^docs: kind: unbekannte Dokumentart „einladung“; bekannt: "
                          r"abschlussbericht, ag_einladung, ")  # fmt: skip
 
 

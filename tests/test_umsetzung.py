@@ -144,7 +144,7 @@ def test_bad_changes_are_refused_and_change_nothing(session, adopted, call, erro
 
 def test_a_massnahme_of_another_kommune_is_not_found(session, adopted):
     other = services.start(session, load_scenario(EXAMPLES / "voelklingen-2017.yaml"), actor="t")
-    with pytest.raises(NotFound, match="keine Maßnahme 'offener-treff'"):
+    with pytest.raises(NotFound, match="keine Maßnahme „offener-treff“"):
         services.update_massnahme(session, other.key, "offener-treff", {"progress": 5}, actor="t")
 
 
@@ -268,12 +268,12 @@ def test_an_edited_sheet_shows_its_changes_then_applies_them(session, adopted, e
 
 
 @pytest.mark.parametrize("mutate, problem", [
-    (lambda d: d.replace(b"Interne Notiz", b"Farbe"), "unbekannte Spalte 'Farbe'"),
+    (lambda d: d.replace(b"Interne Notiz", b"Farbe"), "unbekannte Spalte „Farbe“"),
     (lambda d: d + d.splitlines(keepends=True)[1], "steht schon in Zeile 2"),
     (lambda d: d.replace(b";offen;", b";fertig;", 1), "Spalte Status: unbekannt"),
     (lambda d: d.replace(b";offen;0;", b";offen;150;", 1),
      "Spalte Fortschritt: muss zwischen 0 und 100 liegen"),
-    (lambda d: d.replace(b"boccia-bahn", b"fremde-massnahme"), "keine Maßnahme 'fremde-massnahme'"),
+    (lambda d: d.replace(b"boccia-bahn", b"fremde-massnahme"), "keine Maßnahme „fremde-massnahme“"),
     (lambda d: d.replace(b"31.07.2018", b"31.02.2018"), "Spalte Zieltermin"),
     (lambda d: b"", "die Datei ist leer"),
     (lambda d: b"\xff\xfe\x00\x00" + d, "Nullbytes"),
@@ -282,11 +282,11 @@ def test_an_edited_sheet_shows_its_changes_then_applies_them(session, adopted, e
     (lambda d: _edited(d, "boccia-bahn", "Sachstand", "x" * 200_000, "utf-8-sig"),
      "kein gültiges CSV (ein Feld ist länger als 131.072 Zeichen)"),
     (lambda d: _edited(d, "boccia-bahn", "Betrag", "1e308", "utf-8-sig"),
-     "Spalte Betrag: '1e308' ist zu groß (höchstens 1.000.000.000.000 €)"),
+     "Spalte Betrag: „1e308“ ist zu groß (höchstens 1.000.000.000.000 €)"),
     (lambda d: _edited(d, "boccia-bahn", "Betrag", "1.000.000.000.000,01", "utf-8-sig"),
-     "Spalte Betrag: '1.000.000.000.000,01' ist zu groß"),
+     "Spalte Betrag: „1.000.000.000.000,01“ ist zu groß"),
     (lambda d: _edited(d, "boccia-bahn", "Betrag", "-5", "utf-8-sig"),
-     "Spalte Betrag: '-5' darf nicht negativ sein"),
+     "Spalte Betrag: „-5“ darf nicht negativ sein"),
 ])  # fmt: skip
 def test_a_bad_sheet_is_one_line_and_changes_nothing(session, adopted, tmp_path, db_url, capsys,
                                                     mutate, problem):  # fmt: skip

@@ -106,7 +106,7 @@ def test_a_refused_user_shows_the_form_again_and_writes_nothing(admin, db_url):
     base = {"csrf_token": token, "passwort": "ein-langes-passwort", "kommune": "waiblingen",
             "prozess": "", "rolle": "viewer"}  # fmt: skip
     twice = admin.post("/verwaltung/benutzer", data={**base, "name": "sd"})
-    assert twice.status_code == 409 and "Den Benutzer &#39;sd&#39; gibt es schon" in twice.text
+    assert twice.status_code == 409 and "Den Benutzer „sd“ gibt es schon" in twice.text
     lead = admin.post("/verwaltung/benutzer",
                       data={**base, "name": "neu", "rolle": "projektleitung"})  # fmt: skip
     assert lead.status_code == 422 and "bitte den Prozess wählen" in lead.text
@@ -142,10 +142,10 @@ def test_start_a_fortschreibung_from_an_uploaded_scenario(admin, db_url):
     ("riesig.yaml", b"# " + b"x" * (5 * 2**20), 422, "die Datei ist zu groß (höchstens 5 MiB)"),
     ("nochmal.yaml", WAIBLINGEN, 409, "waiblingen-2017"),
     ("tag.yaml", b"!!python/object/apply:os.system ['id']", 422,
-     "tag.yaml:1: ungültiges YAML: Typ-Angabe &#39;!!python/object/apply:os.system&#39; ist "
+     "tag.yaml:1: ungültiges YAML: Typ-Angabe „!!python/object/apply:os.system“ ist "
      "nicht erlaubt"),
     ("offen.yaml", b"a: [1, 2", 422, "offen.yaml:1: ungültiges YAML: eine Liste [ … ] ist "
-     "nicht geschlossen: &#39;,&#39; oder &#39;]&#39; fehlt (Spalte 9)"),
+     "nicht geschlossen: „,“ oder „]“ fehlt (Spalte 9)"),
     ("leer.yaml", b"a: !!int", 422, "leer.yaml:1: Wert nicht lesbar"),
 ])  # fmt: skip
 def test_a_bad_scenario_is_refused_with_file_line_and_field(admin, db_url, name, data, status,

@@ -117,7 +117,7 @@ def test_the_preview_lists_every_change_and_confirming_makes_exactly_those(app, 
 
 
 @pytest.mark.parametrize("datum, problem", [
-    ("2017-12-20", "bricht die Beratungsfolge der Vorlage &#39;BSV 21/2017&#39;"),
+    ("2017-12-20", "bricht die Beratungsfolge der Vorlage „BSV 21/2017“"),
     ("2017-12-24", "(ein Sonntag); wenn das so gewollt ist, mit Begründung erzwingen: bitte "
                    "unten eine Begründung angeben"),
     ("2017-12-26", "(Zweiter Weihnachtstag); wenn das so gewollt ist"),

@@ -449,7 +449,7 @@ def test_an_unchanged_sheet_changes_nothing_and_offers_no_confirmation(app):
     ({("integrationslotsen", "Zieltermin"): "31.02.2018"}, "ist kein Datum"),
     ({("integrationslotsen", "Schlüssel"): "offener-treff"}, "steht schon in Zeile"),
     ({("integrationslotsen", "Betrag"): "1e308"},
-     "Spalte Betrag: '1e308' ist zu groß (höchstens 1.000.000.000.000 €)"),
+     "Spalte Betrag: „1e308“ ist zu groß (höchstens 1.000.000.000.000 €)"),
     ({("integrationslotsen", "Sachstand"): "x" * 200_000},
      "massnahmen.csv: Zeile 8: kein gültiges CSV (ein Feld ist länger als 131.072 Zeichen)"),
 ])  # fmt: skip
@@ -547,7 +547,7 @@ def test_a_confirmed_sheet_with_a_huge_amount_is_refused_and_changes_nothing(app
                "daten": base64.b64encode(sheet).decode()}  # fmt: skip
     response = client.post(f"{IMPORT}/bestaetigen", data=confirm)
     assert response.status_code == 422
-    assert "Spalte Betrag: '1e308' ist zu groß" in response.text.replace("&#39;", "'")
+    assert "Spalte Betrag: „1e308“ ist zu groß" in response.text
     assert dump(db_url) == before
 
 

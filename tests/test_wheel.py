@@ -185,7 +185,7 @@ def test_a_broken_templates_folder_is_one_clear_error(venv, place):
         )  # fmt: skip
         message = (proc.stdout + proc.stderr).strip()
         assert proc.returncode == 2, message
-        assert message.startswith("lifecycle: LIFECYCLE_TEMPLATES: Vorlagenordner '")
+        assert message.startswith("lifecycle: LIFECYCLE_TEMPLATES: Vorlagenordner „")
         assert problem in message
         assert len(message.splitlines()) == 1 and "Traceback" not in message
     assert not (cwd / "vorlagen").exists()

@@ -146,8 +146,8 @@ def test_completing_a_task_is_its_lock_one_read_one_update_and_the_event(session
     assert seen == ["SELECT task.id"] + done
     with _Statements(session) as seen, pytest.raises(NotFound) as unknown:
         services.complete_task(session, "waiblingen-2017:gibtsnicht", on=D(2017, 3, 14))
-    assert str(unknown.value) == "keine Aufgabe 'waiblingen-2017:gibtsnicht'"
-    with _Statements(session) as seen, pytest.raises(NotFound, match="^keine Aufgabe 'gibts'$"):
+    assert str(unknown.value) == "keine Aufgabe „waiblingen-2017:gibtsnicht“"
+    with _Statements(session) as seen, pytest.raises(NotFound, match="^keine Aufgabe „gibts“$"):
         services.complete_task(session, "gibts", on=D(2017, 3, 14))
     assert seen == []  # a bare key names no process: nothing to look up
 

@@ -30,6 +30,7 @@ from . import cli_fast
 from .cli_output import GuardedStdout, OutputFailed, output_failed, say
 from .errors import LifecycleError
 from .gc_pause import no_cyclic_gc
+from .words import quoted
 
 if TYPE_CHECKING:
     import typer
@@ -129,8 +130,8 @@ def _shown(arg: str) -> str:
     try:
         raw = arg.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:  # a surrogate no byte could have made (only from Python)
-        return "'" + arg.encode("utf-8", "backslashreplace").decode("utf-8") + "'"
-    return "'" + raw.decode("utf-8", "backslashreplace") + "'"
+        return "„" + arg.encode("utf-8", "backslashreplace").decode("utf-8") + "“"
+    return "„" + raw.decode("utf-8", "backslashreplace") + "“"
 
 
 def app_for(args: list[str]) -> typer.Typer:
@@ -217,7 +218,7 @@ def usage_de(exc) -> str:
         return f"Aufruf: ungültiger Wert für {name or 'einen Parameter'}: {_bad_value(exc)}{hint}"
     message = exc.format_message()
     if m := re.match(r"No such command '([^']*)'", message):
-        return f"Aufruf: unbekannter Befehl {m.group(1)!r}{hint}"
+        return f"Aufruf: unbekannter Befehl {quoted(m.group(1))}{hint}"
     if m := re.match(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)", message):
         return f"Aufruf: überzähliges Argument {m.group(1)}{hint}"
     return f"Aufruf ungültig: {message}{hint}"
@@ -241,7 +242,7 @@ def _bad_value(exc) -> str:
     message = exc.message or ""
     m = re.match(r"'?(.*?)'? is not (?:a valid|one of) (\w+)", message)
     if m and m.group(2) in _KINDS_DE:
-        return f"{m.group(1)!r} ist {_KINDS_DE[m.group(2)]}"
+        return f"{quoted(m.group(1))} ist {_KINDS_DE[m.group(2)]}"
     m = re.search(r"valid (integer|float|number|boolean)", message)
     if m:
         return _KINDS_DE.get(m.group(1), "keine Zahl")

@@ -29,7 +29,7 @@ from .cli_output import (
 )
 from .dates import long_de, short_de
 from .errors import InputError, LifecycleError
-from .words import OUTCOME_DE
+from .words import OUTCOME_DE, quoted
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -74,16 +74,17 @@ def parse_datetime(value: str, option: str) -> dt.date | dt.datetime:
     m = _MOMENT.fullmatch(text)
     if m is None:
         raise InputError(
-            option, "", f"{value!r} ist kein Datum (erwartet YYYY-MM-DD oder 'YYYY-MM-DD HH:MM')"
+            option, "",
+            f"{quoted(value)} ist kein Datum (erwartet YYYY-MM-DD oder „YYYY-MM-DD HH:MM“)",
         )
     if m.group(5):
         raise InputError(
-            option, "", f"{value!r}: bitte ohne Zeitzone angeben (Ortszeit der Kommune)"
+            option, "", f"{quoted(value)}: bitte ohne Zeitzone angeben (Ortszeit der Kommune)"
         )
     day = day_of(m.group(1), option, value)
     hour, minute, second = int(m.group(2)), int(m.group(3)), int(m.group(4) or 0)
     if hour > 23 or minute > 59 or second > 59:
-        raise InputError(option, "", f"unmögliche Uhrzeit in {value!r}")
+        raise InputError(option, "", f"unmögliche Uhrzeit in {quoted(value)}")
     return dt.datetime(day.year, day.month, day.day, hour, minute, second)
 
 
@@ -94,7 +95,7 @@ def check_task_ref(ref: str, argument: str = "AUFGABE") -> str:
     """A task id (digits) or PROZESS:AUFGABE, checked before the engine sees it."""
     if not _TASK_REF.fullmatch(ref):
         raise InputError(
-            argument, "", f"{ref!r} ist keine Aufgaben-ID und nicht PROZESS:AUFGABE"
+            argument, "", f"{quoted(ref)} ist keine Aufgaben-ID und nicht PROZESS:AUFGABE"
         )
     return ref
 
@@ -242,10 +243,10 @@ def decide(
 
     if outcome not in Outcome.__members__:
         raise InputError(
-            "ERGEBNIS", "", f"{outcome!r} ist keins von approve, send_back, postpone"
+            "ERGEBNIS", "", f"{quoted(outcome)} ist keins von approve, send_back, postpone"
         )
     if one_line(reference) != reference.strip() or reference != reference.strip():
-        problem = f"{reference!r} enthält Zeilenumbrüche, Steuerzeichen oder Leerraum am Rand"
+        problem = f"{quoted(reference)} enthält Zeilenumbrüche, Steuerzeichen oder Leerraum am Rand"
         raise InputError("--reference", "", problem)
     with session() as s:
         d = services.decide_gate(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from rich.console import Console
 
 from .errors import InputError
+from .words import quoted
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -136,13 +137,13 @@ def day_of(text: str, option: str, original: str) -> dt.date:
 
     m = _DAY.fullmatch(text)
     if m is None:
-        raise InputError(option, "", f"{original!r} ist kein Datum (erwartet YYYY-MM-DD)")
+        raise InputError(option, "", f"{quoted(original)} ist kein Datum (erwartet YYYY-MM-DD)")
     try:
         day = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError:
-        raise InputError(option, "", f"unmögliches Datum {original!r}") from None
+        raise InputError(option, "", f"unmögliches Datum {quoted(original)}") from None
     if problem := check_year(day):
-        raise InputError(option, "", f"{original!r}: {problem}")
+        raise InputError(option, "", f"{quoted(original)}: {problem}")
     return day
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from rich.markup import escape as esc
 from rich.table import Table
 
-from .cli_output import check_limit, console, parse_day, session
+from .cli_output import check_limit, console, parse_day, say, session
 from .dates import long_de, short_de, weekday_short_de
 from .errors import InputError
 from .words import OUTCOME_DE, STATE_DE
@@ -32,7 +32,14 @@ def show_status(process: str | None = None, *, today: str | None = None) -> None
             else:
                 _print_overview(summaries, count, day)
                 return
-        _print_status(process_status(s, lookups.get_process(s, process), day))
+        st = process_status(s, lookups.get_process(s, process), day)
+        _print_status(st)
+    # A Sitzung the status cannot show (dated in year 1 or 9999 by an older version's
+    # database) is left out and named, exit 0: the rest of the process is still worth seeing,
+    # and the warning says which row to correct (lifecycle reschedule KOMMUNE:SITZUNG DATUM).
+    if st.skipped:
+        say("Warnung: nicht angezeigt: " + "; ".join(st.skipped)
+            + " (korrigieren mit lifecycle reschedule KOMMUNE:SITZUNG DATUM)")
 
 
 def show_tasks(

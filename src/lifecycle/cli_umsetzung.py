@@ -14,6 +14,7 @@ import typer
 
 from .cli_core import _actor, console, parse_day, session, user_errors
 from .errors import InputError
+from .words import quoted
 
 massnahmen = typer.Typer(no_args_is_help=True, add_completion=False,
                          help="Umsetzung: Maßnahmen, Meilensteine, Indikatoren.")  # fmt: skip
@@ -97,7 +98,7 @@ def set_massnahme(
     if not change.fields:
         console.print(f"{key}: unverändert.")
     for field, (before, after) in change.fields.items():
-        console.print(f"{key}: {field}: {before!r} → {after!r}", markup=False)
+        console.print(f"{key}: {field}: {quoted(before)} → {quoted(after)}", markup=False)
 
 
 @massnahmen.command("meilenstein")
@@ -199,7 +200,8 @@ def import_(
                                              actor=by or _actor())  # fmt: skip
     for change in changes:
         for field, (before, after) in change.fields.items():
-            console.print(f"{change.key}: {field}: {before!r} → {after!r}", markup=False)
+            console.print(f"{change.key}: {field}: {quoted(before)} → {quoted(after)}",
+                          markup=False)
     verb = "übernommen" if apply else "würden übernommen (mit --apply)"
     console.print(f"{len(changes)} Maßnahmen geändert: {verb}." if changes
                   else "Keine Änderungen.")  # fmt: skip

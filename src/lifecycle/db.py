@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from .errors import InputError, Unavailable
+from .words import quoted
 
 # Head revision of lifecycle/migrations; tests/test_db.py fails when this is stale.
 SCHEMA_HEAD = "0015"
@@ -104,7 +105,7 @@ def engine_for(url: str) -> Engine:
     except (exc.ArgumentError, ValueError):
         raise InputError(
             "LIFECYCLE_DATABASE_URL", "",
-            f"{masked_url(url)!r} ist keine Datenbank-URL (z. B. sqlite:///pfad/lifecycle.db "
+            f"{quoted(masked_url(url))} ist keine Datenbank-URL (z. B. sqlite:///pfad/lifecycle.db "
             "oder postgresql+psycopg://benutzer@host/datenbank)",
         ) from None  # fmt: skip
     shown = parsed.render_as_string(hide_password=True)
@@ -117,7 +118,7 @@ def engine_for(url: str) -> Engine:
             args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
             engine = create_engine(url, pool_pre_ping=True, connect_args=args)
     except exc.NoSuchModuleError:
-        raise _refuse(shown, f"unbekannter Datenbanktyp {parsed.drivername!r}") from None
+        raise _refuse(shown, f"unbekannter Datenbanktyp {quoted(parsed.drivername)}") from None
     except ImportError as e:
         raise _refuse(shown, f"Datenbanktreiber fehlt ({e.name or e})") from None
     except exc.ArgumentError as e:
@@ -206,7 +207,7 @@ def migrate_if_needed(engine: Engine, shown: str | None = None) -> None:
     if revision is not None and revision not in known_revisions():
         raise _refuse(
             shown,
-            f"hat den Schemastand {revision!r}, den diese lifecycle-Version nicht kennt "
+            f"hat den Schemastand {quoted(revision)}, den diese lifecycle-Version nicht kennt "
             "(von einer neueren Version oder einer anderen Anwendung); lifecycle aktualisieren",
         )
     upgrade(engine)

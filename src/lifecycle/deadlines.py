@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from .calendar import WorkCalendar
 from .dates import check_year
 from .errors import InputError
+from .words import quoted
 
 
 class CycleError(InputError):
@@ -26,7 +27,7 @@ class MissingAnchor(InputError):
     def __init__(self, task: str, kind: str, ref: str):
         self.task, self.kind, self.ref = task, kind, ref
         super().__init__(
-            "Plan", task, f"Frist bezieht sich auf {kind} {ref!r}, die es nicht gibt"
+            "Plan", task, f"Frist bezieht sich auf {kind} {quoted(ref)}, die es nicht gibt"
         )
 
 

@@ -50,6 +50,7 @@ from .models import (
 )  # fmt: skip
 from .plan_types import StageDef, plan_of
 from .typing_helpers import get_required, ident, required
+from .words import quoted
 
 Context = dict[str, Any]
 # XML 1.0 forbids these; a DOCX containing one is corrupt, so they are dropped.
@@ -792,8 +793,8 @@ class Draft:
 def _vorlage_or_error(f: Facts, stage_key: str) -> Vorlage:
     vorlage = f.vorlage(stage_key)
     if vorlage is None:
-        raise InputError(f.p.key, f"vorlagen[{stage_key}]",
-                         f"das Szenario hat keine Vorlage für die Phase {stage_key!r}")  # fmt: skip
+        problem = f"das Szenario hat keine Vorlage für die Phase {quoted(stage_key)}"
+        raise InputError(f.p.key, f"vorlagen[{stage_key}]", problem)
     return vorlage
 
 
@@ -1103,7 +1104,7 @@ def stage_bericht(session: Session, process: Fortschreibung, kind: str, stage_ke
     """Generic: a stage, its tasks with German dates and the gate decision."""
     f = Facts(session, process)
     spec = f.plan_stage(stage_key)  # first: a key the plan does not know raises KeyError
-    stage = required(f.stage(stage_key), f"Phase {stage_key!r}")
+    stage = required(f.stage(stage_key), f"Phase {quoted(stage_key)}")
     tasks = f.all(Task, Task.stage_id == stage.id, order=Task.position)
     span = " bis ".join(short_de(d) for d in (stage.opened_on, stage.closed_on) if d)
     outcome = {"approve": "genehmigt", "send_back": "zurückverwiesen", "postpone": "vertagt"}
@@ -1185,7 +1186,7 @@ def kind_for(process: Fortschreibung, kind: str) -> Kind:
     if stage_of(process, kind) is not None:
         generic = KINDS["stage_bericht"]
         return Kind(kind, kind, kind, generic.build)
-    raise InputError("docs", "kind", f"unbekannte Dokumentart {kind!r}; bekannt: "
+    raise InputError("docs", "kind", f"unbekannte Dokumentart {quoted(kind)}; bekannt: "
                      f"{', '.join(sorted(set(KINDS) | set(plan_kinds(process))))}")  # fmt: skip
 
 

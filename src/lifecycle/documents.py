@@ -37,6 +37,7 @@ from .templates import SHIPPED
 from .typing_helpers import ident
 from .validation import is_safe_name
 from .vorlage_hinweise import Hinweis, hinweise
+from .words import quoted
 
 GENERIC_TEMPLATE = "stage_bericht"
 
@@ -110,16 +111,16 @@ def _template_folder(source: str, field: str, custom: str | Path) -> Path:
     """A template folder of one's own, or one clear InputError naming where it was set."""
     folder = Path(custom).expanduser()
     if not folder.exists():
-        problem = f"Vorlagenordner {str(folder)!r} existiert nicht"
+        problem = f"Vorlagenordner {quoted(str(folder))} existiert nicht"
     elif not folder.is_dir():
-        problem = f"Vorlagenordner {str(folder)!r} ist eine Datei, kein Ordner"
+        problem = f"Vorlagenordner {quoted(str(folder))} ist eine Datei, kein Ordner"
     else:
         try:
             with os.scandir(folder) as entries:
                 next(entries, None)
             return folder
         except OSError as exc:
-            problem = f"Vorlagenordner {str(folder)!r} ist nicht lesbar ({exc.strerror})"
+            problem = f"Vorlagenordner {quoted(str(folder))} ist nicht lesbar ({exc.strerror})"
     raise InputError(source, field, problem)
 
 
@@ -135,7 +136,8 @@ def find_template(
                 return path
     looked = ", ".join(str(f) for f in folders)
     raise TemplateError(
-        f"keine Vorlage {names[0]}.docx für die Dokumentart {kind.name!r} (gesucht in {looked})"
+        f"keine Vorlage {names[0]}.docx für die Dokumentart {quoted(kind.name)} "
+        f"(gesucht in {looked})"
     )
 
 
@@ -228,7 +230,7 @@ def check_template(doc: Any, name: str) -> None:
              if el.getparent() is not None and el.getparent().getparent() is not None
              and el.getparent().getparent().tag == qn("w:rPrDefault")]  # fmt: skip
     if not langs or not (langs[0] or "").startswith("de"):
-        found = f"ist {langs[0]!r}" if langs and langs[0] else "fehlt"
+        found = f"ist {quoted(langs[0])}" if langs and langs[0] else "fehlt"
         raise TemplateError(f"Vorlage {name}: die Standardsprache {found}; erwartet Deutsch "
                             "(de-DE) in den Standardformaten (styles.xml)")  # fmt: skip
     defined = {el.get(qn("w:styleId")) for el in styles.iter(qn("w:style"))}
@@ -305,7 +307,7 @@ def inside(folder: Path, name: str) -> Path:
     path = folder / name
     base = folder.resolve()
     if Path(name).name != name or not path.resolve().is_relative_to(base):
-        raise InputError("docs", "kind", f"Dateiname {name!r} verließe den Ausgabeordner")
+        raise InputError("docs", "kind", f"Dateiname {quoted(name)} verließe den Ausgabeordner")
     return path
 
 
@@ -338,10 +340,10 @@ def generate(
     by default a kind belongs to the gate that lists it.
     """
     if not is_safe_name(kind):
-        raise InputError("docs", "kind", f"unzulässige Dokumentart {kind!r}")
+        raise InputError("docs", "kind", f"unzulässige Dokumentart {quoted(kind)}")
     spec = kind_for(process, kind)
     if not is_safe_name(spec.template):
-        raise InputError("docs", "kind", f"unzulässiger Vorlagenname {spec.template!r}")
+        raise InputError("docs", "kind", f"unzulässiger Vorlagenname {quoted(spec.template)}")
     if out_dir is not None:
         output_folder(out_dir, process)  # fail before rendering, not after
     template = find_template(spec, templates, process)
@@ -488,7 +490,7 @@ def _check_stage(process: Fortschreibung, stage_key: str) -> StageDef:
         return plan.stage(stage_key)
     except KeyError:
         known = ", ".join(s.key for s in plan.stages)
-        raise InputError("docs", "stage", f"{process.key} hat keine Phase {stage_key!r} "
+        raise InputError("docs", "stage", f"{process.key} hat keine Phase {quoted(stage_key)} "
                          f"(Phasen: {known})") from None  # fmt: skip
 
 

@@ -55,6 +55,7 @@ from .models import (
 )
 from .plan_types import Gate, plan_of
 from .typing_helpers import get_all_required, get_required, ident
+from .words import quoted
 
 if TYPE_CHECKING:  # scenario loading pulls in jsonschema: keep it off the status path
     from .scenario import Scenario
@@ -115,7 +116,7 @@ def start(
         _statements().started_on_of, {"key": scenario.key}).scalar()  # fmt: skip
     if existing is not None:
         raise Refused(
-            f"die Fortschreibung {scenario.key!r} gibt es schon "
+            f"die Fortschreibung {quoted(scenario.key)} gibt es schon "
             f"(gestartet am {existing:%d.%m.%Y})"
         )
     process = instantiate(session, data, plan)  # due dates included: nothing to recompute
@@ -237,7 +238,7 @@ class TimelineRows:
         for b in self.bound:
             if b[1] == name:
                 return b[2].date()  # type: ignore[no-any-return]
-        raise NotFound(f"der Prozess hat keine Sitzung {name!r}")
+        raise NotFound(f"der Prozess hat keine Sitzung {quoted(name)}")
 
     def open_tasks(self, stage_id: int | None) -> list[Any]:
         """The open tasks of a stage, by id (as a gate's check lists them)."""
@@ -360,19 +361,22 @@ def complete_task(
     query = _statements().task_for_update if pg else _statements().task_with_context
     found = session.execute(query, {"id": task_id}).first()
     if found is None:
-        raise NotFound(f"keine Aufgabe {str(task_ref)!r}")
+        raise NotFound(f"keine Aufgabe {quoted(str(task_ref))}")
     task: Task = found[0]
-    stage_state, opened_on, stage_key, kommune_id, assignee_id, assignee_key = found[1:]
+    stage_state, opened_on, stage_title, kommune_id, assignee_id, assignee_key = found[1:]
     if task.state == TaskState.done:
-        raise Refused(f"die Aufgabe {task.key!r} ist schon erledigt (am {task.done_on:%d.%m.%Y})")
+        raise Refused(
+            f"die Aufgabe {quoted(task.title)} ist schon erledigt (am {task.done_on:%d.%m.%Y})"
+        )
     if stage_state != StageState.open:
         state = "noch nicht begonnen" if stage_state == StageState.pending else "abgeschlossen"
         raise Refused(
-            f"die Aufgabe {task.key!r} gehört zur Phase {stage_key!r}, und die ist {state}"
+            f"die Aufgabe {quoted(task.title)} gehört zur Phase {quoted(stage_title)}, "
+            f"und die ist {state}"
         )
     if opened_on and on < opened_on:
         raise Refused(
-            f"der {on:%d.%m.%Y} liegt vor dem Beginn der Phase {stage_key!r} "
+            f"der {on:%d.%m.%Y} liegt vor dem Beginn der Phase {quoted(stage_title)} "
             f"({opened_on:%d.%m.%Y})"
         )
     person_id, person_key = assignee_id, assignee_key
@@ -409,7 +413,7 @@ class _Statements:
             done_by_id=bindparam("new_done_by_id"))  # fmt: skip
         self.insert_event = insert(event)
         self.task_with_context: Any = (
-            sa_select(Task, Stage.state, Stage.opened_on, Stage.key,  # type: ignore[call-overload]
+            sa_select(Task, Stage.state, Stage.opened_on, Stage.title,  # type: ignore[call-overload]
                       Fortschreibung.kommune_id, Person.id, Person.key)
             .join(Stage, col(Stage.id) == Task.stage_id)
             .join(Fortschreibung, col(Fortschreibung.id) == Task.fortschreibung_id)
@@ -481,11 +485,13 @@ def reassign_task(session: Session, task_ref: str | int, *, to: str, actor: str)
     task = get_task(session, task_ref)
     lock(session, task)
     if task.state == TaskState.done:
-        raise Refused(f"die Aufgabe {task.key!r} ist schon erledigt; da gibt es nichts zuzuweisen")
+        raise Refused(
+            f"die Aufgabe {quoted(task.title)} ist schon erledigt; da gibt es nichts zuzuweisen"
+        )
     process = get_required(session, Fortschreibung, task.fortschreibung_id)
     person = get_person(session, process.kommune_id, to)
     if person.id == task.assignee_id:
-        raise Refused(f"die Aufgabe {task.key!r} ist schon {person.name} zugewiesen")
+        raise Refused(f"die Aufgabe {quoted(task.title)} ist schon {person.name} zugewiesen")
     before = {"assignee_id": task.assignee_id}
     task.assignee_id = person.id
     session.add(task)
@@ -528,7 +534,7 @@ def decide_gate(
     _check_gate_open(session, stage, on)
     if reference and not REFERENCE.fullmatch(reference):
         raise Refused(
-            f"das Aktenzeichen {reference!r} hat nicht die erwartete Form (etwa 'BSV 3/2017')"
+            f"das Aktenzeichen {quoted(reference)} hat nicht die erwartete Form (etwa „BSV 3/2017“)"
         )
     decision = GateDecision(
         fortschreibung_id=ident(process),
@@ -582,7 +588,8 @@ def _locked_stage(session: Session, process: Fortschreibung, key: str) -> Stage:
 def _check_gate_open(session: Session, stage: Stage, on: dt.date) -> None:
     if stage.state == StageState.pending:
         raise Refused(
-            f"das Gate der Phase {stage.key!r} ist nicht offen: die Phase hat noch nicht begonnen"
+            f"das Gate der Phase {quoted(stage.title)} ist nicht offen: die Phase hat noch nicht "
+            "begonnen"
         )
     if stage.state == StageState.closed:  # only an approval closes a stage
         by = session.exec(
@@ -592,13 +599,13 @@ def _check_gate_open(session: Session, stage: Stage, on: dt.date) -> None:
             .limit(1)
         ).one()
         raise Refused(
-            f"das Gate der Phase {stage.key!r} ist schon geschlossen (freigegeben am "
+            f"das Gate der Phase {quoted(stage.title)} ist schon geschlossen (freigegeben am "
             f"{stage.closed_on:%d.%m.%Y} von {by})"
         )
     if stage.opened_on and on < stage.opened_on:
         raise Refused(
-            f"das Entscheidungsdatum {on:%d.%m.%Y} liegt vor dem Beginn der Phase {stage.key!r} "
-            f"({stage.opened_on:%d.%m.%Y})"
+            f"das Entscheidungsdatum {on:%d.%m.%Y} liegt vor dem Beginn der Phase "
+            f"{quoted(stage.title)} ({stage.opened_on:%d.%m.%Y})"
         )
 
 
@@ -607,7 +614,7 @@ def _approve(
 ) -> None:
     if gate.reference_required and not decision.reference:
         raise Refused(
-            f"die Freigabe der Phase {stage.key!r} braucht ein Aktenzeichen "
+            f"die Freigabe der Phase {quoted(stage.title)} braucht ein Aktenzeichen "
             "(Vorlagen- oder Beschlussnummer)"
         )
     # the checks and the recompute read the same rows, once
@@ -616,13 +623,14 @@ def _approve(
         day = timeline.sitzung_day(gate.sitzung)
         if decision.decided_on < day:
             raise Refused(
-                f"über die Phase {stage.key!r} entscheidet die Sitzung am {day:%d.%m.%Y}; "
+                f"über die Phase {quoted(stage.title)} entscheidet die Sitzung am {day:%d.%m.%Y}; "
                 f"der {decision.decided_on:%d.%m.%Y} liegt davor"
             )
     missing = [t.key for t in timeline.open_tasks(stage.id) if gate.blocks(t)]
     if missing and not decision.forced_reason:
         raise Refused(
-            f"vor dem Gate der Phase {stage.key!r} müssen erst diese Aufgaben erledigt sein: "
+            f"vor dem Gate der Phase {quoted(stage.title)} müssen erst diese Aufgaben erledigt "
+            "sein: "
             f"{', '.join(missing)} (oder mit Begründung erzwingen)"
         )
     # Written with statements built once; the session's objects get the new values.
@@ -662,7 +670,8 @@ def _send_back(
     for key in reopen:
         task = session.exec(select(Task).where(Task.stage_id == stage.id, Task.key == key)).first()
         if task is None:
-            raise NotFound(f"die Phase {stage.key!r} hat keine Aufgabe {key!r} zum Wiedereröffnen")
+            raise NotFound(f"die Phase {quoted(stage.title)} hat keine Aufgabe {quoted(key)} "
+                           "zum Wiedereröffnen")
         if task.state == TaskState.done:
             before = events.snapshot(task, "state", "done_on")
             task.state, task.done_on, task.done_by_id = TaskState.open, None, None
@@ -697,7 +706,7 @@ def _postpone(
 ) -> None:
     if not gate.sitzung:
         raise Refused(
-            f"das Gate der Phase {stage.key!r} hängt an keiner Sitzung; nichts zu vertagen"
+            f"das Gate der Phase {quoted(stage.title)} hängt an keiner Sitzung; nichts zu vertagen"
         )
     if not postpone_to:
         raise Refused("wer vertagt, muss die Sitzung nennen, auf die vertagt wird")
@@ -706,10 +715,11 @@ def _postpone(
         select(Sitzung).where(Sitzung.kommune_id == process.kommune_id, Sitzung.key == postpone_to)
     ).first()
     if new is None:
-        raise NotFound(f"keine Sitzung {postpone_to!r}")
+        raise NotFound(f"keine Sitzung {quoted(postpone_to)}")
     if new.gremium_id != old.gremium_id or new.start <= old.start:
         raise Refused(
-            f"vertagt werden kann nur auf eine spätere Sitzung desselben Gremiums als {old.key!r}"
+            f"vertagt werden kann nur auf eine spätere Sitzung desselben Gremiums als "
+            f"{quoted(old.key)}"
         )
     binding = session.exec(
         select(SitzungBinding).where(
@@ -763,7 +773,7 @@ def move_sitzung(
         raise InputError("Sitzung", sitzung.key, f"{new_start:%H:%M%z}: bitte ohne Zeitzone "
                          "angeben (Ortszeit der Kommune)")  # fmt: skip
     if new_start == sitzung.start:
-        raise Refused(f"die Sitzung {sitzung.key!r} ist schon am {new_start:%d.%m.%Y %H:%M}")
+        raise Refused(f"die Sitzung {quoted(sitzung.key)} ist schon am {new_start:%d.%m.%Y %H:%M}")
     kommune = get_required(session, Kommune, sitzung.kommune_id)
     check_sitzung_day(for_kommune(kommune), sitzung.key, new_start.date(), force_reason)
     processes = processes_bound_to(session, ident(sitzung))
@@ -771,7 +781,7 @@ def move_sitzung(
         if new_start.date() < process.started_on:
             raise Refused(
                 f"der {new_start:%d.%m.%Y} liegt vor dem Beginn der Fortschreibung "
-                f"{process.key!r} ({process.started_on:%d.%m.%Y})"
+                f"{quoted(process.key)} ({process.started_on:%d.%m.%Y})"
             )
     _check_beratungsfolge(session, sitzung, new_start)
     old = sitzung.start
@@ -808,7 +818,7 @@ def check_sitzung_day(
     why = calendar.holiday_name(day) or ("ein Sonntag" if day.weekday() == 6 else None)
     if why:
         raise NeedsReason(
-            f"die Sitzung {sitzung_key!r} läge am {day:%d.%m.%Y} ({why}); "
+            f"die Sitzung {quoted(sitzung_key)} läge am {day:%d.%m.%Y} ({why}); "
             "wenn das so gewollt ist, mit Begründung erzwingen (--force GRUND)"
         )
 
@@ -833,8 +843,8 @@ def check_stage_starts(
         earliest = stage.opened_on or stage.planned_start
         if earliest and change.new < earliest:
             raise Refused(
-                f"dann wäre die Aufgabe {task.key!r} ({task.title}) am {change.new:%d.%m.%Y} "
-                f"fällig, vor dem frühesten Beginn ihrer Phase {stage.key!r} "
+                f"dann wäre die Aufgabe {quoted(task.title)} am {change.new:%d.%m.%Y} "
+                f"fällig, vor dem frühesten Beginn ihrer Phase {quoted(stage.title)} "
                 f"({earliest:%d.%m.%Y})"
             )
 
@@ -860,8 +870,9 @@ def _check_beratungsfolge(session: Session, sitzung: Sitzung, new_start: dt.date
             if wrong:
                 vorlage = get_required(session, Vorlage, beratung.vorlage_id)
                 raise Refused(
-                    f"die Verlegung von {sitzung.key!r} auf den {new_start:%d.%m.%Y} bricht die "
-                    f"Beratungsfolge der Vorlage {vorlage.reference!r}: {other_sitzung.key!r} "
+                    f"die Verlegung von {quoted(sitzung.key)} auf den {new_start:%d.%m.%Y} bricht "
+                    f"die Beratungsfolge der Vorlage {quoted(vorlage.reference)}: "
+                    f"{quoted(other_sitzung.key)} "
                     f"ist am {other_sitzung.start:%d.%m.%Y}"
                 )
 
@@ -870,7 +881,7 @@ def set_closing_days(session: Session, kommune_key: str, days: list[dt.date], *,
     """Change the Rathaus's extra closing days; recompute every process of the Kommune."""
     kommune = session.exec(select(Kommune).where(Kommune.key == kommune_key)).first()
     if kommune is None:
-        raise NotFound(f"keine Kommune {kommune_key!r}")
+        raise NotFound(f"keine Kommune {quoted(kommune_key)}")
     lock(session, kommune)
     before = {"closing_days": list(kommune.closing_days or [])}
     kommune.closing_days = sorted({d.isoformat() for d in days})

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from .words import quoted
+
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\.?")
 
 
@@ -23,9 +25,10 @@ def host_problem(host: str) -> str | None:
     try:
         name = host.encode("idna").decode("ascii")
     except UnicodeError:
-        return f"Rechnername {host!r} ungültig (ein Namensteil ist leer oder länger als 63 Zeichen)"
+        return (f"Rechnername {quoted(host)} ungültig (ein Namensteil ist leer oder länger "
+                "als 63 Zeichen)")
     if not _NAME.fullmatch(name):
-        return f"Rechnername {host!r} enthält unzulässige Zeichen oder leere Namensteile"
+        return f"Rechnername {quoted(host)} enthält unzulässige Zeichen oder leere Namensteile"
     if len(name) > 253:
         return f"Rechnername länger als 253 Zeichen ({len(name)})"
     return None

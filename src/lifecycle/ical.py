@@ -40,7 +40,7 @@ from .models import (
 from .models import Event as LogEvent
 from .texts import one_line
 from .typing_helpers import get_required, ident
-from .words import OEFFENTLICH_DE
+from .words import OEFFENTLICH_DE, quoted
 
 PRODID = "-//lifecycle//Fortschreibung kommunaler Konzepte//DE"
 DOMAIN = "lifecycle.invalid"
@@ -216,7 +216,7 @@ def _selection(session: Session, options: FeedOptions
     if options.process:
         found = list(session.exec(query.where(Fortschreibung.key == options.process)))
         if not found:
-            raise NotFound(f"keine Fortschreibung {options.process!r}")
+            raise NotFound(f"keine Fortschreibung {quoted(options.process)}")
         return found, _person(session, [found[0].kommune_id], options.person)
     running = query.where(Fortschreibung.state == ProcessState.running)
     if options.person is None:
@@ -244,7 +244,7 @@ def _person(session: Session, kommunen: Any, key: str | None) -> Person | None:
         .order_by(col(Person.id))
     ).first()
     if person is None:
-        raise NotFound(f"keine Person {key!r} in diesen Fortschreibungen")
+        raise NotFound(f"keine Person {quoted(key)} in diesen Fortschreibungen")
     return person
 
 

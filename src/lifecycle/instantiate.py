@@ -47,6 +47,7 @@ from .models import (
 )
 from .plan import task_spec
 from .plan_types import Plan, TaskDef
+from .words import quoted
 
 
 def _normal(value: Any) -> Any:
@@ -58,9 +59,9 @@ def _normal(value: Any) -> Any:
 
 
 def _shown(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return f"{value:%Y-%m-%d %H:%M}"
-    return repr(value)
+    if isinstance(value, list):
+        return ", ".join(map(quoted, value)) or "(keine)"
+    return quoted(value)
 
 
 def instantiate(session: Session, data: dict[str, Any], plan: Plan) -> Fortschreibung:
@@ -476,7 +477,7 @@ def _check_shared(model: type[SQLModel], key: str, stored: dict[str, Any],
     for name in shared:
         if _normal(stored[name]) != _normal(given[name]):
             raise Refused(
-                f"{model.__name__} {key!r} gibt es schon mit {name} = "
+                f"{model.__name__} {quoted(key)} gibt es schon mit {name} = "
                 f"{_shown(stored[name])}; das Szenario sagt {_shown(given[name])}. Szenario an "
                 "die gespeicherten Daten angleichen (gemeinsame Daten einer Kommune)"
             )

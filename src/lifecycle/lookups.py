@@ -27,6 +27,7 @@ from .models import (
     Vorlage,
 )  # fmt: skip
 from .typing_helpers import get_required
+from .words import quoted
 
 # Loader options for processes read by the hundred (lists, feeds, the reconcile pass): their
 # plan and scenario, ~30 KB of JSON per row, are read only when something asks for them.
@@ -41,7 +42,7 @@ def get_process(session: Session, key: str, *, scenario: bool = True) -> Fortsch
     if process is None:
         known = session.exec(select(Fortschreibung.key).limit(5)).all()
         hint = f" (vorhanden: {', '.join(known)})" if known else " (noch keine gestartet)"
-        raise NotFound(f"keine Fortschreibung {key!r}{hint}")
+        raise NotFound(f"keine Fortschreibung {quoted(key)}{hint}")
     return process
 
 
@@ -60,7 +61,7 @@ def get_stage(session: Session, process: Fortschreibung, key: str) -> Stage:
     ).first()
     if stage is None:
         keys = session.exec(select(Stage.key).where(Stage.fortschreibung_id == process.id)).all()
-        raise NotFound(f"{process.key} hat keine Phase {key!r} (Phasen: {', '.join(keys)})")
+        raise NotFound(f"{process.key} hat keine Phase {quoted(key)} (Phasen: {', '.join(keys)})")
     return stage
 
 
@@ -78,7 +79,7 @@ def get_task(session: Session, ref: str | int, process: Fortschreibung | None = 
                 select(Task).where(Task.fortschreibung_id == proc.id, Task.key == tkey)
             ).first()
     if task is None:
-        raise NotFound(f"keine Aufgabe {text!r}")
+        raise NotFound(f"keine Aufgabe {quoted(text)}")
     return task
 
 
@@ -87,7 +88,7 @@ def get_person(session: Session, kommune_id: int, ref: str) -> Person:
         select(Person).where(Person.kommune_id == kommune_id, Person.key == ref)
     ).first()
     if person is None:
-        raise NotFound(f"keine Person {ref!r} in dieser Kommune")
+        raise NotFound(f"keine Person {quoted(ref)} in dieser Kommune")
     return person
 
 
@@ -102,7 +103,7 @@ def get_vorlage(session: Session, process: Fortschreibung, ref: str) -> Vorlage:
         if ref in (vorlage.stage_key, vorlage.reference):
             return vorlage
     known = ", ".join(f"{v.stage_key} ({v.reference})" for v in rows) or "keine"
-    raise NotFound(f"{process.key} hat keine Vorlage {ref!r}; vorhanden: {known}")
+    raise NotFound(f"{process.key} hat keine Vorlage {quoted(ref)}; vorhanden: {known}")
 
 
 def find_sitzung(session: Session, ref: str) -> Sitzung:
@@ -114,9 +115,10 @@ def find_sitzung(session: Session, ref: str) -> Sitzung:
         )
     found = session.exec(query).all()
     if not found:
-        raise NotFound(f"keine Sitzung {ref!r}")
+        raise NotFound(f"keine Sitzung {quoted(ref)}")
     if len(found) > 1:
-        raise Refused(f"die Sitzung {key!r} gibt es in mehreren Kommunen; KOMMUNE:{key} angeben")
+        raise Refused(f"die Sitzung {quoted(key)} gibt es in mehreren Kommunen; "
+                      f"{quoted('KOMMUNE:' + key)} angeben")
     return found[0]
 
 

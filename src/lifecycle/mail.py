@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import InputError, LifecycleError, Unavailable
 from .hosts import host_problem
+from .words import quoted
 
 SECURITIES = ("none", "starttls", "ssl")
 KEYS = (
@@ -127,19 +128,20 @@ def settings_from(values: Mapping[str, str]) -> MailSettings:
             "LIFECYCLE_SMTP_HOST ist nicht gesetzt (Umgebung oder LIFECYCLE_SETTINGS)"
         )
     if problem := host_problem(host):  # else smtplib fails only when it connects
-        raise ConfigError(f"LIFECYCLE_SMTP_HOST={host!r}: {problem}")
+        raise ConfigError(f"LIFECYCLE_SMTP_HOST={quoted(host)}: {problem}")
     security = values.get("LIFECYCLE_SMTP_SECURITY", "none").strip().lower()
     if security not in SECURITIES:
         raise ConfigError(
-            f"LIFECYCLE_SMTP_SECURITY={security!r}: erwartet eines von {', '.join(SECURITIES)}"
+            f"LIFECYCLE_SMTP_SECURITY={quoted(security)}: erwartet eines von "
+            f"{', '.join(SECURITIES)}"
         )
     port_text = values.get("LIFECYCLE_SMTP_PORT", str(DEFAULT_PORTS[security])).strip()
     if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 0 < int(port_text) < 65536:
-        raise ConfigError(f"LIFECYCLE_SMTP_PORT={port_text!r} ist keine Portnummer (1–65535)")
+        raise ConfigError(f"LIFECYCLE_SMTP_PORT={quoted(port_text)} ist keine Portnummer (1–65535)")
     mail_from = values.get("LIFECYCLE_MAIL_FROM", "lifecycle@localhost").strip()
     local = re.fullmatch(r"[^@\s<>\"',;]+@localhost", mail_from)
     if not ADDRESS.fullmatch(mail_from) and not local:
-        raise ConfigError(f"LIFECYCLE_MAIL_FROM={mail_from!r} ist keine E-Mail-Adresse")
+        raise ConfigError(f"LIFECYCLE_MAIL_FROM={quoted(mail_from)} ist keine E-Mail-Adresse")
     mail_from = ascii_domain(
         mail_from, lambda problem: ConfigError(f"LIFECYCLE_MAIL_FROM: {problem}")
     )
@@ -161,16 +163,16 @@ def check_timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise ConfigError(f"LIFECYCLE_TIMEZONE={name!r} ist keine bekannte Zeitzone") from exc
+        raise ConfigError(f"LIFECYCLE_TIMEZONE={quoted(name)} ist keine bekannte Zeitzone") from exc
 
 
 def check_address(name: str, address: str | None) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in name):  # a header may not carry them
-        raise AddressError(f"{name!r}: Steuerzeichen im Namen, keine Nachricht möglich")
+        raise AddressError(f"{quoted(name)}: Steuerzeichen im Namen, keine Nachricht möglich")
     if not address:
         raise AddressError(f"{name} hat keine E-Mail-Adresse")
     if not ADDRESS.fullmatch(address.strip()):
-        raise AddressError(f"{name}: {address!r} ist keine gültige E-Mail-Adresse")
+        raise AddressError(f"{name}: {quoted(address)} ist keine gültige E-Mail-Adresse")
     return ascii_domain(address.strip(), lambda problem: AddressError(f"{name}: {problem}"))
 
 
@@ -186,7 +188,8 @@ def ascii_domain(address: str, error: Callable[[str], LifecycleError]) -> str:
     try:
         encoded = idna.encode(domain, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError):
-        raise error(f"die Domain der Adresse „{address}“ ist kein gültiger Domainname") from None
+        problem = f"die Domain der Adresse {quoted(address)} ist kein gültiger Domainname"
+        raise error(problem) from None
     return f"{local}@{encoded}"
 
 
@@ -510,14 +513,14 @@ class Mailer:
                 smtp.login(s.user, s.password)
         except smtplib.SMTPAuthenticationError as exc:
             raise ServerError(
-                f"SMTP {where}: Anmeldung als {s.user!r} fehlgeschlagen ({exc.smtp_code})"
+                f"SMTP {where}: Anmeldung als {quoted(s.user)} fehlgeschlagen ({exc.smtp_code})"
             ) from exc
         except smtplib.SMTPNotSupportedError as exc:
             raise ServerError(f"SMTP {where}: {exc}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise ServerError(f"SMTP {where} nicht erreichbar: {exc}") from exc
         except ValueError as exc:  # e.g. a host name the IDNA codec refuses (UnicodeError)
-            raise ConfigError(f"LIFECYCLE_SMTP_HOST={s.host!r}: keine Verbindung möglich "
+            raise ConfigError(f"LIFECYCLE_SMTP_HOST={quoted(s.host)}: keine Verbindung möglich "
                               f"({exc})") from exc  # fmt: skip
         return smtp
 

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from . import umsetzung
 from .errors import InputError, NotFound
 from .models import Fortschreibung, Massnahme
+from .words import quoted
 
 log = logging.getLogger("lifecycle.massnahmen_csv")
 # column -> field of the Maßnahme
@@ -71,7 +72,7 @@ _CSV_PROBLEMS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"field larger than field limit \((\d+)\)"),
      lambda m: f"ein Feld ist länger als {int(m[1]):,} Zeichen".replace(",", ".")),
     (re.compile(r"expected after '\"'"),
-     lambda m: "nach einem schließenden Anführungszeichen muss ';' folgen"),
+     lambda m: "nach einem schließenden Anführungszeichen muss „;“ folgen"),
     (re.compile(r"unexpected end of data"),
      lambda m: "ein Anführungszeichen wird nicht geschlossen"),
     (re.compile(r"new-line character seen in unquoted field"),
@@ -120,10 +121,10 @@ def parse(data: bytes, source: str) -> list[tuple[int, dict[str, str]]]:
         raise InputError(source, "Zeile 1", f"keine CSV-Kopfzeile ({_csv_problem(exc)})") from None
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
-        raise InputError(source, "Zeile 1", f"unbekannte Spalte {unknown[0]!r}; erlaubt: "
+        raise InputError(source, "Zeile 1", f"unbekannte Spalte {quoted(unknown[0])}; erlaubt: "
                          f"{', '.join(COLUMNS)}")  # fmt: skip
     if "Schlüssel" not in header:
-        raise InputError(source, "Zeile 1", "die Spalte 'Schlüssel' fehlt")
+        raise InputError(source, "Zeile 1", "die Spalte „Schlüssel“ fehlt")
     if len(set(header)) != len(header):
         raise InputError(source, "Zeile 1", "eine Spalte steht doppelt in der Kopfzeile")
     rows = []
@@ -150,7 +151,8 @@ def updates(session: Session, process: Fortschreibung, rows: list[tuple[int, dic
         key = row["Schlüssel"].strip()
         where = f"Zeile {line}"
         if key in seen:
-            raise InputError(source, where, f"Schlüssel {key!r} steht schon in Zeile {seen[key]}")
+            raise InputError(source, where,
+                             f"Schlüssel {quoted(key)} steht schon in Zeile {seen[key]}")
         seen[key] = line
         try:
             umsetzung.get(session, process, key)
@@ -180,7 +182,7 @@ def _value(field: str, text: str) -> Any:
             try:
                 return dt.date.fromisoformat(text)
             except ValueError:
-                raise InputError("", field, f"{text!r} ist kein Datum (TT.MM.JJJJ)") from None
+                raise InputError("", field, f"{quoted(text)} ist kein Datum (TT.MM.JJJJ)") from None
     if field == "budget_amount":
         if not text:
             return None
@@ -189,6 +191,6 @@ def _value(field: str, text: str) -> Any:
         try:
             value = float(number)
         except ValueError:
-            raise InputError("", field, f"{text!r} ist kein Betrag") from None
+            raise InputError("", field, f"{quoted(text)} ist kein Betrag") from None
         return umsetzung.check_amount(value, typed=text)
     return text[1:] if text.startswith("'") else text

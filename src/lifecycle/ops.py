@@ -21,6 +21,7 @@ from pathlib import Path
 from .errors import InputError, LifecycleError
 from .files import writable_folder, writing
 from .mail import KEYS as MAIL_KEYS
+from .words import quoted
 
 # Everything the installation reads from its environment, in the order `config show` prints.
 SETTINGS = (
@@ -126,7 +127,7 @@ def check_database(url: str | None = None) -> Check:
     try:
         parsed = make_url(url)
     except (exc.ArgumentError, ValueError):
-        return Check("Datenbank", False, f"{shown!r} ist keine Datenbank-URL")
+        return Check("Datenbank", False, f"{quoted(shown)} ist keine Datenbank-URL")
     if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(
         parsed.database).is_file():  # fmt: skip
         return Check(name, False, "Datei fehlt (wird beim ersten Aufruf angelegt: "
@@ -191,7 +192,7 @@ def entrypoint_problem(entrypoint: str) -> str | None:
     """None if a module-path entrypoint ("lifecycle.flows.stages.stage_flow") imports here."""
     module, _, attr = entrypoint.rpartition(".")
     if not module or ":" in entrypoint:
-        return f"{entrypoint!r} ist kein Modulpfad (lifecycle deploy legt Modulpfade an)"
+        return f"{quoted(entrypoint)} ist kein Modulpfad (lifecycle deploy legt Modulpfade an)"
     try:
         found = importlib.import_module(module)
     except Exception as exc:  # noqa: BLE001 - any import error is the answer

@@ -15,6 +15,7 @@ from .calendar import WorkCalendar
 from .deadlines import CycleError, DueOutOfRange, MissingAnchor, StageSpec, TaskSpec, Timeline
 from .errors import InputError
 from .plan_types import Plan, TaskDef
+from .words import quoted
 from .yamlio import Document, load, loads
 
 BUILTIN = ("integrationskonzept", "integrationskonzept-umsetzung")
@@ -51,28 +52,29 @@ def check_plan(doc: Document) -> None:
         for ti, task in enumerate(stage["tasks"]):
             path: list[str | int] = ["stages", si, "tasks", ti]
             if task["role"] not in roles:
-                raise doc.error([*path, "role"], f"unbekannte Rolle {task['role']!r}")
+                raise doc.error([*path, "role"], f"unbekannte Rolle {quoted(task['role'])}")
             _check_anchor(doc, [*path, "due"], task["due"], sitzungen, termine, task_keys)
         gate = stage["gate"]
         gpath: list[str | int] = ["stages", si, "gate"]
         if gate.get("sitzung") and gate["sitzung"] not in sitzungen:
-            raise doc.error([*gpath, "sitzung"], f"unbekannte Sitzung {gate['sitzung']!r}")
+            raise doc.error([*gpath, "sitzung"], f"unbekannte Sitzung {quoted(gate['sitzung'])}")
         requires = gate.get("requires", "all")
         stage_tasks = {t["key"] for t in stage["tasks"]}
         for key in [] if requires == "all" else requires:
             if key not in stage_tasks:
-                raise doc.error([*gpath, "requires"], f"keine Aufgabe {key!r} in dieser Phase")
+                raise doc.error([*gpath, "requires"],
+                                f"keine Aufgabe {quoted(key)} in dieser Phase")
         _check_documents(doc, gpath, gate.get("documents", []))
     kinds = {k for s in plan["stages"] for k in s["gate"].get("documents", [])}
     for si, stage in enumerate(plan["stages"]):
         for ti, task in enumerate(stage["tasks"]):
             if task.get("sends") and task["sends"] not in kinds:
-                problem = f"kein Tor des Plans nennt das Dokument {task['sends']!r}"
+                problem = f"kein Tor des Plans nennt das Dokument {quoted(task['sends'])}"
                 raise doc.error(["stages", si, "tasks", ti, "sends"], problem)
     reminders = plan.get("reminders", {})
     if reminders.get("escalate_to") and reminders["escalate_to"] not in roles:
         raise doc.error(
-            ["reminders", "escalate_to"], f"unbekannte Rolle {reminders['escalate_to']!r}"
+            ["reminders", "escalate_to"], f"unbekannte Rolle {quoted(reminders['escalate_to'])}"
         )
     _check_cycles(doc)
 
@@ -81,7 +83,8 @@ def _check_unique_keys(doc: Document) -> None:
     seen: dict[str, tuple[str, int]] = {}
     for si, stage in enumerate(doc.data["stages"]):
         if stage["key"] in seen:
-            raise doc.error(["stages", si, "key"], f"Phasen-Schlüssel {stage['key']!r} doppelt")
+            raise doc.error(["stages", si, "key"],
+                            f"Phasen-Schlüssel {quoted(stage['key'])} doppelt")
         seen[stage["key"]] = ("stages", si)
     tasks: set[str] = set()
     for si, stage in enumerate(doc.data["stages"]):
@@ -89,7 +92,7 @@ def _check_unique_keys(doc: Document) -> None:
             if task["key"] in tasks:
                 raise doc.error(
                     ["stages", si, "tasks", ti, "key"],
-                    f"Aufgaben-Schlüssel {task['key']!r} doppelt",
+                    f"Aufgaben-Schlüssel {quoted(task['key'])} doppelt",
                 )
             tasks.add(task["key"])
 
@@ -108,7 +111,7 @@ def _check_anchor(
             raise doc.error([*path, "ref"], "stage_start hat kein ref")
         return
     if not ref:
-        raise doc.error([*path, "ref"], f"Anker {anchor!r} braucht ein ref")
+        raise doc.error([*path, "ref"], f"Anker {quoted(anchor)} braucht ein ref")
     known = {
         "sitzung": sitzungen,
         "vorlagenschluss": sitzungen,
@@ -119,10 +122,10 @@ def _check_anchor(
         what = {"sitzung": "Sitzung", "vorlagenschluss": "Sitzung", "termin": "Termin"}.get(
             anchor, "Aufgabe"
         )
-        raise doc.error([*path, "ref"], f"hängt an {what} {ref!r}, die der Plan nicht nennt")
+        raise doc.error([*path, "ref"], f"hängt an {what} {quoted(ref)}, die der Plan nicht nennt")
     if anchor == "task" and task_keys[ref].get("for_each"):
         raise doc.error(
-            [*path, "ref"], f"kann nicht an der Aufgabe je Arbeitsgruppe {ref!r} hängen"
+            [*path, "ref"], f"kann nicht an der Aufgabe je Arbeitsgruppe {quoted(ref)} hängen"
         )
 
 
@@ -133,9 +136,9 @@ def _check_documents(doc: Document, gpath: list[str | int], kinds: list[str]) ->
     seen: set[str] = set()
     for i, kind in enumerate(kinds):
         if not is_safe_name(kind):
-            raise doc.error([*gpath, "documents", i], f"unzulässige Dokumentart {kind!r}")
+            raise doc.error([*gpath, "documents", i], f"unzulässige Dokumentart {quoted(kind)}")
         if kind in seen:
-            raise doc.error([*gpath, "documents", i], f"Dokumentart {kind!r} doppelt")
+            raise doc.error([*gpath, "documents", i], f"Dokumentart {quoted(kind)} doppelt")
         seen.add(kind)
 
 

@@ -18,6 +18,7 @@ from .errors import InputError
 from .plan import BUILTIN, load_plan
 from .plan_types import Plan
 from .validation import validate
+from .words import quoted
 from .yamlio import Document, load
 
 EMAIL = re.compile(
@@ -41,9 +42,9 @@ def parse_date(doc: Document, path: list, value: str) -> dt.date:
     try:
         day = dt.date.fromisoformat(value)
     except (TypeError, ValueError):
-        raise doc.error(path, f"unmögliches Datum {value!r}") from None
+        raise doc.error(path, f"unmögliches Datum {quoted(value)}") from None
     if problem := check_year(day):
-        raise doc.error(path, f"{value!r}: {problem}")
+        raise doc.error(path, f"{quoted(value)}: {problem}")
     return day
 
 
@@ -51,11 +52,11 @@ def parse_datetime(doc: Document, path: list, value: str) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(value)
     except (TypeError, ValueError):
-        raise doc.error(path, f"unmögliches Datum/Uhrzeit {value!r}") from None
+        raise doc.error(path, f"unmögliches Datum/Uhrzeit {quoted(value)}") from None
     if moment.tzinfo is not None:
-        raise doc.error(path, f"{value!r}: bitte ohne Zeitzone (Ortszeit der Kommune)")
+        raise doc.error(path, f"{quoted(value)}: bitte ohne Zeitzone (Ortszeit der Kommune)")
     if problem := check_year(moment.date()):
-        raise doc.error(path, f"{value!r}: {problem}")
+        raise doc.error(path, f"{quoted(value)}: {problem}")
     return moment
 
 
@@ -80,9 +81,9 @@ def _resolve_templates(doc: Document, path: Path) -> None:
     except (OSError, ValueError, RuntimeError) as exc:
         raise doc.error(["templates"], f"Vorlagenordner nicht lesbar ({exc})") from None
     if not exists:
-        raise doc.error(["templates"], f"Vorlagenordner {str(folder)!r} existiert nicht")
+        raise doc.error(["templates"], f"Vorlagenordner {quoted(folder)} existiert nicht")
     if not is_dir:
-        raise doc.error(["templates"], f"{str(folder)!r} ist kein Ordner")
+        raise doc.error(["templates"], f"{quoted(folder)} ist kein Ordner")
     doc.data["templates"] = str(folder)
 
 
@@ -98,7 +99,7 @@ def _load_plan_of(doc: Document, path: Path) -> Plan:
     if not exists:
         raise doc.error(
             ["fortschreibung", "plan"],
-            f"weder ein mitgelieferter Plan ({', '.join(BUILTIN)}) noch eine Datei: {ref!r}",
+            f"weder ein mitgelieferter Plan ({', '.join(BUILTIN)}) noch eine Datei: {quoted(ref)}",
         )
     return load_plan(candidate)
 
@@ -138,7 +139,8 @@ class _Checker:
         if land not in BUNDESLAENDER:
             raise self.err(
                 ["kommune", "bundesland"],
-                f"unbekanntes Bundesland {land!r}; erwartet eines von {', '.join(BUNDESLAENDER)}",
+                f"unbekanntes Bundesland {quoted(land)}; erwartet eines von "
+                f"{', '.join(BUNDESLAENDER)}",
             )
 
     def _closing_days(self) -> None:
@@ -149,13 +151,13 @@ class _Checker:
         seen: dict[str, int] = {}
         for i, item in enumerate(self.d.get(section, [])):
             if item["key"] in seen:
-                raise self.err([section, i, "key"], f"Schlüssel {item['key']!r} doppelt")
+                raise self.err([section, i, "key"], f"Schlüssel {quoted(item['key'])} doppelt")
             seen[item["key"]] = i
         return seen
 
     def _ref(self, path: list, value: str, known: dict | set, what: str) -> None:
         if value not in known:
-            raise self.err(path, f"unbekannte(s) {what} {value!r}")
+            raise self.err(path, f"unbekannte(s) {what} {quoted(value)}")
 
     def _sitzungen(self) -> dict[str, dt.date]:
         days = {}
@@ -168,21 +170,23 @@ class _Checker:
         for i, p in enumerate(self.d["personen"]):
             email = p.get("email")
             if email is not None and not EMAIL.fullmatch(email):
-                raise self.err(["personen", i, "email"], f"ungültige E-Mail-Adresse {email!r}")
+                raise self.err(["personen", i, "email"],
+                               f"ungültige E-Mail-Adresse {quoted(email)}")
 
     def _rollen(self) -> None:
         for role, keys in self.d["rollen"].items():
             if role not in self.plan.roles:
-                raise self.err(["rollen", role], f"der Plan kennt keine Rolle {role!r}")
+                raise self.err(["rollen", role], f"der Plan kennt keine Rolle {quoted(role)}")
             seen: set[str] = set()
             for j, key in enumerate(keys):
                 self._ref(["rollen", role, j], key, self.personen, "Person")
                 if key in seen:
-                    raise self.err(["rollen", role, j], f"Person {key!r} doppelt in dieser Rolle")
+                    raise self.err(["rollen", role, j],
+                                   f"Person {quoted(key)} doppelt in dieser Rolle")
                 seen.add(key)
         for role in ("projektleitung",):
             if role in self.plan.roles and role not in self.d["rollen"]:
-                raise self.err(["rollen"], f"Rolle {role!r} fehlt (Pflichtfeld)")
+                raise self.err(["rollen"], f"Rolle {quoted(role)} fehlt (Pflichtfeld)")
 
     def _bindings(self) -> None:
         f = self.d["fortschreibung"]
@@ -190,17 +194,17 @@ class _Checker:
         for name, key in bound.items():
             path = ["fortschreibung", "sitzungen", name]
             if name not in self.plan.sitzungen:
-                raise self.err(path, f"der Plan kennt keine Sitzung {name!r}")
+                raise self.err(path, f"der Plan kennt keine Sitzung {quoted(name)}")
             self._ref(path, key, self.sitzungen, "Sitzung")
             if self.sitzung_days[key] < self.started:
                 raise self.err(
-                    path, f"Sitzung {key!r} liegt vor dem Beginn {self.started.isoformat()}"
+                    path, f"Sitzung {quoted(key)} liegt vor dem Beginn {self.started.isoformat()}"
                 )
         termine = f.get("termine", {})
         for name, value in termine.items():
             path = ["fortschreibung", "termine", name]
             if name not in self.plan.termine:
-                raise self.err(path, f"der Plan kennt keinen Termin {name!r}")
+                raise self.err(path, f"der Plan kennt keinen Termin {quoted(name)}")
             if parse_date(self.doc, path, value) < self.started:
                 raise self.err(path, f"{value} liegt vor dem Beginn {self.started.isoformat()}")
         for stage in self.plan.stages:
@@ -209,21 +213,21 @@ class _Checker:
                 if due.anchor in ("sitzung", "vorlagenschluss") and ref not in bound:
                     raise self.err(
                         ["fortschreibung", "sitzungen"],
-                        f"Aufgabe {task_key!r} hängt an der Sitzung {ref!r}, "
+                        f"Aufgabe {quoted(task_key)} hängt an der Sitzung {quoted(ref)}, "
                         "die das Szenario keiner Sitzung zuordnet",
                     )
                 if due.anchor == "termin" and ref not in termine:
                     raise self.err(
                         ["fortschreibung", "termine"],
-                        f"Aufgabe {task_key!r} hängt am Termin {ref!r}, "
+                        f"Aufgabe {quoted(task_key)} hängt am Termin {quoted(ref)}, "
                         "den das Szenario nicht angibt",
                     )
             gate_sitzung = stage.gate.sitzung
             if gate_sitzung and gate_sitzung not in bound:
                 raise self.err(
                     ["fortschreibung", "sitzungen"],
-                    f"das Gate von {stage.key!r} wird in der Sitzung "
-                    f"{gate_sitzung!r} entschieden, die das Szenario nicht zuordnet",
+                    f"das Gate von {quoted(stage.key)} wird in der Sitzung "
+                    f"{quoted(gate_sitzung)} entschieden, die das Szenario nicht zuordnet",
                 )
         self.bound_days = {n: self.sitzung_days[k] for n, k in bound.items()}
         self._check_order()
@@ -244,7 +248,7 @@ class _Checker:
                 raise self.err(
                     ["fortschreibung", "termine", termin],
                     f"Termin am {value} liegt nicht vor der abschließenden Sitzung "
-                    f"{name!r} am {day.isoformat()}",
+                    f"{quoted(name)} am {day.isoformat()}",
                 )
 
     def _check_order(self) -> None:
@@ -254,7 +258,7 @@ class _Checker:
             if day_b < day_a:
                 raise self.err(
                     ["fortschreibung", "sitzungen", b],
-                    f"Sitzung {b!r} ({day_b.isoformat()}) liegt vor {a!r} "
+                    f"Sitzung {quoted(b)} ({day_b.isoformat()}) liegt vor {quoted(a)} "
                     f"({day_a.isoformat()}); die Reihenfolge des Plans ist {', '.join(names)}",
                 )
 
@@ -295,7 +299,7 @@ class _Checker:
             raise self.err(
                 ["workshop", "start"],
                 f"Workshop am {day.isoformat()} liegt nicht vor der abschließenden "
-                f"Sitzung {name!r} am {sitzung_day.isoformat()}",
+                f"Sitzung {quoted(name)} am {sitzung_day.isoformat()}",
             )
 
     def _vorlagen(self) -> None:
@@ -307,7 +311,7 @@ class _Checker:
             if v["stage"] in per_stage:
                 raise self.err(
                     [*path, "stage"],
-                    f"Phase {v['stage']!r} hat schon eine Vorlage "
+                    f"Phase {quoted(v['stage'])} hat schon eine Vorlage "
                     f"(vorlagen[{per_stage[v['stage']]}])",
                 )
             per_stage[v["stage"]] = i
@@ -326,7 +330,7 @@ class _Checker:
                 if previous and day < previous:
                     raise self.err(
                         [*bpath, "sitzung"],
-                        f"Sitzung {b['sitzung']!r} liegt vor der Sitzung davor",
+                        f"Sitzung {quoted(b['sitzung'])} liegt vor der Sitzung davor",
                     )
                 if decided and b["role"] == "Vorberatung":
                     raise self.err(
@@ -391,21 +395,22 @@ class _Checker:
                           "Person")  # fmt: skip
             if "schluesselprojekt" in m and m["schluesselprojekt"] not in projects:
                 raise self.err([*path, "schluesselprojekt"], "kein Schlüsselprojekt der "
-                               f"Arbeitsgruppen heißt {m['schluesselprojekt']!r}")  # fmt: skip
+                               "Arbeitsgruppen heißt "
+                               f"{quoted(m['schluesselprojekt'])}")  # fmt: skip
             days = {k: parse_date(self.doc, [*path, k], m[k]) for k in ("start", "target")
                     if k in m}  # fmt: skip
             if len(days) == 2 and days["target"] < days["start"]:
                 raise self.err([*path, "target"], "Zieltermin vor dem Beginn")
             if "key" in m:
                 if m["key"] in keys:
-                    raise self.err([*path, "key"], f"Schlüssel {m['key']!r} steht schon in "
+                    raise self.err([*path, "key"], f"Schlüssel {quoted(m['key'])} steht schon in "
                                    f"umsetzung.massnahmen[{keys[m['key']]}]")  # fmt: skip
                 keys[m["key"]] = i
         seen: set[str] = set()
         for i, ind in enumerate(block.get("indikatoren", [])):
             if ind["key"] in seen:
                 raise self.err(["umsetzung", "indikatoren", i, "key"],
-                               f"Indikator {ind['key']!r} doppelt")  # fmt: skip
+                               f"Indikator {quoted(ind['key'])} doppelt")  # fmt: skip
             seen.add(ind["key"])
 
     def _markup(self, value: object, path: list) -> None:
@@ -427,5 +432,5 @@ class _Checker:
         if role is not None and role not in self.plan.roles:
             raise self.err(
                 ["fortschreibung", "reminders", "escalate_to"],
-                f"der Plan kennt keine Rolle {role!r}; bekannt: {', '.join(self.plan.roles)}",
+                f"der Plan kennt keine Rolle {quoted(role)}; bekannt: {', '.join(self.plan.roles)}",
             )

@@ -58,6 +58,7 @@ from .models import (
 from .texts import line_problem, text_problem
 from .transactions import transaction
 from .typing_helpers import get_all_required, get_required, ident
+from .words import quoted
 
 if TYPE_CHECKING:  # keep docxtpl, jsonschema and smtplib off the paths that do not need them
     from sqlalchemy.engine import CursorResult
@@ -546,7 +547,9 @@ def add_user(
     from .passwords import MIN_LENGTH, hash_password
 
     if not USER_NAME.fullmatch(name):
-        raise InputError("NAME", "", f"{name!r}: nur Kleinbuchstaben, Ziffern, '.', '-' und '_'")
+        raise InputError(
+            "NAME", "", f"{quoted(name)}: nur Kleinbuchstaben, Ziffern, „.“, „-“ und „_“"
+        )
     if len(password) < MIN_LENGTH:
         raise InputError("Passwort", "", f"mindestens {MIN_LENGTH} Zeichen")
     if problem := text_problem(password):
@@ -556,10 +559,12 @@ def add_user(
     known = [str(r) for r in GrantRole if r != GrantRole.admin]
     for role, _kommune, _process in grants:
         if str(role) not in known:
-            raise InputError("--role", "", f"{role!r} ist keine Rolle; möglich: {', '.join(known)}")
+            raise InputError(
+                "--role", "", f"{quoted(role)} ist keine Rolle; möglich: {', '.join(known)}"
+            )
     with _transaction(session):
         if session.exec(select(User).where(User.name == name)).first() is not None:
-            raise Refused(f"den Benutzer {name!r} gibt es schon")
+            raise Refused(f"den Benutzer {quoted(name)} gibt es schon")
         user = User(name=name, display_name=display_name or name,
                     password_hash=hash_password(password), is_admin=admin)  # fmt: skip
         session.add(user)
@@ -580,12 +585,12 @@ def _grant(
 ) -> Grant:
     kommune = session.exec(select(Kommune).where(Kommune.key == kommune_key)).first()
     if kommune is None:
-        raise NotFound(f"keine Kommune {kommune_key!r}")
+        raise NotFound(f"keine Kommune {quoted(kommune_key)}")
     process_id = None
     if process_key is not None:
         process = lookups.get_process(session, process_key)
         if process.kommune_id != kommune.id:
-            raise Refused(f"{process_key!r} gehört nicht zur Kommune {kommune_key!r}")
+            raise Refused(f"{quoted(process_key)} gehört nicht zur Kommune {quoted(kommune_key)}")
         process_id = process.id
     grant = Grant(user_id=ident(user), role=role, kommune_id=ident(kommune),
                   fortschreibung_id=process_id)  # fmt: skip
@@ -630,7 +635,7 @@ def save_vorlage_text(
             )
         ).first()
         if vorlage is None:
-            raise NotFound(f"{process_key} hat keine Vorlage für die Phase {stage_key!r}")
+            raise NotFound(f"{process_key} hat keine Vorlage für die Phase {quoted(stage_key)}")
         if not betreff.strip():
             raise InputError("Betreff", "", "darf nicht leer sein")
         engine.lock(session, vorlage)

@@ -6,7 +6,7 @@ Plain data, no rendering: the CLI draws it with rich, the flows publish it as ar
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, case, func
@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from .calendar import vorlagenschluss_of
+from .dates import check_year
 from .lookups import calendar_of
 from .models import (
     Fortschreibung,
@@ -87,6 +88,9 @@ class ProcessStatus:
     overdue: list[Deadline]
     open_gate: StageView | None = None
     progress: int = 0
+    # What the views leave out, one text each ("Sitzung waiblingen:gr-2017-12-14, Beginn: Jahr 1
+    # außerhalb von 1950 bis 2200"): a Sitzung dated outside the years the engine handles.
+    skipped: list[str] = field(default_factory=list)
 
 
 def process_status(
@@ -107,7 +111,8 @@ def process_status(
     ).all()
     stages = _stage_views(session, process, [t for t, _ in rows], today)
     running = any(v.state != StageState.closed for v in stages)
-    sitzungen = _sitzung_views(session, process)
+    skipped: list[str] = []
+    sitzungen = _sitzung_views(session, process, kommune, skipped)
     deadlines = [
         Deadline(t.due, t.title, name or "", t.id)
         for t, name in rows
@@ -133,6 +138,7 @@ def process_status(
         overdue=[d for d in deadlines if d.day < today and d.kind == "task"],
         open_gate=next((v for v in stages if v.state == StageState.open), None),
         progress=round(100 * done / total) if total else 100,
+        skipped=skipped,
     )
 
 
@@ -184,8 +190,17 @@ def _stage_views(
     return views
 
 
-def _sitzung_views(session: Session, process: Fortschreibung) -> list[SitzungView]:
-    """The process's Sitzungen (bound or in a Beratungsfolge), named as in the plan."""
+def _sitzung_views(
+    session: Session, process: Fortschreibung, kommune: Kommune, skipped: list[str]
+) -> list[SitzungView]:
+    """The process's Sitzungen (bound or in a Beratungsfolge), named as in the plan.
+
+    A Sitzung dated outside the years the engine handles is left out and noted in ``skipped``
+    (named as ``lifecycle reschedule`` takes it: KOMMUNE:SITZUNG): every input is checked
+    against those years now, but a database an older version wrote may hold such a row, and
+    near datetime's ends its Vorlagenschluss cannot even be computed (calendar export does
+    the same: ``ical._unwritable``).
+    """
     cal = calendar_of(session, process)
     labels = plan_of(process.plan).sitzungen
     names: dict[int, str] = {}
@@ -198,6 +213,9 @@ def _sitzung_views(session: Session, process: Fortschreibung) -> list[SitzungVie
     views = []
     pid = ident(process)
     for s, g in sitzungen_of(session, [pid]).get(pid, []):
+        if problem := check_year(s.start.date()):
+            skipped.append(f"Sitzung {kommune.key}:{s.key}, Beginn: {problem}")
+            continue
         name = names.get(ident(s), s.key)  # a Beratung moved to an unbound Sitzung has no name
         views.append(
             SitzungView(

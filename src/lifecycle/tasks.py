@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from .errors import NotFound
 from .models import Fortschreibung, Person, Task, TaskState
+from .words import quoted
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def find_tasks(
     if person:
         ids = session.exec(select(Person.id).where(Person.key == person)).all()
         if not ids:
-            raise NotFound(f"keine Person {person!r}")
+            raise NotFound(f"keine Person {quoted(person)}")
         # the key may name a person in several Kommunen: one owner each (see merged_by_owner)
         owners = [col(Task.assignee_id) == one for one in ids]
     if process:
@@ -61,7 +62,7 @@ def find_tasks(
             session.exec(select(Fortschreibung.id).where(Fortschreibung.key == process)).first()
             is None
         ):
-            raise NotFound(f"keine Fortschreibung {process!r}")
+            raise NotFound(f"keine Fortschreibung {quoted(process)}")
         query = query.where(Fortschreibung.key == process)
     total = sum(session.exec(select(func.count()).select_from(query.where(owner).subquery())).one()
                 for owner in owners)  # fmt: skip

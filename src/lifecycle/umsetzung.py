@@ -73,7 +73,7 @@ def check_amount(value: object, typed: str | None = None) -> float | None:
     text as the user wrote it, for the message)."""
     if value is None or value == "":
         return None
-    shown = repr(typed if typed is not None else str(value)[:40])
+    shown = words.quoted(typed if typed is not None else str(value)[:40])
     bound = f"{MAX_AMOUNT:,}".replace(",", ".")
     too_large = f"{shown} ist zu groß (höchstens {bound} €)"
     try:
@@ -115,7 +115,7 @@ def get(session: Session, process: Fortschreibung, key: str) -> Massnahme:
     found = session.exec(select(Massnahme).where(Massnahme.konzept_id == process.konzept_id,
                                                  Massnahme.key == key)).first()  # fmt: skip
     if found is None:
-        raise NotFound(f"keine Maßnahme {key!r} im Konzept von {process.key}")
+        raise NotFound(f"keine Maßnahme {words.quoted(key)} im Konzept von {process.key}")
     return found
 
 
@@ -138,7 +138,7 @@ def indikator(session: Session, process: Fortschreibung, key: str) -> Indikator:
     found = session.exec(select(Indikator).where(Indikator.konzept_id == process.konzept_id,
                                                  Indikator.key == key)).first()  # fmt: skip
     if found is None:
-        raise NotFound(f"kein Indikator {key!r} im Konzept von {process.key}")
+        raise NotFound(f"kein Indikator {words.quoted(key)} im Konzept von {process.key}")
     return found
 
 
@@ -373,7 +373,7 @@ def measure(session: Session, process: Fortschreibung, key: str, on: dt.date, va
     known = session.exec(select(Messung).where(Messung.indikator_id == ind.id,
                                                Messung.on == on)).first()  # fmt: skip
     if known is not None:
-        raise Refused(f"für {ind.title!r} gibt es am {on:%d.%m.%Y} schon eine Messung")
+        raise Refused(f"für {words.quoted(ind.title)} gibt es am {on:%d.%m.%Y} schon eine Messung")
     row = Messung(indikator_id=ident(ind), on=on, value=value, note=note.strip())
     session.add(row)
     session.flush()
@@ -407,7 +407,7 @@ def decide_carried(session: Session, process: Fortschreibung, key: str, decision
         MassnahmeUebernahme.fortschreibung_id == process.id,
         MassnahmeUebernahme.massnahme_id == m.id)).first()  # fmt: skip
     if row is None:
-        raise Refused(f"{process.key} hat die Maßnahme {key!r} nicht übernommen")
+        raise Refused(f"{process.key} hat die Maßnahme {words.quoted(key)} nicht übernommen")
     first = lookups.get_stage(session, process, _first_stage_key(process))
     if first.closed_on is not None:
         raise Refused(f"das erste Tor von {process.key} ist schon entschieden")

@@ -7,6 +7,8 @@ Messages are German.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import json
 import re
 from functools import lru_cache
@@ -16,6 +18,7 @@ from typing import Any
 import jsonschema
 from jsonschema import validators
 
+from .words import quoted
 from .yamlio import Document
 
 # Dates the engine works with: wide enough for any real process, narrow enough that working-day
@@ -84,9 +87,12 @@ def explain(err: jsonschema.ValidationError) -> str:
     v, instance, sch = err.validator, err.instance, err.schema
     if v == "additionalProperties":
         extra = sorted(set(instance) - set(sch.get("properties", {})))
-        return f"unbekannter Schlüssel {', '.join(map(repr, extra))}"
+        return f"unbekannter Schlüssel {', '.join(map(_literal, extra))}"
     if v == "required":
-        return f"{err.message.split(' is a required property')[0]} fehlt (Pflichtfeld)"
+        missing = err.message.removesuffix(" is a required property")
+        with contextlib.suppress(ValueError, SyntaxError):  # jsonschema names it by its repr
+            missing = _literal(ast.literal_eval(missing))
+        return f"{missing} fehlt (Pflichtfeld)"
     if v == "pattern":
         expected = sch.get("description") or sch["pattern"]
         return f"{_shown(instance)} hat das falsche Format (erwartet: {expected})"
@@ -97,14 +103,14 @@ def explain(err: jsonschema.ValidationError) -> str:
     if v == "maxLength":
         return f"{_shown(instance)} ist zu lang (höchstens {err.validator_value} Zeichen)"
     if v == "not":
-        return "entweder 'days' oder 'working_days' angeben, nicht beides"
+        return "entweder „days“ oder „working_days“ angeben, nicht beides"
     if v == "type":
         expected = _expected_type(err.validator_value)
         return f"{_shown(instance)} ist {_type_de(instance)}, erwartet {expected}"
     if v == "enum":
-        return f"{_shown(instance)} ist keiner von {', '.join(map(repr, err.validator_value))}"
+        return f"{_shown(instance)} ist keiner von {', '.join(map(_literal, err.validator_value))}"
     if v == "const":
-        return f"{_shown(instance)} ist nicht {err.validator_value!r}"
+        return f"{_shown(instance)} ist nicht {_literal(err.validator_value)}"
     if v == "minimum":
         return f"{_shown(instance)} ist kleiner als {err.validator_value}"
     if v == "maximum":
@@ -158,5 +164,18 @@ def _shown(instance: Any) -> str:
     if isinstance(instance, dict | list):
         text = _type_de(instance)
         return text[0].upper() + text[1:]
-    text = repr(instance)
-    return text if len(text) <= 60 else text[:57] + "…'"
+    if isinstance(instance, str) and len(instance) > 58:
+        return quoted(instance[:57] + "…")
+    return _literal(instance)
+
+
+def _literal(value: Any) -> str:
+    """A value as the YAML file spells it: a text in German quotes (what it holds that does
+    not show as itself escaped), null, true, false, a number as written."""
+    if isinstance(value, str):
+        return quoted(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)

@@ -6,8 +6,11 @@ status views and the reminders import it instead of spelling it again.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
+from enum import Enum
+from pathlib import PurePath
 
 # States of a process, a stage and a task.
 STATE_DE = {
@@ -106,3 +109,70 @@ def slug(text: str) -> str:
         text = text.replace(a, b)
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+
+
+# quoted(): the escapes a character that cannot be shown as it is gets (Python's own spelling),
+# and the letters after a backslash that would read as the start of one.
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_ESCAPE_LETTERS = frozenset("nrtxuU\\")
+
+
+def _visible(ch: str) -> str:
+    """A character that is not printable as what it is, spelled as its escape."""
+    if ch in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[ch]
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _shows_as_is(ch: str) -> bool:
+    return ch == " " or ch.isprintable()
+
+
+def quoted(value: object) -> str:
+    """A name, key or typed value as a German sentence quotes it: „ratsbeschluss“.
+
+    What Python's repr did for these messages, in German: a text goes in German quotes, and
+    every character that would not show as itself — a line break, a tab, NUL, a lone
+    surrogate, a right-to-left mark, a non-breaking space — is spelled as its escape (\\n,
+    \\t, \\x00, \\udcff, \\u200f, \\xa0), so the message stays one line and shows what the
+    user typed. A backslash is doubled only where it would otherwise read as the start of such
+    an escape (``C:\\vorlagen`` stays as it is), so the text between the outer quotes can
+    always be read back.
+
+    Values that are not text are written as German text writes them, without quotes: a date
+    14.12.2017, a time 18:30, a date with time 14.12.2017 18:30, a number 3 or 2,5, a truth value
+    ja or nein, nothing (None) (leer). An Enum is quoted as its value, a path as its text.
+    """
+    if value is None:
+        return "(leer)"
+    if isinstance(value, bool):
+        return "ja" if value else "nein"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(value).replace(".", ",")
+    if isinstance(value, dt.datetime):
+        seconds = f":{value.second:02}" if value.second or value.microsecond else ""
+        return f"{quoted(value.date())} {value.hour:02}:{value.minute:02}{seconds}"
+    if isinstance(value, dt.date):
+        return f"{value.day:02}.{value.month:02}.{value.year:04}"
+    if isinstance(value, dt.time):
+        seconds = f":{value.second:02}" if value.second or value.microsecond else ""
+        return f"{value.hour:02}:{value.minute:02}{seconds}"
+    if isinstance(value, Enum):
+        return quoted(value.value)
+    text = str(value) if isinstance(value, PurePath) else value
+    if not isinstance(text, str):
+        text = str(text)
+    out = []
+    for i, ch in enumerate(text):
+        if ch == "\\":
+            after = text[i + 1 : i + 2]
+            ambiguous = after in _ESCAPE_LETTERS or (after != "" and not _shows_as_is(after))
+            out.append("\\\\" if ambiguous else ch)
+        else:
+            out.append(ch if _shows_as_is(ch) else _visible(ch))
+    return f"„{''.join(out)}“"

@@ -19,6 +19,7 @@ import yaml
 
 from .errors import InputError
 from .texts import text_problem
+from .words import quoted
 
 log = logging.getLogger("lifecycle.yamlio")
 MAX_BYTES = 5 * 1024 * 1024
@@ -112,13 +113,13 @@ def _check_keys(node: yaml.MappingNode) -> None:
         if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
             shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "…"
             raise _Limit(
-                f"Schlüssel {shown!r} ist kein Text (Zahl, null, Liste oder Wahrheitswert)",
+                f"Schlüssel {quoted(shown)} ist kein Text (Zahl, null, Liste oder Wahrheitswert)",
                 _line(key_node.start_mark),
             )
         key = key_node.value
         if key in seen:
             raise _Limit(
-                f"Schlüssel {key!r} doppelt (zuerst in Zeile {seen[key]})",
+                f"Schlüssel {quoted(key)} doppelt (zuerst in Zeile {seen[key]})",
                 _line(key_node.start_mark),
             )
         seen[key] = _line(key_node.start_mark)
@@ -127,7 +128,7 @@ def _check_keys(node: yaml.MappingNode) -> None:
 def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
     value = yaml.SafeLoader.construct_yaml_float(loader, node)
     if not math.isfinite(value):
-        raise _Limit(f"{node.value!r} ist keine endliche Zahl", _line(node.start_mark))
+        raise _Limit(f"{quoted(node.value)} ist keine endliche Zahl", _line(node.start_mark))
     return value
 
 
@@ -152,16 +153,16 @@ _PROBLEMS: list[tuple[re.Pattern[str], _Say]] = [(re.compile(p), say) for p, say
      lambda m: f"Typ-Angabe {_tag(m[1])} ist nicht erlaubt (nur Text, Zahlen, Wahrheitswerte, "
                "Listen und Abschnitte)"),
     (r"expected ',' or '\]', but", lambda m: "eine Liste [ … ] ist nicht geschlossen: "
-                                              "',' oder ']' fehlt"),
+                                              "„,“ oder „]“ fehlt"),
     (r"expected ',' or '\}', but", lambda m: "ein Abschnitt { … } ist nicht geschlossen: "
-                                              "',' oder '}' fehlt"),
+                                              "„,“ oder „}“ fehlt"),
     (r"mapping values are not allowed here",
-     lambda m: "ein Doppelpunkt an unerwarteter Stelle (Einrückung prüfen; ein Text mit ': ' "
+     lambda m: "ein Doppelpunkt an unerwarteter Stelle (Einrückung prüfen; ein Text mit „: “ "
                "gehört in Anführungszeichen)"),
     (r"found character '\\t' that cannot start any token",
      lambda m: "ein Tabulator; YAML rückt nur mit Leerzeichen ein"),
     (r"found character '(.)' that cannot start any token",
-     lambda m: f"ein Wert darf nicht mit '{m[1]}' beginnen (in Anführungszeichen setzen)"),
+     lambda m: f"ein Wert darf nicht mit {quoted(m[1])} beginnen (in Anführungszeichen setzen)"),
     (r"found undefined alias '([^']*)'", lambda m: f"unbekannter Alias *{m[1]}"),
     (r"found duplicate anchor '([^']*)'", lambda m: f"Anker &{m[1]} doppelt"),
     (r"while scanning a (?:double-)?quoted scalar found unexpected end of stream",
@@ -175,9 +176,9 @@ _PROBLEMS: list[tuple[re.Pattern[str], _Say]] = [(re.compile(p), say) for p, say
      lambda m: "Zeichen nach dem Ende des Dokuments (eine Klammer zu viel?)"),
     (r"expected <block end>|did not find expected (?:key|'-' indicator)|could not find expected "
      r"':'|expected <block mapping start>",
-     lambda m: "die Einrückung passt nicht (oder nach einem Schlüssel fehlt ':')"),
+     lambda m: "die Einrückung passt nicht (oder nach einem Schlüssel fehlt „:“)"),
     (r"found unhashable key", lambda m: "ein Schlüssel ist eine Liste oder ein Abschnitt"),
-    (r"for merging", lambda m: "'<<' verlangt einen Abschnitt oder eine Liste von Abschnitten"),
+    (r"for merging", lambda m: "„<<“ verlangt einen Abschnitt oder eine Liste von Abschnitten"),
     (r"failed to decode base64", lambda m: "ein !!binary-Wert ist kein Base64"),
     (r"expected a (?:scalar|sequence|mapping)|expected a sequence of mappings",
      lambda m: "eine Typ-Angabe (!!…) passt nicht zum Wert"),
@@ -185,7 +186,7 @@ _PROBLEMS: list[tuple[re.Pattern[str], _Say]] = [(re.compile(p), say) for p, say
 
 
 def _tag(tag: str) -> str:
-    return repr(tag.replace("tag:yaml.org,2002:", "!!"))
+    return quoted(tag.replace("tag:yaml.org,2002:", "!!"))
 
 
 def _german(exc: yaml.MarkedYAMLError) -> str:

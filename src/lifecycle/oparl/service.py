@@ -38,6 +38,7 @@ from ..models import (
     Vorlage,
 )
 from ..transactions import transaction as _transaction
+from ..words import quoted
 from . import lists, validate
 from .objects import DELETED, LIST_NAMES, Built, Heads, Urls, build_all, stamp, system
 
@@ -95,7 +96,7 @@ class Site:
         if url not in self._bodies:
             found = list(build_all(self.session, self.urls, public=self.public, kommune_key=key))
             if not found:
-                raise NotFound(f"keine Körperschaft {key!r}")
+                raise NotFound(f"keine Körperschaft {quoted(key)}")
             self._bodies[url] = found[0]
         return self._bodies[url]
 
@@ -133,7 +134,7 @@ class Site:
             return Answer(self._page(self.urls.bodies(), heads.bodies(), [], filters, query,
                                      heads.complete))  # fmt: skip
         if len(parts) < 2 or parts[0] != "body":
-            raise NotFound(f"kein OParl-Objekt unter {path!r}")
+            raise NotFound(f"kein OParl-Objekt unter {quoted(path)}")
         built = self.body(parts[1])
         url = f"{self.urls.base}/{'/'.join(parts)}"
         if len(parts) == 3 and parts[2] in LIST_NAMES:
@@ -144,7 +145,7 @@ class Site:
             return Answer(built.by_id[url])
         if url in built.files:
             return Answer(file=built.files[url], download="/download/" in url)
-        raise NotFound(f"kein OParl-Objekt unter {path!r}")
+        raise NotFound(f"kein OParl-Objekt unter {quoted(path)}")
 
     def _page(self, url: str, items: list[dict[str, Any]], tombstones: list[dict[str, Any]],
               filters: lists.Filters, query: Mapping[str, str],
@@ -290,18 +291,18 @@ def delete_sitzung(session: Session, kommune_key: str, sitzung_key: str, *, acto
 def delete_rows(session: Session, kommune_key: str, sitzung_key: str, *, actor: str) -> None:
     kommune = session.exec(select(Kommune).where(Kommune.key == kommune_key)).first()
     if kommune is None:
-        raise NotFound(f"keine Kommune {kommune_key!r}")
+        raise NotFound(f"keine Kommune {quoted(kommune_key)}")
     sitzung = session.exec(
         select(Sitzung).where(Sitzung.kommune_id == kommune.id, Sitzung.key == sitzung_key)
     ).first()
     if sitzung is None:
-        raise NotFound(f"keine Sitzung {sitzung_key!r} in {kommune_key!r}")
+        raise NotFound(f"keine Sitzung {quoted(sitzung_key)} in {quoted(kommune_key)}")
     used = [
         session.exec(select(model.id).where(model.sitzung_id == sitzung.id)).first()
         for model in (Beratung, SitzungBinding, Reminder)
     ]
     if any(u is not None for u in used):
-        raise Refused(f"die Sitzung {sitzung_key!r} wird von einer Fortschreibung verwendet; "
+        raise Refused(f"die Sitzung {quoted(sitzung_key)} wird von einer Fortschreibung verwendet; "
                       "sie kann nicht gelöscht werden")  # fmt: skip
     first = session.exec(
         select(func.min(Event.at)).where(Event.entity == "Sitzung", Event.entity_id == sitzung.id)
@@ -355,30 +356,34 @@ def bind_sitzung(session: Session, process_key: str, plan_name: str, sitzung_ref
         process = lookups.get_process(session, process_key)
         engine.lock(session, process)
         if process.state != ProcessState.running:
-            raise Refused(f"die Fortschreibung {process_key!r} ist abgeschlossen")
+            raise Refused(f"die Fortschreibung {quoted(process_key)} ist abgeschlossen")
         binding = session.exec(select(SitzungBinding).where(
             SitzungBinding.fortschreibung_id == process.id,
             SitzungBinding.name == plan_name)).first()  # fmt: skip
         if binding is None:
             names = sorted(session.exec(select(SitzungBinding.name).where(
                 SitzungBinding.fortschreibung_id == process.id)).all())  # fmt: skip
-            raise NotFound(f"die Fortschreibung {process_key!r} hat keine Plan-Sitzung "
-                           f"{plan_name!r} (vorhanden: {', '.join(names) or 'keine'})")  # fmt: skip
+            raise NotFound(f"die Fortschreibung {quoted(process_key)} hat keine Plan-Sitzung "
+                           f"{quoted(plan_name)} "
+                           f"(vorhanden: {', '.join(names) or 'keine'})")  # fmt: skip
         new = _sitzung_of_kommune(session, process, sitzung_ref)
         old = get_required(session, Sitzung, binding.sitzung_id)
         if new.id == old.id:
-            raise Refused(f"{plan_name!r} ist schon an die Sitzung {new.key!r} gebunden")
+            raise Refused(f"{quoted(plan_name)} ist schon an die Sitzung {quoted(new.key)} "
+                          "gebunden")
         if new.start.date() < process.started_on:
-            raise Refused(f"die Sitzung {new.key!r} am {new.start:%d.%m.%Y} liegt vor dem "
-                          f"Beginn der Fortschreibung {process_key!r} "
+            raise Refused(f"die Sitzung {quoted(new.key)} am {new.start:%d.%m.%Y} liegt vor dem "
+                          f"Beginn der Fortschreibung {quoted(process_key)} "
                           f"({process.started_on:%d.%m.%Y})")  # fmt: skip
-        gates = {s.key for s in plan_of(process.plan).stages if s.gate.sitzung == plan_name}
+        gates = {s.key: s.title for s in plan_of(process.plan).stages
+                 if s.gate.sitzung == plan_name}  # fmt: skip
         decided = session.exec(select(Stage.key).where(
-            Stage.fortschreibung_id == process.id, col(Stage.key).in_(gates),
+            Stage.fortschreibung_id == process.id, col(Stage.key).in_(list(gates)),
             Stage.state == StageState.closed)).all()  # fmt: skip
         if decided:
-            raise Refused(f"über die Phase {sorted(decided)[0]!r} an der Plan-Sitzung "
-                          f"{plan_name!r} ist schon entschieden; nichts neu zu binden")  # fmt: skip
+            raise Refused(f"über die Phase {quoted(gates[sorted(decided)[0]])} an der "
+                          f"Plan-Sitzung {quoted(plan_name)} ist schon entschieden; nichts neu "
+                          "zu binden")  # fmt: skip
         old_start = old.start
         binding.sitzung_id = ident(new)
         session.add(binding)
@@ -425,12 +430,14 @@ def _sitzung_of_kommune(session: Session, process: Fortschreibung, ref: str) -> 
     elsewhere = select(Sitzung, Kommune).join(Kommune, col(Kommune.id) == Sitzung.kommune_id)
     other = session.exec(elsewhere.where(Sitzung.key == key, Kommune.id != kommune.id)).first()
     if other is not None and (not kommune_key or kommune_key == other[1].key):
-        raise Refused(f"die Sitzung {key!r} gehört zur Kommune {other[1].key!r}, die "
-                      f"Fortschreibung {process.key!r} zur Kommune {kommune.key!r}")  # fmt: skip
+        raise Refused(f"die Sitzung {quoted(key)} gehört zur Kommune {quoted(other[1].key)}, "
+                      f"die Fortschreibung {quoted(process.key)} zur Kommune "
+                      f"{quoted(kommune.key)}")  # fmt: skip
     if kommune_key and kommune_key != kommune.key:
-        raise Refused(f"die Sitzung {ref!r} gehört nicht zur Kommune {kommune.key!r} der "
-                      f"Fortschreibung {process.key!r}")  # fmt: skip
-    raise NotFound(f"keine Sitzung {key!r} in der Kommune {kommune.key!r}")
+        raise Refused(f"die Sitzung {quoted(ref)} gehört nicht zur Kommune "
+                      f"{quoted(kommune.key)} der Fortschreibung "
+                      f"{quoted(process.key)}")  # fmt: skip
+    raise NotFound(f"keine Sitzung {quoted(key)} in der Kommune {quoted(kommune.key)}")
 
 
 def _check_beratungsfolge(session: Session, process: Fortschreibung) -> None:
@@ -444,6 +451,6 @@ def _check_beratungsfolge(session: Session, process: Fortschreibung) -> None:
     ).all()
     for (b1, s1, v1), (b2, s2, v2) in zip(rows, rows[1:], strict=False):
         if v1.id == v2.id and s2.start < s1.start:
-            raise Refused(f"das bricht die Beratungsfolge der Vorlage {v1.reference!r}: "
+            raise Refused(f"das bricht die Beratungsfolge der Vorlage {quoted(v1.reference)}: "
                           f"{b1.role} am {s1.start:%d.%m.%Y} ({s1.key}), {b2.role} schon am "
                           f"{s2.start:%d.%m.%Y} ({s2.key})")  # fmt: skip

@@ -55,6 +55,7 @@ from ..models import (
     Vorlage,
 )
 from ..transactions import transaction as _transaction
+from ..words import quoted
 from .objects import slug
 
 ACTOR = "oparl-sync"
@@ -131,7 +132,7 @@ def check_url(url: str) -> str:
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise refuse(f"{host!r} ist keine IPv6-Adresse") from None
+            raise refuse(f"{quoted(host)} ist keine IPv6-Adresse") from None
     else:
         if bad := host_problem(host):
             raise refuse(bad)
@@ -159,7 +160,7 @@ def fetch(url: str) -> Any:
     try:
         url = check_url(url)
     except InputError as exc:  # a link the server gave (the user's URL is checked first)
-        raise SyncFailed(f"{url!r}: der OParl-Server nennt eine ungültige Adresse "
+        raise SyncFailed(f"{quoted(url)}: der OParl-Server nennt eine ungültige Adresse "
                          f"({exc.problem.split(';')[0]}); Abgleich abgebrochen, nichts "
                          "geändert") from None  # fmt: skip
     request = Request(url, headers={"Accept": "application/json",
@@ -269,7 +270,8 @@ class Reader:
 
 def _what(value: Any) -> str:
     if isinstance(value, dict):
-        return f"ein Objekt vom Typ {value.get('type', '(ohne type)')!r}"
+        return f"ein Objekt vom Typ {quoted(value['type'])}" if "type" in value else (
+            "ein Objekt ohne type")
     return f"ein JSON-{type(value).__name__}"
 
 
@@ -277,7 +279,7 @@ def cleaned(value: Any, where: str, report: Report) -> Any:
     """Blank strings and "N/A" become absent; auxiliaryFile as one object becomes a list."""
     if isinstance(value, str):
         if value.strip().lower() in BLANK:
-            report.warn(f"{where}: leere Angabe oder 'N/A' als fehlend gelesen")
+            report.warn(f"{where}: leere Angabe oder „N/A“ als fehlend gelesen")
             return None
         return value.strip()
     if isinstance(value, list):
@@ -300,10 +302,10 @@ def parse_start(text: str, where: str, report: Report) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise SyncFailed(f"{where}: Beginn {text!r} ist kein Datum mit Uhrzeit; "
+        raise SyncFailed(f"{where}: Beginn {quoted(text)} ist kein Datum mit Uhrzeit; "
                          "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
     if problem := check_year(moment.date()):  # before the zone: year 1 or 9999 overflows
-        raise SyncFailed(f"{where}: Beginn {text!r}: {problem}; Abgleich abgebrochen, nichts "
+        raise SyncFailed(f"{where}: Beginn {quoted(text)}: {problem}; Abgleich abgebrochen, nichts "
                          "geändert")  # fmt: skip
     if moment.microsecond:
         report.warn(f"{where}: Zeitstempel mit Mikrosekunden")
@@ -312,7 +314,7 @@ def parse_start(text: str, where: str, report: Report) -> dt.datetime:
         moment = moment.replace(tzinfo=BERLIN)
     local = moment.astimezone(BERLIN).replace(tzinfo=None, second=0, microsecond=0)
     if problem := check_year(local.date()):  # 31.12.2200 23:30 UTC is 2201 in Berlin
-        raise SyncFailed(f"{where}: Beginn {text!r}: {problem}; Abgleich abgebrochen, nichts "
+        raise SyncFailed(f"{where}: Beginn {quoted(text)}: {problem}; Abgleich abgebrochen, nichts "
                          "geändert")  # fmt: skip
     return local
 
@@ -597,10 +599,11 @@ def _place(location: Any) -> str:
 def _new_kommune(session: Session, key: str, body: dict[str, Any], bundesland: str | None
                  ) -> Kommune:  # fmt: skip
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", key):
-        raise InputError("--kommune", key, "nur Kleinbuchstaben, Ziffern, '-' und '_'")
+        raise InputError("--kommune", key, "nur Kleinbuchstaben, Ziffern, „-“ und „_“")
     land = bundesland or LAND_OF_AGS.get(str(body.get("ags", ""))[:2])
     if not land:
-        raise InputError("--bundesland", "", f"die Kommune {key!r} gibt es hier noch nicht und "
+        raise InputError("--bundesland", "", f"die Kommune {quoted(key)} gibt es hier noch nicht "
+                         "und "
                          "die Körperschaft nennt keinen Gemeindeschlüssel (ags): das Bundesland "
                          "angeben, z. B. --bundesland BW")  # fmt: skip
     kommune = Kommune(key=key, name=str(body.get("name") or key), bundesland=land.upper())

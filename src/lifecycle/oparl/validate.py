@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import LifecycleError
+from ..words import quoted
 from .lists import INTERNAL_LISTS
 
 SCHEMA_BASE = "https://schema.oparl.org/1.1/"
@@ -125,7 +126,7 @@ def problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Everything wrong with one object: (field, problem) pairs; empty when it is valid."""
     name = type_name(obj)
     if name not in TYPES:
-        return [("type", f"unbekannter OParl-Typ {obj.get('type')!r}")]
+        return [("type", f"unbekannter OParl-Typ {quoted(obj.get('type'))}")]
     found: list[tuple[str, str]] = []
     for error in sorted(_validators()[name].iter_errors(obj), key=lambda e: list(e.path)):
         field = _path(error)
@@ -136,7 +137,8 @@ def problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
             )
             found.append((field, MISSING))
         elif error.validator == "format":
-            found.append((field, f"kein gültiges {error.validator_value!r}: {error.instance!r}"))
+            found.append((field, f"kein gültiges {quoted(error.validator_value)}: "
+                                 f"{quoted(error.instance)}"))
         else:
             found.append((field, error.message))
     found += [(field, "leere Zeichenkette (Feld weglassen)") for field in _empty_strings(obj, "")]

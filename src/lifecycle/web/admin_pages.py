@@ -25,6 +25,7 @@ from ..examples import scenario as example_scenario
 from ..lookups import WITHOUT_PLAN
 from ..models import Fortschreibung, Grant, GrantRole, Kommune, User
 from ..scenario import load_scenario
+from ..words import quoted
 from . import security
 from .app import db, render, see_result
 from .forms import checked_form, line, text, upload
@@ -130,7 +131,7 @@ def _grant_of(form: FormData) -> list[tuple[str, str, str | None]]:
     if role == ADMIN:
         return []
     if role not in {r.value for r in ROLE_DE}:
-        raise InputError("Formular", "Rolle", f"unbekannte Rolle {role!r}")
+        raise InputError("Formular", "Rolle", f"unbekannte Rolle {quoted(role)}")
     kommune = line(form, "kommune", "Kommune")
     process = line(form, "prozess", "Prozess", required=False) or None
     if role == GrantRole.projektleitung and process is None:

@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import dates
 from ..db import get_engine
 from ..errors import Forbidden, InputError, LifecycleError, NotFound, Refused, Unavailable
+from ..words import quoted
 from . import security
 
 log = logging.getLogger("lifecycle.web")
@@ -81,7 +82,7 @@ def secure_cookie_from_env() -> bool:
     never log in; behind a reverse proxy that terminates TLS, set it (deploy/lifecycle.env)."""
     value = os.environ.get(SECURE_COOKIE_ENV, "").strip().lower()
     if value not in _YES + _NO:
-        raise InputError(SECURE_COOKIE_ENV, "", f"{value!r} ist weder 1/ja noch 0/nein")
+        raise InputError(SECURE_COOKIE_ENV, "", f"{quoted(value)} ist weder 1/ja noch 0/nein")
     return value in _YES
 
 

@@ -11,6 +11,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from ..dates import check_year
 from ..errors import InputError
+from ..words import quoted
 from . import security
 
 MAX_FIELD = 100_000  # characters in one text field (a Begründung section is long, not a book)
@@ -66,7 +67,8 @@ def day(form: FormData, name: str, label: str, *, german: bool = False) -> dt.da
         else:
             raise ValueError(value)
     except ValueError:
-        raise InputError("Formular", label, f"{value!r} ist kein Datum (TT.MM.JJJJ)") from None
+        raise InputError("Formular", label,
+                         f"{quoted(value)} ist kein Datum (TT.MM.JJJJ)") from None
     if problem := check_year(parsed):
         raise InputError("Formular", label, problem)
     return parsed

@@ -25,7 +25,7 @@ from ..errors import InputError, NotFound
 from ..lookups import get_stage, get_task
 from ..models import DocumentVersion, Fortschreibung, Outcome, Person, Task, Vorlage
 from ..status import process_status
-from ..words import OUTCOME_DE, STATE_DE
+from ..words import OUTCOME_DE, STATE_DE, quoted
 from . import security, views
 from .app import db, render, see_result
 from .forms import checked_form, day, line, text
@@ -139,7 +139,7 @@ def decide(request: Request, key: str, stage: str, s: DB, form: Form) -> Respons
     title = get_stage(s, process, stage).title
     outcome = line(form, "ergebnis", "Entscheidung")
     if outcome not in OUTCOME_DE:
-        raise InputError("Formular", "Entscheidung", f"{outcome!r} gibt es nicht")
+        raise InputError("Formular", "Entscheidung", f"{quoted(outcome)} gibt es nicht")
     on = day(form, "datum", "Datum", german=True)
     services.decide_gate(
         s, process.key, stage, outcome=Outcome(outcome), on=on,
@@ -164,7 +164,7 @@ def generate(request: Request, key: str, kind: str, s: DB, form: Form) -> Respon
     if (kind, stage) not in named:
         stage = next((st for k, st in named if k == kind), "")
         if not stage:
-            raise NotFound(f"keine Dokumentart {kind!r} in diesem Prozess")
+            raise NotFound(f"keine Dokumentart {quoted(kind)} in diesem Prozess")
     result = services.generate_document(s, process.key, kind, stage=stage,
                                         pdf=form.get("pdf") == "ja", actor=me.name)  # fmt: skip
     what = f"Version {result.version} geschrieben" if result.created else (

@@ -24,7 +24,7 @@ from ..errors import InputError, NeedsReason, NotFound, Refused
 from ..lookups import find_sitzung
 from ..models import Gremium, Kommune, Sitzung
 from ..sitzungsdienst import SitzungDue, upcoming_sitzungen
-from ..words import OEFFENTLICH_DE
+from ..words import OEFFENTLICH_DE, quoted
 from . import security
 from .app import db, render, see_result
 from .forms import checked_form, day, line, text
@@ -124,9 +124,10 @@ def _new_start(form: FormData) -> tuple[dt.datetime, dict[str, str]]:
     try:
         time = dt.time.fromisoformat(uhrzeit)
     except ValueError:
-        raise InputError("Formular", "Uhrzeit", f"{uhrzeit!r} ist keine Uhrzeit (HH:MM)") from None
+        raise InputError("Formular", "Uhrzeit",
+                         f"{quoted(uhrzeit)} ist keine Uhrzeit (HH:MM)") from None
     if time.tzinfo is not None:  # 17:00+01:00, 17:00Z: the CLI's rule (cli_core.parse_datetime)
-        raise InputError("Formular", "Uhrzeit", f"{uhrzeit!r}: bitte ohne Zeitzone angeben "
+        raise InputError("Formular", "Uhrzeit", f"{quoted(uhrzeit)}: bitte ohne Zeitzone angeben "
                          "(Ortszeit der Kommune)")  # fmt: skip
     grund = text(form, "begruendung", "Begründung", required=False, max_length=500)
     shown = {"datum": datum.isoformat(), "uhrzeit": f"{time:%H:%M}", "begruendung": grund}

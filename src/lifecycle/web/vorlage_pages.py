@@ -24,6 +24,7 @@ from ..errors import NotFound
 from ..models import Fortschreibung, Vorlage, VorlageVersion
 from ..plan_types import plan_of
 from ..vorlage_hinweise import hinweise
+from ..words import quoted
 from . import security
 from .app import db, render, see_result
 from .forms import MAX_FIELD, checked_form, line, text
@@ -58,7 +59,7 @@ def _draft(s: Session, process: Fortschreibung, stage: str) -> Draft:
     vorlage = s.exec(select(Vorlage).where(Vorlage.fortschreibung_id == process.id,
                                            Vorlage.stage_key == stage)).first()  # fmt: skip
     if vorlage is None:
-        raise NotFound(f"{process.key} hat keine Vorlage für die Phase {stage!r}")
+        raise NotFound(f"{process.key} hat keine Vorlage für die Phase {quoted(stage)}")
     final = stage == plan_of(process.plan).last.key
     sections = [d for d in drafts(s, process, stage) if d.title not in (BETREFF, VORSCHLAG)]
     notes: dict[str, tuple[str, ...]] = {}

@@ -322,7 +322,7 @@ def _template(tmp_path: Path, *, language: str | None, style: str | None = None)
 
 
 @pytest.mark.parametrize("language, style, problem", [
-    ("en-US", None, "die Standardsprache ist 'en-US'; erwartet Deutsch (de-DE)"),
+    ("en-US", None, "die Standardsprache ist „en-US“; erwartet Deutsch (de-DE)"),
     (None, None, "die Standardsprache fehlt"),
     ("de-DE", "Briefkopf", "Formatvorlage Briefkopf wird benutzt, ist aber nicht definiert"),
 ])  # fmt: skip

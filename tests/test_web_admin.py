@@ -198,7 +198,7 @@ def test_a_template_that_would_unpack_too_large_is_refused(admin, db_url, tmp_pa
      "unbekanntes Feld &#39;unbekanntes_feld&#39;"),
     (word("{{ vorlage.gibtsnicht }}"), "unbekanntes Feld &#39;gibtsnicht&#39;"),
     (word("{{ kommune.name }}", language="en-US"),
-     "die Standardsprache ist &#39;en-US&#39;; erwartet Deutsch (de-DE)"),
+     "die Standardsprache ist „en-US“; erwartet Deutsch (de-DE)"),
     (b"PK\x03\x04 kein Zip", "keine Word-Datei (DOCX)"),
     (_zip_without_document(), "keine Word-Datei (DOCX)"),
     (b"x" * (5 * 2**20 + 1), "die Datei ist zu groß (höchstens 5 MiB)"),

@@ -29,6 +29,12 @@ from lifecycle.oparl.sync import SyncFailed, sync
 TODAY = dt.date(2017, 11, 15)
 
 
+@pytest.fixture(autouse=True)
+def _loopback_ris(monkeypatch) -> None:
+    """The fake RIS listens on 127.0.0.1, which a real sync refuses."""
+    monkeypatch.setenv("LIFECYCLE_OPARL_ALLOW_PRIVATE", "1")
+
+
 @contextmanager
 def serving(app) -> Iterator[str]:
     """The web app on a free loopback port, in a thread; its base URL."""

@@ -23,7 +23,7 @@ from lifecycle.db import engine_for
 from lifecycle.models import Gremium, Kommune, Sitzung
 from lifecycle.oparl.service import Site
 from lifecycle.oparl.service import export as run_export
-from lifecycle.oparl.sync import sync
+from lifecycle.oparl.sync import SyncFailed, sync
 
 J = "application/json"
 MEETING = "https://schema.oparl.org/1.1/Meeting"
@@ -278,3 +278,116 @@ def _cancel_reinstate_cancel(session, run, gr: dict) -> None:
     k = session.exec(select(Kommune).where(Kommune.key == "waiblingen")).one()
     assert session.exec(select(Sitzung).where(Sitzung.kommune_id == k.id,
                                               Sitzung.key == "gr-2017-12-14")).one()
+
+
+# --- 6. outbound requests: http(s) only, every redirect checked, no internal address, limits ---
+
+
+@contextmanager
+def answering(handle) -> Iterator[str]:
+    """A loopback HTTP server whose GET is ``handle(handler, base)``; its base URL."""
+    holder: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            handle(self, holder["base"])
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    holder["base"] = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield holder["base"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("target", ["ftp://127.0.0.1:{ftp}/x", "file:///etc/passwd",
+                                    "gopher://127.0.0.1:{ftp}/x", "http://ris example/x"])
+def test_a_redirect_is_checked_like_the_first_address(target, session):
+    import socket
+
+    listener = socket.socket()  # where an FTP login would arrive
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.setblocking(False)
+    location = target.replace("{ftp}", str(listener.getsockname()[1]))
+
+    def handle(h, base):
+        h.send_response(302)
+        h.send_header("Location", location)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    try:
+        with answering(handle) as base, pytest.raises(SyncFailed) as caught:
+            sync(session, f"{base}/system", "musterstadt")
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected
+    finally:
+        listener.close()
+    assert "leitet auf eine unzulässige Adresse um" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_internal_addresses_are_refused_unless_allowed(session, monkeypatch):
+    asked: list[str] = []
+
+    def handle(h, base):
+        asked.append(h.path)
+        h.send_response(500)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    monkeypatch.delenv("LIFECYCLE_OPARL_ALLOW_PRIVATE")
+    with answering(handle) as base:
+        for url in (f"{base}/system", base.replace("127.0.0.1", "localhost") + "/system"):
+            with pytest.raises(SyncFailed) as caught:
+                sync(session, url, "musterstadt")
+            assert "interne Adresse" in str(caught.value)
+            assert "LIFECYCLE_OPARL_ALLOW_PRIVATE=1" in str(caught.value)
+        assert asked == []
+        monkeypatch.setenv("LIFECYCLE_OPARL_ALLOW_PRIVATE", "1")
+        with pytest.raises(SyncFailed, match="HTTP 500"):
+            sync(session, f"{base}/system", "musterstadt")
+    assert asked == ["/system"]
+
+
+def test_a_drip_feeding_server_meets_the_deadline_of_the_whole_sync(session):
+    import time
+
+    def handle(h, base):
+        h.send_response(200)
+        h.send_header("Content-Type", J)
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        try:
+            for _ in range(100):
+                h.wfile.write(b" ")
+                h.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass
+
+    from lifecycle.oparl.sync import Budget
+
+    began = time.monotonic()
+    with answering(handle) as base, pytest.raises(SyncFailed) as caught:
+        sync(session, f"{base}/system", "musterstadt", budget=Budget(seconds=1.0))
+    assert time.monotonic() - began < 5
+    assert "länger als 1 Sekunden" in str(caught.value) and "Gesamtfrist" in str(caught.value)
+
+
+def test_all_answers_of_one_sync_share_a_byte_budget(session):
+    from lifecycle.oparl.sync import Budget
+
+    meetings = [_m(f"m{n}", "2018-02-01T18:00:00+01:00", name="x" * 200) for n in range(20)]
+    with recorded(_ris(meetings)) as base, pytest.raises(SyncFailed) as caught:
+        sync(session, f"{base}/system", "musterstadt", budget=Budget(total=3000))
+    assert "zusammen größer als" in str(caught.value)
+    assert session.exec(select(Sitzung)).all() == []

@@ -23,7 +23,8 @@ problem; the rest is synced.
 
 Matching: a RIS meeting is the Sitzung linked to its id by an earlier sync; else, of the same
 Gremium and linked to no other RIS id, the one whose key the id ends in, or the one at the same
-start. A tombstone (``deleted``) matches its link only. The same id twice in one list counts
+start. A tombstone (``deleted``) names no Gremium: it matches its link, or the Sitzung of
+its key that is linked to no RIS id at all. The same id twice in one list counts
 once (with a warning).
 
 nichtöffentlich: a Meeting with ``keyword`` "nichtöffentlich" (what ``oparl export --intern``
@@ -46,15 +47,29 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import os
 import re
+import socket
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.client import HTTPException
+from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from typing import Any
 from urllib.error import HTTPError, URLError
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
-from urllib.request import Request, urlopen
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.request import (
+    HTTPDefaultErrorHandler,
+    HTTPErrorProcessor,
+    HTTPHandler,
+    HTTPRedirectHandler,
+    HTTPSHandler,
+    OpenerDirector,
+    ProxyHandler,
+    Request,
+    UnknownHandler,
+    getproxies,
+)
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
@@ -86,8 +101,13 @@ LINKED, SYNCED, CANCELLED = "oparl_linked", "oparl_synced", "oparl_cancelled"
 REINSTATED = "oparl_reinstated"  # the RIS lists a cancelled Sitzung as taking place again
 # The outbox kind of the "Sitzung abgesagt" messages to the project lead.
 ESCALATION = "sitzung_cancelled"
-TIMEOUT = 20.0
-MAX_BYTES = 50 * 2**20
+TIMEOUT = 20.0  # per read: a server that says nothing for this long is down
+DEADLINE = 600.0  # seconds for all the reading of one sync (a drip-feeding server)
+MAX_BYTES = 50 * 2**20  # one answer
+MAX_TOTAL = 200 * 2**20  # all answers of one sync together
+# Internal addresses (loopback, private, link-local, multicast, reserved) are refused unless
+# this setting is 1: a RIS must not make the server fetch from its own network.
+ALLOW_PRIVATE = "LIFECYCLE_OPARL_ALLOW_PRIVATE"
 MAX_PAGES = 10_000
 MAX_DEPTH = 64  # OParl objects nest a few levels; a deeper answer is not one
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -179,25 +199,169 @@ def with_params(url: str, params: dict[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def fetch(url: str) -> Any:
-    """GET one OParl URL; its JSON, or SyncFailed in one German sentence."""
+@dataclass
+class Budget:
+    """What one sync may spend on reading: seconds in all, bytes in all."""
+
+    seconds: float = DEADLINE
+    total: int = MAX_TOTAL
+    started: float = field(default_factory=time.monotonic)
+    used: int = 0
+
+    def left(self, url: str) -> float:
+        left = self.seconds - (time.monotonic() - self.started)
+        if left <= 0:
+            raise SyncFailed(f"{url}: der Abgleich dauert länger als {self.seconds:g} Sekunden "
+                             "(Gesamtfrist für das Lesen); Abgleich abgebrochen, nichts "
+                             "geändert")  # fmt: skip
+        return left
+
+    def spend(self, url: str, size: int) -> None:
+        self.used += size
+        if self.used > self.total:
+            raise SyncFailed(f"{url}: die Antworten des OParl-Servers sind zusammen größer als "
+                             f"{self.total / 2**20:g} MiB; Abgleich abgebrochen, nichts "
+                             "geändert")  # fmt: skip
+
+
+class _Blocked(OSError):
+    """A connection to an internal address, refused before it is made."""
+
+
+def _internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def _checked_connect(address: tuple[str, int], timeout: Any = None,
+                     source_address: Any = None) -> socket.socket:  # fmt: skip
+    """socket.create_connection, but every address the name resolves to is checked first
+    (so a name that resolves to an internal address, or a redirect to one, is refused); a
+    configured proxy is trusted (the administrator chose it)."""
+    host, port = address
+    allow = os.environ.get(ALLOW_PRIVATE, "").strip() == "1"
+    proxies = {urlsplit(p).hostname for p in getproxies().values() if "://" in p}
+    if allow or host in proxies:
+        return socket.create_connection(address, timeout, source_address)
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    for *_, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if _internal(ip):
+            raise _Blocked(f"{host} ist eine interne Adresse ({ip}: Loopback, privates Netz, "
+                           f"link-local, Multicast oder reserviert); nur mit {ALLOW_PRIVATE}=1 "
+                           "erlaubt")  # fmt: skip
+    error: OSError | None = None
+    for family, kind, proto, _name, sockaddr in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            if isinstance(timeout, int | float):  # not the "default timeout" marker
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error or OSError(f"{host}: keine Adresse")
+
+
+class _HTTPConnection(HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _checked_connect
+
+
+class _HTTPSConnection(HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _checked_connect
+
+
+class _HTTPHandler(HTTPHandler):
+    def http_open(self, req: Request) -> Any:
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(HTTPSHandler):
+    def https_open(self, req: Request) -> Any:
+        return self.do_open(_HTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
+
+
+class _Redirect(HTTPRedirectHandler):
+    """Every redirect target is checked like the first address: http(s) only, a valid host
+    (and, when connecting, no internal address); at most 5 redirects."""
+
+    max_redirections = 5
+
+    def _refuse(self, req: Request, target: str, problem: str) -> SyncFailed:
+        return SyncFailed(f"{req.full_url}: der OParl-Server leitet auf eine unzulässige "
+                          f"Adresse um ({_shown(target)}: {problem}); Abgleich abgebrochen, "
+                          "nichts geändert")  # fmt: skip
+
+    def http_error_302(self, req: Request, fp: Any, code: int, msg: str, headers: Any) -> Any:
+        target = headers.get("location") or headers.get("uri")
+        if target:
+            joined = urljoin(req.full_url, target)
+            if urlsplit(joined).scheme not in ("http", "https"):
+                raise self._refuse(req, target, "keine http(s)-Adresse")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+    def redirect_request(self, req: Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> Request | None:  # fmt: skip
+        try:
+            checked = check_url(newurl)
+        except InputError as exc:
+            raise self._refuse(req, newurl, exc.problem.split(";")[0]) from None
+        return super().redirect_request(req, fp, code, msg, headers, checked)
+
+
+def _opener() -> OpenerDirector:
+    """http and https only (no ftp:, file:, data:), redirects checked, proxies as configured."""
+    opener = OpenerDirector()
+    for handler in (ProxyHandler(), UnknownHandler(), _HTTPHandler(), _HTTPSHandler(),
+                    HTTPDefaultErrorHandler(), _Redirect(), HTTPErrorProcessor()):  # fmt: skip
+        opener.add_handler(handler)
+    return opener
+
+
+def fetch(url: str, budget: Budget | None = None) -> Any:
+    """GET one OParl URL; its JSON, or SyncFailed in one German sentence. ``budget`` (one per
+    sync) limits the time and the bytes of all reads together."""
     try:
         url = check_url(url)
     except InputError as exc:  # a link the server gave (the user's URL is checked first)
         raise SyncFailed(f"{url!r}: der OParl-Server nennt eine ungültige Adresse "
                          f"({exc.problem.split(';')[0]}); Abgleich abgebrochen, nichts "
                          "geändert") from None  # fmt: skip
+    budget = budget or Budget()
     request = Request(url, headers={"Accept": "application/json",
                                     "User-Agent": "lifecycle-oparl-sync"})  # fmt: skip
     try:
-        with urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - http(s) only
+        timeout = min(TIMEOUT, budget.left(url))
+        with _opener().open(request, timeout=timeout) as response:
             kind = response.headers.get_content_type()
-            body = response.read(MAX_BYTES + 1)
+            chunks: list[bytes] = []
+            size = 0
+            while size <= MAX_BYTES:
+                budget.left(url)
+                chunk = response.read1(2**16)
+                if not chunk:
+                    break
+                size += len(chunk)
+                chunks.append(chunk)
+                budget.spend(url, len(chunk))
+            body = b"".join(chunks)
     except HTTPError as exc:
         raise SyncFailed(f"{url}: der OParl-Server antwortet mit HTTP {exc.code}; "
                          "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
     except (URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, _Blocked):
+            raise SyncFailed(f"{url}: {reason}; Abgleich abgebrochen, nichts geändert") from None
         raise SyncFailed(f"{url}: der OParl-Server antwortet nicht ({reason}); "
                          "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
     except (HTTPException, ValueError) as exc:  # a broken answer: chunks, headers, length
@@ -556,9 +720,10 @@ def sync(
     kommune_key: str,
     *,
     bundesland: str | None = None,
-    get: Callable[[str], Any] = fetch,
+    get: Callable[[str], Any] | None = None,
     today: dt.date | None = None,
     full: bool = False,
+    budget: Budget | None = None,
 ) -> Report:
     """Read the RIS at ``url`` (its System) into the Kommune ``kommune_key``."""
     from .. import services
@@ -573,6 +738,9 @@ def sync(
     report.since = params.get("modified_since", "")
 
     # 1. read everything; nothing is written before the whole answer is understood
+    if get is None:
+        spend = budget or Budget()
+        get = lambda address: fetch(address, spend)  # noqa: E731 - one budget per sync
     reader = Reader(report, get)
     system = reader.object(url, "System")
     body_list = system.get("body")
@@ -668,7 +836,11 @@ def sync(
 
         for m in parsed:
             local = by_id.get(sitzung_links.get(m.ris_id, -1))
-            if m.deleted:  # a tombstone names no Gremium: only the remembered link counts
+            if m.deleted:  # a tombstone names no Gremium: its link, or our key if unlinked
+                hinted = sitzungen.get(m.key_hint) if m.key_hint else None
+                if local is None and hinted is not None and not any(
+                        row == hinted.id for row in sitzung_links.values()):  # fmt: skip
+                    local = hinted
                 if local is not None:
                     _deleted_in_ris(session, kommune_key, local, m, report, day)
                 continue

@@ -391,3 +391,33 @@ def test_all_answers_of_one_sync_share_a_byte_budget(session):
         sync(session, f"{base}/system", "musterstadt", budget=Budget(total=3000))
     assert "zusammen größer als" in str(caught.value)
     assert session.exec(select(Sitzung)).all() == []
+
+
+# --- 7. the clerk's terminal ---------------------------------------------------------------------
+
+EVIL = "\x1b]0;pwned\x07\x1b[31mGR\u202e\r\nX"
+
+
+def test_sitzungen_shows_control_characters_of_stored_names_visibly(session, waiblingen, capsys):
+    from lifecycle.cli import run
+
+    gr = session.exec(select(Gremium).where(Gremium.key == "gr")).one()
+    gr.name = gr.short = EVIL  # stored before texts from the RIS were checked
+    session.add(gr)
+    session.commit()
+    assert run(["sitzungen", "--today", "2017-11-15", "--kommune", "waiblingen"]) == 0
+    out = capsys.readouterr().out
+    assert "\\x1b]0;pwned" in out
+    assert not any(c in out for c in "\x1b\x07\r\u202e")
+
+
+def test_sync_warnings_on_the_terminal_show_control_characters_visibly(session, capsys):
+    from lifecycle.cli import run
+
+    bad = _m("gr-2018-01-10" + EVIL, "2018-01-10T18:00:00+01:00",
+             location={"description": EVIL})  # fmt: skip
+    with recorded(_ris([bad])) as base:
+        assert run(["oparl", "sync", f"{base}/system", "--kommune", "musterstadt"]) == 0
+    out = capsys.readouterr().out
+    assert "Warnung: " in out and "übersprungen" in out
+    assert not any(c in out for c in "\x1b\x07\r\u202e")

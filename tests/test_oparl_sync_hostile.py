@@ -421,3 +421,20 @@ def test_sync_warnings_on_the_terminal_show_control_characters_visibly(session, 
     out = capsys.readouterr().out
     assert "Warnung: " in out and "übersprungen" in out
     assert not any(c in out for c in "\x1b\x07\r\u202e")
+
+
+# --- 8. moves the RIS made together ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("bsv", "gr"), [
+    ("2017-12-20T17:00:00+01:00", "2018-01-10T18:00:00+01:00"),  # both later: BSV past old GR
+    ("2017-11-29T17:00:00+01:00", "2017-12-05T18:00:00+01:00"),  # both earlier: GR before old BSV
+])  # fmt: skip
+def test_bsv_and_gr_moved_consistently_in_one_sync_both_move(bsv, gr, session, waiblingen):
+    meetings = [_m("bsv-2017-12-06", bsv, org="bsv"), _m("gr-2017-12-14", gr)]
+    if gr < "2017-12-14":  # earlier: the RIS lists GR first, the order that broke it
+        meetings.reverse()
+    with recorded(_ris(meetings)) as base:
+        report = sync(session, f"{base}/system", "waiblingen", today=dt.date(2017, 11, 15))
+    assert sorted(key for key, _old, _new in report.moved) == ["bsv-2017-12-06", "gr-2017-12-14"]
+    assert not any("nicht übernommen" in w for w in report.warnings), report.warnings

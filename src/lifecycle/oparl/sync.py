@@ -916,30 +916,30 @@ def sync(
             else:
                 _reinstated(session, local, m, report)
 
-    # 3. each move through the reschedule service: deadlines, reminders, messages follow
-    refused = False
-    for sitzung, new_start in moves:
-        ref = f"{kommune_key}:{sitzung.key}"
-        old = sitzung.start
-        try:
+    # 3. each move through the reschedule service: deadlines, reminders, messages follow.
+    # Moves the RIS made together may depend on each other (BSV after GR in the Beratungsfolge):
+    # later dates latest first, earlier dates earliest first, and a refused move is tried
+    # again after the others as long as any of them goes through.
+    pending = sorted(moves, key=lambda mv: (mv[1] < mv[0].start, -mv[1].timestamp()
+                                            if mv[1] > mv[0].start else mv[1].timestamp()))
+    refusals: dict[str, tuple[dt.datetime, Exception]] = {}
+    while pending:
+        waiting = []
+        for sitzung, new_start in pending:
             try:
-                services.move_sitzung(session, ref, new_start, actor=ACTOR, today=today)
-            except NeedsReason:
-                services.move_sitzung(
-                    session,
-                    ref,
-                    new_start,
-                    actor=ACTOR,
-                    today=today,
-                    force_reason=f"im Ratsinformationssystem verlegt ({url})",
-                )
-                report.warn(f"{sitzung.key}: im RIS auf einen Sonn- oder Feiertag gelegt "
-                            f"({new_start:%d.%m.%Y}); übernommen")  # fmt: skip
-            report.moved.append((sitzung.key, old, new_start))
-        except (Refused, NotFound) as exc:
-            refused = True
-            report.warn(f"{sitzung.key}: Verlegung auf {new_start:%d.%m.%Y %H:%M} nicht "
-                        f"übernommen: {exc}; beim nächsten Abgleich erneut versucht")  # fmt: skip
+                _move(session, services, kommune_key, sitzung, new_start, url, report, today)
+            except (Refused, NotFound) as exc:
+                waiting.append((sitzung, new_start))
+                refusals[sitzung.key] = (new_start, exc)
+            else:
+                refusals.pop(sitzung.key, None)
+        if len(waiting) == len(pending):
+            break
+        pending = waiting
+    for key, (new_start, problem) in refusals.items():
+        report.warn(f"{key}: Verlegung auf {new_start:%d.%m.%Y %H:%M} nicht "
+                    f"übernommen: {problem}; beim nächsten Abgleich erneut versucht")  # fmt: skip
+    refused = bool(refusals)
 
     # 4. remember the run: the next one asks only for what changed since (unless a move waits)
     if not refused:
@@ -948,6 +948,21 @@ def sync(
                        after={"url": url, "started": started.isoformat(),
                               "meetings": report.meetings})  # fmt: skip
     return report
+
+
+def _move(session: Session, services: Any, kommune_key: str, sitzung: Sitzung,
+          new_start: dt.datetime, url: str, report: Report, today: dt.date | None) -> None:
+    """One move the RIS made, through services.move_sitzung; Refused or NotFound raised."""
+    ref = f"{kommune_key}:{sitzung.key}"
+    old = sitzung.start
+    try:
+        services.move_sitzung(session, ref, new_start, actor=ACTOR, today=today)
+    except NeedsReason:
+        services.move_sitzung(session, ref, new_start, actor=ACTOR, today=today,
+                              force_reason=f"im Ratsinformationssystem verlegt ({url})")
+        report.warn(f"{sitzung.key}: im RIS auf einen Sonn- oder Feiertag gelegt "
+                    f"({new_start:%d.%m.%Y}); übernommen")  # fmt: skip
+    report.moved.append((sitzung.key, old, new_start))
 
 
 def _new_kommune(session: Session, key: str, body: dict[str, Any], bundesland: str | None

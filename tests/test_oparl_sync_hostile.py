@@ -268,13 +268,17 @@ def _cancel_reinstate_cancel(session, run, gr: dict) -> None:
     assert again.escalated == 0
     assert not any("an die Projektleitung gemeldet" in w for w in again.warnings)
     back = run(gr)
-    assert any("wieder angesetzt" in w for w in back.warnings)
+    assert any("wieder angesetzt" in w and "zurückgenommen" in w for w in back.warnings)
+    taken = session.exec(select(Reminder).where(Reminder.kind == "sitzung_cancelled")).all()
+    assert {r.state for r in taken} == {"cancelled"}  # not sent: the lead is not misled
     assert session.exec(select(Event).where(Event.action == "oparl_reinstated")).one()
     second = run(gr | {"cancelled": True})  # a new cancellation is a new message
     assert second.escalated == first.escalated
     assert any("an die Projektleitung gemeldet" in w for w in second.warnings)
     rows = session.exec(select(Reminder).where(Reminder.kind == "sitzung_cancelled")).all()
     assert len(rows) == 2 * first.escalated
+    assert sorted(r.state for r in rows) == ["cancelled"] * first.escalated + [
+        "planned"] * first.escalated  # fmt: skip
     k = session.exec(select(Kommune).where(Kommune.key == "waiblingen")).one()
     assert session.exec(select(Sitzung).where(Sitzung.kommune_id == k.id,
                                               Sitzung.key == "gr-2017-12-14")).one()

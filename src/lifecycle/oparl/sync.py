@@ -34,8 +34,8 @@ warning) until a clerk opens it — a RIS that merely omits the mark must not pu
 
 Cancelled: a cancelled meeting no process uses is not imported (and an unused Sitzung the RIS
 cancels later is removed, as if deleted), so it never appears as a normal public Sitzung. A
-used one stays and is escalated once per cancellation; a reinstatement is logged and warned
-about (no message goes out by itself).
+used one stays and is escalated once per cancellation; a reinstatement is logged, takes back
+the "Sitzung abgesagt" messages not yet sent, and is warned about (nothing goes out by itself).
 
 Real servers are quirky; tolerated with a warning: ``/body`` answering one object instead of a
 list, ``auxiliaryFile`` as an object instead of a list, blank strings and "N/A", a list page
@@ -99,6 +99,7 @@ from .objects import slug
 ACTOR = "oparl-sync"
 LINKED, SYNCED, CANCELLED = "oparl_linked", "oparl_synced", "oparl_cancelled"
 REINSTATED = "oparl_reinstated"  # the RIS lists a cancelled Sitzung as taking place again
+REINSTATED_STALE = "obsolete: Sitzung im RIS wieder angesetzt"  # last_error of taken-back rows
 # The outbox kind of the "Sitzung abgesagt" messages to the project lead.
 ESCALATION = "sitzung_cancelled"
 TIMEOUT = 20.0  # per read: a server that says nothing for this long is down
@@ -1031,14 +1032,30 @@ def _cancelled_in_ris(session: Session, sitzung: Sitzung, m: RisMeeting, report:
 
 
 def _reinstated(session: Session, sitzung: Sitzung, m: RisMeeting, report: Report) -> None:
-    """The RIS lists a Sitzung it had cancelled as taking place again: noted and said; no
-    message goes out by itself (a new date may already be bound)."""
+    """The RIS lists a Sitzung it had cancelled as taking place again: noted, "Sitzung abgesagt"
+    messages not yet sent are taken back (as a new binding does), and said; no message about
+    the reinstatement goes out by itself (a new date may already be bound)."""
+    from sqlalchemy import update
+
+    from ..models import Reminder, ReminderState
+    from ..outbox import QUEUED
+
     if not _cancel_state(session, sitzung)[1]:
         return
     events.log(session, actor=ACTOR, action=REINSTATED, entity=sitzung, process_id=None,
                after={"ris": m.ris_id})  # fmt: skip
-    report.warn(f"{sitzung.key}: im RIS wieder angesetzt (Absage aufgehoben); keine Nachricht "
-                "an die Projektleitung verschickt: Bindungen prüfen (lifecycle oparl bind)")
+    queued = session.exec(select(Reminder.id).where(
+        col(Reminder.state).in_([s.name for s in QUEUED]),
+        Reminder.sitzung_id == sitzung.id, Reminder.kind == ESCALATION)).all()  # fmt: skip
+    if queued:
+        session.execute(update(Reminder).where(col(Reminder.id).in_(queued)).values(
+            state=ReminderState.cancelled.name, last_error=REINSTATED_STALE))  # fmt: skip
+    taken_back = len(queued)
+    told = (f"{taken_back} noch nicht verschickte Absage-Nachricht(en) zurückgenommen"
+            if taken_back else "eine schon verschickte Absage wird nicht widerrufen")
+    report.warn(f"{sitzung.key}: im RIS wieder angesetzt (Absage aufgehoben); {told}; keine "
+                "Nachricht an die Projektleitung verschickt: Bindungen prüfen (lifecycle "
+                "oparl bind)")  # fmt: skip
 
 
 def escalate_cancelled(session: Session, sitzung: Sitzung, today: dt.date, *,

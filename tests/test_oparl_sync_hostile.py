@@ -141,7 +141,7 @@ def test_a_meeting_closed_later_in_the_ris_becomes_nichtoeffentlich_but_never_re
         ({"location": {"description": "Saal\u202e1"}}, "U+202E"),
         ({"location": {"description": "Saal\x00"}}, "U+0000"),
         ({"location": {"description": "S" * 20_000}}, "20000 Zeichen"),
-        ({"location": {"description": ["Saal 1"]}}, "„description“ ist kein Text"),
+        ({"location": {"description": ["Saal 1"]}}, "„location.description“ ist kein Text"),
         ({"cancelled": "true"}, "„cancelled“ ist kein Wahrheitswert"),
         ({"organization": 5}, "„organization“ ist keine Liste"),
         ({"organization": "{base}/org/gr"}, "„organization“ ist keine Liste"),

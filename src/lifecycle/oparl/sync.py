@@ -513,19 +513,21 @@ def _text_problem(value: str, limit: int) -> str | None:
     return None
 
 
-def _text(obj: dict[str, Any], key: str, *, limit: int = MAX_TEXT, required: bool = False
-          ) -> str:  # fmt: skip
+def _text(obj: dict[str, Any], key: str, *, limit: int = MAX_TEXT, required: bool = False,
+          within: str = "") -> str:  # fmt: skip
     """The text ``obj[key]`` (cleaned: absent when blank), checked: a JSON string of one line
-    without control or format characters, at most ``limit`` characters; else _Bad."""
+    without control or format characters, at most ``limit`` characters; else _Bad naming the
+    field (``within.key`` for a field of an embedded object)."""
     value = obj.get(key)
+    name = f"{within}.{key}" if within else key
     if value is None:
         if required:
-            raise _Bad(f"Feld „{key}“ fehlt")
+            raise _Bad(f"Feld „{name}“ fehlt")
         return ""
     if not isinstance(value, str):
-        raise _Bad(f"Feld „{key}“ ist kein Text, sondern {_json_type(value)}")
+        raise _Bad(f"Feld „{name}“ ist kein Text, sondern {_json_type(value)}")
     if problem := _text_problem(value, limit):
-        raise _Bad(f"Feld „{key}“ {problem}")
+        raise _Bad(f"Feld „{name}“ {problem}")
     return value
 
 
@@ -586,8 +588,8 @@ def _meeting(m: dict[str, Any], report: Report) -> RisMeeting | None:
     location = m.get("location")
     place = ""
     if isinstance(location, dict):
-        parts = [_text(location, k) for k in ("description", "streetAddress", "room",
-                                              "locality")]  # fmt: skip
+        parts = [_text(location, k, within="location") for k in (
+            "description", "streetAddress", "room", "locality")]  # fmt: skip
         place = parts[0] or ", ".join(p for p in parts[1:] if p)
         if problem := _text_problem(place, MAX_TEXT):
             raise _Bad(f"Feld „location“ {problem}")

@@ -442,3 +442,21 @@ def test_bsv_and_gr_moved_consistently_in_one_sync_both_move(bsv, gr, session, w
         report = sync(session, f"{base}/system", "waiblingen", today=dt.date(2017, 11, 15))
     assert sorted(key for key, _old, _new in report.moved) == ["bsv-2017-12-06", "gr-2017-12-14"]
     assert not any("nicht übernommen" in w for w in report.warnings), report.warnings
+
+
+def test_a_cancelled_sitzung_a_process_keeps_goes_out_as_cancelled(session, waiblingen):
+    gr = _m("gr-2017-12-14", "2017-12-14T18:00:00+01:00")
+    answers = _ris([gr | {"cancelled": True}])
+
+    def shown() -> dict:
+        site = Site(session, "https://ris.example.org/oparl/v1.1")  # a new one: no cache
+        listed = site.answer("body/waiblingen/meetings", {})
+        [m] = [m for m in listed.payload["data"] if m["id"].endswith("/gr-2017-12-14")]
+        return m
+
+    with recorded(answers) as base:
+        sync(session, f"{base}/system", "waiblingen", today=dt.date(2017, 11, 15))
+        assert shown().get("cancelled") is True  # kept for the process, not a normal meeting
+        answers.update(_ris([gr]))
+        sync(session, f"{base}/system", "waiblingen", today=dt.date(2017, 11, 15), full=True)
+    assert "cancelled" not in shown()

@@ -460,3 +460,25 @@ def test_a_cancelled_sitzung_a_process_keeps_goes_out_as_cancelled(session, waib
         answers.update(_ris([gr]))
         sync(session, f"{base}/system", "waiblingen", today=dt.date(2017, 11, 15), full=True)
     assert "cancelled" not in shown()
+
+
+def test_a_long_meeting_list_is_not_held_in_memory_whole(session):
+    import tracemalloc
+
+    pages = 24
+    answers = _ris([])
+    for n in range(pages):  # each page: 50 meetings with 40 kB of text the sync does not read
+        data = [_m(f"p{n}m{i}", "2030-01-01T18:00:00+01:00", org="nope",
+                   description="x" * 40_000) for i in range(50)]  # fmt: skip
+        nxt = {"next": f"{{base}}/meetings?page={n + 1}"} if n + 1 < pages else {}
+        answers["/meetings" if n == 0 else f"/meetings?page={n}"] = (
+            200, J, json.dumps({"data": data, "pagination": {}, "links": nxt}))
+    with recorded(answers) as base:
+        tracemalloc.start()
+        try:
+            report = sync(session, f"{base}/system", "musterstadt")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert report.meetings == 50 * pages
+    assert peak < 20 * 2**20, peak  # the whole list is 48 MB of text; one page is 2 MB

@@ -420,8 +420,11 @@ class Reader:
                              f"{_what(found)}; Abgleich abgebrochen, nichts geändert")  # fmt: skip
         return found
 
-    def items(self, url: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        """Every object of an external list, page by page along links.next."""
+    def items(self, url: str, params: dict[str, str] | None = None,
+              keep: Callable[[dict[str, Any]], dict[str, Any]] = lambda o: o,
+              ) -> list[dict[str, Any]]:  # fmt: skip
+        """Every object of an external list, page by page along links.next; of each only what
+        ``keep`` keeps (a long list is not held in memory whole)."""
         found: list[dict[str, Any]] = []
         seen: set[str] = set()
         page: str | None = with_params(url, params or {})
@@ -438,16 +441,16 @@ class Reader:
             if isinstance(payload, list):
                 self.report.warn(f"{url}: eine JSON-Liste statt einer Listenseite "
                                  "(data/pagination/links) erhalten")  # fmt: skip
-                found += [o for o in payload if isinstance(o, dict)]
+                found += [keep(o) for o in payload if isinstance(o, dict)]
                 break
             if isinstance(payload, dict) and "data" not in payload and "type" in payload:
                 self.report.warn(f"{url}: ein einzelnes Objekt statt einer Liste erhalten")
-                found.append(payload)
+                found.append(keep(payload))
                 break
             if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
                 raise SyncFailed(f"{page}: keine OParl-Listenseite ({_what(payload)}); "
                                  "Abgleich abgebrochen, nichts geändert")  # fmt: skip
-            found += [o for o in payload["data"] if isinstance(o, dict)]
+            found += [keep(o) for o in payload["data"] if isinstance(o, dict)]
             links = payload.get("links")
             if not isinstance(links, dict):
                 self.report.warn(f"{url}: Listenseite ohne links; als letzte Seite gelesen")
@@ -455,6 +458,24 @@ class Reader:
             nxt = links.get("next")
             page = nxt if isinstance(nxt, str) and nxt.strip() else None
         return found
+
+
+_MEETING_KEYS = ("id", "type", "start", "organization", "location", "cancelled", "deleted",
+                 "keyword", "agendaItem")
+_ORGANIZATION_KEYS = ("id", "type", "name", "shortName", "classification", "organizationType")
+
+
+def _slim_meeting(m: dict[str, Any]) -> dict[str, Any]:
+    """What the sync reads of a Meeting (of its agenda items only ``public``)."""
+    out = {k: m[k] for k in _MEETING_KEYS if k in m}
+    if isinstance(out.get("agendaItem"), list):
+        out["agendaItem"] = [{"public": i["public"]} if isinstance(i, dict) and "public" in i
+                             else {} for i in out["agendaItem"]]  # fmt: skip
+    return out
+
+
+def _slim_organization(o: dict[str, Any]) -> dict[str, Any]:
+    return {k: o[k] for k in _ORGANIZATION_KEYS if k in o}
 
 
 def _what(value: Any) -> str:
@@ -756,8 +777,8 @@ def sync(
         raise SyncFailed(f"{report.body}: die Körperschaft nennt keine Listen organization "
                          "und meeting; Abgleich abgebrochen, nichts geändert")  # fmt: skip
     organizations: dict[str, dict[str, Any]] = {}
-    for o in reader.items(body["organization"], params):
-        o = cleaned(o, _shown(o.get("id")), report)
+    for o in reader.items(body["organization"], params, lambda o: _slim_organization(
+            cleaned(o, _shown(o.get("id")), report))):  # fmt: skip
         try:
             ris = _text(o, "id", limit=MAX_ID, required=True)
             for key in ("name", "shortName"):
@@ -766,16 +787,16 @@ def sync(
             report.warn(f"{_shown(o.get('id'))}: Gremium übersprungen: {bad}")
             continue
         organizations.setdefault(ris, o)
-    meetings = [cleaned(m, _shown(m.get("id")), report)
-                for m in reader.items(body["meeting"], params)]  # fmt: skip
+    meetings = reader.items(body["meeting"], params, lambda m: _slim_meeting(
+        cleaned(m, _shown(m.get("id")), report)))  # cleaned whole: its quirks warned about
     report.meetings = len(meetings)
     parsed: list[RisMeeting] = []
     seen_ids: set[str] = set()
-    for m in meetings:
+    for raw in meetings:
         try:
-            found = _meeting(m, report)
+            found = _meeting(raw, report)
         except _Bad as bad:
-            report.warn(f"{_shown(m.get('id'))}: Sitzung übersprungen: {bad}")
+            report.warn(f"{_shown(raw.get('id'))}: Sitzung übersprungen: {bad}")
             continue
         if found is None:
             continue

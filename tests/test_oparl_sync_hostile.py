@@ -482,3 +482,22 @@ def test_a_long_meeting_list_is_not_held_in_memory_whole(session):
             tracemalloc.stop()
     assert report.meetings == 50 * pages
     assert peak < 20 * 2**20, peak  # the whole list is 48 MB of text; one page is 2 MB
+
+
+def test_through_a_proxy_the_target_is_checked_before_the_proxy_is_asked(session, monkeypatch):
+    asked: list[str] = []
+
+    def proxy(h, base):
+        asked.append(h.path)
+        h.send_response(500)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    monkeypatch.delenv("LIFECYCLE_OPARL_ALLOW_PRIVATE")
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with answering(proxy) as base:
+        monkeypatch.setenv("http_proxy", base)
+        with pytest.raises(SyncFailed) as caught:
+            sync(session, "http://localhost:9/system", "musterstadt")
+    assert "interne Adresse" in str(caught.value) and asked == []

@@ -268,6 +268,26 @@ def _checked_connect(address: tuple[str, int], timeout: Any = None,
     raise error or OSError(f"{host}: keine Adresse")
 
 
+def _through_proxy(url: str) -> None:
+    """With a proxy configured the connection goes to the proxy: the target is checked here,
+    as far as this machine can resolve it (a name only the proxy knows passes)."""
+    parts = urlsplit(url)
+    if (os.environ.get(ALLOW_PRIVATE, "").strip() == "1" or parts.scheme not in getproxies()
+            or not parts.hostname):  # fmt: skip
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 80, type=socket.SOCK_STREAM)
+    except OSError:
+        return
+    for *_, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if _internal(ip):
+            raise SyncFailed(f"{url}: {parts.hostname} ist eine interne Adresse ({ip}: Loopback, "
+                             "privates Netz, link-local, Multicast oder reserviert); nur mit "
+                             f"{ALLOW_PRIVATE}=1 erlaubt; Abgleich abgebrochen, nichts "
+                             "geändert")  # fmt: skip
+
+
 class _HTTPConnection(HTTPConnection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -317,6 +337,7 @@ class _Redirect(HTTPRedirectHandler):
             checked = check_url(newurl)
         except InputError as exc:
             raise self._refuse(req, newurl, exc.problem.split(";")[0]) from None
+        _through_proxy(checked)
         return super().redirect_request(req, fp, code, msg, headers, checked)
 
 
@@ -339,6 +360,7 @@ def fetch(url: str, budget: Budget | None = None) -> Any:
                          f"({exc.problem.split(';')[0]}); Abgleich abgebrochen, nichts "
                          "geändert") from None  # fmt: skip
     budget = budget or Budget()
+    _through_proxy(url)
     request = Request(url, headers={"Accept": "application/json",
                                     "User-Agent": "lifecycle-oparl-sync"})  # fmt: skip
     try:

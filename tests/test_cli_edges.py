@@ -480,8 +480,10 @@ class TestOparlSyncAddresses:
         _ = parts.port  # parses
         url.encode("ascii")  # what goes on the wire
 
-    def test_a_broken_chunked_answer_stops_the_sync_in_one_line(self, started):
+    def test_a_broken_chunked_answer_stops_the_sync_in_one_line(self, started, monkeypatch):
         import socketserver
+
+        monkeypatch.setenv("LIFECYCLE_OPARL_ALLOW_PRIVATE", "1")  # the server is on loopback
 
         class Broken(socketserver.StreamRequestHandler):
             def handle(self) -> None:

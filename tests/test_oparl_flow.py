@@ -24,6 +24,12 @@ pytestmark = pytest.mark.flows
 SYNC = "lifecycle-oparl-sync"
 
 
+@pytest.fixture(autouse=True)
+def _loopback_ris(monkeypatch) -> None:
+    """The fake RIS listens on 127.0.0.1, which a real sync refuses."""
+    monkeypatch.setenv("LIFECYCLE_OPARL_ALLOW_PRIVATE", "1")
+
+
 def test_the_hourly_sync_is_deployed_only_where_a_ris_is_configured(monkeypatch):
     from lifecycle.flows.serve import deployments
 

@@ -37,6 +37,12 @@ from lifecycle.web.views import event_log
 from lifecycle.words import ACTION_DE
 
 TODAY = dt.date(2017, 11, 15)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_ris(monkeypatch) -> None:
+    """The fake RIS listens on 127.0.0.1, which a real sync refuses."""
+    monkeypatch.setenv("LIFECYCLE_OPARL_ALLOW_PRIVATE", "1")
 J = "application/json"
 MEETING = "https://schema.oparl.org/1.1/Meeting"
 ORGS = [

@@ -29,6 +29,12 @@ from lifecycle.oparl.sync import SyncFailed, sync
 TODAY = dt.date(2017, 11, 15)
 
 
+@pytest.fixture(autouse=True)
+def _loopback_ris(monkeypatch) -> None:
+    """The fake RIS listens on 127.0.0.1, which a real sync refuses."""
+    monkeypatch.setenv("LIFECYCLE_OPARL_ALLOW_PRIVATE", "1")
+
+
 @contextmanager
 def serving(app) -> Iterator[str]:
     """The web app on a free loopback port, in a thread; its base URL."""
@@ -204,10 +210,6 @@ def _free_port() -> int:
         ("deeper", "zu tief verschachtelt"),
         ("surrogate", "einzelnen Surrogat"),
         ("badlink", "nennt eine ungültige Adresse"),
-        ("year9999", "Jahr 9999 außerhalb von 1950 bis 2200"),
-        ("year1", "Jahr 1 außerhalb von 1950 bis 2200"),
-        ("year2201", "Jahr 2201 außerhalb von 1950 bis 2200"),
-        ("year1949", "Jahr 1949 außerhalb von 1950 bis 2200"),
     ],
 )
 def test_a_bad_answer_stops_the_sync_with_one_german_sentence_and_nothing_written(
@@ -230,10 +232,6 @@ def test_a_bad_answer_stops_the_sync_with_one_german_sentence_and_nothing_writte
         "surrogate": (200, j, '{"data": [{"id": "{base}/meeting/\\ud800"}], "links": {}}'),
         "badlink": (200, j, json.dumps({"data": [], "links": {"next": "http://[::1/x"}})),
     }  # fmt: skip
-    far = {"year9999": "9999-12-31T23:59:59+14:00", "year1": "0001-01-01T00:00:00-12:00",
-           "year2201": "2200-12-31T23:30:00Z", "year1949": "1949-12-31T12:00:00+01:00"}
-    if case in far:  # a Meeting whose date lies outside the years the engine handles
-        broken[case] = (200, j, json.dumps({"data": [_meeting(10, far[case])], "links": {}}))
     responses = _system() | {"/orgs": orgs, "/meetings": (200, j, meetings)}
     if case in broken:  # the first meeting page is fine; the second one is broken
         first = json.loads(meetings)
@@ -265,6 +263,19 @@ def test_the_cli_syncs_and_says_what_went_wrong_in_one_line(tmp_path, session, c
     assert run(["oparl", "sync", "ftp://ris", "--kommune", "x"]) == 2
 
 
+def _tombstone_sync(session, answers, meetings, new, base):
+    """The later sync of the same RIS, which now lists ``new`` as deleted."""
+    tombstone = {
+        "id": new["id"],
+        "type": new["type"],
+        "deleted": True,
+        "created": "2018-01-01T00:00:00+01:00",
+        "modified": "2018-01-02T00:00:00+01:00",
+    }
+    answers.update(meetings(tombstone))
+    return sync(session, f"{base}/system", "waiblingen", full=True)
+
+
 def test_cancelled_and_deleted_meetings(session, waiblingen):
     from lifecycle.models import Event
     from lifecycle.oparl.service import Site
@@ -288,22 +299,16 @@ def test_cancelled_and_deleted_meetings(session, waiblingen):
             "cancelled": True}  # fmt: skip
     new = {"id": "{base}/meeting/gr-2018-02-01", "type": "https://schema.oparl.org/1.1/Meeting",
            "start": "2018-02-01T18:00:00+01:00", "organization": ["{base}/org/gr"]}  # fmt: skip
-    with recorded(meetings(used, new)) as base:
+    answers = meetings(used, new)
+    with recorded(answers) as base:  # one server: the RIS ids (with its port) stay the same
         report = sync(session, f"{base}/system", "waiblingen")
+        tombstone_sync = _tombstone_sync(session, answers, meetings, new, base)
     assert report.sitzungen_created == ["gr-2018-02-01"] and report.gremien_created == []
     assert any("abgesagt" in w and "gr-2017-12-14" in w for w in report.warnings)
     assert session.exec(select(Event).where(Event.action == "oparl_cancelled")).one()
     assert session.exec(select(Sitzung).where(Sitzung.key == "gr-2017-12-14")).one()
 
-    tombstone = {
-        "id": new["id"],
-        "type": new["type"],
-        "deleted": True,
-        "created": "2018-01-01T00:00:00+01:00",
-        "modified": "2018-01-02T00:00:00+01:00",
-    }
-    with recorded(meetings(tombstone)) as base:
-        report = sync(session, f"{base}/system", "waiblingen", full=True)
+    report = tombstone_sync
     assert report.deleted == ["gr-2018-02-01"]
     assert session.exec(select(Sitzung).where(Sitzung.key == "gr-2018-02-01")).first() is None
     base = "https://ris.example.org/oparl/v1.1"

@@ -154,8 +154,10 @@ def test_the_pages_of_one_kommune_read_only_its_rows(db_url):
         assert whole_table_reads(plans) == [], user
 
 
-def test_a_sync_from_a_ris_reads_only_its_kommunes_rows(tmp_path, session, waiblingen):
+def test_a_sync_from_a_ris_reads_only_its_kommunes_rows(tmp_path, session, waiblingen,
+                                                        monkeypatch):  # fmt: skip
     """`oparl sync` of one Kommune: its links to the RIS come from its own rows' history."""
+    monkeypatch.setenv("LIFECYCLE_OPARL_ALLOW_PRIVATE", "1")  # the RIS is on loopback
     from test_oparl_sync import serving
     from web_support import make_app
 

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from .cli_core import _actor, console, session, user_errors
+from .cli_output import one_line
 
 oparl = typer.Typer(no_args_is_help=True, add_completion=False,
                     help="OParl 1.1: Export für Ratsinformationssysteme und Portale, "
@@ -62,18 +63,21 @@ def sync(
     with session() as s:
         report = run_sync(s, url, kommune, bundesland=bundesland, full=full)
     seit = f" (Änderungen seit {report.since})" if report.since else ""
-    console.print(f"OParl-Abgleich {report.body}{seit}: {report.meetings} Sitzungen gelesen, "
+    # what the RIS named (ids, keys, texts in warnings) with its control characters made visible
+    console.print(f"OParl-Abgleich {one_line(report.body)}{seit}: {report.meetings} Sitzungen "
+                  "gelesen, "
                   f"{len(report.sitzungen_created)} neu, {len(report.moved)} verlegt, "
                   f"{len(report.deleted)} gelöscht, {len(report.gremien_created)} neue Gremien",
                   markup=False, soft_wrap=True)  # fmt: skip
     for key, old, new in report.moved:
-        console.print(f"verlegt: {key} vom {old:%d.%m.%Y %H:%M} auf {new:%d.%m.%Y %H:%M}",
+        console.print(f"verlegt: {one_line(key)} vom {old:%d.%m.%Y %H:%M} auf "
+                      f"{new:%d.%m.%Y %H:%M}",
                       markup=False, soft_wrap=True)  # fmt: skip
     if report.escalated:
         console.print(f"abgesagte Sitzungen: {report.escalated} Nachricht(en) an die "
                       "Projektleitung eingeplant", markup=False, soft_wrap=True)  # fmt: skip
     for warning in report.warnings:
-        console.print(f"Warnung: {warning}", markup=False, soft_wrap=True)
+        console.print(f"Warnung: {one_line(warning)}", markup=False, soft_wrap=True)
 
 
 @oparl.command("bind")

@@ -12,7 +12,7 @@ from typing import Any
 from rich.markup import escape as esc
 from rich.table import Table
 
-from .cli_output import check_limit, console, parse_day, say, session
+from .cli_output import check_limit, console, one_line, parse_day, say, session
 from .dates import long_de, short_de, weekday_short_de
 from .errors import InputError
 from .words import OUTCOME_DE, STATE_DE
@@ -103,10 +103,10 @@ def show_sitzungen(*, today: str | None = None, kommune: str | None = None, days
     for col in ("Vorlagenschluss", "Sitzung", "Gremium", "", "Vorlagen"):
         table.add_column(col)
     for r in rows:
-        vorlagen = "\n".join(
-            esc(f"{v.reference} {v.betreff} ({v.role}"
+        vorlagen = "\n".join(  # stored texts (from a RIS, too): control characters shown
+            esc(one_line(f"{v.reference} {v.betreff} ({v.role}"
             + ("" if v.oeffentlich else ", nichtöffentlich")
-            + f"; {v.process})")
+            + f"; {v.process})"))
             for v in r.vorlagen
         )
         days_left = (r.vorlagenschluss - day).days
@@ -114,7 +114,7 @@ def show_sitzungen(*, today: str | None = None, kommune: str | None = None, days
         table.add_row(
             f"{weekday_short_de(r.vorlagenschluss)}",
             f"{long_de(r.start.date())}, {r.start:%H:%M} Uhr",
-            esc(f"{r.gremium} ({r.kommune})"),
+            esc(one_line(f"{r.gremium} ({r.kommune})")),
             "öffentlich" if r.oeffentlich else "nichtöffentlich",
             vorlagen or "—",
             style=style,

@@ -33,6 +33,7 @@ SETTINGS = (
     "LIFECYCLE_OUTPUT",
     "LIFECYCLE_WEB_SECRET",
     "LIFECYCLE_WEB_SECURE_COOKIE",
+    "LIFECYCLE_OPARL_ALLOW_PRIVATE",  # `oparl sync` may read an internal address
 )
 SECRET_KEYS = ("LIFECYCLE_SMTP_PASSWORD", "LIFECYCLE_WEB_SECRET")
 # What `lifecycle deploy` / `lifecycle serve` register ("<flow>/<deployment>").

@@ -76,6 +76,7 @@ ACTION_DE = {
     "oparl_linked": "mit dem Ratsinformationssystem verknüpft",
     "oparl_synced": "Abgleich mit dem Ratsinformationssystem",
     "oparl_cancelled": "im Ratsinformationssystem abgesagt",
+    "oparl_reinstated": "im Ratsinformationssystem wieder angesetzt",
     "oparl_deleted": "gelöscht (bleibt im OParl-Export als gelöscht sichtbar)",
     "sitzung_bound": "Plan-Sitzung neu gebunden",
 }

@@ -64,6 +64,8 @@ LICENSE = "https://www.govdata.de/dl-de/by-2-0"
 PER_PAGE = 100
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # a row no event ever mentioned
 DELETED = Event.DELETED  # event action: a row removed; its tombstone stays in the lists
+# event actions of oparl sync: the RIS cancelled a Sitzung, the RIS listed it again
+RIS_CANCEL = ("oparl_cancelled", "oparl_reinstated")
 
 MAIN_KINDS = ("sitzungsvorlage", "beschlussvorlage")
 PUBLIC_AUX_KINDS = ("abschlussbericht",)
@@ -163,6 +165,7 @@ class Stamps:
 
     spans: dict[tuple[str, int], tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
     deleted: list[Event] = field(default_factory=list)
+    cancelled: set[int] = field(default_factory=set)  # Sitzungen the RIS cancelled (still used)
 
     def first(self, entity: str, ident: int | None) -> dt.datetime | None:
         span = self.spans.get((entity, ident or 0))
@@ -192,7 +195,24 @@ def load_stamps(session: Session, bodies: list[BodyData] | None = None, *,
                 for chunk in chunks(ids) for row in session.exec(query.where(
                     Event.entity == entity, col(Event.entity_id).in_(chunk))).all()]  # fmt: skip
     spans = {(e, i or 0): (_aware(lo), _aware(hi)) for e, i, lo, hi in rows}
-    return Stamps(spans, _deleted(session, bodies) if tombstones else [])
+    return Stamps(spans, _deleted(session, bodies) if tombstones else [],
+                  _cancelled(session, bodies))  # fmt: skip
+
+
+def _cancelled(session: Session, bodies: list[BodyData] | None) -> set[int]:
+    """The Sitzungen whose last word from the RIS is a cancellation (oparl sync keeps a
+    cancelled Sitzung a process uses; it goes out as a cancelled Meeting, not a normal one)."""
+    query = (select(Event.entity_id, Event.action)
+             .where(Event.entity == "Sitzung", col(Event.action).in_(RIS_CANCEL))
+             .order_by(col(Event.id)))  # fmt: skip
+    if bodies is None:
+        rows = list(session.exec(query).all())
+    else:
+        ids = [s.id for b in bodies for s in b.sitzungen]
+        rows = [row for chunk in chunks(ids) for row in session.exec(
+            query.where(col(Event.entity_id).in_(chunk))).all()]  # fmt: skip
+    last = {ident: action for ident, action in rows}  # ordered by id: the last one wins
+    return {ident or 0 for ident, action in last.items() if action == RIS_CANCEL[0]}
 
 
 def _deleted(session: Session, bodies: list[BodyData] | None) -> list[Event]:
@@ -477,6 +497,7 @@ class BodyView:
             "organization": [self.u.organization(self.k, g.key)],
             "agendaItem": [_embedded(i) for i in items],
             "keyword": None if s.oeffentlich else ["nichtöffentlich"],
+            "cancelled": True if s.id in self.st.cancelled else None,
             "created": created, "modified": modified,
         })  # fmt: skip
 

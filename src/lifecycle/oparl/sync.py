@@ -13,6 +13,30 @@ A Sitzung a process depends on (SitzungBinding or Beratung) that the RIS cancels
 stays here and is escalated to each project lead through the outbox, in the same transaction:
 one "Sitzung abgesagt" message per lead, keyed so that a second sync queues none.
 
+Each object is checked before it is used: texts (ids, names, short names, places) must be JSON
+strings of one line without control or format characters (CR, LF, NUL, ESC, BEL, bidi
+overrides) and of sane length; flags (``cancelled``, ``deleted``, ``public``) real booleans;
+``organization`` a list; ``start`` a date with a time of day within the years the engine
+handles (a date without a time is refused: a Sitzung at midnight would be a guess). A Meeting
+or Organization that fails is skipped with one German warning naming its id, the field and the
+problem; the rest is synced.
+
+Matching: a RIS meeting is the Sitzung linked to its id by an earlier sync; else, of the same
+Gremium and linked to no other RIS id, the one whose key the id ends in, or the one at the same
+start. A tombstone (``deleted``) names no Gremium: it matches its link, or the Sitzung of
+its key that is linked to no RIS id at all. The same id twice in one list counts
+once (with a warning).
+
+nichtöffentlich: a Meeting with ``keyword`` "nichtöffentlich" (what ``oparl export --intern``
+writes) or whose agenda items are all ``public: false`` becomes (or turns) a nichtöffentliche
+Sitzung. The reverse never happens by itself: a Sitzung nichtöffentlich here stays so (with a
+warning) until a clerk opens it — a RIS that merely omits the mark must not publish it.
+
+Cancelled: a cancelled meeting no process uses is not imported (and an unused Sitzung the RIS
+cancels later is removed, as if deleted), so it never appears as a normal public Sitzung. A
+used one stays and is escalated once per cancellation; a reinstatement is logged, takes back
+the "Sitzung abgesagt" messages not yet sent, and is warned about (nothing goes out by itself).
+
 Real servers are quirky; tolerated with a warning: ``/body`` answering one object instead of a
 list, ``auxiliaryFile`` as an object instead of a list, blank strings and "N/A", a list page
 without ``links``, timestamps with microseconds or without a zone, ``[]`` instead of a list page.
@@ -23,14 +47,29 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import os
 import re
+import socket
+import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.client import HTTPException
+from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from typing import Any
 from urllib.error import HTTPError, URLError
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
-from urllib.request import Request, urlopen
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.request import (
+    HTTPDefaultErrorHandler,
+    HTTPErrorProcessor,
+    HTTPHandler,
+    HTTPRedirectHandler,
+    HTTPSHandler,
+    OpenerDirector,
+    ProxyHandler,
+    Request,
+    UnknownHandler,
+    getproxies,
+)
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
@@ -60,10 +99,17 @@ from .objects import slug
 
 ACTOR = "oparl-sync"
 LINKED, SYNCED, CANCELLED = "oparl_linked", "oparl_synced", "oparl_cancelled"
+REINSTATED = "oparl_reinstated"  # the RIS lists a cancelled Sitzung as taking place again
+REINSTATED_STALE = "obsolete: Sitzung im RIS wieder angesetzt"  # last_error of taken-back rows
 # The outbox kind of the "Sitzung abgesagt" messages to the project lead.
 ESCALATION = "sitzung_cancelled"
-TIMEOUT = 20.0
-MAX_BYTES = 50 * 2**20
+TIMEOUT = 20.0  # per read: a server that says nothing for this long is down
+DEADLINE = 600.0  # seconds for all the reading of one sync (a drip-feeding server)
+MAX_BYTES = 50 * 2**20  # one answer
+MAX_TOTAL = 200 * 2**20  # all answers of one sync together
+# Internal addresses (loopback, private, link-local, multicast, reserved) are refused unless
+# this setting is 1: a RIS must not make the server fetch from its own network.
+ALLOW_PRIVATE = "LIFECYCLE_OPARL_ALLOW_PRIVATE"
 MAX_PAGES = 10_000
 MAX_DEPTH = 64  # OParl objects nest a few levels; a deeper answer is not one
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -155,25 +201,191 @@ def with_params(url: str, params: dict[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def fetch(url: str) -> Any:
-    """GET one OParl URL; its JSON, or SyncFailed in one German sentence."""
+@dataclass
+class Budget:
+    """What one sync may spend on reading: seconds in all, bytes in all."""
+
+    seconds: float = DEADLINE
+    total: int = MAX_TOTAL
+    started: float = field(default_factory=time.monotonic)
+    used: int = 0
+
+    def left(self, url: str) -> float:
+        left = self.seconds - (time.monotonic() - self.started)
+        if left <= 0:
+            raise SyncFailed(f"{url}: der Abgleich dauert länger als {self.seconds:g} Sekunden "
+                             "(Gesamtfrist für das Lesen); Abgleich abgebrochen, nichts "
+                             "geändert")  # fmt: skip
+        return left
+
+    def spend(self, url: str, size: int) -> None:
+        self.used += size
+        if self.used > self.total:
+            raise SyncFailed(f"{url}: die Antworten des OParl-Servers sind zusammen größer als "
+                             f"{self.total / 2**20:g} MiB; Abgleich abgebrochen, nichts "
+                             "geändert")  # fmt: skip
+
+
+class _Blocked(OSError):
+    """A connection to an internal address, refused before it is made."""
+
+
+def _internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def _checked_connect(address: tuple[str, int], timeout: Any = None,
+                     source_address: Any = None) -> socket.socket:  # fmt: skip
+    """socket.create_connection, but every address the name resolves to is checked first
+    (so a name that resolves to an internal address, or a redirect to one, is refused); a
+    configured proxy is trusted (the administrator chose it)."""
+    host, port = address
+    allow = os.environ.get(ALLOW_PRIVATE, "").strip() == "1"
+    proxies = {urlsplit(p).hostname for p in getproxies().values() if "://" in p}
+    if allow or host in proxies:
+        return socket.create_connection(address, timeout, source_address)
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    for *_, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if _internal(ip):
+            raise _Blocked(f"{host} ist eine interne Adresse ({ip}: Loopback, privates Netz, "
+                           f"link-local, Multicast oder reserviert); nur mit {ALLOW_PRIVATE}=1 "
+                           "erlaubt")  # fmt: skip
+    error: OSError | None = None
+    for family, kind, proto, _name, sockaddr in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            if isinstance(timeout, int | float):  # not the "default timeout" marker
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error or OSError(f"{host}: keine Adresse")
+
+
+def _through_proxy(url: str) -> None:
+    """With a proxy configured the connection goes to the proxy: the target is checked here,
+    as far as this machine can resolve it (a name only the proxy knows passes)."""
+    parts = urlsplit(url)
+    if (os.environ.get(ALLOW_PRIVATE, "").strip() == "1" or parts.scheme not in getproxies()
+            or not parts.hostname):  # fmt: skip
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 80, type=socket.SOCK_STREAM)
+    except OSError:
+        return
+    for *_, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if _internal(ip):
+            raise SyncFailed(f"{url}: {parts.hostname} ist eine interne Adresse ({ip}: Loopback, "
+                             "privates Netz, link-local, Multicast oder reserviert); nur mit "
+                             f"{ALLOW_PRIVATE}=1 erlaubt; Abgleich abgebrochen, nichts "
+                             "geändert")  # fmt: skip
+
+
+class _HTTPConnection(HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _checked_connect
+
+
+class _HTTPSConnection(HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _checked_connect
+
+
+class _HTTPHandler(HTTPHandler):
+    def http_open(self, req: Request) -> Any:
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(HTTPSHandler):
+    def https_open(self, req: Request) -> Any:
+        return self.do_open(_HTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
+
+
+class _Redirect(HTTPRedirectHandler):
+    """Every redirect target is checked like the first address: http(s) only, a valid host
+    (and, when connecting, no internal address); at most 5 redirects."""
+
+    max_redirections = 5
+
+    def _refuse(self, req: Request, target: str, problem: str) -> SyncFailed:
+        return SyncFailed(f"{req.full_url}: der OParl-Server leitet auf eine unzulässige "
+                          f"Adresse um ({_shown(target)}: {problem}); Abgleich abgebrochen, "
+                          "nichts geändert")  # fmt: skip
+
+    def http_error_302(self, req: Request, fp: Any, code: int, msg: str, headers: Any) -> Any:
+        target = headers.get("location") or headers.get("uri")
+        if target:
+            joined = urljoin(req.full_url, target)
+            if urlsplit(joined).scheme not in ("http", "https"):
+                raise self._refuse(req, target, "keine http(s)-Adresse")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+    def redirect_request(self, req: Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> Request | None:  # fmt: skip
+        try:
+            checked = check_url(newurl)
+        except InputError as exc:
+            raise self._refuse(req, newurl, exc.problem.split(";")[0]) from None
+        _through_proxy(checked)
+        return super().redirect_request(req, fp, code, msg, headers, checked)
+
+
+def _opener() -> OpenerDirector:
+    """http and https only (no ftp:, file:, data:), redirects checked, proxies as configured."""
+    opener = OpenerDirector()
+    for handler in (ProxyHandler(), UnknownHandler(), _HTTPHandler(), _HTTPSHandler(),
+                    HTTPDefaultErrorHandler(), _Redirect(), HTTPErrorProcessor()):  # fmt: skip
+        opener.add_handler(handler)
+    return opener
+
+
+def fetch(url: str, budget: Budget | None = None) -> Any:
+    """GET one OParl URL; its JSON, or SyncFailed in one German sentence. ``budget`` (one per
+    sync) limits the time and the bytes of all reads together."""
     try:
         url = check_url(url)
     except InputError as exc:  # a link the server gave (the user's URL is checked first)
         raise SyncFailed(f"{quoted(url)}: der OParl-Server nennt eine ungültige Adresse "
                          f"({exc.problem.split(';')[0]}); Abgleich abgebrochen, nichts "
                          "geändert") from None  # fmt: skip
+    budget = budget or Budget()
+    _through_proxy(url)
     request = Request(url, headers={"Accept": "application/json",
                                     "User-Agent": "lifecycle-oparl-sync"})  # fmt: skip
     try:
-        with urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - http(s) only
+        timeout = min(TIMEOUT, budget.left(url))
+        with _opener().open(request, timeout=timeout) as response:
             kind = response.headers.get_content_type()
-            body = response.read(MAX_BYTES + 1)
+            chunks: list[bytes] = []
+            size = 0
+            while size <= MAX_BYTES:
+                budget.left(url)
+                chunk = response.read1(2**16)
+                if not chunk:
+                    break
+                size += len(chunk)
+                chunks.append(chunk)
+                budget.spend(url, len(chunk))
+            body = b"".join(chunks)
     except HTTPError as exc:
         raise SyncFailed(f"{url}: der OParl-Server antwortet mit HTTP {exc.code}; "
                          "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
     except (URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, _Blocked):
+            raise SyncFailed(f"{url}: {reason}; Abgleich abgebrochen, nichts geändert") from None
         raise SyncFailed(f"{url}: der OParl-Server antwortet nicht ({reason}); "
                          "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
     except (HTTPException, ValueError) as exc:  # a broken answer: chunks, headers, length
@@ -231,8 +443,11 @@ class Reader:
                              f"{_what(found)}; Abgleich abgebrochen, nichts geändert")  # fmt: skip
         return found
 
-    def items(self, url: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        """Every object of an external list, page by page along links.next."""
+    def items(self, url: str, params: dict[str, str] | None = None,
+              keep: Callable[[dict[str, Any]], dict[str, Any]] = lambda o: o,
+              ) -> list[dict[str, Any]]:  # fmt: skip
+        """Every object of an external list, page by page along links.next; of each only what
+        ``keep`` keeps (a long list is not held in memory whole)."""
         found: list[dict[str, Any]] = []
         seen: set[str] = set()
         page: str | None = with_params(url, params or {})
@@ -249,16 +464,16 @@ class Reader:
             if isinstance(payload, list):
                 self.report.warn(f"{url}: eine JSON-Liste statt einer Listenseite "
                                  "(data/pagination/links) erhalten")  # fmt: skip
-                found += [o for o in payload if isinstance(o, dict)]
+                found += [keep(o) for o in payload if isinstance(o, dict)]
                 break
             if isinstance(payload, dict) and "data" not in payload and "type" in payload:
                 self.report.warn(f"{url}: ein einzelnes Objekt statt einer Liste erhalten")
-                found.append(payload)
+                found.append(keep(payload))
                 break
             if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
                 raise SyncFailed(f"{page}: keine OParl-Listenseite ({_what(payload)}); "
                                  "Abgleich abgebrochen, nichts geändert")  # fmt: skip
-            found += [o for o in payload["data"] if isinstance(o, dict)]
+            found += [keep(o) for o in payload["data"] if isinstance(o, dict)]
             links = payload.get("links")
             if not isinstance(links, dict):
                 self.report.warn(f"{url}: Listenseite ohne links; als letzte Seite gelesen")
@@ -266,6 +481,24 @@ class Reader:
             nxt = links.get("next")
             page = nxt if isinstance(nxt, str) and nxt.strip() else None
         return found
+
+
+_MEETING_KEYS = ("id", "type", "start", "organization", "location", "cancelled", "deleted",
+                 "keyword", "agendaItem")
+_ORGANIZATION_KEYS = ("id", "type", "name", "shortName", "classification", "organizationType")
+
+
+def _slim_meeting(m: dict[str, Any]) -> dict[str, Any]:
+    """What the sync reads of a Meeting (of its agenda items only ``public``)."""
+    out = {k: m[k] for k in _MEETING_KEYS if k in m}
+    if isinstance(out.get("agendaItem"), list):
+        out["agendaItem"] = [{"public": i["public"]} if isinstance(i, dict) and "public" in i
+                             else {} for i in out["agendaItem"]]  # fmt: skip
+    return out
+
+
+def _slim_organization(o: dict[str, Any]) -> dict[str, Any]:
+    return {k: o[k] for k in _ORGANIZATION_KEYS if k in o}
 
 
 def _what(value: Any) -> str:
@@ -297,25 +530,147 @@ def cleaned(value: Any, where: str, report: Report) -> Any:
     return value
 
 
+class _Bad(Exception):
+    """One object from the RIS is unusable; the text names the field and the problem."""
+
+
+MAX_TEXT = 300  # a name, short name or place: one line, as a clerk would type it
+MAX_ID = 2000  # an OParl id is a URL
+# Control and format characters: line breaks and NUL break mail headers, ESC and BEL the
+# clerk's terminal, bidi overrides turn what a name shows around.
+_UNSAFE = ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
+
+
+def _shown(value: Any, limit: int = 120) -> str:
+    """A value from the RIS for a message: one line, control characters made visible, cut."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)[:limit]
+    out = "".join(c if unicodedata.category(c) not in _UNSAFE else f"\\u{ord(c):04x}"
+                  for c in text[:limit])  # fmt: skip
+    return out + ("…" if len(text) > limit else "")
+
+
+def _text_problem(value: str, limit: int) -> str | None:
+    if found := next((c for c in value if unicodedata.category(c) in _UNSAFE), None):
+        return (f"enthält ein Steuer- oder Formatzeichen (U+{ord(found):04X}; erlaubt ist eine "
+                "Zeile ohne Steuerzeichen)")  # fmt: skip
+    if len(value) > limit:
+        return f"ist {len(value)} Zeichen lang (höchstens {limit})"
+    return None
+
+
+def _text(obj: dict[str, Any], key: str, *, limit: int = MAX_TEXT, required: bool = False,
+          within: str = "") -> str:  # fmt: skip
+    """The text ``obj[key]`` (cleaned: absent when blank), checked: a JSON string of one line
+    without control or format characters, at most ``limit`` characters; else _Bad naming the
+    field (``within.key`` for a field of an embedded object)."""
+    value = obj.get(key)
+    name = f"{within}.{key}" if within else key
+    if value is None:
+        if required:
+            raise _Bad(f"Feld „{name}“ fehlt")
+        return ""
+    if not isinstance(value, str):
+        raise _Bad(f"Feld „{name}“ ist kein Text, sondern {_json_type(value)}")
+    if problem := _text_problem(value, limit):
+        raise _Bad(f"Feld „{name}“ {problem}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    return ("ein Wahrheitswert" if isinstance(value, bool)
+            else "eine Zahl" if isinstance(value, int | float)
+            else "eine Liste" if isinstance(value, list)
+            else "ein Objekt" if isinstance(value, dict)
+            else "ein Text" if isinstance(value, str) else "leer")  # fmt: skip
+
+
+def _flag(obj: dict[str, Any], key: str) -> bool:
+    """A boolean field: absent is False; "true" (a string) is a type problem, not False."""
+    value = obj.get(key, False)
+    if not isinstance(value, bool):
+        raise _Bad(f"Feld „{key}“ ist kein Wahrheitswert (true/false), sondern "
+                   f"{_json_type(value)} {_shown(value, 40)}")  # fmt: skip
+    return value
+
+
+# How a Meeting says it is nichtöffentlich: this project's own `oparl export --intern` writes
+# keyword ["nichtöffentlich"] and agenda items with public false; other RIS spell it similarly.
+_NOT_PUBLIC = {"nichtöffentlich", "nicht öffentlich", "nicht-öffentlich", "nichtoeffentlich",
+               "nicht oeffentlich", "non-public", "nonpublic", "not public", "private"}
+
+
+def _oeffentlich(m: dict[str, Any]) -> bool:
+    keywords = m.get("keyword", [])
+    if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
+        raise _Bad("Feld „keyword“ ist keine Liste von Texten")
+    if any(" ".join(k.lower().split()) in _NOT_PUBLIC for k in keywords):
+        return False
+    items = m.get("agendaItem", [])
+    if not isinstance(items, list):
+        raise _Bad("Feld „agendaItem“ ist keine Liste")
+    public = [i.get("public") for i in items if isinstance(i, dict) and "public" in i]
+    if any(not isinstance(p, bool) for p in public):
+        raise _Bad("Feld „public“ eines Tagesordnungspunkts ist kein Wahrheitswert")
+    return not (items and len(public) == len(items) and not any(public))
+
+
+def _meeting(m: dict[str, Any], report: Report) -> RisMeeting | None:
+    """One Meeting of the list, checked; _Bad names the field when it is unusable."""
+    ris_id = _text(m, "id", limit=MAX_ID, required=True)
+    deleted = _flag(m, "deleted")
+    if deleted:  # a tombstone: only the id counts
+        return RisMeeting(ris_id=ris_id, gremium_ris="", start=None, place="",
+                          cancelled=False, deleted=True, key_hint=_key(ris_id) or "",
+                          oeffentlich=True)  # fmt: skip
+    orgs = m.get("organization", [])
+    if not isinstance(orgs, list):
+        raise _Bad(f"Feld „organization“ ist keine Liste, sondern {_json_type(orgs)}")
+    if any(not isinstance(o, str) for o in orgs):
+        raise _Bad("Feld „organization“ enthält etwas anderes als Adressen (Text)")
+    if orgs and (problem := _text_problem(orgs[0], MAX_ID)):
+        raise _Bad(f"Feld „organization“ {problem}")
+    start = _text(m, "start", limit=64)
+    location = m.get("location")
+    place = ""
+    if isinstance(location, dict):
+        parts = [_text(location, k, within="location") for k in (
+            "description", "streetAddress", "room", "locality")]  # fmt: skip
+        place = parts[0] or ", ".join(p for p in parts[1:] if p)
+        if problem := _text_problem(place, MAX_TEXT):
+            raise _Bad(f"Feld „location“ {problem}")
+    elif location is not None and not isinstance(location, str):  # a URL is not read
+        raise _Bad(f"Feld „location“ ist kein Objekt, sondern {_json_type(location)}")
+    return RisMeeting(
+        ris_id=ris_id, gremium_ris=orgs[0] if orgs else "",
+        start=parse_start(start, ris_id, report) if start else None, place=place,
+        cancelled=_flag(m, "cancelled"), deleted=False, key_hint=_key(ris_id) or "",
+        oeffentlich=_oeffentlich(m),
+    )  # fmt: skip
+
+
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def parse_start(text: str, where: str, report: Report) -> dt.datetime:
-    """An OParl date-time as the naive Berlin wall-clock time Sitzungen are stored in."""
+    """An OParl date-time as the naive Berlin wall-clock time Sitzungen are stored in; _Bad
+    when it is none. A date without a time is refused: a Sitzung at midnight would be a guess
+    that moves every deadline computed from it."""
+    if _DATE_ONLY.fullmatch(text):
+        raise _Bad(f"Beginn {quoted(text)} ist nur ein Datum ohne Uhrzeit")
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise SyncFailed(f"{where}: Beginn {quoted(text)} ist kein Datum mit Uhrzeit; "
-                         "Abgleich abgebrochen, nichts geändert") from None  # fmt: skip
+        raise _Bad(f"Beginn „{_shown(text)}“ ist kein Datum mit Uhrzeit") from None  # cut
     if problem := check_year(moment.date()):  # before the zone: year 1 or 9999 overflows
-        raise SyncFailed(f"{where}: Beginn {quoted(text)}: {problem}; Abgleich abgebrochen, nichts "
-                         "geändert")  # fmt: skip
+        raise _Bad(f"Beginn {quoted(text)}: {problem}")
     if moment.microsecond:
-        report.warn(f"{where}: Zeitstempel mit Mikrosekunden")
+        report.warn(f"{_shown(where)}: Zeitstempel mit Mikrosekunden")
     if moment.tzinfo is None:
-        report.warn(f"{where}: Zeitstempel ohne Zeitzone, als deutsche Ortszeit gelesen")
+        report.warn(f"{_shown(where)}: Zeitstempel ohne Zeitzone, als deutsche Ortszeit gelesen")
         moment = moment.replace(tzinfo=BERLIN)
     local = moment.astimezone(BERLIN).replace(tzinfo=None, second=0, microsecond=0)
     if problem := check_year(local.date()):  # 31.12.2200 23:30 UTC is 2201 in Berlin
-        raise SyncFailed(f"{where}: Beginn {quoted(text)}: {problem}; Abgleich abgebrochen, nichts "
-                         "geändert")  # fmt: skip
+        raise _Bad(f"Beginn {quoted(text)}: {problem}")
     return local
 
 
@@ -331,6 +686,7 @@ class RisMeeting:
     cancelled: bool
     deleted: bool
     key_hint: str
+    oeffentlich: bool = True
 
 
 def _last_segment(url: str) -> str:
@@ -412,9 +768,10 @@ def sync(
     kommune_key: str,
     *,
     bundesland: str | None = None,
-    get: Callable[[str], Any] = fetch,
+    get: Callable[[str], Any] | None = None,
     today: dt.date | None = None,
     full: bool = False,
+    budget: Budget | None = None,
 ) -> Report:
     """Read the RIS at ``url`` (its System) into the Kommune ``kommune_key``."""
     from .. import services
@@ -429,6 +786,9 @@ def sync(
     report.since = params.get("modified_since", "")
 
     # 1. read everything; nothing is written before the whole answer is understood
+    if get is None:
+        spend = budget or Budget()
+        get = lambda address: fetch(address, spend)  # noqa: E731 - one budget per sync
     reader = Reader(report, get)
     system = reader.object(url, "System")
     body_list = system.get("body")
@@ -440,25 +800,36 @@ def sync(
     if not isinstance(body.get("organization"), str) or not isinstance(body.get("meeting"), str):
         raise SyncFailed(f"{report.body}: die Körperschaft nennt keine Listen organization "
                          "und meeting; Abgleich abgebrochen, nichts geändert")  # fmt: skip
-    organizations = {str(o.get("id")): cleaned(o, str(o.get("id")), report)
-                     for o in reader.items(body["organization"], params)}  # fmt: skip
-    meetings = [cleaned(m, str(m.get("id")), report)
-                for m in reader.items(body["meeting"], params)]  # fmt: skip
-    report.meetings = len(meetings)
-    parsed = []
-    for m in meetings:
-        ris_id = str(m.get("id", ""))
-        if not ris_id:
-            report.warn("eine Sitzung ohne id übersprungen")
+    organizations: dict[str, dict[str, Any]] = {}
+    for o in reader.items(body["organization"], params, lambda o: _slim_organization(
+            cleaned(o, _shown(o.get("id")), report))):  # fmt: skip
+        try:
+            ris = _text(o, "id", limit=MAX_ID, required=True)
+            for key in ("name", "shortName"):
+                _text(o, key)
+        except _Bad as bad:
+            report.warn(f"{_shown(o.get('id'))}: Gremium übersprungen: {bad}")
             continue
-        orgs = [o for o in m.get("organization", []) if isinstance(o, str)]
-        start = m.get("start")
-        parsed.append(RisMeeting(
-            ris_id=ris_id, gremium_ris=orgs[0] if orgs else "",
-            start=parse_start(start, ris_id, report) if isinstance(start, str) else None,
-            place=_place(m.get("location")), cancelled=m.get("cancelled") is True,
-            deleted=m.get("deleted") is True, key_hint=_key(ris_id) or "",
-        ))  # fmt: skip
+        organizations.setdefault(ris, o)
+    meetings = reader.items(body["meeting"], params, lambda m: _slim_meeting(
+        cleaned(m, _shown(m.get("id")), report)))  # cleaned whole: its quirks warned about
+    report.meetings = len(meetings)
+    parsed: list[RisMeeting] = []
+    seen_ids: set[str] = set()
+    for raw in meetings:
+        try:
+            found = _meeting(raw, report)
+        except _Bad as bad:
+            report.warn(f"{_shown(raw.get('id'))}: Sitzung übersprungen: {bad}")
+            continue
+        if found is None:
+            continue
+        if found.ris_id in seen_ids:
+            report.warn(f"{_shown(found.ris_id)}: kommt in der Sitzungsliste mehrfach vor; "
+                        "nur der erste Eintrag übernommen")  # fmt: skip
+            continue
+        seen_ids.add(found.ris_id)
+        parsed.append(found)
 
     # 2. Kommune, Gremien, new Sitzungen, places, deletions: one transaction
     moves: list[tuple[Sitzung, dt.datetime]] = []
@@ -508,37 +879,60 @@ def sync(
             gremium_of[ris] = found
             return found
 
+        def linked_elsewhere(s: Sitzung, ris: str) -> bool:
+            return any(row == s.id and other != ris for other, row in sitzung_links.items())
+
         for m in parsed:
-            local = by_id.get(sitzung_links.get(m.ris_id, -1)) or sitzungen.get(m.key_hint)
-            if m.deleted:
+            local = by_id.get(sitzung_links.get(m.ris_id, -1))
+            if m.deleted:  # a tombstone names no Gremium: its link, or our key if unlinked
+                hinted = sitzungen.get(m.key_hint) if m.key_hint else None
+                if local is None and hinted is not None and not any(
+                        row == hinted.id for row in sitzung_links.values()):  # fmt: skip
+                    local = hinted
                 if local is not None:
                     _deleted_in_ris(session, kommune_key, local, m, report, day)
                 continue
             gremium = gremium_for(m.gremium_ris) if m.gremium_ris else None
             if gremium is None:
                 if not m.gremium_ris:
-                    report.warn(f"{m.ris_id}: Sitzung ohne Gremium übersprungen")
+                    report.warn(f"{_shown(m.ris_id)}: Sitzung ohne Gremium übersprungen")
                 continue
-            if local is None and m.start is not None:
+            if local is not None and local.gremium_id != gremium.id:
+                report.warn(f"{_shown(m.ris_id)}: Sitzung übersprungen: gehört im RIS zu "
+                            f"„{gremium.short}“, hier zu einem anderen Gremium "
+                            f"({local.key})")  # fmt: skip
+                continue
+            if local is None:  # not linked yet: our key (same Gremium, linked to no other id)
+                hinted = sitzungen.get(m.key_hint) if m.key_hint else None
+                if (hinted is not None and hinted.gremium_id == gremium.id
+                        and not linked_elsewhere(hinted, m.ris_id)):  # fmt: skip
+                    local = hinted
+            if local is None and m.start is not None:  # or the same Gremium at the same start
                 local = next((s for s in sitzungen.values() if s.gremium_id == gremium.id
-                              and s.start == m.start), None)  # fmt: skip
+                              and s.start == m.start and not linked_elsewhere(s, m.ris_id)),
+                             None)  # fmt: skip
             if m.start is None:
-                report.warn(f"{m.ris_id}: Sitzung ohne Beginn übersprungen")
+                report.warn(f"{_shown(m.ris_id)}: Sitzung ohne Beginn übersprungen")
+                continue
+            if local is None and m.cancelled:
+                report.warn(f"{_shown(m.ris_id)}: im RIS abgesagt; nicht übernommen")
                 continue
             if local is None:
                 key = m.key_hint or f"{gremium.key}-{m.start:%Y-%m-%d}"
                 while key in sitzungen:
                     key += "-ris"
                 local = Sitzung(kommune_id=kid, gremium_id=gremium.id or 0, key=key,
-                                start=m.start, place=m.place)  # fmt: skip
+                                start=m.start, place=m.place,
+                                oeffentlich=m.oeffentlich)  # fmt: skip
                 session.add(local)
                 session.flush()
                 sitzungen[key], by_id[local.id] = local, local
                 report.sitzungen_created.append(key)
                 events.log(session, actor=ACTOR, action="oparl_created", entity=local,
                            process_id=None, after={"key": key, "ris": m.ris_id,
-                                                   "start": m.start.isoformat()})  # fmt: skip
-            elif m.start != local.start:
+                                                   "start": m.start.isoformat(),
+                                                   "oeffentlich": m.oeffentlich})  # fmt: skip
+            elif m.start != local.start and not m.cancelled:
                 moves.append((local, m.start))
             if m.place and m.place != local.place:
                 events.log(session, actor=ACTOR, action="oparl_updated", entity=local,
@@ -547,37 +941,53 @@ def sync(
                 local.place = m.place
                 session.add(local)
                 report.updated.append(local.key)
-            if m.cancelled:
-                _cancelled_in_ris(session, local, m, report, day)
+            # nichtöffentlich in the RIS makes it nichtöffentlich here; the reverse never
+            # happens by itself: a Sitzung closed here stays closed until a clerk opens it
+            if not m.oeffentlich and local.oeffentlich:
+                events.log(session, actor=ACTOR, action="oparl_updated", entity=local,
+                           process_id=None, before={"oeffentlich": True},
+                           after={"oeffentlich": False})  # fmt: skip
+                local.oeffentlich = False
+                session.add(local)
+                report.updated.append(local.key)
+            elif m.oeffentlich and not local.oeffentlich:
+                report.warn(f"{local.key}: im RIS öffentlich, hier nichtöffentlich; bleibt "
+                            "nichtöffentlich (öffnen nur von Hand)")  # fmt: skip
             if sitzung_links.get(m.ris_id) != local.id:
                 events.log(session, actor=ACTOR, action=LINKED, entity=local, process_id=None,
                            after={"ris": m.ris_id})  # fmt: skip
                 sitzung_links[m.ris_id] = local.id or 0
+            if m.cancelled:
+                if not _cancelled_in_ris(session, local, m, report, day):
+                    _deleted_in_ris(session, kommune_key, local, m, report, day)
+                    sitzungen.pop(local.key, None)
+            else:
+                _reinstated(session, local, m, report)
 
-    # 3. each move through the reschedule service: deadlines, reminders, messages follow
-    refused = False
-    for sitzung, new_start in moves:
-        ref = f"{kommune_key}:{sitzung.key}"
-        old = sitzung.start
-        try:
+    # 3. each move through the reschedule service: deadlines, reminders, messages follow.
+    # Moves the RIS made together may depend on each other (BSV after GR in the Beratungsfolge):
+    # later dates latest first, earlier dates earliest first, and a refused move is tried
+    # again after the others as long as any of them goes through.
+    pending = sorted(moves, key=lambda mv: (mv[1] < mv[0].start, -mv[1].timestamp()
+                                            if mv[1] > mv[0].start else mv[1].timestamp()))
+    refusals: dict[str, tuple[dt.datetime, Exception]] = {}
+    while pending:
+        waiting = []
+        for sitzung, new_start in pending:
             try:
-                services.move_sitzung(session, ref, new_start, actor=ACTOR, today=today)
-            except NeedsReason:
-                services.move_sitzung(
-                    session,
-                    ref,
-                    new_start,
-                    actor=ACTOR,
-                    today=today,
-                    force_reason=f"im Ratsinformationssystem verlegt ({url})",
-                )
-                report.warn(f"{sitzung.key}: im RIS auf einen Sonn- oder Feiertag gelegt "
-                            f"({new_start:%d.%m.%Y}); übernommen")  # fmt: skip
-            report.moved.append((sitzung.key, old, new_start))
-        except (Refused, NotFound) as exc:
-            refused = True
-            report.warn(f"{sitzung.key}: Verlegung auf {new_start:%d.%m.%Y %H:%M} nicht "
-                        f"übernommen: {exc}; beim nächsten Abgleich erneut versucht")  # fmt: skip
+                _move(session, services, kommune_key, sitzung, new_start, url, report, today)
+            except (Refused, NotFound) as exc:
+                waiting.append((sitzung, new_start))
+                refusals[sitzung.key] = (new_start, exc)
+            else:
+                refusals.pop(sitzung.key, None)
+        if len(waiting) == len(pending):
+            break
+        pending = waiting
+    for key, (new_start, problem) in refusals.items():
+        report.warn(f"{key}: Verlegung auf {new_start:%d.%m.%Y %H:%M} nicht "
+                    f"übernommen: {problem}; beim nächsten Abgleich erneut versucht")  # fmt: skip
+    refused = bool(refusals)
 
     # 4. remember the run: the next one asks only for what changed since (unless a move waits)
     if not refused:
@@ -588,12 +998,19 @@ def sync(
     return report
 
 
-def _place(location: Any) -> str:
-    if not isinstance(location, dict):
-        return ""
-    parts = [location.get(k) for k in ("description", "streetAddress", "room", "locality")]
-    text = str(parts[0] or ", ".join(str(p) for p in parts[1:] if p) or "")
-    return text.strip()
+def _move(session: Session, services: Any, kommune_key: str, sitzung: Sitzung,
+          new_start: dt.datetime, url: str, report: Report, today: dt.date | None) -> None:
+    """One move the RIS made, through services.move_sitzung; Refused or NotFound raised."""
+    ref = f"{kommune_key}:{sitzung.key}"
+    old = sitzung.start
+    try:
+        services.move_sitzung(session, ref, new_start, actor=ACTOR, today=today)
+    except NeedsReason:
+        services.move_sitzung(session, ref, new_start, actor=ACTOR, today=today,
+                              force_reason=f"im Ratsinformationssystem verlegt ({url})")
+        report.warn(f"{sitzung.key}: im RIS auf einen Sonn- oder Feiertag gelegt "
+                    f"({new_start:%d.%m.%Y}); übernommen")  # fmt: skip
+    report.moved.append((sitzung.key, old, new_start))
 
 
 def _new_kommune(session: Session, key: str, body: dict[str, Any], bundesland: str | None
@@ -606,7 +1023,10 @@ def _new_kommune(session: Session, key: str, body: dict[str, Any], bundesland: s
                          "und "
                          "die Körperschaft nennt keinen Gemeindeschlüssel (ags): das Bundesland "
                          "angeben, z. B. --bundesland BW")  # fmt: skip
-    kommune = Kommune(key=key, name=str(body.get("name") or key), bundesland=land.upper())
+    name = body.get("name")
+    if not isinstance(name, str) or _text_problem(name, MAX_TEXT):
+        name = key  # a name that is no one-line text is not taken over
+    kommune = Kommune(key=key, name=name or key, bundesland=land.upper())
     session.add(kommune)
     session.flush()
     events.log(
@@ -625,34 +1045,73 @@ def _used(session: Session, sitzung: Sitzung) -> bool:
                is not None for model in (Beratung, SitzungBinding))  # fmt: skip
 
 
+def _cancel_state(session: Session, sitzung: Sitzung) -> tuple[int, bool]:
+    """How often the RIS has cancelled ``sitzung`` (cancellation events), and whether the
+    last word was a cancellation (not a reinstatement)."""
+    actions = session.exec(select(Event.action).where(
+        col(Event.action).in_((CANCELLED, REINSTATED)), Event.entity == "Sitzung",
+        Event.entity_id == sitzung.id).order_by(col(Event.id))).all()  # fmt: skip
+    return sum(a == CANCELLED for a in actions), bool(actions) and actions[-1] == CANCELLED
+
+
 def _cancelled_in_ris(session: Session, sitzung: Sitzung, m: RisMeeting, report: Report,
-                      today: dt.date) -> None:  # fmt: skip
+                      today: dt.date) -> bool:  # fmt: skip
+    """A Sitzung a process uses, cancelled or deleted in the RIS: it stays, the project leads
+    are told (once per cancellation). False when no process uses it (the caller removes it)."""
     if not _used(session, sitzung):
-        return
+        return False
     how = "gelöscht" if m.deleted else "abgesagt"
+    count, open_ = _cancel_state(session, sitzung)
+    if not open_:  # a new cancellation (the first, or one after a reinstatement)
+        events.log(session, actor=ACTOR, action=CANCELLED, entity=sitzung, process_id=None,
+                   after={"ris": m.ris_id, "deleted": m.deleted})  # fmt: skip
+        count += 1
+    queued = escalate_cancelled(session, sitzung, today, deleted=m.deleted, round_=count)
+    report.escalated += queued
     if _pending_uses(session, sitzung):
+        told = ("an die Projektleitung gemeldet" if queued else "keine neue Nachricht an "
+                "die Projektleitung (schon gemeldet oder keine Projektleitung eingetragen)")
         report.warn(f"{sitzung.key}: im RIS {how}, aber eine Fortschreibung braucht diese "
-                    "Sitzung: an die Projektleitung gemeldet (neuen Termin binden: lifecycle "
-                    "oparl bind)")  # fmt: skip
+                    f"Sitzung: {told} (neuen Termin binden: lifecycle oparl bind)")  # fmt: skip
     else:
         report.warn(f"{sitzung.key}: im RIS {how}; bleibt hier, weil Fortschreibungen auf sie "
                     "verweisen (über sie ist schon entschieden)")  # fmt: skip
-    done = session.exec(
-        select(Event.id).where(
-            Event.action == CANCELLED, Event.entity == "Sitzung", Event.entity_id == sitzung.id
-        )
-    ).first()
-    if done is None:
-        events.log(session, actor=ACTOR, action=CANCELLED, entity=sitzung, process_id=None,
-                   after={"ris": m.ris_id, "deleted": m.deleted})  # fmt: skip
-    report.escalated += escalate_cancelled(session, sitzung, today, deleted=m.deleted)
+    return True
+
+
+def _reinstated(session: Session, sitzung: Sitzung, m: RisMeeting, report: Report) -> None:
+    """The RIS lists a Sitzung it had cancelled as taking place again: noted, "Sitzung abgesagt"
+    messages not yet sent are taken back (as a new binding does), and said; no message about
+    the reinstatement goes out by itself (a new date may already be bound)."""
+    from sqlalchemy import update
+
+    from ..models import Reminder, ReminderState
+    from ..outbox import QUEUED
+
+    if not _cancel_state(session, sitzung)[1]:
+        return
+    events.log(session, actor=ACTOR, action=REINSTATED, entity=sitzung, process_id=None,
+               after={"ris": m.ris_id})  # fmt: skip
+    queued = session.exec(select(Reminder.id).where(
+        col(Reminder.state).in_([s.name for s in QUEUED]),
+        Reminder.sitzung_id == sitzung.id, Reminder.kind == ESCALATION)).all()  # fmt: skip
+    if queued:
+        session.execute(update(Reminder).where(col(Reminder.id).in_(queued)).values(
+            state=ReminderState.cancelled.name, last_error=REINSTATED_STALE))  # fmt: skip
+    taken_back = len(queued)
+    told = (f"{taken_back} noch nicht verschickte Absage-Nachricht(en) zurückgenommen"
+            if taken_back else "eine schon verschickte Absage wird nicht widerrufen")
+    report.warn(f"{sitzung.key}: im RIS wieder angesetzt (Absage aufgehoben); {told}; keine "
+                "Nachricht an die Projektleitung verschickt: Bindungen prüfen (lifecycle "
+                "oparl bind)")  # fmt: skip
 
 
 def escalate_cancelled(session: Session, sitzung: Sitzung, today: dt.date, *,
-                       deleted: bool = False) -> int:  # fmt: skip
+                       deleted: bool = False, round_: int = 1) -> int:  # fmt: skip
     """Queue "Sitzung abgesagt" for the project lead of every running process that depends on
     ``sitzung``, in the caller's transaction; the outbox key (lead, process, Sitzung and its
-    start) makes a repeated call queue nothing. Returns how many rows are new."""
+    start; a second cancellation after a reinstatement, ``round_`` 2, has its own) makes a
+    repeated call queue nothing. Returns how many rows are new."""
     from ..outbox import Planned, queue_rows
     from ..reminders import policy_of
 
@@ -680,7 +1139,8 @@ def escalate_cancelled(session: Session, sitzung: Sitzung, today: dt.date, *,
         planned += [
             Planned(
                 lead,
-                f"{ESCALATION}:{process_id}:{sitzung.id}:{sitzung.start.isoformat()}",
+                f"{ESCALATION}:{process_id}:{sitzung.id}:{sitzung.start.isoformat()}"
+                + (f":{round_}" if round_ > 1 else ""),
                 sitzung.start.date(),
                 0,
                 ESCALATION,
@@ -733,14 +1193,18 @@ def _open_use(session: Session, process_id: int, *, name: str | None = None,
 
 def _deleted_in_ris(session: Session, kommune_key: str, sitzung: Sitzung, m: RisMeeting,
                     report: Report, today: dt.date) -> None:  # fmt: skip
+    """Deleted (or cancelled) in the RIS: removed here unless a process uses it."""
     from .service import delete_rows
 
-    if _used(session, sitzung):
-        _cancelled_in_ris(session, sitzung, m, report, today)
+    if _cancelled_in_ris(session, sitzung, m, report, today):
         return
+    how = "gelöscht" if m.deleted else "abgesagt"
     try:
         delete_rows(session, kommune_key, sitzung.key, actor=ACTOR)
     except Refused as exc:
-        report.warn(f"{sitzung.key}: im RIS gelöscht, bleibt hier: {exc}")
+        report.warn(f"{sitzung.key}: im RIS {how}, bleibt hier: {exc}")
         return
+    if not m.deleted:
+        report.warn(f"{sitzung.key}: im RIS abgesagt und von keiner Fortschreibung gebraucht; "
+                    "hier gelöscht")  # fmt: skip
     report.deleted.append(sitzung.key)

@@ -35,7 +35,7 @@ def test_a_broken_installation_folder_is_one_german_input_error(tmp_path, monkey
     monkeypatch.setenv("LIFECYCLE_TEMPLATES", str(folder))
     with pytest.raises(InputError) as caught:
         documents.template_folders()
-    assert str(caught.value) == f"LIFECYCLE_TEMPLATES: Vorlagenordner {str(folder)!r} {problem}"
+    assert str(caught.value) == f"LIFECYCLE_TEMPLATES: Vorlagenordner „{folder}“ {problem}"
 
 
 def test_an_unreadable_folder_is_an_input_error(tmp_path, monkeypatch):

@@ -65,12 +65,15 @@ _PROCESS = (
 
 
 def _process(session: Session, key: str) -> tuple[str, Plan | None]:
-    """(the process's readable name, its plan); the key in quotes if it is gone."""
-    found = session.connection().execute(_PROCESS, {"b_key": key}).first()
-    if found is None:
-        return f"„{key}“", None
-    plan = plan_of(found[0])
-    return f"„{plan.title}“ ({found[1]})", plan
+    """(the process's readable name, its plan); the key in quotes if it is gone. Read once
+    per session: a delivery run names the same few processes in thousands of messages."""
+    known: dict[str, tuple[str, Plan | None]] = session.info.setdefault("process_names", {})
+    if key not in known:
+        found = session.connection().execute(_PROCESS, {"b_key": key}).first()
+        plan = plan_of(found[0]) if found is not None else None
+        known[key] = (f"„{plan.title}“ ({found[1]})", plan) if found and plan else (
+            f"„{key}“", None)  # fmt: skip
+    return known[key]
 
 
 def _when(start: dt.datetime, *, time: bool) -> str:

@@ -57,25 +57,19 @@ def serving(app) -> Iterator[str]:
 
 
 @contextmanager
-def recorded(responses: dict[str, tuple[int, str, str]]) -> Iterator[str]:
-    """A loopback HTTP server answering each path (with query) with (status, type, body);
-    ``{base}`` in a body is the server's own address."""
+def answering(handle) -> Iterator[str]:
+    """A loopback HTTP server whose GET is ``handle(handler, base)``; its base URL."""
     holder: dict[str, str] = {}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
-            status, kind, body = responses.get(self.path, (404, "application/json", "{}"))
-            data = body.replace("{base}", holder["base"]).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            handle(self, holder["base"])
 
         def log_message(self, *args):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     holder["base"] = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -84,6 +78,27 @@ def recorded(responses: dict[str, tuple[int, str, str]]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def reply(handler: BaseHTTPRequestHandler, status: int, kind: str, data: bytes) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", kind)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+@contextmanager
+def recorded(responses: dict[str, tuple[int, str, str]]) -> Iterator[str]:
+    """A loopback HTTP server answering each path (with query) with (status, type, body);
+    ``{base}`` in a body is the server's own address."""
+
+    def handle(h: BaseHTTPRequestHandler, base: str) -> None:
+        status, kind, body = responses.get(h.path, (404, "application/json", "{}"))
+        reply(h, status, kind, body.replace("{base}", base).encode())
+
+    with answering(handle) as base:
+        yield base
 
 
 def _calendar(session, kommune: str) -> dict[str, tuple[str, dt.datetime, str]]:

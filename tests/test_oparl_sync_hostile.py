@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
-from test_oparl_sync import _calendar, _system, recorded
+from test_oparl_sync import _calendar, _system, answering, recorded, reply
 from web_support import make_app
 
 from lifecycle.db import engine_for
@@ -59,27 +58,13 @@ def _m(ident: str, start: str, org: str = "gr", **more) -> dict:
 def static_folder(folder: Path) -> Iterator[str]:
     """A loopback server answering {path} with the file {folder}/{path}.json (query ignored)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
-            path = folder / (self.path.split("?")[0].strip("/") + ".json")
-            status, data = (200, path.read_bytes()) if path.is_file() else (404, b"{}")
-            self.send_response(status)
-            self.send_header("Content-Type", J)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def handle(h: BaseHTTPRequestHandler, _base: str) -> None:
+        path = folder / (h.path.split("?")[0].strip("/") + ".json")
+        status, data = (200, path.read_bytes()) if path.is_file() else (404, b"{}")
+        reply(h, status, J, data)
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with answering(handle) as base:
+        yield base
 
 
 # --- 1. nichtöffentlich ------------------------------------------------------------------------
@@ -287,30 +272,6 @@ def _cancel_reinstate_cancel(session, run, gr: dict) -> None:
 # --- 6. outbound requests: http(s) only, every redirect checked, no internal address, limits ---
 
 
-@contextmanager
-def answering(handle) -> Iterator[str]:
-    """A loopback HTTP server whose GET is ``handle(handler, base)``; its base URL."""
-    holder: dict[str, str] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
-            handle(self, holder["base"])
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    holder["base"] = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield holder["base"]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.mark.parametrize("target", ["ftp://127.0.0.1:{ftp}/x", "file:///etc/passwd",
                                     "gopher://127.0.0.1:{ftp}/x", "http://ris example/x"])
 def test_a_redirect_is_checked_like_the_first_address(target, session):
@@ -339,17 +300,20 @@ def test_a_redirect_is_checked_like_the_first_address(target, session):
     assert "\n" not in str(caught.value)
 
 
+def _noting(asked: list[str]):
+    """A handler that notes each path it is asked for and answers 500."""
+
+    def handle(h: BaseHTTPRequestHandler, _base: str) -> None:
+        asked.append(h.path)
+        reply(h, 500, J, b"")
+
+    return handle
+
+
 def test_internal_addresses_are_refused_unless_allowed(session, monkeypatch):
     asked: list[str] = []
-
-    def handle(h, base):
-        asked.append(h.path)
-        h.send_response(500)
-        h.send_header("Content-Length", "0")
-        h.end_headers()
-
     monkeypatch.delenv("LIFECYCLE_OPARL_ALLOW_PRIVATE")
-    with answering(handle) as base:
+    with answering(_noting(asked)) as base:
         for url in (f"{base}/system", base.replace("127.0.0.1", "localhost") + "/system"):
             with pytest.raises(SyncFailed) as caught:
                 sync(session, url, "musterstadt")
@@ -486,17 +450,10 @@ def test_a_long_meeting_list_is_not_held_in_memory_whole(session):
 
 def test_through_a_proxy_the_target_is_checked_before_the_proxy_is_asked(session, monkeypatch):
     asked: list[str] = []
-
-    def proxy(h, base):
-        asked.append(h.path)
-        h.send_response(500)
-        h.send_header("Content-Length", "0")
-        h.end_headers()
-
     monkeypatch.delenv("LIFECYCLE_OPARL_ALLOW_PRIVATE")
     for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    with answering(proxy) as base:
+    with answering(_noting(asked)) as base:
         monkeypatch.setenv("http_proxy", base)
         with pytest.raises(SyncFailed) as caught:
             sync(session, "http://localhost:9/system", "musterstadt")

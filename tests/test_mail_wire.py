@@ -155,3 +155,34 @@ def test_the_sequence_of_a_task_counts_its_due_changes(session, waiblingen):
         assert seq == ical.changes_of(session, "Task", task.id, "due_changed")[0]
         counts.add(seq)
     assert {0, 2} <= counts
+
+
+def test_delivered_due_reminders_carry_their_tasks_sequence(session, waiblingen):
+    """The delivery reads the count with the row (not through ``_due_changes``): what arrives
+    is the SEQUENCE ``ical.changes_of`` gives, for tasks whose due date moved once and twice."""
+    import icalendar
+    from smtp_server import SmtpServer
+
+    from lifecycle.models import Task
+
+    day = dt.date(2017, 11, 13)
+    for new in (dt.datetime(2017, 12, 13, 17, 0), dt.datetime(2017, 12, 12, 17, 0)):
+        services.move_sitzung(session, "bsv-2017-12-06", new, actor="test",
+                              today=dt.date(2017, 11, 6))  # fmt: skip
+    tasks = session.exec(select(Task).where(Task.fortschreibung_id == waiblingen.id)).all()
+    expected = {ical.uid_task("waiblingen-2017", t.key):
+                ical.changes_of(session, "Task", t.id, "due_changed")[0] for t in tasks}  # fmt: skip
+    outbox.queue(session, reminders.find_due(session, day))
+    with SmtpServer() as server:
+        report = outbox.deliver(session, day, mail.settings_from(server.env()))
+        arrived = server.inbox.messages
+    seen: dict[str, int] = {}
+    for msg in arrived:
+        for part in msg.walk():
+            if part.get_content_type() == "text/calendar":
+                for ev in icalendar.Calendar.from_ical(part.get_content()).walk("VEVENT"):
+                    if str(ev["SUMMARY"]).startswith("Frist:"):
+                        seen[str(ev["UID"])] = int(ev["SEQUENCE"])
+    assert report.sent and seen
+    assert seen == {uid: expected[uid] for uid in seen}
+    assert 2 in seen.values(), "a task moved twice is among the messages"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -20,22 +21,30 @@ def check_year(day: dt.date) -> str | None:
 
 LOCALE = "de_DE"
 
+# Babel reads its pattern and locale tables on every call (6-12 µs); a day's text never
+# changes, and a reminder run or a document names the same few days again and again.
+_formatted = lru_cache(maxsize=4096)
 
+
+@_formatted
 def long_de(day: dt.date) -> str:
     """'Donnerstag, 14. Dezember 2017'."""
     return format_date(day, format="full", locale=LOCALE)
 
 
+@_formatted
 def short_de(day: dt.date) -> str:
     """'14.12.2017'."""
     return format_date(day, format="medium", locale=LOCALE)
 
 
+@_formatted
 def weekday_short_de(day: dt.date) -> str:
     """'Do., 14.12.2017' for tables."""
     return format_date(day, format="EE, dd.MM.yyyy", locale=LOCALE)
 
 
+@_formatted
 def month_de(day: dt.date) -> str:
     """'Dezember 2017'."""
     return format_date(day, format="MMMM yyyy", locale=LOCALE)

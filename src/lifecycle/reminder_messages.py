@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, func, select
@@ -18,23 +19,29 @@ from .typing_helpers import required
 
 
 def render(
-    session: Session, row: Reminder, person: Person, settings: mail.MailSettings
+    session: Session, row: Reminder, person: Person, settings: mail.MailSettings, *,
+    sequence: int | None = None,
 ) -> mail.Content:
+    """The row's message; ``sequence``: its task's ``due_changes_of`` when the caller read it
+    with the row (the delivery does, in the query that loads the row), else it is read here."""
     p = row.payload
     link = (
         f"{settings.dashboard_url}/process/{p['process']}"
         if settings.dashboard_url and p.get("process")
         else ""
     )
-    renderer = {
-        "due": _render_due,
-        "escalation": _render_escalation,
-        "vorlagenschluss": _render_vorlagenschluss,
-        "digest": _render_digest,
-        "moved": _render_moved,
-        "sitzung_cancelled": _render_cancelled,
-    }[row.kind]
-    content = renderer(session, row, settings)
+    if row.kind in _ABOUT_A_TASK:
+        if sequence is None:
+            sequence = _due_changes(session, row.task_id) if row.task_id else 0
+        content = _ABOUT_A_TASK[row.kind](session, row, sequence)
+    else:
+        renderer = {
+            "vorlagenschluss": _render_vorlagenschluss,
+            "digest": _render_digest,
+            "moved": _render_moved,
+            "sitzung_cancelled": _render_cancelled,
+        }[row.kind]
+        content = renderer(session, row, settings)
     greeting = f"Guten Tag {person.name},"
     return mail.Content(
         content.subject,
@@ -88,9 +95,8 @@ def _ics(events: list, name: str = "Frist") -> bytes:
     return ical.finish(cal)
 
 
-def _task_ics(session: Session, row: Reminder, *, stamp: dt.datetime | None = None) -> bytes:
+def _task_ics(row: Reminder, seq: int, *, stamp: dt.datetime | None = None) -> bytes:
     p = row.payload
-    seq = _due_changes(session, row.task_id) if row.task_id else 0
     uid = ical.uid_task(p["process"], p["task_key"])
     day = dt.date.fromisoformat(p["due"])
     summary = f"Frist: {p['task_title']}"
@@ -101,13 +107,19 @@ def _task_ics(session: Session, row: Reminder, *, stamp: dt.datetime | None = No
     return _ics([ical.all_day_event(uid, day, summary, sequence=seq, stamp=stamp)])
 
 
-# ``ical.changes_of(session, "Task", id, "due_changed")[0]`` as a statement built once: the
-# delivery asks it for every due reminder and escalation it sends.
-_DUE_CHANGES = select(func.count()).where(
-    col(LogEvent.entity) == "Task",
-    col(LogEvent.entity_id) == bindparam("b_task"),
-    col(LogEvent.action) == "due_changed",
-)
+def due_changes_of(task_id: Any) -> Any:
+    """How often a task's due date changed, the SEQUENCE of its calendar event (as
+    ``ical.changes_of(session, "Task", id, "due_changed")[0]``): a SELECT of the count for a
+    task id, a bound parameter or a column of an enclosing query."""
+    return select(func.count()).where(
+        col(LogEvent.entity) == "Task",
+        col(LogEvent.entity_id) == task_id,
+        col(LogEvent.action) == "due_changed",
+    )
+
+
+# Built once: a digest asks it for each task it lists.
+_DUE_CHANGES = due_changes_of(bindparam("b_task"))
 
 
 def _due_changes(session: Session, task_id: int) -> int:
@@ -156,7 +168,7 @@ def _task_ics_text(
     return text.encode("utf-8")
 
 
-def _render_due(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
+def _render_due(session: Session, row: Reminder, sequence: int) -> mail.Content:
     p = row.payload
     due = dt.date.fromisoformat(p["due"])
     return mail.Content(
@@ -168,11 +180,11 @@ def _render_due(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.
             "Bitte erledigen Sie sie rechtzeitig oder melden Sie sich bei der Projektleitung, "
             "falls sich die Frist nicht halten lässt.",
         ],
-        ics=_task_ics(session, row),
+        ics=_task_ics(row, sequence),
     )
 
 
-def _render_escalation(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
+def _render_escalation(session: Session, row: Reminder, sequence: int) -> mail.Content:
     p = row.payload
     due = dt.date.fromisoformat(p["due"])
     who = p.get("assignee") or "niemandem zugewiesen"
@@ -185,8 +197,12 @@ def _render_escalation(session: Session, row: Reminder, _s: mail.MailSettings) -
             "die Aufgabe ist noch offen.",
             f"Zuständig: {who}.",
         ],
-        ics=_task_ics(session, row),
+        ics=_task_ics(row, sequence),
     )
+
+
+# The kinds about one task: their .ics is the task's event, with its SEQUENCE.
+_ABOUT_A_TASK = {"due": _render_due, "escalation": _render_escalation}
 
 
 def _render_vorlagenschluss(session: Session, row: Reminder, s: mail.MailSettings) -> mail.Content:

@@ -1,0 +1,125 @@
+"""A Sitzung the RIS cancelled but a process still uses: one answer for every view.
+
+`lifecycle oparl sync` keeps such a Sitzung and records the cancellation as events only;
+lifecycle.cancellations answers which Sitzungen are cancelled (the RIS's last word), and the
+OParl export marks them ``cancelled`` from that answer. The cancellations come from a real sync
+against a loopback RIS, as in tests/test_oparl_sync_hostile.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+from sqlmodel import Session, select
+from test_oparl_sync import recorded
+from test_oparl_sync_hostile import ORGS, _m, _ris
+
+from lifecycle import events, ical
+from lifecycle.cancellations import CANCELLED, DELETED, cancelled_sitzungen
+from lifecycle.models import Event, Sitzung
+from lifecycle.oparl.service import Site
+from lifecycle.oparl.sync import sync
+
+GR = _m("gr-2017-12-14", "2017-12-14T18:00:00+01:00")  # Waiblingen's Gemeinderat of the plan
+TODAY = dt.date(2017, 11, 15)
+SITZUNG_UID = ical.uid_sitzung("waiblingen", "gr-2017-12-14")
+VS_UID = ical.uid_vorlagenschluss("waiblingen", "gr-2017-12-14")
+OTHER_UID = ical.uid_sitzung("waiblingen", "bsv-2017-12-06")  # never cancelled
+MARK = '<strong class="abgesagt">abgesagt</strong>'
+
+Say = Callable[[Session, bool], None]
+
+
+@pytest.fixture(autouse=True)
+def _loopback_ris(monkeypatch) -> None:
+    """The fake RIS listens on 127.0.0.1, which a real sync refuses."""
+    monkeypatch.setenv("LIFECYCLE_OPARL_ALLOW_PRIVATE", "1")
+
+
+@contextmanager
+def ris() -> Iterator[Say]:
+    """A loopback RIS listing the Gemeinderat of 14.12.2017; ``say(session, cancelled)``
+    syncs Waiblingen from it, the Gemeinderat cancelled or taking place."""
+    answers: dict = {}
+    with recorded(answers) as base:
+
+        def say(session: Session, cancelled: bool) -> None:
+            answers.update(_ris([GR | {"cancelled": True} if cancelled else GR], ORGS))
+            sync(session, f"{base}/system", "waiblingen", today=TODAY, full=True)
+
+        yield say
+
+
+def gr_id(session: Session) -> int:
+    gr = session.exec(select(Sitzung).where(Sitzung.key == "gr-2017-12-14")).one()
+    assert gr.id is not None
+    return gr.id
+
+
+# --- the one answer -----------------------------------------------------------------------------
+
+
+def test_the_last_word_of_the_ris_counts(session, waiblingen):
+    all_ids = list(session.exec(select(Sitzung.id)).all())
+    assert cancelled_sitzungen(session, all_ids) == set()
+    with ris() as say:
+        say(session, True)
+        assert cancelled_sitzungen(session, all_ids) == {gr_id(session)}
+        assert cancelled_sitzungen(session) == {gr_id(session)}  # None: of all Sitzungen
+        others = [i for i in all_ids if i != gr_id(session)]
+        assert cancelled_sitzungen(session, others) == set()
+        assert cancelled_sitzungen(session, []) == set()
+        say(session, False)  # reinstated
+        assert cancelled_sitzungen(session, all_ids) == set()
+        say(session, True)  # cancelled once more
+        assert cancelled_sitzungen(session, all_ids) == {gr_id(session)}
+
+
+def test_one_query_for_many_sitzungen(session, waiblingen):
+    with ris() as say:
+        say(session, True)
+    ids = [*session.exec(select(Sitzung.id)).all(), *range(10_000, 10_400)]
+    gr = gr_id(session)
+    statements: list[str] = []
+    engine = session.get_bind()
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        found = cancelled_sitzungen(session, ids)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert found == {gr} and len(statements) == 1
+
+
+def test_a_removed_sitzungs_cancellation_does_not_pass_to_a_new_one_with_its_id(session,
+                                                                                   waiblingen):
+    """SQLite may give a removed row's id to the next new row: the removal has the last word."""
+    assert DELETED == Event.DELETED
+    gr = session.get(Sitzung, gr_id(session))
+    events.log(session, actor="oparl-sync", action=CANCELLED, entity=gr, process_id=None)
+    session.commit()
+    assert cancelled_sitzungen(session, [gr_id(session)]) == {gr_id(session)}
+    events.log(session, actor="oparl-sync", action=DELETED, entity=gr, process_id=None)
+    session.commit()
+    assert cancelled_sitzungen(session, [gr_id(session)]) == set()
+
+
+def test_the_oparl_export_still_marks_it_cancelled(session, waiblingen):
+    def shown() -> dict:
+        site = Site(session, "https://ris.example.org/oparl/v1.1")  # a new one: no cache
+        listed = site.answer("body/waiblingen/meetings", {})
+        [m] = [m for m in listed.payload["data"] if m["id"].endswith("/gr-2017-12-14")]
+        return m
+
+    with ris() as say:
+        say(session, True)
+        assert shown().get("cancelled") is True
+        say(session, False)
+        assert "cancelled" not in shown()

@@ -1,9 +1,10 @@
-"""A Sitzung the RIS cancelled but a process still uses: one answer for every view.
+"""A Sitzung the RIS cancelled but a process still uses: every view says so.
 
-`lifecycle oparl sync` keeps such a Sitzung and records the cancellation as events only;
-lifecycle.cancellations answers which Sitzungen are cancelled (the RIS's last word), and the
-OParl export marks them ``cancelled`` from that answer. The cancellations come from a real sync
-against a loopback RIS, as in tests/test_oparl_sync_hostile.py.
+`lifecycle oparl sync` keeps such a Sitzung and records the cancellation as events only
+(lifecycle.cancellations). The OParl export marks it ``cancelled``; the calendar feeds mark it
+STATUS:CANCELLED, "Abgesagt: ", and show it as normal again once the RIS reinstates it. The
+cancellations come from a real sync against a loopback RIS, as in
+tests/test_oparl_sync_hostile.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import icalendar
 import pytest
 from sqlalchemy import event
 from sqlmodel import Session, select
@@ -123,3 +125,37 @@ def test_the_oparl_export_still_marks_it_cancelled(session, waiblingen):
         assert shown().get("cancelled") is True
         say(session, False)
         assert "cancelled" not in shown()
+
+
+# --- calendar feeds -----------------------------------------------------------------------------
+
+
+def feed(session: Session, *, public: bool = False) -> dict[str, icalendar.Event]:
+    data = ical.export(session, ical.FeedOptions(process="waiblingen-2017", public=public))
+    return {str(e["uid"]): e for e in icalendar.Calendar.from_ical(data).walk("VEVENT")}
+
+
+def test_the_feed_marks_a_cancelled_sitzung_and_its_vorlagenschluss(session, waiblingen):
+    before = feed(session)
+    with ris() as say:
+        say(session, True)
+        cancelled = feed(session)
+        public = feed(session, public=True)
+        say(session, False)
+        reinstated = feed(session)
+    assert before.keys() == cancelled.keys() == reinstated.keys()  # updated in place
+    sitzung, vs = cancelled[SITZUNG_UID], cancelled[VS_UID]
+    assert str(sitzung["status"]) == "CANCELLED" and str(vs["status"]) == "CANCELLED"
+    assert str(sitzung["summary"]) == "Abgesagt: GR: Gemeinderat"
+    assert str(vs["summary"]) == "Abgesagt: Vorlagenschluss GR (Sitzung am 14.12.2017)"
+    assert str(sitzung["transp"]) == "TRANSPARENT"  # the evening is free again
+    assert sitzung.decoded("dtstart") == before[SITZUNG_UID].decoded("dtstart")  # still shown
+    assert str(public[SITZUNG_UID]["status"]) == "CANCELLED"
+    assert str(public[SITZUNG_UID]["summary"]).startswith("Abgesagt: ")
+    # the newer version wins on re-import: the cancellation and the reinstatement count
+    seqs = [f[SITZUNG_UID]["sequence"] for f in (before, cancelled, reinstated)]
+    assert seqs == [0, 1, 2] and [f[VS_UID]["sequence"] for f in (before, cancelled)] == [0, 1]
+    for ev in (reinstated[SITZUNG_UID], reinstated[VS_UID], cancelled[OTHER_UID]):
+        assert "status" not in ev and not str(ev["summary"]).startswith("Abgesagt")
+    assert str(reinstated[SITZUNG_UID]["summary"]) == "GR: Gemeinderat"
+    assert "transp" not in reinstated[SITZUNG_UID]

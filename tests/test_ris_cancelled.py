@@ -1,9 +1,9 @@
 """A Sitzung the RIS cancelled but a process still uses: every view says so.
 
 `lifecycle oparl sync` keeps such a Sitzung and records the cancellation as events only
-(lifecycle.cancellations). The OParl export marks it ``cancelled``; the calendar feeds mark it
-STATUS:CANCELLED, "Abgesagt: ", and show it as normal again once the RIS reinstates it. The
-cancellations come from a real sync against a loopback RIS, as in
+(lifecycle.cancellations). The OParl export marks it ``cancelled``; the calendar feeds and the
+CLI listings mark it "abgesagt" too, and show it as normal again once the RIS reinstates it.
+The cancellations come from a real sync against a loopback RIS, as in
 tests/test_oparl_sync_hostile.py.
 """
 
@@ -20,11 +20,12 @@ from sqlmodel import Session, select
 from test_oparl_sync import recorded
 from test_oparl_sync_hostile import ORGS, _m, _ris
 
-from lifecycle import events, ical
+from lifecycle import cli, events, ical
 from lifecycle.cancellations import CANCELLED, DELETED, cancelled_sitzungen
 from lifecycle.models import Event, Sitzung
 from lifecycle.oparl.service import Site
 from lifecycle.oparl.sync import sync
+from lifecycle.status import process_status
 
 GR = _m("gr-2017-12-14", "2017-12-14T18:00:00+01:00")  # Waiblingen's Gemeinderat of the plan
 TODAY = dt.date(2017, 11, 15)
@@ -159,3 +160,29 @@ def test_the_feed_marks_a_cancelled_sitzung_and_its_vorlagenschluss(session, wai
         assert "status" not in ev and not str(ev["summary"]).startswith("Abgesagt")
     assert str(reinstated[SITZUNG_UID]["summary"]) == "GR: Gemeinderat"
     assert "transp" not in reinstated[SITZUNG_UID]
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+
+
+def cli_out(capsys, *args: str) -> str:
+    assert cli.run(list(args)) == 0
+    return capsys.readouterr().out
+
+
+def test_the_cli_lists_say_abgesagt(session, waiblingen, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    with ris() as say:
+        say(session, True)
+        listing = cli_out(capsys, "sitzungen", "--today", "2017-11-15")
+        status = cli_out(capsys, "status", "waiblingen-2017", "--today", "2017-11-15")
+        deadlines = process_status(session, waiblingen, TODAY, horizon=50).upcoming
+        say(session, False)
+        listing_after = cli_out(capsys, "sitzungen", "--today", "2017-11-15")
+        status_after = cli_out(capsys, "status", "waiblingen-2017", "--today", "2017-11-15")
+    assert "Donnerstag, 14. Dezember 2017, 18:00 Uhr, abgesagt" in listing
+    assert "Mittwoch, 6. Dezember 2017, 17:00 Uhr" in listing and listing.count("abgesagt") == 1
+    assert "Donnerstag, 14. Dezember 2017, 18:00 Uhr, abgesagt" in status
+    assert "Abgesagt: Vorlagenschluss GR (Sitzung 14.12.2017)" in [d.what for d in deadlines]
+    for out in (listing_after, status_after):
+        assert "Donnerstag, 14. Dezember 2017, 18:00 Uhr" in out and "bgesagt" not in out

@@ -1,15 +1,16 @@
 """A Sitzung the RIS cancelled but a process still uses: every view says so.
 
 `lifecycle oparl sync` keeps such a Sitzung and records the cancellation as events only
-(lifecycle.cancellations). The OParl export marks it ``cancelled``; the calendar feeds and the
-CLI listings mark it "abgesagt" too, and show it as normal again once the RIS reinstates it.
-The cancellations come from a real sync against a loopback RIS, as in
+(lifecycle.cancellations). The OParl export marks it ``cancelled``; the calendar feeds, the web
+pages and the CLI listings mark it "abgesagt" too, and show it as normal again once the RIS
+reinstates it. The cancellations come from a real sync against a loopback RIS, as in
 tests/test_oparl_sync_hostile.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -19,13 +20,16 @@ from sqlalchemy import event
 from sqlmodel import Session, select
 from test_oparl_sync import recorded
 from test_oparl_sync_hostile import ORGS, _m, _ris
+from web_support import client_for, make_app
 
 from lifecycle import cli, events, ical
 from lifecycle.cancellations import CANCELLED, DELETED, cancelled_sitzungen
-from lifecycle.models import Event, Sitzung
+from lifecycle.db import engine_for
+from lifecycle.models import Event, Sitzung, SitzungBinding
 from lifecycle.oparl.service import Site
 from lifecycle.oparl.sync import sync
 from lifecycle.status import process_status
+from lifecycle.web import views
 
 GR = _m("gr-2017-12-14", "2017-12-14T18:00:00+01:00")  # Waiblingen's Gemeinderat of the plan
 TODAY = dt.date(2017, 11, 15)
@@ -186,3 +190,52 @@ def test_the_cli_lists_say_abgesagt(session, waiblingen, capsys, monkeypatch):
     assert "Abgesagt: Vorlagenschluss GR (Sitzung 14.12.2017)" in [d.what for d in deadlines]
     for out in (listing_after, status_after):
         assert "Donnerstag, 14. Dezember 2017, 18:00 Uhr" in out and "bgesagt" not in out
+
+
+# --- web pages ----------------------------------------------------------------------------------
+
+
+def flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def test_the_web_pages_say_abgesagt(db_url):
+    app = make_app(db_url)
+    sd, lead = client_for(app, "sd"), client_for(app, "ortolf")
+    pages = {"sitzungsdienst": (sd, "/sitzungsdienst?ab=2017-11-01"),
+             "prozess": (lead, "/prozess/waiblingen-2017"),
+             "verlegen": (sd, "/sitzungen/waiblingen/gr-2017-12-14/verlegen")}  # fmt: skip
+
+    def read() -> dict[str, str]:
+        return {name: flat(client.get(path).text) for name, (client, path) in pages.items()}
+
+    with ris() as say, Session(engine_for(db_url)) as s:
+        say(s, True)
+        cancelled = read()
+        options = _postpone_options(s)
+        say(s, False)
+        reinstated = read()
+    gr = "Donnerstag, 14. Dezember 2017, 18:00 Uhr"
+    assert f"{gr} {MARK}" in cancelled["sitzungsdienst"]
+    assert cancelled["sitzungsdienst"].count(MARK) == 1  # the BSV of 06.12. takes place
+    assert f"{gr} {MARK}</td>" in cancelled["prozess"] and cancelled["prozess"].count(MARK) == 1
+    assert "GR 14.12. abgesagt</text>" in cancelled["prozess"]  # the timeline's label
+    assert '<strong class="abgesagt">Im Ratsinformationssystem abgesagt</strong>' in (
+        cancelled["verlegen"])  # fmt: skip
+    assert f"{gr} (gr-2017-12-14), abgesagt" in options
+    for page in reinstated.values():
+        assert 'class="abgesagt"' not in page and " abgesagt</text>" not in page
+
+
+def _postpone_options(s: Session) -> list[str]:
+    """The labels of the Sitzungen a gate bound to the Gemeinderat of 27.04. can be postponed
+    to (the gate form's "Vertagen auf die Sitzung")."""
+    from lifecycle.lookups import get_process
+
+    process = get_process(s, "waiblingen-2017")
+    early = s.exec(select(Sitzung).where(Sitzung.key == "gr-2017-04-27")).one()
+    name = s.exec(select(SitzungBinding.name).where(
+        SitzungBinding.sitzung_id == early.id,
+        SitzungBinding.fortschreibung_id == process.id)).first()  # fmt: skip
+    assert name
+    return [label for _key, label in views._later_sitzungen(s, process, name)]

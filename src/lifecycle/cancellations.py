@@ -6,8 +6,8 @@ is recorded only in the event log: ``oparl_cancelled``, and ``oparl_reinstated``
 lists the Sitzung as taking place again. A Sitzung is cancelled while the last of these
 events is a cancellation.
 
-The OParl export (``cancelled: true``), the calendar feeds (STATUS:CANCELLED), the status
-and the Sitzungsdienst's list (and so the CLI: "abgesagt") ask ``cancelled_sitzungen``.
+The OParl export (``cancelled: true``), the calendar feeds (STATUS:CANCELLED), the web pages
+and the CLI listings ("abgesagt") all ask ``cancelled_sitzungen``.
 """
 
 from __future__ import annotations

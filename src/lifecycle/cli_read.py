@@ -15,7 +15,7 @@ from rich.table import Table
 from .cli_output import check_limit, console, one_line, parse_day, say, session
 from .dates import long_de, short_de, weekday_short_de
 from .errors import InputError
-from .words import OUTCOME_DE, STATE_DE
+from .words import ABGESAGT_DE, OUTCOME_DE, STATE_DE
 
 
 def show_status(process: str | None = None, *, today: str | None = None) -> None:
@@ -113,11 +113,11 @@ def show_sitzungen(*, today: str | None = None, kommune: str | None = None, days
         style = "red" if days_left < 0 else ("bold yellow" if days_left <= 7 else "")
         table.add_row(
             f"{weekday_short_de(r.vorlagenschluss)}",
-            f"{long_de(r.start.date())}, {r.start:%H:%M} Uhr",
+            _when(r.start, r.cancelled),
             esc(one_line(f"{r.gremium} ({r.kommune})")),
             "öffentlich" if r.oeffentlich else "nichtöffentlich",
             vorlagen or "—",
-            style=style,
+            style="dim" if r.cancelled else style,  # its Vorlagenschluss presses no one
         )
     console.print(table)
 
@@ -211,11 +211,18 @@ def _sitzung_table(st) -> Table:
         table.add_row(
             esc(s.label),
             esc(s.gremium),
-            f"{long_de(s.start.date())}, {s.start:%H:%M} Uhr",
+            _when(s.start, s.cancelled),
             weekday_short_de(s.vorlagenschluss),
             "öffentlich" if s.oeffentlich else "nichtöffentlich",
+            style="dim" if s.cancelled else "",
         )
     return table
+
+
+def _when(start: dt.datetime, cancelled: bool) -> str:
+    """A Sitzung's date and time; one the RIS cancelled says so (in words, not colour only)."""
+    when = f"{long_de(start.date())}, {start:%H:%M} Uhr"
+    return f"{when}, [bold]{ABGESAGT_DE}[/]" if cancelled else when
 
 
 def _deadline_table(title: str, rows, today: dt.date, style: str = "") -> Table:

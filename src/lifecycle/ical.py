@@ -4,6 +4,10 @@ dates (Zieltermine) of the Maßnahmen of a process's Konzept.
 UIDs are built from stable keys (Kommune, Sitzung, process and task keys), never from
 database ids, so a re-import into Outlook or Thunderbird updates an event instead of adding a
 second one; SEQUENCE counts the logged moves, so the newer version wins.
+
+A Sitzung the RIS cancelled while a process still uses it (``lifecycle.cancellations``) stays
+in the feed, marked: STATUS:CANCELLED and a summary beginning "Abgesagt: ", on its own entry
+and on its Vorlagenschluss; the cancellation (and a reinstatement) counts in the SEQUENCE.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event
 from sqlmodel import Session, col, func, select
 
+from .cancellations import CANCELLED, REINSTATED, cancelled_sitzungen
 from .dates import check_year
 from .errors import NotFound
 from .models import (
@@ -40,11 +45,14 @@ from .models import (
 from .models import Event as LogEvent
 from .texts import one_line
 from .typing_helpers import get_required, ident
-from .words import OEFFENTLICH_DE, quoted
+from .words import ABGESAGT_TITLE_DE, OEFFENTLICH_DE, quoted
 
 PRODID = "-//lifecycle//Fortschreibung kommunaler Konzepte//DE"
 DOMAIN = "lifecycle.invalid"
 SITZUNG_HOURS = 3  # council calendars give a start only; three hours is a typical slot
+# What changes a Sitzung's events (SEQUENCE, LAST-MODIFIED): a move, and the RIS cancelling
+# or reinstating it (RFC 5545 3.8.7.4: each significant revision counts the sequence up).
+SITZUNG_CHANGES = ("sitzung_moved", CANCELLED, REINSTATED)
 
 
 def uid_sitzung(kommune_key: str, sitzung_key: str) -> str:
@@ -130,18 +138,40 @@ def timed_event(
     return ev
 
 
-def sitzung_summary(gremium: Gremium, sitzung: Sitzung) -> str:
+def sitzung_summary(gremium: Gremium, sitzung: Sitzung, *, cancelled: bool = False) -> str:
     suffix = "" if sitzung.oeffentlich else f" ({OEFFENTLICH_DE[False]})"
-    return f"{gremium.short}: {gremium.name}{suffix}"
+    return f"{_abgesagt(cancelled)}{gremium.short}: {gremium.name}{suffix}"
+
+
+def vorlagenschluss_summary(gremium: Gremium, sitzung: Sitzung, *,
+                            cancelled: bool = False) -> str:  # fmt: skip
+    return (f"{_abgesagt(cancelled)}Vorlagenschluss {gremium.short} "
+            f"(Sitzung am {sitzung.start:%d.%m.%Y})")  # fmt: skip
+
+
+def _abgesagt(cancelled: bool) -> str:
+    return ABGESAGT_TITLE_DE if cancelled else ""
+
+
+def call_off(ev: Event) -> Event:
+    """``ev`` as the entry of a Sitzung the RIS cancelled: STATUS:CANCELLED (RFC 5545
+    3.8.1.11), and its time no longer busy. The summary says so in German (the callers)."""
+    ev.add("status", "CANCELLED")
+    if "transp" not in ev:
+        ev.add("transp", "TRANSPARENT")
+    return ev
 
 
 def changes_of(
-    session: Session, entity: str, entity_id: int, action: str
+    session: Session, entity: str, entity_id: int, action: str | tuple[str, ...]
 ) -> tuple[int, dt.datetime | None]:
-    """How often an entity changed (SEQUENCE) and when last (LAST-MODIFIED)."""
+    """How often an entity changed (SEQUENCE) and when last (LAST-MODIFIED): the events of
+    ``action`` (one, or any of several)."""
+    actions = (action,) if isinstance(action, str) else action
     query = select(func.count(), func.max(LogEvent.at)).where(
-        LogEvent.entity == entity, LogEvent.entity_id == entity_id, LogEvent.action == action
-    )
+        LogEvent.entity == entity, LogEvent.entity_id == entity_id,
+        col(LogEvent.action).in_(actions),
+    )  # fmt: skip
     if entity == "Sitzung":
         # a move is logged once globally and once per bound process; count the global one
         query = query.where(col(LogEvent.fortschreibung_id).is_(None))
@@ -304,18 +334,21 @@ def _process_events(
     from .calendar import for_kommune, vorlagenschluss_of  # local: keeps `holidays` lazy
 
     work = for_kommune(kommune)
-    for sitzung, gremium in relevant_sitzungen(session, process):
+    sitzungen = relevant_sitzungen(session, process)
+    cancelled = cancelled_sitzungen(session, [ident(s) for s, _ in sitzungen])
+    for sitzung, gremium in sitzungen:
         # named as `lifecycle reschedule` takes it: KOMMUNE:SITZUNG
         what = f"Sitzung {kommune.key}:{sitzung.key}"
         if _unwritable(sitzung.start.date(), what, "Beginn", skipped):
             continue
-        sequence, modified = changes_of(session, "Sitzung", ident(sitzung), "sitzung_moved")
+        sequence, modified = changes_of(session, "Sitzung", ident(sitzung), SITZUNG_CHANGES)
+        off = ident(sitzung) in cancelled
         agenda = _agenda(session, sitzung, process, public)
         ev = timed_event(
             uid_sitzung(kommune.key, sitzung.key),
             sitzung.start,
             zone,
-            sitzung_summary(gremium, sitzung),
+            sitzung_summary(gremium, sitzung, cancelled=off),
             place=sitzung.place,
             description="\n".join(agenda),
             sequence=sequence,
@@ -324,18 +357,19 @@ def _process_events(
         ev.add("class", "PUBLIC" if sitzung.oeffentlich else "CONFIDENTIAL")
         if modified:
             ev.add("last-modified", modified)
-        yield ev
+        yield call_off(ev) if off else ev
         if public:
             continue
         day = vorlagenschluss_of(work, sitzung, gremium)
-        yield all_day_event(
+        vs = all_day_event(
             uid_vorlagenschluss(kommune.key, sitzung.key),
             day,
-            f"Vorlagenschluss {gremium.short} (Sitzung am {sitzung.start:%d.%m.%Y})",
+            vorlagenschluss_summary(gremium, sitzung, cancelled=off),
             "\n".join(agenda),
             sequence=sequence,
             stamp=stamp,
         )
+        yield call_off(vs) if off else vs
     if not public:
         yield from _task_events(session, process, person, stamp, skipped)
         yield from _massnahme_events(session, process, kommune, person, stamp, skipped)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, col, select
 
 from .calendar import for_kommune, vorlagenschluss_of
+from .cancellations import cancelled_sitzungen
 from .models import (
     Beratung,
     Fortschreibung,
@@ -49,6 +50,7 @@ class SitzungDue:
     oeffentlich: bool
     vorlagenschluss: dt.date
     vorlagen: list[VorlageDue] = field(default_factory=list)
+    cancelled: bool = False  # by the RIS, and kept because a process uses it
 
 
 def upcoming_sitzungen(
@@ -86,6 +88,8 @@ def upcoming_sitzungen(
             vorlagenschluss_of(cal, sitzung, gremium),
         )
     _attach_vorlagen(session, rows)
+    for sitzung_id in cancelled_sitzungen(session, rows):
+        rows[sitzung_id].cancelled = True
     return sorted(rows.values(), key=lambda r: (r.vorlagenschluss, r.start))
 
 

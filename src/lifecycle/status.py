@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from .calendar import vorlagenschluss_of
+from .cancellations import cancelled_sitzungen
 from .dates import check_year
 from .lookups import calendar_of
 from .models import (
@@ -33,6 +34,7 @@ from .models import (
 from .plan_types import plan_of
 from .sitzungsdienst import sitzungen_of
 from .typing_helpers import get_required, ident
+from .words import ABGESAGT_TITLE_DE
 
 if TYPE_CHECKING:
     from .access import Scope
@@ -74,6 +76,7 @@ class SitzungView:
     start: dt.datetime
     vorlagenschluss: dt.date
     oeffentlich: bool
+    cancelled: bool = False  # by the RIS (lifecycle.cancellations), kept for the process
 
 
 @dataclass
@@ -120,7 +123,8 @@ def process_status(
     ]
     if running:
         deadlines += [
-            Deadline(s.vorlagenschluss, f"Vorlagenschluss {s.gremium} (Sitzung {s.start:%d.%m.%Y})",
+            Deadline(s.vorlagenschluss, (ABGESAGT_TITLE_DE if s.cancelled else "")
+                     + f"Vorlagenschluss {s.gremium} (Sitzung {s.start:%d.%m.%Y})",
                      kind="vorlagenschluss")
             for s in sitzungen
         ]  # fmt: skip
@@ -212,7 +216,9 @@ def _sitzung_views(
         names.setdefault(sitzung_id, name)
     views = []
     pid = ident(process)
-    for s, g in sitzungen_of(session, [pid]).get(pid, []):
+    found = sitzungen_of(session, [pid]).get(pid, [])
+    cancelled = cancelled_sitzungen(session, [ident(s) for s, _ in found])
+    for s, g in found:
         if problem := check_year(s.start.date()):
             skipped.append(f"Sitzung {kommune.key}:{s.key}, Beginn: {problem}")
             continue
@@ -225,6 +231,7 @@ def _sitzung_views(
                 s.start,
                 vorlagenschluss_of(cal, s, g),
                 s.oeffentlich,
+                ident(s) in cancelled,
             )
         )
     return views

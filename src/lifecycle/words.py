@@ -48,6 +48,11 @@ DUE_DE = {"today": "heute fällig", "overdue": "überfällig"}
 # Whether a Sitzung (or a Beratung) is public.
 OEFFENTLICH_DE = {True: "öffentlich", False: "nichtöffentlich"}
 
+# A Sitzung the RIS cancelled (lifecycle.cancellations): its mark in lists, and how the title
+# of its calendar entries (the Sitzung, its Vorlagenschluss) begins.
+ABGESAGT_DE = "abgesagt"
+ABGESAGT_TITLE_DE = "Abgesagt: "
+
 # The event log as people read it: actions and the fields they changed (None: not shown).
 ACTION_DE = {
     "start": "Prozess gestartet",

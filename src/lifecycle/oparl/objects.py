@@ -40,6 +40,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from .. import words
+from ..cancellations import cancelled_sitzungen
 from ..dates import BERLIN, short_de
 from ..models import (
     Beratung,
@@ -64,8 +65,6 @@ LICENSE = "https://www.govdata.de/dl-de/by-2-0"
 PER_PAGE = 100
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # a row no event ever mentioned
 DELETED = Event.DELETED  # event action: a row removed; its tombstone stays in the lists
-# event actions of oparl sync: the RIS cancelled a Sitzung, the RIS listed it again
-RIS_CANCEL = ("oparl_cancelled", "oparl_reinstated")
 
 MAIN_KINDS = ("sitzungsvorlage", "beschlussvorlage")
 PUBLIC_AUX_KINDS = ("abschlussbericht",)
@@ -200,19 +199,11 @@ def load_stamps(session: Session, bodies: list[BodyData] | None = None, *,
 
 
 def _cancelled(session: Session, bodies: list[BodyData] | None) -> set[int]:
-    """The Sitzungen whose last word from the RIS is a cancellation (oparl sync keeps a
+    """The Sitzungen of ``bodies`` (None: of all) the RIS cancelled (oparl sync keeps a
     cancelled Sitzung a process uses; it goes out as a cancelled Meeting, not a normal one)."""
-    query = (select(Event.entity_id, Event.action)
-             .where(Event.entity == "Sitzung", col(Event.action).in_(RIS_CANCEL))
-             .order_by(col(Event.id)))  # fmt: skip
     if bodies is None:
-        rows = list(session.exec(query).all())
-    else:
-        ids = [s.id for b in bodies for s in b.sitzungen]
-        rows = [row for chunk in chunks(ids) for row in session.exec(
-            query.where(col(Event.entity_id).in_(chunk))).all()]  # fmt: skip
-    last = {ident: action for ident, action in rows}  # ordered by id: the last one wins
-    return {ident or 0 for ident, action in last.items() if action == RIS_CANCEL[0]}
+        return cancelled_sitzungen(session)
+    return cancelled_sitzungen(session, [s.id or 0 for b in bodies for s in b.sitzungen])
 
 
 def _deleted(session: Session, bodies: list[BodyData] | None) -> list[Event]:

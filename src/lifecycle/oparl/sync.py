@@ -75,6 +75,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from .. import events
+from ..cancellations import CANCELLED, REINSTATED
 from ..dates import BERLIN, check_year
 from ..errors import InputError, NeedsReason, NotFound, Refused, Unavailable
 from ..hosts import ascii_host, host_problem
@@ -98,8 +99,9 @@ from ..words import quoted
 from .objects import slug
 
 ACTOR = "oparl-sync"
-LINKED, SYNCED, CANCELLED = "oparl_linked", "oparl_synced", "oparl_cancelled"
-REINSTATED = "oparl_reinstated"  # the RIS lists a cancelled Sitzung as taking place again
+LINKED, SYNCED = "oparl_linked", "oparl_synced"
+# CANCELLED, REINSTATED (the RIS lists a cancelled Sitzung as taking place again): the events
+# every view reads a cancellation from (lifecycle.cancellations)
 REINSTATED_STALE = "obsolete: Sitzung im RIS wieder angesetzt"  # last_error of taken-back rows
 # The outbox kind of the "Sitzung abgesagt" messages to the project lead.
 ESCALATION = "sitzung_cancelled"

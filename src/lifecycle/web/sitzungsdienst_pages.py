@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 
 from .. import services
 from ..access import Action, Principal
+from ..cancellations import cancelled_sitzungen
 from ..dates import check_year, long_de, short_de
 from ..errors import InputError, NeedsReason, NotFound, Refused
 from ..lookups import find_sitzung
@@ -92,8 +93,8 @@ def _sitzung_for(s: Session, me: Principal, kommune: str, sitzung: str) -> tuple
     return found, gremium
 
 
-def _page(request: Request, me: Principal, kommune: str, found: Sitzung, gremium: Gremium,
-          extra: dict[str, Any], status: int = 200) -> HTMLResponse:  # fmt: skip
+def _page(request: Request, s: Session, me: Principal, kommune: str, found: Sitzung,
+          gremium: Gremium, extra: dict[str, Any], status: int = 200) -> HTMLResponse:  # fmt: skip
     context = {
         "nav": "sitzungsdienst",
         "kommune": kommune,
@@ -105,6 +106,7 @@ def _page(request: Request, me: Principal, kommune: str, found: Sitzung, gremium
         "preview": None,
         "fehler": "",
         "braucht_grund": False,
+        "abgesagt": bool(cancelled_sitzungen(s, [found.id or 0])),
     }
     return render(request, "verlegen.html", {**context, **extra}, status=status,
                   principal=me)  # fmt: skip
@@ -114,7 +116,7 @@ def _page(request: Request, me: Principal, kommune: str, found: Sitzung, gremium
 def verlegen_form(request: Request, s: DB, kommune: str, sitzung: str) -> Response:
     me = security.require_principal(request, s)
     found, gremium = _sitzung_for(s, me, kommune, sitzung)
-    return _page(request, me, kommune, found, gremium, {})
+    return _page(request, s, me, kommune, found, gremium, {})
 
 
 def _new_start(form: FormData) -> tuple[dt.datetime, dict[str, str]]:
@@ -154,11 +156,11 @@ def vorschau(request: Request, s: DB, form: Form, kommune: str, sitzung: str) ->
                                                 force_reason=shown["begruendung"])  # fmt: skip
     except Refused as exc:
         message, needs_reason = _refusal(exc)
-        return _page(request, me, kommune, found, gremium,
+        return _page(request, s, me, kommune, found, gremium,
                      {**shown, "fehler": message, "braucht_grund": needs_reason},
                      status=409)  # fmt: skip
     found, gremium = _sitzung_for(s, me, kommune, sitzung)  # fresh after the rollback
-    return _page(request, me, kommune, found, gremium, {**shown, "preview": preview})
+    return _page(request, s, me, kommune, found, gremium, {**shown, "preview": preview})
 
 
 @router.post("/sitzungen/{kommune}/{sitzung}/verlegen")

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from .. import dates
 from ..access import Action, Principal, Scope
+from ..cancellations import cancelled_sitzungen
 from ..doc_context import KINDS
 from ..lookups import WITHOUT_PLAN
 from ..models import (
@@ -34,7 +35,7 @@ from ..models import (
 from ..plan_types import plan_of
 from ..status import ProcessStatus, StageView
 from ..tasks import due_first, merged_by_owner
-from ..words import ACTION_DE, FIELD_DE, INTERNAL_FIELDS, OUTCOME_DE, STATE_DE
+from ..words import ABGESAGT_DE, ACTION_DE, FIELD_DE, INTERNAL_FIELDS, OUTCOME_DE, STATE_DE
 
 # --- the timeline ------------------------------------------------------------------------------
 
@@ -65,6 +66,7 @@ class Marker:
     x: float
     vs_x: float
     label_y: float
+    cancelled: bool = False  # by the RIS: its label says "abgesagt"
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def timeline(status: ProcessStatus, today: dt.date) -> Timeline | None:
     axis_y = TOP + ROW * len(bars) + 6
     markers = [
         Marker(s.gremium, s.label, s.start, s.vorlagenschluss, x(s.start.date()),
-               x(s.vorlagenschluss), 16.0 if i % 2 == 0 else 34.0)
+               x(s.vorlagenschluss), 16.0 if i % 2 == 0 else 34.0, s.cancelled)
         for i, s in enumerate(sorted(status.sitzungen, key=lambda s: s.start))
     ]  # fmt: skip
     return Timeline(first, last, bars, markers, _ticks(first, last, x),
@@ -309,8 +311,9 @@ def _later_sitzungen(session: Session, process: Fortschreibung, name: str | None
         select(Sitzung).where(Sitzung.gremium_id == bound.gremium_id,
                               Sitzung.start > bound.start).order_by(col(Sitzung.start))
     ).all()  # fmt: skip
-    return [(s.key, f"{dates.long_de(s.start.date())}, {s.start:%H:%M} Uhr ({s.key})")
-            for s in later]  # fmt: skip
+    cancelled = cancelled_sitzungen(session, [s.id or 0 for s in later])
+    return [(s.key, f"{dates.long_de(s.start.date())}, {s.start:%H:%M} Uhr ({s.key})"
+             + (f", {ABGESAGT_DE}" if s.id in cancelled else "")) for s in later]  # fmt: skip
 
 
 # --- documents -------------------------------------------------------------------------------

@@ -170,8 +170,11 @@ def test_delivered_due_reminders_carry_their_tasks_sequence(session, waiblingen)
         services.move_sitzung(session, "bsv-2017-12-06", new, actor="test",
                               today=dt.date(2017, 11, 6))  # fmt: skip
     tasks = session.exec(select(Task).where(Task.fortschreibung_id == waiblingen.id)).all()
-    expected = {ical.uid_task("waiblingen-2017", t.key):
-                ical.changes_of(session, "Task", t.id, "due_changed")[0] for t in tasks}  # fmt: skip
+    expected = {
+        ical.uid_task("waiblingen-2017", t.key): ical.changes_of(session, "Task", t.id,
+                                                                 "due_changed")[0]
+        for t in tasks
+    }  # fmt: skip
     outbox.queue(session, reminders.find_due(session, day))
     with SmtpServer() as server:
         report = outbox.deliver(session, day, mail.settings_from(server.env()))

@@ -103,7 +103,8 @@ def export(
     public: Annotated[
         bool,
         typer.Option(
-            "--public", help="Öffentlicher Feed: nur Sitzungen, nichtöffentliche ohne Betreff."
+            "--public", help="Öffentlicher Feed: nur öffentliche Sitzungen und ihre öffentlichen "
+            "Beratungen."
         ),
     ] = False,
 ) -> None:

@@ -312,8 +312,6 @@ def _agenda(session: Session, sitzung: Sitzung, process: Fortschreibung, public:
         .where(Beratung.sitzung_id == sitzung.id, Vorlage.fortschreibung_id == process.id)
         .order_by(col(Vorlage.reference))
     ).all()
-    if public and not sitzung.oeffentlich:
-        return []
     return [
         f"{v.reference}: {v.betreff} ({b.role.value})"
         for v, b in rows
@@ -337,6 +335,8 @@ def _process_events(
     sitzungen = relevant_sitzungen(session, process)
     cancelled = cancelled_sitzungen(session, [ident(s) for s, _ in sitzungen])
     for sitzung, gremium in sitzungen:
+        if public and not sitzung.oeffentlich:
+            continue  # not even its date and Gremium: the OParl export leaves it out too
         # named as `lifecycle reschedule` takes it: KOMMUNE:SITZUNG
         what = f"Sitzung {kommune.key}:{sitzung.key}"
         if _unwritable(sitzung.start.date(), what, "Beginn", skipped):

@@ -242,9 +242,10 @@ def test_an_edited_section_survives_regeneration_and_a_newer_fact_flags_it(
                 "--by", "ortolf"]) == 0  # fmt: skip
     first = generate(session, waiblingen, "sitzungsvorlage", out_dir=tmp_path / "a")
     assert first.flagged == ()
-    # A newer fact: the stages close, their findings would change the Verlauf's draft.
+    # A newer fact: the stages close, their findings would change the Verlauf's draft (up to
+    # the council's decision: a decided Vorlage is no longer edited, test_decided_vorlagen).
     session.expire_all()
-    replay.run(session, session.get(Fortschreibung, waiblingen.id))
+    replay.run(session, session.get(Fortschreibung, waiblingen.id), until=dt.date(2017, 12, 13))
     process = session.get(Fortschreibung, waiblingen.id)
     second = generate(session, process, "sitzungsvorlage", out_dir=tmp_path / "b")
     assert second.flagged == ("Verlauf des Fortschreibungsprozesses",)

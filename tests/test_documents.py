@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -49,6 +50,14 @@ NASTY = {
 @pytest.fixture
 def replayed(session, waiblingen):
     replay.run(session, waiblingen)
+    return waiblingen
+
+
+@pytest.fixture
+def undecided(session, waiblingen):
+    """Replayed up to the day before the Gemeinderat decides the Sitzungsvorlage: its paper
+    still follows every change (a decided one stays as decided, test_decided_vorlagen)."""
+    replay.run(session, waiblingen, until=dt.date(2017, 12, 13))
     return waiblingen
 
 
@@ -173,7 +182,8 @@ def _final_vorlage(session, process) -> Vorlage:
                                               Vorlage.stage_key == "vorlage")).one()  # fmt: skip
 
 
-def test_begruendung_is_built_from_the_process_and_overridable(session, replayed, tmp_path):
+def test_begruendung_is_built_from_the_process_and_overridable(session, undecided, tmp_path):
+    replayed = undecided
     vorlage = _final_vorlage(session, replayed)
     vorlage.begruendung = {}
     session.add(vorlage)
@@ -200,7 +210,9 @@ def test_begruendung_is_built_from_the_process_and_overridable(session, replayed
     assert paragraphs.index("Hinweis:") > paragraphs.index("Wie geht es weiter:")
 
 
-def test_unchanged_inputs_are_a_noop_and_changes_make_a_new_version(session, replayed, tmp_path):
+def test_unchanged_inputs_are_a_noop_and_changes_make_a_new_version(session, undecided,
+                                                                    tmp_path):  # fmt: skip
+    replayed = undecided
     first = generate(session, replayed, "sitzungsvorlage", out_dir=tmp_path)
     bytes_v1 = first.path.read_bytes()
     again = generate(session, replayed, "sitzungsvorlage", out_dir=tmp_path)
@@ -294,7 +306,8 @@ def test_restyled_template_in_a_custom_folder_is_used(session, replayed, tmp_pat
     assert other.created
 
 
-def test_a_new_template_makes_a_new_version(session, replayed, tmp_path):
+def test_a_new_template_makes_a_new_version(session, undecided, tmp_path):
+    replayed = undecided
     first = generate(session, replayed, "sitzungsvorlage", out_dir=tmp_path)
     folder = _custom_folder(tmp_path, lambda d: d.add_paragraph("Neue Fußzeile"))
     second = generate(session, replayed, "sitzungsvorlage", out_dir=tmp_path, templates=folder)

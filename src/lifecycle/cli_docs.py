@@ -86,6 +86,8 @@ def generate_document(
                   soft_wrap=True)  # fmt: skip
     if result.pdf_path:
         console.print(f"PDF: {result.pdf_path}", markup=False, soft_wrap=True)
+    if result.decided_note:
+        console.print(f"Hinweis: {result.decided_note}", markup=False, soft_wrap=True)
     for note in result.hinweise:
         console.print(f"Hinweis zum Abschnitt „{note.section}“: {note.text}", markup=False,
                       soft_wrap=True)  # fmt: skip

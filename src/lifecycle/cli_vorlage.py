@@ -69,6 +69,7 @@ def show(
     from rich.table import Table
 
     from . import lookups
+    from .decided import decided
     from .doc_context import BETREFF, VORSCHLAG, drafts
     from .vorlage_hinweise import hinweise
 
@@ -82,6 +83,7 @@ def show(
         own = set(v.begruendung)
         own |= {BETREFF} if v.betreff != sections[0].generated else set()
         own |= {VORSCHLAG} if v.beschlussvorschlag != sections[1].generated else set()
+        decision = decided(s, v)
     table = Table(title=f"{p.key}: {v.art} {v.reference}", title_justify="left")
     for column in ("Abschnitt", "Text", "Hinweis"):
         table.add_column(column)
@@ -89,6 +91,9 @@ def show(
         note = " ".join(notes.get(d.title, []))
         table.add_row(d.title, "eigener Text" if d.title in own else "Entwurf", note)
     console.print(table)
+    if decision is not None:
+        console.print(f"{decision.sentence}; der Text bleibt, wie er beschlossen wurde.",
+                      markup=False, soft_wrap=True)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -928,6 +928,13 @@ def sitzungsvorlage(
     return vorlage_ctx(f, plan_of(process.plan).last.key, final=True)
 
 
+def vorlage_stage(process: Fortschreibung, kind: str) -> str | None:
+    """The stage whose Vorlage the document ``kind`` prints: the Beschlussvorlage the first
+    stage's, the Sitzungsvorlage the last one's; None for a kind that prints no Vorlage."""
+    plan = plan_of(process.plan)
+    return {"beschlussvorlage": plan.first.key, "sitzungsvorlage": plan.last.key}.get(kind)
+
+
 def _workshop_or_error(f: Facts) -> Workshop:
     workshop = f.workshop()
     if workshop is None:

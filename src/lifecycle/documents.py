@@ -7,7 +7,8 @@ environment with autoescape and StrictUndefined: user text appears verbatim, nev
 template code, and a template naming a variable the context lacks is a clear error.
 
 Every generation is recorded (DocumentVersion): unchanged inputs and template are a no-op;
-a change writes version n+1 next to version n.
+a change writes version n+1 next to version n. A decided Vorlage's document is the exception:
+it stays the version generated up to the decision (``decided``), whatever changed since.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from . import dates, markup
-from .doc_context import KINDS, Kind, build_context, default_stage, kind_for
-from .errors import InputError, LifecycleError
+from .decided import Decided, decided
+from .doc_context import KINDS, Kind, build_context, default_stage, kind_for, vorlage_stage
+from .errors import InputError, LifecycleError, Refused
 from .models import DocumentVersion, Fortschreibung, Vorlage
 from .plan_types import StageDef, plan_of
 from .templates import SHIPPED
@@ -61,6 +63,8 @@ class DocumentResult:
     # What the author should check in the Vorlage's own words (vorlage_hinweise), and the
     # sections those notes are on.
     hinweise: tuple[Hinweis, ...] = ()
+    # The document prints a decided Vorlage: which version stays, in one German sentence.
+    decided_note: str = ""
 
     @property
     def flagged(self) -> tuple[str, ...]:
@@ -311,15 +315,13 @@ def inside(folder: Path, name: str) -> Path:
     return path
 
 
-def _hinweise(session: Session, process: Fortschreibung, kind: str) -> list[Hinweis]:
-    plan = plan_of(process.plan)
-    vorlage_stage = {"beschlussvorlage": plan.first.key, "sitzungsvorlage": plan.last.key}
-    if kind not in vorlage_stage:
-        return []
-    vorlage = session.exec(select(Vorlage).where(
-        Vorlage.fortschreibung_id == process.id,
-        Vorlage.stage_key == vorlage_stage[kind])).first()  # fmt: skip
-    return hinweise(session, process, vorlage) if vorlage is not None else []
+def _vorlage(session: Session, process: Fortschreibung, kind: str) -> Vorlage | None:
+    """The Vorlage the document ``kind`` prints, if it prints one."""
+    stage_key = vorlage_stage(process, kind)
+    if stage_key is None:
+        return None
+    return session.exec(select(Vorlage).where(Vorlage.fortschreibung_id == process.id,
+                                              Vorlage.stage_key == stage_key)).first()  # fmt: skip
 
 
 def _file_stem(kind: str, stage_key: str) -> str:
@@ -350,11 +352,76 @@ def generate(
     if stage is not None:
         _check_stage(process, stage)
     stage_key = stage or default_stage(session, process, kind)
+    vorlage = _vorlage(session, process, kind)
+    decision = decided(session, vorlage) if vorlage is not None else None
+    if decision is not None:
+        kept = _decided_version(session, process, spec, template, out_dir, pdf, decision)
+        if kept is not None:
+            return kept
     for _attempt in range(3):
         result = _generate_once(session, process, spec, template, stage_key, out_dir, pdf)
-        if result is not None:
-            return replace(result, hinweise=tuple(_hinweise(session, process, kind)))
+        if result is None:
+            continue
+        if decision is not None:  # the first paper of a Vorlage decided before any was made
+            return replace(result, decided_note=(
+                f"{decision.sentence}; vor der Freigabe war keine Fassung erzeugt worden: "
+                f"v{result.version} ist nach dem heutigen Stand erzeugt und bleibt von nun an "
+                "die beschlossene Fassung."))  # fmt: skip
+        notes = hinweise(session, process, vorlage) if vorlage is not None else []
+        return replace(result, hinweise=tuple(notes))
     raise LifecycleError(f"{kind}: other writers keep taking the next version; try again")
+
+
+def _decided_version(
+    session: Session, process: Fortschreibung, spec: Kind, template: Path,
+    out_dir: str | Path | None, pdf: bool, decision: Decided,
+) -> DocumentResult | None:  # fmt: skip
+    """The version of a decided Vorlage's document that stays, handed out as it is; None when
+    none was generated yet.
+
+    It is the last version generated until the decision was recorded: the paper the council
+    had. If there was none, the first one generated after it (a clerk printing the decided
+    paper late; it is rendered from the records as they are then: the Vorlage's texts are
+    frozen from the decision on, the Sitzungen and other facts of the process are read as they
+    stand at that first print). Either way, no later change (a Sitzung moved, an edit, a new
+    template) makes a new version. Its stage series does not matter: one Vorlage, one paper.
+    The notes asking the author to check a text (``vorlage_hinweise``) are left out: the text
+    is decided.
+    """
+    row = _kept_version(session, process, spec.name, decision)
+    if row is None:
+        return None
+    recorded = Path(row.path)
+    if not (recorded.is_absolute() and recorded.is_file()):
+        # Written again only if that reproduces it: same inputs, same template.
+        context = build_context(session, process, spec.name, row.stage_key)
+        same = (row.inputs_sha256 == inputs_hash(spec.name, context)
+                and row.template_sha256 == hashlib.sha256(template.read_bytes()).hexdigest())
+        if not same:
+            raise Refused(f"{decision.sentence}; die Datei der beschlossenen Fassung "
+                          f"v{row.version} fehlt ({row.path}) und lässt sich aus dem heutigen "
+                          "Stand nicht wiederherstellen: bitte die Datei aus der Ablage "
+                          "zurücklegen")  # fmt: skip
+        _write_again(session, process, row, template, context, out_dir)
+    result = _unchanged(session, row, pdf, out_dir)
+    return replace(result, decided_note=(f"{decision.sentence}; die beschlossene Fassung "
+                                         f"v{row.version} bleibt unverändert."))  # fmt: skip
+
+
+def _kept_version(
+    session: Session, process: Fortschreibung, kind: str, decision: Decided
+) -> DocumentVersion | None:
+    """The last version of ``kind`` recorded until ``decision`` was, else the first after."""
+    mine = select(DocumentVersion).where(DocumentVersion.fortschreibung_id == process.id,
+                                         DocumentVersion.kind == kind)  # fmt: skip
+    created, row_id = col(DocumentVersion.created_at), col(DocumentVersion.id)
+    # compared in the database: both times as it stores them
+    before = session.exec(mine.where(created <= decision.recorded_at)
+                          .order_by(created.desc(), row_id.desc()).limit(1)).first()  # fmt: skip
+    if before is not None:
+        return before
+    return session.exec(mine.where(created > decision.recorded_at)
+                        .order_by(created, row_id).limit(1)).first()  # fmt: skip
 
 
 def _generate_once(

@@ -618,15 +618,13 @@ def save_vorlage_text(
     generated from the process, a section not given keeps what it had. The draft each edited
     section replaces is kept with the version: when the process later changes that draft, the
     section is flagged (``doc_context.stale_sections``), and the author's words stay.
+
+    Refused once the council has decided the Vorlage (``decided``): its text is the record.
     """
     from . import markup
+    from .decided import decided
     from .doc_context import BETREFF, VORSCHLAG, drafts
 
-    for title, value in [(BETREFF, betreff), (VORSCHLAG, beschlussvorschlag),
-                         *begruendung.items()]:  # fmt: skip
-        problem = markup.problem(value)
-        if problem:
-            raise InputError(title, "", problem)
     with _transaction(session):
         process = lookups.get_process(session, process_key)
         vorlage = session.exec(
@@ -636,6 +634,16 @@ def save_vorlage_text(
         ).first()
         if vorlage is None:
             raise NotFound(f"{process_key} hat keine Vorlage für die Phase {quoted(stage_key)}")
+        # The gate's decision locks the stage: an edit waits for it and then sees it.
+        engine.lock(session, lookups.get_stage(session, process, stage_key))
+        decision = decided(session, vorlage)
+        if decision is not None:
+            raise Refused(f"{decision.clause}; ihr Text bleibt, wie er beschlossen wurde")
+        for title, value in [(BETREFF, betreff), (VORSCHLAG, beschlussvorschlag),
+                             *begruendung.items()]:  # fmt: skip
+            problem = markup.problem(value)
+            if problem:
+                raise InputError(title, "", problem)
         if not betreff.strip():
             raise InputError("Betreff", "", "darf nicht leer sein")
         engine.lock(session, vorlage)

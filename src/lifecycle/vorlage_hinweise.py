@@ -4,7 +4,8 @@ Text in the author's own words is never overwritten by the process; where the pr
 overtaken it, a note says so. Two kinds: the draft an edited section replaced has changed
 since (``doc_context.stale_sections``), and a text names the day a Sitzung of the process
 was on before it was moved ("bis zur Sitzung am 6.12.2017"). Read-only; the CLI, the editor
-and document generation show the same notes.
+and document generation show the same notes. A Vorlage the council has decided (``decided``)
+gets none: its text is the record of the decision, nothing to check or change any more.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from .dates import long_de, short_de
+from .decided import decided
 from .doc_context import BETREFF, VORSCHLAG, genitive, stale_sections
 from .models import Beratung, Event, Fortschreibung, Gremium, Sitzung, SitzungBinding, Vorlage
 
@@ -43,7 +45,10 @@ class Hinweis:
 
 
 def hinweise(session: Session, process: Fortschreibung, vorlage: Vorlage) -> list[Hinweis]:
-    """The notes on ``vorlage``, section by section in the order the sections were found."""
+    """The notes on ``vorlage``, section by section in the order the sections were found;
+    none once it is decided."""
+    if decided(session, vorlage) is not None:
+        return []
     notes = [Hinweis(t, DRAFT_CHANGED) for t in stale_sections(session, process,
                                                                  vorlage.stage_key)]  # fmt: skip
     moved = moved_days(session, process)

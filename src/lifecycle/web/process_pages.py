@@ -169,7 +169,9 @@ def generate(request: Request, key: str, kind: str, s: DB, form: Form) -> Respon
                                         pdf=form.get("pdf") == "ja", actor=me.name)  # fmt: skip
     what = f"Version {result.version} geschrieben" if result.created else (
         f"unverändert, Version {result.version} gilt weiter")  # fmt: skip
-    return see_result(request, f"/prozess/{process.key}", f"{views.kind_title(kind)}: {what}.")
+    note = f" {result.decided_note}" if result.decided_note else ""
+    return see_result(request, f"/prozess/{process.key}",
+                      f"{views.kind_title(kind)}: {what}.{note}")  # fmt: skip
 
 
 DOWNLOAD = re.compile(r"([0-9]{1,18})\.(docx|pdf)")

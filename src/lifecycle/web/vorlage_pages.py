@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 
 from .. import dates, services
 from ..access import Action, require_process
+from ..decided import decided
 from ..doc_context import BETREFF, VORSCHLAG, drafts, paragraphs
 from ..errors import NotFound
 from ..models import Fortschreibung, Vorlage, VorlageVersion
@@ -52,6 +53,7 @@ class Draft:
     kind: str  # the document generated from this Vorlage
     abschnitte: list[Abschnitt]
     hinweise: dict[str, tuple[str, ...]]  # by section title, Betreff and Beschlussvorschlag too
+    decided: str = ""  # the council has decided it: why the text can no longer be saved
 
 
 def _draft(s: Session, process: Fortschreibung, stage: str) -> Draft:
@@ -72,7 +74,10 @@ def _draft(s: Session, process: Fortschreibung, stage: str) -> Draft:
                   for d in sections]  # fmt: skip
     abschnitte += [Abschnitt(t, saved[t], "", False, True, notes.get(t, ()))
                    for t in saved if t not in known]  # fmt: skip
-    return Draft(vorlage, "sitzungsvorlage" if final else "beschlussvorlage", abschnitte, notes)
+    decision = decided(s, vorlage)
+    return Draft(vorlage, "sitzungsvorlage" if final else "beschlussvorlage", abschnitte, notes,
+                 f"{decision.sentence}; der Text bleibt, wie er beschlossen wurde." if decision
+                 else "")  # fmt: skip
 
 
 def _versions(s: Session, vorlage: Vorlage) -> list[tuple[VorlageVersion, dt.datetime]]:

@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 
 from . import dates, mail
 from .models import (
+    Event,
     Fortschreibung,
     Person,
     ProcessState,
@@ -418,6 +419,8 @@ def _load(session: Session, rid: int) -> tuple[Reminder, Person, str]:
         values["task_due"],
         values["sitzung_start"],
     )
+    if not reason and row.kind == "sitzung_reinstated":
+        reason = _reinstatement_obsolete(session, row)
     return row, person, reason
 
 
@@ -444,6 +447,22 @@ def _obsolete(
         assert sitzung_start is not None  # moved
         return f"obsolete: Sitzung moved to {dates.short_de(sitzung_start.date())}"
     return ""
+
+
+def _reinstatement_obsolete(session: Session, row: Reminder) -> str:
+    """Why a "Sitzung wieder angesetzt" message (oparl sync) should no longer be sent: the
+    RIS's last word on its Sitzung is a cancellation again (that one's own "abgesagt" message
+    tells it). Asked only for these rare rows: one more query, not one per reminder."""
+    from .oparl.objects import RIS_CANCEL  # the sync's event actions: cancelled, reinstated
+
+    last = session.connection().execute(
+        select(col(Event.action))
+        .where(col(Event.entity) == "Sitzung", col(Event.entity_id) == row.sitzung_id,
+               col(Event.action).in_(RIS_CANCEL))
+        .order_by(col(Event.id).desc())
+        .limit(1)
+    ).scalar()  # fmt: skip
+    return "obsolete: Sitzung im RIS wieder abgesagt" if last == RIS_CANCEL[0] else ""
 
 
 def note_waiting(session: Session, ids: list[int], error: str) -> None:

@@ -32,6 +32,7 @@ REMINDER_KIND_DE = {
     "digest": "Wochenübersicht",
     "moved": "Verlegung",
     "sitzung_cancelled": "Absage",
+    "sitzung_reinstated": "Wiederansetzung",
 }
 REMINDER_STATE_DE = {
     "planned": STATE_DE["pending"],

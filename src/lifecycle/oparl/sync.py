@@ -1134,7 +1134,7 @@ def tell_reinstated(session: Session, sitzung: Sitzung, today: dt.date, *, round
         p = row.payload
         process_id = row.fortschreibung_id
         if process_id is None or row.subject != _escalation_subject(
-                ESCALATION, process_id, sitzung.id, p.get("start", ""), round_):  # fmt: skip
+                process_id, sitzung.id, p.get("start", ""), round_):  # fmt: skip
             continue  # the message of another cancellation of this Sitzung
         bound = {b.name: other for b, other in session.exec(
             select(SitzungBinding, Sitzung)
@@ -1170,11 +1170,12 @@ def tell_reinstated(session: Session, sitzung: Sitzung, today: dt.date, *, round
     return queue_rows(session, planned)
 
 
-def _escalation_subject(kind: str, process_id: int, sitzung_id: int | None, start: str,
-                        round_: int) -> str:  # fmt: skip
-    """The outbox subject of a cancellation's message to a process's lead: the process, the
-    Sitzung, its start then, and the cancellation's round when it is not the first."""
-    return f"{kind}:{process_id}:{sitzung_id}:{start}" + (f":{round_}" if round_ > 1 else "")
+def _escalation_subject(process_id: int, sitzung_id: int | None, start: str, round_: int
+                        ) -> str:  # fmt: skip
+    """The outbox subject of a "Sitzung abgesagt" message to a process's lead: the process,
+    the Sitzung, its start then, and the cancellation's round when it is not the first."""
+    return (f"{ESCALATION}:{process_id}:{sitzung_id}:{start}"
+            + (f":{round_}" if round_ > 1 else ""))  # fmt: skip
 
 
 def escalate_cancelled(session: Session, sitzung: Sitzung, today: dt.date, *,
@@ -1210,8 +1211,7 @@ def escalate_cancelled(session: Session, sitzung: Sitzung, today: dt.date, *,
         planned += [
             Planned(
                 lead,
-                _escalation_subject(ESCALATION, process_id, sitzung.id, sitzung.start.isoformat(),
-                                    round_),  # fmt: skip
+                _escalation_subject(process_id, sitzung.id, sitzung.start.isoformat(), round_),
                 sitzung.start.date(),
                 0,
                 ESCALATION,

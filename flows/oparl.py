@@ -2,7 +2,8 @@
 
 Thin: the sync service (``lifecycle.oparl.sync.sync``) does everything — new Gremien and
 Sitzungen, moves through the reschedule service, cancelled Sitzungen escalated to the project
-lead through the outbox — and writes nothing when the RIS does not answer properly (the run
+lead through the outbox (and their reinstatement told to whoever was sent the cancellation) —
+and writes nothing when the RIS does not answer properly (the run
 then fails with the German reason and the next hour tries again).
 
 Served as ``lifecycle-oparl-sync/hourly`` only where a RIS is configured:
@@ -50,9 +51,10 @@ def oparl_sync_flow(
     for warning in report.warnings:
         logger.warning("%s", warning)
     logger.info(
-        "%s: %d Sitzungen gelesen, %d neu, %d verlegt, %d gelöscht, %d Absagen gemeldet",
+        "%s: %d Sitzungen gelesen, %d neu, %d verlegt, %d gelöscht, %d Absagen gemeldet, "
+        "%d Wiederansetzungen gemeldet",
         report.body, report.meetings, len(report.sitzungen_created), len(report.moved),
-        len(report.deleted), report.escalated,
+        len(report.deleted), report.escalated, report.reinstated,
     )  # fmt: skip
     return {
         "body": report.body,
@@ -62,5 +64,6 @@ def oparl_sync_flow(
         "moved": [[key, old.isoformat(), new.isoformat()] for key, old, new in report.moved],
         "deleted": report.deleted,
         "escalated": report.escalated,
+        "reinstated": report.reinstated,
         "warnings": report.warnings,
     }

@@ -76,6 +76,9 @@ def sync(
     if report.escalated:
         console.print(f"abgesagte Sitzungen: {report.escalated} Nachricht(en) an die "
                       "Projektleitung eingeplant", markup=False, soft_wrap=True)  # fmt: skip
+    if report.reinstated:
+        console.print(f"wieder angesetzte Sitzungen: {report.reinstated} Nachricht(en) an die "
+                      "Projektleitung eingeplant", markup=False, soft_wrap=True)  # fmt: skip
     for warning in report.warnings:
         console.print(f"Warnung: {one_line(warning)}", markup=False, soft_wrap=True)
 

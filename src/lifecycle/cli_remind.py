@@ -1,4 +1,4 @@
-"""CLI: `lifecycle remind` and `lifecycle calendar export`.
+"""CLI: `lifecycle remind` (and `lifecycle remind cancel`) and `lifecycle calendar export`.
 
 Heavy imports (SQLModel, icalendar, smtplib, rich tables) stay inside the commands so that
 registering them costs nothing for `lifecycle status`.
@@ -6,16 +6,19 @@ registering them costs nothing for `lifecycle status`.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .cli_core import fail, parse_day
-from .cli_output import say
+from .cli_core import _actor, fail, parse_day, user_errors
+from .cli_output import console, say, session
 
 calendar_app = typer.Typer(no_args_is_help=True, help="Kalender-Feeds (.ics).")
+# `lifecycle remind` alone is the daily run; `lifecycle remind cancel` one of its commands.
+remind_app = typer.Typer(add_completion=False)
 
 # `lifecycle remind` exits with this code when a reminder failed or still waits (mail server
 # unreachable, address refused): the daily job's caller sees that something needs a look.
@@ -23,6 +26,7 @@ EXIT_NOT_ALL_SENT = 3
 
 
 def remind(
+    ctx: typer.Context,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Nur anzeigen, nichts senden.")
     ] = False,
@@ -31,8 +35,15 @@ def remind(
     """Fällige Erinnerungen planen, anzeigen und senden.
 
     Exit 0: alles gesendet (oder nichts fällig); 2: Eingabe/Einstellungen abgelehnt, nichts
-    geändert; 3: mindestens eine Erinnerung fehlgeschlagen oder wartend.
+    geändert; 3: mindestens eine Erinnerung fehlgeschlagen oder wartend. Die Tabelle nennt
+    jede Erinnerung mit ihrer Nummer (Nr.); „lifecycle remind cancel NR --reason GRUND“
+    verwirft eine, die nicht mehr gesendet werden soll.
     """
+    if ctx.invoked_subcommand is not None:  # `lifecycle remind cancel …`: not the daily run
+        if dry_run or today is not None:
+            fail(f"Aufruf: {'--dry-run' if dry_run else '--today'} gilt nicht für "
+                 f"„lifecycle remind {ctx.invoked_subcommand}“")  # fmt: skip
+        return
     from .db import session_scope
     from .errors import LifecycleError
     from .mail import load_settings
@@ -63,11 +74,12 @@ def _show(report) -> None:
 
     title = f"Erinnerungen am {long_de(report.today)}" + (" (Probelauf)" if report.dry_run else "")
     table = Table(title=title)
-    for name in ("Versand", "Empfänger", "Art", "Worum", "Frist", "Status", "Fehler"):
+    for name in ("Nr.", "Versand", "Empfänger", "Art", "Worum", "Frist", "Status", "Fehler"):
         table.add_column(name, overflow="fold")
     for r in report.rows:
         recipient = f"{r.recipient} <{r.email}>" if r.email else r.recipient
         table.add_row(
+            "" if r.id is None else str(r.id),  # a dry run's new reminder has no number yet
             short_de(r.send_on),
             recipient,
             KIND_DE.get(r.kind, r.kind),
@@ -90,6 +102,38 @@ def _show(report) -> None:
         )
     if report.server_error:
         console.print(f"Mailserver: {report.server_error}", style="red", markup=False, emoji=False)
+
+
+@user_errors
+def cancel(
+    nr: Annotated[str, typer.Argument(
+        help="Nummer der Erinnerung (Spalte „Nr.“ von lifecycle remind)")],
+    reason: Annotated[str, typer.Option("--reason", help="warum sie nicht gesendet wird")],
+) -> None:
+    """Eine geplante oder fehlgeschlagene Erinnerung verwerfen: sie wird nicht gesendet und
+    nicht neu geplant; der Grund steht an ihr und im Verlauf."""
+    from .errors import InputError
+    from .models import Person
+    from .services import cancel_reminder
+    from .words import REMINDER_KIND_DE, quoted
+
+    if not _NUMBER.fullmatch(nr):
+        raise InputError("NR", "", f"{quoted(nr)} ist keine Nummer einer Erinnerung "
+                         "(eine ganze Zahl, z. B. 17)")  # fmt: skip
+    with session() as s:
+        try:
+            row = cancel_reminder(s, int(nr), reason=reason, actor=_actor())
+        except InputError as exc:  # the reason: named as typed here
+            raise InputError("--reason", "", exc.problem) from exc
+        person = s.get(Person, row.person_id)
+        who = person.name if person else str(row.person_id)
+        console.print(f"Erinnerung {row.id} verworfen ({REMINDER_KIND_DE.get(row.kind, row.kind)}"
+                      f" an {who}); sie wird nicht gesendet.", markup=False,
+                      soft_wrap=True)  # fmt: skip
+
+
+# A reminder's number as typed: digits, no sign, within what the database's integer holds.
+_NUMBER = re.compile(r"[1-9][0-9]{0,17}")
 
 
 def export(
@@ -138,6 +182,8 @@ def export(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("remind")(remind)
+    remind_app.callback(invoke_without_command=True)(remind)
+    remind_app.command("cancel")(cancel)
+    app.add_typer(remind_app, name="remind")
     calendar_app.command("export")(export)
     app.add_typer(calendar_app, name="calendar")

@@ -43,6 +43,9 @@ from .typing_helpers import required
 # A row stuck in "sending" longer than this belongs to a crashed run and is retried.
 STALE_CLAIM = dt.timedelta(minutes=15)
 QUEUED = (ReminderState.planned, ReminderState.failed)
+# The start of last_error of a row cancelled by hand (``services.cancel_reminder``): such a
+# row stays cancelled, also when the scan finds it due again.
+BY_HAND = "von Hand verworfen: "
 # The outbox's UNIQUE key: a row planned twice is inserted once.
 _KEY = ["person_id", "subject", "deadline", "offset"]
 
@@ -140,7 +143,8 @@ def queue_rows(session: Session, planned: Sequence[Planned]) -> int:
 def _insert_ignore(session: Session) -> Insert:
     """INSERT … ON CONFLICT on the outbox key: a row already there stays as it is, unless it
     was cancelled before it was ever sent (a Sitzung moved and moved back, a task reassigned
-    and given back): that row is due again, planned anew with the scan's payload and day."""
+    and given back): that row is due again, planned anew with the scan's payload and day.
+    A row someone cancelled by hand (``BY_HAND``) stays cancelled."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -164,7 +168,9 @@ def _insert_ignore(session: Session) -> Insert:
             "claim_token": None,
             "claimed_at": None,
         },
-        where=(_TABLE.c.state == ReminderState.cancelled.name) & _TABLE.c.sent_at.is_(None),
+        where=(_TABLE.c.state == ReminderState.cancelled.name)
+        & _TABLE.c.sent_at.is_(None)
+        & ~_TABLE.c.last_error.startswith(BY_HAND, autoescape=True),
     )
 
 
@@ -219,6 +225,22 @@ _RELEASE = (
     .values(state=ReminderState.planned.name, last_error=bindparam("b_error"),
             attempts=_TABLE.c.attempts - 1, claim_token=None, claimed_at=None)
 )
+
+# A queued row cancelled by hand, unless a delivery claimed it first: one conditional UPDATE
+# like the claim, so of a cancellation and a claim at the same time exactly one wins.
+_CANCEL = (
+    _TABLE.update()
+    .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.state.in_([s.name for s in QUEUED]))
+    .values(state=ReminderState.cancelled.name, last_error=bindparam("b_error"))
+)
+
+
+def cancel_by_hand(session: Session, reminder_id: int, reason: str, actor: str) -> bool:
+    """Cancel a queued (planned or failed) row in the caller's transaction, noting who and
+    why; False if it is not queued (any more). Never planned again (``BY_HAND``)."""
+    error = f"{BY_HAND}{reason} ({actor})"
+    result = session.connection().execute(_CANCEL, {"b_id": reminder_id, "b_error": error})
+    return result.rowcount == 1
 
 
 def claim(session: Session, reminder_id: int, token: str, now: dt.datetime) -> bool:
@@ -399,6 +421,8 @@ def _load(session: Session, rid: int) -> tuple[Reminder, Person, str, int]:
         values["task_due"],
         values["sitzung_start"],
     )
+    if not reason and row.kind == "sitzung_reinstated":
+        reason = _reinstatement_obsolete(session, row)
     return row, person, reason, values["task_due_changes"]
 
 
@@ -425,6 +449,16 @@ def _obsolete(
         assert sitzung_start is not None  # moved
         return f"obsolete: Sitzung moved to {dates.short_de(sitzung_start.date())}"
     return ""
+
+
+def _reinstatement_obsolete(session: Session, row: Reminder) -> str:
+    """Why a "Sitzung wieder angesetzt" message (oparl sync) should no longer be sent: the
+    RIS's last word on its Sitzung is a cancellation again (that one's own "abgesagt" message
+    tells it). Asked only for these rare rows: one more query, not one per reminder."""
+    from .cancellations import cancelled_sitzungen
+
+    again = row.sitzung_id is not None and bool(cancelled_sitzungen(session, [row.sitzung_id]))
+    return "obsolete: Sitzung im RIS wieder abgesagt" if again else ""
 
 
 def note_waiting(session: Session, ids: list[int], error: str) -> None:

@@ -40,6 +40,7 @@ def render(
             "digest": _render_digest,
             "moved": _render_moved,
             "sitzung_cancelled": _render_cancelled,
+            "sitzung_reinstated": _render_reinstated,
         }[row.kind]
         content = renderer(session, row, settings)
     greeting = f"Guten Tag {person.name},"
@@ -337,5 +338,50 @@ def _render_cancelled(session: Session, row: Reminder, _s: mail.MailSettings) ->
         items=[
             *(f"Plan-Sitzung {u}" for u in uses),
             *(f"Beratung der Vorlage {v}" for v in p.get("vorlagen", [])),
+        ],
+    )
+
+
+def _render_reinstated(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
+    """To a project lead who was sent "Sitzung abgesagt": the RIS lists the Sitzung as taking
+    place again."""
+    p = row.payload
+    start = dt.datetime.fromisoformat(p["start"])
+    ris = dt.datetime.fromisoformat(p["ris_start"]) if p.get("ris_start") else None
+    how = "gelöscht" if p.get("deleted") else "abgesagt"
+    process, plan = _process(session, p["process"])
+    named = plan.sitzungen if plan is not None else {}
+    bound = p.get("bound") or {}
+    uses = []
+    for name in p.get("names") or []:
+        use = f"Plan-Sitzung „{named.get(name) or name}“"
+        if name in bound:
+            key, other = bound[name][0], dt.datetime.fromisoformat(bound[name][1])
+            use += f": inzwischen an {key} ({dates.short_de(other.date())}) gebunden"
+        else:
+            use += ": weiter an dieser Sitzung"
+        uses.append(use)
+    when = (f", und zwar am {dates.long_de(ris.date())}, {ris:%H:%M} Uhr" if ris is not None
+            else "")  # fmt: skip
+    return mail.Content(
+        subject=f"Sitzung wieder angesetzt: {p['gremium_short']} am "
+        f"{dates.short_de((ris or start).date())} – bitte die Bindungen prüfen",
+        greeting="",
+        paragraphs=[
+            f"die Sitzung des Gremiums {p['gremium']} am {dates.long_de(start.date())}, "
+            f"{start:%H:%M} Uhr, die wir Ihnen als {how} gemeldet haben, ist im "
+            f"Ratsinformationssystem wieder angesetzt: sie findet nun doch statt{when}.",
+            f"Bitte prüfen Sie die Bindungen des Vorgangs {process}: Eine Plan-Sitzung, die "
+            "Sie inzwischen an einen anderen Termin gebunden haben, bleibt dort, mit ihren "
+            "Fristen und Erinnerungen. Soll sie wieder an diese Sitzung, binden Sie sie mit "
+            "dem Befehl „lifecycle oparl bind“ oder durch die Betreuung dieser Anwendung "
+            "zurück.",
+            "Betroffen:",
+        ],
+        items=[
+            *uses,
+            *(f"Beratung der Vorlage {v}: weiter an dieser Sitzung" for v in p.get("vorlagen", [])),
+            *(f"Beratung der Vorlage {v}: inzwischen an einer anderen Sitzung"
+              for v in p.get("vorlagen_elsewhere", [])),  # fmt: skip
         ],
     )

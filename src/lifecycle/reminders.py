@@ -794,6 +794,8 @@ def _title(r: Reminder | Planned) -> str:
         return fristen(len(p.get("items", [])))
     if r.kind == "sitzung_cancelled":
         return f"{p.get('gremium_short', '')} abgesagt"
+    if r.kind == "sitzung_reinstated":
+        return f"{p.get('gremium_short', '')} wieder angesetzt"
     return f"{p.get('gremium_short', '')} verlegt"
 
 
@@ -890,7 +892,9 @@ def _cancel_stale(session: Session, process_id: int, sitzung_id: int, task_ids: 
         .where(
             col(Reminder.state).in_([s.name for s in QUEUED]),
             col(Reminder.fortschreibung_id) == process_id,
-            col(Reminder.kind) != "moved",
+            # a "wieder angesetzt" message stays true when its Sitzung moves (the RIS may list
+            # it again at another time: the move's own message follows it)
+            col(Reminder.kind).not_in(["moved", "sitzung_reinstated"]),
             or_(col(Reminder.task_id).in_(task_ids), col(Reminder.sitzung_id) == sitzung_id),
         )
         .values(state=ReminderState.cancelled.name, last_error=MOVED_STALE)

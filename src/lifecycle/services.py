@@ -73,6 +73,7 @@ __all__ = [
     "MovePreview",
     "Rescheduled",
     "add_user",
+    "cancel_reminder",
     "preview_move_sitzung",
     "save_vorlage_text",
     "edit_vorlage_section",
@@ -376,6 +377,58 @@ def run_reminders(
     from .reminders import run_daily
 
     return run_daily(session, today, dry_run=dry_run, settings=settings, mailer=mailer, now=now)
+
+
+REASON_LIMIT = 500  # characters of the reason a reminder is cancelled for
+
+
+def cancel_reminder(session: Session, reminder_id: int, *, reason: str, actor: str) -> Reminder:
+    """Cancel one queued reminder (planned or failed) by hand, e.g. one whose message cannot
+    be built and fails run after run: it is not sent, and the daily scan does not plan it
+    again. The reason is noted on the row and in the event log.
+
+    Refused: a reminder already sent or already cancelled, and one a delivery run has claimed
+    (being sent now, or left by a run that crashed: it may have gone out already).
+    """
+    from . import outbox
+
+    reason = reason.strip()
+    if not reason:
+        raise InputError("Grund", "", "darf nicht leer sein")
+    if problem := line_problem(reason):
+        raise InputError("Grund", "", problem)
+    if len(reason) > REASON_LIMIT:
+        raise InputError("Grund", "", f"höchstens {REASON_LIMIT} Zeichen, nicht {len(reason)}")
+    with _transaction(session):
+        row = session.get(Reminder, reminder_id, populate_existing=True)
+        if row is None:
+            raise NotFound(f"keine Erinnerung mit der Nummer {reminder_id}")
+        before = {"state": str(row.state), "last_error": row.last_error}
+        if row.state not in outbox.QUEUED or not outbox.cancel_by_hand(
+            session, reminder_id, reason, actor
+        ):
+            session.refresh(row)  # a delivery may have claimed it since it was read
+            raise Refused(_not_cancellable(row))
+        session.refresh(row)
+        events.log(session, actor=actor, action="reminder_cancelled", entity=row,
+                   process_id=row.fortschreibung_id, before=before,
+                   after={"reason": reason})  # fmt: skip
+    return row
+
+
+def _not_cancellable(row: Reminder) -> str:
+    """Why a reminder that is not queued cannot be cancelled, in German."""
+    from .dates import short_de
+
+    name = f"Erinnerung {row.id}"
+    if row.state == ReminderState.sent:
+        when = f" (am {short_de(row.sent_at.date())})" if row.sent_at else ""
+        return (f"{name} ist schon gesendet{when}; eine gesendete Nachricht lässt sich nicht "
+                "zurückholen")  # fmt: skip
+    if row.state == ReminderState.cancelled:
+        return f"{name} ist schon verworfen"
+    return (f"{name} wird gerade gesendet (ein Versandlauf hat sie übernommen); nach dem "
+            "Lauf erneut versuchen")  # fmt: skip
 
 
 # --- stage runs --------------------------------------------------------------------------------

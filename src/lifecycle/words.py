@@ -32,6 +32,7 @@ REMINDER_KIND_DE = {
     "digest": "Wochenübersicht",
     "moved": "Verlegung",
     "sitzung_cancelled": "Absage",
+    "sitzung_reinstated": "Wiederansetzung",
 }
 REMINDER_STATE_DE = {
     "planned": STATE_DE["pending"],
@@ -84,6 +85,7 @@ ACTION_DE = {
     "oparl_reinstated": "im Ratsinformationssystem wieder angesetzt",
     "oparl_deleted": "gelöscht (bleibt im OParl-Export als gelöscht sichtbar)",
     "sitzung_bound": "Plan-Sitzung neu gebunden",
+    "reminder_cancelled": "Erinnerung von Hand verworfen",
 }
 # Fields of the event log that only those who may read internal notes (access.Action
 # .read_internal) see: the web's event log leaves them out for everyone else, and the

@@ -36,7 +36,8 @@ class Reminder(Row, table=True):
     subject: str  # what the reminder is about, e.g. "task:12", "vorlagenschluss:3:7"
     deadline: dt.date
     offset: int  # working days before the deadline; -1 for an escalation
-    kind: str  # due | vorlagenschluss | escalation | digest | moved | sitzung_cancelled
+    # due | vorlagenschluss | escalation | digest | moved | sitzung_cancelled | sitzung_reinstated
+    kind: str
     fortschreibung_id: int | None = Field(default=None, foreign_key="fortschreibung.id", index=True)
     task_id: int | None = Field(default=None, foreign_key="task.id", index=True)
     sitzung_id: int | None = Field(default=None, foreign_key="sitzung.id", index=True)

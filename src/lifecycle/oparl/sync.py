@@ -35,7 +35,8 @@ warning) until a clerk opens it — a RIS that merely omits the mark must not pu
 Cancelled: a cancelled meeting no process uses is not imported (and an unused Sitzung the RIS
 cancels later is removed, as if deleted), so it never appears as a normal public Sitzung. A
 used one stays and is escalated once per cancellation; a reinstatement is logged, takes back
-the "Sitzung abgesagt" messages not yet sent, and is warned about (nothing goes out by itself).
+the "Sitzung abgesagt" messages not yet sent, queues "Sitzung wieder angesetzt" for whoever was
+sent one for that cancellation (in the same transaction, keyed like it), and is warned about.
 
 Real servers are quirky; tolerated with a warning: ``/body`` answering one object instead of a
 list, ``auxiliaryFile`` as an object instead of a list, blank strings and "N/A", a list page
@@ -103,8 +104,10 @@ LINKED, SYNCED = "oparl_linked", "oparl_synced"
 # CANCELLED, REINSTATED (the RIS lists a cancelled Sitzung as taking place again): the events
 # every view reads a cancellation from (lifecycle.cancellations)
 REINSTATED_STALE = "obsolete: Sitzung im RIS wieder angesetzt"  # last_error of taken-back rows
-# The outbox kind of the "Sitzung abgesagt" messages to the project lead.
+# The outbox kind of the "Sitzung abgesagt" messages to the project lead, and of the
+# "Sitzung wieder angesetzt" messages to those of them who were sent one.
 ESCALATION = "sitzung_cancelled"
+REINSTATEMENT = "sitzung_reinstated"
 TIMEOUT = 20.0  # per read: a server that says nothing for this long is down
 DEADLINE = 600.0  # seconds for all the reading of one sync (a drip-feeding server)
 MAX_BYTES = 50 * 2**20  # one answer
@@ -139,6 +142,7 @@ class Report:
     moved: list[tuple[str, dt.datetime, dt.datetime]] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     escalated: int = 0  # "Sitzung abgesagt" messages queued for project leads by this run
+    reinstated: int = 0  # "Sitzung wieder angesetzt" messages queued by this run
     warnings: list[str] = field(default_factory=list)
 
     def warn(self, text: str) -> None:
@@ -964,7 +968,7 @@ def sync(
                     _deleted_in_ris(session, kommune_key, local, m, report, day)
                     sitzungen.pop(local.key, None)
             else:
-                _reinstated(session, local, m, report)
+                _reinstated(session, local, m, report, day)
 
     # 3. each move through the reschedule service: deadlines, reminders, messages follow.
     # Moves the RIS made together may depend on each other (BSV after GR in the Beratungsfolge):
@@ -1081,16 +1085,19 @@ def _cancelled_in_ris(session: Session, sitzung: Sitzung, m: RisMeeting, report:
     return True
 
 
-def _reinstated(session: Session, sitzung: Sitzung, m: RisMeeting, report: Report) -> None:
+def _reinstated(session: Session, sitzung: Sitzung, m: RisMeeting, report: Report,
+                today: dt.date) -> None:  # fmt: skip
     """The RIS lists a Sitzung it had cancelled as taking place again: noted, "Sitzung abgesagt"
-    messages not yet sent are taken back (as a new binding does), and said; no message about
-    the reinstatement goes out by itself (a new date may already be bound)."""
+    messages not yet sent are taken back (as a new binding does), and whoever was sent one for
+    this cancellation gets "Sitzung wieder angesetzt", in this transaction (see
+    ``tell_reinstated``)."""
     from sqlalchemy import update
 
     from ..models import Reminder, ReminderState
     from ..outbox import QUEUED
 
-    if not _cancel_state(session, sitzung)[1]:
+    count, open_ = _cancel_state(session, sitzung)
+    if not open_:
         return
     events.log(session, actor=ACTOR, action=REINSTATED, entity=sitzung, process_id=None,
                after={"ris": m.ris_id})  # fmt: skip
@@ -1100,12 +1107,77 @@ def _reinstated(session: Session, sitzung: Sitzung, m: RisMeeting, report: Repor
     if queued:
         session.execute(update(Reminder).where(col(Reminder.id).in_(queued)).values(
             state=ReminderState.cancelled.name, last_error=REINSTATED_STALE))  # fmt: skip
-    taken_back = len(queued)
-    told = (f"{taken_back} noch nicht verschickte Absage-Nachricht(en) zurückgenommen"
-            if taken_back else "eine schon verschickte Absage wird nicht widerrufen")
-    report.warn(f"{sitzung.key}: im RIS wieder angesetzt (Absage aufgehoben); {told}; keine "
-                "Nachricht an die Projektleitung verschickt: Bindungen prüfen (lifecycle "
-                "oparl bind)")  # fmt: skip
+    told = tell_reinstated(session, sitzung, today, round_=count, ris_start=m.start)
+    report.reinstated += told
+    said = [f"{len(queued)} noch nicht verschickte Absage-Nachricht(en) zurückgenommen"
+            ] if queued else []  # fmt: skip
+    said.append(f"{told} Nachricht(en) „Sitzung wieder angesetzt“ an die Projektleitung "
+                "vorgemerkt, der die Absage geschickt wurde" if told else
+                "keine Nachricht an die Projektleitung (ihr wurde keine Absage geschickt)")
+    report.warn(f"{sitzung.key}: im RIS wieder angesetzt (Absage aufgehoben); "
+                f"{'; '.join(said)}; Bindungen prüfen (lifecycle oparl bind)")  # fmt: skip
+
+
+def tell_reinstated(session: Session, sitzung: Sitzung, today: dt.date, *, round_: int,
+                    ris_start: dt.datetime | None = None) -> int:  # fmt: skip
+    """Queue "Sitzung wieder angesetzt" for each recipient who was SENT the "Sitzung abgesagt"
+    message of cancellation ``round_``, in the caller's transaction; one whose message was
+    taken back unsent learns nothing of either. Keyed as that message (its subject with this
+    kind, its deadline), so a repeated call queues nothing. Returns how many rows are new."""
+    from ..models import Reminder, ReminderState
+    from ..outbox import Planned, queue_rows
+
+    sent = session.exec(select(Reminder).where(
+        Reminder.sitzung_id == sitzung.id, Reminder.kind == ESCALATION,
+        Reminder.state == ReminderState.sent).order_by(col(Reminder.id))).all()  # fmt: skip
+    gremium = session.get(Gremium, sitzung.gremium_id)
+    planned: list[Planned] = []
+    for row in sent:
+        p = row.payload
+        process_id = row.fortschreibung_id
+        if process_id is None or row.subject != _escalation_subject(
+                process_id, sitzung.id, p.get("start", ""), round_):  # fmt: skip
+            continue  # the message of another cancellation of this Sitzung
+        bound = {b.name: other for b, other in session.exec(
+            select(SitzungBinding, Sitzung)
+            .join(Sitzung, col(Sitzung.id) == SitzungBinding.sitzung_id)
+            .where(SitzungBinding.fortschreibung_id == process_id,
+                   col(SitzungBinding.name).in_(p.get("names") or []),
+                   SitzungBinding.sitzung_id != sitzung.id)).all()}  # fmt: skip
+        here = {_beratung_label(b, v) for b, v in session.exec(
+            select(Beratung, Vorlage).join(Vorlage, col(Vorlage.id) == Beratung.vorlage_id)
+            .where(Beratung.sitzung_id == sitzung.id,
+                   Vorlage.fortschreibung_id == process_id)).all()}  # fmt: skip
+        payload = {
+            "process": p.get("process", ""),
+            "kommune": p.get("kommune", ""),
+            "sitzung_key": sitzung.key,
+            "gremium": gremium.name if gremium else p.get("gremium", ""),
+            "gremium_short": gremium.short if gremium else p.get("gremium_short", ""),
+            "start": sitzung.start.isoformat(),
+            "ris_start": (ris_start.isoformat() if ris_start and ris_start != sitzung.start
+                          else ""),  # fmt: skip
+            "deleted": bool(p.get("deleted")),
+            "names": p.get("names") or [],
+            # plan Sitzungen bound to another Sitzung since: name -> (its key, its start)
+            "bound": {n: [s.key, s.start.isoformat()] for n, s in sorted(bound.items())},
+            # the Beratungen the cancellation named: still at this Sitzung, or moved since
+            "vorlagen": [v for v in p.get("vorlagen") or [] if v in here],
+            "vorlagen_elsewhere": [v for v in p.get("vorlagen") or [] if v not in here],
+        }
+        planned.append(Planned(
+            row.person_id, REINSTATEMENT + row.subject.removeprefix(ESCALATION),
+            row.deadline, 0, REINSTATEMENT, today, process_id, sitzung_id=sitzung.id,
+            payload=payload))  # fmt: skip
+    return queue_rows(session, planned)
+
+
+def _escalation_subject(process_id: int, sitzung_id: int | None, start: str, round_: int
+                        ) -> str:  # fmt: skip
+    """The outbox subject of a "Sitzung abgesagt" message to a process's lead: the process,
+    the Sitzung, its start then, and the cancellation's round when it is not the first."""
+    return (f"{ESCALATION}:{process_id}:{sitzung_id}:{start}"
+            + (f":{round_}" if round_ > 1 else ""))  # fmt: skip
 
 
 def escalate_cancelled(session: Session, sitzung: Sitzung, today: dt.date, *,
@@ -1141,8 +1213,7 @@ def escalate_cancelled(session: Session, sitzung: Sitzung, today: dt.date, *,
         planned += [
             Planned(
                 lead,
-                f"{ESCALATION}:{process_id}:{sitzung.id}:{sitzung.start.isoformat()}"
-                + (f":{round_}" if round_ > 1 else ""),
+                _escalation_subject(process_id, sitzung.id, sitzung.start.isoformat(), round_),
                 sitzung.start.date(),
                 0,
                 ESCALATION,
@@ -1171,8 +1242,13 @@ def _pending_uses(session: Session, sitzung: Sitzung) -> dict[int, dict[str, lis
     ).all():  # fmt: skip
         if _open_use(session, vorlage.fortschreibung_id, stage_key=vorlage.stage_key):
             uses.setdefault(vorlage.fortschreibung_id, {"names": [], "vorlagen": []})[
-                "vorlagen"].append(f"{vorlage.reference} ({beratung.role})")  # fmt: skip
+                "vorlagen"].append(_beratung_label(beratung, vorlage))  # fmt: skip
     return uses
+
+
+def _beratung_label(beratung: Beratung, vorlage: Vorlage) -> str:
+    """A Beratung as the cancellation's messages list it: "BSV 21/2017 (Entscheidung)"."""
+    return f"{vorlage.reference} ({beratung.role})"
 
 
 def _open_use(session: Session, process_id: int, *, name: str | None = None,

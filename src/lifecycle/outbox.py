@@ -43,9 +43,6 @@ from .typing_helpers import required
 # A row stuck in "sending" longer than this belongs to a crashed run and is retried.
 STALE_CLAIM = dt.timedelta(minutes=15)
 QUEUED = (ReminderState.planned, ReminderState.failed)
-# The start of last_error of a row cancelled by hand (``services.cancel_reminder``): such a
-# row stays cancelled, also when the scan finds it due again.
-BY_HAND = "von Hand verworfen: "
 # The outbox's UNIQUE key: a row planned twice is inserted once.
 _KEY = ["person_id", "subject", "deadline", "offset"]
 
@@ -144,7 +141,7 @@ def _insert_ignore(session: Session) -> Insert:
     """INSERT … ON CONFLICT on the outbox key: a row already there stays as it is, unless it
     was cancelled before it was ever sent (a Sitzung moved and moved back, a task reassigned
     and given back): that row is due again, planned anew with the scan's payload and day.
-    A row someone cancelled by hand (``BY_HAND``) stays cancelled."""
+    A row someone cancelled by hand (``cancelled_by``) stays cancelled."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -170,7 +167,7 @@ def _insert_ignore(session: Session) -> Insert:
         },
         where=(_TABLE.c.state == ReminderState.cancelled.name)
         & _TABLE.c.sent_at.is_(None)
-        & ~_TABLE.c.last_error.startswith(BY_HAND, autoescape=True),
+        & (_TABLE.c.cancelled_by == ""),
     )
 
 
@@ -231,15 +228,17 @@ _RELEASE = (
 _CANCEL = (
     _TABLE.update()
     .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.state.in_([s.name for s in QUEUED]))
-    .values(state=ReminderState.cancelled.name, last_error=bindparam("b_error"))
+    .values(state=ReminderState.cancelled.name, last_error=bindparam("b_error"),
+            cancelled_by=bindparam("b_actor"))
 )
 
 
 def cancel_by_hand(session: Session, reminder_id: int, reason: str, actor: str) -> bool:
     """Cancel a queued (planned or failed) row in the caller's transaction, noting who and
-    why; False if it is not queued (any more). Never planned again (``BY_HAND``)."""
-    error = f"{BY_HAND}{reason} ({actor})"
-    result = session.connection().execute(_CANCEL, {"b_id": reminder_id, "b_error": error})
+    why; False if it is not queued (any more). Never planned again (``cancelled_by``)."""
+    result = session.connection().execute(_CANCEL, {
+        "b_id": reminder_id, "b_error": f"von Hand verworfen: {reason} ({actor})",
+        "b_actor": actor or "?"})  # fmt: skip
     return result.rowcount == 1
 
 

@@ -49,6 +49,9 @@ class Reminder(Row, table=True):
     attempts: int = 0
     last_error: str = ""
     sent_at: dt.datetime | None = None
+    # who cancelled the row by hand (``lifecycle remind cancel``); such a row is never planned
+    # again. Empty: not cancelled, or cancelled by the engine (which may plan it anew).
+    cancelled_by: str = ""
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
     # Random per row, so Message-IDs never repeat across databases sending from one domain.
     message_uid: str = Field(default_factory=lambda: uuid.uuid4().hex, unique=True)

@@ -3,8 +3,10 @@
 ``reference_find_due`` below is the scan as it was before issue 15 (ORM objects per due
 window, each process's policy validated and its plan decoded, a Role query per process),
 frozen here. On a generated database — several Bundesländer and their holidays, Kommune
-closing days, moved Sitzungen, escalations, scenario policies that differ from the plan's,
-tasks and stages in every state — both scans run on every day of a stretch that spans the
+closing days, moved Sitzungen, Sitzungen the RIS cancelled (for good, reinstated, deleted,
+and one cancelled and reinstated during the stretch), escalations, scenario policies that
+differ from the plan's, tasks and stages in every state — both scans run on every day of a
+stretch that spans the
 autumn holidays, Christmas and the year end, with the outbox filling day by day as the daily
 run fills it; the reminders, their payloads and their order must be identical. Bad policies
 are refused by both with the same error.
@@ -26,13 +28,15 @@ from conftest import EXAMPLES
 from sqlalchemy import text, update
 from sqlmodel import Session, col, select
 
-from lifecycle import outbox, reminders, services
+from lifecycle import events, outbox, reminders, services
 from lifecycle.calendar import WorkCalendar, vorlagenschluss_of
+from lifecycle.cancellations import CANCELLED, DELETED, REINSTATED
 from lifecycle.db import engine_for
 from lifecycle.errors import InputError
 from lifecycle.lookups import calendar_of
 from lifecycle.models import (
     Beratung,
+    Event,
     Fortschreibung,
     Gremium,
     Kommune,
@@ -75,6 +79,20 @@ MOVES = [
     ("muenchen:gr-2017-12-14", dt.datetime(2018, 1, 18, 18, 0)),
     ("koeln:bsv-2017-12-06", dt.datetime(2017, 11, 29, 17, 0)),
 ]
+# What the RIS said about a Sitzung (oparl sync's events, lifecycle.cancellations), in order:
+# the last word counts. Only the first is cancelled now.
+RIS_SAID = [
+    ("muenchen:bsv-2017-12-06", [CANCELLED]),
+    ("koeln:gr-2017-12-14", [CANCELLED, REINSTATED]),
+    ("kassel:gr-2017-12-14", [CANCELLED, DELETED]),
+    ("erfurt:bsv-2017-12-06", [CANCELLED, REINSTATED, CANCELLED]),
+]
+# ... and during the stretch: the Gemeinderat cancelled before its Vorlagenschluss reminders
+# are due, reinstated between the second and the last one.
+RIS_SAYS = {
+    D(2017, 11, 13): ("waiblingen:gr-2017-12-14", CANCELLED),
+    D(2017, 11, 24): ("waiblingen:gr-2017-12-14", REINSTATED),
+}
 
 
 def _variant(base: Scenario, key: str, land: str, policy: dict[str, Any] | None) -> Scenario:
@@ -103,6 +121,9 @@ def build(session: Session, seed: int) -> None:
     for ref, start in MOVES:
         services.move_sitzung(session, ref, start, actor="test", force_reason="Test",
                               today=D(2017, 10, 2))  # fmt: skip
+    for ref, actions in RIS_SAID:
+        for action in actions:
+            ris_says(session, ref, action)
     people = list(session.exec(select(Person.id)))
     span = (LAST - FIRST).days + 40
     for task in session.exec(select(Task)).all():
@@ -136,6 +157,21 @@ def build(session: Session, seed: int) -> None:
     session.commit()
 
 
+def sitzung_of(session: Session, ref: str) -> Sitzung:
+    kommune, key = ref.split(":")
+    return session.exec(
+        select(Sitzung).join(Kommune, col(Kommune.id) == Sitzung.kommune_id)
+        .where(Kommune.key == kommune, Sitzung.key == key)
+    ).one()  # fmt: skip
+
+
+def ris_says(session: Session, ref: str, action: str) -> None:
+    """The event oparl sync logs when the RIS cancels, reinstates or deletes a Sitzung."""
+    sitzung = sitzung_of(session, ref)
+    events.log(session, actor="oparl-sync", action=action, entity=sitzung, process_id=None)
+    session.commit()
+
+
 def _as_rows(found: Sequence[Planned]) -> list[dict[str, Any]]:
     return [dataclasses.asdict(p) for p in found]  # with the payload
 
@@ -145,6 +181,8 @@ def compare_every_day(session: Session, seed: int) -> int:
     rng = random.Random(seed)
     day, compared = FIRST, 0
     while day <= LAST:
+        if day in RIS_SAYS:
+            ris_says(session, *RIS_SAYS[day])
         session.expire_all()
         expected = reference_find_due(session, day)
         got = reminders.find_due(session, day)
@@ -172,6 +210,29 @@ def test_fast_scan_finds_what_the_previous_scan_found_postgres(pg_url):
     with Session(engine_for(pg_url), expire_on_commit=False) as session:
         build(session, 3)
         assert compare_every_day(session, 3) > 500
+
+
+def test_a_sitzung_cancelled_in_the_ris_has_no_vorlagenschluss_reminder_in_either_scan(
+    session,
+):
+    """Not only alike: the cancellation takes out what the Sitzung would otherwise get."""
+    build(session, 1)
+    cancelled = sitzung_of(session, RIS_SAID[0][0])
+    days = [D(2017, 11, 1) + dt.timedelta(days=n) for n in range(40)]
+
+    def of_it() -> list[tuple[dt.date, int]]:
+        found = []
+        for day in days:
+            session.expire_all()
+            got, expected = reminders.find_due(session, day), reference_find_due(session, day)
+            assert _as_rows(got) == _as_rows(expected), day
+            found += [(p.send_on, p.offset) for p in got
+                      if p.kind == "vorlagenschluss" and p.sitzung_id == cancelled.id]  # fmt: skip
+        return found
+
+    assert of_it() == []
+    ris_says(session, RIS_SAID[0][0], REINSTATED)
+    assert len(set(of_it())) == 3  # 10, 5 and 1 working days before its Vorlagenschluss
 
 
 def _both(session: Session, day: dt.date) -> tuple[Any, Any]:
@@ -231,9 +292,10 @@ def test_a_day_without_running_processes_finds_nothing_in_both(session):
 
 
 # --- the previous scan, frozen (lifecycle.reminders before issue 15) --------------------------
-# One change to it: the tasks and Vorlagen a Vorlagenschluss reminder lists had no ORDER BY,
+# Two changes to it: the tasks and Vorlagen a Vorlagenschluss reminder lists had no ORDER BY,
 # so PostgreSQL could list them in another order run to run (a full run failed on that);
-# both scans now list them in the plan's order.
+# both scans now list them in the plan's order. And a Sitzung the RIS has cancelled gets no
+# Vorlagenschluss reminder (asked here per Sitzung, of the event log; the fast scan asks once).
 
 CATCH_UP_DAYS = reminders.CATCH_UP_DAYS
 OPEN_STAGES = (StageState.open, StageState.pending)
@@ -542,7 +604,7 @@ def _vorlagenschluss_reminders(
             for o in ctx.policy.before_vorlagenschluss
             if vs >= today and window[0] <= send_day(ctx.cal, vs, o) <= today
         ]
-        if not offsets:
+        if not offsets or _cancelled_in_ris(session, sitzung):
             continue
         who, tasks, vorlagen = _deliverers(session, ctx, sitzung)
         if who is None:
@@ -574,6 +636,17 @@ def _vorlagenschluss_reminders(
                 for pid in who
             ]
     return out
+
+
+def _cancelled_in_ris(session: Session, sitzung: Sitzung) -> bool:
+    """The RIS's last word on ``sitzung`` (of cancelled, reinstated, deleted) is cancelled."""
+    last = session.exec(
+        select(Event.action)
+        .where(Event.entity == "Sitzung", Event.entity_id == sitzung.id,
+               col(Event.action).in_([CANCELLED, REINSTATED, DELETED]))
+        .order_by(col(Event.id).desc())
+    ).first()  # fmt: skip
+    return last == CANCELLED
 
 
 def _deliverers(

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from . import ical, mail
 from .calendar import WorkCalendar, for_kommune, vorlagenschluss_of
+from .cancellations import cancelled_sitzungen
 from .engine import DueChange, SitzungMove
 from .errors import InputError
 from .gc_pause import no_cyclic_gc
@@ -260,17 +261,10 @@ def _find_due(session: Session, today: dt.date) -> list[Planned]:
             digested[(assignee, pid)].append((due, position, tid, title, key, due_iso))
     found += _escalations(session, escalated)
     found += _digests(member, digested)
-    upcoming = sitzungen_of(session, [c.process_id for c in ctxs], since=today)
-    vorlagenschluss: list[Planned] = []
-    for ctx in ctxs:
-        if ctx.process_id in upcoming:
-            vorlagenschluss += _vorlagenschluss_reminders(
-                session, ctx, today, upcoming[ctx.process_id]
-            )
     # Only Vorlagenschluss reminders can be due twice for one deadline here (several offsets
     # in a missed run); a task's due reminder is chosen per task in _verdict, escalations and
     # digests are one per recipient and deadline.
-    found += _latest_per_deadline(vorlagenschluss)
+    found += _latest_per_deadline(_all_vorlagenschluss_reminders(session, ctxs, today))
     found.sort(key=_ORDER)
     return found
 
@@ -564,9 +558,35 @@ def _digests(
     return out
 
 
-def _vorlagenschluss_reminders(
-    session: Session, ctx: _Ctx, today: dt.date, sitzungen: list[tuple[Sitzung, Gremium]]
+# A Sitzung whose Vorlagenschluss reminder is due in the window: the process's context, the
+# Sitzung, its Gremium, its Vorlagenschluss, the policy's offsets due.
+_VsDue = tuple[_Ctx, Sitzung, Gremium, dt.date, list[int]]
+
+
+def _all_vorlagenschluss_reminders(
+    session: Session, ctxs: list[_Ctx], today: dt.date
 ) -> list[Planned]:
+    """The Vorlagenschluss reminders of every process due in the window, but none for a
+    Sitzung the RIS has cancelled (and not reinstated): its Vorlagenschluss does not stand,
+    the project lead is asked to bind a new date. The cancelled ones among the Sitzungen due
+    in the window are asked in one query (``cancelled_sitzungen``), not one per Sitzung."""
+    upcoming = sitzungen_of(session, [c.process_id for c in ctxs], since=today)
+    due: list[_VsDue] = []
+    for ctx in ctxs:
+        if ctx.process_id in upcoming:
+            due += _vorlagenschluss_due(ctx, today, upcoming[ctx.process_id])
+    cancelled = cancelled_sitzungen(session, [ident(d[1]) for d in due]) if due else set()
+    out: list[Planned] = []
+    for ctx, sitzung, gremium, vs, offsets in due:
+        if sitzung.id not in cancelled:
+            out += _vorlagenschluss_reminders(session, ctx, sitzung, gremium, vs, offsets)
+    return out
+
+
+def _vorlagenschluss_due(
+    ctx: _Ctx, today: dt.date, sitzungen: list[tuple[Sitzung, Gremium]]
+) -> list[_VsDue]:
+    """The Sitzungen of ``ctx`` whose Vorlagenschluss has a reminder due in the window."""
     window = _window(ctx.cal, today)
     if not window or not ctx.policy.before_vorlagenschluss:
         return []
@@ -578,38 +598,45 @@ def _vorlagenschluss_reminders(
             for o in ctx.policy.before_vorlagenschluss
             if vs >= today and window[0] <= send_day(ctx.cal, vs, o) <= today
         ]
-        if not offsets:
-            continue
-        who, tasks, vorlagen = _deliverers(session, ctx, sitzung)
-        if who is None:
-            continue
-        payload = {
-            "process": ctx.process_key,
-            "kommune": ctx.kommune_key,
-            "sitzung_key": sitzung.key,
-            "sitzung_start": sitzung.start.isoformat(),
-            "gremium": gremium.name,
-            "gremium_short": gremium.short,
-            "vorlagenschluss": vs.isoformat(),
-            "tasks": tasks,
-            "vorlagen": vorlagen,
-        }
-        for offset in offsets:
-            out += [
-                Planned(
-                    pid,
-                    f"vorlagenschluss:{ctx.process_id}:{sitzung.id}",
-                    vs,
-                    offset,
-                    "vorlagenschluss",
-                    send_day(ctx.cal, vs, offset),
-                    ctx.process_id,
-                    sitzung_id=sitzung.id,
-                    payload=payload | {"days": offset},
-                )
-                for pid in who
-            ]
+        if offsets:
+            out.append((ctx, sitzung, gremium, vs, offsets))
     return out
+
+
+def _vorlagenschluss_reminders(
+    session: Session, ctx: _Ctx, sitzung: Sitzung, gremium: Gremium, vs: dt.date,
+    offsets: list[int],
+) -> list[Planned]:
+    """One Sitzung's Vorlagenschluss reminders (``offsets``) to whoever must deliver."""
+    who, tasks, vorlagen = _deliverers(session, ctx, sitzung)
+    if who is None:
+        return []
+    payload = {
+        "process": ctx.process_key,
+        "kommune": ctx.kommune_key,
+        "sitzung_key": sitzung.key,
+        "sitzung_start": sitzung.start.isoformat(),
+        "gremium": gremium.name,
+        "gremium_short": gremium.short,
+        "vorlagenschluss": vs.isoformat(),
+        "tasks": tasks,
+        "vorlagen": vorlagen,
+    }
+    return [
+        Planned(
+            pid,
+            f"vorlagenschluss:{ctx.process_id}:{sitzung.id}",
+            vs,
+            offset,
+            "vorlagenschluss",
+            send_day(ctx.cal, vs, offset),
+            ctx.process_id,
+            sitzung_id=sitzung.id,
+            payload=payload | {"days": offset},
+        )
+        for offset in offsets
+        for pid in who
+    ]
 
 
 def _deliverers(

@@ -6,15 +6,18 @@ is recorded only in the event log: ``oparl_cancelled``, and ``oparl_reinstated``
 lists the Sitzung as taking place again. A Sitzung is cancelled while the last of these
 events is a cancellation.
 
-The OParl export (``cancelled: true``), the calendar feeds (STATUS:CANCELLED), the web pages
-and the CLI listings ("abgesagt") all ask ``cancelled_sitzungen``.
+The OParl export (``cancelled: true``), the calendar feeds (STATUS:CANCELLED), the web pages,
+the CLI listings ("abgesagt") and the daily reminder scan (no Vorlagenschluss reminder for a
+cancelled Sitzung) all ask ``cancelled_sitzungen``; the outbox reads ``last_word`` with each
+row it delivers (a queued Vorlagenschluss reminder of a Sitzung cancelled since is not sent).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import Integer, String, column, func, select, table
+from sqlalchemy import Integer, Select, String, column, func, select, table
 from sqlmodel import Session
 
 from .typing_helpers import chunks
@@ -57,3 +60,17 @@ def _ask(session: Session, ids: Sequence[int] | None) -> set[int]:
     query = select(e.entity_id).where(
         e.id.in_(last.group_by(e.entity_id)), e.action == CANCELLED)  # fmt: skip
     return {ident for ident in session.execute(query).scalars() if ident is not None}
+
+
+def last_word(sitzung_id: Any) -> Select[Any]:
+    """The RIS's last word on one Sitzung: CANCELLED, REINSTATED, DELETED, or no row. A SELECT
+    for a Sitzung id, a bound parameter or a column of an enclosing query (the outbox reads it
+    as a scalar subquery with the row it delivers), through ix_event_entity. The Sitzung is
+    cancelled when it is CANCELLED, as in ``cancelled_sitzungen``."""
+    e = _event.c
+    return (
+        select(e.action)
+        .where(e.entity == "Sitzung", e.entity_id == sitzung_id, e.action.in_(_LAST_WORD))
+        .order_by(e.id.desc())
+        .limit(1)
+    )

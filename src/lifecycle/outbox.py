@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import Table, bindparam, or_, update
+from sqlalchemy import Table, bindparam, case, or_, update
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, col, select
 
 from . import dates, mail
+from .cancellations import CANCELLED, last_word
 from .models import (
     Fortschreibung,
     Person,
@@ -383,6 +384,12 @@ def _message(
     return msg
 
 
+# The kinds of rows whose Sitzung's cancellation makes them obsolete: a Vorlagenschluss
+# reminder (its deadline does not stand), a "Sitzung wieder angesetzt" message (the RIS
+# cancelled it again; that cancellation's own message tells it).
+_ASK_CANCELLED = ("vorlagenschluss", "sitzung_reinstated")
+CANCELLED_STALE = "obsolete: Sitzung im RIS abgesagt"
+
 _LOAD = (
     select(  # type: ignore[call-overload]
         *_TABLE.c,
@@ -394,6 +401,13 @@ _LOAD = (
         col(Sitzung.start).label("sitzung_start"),
         # the SEQUENCE of a task's .ics, read with the row: one statement a message less
         due_changes_of(_TABLE.c.task_id).scalar_subquery().label("task_due_changes"),
+        # the RIS's last word on the Sitzung of a row about a Sitzung that may since have been
+        # cancelled (lifecycle.cancellations), read with the row; CASE: not asked for the rest
+        case(
+            (_TABLE.c.kind.in_(_ASK_CANCELLED),
+             last_word(_TABLE.c.sitzung_id).scalar_subquery()),
+            else_=None,
+        ).label("sitzung_last_word"),
     )
     .select_from(_TABLE)
     .join(Person, col(Person.id) == _TABLE.c.person_id)
@@ -419,9 +433,8 @@ def _load(session: Session, rid: int) -> tuple[Reminder, Person, str, int]:
         values["task_state"],
         values["task_due"],
         values["sitzung_start"],
+        values["sitzung_last_word"] == CANCELLED,
     )
-    if not reason and row.kind == "sitzung_reinstated":
-        reason = _reinstatement_obsolete(session, row)
     return row, person, reason, values["task_due_changes"]
 
 
@@ -431,8 +444,11 @@ def _obsolete(
     task_state: TaskState | None,
     task_due: dt.date | None,
     sitzung_start: dt.datetime | None,
+    sitzung_cancelled: bool = False,
 ) -> str:
-    """Why a queued row should no longer be sent ('' if it should)."""
+    """Why a queued row should no longer be sent ('' if it should). ``sitzung_cancelled``:
+    the RIS's last word on the row's Sitzung is a cancellation (asked for the kinds in
+    _ASK_CANCELLED only)."""
     if row.fortschreibung_id is not None and process_state != ProcessState.running:
         return "obsolete: process completed"
     if row.task_id is not None:  # a due or escalation reminder: about its task
@@ -441,6 +457,13 @@ def _obsolete(
         if task_due != row.deadline:
             due = required(task_due, f"Fälligkeit der Aufgabe {row.task_id}")  # set since planned
             return f"obsolete: deadline moved to {dates.short_de(due)}"
+    if sitzung_cancelled and row.sitzung_id is not None:
+        if row.kind == "vorlagenschluss":
+            # its Vorlagenschluss does not stand; the lead is asked to bind a new date, and
+            # the scan plans this row again if the RIS reinstates the Sitzung
+            return CANCELLED_STALE
+        if row.kind == "sitzung_reinstated":
+            return "obsolete: Sitzung im RIS wieder abgesagt"
     moved = sitzung_start is not None and (
         sitzung_start.isoformat() != row.payload.get("sitzung_start")
     )
@@ -448,16 +471,6 @@ def _obsolete(
         assert sitzung_start is not None  # moved
         return f"obsolete: Sitzung moved to {dates.short_de(sitzung_start.date())}"
     return ""
-
-
-def _reinstatement_obsolete(session: Session, row: Reminder) -> str:
-    """Why a "Sitzung wieder angesetzt" message (oparl sync) should no longer be sent: the
-    RIS's last word on its Sitzung is a cancellation again (that one's own "abgesagt" message
-    tells it). Asked only for these rare rows: one more query, not one per reminder."""
-    from .cancellations import cancelled_sitzungen
-
-    again = row.sitzung_id is not None and bool(cancelled_sitzungen(session, [row.sitzung_id]))
-    return "obsolete: Sitzung im RIS wieder abgesagt" if again else ""
 
 
 def note_waiting(session: Session, ids: list[int], error: str) -> None:

@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import icalendar
 import pytest
 from smtp_server import SmtpServer, free_port
 from sqlalchemy import event
@@ -28,7 +29,7 @@ from test_oparl_more import settings_for
 from test_oparl_reinstated import CANCELLED, GR, NEW, Ris
 from test_oparl_sync import recorded
 
-from lifecycle import outbox, reminders, services
+from lifecycle import ical, outbox, reminders, services
 from lifecycle.models import Reminder, ReminderState, Sitzung
 from lifecycle.oparl.service import bind_sitzung
 
@@ -126,6 +127,19 @@ def test_a_reminder_queued_before_the_cancellation_is_not_sent_and_comes_back(
     assert subjects(smtp, "Vorlagenschluss") == [BSV_VS, GR_VS]  # once
     [again] = gr_rows(session)  # the same row, planned again and sent
     assert (again.id, again.state, again.last_error) == (queued.id, ReminderState.sent, "")
+    # its calendar entry outranks the feed's "Abgesagt" one: the cancellation and the
+    # reinstatement count in the SEQUENCE, as in the feed
+    [msg] = [m for m in smtp.inbox.messages if str(m["Subject"]) == GR_VS]
+    [ics] = [part for part in msg.iter_attachments()
+             if part.get_content_type() == "text/calendar"]  # fmt: skip
+    [ev] = icalendar.Calendar.from_ical(ics.get_content()).walk("VEVENT")
+    assert str(ev["uid"]) == ical.uid_vorlagenschluss("waiblingen", "gr-2017-12-14")
+    assert int(ev["sequence"]) == 2 and "STATUS" not in ev
+    assert str(ev["summary"]) == "Vorlagenschluss GR (Sitzung am 14.12.2017)"
+    feed = icalendar.Calendar.from_ical(ical.export(session, ical.FeedOptions(
+        process="waiblingen-2017")))  # fmt: skip
+    [in_feed] = [e for e in feed.walk("VEVENT") if e["uid"] == ev["uid"]]
+    assert int(in_feed["sequence"]) == 2
 
 
 def test_after_binding_a_new_sitzung_its_vorlagenschluss_is_reminded(

@@ -211,7 +211,9 @@ def _render_vorlagenschluss(session: Session, row: Reminder, s: mail.MailSetting
     vs = dt.date.fromisoformat(p["vorlagenschluss"])
     start = dt.datetime.fromisoformat(p["sitzung_start"])
     sitzung_id = required(row.sitzung_id, f"Sitzung der Erinnerung {row.id}")  # set when planned
-    seq, _ = ical.changes_of(session, "Sitzung", sitzung_id, "sitzung_moved")
+    # as in the calendar feed: a cancellation and a reinstatement in the RIS count too, so a
+    # client that took the feed's "Abgesagt" entry takes this one after a reinstatement
+    seq, _ = ical.changes_of(session, "Sitzung", sitzung_id, ical.SITZUNG_CHANGES)
     ev = ical.all_day_event(
         ical.uid_vorlagenschluss(p["kommune"], p["sitzung_key"]),
         vs,

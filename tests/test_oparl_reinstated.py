@@ -170,6 +170,18 @@ def test_reinstated_at_another_time_both_the_reinstatement_and_the_move_are_told
             "18:00 Uhr.") in plain(msg)  # fmt: skip
     [moved] = [m for m in mails(smtp, "Sitzung verlegt") if "ortolf" in str(m["To"])]
     assert moved["Subject"] == "Sitzung verlegt: GR vom 14.12.2017 auf 21.12.2017"
+    # its calendar entry is newer than the "Abgesagt" one the feed had: cancelled,
+    # reinstated, moved make SEQUENCE 3, as in the feed (else a client keeps the cancellation)
+    import icalendar
+
+    from lifecycle.ical import FeedOptions, export
+
+    [ics] = [part.get_content() for part in moved.walk()
+             if part.get_content_type() == "text/calendar"]  # fmt: skip
+    [ev] = icalendar.Calendar.from_ical(ics).walk("VEVENT")
+    feed = icalendar.Calendar.from_ical(export(session, FeedOptions()))
+    [same] = [e for e in feed.walk("VEVENT") if e["UID"] == ev["UID"]]
+    assert int(ev["SEQUENCE"]) == int(same["SEQUENCE"]) == 3
 
 
 def test_a_plan_sitzung_bound_elsewhere_meanwhile_is_named_as_bound_there(

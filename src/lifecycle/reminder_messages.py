@@ -282,7 +282,7 @@ def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail
     p = row.payload
     old, new = (dt.datetime.fromisoformat(p[k]) for k in ("old", "new"))
     sitzung_id = required(row.sitzung_id, f"Sitzung der Erinnerung {row.id}")  # set when planned
-    seq, _ = ical.changes_of(session, "Sitzung", sitzung_id, "sitzung_moved")
+    seq, _ = ical.changes_of(session, "Sitzung", sitzung_id, ical.SITZUNG_CHANGES)
     ev = ical.timed_event(
         ical.uid_sitzung(p["kommune"], p["sitzung_key"]),
         new,

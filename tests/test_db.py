@@ -71,3 +71,44 @@ def test_downgrade_to_base_and_up_again(tmp_path):
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     db.upgrade(engine)
     assert db.current_revision(engine) == db.SCHEMA_HEAD
+
+
+def test_0016_rewords_the_stored_english_reasons_of_reminders_in_german(tmp_path):
+    """Rows a version before 0016 noted with English codes read as the outbox words them now;
+    other texts stay as they are."""
+    from sqlalchemy import text
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    db.upgrade(engine, "0015")
+    stored = {
+        1: ("obsolete: task done", "hinfällig: Aufgabe erledigt"),
+        2: ("obsolete: deadline moved to 06.12.2017", "hinfällig: Frist verschoben auf den "
+            "06.12.2017"),
+        3: ("obsolete: Sitzung moved to 13.12.2017", "hinfällig: Sitzung verlegt auf den "
+            "13.12.2017"),
+        4: ("obsolete: Sitzung moved", "hinfällig: Sitzung verlegt"),
+        5: ("obsolete: Sitzung neu gebunden", "hinfällig: Sitzung neu gebunden"),
+        6: ("waiting: SMTP x nicht erreichbar: waiting: 1", "wartet: SMTP x nicht erreichbar: "
+            "waiting: 1"),
+        7: ("obsolete: process completed", "hinfällig: Fortschreibung abgeschlossen"),
+        8: ("obsolete: task reassigned", "hinfällig: Aufgabe neu zugewiesen"),
+        9: ("SMTP-Fehler: 550 obsolete: task done", "SMTP-Fehler: 550 obsolete: task done"),
+        10: ("", ""),
+    }
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO kommune (id, key, name, bundesland, closing_days) "
+            "VALUES (1, 'k', 'K', 'BW', '[]')"))  # fmt: skip
+        conn.execute(text("INSERT INTO person (id, kommune_id, key, name, fachbereich, funktion) "
+                          "VALUES (1, 1, 'p', 'P', '', '')"))  # fmt: skip
+        for rid, (old, _) in stored.items():
+            conn.execute(text(
+                "INSERT INTO reminder (id, person_id, subject, deadline, \"offset\", kind, "
+                "send_on, state, payload, attempts, last_error, created_at, message_uid) "
+                "VALUES (:id, 1, :s, '2017-12-06', 0, 'due', '2017-12-01', 'cancelled', '{}', "
+                "0, :e, '2017-12-01 00:00:00', :u)"),
+                {"id": rid, "s": f"task:{rid}", "e": old, "u": f"u{rid}"})  # fmt: skip
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        now = dict(conn.execute(text("SELECT id, last_error FROM reminder")).all())
+    assert now == {rid: new for rid, (_, new) in stored.items()}

@@ -141,7 +141,7 @@ def test_cancelled_again_before_delivery_the_reinstated_mail_is_obsolete(
     assert len(mails(smtp, ABGESAGT)) == 2 and mails(smtp, "Sitzung wieder angesetzt") == []
     [stale] = rows(session, "sitzung_reinstated")
     assert stale.state == ReminderState.cancelled and stale.sent_at is None
-    assert stale.last_error == "obsolete: Sitzung im RIS wieder abgesagt"
+    assert stale.last_error == "hinfällig: Sitzung im RIS wieder abgesagt"
 
     # the second reinstatement is told to whoever was sent the second cancellation
     assert ris_server.lists(GR).reinstated == 1

@@ -145,7 +145,7 @@ def test_a_server_outage_marks_the_rows_not_tried_as_waiting_and_only_those(sess
     tried = errors.pop(queued[0].id)
     assert "nicht erreichbar" in tried and not tried.startswith("waiting")
     due = [r.id for r in queued if r.send_on <= NOV_6][1:]
-    assert {errors.pop(rid) for rid in due} == {f"waiting: {done.server_error}"}
+    assert {errors.pop(rid) for rid in due} == {f"wartet: {done.server_error}"}
     assert set(errors.values()) == {""}  # rows due later were not waiting for anything
 
 
@@ -222,7 +222,7 @@ def test_rows_of_a_completed_process_are_cancelled_not_sent(session, queued, wai
         done = outbox.deliver(session, NOV_8, settings_for(server.port), now=T0)
         assert len(server.inbox) == 0
     assert done.cancelled == [r.id for r in queued]
-    assert {r.last_error for r in rows(session)} == {"obsolete: process completed"}
+    assert {r.last_error for r in rows(session)} == {"hinfällig: Fortschreibung abgeschlossen"}
 
 
 def test_a_task_done_after_queueing_is_not_reminded_or_escalated(session, queued, waiblingen):
@@ -235,7 +235,7 @@ def test_a_task_done_after_queueing_is_not_reminded_or_escalated(session, queued
         assert len(server.inbox) == len(done.sent) == 6
     cancelled = {r.kind: r for r in rows(session) if r.id in done.cancelled}
     assert sorted(cancelled) == ["due", "escalation"] and len(done.cancelled) == 2
-    assert {r.last_error for r in cancelled.values()} == {"obsolete: task done"}
+    assert {r.last_error for r in cancelled.values()} == {"hinfällig: Aufgabe erledigt"}
 
 
 def test_a_task_whose_deadline_moved_after_queueing_is_not_reminded_of_the_old_one(session, queued):
@@ -257,7 +257,7 @@ def test_a_task_whose_deadline_moved_after_queueing_is_not_reminded_of_the_old_o
     errors = {r.id: r.last_error for r in rows(session)}
     for rid, due in moved.items():
         assert rid in done.cancelled
-        assert errors[rid] == f"obsolete: deadline moved to {due:%d.%m.%Y}"
+        assert errors[rid] == f"hinfällig: Frist verschoben auf den {due:%d.%m.%Y}"
 
 
 def test_a_row_a_concurrent_run_takes_meanwhile_is_skipped_and_the_rest_delivered(

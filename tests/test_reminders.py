@@ -542,7 +542,7 @@ def test_reminder_planned_before_a_move_is_not_sent_after_it(session, waiblingen
     cancelled = session.exec(
         select(Reminder).where(Reminder.state == ReminderState.cancelled)
     ).all()
-    assert any("Sitzung moved to 13.12.2017" in r.last_error for r in cancelled)
+    assert any("Sitzung verlegt auf den 13.12.2017" in r.last_error for r in cancelled)
 
 
 def test_outbox_key_is_unique(session, waiblingen):

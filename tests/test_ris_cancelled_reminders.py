@@ -2,7 +2,7 @@
 
 While the RIS's last word on a Sitzung a process uses is a cancellation, its Vorlagenschluss
 does not stand: the daily scan plans no Vorlagenschluss reminder for it, and one queued before
-the cancellation is not sent ("obsolete: Sitzung im RIS abgesagt"). The project lead has the
+the cancellation is not sent ("hinfällig: Sitzung im RIS abgesagt"). The project lead has the
 "Sitzung abgesagt" message. Once the RIS reinstates the Sitzung, or a new Sitzung is bound
 (`lifecycle oparl bind`), the reminders come back by themselves: the engine's cancelled row is
 planned again when it is due again. The due reminders of tasks anchored to the cancelled
@@ -37,7 +37,7 @@ D = dt.date
 GR_VS = "Vorlagenschluss 30.11.2017 für GR am 14.12.2017"
 BSV_VS = "Vorlagenschluss 22.11.2017 für BSV am 06.12.2017"
 NEW_VS = "Vorlagenschluss 11.01.2018 für GR am 25.01.2018"
-OBSOLETE = "obsolete: Sitzung im RIS abgesagt"
+OBSOLETE = "hinfällig: Sitzung im RIS abgesagt"
 
 
 @pytest.fixture(autouse=True)

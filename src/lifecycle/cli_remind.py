@@ -34,11 +34,15 @@ def remind(
 ) -> None:
     """Fällige Erinnerungen planen, anzeigen und senden.
 
-    Exit 0: alles gesendet (oder nichts fällig); 2: Eingabe/Einstellungen abgelehnt, nichts
-    geändert; 3: mindestens eine Erinnerung fehlgeschlagen oder wartend. Die Tabelle nennt
-    jede Erinnerung mit ihrer Nummer (Nr.); „lifecycle remind cancel NR --reason GRUND“
-    verwirft eine, die nicht mehr gesendet werden soll.
+    Exit 0: alles gesendet oder nichts fällig; 3: mindestens eine fehlgeschlagen oder wartend.
+
+    Exit 2: Eingabe oder Einstellungen abgelehnt, nichts geändert.
+
+    Die Tabelle nennt jede Erinnerung mit ihrer Nummer (Spalte „Nr.“).
+
+    „lifecycle remind cancel NR --reason GRUND“ verwirft eine, die nicht gesendet werden soll.
     """
+    # one line per paragraph: typer's rich help keeps a docstring's line breaks
     if ctx.invoked_subcommand is not None:  # `lifecycle remind cancel …`: not the daily run
         if dry_run or today is not None:
             fail(f"Aufruf: {'--dry-run' if dry_run else '--today'} gilt nicht für "
@@ -110,8 +114,10 @@ def cancel(
         help="Nummer der Erinnerung (Spalte „Nr.“ von lifecycle remind)")],
     reason: Annotated[str, typer.Option("--reason", help="warum sie nicht gesendet wird")],
 ) -> None:
-    """Eine geplante oder fehlgeschlagene Erinnerung verwerfen: sie wird nicht gesendet und
-    nicht neu geplant; der Grund steht an ihr und im Verlauf."""
+    """Eine geplante oder fehlgeschlagene Erinnerung verwerfen.
+
+    Sie wird nicht gesendet und nicht neu geplant; der Grund steht an ihr und im Verlauf.
+    """
     from .errors import InputError
     from .models import Person
     from .services import cancel_reminder

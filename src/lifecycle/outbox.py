@@ -356,7 +356,7 @@ def _deliver_one(
         return "failed", str(exc), (rid, token, ReminderState.failed, str(exc))
     except mail.ConfigError as exc:  # raised before a connection exists: nothing went out
         return "config_error", str(exc), (rid, token, ReminderState.sending,
-                                          f"waiting: {exc}")  # fmt: skip
+                                          f"wartet: {exc}")  # fmt: skip
     return "sent", "", (rid, token, ReminderState.sent, "")
 
 
@@ -388,7 +388,7 @@ def _message(
 # reminder (its deadline does not stand), a "Sitzung wieder angesetzt" message (the RIS
 # cancelled it again; that cancellation's own message tells it).
 _ASK_CANCELLED = ("vorlagenschluss", "sitzung_reinstated")
-CANCELLED_STALE = "obsolete: Sitzung im RIS abgesagt"
+CANCELLED_STALE = "hinfällig: Sitzung im RIS abgesagt"
 
 _LOAD = (
     select(  # type: ignore[call-overload]
@@ -450,26 +450,26 @@ def _obsolete(
     the RIS's last word on the row's Sitzung is a cancellation (asked for the kinds in
     _ASK_CANCELLED only)."""
     if row.fortschreibung_id is not None and process_state != ProcessState.running:
-        return "obsolete: process completed"
+        return "hinfällig: Fortschreibung abgeschlossen"
     if row.task_id is not None:  # a due or escalation reminder: about its task
         if task_state == TaskState.done:
-            return "obsolete: task done"
+            return "hinfällig: Aufgabe erledigt"
         if task_due != row.deadline:
             due = required(task_due, f"Fälligkeit der Aufgabe {row.task_id}")  # set since planned
-            return f"obsolete: deadline moved to {dates.short_de(due)}"
+            return f"hinfällig: Frist verschoben auf den {dates.short_de(due)}"
     if sitzung_cancelled and row.sitzung_id is not None:
         if row.kind == "vorlagenschluss":
             # its Vorlagenschluss does not stand; the lead is asked to bind a new date, and
             # the scan plans this row again if the RIS reinstates the Sitzung
             return CANCELLED_STALE
         if row.kind == "sitzung_reinstated":
-            return "obsolete: Sitzung im RIS wieder abgesagt"
+            return "hinfällig: Sitzung im RIS wieder abgesagt"
     moved = sitzung_start is not None and (
         sitzung_start.isoformat() != row.payload.get("sitzung_start")
     )
     if row.kind == "vorlagenschluss" and row.sitzung_id is not None and moved:
         assert sitzung_start is not None  # moved
-        return f"obsolete: Sitzung moved to {dates.short_de(sitzung_start.date())}"
+        return f"hinfällig: Sitzung verlegt auf den {dates.short_de(sitzung_start.date())}"
     return ""
 
 
@@ -479,7 +479,7 @@ def note_waiting(session: Session, ids: list[int], error: str) -> None:
         session.execute(
             update(Reminder)
             .where(col(Reminder.id).in_(ids), col(Reminder.state).in_([s.name for s in QUEUED]))
-            .values(last_error=f"waiting: {error}")
+            .values(last_error=f"wartet: {error}")
         )
         session.commit()
 

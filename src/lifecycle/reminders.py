@@ -863,7 +863,7 @@ def _dry_rows(session: Session, today: dt.date, found: list[Planned]) -> list[Re
 # --- a Sitzung moved -------------------------------------------------------------------------
 
 
-MOVED_STALE = "obsolete: Sitzung moved"  # last_error of reminders a move made stale
+MOVED_STALE = "hinfällig: Sitzung verlegt"  # last_error of reminders a move made stale
 
 def on_sitzung_moved(session: Session, move: SitzungMove, *, today: dt.date | None = None) -> int:
     """Drop reminders made stale by the move; queue ONE message per person concerned.
@@ -938,7 +938,7 @@ def cancel_for_reassigned(session: Session, task: Task) -> None:
             col(Reminder.person_id) != task.assignee_id,
             col(Reminder.kind).in_(["due"]),
         )
-        .values(state=ReminderState.cancelled.name, last_error="obsolete: task reassigned")
+        .values(state=ReminderState.cancelled.name, last_error="hinfällig: Aufgabe neu zugewiesen")
     )
 
 

@@ -320,7 +320,7 @@ def delete_rows(session: Session, kommune_key: str, sitzung_key: str, *, actor: 
 # --- binding a new Sitzung to a plan Sitzung (e.g. after the RIS cancelled the old one) ---------
 
 BOUND = "sitzung_bound"
-BOUND_STALE = "obsolete: Sitzung neu gebunden"  # last_error of reminders the new binding ended
+BOUND_STALE = "hinfällig: Sitzung neu gebunden"  # last_error of reminders the new binding ended
 
 
 @dataclass(frozen=True)

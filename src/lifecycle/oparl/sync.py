@@ -103,7 +103,7 @@ ACTOR = "oparl-sync"
 LINKED, SYNCED = "oparl_linked", "oparl_synced"
 # CANCELLED, REINSTATED (the RIS lists a cancelled Sitzung as taking place again): the events
 # every view reads a cancellation from (lifecycle.cancellations)
-REINSTATED_STALE = "obsolete: Sitzung im RIS wieder angesetzt"  # last_error of taken-back rows
+REINSTATED_STALE = "hinfällig: Sitzung im RIS wieder angesetzt"  # last_error of taken-back rows
 # The outbox kind of the "Sitzung abgesagt" messages to the project lead, and of the
 # "Sitzung wieder angesetzt" messages to those of them who were sent one.
 ESCALATION = "sitzung_cancelled"

@@ -89,8 +89,7 @@ def generate_document(
     if result.decided_note:
         console.print(f"Hinweis: {result.decided_note}", markup=False, soft_wrap=True)
     for note in result.hinweise:
-        console.print(f"Hinweis zum Abschnitt „{note.section}“: {note.text}", markup=False,
-                      soft_wrap=True)  # fmt: skip
+        console.print(f"{note.heading}: {note.text}", markup=False, soft_wrap=True)
     if result.hinweise:
         console.print(f"Die Abschnitte im Überblick: lifecycle vorlage show {p.key} …",
                       markup=False, soft_wrap=True)  # fmt: skip

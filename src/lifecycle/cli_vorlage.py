@@ -78,8 +78,12 @@ def show(
         v = lookups.get_vorlage(s, p, ref)
         sections = drafts(s, p, v.stage_key)
         notes: dict[str, list[str]] = {}
+        on_folge: list[str] = []  # the Beratungsfolge's notes: no row of the table
         for h in hinweise(s, p, v):
-            notes.setdefault(h.section, []).append(h.text)
+            if h.beratungsfolge:
+                on_folge.append(f"{h.heading}: {h.text}")
+            else:
+                notes.setdefault(h.section, []).append(h.text)
         own = set(v.begruendung)
         own |= {BETREFF} if v.betreff != sections[0].generated else set()
         own |= {VORSCHLAG} if v.beschlussvorschlag != sections[1].generated else set()
@@ -91,6 +95,8 @@ def show(
         note = " ".join(notes.get(d.title, []))
         table.add_row(d.title, "eigener Text" if d.title in own else "Entwurf", note)
     console.print(table)
+    for line in on_folge:
+        console.print(line, markup=False, soft_wrap=True)
     if decision is not None:
         console.print(f"{decision.sentence}; der Text bleibt, wie er beschlossen wurde.",
                       markup=False, soft_wrap=True)  # fmt: skip

@@ -60,15 +60,15 @@ class DocumentResult:
     path: Path
     created: bool
     pdf_path: Path | None = None
-    # What the author should check in the Vorlage's own words (vorlage_hinweise), and the
-    # sections those notes are on.
+    # What the author should check in the Vorlage's own words and its Beratungsfolge
+    # (vorlage_hinweise), and the sections those notes are on.
     hinweise: tuple[Hinweis, ...] = ()
     # The document prints a decided Vorlage: which version stays, in one German sentence.
     decided_note: str = ""
 
     @property
     def flagged(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(h.section for h in self.hinweise))
+        return tuple(dict.fromkeys(h.section for h in self.hinweise if not h.beratungsfolge))
 
 
 # --- templates -----------------------------------------------------------------------------

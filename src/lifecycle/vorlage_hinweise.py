@@ -3,8 +3,11 @@
 Text in the author's own words is never overwritten by the process; where the process has
 overtaken it, a note says so. Two kinds: the draft an edited section replaced has changed
 since (``doc_context.stale_sections``), and a text names the day a Sitzung of the process
-was on before it was moved ("bis zur Sitzung am 6.12.2017"). Read-only; the CLI, the editor
-and document generation show the same notes. A Vorlage the council has decided (``decided``)
+was on before it was moved ("bis zur Sitzung am 6.12.2017"). And one note on the Beratungsfolge
+for each Sitzung of it the RIS has cancelled (``cancellations``): the lead binds a new date
+(``lifecycle oparl bind``), the author checks the paper; the note goes once the RIS reinstates
+the Sitzung or the Beratung is bound to another one. Read-only; the CLI, the editor and
+document generation show the same notes. A Vorlage the council has decided (``decided``)
 gets none: its text is the record of the decision, nothing to check or change any more.
 """
 
@@ -18,10 +21,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from .cancellations import cancelled_sitzungen
 from .dates import long_de, short_de
 from .decided import decided
 from .doc_context import BETREFF, VORSCHLAG, genitive, stale_sections
 from .models import Beratung, Event, Fortschreibung, Gremium, Sitzung, SitzungBinding, Vorlage
+from .words import quoted
 
 DRAFT_CHANGED = (
     "Seit dieser Text gespeichert wurde, hat sich der Entwurf aus dem Prozess geändert. "
@@ -36,20 +41,35 @@ _NUMERIC = re.compile(r"(?<![\w.])(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{4}|\d{2})(?!\w
 _LONG = re.compile(rf"(?<![\w.])(\d{{1,2}})\.\s*({'|'.join(MONTHS)})\s+(\d{{4}})(?!\w|\.\d)")
 
 
+BERATUNGSFOLGE = "Beratungsfolge"
+
+
 @dataclass(frozen=True)
 class Hinweis:
-    """A note on one section: Betreff, Beschlussvorschlag or a Begründung section's title."""
+    """A note on one section (Betreff, Beschlussvorschlag or a Begründung section's title),
+    or on the Vorlage's Beratungsfolge."""
 
-    section: str
+    section: str  # the section's title; BERATUNGSFOLGE for a note on the Beratungsfolge
     text: str  # one or two German sentences, for the author
+    # On the Beratungsfolge, not on a section: a section of the author's may be called anything.
+    beratungsfolge: bool = False
+
+    @property
+    def heading(self) -> str:
+        """'Hinweis zum Abschnitt „Betreff“', 'Hinweis zur Beratungsfolge'."""
+        if self.beratungsfolge:
+            return "Hinweis zur Beratungsfolge"
+        return f"Hinweis zum Abschnitt {quoted(self.section)}"
 
 
 def hinweise(session: Session, process: Fortschreibung, vorlage: Vorlage) -> list[Hinweis]:
-    """The notes on ``vorlage``, section by section in the order the sections were found;
-    none once it is decided."""
+    """The notes on ``vorlage``: those on its Beratungsfolge in its order, then section by
+    section in the order the sections were found; none once it is decided."""
     if decided(session, vorlage) is not None:
         return []
-    notes = [Hinweis(t, DRAFT_CHANGED) for t in stale_sections(session, process,
+    notes = [Hinweis(BERATUNGSFOLGE, _cancelled_text(sitzung, gremium), beratungsfolge=True)
+             for sitzung, gremium in cancelled_beratungen(session, vorlage)]  # fmt: skip
+    notes += [Hinweis(t, DRAFT_CHANGED) for t in stale_sections(session, process,
                                                                  vorlage.stage_key)]  # fmt: skip
     moved = moved_days(session, process)
     if moved:
@@ -72,6 +92,27 @@ def _moved_text(day: dt.date, sitzung: Sitzung, gremium: Gremium) -> str:
     return (f"Der Text nennt den {short_de(day)}; die Sitzung {genitive(gremium)} von diesem "
             f"Tag ist auf {long_de(sitzung.start.date())} verlegt worden. Bitte das Datum "
             "prüfen.")  # fmt: skip
+
+
+def cancelled_beratungen(session: Session, vorlage: Vorlage) -> list[tuple[Any, Any]]:
+    """The Sitzungen of ``vorlage``'s Beratungsfolge the RIS has cancelled now, each once in
+    the Beratungsfolge's order, with their Gremium: its Sitzungen, then one question for the
+    cancelled ones among them."""
+    rows = session.exec(
+        select(Sitzung, Gremium).join(Beratung, col(Beratung.sitzung_id) == Sitzung.id)
+        .join(Gremium, col(Gremium.id) == Sitzung.gremium_id)
+        .where(Beratung.vorlage_id == vorlage.id).order_by(col(Beratung.position))
+    ).all()  # fmt: skip
+    if not rows:
+        return []
+    cancelled = cancelled_sitzungen(session, [s.id for s, _ in rows if s.id is not None])
+    return list({s.id: (s, g) for s, g in rows if s.id in cancelled}.values())
+
+
+def _cancelled_text(sitzung: Sitzung, gremium: Gremium) -> str:
+    return (f"Die Sitzung {genitive(gremium)} am {long_de(sitzung.start.date())} ist im "
+            "Ratsinformationssystem abgesagt. Bitte einen neuen Termin binden (lifecycle oparl "
+            "bind) und die Beratungsfolge prüfen.")  # fmt: skip
 
 
 def days_named(text: str) -> Iterator[dt.date]:

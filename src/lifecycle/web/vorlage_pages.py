@@ -54,6 +54,7 @@ class Draft:
     abschnitte: list[Abschnitt]
     hinweise: dict[str, tuple[str, ...]]  # by section title, Betreff and Beschlussvorschlag too
     decided: str = ""  # the council has decided it: why the text can no longer be saved
+    beratungsfolge: tuple[str, ...] = ()  # a Sitzung of the Beratungsfolge cancelled in the RIS
 
 
 def _draft(s: Session, process: Fortschreibung, stage: str) -> Draft:
@@ -65,8 +66,12 @@ def _draft(s: Session, process: Fortschreibung, stage: str) -> Draft:
     final = stage == plan_of(process.plan).last.key
     sections = [d for d in drafts(s, process, stage) if d.title not in (BETREFF, VORSCHLAG)]
     notes: dict[str, tuple[str, ...]] = {}
+    on_folge: list[str] = []
     for h in hinweise(s, process, vorlage):
-        notes[h.section] = (*notes.get(h.section, ()), h.text)
+        if h.beratungsfolge:
+            on_folge.append(f"{h.heading}: {h.text}")
+        else:
+            notes[h.section] = (*notes.get(h.section, ()), h.text)
     saved = {k: str(v) for k, v in vorlage.begruendung.items()}
     known = {d.title for d in sections}
     abschnitte = [Abschnitt(d.title, saved.get(d.title, d.generated), d.generated, d.has_lists,
@@ -77,7 +82,7 @@ def _draft(s: Session, process: Fortschreibung, stage: str) -> Draft:
     decision = decided(s, vorlage)
     return Draft(vorlage, "sitzungsvorlage" if final else "beschlussvorlage", abschnitte, notes,
                  f"{decision.sentence}; der Text bleibt, wie er beschlossen wurde." if decision
-                 else "")  # fmt: skip
+                 else "", tuple(on_folge))  # fmt: skip
 
 
 def _versions(s: Session, vorlage: Vorlage) -> list[tuple[VorlageVersion, dt.datetime]]:

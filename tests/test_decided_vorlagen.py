@@ -278,6 +278,10 @@ def test_the_editor_shows_a_decided_vorlage_and_refuses_to_save_it(db_url):
                                         "beschlussvorschlag": "Geändert"})  # fmt: skip
     assert refused.status_code == 409
     assert REFUSED[1:] in refused.text and "Die Vorlage" in refused.text
+    # an empty field changes nothing: the decision is said first, not the form's problem
+    empty = ortolf.post(editor, data={"csrf_token": csrf(page), "betreff": "",
+                                      "beschlussvorschlag": ""})  # fmt: skip
+    assert empty.status_code == 409 and REFUSED[1:] in empty.text
     assert dump(db_url) == before
 
 

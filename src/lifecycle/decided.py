@@ -41,6 +41,12 @@ class Decided:
         return f"die Vorlage {self.vorlage} ist beschlossen (Freigabe am {short_de(self.on)})"
 
     @property
+    def refusal(self) -> str:
+        """Why its text cannot be saved: 'die Vorlage „…“ ist beschlossen (…); ihr Text
+        bleibt, wie er beschlossen wurde'."""
+        return f"{self.clause}; ihr Text bleibt, wie er beschlossen wurde"
+
+    @property
     def sentence(self) -> str:
         """The clause opening a sentence: 'Die Vorlage …'."""
         return "D" + self.clause[1:]

@@ -691,7 +691,7 @@ def save_vorlage_text(
         engine.lock(session, lookups.get_stage(session, process, stage_key))
         decision = decided(session, vorlage)
         if decision is not None:
-            raise Refused(f"{decision.clause}; ihr Text bleibt, wie er beschlossen wurde")
+            raise Refused(decision.refusal)
         for title, value in [(BETREFF, betreff), (VORSCHLAG, beschlussvorschlag),
                              *begruendung.items()]:  # fmt: skip
             problem = markup.problem(value)

@@ -21,7 +21,7 @@ from .. import dates, services
 from ..access import Action, require_process
 from ..decided import decided
 from ..doc_context import BETREFF, VORSCHLAG, drafts, paragraphs
-from ..errors import NotFound
+from ..errors import NotFound, Refused
 from ..models import Fortschreibung, Vorlage, VorlageVersion
 from ..plan_types import plan_of
 from ..vorlage_hinweise import hinweise
@@ -108,6 +108,8 @@ def save(request: Request, s: DB, form: Form, key: str, stage: str) -> Response:
     me = security.require_principal(request, s)
     process = require_process(s, me, key, Action.edit_vorlage)
     draft = _draft(s, process, stage)
+    if decision := decided(s, draft.vorlage):  # before the form's checks: nothing can be saved
+        raise Refused(decision.refusal)
     betreff = line(form, "betreff", "Betreff")
     vorschlag = text(form, "beschlussvorschlag", "Beschlussvorschlag", max_length=MAX_FIELD)
     begruendung = _changed_sections(form, draft)

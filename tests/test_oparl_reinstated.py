@@ -11,7 +11,7 @@ import datetime as dt
 
 import pytest
 from smtp_server import SmtpServer
-from sqlmodel import select
+from sqlmodel import col, select
 from test_oparl_more import meeting, ris, settings_for
 from test_oparl_sync import recorded
 
@@ -216,3 +216,26 @@ def test_the_cli_says_what_the_sync_queued(session, ris_server, smtp, capsys):
     assert ("Warnung: gr-2017-12-14: im RIS wieder angesetzt (Absage aufgehoben); 1 Nachricht(en) "
             "„Sitzung wieder angesetzt“ an die Projektleitung vorgemerkt") in out  # fmt: skip
     assert [r.state for r in rows(session, "sitzung_reinstated")] == [ReminderState.planned]
+
+
+def test_an_abgesagt_mail_claimed_when_the_ris_reinstates_is_not_sent_after_it(
+    session, ris_server, smtp
+):
+    """A delivery held the "abgesagt" row (a run that crashed after claiming it) when the RIS
+    listed the Sitzung again: the row may have gone out, so the lead is told it takes place;
+    taken up again by the next delivery, it is dropped, never sent after the reinstatement."""
+    from sqlalchemy import update
+
+    assert ris_server.lists(CANCELLED).escalated == 1
+    [row] = rows(session, "sitzung_cancelled")
+    session.execute(update(Reminder).where(col(Reminder.id) == row.id).values(
+        state=ReminderState.sending.name, claim_token="crashed",
+        claimed_at=dt.datetime(2017, 11, 1, tzinfo=dt.UTC)))  # fmt: skip
+    session.commit()
+    assert ris_server.lists(GR).reinstated == 1
+    deliver(session, smtp)
+    assert mails(smtp, ABGESAGT) == []
+    assert [str(m["Subject"]) for m in mails(smtp, "Sitzung wieder angesetzt")] == [WIEDER]
+    [row] = rows(session, "sitzung_cancelled")
+    assert (row.state, row.last_error) == (ReminderState.cancelled,
+                                           "hinfällig: Sitzung im RIS wieder angesetzt")

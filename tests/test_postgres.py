@@ -99,3 +99,26 @@ def test_a_test_database_is_dropped_while_a_connection_is_still_open():
                             {"n": name}).scalar_one()  # fmt: skip
     admin.dispose()
     assert left == 0
+
+
+def test_queue_rows_counts_what_it_queued_on_postgres(pg, session):
+    """psycopg gives -1 as the rowcount of an upsert: the count comes from RETURNING, so the
+    reports that read it (oparl sync's "Sitzung abgesagt" and "wieder angesetzt") agree on
+    both databases: new rows counted, rows already there not, a row cancelled unsent again."""
+    from lifecycle import outbox
+    from lifecycle.models import Reminder, ReminderState
+
+    counts = {}
+    for name, s in (("postgres", pg), ("sqlite", session)):
+        services.start(s, load_scenario(WAIBLINGEN), actor="test")
+        planned = reminders.find_due(s, dt.date(2017, 11, 8))
+        first = outbox.queue_rows(s, planned)
+        again = outbox.queue_rows(s, planned)
+        row = s.exec(select(Reminder)).first()
+        row.state = ReminderState.cancelled
+        s.add(row)
+        s.flush()
+        revived = outbox.queue_rows(s, planned)
+        s.commit()
+        counts[name] = (first, again, revived)
+    assert counts["postgres"] == counts["sqlite"] == (len(planned), 0, 1)

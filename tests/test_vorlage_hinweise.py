@@ -137,8 +137,8 @@ NEW = _m("gr-2018-01-25", "2018-01-25T18:00:00+01:00")
 CANCELLED = GR | {"cancelled": True}
 RIS_TODAY = dt.date(2017, 11, 15)
 ABGESAGT = ("Die Sitzung des Gemeinderates am Donnerstag, 14. Dezember 2017 ist im "
-            "Ratsinformationssystem abgesagt. Bitte einen neuen Termin binden (lifecycle oparl "
-            "bind) und die Beratungsfolge prüfen.")  # fmt: skip
+            "Ratsinformationssystem abgesagt. Die Projektleitung bindet einen neuen Termin "
+            "(lifecycle oparl bind); bitte danach die Beratungsfolge prüfen.")  # fmt: skip
 NOTE = Hinweis(BERATUNGSFOLGE, ABGESAGT, beratungsfolge=True)
 LINE = f"Hinweis zur Beratungsfolge: {ABGESAGT}"
 

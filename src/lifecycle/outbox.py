@@ -133,9 +133,9 @@ def queue_rows(session: Session, planned: Sequence[Planned]) -> int:
         }
         for p in planned
     ]
-    stmt = _insert_ignore(session).values(rows)
-    result = session.exec(stmt)
-    return max(result.rowcount or 0, 0)
+    # counted by RETURNING: the driver's rowcount of an upsert is -1 on PostgreSQL (psycopg)
+    stmt = _insert_ignore(session).values(rows).returning(_TABLE.c.id)
+    return len(session.execute(stmt).all())
 
 
 def _insert_ignore(session: Session) -> Insert:
@@ -384,10 +384,11 @@ def _message(
     return msg
 
 
-# The kinds of rows whose Sitzung's cancellation makes them obsolete: a Vorlagenschluss
-# reminder (its deadline does not stand), a "Sitzung wieder angesetzt" message (the RIS
-# cancelled it again; that cancellation's own message tells it).
-_ASK_CANCELLED = ("vorlagenschluss", "sitzung_reinstated")
+# The kinds of rows whose Sitzung's cancellation (or its end) makes them obsolete: a
+# Vorlagenschluss reminder (its deadline does not stand), a "Sitzung wieder angesetzt" message
+# (the RIS cancelled it again; that cancellation's own message tells it), a "Sitzung abgesagt"
+# message (the RIS reinstated it meanwhile, also while a crashed run held its claim).
+_ASK_CANCELLED = ("vorlagenschluss", "sitzung_reinstated", "sitzung_cancelled")
 CANCELLED_STALE = "hinfällig: Sitzung im RIS abgesagt"
 
 _LOAD = (
@@ -464,6 +465,8 @@ def _obsolete(
             return CANCELLED_STALE
         if row.kind == "sitzung_reinstated":
             return "hinfällig: Sitzung im RIS wieder abgesagt"
+    if row.kind == "sitzung_cancelled" and not sitzung_cancelled:
+        return "hinfällig: Sitzung im RIS wieder angesetzt"
     moved = sitzung_start is not None and (
         sitzung_start.isoformat() != row.payload.get("sitzung_start")
     )

@@ -111,8 +111,8 @@ def cancelled_beratungen(session: Session, vorlage: Vorlage) -> list[tuple[Any, 
 
 def _cancelled_text(sitzung: Sitzung, gremium: Gremium) -> str:
     return (f"Die Sitzung {genitive(gremium)} am {long_de(sitzung.start.date())} ist im "
-            "Ratsinformationssystem abgesagt. Bitte einen neuen Termin binden (lifecycle oparl "
-            "bind) und die Beratungsfolge prüfen.")  # fmt: skip
+            "Ratsinformationssystem abgesagt. Die Projektleitung bindet einen neuen Termin "
+            "(lifecycle oparl bind); bitte danach die Beratungsfolge prüfen.")  # fmt: skip
 
 
 def days_named(text: str) -> Iterator[dt.date]:

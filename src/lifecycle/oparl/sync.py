@@ -1123,13 +1123,19 @@ def tell_reinstated(session: Session, sitzung: Sitzung, today: dt.date, *, round
     """Queue "Sitzung wieder angesetzt" for each recipient who was SENT the "Sitzung abgesagt"
     message of cancellation ``round_``, in the caller's transaction; one whose message was
     taken back unsent learns nothing of either. Keyed as that message (its subject with this
-    kind, its deadline), so a repeated call queues nothing. Returns how many rows are new."""
+    kind, its deadline), so a repeated call queues nothing. Returns how many rows are new.
+
+    A message a delivery has claimed (``sending``) may be on its way or out already (a run
+    that crashed after the server took it): it counts as sent. If it was not, the delivery
+    drops it now that the RIS's last word is no cancellation (``outbox``), and the recipient
+    reads only that the Sitzung takes place, which is true."""
     from ..models import Reminder, ReminderState
     from ..outbox import Planned, queue_rows
 
     sent = session.exec(select(Reminder).where(
         Reminder.sitzung_id == sitzung.id, Reminder.kind == ESCALATION,
-        Reminder.state == ReminderState.sent).order_by(col(Reminder.id))).all()  # fmt: skip
+        col(Reminder.state).in_([ReminderState.sent, ReminderState.sending]),
+    ).order_by(col(Reminder.id))).all()  # fmt: skip
     gremium = session.get(Gremium, sitzung.gremium_id)
     planned: list[Planned] = []
     for row in sent:

@@ -239,3 +239,27 @@ def test_an_abgesagt_mail_claimed_when_the_ris_reinstates_is_not_sent_after_it(
     [row] = rows(session, "sitzung_cancelled")
     assert (row.state, row.last_error) == (ReminderState.cancelled,
                                            "hinfällig: Sitzung im RIS wieder angesetzt")
+
+
+def test_a_cancelled_sitzung_moved_by_the_clerk_stays_cancelled_in_the_moved_mails_calendar(
+    session, ris_server, smtp
+):
+    """The "Sitzung verlegt" mail's entry has the feed's SEQUENCE: for a Sitzung the RIS
+    has cancelled it says so too (else a calendar would show it taking place after all)."""
+    import icalendar
+
+    from lifecycle.ical import FeedOptions, export
+
+    ris_server.lists(CANCELLED)
+    services.move_sitzung(session, "gr-2017-12-14", dt.datetime(2017, 12, 21, 18, 0),
+                          actor="sitzungsdienst", today=TODAY)  # fmt: skip
+    deliver(session, smtp)
+    [moved] = [m for m in mails(smtp, "Sitzung verlegt") if "ortolf" in str(m["To"])]
+    [ics] = [part.get_content() for part in moved.walk()
+             if part.get_content_type() == "text/calendar"]  # fmt: skip
+    [ev] = icalendar.Calendar.from_ical(ics).walk("VEVENT")
+    feed = icalendar.Calendar.from_ical(export(session, FeedOptions()))
+    [same] = [e for e in feed.walk("VEVENT") if e["UID"] == ev["UID"]]
+    assert int(ev["SEQUENCE"]) == int(same["SEQUENCE"]) == 2
+    assert str(ev["STATUS"]) == str(same["STATUS"]) == "CANCELLED"
+    assert str(ev["SUMMARY"]) == str(same["SUMMARY"]) == "Abgesagt: GR: Gemeinderat"

@@ -10,10 +10,12 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, func, select
 
 from . import dates, ical, mail
+from .cancellations import cancelled_sitzungen
 from .models import Event as LogEvent
 from .models import Fortschreibung, Kommune, Person, Reminder, Task
 from .plan_types import Plan, plan_of
 from .typing_helpers import required
+from .words import ABGESAGT_TITLE_DE
 
 # --- messages --------------------------------------------------------------------------------
 
@@ -283,14 +285,19 @@ def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail
     old, new = (dt.datetime.fromisoformat(p[k]) for k in ("old", "new"))
     sitzung_id = required(row.sitzung_id, f"Sitzung der Erinnerung {row.id}")  # set when planned
     seq, _ = ical.changes_of(session, "Sitzung", sitzung_id, ical.SITZUNG_CHANGES)
+    # a Sitzung the RIS has cancelled stays cancelled in the calendar when it is moved: the
+    # entry at the feed's SEQUENCE must not say it takes place
+    off = bool(cancelled_sitzungen(session, [sitzung_id]))
     ev = ical.timed_event(
         ical.uid_sitzung(p["kommune"], p["sitzung_key"]),
         new,
         s.zone,
-        f"{p['gremium_short']}: {p['gremium']}",
+        f"{ABGESAGT_TITLE_DE if off else ''}{p['gremium_short']}: {p['gremium']}",
         place=p.get("place", ""),
         sequence=seq,
     )
+    if off:
+        ical.call_off(ev)
     items = [
         f"{c['title']}: bisher {dates.short_de(dt.date.fromisoformat(c['old']))}, "
         f"neu {dates.short_de(dt.date.fromisoformat(c['new']))}"

@@ -239,3 +239,25 @@ def _postpone_options(s: Session) -> list[str]:
         SitzungBinding.fortschreibung_id == process.id)).first()  # fmt: skip
     assert name
     return [label for _key, label in views._later_sitzungen(s, process, name)]
+
+
+def test_the_sync_counts_cancellations_from_the_last_removal_on_as_cancellations_does(
+    session, waiblingen
+):
+    """A removed Sitzung's id may come back for a new one (SQLite): its old cancellation
+    neither marks it in the views nor counts as an open cancellation in the sync."""
+    from lifecycle.cancellations import REINSTATED
+    from lifecycle.oparl.sync import _cancel_state
+
+    sitzung = session.exec(select(Sitzung).where(Sitzung.key == "gr-2017-12-14")).one()
+
+    def said(action: str) -> tuple[tuple[int, bool], bool]:
+        events.log(session, actor="oparl", action=action, entity=sitzung, process_id=None)
+        session.flush()
+        return _cancel_state(session, sitzung), bool(cancelled_sitzungen(session, [sitzung.id]))
+
+    assert said(CANCELLED) == ((1, True), True)
+    assert said(REINSTATED) == ((1, False), False)
+    assert said(CANCELLED) == ((2, True), True)
+    assert said(DELETED) == ((0, False), False)
+    assert said(CANCELLED) == ((1, True), True)

@@ -76,7 +76,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from .. import events
-from ..cancellations import CANCELLED, REINSTATED
+from ..cancellations import CANCELLED, DELETED, REINSTATED
 from ..dates import BERLIN, check_year
 from ..errors import InputError, NeedsReason, NotFound, Refused, Unavailable
 from ..hosts import ascii_host, host_problem
@@ -1053,10 +1053,13 @@ def _used(session: Session, sitzung: Sitzung) -> bool:
 
 def _cancel_state(session: Session, sitzung: Sitzung) -> tuple[int, bool]:
     """How often the RIS has cancelled ``sitzung`` (cancellation events), and whether the
-    last word was a cancellation (not a reinstatement)."""
-    actions = session.exec(select(Event.action).where(
-        col(Event.action).in_((CANCELLED, REINSTATED)), Event.entity == "Sitzung",
-        Event.entity_id == sitzung.id).order_by(col(Event.id))).all()  # fmt: skip
+    last word was a cancellation (not a reinstatement). Counted from its last removal on, as
+    ``cancellations`` does: SQLite may give a removed row's id to a new Sitzung."""
+    actions = list(session.exec(select(Event.action).where(
+        col(Event.action).in_((CANCELLED, REINSTATED, DELETED)), Event.entity == "Sitzung",
+        Event.entity_id == sitzung.id).order_by(col(Event.id))).all())  # fmt: skip
+    if DELETED in actions:
+        actions = actions[len(actions) - actions[::-1].index(DELETED):]
     return sum(a == CANCELLED for a in actions), bool(actions) and actions[-1] == CANCELLED
 
 

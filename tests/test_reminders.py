@@ -244,6 +244,27 @@ def test_an_internal_error_building_a_message_is_raised_and_the_row_not_left_sen
         assert len(server.inbox) == len(others)
     assert states(session) == Counter({"failed": 1, "sent": len(others)})
 
+def test_a_database_error_while_a_message_is_built_is_the_databases_error(session, waiblingen):
+    """The database failing under the delivery (here: the Kommune's table gone, which the
+    readable process name is read from) is no bug of the message: the error is raised as it
+    is, as the CLI reports a lost database, and nothing is recorded on the row, whose claim
+    expires like a crashed run's (on PostgreSQL the dead connection could not record it:
+    PendingRollbackError, a crash instead of the one line)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    outbox.queue(session, reminders.find_due(session, NOV_8))
+    session.execute(text("PRAGMA foreign_keys=OFF"))
+    session.execute(text("ALTER TABLE kommune RENAME TO kommune_gone"))
+    session.commit()
+    with SmtpServer() as server, pytest.raises(OperationalError, match="kommune"):
+        outbox.deliver(session, NOV_8, settings_for(server.port))
+    session.rollback()
+    assert "interner Fehler" not in " ".join(
+        r.last_error for r in session.exec(select(Reminder)).all())
+    assert states(session)["failed"] == 0 and states(session)["sending"] == 1
+
+
 def test_smtp_down_then_up_delivers_everything_once(session, waiblingen):
     port = free_port()
     down = reminders.run_daily(session, NOV_8, settings=settings_for(port))

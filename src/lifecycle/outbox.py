@@ -23,6 +23,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import Table, bindparam, case, or_, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, col, select
 
@@ -343,6 +344,11 @@ def _deliver_one(
         msg = _message(session, row, person, address, settings, sequence)
     except (mail.AddressError, mail.MessageError) as exc:
         return "failed", "", (rid, token, ReminderState.failed, str(exc))
+    except SQLAlchemyError:
+        # the database failed while the message was built (the server went away): the
+        # caller's error as anywhere else; nothing can be recorded on the row, whose claim
+        # expires like a crashed run's
+        raise
     except Exception as exc:  # a bug: shown as the crash it is, but its row is not left claimed
         error = f"interner Fehler beim Erstellen der Nachricht ({type(exc).__name__}); bitte melden"
         _record(session, (rid, token, ReminderState.failed, error))

@@ -72,6 +72,20 @@ def rows(session, kind: str) -> list[Reminder]:
                              .order_by(Reminder.id)).all())  # fmt: skip
 
 
+def mailed_and_fed(session, msg) -> tuple:
+    """The calendar entry a mail carries, and the internal feed's entry of the same UID."""
+    import icalendar
+
+    from lifecycle.ical import FeedOptions, export
+
+    [ics] = [part.get_content() for part in msg.walk()
+             if part.get_content_type() == "text/calendar"]  # fmt: skip
+    [ev] = icalendar.Calendar.from_ical(ics).walk("VEVENT")
+    feed = icalendar.Calendar.from_ical(export(session, FeedOptions()))
+    [same] = [e for e in feed.walk("VEVENT") if e["UID"] == ev["UID"]]
+    return ev, same
+
+
 def plain(msg) -> str:
     return " ".join(msg.get_body(("plain",)).get_content().split())
 
@@ -172,15 +186,7 @@ def test_reinstated_at_another_time_both_the_reinstatement_and_the_move_are_told
     assert moved["Subject"] == "Sitzung verlegt: GR vom 14.12.2017 auf 21.12.2017"
     # its calendar entry is newer than the "Abgesagt" one the feed had: cancelled,
     # reinstated, moved make SEQUENCE 3, as in the feed (else a client keeps the cancellation)
-    import icalendar
-
-    from lifecycle.ical import FeedOptions, export
-
-    [ics] = [part.get_content() for part in moved.walk()
-             if part.get_content_type() == "text/calendar"]  # fmt: skip
-    [ev] = icalendar.Calendar.from_ical(ics).walk("VEVENT")
-    feed = icalendar.Calendar.from_ical(export(session, FeedOptions()))
-    [same] = [e for e in feed.walk("VEVENT") if e["UID"] == ev["UID"]]
+    ev, same = mailed_and_fed(session, moved)
     assert int(ev["SEQUENCE"]) == int(same["SEQUENCE"]) == 3
 
 
@@ -246,20 +252,12 @@ def test_a_cancelled_sitzung_moved_by_the_clerk_stays_cancelled_in_the_moved_mai
 ):
     """The "Sitzung verlegt" mail's entry has the feed's SEQUENCE: for a Sitzung the RIS
     has cancelled it says so too (else a calendar would show it taking place after all)."""
-    import icalendar
-
-    from lifecycle.ical import FeedOptions, export
-
     ris_server.lists(CANCELLED)
     services.move_sitzung(session, "gr-2017-12-14", dt.datetime(2017, 12, 21, 18, 0),
                           actor="sitzungsdienst", today=TODAY)  # fmt: skip
     deliver(session, smtp)
     [moved] = [m for m in mails(smtp, "Sitzung verlegt") if "ortolf" in str(m["To"])]
-    [ics] = [part.get_content() for part in moved.walk()
-             if part.get_content_type() == "text/calendar"]  # fmt: skip
-    [ev] = icalendar.Calendar.from_ical(ics).walk("VEVENT")
-    feed = icalendar.Calendar.from_ical(export(session, FeedOptions()))
-    [same] = [e for e in feed.walk("VEVENT") if e["UID"] == ev["UID"]]
+    ev, same = mailed_and_fed(session, moved)
     assert int(ev["SEQUENCE"]) == int(same["SEQUENCE"]) == 2
     assert str(ev["STATUS"]) == str(same["STATUS"]) == "CANCELLED"
     assert str(ev["SUMMARY"]) == str(same["SUMMARY"]) == "Abgesagt: GR: Gemeinderat"

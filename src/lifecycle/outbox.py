@@ -396,6 +396,9 @@ def _message(
 # message (the RIS reinstated it meanwhile, also while a crashed run held its claim).
 _ASK_CANCELLED = ("vorlagenschluss", "sitzung_reinstated", "sitzung_cancelled")
 CANCELLED_STALE = "hinfällig: Sitzung im RIS abgesagt"
+# a "Sitzung abgesagt" message the RIS's reinstatement overtook (oparl sync takes back the
+# queued ones with it; the delivery drops one a run held meanwhile)
+REINSTATED_STALE = "hinfällig: Sitzung im RIS wieder angesetzt"
 
 _LOAD = (
     select(  # type: ignore[call-overload]
@@ -472,7 +475,7 @@ def _obsolete(
         if row.kind == "sitzung_reinstated":
             return "hinfällig: Sitzung im RIS wieder abgesagt"
     if row.kind == "sitzung_cancelled" and not sitzung_cancelled:
-        return "hinfällig: Sitzung im RIS wieder angesetzt"
+        return REINSTATED_STALE
     moved = sitzung_start is not None and (
         sitzung_start.isoformat() != row.payload.get("sitzung_start")
     )

@@ -95,6 +95,7 @@ from ..models import (
     StageState,
     Vorlage,
 )
+from ..outbox import REINSTATED_STALE  # last_error of the messages a reinstatement took back
 from ..transactions import transaction as _transaction
 from ..words import quoted
 from .objects import slug
@@ -103,7 +104,6 @@ ACTOR = "oparl-sync"
 LINKED, SYNCED = "oparl_linked", "oparl_synced"
 # CANCELLED, REINSTATED (the RIS lists a cancelled Sitzung as taking place again): the events
 # every view reads a cancellation from (lifecycle.cancellations)
-REINSTATED_STALE = "hinfällig: Sitzung im RIS wieder angesetzt"  # last_error of taken-back rows
 # The outbox kind of the "Sitzung abgesagt" messages to the project lead, and of the
 # "Sitzung wieder angesetzt" messages to those of them who were sent one.
 ESCALATION = "sitzung_cancelled"

@@ -30,7 +30,7 @@ def line_problem(text: str) -> str | None:
     if problem := text_problem(text):
         return problem
     if found := _LINE_BREAK.search(text):
-        return f"Zeilenumbruch (U+{ord(found.group()):04X}) in einem einzeiligen Namen"
+        return f"Zeilenumbruch (U+{ord(found.group()):04X}): hier ist nur eine Zeile erlaubt"
     return None
 
 

@@ -98,7 +98,7 @@ class TestCommands:
         out = run(started, "tasks", "--overdue", "--today", "2017-03-16").stdout
         assert "Förderantrag" not in out and "Externe wissenschaftliche" in out
         log = run(started, "log", "waiblingen-2017").stdout
-        assert "task_done" in log and "start" in log
+        assert "Aufgabe erledigt" in log and "Prozess gestartet" in log
 
     def test_decide_names_the_stage_by_its_title(self, started):
         """The confirmation is a German sentence: the stage as the plan titles it, in German

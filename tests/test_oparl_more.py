@@ -19,6 +19,7 @@ from web_support import dump
 
 from lifecycle import mail, services
 from lifecycle.cli import run
+from lifecycle.history import entries
 from lifecycle.models import (
     Beratung,
     Event,
@@ -33,7 +34,6 @@ from lifecycle.models import (
 )
 from lifecycle.oparl.sync import sync
 from lifecycle.scenario import load_scenario
-from lifecycle.web.views import event_log
 from lifecycle.words import ACTION_DE
 
 TODAY = dt.date(2017, 11, 15)
@@ -187,7 +187,7 @@ def test_bind_a_new_sitzung_after_a_cancellation_deadlines_and_reminders_follow(
     assert "ortolf" in {p.key for p in told}
     assert session.exec(select(Event).where(Event.action == "sitzung_bound")).one()
     # the Verlauf reads it in German, and every action the sync logged has its label
-    [shown] = [e for e in event_log(session, process, internal=True)
+    [shown] = [e for e in entries(session, process, internal=True)
                if e.what == "Plan-Sitzung neu gebunden"]
     assert "Sitzung: gr-2017-12-14 → gr-2018-01-25" in shown.details
     logged_actions = {e.action for e in session.exec(select(Event))}

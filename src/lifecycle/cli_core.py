@@ -354,34 +354,19 @@ def log(process: Annotated[str, typer.Argument(help="Prozess-Schlüssel")], limi
     # Every field, internal notes (words.INTERNAL_FIELDS) included, unlike the web's event
     # log for readers: the CLI is the operators' tool and has no login; whoever runs it holds
     # the database's credentials and reads the Maßnahmen's notes there anyway.
-    from sqlmodel import col, select
-
-    from . import lookups
-    from .models import Event
+    from . import history, lookups
 
     check_limit(limit)
     with session() as s:
-        p = lookups.get_process(s, process)
-        rows = s.exec(
-            select(Event)
-            .where(Event.fortschreibung_id == p.id)
-            .order_by(col(Event.id).desc())
-            .limit(limit)
-        ).all()
-    table = Table(title=f"Protokoll {process}", title_justify="left")
-    for heading in ("Zeit (UTC)", "Wer", "Aktion", "Objekt", "vorher", "nachher"):
+        entries = history.entries(s, lookups.get_process(s, process), internal=True, limit=limit)
+    table = Table(title=f"Protokoll {esc(process)}", title_justify="left")
+    for heading in ("Zeitpunkt", "Wer", "Was", "Einzelheiten"):
         table.add_column(heading, overflow="fold")
-    for e in reversed(rows):
+    for e in reversed(entries):  # read top down, as it happened
         table.add_row(
-            f"{e.at:%d.%m.%Y %H:%M:%S}",
+            f"{e.at:%d.%m.%Y, %H:%M} Uhr",
             esc(e.actor),
-            e.action,
-            f"{e.entity} {e.entity_id}",
-            esc(_fmt(e.before)),
-            esc(_fmt(e.after)),
+            esc(f"{e.what}: {e.subject}" if e.subject else e.what),
+            esc(e.details or "—"),
         )
     console.print(table)
-
-
-def _fmt(values: dict | None) -> str:
-    return ", ".join(f"{k}={v}" for k, v in (values or {}).items())

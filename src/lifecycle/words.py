@@ -86,6 +86,7 @@ ACTION_DE = {
     "oparl_deleted": "gelöscht (bleibt im OParl-Export als gelöscht sichtbar)",
     "sitzung_bound": "Plan-Sitzung neu gebunden",
     "reminder_cancelled": "Erinnerung von Hand verworfen",
+    "demo_reminder_day": "Erinnerungslauf der Vorführung (make demo)",
 }
 # Fields of the event log that only those who may read internal notes (access.Action
 # .read_internal) see: the web's event log leaves them out for everyone else, and the
@@ -104,7 +105,12 @@ FIELD_DE = {
     "handlungsfeld": "Handlungsfeld",
     "ris": "im Ratsinformationssystem", "url": "Adresse", "started": "begonnen",
     "meetings": "Sitzungen gelesen", "place": "Ort", "sitzung": "Sitzung", "name": "Name",
-    "deleted": "gelöscht", "bundesland": "Bundesland",
+    "deleted": "gelöscht", "bundesland": "Bundesland", "day": "Tag",
+    "admin": "Administrator", "grants": "Rechte", "closing_days": "Schließtage",
+    "force": "erzwungen, weil", "from": "übernommen aus", "massnahme": "Maßnahme",
+    "massnahmen": "Maßnahmen", "indikator": "Indikator", "kind": "Art", "path": "Datei",
+    "oeffentlich": "öffentlich", "plan": "Plan", "scenario": "Szenario",
+    "started_on": "begonnen am",
 }  # fmt: skip
 
 

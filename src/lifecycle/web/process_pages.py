@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlmodel import Session, select
 from starlette.datastructures import FormData
 
-from .. import services
+from .. import history, services
 from ..access import Action, Principal, require_process
 from ..documents import default_out_dir, versions
 from ..errors import InputError, NotFound
@@ -60,7 +60,7 @@ def prozess(request: Request, key: str, s: DB) -> Response:
         "may_work": views.may(me, Action.work, process),
         "documents": views.document_kinds(process, versions(s, process), titles),
         "pdf_available": _pdf_available(),
-        "events": views.event_log(s, process, internal=views.sees_internal(me, process)),
+        "events": history.entries(s, process, internal=views.sees_internal(me, process)),
         "outcomes": OUTCOME_DE, "state_de": STATE_DE,
         "vorlagen": _vorlagen(s, process) if views.may(me, Action.edit_vorlage, process) else [],
     }, principal=me)  # fmt: skip

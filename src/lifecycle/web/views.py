@@ -21,7 +21,6 @@ from ..doc_context import KINDS
 from ..lookups import WITHOUT_PLAN
 from ..models import (
     DocumentVersion,
-    Event,
     Fortschreibung,
     GrantRole,
     Person,
@@ -35,7 +34,7 @@ from ..models import (
 from ..plan_types import plan_of
 from ..status import ProcessStatus, StageView
 from ..tasks import due_first, merged_by_owner
-from ..words import ABGESAGT_DE, ACTION_DE, FIELD_DE, INTERNAL_FIELDS, OUTCOME_DE, STATE_DE
+from ..words import ABGESAGT_DE, STATE_DE
 
 # --- the timeline ------------------------------------------------------------------------------
 
@@ -343,79 +342,6 @@ def document_kinds(process: Fortschreibung, versions: list[DocumentVersion],
 
 def kind_title(kind: str) -> str:
     return KINDS[kind].title if kind in KINDS else kind.replace("_", " ").capitalize()
-
-
-# --- the event log ---------------------------------------------------------------------------
-
-EVENT_LIMIT = 50
-
-
-@dataclass(frozen=True)
-class EventView:
-    at: dt.datetime
-    actor: str
-    what: str
-    subject: str
-    details: str
-
-
-def event_log(session: Session, process: Fortschreibung, *, internal: bool,
-              limit: int = EVENT_LIMIT) -> list[EventView]:  # fmt: skip
-    """The latest ``limit`` entries of the process's event log, newest first, in German.
-
-    ``internal``: whether the reader may see internal notes (``sees_internal``); without it,
-    the fields of ``INTERNAL_FIELDS`` are left out of every entry's details.
-    """
-    events = session.exec(
-        select(Event).where(Event.fortschreibung_id == process.id)
-        .order_by(col(Event.id).desc()).limit(limit)
-    ).all()  # fmt: skip
-    task_ids = {e.entity_id for e in events if e.entity == "Task" and e.entity_id}
-    titles = {
-        i: t for i, t in session.exec(select(Task.id, Task.title).where(col(Task.id).in_(task_ids)))
-    }
-    return [
-        EventView(
-            dates.local_time(e.at),
-            e.actor,
-            ACTION_DE.get(e.action, e.action),
-            titles.get(e.entity_id, "") if e.entity == "Task" else "",
-            _details(e.before, e.after, internal=internal),
-        )  # fmt: skip
-        for e in events
-    ]
-
-
-def _details(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, *,
-             internal: bool) -> str:  # fmt: skip
-    parts = []
-    for name, value in (after or {}).items():
-        label = FIELD_DE.get(name, name)
-        if label is None or value in (None, "", [], {}):
-            continue
-        if name in INTERNAL_FIELDS and not internal:
-            continue
-        old = (before or {}).get(name)
-        shown = _value_de(value)
-        if old not in (None, "") and old != value:
-            shown = f"{_value_de(old)} → {shown}"
-        parts.append(f"{label}: {shown}")
-    return "; ".join(parts)
-
-
-def _value_de(value: Any) -> str:
-    if isinstance(value, str):
-        if value in STATE_DE:
-            return STATE_DE[value]
-        if value in OUTCOME_DE:
-            return OUTCOME_DE[value]
-        try:
-            moment = dt.datetime.fromisoformat(value)
-        except ValueError:
-            return value
-        day = dates.short_de(moment.date())
-        return f"{day}, {moment:%H:%M} Uhr" if "T" in value else day
-    return str(value)
 
 
 def may(me: Principal, action: Action, process: Fortschreibung) -> bool:

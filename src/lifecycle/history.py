@@ -1,0 +1,172 @@
+"""A process's event log as people read it: when, who, what, on what, and which values changed.
+
+One reading for every face: the Prozess page shows it (without internal notes to a reader who
+may not see them), and so does ``lifecycle log``. The log itself (``events``) stays as written:
+English action names and raw field values, which the calendar and OParl count and compare.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from . import dates
+from .models import (
+    Event,
+    Fortschreibung,
+    Gremium,
+    Indikator,
+    Massnahme,
+    Meilenstein,
+    Messung,
+    Sitzung,
+    Stage,
+    Task,
+    Vorlage,
+)
+from .plan_types import plan_of
+from .words import ACTION_DE, FIELD_DE, INTERNAL_FIELDS, OUTCOME_DE, STATE_DE
+
+LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: dt.datetime  # as the clock in the Rathaus showed it
+    actor: str
+    what: str  # the action, in German
+    subject: str  # what it concerns (a task's title, a stage's, a Maßnahme's), or ""
+    details: str  # the changed values, in German ("Stand: offen → erledigt; …"), or ""
+
+
+def entries(session: Session, process: Fortschreibung, *, internal: bool,
+            limit: int = LIMIT) -> list[Entry]:  # fmt: skip
+    """The latest ``limit`` entries of the process's log, newest first.
+
+    ``internal``: whether the reader may read internal notes (``access.Action.read_internal``);
+    without it, the fields of ``words.INTERNAL_FIELDS`` are left out of every entry.
+    """
+    events = session.exec(
+        select(Event).where(Event.fortschreibung_id == process.id)
+        .order_by(col(Event.id).desc()).limit(limit)
+    ).all()  # fmt: skip
+    subjects = _subjects(session, events)
+    stages = {s.key: s.title for s in plan_of(process.plan).stages}
+    return [
+        Entry(
+            dates.local_time(e.at),
+            e.actor,
+            ACTION_DE.get(e.action, e.action),
+            subjects.get((e.entity, e.entity_id), ""),
+            details(e.before, e.after, internal=internal, stages=stages),
+        )
+        for e in events
+    ]
+
+
+def details(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, *,
+            internal: bool, stages: Mapping[str, str] | None = None) -> str:  # fmt: skip
+    """The values an entry records, each with its German label; a changed one as old → new."""
+    parts = []
+    for name, value in (after or {}).items():
+        label = FIELD_DE.get(name, name)
+        if label is None or value in (None, "", [], {}):
+            continue
+        if name in INTERNAL_FIELDS and not internal:
+            continue
+        show = _stage_title(stages) if name == "stage" else value_de
+        old = (before or {}).get(name)
+        shown = show(value)
+        if old not in (None, "") and old != value:
+            shown = f"{show(old)} → {shown}"
+        parts.append(f"{label}: {shown}")
+    return "; ".join(parts)
+
+
+def value_de(value: Any) -> str:
+    """A logged value as a German reader expects it: states and outcomes in words, dates as
+    "14.12.2017", times with "Uhr", yes/no in words."""
+    if isinstance(value, bool):
+        return "ja" if value else "nein"
+    if isinstance(value, list | tuple):
+        return ", ".join(value_de(v) for v in value)
+    if not isinstance(value, str):
+        return str(value)
+    if value in STATE_DE:
+        return STATE_DE[value]
+    if value in OUTCOME_DE:
+        return OUTCOME_DE[value]
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    day = dates.short_de(moment.date())
+    return f"{day}, {moment:%H:%M} Uhr" if "T" in value else day
+
+
+def _stage_title(stages: Mapping[str, str] | None) -> Callable[[Any], str]:
+    return lambda key: (stages or {}).get(key, value_de(key))
+
+
+# --- what an entry concerns ------------------------------------------------------------------
+
+Subjects = dict[tuple[str, int | None], str]
+
+
+def _subjects(session: Session, events: Iterable[Event]) -> Subjects:
+    """The readable name of every row the entries concern: one query per kind of row."""
+    wanted: dict[str, set[int]] = {}
+    for e in events:
+        if e.entity_id is not None and e.entity in _NAMES:
+            wanted.setdefault(e.entity, set()).add(e.entity_id)
+    found: Subjects = {}
+    for entity, ids in wanted.items():
+        for row_id, name in _NAMES[entity](session, ids):
+            found[(entity, row_id)] = name
+    return found
+
+
+def _titles(model: Any) -> Callable[[Session, set[int]], Iterable[tuple[int | None, str]]]:
+    def read(session: Session, ids: set[int]) -> Iterable[tuple[int | None, str]]:
+        return session.exec(select(model.id, model.title).where(col(model.id).in_(ids))).all()
+
+    return read
+
+
+def _messungen(session: Session, ids: set[int]) -> Iterable[tuple[int | None, str]]:
+    return session.exec(
+        select(Messung.id, Indikator.title)
+        .join(Indikator, col(Indikator.id) == Messung.indikator_id)
+        .where(col(Messung.id).in_(ids))
+    ).all()
+
+
+def _vorlagen(session: Session, ids: set[int]) -> Iterable[tuple[int | None, str]]:
+    rows = session.exec(
+        select(Vorlage.id, Vorlage.reference, Vorlage.betreff).where(col(Vorlage.id).in_(ids))
+    ).all()
+    return [(i, f"{ref} {betreff}".strip()) for i, ref, betreff in rows]
+
+
+def _sitzungen(session: Session, ids: set[int]) -> Iterable[tuple[int | None, str]]:
+    rows = session.exec(
+        select(Sitzung.id, Gremium.name, Sitzung.start)
+        .join(Gremium, col(Gremium.id) == Sitzung.gremium_id)
+        .where(col(Sitzung.id).in_(ids))
+    ).all()
+    return [(i, f"{name}, {dates.short_de(start.date())}") for i, name, start in rows]
+
+
+_NAMES: dict[str, Callable[[Session, set[int]], Iterable[tuple[int | None, str]]]] = {
+    "Task": _titles(Task),
+    "Stage": _titles(Stage),
+    "Massnahme": _titles(Massnahme),
+    "Meilenstein": _titles(Meilenstein),
+    "Messung": _messungen,
+    "Vorlage": _vorlagen,
+    "Sitzung": _sitzungen,
+}

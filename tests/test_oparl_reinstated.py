@@ -188,6 +188,7 @@ def test_reinstated_at_another_time_both_the_reinstatement_and_the_move_are_told
     # reinstated, moved make SEQUENCE 3, as in the feed (else a client keeps the cancellation)
     ev, same = mailed_and_fed(session, moved)
     assert int(ev["SEQUENCE"]) == int(same["SEQUENCE"]) == 3
+    assert str(ev["STATUS"]) == str(same["STATUS"]) == "CONFIRMED"
 
 
 def test_a_plan_sitzung_bound_elsewhere_meanwhile_is_named_as_bound_there(

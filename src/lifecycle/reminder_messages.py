@@ -222,6 +222,7 @@ def _render_vorlagenschluss(session: Session, row: Reminder, s: mail.MailSetting
         f"Vorlagenschluss {p['gremium_short']} (Sitzung am {start:%d.%m.%Y})",
         sequence=seq,
     )
+    ical.with_status(ev, cancelled=False)  # the outbox sends none while the RIS cancels it
     return mail.Content(
         subject=f"Vorlagenschluss {dates.short_de(vs)} für {p['gremium_short']} am "
         f"{dates.short_de(start.date())}",
@@ -296,8 +297,7 @@ def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail
         place=p.get("place", ""),
         sequence=seq,
     )
-    if off:
-        ical.call_off(ev)
+    ical.with_status(ev, cancelled=off)
     items = [
         f"{c['title']}: bisher {dates.short_de(dt.date.fromisoformat(c['old']))}, "
         f"neu {dates.short_de(dt.date.fromisoformat(c['new']))}"

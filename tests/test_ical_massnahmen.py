@@ -80,6 +80,21 @@ def test_a_postponed_massnahme_is_cancelled_and_one_without_a_date_is_left_out(s
     assert not any("offener-treff" in uid for uid in evs)
 
 
+def test_a_massnahme_taken_up_again_says_confirmed_over_its_cancelled_entry(session, adopted):
+    """STATUS said outright: a client that stored CANCELLED may keep it when an update omits
+    STATUS, so the entry of a Maßnahme no longer zurückgestellt says CONFIRMED, newer."""
+    assert str(massnahmen(export(session, FeedOptions(process=adopted.key)))[LOTSEN]["status"]
+               ) == "CONFIRMED"  # fmt: skip
+    services.update_massnahme(session, adopted.key, "integrationslotsen",
+                              {"status": "zurückgestellt"}, actor="test")  # fmt: skip
+    off = massnahmen(export(session, FeedOptions(process=adopted.key)))[LOTSEN]
+    services.update_massnahme(session, adopted.key, "integrationslotsen",
+                              {"status": "offen"}, actor="test")  # fmt: skip
+    again = massnahmen(export(session, FeedOptions(process=adopted.key)))[LOTSEN]
+    assert (str(off["status"]), str(again["status"])) == ("CANCELLED", "CONFIRMED")
+    assert int(again["sequence"]) > int(off["sequence"])
+
+
 def test_only_the_massnahmen_of_the_process_konzept_and_each_once(session, adopted):
     voelklingen = services.start(session, load_scenario(EXAMPLES / "voelklingen-2017.yaml"),
                                  actor="test")  # fmt: skip

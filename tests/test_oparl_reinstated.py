@@ -188,6 +188,45 @@ def test_reinstated_at_another_time_both_the_reinstatement_and_the_move_are_told
     # reinstated, moved make SEQUENCE 3, as in the feed (else a client keeps the cancellation)
     ev, same = mailed_and_fed(session, moved)
     assert int(ev["SEQUENCE"]) == int(same["SEQUENCE"]) == 3
+    assert str(ev["STATUS"]) == str(same["STATUS"]) == "CONFIRMED"
+    # the "wieder angesetzt" mail's entry is the same: at the new time, taking place
+    ev, same = mailed_and_fed(session, msg)
+    assert int(ev["SEQUENCE"]) == int(same["SEQUENCE"]) == 3
+    assert str(ev["STATUS"]) == str(same["STATUS"]) == "CONFIRMED"
+    assert ev.decoded("DTSTART") == same.decoded("DTSTART")
+    assert ev.decoded("DTSTART").isoformat() == "2017-12-21T18:00:00+01:00"
+
+
+def test_the_reinstated_mail_and_the_feed_say_confirmed_over_the_cancelled_entry(
+    session, ris_server, smtp
+):
+    """A client that stored the feed's CANCELLED entry may keep that status when an update
+    omits STATUS (Outlook, some CalDAV clients): the entry of a reinstated Sitzung, in the
+    feed and in the "wieder angesetzt" mail, says CONFIRMED, at a higher SEQUENCE."""
+    import icalendar
+
+    from lifecycle.ical import FeedOptions, export, uid_sitzung
+
+    ris_server.lists(CANCELLED)
+    deliver(session, smtp)
+    uid = uid_sitzung("waiblingen", "gr-2017-12-14")
+    [off] = [e for e in icalendar.Calendar.from_ical(export(session, FeedOptions()))
+             .walk("VEVENT") if str(e["UID"]) == uid]  # fmt: skip
+    assert str(off["STATUS"]) == "CANCELLED" and int(off["SEQUENCE"]) == 1
+
+    assert ris_server.lists(GR).reinstated == 1
+    deliver(session, smtp)
+    [msg] = mails(smtp, "Sitzung wieder angesetzt")
+    [name] = [part.get_filename() for part in msg.iter_attachments()
+              if part.get_content_type() == "text/calendar"]  # fmt: skip
+    assert name == "sitzung.ics"
+    ev, same = mailed_and_fed(session, msg)
+    assert str(ev["UID"]) == uid
+    assert str(ev["STATUS"]) == str(same["STATUS"]) == "CONFIRMED"
+    assert int(ev["SEQUENCE"]) == int(same["SEQUENCE"]) == 2 > int(off["SEQUENCE"])
+    assert str(ev["SUMMARY"]) == str(same["SUMMARY"]) == "GR: Gemeinderat"
+    assert ev.decoded("DTSTART") == same.decoded("DTSTART") == off.decoded("DTSTART")
+    assert "TRANSP" not in ev and "TRANSP" not in same  # the evening is busy again
 
 
 def test_a_plan_sitzung_bound_elsewhere_meanwhile_is_named_as_bound_there(

@@ -8,6 +8,8 @@ second one; SEQUENCE counts the logged moves, so the newer version wins.
 A Sitzung the RIS cancelled while a process still uses it (``lifecycle.cancellations``) stays
 in the feed, marked: STATUS:CANCELLED and a summary beginning "Abgesagt: ", on its own entry
 and on its Vorlagenschluss; the cancellation (and a reinstatement) counts in the SEQUENCE.
+Every entry that can be cancelled (a Sitzung, its Vorlagenschluss, a Maßnahme's Zieltermin)
+says its status outright, STATUS:CONFIRMED when it stands (``with_status``).
 """
 
 from __future__ import annotations
@@ -153,11 +155,15 @@ def _abgesagt(cancelled: bool) -> str:
     return ABGESAGT_TITLE_DE if cancelled else ""
 
 
-def call_off(ev: Event) -> Event:
-    """``ev`` as the entry of a Sitzung the RIS cancelled: STATUS:CANCELLED (RFC 5545
-    3.8.1.11), and its time no longer busy. The summary says so in German (the callers)."""
-    ev.add("status", "CANCELLED")
-    if "transp" not in ev:
+def with_status(ev: Event, *, cancelled: bool) -> Event:
+    """``ev`` with its status said outright (RFC 5545 3.8.1.11): CANCELLED, and its time no
+    longer busy, or CONFIRMED. Never left out: a client that stored an entry's CANCELLED may
+    keep it when an update omits STATUS (Outlook, some CalDAV clients), so a Sitzung the RIS
+    reinstates would stay cancelled there. Said on every such entry, not only on one that was
+    ever cancelled: the feed and the mails need not know its history to agree. The summary
+    says so in German (the callers)."""
+    ev.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    if cancelled and "transp" not in ev:
         ev.add("transp", "TRANSPARENT")
     return ev
 
@@ -357,7 +363,7 @@ def _process_events(
         ev.add("class", "PUBLIC" if sitzung.oeffentlich else "CONFIDENTIAL")
         if modified:
             ev.add("last-modified", modified)
-        yield call_off(ev) if off else ev
+        yield with_status(ev, cancelled=off)
         if public:
             continue
         day = vorlagenschluss_of(work, sitzung, gremium)
@@ -369,7 +375,7 @@ def _process_events(
             sequence=sequence,
             stamp=stamp,
         )
-        yield call_off(vs) if off else vs
+        yield with_status(vs, cancelled=off)
     if not public:
         yield from _task_events(session, process, person, stamp, skipped)
         yield from _massnahme_events(session, process, kommune, person, stamp, skipped)
@@ -456,8 +462,8 @@ def _massnahme_events(
             stamp=stamp,
         )
         ev.add("class", "PRIVATE")
-        if m.status == MassnahmeStatus.zurueckgestellt:
-            ev.add("status", "CANCELLED")  # the date no longer applies
+        # zurückgestellt: the date no longer applies (CONFIRMED again when taken up again)
+        with_status(ev, cancelled=m.status == MassnahmeStatus.zurueckgestellt)
         last = max((d for d in (modified, decided) if d is not None), default=None)
         if last:
             ev.add("last-modified", last)

@@ -12,9 +12,9 @@ from sqlmodel import Session, col, func, select
 from . import dates, ical, mail
 from .cancellations import cancelled_sitzungen
 from .models import Event as LogEvent
-from .models import Fortschreibung, Kommune, Person, Reminder, Task
+from .models import Fortschreibung, Gremium, Kommune, Person, Reminder, Sitzung, Task
 from .plan_types import Plan, plan_of
-from .typing_helpers import required
+from .typing_helpers import get_required, ident, required
 from .words import ABGESAGT_TITLE_DE
 
 # --- messages --------------------------------------------------------------------------------
@@ -222,6 +222,7 @@ def _render_vorlagenschluss(session: Session, row: Reminder, s: mail.MailSetting
         f"Vorlagenschluss {p['gremium_short']} (Sitzung am {start:%d.%m.%Y})",
         sequence=seq,
     )
+    ical.with_status(ev, cancelled=False)  # the outbox sends none while the RIS cancels it
     return mail.Content(
         subject=f"Vorlagenschluss {dates.short_de(vs)} für {p['gremium_short']} am "
         f"{dates.short_de(start.date())}",
@@ -296,8 +297,7 @@ def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail
         place=p.get("place", ""),
         sequence=seq,
     )
-    if off:
-        ical.call_off(ev)
+    ical.with_status(ev, cancelled=off)
     items = [
         f"{c['title']}: bisher {dates.short_de(dt.date.fromisoformat(c['old']))}, "
         f"neu {dates.short_de(dt.date.fromisoformat(c['new']))}"
@@ -351,7 +351,7 @@ def _render_cancelled(session: Session, row: Reminder, _s: mail.MailSettings) ->
     )
 
 
-def _render_reinstated(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
+def _render_reinstated(session: Session, row: Reminder, s: mail.MailSettings) -> mail.Content:
     """To a project lead who was sent "Sitzung abgesagt": the RIS lists the Sitzung as taking
     place again."""
     p = row.payload
@@ -393,4 +393,28 @@ def _render_reinstated(session: Session, row: Reminder, _s: mail.MailSettings) -
             *(f"Beratung der Vorlage {v}: inzwischen an einer anderen Sitzung"
               for v in p.get("vorlagen_elsewhere", [])),  # fmt: skip
         ],
+        ics=_sitzung_ics(session, row, s),
+        ics_name="sitzung.ics",
     )
+
+
+def _sitzung_ics(session: Session, row: Reminder, s: mail.MailSettings) -> bytes | None:
+    """The Sitzung's calendar entry as the feed has it now (its time, SEQUENCE and status):
+    it replaces the "Abgesagt" entry a client took from the feed with a CONFIRMED one."""
+    sitzung = session.get(Sitzung, row.sitzung_id) if row.sitzung_id is not None else None
+    if sitzung is None:
+        return None  # gone since it was queued: the text still tells it
+    gremium = get_required(session, Gremium, sitzung.gremium_id)
+    kommune = get_required(session, Kommune, sitzung.kommune_id)
+    sitzung_id = ident(sitzung)
+    seq, _ = ical.changes_of(session, "Sitzung", sitzung_id, ical.SITZUNG_CHANGES)
+    off = bool(cancelled_sitzungen(session, [sitzung_id]))  # the outbox drops it then, though
+    ev = ical.timed_event(
+        ical.uid_sitzung(kommune.key, sitzung.key),
+        sitzung.start,
+        s.zone,
+        ical.sitzung_summary(gremium, sitzung, cancelled=off),
+        place=sitzung.place,
+        sequence=seq,
+    )
+    return _ics([ical.with_status(ev, cancelled=off)], "Sitzung")

@@ -105,6 +105,9 @@ FIELD_DE = {
     "ris": "im Ratsinformationssystem", "url": "Adresse", "started": "begonnen",
     "meetings": "Sitzungen gelesen", "place": "Ort", "sitzung": "Sitzung", "name": "Name",
     "deleted": "gelöscht", "bundesland": "Bundesland",
+    "scenario": "Szenario", "plan": "Plan", "started_on": "begonnen am", "kind": "Dokument",
+    "from": "übernommen aus", "massnahmen": "Maßnahmen", "massnahme": "Maßnahme",
+    "indikator": "Indikator",
 }  # fmt: skip
 
 

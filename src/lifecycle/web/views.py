@@ -374,20 +374,23 @@ def event_log(session: Session, process: Fortschreibung, *, internal: bool,
     titles = {
         i: t for i, t in session.exec(select(Task.id, Task.title).where(col(Task.id).in_(task_ids)))
     }
+    stages = dict(session.exec(select(Stage.key, Stage.title)
+                               .where(Stage.fortschreibung_id == process.id)).all())  # fmt: skip
     return [
         EventView(
             dates.local_time(e.at),
             e.actor,
             ACTION_DE.get(e.action, e.action),
             titles.get(e.entity_id, "") if e.entity == "Task" else "",
-            _details(e.before, e.after, internal=internal),
+            _details(e.before, e.after, internal=internal, stages=stages),
         )  # fmt: skip
         for e in events
     ]
 
 
 def _details(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, *,
-             internal: bool) -> str:  # fmt: skip
+             internal: bool, stages: Mapping[str, str]) -> str:  # fmt: skip
+    """The changed fields in German; a stage and a document kind by their titles, not keys."""
     parts = []
     for name, value in (after or {}).items():
         label = FIELD_DE.get(name, name)
@@ -396,11 +399,19 @@ def _details(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, 
         if name in INTERNAL_FIELDS and not internal:
             continue
         old = (before or {}).get(name)
-        shown = _value_de(value)
+        shown = _field_value_de(name, value, stages)
         if old not in (None, "") and old != value:
-            shown = f"{_value_de(old)} → {shown}"
+            shown = f"{_field_value_de(name, old, stages)} → {shown}"
         parts.append(f"{label}: {shown}")
     return "; ".join(parts)
+
+
+def _field_value_de(name: str, value: Any, stages: Mapping[str, str]) -> str:
+    if name == "stage" and isinstance(value, str) and value in stages:
+        return stages[value]
+    if name == "kind" and isinstance(value, str):
+        return kind_title(value)
+    return _value_de(value)
 
 
 def _value_de(value: Any) -> str:

@@ -144,7 +144,8 @@ def test_postpone_moves_this_process_only_to_a_later_sitzung_of_its_own_kommune(
     # the Verlauf says why the deadlines moved
     moved = events(session, "due_changed")[logged_before:]
     assert moved and {e.fortschreibung_id for e in moved} == {process.id}
-    assert {e.after["reason"] for e in moved} == {"postponed to rat-2024-12-12"}
+    assert {e.after["reason"] for e in moved} == {
+        f"vertagt auf die Sitzung am {new.start:%d.%m.%Y}"}  # fmt: skip
 
 
 # --- reassign ---------------------------------------------------------------------------------
@@ -342,7 +343,8 @@ def test_a_move_is_logged_once_for_the_calendar_and_once_per_bound_process(sessi
         )  # fmt: skip
     assert ical.changes_of(session, "Sitzung", sitzung.id, "sitzung_moved") == (1, logged[0].at)
     followed = [e for e in events(session, "due_changed") if e.id > logged[0].id]
-    assert followed and {e.after["reason"] for e in followed} == {"Sitzung bsv-2017-12-06 moved"}
+    assert followed and {e.after["reason"] for e in followed} == {
+        "Sitzung vom 06.12.2017 auf den 13.12.2017 verlegt"}  # fmt: skip
 
 
 def test_a_sitzung_on_a_holiday_is_named_in_the_refusal(session, waiblingen):
@@ -498,7 +500,7 @@ def test_an_approval_names_every_open_task_and_logs_the_moved_deadlines_with_why
     moved = events(session, "due_changed")
     assert len(moved) == 2
     assert {(e.actor, e.after["reason"]) for e in moved} == {
-        ("sitzungsdienst", "gate ratsbeschluss approved")}  # fmt: skip
+        ("sitzungsdienst", "Gate der Phase „Ratsbeschluss“ freigegeben")}  # fmt: skip
 
 
 def test_a_move_without_a_reason_logs_none(session, waiblingen):

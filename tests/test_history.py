@@ -210,3 +210,12 @@ def test_the_cli_log_reads_as_the_web_log_does(tmp_path):
     assert "Stand: offen → erledigt" in flat and "erledigt am: 14.03.2017" in flat
     for raw in ("task_done", "state=", "done_on", "Task "):
         assert raw not in out
+
+
+def test_a_document_kind_reads_by_its_title_and_a_stage_by_its_title():
+    stages = {"ratsbeschluss": "Ratsbeschluss"}
+    after = {"kind": "beschlussvorlage", "stage": "ratsbeschluss", "version": 2}
+    shown = history.details(None, after, internal=False, stages=stages)
+    assert (
+        shown == "Dokument: Beschlussvorlage (Grundsatzbeschluss); Phase: Ratsbeschluss; Version: 2"
+    )

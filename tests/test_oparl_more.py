@@ -174,7 +174,8 @@ def test_bind_a_new_sitzung_after_a_cancellation_deadlines_and_reminders_follow(
     assert changed  # the deadlines anchored to the Entscheidung moved ...
     assert new_row.start.date() == dt.date(2018, 1, 25)  # the day the deadlines now count from
     logged = session.exec(select(Event).where(Event.action == "due_changed")).all()
-    assert any("vorlage_entscheidung bound to gr-2018-01-25" in e.after["reason"] for e in logged)
+    assert any(e.after["reason"] == "Plan-Sitzung „vorlage_entscheidung“ an die Sitzung am "
+               "25.01.2018 gebunden" for e in logged)
     # ... the escalation and the old Sitzung's Vorlagenschluss are dropped, the lead is told
     kinds = ["sitzung_cancelled", "vorlagenschluss"]
     old_rows = session.exec(select(Reminder).where(Reminder.sitzung_id != new_row.id,

@@ -269,3 +269,25 @@ def test_every_page_is_accessible_wide_and_narrow(server, browser, width):
     assert "Nicht gefunden" in page.text()  # the last one: the error page is checked too
     assert len(page.checked) == 11  # the login page and these ten
     assert all(not found for found in page.checked.values()), page.checked
+
+
+def test_a_sections_mark_stands_above_its_field_on_a_wide_screen(server, browser):
+    """The Vorlage editor's "(Entwurf aus dem Prozess)" belongs to the field below it: on a
+    desktop it must not sit in the free space to the field's left, at the field's foot."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server + "/anmelden")
+    browser.find_element(By.ID, "name").send_keys("ortolf")
+    browser.find_element(By.ID, "passwort").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(browser, 30).until(lambda d: "/anmelden" not in d.current_url)
+    browser.get(server + "/prozess/waiblingen-2017/vorlage/vorlage")
+    label = browser.find_element(By.CSS_SELECTOR, "label[for=abschnitt-0]").rect
+    mark = browser.find_element(By.ID, "stand-0")
+    field = browser.find_element(By.ID, "abschnitt-0").rect
+    assert mark.text == "(Entwurf aus dem Prozess)"
+    # (rects come rounded to whole pixels: one pixel of slack)
+    assert label["y"] + label["height"] <= mark.rect["y"] + 1
+    assert mark.rect["y"] + mark.rect["height"] <= field["y"] + 1, (mark.rect, field)
+    assert abs(mark.rect["x"] - field["x"]) < 2  # left-aligned with the field, as the label

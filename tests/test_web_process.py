@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from html import unescape
 from urllib.parse import unquote
 
 import docx
@@ -237,6 +238,41 @@ def test_approve_the_first_gate(app, db_url):
     again = post(sd, f"{PROCESS}/gate/ratsbeschluss", APPROVE)
     assert again.status_code == 409 and "schon geschlossen" in again.text
     assert dump(db_url) == before
+
+
+def event_log(html: str) -> tuple[str, list[tuple[str, str]]]:
+    """The Prozess page's event log: its caption, and each entry's what and details as text."""
+    log = html[html.index('<h2 id="protokoll">'):]
+    caption = re.search(r"<caption>(.*?)</caption>", log, re.S)
+    assert caption
+    rows = re.findall(r'<th scope="row">(.*?)</th>\s*<td>(.*?)</td>', log, re.S)
+    return caption.group(1), [(unescape(w).strip(), unescape(re.sub(r"\s+", " ", d)).strip())
+                              for w, d in rows]  # fmt: skip
+
+
+def test_the_event_log_reads_german_for_a_new_process(app):
+    caption, entries = event_log(client_for(app, "gast").get(PROCESS).text)
+    assert caption == "1 Eintrag"
+    assert entries == [("Prozess gestartet",
+                        "Szenario: waiblingen-2017; Plan: integrationskonzept; "
+                        "begonnen am: 01.03.2017")]  # fmt: skip
+
+
+def test_the_event_log_names_stages_and_reasons_in_german(app, db_url):
+    """A late approval moves the next stage's deadlines: the log says why in German and names
+    the stage by its title, not by the plan's key."""
+    sd = client_for(app, "sd")
+    late = {**APPROVE, "datum": "2017-05-04"}
+    assert note(sd, post(sd, f"{PROCESS}/gate/ratsbeschluss", late)).endswith("freigegeben.")
+    caption, entries = event_log(sd.get(PROCESS).text)
+    assert caption.startswith("Die letzten ")
+    details = dict(entries)
+    assert "Phase: Ratsbeschluss" in details["Gate freigegeben"]
+    moved = [d for w, d in entries if w.startswith("Frist geändert")]
+    assert moved and all(d.endswith("Grund: Gate der Phase „Ratsbeschluss“ freigegeben")
+                         for d in moved), moved  # fmt: skip
+    for _what, text in entries:
+        assert "ratsbeschluss" not in text and "approved" not in text, text
 
 
 @pytest.mark.parametrize(

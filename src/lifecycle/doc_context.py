@@ -1176,6 +1176,12 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
 )}  # fmt: skip
 
 
+def kind_title(kind: str) -> str:
+    """A document kind as people name it ("Beschlussvorlage (Grundsatzbeschluss)"); a kind
+    this version does not know (one an older database recorded) from its key."""
+    return KINDS[kind].title if kind in KINDS else kind.replace("_", " ").capitalize()
+
+
 def stage_of(process: Fortschreibung, kind: str) -> str | None:
     """The stage whose gate lists ``kind`` among its documents."""
     stage = plan_of(process.plan).stage_of_document(kind)

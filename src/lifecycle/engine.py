@@ -653,7 +653,8 @@ def _approve(
         _sync(session, Stage, "closed_on", {row["sid"]: row["new_closed"]})
     set_committed_value(process, "state", state)
     set_committed_value(process, "current_stage_id", current)
-    recompute(session, process, actor=decision.decided_by, reason=f"gate {stage.key} approved",
+    recompute(session, process, actor=decision.decided_by,
+              reason=f"Gate der Phase {quoted(stage.title)} freigegeben",
               rows=timeline.with_dates({r["sid"]: (r["new_opened"], r["new_closed"])
                                         for r in rows}))  # fmt: skip
 
@@ -737,7 +738,8 @@ def _postpone(
         session.add(b)
     decision.remarks = decision.remarks or f"vertagt von {old.key} auf {new.key}"
     session.flush()
-    recompute(session, process, actor=decision.decided_by, reason=f"postponed to {new.key}")
+    recompute(session, process, actor=decision.decided_by,
+              reason=f"vertagt auf die Sitzung am {new.start:%d.%m.%Y}")
 
 
 # --- council calendar ----------------------------------------------------------------------
@@ -794,7 +796,8 @@ def move_sitzung(
     changes: dict[int, list[DueChange]] = {}
     for process in processes:
         changes[ident(process)] = recompute(
-            session, process, actor=actor, reason=f"Sitzung {sitzung.key} moved"
+            session, process, actor=actor,
+            reason=f"Sitzung vom {old:%d.%m.%Y} auf den {new_start:%d.%m.%Y} verlegt",
         )
         check_stage_starts(session, process, changes[ident(process)])
         events.log(session, actor=actor, action="sitzung_moved", entity=sitzung,

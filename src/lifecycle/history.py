@@ -15,6 +15,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from . import dates
+from .doc_context import kind_title
 from .models import (
     Event,
     Fortschreibung,
@@ -78,7 +79,7 @@ def details(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, *
             continue
         if name in INTERNAL_FIELDS and not internal:
             continue
-        show = _stage_title(stages) if name == "stage" else value_de
+        show = _stage_title(stages) if name == "stage" else _SHOWN.get(name, value_de)
         old = (before or {}).get(name)
         shown = show(value)
         if old not in (None, "") and old != value:
@@ -106,6 +107,13 @@ def value_de(value: Any) -> str:
         return value
     day = dates.short_de(moment.date())
     return f"{day}, {moment:%H:%M} Uhr" if "T" in value else day
+
+
+def _kind(kind: Any) -> str:
+    return kind_title(kind) if isinstance(kind, str) else value_de(kind)
+
+
+_SHOWN: dict[str, Callable[[Any], str]] = {"kind": _kind}
 
 
 def _stage_title(stages: Mapping[str, str] | None) -> Callable[[Any], str]:

@@ -108,7 +108,7 @@ FIELD_DE = {
     "deleted": "gelöscht", "bundesland": "Bundesland", "day": "Tag",
     "admin": "Administrator", "grants": "Rechte", "closing_days": "Schließtage",
     "force": "erzwungen, weil", "from": "übernommen aus", "massnahme": "Maßnahme",
-    "massnahmen": "Maßnahmen", "indikator": "Indikator", "kind": "Art", "path": "Datei",
+    "massnahmen": "Maßnahmen", "indikator": "Indikator", "kind": "Dokument", "path": "Datei",
     "oeffentlich": "öffentlich", "plan": "Plan", "scenario": "Szenario",
     "started_on": "begonnen am",
 }  # fmt: skip

@@ -399,7 +399,8 @@ def bind_sitzung(session: Session, process_key: str, plan_name: str, sitzung_ref
         session.flush()
         _check_beratungsfolge(session, process)
         changes = engine.recompute(session, process, actor=actor,
-                                   reason=f"{plan_name} bound to {new.key}")  # fmt: skip
+                                   reason=f"Plan-Sitzung {quoted(plan_name)} an die Sitzung am "
+                                          f"{new.start:%d.%m.%Y} gebunden")  # fmt: skip
         engine.check_stage_starts(session, process, changes)
         events.log(session, actor=actor, action=BOUND, entity=process, process_id=process.id,
                    before={"name": plan_name, "sitzung": old.key, "start": old_start.isoformat()},

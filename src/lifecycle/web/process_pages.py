@@ -20,6 +20,7 @@ from starlette.datastructures import FormData
 
 from .. import history, services
 from ..access import Action, Principal, require_process
+from ..doc_context import kind_title
 from ..documents import default_out_dir, versions
 from ..errors import InputError, NotFound
 from ..lookups import get_stage, get_task
@@ -171,7 +172,7 @@ def generate(request: Request, key: str, kind: str, s: DB, form: Form) -> Respon
         f"unverändert, Version {result.version} gilt weiter")  # fmt: skip
     note = f" {result.decided_note}" if result.decided_note else ""
     return see_result(request, f"/prozess/{process.key}",
-                      f"{views.kind_title(kind)}: {what}.{note}")  # fmt: skip
+                      f"{kind_title(kind)}: {what}.{note}")  # fmt: skip
 
 
 DOWNLOAD = re.compile(r"([0-9]{1,18})\.(docx|pdf)")
@@ -193,7 +194,7 @@ def download(request: Request, key: str, datei: str, s: DB) -> Response:
         raise NotFound("dieses Dokument gibt es nicht")
     suffix = wanted.group(2)
     path = _inside_folder(process, row.path if suffix == "docx" else row.pdf_path, suffix)
-    name = f"{views.kind_title(row.kind)} {process.key} Version {row.version}.{suffix}"
+    name = f"{kind_title(row.kind)} {process.key} Version {row.version}.{suffix}"
     return FileResponse(path, media_type=MEDIA[suffix], filename=_safe_filename(name))
 
 

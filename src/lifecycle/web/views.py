@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from .. import dates
 from ..access import Action, Principal, Scope
 from ..cancellations import cancelled_sitzungen
-from ..doc_context import KINDS
+from ..doc_context import kind_title
 from ..lookups import WITHOUT_PLAN
 from ..models import (
     DocumentVersion,
@@ -334,14 +334,9 @@ def document_kinds(process: Fortschreibung, versions: list[DocumentVersion],
     for stage in plan_of(process.plan).stages:
         for kind in stage.gate.documents:
             own = [v for v in versions if v.kind == kind and v.stage_key == stage.key]
-            title = KINDS[kind].title if kind in KINDS else kind.replace("_", " ").capitalize()
-            found.append(DocumentKind(kind, title, stage.key,
+            found.append(DocumentKind(kind, kind_title(kind), stage.key,
                                       stage_titles.get(stage.key, stage.key), own))  # fmt: skip
     return found
-
-
-def kind_title(kind: str) -> str:
-    return KINDS[kind].title if kind in KINDS else kind.replace("_", " ").capitalize()
 
 
 def may(me: Principal, action: Action, process: Fortschreibung) -> bool:

@@ -191,7 +191,9 @@ def test_closing_days_recompute_every_process_of_the_kommune_and_count_all_chang
 
     changed = services.set_closing_days(session, "waiblingen", [D(2017, 11, 27)], actor="sd")
     logged = [
-        e for e in events(session, "due_changed") if e.after["reason"] == "closing days changed"
+        e
+        for e in events(session, "due_changed")
+        if e.after["reason"] == "Schließtage der Kommune geändert"
     ]
     per_process = {
         p: sum(e.fortschreibung_id == p for e in logged) for p in (waiblingen.id, other.id)

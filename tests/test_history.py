@@ -219,3 +219,24 @@ def test_a_document_kind_reads_by_its_title_and_a_stage_by_its_title():
     assert (
         shown == "Dokument: Beschlussvorlage (Grundsatzbeschluss); Phase: Ratsbeschluss; Version: 2"
     )
+
+
+@pytest.mark.parametrize(
+    ("logged", "shown"),
+    [
+        ("gate ratsbeschluss approved", "Gate der Phase „Ratsbeschluss“ freigegeben"),
+        ("postponed to gr-2017-12-14", "vertagt auf die Sitzung gr-2017-12-14"),
+        ("Sitzung bsv-2017-12-06 moved", "Sitzung bsv-2017-12-06 verlegt"),
+        (
+            "beschluss bound to gr-2018-01-25",
+            "Plan-Sitzung „beschluss“ an die Sitzung gr-2018-01-25 gebunden",
+        ),
+        ("closing days changed", "Schließtage der Kommune geändert"),
+        ("Gate der Phase „Auswertung“ freigegeben", "Gate der Phase „Auswertung“ freigegeben"),
+    ],
+)
+def test_a_reason_older_versions_logged_in_english_reads_german(logged, shown):
+    """The log stays as written; databases from before the German reasons read German too."""
+    after = {"due": "2017-05-02", "reason": logged}
+    text = history.details(None, after, internal=False, stages={"ratsbeschluss": "Ratsbeschluss"})
+    assert text == f"Frist: 02.05.2017; Grund: {shown}"

@@ -902,5 +902,6 @@ def set_closing_days(session: Session, kommune_key: str, days: list[dt.date], *,
     for process in session.exec(
         select(Fortschreibung).where(Fortschreibung.kommune_id == kommune.id)
     ):
-        changed += len(recompute(session, process, actor=actor, reason="closing days changed"))
+        reason = "Schließtage der Kommune geändert"
+        changed += len(recompute(session, process, actor=actor, reason=reason))
     return changed

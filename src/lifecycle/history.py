@@ -8,6 +8,7 @@ English action names and raw field values, which the calendar and OParl count an
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ from .models import (
     Vorlage,
 )
 from .plan_types import plan_of
-from .words import ACTION_DE, FIELD_DE, INTERNAL_FIELDS, OUTCOME_DE, STATE_DE
+from .words import ACTION_DE, FIELD_DE, INTERNAL_FIELDS, OUTCOME_DE, STATE_DE, quoted
 
 LIMIT = 50
 
@@ -79,11 +80,10 @@ def details(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, *
             continue
         if name in INTERNAL_FIELDS and not internal:
             continue
-        show = _stage_title(stages) if name == "stage" else _SHOWN.get(name, value_de)
         old = (before or {}).get(name)
-        shown = show(value)
+        shown = _shown(name, value, stages or {})
         if old not in (None, "") and old != value:
-            shown = f"{show(old)} → {shown}"
+            shown = f"{_shown(name, old, stages or {})} → {shown}"
         parts.append(f"{label}: {shown}")
     return "; ".join(parts)
 
@@ -109,15 +109,37 @@ def value_de(value: Any) -> str:
     return f"{day}, {moment:%H:%M} Uhr" if "T" in value else day
 
 
-def _kind(kind: Any) -> str:
-    return kind_title(kind) if isinstance(kind, str) else value_de(kind)
+def _shown(name: str, value: Any, stages: Mapping[str, str]) -> str:
+    """A field's value; a stage and a document kind by their titles, a reason in German."""
+    if isinstance(value, str):
+        if name == "stage":
+            return stages.get(value, value)
+        if name == "kind":
+            return kind_title(value)
+        if name == "reason":
+            return _reason_de(value, stages)
+    return value_de(value)
 
 
-_SHOWN: dict[str, Callable[[Any], str]] = {"kind": _kind}
+# The reasons of deadline changes as versions before 2026-12 logged them, in English: the log
+# stays as written, so the reading translates them.
+_OLD_REASONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str], Mapping[str, str]], str]],
+                    ...] = (
+    (re.compile(r"gate (\S+) approved"),
+     lambda m, st: f"Gate der Phase {quoted(st.get(m[1], m[1]))} freigegeben"),
+    (re.compile(r"postponed to (\S+)"), lambda m, _: f"vertagt auf die Sitzung {m[1]}"),
+    (re.compile(r"Sitzung (\S+) moved"), lambda m, _: f"Sitzung {m[1]} verlegt"),
+    (re.compile(r"(\S+) bound to (\S+)"),
+     lambda m, _: f"Plan-Sitzung {quoted(m[1])} an die Sitzung {m[2]} gebunden"),
+    (re.compile(r"closing days changed"), lambda m, _: "Schließtage der Kommune geändert"),
+)  # fmt: skip
 
 
-def _stage_title(stages: Mapping[str, str] | None) -> Callable[[Any], str]:
-    return lambda key: (stages or {}).get(key, value_de(key))
+def _reason_de(reason: str, stages: Mapping[str, str]) -> str:
+    for pattern, german in _OLD_REASONS:
+        if match := pattern.fullmatch(reason):
+            return german(match, stages)
+    return reason
 
 
 # --- what an entry concerns ------------------------------------------------------------------

@@ -24,6 +24,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from . import events
 from .calendar import WorkCalendar, for_bundesland, for_kommune
+from .cancellations import cancelled_sitzungen
 from .deadlines import StageSpec, TaskSpec, Timeline
 from .errors import InputError, NeedsReason, NotFound, Refused
 from .instantiate import instantiate
@@ -697,6 +698,38 @@ def _bound_sitzung(session: Session, process: Fortschreibung, name: str) -> Sitz
     return get_required(session, Sitzung, binding.sitzung_id)
 
 
+def postpone_targets(session: Session, process: Fortschreibung, name: str | None
+                     ) -> list[Sitzung]:  # fmt: skip
+    """The Sitzungen a gate at the plan Sitzung ``name`` can be postponed to, earliest first:
+    the later Sitzungen of the bound one's Gremium the RIS has not cancelled (``_postpone``
+    refuses every other). The web's "Vertagen auf" offers these."""
+    if not name:
+        return []
+    bound = session.exec(
+        select(Sitzung).join(SitzungBinding, col(SitzungBinding.sitzung_id) == Sitzung.id)
+        .where(SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == name)
+    ).first()  # fmt: skip
+    if bound is None:
+        return []
+    later = session.exec(
+        select(Sitzung).where(Sitzung.gremium_id == bound.gremium_id,
+                              Sitzung.start > bound.start).order_by(col(Sitzung.start))
+    ).all()  # fmt: skip
+    cancelled = cancelled_sitzungen(session, [ident(s) for s in later])
+    return [s for s in later if s.id not in cancelled]
+
+
+def refuse_cancelled(session: Session, sitzung: Sitzung) -> None:
+    """A Sitzung the RIS has cancelled (lifecycle.cancellations) is no new target: no gate is
+    postponed to it, no plan Sitzung bound to it (``lifecycle oparl bind``). Refused in the
+    caller's transaction, before it changes anything."""
+    if cancelled_sitzungen(session, [ident(sitzung)]):
+        raise Refused(
+            f"die Sitzung {quoted(sitzung.key)} am {sitzung.start:%d.%m.%Y} ist im "
+            "Ratsinformationssystem abgesagt; bitte eine andere Sitzung wählen"
+        )
+
+
 def _postpone(
     session: Session,
     process: Fortschreibung,
@@ -722,6 +755,7 @@ def _postpone(
             f"vertagt werden kann nur auf eine spätere Sitzung desselben Gremiums als "
             f"{quoted(old.key)}"
         )
+    refuse_cancelled(session, new)
     binding = session.exec(
         select(SitzungBinding).where(
             SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == gate.sitzung

@@ -343,8 +343,8 @@ def bind_sitzung(session: Session, process_key: str, plan_name: str, sitzung_ref
     queued reminders of the old Sitzung (its Vorlagenschluss, the "Sitzung abgesagt"
     escalation) are dropped and each person concerned gets one "Sitzung verlegt" message:
     one transaction. Refused with nothing changed: an unknown process, plan name or
-    Sitzung, a Sitzung of another Kommune or before the process began, a decided gate, a
-    broken Beratungsfolge, a deadline before its stage can start.
+    Sitzung, a Sitzung of another Kommune, one the RIS has cancelled or one before the process
+    began, a decided gate, a broken Beratungsfolge, a deadline before its stage can start.
     """
     from .. import engine, lookups, reminders
     from ..outbox import QUEUED
@@ -371,6 +371,7 @@ def bind_sitzung(session: Session, process_key: str, plan_name: str, sitzung_ref
         if new.id == old.id:
             raise Refused(f"{quoted(plan_name)} ist schon an die Sitzung {quoted(new.key)} "
                           "gebunden")
+        engine.refuse_cancelled(session, new)
         if new.start.date() < process.started_on:
             raise Refused(f"die Sitzung {quoted(new.key)} am {new.start:%d.%m.%Y} liegt vor dem "
                           f"Beginn der Fortschreibung {quoted(process_key)} "

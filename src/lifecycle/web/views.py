@@ -14,9 +14,8 @@ from typing import Any
 from babel.dates import format_date
 from sqlmodel import Session, col, select
 
-from .. import dates
+from .. import dates, engine
 from ..access import Action, Principal, Scope
-from ..cancellations import cancelled_sitzungen
 from ..doc_context import kind_title
 from ..lookups import WITHOUT_PLAN
 from ..models import (
@@ -24,8 +23,6 @@ from ..models import (
     Fortschreibung,
     GrantRole,
     Person,
-    Sitzung,
-    SitzungBinding,
     Stage,
     StageState,
     Task,
@@ -34,7 +31,7 @@ from ..models import (
 from ..plan_types import plan_of
 from ..status import ProcessStatus, StageView
 from ..tasks import due_first, merged_by_owner
-from ..words import ABGESAGT_DE, STATE_DE
+from ..words import STATE_DE
 
 # --- the timeline ------------------------------------------------------------------------------
 
@@ -297,22 +294,10 @@ class _Row:
 
 def _later_sitzungen(session: Session, process: Fortschreibung, name: str | None
                      ) -> list[tuple[str, str]]:  # fmt: skip
-    """Where a gate bound to a Sitzung can be postponed to: later Sitzungen of its Gremium."""
-    if not name:
-        return []
-    bound = session.exec(
-        select(Sitzung).join(SitzungBinding, col(SitzungBinding.sitzung_id) == Sitzung.id)
-        .where(SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == name)
-    ).first()  # fmt: skip
-    if bound is None:
-        return []
-    later = session.exec(
-        select(Sitzung).where(Sitzung.gremium_id == bound.gremium_id,
-                              Sitzung.start > bound.start).order_by(col(Sitzung.start))
-    ).all()  # fmt: skip
-    cancelled = cancelled_sitzungen(session, [s.id or 0 for s in later])
-    return [(s.key, f"{dates.long_de(s.start.date())}, {s.start:%H:%M} Uhr ({s.key})"
-             + (f", {ABGESAGT_DE}" if s.id in cancelled else "")) for s in later]  # fmt: skip
+    """Where a gate bound to a Sitzung can be postponed to (engine.postpone_targets: later
+    Sitzungen of its Gremium, none the RIS has cancelled), as the form's options."""
+    return [(s.key, f"{dates.long_de(s.start.date())}, {s.start:%H:%M} Uhr ({s.key})")
+            for s in engine.postpone_targets(session, process, name)]  # fmt: skip
 
 
 # --- documents -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ the CLI listings ("abgesagt") and the daily reminder scan (no Vorlagenschluss re
 cancelled Sitzung) all ask ``cancelled_sitzungen``; the outbox reads ``last_word`` with each
 row it delivers (a queued Vorlagenschluss reminder of a Sitzung cancelled since is not sent).
 The engine asks it too: a cancelled Sitzung is no new target of a process (no gate postponed
-to it, no plan Sitzung bound to it: ``engine.refuse_cancelled``, ``engine.postpone_targets``).
+to it, no plan Sitzung bound to it: ``engine.refuse_cancelled``, ``lookups.postpone_targets``).
 """
 
 from __future__ import annotations

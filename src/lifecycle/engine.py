@@ -698,27 +698,6 @@ def _bound_sitzung(session: Session, process: Fortschreibung, name: str) -> Sitz
     return get_required(session, Sitzung, binding.sitzung_id)
 
 
-def postpone_targets(session: Session, process: Fortschreibung, name: str | None
-                     ) -> list[Sitzung]:  # fmt: skip
-    """The Sitzungen a gate at the plan Sitzung ``name`` can be postponed to, earliest first:
-    the later Sitzungen of the bound one's Gremium the RIS has not cancelled (``_postpone``
-    refuses every other). The web's "Vertagen auf" offers these."""
-    if not name:
-        return []
-    bound = session.exec(
-        select(Sitzung).join(SitzungBinding, col(SitzungBinding.sitzung_id) == Sitzung.id)
-        .where(SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == name)
-    ).first()  # fmt: skip
-    if bound is None:
-        return []
-    later = session.exec(
-        select(Sitzung).where(Sitzung.gremium_id == bound.gremium_id,
-                              Sitzung.start > bound.start).order_by(col(Sitzung.start))
-    ).all()  # fmt: skip
-    cancelled = cancelled_sitzungen(session, [ident(s) for s in later])
-    return [s for s in later if s.id not in cancelled]
-
-
 def refuse_cancelled(session: Session, sitzung: Sitzung) -> None:
     """A Sitzung the RIS has cancelled (lifecycle.cancellations) is no new target: no gate is
     postponed to it, no plan Sitzung bound to it (``lifecycle oparl bind``). Refused in the

@@ -15,6 +15,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from .calendar import WorkCalendar, for_kommune
+from .cancellations import cancelled_sitzungen
 from .errors import NotFound, Refused
 from .models import (
     Fortschreibung,
@@ -26,7 +27,7 @@ from .models import (
     Task,
     Vorlage,
 )  # fmt: skip
-from .typing_helpers import get_required
+from .typing_helpers import get_required, ident
 from .words import quoted
 
 # Loader options for processes read by the hundred (lists, feeds, the reconcile pass): their
@@ -128,3 +129,24 @@ def processes_bound_to(session: Session, sitzung_id: int) -> list[Fortschreibung
     bound = select(SitzungBinding.fortschreibung_id).where(SitzungBinding.sitzung_id == sitzung_id)
     return list(session.exec(select(Fortschreibung).where(col(Fortschreibung.id).in_(bound))
                              .order_by(col(Fortschreibung.id))))  # fmt: skip
+
+
+def postpone_targets(session: Session, process: Fortschreibung, name: str | None
+                     ) -> list[Sitzung]:  # fmt: skip
+    """The Sitzungen a gate at the plan Sitzung ``name`` can be postponed to, earliest first:
+    the later Sitzungen of the bound one's Gremium the RIS has not cancelled (``engine._postpone``
+    refuses every other). The web's "Vertagen auf" offers these."""
+    if not name:
+        return []
+    bound = session.exec(
+        select(Sitzung).join(SitzungBinding, col(SitzungBinding.sitzung_id) == Sitzung.id)
+        .where(SitzungBinding.fortschreibung_id == process.id, SitzungBinding.name == name)
+    ).first()  # fmt: skip
+    if bound is None:
+        return []
+    later = session.exec(
+        select(Sitzung).where(Sitzung.gremium_id == bound.gremium_id,
+                              Sitzung.start > bound.start).order_by(col(Sitzung.start))
+    ).all()  # fmt: skip
+    cancelled = cancelled_sitzungen(session, [ident(s) for s in later])
+    return [s for s in later if s.id not in cancelled]

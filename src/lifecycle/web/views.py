@@ -14,7 +14,7 @@ from typing import Any
 from babel.dates import format_date
 from sqlmodel import Session, col, select
 
-from .. import dates, engine
+from .. import dates, lookups
 from ..access import Action, Principal, Scope
 from ..doc_context import kind_title
 from ..lookups import WITHOUT_PLAN
@@ -294,10 +294,10 @@ class _Row:
 
 def _later_sitzungen(session: Session, process: Fortschreibung, name: str | None
                      ) -> list[tuple[str, str]]:  # fmt: skip
-    """Where a gate bound to a Sitzung can be postponed to (engine.postpone_targets: later
+    """Where a gate bound to a Sitzung can be postponed to (lookups.postpone_targets: later
     Sitzungen of its Gremium, none the RIS has cancelled), as the form's options."""
     return [(s.key, f"{dates.long_de(s.start.date())}, {s.start:%H:%M} Uhr ({s.key})")
-            for s in engine.postpone_targets(session, process, name)]  # fmt: skip
+            for s in lookups.postpone_targets(session, process, name)]  # fmt: skip
 
 
 # --- documents -------------------------------------------------------------------------------

@@ -263,18 +263,26 @@ def test_a_project_lead_and_the_sitzungsdienst_walk_the_process(server, browser,
     assert all(not found for found in page.checked.values()), page.checked
 
 
-def _as_phone(driver) -> None:
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+def set_width(driver, width: int) -> None:
+    """A desktop's window, or the emulated phone."""
+    if width == PHONE["width"]:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+    else:
+        driver.set_window_size(width, 1200)
+
+
+def assert_fits(page: Page, width: int) -> None:
+    """Every page seen had the viewport asked for (the phone really emulated, not a window
+    Chromium kept wider), and none was wider than that: nothing to scroll sideways."""
+    assert {inner for inner, _, _ in page.widths.values()} == {width}, page.widths
+    assert all(scroll <= client for _, client, scroll in page.widths.values()), page.widths
 
 
 @pytest.mark.parametrize("width", [1280, PHONE["width"]])
 def test_every_page_is_accessible_wide_and_narrow(server, browser, width):
     """axe on each page an administrator can reach, on a desktop and on a phone's width; no
     page is wider than the screen (a wide Zeitleiste scrolls in its own box)."""
-    if width == PHONE["width"]:
-        _as_phone(browser)
-    else:
-        browser.set_window_size(width, 1200)
+    set_width(browser, width)
     page = Page(browser, server, _axe_source())
     page.login("admin")
     for path in ("/", "/aufgaben", "/sitzungsdienst?ab=2017-11-01", "/prozess/waiblingen-2017",
@@ -286,9 +294,7 @@ def test_every_page_is_accessible_wide_and_narrow(server, browser, width):
     assert "Nicht gefunden" in page.text()  # the last one: the error page is checked too
     assert len(page.checked) == 11  # the login page and these ten
     assert all(not found for found in page.checked.values()), page.checked
-    # the phone is really emulated (not a window Chromium kept wider), and nothing overflows
-    assert {inner for inner, _, _ in page.widths.values()} == {width}, page.widths
-    assert all(scroll <= client for _, client, scroll in page.widths.values()), page.widths
+    assert_fits(page, width)
 
 
 def test_a_sections_mark_stands_above_its_field_on_a_wide_screen(server, browser):
@@ -311,3 +317,67 @@ def test_a_sections_mark_stands_above_its_field_on_a_wide_screen(server, browser
     assert label["y"] + label["height"] <= mark.rect["y"] + 1
     assert mark.rect["y"] + mark.rect["height"] <= field["y"] + 1, (mark.rect, field)
     assert abs(mark.rect["x"] - field["x"]) < 2  # left-aligned with the field, as the label
+
+
+
+CELLS = """
+const [table] = arguments;
+const headings = [...table.querySelectorAll('thead th')].map(th => th.textContent.trim());
+return [...table.querySelectorAll('tbody tr')].map(row => [...row.children].map((cell, i) => {
+  const before = getComputedStyle(cell, '::before').content;  // '"Stand: " / ""', or 'none'
+  const label = before.startsWith('"') ? JSON.parse(before.match(/^"(?:[^"\\\\]|\\\\.)*"/)[0]) : '';
+  return [headings[i], label + cell.innerText.trim(), label, getComputedStyle(cell).display];
+}));
+"""
+
+
+@pytest.mark.parametrize(("path", "captions"), [
+    ("/prozess/waiblingen-2017", ("Phasen", "Sitzungen der Beratungsfolge")),
+    ("/", ("Fortschreibungen",)),
+    ("/sitzungsdienst?ab=2017-11-01", ("Sitzungen vom",)),  # the row's heading in column 2
+])  # fmt: skip
+def test_a_table_on_a_phone_says_what_each_stacked_value_is(server, browser, path, captions):
+    """On a phone a table's rows stack their cells; each cell shows its column's heading in
+    front ("Stand: offen", not a bare "offen"). On a desktop the columns say it: no label. A
+    screen reader has the table itself: the cell stays a cell, its name without the label."""
+    from selenium.webdriver.common.by import By
+
+    def cells(caption: str) -> list[list[list[str]]]:
+        table = browser.find_element(By.XPATH, f"//table[contains(caption, '{caption}')]")
+        rows: list[list[list[str]]] = browser.execute_script(CELLS, table)
+        assert rows and all(rows), caption
+        return rows
+
+    set_width(browser, PHONE["width"])
+    page = Page(browser, server, _axe_source())
+    page.login("admin")
+    page.open(path)
+    assert browser.execute_script("return window.innerWidth") == PHONE["width"]
+    for caption in captions:
+        for row in cells(caption):
+            for heading, shown, label, display in row:
+                assert display == "block" and label == f"{heading}: ", (caption, heading, shown)
+    if "Phasen" in captions:
+        first = [shown for _, shown, _, _ in cells("Phasen")[0]]
+        assert first[3:5] == ["Stand: offen", "Aufgaben erledigt: 0 von 7"], first
+        cell = browser.find_element(By.XPATH, "//table[caption='Phasen']/tbody/tr[1]/td[3]")
+        [node] = browser.execute_cdp_cmd("Accessibility.getPartialAXTree", {
+            "backendNodeId": _backend_id(browser, cell), "fetchRelatives": False})["nodes"]
+        assert (node["role"]["value"], node["name"]["value"]) == ("cell", "offen")
+    assert all(not found for found in page.checked.values()), page.checked
+
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    set_width(browser, 1280)
+    browser.refresh()
+    for caption in captions:
+        for row in cells(caption):
+            assert all(d == "table-cell" and not label for _, _, label, d in row), row
+
+
+def _backend_id(driver, element) -> int:
+    """The DevTools protocol's id of a selenium element (for the accessibility tree)."""
+    driver.execute_script("window.lifecycleProbe = arguments[0];", element)
+    remote = driver.execute_cdp_cmd("Runtime.evaluate", {"expression": "window.lifecycleProbe"})
+    described = driver.execute_cdp_cmd("DOM.describeNode",
+                                       {"objectId": remote["result"]["objectId"]})  # fmt: skip
+    return int(described["node"]["backendNodeId"])

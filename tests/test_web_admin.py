@@ -81,7 +81,8 @@ def test_the_page_lists_users_with_their_roles_for_administrators_only(app, admi
     assert "Sitzungsdienst in Waiblingen" in page.text
     assert "Lesezugriff in Waiblingen" in page.text
     assert "Administration (alle Kommunen)" in page.text
-    assert '<label for="szenario">' in page.text and '<th scope="row">fremd</th>' in page.text
+    assert '<label for="szenario">' in page.text
+    assert '<th scope="row" data-label="Benutzername">fremd</th>' in page.text
     for user in ("ortolf", "sd", "gast", "fremd"):
         refused = client_for(app, user).get("/verwaltung")
         assert refused.status_code == 403, user

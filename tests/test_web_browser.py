@@ -25,6 +25,10 @@ from web_support import PASSWORD, USERS
 pytestmark = pytest.mark.browser
 AXE_DEFAULT = ROOT / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOT = ROOT / "docs" / "prozess.png"
+# A phone's viewport (an iPhone 12–15), emulated through the DevTools protocol: headless
+# Chromium keeps its window at least about 500 px wide, whatever set_window_size asks (which
+# viewport a narrower request gives depends on the version), and it is not a mobile browser.
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True}
 
 
 def _free_port() -> int:
@@ -102,6 +106,7 @@ class Page:
     def __init__(self, driver, base: str, axe: str):
         self.d, self.base, self.axe = driver, base, axe
         self.checked: dict[str, list[str]] = {}
+        self.widths: dict[str, list[int]] = {}  # the viewport's and the page's width
 
     def open(self, path: str) -> None:
         self.d.get(self.base + path)
@@ -116,6 +121,10 @@ class Page:
             "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}).then(r => done(r.violations));"
         )
         path = self.d.current_url.removeprefix(self.base).split("?")[0]
+        self.widths[path] = self.d.execute_script(
+            "const html = document.documentElement;"
+            "return [window.innerWidth, html.clientWidth, html.scrollWidth];"
+        )
         self.checked[path] = [
             f"{v['id']} ({v['impact']}): {v['nodes'][0]['target']}"
             for v in result if v["impact"] in ("serious", "critical")
@@ -254,10 +263,26 @@ def test_a_project_lead_and_the_sitzungsdienst_walk_the_process(server, browser,
     assert all(not found for found in page.checked.values()), page.checked
 
 
-@pytest.mark.parametrize("width", [1280, 360])
+def set_width(driver, width: int) -> None:
+    """A desktop's window, or the emulated phone."""
+    if width == PHONE["width"]:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+    else:
+        driver.set_window_size(width, 1200)
+
+
+def assert_fits(page: Page, width: int) -> None:
+    """Every page seen had the viewport asked for (the phone really emulated, not a window
+    Chromium kept wider), and none was wider than that: nothing to scroll sideways."""
+    assert {inner for inner, _, _ in page.widths.values()} == {width}, page.widths
+    assert all(scroll <= client for _, client, scroll in page.widths.values()), page.widths
+
+
+@pytest.mark.parametrize("width", [1280, PHONE["width"]])
 def test_every_page_is_accessible_wide_and_narrow(server, browser, width):
-    """axe on each page an administrator can reach, on a desktop and on a phone's width."""
-    browser.set_window_size(width, 1200)
+    """axe on each page an administrator can reach, on a desktop and on a phone's width; no
+    page is wider than the screen (a wide Zeitleiste scrolls in its own box)."""
+    set_width(browser, width)
     page = Page(browser, server, _axe_source())
     page.login("admin")
     for path in ("/", "/aufgaben", "/sitzungsdienst?ab=2017-11-01", "/prozess/waiblingen-2017",
@@ -269,6 +294,7 @@ def test_every_page_is_accessible_wide_and_narrow(server, browser, width):
     assert "Nicht gefunden" in page.text()  # the last one: the error page is checked too
     assert len(page.checked) == 11  # the login page and these ten
     assert all(not found for found in page.checked.values()), page.checked
+    assert_fits(page, width)
 
 
 def test_a_sections_mark_stands_above_its_field_on_a_wide_screen(server, browser):
@@ -291,3 +317,67 @@ def test_a_sections_mark_stands_above_its_field_on_a_wide_screen(server, browser
     assert label["y"] + label["height"] <= mark.rect["y"] + 1
     assert mark.rect["y"] + mark.rect["height"] <= field["y"] + 1, (mark.rect, field)
     assert abs(mark.rect["x"] - field["x"]) < 2  # left-aligned with the field, as the label
+
+
+
+CELLS = """
+const [table] = arguments;
+const headings = [...table.querySelectorAll('thead th')].map(th => th.textContent.trim());
+return [...table.querySelectorAll('tbody tr')].map(row => [...row.children].map((cell, i) => {
+  const before = getComputedStyle(cell, '::before').content;  // '"Stand: " / ""', or 'none'
+  const label = before.startsWith('"') ? JSON.parse(before.match(/^"(?:[^"\\\\]|\\\\.)*"/)[0]) : '';
+  return [headings[i], label + cell.innerText.trim(), label, getComputedStyle(cell).display];
+}));
+"""
+
+
+@pytest.mark.parametrize(("path", "captions"), [
+    ("/prozess/waiblingen-2017", ("Phasen", "Sitzungen der Beratungsfolge")),
+    ("/", ("Fortschreibungen",)),
+    ("/sitzungsdienst?ab=2017-11-01", ("Sitzungen vom",)),  # the row's heading in column 2
+])  # fmt: skip
+def test_a_table_on_a_phone_says_what_each_stacked_value_is(server, browser, path, captions):
+    """On a phone a table's rows stack their cells; each cell shows its column's heading in
+    front ("Stand: offen", not a bare "offen"). On a desktop the columns say it: no label. A
+    screen reader has the table itself: the cell stays a cell, its name without the label."""
+    from selenium.webdriver.common.by import By
+
+    def cells(caption: str) -> list[list[list[str]]]:
+        table = browser.find_element(By.XPATH, f"//table[contains(caption, '{caption}')]")
+        rows: list[list[list[str]]] = browser.execute_script(CELLS, table)
+        assert rows and all(rows), caption
+        return rows
+
+    set_width(browser, PHONE["width"])
+    page = Page(browser, server, _axe_source())
+    page.login("admin")
+    page.open(path)
+    assert browser.execute_script("return window.innerWidth") == PHONE["width"]
+    for caption in captions:
+        for row in cells(caption):
+            for heading, shown, label, display in row:
+                assert display == "block" and label == f"{heading}: ", (caption, heading, shown)
+    if "Phasen" in captions:
+        first = [shown for _, shown, _, _ in cells("Phasen")[0]]
+        assert first[3:5] == ["Stand: offen", "Aufgaben erledigt: 0 von 7"], first
+        cell = browser.find_element(By.XPATH, "//table[caption='Phasen']/tbody/tr[1]/td[3]")
+        [node] = browser.execute_cdp_cmd("Accessibility.getPartialAXTree", {
+            "backendNodeId": _backend_id(browser, cell), "fetchRelatives": False})["nodes"]
+        assert (node["role"]["value"], node["name"]["value"]) == ("cell", "offen")
+    assert all(not found for found in page.checked.values()), page.checked
+
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    set_width(browser, 1280)
+    browser.refresh()
+    for caption in captions:
+        for row in cells(caption):
+            assert all(d == "table-cell" and not label for _, _, label, d in row), row
+
+
+def _backend_id(driver, element) -> int:
+    """The DevTools protocol's id of a selenium element (for the accessibility tree)."""
+    driver.execute_script("window.lifecycleProbe = arguments[0];", element)
+    remote = driver.execute_cdp_cmd("Runtime.evaluate", {"expression": "window.lifecycleProbe"})
+    described = driver.execute_cdp_cmd("DOM.describeNode",
+                                       {"objectId": remote["result"]["objectId"]})  # fmt: skip
+    return int(described["node"]["backendNodeId"])

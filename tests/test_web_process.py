@@ -16,7 +16,7 @@ import docx
 import pytest
 from conftest import needs_binary
 from sqlmodel import Session, select
-from web_support import ROOT, client_for, dump, make_app, token_of
+from web_support import ROOT, assert_cells_labelled, client_for, dump, make_app, token_of
 from web_support import notice as note
 
 from lifecycle.db import engine_for
@@ -73,6 +73,23 @@ def test_process_page_renders_for_everyone_who_sees_the_kommune(app, user):
     assert ("/dokumente/beschlussvorlage/erzeugen" in html) is may_decide
     if not may_decide:
         assert "nicht darüber entscheiden" in html
+
+
+@pytest.mark.parametrize(("user", "path", "tables"), [
+    ("ortolf", PROCESS, 9),  # Phasen, Sitzungen, the five phases' Aufgaben, Dokumente, Protokoll
+    ("ortolf", "/aufgaben", 1),
+    ("admin", "/", 1),
+    ("admin", "/sitzungsdienst?ab=2017-11-01", 1),
+    ("admin", "/verwaltung", 1),
+])  # fmt: skip
+def test_every_table_cell_says_its_column_on_a_phone(app, user, path, tables):
+    """A phone stacks a row's cells; each shows its data-label, which must be the heading of
+    its column: a new column without one (or a label that went stale) fails here."""
+    page = client_for(app, user).get(path)
+    assert page.status_code == 200
+    assert assert_cells_labelled(page.text) == tables
+    if path == PROCESS:
+        assert '<td data-label="Stand">offen</td>' in page.text
 
 
 def test_process_page_every_input_has_a_label(app):
@@ -245,7 +262,7 @@ def event_log(html: str) -> tuple[str, list[tuple[str, str]]]:
     log = html[html.index('<h2 id="protokoll">'):]
     caption = re.search(r"<caption>(.*?)</caption>", log, re.S)
     assert caption
-    rows = re.findall(r'<th scope="row">(.*?)</th>\s*<td>(.*?)</td>', log, re.S)
+    rows = re.findall(r'<th scope="row"[^>]*>(.*?)</th>\s*<td[^>]*>(.*?)</td>', log, re.S)
     return caption.group(1), [(unescape(w).strip(), unescape(re.sub(r"\s+", " ", d)).strip())
                               for w, d in rows]  # fmt: skip
 

@@ -251,6 +251,37 @@ def test_bad_query_values_get_a_german_page(app):
     assert client.get("/gibtsnicht").status_code == 404
 
 
+MENU = ('aria-label="Hauptnavigation"', '<a href="/aufgaben"', 'action="/abmelden"', "Abmelden")
+
+
+@pytest.mark.parametrize("path", ["/prozess/gibt-es-nicht", "/gibtsnicht"])
+def test_an_error_page_keeps_the_menu_of_a_logged_in_user(app, path):
+    """A 404 and a refused form: the way back to the menu and out, as on every page."""
+    sd = client_for(app, "sd")
+    missing = sd.get(path)
+    form = sd.post("/prozess/waiblingen-2017/gate/ratsbeschluss",
+                   data={"csrf_token": token_of(sd), "ergebnis": "approve", "datum": "2017-13-45"})
+    assert missing.status_code == 404 and "Nicht gefunden" in missing.text
+    assert form.status_code == 422 and "Eingabe prüfen" in form.text
+    for page in (missing.text, form.text):
+        assert all(part in page for part in MENU), page
+        assert "<span>Sd</span>" in page and '<a href="/verwaltung"' not in page  # not an admin
+        assert f'value="{token_of(sd)}"' in page  # logging out from here works
+    assert '<a href="/verwaltung"' in client_for(app, "admin").get(path).text
+
+
+def test_an_error_page_shows_no_menu_to_a_visitor(app):
+    anonymous = client_for(app, None)
+    token = csrf(anonymous.get("/anmelden").text)
+    missing = anonymous.get("/gibtsnicht")  # (a page of the app: to the login first)
+    form = anonymous.post("/prozess/waiblingen-2017/gate/ratsbeschluss",
+                          data={"csrf_token": token, "ergebnis": "approve", "datum": "x"})
+    assert missing.status_code == 404 and form.status_code == 401
+    for page in (missing.text, form.text):
+        assert not any(part in page for part in MENU), page
+        assert '<a href="/">Zur Übersicht</a>' in page and "javascript:" not in page
+
+
 def test_an_oversized_request_is_refused_before_it_is_read(app, db_url):
     client = client_for(app, "admin")
     before = dump(db_url)

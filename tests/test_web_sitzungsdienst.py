@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, col, select
-from web_support import client_for, csrf, dump, make_app, token_of
+from web_support import assert_cells_labelled, client_for, csrf, dump, make_app, token_of
 
 from lifecycle import services
 from lifecycle.dates import weekday_short_de
@@ -93,10 +93,11 @@ def test_the_preview_lists_every_change_and_confirming_makes_exactly_those(app, 
     assert dump(db_url) == before  # a preview stores nothing
     assert "7 Fristen verschieben sich" in shown.text
     assert "4 Nachrichten „Sitzung verlegt“ werden vorgemerkt" in shown.text
+    assert assert_cells_labelled(shown.text) == 2
     for name in ("Ute Ortolf", "Christiane Dürr", "Sitzungsdienst", "Prof. Dr. Paul-Stefan Roß"):
-        assert f'<th scope="row">{name}</th>' in shown.text
-    rows = re.findall(r'<tr><th scope="row">([^<]+)</th><td>([^<]+)</td>\s*<td>([^<]+)</td>'
-                      r'<td>([^<]+)</td></tr>', shown.text)  # fmt: skip
+        assert f'<th scope="row" data-label="Empfänger">{name}</th>' in shown.text
+    rows = re.findall(r'<tr><th scope="row"[^>]*>([^<]+)</th><td[^>]*>([^<]+)</td>\s*'
+                      r'<td[^>]*>([^<]+)</td><td[^>]*>([^<]+)</td></tr>', shown.text)  # fmt: skip
     assert ("Vorberatung im Fachausschuss", "waiblingen-2017", "Mi., 06.12.2017",
             "Mi., 13.12.2017") in rows  # fmt: skip
     confirm = sd.post(f"{MOVE}/verlegen", data={"csrf_token": csrf(shown.text),
@@ -202,7 +203,8 @@ def test_the_editor_starts_from_the_draft_and_generation_uses_the_edit(app, db_u
     again = ortolf.get(saved.headers["location"])
     assert "Version 1 der Vorlage ist gespeichert." in again.text
     assert edited in again.text and "(bearbeiteter Text)" in again.text
-    assert '<th scope="row">1</th>' in again.text and "ortolf" in again.text
+    assert '<th scope="row" data-label="Version">1</th>' in again.text and "ortolf" in again.text
+    assert assert_cells_labelled(again.text) == 1
     with Session(engine_for(db_url), expire_on_commit=False) as s:
         version = s.exec(select(VorlageVersion)).one()
         # edited now or by the scenario; untouched generated sections keep following the process

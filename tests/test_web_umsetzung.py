@@ -22,9 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
+from test_web_browser import PHONE
 from test_web_browser import browser as browser  # noqa: F401 (fixtures for the browser test)
 from test_web_browser import server as server  # noqa: F401
-from web_support import _prepared, client_for, dump, token_of
+from web_support import _prepared, assert_cells_labelled, client_for, dump, token_of
 from web_support import notice as note
 
 from lifecycle import replay, services
@@ -116,6 +117,7 @@ def test_everyone_who_sees_the_process_sees_the_massnahmen_per_handlungsfeld(app
     assert (services_note in html) is may_edit
     assert ("Interne Notiz" in html) is may_edit
     assert (f'href="{PAGE}.csv"' in html) is may_edit
+    assert assert_cells_labelled(html) >= 2  # Maßnahmen and Indikatoren (Interne Notiz or not)
     detail = client_for(app, user).get(LOTSEN).text
     assert "Sachstand (öffentlich)" in detail and "läuft an" in detail
     assert (services_note in detail) is may_edit
@@ -310,6 +312,7 @@ def test_a_milestone_is_added_and_shown(app, db_url):
     assert (row.on, row.title, row.note) == (dt.date(2018, 3, 1), "Erste Schulung", "VHS")
     html = client_for(app, "gast").get(LOTSEN).text
     assert "Erste Schulung" in html and "01.03.2018" in html
+    assert assert_cells_labelled(html) == 1  # the milestones (the Stand has no columns)
     assert "Meilenstein eintragen" not in html and "Stand ändern" not in html  # a viewer reads
 
 
@@ -332,18 +335,18 @@ def test_a_bad_milestone_is_refused_and_changes_nothing(app, db_url, data, statu
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("width", [1280, 360])
+@pytest.mark.parametrize("width", [1280, PHONE["width"]])
 def test_the_umsetzung_pages_are_accessible_and_work_in_a_browser(server, browser, db_url, width,
                                                                   tmp_path):  # fmt: skip
     """The project lead filters the overdue Maßnahmen, changes one, adds a milestone and loads
     a sheet back; axe-core (WCAG 2.1 A/AA) on every page, on a desktop's and a phone's width."""
     from selenium.webdriver.common.by import By
-    from test_web_browser import Page, _axe_source
+    from test_web_browser import Page, _axe_source, assert_fits, set_width
 
     with Session(engine_for(db_url), expire_on_commit=False) as s:  # the served database
         query = select(Fortschreibung).where(Fortschreibung.key == "waiblingen-2017")
         replay.run(s, s.exec(query).one())
-    browser.set_window_size(width, 1200)
+    set_width(browser, width)
     page = Page(browser, server, _axe_source())
     page.login("ortolf")
     page.open(PROCESS)
@@ -379,6 +382,7 @@ def test_the_umsetzung_pages_are_accessible_and_work_in_a_browser(server, browse
     assert massnahme(db_url, "integrationslotsen").status == MassnahmeStatus.erledigt
     assert len(page.checked) >= 5
     assert all(not found for found in page.checked.values()), page.checked
+    assert_fits(page, width)
 
 
 # --- a sheet loaded back: preview, then confirm --------------------------------------------------
@@ -416,8 +420,9 @@ def test_an_edited_sheet_shows_its_changes_and_applies_them_on_confirmation(app,
     assert preview.status_code == 200, preview.text
     html = preview.text
     assert "Die Datei ändert 2 Maßnahmen" in html and "Noch ist nichts gespeichert" in html
+    assert assert_cells_labelled(html) == 1
     changed = [" ".join(re.sub(r"<[^>]+>", " ", r).split())
-               for r in re.findall(r"<tr><th scope=\"row\">.*?</tr>", html, re.S)]  # fmt: skip
+               for r in re.findall(r"<tr><th scope=\"row\".*?</tr>", html, re.S)]  # fmt: skip
     assert "Integrationslotsen (integrationslotsen) Status offen in Umsetzung" in changed
     assert "Integrationslotsen (integrationslotsen) Fortschritt 0 % 25 %" in changed
     assert "Integrationslotsen (integrationslotsen) Zieltermin 30.06.2018 30.09.2018" in changed
@@ -479,8 +484,8 @@ def test_a_sheet_with_an_unknown_column_or_not_a_sheet_is_refused(app, db_url):
 def _details_of_event_log(html: str) -> list[str]:
     """The Prozess page's event log ("Protokoll"): each entry's details as text."""
     log = html[html.index("Die letzten "):]
-    return [re.sub(r"\s+", " ", d).strip()
-            for d in re.findall(r'<th scope="row">[^<]*</th>\s*<td>(.*?)</td>', log, re.S)]
+    cells = re.findall(r'<th scope="row"[^>]*>[^<]*</th>\s*<td[^>]*>(.*?)</td>', log, re.S)
+    return [re.sub(r"\s+", " ", d).strip() for d in cells]
 
 
 @pytest.mark.parametrize("how", ["form", "sheet"])

@@ -17,6 +17,7 @@ import shutil
 import sqlite3
 import tempfile
 from functools import lru_cache
+from html.parser import HTMLParser
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -113,3 +114,50 @@ def dump(db_url: str) -> dict[str, list]:
             # login bookkeeping (failed attempts, sessions) is not a change of the process
             if t not in ("user", "loginfailure")
         }
+
+
+class _Tables(HTMLParser):
+    """Each table's column headings and, per body row, each cell's data-label (a cell that
+    spans columns, like "Keine Sitzungen.", aside)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[tuple[list[str], list[list[str | None]]]] = []
+        self.section: str | None = None
+        self.heading: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.tables.append(([], []))
+        elif tag in ("thead", "tbody"):
+            self.section = tag
+        elif tag == "tr" and self.section == "tbody":
+            self.tables[-1][1].append([])
+        elif tag == "th" and self.section == "thead":
+            self.heading = []
+        elif tag in ("td", "th") and self.section == "tbody" and "colspan" not in dict(attrs):
+            self.tables[-1][1][-1].append(dict(attrs).get("data-label"))
+
+    def handle_data(self, data: str) -> None:
+        if self.heading is not None:
+            self.heading.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "th" and self.heading is not None:
+            self.tables[-1][0].append(" ".join("".join(self.heading).split()))
+            self.heading = None
+        elif tag in ("thead", "tbody"):
+            self.section = None
+
+
+def assert_cells_labelled(page: str) -> int:
+    """Every cell of a table with column headings has its column's heading as data-label
+    (the phone's layout stacks the cells and shows it in front); how many such tables."""
+    parser = _Tables()
+    parser.feed(page)
+    tables = [(headings, rows) for headings, rows in parser.tables if headings]
+    for headings, rows in tables:
+        assert rows, headings
+        for row in rows:
+            assert not row or row == headings, (headings, row)  # [] : one cell spans them all
+    return len(tables)

@@ -260,10 +260,22 @@ def _error(request: Request, status: int, message: str) -> HTMLResponse:
         token = ""
     return templates.TemplateResponse(
         request, "fehler.html",
-        {"request": request, "status": status, "message": message, "user": None,
+        {"request": request, "status": status, "message": message,
+         "user": _logged_in(request) if token else None,
          "csrf_token": token, "today": dt.date.today()},
         status_code=status,
     )  # fmt: skip
+
+
+def _logged_in(request: Request) -> Any:
+    """Who is logged in, for the error page's menu: the way back and out, as on every page.
+    Nobody when that cannot be told: the database may be what failed."""
+    try:
+        with Session(get_engine(request.app.state.database_url)) as s:
+            return security.current_principal(request, s)
+    except Exception:
+        log.debug("no user for the error page of %s", request.url.path, exc_info=True)
+        return None
 
 
 def _error_pages(app: FastAPI) -> None:

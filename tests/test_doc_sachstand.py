@@ -87,3 +87,38 @@ def test_a_sachstandsbericht_without_a_vorlage_has_no_empty_head(session, waibli
         "Sachstandsbericht",
         "Integrationskonzept der Stadt Waiblingen: Umsetzung, Stand 28.11.2018",
     ]
+
+
+def blocks(path: Path) -> list[tuple[str, object]]:
+    """(paragraph style or "table", paragraph text or the Table), in document order."""
+    out: list[tuple[str, object]] = []
+    for block in docx.Document(str(path)).iter_inner_content():
+        if isinstance(block, Table):
+            out.append(("table", block))
+        else:
+            out.append((block.style.name if block.style else "", block.text))
+    return out
+
+
+def field_tables(path: Path) -> list[tuple[str, Table]]:
+    """Each Maßnahmen table with the heading above it."""
+    found, heading = [], ""
+    for style, item in blocks(path):
+        if style.startswith("Heading"):
+            heading = str(item)
+        elif isinstance(item, Table) and item.rows[0].cells[0].text == "Maßnahme":
+            found.append((heading, item))
+    return found
+
+
+def test_the_handlungsfelder_of_the_adopted_concept_are_headed_as_such(session, umsetzung,
+                                                                       tmp_path):  # fmt: skip
+    # the Umsetzung's own process names no Handlungsfelder: the adopted concept's count
+    concept = {h["title"] for h in load_scenario(EXAMPLES / "waiblingen-2017.yaml").data
+               ["handlungsfelder"]}  # fmt: skip
+    path = generate(session, umsetzung, "sachstandsbericht", out_dir=tmp_path).path
+    headings = [heading for heading, _ in field_tables(path)]
+    own = [h for h in headings if not h.startswith("Handlungsfeld „")]
+    assert {h.removeprefix("Handlungsfeld „").removesuffix("“") for h in headings
+            if h not in own} == concept  # fmt: skip
+    assert own and not set(own) & concept  # the scenario's own group stands as it is

@@ -19,6 +19,7 @@ from .dates import euro, short_de
 from .doc_context import Context, Facts, common, gendered, person_ctx, properties
 from .models import (
     Fortschreibung,
+    Handlungsfeld,
     Massnahme,
     MassnahmeStatus,
     Stage,
@@ -54,7 +55,7 @@ def build(session: Session, process: Fortschreibung, kind: str, stage_key: str) 
              "oeffentlichkeit": "öffentlich" if b.oeffentlich else "nichtöffentlich"}
             for b, s, g in (f.beratungen(vorlage) if vorlage else [])
         ],
-        "handlungsfelder": _by_field(rows, as_of, {h.title for h in f.handlungsfelder()}),
+        "handlungsfelder": _by_field(rows, as_of, _concept_fields(session, process)),
         "aenderungen": _changes(session, rows, since, as_of),
         "indikatoren": _indicators(session, process, as_of),
         "ansprechpartner": {**person_ctx(lead),
@@ -62,6 +63,16 @@ def build(session: Session, process: Fortschreibung, kind: str, stage_key: str) 
         "eigenschaften": properties(f"Sachstandsbericht {as_of.year}: {f.konzept.title}", lead,
                                     as_of),
     }  # fmt: skip
+
+
+def _concept_fields(session: Session, process: Fortschreibung) -> set[str]:
+    """The Handlungsfelder of the concept: those of its Fortschreibungen, this one included
+    (an Umsetzung's own process names none; its Maßnahmen carry the adopted concept's)."""
+    joined = col(Fortschreibung.id) == Handlungsfeld.fortschreibung_id
+    return set(session.exec(
+        select(Handlungsfeld.title).join(Fortschreibung, joined)
+        .where(Fortschreibung.konzept_id == process.konzept_id)
+    ).all())  # fmt: skip
 
 
 def _last_report(session: Session, process: Fortschreibung, as_of: dt.date) -> dt.date | None:

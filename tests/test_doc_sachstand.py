@@ -122,3 +122,32 @@ def test_the_handlungsfelder_of_the_adopted_concept_are_headed_as_such(session, 
     assert {h.removeprefix("Handlungsfeld „").removesuffix("“") for h in headings
             if h not in own} == concept  # fmt: skip
     assert own and not set(own) & concept  # the scenario's own group stands as it is
+
+
+def overview_and_counts(path: Path) -> tuple[str, Counter[str]]:
+    texts = [item for _, item in blocks(path) if isinstance(item, str)]
+    overview = texts[texts.index("Überblick") + 1]
+    counts: Counter[str] = Counter()
+    for _, table in field_tables(path):
+        for row in table.rows[1:]:
+            counts[row.cells[2].text.removesuffix(", überfällig")] += 1
+    return overview, counts
+
+
+def test_the_overview_agrees_each_count_with_its_verb(session, tmp_path):
+    # Schwetzingen's evaluation 2018: one Maßnahme open, two under way, one done
+    first = services.start(session, load_scenario(EXAMPLES / "schwetzingen-2017.yaml"),
+                           actor="test")  # fmt: skip
+    replay.run(session, first)
+    process = services.start(session, load_scenario(EXAMPLES / "schwetzingen-evaluation-2018.yaml"),
+                             actor="test")  # fmt: skip
+    replay.run(session, process)
+    overview, counts = overview_and_counts(
+        generate(session, process, "sachstandsbericht", out_dir=tmp_path).path)
+    assert 1 in counts.values() and any(n > 1 for n in counts.values())  # the case at hand
+    assert overview.startswith(f"Von {sum(counts.values())} Maßnahmen ")
+    for status, n in counts.items():
+        verb = "ist" if n == 1 else "sind"
+        assert re.search(rf"\b({verb} {n} {status}|{n} {verb} {status}|{n} {status})\b",
+                         overview), (status, n, overview)  # fmt: skip
+    assert not re.search(r"\bsind 1 |\b1 sind\b|\bist [2-9]|\b[2-9]\d* ist\b", overview), overview

@@ -95,12 +95,26 @@ def _overview(rows: list[Massnahme], as_of: dt.date) -> str:
     if not rows:
         return "Es sind noch keine Maßnahmen erfasst."
     counts = Counter(m.status for m in rows)
-    parts = [f"{counts[s]} {s.value}" for s in MassnahmeStatus if counts[s]]
     late = sum(umsetzung.overdue(m, as_of) for m in rows)
-    tail = (f"; {late} {'ist' if late == 1 else 'sind'} überfällig" if late
+    tail = (f"; {late} {_verb(late)} überfällig" if late
             else "; keine ist überfällig")  # fmt: skip
-    head = "Die eine Maßnahme ist" if len(rows) == 1 else f"Von {len(rows)} Maßnahmen sind"
-    return f"{head} {_join(parts)}{tail}."
+    if len(rows) == 1:
+        return f"Die eine Maßnahme ist {rows[0].status.value}{tail}."
+    # "ist 1 offen, 2 sind in Umsetzung und …": each count with its own verb where the
+    # number changes; "sind 9 offen, 2 in Umsetzung und 2 erledigt" where it does not
+    parts, said = [], ""
+    for s in MassnahmeStatus:
+        if counts[s]:
+            verb = _verb(counts[s])
+            parts.append(f"{counts[s]} {s.value}" if verb == said and parts
+                         else f"{verb} {counts[s]} {s.value}" if not parts
+                         else f"{counts[s]} {verb} {s.value}")  # fmt: skip
+            said = verb
+    return f"Von {len(rows)} Maßnahmen {_join(parts)}{tail}."
+
+
+def _verb(count: int) -> str:
+    return "ist" if count == 1 else "sind"
 
 
 def _join(parts: list[str]) -> str:

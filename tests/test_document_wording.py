@@ -374,6 +374,16 @@ def test_a_working_group_without_dates(session, tmp_path):
            "verzeichnet." in lines  # fmt: skip
 
 
+def test_a_report_names_a_working_group_without_results_under_a_heading_of_its_own(
+        session, tmp_path):  # fmt: skip
+    process = start(session, VOELKLINGEN, tmp_path)  # its one group has recorded nothing yet
+    path = generate(session, process, "abschlussbericht", out_dir=tmp_path / "out").path
+    assert empty_headings(path) == []
+    paras = [p for p in docx.Document(str(path)).paragraphs if p.text.strip()]
+    at = next(n for n, p in enumerate(paras) if p.text.startswith("Arbeitsgruppe „"))
+    assert paras[at + 1].text == "Für diese Arbeitsgruppe sind keine Ergebnisse verzeichnet."
+
+
 def test_a_working_group_with_one_date(session, tmp_path):
     process = start(session, VOELKLINGEN, tmp_path, lambda text: text.replace(
         AG_LINE, 'moderator: schaeffer, sitzungen: ["2017-12-05 17:00"]}\n'))  # fmt: skip

@@ -1077,6 +1077,9 @@ def _ergebnisse_kapitel(f: Facts) -> Section:
     data = []
     for ag in arbeitsgruppen_ctx(f):
         data.append(heading(f"Arbeitsgruppe {_quoted(ag['title'])}"))
+        if not (ag["bestandsaufnahme"] or ag["empfehlungen"] or ag["schluesselprojekte"]
+                or ag["ergebnis"]):  # no heading standing alone over nothing
+            data.append(text("Für diese Arbeitsgruppe sind keine Ergebnisse verzeichnet."))
         data += [text(x) for x in ag["bestandsaufnahme"]]
         if ag["empfehlungen"]:
             many = len(ag["empfehlungen"]) > 1

@@ -384,6 +384,20 @@ def test_a_report_names_a_working_group_without_results_under_a_heading_of_its_o
     assert paras[at + 1].text == "Für diese Arbeitsgruppe sind keine Ergebnisse verzeichnet."
 
 
+def test_invited_organisations_read_as_one_sentence(session, tmp_path):
+    # Völklingen names its invited organisations, no dative phrase for them
+    process = start(session, VOELKLINGEN, tmp_path)
+    names = load_scenario(VOELKLINGEN).data["workshop"]["invited_organisations"]
+    assert len(names) > 1
+    for kind in ("workshop_einladung", "sitzungsvorlage"):
+        path = generate(session, process, kind, out_dir=tmp_path / kind).path
+        said = next(p.text for p in docx.Document(str(path)).paragraphs
+                    if "mit Vertreterinnen und Vertretern" in p.text)  # fmt: skip
+        clause = said.split("mit Vertreterinnen und Vertretern", 1)[1].split(".", 1)[0]
+        assert ":" not in clause, (kind, said)  # no list after a colon inside the sentence
+        assert f"{', '.join(names[:-1])} und {names[-1]}" in clause, (kind, said)
+
+
 def test_a_working_group_with_one_date(session, tmp_path):
     process = start(session, VOELKLINGEN, tmp_path, lambda text: text.replace(
         AG_LINE, 'moderator: schaeffer, sitzungen: ["2017-12-05 17:00"]}\n'))  # fmt: skip

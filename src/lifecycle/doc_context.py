@@ -602,10 +602,21 @@ def _number(n: int) -> str:
     return NUMBERS[n] if n < len(NUMBERS) else str(n)
 
 
+def invited_dative(workshop: Workshop) -> str:
+    """Who was invited, to follow "aus": the dative the scenario gives, else its list of
+    organisations as names after "den Bereichen" (a list after a colon would break the
+    sentence it stands in: "Gemeinsam mit … aus folgenden Bereichen: A, B und C wollen wir")."""
+    if workshop.teilnehmerkreis:
+        return workshop.teilnehmerkreis
+    names = list(workshop.invited_organisations)
+    if not names:
+        return ""
+    return f"dem Bereich {names[0]}" if len(names) == 1 else f"den Bereichen {join_de(names)}"
+
+
 def _workshop_step(f: Facts, acc: str, workshop: Workshop) -> list[str]:
-    who = (f"aus {workshop.teilnehmerkreis}" if workshop.teilnehmerkreis
-           else f"folgender Bereiche: {', '.join(workshop.invited_organisations)}"
-           if workshop.invited_organisations else "aus Verwaltung und Bürgerschaft")  # fmt: skip
+    who = (f"aus {invited_dative(workshop)}" if workshop.teilnehmerkreis
+           or workshop.invited_organisations else "aus Verwaltung und Bürgerschaft")
     out = [f"Den {acc} Schritt bildete der {workshop.title} am "
            f"{short_de(workshop.start.date())} mit Vertreterinnen und Vertretern {who}."]
     groups = f.arbeitsgruppen()
@@ -948,10 +959,7 @@ def workshop_ctx(f: Facts) -> Context:
         "title": w.title, "datum": w.start, "ort": w.place or "wird noch bekannt gegeben",
         "moderation": w.moderation or "Projektleitung",
         "eingeladen": list(w.invited_organisations),
-        # after "aus": the dative the scenario gives, else the list after a colon
-        "eingeladen_text": w.teilnehmerkreis or (
-            f"folgenden Bereichen: {join_de(list(w.invited_organisations))}"
-            if w.invited_organisations else "der Stadtgesellschaft"),
+        "eingeladen_text": invited_dative(w) or "der Stadtgesellschaft",
         "erwartete_teilnehmer": w.expected_participants or 0,
     }  # fmt: skip
 

@@ -398,6 +398,25 @@ def test_invited_organisations_read_as_one_sentence(session, tmp_path):
         assert f"{', '.join(names[:-1])} und {names[-1]}" in clause, (kind, said)
 
 
+def test_every_working_group_letter_has_sender_place_and_date(session, waiblingen, tmp_path):
+    from lifecycle.models import Task
+
+    replay.run(session, waiblingen)
+    path = generate(session, waiblingen, "ag_einladung", out_dir=tmp_path).path
+    paras = [p for p in docx.Document(str(path)).paragraphs if p.text.strip()]
+    titles = [n for n, p in enumerate(paras) if p.style.name == "Title"]
+    assert len(titles) == 6
+    sent = {t.key.split("__")[1]: t.due for t in session.exec(select(Task).where(
+        Task.fortschreibung_id == waiblingen.id, Task.key.startswith("ag_einladen__"))).all()}
+    by_title = {ag["title"]: ag["key"] for ag in
+                load_scenario(EXAMPLES / "waiblingen-2017.yaml").data["arbeitsgruppen"]}
+    for n in titles:
+        group = by_title[paras[n].text.removeprefix("Einladung zur Arbeitsgruppe „")[:-1]]
+        # the letter's head: the sender's Fachbereich, then place and the day it is sent
+        assert [p.text for p in paras[n - 2 : n]] == [
+            "Fachbereich Bürgerengagement", f"Waiblingen, {sent[group]:%d.%m.%Y}"]
+
+
 def test_a_working_group_with_one_date(session, tmp_path):
     process = start(session, VOELKLINGEN, tmp_path, lambda text: text.replace(
         AG_LINE, 'moderator: schaeffer, sitzungen: ["2017-12-05 17:00"]}\n'))  # fmt: skip

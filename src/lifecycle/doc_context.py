@@ -1061,6 +1061,22 @@ def arbeitsgruppen_ctx(f: Facts) -> list[Context]:
                     advice.get(ident(ag), [])) for ag in ags]  # fmt: skip
 
 
+def _sent_on(f: Facts, kind: str, stage_key: str) -> dict[str, dt.date | None]:
+    """The day each group's letter ``kind`` goes out, by the group's key: the due date of the
+    task the plan names as sending it (one per group, or one for all), else the day the
+    stage opened; None when neither is known yet."""
+    sender = f.plan.sender_of(kind)
+    stage = f.stage(stage_key)
+    fallback = stage.opened_on if stage else None
+    if sender is None:
+        return {ag.key: fallback for ag in f.arbeitsgruppen()}
+    keys = [f"{sender.key}__{ag.key}" for ag in f.arbeitsgruppen()] + [sender.key]
+    due = {t.key: t.due for t in f.all(Task, Task.fortschreibung_id == f.p.id,
+                                       col(Task.key).in_(keys))}  # fmt: skip
+    return {ag.key: due.get(f"{sender.key}__{ag.key}") or due.get(sender.key) or fallback
+            for ag in f.arbeitsgruppen()}  # fmt: skip
+
+
 def _by_ag(rows: list[Any]) -> dict[int, list[Any]]:
     """Rows of an Arbeitsgruppe's child table by its id, each list in the rows' order."""
     out: dict[int, list[Any]] = {}
@@ -1075,7 +1091,13 @@ def ag_dokument(session: Session, process: Fortschreibung, kind: str, stage_key:
     lead = f.role_holder("projektleitung")
     first = f.all(AgSitzung, col(AgSitzung.arbeitsgruppe_id).in_(
         [ag.id for ag in f.arbeitsgruppen()]), order=AgSitzung.start)  # fmt: skip
-    return {**common(f), "arbeitsgruppen": arbeitsgruppen_ctx(f), "absender": person_ctx(lead),
+    groups = arbeitsgruppen_ctx(f)
+    if kind == "ag_einladung":  # each group's letter dated as the workshop's invitation is
+        sent = _sent_on(f, kind, stage_key)
+        for ag in groups:
+            day = sent.get(ag["key"])
+            ag["ort_datum"] = f"{f.kommune.name}, {short_de(day)}" if day else ""
+    return {**common(f), "arbeitsgruppen": groups, "absender": person_ctx(lead),
             "workshop": {"title": workshop.title if workshop else "Auftaktworkshop"},
             "eigenschaften": properties(KINDS[kind].title if kind in KINDS else kind, lead,
                                         first[0].start.date() if first else None)}  # fmt: skip

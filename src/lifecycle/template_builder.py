@@ -340,6 +340,13 @@ def ag_einladung() -> DocxDocument:
     doc = _new_document()
     _letterhead(doc)
     _p(doc, "{%p for ag in arbeitsgruppen %}")
+    # sender and date above each letter, as the workshop's invitation has them
+    _p(doc, "{%p if absender.fachbereich_zeile %}")
+    _p(doc, "{{ absender.fachbereich_zeile }}")
+    _p(doc, "{%p endif %}")
+    _p(doc, "{%p if ag.ort_datum %}")
+    _p(doc, "{{ ag.ort_datum }}")
+    _p(doc, "{%p endif %}")
     _p(doc, "Einladung zur Arbeitsgruppe „{{ ag.title }}“", style="Title")
     _p(doc, "{{ konzept.fortschreibung_titel }}, Handlungsfeld: {{ ag.handlungsfeld }}")
     _p(doc, "Sehr geehrte Damen und Herren,")

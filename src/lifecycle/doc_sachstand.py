@@ -102,7 +102,8 @@ def _overview(rows: list[Massnahme], as_of: dt.date) -> str:
         return f"Die eine Maßnahme ist {rows[0].status.value}{tail}."
     # "ist 1 offen, 2 sind in Umsetzung und …": each count with its own verb where the
     # number changes; "sind 9 offen, 2 in Umsetzung und 2 erledigt" where it does not
-    parts, said = [], ""
+    parts: list[str] = []
+    said = ""
     for s in MassnahmeStatus:
         if counts[s]:
             verb = _verb(counts[s])

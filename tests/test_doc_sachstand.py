@@ -151,3 +151,16 @@ def test_the_overview_agrees_each_count_with_its_verb(session, tmp_path):
         assert re.search(rf"\b({verb} {n} {status}|{n} {verb} {status}|{n} {status})\b",
                          overview), (status, n, overview)  # fmt: skip
     assert not re.search(r"\bsind 1 |\b1 sind\b|\bist [2-9]|\b[2-9]\d* ist\b", overview), overview
+
+
+def test_the_indicator_columns_are_named_as_on_the_web_page(session, umsetzung, tmp_path):
+    # the Maßnahmen page of the web app and the paper to the committee use the same words
+    page = (Path(__file__).parents[1] / "src/lifecycle/web/templates/massnahmen.html").read_text(
+        encoding="utf-8")  # fmt: skip
+    web = re.findall(r'<th scope="col">([^<]+)</th>', page[page.index(">Indikator<") - 20 :])[:4]
+    path = generate(session, umsetzung, "sachstandsbericht", out_dir=tmp_path).path
+    table = next(t for t in docx.Document(str(path)).tables
+                 if t.rows[0].cells[0].text == "Indikator")  # fmt: skip
+    paper = [c.text for c in table.rows[0].cells]
+    assert web[0] == paper[0] == "Indikator"
+    assert paper[2:] == web[1:], (paper, web)

@@ -495,7 +495,8 @@ def sachstandsbericht() -> DocxDocument:
     _p(doc, "{%p endif %}")
     _p(doc, "{%p if indikatoren %}")
     _p(doc, "Indikatoren", style="Heading 2")
-    _grid(doc, ["Indikator", "Handlungsfeld", "Ausgang", "Ziel", "Aktuell"],
+    # the words of the web app's Maßnahmen page: a baseline is an Ausgangswert, not an Ausgang
+    _grid(doc, ["Indikator", "Handlungsfeld", "Ausgangswert", "Zielwert", "Letzte Messung"],
           "i in indikatoren",
           ["{{ i.titel }}", "{{ i.handlungsfeld }}", "{{ i.ausgang }}", "{{ i.ziel }}",
            "{{ i.aktuell }}"], [4.5, 3.8, 2.8, 2.7, 2.7], text_style=dense)  # fmt: skip

@@ -164,3 +164,16 @@ def test_the_indicator_columns_are_named_as_on_the_web_page(session, umsetzung, 
     paper = [c.text for c in table.rows[0].cells]
     assert web[0] == paper[0] == "Indikator"
     assert paper[2:] == web[1:], (paper, web)
+
+
+def test_no_row_of_a_table_is_cut_at_the_foot_of_a_page(session, umsetzung, tmp_path):
+    from docx.oxml.ns import qn
+
+    path = generate(session, umsetzung, "sachstandsbericht", out_dir=tmp_path).path
+    tables = docx.Document(str(path)).tables
+    assert len(tables) > 5
+    for table in tables:
+        for row in table.rows:
+            tr_pr = row._tr.trPr
+            assert tr_pr is not None and tr_pr.find(qn("w:cantSplit")) is not None, \
+                [c.text for c in row.cells]  # fmt: skip

@@ -204,6 +204,8 @@ def _grid(doc: DocxDocument, headers: list[str], loop: str, cells: list[str],
         for i, width in enumerate(widths):
             row.cells[i].width = Cm(width)
     _repeat_header(table)
+    for row in (table.rows[0], table.rows[2]):  # a row is not cut at a page's foot
+        row._tr.get_or_add_trPr().insert(0, OxmlElement("w:cantSplit"))  # first, by schema
     return table
 
 

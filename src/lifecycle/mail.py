@@ -244,7 +244,6 @@ def build_message(
     msg["Date"] = formatdate(localtime=False)
     # Stable per outbox row: if a crash makes us send a row twice, clients can dedupe.
     msg["Message-ID"] = message_id
-    msg["Content-Language"] = "de"
     msg.set_content(_plain(content), charset="utf-8")
     msg.add_alternative(_html(content), subtype="html", charset="utf-8")
     if content.ics:
@@ -256,6 +255,9 @@ def build_message(
             filename=content.ics_name,
             params={"method": "PUBLISH"},
         )
+    # only now: set_content clears every Content-* header the message had, and
+    # add_alternative moves them into the first part
+    msg["Content-Language"] = "de"
     return msg
 
 
@@ -295,6 +297,7 @@ class Outgoing:
 
 
 _CRLF = b"\r\n"
+_CONTENT_LANGUAGE = b"Content-Language: de\r\n"  # after Content-Type, as build_message has it
 _LINES = re.compile(rb"\r\n|\r|\n")
 
 
@@ -351,9 +354,8 @@ def outgoing(
             [b"MIME-Version: 1.0\r\n"],
             attachment=content.ics_name,
         )
-        out += _multipart("mixed", outer, [nested, ics])[1:]
-    else:
-        out += [header, body]
+        header, body = _multipart("mixed", outer, [nested, ics])[1:]
+    out += [header, _CONTENT_LANGUAGE, body]
     return Outgoing(settings.mail_from, to_addr, b"".join(out), headers)
 
 

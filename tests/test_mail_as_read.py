@@ -1,0 +1,44 @@
+"""Reminder mails of Waiblingen 2017 as their recipients read them: delivered to a real SMTP
+server on loopback and parsed with the email package (headers, German text)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from smtp_server import SmtpServer
+from test_reminders import settings_for
+
+from lifecycle import services
+
+D = dt.date
+
+
+@pytest.fixture
+def smtp():
+    with SmtpServer() as server:
+        yield server
+
+
+def deliver(session, server: SmtpServer, first: dt.date, last: dt.date | None = None) -> None:
+    """The daily run on every day from ``first`` to ``last`` (or ``first`` alone)."""
+    day = first
+    while day <= (last or first):
+        services.run_reminders(session, day, settings=settings_for(server.port))
+        day += dt.timedelta(days=1)
+
+
+def plain(msg) -> str:
+    return " ".join(msg.get_body(("plain",)).get_content().split())
+
+
+def html(msg) -> str:
+    return " ".join(msg.get_body(("html",)).get_content().split())
+
+
+def test_every_mail_says_it_is_german(session, waiblingen, smtp):
+    deliver(session, smtp, D(2017, 11, 6))  # a Monday: due reminders and digests
+    assert len(smtp.inbox) >= 2
+    for msg in smtp.inbox.messages:
+        assert msg["Content-Language"] == "de", msg["Subject"]
+

@@ -4,12 +4,14 @@ server on loopback and parsed with the email package (headers, German text)."""
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 
 import pytest
 from smtp_server import SmtpServer
 from test_reminders import settings_for
 
 from lifecycle import services
+from lifecycle.dates import BERLIN
 
 D = dt.date
 
@@ -42,3 +44,12 @@ def test_every_mail_says_it_is_german(session, waiblingen, smtp):
     for msg in smtp.inbox.messages:
         assert msg["Content-Language"] == "de", msg["Subject"]
 
+
+def test_every_mail_is_dated_in_the_rathaus_zone(session, waiblingen, smtp):
+    deliver(session, smtp, D(2017, 11, 6))
+    assert len(smtp.inbox) >= 2
+    for msg in smtp.inbox.messages:
+        # RFC 5322 3.3: "-0000" says the zone is unknown; a reader gets a naive time from it
+        written = email.utils.parsedate_to_datetime(str(msg["Date"]))
+        assert written.tzinfo is not None, msg["Date"]
+        assert written.utcoffset() == written.astimezone(BERLIN).utcoffset(), msg["Date"]

@@ -53,3 +53,20 @@ def test_every_mail_is_dated_in_the_rathaus_zone(session, waiblingen, smtp):
         written = email.utils.parsedate_to_datetime(str(msg["Date"]))
         assert written.tzinfo is not None, msg["Date"]
         assert written.utcoffset() == written.astimezone(BERLIN).utcoffset(), msg["Date"]
+
+
+PROCESS = "„Fortschreibung des Integrationskonzepts“ (Waiblingen)"
+
+
+def test_the_digest_of_one_task_speaks_of_one_task(session, waiblingen, smtp):
+    deliver(session, smtp, D(2017, 10, 2))  # a Monday: the digests of the AGs
+    digests = {str(m["To"].addresses[0].display_name): m for m in smtp.inbox.messages
+               if str(m["Subject"]).startswith("Wochenübersicht")}  # fmt: skip
+    one = digests["Moderation AG Sprache und Bildung"]
+    assert one["Subject"] == "Wochenübersicht: 1 Frist bis 16.10.2017"
+    assert (f"in den nächsten zwei Wochen (bis Montag, 16. Oktober 2017) ist im Vorgang "
+            f"{PROCESS} diese Aufgabe fällig:") in plain(one)  # fmt: skip
+    assert "Aufgaben" not in plain(one) and "Aufgaben" not in html(one)
+    two = digests["Moderation AG Kultur und Vereine"]
+    assert two["Subject"] == "Wochenübersicht: 2 Fristen bis 16.10.2017"
+    assert f"sind im Vorgang {PROCESS} diese Aufgaben fällig:" in plain(two)

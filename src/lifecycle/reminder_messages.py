@@ -272,8 +272,10 @@ def _render_digest(session: Session, row: Reminder, _s: mail.MailSettings) -> ma
         subject=f"Wochenübersicht: {fristen(len(items))} bis {dates.short_de(until)}",
         greeting="",
         paragraphs=[
-            f"in den nächsten zwei Wochen (bis {dates.long_de(until)}) sind im Vorgang "
-            f"{_process(session, p['process'])[0]} diese Aufgaben fällig:"
+            f"in den nächsten zwei Wochen (bis {dates.long_de(until)}) "
+            f"{'ist' if len(items) == 1 else 'sind'} im Vorgang "
+            f"{_process(session, p['process'])[0]} "
+            f"{'diese Aufgabe' if len(items) == 1 else 'diese Aufgaben'} fällig:"
         ],
         items=[f"{dates.weekday_short_de(d)}: {i['title']}" for d, i in items],
         ics=_ics(events, "Fristen"),

@@ -70,3 +70,16 @@ def test_the_digest_of_one_task_speaks_of_one_task(session, waiblingen, smtp):
     two = digests["Moderation AG Kultur und Vereine"]
     assert two["Subject"] == "Wochenübersicht: 2 Fristen bis 16.10.2017"
     assert f"sind im Vorgang {PROCESS} diese Aufgaben fällig:" in plain(two)
+
+
+def test_the_digest_names_the_horizon_the_policy_sets(session, tmp_path, smtp):
+    from test_reminders import _start_with
+
+    _start_with(session, tmp_path, {"digest_horizon_days": 7})
+    deliver(session, smtp, D(2017, 11, 6))
+    [digest] = [m for m in smtp.inbox.messages if str(m["Subject"]).startswith("Wochenübersicht")
+                and m["To"].addresses[0].display_name == "Ute Ortolf"]  # fmt: skip
+    assert digest["Subject"] == "Wochenübersicht: 1 Frist bis 13.11.2017"
+    assert (f"in der nächsten Woche (bis Montag, 13. November 2017) ist im Vorgang {PROCESS} "
+            "diese Aufgabe fällig:") in plain(digest)  # fmt: skip
+    assert "zwei Wochen" not in plain(digest)

@@ -272,7 +272,7 @@ def _render_digest(session: Session, row: Reminder, _s: mail.MailSettings) -> ma
         subject=f"Wochenübersicht: {fristen(len(items))} bis {dates.short_de(until)}",
         greeting="",
         paragraphs=[
-            f"in den nächsten zwei Wochen (bis {dates.long_de(until)}) "
+            f"{_span(until - row.deadline)} (bis {dates.long_de(until)}) "
             f"{'ist' if len(items) == 1 else 'sind'} im Vorgang "
             f"{_process(session, p['process'])[0]} "
             f"{'diese Aufgabe' if len(items) == 1 else 'diese Aufgaben'} fällig:"
@@ -281,6 +281,24 @@ def _render_digest(session: Session, row: Reminder, _s: mail.MailSettings) -> ma
         ics=_ics(events, "Fristen"),
         ics_name="fristen.ics",
     )
+
+
+_NUMBERS = ("", "einen", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun",
+            "zehn", "elf", "zwölf")  # fmt: skip
+
+
+def _span(horizon: dt.timedelta) -> str:
+    """The digest's horizon (the policy's ``digest_horizon_days``, from its day) in words:
+    "in den nächsten zwei Wochen"."""
+    days = horizon.days
+    if days == 1:
+        return "heute und morgen"
+    if days == 7:
+        return "in der nächsten Woche"
+    weeks, rest = divmod(days, 7)
+    if not rest and weeks < len(_NUMBERS):
+        return f"in den nächsten {_NUMBERS[weeks]} Wochen"
+    return f"in den nächsten {_NUMBERS[days] if days < len(_NUMBERS) else days} Tagen"
 
 
 def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail.Content:

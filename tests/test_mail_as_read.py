@@ -83,3 +83,18 @@ def test_the_digest_names_the_horizon_the_policy_sets(session, tmp_path, smtp):
     assert (f"in der nächsten Woche (bis Montag, 13. November 2017) ist im Vorgang {PROCESS} "
             "diese Aufgabe fällig:") in plain(digest)  # fmt: skip
     assert "zwei Wochen" not in plain(digest)
+
+
+def test_the_lead_is_not_sent_to_herself_about_her_own_task(session, waiblingen, smtp):
+    deliver(session, smtp, D(2017, 10, 30))  # ten working days before 13.11.2017
+    due = [m for m in smtp.inbox.messages if str(m["Subject"]).startswith("Erinnerung:")]
+    mine = [m for m in due if m["To"].addresses[0].display_name == "Ute Ortolf"]
+    assert len(mine) == 2  # "Ergebnisse der Arbeitsgruppen auswerten" is hers too, due today
+    for own in mine:
+        assert "Bitte erledigen Sie sie rechtzeitig." in plain(own)
+        assert "Projektleitung, falls" not in plain(own) and "melden Sie sich" not in html(own)
+    others = [m for m in due if m["To"].addresses[0].display_name != "Ute Ortolf"]
+    assert others  # whoever is not the lead still hears whom to tell
+    for msg in others:
+        assert ("oder melden Sie sich bei der Projektleitung, falls sich die Frist nicht halten "
+                "lässt.") in plain(msg)  # fmt: skip

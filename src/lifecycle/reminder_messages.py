@@ -12,7 +12,16 @@ from sqlmodel import Session, col, func, select
 from . import dates, ical, mail
 from .cancellations import cancelled_sitzungen
 from .models import Event as LogEvent
-from .models import Fortschreibung, Gremium, Kommune, Person, Reminder, Sitzung, Task
+from .models import (
+    Fortschreibung,
+    Gremium,
+    Kommune,
+    Person,
+    Reminder,
+    Role,
+    Sitzung,
+    Task,
+)
 from .plan_types import Plan, plan_of
 from .typing_helpers import get_required, ident, required
 from .words import ABGESAGT_TITLE_DE
@@ -171,17 +180,37 @@ def _task_ics_text(
     return text.encode("utf-8")
 
 
+def _leads(session: Session, process_id: int | None) -> frozenset[int]:
+    """The people a process escalates to (its policy's ``escalate_to``, the Projektleitung),
+    read once per process and session."""
+    known: dict[int | None, frozenset[int]] = session.info.setdefault("process_leads", {})
+    if process_id not in known:
+        from .reminders import policy_of  # local: reminders imports this module
+
+        process = session.get(Fortschreibung, process_id) if process_id is not None else None
+        known[process_id] = frozenset() if process is None else frozenset(
+            session.exec(select(Role.person_id).where(
+                Role.fortschreibung_id == process_id,
+                Role.role == policy_of(process).escalate_to)).all())  # fmt: skip
+    return known[process_id]
+
+
 def _render_due(session: Session, row: Reminder, sequence: int) -> mail.Content:
     p = row.payload
     due = dt.date.fromisoformat(p["due"])
+    # the Projektleitung is not asked to report to itself
+    # (the row's person: the delivery builds ``person`` of its name and address alone)
+    lead = row.person_id in _leads(session, row.fortschreibung_id)
     return mail.Content(
         subject=f"Erinnerung: „{p['task_title']}“ fällig am {dates.short_de(due)}",
         greeting="",
         paragraphs=[
             f"die Aufgabe „{p['task_title']}“ im Vorgang {_process(session, p['process'])[0]} "
             f"ist {_in_days(row.offset)} fällig: am {dates.long_de(due)}.",
-            "Bitte erledigen Sie sie rechtzeitig oder melden Sie sich bei der Projektleitung, "
-            "falls sich die Frist nicht halten lässt.",
+            "Bitte erledigen Sie sie rechtzeitig."
+            if lead
+            else "Bitte erledigen Sie sie rechtzeitig oder melden Sie sich bei der "
+            "Projektleitung, falls sich die Frist nicht halten lässt.",
         ],
         ics=_task_ics(row, sequence),
     )

@@ -98,3 +98,21 @@ def test_the_lead_is_not_sent_to_herself_about_her_own_task(session, waiblingen,
     for msg in others:
         assert ("oder melden Sie sich bei der Projektleitung, falls sich die Frist nicht halten "
                 "lässt.") in plain(msg)  # fmt: skip
+
+
+def test_the_escalation_of_a_task_nobody_holds_says_so_in_a_sentence(session, waiblingen, smtp):
+    from sqlmodel import select
+
+    from lifecycle.models import Task
+
+    task = session.exec(select(Task).where(Task.title == "Ergebnisse der Arbeitsgruppen "
+                                           "auswerten")).one()  # fmt: skip
+    task.assignee_id = None
+    session.add(task)
+    session.commit()
+    deliver(session, smtp, D(2017, 11, 2))  # due 30.10.2017; 31.10. and 1.11. are holidays
+    [msg] = [m for m in smtp.inbox.messages if str(m["Subject"]).startswith("Frist versäumt")]
+    assert msg["Subject"] == ("Frist versäumt: „Ergebnisse der Arbeitsgruppen auswerten“ "
+                              "(fällig am 30.10.2017)")  # fmt: skip
+    assert "Die Aufgabe ist niemandem zugewiesen." in plain(msg)
+    assert "Zuständig:" not in plain(msg) and "Zuständig:" not in html(msg)

@@ -219,7 +219,7 @@ def _render_due(session: Session, row: Reminder, sequence: int) -> mail.Content:
 def _render_escalation(session: Session, row: Reminder, sequence: int) -> mail.Content:
     p = row.payload
     due = dt.date.fromisoformat(p["due"])
-    who = p.get("assignee") or "niemandem zugewiesen"
+    who = p.get("assignee")
     return mail.Content(
         subject=f"Frist versäumt: „{p['task_title']}“ (fällig am {dates.short_de(due)})",
         greeting="",
@@ -227,7 +227,7 @@ def _render_escalation(session: Session, row: Reminder, sequence: int) -> mail.C
             f"die Frist der Aufgabe „{p['task_title']}“ im Vorgang "
             f"{_process(session, p['process'])[0]} ist am {dates.long_de(due)} abgelaufen; "
             "die Aufgabe ist noch offen.",
-            f"Zuständig: {who}.",
+            f"Zuständig: {who}." if who else "Die Aufgabe ist niemandem zugewiesen.",
         ],
         ics=_task_ics(row, sequence),
     )

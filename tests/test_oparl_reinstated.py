@@ -242,7 +242,10 @@ def test_a_plan_sitzung_bound_elsewhere_meanwhile_is_named_as_bound_there(
     assert msg["Subject"] == WIEDER
     text = plain(msg)
     assert ("Plan-Sitzung „Beschluss über das fortgeschriebene Konzept im Gemeinderat“: "
-            "inzwischen an gr-2018-01-25 (25.01.2018) gebunden") in text  # fmt: skip
+            "inzwischen an die Sitzung des Gremiums Gemeinderat am 25.01.2018, 18:00 Uhr, "
+            "gebunden") in text  # fmt: skip
+    assert "gr-2018-01-25" not in text and "gr-2018-01-25" not in " ".join(
+        msg.get_body(("html",)).get_content().split())  # the Sitzung's key is no name
     assert ("Beratung der Vorlage BSV 21/2017 (Entscheidung): inzwischen an einer anderen "
             "Sitzung") in text  # fmt: skip
 

@@ -415,7 +415,7 @@ def _render_reinstated(session: Session, row: Reminder, s: mail.MailSettings) ->
         use = f"Plan-Sitzung „{named.get(name) or name}“"
         if name in bound:
             key, other = bound[name][0], dt.datetime.fromisoformat(bound[name][1])
-            use += f": inzwischen an {key} ({dates.short_de(other.date())}) gebunden"
+            use += f": inzwischen an {_sitzung_named(session, p['kommune'], key, other)}, gebunden"
         else:
             use += ": weiter an dieser Sitzung"
         uses.append(use)
@@ -445,6 +445,19 @@ def _render_reinstated(session: Session, row: Reminder, s: mail.MailSettings) ->
         ics=_sitzung_ics(session, row, s),
         ics_name="sitzung.ics",
     )
+
+
+def _sitzung_named(session: Session, kommune: str, key: str, start: dt.datetime) -> str:
+    """A Sitzung as people name it ("die Sitzung des Gremiums Gemeinderat am 25.01.2018,
+    18:00 Uhr"), not by its key; without its Gremium if the Sitzung is gone."""
+    gremium = session.exec(
+        select(Gremium.name)
+        .join(Sitzung, col(Sitzung.gremium_id) == Gremium.id)
+        .join(Kommune, col(Kommune.id) == Sitzung.kommune_id)
+        .where(Sitzung.key == key, Kommune.key == kommune)
+    ).first()
+    of = f" des Gremiums {gremium}" if gremium else ""
+    return f"die Sitzung{of} am {_when(start, time=True)}"
 
 
 def _sitzung_ics(session: Session, row: Reminder, s: mail.MailSettings) -> bytes | None:

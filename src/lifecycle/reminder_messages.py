@@ -387,10 +387,11 @@ def _render_cancelled(session: Session, row: Reminder, _s: mail.MailSettings) ->
             f"{start:%H:%M} Uhr, wurde im Ratsinformationssystem {how}. Der Vorgang "
             f"{process} braucht diese Sitzung; seine Fristen und Erinnerungen hängen weiter "
             "am alten Termin.",
-            f"Bitte binden Sie {which} an den neuen Termin des Gremiums {p['gremium']}, "
-            "sobald er im Ratsinformationssystem steht: mit dem Befehl „lifecycle oparl bind“ "
-            "oder durch die Betreuung dieser Anwendung. Dann folgen Fristen und Erinnerungen "
-            "dem neuen Termin.",
+            # the lead works in the web, which cannot bind: the Betreuung does (on the
+            # command line, `lifecycle oparl bind`, which the lead need not know)
+            f"Bitte lassen Sie {which} an den neuen Termin des Gremiums {p['gremium']} "
+            "binden, sobald er im Ratsinformationssystem steht; das übernimmt die Betreuung "
+            "dieser Anwendung. Dann folgen Fristen und Erinnerungen dem neuen Termin.",
             "Betroffen:",
         ],
         items=[
@@ -431,9 +432,8 @@ def _render_reinstated(session: Session, row: Reminder, s: mail.MailSettings) ->
             f"Ratsinformationssystem wieder angesetzt: sie findet nun doch statt{when}.",
             f"Bitte prüfen Sie die Bindungen des Vorgangs {process}: Eine Plan-Sitzung, die "
             "Sie inzwischen an einen anderen Termin gebunden haben, bleibt dort, mit ihren "
-            "Fristen und Erinnerungen. Soll sie wieder an diese Sitzung, binden Sie sie mit "
-            "dem Befehl „lifecycle oparl bind“ oder durch die Betreuung dieser Anwendung "
-            "zurück.",
+            "Fristen und Erinnerungen. Soll sie wieder an diese Sitzung gebunden werden, "
+            "bitten Sie die Betreuung dieser Anwendung darum.",  # as in _render_cancelled
             "Betroffen:",
         ],
         items=[

@@ -127,8 +127,9 @@ def test_the_lead_who_was_sent_abgesagt_is_told_once_that_it_takes_place_again(
             "die wir Ihnen als abgesagt gemeldet haben, ist im Ratsinformationssystem wieder "
             "angesetzt: sie findet nun doch statt.") in text  # fmt: skip
     assert "Bitte prüfen Sie die Bindungen des Vorgangs „" in text
-    assert ("Soll sie wieder an diese Sitzung gebunden werden, bitten Sie die Betreuung dieser "
-            "Anwendung darum.") in text  # fmt: skip
+    assert ("Eine Plan-Sitzung, die inzwischen an einen anderen Termin gebunden wurde, bleibt "
+            "dort, mit ihren Fristen und Erinnerungen. Soll sie wieder an diese Sitzung gebunden "
+            "werden, bitten Sie die Betreuung dieser Anwendung darum.") in text  # fmt: skip
     assert "lifecycle" not in text and "Befehl" not in text
     assert ("Plan-Sitzung „Beschluss über das fortgeschriebene Konzept im Gemeinderat“: weiter "
             "an dieser Sitzung") in text  # fmt: skip

@@ -431,7 +431,7 @@ def _render_reinstated(session: Session, row: Reminder, s: mail.MailSettings) ->
             f"{start:%H:%M} Uhr, die wir Ihnen als {how} gemeldet haben, ist im "
             f"Ratsinformationssystem wieder angesetzt: sie findet nun doch statt{when}.",
             f"Bitte prüfen Sie die Bindungen des Vorgangs {process}: Eine Plan-Sitzung, die "
-            "Sie inzwischen an einen anderen Termin gebunden haben, bleibt dort, mit ihren "
+            "inzwischen an einen anderen Termin gebunden wurde, bleibt dort, mit ihren "
             "Fristen und Erinnerungen. Soll sie wieder an diese Sitzung gebunden werden, "
             "bitten Sie die Betreuung dieser Anwendung darum.",  # as in _render_cancelled
             "Betroffen:",

@@ -116,3 +116,31 @@ def test_the_escalation_of_a_task_nobody_holds_says_so_in_a_sentence(session, wa
                               "(fällig am 30.10.2017)")  # fmt: skip
     assert "Die Aufgabe ist niemandem zugewiesen." in plain(msg)
     assert "Zuständig:" not in plain(msg) and "Zuständig:" not in html(msg)
+
+
+def test_the_moved_mails_calendar_entry_is_the_feeds_for_a_closed_sitzung(
+    session, waiblingen, smtp
+):
+    import icalendar
+    from sqlmodel import select
+
+    from lifecycle.ical import FeedOptions, export
+    from lifecycle.models import Sitzung
+
+    bsv = session.exec(select(Sitzung).where(Sitzung.key == "bsv-2017-12-06")).one()
+    bsv.oeffentlich = False
+    session.add(bsv)
+    session.commit()
+    services.move_sitzung(session, "bsv-2017-12-06", dt.datetime(2017, 12, 13, 17, 0),
+                          actor="test", today=D(2017, 11, 6))  # fmt: skip
+    deliver(session, smtp, D(2017, 11, 6))
+    [msg] = [m for m in smtp.inbox.messages if str(m["Subject"]).startswith("Sitzung verlegt")
+             and m["To"].addresses[0].display_name == "Ute Ortolf"]  # fmt: skip
+    [ics] = [p.get_content() for p in msg.iter_attachments()
+             if p.get_content_type() == "text/calendar"]  # fmt: skip
+    [ev] = icalendar.Calendar.from_ical(ics).walk("VEVENT")
+    feed = icalendar.Calendar.from_ical(export(session, FeedOptions()))
+    [same] = [e for e in feed.walk("VEVENT") if e["UID"] == ev["UID"]]
+    assert int(ev["SEQUENCE"]) == int(same["SEQUENCE"]) == 1
+    assert str(ev["SUMMARY"]) == str(same["SUMMARY"]) == (
+        "BSV: Ausschuss für Bildung, Soziales und Verwaltung (nichtöffentlich)")

@@ -338,11 +338,19 @@ def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail
     # a Sitzung the RIS has cancelled stays cancelled in the calendar when it is moved: the
     # entry at the feed's SEQUENCE must not say it takes place
     off = bool(cancelled_sitzungen(session, [sitzung_id]))
+    # the summary as the feed writes it at this SEQUENCE ("(nichtöffentlich)" included)
+    sitzung = session.get(Sitzung, sitzung_id)
+    summary = (
+        ical.sitzung_summary(get_required(session, Gremium, sitzung.gremium_id), sitzung,
+                             cancelled=off)
+        if sitzung is not None
+        else f"{ABGESAGT_TITLE_DE if off else ''}{p['gremium_short']}: {p['gremium']}"
+    )  # fmt: skip
     ev = ical.timed_event(
         ical.uid_sitzung(p["kommune"], p["sitzung_key"]),
         new,
         s.zone,
-        f"{ABGESAGT_TITLE_DE if off else ''}{p['gremium_short']}: {p['gremium']}",
+        summary,
         place=p.get("place", ""),
         sequence=seq,
     )

@@ -166,7 +166,7 @@ def test_the_cancelled_mail_says_what_to_do_in_words_and_matches_its_subject(ses
             f"Sitzung {how}: GR am 14.12.2017 – bitte einen neuen Termin binden")
         assert f"wurde im Ratsinformationssystem {how}." in text
         assert f"Der Vorgang {PROCESS} braucht diese Sitzung" in text
-        assert ("Bitte binden Sie die Plan-Sitzung „Beschluss über das fortgeschriebene Konzept "
-                "im Gemeinderat“ an den neuen Termin des Gremiums Gemeinderat") in text
+        assert ("Bitte lassen Sie die Plan-Sitzung „Beschluss über das fortgeschriebene Konzept "
+                "im Gemeinderat“ an den neuen Termin des Gremiums Gemeinderat binden") in text
         for raw in ("waiblingen-2017", "vorlage_entscheidung", "NEUE-SITZUNG", "PLAN-SITZUNG"):
             assert raw not in text

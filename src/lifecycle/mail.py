@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import datetime as dt
 import html
 import os
 import re
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
-from email.utils import formataddr, formatdate
+from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -241,10 +242,9 @@ def build_message(
         # (given in parts: parsing an addr_spec flags a non-ASCII local part as a defect)
         local, _, domain = to_addr.rpartition("@")
         msg["To"] = Address(display_name=to_name, username=local, domain=domain)
-    msg["Date"] = formatdate(localtime=False)
+    msg["Date"] = _now(settings)
     # Stable per outbox row: if a crash makes us send a row twice, clients can dedupe.
     msg["Message-ID"] = message_id
-    msg["Content-Language"] = "de"
     msg.set_content(_plain(content), charset="utf-8")
     msg.add_alternative(_html(content), subtype="html", charset="utf-8")
     if content.ics:
@@ -256,6 +256,9 @@ def build_message(
             filename=content.ics_name,
             params={"method": "PUBLISH"},
         )
+    # only now: set_content clears every Content-* header the message had, and
+    # add_alternative moves them into the first part
+    msg["Content-Language"] = "de"
     return msg
 
 
@@ -271,6 +274,12 @@ def _literal_to(to_name: str, to_addr: str) -> str | None:
     if "=?" not in to_name:
         return None
     return "\r\n ".join([*_b64_words(to_name), f"<{to_addr}>"])
+
+
+def _now(settings: MailSettings) -> str:
+    """The Date header: now in the configured zone ("+0100"), not "-0000", which RFC 5322
+    reserves for a time whose zone is unknown (readers parse it as a naive time)."""
+    return format_datetime(dt.datetime.now(settings.zone))
 
 
 _AS_GIVEN = EmailPolicy(refold_source="none")  # the default policy, raw headers as set
@@ -295,6 +304,7 @@ class Outgoing:
 
 
 _CRLF = b"\r\n"
+_CONTENT_LANGUAGE = b"Content-Language: de\r\n"  # after Content-Type, as build_message has it
 _LINES = re.compile(rb"\r\n|\r|\n")
 
 
@@ -316,7 +326,7 @@ def outgoing(
     if not (to_addr.isascii() and settings.mail_from.isascii() and content.ics_name.isascii()):
         return None
     policy = _wire_policy()
-    date = date or formatdate(localtime=False)
+    date = date or _now(settings)
     outer, inner = boundaries or (_boundary(), _boundary())
     sender = _from_header(settings.mail_from)
     literal = _literal_to(to_name, to_addr)
@@ -351,9 +361,8 @@ def outgoing(
             [b"MIME-Version: 1.0\r\n"],
             attachment=content.ics_name,
         )
-        out += _multipart("mixed", outer, [nested, ics])[1:]
-    else:
-        out += [header, body]
+        header, body = _multipart("mixed", outer, [nested, ics])[1:]
+    out += [header, _CONTENT_LANGUAGE, body]
     return Outgoing(settings.mail_from, to_addr, b"".join(out), headers)
 
 

@@ -12,7 +12,16 @@ from sqlmodel import Session, col, func, select
 from . import dates, ical, mail
 from .cancellations import cancelled_sitzungen
 from .models import Event as LogEvent
-from .models import Fortschreibung, Gremium, Kommune, Person, Reminder, Sitzung, Task
+from .models import (
+    Fortschreibung,
+    Gremium,
+    Kommune,
+    Person,
+    Reminder,
+    Role,
+    Sitzung,
+    Task,
+)
 from .plan_types import Plan, plan_of
 from .typing_helpers import get_required, ident, required
 from .words import ABGESAGT_TITLE_DE
@@ -171,17 +180,37 @@ def _task_ics_text(
     return text.encode("utf-8")
 
 
+def _leads(session: Session, process_id: int | None) -> frozenset[int]:
+    """The people a process escalates to (its policy's ``escalate_to``, the Projektleitung),
+    read once per process and session."""
+    known: dict[int | None, frozenset[int]] = session.info.setdefault("process_leads", {})
+    if process_id not in known:
+        from .reminders import policy_of  # local: reminders imports this module
+
+        process = session.get(Fortschreibung, process_id) if process_id is not None else None
+        known[process_id] = frozenset() if process is None else frozenset(
+            session.exec(select(Role.person_id).where(
+                Role.fortschreibung_id == process_id,
+                Role.role == policy_of(process).escalate_to)).all())  # fmt: skip
+    return known[process_id]
+
+
 def _render_due(session: Session, row: Reminder, sequence: int) -> mail.Content:
     p = row.payload
     due = dt.date.fromisoformat(p["due"])
+    # the Projektleitung is not asked to report to itself
+    # (the row's person: the delivery builds ``person`` of its name and address alone)
+    lead = row.person_id in _leads(session, row.fortschreibung_id)
     return mail.Content(
         subject=f"Erinnerung: „{p['task_title']}“ fällig am {dates.short_de(due)}",
         greeting="",
         paragraphs=[
             f"die Aufgabe „{p['task_title']}“ im Vorgang {_process(session, p['process'])[0]} "
             f"ist {_in_days(row.offset)} fällig: am {dates.long_de(due)}.",
-            "Bitte erledigen Sie sie rechtzeitig oder melden Sie sich bei der Projektleitung, "
-            "falls sich die Frist nicht halten lässt.",
+            "Bitte erledigen Sie sie rechtzeitig."
+            if lead
+            else "Bitte erledigen Sie sie rechtzeitig oder melden Sie sich bei der "
+            "Projektleitung, falls sich die Frist nicht halten lässt.",
         ],
         ics=_task_ics(row, sequence),
     )
@@ -190,7 +219,7 @@ def _render_due(session: Session, row: Reminder, sequence: int) -> mail.Content:
 def _render_escalation(session: Session, row: Reminder, sequence: int) -> mail.Content:
     p = row.payload
     due = dt.date.fromisoformat(p["due"])
-    who = p.get("assignee") or "niemandem zugewiesen"
+    who = p.get("assignee")
     return mail.Content(
         subject=f"Frist versäumt: „{p['task_title']}“ (fällig am {dates.short_de(due)})",
         greeting="",
@@ -198,7 +227,7 @@ def _render_escalation(session: Session, row: Reminder, sequence: int) -> mail.C
             f"die Frist der Aufgabe „{p['task_title']}“ im Vorgang "
             f"{_process(session, p['process'])[0]} ist am {dates.long_de(due)} abgelaufen; "
             "die Aufgabe ist noch offen.",
-            f"Zuständig: {who}.",
+            f"Zuständig: {who}." if who else "Die Aufgabe ist niemandem zugewiesen.",
         ],
         ics=_task_ics(row, sequence),
     )
@@ -272,13 +301,33 @@ def _render_digest(session: Session, row: Reminder, _s: mail.MailSettings) -> ma
         subject=f"Wochenübersicht: {fristen(len(items))} bis {dates.short_de(until)}",
         greeting="",
         paragraphs=[
-            f"in den nächsten zwei Wochen (bis {dates.long_de(until)}) sind im Vorgang "
-            f"{_process(session, p['process'])[0]} diese Aufgaben fällig:"
+            f"{_span(until - row.deadline)} (bis {dates.long_de(until)}) "
+            f"{'ist' if len(items) == 1 else 'sind'} im Vorgang "
+            f"{_process(session, p['process'])[0]} "
+            f"{'diese Aufgabe' if len(items) == 1 else 'diese Aufgaben'} fällig:"
         ],
         items=[f"{dates.weekday_short_de(d)}: {i['title']}" for d, i in items],
         ics=_ics(events, "Fristen"),
         ics_name="fristen.ics",
     )
+
+
+_NUMBERS = ("", "einen", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun",
+            "zehn", "elf", "zwölf")  # fmt: skip
+
+
+def _span(horizon: dt.timedelta) -> str:
+    """The digest's horizon (the policy's ``digest_horizon_days``, from its day) in words:
+    "in den nächsten zwei Wochen"."""
+    days = horizon.days
+    if days == 1:
+        return "heute und morgen"
+    if days == 7:
+        return "in der nächsten Woche"
+    weeks, rest = divmod(days, 7)
+    if not rest and weeks < len(_NUMBERS):
+        return f"in den nächsten {_NUMBERS[weeks]} Wochen"
+    return f"in den nächsten {_NUMBERS[days] if days < len(_NUMBERS) else days} Tagen"
 
 
 def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail.Content:
@@ -289,11 +338,19 @@ def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail
     # a Sitzung the RIS has cancelled stays cancelled in the calendar when it is moved: the
     # entry at the feed's SEQUENCE must not say it takes place
     off = bool(cancelled_sitzungen(session, [sitzung_id]))
+    # the summary as the feed writes it at this SEQUENCE ("(nichtöffentlich)" included)
+    sitzung = session.get(Sitzung, sitzung_id)
+    summary = (
+        ical.sitzung_summary(get_required(session, Gremium, sitzung.gremium_id), sitzung,
+                             cancelled=off)
+        if sitzung is not None
+        else f"{ABGESAGT_TITLE_DE if off else ''}{p['gremium_short']}: {p['gremium']}"
+    )  # fmt: skip
     ev = ical.timed_event(
         ical.uid_sitzung(p["kommune"], p["sitzung_key"]),
         new,
         s.zone,
-        f"{ABGESAGT_TITLE_DE if off else ''}{p['gremium_short']}: {p['gremium']}",
+        summary,
         place=p.get("place", ""),
         sequence=seq,
     )
@@ -338,10 +395,11 @@ def _render_cancelled(session: Session, row: Reminder, _s: mail.MailSettings) ->
             f"{start:%H:%M} Uhr, wurde im Ratsinformationssystem {how}. Der Vorgang "
             f"{process} braucht diese Sitzung; seine Fristen und Erinnerungen hängen weiter "
             "am alten Termin.",
-            f"Bitte binden Sie {which} an den neuen Termin des Gremiums {p['gremium']}, "
-            "sobald er im Ratsinformationssystem steht: mit dem Befehl „lifecycle oparl bind“ "
-            "oder durch die Betreuung dieser Anwendung. Dann folgen Fristen und Erinnerungen "
-            "dem neuen Termin.",
+            # the lead works in the web, which cannot bind: the Betreuung does (on the
+            # command line, `lifecycle oparl bind`, which the lead need not know)
+            f"Bitte lassen Sie {which} an den neuen Termin des Gremiums {p['gremium']} "
+            "binden, sobald er im Ratsinformationssystem steht; das übernimmt die Betreuung "
+            "dieser Anwendung. Dann folgen Fristen und Erinnerungen dem neuen Termin.",
             "Betroffen:",
         ],
         items=[
@@ -366,7 +424,7 @@ def _render_reinstated(session: Session, row: Reminder, s: mail.MailSettings) ->
         use = f"Plan-Sitzung „{named.get(name) or name}“"
         if name in bound:
             key, other = bound[name][0], dt.datetime.fromisoformat(bound[name][1])
-            use += f": inzwischen an {key} ({dates.short_de(other.date())}) gebunden"
+            use += f": inzwischen an {_sitzung_named(session, p['kommune'], key, other)}, gebunden"
         else:
             use += ": weiter an dieser Sitzung"
         uses.append(use)
@@ -381,10 +439,9 @@ def _render_reinstated(session: Session, row: Reminder, s: mail.MailSettings) ->
             f"{start:%H:%M} Uhr, die wir Ihnen als {how} gemeldet haben, ist im "
             f"Ratsinformationssystem wieder angesetzt: sie findet nun doch statt{when}.",
             f"Bitte prüfen Sie die Bindungen des Vorgangs {process}: Eine Plan-Sitzung, die "
-            "Sie inzwischen an einen anderen Termin gebunden haben, bleibt dort, mit ihren "
-            "Fristen und Erinnerungen. Soll sie wieder an diese Sitzung, binden Sie sie mit "
-            "dem Befehl „lifecycle oparl bind“ oder durch die Betreuung dieser Anwendung "
-            "zurück.",
+            "inzwischen an einen anderen Termin gebunden wurde, bleibt dort, mit ihren "
+            "Fristen und Erinnerungen. Soll sie wieder an diese Sitzung gebunden werden, "
+            "bitten Sie die Betreuung dieser Anwendung darum.",  # as in _render_cancelled
             "Betroffen:",
         ],
         items=[
@@ -396,6 +453,19 @@ def _render_reinstated(session: Session, row: Reminder, s: mail.MailSettings) ->
         ics=_sitzung_ics(session, row, s),
         ics_name="sitzung.ics",
     )
+
+
+def _sitzung_named(session: Session, kommune: str, key: str, start: dt.datetime) -> str:
+    """A Sitzung as people name it ("die Sitzung des Gremiums Gemeinderat am 25.01.2018,
+    18:00 Uhr"), not by its key; without its Gremium if the Sitzung is gone."""
+    gremium = session.exec(
+        select(Gremium.name)
+        .join(Sitzung, col(Sitzung.gremium_id) == Gremium.id)
+        .join(Kommune, col(Kommune.id) == Sitzung.kommune_id)
+        .where(Sitzung.key == key, Kommune.key == kommune)
+    ).first()
+    of = f" des Gremiums {gremium}" if gremium else ""
+    return f"die Sitzung{of} am {_when(start, time=True)}"
 
 
 def _sitzung_ics(session: Session, row: Reminder, s: mail.MailSettings) -> bytes | None:

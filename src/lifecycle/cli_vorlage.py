@@ -98,8 +98,7 @@ def show(
     for line in on_folge:
         console.print(line, markup=False, soft_wrap=True)
     if decision is not None:
-        console.print(f"{decision.sentence}; der Text bleibt, wie er beschlossen wurde.",
-                      markup=False, soft_wrap=True)  # fmt: skip
+        console.print(decision.text_kept, markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,8 +7,9 @@ environment with autoescape and StrictUndefined: user text appears verbatim, nev
 template code, and a template naming a variable the context lacks is a clear error.
 
 Every generation is recorded (DocumentVersion): unchanged inputs and template are a no-op;
-a change writes version n+1 next to version n. A decided Vorlage's document is the exception:
-it stays the version generated up to the decision (``decided``), whatever changed since.
+a change writes version n+1 next to version n. A paper a Gremium has decided on or taken note
+of is the exception (a Beschluss- or Sitzungsvorlage, the Sachstandsbericht: ``decided``): it
+stays the version generated up to the decision, whatever changed since.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from . import dates, markup
-from .decided import Decided, decided
+from .decided import Decided, presented
 from .doc_context import KINDS, Kind, build_context, default_stage, kind_for, vorlage_stage
 from .errors import InputError, LifecycleError, Refused
 from .models import DocumentVersion, Fortschreibung, Vorlage
@@ -63,7 +64,7 @@ class DocumentResult:
     # What the author should check in the Vorlage's own words and its Beratungsfolge
     # (vorlage_hinweise), and the sections those notes are on.
     hinweise: tuple[Hinweis, ...] = ()
-    # The document prints a decided Vorlage: which version stays, in one German sentence.
+    # The paper is decided (or taken note of): which version stays, in one German sentence.
     decided_note: str = ""
 
     @property
@@ -353,7 +354,7 @@ def generate(
         _check_stage(process, stage)
     stage_key = stage or default_stage(session, process, kind)
     vorlage = _vorlage(session, process, kind)
-    decision = decided(session, vorlage) if vorlage is not None else None
+    decision = presented(session, process, kind, stage_key)
     if decision is not None:
         kept = _decided_version(session, process, spec, template, out_dir, pdf, decision)
         if kept is not None:
@@ -362,11 +363,11 @@ def generate(
         result = _generate_once(session, process, spec, template, stage_key, out_dir, pdf)
         if result is None:
             continue
-        if decision is not None:  # the first paper of a Vorlage decided before any was made
+        if decision is not None:  # the first paper of one decided before any was made
             return replace(result, decided_note=(
                 f"{decision.sentence}; vor der Freigabe war keine Fassung erzeugt worden: "
                 f"v{result.version} ist nach dem heutigen Stand erzeugt und bleibt von nun an "
-                "die beschlossene Fassung."))  # fmt: skip
+                f"{decision.version}."))  # fmt: skip
         notes = hinweise(session, process, vorlage) if vorlage is not None else []
         return replace(result, hinweise=tuple(notes))
     raise LifecycleError(f"{kind}: other writers keep taking the next version; try again")
@@ -376,17 +377,17 @@ def _decided_version(
     session: Session, process: Fortschreibung, spec: Kind, template: Path,
     out_dir: str | Path | None, pdf: bool, decision: Decided,
 ) -> DocumentResult | None:  # fmt: skip
-    """The version of a decided Vorlage's document that stays, handed out as it is; None when
-    none was generated yet.
+    """The version of a decided paper that stays, handed out as it is; None when none was
+    generated yet.
 
-    It is the last version generated until the decision was recorded: the paper the council
+    It is the last version generated until the decision was recorded: the paper the Gremium
     had. If there was none, the first one generated after it (a clerk printing the decided
     paper late; it is rendered from the records as they are then: the Vorlage's texts are
     frozen from the decision on, the Sitzungen and other facts of the process are read as they
     stand at that first print). Either way, no later change (a Sitzung moved, an edit, a new
-    template) makes a new version. Its stage series does not matter: one Vorlage, one paper.
-    The notes asking the author to check a text (``vorlage_hinweise``) are left out: the text
-    is decided.
+    template) makes a new version. The paper of a Vorlage is one whatever its stage series;
+    any other paper is the one of the stage whose gate decided it. The notes asking the
+    author to check a text (``vorlage_hinweise``) are left out: the text is decided.
     """
     row = _kept_version(session, process, spec.name, decision)
     if row is None:
@@ -398,22 +399,25 @@ def _decided_version(
         same = (row.inputs_sha256 == inputs_hash(spec.name, context)
                 and row.template_sha256 == hashlib.sha256(template.read_bytes()).hexdigest())
         if not same:
-            raise Refused(f"{decision.sentence}; die Datei der beschlossenen Fassung "
+            raise Refused(f"{decision.sentence}; die Datei {decision.of_version} "
                           f"v{row.version} fehlt ({row.path}) und lässt sich aus dem heutigen "
                           "Stand nicht wiederherstellen: bitte die Datei aus der Ablage "
                           "zurücklegen")  # fmt: skip
         _write_again(session, process, row, template, context, out_dir)
     result = _unchanged(session, row, pdf, out_dir)
-    return replace(result, decided_note=(f"{decision.sentence}; die beschlossene Fassung "
+    return replace(result, decided_note=(f"{decision.sentence}; {decision.version} "
                                          f"v{row.version} bleibt unverändert."))  # fmt: skip
 
 
 def _kept_version(
     session: Session, process: Fortschreibung, kind: str, decision: Decided
 ) -> DocumentVersion | None:
-    """The last version of ``kind`` recorded until ``decision`` was, else the first after."""
+    """The last version of ``kind`` recorded until ``decision`` was, else the first after;
+    of the decided stage's series unless ``kind`` prints a Vorlage (one paper per Vorlage)."""
     mine = select(DocumentVersion).where(DocumentVersion.fortschreibung_id == process.id,
                                          DocumentVersion.kind == kind)  # fmt: skip
+    if vorlage_stage(process, kind) is None:
+        mine = mine.where(DocumentVersion.stage_key == decision.stage_key)
     created, row_id = col(DocumentVersion.created_at), col(DocumentVersion.id)
     # compared in the database: both times as it stores them
     before = session.exec(mine.where(created <= decision.recorded_at)

@@ -81,8 +81,7 @@ def _draft(s: Session, process: Fortschreibung, stage: str) -> Draft:
                    for t in saved if t not in known]  # fmt: skip
     decision = decided(s, vorlage)
     return Draft(vorlage, "sitzungsvorlage" if final else "beschlussvorlage", abschnitte, notes,
-                 f"{decision.sentence}; der Text bleibt, wie er beschlossen wurde." if decision
-                 else "", tuple(on_folge))  # fmt: skip
+                 decision.text_kept if decision else "", tuple(on_folge))  # fmt: skip
 
 
 def _versions(s: Session, vorlage: Vorlage) -> list[tuple[VorlageVersion, dt.datetime]]:

@@ -240,3 +240,18 @@ def test_a_reason_older_versions_logged_in_english_reads_german(logged, shown):
     after = {"due": "2017-05-02", "reason": logged}
     text = history.details(None, after, internal=False, stages={"ratsbeschluss": "Ratsbeschluss"})
     assert text == f"Frist: 02.05.2017; Grund: {shown}"
+
+
+def test_a_progress_reads_in_percent_an_amount_in_euros_a_decimal_with_a_comma():
+    after = {"progress": 40, "budget_amount": 2000.0, "value": 12.5}
+    shown = history.details({"progress": 0}, after, internal=False)
+    assert shown == "Fortschritt: 0\xa0% → 40\xa0%; Betrag: 2.000\xa0€; Wert: 12,5"
+
+
+def test_a_title_the_subject_names_is_not_said_twice_but_a_changed_one_is():
+    adopted = {"status": "offen", "title": "Runder Tisch Vielfalt"}
+    shown = history.details(None, adopted, internal=False, subject="Runder Tisch Vielfalt")
+    assert shown == "Status: offen"
+    renamed = history.details({"title": "Runder Tisch"}, {"title": "Runder Tisch Vielfalt"},
+                              internal=False, subject="Runder Tisch Vielfalt")  # fmt: skip
+    assert renamed == "Titel: Runder Tisch → Runder Tisch Vielfalt"

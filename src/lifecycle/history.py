@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from babel.numbers import format_decimal
 from sqlmodel import Session, col, select
 
 from . import dates
@@ -63,16 +64,19 @@ def entries(session: Session, process: Fortschreibung, *, internal: bool,
             dates.local_time(e.at),
             e.actor,
             ACTION_DE.get(e.action, e.action),
-            subjects.get((e.entity, e.entity_id), ""),
-            details(e.before, e.after, internal=internal, stages=stages),
+            subject,
+            details(e.before, e.after, internal=internal, stages=stages, subject=subject),
         )
         for e in events
+        for subject in [subjects.get((e.entity, e.entity_id), "")]
     ]
 
 
 def details(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, *,
-            internal: bool, stages: Mapping[str, str] | None = None) -> str:  # fmt: skip
-    """The values an entry records, each with its German label; a changed one as old → new."""
+            internal: bool, stages: Mapping[str, str] | None = None,
+            subject: str = "") -> str:  # fmt: skip
+    """The values an entry records, each with its German label; a changed one as old → new.
+    A title the entry's ``subject`` already names is not said twice."""
     parts = []
     for name, value in (after or {}).items():
         label = FIELD_DE.get(name, name)
@@ -81,6 +85,8 @@ def details(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, *
         if name in INTERNAL_FIELDS and not internal:
             continue
         old = (before or {}).get(name)
+        if name == "title" and value == subject and old in (None, "", value):
+            continue
         shown = _shown(name, value, stages or {})
         if old not in (None, "") and old != value:
             shown = f"{_shown(name, old, stages or {})} → {shown}"
@@ -95,6 +101,8 @@ def value_de(value: Any) -> str:
         return "ja" if value else "nein"
     if isinstance(value, list | tuple):
         return ", ".join(value_de(v) for v in value)
+    if isinstance(value, float):
+        return format_decimal(value, locale=dates.LOCALE)
     if not isinstance(value, str):
         return str(value)
     if value in STATE_DE:
@@ -110,7 +118,13 @@ def value_de(value: Any) -> str:
 
 
 def _shown(name: str, value: Any, stages: Mapping[str, str]) -> str:
-    """A field's value; a stage and a document kind by their titles, a reason in German."""
+    """A field's value; a stage and a document kind by their titles, a reason in German,
+    a progress in percent, an amount in euros."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if name == "progress":
+            return f"{value}\xa0%"
+        if name == "budget_amount":
+            return dates.euro(value)
     if isinstance(value, str):
         if name == "stage":
             return stages.get(value, value)

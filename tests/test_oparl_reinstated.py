@@ -206,6 +206,25 @@ def test_reinstated_at_another_time_both_the_reinstatement_and_the_move_are_told
     assert ev.decoded("DTSTART").isoformat() == "2017-12-21T18:00:00+01:00"
 
 
+def test_the_abgesagt_mail_carries_the_sitzungs_entry_cancelled_as_the_feed_has_it(
+    session, ris_server, smtp
+):
+    """A lead who keeps the Sitzung in her own calendar, without the feed, sees it cancelled:
+    the "abgesagt" mail's entry is the feed's, at the same SEQUENCE."""
+    ris_server.lists(CANCELLED)
+    deliver(session, smtp)
+    [msg] = mails(smtp, ABGESAGT)
+    [name] = [part.get_filename() for part in msg.iter_attachments()
+              if part.get_content_type() == "text/calendar"]  # fmt: skip
+    assert name == "sitzung.ics"
+    ev, same = mailed_and_fed(session, msg)
+    assert str(ev["STATUS"]) == str(same["STATUS"]) == "CANCELLED"
+    assert int(ev["SEQUENCE"]) == int(same["SEQUENCE"]) == 1
+    assert str(ev["SUMMARY"]) == str(same["SUMMARY"]) == "Abgesagt: GR: Gemeinderat"
+    assert str(ev["TRANSP"]) == str(same["TRANSP"]) == "TRANSPARENT"
+    assert ev.decoded("DTSTART") == same.decoded("DTSTART")
+
+
 def test_the_reinstated_mail_and_the_feed_say_confirmed_over_the_cancelled_entry(
     session, ris_server, smtp
 ):

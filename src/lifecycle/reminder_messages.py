@@ -377,8 +377,10 @@ def _render_moved(session: Session, row: Reminder, s: mail.MailSettings) -> mail
     )
 
 
-def _render_cancelled(session: Session, row: Reminder, _s: mail.MailSettings) -> mail.Content:
-    """To the project lead: the RIS cancelled (or deleted) a Sitzung the process depends on."""
+def _render_cancelled(session: Session, row: Reminder, s: mail.MailSettings) -> mail.Content:
+    """To the project lead: the RIS cancelled (or deleted) a Sitzung the process depends on.
+    Its calendar entry goes with it, cancelled, as the feed has it: a lead who keeps the
+    Sitzung in her own calendar, without the feed, sees the evening free."""
     p = row.payload
     start = dt.datetime.fromisoformat(p["start"])
     how = "gelöscht" if p.get("deleted") else "abgesagt"
@@ -406,6 +408,8 @@ def _render_cancelled(session: Session, row: Reminder, _s: mail.MailSettings) ->
             *(f"Plan-Sitzung {u}" for u in uses),
             *(f"Beratung der Vorlage {v}" for v in p.get("vorlagen", [])),
         ],
+        ics=_sitzung_ics(session, row, s, off=True),
+        ics_name="sitzung.ics",
     )
 
 
@@ -450,7 +454,7 @@ def _render_reinstated(session: Session, row: Reminder, s: mail.MailSettings) ->
             *(f"Beratung der Vorlage {v}: inzwischen an einer anderen Sitzung"
               for v in p.get("vorlagen_elsewhere", [])),  # fmt: skip
         ],
-        ics=_sitzung_ics(session, row, s),
+        ics=_sitzung_ics(session, row, s, off=False),
         ics_name="sitzung.ics",
     )
 
@@ -468,9 +472,13 @@ def _sitzung_named(session: Session, kommune: str, key: str, start: dt.datetime)
     return f"die Sitzung{of} am {_when(start, time=True)}"
 
 
-def _sitzung_ics(session: Session, row: Reminder, s: mail.MailSettings) -> bytes | None:
-    """The Sitzung's calendar entry as the feed has it now (its time, SEQUENCE and status):
-    it replaces the "Abgesagt" entry a client took from the feed with a CONFIRMED one."""
+def _sitzung_ics(
+    session: Session, row: Reminder, s: mail.MailSettings, *, off: bool
+) -> bytes | None:
+    """The Sitzung's calendar entry as the feed has it now (its time, SEQUENCE and status).
+    ``off``: whether the RIS has it cancelled, known from the row's kind (the outbox sends
+    "abgesagt" only while the RIS's last word is the cancellation, "wieder angesetzt" only
+    while it is not), so the delivery asks the event log no question of its own."""
     sitzung = session.get(Sitzung, row.sitzung_id) if row.sitzung_id is not None else None
     if sitzung is None:
         return None  # gone since it was queued: the text still tells it
@@ -478,7 +486,6 @@ def _sitzung_ics(session: Session, row: Reminder, s: mail.MailSettings) -> bytes
     kommune = get_required(session, Kommune, sitzung.kommune_id)
     sitzung_id = ident(sitzung)
     seq, _ = ical.changes_of(session, "Sitzung", sitzung_id, ical.SITZUNG_CHANGES)
-    off = bool(cancelled_sitzungen(session, [sitzung_id]))  # the outbox drops it then, though
     ev = ical.timed_event(
         ical.uid_sitzung(kommune.key, sitzung.key),
         sitzung.start,

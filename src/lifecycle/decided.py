@@ -44,7 +44,8 @@ from .models import (
     StageState,
     Vorlage,
 )
-from .plan_types import plan_of
+from .plan_types import StageDef, plan_of
+from .typing_helpers import get_required
 from .words import quoted
 
 DECIDED = "beschlossen"
@@ -99,7 +100,8 @@ def decided(session: Session, vorlage: Vorlage) -> Decided | None:
     """The approval of the gate of ``vorlage``'s stage, if that stage is closed by it; None
     while the Vorlage is not decided (the stage open or not begun, the gate sent back or
     postponed)."""
-    return _approval(session, vorlage.fortschreibung_id, vorlage.stage_key, vorlage, None)
+    process = get_required(session, Fortschreibung, vorlage.fortschreibung_id)
+    return _approval(session, process, vorlage.stage_key, vorlage)
 
 
 def presented_at(process: Fortschreibung, kind: str, stage_key: str) -> str | None:
@@ -110,8 +112,7 @@ def presented_at(process: Fortschreibung, kind: str, stage_key: str) -> str | No
     own = vorlage_stage(process, kind)
     if own is not None:
         return own
-    plan = plan_of(process.plan)
-    stage = next((s for s in plan.stages if s.key == stage_key), None)
+    stage = plan_of(process.plan).find_stage(stage_key)
     if stage is None or kind not in stage.gate.documents or not stage.gate.sitzung:
         return None
     return stage.key
@@ -127,49 +128,35 @@ def presented(
         return None
     vorlage = session.exec(select(Vorlage).where(Vorlage.fortschreibung_id == process.id,
                                                  Vorlage.stage_key == at)).first()  # fmt: skip
-    return _approval(session, process.id, at, vorlage, process)
+    return _approval(session, process, at, vorlage)
 
 
 def _approval(
-    session: Session, process_id: int | None, stage_key: str, vorlage: Vorlage | None,
-    process: Fortschreibung | None,
-) -> Decided | None:  # fmt: skip
+    session: Session, process: Fortschreibung, stage_key: str, vorlage: Vorlage | None
+) -> Decided | None:
     row = session.exec(
         select(col(GateDecision.decided_on), col(GateDecision.recorded_at),
                col(GateDecision.reference))
         .join(Stage, col(Stage.id) == GateDecision.stage_id)
-        .where(Stage.fortschreibung_id == process_id, Stage.key == stage_key,
+        .where(Stage.fortschreibung_id == process.id, Stage.key == stage_key,
                Stage.state == StageState.closed, GateDecision.outcome == Outcome.approve)
         .order_by(col(GateDecision.id).desc()).limit(1)
     ).first()  # fmt: skip
     if row is None:
         return None
+    stage = plan_of(process.plan).find_stage(stage_key)
     if vorlage is not None and vorlage.reference:
         name = quoted(vorlage.reference)
     elif vorlage is None and row[2]:  # no Vorlage: the number the approval was recorded with
         name = quoted(row[2])
     else:
-        name = f"der Phase {quoted(_stage_title(session, process_id, stage_key, process))}"
-    return Decided(name, row[0], row[1], stage_key, _how(session, process_id, stage_key, vorlage,
-                                                         process))  # fmt: skip
-
-
-def _stage_title(
-    session: Session, process_id: int | None, stage_key: str, process: Fortschreibung | None
-) -> str:
-    if process is None:
-        process = session.get(Fortschreibung, process_id)
-    if process is not None:
-        stage = next((s for s in plan_of(process.plan).stages if s.key == stage_key), None)
-        if stage is not None:
-            return stage.title
-    return stage_key
+        name = f"der Phase {quoted(stage.title if stage is not None else stage_key)}"
+    return Decided(name, row[0], row[1], stage_key, _how(session, process, stage, vorlage))
 
 
 def _how(
-    session: Session, process_id: int | None, stage_key: str, vorlage: Vorlage | None,
-    process: Fortschreibung | None,
-) -> str:  # fmt: skip
+    session: Session, process: Fortschreibung, stage: StageDef | None, vorlage: Vorlage | None
+) -> str:
     """'zur Kenntnis genommen' for a paper a Gremium only takes note of; else 'beschlossen'."""
     if vorlage is not None:
         roles = set(session.exec(select(Beratung.role)
@@ -177,11 +164,7 @@ def _how(
         if roles:
             noted = BeratungRole.kenntnisnahme in roles and BeratungRole.entscheidung not in roles
             return NOTED if noted else DECIDED
-    if process is None:
-        process = session.get(Fortschreibung, process_id)
-    if process is None:
+    if stage is None or not stage.gate.sitzung:
         return DECIDED
-    plan = plan_of(process.plan)
-    stage = next((s for s in plan.stages if s.key == stage_key), None)
-    described = plan.sitzungen.get(stage.gate.sitzung or "", "") if stage is not None else ""
+    described = plan_of(process.plan).sitzungen.get(stage.gate.sitzung, "")
     return NOTED if "Kenntnisnahme" in described else DECIDED

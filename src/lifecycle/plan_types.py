@@ -134,10 +134,14 @@ class Plan:
         )  # fmt: skip
 
     def stage(self, key: str) -> StageDef:
-        for stage in self.stages:
-            if stage.key == key:
-                return stage
-        raise KeyError(key)
+        stage = self.find_stage(key)
+        if stage is None:
+            raise KeyError(key)
+        return stage
+
+    def find_stage(self, key: str) -> StageDef | None:
+        """The stage ``key``, or None if the plan has none of that key."""
+        return next((s for s in self.stages if s.key == key), None)
 
     @property
     def first(self) -> StageDef:
